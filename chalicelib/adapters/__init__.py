@@ -1,0 +1,1 @@
+"""Adapters behind the ports: DynamoDB (PynamoDB), in-memory fakes, JWT verification."""

@@ -1,0 +1,108 @@
+"""In-memory repository: the fake the unit tests use, held to the same contract as DynamoDB."""
+from __future__ import annotations
+
+import copy
+from dataclasses import replace
+from datetime import datetime
+
+from ..domain.disputes import Dispute, Status
+from ..domain.errors import ConcurrentModification, InvalidInput
+from ..domain.messages import Message
+from ..domain.orders import Order
+from ..domain.policy import Policy
+from ..ports import OrderExists, Page
+
+
+def _page(items: list, limit: int, cursor: str | None) -> Page:
+    try:
+        start = int(cursor) if cursor else 0
+    except ValueError as exc:
+        raise InvalidInput("cursor is not valid", code="INVALID_CURSOR") from exc
+    chunk = items[start:start + limit]
+    nxt = str(start + limit) if start + limit < len(items) else None
+    return chunk, nxt
+
+
+class InMemoryRepository:
+    def __init__(self, policy: Policy | None = None) -> None:
+        self.orders: dict[str, tuple[Order, str]] = {}
+        self.disputes: dict[str, Dispute] = {}
+        self.messages: dict[str, list[Message]] = {}
+        self.policy = policy or Policy()
+
+    # orders
+    def get_order(self, order_id: str) -> Order | None:
+        entry = self.orders.get(order_id)
+        return entry[0] if entry else None
+
+    def order_fingerprint(self, order_id: str) -> str | None:
+        entry = self.orders.get(order_id)
+        return entry[1] if entry else None
+
+    def add_order(self, order: Order, fingerprint: str) -> Order:
+        if order.order_id in self.orders:
+            raise OrderExists(order.order_id)
+        stored = replace(order, version=1)
+        self.orders[order.order_id] = (stored, fingerprint)
+        return stored
+
+    def save_order(self, order: Order) -> Order:
+        self._check_order(order)
+        stored = replace(order, version=(order.version or 0) + 1)
+        self.orders[order.order_id] = (stored, self.orders[order.order_id][1])
+        return stored
+
+    def _check_order(self, order: Order) -> None:
+        current = self.get_order(order.order_id)
+        if current is None or current.version != order.version:
+            raise ConcurrentModification("the order changed meanwhile")
+
+    # disputes
+    def get_dispute(self, dispute_id: str) -> Dispute | None:
+        d = self.disputes.get(dispute_id)
+        return None if d is None else copy.deepcopy(d)
+
+    def save_dispute(self, dispute: Dispute, order: Order | None = None) -> tuple[Dispute, Order | None]:
+        current = self.disputes.get(dispute.dispute_id)
+        if (current.version if current else None) != dispute.version:
+            raise ConcurrentModification("the dispute changed meanwhile")
+        if order is not None:
+            self._check_order(order)
+        stored = copy.deepcopy(dispute)
+        stored.version = (dispute.version or 0) + 1
+        stored.new_events = []
+        self.disputes[dispute.dispute_id] = stored
+        saved_order = self.save_order(order) if order is not None else None
+        return copy.deepcopy(stored), saved_order
+
+    def list_orders(self, role: str, party_id: str, limit: int, cursor: str | None) -> Page:
+        mine = [o for o, _ in self.orders.values() if getattr(o, f"{role}_id") == party_id]
+        mine.sort(key=lambda o: (o.created_at, o.order_id), reverse=True)
+        return _page(mine, limit, cursor)
+
+    def list_disputes(self, role: str, party_id: str, status: str | None, limit: int,
+                      cursor: str | None) -> Page:
+        mine = [copy.deepcopy(d) for d in self.disputes.values() if getattr(d, f"{role}_id") == party_id
+                and (status is None or d.status.value == status)]
+        mine.sort(key=lambda d: (d.created_at, d.dispute_id), reverse=True)
+        return _page(mine, limit, cursor)
+
+    def escalated_disputes(self, escalated_before: datetime | None, limit: int, cursor: str | None) -> Page:
+        queue = [copy.deepcopy(d) for d in self.disputes.values() if d.status is Status.ESCALATED
+                 and d.escalated_at is not None and (escalated_before is None or d.escalated_at <= escalated_before)]
+        queue.sort(key=lambda d: (d.escalated_at, d.dispute_id))
+        return _page(queue, limit, cursor)
+
+    # messages
+    def add_message(self, message: Message) -> None:
+        self.messages.setdefault(message.dispute_id, []).append(message)
+
+    def list_messages(self, dispute_id: str, limit: int, cursor: str | None) -> Page:
+        thread = sorted(self.messages.get(dispute_id, []), key=lambda m: m.sort_key)
+        return _page(thread, limit, cursor)
+
+    # escrow
+    def orders_due_for_release(self, now: datetime, limit: int) -> list[Order]:
+        due = [o for o, _ in self.orders.values()
+               if (at := o.release_at(self.policy)) is not None and at <= now]
+        return sorted(due, key=lambda o: o.release_at(self.policy) or now)[:limit]

@@ -1,0 +1,105 @@
+"""Typed settings, read from the environment once (by bootstrap), validated, never at import."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Mapping
+
+from .domain.policy import Policy
+
+# API.md's configuration variables -> Policy fields, with their defaults in seconds.
+DURATIONS: dict[str, tuple[str, int]] = {
+    "SELLER_RESPONSE_SECONDS": ("seller_response", 604800),
+    "NEGOTIATION_SECONDS": ("negotiation", 604800),
+    "MEDIATION_SLA_SECONDS": ("mediation_sla", 1209600),
+    "RETURN_SHIPMENT_SECONDS": ("return_shipment", 864000),
+    "RETURN_RECEIPT_SECONDS": ("return_receipt", 864000),
+    "DISPUTE_WINDOW_SECONDS": ("dispute_window", 1296000),
+    "PROTECTION_SECONDS": ("protection", 5184000),
+    "TRACKING_GRACE_SECONDS": ("tracking_grace", 864000),
+    "REFUND_SETTLEMENT_SECONDS": ("refund_settlement", 604800),
+    "REMINDER_BEFORE_SECONDS": ("reminder_before", 86400),
+}
+DEFAULT_SWEEP_INTERVAL_SECONDS = 3600
+
+
+class ConfigError(ValueError):
+    """A configuration variable is missing or malformed."""
+
+
+@dataclass(frozen=True)
+class AuthSettings:
+    issuer: str
+    audience: str
+    jwks_url: str | None = None  # Cognito: https://cognito-idp.<region>.amazonaws.com/<pool>/.well-known/jwks.json
+    public_key_pem: str | None = None  # local runs and tests
+
+
+@dataclass(frozen=True)
+class Settings:
+    auth: AuthSettings
+    policy: Policy = field(default_factory=Policy)
+    region: str = "us-east-1"
+    orders_table: str = "buyer-protection-orders"
+    disputes_table: str = "buyer-protection-disputes"
+    messages_table: str = "buyer-protection-messages"
+    idempotency_table: str = "buyer-protection-idempotency"
+    sweep_interval_seconds: int = DEFAULT_SWEEP_INTERVAL_SECONDS
+
+    @property
+    def tables(self) -> dict[str, str]:
+        """Table name per PynamoDB model class name."""
+        return {"OrderModel": self.orders_table, "DisputeModel": self.disputes_table,
+                "MessageModel": self.messages_table}
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
+        env = os.environ if env is None else env
+        policy = Policy(**{name: timedelta(seconds=_seconds(env, var, default))
+                           for var, (name, default) in DURATIONS.items()})
+        public_key = env.get("AUTH_PUBLIC_KEY")
+        key_file = env.get("AUTH_PUBLIC_KEY_FILE")
+        if not public_key and key_file:
+            try:
+                with open(key_file, encoding="utf-8") as fh:
+                    public_key = fh.read()
+            except OSError as exc:
+                raise ConfigError(f"AUTH_PUBLIC_KEY_FILE cannot be read: {exc}") from exc
+        jwks_url = env.get("AUTH_JWKS_URL")
+        if not public_key and not jwks_url:
+            raise ConfigError("set AUTH_JWKS_URL (Cognito) or AUTH_PUBLIC_KEY / AUTH_PUBLIC_KEY_FILE")
+        for var in ("AUTH_ISSUER", "AUTH_AUDIENCE"):
+            if not env.get(var):
+                raise ConfigError(f"{var} is required")
+        return cls(
+            auth=AuthSettings(issuer=env["AUTH_ISSUER"], audience=env["AUTH_AUDIENCE"], jwks_url=jwks_url,
+                              public_key_pem=public_key),
+            policy=policy,
+            region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
+            orders_table=env.get("ORDERS_TABLE", cls.orders_table),
+            disputes_table=env.get("DISPUTES_TABLE", cls.disputes_table),
+            messages_table=env.get("MESSAGES_TABLE", cls.messages_table),
+            idempotency_table=env.get("IDEMPOTENCY_TABLE", cls.idempotency_table),
+            sweep_interval_seconds=_seconds(env, "SWEEP_INTERVAL_SECONDS", DEFAULT_SWEEP_INTERVAL_SECONDS),
+        )
+
+
+def _seconds(env: Mapping[str, str], var: str, default: int) -> int:
+    raw = env.get(var)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{var} must be a whole number of seconds, got {raw!r}") from exc
+    if value <= 0:
+        raise ConfigError(f"{var} must be positive, got {value}")
+    return value
+
+
+def sweep_rate_minutes(env: Mapping[str, str] | None = None) -> int:
+    """The auto-release schedule, in whole minutes (EventBridge's finest rate). Read where the
+    schedule is declared, because Chalice fixes the rule when it packages the app."""
+    seconds = _seconds(os.environ if env is None else env, "SWEEP_INTERVAL_SECONDS", DEFAULT_SWEEP_INTERVAL_SECONDS)
+    return max(1, seconds // 60)

@@ -1,0 +1,449 @@
+"""The dispute aggregate and its one transition table.
+
+Every state change, whether a party asked for it through the API, a moderator decided it or a
+timer expired, goes through ``Dispute._transition`` and the ``TRANSITIONS`` table below.
+"""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import Enum
+from typing import Any
+
+from .catalog import EVIDENCE_EXPECTED, Outcome, Reason, Solution
+from .errors import Conflict, Forbidden, NotFound, RuleViolation
+from .money import Money
+from .policy import Policy
+from .timefmt import fmt, parse, parse_opt
+
+
+class Status(str, Enum):
+    AWAITING_SELLER = "AWAITING_SELLER"
+    NEGOTIATING = "NEGOTIATING"
+    ESCALATED = "ESCALATED"
+    AWAITING_RETURN = "AWAITING_RETURN"
+    RETURN_IN_TRANSIT = "RETURN_IN_TRANSIT"
+    RESOLVED = "RESOLVED"
+    CANCELLED = "CANCELLED"
+
+
+TERMINAL = frozenset({Status.RESOLVED, Status.CANCELLED})
+NEGOTIABLE = frozenset({Status.AWAITING_SELLER, Status.NEGOTIATING})
+
+
+class Actor(str, Enum):
+    BUYER = "buyer"
+    SELLER = "seller"
+    MODERATOR = "moderator"
+    SYSTEM = "system"  # the timers
+
+
+class Command(str, Enum):
+    MAKE_OFFER = "MAKE_OFFER"
+    ACCEPT_REFUND = "ACCEPT_REFUND"
+    ACCEPT_RESEND = "ACCEPT_RESEND"
+    ACCEPT_RETURN = "ACCEPT_RETURN"
+    REJECT = "REJECT"
+    ESCALATE = "ESCALATE"
+    CANCEL = "CANCEL"
+    DECIDE = "DECIDE"
+    DECIDE_RETURN = "DECIDE_RETURN"
+    SHIP_RETURN = "SHIP_RETURN"
+    CONFIRM_RETURN = "CONFIRM_RETURN"
+    CLOSE_FOR_SELLER = "CLOSE_FOR_SELLER"
+    FLAG_OVERDUE = "FLAG_OVERDUE"
+
+
+S, A, C = Status, Actor, Command
+# The one transition table: (command, from state) -> {actor allowed: state after}.
+# SYSTEM rows are the timers' expiry effects: seller silence accepts the buyer's request on the
+# seller's behalf, a stalled negotiation escalates, a return never shipped closes for the seller,
+# a return never confirmed is treated as received.
+TRANSITIONS: dict[tuple[Command, Status], dict[Actor, Status]] = {
+    (C.MAKE_OFFER, S.AWAITING_SELLER): {A.BUYER: S.AWAITING_SELLER, A.SELLER: S.NEGOTIATING},
+    (C.MAKE_OFFER, S.NEGOTIATING): {A.BUYER: S.NEGOTIATING, A.SELLER: S.NEGOTIATING},
+    (C.ACCEPT_REFUND, S.AWAITING_SELLER): {A.SELLER: S.RESOLVED, A.SYSTEM: S.RESOLVED},
+    (C.ACCEPT_REFUND, S.NEGOTIATING): {A.BUYER: S.RESOLVED, A.SELLER: S.RESOLVED},
+    (C.ACCEPT_RESEND, S.AWAITING_SELLER): {A.SELLER: S.RESOLVED, A.SYSTEM: S.RESOLVED},
+    (C.ACCEPT_RESEND, S.NEGOTIATING): {A.BUYER: S.RESOLVED, A.SELLER: S.RESOLVED},
+    (C.ACCEPT_RETURN, S.AWAITING_SELLER): {A.SELLER: S.AWAITING_RETURN, A.SYSTEM: S.AWAITING_RETURN},
+    (C.ACCEPT_RETURN, S.NEGOTIATING): {A.BUYER: S.AWAITING_RETURN, A.SELLER: S.AWAITING_RETURN},
+    (C.REJECT, S.AWAITING_SELLER): {A.SELLER: S.NEGOTIATING},
+    (C.ESCALATE, S.NEGOTIATING): {A.BUYER: S.ESCALATED, A.SELLER: S.ESCALATED, A.SYSTEM: S.ESCALATED},
+    (C.CANCEL, S.AWAITING_SELLER): {A.BUYER: S.CANCELLED},
+    (C.CANCEL, S.NEGOTIATING): {A.BUYER: S.CANCELLED},
+    (C.CANCEL, S.ESCALATED): {A.BUYER: S.CANCELLED},
+    (C.CANCEL, S.AWAITING_RETURN): {A.BUYER: S.CANCELLED},
+    (C.DECIDE, S.ESCALATED): {A.MODERATOR: S.RESOLVED},
+    (C.DECIDE_RETURN, S.ESCALATED): {A.MODERATOR: S.AWAITING_RETURN},
+    (C.FLAG_OVERDUE, S.ESCALATED): {A.SYSTEM: S.ESCALATED},
+    (C.SHIP_RETURN, S.AWAITING_RETURN): {A.BUYER: S.RETURN_IN_TRANSIT},
+    (C.CLOSE_FOR_SELLER, S.AWAITING_RETURN): {A.SYSTEM: S.RESOLVED},
+    (C.CONFIRM_RETURN, S.RETURN_IN_TRANSIT): {A.SELLER: S.RESOLVED, A.SYSTEM: S.RESOLVED},
+}
+del S, A, C
+
+
+@dataclass(frozen=True)
+class Phase:
+    """A waiting step: who must act, how long they have, and what happens if they do not."""
+
+    action: str
+    actor: str
+    on_expiry: str
+    duration: str  # name of the Policy field
+
+
+PHASES: dict[Status, Phase] = {
+    Status.AWAITING_SELLER: Phase("SELLER_RESPONSE", "seller", "GRANT_BUYER_REQUEST", "seller_response"),
+    Status.NEGOTIATING: Phase("NEGOTIATION", "buyer", "ESCALATE", "negotiation"),
+    Status.ESCALATED: Phase("MEDIATION", "moderator", "FLAG_OVERDUE", "mediation_sla"),
+    Status.AWAITING_RETURN: Phase("RETURN_SHIPMENT", "buyer", "CLOSE_REJECTED", "return_shipment"),
+    Status.RETURN_IN_TRANSIT: Phase("RETURN_RECEIPT", "seller", "PAY_REFUND", "return_receipt"),
+}
+
+# A solution, once agreed, becomes this command.
+ACCEPT_COMMAND = {
+    Solution.REFUND_FULL: Command.ACCEPT_REFUND,
+    Solution.REFUND_PARTIAL: Command.ACCEPT_REFUND,
+    Solution.RESEND: Command.ACCEPT_RESEND,
+    Solution.RETURN_AND_REFUND: Command.ACCEPT_RETURN,
+}
+
+
+def checked_amount(kind: str, amount: Money | None, total: Money) -> Money | None:
+    """The money a solution or outcome moves back to the buyer, validated against the order total."""
+    if kind == "REFUND_PARTIAL":
+        if amount is None:
+            raise RuleViolation("REFUND_PARTIAL needs an amount", code="INVALID_AMOUNT")
+        amount.require_partial_of(total)
+        return amount
+    if amount is not None and amount != total:
+        raise RuleViolation(f"{kind} takes no amount (or exactly the order total)", code="INVALID_AMOUNT",
+                            details={"total": total.to_dict()})
+    return total if kind in ("REFUND_FULL", "RETURN_AND_REFUND") else None
+
+
+@dataclass
+class Offer:
+    offer_id: str
+    by: str
+    type: Solution
+    amount: Money | None
+    message: str | None
+    status: str
+    created_at: datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"offer_id": self.offer_id, "by": self.by, "type": self.type.value,
+                "amount": self.amount.to_dict() if self.amount else None, "message": self.message,
+                "status": self.status, "created_at": fmt(self.created_at)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Offer":
+        return cls(offer_id=d["offer_id"], by=d["by"], type=Solution(d["type"]),
+                   amount=Money.from_dict(d["amount"]) if d.get("amount") else None, message=d.get("message"),
+                   status=d["status"], created_at=parse(d["created_at"]))
+
+
+@dataclass
+class Dispute:
+    dispute_id: str
+    order_id: str
+    buyer_id: str
+    seller_id: str
+    reason: Reason
+    description: str
+    item_ids: list[str]
+    order_total: Money
+    created_at: datetime
+    updated_at: datetime
+    status: Status = Status.AWAITING_SELLER
+    offers: list[Offer] = field(default_factory=list)
+    resolution: dict[str, Any] | None = None
+    refund: dict[str, Any] | None = None
+    # The refund agreed before a return: paid when the return is received.
+    agreed_refund: Money | None = None
+    phase_due_at: datetime | None = None
+    escalated_at: datetime | None = None
+    mediation_overdue: bool = False
+    timeline: list[dict[str, Any]] = field(default_factory=list)
+    version: int | None = None
+    # Events recorded by this unit of work, for publishers; never stored.
+    new_events: list[dict[str, Any]] = field(default_factory=list, repr=False)
+
+    # ---- opening --------------------------------------------------------------------------
+    @classmethod
+    def open(cls, *, order_id: str, buyer_id: str, seller_id: str, order_total: Money, reason: Reason,
+             description: str, requested: Solution, amount: Money | None, item_ids: list[str],
+             now: datetime, policy: Policy) -> "Dispute":
+        """The buyer's complaint; their requested solution is the first offer."""
+        if reason is Reason.NOT_RECEIVED and requested is Solution.RETURN_AND_REFUND:
+            raise RuleViolation("an item never received cannot be returned", code="SOLUTION_NOT_ALLOWED")
+        d = cls(dispute_id=str(uuid.uuid4()), order_id=order_id, buyer_id=buyer_id, seller_id=seller_id,
+                reason=reason, description=description, item_ids=item_ids, order_total=order_total,
+                created_at=now, updated_at=now)
+        d._enter_phase(Status.AWAITING_SELLER, now, policy)
+        d._record(now, Actor.BUYER, "dispute.opened", {"reason": reason.value})
+        d._add_offer(Actor.BUYER, requested, amount, description, now)
+        return d
+
+    # ---- the party actions ----------------------------------------------------------------
+    def make_offer(self, actor: Actor, kind: Solution, amount: Money | None, message: str | None,
+                   now: datetime, policy: Policy) -> Offer:
+        target = self._allowed(Command.MAKE_OFFER, actor)
+        if sum(1 for o in self.offers if o.by == actor.value) >= policy.max_offers_per_side:
+            raise RuleViolation(f"at most {policy.max_offers_per_side} offers per side",
+                                code="OFFER_LIMIT_REACHED", details={"limit": policy.max_offers_per_side})
+        if self.reason is Reason.NOT_RECEIVED and kind is Solution.RETURN_AND_REFUND:
+            raise RuleViolation("an item never received cannot be returned", code="SOLUTION_NOT_ALLOWED")
+        offer = self._add_offer(actor, kind, amount, message, now)
+        self._transition(target, now, policy)
+        return offer
+
+    def accept(self, actor: Actor, offer_id: str, now: datetime, policy: Policy) -> None:
+        offer = self._offer(offer_id)
+        if actor.value == offer.by:
+            raise Forbidden("you cannot accept your own offer", code="NOT_YOUR_ACTION")
+        if offer.status != "OPEN":
+            raise Conflict(f"the offer is {offer.status}", code="OFFER_NOT_OPEN", details={"status": offer.status})
+        self._agree(actor, offer, now, policy, decided_by=actor.value)
+
+    def reject(self, actor: Actor, message: str, now: datetime, policy: Policy) -> None:
+        target = self._allowed(Command.REJECT, actor)
+        self._record(now, actor, "request.rejected", {"message": message})
+        self._transition(target, now, policy)
+
+    def escalate(self, actor: Actor, message: str | None, now: datetime, policy: Policy) -> None:
+        target = self._allowed(Command.ESCALATE, actor)
+        self.escalated_at = now
+        self._record(now, actor, "dispute.escalated", {"message": message} if message else {})
+        self._transition(target, now, policy)
+
+    def cancel(self, actor: Actor, message: str | None, now: datetime, policy: Policy) -> None:
+        target = self._allowed(Command.CANCEL, actor)
+        self._record(now, actor, "dispute.cancelled", {"message": message} if message else {})
+        self._transition(target, now, policy)
+
+    def decide(self, outcome: str, amount: Money | None, rationale: str, now: datetime, policy: Policy) -> None:
+        """A moderator's decision, always with a written rationale."""
+        refund = checked_amount(outcome, amount, self.order_total)
+        if outcome == "RETURN_AND_REFUND":
+            target = self._allowed(Command.DECIDE_RETURN, Actor.MODERATOR)
+            self.agreed_refund = refund
+            self._record(now, Actor.MODERATOR, "decision.made",
+                         {"outcome": outcome, "amount": _m(refund), "rationale": rationale})
+            self._transition(target, now, policy)
+            return
+        target = self._allowed(Command.DECIDE, Actor.MODERATOR)
+        self._resolve(Outcome(outcome), refund, Actor.MODERATOR, rationale, now, target, policy)
+
+    def ship_return(self, actor: Actor, carrier: str, tracking_number: str, now: datetime, policy: Policy) -> None:
+        target = self._allowed(Command.SHIP_RETURN, actor)
+        self._record(now, actor, "return.shipped", {"carrier": carrier, "tracking_number": tracking_number})
+        self._transition(target, now, policy)
+
+    def confirm_return(self, actor: Actor, now: datetime, policy: Policy) -> None:
+        target = self._allowed(Command.CONFIRM_RETURN, actor)
+        refund = self.agreed_refund or self.order_total
+        outcome = Outcome.REFUND_FULL if refund == self.order_total else Outcome.REFUND_PARTIAL
+        why = "the seller confirmed the returned item arrived" if actor is Actor.SELLER else \
+            "the seller did not confirm receipt of the return in time"
+        self._record(now, actor, "return.received", {})
+        self._resolve(outcome, refund, actor, why, now, target, policy)
+
+    # ---- the timers -----------------------------------------------------------------------
+    def expire(self, action: str, now: datetime, policy: Policy) -> None:
+        """A phase deadline passed: apply its default outcome, through the same transitions."""
+        phase = PHASES.get(self.status)
+        if phase is None or phase.action != action:
+            raise Conflict(f"no {action} deadline is pending", code="INVALID_STATE",
+                           details={"status": self.status.value})
+        if self.phase_due_at is not None and now < self.phase_due_at:
+            raise Conflict(f"the {action} deadline has not passed", code="NOT_DUE",
+                           details={"due_at": fmt(self.phase_due_at)})
+        self._record(now, Actor.SYSTEM, "deadline.expired", {"action": action})
+        if action == "SELLER_RESPONSE":
+            offer = next(o for o in self.offers if o.by == "buyer" and o.status == "OPEN")
+            self._agree(Actor.SYSTEM, offer, now, policy, decided_by="system")
+        elif action == "NEGOTIATION":
+            self.escalate(Actor.SYSTEM, None, now, policy)
+        elif action == "MEDIATION":
+            self._allowed(Command.FLAG_OVERDUE, Actor.SYSTEM)
+            self.mediation_overdue = True
+        elif action == "RETURN_SHIPMENT":
+            target = self._allowed(Command.CLOSE_FOR_SELLER, Actor.SYSTEM)
+            self._resolve(Outcome.REJECTED, None, Actor.SYSTEM, "the buyer did not ship the return in time",
+                          now, target, policy)
+        elif action == "RETURN_RECEIPT":
+            self.confirm_return(Actor.SYSTEM, now, policy)
+
+    # ---- derived views --------------------------------------------------------------------
+    def actor_for(self, sub: str, is_moderator: bool) -> Actor | None:
+        if sub == self.buyer_id:
+            return Actor.BUYER
+        if sub == self.seller_id:
+            return Actor.SELLER
+        return Actor.MODERATOR if is_moderator else None
+
+    @property
+    def is_open(self) -> bool:
+        return self.status not in TERMINAL
+
+    def settlement(self) -> Money | None:
+        """What the order's escrow must do now that the dispute ended: refund this much (the rest
+        goes to the seller), or ``None`` to leave the escrow held (cancelled, or a resend)."""
+        if self.status is not Status.RESOLVED or self.resolution is None:
+            return None
+        outcome = self.resolution["outcome"]
+        if outcome == Outcome.RESEND.value:
+            return None
+        if outcome == Outcome.REJECTED.value:
+            return Money.zero(self.order_total.currency)
+        return Money.from_dict(self.resolution["amount"])
+
+    def deadlines(self, policy: Policy) -> list[dict[str, Any]]:
+        """Every pending action: who must act, by when, and what happens by default."""
+        out: list[dict[str, Any]] = []
+        phase = PHASES.get(self.status)
+        if phase is not None and self.phase_due_at is not None:
+            actor = phase.actor
+            if self.status is Status.NEGOTIATING:
+                actor = self._whose_turn()
+            out.append({"action": phase.action, "actor": actor, "due_at": fmt(self.phase_due_at),
+                        "on_expiry": phase.on_expiry,
+                        **({"overdue": True} if self.status is Status.ESCALATED and self.mediation_overdue else {})})
+        if self.refund and self.refund.get("status") == "PENDING":
+            due = parse(self.refund["created_at"]) + policy.refund_settlement
+            out.append({"action": "REFUND_SETTLEMENT", "actor": "platform", "due_at": fmt(due),
+                        "on_expiry": "ALARM_AND_RETRY"})
+        return out
+
+    def evidence_checklist(self) -> dict[str, Any]:
+        expected = list(EVIDENCE_EXPECTED[self.reason])
+        # Tracking data is the service's own; photo evidence arrives with the evidence feature.
+        satisfied = expected == ["TRACKING_DATA"]
+        return {"expected": expected, "satisfied": satisfied}
+
+    # ---- internals ------------------------------------------------------------------------
+    def _allowed(self, command: Command, actor: Actor) -> Status:
+        """The state after ``command`` by ``actor``, or the refusal API.md names."""
+        if not any(actor in actors for (cmd, _), actors in TRANSITIONS.items() if cmd is command):
+            raise Forbidden(f"{actor.value} cannot {command.value.lower().replace('_', ' ')}", code="NOT_YOUR_ACTION")
+        actors = TRANSITIONS.get((command, self.status))
+        if actors is None or actor not in actors:
+            raise Conflict(f"not possible while the dispute is {self.status.value}", code="INVALID_STATE",
+                           details={"status": self.status.value})
+        return actors[actor]
+
+    def _agree(self, actor: Actor, offer: Offer, now: datetime, policy: Policy, decided_by: str) -> None:
+        target = self._allowed(ACCEPT_COMMAND[offer.type], actor)
+        offer.status = "ACCEPTED"
+        self._record(now, actor, "offer.accepted", {"offer_id": offer.offer_id, "type": offer.type.value})
+        refund = checked_amount(offer.type.value, offer.amount, self.order_total)
+        if offer.type is Solution.RETURN_AND_REFUND:
+            self.agreed_refund = refund
+            self._transition(target, now, policy)
+            return
+        outcome = Outcome.RESEND if offer.type is Solution.RESEND else Outcome(offer.type.value)
+        why = ("the seller did not respond in time" if actor is Actor.SYSTEM
+               else f"the {actor.value} accepted the {offer.by}'s offer")
+        resolved_by = Actor.SYSTEM if decided_by == "system" else actor
+        self._resolve(outcome, refund, resolved_by, why, now, target, policy)
+
+    def _resolve(self, outcome: Outcome, refund: Money | None, by: Actor, rationale: str, now: datetime,
+                 target: Status, policy: Policy) -> None:
+        self.resolution = {"outcome": outcome.value, "amount": _m(refund) if outcome in (
+            Outcome.REFUND_FULL, Outcome.REFUND_PARTIAL) else None, "decided_by": by.value,
+            "rationale": rationale, "resolved_at": fmt(now)}
+        if outcome in (Outcome.REFUND_FULL, Outcome.REFUND_PARTIAL) and refund is not None:
+            # The refund is recorded with the resolution, in the same write: paying it out is
+            # a separate, idempotent step keyed by refund_id, so it can never be lost or doubled.
+            self.refund = {"refund_id": str(uuid.uuid4()), "amount": refund.to_dict(), "status": "PENDING",
+                           "created_at": fmt(now), "updated_at": fmt(now)}
+        self._record(now, by, "dispute.resolved", {"outcome": outcome.value, "amount": _m(refund)})
+        self._transition(target, now, policy)
+
+    def _transition(self, target: Status, now: datetime, policy: Policy) -> None:
+        if target is not self.status:
+            if self.status in NEGOTIABLE and target not in NEGOTIABLE:
+                for o in self.offers:
+                    if o.status == "OPEN":
+                        o.status = "WITHDRAWN"
+            self._enter_phase(target, now, policy)
+        self.updated_at = now
+
+    def _enter_phase(self, status: Status, now: datetime, policy: Policy) -> None:
+        self.status = status
+        phase = PHASES.get(status)
+        self.phase_due_at = None if phase is None else now + _duration(policy, phase.duration)
+
+    def _add_offer(self, actor: Actor, kind: Solution, amount: Money | None, message: str | None,
+                   now: datetime) -> Offer:
+        checked_amount(kind.value, amount, self.order_total)
+        for o in self.offers:
+            if o.by == actor.value and o.status == "OPEN":
+                o.status = "SUPERSEDED"
+        offer = Offer(offer_id=str(uuid.uuid4()), by=actor.value, type=kind,
+                      amount=amount if kind is Solution.REFUND_PARTIAL else None, message=message,
+                      status="OPEN", created_at=now)
+        self.offers.append(offer)
+        self._record(now, actor, "offer.made", {"offer_id": offer.offer_id, "type": kind.value,
+                                                "amount": _m(offer.amount)})
+        return offer
+
+    def _offer(self, offer_id: str) -> Offer:
+        for o in self.offers:
+            if o.offer_id == offer_id:
+                return o
+        raise NotFound("no such offer on this dispute", code="OFFER_NOT_FOUND")
+
+    def _whose_turn(self) -> str:
+        open_offers = [o for o in self.offers if o.status == "OPEN"]
+        if not open_offers:
+            return "buyer"
+        return "seller" if open_offers[-1].by == "buyer" else "buyer"
+
+    def _record(self, now: datetime, actor: Actor, event: str, details: dict[str, Any]) -> None:
+        entry = {"at": fmt(now), "actor": actor.value, "event": event, "details": details}
+        self.timeline.append(entry)
+        self.new_events.append(entry)
+
+    # ---- persistence shape ----------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """The stored document (everything but the version)."""
+        return {
+            "dispute_id": self.dispute_id, "order_id": self.order_id, "buyer_id": self.buyer_id,
+            "seller_id": self.seller_id, "reason": self.reason.value, "description": self.description,
+            "item_ids": list(self.item_ids), "order_total": self.order_total.to_dict(),
+            "status": self.status.value, "offers": [o.to_dict() for o in self.offers],
+            "resolution": self.resolution, "refund": self.refund, "agreed_refund": _m(self.agreed_refund),
+            "phase_due_at": fmt(self.phase_due_at), "escalated_at": fmt(self.escalated_at),
+            "mediation_overdue": self.mediation_overdue, "timeline": self.timeline,
+            "created_at": fmt(self.created_at), "updated_at": fmt(self.updated_at),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], version: int | None) -> "Dispute":
+        return cls(
+            dispute_id=d["dispute_id"], order_id=d["order_id"], buyer_id=d["buyer_id"], seller_id=d["seller_id"],
+            reason=Reason(d["reason"]), description=d["description"], item_ids=list(d.get("item_ids") or []),
+            order_total=Money.from_dict(d["order_total"]), status=Status(d["status"]),
+            offers=[Offer.from_dict(o) for o in d.get("offers") or []], resolution=d.get("resolution"),
+            refund=d.get("refund"),
+            agreed_refund=Money.from_dict(d["agreed_refund"]) if d.get("agreed_refund") else None,
+            phase_due_at=parse_opt(d.get("phase_due_at")), escalated_at=parse_opt(d.get("escalated_at")),
+            mediation_overdue=bool(d.get("mediation_overdue")), timeline=list(d.get("timeline") or []),
+            created_at=parse(d["created_at"]), updated_at=parse(d["updated_at"]), version=version,
+        )
+
+
+def _m(money: Money | None) -> dict[str, Any] | None:
+    return None if money is None else money.to_dict()
+
+
+def _duration(policy: Policy, name: str) -> timedelta:
+    value = getattr(policy, name)
+    assert isinstance(value, timedelta)
+    return value

@@ -1,0 +1,22 @@
+"""The durations of every rule; configurable, defaults from the brief."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+
+@dataclass(frozen=True)
+class Policy:
+    seller_response: timedelta = timedelta(days=7)
+    negotiation: timedelta = timedelta(days=7)
+    mediation_sla: timedelta = timedelta(days=14)
+    return_shipment: timedelta = timedelta(days=10)
+    return_receipt: timedelta = timedelta(days=10)
+    dispute_window: timedelta = timedelta(days=15)
+    protection: timedelta = timedelta(days=60)
+    tracking_grace: timedelta = timedelta(days=10)
+    refund_settlement: timedelta = timedelta(days=7)
+    reminder_before: timedelta = timedelta(days=1)
+    max_offers_per_side: int = 3
+    # Carrier clocks drift; a scan further in the future than this is refused.
+    scan_clock_skew: timedelta = timedelta(minutes=10)

@@ -1,0 +1,173 @@
+"""The HTTP edge: authentication, body parsing and validation, Idempotency-Key, error mapping and
+request logging, wrapped once around every route. Errors become API.md's error body here only."""
+from __future__ import annotations
+
+import functools
+import json
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+    IdempotencyPersistenceLayerError,
+    IdempotencyValidationError,
+)
+from aws_lambda_powertools.utilities.validation import SchemaValidationError, validate
+from chalice import Chalice, Response
+
+from .adapters.auth import Identity
+from .domain.errors import (
+    Conflict,
+    DomainError,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    RuleViolation,
+    Unauthenticated,
+)
+from .logs import logger
+
+STATUS: tuple[tuple[type[DomainError], int], ...] = (
+    (InvalidInput, 400), (Unauthenticated, 401), (Forbidden, 403), (NotFound, 404), (Conflict, 409),
+    (RuleViolation, 422),
+)
+MAX_BODY_BYTES = 64 * 1024
+MAX_IDEMPOTENCY_KEY = 255
+
+
+def error_body(code: str, message: str, details: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "details": dict(details or {})}}
+
+
+def error_response(exc: DomainError) -> Response:
+    status = next((s for cls, s in STATUS if isinstance(exc, cls)), 400)
+    return Response(error_body(exc.code, exc.message, exc.details), status_code=status,
+                    headers={"Content-Type": "application/json"})
+
+
+@dataclass
+class Request:
+    """What a route handler sees: who calls, the validated body and the query string."""
+
+    identity: Identity
+    body: dict[str, Any] = field(default_factory=dict)
+    query: dict[str, str] = field(default_factory=dict)
+
+    def limit(self) -> int:
+        raw = self.query.get("limit", "20")
+        if not raw.isdigit() or not 1 <= int(raw) <= 100:
+            raise InvalidInput("limit must be an integer from 1 to 100", details={"parameter": "limit"})
+        return int(raw)
+
+    def cursor(self) -> str | None:
+        return self.query.get("cursor") or None
+
+    def choice(self, name: str, allowed: tuple[str, ...], default: str | None = None) -> str | None:
+        value = self.query.get(name, default)
+        if value is not None and value not in allowed:
+            raise InvalidInput(f"{name} must be one of {', '.join(allowed)}",
+                               details={"parameter": name, "allowed": list(allowed)})
+        return value
+
+    def flag(self, name: str) -> bool:
+        return self.choice(name, ("true", "false"), "false") == "true"
+
+
+Reply = tuple[int, Any]
+IdempotentRunner = Callable[..., dict[str, Any]]
+
+
+class Api:
+    """Registers routes on the Chalice app with the edge behaviour of API.md around them."""
+
+    def __init__(self, app: Chalice, verifier: Callable[[], Any], idempotent: Callable[[], IdempotentRunner]):
+        self.app = app
+        self._verifier = verifier
+        self._idempotent = idempotent
+
+    def route(self, path: str, method: str = "GET", schema: dict[str, Any] | None = None,
+              public: bool = False) -> Callable[[Callable[..., Reply]], Callable[..., Response]]:
+        def register(handler: Callable[..., Reply]) -> Callable[..., Response]:
+            @functools.wraps(handler)
+            def view(**params: str) -> Response:
+                return self._handle(path, method, schema, public, handler, params)
+
+            self.app.route(path, methods=[method])(view)
+            return view
+
+        return register
+
+    def _handle(self, path: str, method: str, schema: dict[str, Any] | None, public: bool,
+                handler: Callable[..., Reply], params: dict[str, str]) -> Response:
+        request = self.app.current_request
+        logger.clear_state()
+        logger.append_keys(method=method, route=path, **{k: v for k, v in params.items() if k.endswith("_id")})
+        try:
+            if public:
+                status, payload = handler(**params)
+                return self._json(status, payload)
+            identity = self._verifier().verify(request.headers.get("authorization"))
+            logger.append_keys(caller=identity.sub)
+            body = self._body(request.raw_body, schema) if method == "POST" else {}
+            req = Request(identity=identity, body=body, query=dict(request.query_params or {}))
+            key = request.headers.get("idempotency-key")
+            if method == "POST" and key:
+                return self._idempotently(identity, path, params, key, body, lambda: handler(req, **params))
+            status, payload = handler(req, **params)
+            return self._json(status, payload)
+        except DomainError as exc:
+            logger.info("refused", code=exc.code)
+            return error_response(exc)
+        except IdempotencyValidationError:
+            return error_response(Conflict("this Idempotency-Key was used with another request body",
+                                           code="IDEMPOTENCY_KEY_REUSED"))
+        except IdempotencyAlreadyInProgressError:
+            return error_response(Conflict("a request with this Idempotency-Key is still in progress",
+                                           code="IDEMPOTENCY_KEY_IN_PROGRESS"))
+        except IdempotencyPersistenceLayerError:
+            logger.exception("idempotency store failed")
+            return self._json(503, error_body("SERVICE_UNAVAILABLE", "try again shortly"))
+        except Exception:  # noqa: BLE001 - the one place an unexpected failure becomes a 500
+            logger.exception("unhandled error")
+            return self._json(500, error_body("INTERNAL_ERROR", "something went wrong on our side"))
+
+    def _idempotently(self, who: Identity, path: str, params: dict[str, str], key: str, body: dict[str, Any],
+                      run: Callable[[], Reply]) -> Response:
+        if len(key) > MAX_IDEMPOTENCY_KEY or not key.isprintable():
+            raise InvalidInput("Idempotency-Key must be 1-255 printable characters",
+                               details={"header": "Idempotency-Key"})
+
+        def first_time() -> dict[str, Any]:
+            status, payload = run()
+            return {"status": status, "body": payload}
+
+        scoped = {"sub": who.sub, "route": path, "params": params, "key": key, "body": body}
+        stored = self._idempotent()(request=scoped, run=first_time)
+        return self._json(stored["status"], stored["body"])
+
+    @staticmethod
+    def _body(raw: bytes | None, schema: dict[str, Any] | None) -> dict[str, Any]:
+        if raw and len(raw) > MAX_BODY_BYTES:
+            raise InvalidInput("request body is too large", code="BODY_TOO_LARGE",
+                               details={"max_bytes": MAX_BODY_BYTES})
+        if not raw or not raw.strip():
+            body: Any = {}
+        else:
+            try:
+                body = json.loads(raw)
+            except (ValueError, UnicodeDecodeError) as exc:
+                raise InvalidInput("request body is not valid JSON", code="MALFORMED_JSON") from exc
+        if not isinstance(body, dict):
+            raise InvalidInput("request body must be a JSON object", code="MALFORMED_JSON")
+        if schema is not None:
+            try:
+                validate(event=body, schema=schema)
+            except SchemaValidationError as exc:
+                raise InvalidInput(f"invalid request: {exc.validation_message}", code="VALIDATION_ERROR",
+                                   details={"field": exc.name, "rule": exc.rule}) from exc
+        return body
+
+    @staticmethod
+    def _json(status: int, payload: Any) -> Response:
+        logger.info("response", status=status)
+        return Response(payload, status_code=status, headers={"Content-Type": "application/json"})

@@ -1,0 +1,43 @@
+"""The ports the use cases depend on. Each has a fake (adapters/memory.py) and a real adapter."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Protocol
+
+from .domain.disputes import Dispute
+from .domain.messages import Message
+from .domain.orders import Order
+
+Page = tuple[list, str | None]  # items, next cursor
+
+
+class OrderExists(Exception):
+    """An order with this id is already stored."""
+
+
+class Repository(Protocol):
+    """Orders, disputes and messages. Every save is conditional on the aggregate's version and
+    raises ConcurrentModification when someone else wrote first."""
+
+    def get_order(self, order_id: str) -> Order | None: ...
+    def order_fingerprint(self, order_id: str) -> str | None: ...
+    def add_order(self, order: Order, fingerprint: str) -> Order: ...
+    def save_order(self, order: Order) -> Order: ...
+    def get_dispute(self, dispute_id: str) -> Dispute | None: ...
+    def save_dispute(self, dispute: Dispute, order: Order | None = None) -> tuple[Dispute, Order | None]: ...
+    def list_orders(self, role: str, party_id: str, limit: int, cursor: str | None) -> Page: ...
+    def list_disputes(self, role: str, party_id: str, status: str | None, limit: int,
+                      cursor: str | None) -> Page: ...
+    def escalated_disputes(self, escalated_before: datetime | None, limit: int, cursor: str | None) -> Page: ...
+    def add_message(self, message: Message) -> None: ...
+    def list_messages(self, dispute_id: str, limit: int, cursor: str | None) -> Page: ...
+    def orders_due_for_release(self, now: datetime, limit: int) -> list[Order]: ...
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(timezone.utc).replace(microsecond=0)

@@ -1,0 +1,56 @@
+"""JSON Schemas of every request body (validated with Powertools' validation utility).
+
+Unknown fields are refused (``additionalProperties: false``), so a typo never passes silently.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from .domain.catalog import Reason, Solution
+
+ID = {"type": "string", "minLength": 1, "maxLength": 128, "pattern": "^[A-Za-z0-9._:@|-]+$"}
+MONEY = {"type": "object", "additionalProperties": False, "required": ["amount", "currency"],
+         "properties": {"amount": {"type": "integer", "minimum": 0, "maximum": 10**12},
+                        "currency": {"type": "string", "pattern": "^[A-Z]{3}$"}}}
+TIMESTAMP = {"type": "string", "minLength": 20, "maxLength": 40}
+TEXT = {"type": "string", "minLength": 1, "maxLength": 2000, "pattern": "\\S"}
+VERSION = {"type": "integer", "minimum": 0}
+SHORT = {"type": "string", "minLength": 1, "maxLength": 100, "pattern": "\\S"}
+
+
+def _obj(required: list[str], **props: Any) -> dict[str, Any]:
+    return {"type": "object", "additionalProperties": False, "required": required, "properties": props}
+
+
+REGISTER_ORDER = _obj(
+    ["order_id", "buyer_id", "seller_id", "items", "total", "estimated_delivery_at"],
+    order_id=ID, buyer_id=ID, seller_id=ID,
+    items={"type": "array", "minItems": 1, "maxItems": 100, "items": _obj(
+        ["item_id", "title", "quantity", "unit_price"], item_id=ID,
+        title={"type": "string", "minLength": 1, "maxLength": 500},
+        quantity={"type": "integer", "minimum": 1, "maximum": 100000}, unit_price=MONEY)},
+    total=MONEY, estimated_delivery_at=TIMESTAMP,
+)
+SHIPMENT = _obj(["carrier", "tracking_number"], carrier=SHORT, tracking_number=SHORT)
+TRACKING_EVENT = _obj(["status", "occurred_at"], status={"enum": ["IN_TRANSIT", "DELIVERED"]},
+                      occurred_at=TIMESTAMP)
+EMPTY = _obj([])
+OPEN_DISPUTE = _obj(
+    ["reason", "description", "requested"],
+    reason={"enum": [r.value for r in Reason]},
+    description={"type": "string", "minLength": 10, "maxLength": 2000, "pattern": "\\S"},
+    requested=_obj(["type"], type={"enum": [s.value for s in Solution]}, amount=MONEY),
+    item_ids={"type": "array", "maxItems": 100, "uniqueItems": True, "items": ID},
+)
+OFFER = _obj(["type"], type={"enum": [s.value for s in Solution]}, amount=MONEY, message=TEXT,
+             expected_version=VERSION)
+ACTION = _obj([], expected_version=VERSION)
+ACTION_WITH_MESSAGE = _obj([], message=TEXT, expected_version=VERSION)
+REJECT = _obj(["message"], message=TEXT, expected_version=VERSION)
+DECISION = _obj(["outcome", "rationale"],
+                outcome={"enum": ["REFUND_FULL", "REFUND_PARTIAL", "RETURN_AND_REFUND", "REJECTED"]},
+                amount=MONEY, rationale={"type": "string", "minLength": 10, "maxLength": 4000, "pattern": "\\S"},
+                expected_version=VERSION)
+RETURN_SHIPMENT = _obj(["carrier", "tracking_number"], carrier=SHORT, tracking_number=SHORT,
+                       expected_version=VERSION)
+MESSAGE = _obj(["body"], body=TEXT)

@@ -1,0 +1,222 @@
+"""Use cases: one method per thing a caller can do. Each loads aggregates through the repository,
+applies domain rules and saves; access rules (who sees what) live here, business rules in domain/."""
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime
+from typing import Any, Callable
+
+from .adapters.auth import Identity
+from .domain.catalog import Reason, Solution
+from .domain.disputes import Actor, Dispute, Offer
+from .domain.errors import Conflict, ConcurrentModification, Forbidden, InvalidInput, NotFound, RuleViolation
+from .domain.messages import Message
+from .domain.money import Money
+from .domain.orders import Order
+from .domain.policy import Policy
+from .domain.timefmt import parse
+from .ports import Clock, OrderExists, Page, Repository
+
+
+def _timestamp(value: str, field: str) -> datetime:
+    try:
+        return parse(value)
+    except ValueError as exc:
+        raise InvalidInput(f"{field} must be an RFC 3339 timestamp with a time zone", code="VALIDATION_ERROR",
+                           details={"field": field}) from exc
+
+
+def _money(data: dict[str, Any] | None) -> Money | None:
+    return None if data is None else Money.from_dict(data)
+
+
+def fingerprint(body: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+class DisputeService:
+    def __init__(self, repo: Repository, clock: Clock, policy: Policy) -> None:
+        self.repo = repo
+        self.clock = clock
+        self.policy = policy
+
+    # ---- orders ---------------------------------------------------------------------------
+    def register_order(self, who: Identity, body: dict[str, Any]) -> tuple[Order, bool]:
+        """Checkout registers a paid order. Replaying the same body returns the stored order."""
+        if not who.is_service:
+            raise Forbidden("only platform services register orders", code="NOT_YOUR_ACTION")
+        order = Order.register(
+            order_id=body["order_id"], buyer_id=body["buyer_id"], seller_id=body["seller_id"],
+            items=body["items"], total=Money.from_dict(body["total"]),
+            estimated_delivery_at=_timestamp(body["estimated_delivery_at"], "estimated_delivery_at"),
+            now=self.clock.now())
+        fp = fingerprint(body)
+        try:
+            return self.repo.add_order(order, fp), True
+        except OrderExists:
+            if self.repo.order_fingerprint(order.order_id) != fp:
+                raise Conflict("an order with this order_id exists with other details", code="ORDER_EXISTS")
+            stored = self.repo.get_order(order.order_id)
+            assert stored is not None
+            return stored, False
+
+    def get_order(self, who: Identity, order_id: str) -> Order:
+        order = self.repo.get_order(order_id)
+        if order is None or not (who.sub in (order.buyer_id, order.seller_id) or who.is_moderator):
+            raise NotFound("no such order", code="ORDER_NOT_FOUND")
+        return order
+
+    def list_orders(self, who: Identity, role: str, limit: int, cursor: str | None) -> Page:
+        return self.repo.list_orders(role, who.sub, limit, cursor)
+
+    def ship(self, who: Identity, order_id: str, body: dict[str, Any]) -> Order:
+        order = self.get_order(who, order_id)
+        if who.sub != order.seller_id:
+            raise Forbidden("only the seller ships the order", code="NOT_YOUR_ACTION")
+        return self.repo.save_order(order.ship(body["carrier"], body["tracking_number"], self.clock.now()))
+
+    def record_tracking(self, who: Identity, order_id: str, body: dict[str, Any]) -> Order:
+        if not who.is_service:
+            self.get_order(who, order_id)  # 404 for strangers, then 403 for parties
+            raise Forbidden("only the carrier-tracking service reports scans", code="NOT_YOUR_ACTION")
+        order = self.repo.get_order(order_id)
+        if order is None:
+            raise NotFound("no such order", code="ORDER_NOT_FOUND")
+        occurred = _timestamp(body["occurred_at"], "occurred_at")
+        if occurred > self.clock.now() + self.policy.scan_clock_skew:
+            raise RuleViolation("occurred_at is in the future", code="INVALID_TIMESTAMP")
+        return self.repo.save_order(order.record_scan(body["status"], occurred))
+
+    def confirm_receipt(self, who: Identity, order_id: str) -> Order:
+        order = self.get_order(who, order_id)
+        if who.sub != order.buyer_id:
+            raise Forbidden("only the buyer confirms receipt", code="NOT_YOUR_ACTION")
+        return self.repo.save_order(order.confirm_receipt(self.clock.now()))
+
+    def release_due_escrow(self, limit: int = 100) -> list[str]:
+        """The scheduled sweep: protection ended and no dispute is open, so the seller is paid."""
+        now = self.clock.now()
+        released = []
+        for order in self.repo.orders_due_for_release(now, limit):
+            try:
+                self.repo.save_order(order.auto_release(now, self.policy))
+                released.append(order.order_id)
+            except (Conflict, ConcurrentModification):
+                continue  # a dispute opened or the order moved meanwhile; the next sweep re-reads it
+        return released
+
+    # ---- opening and reading disputes -----------------------------------------------------
+    def open_dispute(self, who: Identity, order_id: str, body: dict[str, Any]) -> Dispute:
+        order = self.get_order(who, order_id)
+        if who.sub != order.buyer_id:
+            raise Forbidden("only the buyer opens a dispute", code="NOT_YOUR_ACTION")
+        now = self.clock.now()
+        reason = Reason(body["reason"])
+        order.check_can_open(reason, now, self.policy)
+        item_ids = list(body.get("item_ids") or [])
+        unknown = sorted(set(item_ids) - order.item_ids())
+        if unknown:
+            raise RuleViolation("item_ids are not items of this order", code="UNKNOWN_ITEM",
+                                details={"unknown_item_ids": unknown})
+        requested = body["requested"]
+        dispute = Dispute.open(
+            order_id=order.order_id, buyer_id=order.buyer_id, seller_id=order.seller_id, order_total=order.total,
+            reason=reason, description=body["description"], requested=Solution(requested["type"]),
+            amount=_money(requested.get("amount")), item_ids=item_ids, now=now, policy=self.policy)
+        saved, _ = self.repo.save_dispute(dispute, order.attach_dispute(dispute.dispute_id))
+        return saved
+
+    def get_dispute(self, who: Identity, dispute_id: str) -> Dispute:
+        return self._visible(who, dispute_id)[0]
+
+    def list_disputes(self, who: Identity, role: str, status: str | None, limit: int, cursor: str | None) -> Page:
+        return self.repo.list_disputes(role, who.sub, status, limit, cursor)
+
+    def moderation_queue(self, who: Identity, overdue: bool, limit: int, cursor: str | None) -> Page:
+        if not who.is_moderator:
+            raise Forbidden("only moderators see the moderation queue", code="NOT_YOUR_ACTION")
+        before = self.clock.now() - self.policy.mediation_sla if overdue else None
+        return self.repo.escalated_disputes(before, limit, cursor)
+
+    # ---- dispute actions ------------------------------------------------------------------
+    def make_offer(self, who: Identity, dispute_id: str, body: dict[str, Any]) -> tuple[Dispute, Offer]:
+        made: list[Offer] = []
+        dispute = self._act(who, dispute_id, body, lambda d, a, now: made.append(d.make_offer(
+            a, Solution(body["type"]), _money(body.get("amount")), body.get("message"), now, self.policy)))
+        return dispute, next(o for o in dispute.offers if o.offer_id == made[0].offer_id)
+
+    def accept_offer(self, who: Identity, dispute_id: str, offer_id: str, body: dict[str, Any]) -> Dispute:
+        return self._act(who, dispute_id, body, lambda d, a, now: d.accept(a, offer_id, now, self.policy))
+
+    def reject(self, who: Identity, dispute_id: str, body: dict[str, Any]) -> Dispute:
+        return self._act(who, dispute_id, body, lambda d, a, now: d.reject(a, body["message"], now, self.policy))
+
+    def escalate(self, who: Identity, dispute_id: str, body: dict[str, Any]) -> Dispute:
+        return self._act(who, dispute_id, body,
+                         lambda d, a, now: d.escalate(a, body.get("message"), now, self.policy))
+
+    def cancel(self, who: Identity, dispute_id: str, body: dict[str, Any]) -> Dispute:
+        return self._act(who, dispute_id, body, lambda d, a, now: d.cancel(a, body.get("message"), now, self.policy))
+
+    def decide(self, who: Identity, dispute_id: str, body: dict[str, Any]) -> Dispute:
+        def decide(d: Dispute, a: Actor, now: datetime) -> None:
+            if a is not Actor.MODERATOR:
+                raise Forbidden("only moderators decide disputes", code="NOT_YOUR_ACTION")
+            d.decide(body["outcome"], _money(body.get("amount")), body["rationale"], now, self.policy)
+        return self._act(who, dispute_id, body, decide)
+
+    def ship_return(self, who: Identity, dispute_id: str, body: dict[str, Any]) -> Dispute:
+        return self._act(who, dispute_id, body, lambda d, a, now: d.ship_return(
+            a, body["carrier"], body["tracking_number"], now, self.policy))
+
+    def confirm_return(self, who: Identity, dispute_id: str, body: dict[str, Any]) -> Dispute:
+        return self._act(who, dispute_id, body, lambda d, a, now: d.confirm_return(a, now, self.policy))
+
+    def expire_deadline(self, dispute_id: str, action: str) -> Dispute:
+        """A timer fired: apply the phase's default through the same transitions as the API."""
+        dispute = self.repo.get_dispute(dispute_id)
+        if dispute is None:
+            raise NotFound("no such dispute", code="DISPUTE_NOT_FOUND")
+        return self._apply(dispute, lambda d, now: d.expire(action, now, self.policy))
+
+    # ---- messages -------------------------------------------------------------------------
+    def post_message(self, who: Identity, dispute_id: str, body: dict[str, Any]) -> Message:
+        dispute, actor = self._visible(who, dispute_id)
+        if not dispute.is_open:
+            raise Conflict("the dispute is closed", code="DISPUTE_CLOSED", details={"status": dispute.status.value})
+        message = Message.new(dispute_id, who.sub, actor.value, body["body"], self.clock.now())
+        self.repo.add_message(message)
+        return message
+
+    def list_messages(self, who: Identity, dispute_id: str, limit: int, cursor: str | None) -> Page:
+        self._visible(who, dispute_id)
+        return self.repo.list_messages(dispute_id, limit, cursor)
+
+    # ---- internals ------------------------------------------------------------------------
+    def _visible(self, who: Identity, dispute_id: str) -> tuple[Dispute, Actor]:
+        dispute = self.repo.get_dispute(dispute_id)
+        actor = None if dispute is None else dispute.actor_for(who.sub, who.is_moderator)
+        if dispute is None or actor is None:
+            raise NotFound("no such dispute", code="DISPUTE_NOT_FOUND")
+        return dispute, actor
+
+    def _act(self, who: Identity, dispute_id: str, body: dict[str, Any],
+             change: Callable[[Dispute, Actor, datetime], Any]) -> Dispute:
+        dispute, actor = self._visible(who, dispute_id)
+        expected = body.get("expected_version")
+        if expected is not None and expected != dispute.version:
+            raise ConcurrentModification("the dispute has moved on", details={"current_version": dispute.version})
+        return self._apply(dispute, lambda d, now: change(d, actor, now))
+
+    def _apply(self, dispute: Dispute, change: Callable[[Dispute, datetime], Any]) -> Dispute:
+        """Apply a change and save it; when the dispute ends, settle its order in the same write."""
+        was_open = dispute.is_open
+        change(dispute, self.clock.now())
+        order = None
+        if was_open and not dispute.is_open:
+            current = self.repo.get_order(dispute.order_id)
+            assert current is not None, "a dispute's order is never deleted"
+            order = current.settle_dispute(dispute.dispute_id, dispute.settlement(), self.clock.now())
+        saved, _ = self.repo.save_dispute(dispute, order)
+        return saved

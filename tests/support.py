@@ -1,0 +1,73 @@
+"""Shared test helpers: a signing key, tokens, a settable clock and request bodies."""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from functools import lru_cache
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+ISSUER = "https://issuer.test/buyer-protection"
+AUDIENCE = "buyer-protection-tests"
+T0 = datetime(2026, 11, 1, 12, 0, 0, tzinfo=timezone.utc)
+
+
+def keypair(name: str = "main") -> tuple[str, str]:
+    """(private PEM, public PEM), made once per test run per name."""
+    return _keypair(name)
+
+
+@lru_cache(maxsize=None)
+def _keypair(name: str) -> tuple[str, str]:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption()).decode()
+    public = key.public_key().public_bytes(serialization.Encoding.PEM,
+                                           serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    return private, public
+
+
+def token(sub: str, groups: tuple[str, ...] = (), *, key: str = "main", **overrides: Any) -> str:
+    now = int(time.time())
+    claims: dict[str, Any] = {"sub": sub, "iss": ISSUER, "aud": AUDIENCE, "iat": now, "exp": now + 3600,
+                              "token_use": "id"}
+    if groups:
+        claims["cognito:groups"] = list(groups)
+    claims.update(overrides)
+    return jwt.encode(claims, keypair(key)[0], algorithm="RS256")
+
+
+def auth(sub: str, *groups: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token(sub, groups)}", "Content-Type": "application/json"}
+
+
+@dataclass
+class FakeClock:
+    current: datetime = T0
+
+    def now(self) -> datetime:
+        return self.current
+
+    def advance(self, **kwargs: float) -> None:
+        self.current += timedelta(**kwargs)
+
+
+def order_body(order_id: str = "o-1", total: int = 2000, currency: str = "USD", **overrides: Any) -> dict[str, Any]:
+    body = {
+        "order_id": order_id, "buyer_id": "b-1", "seller_id": "s-1",
+        "items": [{"item_id": "i-1", "title": "Red dress", "quantity": 1,
+                   "unit_price": {"amount": total, "currency": currency}}],
+        "total": {"amount": total, "currency": currency},
+        "estimated_delivery_at": "2026-11-20T00:00:00Z",
+    }
+    body.update(overrides)
+    return body
+
+
+def dumps(body: Any) -> str:
+    return json.dumps(body)
