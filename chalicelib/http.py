@@ -32,6 +32,7 @@ STATUS: tuple[tuple[type[DomainError], int], ...] = (
     (RuleViolation, 422),
 )
 MAX_BODY_BYTES = 64 * 1024
+ACCEPTED_CONTENT_TYPES = ["application/json", "application/x-www-form-urlencoded", "text/plain"]
 MAX_IDEMPOTENCY_KEY = 255
 
 
@@ -92,7 +93,9 @@ class Api:
             def view(**params: str) -> Response:
                 return self._handle(path, method, schema, public, handler, params)
 
-            self.app.route(path, methods=[method])(view)
+            # JSON is parsed whatever Content-Type says (curl's default is form-encoded), so the
+            # apps get this API's error body rather than API Gateway's bare 415.
+            self.app.route(path, methods=[method], content_types=ACCEPTED_CONTENT_TYPES)(view)
             return view
 
         return register

@@ -1,0 +1,32 @@
+# Two commands do all set-up on a fresh clone: `make dev` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
+PORT   ?= 8000
+
+.PHONY: dev test token lint clean package
+
+$(STAMP): requirements.txt requirements-dev.txt
+	@rm -rf $(VENV)
+	@$(PYTHON) -m venv $(VENV) >&2
+	@$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt >&2
+	@touch $(STAMP)
+
+## make dev: the API on http://127.0.0.1:$(PORT) over emulated AWS on this machine; Ctrl-C stops it all.
+dev: $(STAMP)
+	@PORT=$(PORT) $(PY) -m local.devserver
+
+## make test: every test tier (domain, app over moto, the running dev server).
+test: $(STAMP)
+	@$(PY) -m pytest -q
+
+## make token SUB=<user id> [GROUPS=moderators,services]: a bearer token `make dev` accepts.
+token: $(STAMP)
+	@$(PY) -m local.token --sub "$(SUB)" --groups "$(GROUPS)"
+
+lint: $(STAMP)
+	@$(PY) -m ruff check app.py chalicelib local infra tests
+
+clean:
+	rm -rf $(VENV) .local .pytest_cache .hypothesis

@@ -1,0 +1,222 @@
+"""The dispute's rules and its transition table, without AWS."""
+from datetime import timedelta
+
+import pytest
+
+from chalicelib.domain.catalog import Reason, Solution
+from chalicelib.domain.disputes import PHASES, TRANSITIONS, Actor, Command, Dispute, Status
+from chalicelib.domain.errors import Conflict, Forbidden, NotFound, RuleViolation
+from chalicelib.domain.money import Money
+from chalicelib.domain.policy import Policy
+from tests.support import T0
+
+POLICY = Policy()
+USD = "USD"
+B, S, M, SYS = Actor.BUYER, Actor.SELLER, Actor.MODERATOR, Actor.SYSTEM
+
+
+def opened(reason=Reason.NOT_AS_DESCRIBED, requested=Solution.REFUND_PARTIAL, amount=500) -> Dispute:
+    return Dispute.open(order_id="o-1", buyer_id="b-1", seller_id="s-1", order_total=Money(2000, USD),
+                        reason=reason, description="Ordered red, received blue", requested=requested,
+                        amount=Money(amount, USD) if requested is Solution.REFUND_PARTIAL else None,
+                        item_ids=[], now=T0, policy=POLICY)
+
+
+def negotiating() -> Dispute:
+    d = opened()
+    d.reject(S, "The colour is as shown", T0, POLICY)
+    return d
+
+
+def escalated() -> Dispute:
+    d = negotiating()
+    d.escalate(B, None, T0, POLICY)
+    return d
+
+
+def test_opening_awaits_the_seller_with_the_buyers_request_as_first_offer():
+    d = opened()
+    assert d.status is Status.AWAITING_SELLER
+    assert [(o.by, o.type, o.status) for o in d.offers] == [("buyer", Solution.REFUND_PARTIAL, "OPEN")]
+    assert d.deadlines(POLICY) == [{"action": "SELLER_RESPONSE", "actor": "seller", "due_at": "2026-11-08T12:00:00Z",
+                                    "on_expiry": "GRANT_BUYER_REQUEST"}]
+
+
+@pytest.mark.parametrize("amount", [0, 2000, 2500])
+def test_a_partial_refund_must_be_more_than_nothing_and_less_than_the_total(amount):
+    with pytest.raises(RuleViolation) as err:
+        opened(amount=amount)
+    assert err.value.code == "INVALID_AMOUNT"
+
+
+def test_a_partial_refund_in_another_currency_is_refused():
+    with pytest.raises(RuleViolation) as err:
+        Dispute.open(order_id="o", buyer_id="b", seller_id="s", order_total=Money(2000, USD),
+                     reason=Reason.MISSING_PARTS, description="x" * 10, requested=Solution.REFUND_PARTIAL,
+                     amount=Money(500, "EUR"), item_ids=[], now=T0, policy=POLICY)
+    assert err.value.code == "INVALID_AMOUNT"
+
+
+def test_an_item_never_received_cannot_be_returned():
+    with pytest.raises(RuleViolation):
+        opened(reason=Reason.NOT_RECEIVED, requested=Solution.RETURN_AND_REFUND)
+
+
+def test_seller_accepting_the_request_resolves_with_that_refund():
+    d = opened()
+    d.accept(S, d.offers[0].offer_id, T0, POLICY)
+    assert d.status is Status.RESOLVED
+    assert d.resolution["outcome"] == "REFUND_PARTIAL" and d.resolution["decided_by"] == "seller"
+    assert d.settlement() == Money(500, USD)
+    assert d.refund["status"] == "PENDING" and d.refund["amount"] == {"amount": 500, "currency": USD}
+
+
+def test_a_party_cannot_accept_its_own_offer():
+    d = opened()
+    with pytest.raises(Forbidden):
+        d.accept(B, d.offers[0].offer_id, T0, POLICY)
+
+
+def test_a_seller_counter_offer_starts_negotiation_and_each_side_keeps_one_open_offer():
+    d = opened()
+    first = d.make_offer(S, Solution.REFUND_PARTIAL, Money(200, USD), "Half?", T0, POLICY)
+    assert d.status is Status.NEGOTIATING
+    second = d.make_offer(S, Solution.REFUND_PARTIAL, Money(300, USD), None, T0, POLICY)
+    assert first.status == "SUPERSEDED" and second.status == "OPEN"
+    assert d.deadlines(POLICY)[0]["action"] == "NEGOTIATION"
+    assert d.deadlines(POLICY)[0]["actor"] == "buyer"  # the seller's offer waits on the buyer
+
+
+def test_at_most_three_offers_per_side():
+    d = opened()  # the request is the buyer's first
+    d.make_offer(B, Solution.REFUND_FULL, None, None, T0, POLICY)
+    d.make_offer(B, Solution.REFUND_PARTIAL, Money(900, USD), None, T0, POLICY)
+    with pytest.raises(RuleViolation) as err:
+        d.make_offer(B, Solution.REFUND_FULL, None, None, T0, POLICY)
+    assert err.value.code == "OFFER_LIMIT_REACHED"
+
+
+def test_accepting_a_superseded_offer_is_a_conflict():
+    d = opened()
+    old = d.offers[0].offer_id
+    d.make_offer(B, Solution.REFUND_FULL, None, None, T0, POLICY)
+    with pytest.raises(Conflict) as err:
+        d.accept(S, old, T0, POLICY)
+    assert err.value.code == "OFFER_NOT_OPEN"
+    with pytest.raises(NotFound):
+        d.accept(S, "nope", T0, POLICY)
+
+
+def test_accepting_return_and_refund_waits_for_the_return_then_pays_on_receipt():
+    d = negotiating()
+    offer = d.make_offer(S, Solution.RETURN_AND_REFUND, None, None, T0, POLICY)
+    d.accept(B, offer.offer_id, T0, POLICY)
+    assert d.status is Status.AWAITING_RETURN and d.deadlines(POLICY)[0]["action"] == "RETURN_SHIPMENT"
+    d.ship_return(B, "CP", "RR1", T0, POLICY)
+    assert d.status is Status.RETURN_IN_TRANSIT and d.deadlines(POLICY)[0]["actor"] == "seller"
+    d.confirm_return(S, T0, POLICY)
+    assert d.status is Status.RESOLVED and d.resolution["outcome"] == "REFUND_FULL"
+    assert d.settlement() == Money(2000, USD)
+
+
+def test_accepting_resend_resolves_and_keeps_the_escrow_held():
+    d = negotiating()
+    offer = d.make_offer(S, Solution.RESEND, None, "Sending another", T0, POLICY)
+    d.accept(B, offer.offer_id, T0, POLICY)
+    assert d.resolution["outcome"] == "RESEND" and d.settlement() is None and d.refund is None
+
+
+def test_escalation_is_only_from_negotiation():
+    with pytest.raises(Conflict) as err:
+        opened().escalate(B, None, T0, POLICY)
+    assert err.value.code == "INVALID_STATE"
+    d = escalated()
+    assert d.status is Status.ESCALATED and d.escalated_at == T0
+    assert all(o.status != "OPEN" for o in d.offers)  # nothing left to accept once the platform decides
+
+
+def test_only_moderators_decide_and_a_decision_needs_escalation():
+    d = escalated()
+    with pytest.raises(Forbidden):
+        d._allowed(Command.DECIDE, B)
+    with pytest.raises(Conflict):
+        negotiating().decide("REJECTED", None, "Photos show the listed colour.", T0, POLICY)
+    d.decide("REFUND_PARTIAL", Money(700, USD), "Colour differs slightly from the listing.", T0, POLICY)
+    assert d.resolution == {"outcome": "REFUND_PARTIAL", "amount": {"amount": 700, "currency": USD},
+                            "decided_by": "moderator", "rationale": "Colour differs slightly from the listing.",
+                            "resolved_at": "2026-11-01T12:00:00Z"}
+
+
+def test_a_rejected_decision_releases_everything_to_the_seller():
+    d = escalated()
+    d.decide("REJECTED", None, "Tracking shows delivery to the buyer's door.", T0, POLICY)
+    assert d.settlement() == Money(0, USD) and d.refund is None
+
+
+def test_the_seller_cannot_cancel_and_the_buyer_cannot_cancel_twice():
+    d = opened()
+    with pytest.raises(Forbidden):
+        d.cancel(S, None, T0, POLICY)
+    d.cancel(B, "Parcel arrived after all", T0, POLICY)
+    assert d.status is Status.CANCELLED and d.settlement() is None
+    with pytest.raises(Conflict):
+        d.cancel(B, None, T0, POLICY)
+
+
+def test_seller_silence_grants_the_buyers_request():
+    d = opened()
+    with pytest.raises(Conflict):
+        d.expire("SELLER_RESPONSE", T0 + timedelta(days=6), POLICY)
+    d.expire("SELLER_RESPONSE", T0 + timedelta(days=7), POLICY)
+    assert d.status is Status.RESOLVED and d.resolution["decided_by"] == "system"
+    assert d.settlement() == Money(500, USD)
+
+
+def test_a_stalled_negotiation_escalates():
+    d = negotiating()
+    d.expire("NEGOTIATION", T0 + timedelta(days=7), POLICY)
+    assert d.status is Status.ESCALATED
+
+
+def test_an_overdue_mediation_is_flagged_never_decided():
+    d = escalated()
+    d.expire("MEDIATION", T0 + timedelta(days=14), POLICY)
+    assert d.status is Status.ESCALATED and d.mediation_overdue and d.resolution is None
+    assert d.deadlines(POLICY)[0]["overdue"] is True
+
+
+def test_a_return_never_shipped_closes_for_the_seller_and_one_never_confirmed_pays_the_buyer():
+    d = escalated()
+    d.decide("RETURN_AND_REFUND", None, "Item must come back for inspection.", T0, POLICY)
+    later = T0 + timedelta(days=10)
+    d.expire("RETURN_SHIPMENT", later, POLICY)
+    assert d.resolution["outcome"] == "REJECTED"
+
+    d = escalated()
+    d.decide("RETURN_AND_REFUND", None, "Item must come back for inspection.", T0, POLICY)
+    d.ship_return(B, "CP", "RR1", T0, POLICY)
+    d.expire("RETURN_RECEIPT", later, POLICY)
+    assert d.resolution["outcome"] == "REFUND_FULL" and d.resolution["decided_by"] == "system"
+
+
+def test_a_timer_for_a_phase_already_left_is_a_conflict():
+    d = opened()
+    d.accept(S, d.offers[0].offer_id, T0, POLICY)
+    with pytest.raises(Conflict):
+        d.expire("SELLER_RESPONSE", T0 + timedelta(days=8), POLICY)
+
+
+def test_every_waiting_state_has_a_phase_and_every_state_is_reachable():
+    reachable = {Status.AWAITING_SELLER} | {to for actors in TRANSITIONS.values() for to in actors.values()}
+    assert reachable == set(Status)
+    assert set(PHASES) == set(Status) - {Status.RESOLVED, Status.CANCELLED}
+    assert not any(frm in (Status.RESOLVED, Status.CANCELLED) for _, frm in TRANSITIONS)
+
+
+def test_the_timeline_records_every_step_and_the_dispute_round_trips():
+    d = escalated()
+    d.decide("REJECTED", None, "Tracking shows delivery to the buyer's door.", T0, POLICY)
+    events = [e["event"] for e in d.timeline]
+    assert events == ["dispute.opened", "offer.made", "request.rejected", "dispute.escalated", "dispute.resolved"]
+    again = Dispute.from_dict(d.to_dict(), 3)
+    assert again.to_dict() == d.to_dict() and again.version == 3
