@@ -10,7 +10,8 @@ from chalicelib.http import Api, Reply, Request
 from chalicelib.logs import logger
 
 app = Chalice(app_name="buyer-protection")
-api = Api(app, verifier=lambda: container().verifier, idempotent=lambda: container().idempotent)
+api = Api(app, verifier=lambda: container().verifier, idempotent=lambda: container().idempotent,
+          idempotency_config=lambda: container().idempotency_config)
 
 
 def svc():  # type: ignore[no-untyped-def]

@@ -18,6 +18,7 @@ class Container:
     service: DisputeService
     verifier: TokenVerifier
     idempotent: Callable[..., dict[str, Any]]
+    idempotency_config: Any
 
 
 _lock = threading.Lock()
@@ -54,7 +55,7 @@ def build(settings: Settings | None = None, repo: Repository | None = None, cloc
 
     guarded = idempotent_function(data_keyword_argument="request", persistence_store=store, config=config)(run_once)
     return Container(settings=settings, service=DisputeService(repo, clock or SystemClock(), settings.policy),
-                     verifier=TokenVerifier(settings.auth), idempotent=guarded)
+                     verifier=TokenVerifier(settings.auth), idempotent=guarded, idempotency_config=config)
 
 
 def container() -> Container:

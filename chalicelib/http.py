@@ -81,10 +81,12 @@ IdempotentRunner = Callable[..., dict[str, Any]]
 class Api:
     """Registers routes on the Chalice app with the edge behaviour of API.md around them."""
 
-    def __init__(self, app: Chalice, verifier: Callable[[], Any], idempotent: Callable[[], IdempotentRunner]):
+    def __init__(self, app: Chalice, verifier: Callable[[], Any], idempotent: Callable[[], IdempotentRunner],
+                 idempotency_config: Callable[[], Any]):
         self.app = app
         self._verifier = verifier
         self._idempotent = idempotent
+        self._idempotency_config = idempotency_config
 
     def route(self, path: str, method: str = "GET", schema: dict[str, Any] | None = None,
               public: bool = False) -> Callable[[Callable[..., Reply]], Callable[..., Response]]:
@@ -144,6 +146,10 @@ class Api:
             status, payload = run()
             return {"status": status, "body": payload}
 
+        context = getattr(self.app, "lambda_context", None)
+        if context is not None:
+            # Lets Powertools expire an in-progress record when this invocation times out.
+            self._idempotency_config().register_lambda_context(context)
         scoped = {"sub": who.sub, "route": path, "params": params, "key": key, "body": body}
         stored = self._idempotent()(request=scoped, run=first_time)
         return self._json(stored["status"], stored["body"])

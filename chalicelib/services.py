@@ -16,6 +16,7 @@ from .domain.money import Money
 from .domain.orders import Order
 from .domain.policy import Policy
 from .domain.timefmt import parse
+from .logs import logger
 from .ports import Clock, OrderExists, Page, Repository
 
 
@@ -65,6 +66,7 @@ class DisputeService:
         order = self.repo.get_order(order_id)
         if order is None or not (who.sub in (order.buyer_id, order.seller_id) or who.is_moderator):
             raise NotFound("no such order", code="ORDER_NOT_FOUND")
+        logger.append_keys(order_id=order.order_id)
         return order
 
     def list_orders(self, who: Identity, role: str, limit: int, cursor: str | None) -> Page:
@@ -199,6 +201,7 @@ class DisputeService:
         actor = None if dispute is None else dispute.actor_for(who.sub, who.is_moderator)
         if dispute is None or actor is None:
             raise NotFound("no such dispute", code="DISPUTE_NOT_FOUND")
+        logger.append_keys(order_id=dispute.order_id)
         return dispute, actor
 
     def _act(self, who: Identity, dispute_id: str, body: dict[str, Any],

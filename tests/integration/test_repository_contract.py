@@ -1,0 +1,159 @@
+"""One contract, two adapters: the in-memory fake and DynamoDB (PynamoDB over moto) must agree."""
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+
+from chalicelib.domain.catalog import Reason, Solution
+from chalicelib.domain.disputes import Dispute
+from chalicelib.domain.errors import ConcurrentModification, InvalidInput
+from chalicelib.domain.messages import Message
+from chalicelib.domain.money import Money
+from chalicelib.domain.orders import Order
+from chalicelib.domain.policy import Policy
+from chalicelib.ports import OrderExists
+from tests.support import T0
+
+POLICY = Policy()
+
+
+@pytest.fixture(params=["memory", "dynamodb"])
+def repo(request, settings):
+    if request.param == "memory":
+        from chalicelib.adapters.memory import InMemoryRepository
+
+        yield InMemoryRepository(POLICY)
+        return
+    from moto import mock_aws
+
+    from chalicelib.adapters.dynamodb import DynamoRepository
+    from infra.resources import provision
+
+    with mock_aws():
+        provision(settings)
+        yield DynamoRepository(POLICY)
+
+
+def order(order_id="o-1", buyer="b-1", seller="s-1", at=T0) -> Order:
+    return Order.register(order_id=order_id, buyer_id=buyer, seller_id=seller,
+                          items=[{"item_id": "i-1", "title": "Lamp", "quantity": 1,
+                                  "unit_price": {"amount": 1000, "currency": "EUR"}}],
+                          total=Money(1000, "EUR"), estimated_delivery_at=T0 + timedelta(days=10), now=at)
+
+
+def dispute_for(o: Order, at=T0) -> Dispute:
+    return Dispute.open(order_id=o.order_id, buyer_id=o.buyer_id, seller_id=o.seller_id, order_total=o.total,
+                        reason=Reason.NOT_RECEIVED, description="Never arrived at all", requested=Solution.REFUND_FULL,
+                        amount=None, item_ids=[], now=at, policy=POLICY)
+
+
+def test_an_order_is_stored_once_with_its_fingerprint(repo):
+    stored = repo.add_order(order(), "fp-1")
+    assert stored.version == 1 and repo.get_order("o-1") == stored
+    assert repo.order_fingerprint("o-1") == "fp-1"
+    with pytest.raises(OrderExists):
+        repo.add_order(order(), "fp-2")
+    assert repo.order_fingerprint("o-1") == "fp-1"
+    assert repo.get_order("missing") is None
+
+
+def test_a_stale_order_write_is_refused(repo):
+    stored = repo.add_order(order(), "fp")
+    shipped = repo.save_order(stored.ship("CP", "CN1", T0))
+    assert shipped.version == 2
+    with pytest.raises(ConcurrentModification):
+        repo.save_order(stored.ship("DHL", "X", T0))
+    assert repo.get_order("o-1").shipment.carrier == "CP"
+    assert repo.order_fingerprint("o-1") == "fp"
+
+
+def test_a_dispute_and_its_order_are_written_together_or_not_at_all(repo):
+    o = repo.add_order(order(), "fp")
+    d = dispute_for(o)
+    saved, saved_order = repo.save_dispute(d, o.attach_dispute(d.dispute_id))
+    assert saved.version == 1 and saved_order.version == 2
+    assert repo.get_order("o-1").open_dispute_id == d.dispute_id
+
+    # A second dispute raced against the first: the order's version no longer matches.
+    rival = dispute_for(o)
+    with pytest.raises(ConcurrentModification):
+        repo.save_dispute(rival, o.attach_dispute(rival.dispute_id))
+    assert repo.get_dispute(rival.dispute_id) is None
+    assert repo.get_order("o-1").open_dispute_id == d.dispute_id
+
+
+def test_a_stale_dispute_write_is_refused(repo):
+    o = repo.add_order(order(), "fp")
+    d = dispute_for(o)
+    saved, _ = repo.save_dispute(d, o.attach_dispute(d.dispute_id))
+    first = repo.get_dispute(d.dispute_id)
+    second = repo.get_dispute(d.dispute_id)
+    first.cancel(first.actor_for("b-1", False), None, T0, POLICY)
+    repo.save_dispute(first)
+    second.reject(second.actor_for("s-1", False), "no", T0, POLICY)
+    with pytest.raises(ConcurrentModification):
+        repo.save_dispute(second)
+    assert repo.get_dispute(d.dispute_id).status.value == "CANCELLED"
+
+
+def test_lists_are_newest_first_per_party_and_paginate(repo):
+    for i in range(5):
+        repo.add_order(order(f"o-{i}", at=T0 + timedelta(minutes=i)), "fp")
+    repo.add_order(order("other", buyer="b-2", at=T0), "fp")
+    seen, cursor = [], None
+    while True:
+        items, cursor = repo.list_orders("buyer", "b-1", 2, cursor)
+        seen += [o.order_id for o in items]
+        if cursor is None:
+            break
+    assert seen == ["o-4", "o-3", "o-2", "o-1", "o-0"]
+    assert [o.order_id for o in repo.list_orders("seller", "s-1", 10, None)[0]][:1] == ["o-4"]
+
+
+def test_a_forged_cursor_is_invalid_input(repo):
+    with pytest.raises(InvalidInput):
+        repo.list_orders("buyer", "b-1", 2, "not-a-cursor!")
+
+
+def test_disputes_list_by_party_and_status_and_the_escalated_queue_is_oldest_first(repo):
+    ids = []
+    for i in range(3):
+        o = repo.add_order(order(f"o-{i}"), "fp")
+        d = dispute_for(o, at=T0 + timedelta(minutes=i))
+        repo.save_dispute(d, o.attach_dispute(d.dispute_id))
+        ids.append(d.dispute_id)
+    for i, dispute_id in enumerate(reversed(ids)):
+        d = repo.get_dispute(dispute_id)
+        d.reject(d.actor_for("s-1", False), "no", T0, POLICY)
+        d.escalate(d.actor_for("b-1", False), None, T0 + timedelta(hours=i), POLICY)
+        repo.save_dispute(d)
+    assert [d.dispute_id for d in repo.list_disputes("buyer", "b-1", None, 10, None)[0]] == list(reversed(ids))
+    assert repo.list_disputes("seller", "s-1", "AWAITING_SELLER", 10, None)[0] == []
+    assert len(repo.list_disputes("seller", "s-1", "ESCALATED", 10, None)[0]) == 3
+    queue = [d.dispute_id for d in repo.escalated_disputes(None, 10, None)[0]]
+    assert queue == list(reversed(ids))
+    overdue = repo.escalated_disputes(T0 + timedelta(minutes=30), 10, None)[0]
+    assert [d.dispute_id for d in overdue] == [ids[-1]]
+
+
+def test_messages_come_back_oldest_first_in_pages(repo):
+    for i in range(3):
+        repo.add_message(Message.new("d-1", "b-1", "buyer", f"m{i}", T0 + timedelta(seconds=i)))
+    first, cursor = repo.list_messages("d-1", 2, None)
+    rest, end = repo.list_messages("d-1", 2, cursor)
+    assert [m.body for m in first + rest] == ["m0", "m1", "m2"] and end is None
+
+
+def test_orders_due_for_release_are_found_without_scanning(repo):
+    due = repo.add_order(order("due"), "fp")
+    repo.save_order(due.ship("CP", "CN1", T0))
+    later = repo.add_order(order("later"), "fp")
+    repo.save_order(later.ship("CP", "CN2", T0 + timedelta(days=30)))
+    repo.add_order(order("unshipped"), "fp")
+    found = repo.orders_due_for_release(T0 + POLICY.protection, 10)
+    assert [o.order_id for o in found] == ["due"]
+    released = repo.save_order(replace(found[0]).auto_release(T0 + POLICY.protection, POLICY))
+    assert repo.orders_due_for_release(T0 + POLICY.protection, 10) == []
+    assert released.escrow.status.value == "RELEASED"
