@@ -54,7 +54,7 @@ class Settings:
                 "MessageModel": self.messages_table}
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
         policy = Policy(**{name: timedelta(seconds=_seconds(env, var, default))
                            for var, (name, default) in DURATIONS.items()})

@@ -95,6 +95,7 @@ class Api:
             def view(**params: str) -> Response:
                 return self._handle(path, method, schema, public, handler, params)
 
+            view.body_schema = schema  # type: ignore[attr-defined]  # read by the OpenAPI test
             # JSON is parsed whatever Content-Type says (curl's default is form-encoded), so the
             # apps get this API's error body rather than API Gateway's bare 415.
             self.app.route(path, methods=[method], content_types=ACCEPTED_CONTENT_TYPES)(view)

@@ -1,7 +1,7 @@
 """The ports the use cases depend on. Each has a fake (adapters/memory.py) and a real adapter."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Protocol
 
 from .domain.disputes import Dispute
@@ -40,4 +40,4 @@ class Clock(Protocol):
 
 class SystemClock:
     def now(self) -> datetime:
-        return datetime.now(timezone.utc).replace(microsecond=0)
+        return datetime.now(UTC).replace(microsecond=0)

@@ -10,7 +10,7 @@ from typing import Any, Callable
 from .adapters.auth import Identity
 from .domain.catalog import Reason, Solution
 from .domain.disputes import Actor, Dispute, Offer
-from .domain.errors import Conflict, ConcurrentModification, Forbidden, InvalidInput, NotFound, RuleViolation
+from .domain.errors import ConcurrentModification, Conflict, Forbidden, InvalidInput, NotFound, RuleViolation
 from .domain.messages import Message
 from .domain.money import Money
 from .domain.orders import Order

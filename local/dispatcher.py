@@ -6,7 +6,7 @@ invokes the same handler every SWEEP_INTERVAL_SECONDS, with the event shape Even
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from chalice import Chalice
@@ -17,7 +17,7 @@ from chalicelib.logs import logger
 
 def scheduled_event(rule: str) -> dict[str, Any]:
     return {"version": "0", "id": "local", "detail-type": "Scheduled Event", "source": "aws.events",
-            "account": "123456789012", "time": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "account": "123456789012", "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "region": "us-east-1", "resources": [f"arn:aws:events:us-east-1:123456789012:rule/{rule}"],
             "detail": {}}
 

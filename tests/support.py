@@ -4,8 +4,8 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from functools import lru_cache
+from datetime import UTC, datetime, timedelta
+from functools import cache
 from typing import Any
 
 import jwt
@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 ISSUER = "https://issuer.test/buyer-protection"
 AUDIENCE = "buyer-protection-tests"
-T0 = datetime(2026, 11, 1, 12, 0, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 1, 12, 0, 0, tzinfo=UTC)
 
 
 def keypair(name: str = "main") -> tuple[str, str]:
@@ -22,7 +22,7 @@ def keypair(name: str = "main") -> tuple[str, str]:
     return _keypair(name)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _keypair(name: str) -> tuple[str, str]:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,

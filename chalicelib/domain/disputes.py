@@ -141,7 +141,7 @@ class Offer:
                 "status": self.status, "created_at": fmt(self.created_at)}
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Offer":
+    def from_dict(cls, d: dict[str, Any]) -> Offer:
         return cls(offer_id=d["offer_id"], by=d["by"], type=Solution(d["type"]),
                    amount=Money.from_dict(d["amount"]) if d.get("amount") else None, message=d.get("message"),
                    status=d["status"], created_at=parse(d["created_at"]))
@@ -177,7 +177,7 @@ class Dispute:
     @classmethod
     def open(cls, *, order_id: str, buyer_id: str, seller_id: str, order_total: Money, reason: Reason,
              description: str, requested: Solution, amount: Money | None, item_ids: list[str],
-             now: datetime, policy: Policy) -> "Dispute":
+             now: datetime, policy: Policy) -> Dispute:
         """The buyer's complaint; their requested solution is the first offer."""
         if reason is Reason.NOT_RECEIVED and requested is Solution.RETURN_AND_REFUND:
             raise RuleViolation("an item never received cannot be returned", code="SOLUTION_NOT_ALLOWED")
@@ -425,7 +425,7 @@ class Dispute:
         }
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any], version: int | None) -> "Dispute":
+    def from_dict(cls, d: dict[str, Any], version: int | None) -> Dispute:
         return cls(
             dispute_id=d["dispute_id"], order_id=d["order_id"], buyer_id=d["buyer_id"], seller_id=d["seller_id"],
             reason=Reason(d["reason"]), description=d["description"], item_ids=list(d.get("item_ids") or []),

@@ -19,7 +19,7 @@ class Message:
     created_at: datetime
 
     @classmethod
-    def new(cls, dispute_id: str, author_id: str, author_role: str, body: str, now: datetime) -> "Message":
+    def new(cls, dispute_id: str, author_id: str, author_role: str, body: str, now: datetime) -> Message:
         return cls(dispute_id, str(uuid.uuid4()), author_id, author_role, body, now)
 
     @property
@@ -32,6 +32,6 @@ class Message:
                 "author_role": self.author_role, "body": self.body, "created_at": fmt(self.created_at)}
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Message":
+    def from_dict(cls, d: dict[str, Any]) -> Message:
         return cls(d["dispute_id"], d["message_id"], d["author_id"], d["author_role"], d["body"],
                    parse(d["created_at"]))

@@ -13,17 +13,17 @@ class Money:
     currency: str
 
     @classmethod
-    def zero(cls, currency: str) -> "Money":
+    def zero(cls, currency: str) -> Money:
         return cls(0, currency)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Money":
+    def from_dict(cls, data: dict[str, Any]) -> Money:
         return cls(int(data["amount"]), str(data["currency"]))
 
     def to_dict(self) -> dict[str, Any]:
         return {"amount": self.amount, "currency": self.currency}
 
-    def _same(self, other: "Money") -> None:
+    def _same(self, other: Money) -> None:
         if other.currency != self.currency:
             raise RuleViolation(
                 f"amount must be in the order's currency {self.currency}",
@@ -31,15 +31,15 @@ class Money:
                 details={"expected_currency": self.currency},
             )
 
-    def __add__(self, other: "Money") -> "Money":
+    def __add__(self, other: Money) -> Money:
         self._same(other)
         return Money(self.amount + other.amount, self.currency)
 
-    def __sub__(self, other: "Money") -> "Money":
+    def __sub__(self, other: Money) -> Money:
         self._same(other)
         return Money(self.amount - other.amount, self.currency)
 
-    def require_partial_of(self, total: "Money") -> None:
+    def require_partial_of(self, total: Money) -> None:
         """A partial refund: same currency, more than nothing, less than the total."""
         total._same(self)
         if not 0 < self.amount < total.amount:

@@ -36,7 +36,7 @@ class Escrow:
     released: Money
 
     @classmethod
-    def hold(cls, total: Money) -> "Escrow":
+    def hold(cls, total: Money) -> Escrow:
         zero = Money.zero(total.currency)
         return cls(held=total, refunded=zero, released=zero)
 
@@ -54,7 +54,7 @@ class Escrow:
             return EscrowStatus.REFUNDED
         return EscrowStatus.SETTLED
 
-    def settle(self, refund: Money) -> "Escrow":
+    def settle(self, refund: Money) -> Escrow:
         """Refund ``refund`` to the buyer and release everything else still held to the seller."""
         remaining = self.still_held
         if refund.amount < 0 or refund.amount > remaining.amount:
@@ -68,7 +68,7 @@ class Escrow:
                 "released": self.released.to_dict()}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Escrow":
+    def from_dict(cls, data: dict[str, Any]) -> Escrow:
         return cls(held=Money.from_dict(data["held"]), refunded=Money.from_dict(data["refunded"]),
                    released=Money.from_dict(data["released"]))
 
@@ -85,7 +85,7 @@ class Shipment:
                 "shipped_at": fmt(self.shipped_at), "last_scan_at": fmt(self.last_scan_at)}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any] | None) -> "Shipment | None":
+    def from_dict(cls, data: dict[str, Any] | None) -> Shipment | None:
         if not data:
             return None
         return cls(carrier=data["carrier"], tracking_number=data["tracking_number"],
@@ -124,7 +124,7 @@ class Order:
     # ---- registration ---------------------------------------------------------------------
     @classmethod
     def register(cls, *, order_id: str, buyer_id: str, seller_id: str, items: list[dict[str, Any]],
-                 total: Money, estimated_delivery_at: datetime, now: datetime) -> "Order":
+                 total: Money, estimated_delivery_at: datetime, now: datetime) -> Order:
         """Checkout registers a paid order; its whole total goes into escrow."""
         if buyer_id == seller_id:
             raise RuleViolation("buyer and seller must differ", code="INVALID_ORDER")
@@ -147,13 +147,13 @@ class Order:
                    escrow=Escrow.hold(total))
 
     # ---- logistics ------------------------------------------------------------------------
-    def ship(self, carrier: str, tracking_number: str, now: datetime) -> "Order":
+    def ship(self, carrier: str, tracking_number: str, now: datetime) -> Order:
         if self.status is not OrderStatus.PAID:
             raise Conflict("the order has already been shipped", code="ALREADY_SHIPPED")
         return replace(self, status=OrderStatus.SHIPPED,
                        shipment=Shipment(carrier=carrier, tracking_number=tracking_number, shipped_at=now))
 
-    def record_scan(self, status: str, occurred_at: datetime) -> "Order":
+    def record_scan(self, status: str, occurred_at: datetime) -> Order:
         """A carrier scan. Scans can arrive late or twice; they never move the order backwards."""
         if self.shipment is None:
             raise Conflict("the order has not been shipped", code="NOT_SHIPPED_YET")
@@ -171,7 +171,7 @@ class Order:
             return None
         return self.shipment.shipped_at + policy.protection
 
-    def confirm_receipt(self, now: datetime) -> "Order":
+    def confirm_receipt(self, now: datetime) -> Order:
         """The buyer says all is well: escrow goes to the seller at once."""
         if self.open_dispute_id:
             raise Conflict("a dispute is open on this order", code="DISPUTE_OPEN",
@@ -182,21 +182,21 @@ class Order:
             raise Conflict("escrow has already been paid out", code="ESCROW_RELEASED")
         return self._settle(Money.zero(self.total.currency), now)
 
-    def auto_release(self, now: datetime, policy: Policy) -> "Order":
+    def auto_release(self, now: datetime, policy: Policy) -> Order:
         """Protection ran out with no dispute open: escrow goes to the seller."""
         due = self.release_at(policy)
         if due is None or now < due or self.open_dispute_id:
             raise Conflict("escrow is not due for release", code="NOT_DUE")
         return self._settle(Money.zero(self.total.currency), now)
 
-    def settle_dispute(self, dispute_id: str, refund: Money | None, now: datetime) -> "Order":
+    def settle_dispute(self, dispute_id: str, refund: Money | None, now: datetime) -> Order:
         """A dispute ended. With a refund the escrow is split; without, the order stays protected."""
         if self.open_dispute_id != dispute_id:
             raise Conflict("this dispute is not the order's open dispute", code="INVALID_STATE")
         order = replace(self, open_dispute_id=None)
         return order if refund is None else order._settle(refund, now)
 
-    def _settle(self, refund: Money, now: datetime) -> "Order":
+    def _settle(self, refund: Money, now: datetime) -> Order:
         delivered_at = self.delivered_at
         if delivered_at is None and refund.amount == 0:
             delivered_at = now
@@ -246,7 +246,7 @@ class Order:
             raise RuleViolation(f"{reason.value} cannot be opened for this order now", code="REASON_NOT_ALLOWED",
                                 details={"allowed_reasons": [r.value for r in e.reasons]})
 
-    def attach_dispute(self, dispute_id: str) -> "Order":
+    def attach_dispute(self, dispute_id: str) -> Order:
         if self.open_dispute_id:
             raise Conflict("a dispute is already open on this order", code="DISPUTE_ALREADY_OPEN",
                            details={"dispute_id": self.open_dispute_id})
@@ -268,7 +268,7 @@ class Order:
         }
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any], version: int | None) -> "Order":
+    def from_dict(cls, d: dict[str, Any], version: int | None) -> Order:
         return cls(
             order_id=d["order_id"], buyer_id=d["buyer_id"], seller_id=d["seller_id"],
             items=tuple(d["items"]), total=Money.from_dict(d["total"]),

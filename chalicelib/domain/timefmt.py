@@ -1,14 +1,14 @@
 """RFC 3339 timestamps in UTC, whole seconds, as the API shows them."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 
 def utc(dt: datetime) -> datetime:
     """The same instant in UTC, truncated to whole seconds."""
     if dt.tzinfo is None:
         raise ValueError("naive datetime")
-    return dt.astimezone(timezone.utc).replace(microsecond=0)
+    return dt.astimezone(UTC).replace(microsecond=0)
 
 
 def fmt(dt: datetime | None) -> str | None:

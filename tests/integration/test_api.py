@@ -6,7 +6,7 @@ import json
 import pytest
 
 from tests.integration.api import BUYER, MODERATOR, SELLER, SERVICE, Api
-from tests.support import auth, order_body, token
+from tests.support import order_body, token
 
 
 @pytest.fixture

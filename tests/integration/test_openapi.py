@@ -1,0 +1,256 @@
+"""openapi.yaml stays true to the app: the same routes, the same request bodies as
+chalicelib/schemas.py, the statuses and query parameters the handlers use, and a well-formed
+OpenAPI 3.0 document (checked here, without a validator dependency)."""
+from __future__ import annotations
+
+import inspect
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from app import app
+from chalicelib import schemas
+
+SPEC_PATH = Path(__file__).resolve().parents[2] / "openapi.yaml"
+HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+
+# The body schema app.py passes for each POST route (every POST route validates a body).
+BODY_SCHEMAS: dict[str, dict[str, Any]] = {
+    "/orders": schemas.REGISTER_ORDER,
+    "/orders/{order_id}/shipment": schemas.SHIPMENT,
+    "/orders/{order_id}/tracking-events": schemas.TRACKING_EVENT,
+    "/orders/{order_id}/confirm-receipt": schemas.EMPTY,
+    "/orders/{order_id}/disputes": schemas.OPEN_DISPUTE,
+    "/disputes/{dispute_id}/offers": schemas.OFFER,
+    "/disputes/{dispute_id}/offers/{offer_id}/accept": schemas.ACTION,
+    "/disputes/{dispute_id}/reject": schemas.REJECT,
+    "/disputes/{dispute_id}/escalate": schemas.ACTION_WITH_MESSAGE,
+    "/disputes/{dispute_id}/cancel": schemas.ACTION_WITH_MESSAGE,
+    "/disputes/{dispute_id}/return-shipment": schemas.RETURN_SHIPMENT,
+    "/disputes/{dispute_id}/confirm-return": schemas.ACTION,
+    "/disputes/{dispute_id}/messages": schemas.MESSAGE,
+    "/disputes/{dispute_id}/decision": schemas.DECISION,
+}
+
+# JSON Schema keywords that constrain a request body; both documents must agree on each.
+CONSTRAINTS = ("type", "required", "enum", "minLength", "maxLength", "minimum", "maximum", "pattern",
+               "minItems", "maxItems", "uniqueItems", "additionalProperties")
+UNORDERED = ("required", "enum")
+
+
+# ---- helpers ------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def spec() -> dict[str, Any]:
+    with SPEC_PATH.open(encoding="utf-8") as f:
+        doc = yaml.safe_load(f)
+    assert isinstance(doc, dict), "openapi.yaml is not a mapping"
+    return doc
+
+
+def follow(doc: dict[str, Any], ref: str) -> Any:
+    """The node a local JSON pointer ``#/a/b`` names; KeyError when it names nothing."""
+    assert ref.startswith("#/"), f"only local $refs are used here: {ref}"
+    node: Any = doc
+    for raw in ref[2:].split("/"):
+        part = raw.replace("~1", "/").replace("~0", "~")
+        if not isinstance(node, dict) or part not in node:
+            raise KeyError(ref)
+        node = node[part]
+    return node
+
+
+def resolve(doc: dict[str, Any], node: Any) -> Any:
+    while isinstance(node, dict) and "$ref" in node:
+        node = follow(doc, node["$ref"])
+    return node
+
+
+def walk(node: Any, where: str = "#") -> Iterator[tuple[str, Any]]:
+    yield where, node
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from walk(value, f"{where}/{key}")
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            yield from walk(value, f"{where}/{i}")
+
+
+def spec_routes(doc: dict[str, Any]) -> set[tuple[str, str]]:
+    return {(path, method.upper()) for path, item in doc["paths"].items() for method in item
+            if method in HTTP_METHODS}
+
+
+def app_routes() -> set[tuple[str, str]]:
+    return {(path, method) for path, methods in app.routes.items() for method in methods}
+
+
+def operations(doc: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any], dict[str, Any]]]:
+    for path, item in doc["paths"].items():
+        for method, op in item.items():
+            if method in HTTP_METHODS:
+                yield path, method.upper(), op, item
+
+
+def parameters(doc: dict[str, Any], item: dict[str, Any], op: dict[str, Any]) -> list[dict[str, Any]]:
+    """Path-level then operation-level parameters, resolved."""
+    return [resolve(doc, p) for p in [*item.get("parameters", []), *op.get("parameters", [])]]
+
+
+def handler(path: str, method: str) -> Callable[..., Any]:
+    """The function written in app.py (Api.route wraps it with functools.wraps)."""
+    view = app.routes[path][method].view_function
+    return getattr(view, "__wrapped__", view)
+
+
+def handler_source(path: str, method: str) -> str:
+    src = inspect.getsource(handler(path, method))
+    return src[src.index("def "):]  # without the decorator
+
+
+def request_schema(doc: dict[str, Any], path: str) -> dict[str, Any]:
+    op = doc["paths"][path]["post"]
+    assert "requestBody" in op, f"POST {path} documents no request body"
+    body = resolve(doc, op["requestBody"])
+    return resolve(doc, body["content"]["application/json"]["schema"])
+
+
+def assert_same_constraints(doc: dict[str, Any], ours: Any, theirs: dict[str, Any], where: str) -> None:
+    """``ours`` (openapi.yaml, $refs followed) constrains a body exactly as ``theirs`` (schemas.py)."""
+    ours = resolve(doc, ours)
+    unknown = set(theirs) - set(CONSTRAINTS) - {"properties", "items"}
+    assert not unknown, f"{where}: schemas.py uses {sorted(unknown)}; teach this test to compare them"
+    for key in CONSTRAINTS:
+        if key == "type" and key not in theirs:
+            continue  # schemas.py leaves `type` off its string enums; openapi.yaml says `string`
+        mine, real = ours.get(key), theirs.get(key)
+        if key == "required":  # OpenAPI 3.0 forbids `required: []`; both mean "nothing required"
+            mine, real = mine or [], real or []
+        if key in UNORDERED and mine is not None and real is not None:
+            mine, real = sorted(mine), sorted(real)
+        assert mine == real, f"{where}: {key} is {mine!r} in openapi.yaml but {real!r} in schemas.py"
+    if "properties" in theirs or "properties" in ours:
+        mine_props, real_props = ours.get("properties") or {}, theirs.get("properties") or {}
+        assert sorted(mine_props) == sorted(real_props), f"{where}: properties differ"
+        for name, sub in real_props.items():
+            assert_same_constraints(doc, mine_props[name], sub, f"{where}.{name}")
+    if "items" in theirs or "items" in ours:
+        assert "items" in ours and "items" in theirs, f"{where}: items declared on one side only"
+        assert_same_constraints(doc, ours["items"], theirs["items"], f"{where}[]")
+
+
+# ---- the routes -----------------------------------------------------------------------------------
+def test_the_document_declares_exactly_the_routes_of_the_app(spec: dict[str, Any]) -> None:
+    documented, served = spec_routes(spec), app_routes()
+    assert documented - served == set(), "documented but not served"
+    assert served - documented == set(), "served but not documented"
+
+
+def test_every_post_route_has_its_body_schema_listed_here() -> None:
+    posts = {path for path, method in app_routes() if method == "POST"}
+    assert posts == set(BODY_SCHEMAS), "update BODY_SCHEMAS to follow app.py"
+
+
+@pytest.mark.parametrize("path", sorted(BODY_SCHEMAS))
+def test_the_listed_body_schema_is_the_one_app_py_validates_with(path: str) -> None:
+    assert app.routes[path]["POST"].view_function.body_schema is BODY_SCHEMAS[path]
+
+
+# ---- request bodies -------------------------------------------------------------------------------
+@pytest.mark.parametrize("path", sorted(BODY_SCHEMAS))
+def test_request_body_has_the_required_fields_and_properties_of_schemas_py(spec: dict[str, Any],
+                                                                           path: str) -> None:
+    ours, theirs = request_schema(spec, path), BODY_SCHEMAS[path]
+    assert sorted(ours.get("required", [])) == sorted(theirs["required"])
+    assert sorted(ours.get("properties", {})) == sorted(theirs["properties"])
+
+
+@pytest.mark.parametrize("path", sorted(BODY_SCHEMAS))
+def test_request_body_constraints_match_schemas_py_all_the_way_down(spec: dict[str, Any], path: str) -> None:
+    assert_same_constraints(spec, request_schema(spec, path), BODY_SCHEMAS[path], f"POST {path}")
+
+
+# ---- what the handlers do -------------------------------------------------------------------------
+@pytest.mark.parametrize("path,method", sorted(app_routes()))
+def test_success_statuses_are_the_ones_the_handler_returns(spec: dict[str, Any], path: str, method: str) -> None:
+    returned = set(re.findall(r"\b(2\d\d)\b", handler_source(path, method)))
+    assert returned, f"{method} {path}: found no literal 2xx status in the handler; update this test"
+    documented = {str(code) for code in spec["paths"][path][method.lower()]["responses"] if str(code)[0] == "2"}
+    assert documented == returned
+
+
+@pytest.mark.parametrize("path,method", sorted(app_routes()))
+def test_query_parameters_are_the_ones_the_handler_reads(spec: dict[str, Any], path: str, method: str) -> None:
+    src = handler_source(path, method)
+    read = set(re.findall(r"req\.(limit|cursor)\(\)", src))
+    read |= set(re.findall(r"req\.(?:choice|flag)\(\s*[\"']([A-Za-z_]+)[\"']", src))
+    item = spec["paths"][path]
+    declared = {p["name"] for p in parameters(spec, item, item[method.lower()]) if p["in"] == "query"}
+    assert declared == read
+
+
+def test_every_post_takes_an_idempotency_key(spec: dict[str, Any]) -> None:
+    missing = [path for path, method, op, item in operations(spec) if method == "POST"
+               and not any(p["in"] == "header" and p["name"].lower() == "idempotency-key"
+                           for p in parameters(spec, item, op))]
+    assert missing == []
+
+
+def test_health_is_public_and_every_other_route_needs_a_bearer_jwt(spec: dict[str, Any]) -> None:
+    scheme = spec["components"]["securitySchemes"]["bearerAuth"]
+    assert (scheme["type"], scheme["scheme"].lower(), scheme.get("bearerFormat")) == ("http", "bearer", "JWT")
+    assert spec["security"] == [{"bearerAuth": []}]
+    overridden = {(path, method): op["security"] for path, method, op, _ in operations(spec) if "security" in op}
+    assert overridden == {("/health", "GET"): []}
+
+
+def test_errors_use_the_error_body_and_signed_in_routes_answer_401(spec: dict[str, Any]) -> None:
+    error = spec["components"]["schemas"]["Error"]
+    assert error["required"] == ["error"]
+    assert sorted(error["properties"]["error"]["required"]) == ["code", "details", "message"]
+    for path, method, op, _ in operations(spec):
+        responses = op["responses"]
+        if (path, method) != ("/health", "GET"):
+            assert "401" in responses, f"{method} {path} does not document 401"
+        for code, response in responses.items():
+            if str(code)[0] in "45":
+                schema = resolve(spec, response)["content"]["application/json"]["schema"]
+                assert schema == {"$ref": "#/components/schemas/Error"}, f"{method} {path} {code}"
+
+
+# ---- a well-formed document -----------------------------------------------------------------------
+def test_the_document_is_openapi_3_0(spec: dict[str, Any]) -> None:
+    assert str(spec["openapi"]).startswith("3.0")
+    assert spec["info"]["title"] and spec["info"]["version"]
+    for path, method, op, _ in operations(spec):
+        assert path.startswith("/")
+        assert op.get("responses"), f"{method} {path} has no responses"
+        for code in op["responses"]:
+            assert re.fullmatch(r"[1-5](\d\d|XX)|default", str(code)), f"{method} {path}: bad status {code}"
+    empty_required = [where for where, node in walk(spec)
+                      if isinstance(node, dict) and node.get("required") == []]
+    assert empty_required == [], "OpenAPI 3.0 wants `required` left out rather than empty"
+    operation_ids = [op["operationId"] for _, _, op, _ in operations(spec)]
+    assert len(operation_ids) == len(set(operation_ids)), "operationId values repeat"
+
+
+def test_every_ref_resolves(spec: dict[str, Any]) -> None:
+    broken = []
+    for where, node in walk(spec):
+        if isinstance(node, dict) and "$ref" in node:
+            try:
+                follow(spec, node["$ref"])
+            except KeyError:
+                broken.append(f"{where}: {node['$ref']}")
+    assert broken == []
+
+
+def test_every_path_parameter_is_declared_and_required(spec: dict[str, Any]) -> None:
+    for path, method, op, item in operations(spec):
+        templated = set(re.findall(r"{([^}]+)}", path))
+        declared = [p for p in parameters(spec, item, op) if p["in"] == "path"]
+        assert {p["name"] for p in declared} == templated, f"{method} {path}"
+        assert all(p.get("required") is True for p in declared), f"{method} {path}: path parameters are required"
