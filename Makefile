@@ -25,6 +25,13 @@ test: $(STAMP)
 token: $(STAMP)
 	@$(PY) -m local.token --sub "$(SUB)" --groups "$(GROUPS)"
 
+## make package STAGE=dev: synthesize the stack offline (build/<stage>/sam.json + deployment.zip), lint it.
+STAGE ?= dev
+package: $(STAMP)
+	@$(PY) -m pip install --quiet --disable-pip-version-check cfn-lint==1.58.0 >&2
+	@$(PY) -m infra.build --stage $(STAGE)
+	@$(VENV)/bin/cfn-lint build/$(STAGE)/sam.json && echo "cfn-lint: build/$(STAGE)/sam.json is clean"
+
 lint: $(STAMP)
 	@$(PY) -m ruff check app.py chalicelib local infra tests
 

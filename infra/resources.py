@@ -62,11 +62,36 @@ def table_resource(model: type[Model], table_name: Any) -> dict[str, Any]:
             "Properties": props}
 
 
-def cloudformation(stage: str) -> dict[str, Any]:
-    """The data resources as a merge template for `chalice package`."""
+def _table_arns() -> list[Any]:
+    arns: list[Any] = []
+    for logical_id in LOGICAL_IDS.values():
+        arn = {"Fn::GetAtt": [logical_id, "Arn"]}
+        arns += [arn, {"Fn::Sub": f"${{{logical_id}.Arn}}/index/*"}]
+    return arns
+
+
+def function_policy(role_name: str) -> list[dict[str, Any]]:
+    """Least privilege: logs, and item-level DynamoDB actions on this stack's tables only."""
+    return [{"PolicyName": f"{role_name}Policy", "PolicyDocument": {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+         "Resource": "arn:aws:logs:*:*:*"},
+        {"Effect": "Allow", "Action": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
+                                       "dynamodb:DeleteItem", "dynamodb:Query", "dynamodb:ConditionCheckItem"],
+         "Resource": _table_arns()},
+    ]}}]
+
+
+def cloudformation(function_ids: list[str]) -> dict[str, Any]:
+    """The merge template for `chalice package`: the tables, and for each Lambda function
+    (by its logical id) the table names in its environment and a policy scoped to them."""
     resources: dict[str, Any] = {}
     for model in (*MODELS, IdempotencyRecordModel):
         name = model.__name__
         resources[LOGICAL_IDS[name]] = table_resource(
             model, {"Fn::Sub": f"${{AWS::StackName}}-{LOGICAL_IDS[name].removesuffix('Table').lower()}"})
+    env = {ENV_VARS[name]: {"Ref": logical_id} for name, logical_id in LOGICAL_IDS.items()}
+    for function_id in function_ids:
+        role = "ApiHandlerRole" if function_id == "APIHandler" else f"{function_id}Role"
+        resources[function_id] = {"Properties": {"Environment": {"Variables": env}}}
+        resources[role] = {"Properties": {"Policies": function_policy(role)}}
     return {"Resources": resources}

@@ -1,0 +1,35 @@
+"""The deployed stack and the local one come from the same definitions and cannot drift."""
+from __future__ import annotations
+
+import boto3
+
+from infra.build import function_ids
+from infra.resources import LOGICAL_IDS, cloudformation, provision
+
+
+def test_every_lambda_function_gets_the_tables_and_a_scoped_policy():
+    ids = function_ids()
+    assert ids[0] == "APIHandler" and "ReleaseEscrow" in ids
+    resources = cloudformation(ids)["Resources"]
+    for function_id in ids:
+        env = resources[function_id]["Properties"]["Environment"]["Variables"]
+        assert env["ORDERS_TABLE"] == {"Ref": "OrdersTable"}
+        role = "ApiHandlerRole" if function_id == "APIHandler" else f"{function_id}Role"
+        statements = resources[role]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+        assert all(s["Resource"] != "*" and s["Resource"] != ["*"] for s in statements)
+        assert not any("dynamodb:Scan" in s["Action"] for s in statements)
+
+
+def test_local_tables_have_the_key_schemas_and_indexes_of_the_template(aws, settings):
+    provision(settings)
+    client = boto3.client("dynamodb", region_name="us-east-1")
+    resources = cloudformation(["APIHandler"])["Resources"]
+    local_names = {"OrdersTable": settings.orders_table, "DisputesTable": settings.disputes_table,
+                   "MessagesTable": settings.messages_table, "IdempotencyTable": settings.idempotency_table}
+    assert set(local_names) == set(LOGICAL_IDS.values())
+    for logical_id, table_name in local_names.items():
+        declared = resources[logical_id]["Properties"]
+        actual = client.describe_table(TableName=table_name)["Table"]
+        assert sorted(map(str, actual["KeySchema"])) == sorted(map(str, declared["KeySchema"]))
+        assert {g["IndexName"]: sorted(map(str, g["KeySchema"])) for g in actual.get("GlobalSecondaryIndexes", [])} \
+            == {g["IndexName"]: sorted(map(str, g["KeySchema"])) for g in declared.get("GlobalSecondaryIndexes", [])}
