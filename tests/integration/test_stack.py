@@ -4,6 +4,10 @@ from __future__ import annotations
 import boto3
 
 from infra.build import function_ids
+
+
+def keys(schema):
+    return sorted((k["AttributeName"], k["KeyType"]) for k in schema)
 from infra.resources import LOGICAL_IDS, cloudformation, provision
 
 
@@ -30,6 +34,6 @@ def test_local_tables_have_the_key_schemas_and_indexes_of_the_template(aws, sett
     for logical_id, table_name in local_names.items():
         declared = resources[logical_id]["Properties"]
         actual = client.describe_table(TableName=table_name)["Table"]
-        assert sorted(map(str, actual["KeySchema"])) == sorted(map(str, declared["KeySchema"]))
-        assert {g["IndexName"]: sorted(map(str, g["KeySchema"])) for g in actual.get("GlobalSecondaryIndexes", [])} \
-            == {g["IndexName"]: sorted(map(str, g["KeySchema"])) for g in declared.get("GlobalSecondaryIndexes", [])}
+        assert keys(actual["KeySchema"]) == keys(declared["KeySchema"])
+        assert {g["IndexName"]: keys(g["KeySchema"]) for g in actual.get("GlobalSecondaryIndexes", [])} \
+            == {g["IndexName"]: keys(g["KeySchema"]) for g in declared.get("GlobalSecondaryIndexes", [])}
