@@ -1,11 +1,13 @@
 """Routes and event handlers only: each parses, calls one service, and renders the result."""
 from __future__ import annotations
 
+import json
+
 from chalice import Chalice, Rate
 
 from chalicelib import schemas, views
 from chalicelib.bootstrap import container
-from chalicelib.config import sweep_rate_minutes
+from chalicelib.config import sweep_rate_minutes, timer_queue_name
 from chalicelib.http import Api, Reply, Request
 from chalicelib.logs import logger
 
@@ -159,3 +161,22 @@ def release_escrow(event) -> dict:  # type: ignore[no-untyped-def]
     released = svc().release_due_escrow()
     logger.info("escrow sweep", released=len(released))
     return {"released": released}
+
+
+@app.on_sqs_message(queue=timer_queue_name(), batch_size=1, name="timer-fired")
+def timer_fired(event) -> None:  # type: ignore[no-untyped-def]
+    """Step Functions: a deadline timer reminds or expires (statemachines/deadline_timer.asl.json)."""
+    for record in event:
+        message = json.loads(record.body)
+        timer = message["timer"]
+        outcome = svc().timer_fired(message["kind"], timer["dispute_id"], timer["action"])
+        logger.info("timer", kind=message["kind"], dispute_id=timer["dispute_id"], action=timer["action"],
+                    outcome=outcome)
+
+
+@app.schedule(Rate(1, unit=Rate.MINUTES), name="drain-outbox")
+def drain_outbox(event) -> dict:  # type: ignore[no-untyped-def]
+    """EventBridge: the reconciler. Starts timers and publishes events a crash left behind."""
+    delivered, failed = svc().drain_outbox()
+    logger.info("outbox drained", delivered=delivered, failed=failed)
+    return {"delivered": delivered, "failed": failed}

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from .adapters.auth import TokenVerifier
-from .config import Settings
-from .ports import Clock, Repository, SystemClock
+from .config import ConfigError, Settings
+from .ports import Clock, EventPublisher, Repository, SystemClock, Timers
+from .relay import OutboxRelay
 from .services import DisputeService
 
 
@@ -25,8 +26,10 @@ _lock = threading.Lock()
 _container: Container | None = None
 
 
-def build(settings: Settings | None = None, repo: Repository | None = None, clock: Clock | None = None) -> Container:
-    """Wire the real adapters (DynamoDB through PynamoDB, Powertools idempotency on DynamoDB)."""
+def build(settings: Settings | None = None, repo: Repository | None = None, clock: Clock | None = None,
+          timers: Timers | None = None, publisher: EventPublisher | None = None) -> Container:
+    """Wire the real adapters (DynamoDB through PynamoDB, Powertools idempotency on DynamoDB,
+    Step Functions timers, EventBridge events); tests may pass fakes for any of them."""
     import boto3
     from aws_lambda_powertools.utilities.idempotency import (
         DynamoDBPersistenceLayer,
@@ -34,9 +37,17 @@ def build(settings: Settings | None = None, repo: Repository | None = None, cloc
         idempotent_function,
     )
 
+    from .adapters.aws import EventBridgePublisher, StepFunctionsTimers
     from .adapters.dynamodb import DynamoRepository, bind_models
 
     settings = settings or Settings.from_env()
+    if timers is None:
+        if not settings.timer_state_machine_arn:
+            raise ConfigError("TIMER_STATE_MACHINE_ARN is required")
+        timers = StepFunctionsTimers(boto3.client("stepfunctions", region_name=settings.region),
+                                     settings.timer_state_machine_arn)
+    publisher = publisher or EventBridgePublisher(boto3.client("events", region_name=settings.region),
+                                                  settings.event_bus_name)
     if repo is None:
         bind_models(settings.tables, settings.region)
         repo = DynamoRepository(settings.policy)
@@ -54,7 +65,9 @@ def build(settings: Settings | None = None, repo: Repository | None = None, cloc
         return run()
 
     guarded = idempotent_function(data_keyword_argument="request", persistence_store=store, config=config)(run_once)
-    return Container(settings=settings, service=DisputeService(repo, clock or SystemClock(), settings.policy),
+    relay = OutboxRelay(repo, timers, publisher)
+    service = DisputeService(repo, clock or SystemClock(), settings.policy, relay)
+    return Container(settings=settings, service=service,
                      verifier=TokenVerifier(settings.auth), idempotent=guarded, idempotency_config=config)
 
 

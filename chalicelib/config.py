@@ -22,6 +22,7 @@ DURATIONS: dict[str, tuple[str, int]] = {
     "REMINDER_BEFORE_SECONDS": ("reminder_before", 86400),
 }
 DEFAULT_SWEEP_INTERVAL_SECONDS = 3600
+DEFAULT_TIMER_QUEUE = "buyer-protection-timers"
 
 
 class ConfigError(ValueError):
@@ -45,13 +46,17 @@ class Settings:
     disputes_table: str = "buyer-protection-disputes"
     messages_table: str = "buyer-protection-messages"
     idempotency_table: str = "buyer-protection-idempotency"
+    outbox_table: str = "buyer-protection-outbox"
+    event_bus_name: str = "buyer-protection"
+    timer_queue_name: str = DEFAULT_TIMER_QUEUE
+    timer_state_machine_arn: str = ""
     sweep_interval_seconds: int = DEFAULT_SWEEP_INTERVAL_SECONDS
 
     @property
     def tables(self) -> dict[str, str]:
         """Table name per PynamoDB model class name."""
         return {"OrderModel": self.orders_table, "DisputeModel": self.disputes_table,
-                "MessageModel": self.messages_table}
+                "MessageModel": self.messages_table, "OutboxModel": self.outbox_table}
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -81,6 +86,10 @@ class Settings:
             disputes_table=env.get("DISPUTES_TABLE", cls.disputes_table),
             messages_table=env.get("MESSAGES_TABLE", cls.messages_table),
             idempotency_table=env.get("IDEMPOTENCY_TABLE", cls.idempotency_table),
+            outbox_table=env.get("OUTBOX_TABLE", cls.outbox_table),
+            event_bus_name=env.get("EVENT_BUS_NAME", cls.event_bus_name),
+            timer_queue_name=timer_queue_name(env),
+            timer_state_machine_arn=env.get("TIMER_STATE_MACHINE_ARN", ""),
             sweep_interval_seconds=_seconds(env, "SWEEP_INTERVAL_SECONDS", DEFAULT_SWEEP_INTERVAL_SECONDS),
         )
 
@@ -103,3 +112,9 @@ def sweep_rate_minutes(env: Mapping[str, str] | None = None) -> int:
     schedule is declared, because Chalice fixes the rule when it packages the app."""
     seconds = _seconds(os.environ if env is None else env, "SWEEP_INTERVAL_SECONDS", DEFAULT_SWEEP_INTERVAL_SECONDS)
     return max(1, seconds // 60)
+
+
+def timer_queue_name(env: Mapping[str, str] | None = None) -> str:
+    """The queue the timers report to. Read where the SQS handler is declared too, because
+    Chalice fixes the event source when it packages the app (set it per stage at package time)."""
+    return (os.environ if env is None else env).get("TIMER_QUEUE_NAME") or DEFAULT_TIMER_QUEUE

@@ -9,15 +9,16 @@ from typing import Any, Callable
 
 from .adapters.auth import Identity
 from .domain.catalog import Reason, Solution
-from .domain.disputes import Actor, Dispute, Offer
+from .domain.disputes import PHASES, Actor, Dispute, Offer
 from .domain.errors import ConcurrentModification, Conflict, Forbidden, InvalidInput, NotFound, RuleViolation
 from .domain.messages import Message
 from .domain.money import Money
 from .domain.orders import Order
 from .domain.policy import Policy
-from .domain.timefmt import parse
+from .domain.timefmt import fmt, parse
 from .logs import logger
-from .ports import Clock, OrderExists, Page, Repository
+from .ports import Clock, OrderExists, OutboxRecord, Page, Repository
+from .relay import OutboxRelay
 
 
 def _timestamp(value: str, field: str) -> datetime:
@@ -36,11 +37,26 @@ def fingerprint(body: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
+def event_detail(d: Dispute, entry: dict[str, Any], version: int) -> dict[str, Any]:
+    """What subscribers (push notifications, analytics) get with every dispute event."""
+    return {"dispute_id": d.dispute_id, "order_id": d.order_id, "buyer_id": d.buyer_id, "seller_id": d.seller_id,
+            "status": d.status.value, "version": version, "at": entry["at"], "actor": entry["actor"],
+            "details": entry["details"]}
+
+
+def outbox_for(d: Dispute, now: datetime) -> list[OutboxRecord]:
+    """The timers and events a change leaves for the outside world, to commit with it."""
+    version = (d.version or 0) + 1
+    return [OutboxRecord.timer(c, now) for c in d.timer_commands] + \
+        [OutboxRecord.event(e["event"], event_detail(d, e, version), now) for e in d.new_events]
+
+
 class DisputeService:
-    def __init__(self, repo: Repository, clock: Clock, policy: Policy) -> None:
+    def __init__(self, repo: Repository, clock: Clock, policy: Policy, relay: OutboxRelay) -> None:
         self.repo = repo
         self.clock = clock
         self.policy = policy
+        self.relay = relay
 
     # ---- orders ---------------------------------------------------------------------------
     def register_order(self, who: Identity, body: dict[str, Any]) -> tuple[Order, bool]:
@@ -126,8 +142,7 @@ class DisputeService:
             order_id=order.order_id, buyer_id=order.buyer_id, seller_id=order.seller_id, order_total=order.total,
             reason=reason, description=body["description"], requested=Solution(requested["type"]),
             amount=_money(requested.get("amount")), item_ids=item_ids, now=now, policy=self.policy)
-        saved, _ = self.repo.save_dispute(dispute, order.attach_dispute(dispute.dispute_id))
-        return saved
+        return self._save(dispute, order.attach_dispute(dispute.dispute_id))
 
     def get_dispute(self, who: Identity, dispute_id: str) -> Dispute:
         return self._visible(who, dispute_id)[0]
@@ -175,20 +190,54 @@ class DisputeService:
     def confirm_return(self, who: Identity, dispute_id: str, body: dict[str, Any]) -> Dispute:
         return self._act(who, dispute_id, body, lambda d, a, now: d.confirm_return(a, now, self.policy))
 
-    def expire_deadline(self, dispute_id: str, action: str) -> Dispute:
-        """A timer fired: apply the phase's default through the same transitions as the API."""
+    # ---- the timers -----------------------------------------------------------------------
+    def timer_fired(self, kind: str, dispute_id: str, action: str) -> str:
+        """A deadline timer reports in. Returns what it did: expired, reminded, or stale (the
+        dispute left that phase first: a party won the race, or the timer was not stopped)."""
+        if kind == "REMIND":
+            return self._remind(dispute_id, action)
+        for _ in range(3):
+            dispute = self.repo.get_dispute(dispute_id)
+            if dispute is None:
+                return "stale"
+            try:
+                self._apply(dispute, lambda d, now: d.expire(action, now, self.policy))
+                return "expired"
+            except ConcurrentModification:
+                continue  # a party acted in the same instant: re-read, the domain decides again
+            except Conflict as exc:
+                if exc.code == "NOT_DUE":
+                    raise  # woke too early by our clock: let the queue redeliver it
+                return "stale"
+        raise ConcurrentModification("the dispute kept changing under its timer")
+
+    def _remind(self, dispute_id: str, action: str) -> str:
         dispute = self.repo.get_dispute(dispute_id)
-        if dispute is None:
-            raise NotFound("no such dispute", code="DISPUTE_NOT_FOUND")
-        return self._apply(dispute, lambda d, now: d.expire(action, now, self.policy))
+        phase = PHASES.get(dispute.status) if dispute else None
+        if dispute is None or phase is None or phase.action != action:
+            return "stale"
+        entry = {"at": fmt(self.clock.now()), "actor": "system", "details": {
+            "action": action, "due_at": fmt(dispute.phase_due_at), "actor": phase.actor,
+            "on_expiry": phase.on_expiry}}
+        self.relay.publisher.publish("dispute.deadline_approaching",
+                                     event_detail(dispute, entry, dispute.version or 0))
+        return "reminded"
+
+    def drain_outbox(self) -> tuple[int, int]:
+        """The reconciler: deliver what a crash or an outage left in the outbox."""
+        return self.relay.drain(self.clock.now())
 
     # ---- messages -------------------------------------------------------------------------
     def post_message(self, who: Identity, dispute_id: str, body: dict[str, Any]) -> Message:
         dispute, actor = self._visible(who, dispute_id)
         if not dispute.is_open:
             raise Conflict("the dispute is closed", code="DISPUTE_CLOSED", details={"status": dispute.status.value})
-        message = Message.new(dispute_id, who.sub, actor.value, body["body"], self.clock.now())
-        self.repo.add_message(message)
+        now = self.clock.now()
+        message = Message.new(dispute_id, who.sub, actor.value, body["body"], now)
+        entry = {"at": fmt(now), "actor": actor.value, "details": {"message_id": message.message_id}}
+        outbox = [OutboxRecord.event("dispute.message_posted", event_detail(dispute, entry, dispute.version or 0), now)]
+        self.repo.add_message(message, outbox)
+        self.relay.try_deliver(outbox)
         return message
 
     def list_messages(self, who: Identity, dispute_id: str, limit: int, cursor: str | None) -> Page:
@@ -221,5 +270,11 @@ class DisputeService:
             current = self.repo.get_order(dispute.order_id)
             assert current is not None, "a dispute's order is never deleted"
             order = current.settle_dispute(dispute.dispute_id, dispute.settlement(), self.clock.now())
-        saved, _ = self.repo.save_dispute(dispute, order)
+        return self._save(dispute, order)
+
+    def _save(self, dispute: Dispute, order: Order | None) -> Dispute:
+        """Commit the change with its outbox, then deliver the outbox right away (best effort)."""
+        outbox = outbox_for(dispute, self.clock.now())
+        saved, _ = self.repo.save_dispute(dispute, order, outbox)
+        self.relay.try_deliver(outbox)
         return saved

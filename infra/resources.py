@@ -8,9 +8,14 @@ cannot drift apart.
 """
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
+import boto3
 from pynamodb.models import Model
+
+from chalicelib.adapters.aws import EVENT_SOURCE
 
 from chalicelib.adapters.dynamodb import (
     MODELS,
@@ -19,19 +24,62 @@ from chalicelib.adapters.dynamodb import (
     create_idempotency_table,
     create_tables,
 )
-from chalicelib.config import Settings
+from chalicelib.config import DEFAULT_TIMER_QUEUE, Settings
 
 LOGICAL_IDS = {"OrderModel": "OrdersTable", "DisputeModel": "DisputesTable", "MessageModel": "MessagesTable",
-               "IdempotencyRecordModel": "IdempotencyTable"}
+               "OutboxModel": "OutboxTable", "IdempotencyRecordModel": "IdempotencyTable"}
 ENV_VARS = {"OrderModel": "ORDERS_TABLE", "DisputeModel": "DISPUTES_TABLE", "MessageModel": "MESSAGES_TABLE",
-            "IdempotencyRecordModel": "IDEMPOTENCY_TABLE"}
+            "OutboxModel": "OUTBOX_TABLE", "IdempotencyRecordModel": "IDEMPOTENCY_TABLE"}
+ROOT = Path(__file__).resolve().parent.parent
+TIMER_MACHINE = "deadline_timer"
+TIMER_MACHINE_NAME = "buyer-protection-deadline-timer"
+# Lambda retries a failing timer message this often before it goes to the dead-letter queue.
+MAX_RECEIVES = 5
 
 
-def provision(settings: Settings) -> None:
-    """Create every resource the app needs (idempotent)."""
+def state_machine_definition(name: str = TIMER_MACHINE) -> dict[str, Any]:
+    """A definition from statemachines/, as an object (so cfn-lint checks it)."""
+    return json.loads((ROOT / "statemachines" / f"{name}.asl.json").read_text())
+
+
+def substitute(definition: dict[str, Any], values: dict[str, str]) -> str:
+    """What CloudFormation's DefinitionSubstitutions does, for local runs."""
+    text = json.dumps(definition)
+    for key, value in values.items():
+        text = text.replace("${" + key + "}", value)
+    return text
+
+
+def provision(settings: Settings, visibility_timeout: int = 30) -> dict[str, str]:
+    """Create every resource the app needs in the current (emulated) account; idempotent.
+    Returns the environment the app needs to find them."""
     bind_models(settings.tables, settings.region)
     create_tables(wait=False)
     create_idempotency_table(settings.idempotency_table)
+    sqs = boto3.client("sqs", region_name=settings.region)
+    dlq = sqs.create_queue(QueueName=f"{settings.timer_queue_name}-dlq")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    queue = sqs.create_queue(QueueName=settings.timer_queue_name, Attributes={
+        "VisibilityTimeout": str(visibility_timeout),
+        "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(MAX_RECEIVES)})})["QueueUrl"]
+    events = boto3.client("events", region_name=settings.region)
+    if not any(b["Name"] == settings.event_bus_name for b in events.list_event_buses()["EventBuses"]):
+        events.create_event_bus(Name=settings.event_bus_name)
+    # Locally, every domain event is also copied to a queue, so a developer (or a test) can read them.
+    tap = sqs.create_queue(QueueName=f"{settings.event_bus_name}-events-tap")["QueueUrl"]
+    tap_arn = sqs.get_queue_attributes(QueueUrl=tap, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.put_rule(Name="all-dispute-events", EventBusName=settings.event_bus_name,
+                    EventPattern=json.dumps({"source": [EVENT_SOURCE]}))
+    events.put_targets(Rule="all-dispute-events", EventBusName=settings.event_bus_name,
+                       Targets=[{"Id": "tap", "Arn": tap_arn}])
+    sfn = boto3.client("stepfunctions", region_name=settings.region)
+    definition = substitute(state_machine_definition(), {"TimerQueueUrl": queue})
+    existing = {m["name"]: m["stateMachineArn"] for m in sfn.list_state_machines()["stateMachines"]}
+    arn = existing.get(TIMER_MACHINE_NAME) or sfn.create_state_machine(
+        name=TIMER_MACHINE_NAME, definition=definition, type="STANDARD",
+        roleArn="arn:aws:iam::123456789012:role/deadline-timer")["stateMachineArn"]
+    return {"TIMER_STATE_MACHINE_ARN": arn, "TIMER_QUEUE_URL": queue, "TIMER_DLQ_URL": dlq,
+            "EVENTS_TAP_QUEUE_URL": tap}
 
 
 def _hash_first(keys: list[dict[str, str]]) -> list[dict[str, str]]:
@@ -71,25 +119,72 @@ def _table_arns() -> list[Any]:
 
 
 def function_policy(role_name: str) -> list[dict[str, Any]]:
-    """Least privilege: logs, and item-level DynamoDB actions on this stack's tables only."""
+    """Least privilege: logs; item-level DynamoDB actions on this stack's tables; starting and
+    stopping the timer machine's executions; publishing to the bus; consuming the timer queue."""
+    executions = {"Fn::Sub": "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:execution:"
+                             "${DeadlineTimer.Name}:*"}
     return [{"PolicyName": f"{role_name}Policy", "PolicyDocument": {"Version": "2012-10-17", "Statement": [
         {"Effect": "Allow", "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
          "Resource": "arn:aws:logs:*:*:*"},
         {"Effect": "Allow", "Action": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
                                        "dynamodb:DeleteItem", "dynamodb:Query", "dynamodb:ConditionCheckItem"],
          "Resource": _table_arns()},
+        {"Effect": "Allow", "Action": ["states:StartExecution"], "Resource": {"Ref": "DeadlineTimer"}},
+        {"Effect": "Allow", "Action": ["states:StopExecution"], "Resource": executions},
+        {"Effect": "Allow", "Action": ["events:PutEvents"], "Resource": {"Fn::GetAtt": ["EventBus", "Arn"]}},
+        {"Effect": "Allow", "Action": ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
+                                       "sqs:ChangeMessageVisibility"],
+         "Resource": {"Fn::GetAtt": ["TimerQueue", "Arn"]}},
     ]}}]
 
 
-def cloudformation(function_ids: list[str]) -> dict[str, Any]:
-    """The merge template for `chalice package`: the tables, and for each Lambda function
-    (by its logical id) the table names in its environment and a policy scoped to them."""
-    resources: dict[str, Any] = {}
+def messaging_resources(timer_queue_name: str) -> dict[str, Any]:
+    """The timer machine, its queue (with a dead-letter queue and an alarm on it) and the bus."""
+    return {
+        "TimerDeadLetterQueue": {"Type": "AWS::SQS::Queue", "Properties": {
+            "QueueName": f"{timer_queue_name}-dlq", "MessageRetentionPeriod": 1209600, "SqsManagedSseEnabled": True}},
+        "TimerQueue": {"Type": "AWS::SQS::Queue", "Properties": {
+            "QueueName": timer_queue_name, "VisibilityTimeout": 180, "SqsManagedSseEnabled": True,
+            "RedrivePolicy": {"deadLetterTargetArn": {"Fn::GetAtt": ["TimerDeadLetterQueue", "Arn"]},
+                              "maxReceiveCount": MAX_RECEIVES}}},
+        "TimerDeadLetterAlarm": {"Type": "AWS::CloudWatch::Alarm", "Properties": {
+            "AlarmDescription": "A deadline could not be applied after retries: a dispute is stuck in its phase.",
+            "Namespace": "AWS/SQS", "MetricName": "ApproximateNumberOfMessagesVisible",
+            "Dimensions": [{"Name": "QueueName", "Value": {"Fn::GetAtt": ["TimerDeadLetterQueue", "QueueName"]}}],
+            "Statistic": "Maximum", "Period": 300, "EvaluationPeriods": 1, "Threshold": 0,
+            "ComparisonOperator": "GreaterThanThreshold", "TreatMissingData": "notBreaching"}},
+        "TimerFailedAlarm": {"Type": "AWS::CloudWatch::Alarm", "Properties": {
+            "AlarmDescription": "A deadline timer execution failed: its expiry never reached the queue.",
+            "Namespace": "AWS/States", "MetricName": "ExecutionsFailed",
+            "Dimensions": [{"Name": "StateMachineArn", "Value": {"Ref": "DeadlineTimer"}}],
+            "Statistic": "Sum", "Period": 300, "EvaluationPeriods": 1, "Threshold": 0,
+            "ComparisonOperator": "GreaterThanThreshold", "TreatMissingData": "notBreaching"}},
+        "EventBus": {"Type": "AWS::Events::EventBus", "Properties": {"Name": {"Fn::Sub": "${AWS::StackName}"}}},
+        "DeadlineTimerRole": {"Type": "AWS::IAM::Role", "Properties": {
+            "AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": [{
+                "Effect": "Allow", "Principal": {"Service": "states.amazonaws.com"}, "Action": "sts:AssumeRole"}]},
+            "Policies": [{"PolicyName": "SendToTimerQueue", "PolicyDocument": {"Version": "2012-10-17", "Statement": [
+                {"Effect": "Allow", "Action": "sqs:SendMessage", "Resource": {"Fn::GetAtt": ["TimerQueue", "Arn"]}}]}}]}},
+        "DeadlineTimer": {"Type": "AWS::StepFunctions::StateMachine", "Properties": {
+            "StateMachineName": {"Fn::Sub": "${AWS::StackName}-deadline-timer"},
+            "StateMachineType": "STANDARD",
+            "Definition": state_machine_definition(),
+            "DefinitionSubstitutions": {"TimerQueueUrl": {"Ref": "TimerQueue"}},
+            "RoleArn": {"Fn::GetAtt": ["DeadlineTimerRole", "Arn"]}}},
+    }
+
+
+def cloudformation(function_ids: list[str], timer_queue_name: str = DEFAULT_TIMER_QUEUE) -> dict[str, Any]:
+    """The merge template for `chalice package`: tables, timer machine, queues, bus, alarms, and
+    for each Lambda function (by its logical id) its environment and a policy scoped to them."""
+    resources: dict[str, Any] = messaging_resources(timer_queue_name)
     for model in (*MODELS, IdempotencyRecordModel):
         name = model.__name__
         resources[LOGICAL_IDS[name]] = table_resource(
             model, {"Fn::Sub": f"${{AWS::StackName}}-{LOGICAL_IDS[name].removesuffix('Table').lower()}"})
-    env = {ENV_VARS[name]: {"Ref": logical_id} for name, logical_id in LOGICAL_IDS.items()}
+    env: dict[str, Any] = {ENV_VARS[name]: {"Ref": logical_id} for name, logical_id in LOGICAL_IDS.items()}
+    env.update({"TIMER_STATE_MACHINE_ARN": {"Ref": "DeadlineTimer"}, "EVENT_BUS_NAME": {"Ref": "EventBus"},
+                "TIMER_QUEUE_NAME": timer_queue_name})
     for function_id in function_ids:
         role = "ApiHandlerRole" if function_id == "APIHandler" else f"{function_id}Role"
         resources[function_id] = {"Properties": {"Environment": {"Variables": env}}}

@@ -65,14 +65,15 @@ def main() -> int:
     from chalicelib.config import Settings
     from infra.resources import provision
 
+    # Timers report back quickly locally: a message the handler refused is retried after 5 s.
+    os.environ.update(provision(Settings.from_env(), visibility_timeout=5))
     settings = Settings.from_env()
-    provision(settings)
 
     from app import app
 
     server = create_local_server(app, Config.create(chalice_stage="dev", app_name=app.app_name), "127.0.0.1", port)
     stop = threading.Event()
-    dispatcher = Dispatcher(app, settings, stop)
+    dispatcher = Dispatcher(app, settings, stop, queues={"timer-fired": os.environ["TIMER_QUEUE_URL"]})
     dispatcher.start()
     _stop_on_sigterm()
     print(f"emulated AWS on {endpoint}; API on http://127.0.0.1:{port} (Ctrl-C stops)", flush=True)

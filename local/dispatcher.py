@@ -1,14 +1,17 @@
 """Feeds the app's non-HTTP handlers locally, as AWS would in the cloud.
 
-In AWS, EventBridge invokes the scheduled handler; moto never fires schedules, so here a thread
-invokes the same handler every SWEEP_INTERVAL_SECONDS, with the event shape EventBridge sends.
+- SQS queues -> the handler subscribed to them (what a Lambda event source mapping does: a batch
+  is deleted when the handler returns, and comes back after the visibility timeout if it raises);
+- schedules -> their handlers, on their intervals (moto never fires EventBridge schedules).
 """
 from __future__ import annotations
 
 import threading
+import time
 from datetime import UTC, datetime
 from typing import Any
 
+import boto3
 from chalice import Chalice
 
 from chalicelib.config import Settings
@@ -22,20 +25,62 @@ def scheduled_event(rule: str) -> dict[str, Any]:
             "detail": {}}
 
 
+class SqsPump:
+    """One queue -> one handler, the way Lambda's SQS event source mapping drives it."""
+
+    def __init__(self, app: Chalice, handler_name: str, queue_url: str, client: Any = None) -> None:
+        self.handler = app.handler_map[handler_name]
+        self.handler_name = handler_name
+        self.queue_url = queue_url
+        self.client = client or boto3.client("sqs")
+        self.queue_arn = self.client.get_queue_attributes(
+            QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+
+    def pump_once(self, wait_seconds: int = 1) -> int:
+        """Receive one batch and hand it over; returns how many messages were handled."""
+        messages = self.client.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=1,
+                                               WaitTimeSeconds=wait_seconds,
+                                               AttributeNames=["All"]).get("Messages", [])
+        if not messages:
+            return 0
+        event = {"Records": [{
+            "messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
+            "attributes": m.get("Attributes", {}), "messageAttributes": {}, "md5OfBody": m["MD5OfBody"],
+            "eventSource": "aws:sqs", "eventSourceARN": self.queue_arn, "awsRegion": "us-east-1"}
+            for m in messages]}
+        try:
+            self.handler(event, None)
+        except Exception:  # noqa: BLE001 - like Lambda: the batch returns to the queue and is retried
+            logger.exception("queue handler failed; the message will be retried", handler=self.handler_name)
+            return 0
+        for m in messages:
+            self.client.delete_message(QueueUrl=self.queue_url, ReceiptHandle=m["ReceiptHandle"])
+        return len(messages)
+
+
 class Dispatcher(threading.Thread):
-    def __init__(self, app: Chalice, settings: Settings, stop: threading.Event) -> None:
+    def __init__(self, app: Chalice, settings: Settings, stop: threading.Event, queues: dict[str, str]) -> None:
         super().__init__(name="dispatcher", daemon=True)
         self.app = app
-        self.settings = settings
         self.stop = stop
-
-    def handler(self, name: str) -> Any:
-        return self.app.handler_map[name]
+        self.pumps = [SqsPump(app, handler, url) for handler, url in queues.items()]
+        # (handler name, interval seconds): the schedules app.py declares, at local speed.
+        self.schedules = [("release-escrow", settings.sweep_interval_seconds), ("drain-outbox", 5)]
 
     def run(self) -> None:
-        interval = self.settings.sweep_interval_seconds
-        while not self.stop.wait(interval):
-            try:
-                self.handler("release-escrow")(scheduled_event("release-escrow"), None)
-            except Exception:  # noqa: BLE001 - keep dispatching; the failure is logged
-                logger.exception("scheduled handler failed", handler="release-escrow")
+        due = {name: time.monotonic() + interval for name, interval in self.schedules}
+        while not self.stop.is_set():
+            for pump in self.pumps:
+                try:
+                    pump.pump_once(wait_seconds=0 if len(self.pumps) > 1 else 1)
+                except Exception:  # noqa: BLE001 - emulator hiccup; keep dispatching
+                    logger.exception("queue poll failed", handler=pump.handler_name)
+            for name, interval in self.schedules:
+                if time.monotonic() >= due[name]:
+                    due[name] = time.monotonic() + interval
+                    try:
+                        self.app.handler_map[name](scheduled_event(name), None)
+                    except Exception:  # noqa: BLE001 - keep dispatching; the failure is logged
+                        logger.exception("scheduled handler failed", handler=name)
+            if not self.pumps:
+                self.stop.wait(0.5)

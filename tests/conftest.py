@@ -1,8 +1,11 @@
-"""Fixtures: the app over moto (in-process), with a clock the tests move."""
+"""Fixtures. One emulated AWS account (moto, in-process) for the whole run, provisioned once
+from infra/resources.py; every test starts from empty tables and queues."""
 from __future__ import annotations
 
 import os
-from typing import Any, Iterator
+from collections.abc import Iterator
+from dataclasses import replace
+from typing import Any
 
 import pytest
 
@@ -20,33 +23,45 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
-@pytest.fixture
-def settings() -> Any:
+@pytest.fixture(scope="session")
+def base_settings() -> Any:
     from chalicelib.config import Settings
 
     return Settings.from_env({"AUTH_ISSUER": ISSUER, "AUTH_AUDIENCE": AUDIENCE, "AUTH_PUBLIC_KEY": keypair()[1],
                               "AWS_DEFAULT_REGION": "us-east-1"})
 
 
-@pytest.fixture
-def aws() -> Iterator[None]:
+@pytest.fixture(scope="session")
+def aws_account(base_settings: Any) -> Iterator[dict[str, str]]:
     from moto import mock_aws
 
+    from infra.resources import provision
+
     with mock_aws():
-        yield
+        yield provision(base_settings)
 
 
 @pytest.fixture
-def wired(aws: None, settings: Any, clock: FakeClock) -> Iterator[Any]:
-    """The real wiring (PynamoDB repository, Powertools idempotency) over moto, with a fake clock."""
+def settings(base_settings: Any, aws_account: dict[str, str]) -> Any:
+    return replace(base_settings, timer_state_machine_arn=aws_account["TIMER_STATE_MACHINE_ARN"])
+
+
+@pytest.fixture
+def aws(aws_account: dict[str, str], settings: Any) -> dict[str, str]:
+    """The emulated account, emptied: no items, no queued messages, no running timers."""
+    from tests.support import empty_account
+
+    empty_account(settings, aws_account)
+    return aws_account
+
+
+@pytest.fixture
+def wired(aws: dict[str, str], settings: Any, clock: FakeClock) -> Iterator[Any]:
+    """The real wiring (PynamoDB repository, Powertools idempotency, Step Functions timers,
+    EventBridge events) over moto, with a clock the test moves."""
     from chalicelib import bootstrap
-    from chalicelib.adapters.dynamodb import create_tables
 
     c = bootstrap.build(settings, clock=clock)
-    create_tables()
-    from chalicelib.adapters.dynamodb import create_idempotency_table
-
-    create_idempotency_table(settings.idempotency_table)
     bootstrap.install(c)
     yield c
     bootstrap.reset()

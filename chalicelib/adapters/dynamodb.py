@@ -10,7 +10,8 @@ import hashlib
 import json
 from dataclasses import replace
 from datetime import datetime
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from pynamodb.attributes import BooleanAttribute, MapAttribute, NumberAttribute, UnicodeAttribute, VersionAttribute
 from pynamodb.connection import Connection
@@ -24,8 +25,8 @@ from ..domain.errors import ConcurrentModification, InvalidInput
 from ..domain.messages import Message
 from ..domain.orders import Order
 from ..domain.policy import Policy
-from ..domain.timefmt import fmt
-from ..ports import OrderExists, Page
+from ..domain.timefmt import fmt, parse
+from ..ports import OrderExists, OutboxRecord, Page
 
 RELEASE_SHARDS = 8  # spreads the auto-release index over partitions; the sweep reads each shard
 
@@ -98,7 +99,24 @@ class MessageModel(Model):
     created_at = UnicodeAttribute()
 
 
-MODELS: tuple[type[Model], ...] = (OrderModel, DisputeModel, MessageModel)
+class OutboxModel(Model):
+    """Pending work for the outside world; see ports.OutboxRecord. Deleted once done."""
+
+    class Meta:
+        table_name = "outbox"
+        billing_mode = "PAY_PER_REQUEST"
+
+    outbox_id = UnicodeAttribute(hash_key=True)
+    kind = UnicodeAttribute()
+    payload = MapAttribute()
+    created_at = UnicodeAttribute()
+    shard = UnicodeAttribute()
+
+    pending = _gsi("pending", "shard", "created_at")()
+
+
+MODELS: tuple[type[Model], ...] = (OrderModel, DisputeModel, MessageModel, OutboxModel)
+OUTBOX_SHARDS = 8
 
 
 def bind_models(tables: dict[str, str], region: str) -> None:
@@ -120,6 +138,15 @@ def _is_condition_failure(exc: Exception) -> bool:
     if isinstance(exc, TransactWriteError):
         return any(r is not None and r.code == "ConditionalCheckFailed" for r in exc.cancellation_reasons)
     return getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException"
+
+
+def _shard(key: str, shards: int) -> int:
+    return int(hashlib.sha256(key.encode()).hexdigest(), 16) % shards
+
+
+def _outbox_model(record: OutboxRecord) -> OutboxModel:
+    return OutboxModel(record.outbox_id, kind=record.kind, payload=record.payload, created_at=fmt(record.created_at),
+                       shard=f"P#{_shard(record.outbox_id, OUTBOX_SHARDS)}")
 
 
 def _version(version: int | None) -> dict[str, int]:
@@ -159,8 +186,7 @@ class DynamoRepository:
         release_at = order.release_at(self.policy)
         if release_at is None:
             return None, None
-        shard = int(hashlib.sha256(order.order_id.encode()).hexdigest(), 16) % RELEASE_SHARDS
-        return f"HELD#{shard}", fmt(release_at)
+        return f"HELD#{_shard(order.order_id, RELEASE_SHARDS)}", fmt(release_at)
 
     def _order_update(self, order: Order) -> tuple[OrderModel, list[Any]]:
         """The versioned update that stores ``order`` (its registration fingerprint untouched)."""
@@ -226,22 +252,28 @@ class DynamoRepository:
         m = self._get(DisputeModel, dispute_id)
         return None if m is None else self._dispute_from(m)
 
-    def save_dispute(self, dispute: Dispute, order: Order | None = None) -> tuple[Dispute, Order | None]:
+    def save_dispute(self, dispute: Dispute, order: Order | None = None,
+                     outbox: Iterable[OutboxRecord] = ()) -> tuple[Dispute, Order | None]:
         dm = self._dispute_model(dispute)
+        records = list(outbox)
         try:
-            if order is None:
+            if order is None and not records:
                 dm.save()
-                return self._dispute_from(dm), None
-            om, actions = self._order_update(order)
-            # Both or neither: a dispute never changes the escrow without its order, or back.
+            # All or nothing: the dispute, the escrow of its order, and the work it leaves for the
+            # outside world (timers, events) commit together.
             with TransactWrite(connection=Connection(region=DisputeModel.Meta.region)) as tx:
                 tx.save(dm)
-                tx.update(om, actions=actions)
+                if order is not None:
+                    om, actions = self._order_update(order)
+                    tx.update(om, actions=actions)
+                for record in records:
+                    tx.save(_outbox_model(record), condition=OutboxModel.outbox_id.does_not_exist())
         except (PutError, TransactWriteError) as exc:
             if _is_condition_failure(exc):
                 raise ConcurrentModification("the dispute or its order changed meanwhile") from exc
             raise
-        return self._dispute_from(dm), replace(order, version=(order.version or 0) + 1)
+        saved = Dispute.from_dict(dispute.to_dict(), (dispute.version or 0) + 1)
+        return saved, None if order is None else replace(order, version=(order.version or 0) + 1)
 
     def _query_page(self, index: Any, hash_value: str, key_names: tuple[str, ...], limit: int,
                     cursor: str | None, forward: bool, **kwargs: Any) -> tuple[list[Any], str | None]:
@@ -280,10 +312,13 @@ class DynamoRepository:
         return [self._dispute_from(m) for m in models], nxt
 
     # ---- messages -------------------------------------------------------------------------
-    def add_message(self, message: Message) -> None:
-        MessageModel(message.dispute_id, message.sort_key, message_id=message.message_id,
-                     author_id=message.author_id, author_role=message.author_role, body=message.body,
-                     created_at=fmt(message.created_at)).save()
+    def add_message(self, message: Message, outbox: Iterable[OutboxRecord] = ()) -> None:
+        with TransactWrite(connection=Connection(region=MessageModel.Meta.region)) as tx:
+            tx.save(MessageModel(message.dispute_id, message.sort_key, message_id=message.message_id,
+                                 author_id=message.author_id, author_role=message.author_role, body=message.body,
+                                 created_at=fmt(message.created_at)))
+            for record in outbox:
+                tx.save(_outbox_model(record))
 
     def list_messages(self, dispute_id: str, limit: int, cursor: str | None) -> Page:
         models, nxt = self._query_page(MessageModel, dispute_id, ("dispute_id", "message_key"), limit, cursor,
@@ -298,6 +333,18 @@ class DynamoRepository:
                                                       limit=limit):
                 out.append(self._order_from(m))
         return sorted(out, key=lambda o: o.release_at(self.policy) or now)[:limit]
+
+    # ---- outbox ---------------------------------------------------------------------------
+    def pending_outbox(self, created_before: datetime, limit: int) -> list[OutboxRecord]:
+        out: list[OutboxRecord] = []
+        for shard in range(OUTBOX_SHARDS):
+            for m in OutboxModel.pending.query(f"P#{shard}", OutboxModel.created_at < fmt(created_before),
+                                               limit=limit):
+                out.append(OutboxRecord(m.outbox_id, m.kind, m.payload.as_dict(), parse(m.created_at)))
+        return sorted(out, key=lambda r: r.created_at)[:limit]
+
+    def delete_outbox(self, outbox_id: str) -> None:
+        OutboxModel(outbox_id).delete()
 
     @staticmethod
     def _get(model: type[Model], key: str) -> Any:

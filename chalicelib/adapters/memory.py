@@ -2,15 +2,16 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterable
 from dataclasses import replace
 from datetime import datetime
 
-from ..domain.disputes import Dispute, Status
+from ..domain.disputes import Dispute, Status, TimerCommand
 from ..domain.errors import ConcurrentModification, InvalidInput
 from ..domain.messages import Message
 from ..domain.orders import Order
 from ..domain.policy import Policy
-from ..ports import OrderExists, Page
+from ..ports import OrderExists, OutboxRecord, Page
 
 
 def _page(items: list, limit: int, cursor: str | None) -> Page:
@@ -28,6 +29,7 @@ class InMemoryRepository:
         self.orders: dict[str, tuple[Order, str]] = {}
         self.disputes: dict[str, Dispute] = {}
         self.messages: dict[str, list[Message]] = {}
+        self.outbox: dict[str, OutboxRecord] = {}
         self.policy = policy or Policy()
 
     # orders
@@ -62,7 +64,8 @@ class InMemoryRepository:
         d = self.disputes.get(dispute_id)
         return None if d is None else copy.deepcopy(d)
 
-    def save_dispute(self, dispute: Dispute, order: Order | None = None) -> tuple[Dispute, Order | None]:
+    def save_dispute(self, dispute: Dispute, order: Order | None = None,
+                     outbox: Iterable[OutboxRecord] = ()) -> tuple[Dispute, Order | None]:
         current = self.disputes.get(dispute.dispute_id)
         if (current.version if current else None) != dispute.version:
             raise ConcurrentModification("the dispute changed meanwhile")
@@ -70,8 +73,9 @@ class InMemoryRepository:
             self._check_order(order)
         stored = copy.deepcopy(dispute)
         stored.version = (dispute.version or 0) + 1
-        stored.new_events = []
+        stored.new_events, stored.timer_commands = [], []
         self.disputes[dispute.dispute_id] = stored
+        self.outbox.update((r.outbox_id, r) for r in outbox)
         saved_order = self.save_order(order) if order is not None else None
         return copy.deepcopy(stored), saved_order
 
@@ -94,8 +98,9 @@ class InMemoryRepository:
         return _page(queue, limit, cursor)
 
     # messages
-    def add_message(self, message: Message) -> None:
+    def add_message(self, message: Message, outbox: Iterable[OutboxRecord] = ()) -> None:
         self.messages.setdefault(message.dispute_id, []).append(message)
+        self.outbox.update((r.outbox_id, r) for r in outbox)
 
     def list_messages(self, dispute_id: str, limit: int, cursor: str | None) -> Page:
         thread = sorted(self.messages.get(dispute_id, []), key=lambda m: m.sort_key)
@@ -106,3 +111,41 @@ class InMemoryRepository:
         due = [o for o, _ in self.orders.values()
                if (at := o.release_at(self.policy)) is not None and at <= now]
         return sorted(due, key=lambda o: o.release_at(self.policy) or now)[:limit]
+
+    # outbox
+    def pending_outbox(self, created_before: datetime, limit: int) -> list[OutboxRecord]:
+        return sorted((r for r in self.outbox.values() if r.created_at < created_before),
+                      key=lambda r: r.created_at)[:limit]
+
+    def delete_outbox(self, outbox_id: str) -> None:
+        self.outbox.pop(outbox_id, None)
+
+
+class RecordingTimers:
+    """Timers fake: remembers what was started and stopped; can be told to fail."""
+
+    def __init__(self) -> None:
+        self.started: list[TimerCommand] = []
+        self.stopped: list[TimerCommand] = []
+        self.fail_next: int = 0
+
+    def _maybe_fail(self) -> None:
+        if self.fail_next:
+            self.fail_next -= 1
+            raise ConnectionError("injected Step Functions outage")
+
+    def start(self, command: TimerCommand) -> None:
+        self._maybe_fail()
+        self.started.append(command)
+
+    def stop(self, command: TimerCommand) -> None:
+        self._maybe_fail()
+        self.stopped.append(command)
+
+
+class RecordingPublisher:
+    def __init__(self) -> None:
+        self.events: list[tuple[str, dict]] = []
+
+    def publish(self, detail_type: str, detail: dict) -> None:
+        self.events.append((detail_type, detail))

@@ -125,6 +125,26 @@ def checked_amount(kind: str, amount: Money | None, total: Money) -> Money | Non
     return total if kind in ("REFUND_FULL", "RETURN_AND_REFUND") else None
 
 
+@dataclass(frozen=True)
+class TimerCommand:
+    """Start or stop the timer of one phase. Each phase is entered at most once per dispute, so
+    (dispute_id, action) names a timer for good: starting it twice is harmless."""
+
+    op: str  # START | STOP
+    dispute_id: str
+    action: str
+    due_at: datetime | None = None
+    remind_at: datetime | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"op": self.op, "dispute_id": self.dispute_id, "action": self.action,
+                "due_at": fmt(self.due_at), "remind_at": fmt(self.remind_at)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "TimerCommand":
+        return cls(d["op"], d["dispute_id"], d["action"], parse_opt(d.get("due_at")), parse_opt(d.get("remind_at")))
+
+
 @dataclass
 class Offer:
     offer_id: str
@@ -170,8 +190,10 @@ class Dispute:
     mediation_overdue: bool = False
     timeline: list[dict[str, Any]] = field(default_factory=list)
     version: int | None = None
-    # Events recorded by this unit of work, for publishers; never stored.
+    # What this unit of work asks of the outside world, never stored on the dispute itself:
+    # the events to publish, and the phase timers to stop and start (see ``TimerCommand``).
     new_events: list[dict[str, Any]] = field(default_factory=list, repr=False)
+    timer_commands: list[TimerCommand] = field(default_factory=list, repr=False)
 
     # ---- opening --------------------------------------------------------------------------
     @classmethod
@@ -184,7 +206,7 @@ class Dispute:
         d = cls(dispute_id=str(uuid.uuid4()), order_id=order_id, buyer_id=buyer_id, seller_id=seller_id,
                 reason=reason, description=description, item_ids=item_ids, order_total=order_total,
                 created_at=now, updated_at=now)
-        d._enter_phase(Status.AWAITING_SELLER, now, policy)
+        d._enter_phase(Status.AWAITING_SELLER, now, policy, first=True)
         d._record(now, Actor.BUYER, "dispute.opened", {"reason": reason.value})
         d._add_offer(Actor.BUYER, requested, amount, description, now)
         return d
@@ -212,7 +234,7 @@ class Dispute:
 
     def reject(self, actor: Actor, message: str, now: datetime, policy: Policy) -> None:
         target = self._allowed(Command.REJECT, actor)
-        self._record(now, actor, "request.rejected", {"message": message})
+        self._record(now, actor, "dispute.request_rejected", {"message": message})
         self._transition(target, now, policy)
 
     def escalate(self, actor: Actor, message: str | None, now: datetime, policy: Policy) -> None:
@@ -229,19 +251,19 @@ class Dispute:
     def decide(self, outcome: str, amount: Money | None, rationale: str, now: datetime, policy: Policy) -> None:
         """A moderator's decision, always with a written rationale."""
         refund = checked_amount(outcome, amount, self.order_total)
-        if outcome == "RETURN_AND_REFUND":
-            target = self._allowed(Command.DECIDE_RETURN, Actor.MODERATOR)
+        command = Command.DECIDE_RETURN if outcome == "RETURN_AND_REFUND" else Command.DECIDE
+        target = self._allowed(command, Actor.MODERATOR)
+        self._record(now, Actor.MODERATOR, "dispute.decided",
+                     {"outcome": outcome, "amount": _m(refund), "rationale": rationale})
+        if command is Command.DECIDE_RETURN:
             self.agreed_refund = refund
-            self._record(now, Actor.MODERATOR, "decision.made",
-                         {"outcome": outcome, "amount": _m(refund), "rationale": rationale})
             self._transition(target, now, policy)
             return
-        target = self._allowed(Command.DECIDE, Actor.MODERATOR)
         self._resolve(Outcome(outcome), refund, Actor.MODERATOR, rationale, now, target, policy)
 
     def ship_return(self, actor: Actor, carrier: str, tracking_number: str, now: datetime, policy: Policy) -> None:
         target = self._allowed(Command.SHIP_RETURN, actor)
-        self._record(now, actor, "return.shipped", {"carrier": carrier, "tracking_number": tracking_number})
+        self._record(now, actor, "dispute.return_shipped", {"carrier": carrier, "tracking_number": tracking_number})
         self._transition(target, now, policy)
 
     def confirm_return(self, actor: Actor, now: datetime, policy: Policy) -> None:
@@ -250,7 +272,7 @@ class Dispute:
         outcome = Outcome.REFUND_FULL if refund == self.order_total else Outcome.REFUND_PARTIAL
         why = "the seller confirmed the returned item arrived" if actor is Actor.SELLER else \
             "the seller did not confirm receipt of the return in time"
-        self._record(now, actor, "return.received", {})
+        self._record(now, actor, "dispute.return_received", {})
         self._resolve(outcome, refund, actor, why, now, target, policy)
 
     # ---- the timers -----------------------------------------------------------------------
@@ -260,10 +282,10 @@ class Dispute:
         if phase is None or phase.action != action:
             raise Conflict(f"no {action} deadline is pending", code="INVALID_STATE",
                            details={"status": self.status.value})
-        if self.phase_due_at is not None and now < self.phase_due_at:
+        if self.phase_due_at is not None and now + policy.timer_tolerance < self.phase_due_at:
             raise Conflict(f"the {action} deadline has not passed", code="NOT_DUE",
                            details={"due_at": fmt(self.phase_due_at)})
-        self._record(now, Actor.SYSTEM, "deadline.expired", {"action": action})
+        self._record(now, Actor.SYSTEM, "dispute.deadline_expired", {"action": action})
         if action == "SELLER_RESPONSE":
             offer = next(o for o in self.offers if o.by == "buyer" and o.status == "OPEN")
             self._agree(Actor.SYSTEM, offer, now, policy, decided_by="system")
@@ -340,7 +362,7 @@ class Dispute:
     def _agree(self, actor: Actor, offer: Offer, now: datetime, policy: Policy, decided_by: str) -> None:
         target = self._allowed(ACCEPT_COMMAND[offer.type], actor)
         offer.status = "ACCEPTED"
-        self._record(now, actor, "offer.accepted", {"offer_id": offer.offer_id, "type": offer.type.value})
+        self._record(now, actor, "dispute.offer_accepted", {"offer_id": offer.offer_id, "type": offer.type.value})
         refund = checked_amount(offer.type.value, offer.amount, self.order_total)
         if offer.type is Solution.RETURN_AND_REFUND:
             self.agreed_refund = refund
@@ -374,10 +396,19 @@ class Dispute:
             self._enter_phase(target, now, policy)
         self.updated_at = now
 
-    def _enter_phase(self, status: Status, now: datetime, policy: Policy) -> None:
+    def _enter_phase(self, status: Status, now: datetime, policy: Policy, first: bool = False) -> None:
+        old = None if first else PHASES.get(self.status)
+        if old is not None:
+            self.timer_commands.append(TimerCommand("STOP", self.dispute_id, old.action))
         self.status = status
         phase = PHASES.get(status)
         self.phase_due_at = None if phase is None else now + _duration(policy, phase.duration)
+        if phase is not None and self.phase_due_at is not None:
+            remind_at = self.phase_due_at - policy.reminder_before
+            self.timer_commands.append(TimerCommand(
+                "START", self.dispute_id, phase.action, due_at=self.phase_due_at,
+                # Parties get a reminder before their deadline, if there is time for one.
+                remind_at=remind_at if phase.actor in ("buyer", "seller") and remind_at > now else None))
 
     def _add_offer(self, actor: Actor, kind: Solution, amount: Money | None, message: str | None,
                    now: datetime) -> Offer:
@@ -389,7 +420,7 @@ class Dispute:
                       amount=amount if kind is Solution.REFUND_PARTIAL else None, message=message,
                       status="OPEN", created_at=now)
         self.offers.append(offer)
-        self._record(now, actor, "offer.made", {"offer_id": offer.offer_id, "type": kind.value,
+        self._record(now, actor, "dispute.offer_made", {"offer_id": offer.offer_id, "type": kind.value,
                                                 "amount": _m(offer.amount)})
         return offer
 

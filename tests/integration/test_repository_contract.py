@@ -20,20 +20,16 @@ POLICY = Policy()
 
 
 @pytest.fixture(params=["memory", "dynamodb"])
-def repo(request, settings):
+def repo(request):
     if request.param == "memory":
         from chalicelib.adapters.memory import InMemoryRepository
 
-        yield InMemoryRepository(POLICY)
-        return
-    from moto import mock_aws
+        return InMemoryRepository(POLICY)
+    from chalicelib.adapters.dynamodb import DynamoRepository, bind_models
 
-    from chalicelib.adapters.dynamodb import DynamoRepository
-    from infra.resources import provision
-
-    with mock_aws():
-        provision(settings)
-        yield DynamoRepository(POLICY)
+    request.getfixturevalue("aws")
+    bind_models(request.getfixturevalue("settings").tables, "us-east-1")
+    return DynamoRepository(POLICY)
 
 
 def order(order_id="o-1", buyer="b-1", seller="s-1", at=T0) -> Order:

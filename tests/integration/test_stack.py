@@ -8,7 +8,7 @@ from infra.build import function_ids
 
 def keys(schema):
     return sorted((k["AttributeName"], k["KeyType"]) for k in schema)
-from infra.resources import LOGICAL_IDS, cloudformation, provision
+from infra.resources import LOGICAL_IDS, cloudformation
 
 
 def test_every_lambda_function_gets_the_tables_and_a_scoped_policy():
@@ -25,11 +25,11 @@ def test_every_lambda_function_gets_the_tables_and_a_scoped_policy():
 
 
 def test_local_tables_have_the_key_schemas_and_indexes_of_the_template(aws, settings):
-    provision(settings)
     client = boto3.client("dynamodb", region_name="us-east-1")
     resources = cloudformation(["APIHandler"])["Resources"]
     local_names = {"OrdersTable": settings.orders_table, "DisputesTable": settings.disputes_table,
-                   "MessagesTable": settings.messages_table, "IdempotencyTable": settings.idempotency_table}
+                   "MessagesTable": settings.messages_table, "OutboxTable": settings.outbox_table,
+                   "IdempotencyTable": settings.idempotency_table}
     assert set(local_names) == set(LOGICAL_IDS.values())
     for logical_id, table_name in local_names.items():
         declared = resources[logical_id]["Properties"]

@@ -217,6 +217,45 @@ def test_the_timeline_records_every_step_and_the_dispute_round_trips():
     d = escalated()
     d.decide("REJECTED", None, "Tracking shows delivery to the buyer's door.", T0, POLICY)
     events = [e["event"] for e in d.timeline]
-    assert events == ["dispute.opened", "offer.made", "request.rejected", "dispute.escalated", "dispute.resolved"]
+    assert events == ["dispute.opened", "dispute.offer_made", "dispute.request_rejected", "dispute.escalated",
+                      "dispute.decided", "dispute.resolved"]
     again = Dispute.from_dict(d.to_dict(), 3)
     assert again.to_dict() == d.to_dict() and again.version == 3
+
+
+def commands(d: Dispute) -> list[tuple[str, str]]:
+    return [(c.op, c.action) for c in d.timer_commands]
+
+
+def test_each_phase_asks_for_its_timer_and_leaving_it_stops_that_timer():
+    d = opened()
+    assert commands(d) == [("START", "SELLER_RESPONSE")]
+    start = d.timer_commands[0]
+    assert start.due_at == T0 + POLICY.seller_response and start.remind_at == start.due_at - POLICY.reminder_before
+    d.timer_commands.clear()
+    d.reject(S, "no", T0, POLICY)
+    assert commands(d) == [("STOP", "SELLER_RESPONSE"), ("START", "NEGOTIATION")]
+    d.timer_commands.clear()
+    d.make_offer(B, Solution.REFUND_FULL, None, None, T0, POLICY)  # no phase change, no timer change
+    assert commands(d) == []
+    d.escalate(B, None, T0, POLICY)
+    mediation = d.timer_commands[-1]
+    assert commands(d) == [("STOP", "NEGOTIATION"), ("START", "MEDIATION")]
+    assert mediation.remind_at is None  # moderators work from the overdue queue, not reminders
+    d.timer_commands.clear()
+    d.decide("REJECTED", None, "Tracking shows delivery.", T0, POLICY)
+    assert commands(d) == [("STOP", "MEDIATION")]
+
+
+def test_no_reminder_when_the_deadline_is_closer_than_the_reminder_lead():
+    short = Policy(seller_response=timedelta(hours=12))
+    d = Dispute.open(order_id="o", buyer_id="b", seller_id="s", order_total=Money(2000, USD), reason=Reason.WRONG_ITEM,
+                     description="Blue, not red", requested=Solution.REFUND_FULL, amount=None, item_ids=[], now=T0,
+                     policy=short)
+    assert d.timer_commands[0].remind_at is None
+
+
+def test_a_timer_waking_a_moment_early_still_expires_the_phase():
+    d = opened()
+    d.expire("SELLER_RESPONSE", T0 + POLICY.seller_response - timedelta(seconds=1), POLICY)
+    assert d.status is Status.RESOLVED

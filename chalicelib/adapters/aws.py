@@ -1,0 +1,64 @@
+"""Step Functions timers and EventBridge events: the two small adapters beside DynamoDB."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from ..domain.disputes import TimerCommand
+from ..domain.timefmt import fmt
+
+EVENT_SOURCE = "buyer-protection.disputes"
+
+
+def execution_name(dispute_id: str, action: str) -> str:
+    """Deterministic, so starting the same timer twice is one execution (names are unique per
+    state machine for 90 days on AWS)."""
+    return f"{dispute_id}--{action}"[:80]
+
+
+class StepFunctionsTimers:
+    """One Standard execution of statemachines/deadline_timer.asl.json per phase deadline."""
+
+    def __init__(self, client: Any, state_machine_arn: str) -> None:
+        self.client = client
+        self.state_machine_arn = state_machine_arn
+
+    def execution_arn(self, dispute_id: str, action: str) -> str:
+        prefix = self.state_machine_arn.replace(":stateMachine:", ":execution:", 1)
+        return f"{prefix}:{execution_name(dispute_id, action)}"
+
+    def start(self, command: TimerCommand) -> None:
+        timer = {"dispute_id": command.dispute_id, "action": command.action, "due_at": fmt(command.due_at)}
+        payload: dict[str, Any] = {"timer": timer, "due_at": fmt(command.due_at)}
+        if command.remind_at is not None:
+            payload["remind_at"] = fmt(command.remind_at)
+        try:
+            self.client.start_execution(stateMachineArn=self.state_machine_arn,
+                                        name=execution_name(command.dispute_id, command.action),
+                                        input=json.dumps(payload, sort_keys=True))
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ExecutionAlreadyExists":
+                raise  # already started (by an earlier try of this same command) is success
+
+    def stop(self, command: TimerCommand) -> None:
+        try:
+            self.client.stop_execution(executionArn=self.execution_arn(command.dispute_id, command.action),
+                                       cause="the dispute left this phase")
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] not in ("ExecutionDoesNotExist", "ValidationException"):
+                raise  # never started, or already finished: nothing is waiting any more
+
+
+class EventBridgePublisher:
+    def __init__(self, client: Any, bus_name: str) -> None:
+        self.client = client
+        self.bus_name = bus_name
+
+    def publish(self, detail_type: str, detail: dict[str, Any]) -> None:
+        result = self.client.put_events(Entries=[{
+            "Source": EVENT_SOURCE, "DetailType": detail_type, "Detail": json.dumps(detail, sort_keys=True),
+            "EventBusName": self.bus_name}])
+        if result.get("FailedEntryCount"):
+            raise RuntimeError(f"EventBridge refused {detail_type}: {result['Entries']}")

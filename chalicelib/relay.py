@@ -1,0 +1,48 @@
+"""Delivers outbox records: starts and stops timers, publishes events, then deletes the record.
+
+Called right after a commit for low latency, and by the scheduled reconciler (``drain``) for
+whatever a crash or an outage left behind. Every delivery is idempotent (timers have
+deterministic names; events carry their ``event_id``), so delivering twice is harmless.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+from .domain.disputes import TimerCommand
+from .logs import logger
+from .ports import EventPublisher, OutboxRecord, Repository, Timers
+
+
+class OutboxRelay:
+    def __init__(self, repo: Repository, timers: Timers, publisher: EventPublisher) -> None:
+        self.repo = repo
+        self.timers = timers
+        self.publisher = publisher
+
+    def deliver(self, record: OutboxRecord) -> None:
+        if record.kind == "TIMER":
+            command = TimerCommand.from_dict(record.payload)
+            (self.timers.start if command.op == "START" else self.timers.stop)(command)
+        else:
+            self.publisher.publish(record.payload["detail_type"], record.payload["detail"])
+        self.repo.delete_outbox(record.outbox_id)
+
+    def try_deliver(self, records: Iterable[OutboxRecord]) -> int:
+        """Deliver what can be delivered now; failures stay in the outbox for ``drain``."""
+        failed = 0
+        for record in records:
+            try:
+                self.deliver(record)
+            except Exception:  # noqa: BLE001 - the committed change stands; the reconciler retries
+                failed += 1
+                logger.exception("outbox delivery failed; left for the reconciler", outbox_id=record.outbox_id,
+                                 kind=record.kind)
+        return failed
+
+    def drain(self, now: datetime, grace: timedelta = timedelta(seconds=30), limit: int = 200) -> tuple[int, int]:
+        """Deliver records older than ``grace`` (younger ones are still being delivered by their
+        request). Returns (delivered, failed)."""
+        records = self.repo.pending_outbox(now - grace, limit)
+        failed = self.try_deliver(records)
+        return len(records) - failed, failed
