@@ -39,7 +39,12 @@ def token(sub: str, groups: tuple[str, ...] = (), *, key: str = "main", **overri
     if groups:
         claims["cognito:groups"] = list(groups)
     claims.update(overrides)
-    return jwt.encode(claims, keypair(key)[0], algorithm="RS256")
+    return jwt.encode(claims, _signing_key(key), algorithm="RS256")
+
+
+@cache
+def _signing_key(name: str) -> Any:
+    return serialization.load_pem_private_key(keypair(name)[0].encode(), password=None)
 
 
 def auth(sub: str, *groups: str) -> dict[str, str]:
@@ -76,23 +81,26 @@ def dumps(body: Any) -> str:
 def empty_account(settings: Any, env: dict[str, str]) -> None:
     """Delete every item, queued message and running timer execution (much faster than a new
     account per test)."""
-    import boto3
-
-    ddb = boto3.client("dynamodb", region_name="us-east-1")
+    ddb, sqs, sfn = _clients()
     for table in (*settings.tables.values(), settings.idempotency_table):
         keys = [k["AttributeName"] for k in ddb.describe_table(TableName=table)["Table"]["KeySchema"]]
         for page in ddb.get_paginator("scan").paginate(TableName=table, ProjectionExpression=", ".join(
                 f"#k{i}" for i in range(len(keys))), ExpressionAttributeNames={f"#k{i}": k for i, k in enumerate(keys)}):
             for item in page["Items"]:
                 ddb.delete_item(TableName=table, Key={k: item[k] for k in keys})
-    sqs = boto3.client("sqs", region_name="us-east-1")
     for var in ("TIMER_QUEUE_URL", "TIMER_DLQ_URL", "EVENTS_TAP_QUEUE_URL"):
         while messages := sqs.receive_message(QueueUrl=env[var], MaxNumberOfMessages=10,
                                               VisibilityTimeout=0).get("Messages", []):
             sqs.delete_message_batch(QueueUrl=env[var], Entries=[
                 {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)])
-    sfn = boto3.client("stepfunctions", region_name="us-east-1")
     for page in sfn.get_paginator("list_executions").paginate(stateMachineArn=env["TIMER_STATE_MACHINE_ARN"],
                                                               statusFilter="RUNNING"):
         for execution in page["executions"]:
             sfn.stop_execution(executionArn=execution["executionArn"])
+
+
+@cache
+def _clients() -> tuple[Any, Any, Any]:
+    import boto3
+
+    return tuple(boto3.client(name, region_name="us-east-1") for name in ("dynamodb", "sqs", "stepfunctions"))

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import jwt
+from cryptography.hazmat.primitives import serialization
 
 from ..config import AuthSettings
 from ..domain.errors import Unauthenticated
@@ -35,11 +36,14 @@ class TokenVerifier:
     def __init__(self, settings: AuthSettings) -> None:
         self._settings = settings
         self._jwks = jwt.PyJWKClient(settings.jwks_url, cache_keys=True) if settings.jwks_url else None
+        # Parsed once: PEM parsing costs more than verifying a signature.
+        self._public_key = (serialization.load_pem_public_key(settings.public_key_pem.encode())
+                            if settings.public_key_pem else None)
 
     def _key(self, token: str) -> Any:
         if self._jwks is not None:
             return self._jwks.get_signing_key_from_jwt(token).key
-        return self._settings.public_key_pem
+        return self._public_key
 
     def verify(self, authorization: str | None) -> Identity:
         """The caller's identity from an ``Authorization: Bearer`` header, or Unauthenticated."""

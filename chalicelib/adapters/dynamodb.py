@@ -122,9 +122,11 @@ OUTBOX_SHARDS = 8
 def bind_models(tables: dict[str, str], region: str) -> None:
     """Point the models at this stage's tables; called once by bootstrap, never at import."""
     for model in MODELS:
-        model.Meta.table_name = tables[model.__name__]
-        model.Meta.region = region
-        model._connection = None  # PynamoDB caches a connection per model class
+        name = tables[model.__name__]
+        if (model.Meta.table_name, getattr(model.Meta, "region", None)) != (name, region):
+            model.Meta.table_name = name
+            model.Meta.region = region
+            model._connection = None  # PynamoDB caches a connection per model class
 
 
 def create_tables(wait: bool = False) -> None:
@@ -147,6 +149,12 @@ def _shard(key: str, shards: int) -> int:
 def _outbox_model(record: OutboxRecord) -> OutboxModel:
     return OutboxModel(record.outbox_id, kind=record.kind, payload=record.payload, created_at=fmt(record.created_at),
                        shard=f"P#{_shard(record.outbox_id, OUTBOX_SHARDS)}")
+
+
+def _connection() -> Connection:
+    """The (cached) low-level connection of the models, reused for transactions: a new one per
+    transaction would build a new botocore client, and load its service model, every time."""
+    return DisputeModel._get_connection().connection
 
 
 def _version(version: int | None) -> dict[str, int]:
@@ -261,7 +269,7 @@ class DynamoRepository:
                 dm.save()
             # All or nothing: the dispute, the escrow of its order, and the work it leaves for the
             # outside world (timers, events) commit together.
-            with TransactWrite(connection=Connection(region=DisputeModel.Meta.region)) as tx:
+            with TransactWrite(connection=_connection()) as tx:
                 tx.save(dm)
                 if order is not None:
                     om, actions = self._order_update(order)
@@ -313,7 +321,7 @@ class DynamoRepository:
 
     # ---- messages -------------------------------------------------------------------------
     def add_message(self, message: Message, outbox: Iterable[OutboxRecord] = ()) -> None:
-        with TransactWrite(connection=Connection(region=MessageModel.Meta.region)) as tx:
+        with TransactWrite(connection=_connection()) as tx:
             tx.save(MessageModel(message.dispute_id, message.sort_key, message_id=message.message_id,
                                  author_id=message.author_id, author_role=message.author_role, body=message.body,
                                  created_at=fmt(message.created_at)))
