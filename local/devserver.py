@@ -45,9 +45,10 @@ def main() -> int:
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no access log for every AWS call
 
     from local.dispatcher import Dispatcher
-    from local.emulator import configure_moto
+    from local.emulator import configure_moto, make_dynamodb_atomic
     from local.keys import AUDIENCE, ISSUER, ensure_keypair
 
+    make_dynamodb_atomic()
     moto = ThreadedMotoServer(ip_address="127.0.0.1", port=moto_port, verbose=False)
     moto.start()
     endpoint = f"http://127.0.0.1:{moto_port}"

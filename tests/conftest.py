@@ -36,8 +36,12 @@ def aws_account(base_settings: Any) -> Iterator[dict[str, str]]:
     from moto import mock_aws
 
     from infra.resources import provision
+    from local.emulator import make_dynamodb_atomic
 
-    with mock_aws():
+    make_dynamodb_atomic()
+    # The Step Functions interpreter is on for the whole run (moto keeps machines made with it
+    # off apart from those made without it): timers really run wherever a test starts them.
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
         yield provision(base_settings)
 
 

@@ -31,9 +31,9 @@ class StepFunctionsTimers:
 
     def start(self, command: TimerCommand) -> None:
         timer = {"dispute_id": command.dispute_id, "action": command.action, "due_at": fmt(command.due_at)}
-        payload: dict[str, Any] = {"timer": timer, "due_at": fmt(command.due_at)}
+        payload: dict[str, Any] = {"timer": timer, "due_at": fmt(command.due_at), "remind": False}
         if command.remind_at is not None:
-            payload["remind_at"] = fmt(command.remind_at)
+            payload.update(remind=True, remind_at=fmt(command.remind_at))
         try:
             self.client.start_execution(stateMachineArn=self.state_machine_arn,
                                         name=execution_name(command.dispute_id, command.action),

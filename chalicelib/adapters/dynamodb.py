@@ -346,7 +346,7 @@ class DynamoRepository:
     def pending_outbox(self, created_before: datetime, limit: int) -> list[OutboxRecord]:
         out: list[OutboxRecord] = []
         for shard in range(OUTBOX_SHARDS):
-            for m in OutboxModel.pending.query(f"P#{shard}", OutboxModel.created_at < fmt(created_before),
+            for m in OutboxModel.pending.query(f"P#{shard}", OutboxModel.created_at <= fmt(created_before),
                                                limit=limit):
                 out.append(OutboxRecord(m.outbox_id, m.kind, m.payload.as_dict(), parse(m.created_at)))
         return sorted(out, key=lambda r: r.created_at)[:limit]

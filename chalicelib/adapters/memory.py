@@ -114,7 +114,7 @@ class InMemoryRepository:
 
     # outbox
     def pending_outbox(self, created_before: datetime, limit: int) -> list[OutboxRecord]:
-        return sorted((r for r in self.outbox.values() if r.created_at < created_before),
+        return sorted((r for r in self.outbox.values() if r.created_at <= created_before),
                       key=lambda r: r.created_at)[:limit]
 
     def delete_outbox(self, outbox_id: str) -> None:

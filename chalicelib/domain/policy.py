@@ -21,4 +21,4 @@ class Policy:
     # Carrier clocks drift; a scan further in the future than this is refused.
     scan_clock_skew: timedelta = timedelta(minutes=10)
     # A timer may wake a moment before its due time by our clock; that still counts as expiry.
-    timer_tolerance: timedelta = timedelta(seconds=2)
+    timer_tolerance: timedelta = timedelta(seconds=1)
