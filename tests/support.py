@@ -96,7 +96,10 @@ def empty_account(settings: Any, env: dict[str, str]) -> None:
     for page in sfn.get_paginator("list_executions").paginate(stateMachineArn=env["TIMER_STATE_MACHINE_ARN"],
                                                               statusFilter="RUNNING"):
         for execution in page["executions"]:
-            sfn.stop_execution(executionArn=execution["executionArn"])
+            try:
+                sfn.stop_execution(executionArn=execution["executionArn"])
+            except Exception:  # noqa: BLE001 - moto cannot stop an execution in its first instant;
+                pass  # it is a leftover of an earlier test, and its timer finds no dispute anyway
 
 
 @cache
