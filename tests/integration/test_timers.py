@@ -44,6 +44,18 @@ def rig(interpreter, settings, aws):
     bootstrap.reset()
 
 
+# A phase left early has its timer stopped (ABORTED); under moto a stop can lose the race with a
+# 2-second timer, which then finds the phase gone and does nothing (SUCCEEDED, a no-op).
+LEFT = {"ABORTED", "SUCCEEDED"}
+
+
+def left(states: dict[str, str], *phases: str) -> dict[str, str]:
+    """The states, with those of phases left early checked and folded to 'LEFT'."""
+    for phase in phases:
+        assert states.get(phase) in LEFT, states
+    return {k: ("LEFT" if k in phases else v) for k, v in states.items()}
+
+
 def status(api: Api, dispute_id: str) -> str:
     return api.get(f"/disputes/{dispute_id}").json_body["status"]
 
@@ -72,8 +84,8 @@ def test_a_stalled_negotiation_escalates_and_an_overdue_mediation_is_flagged_not
     assert d["status"] == "ESCALATED" and d["resolution"] is None
     timers.run_until(lambda: [q["dispute_id"] for q in api.get("/moderation/disputes?overdue=true", MODERATOR)
                               .json_body["items"]] == [did])
-    assert timers.wait_until_settled(did) == {"SELLER_RESPONSE": "ABORTED", "NEGOTIATION": "SUCCEEDED",
-                                              "MEDIATION": "SUCCEEDED"}
+    assert left(timers.wait_until_settled(did), "SELLER_RESPONSE") == {
+        "SELLER_RESPONSE": "LEFT", "NEGOTIATION": "SUCCEEDED", "MEDIATION": "SUCCEEDED"}
     # The moderator still decides; nothing is left waiting afterwards.
     api.post(f"/disputes/{did}/decision", MODERATOR, {"outcome": "REJECTED", "rationale": "Tracking shows delivery."})
     assert status(api, did) == "RESOLVED"
@@ -92,7 +104,8 @@ def test_a_return_never_shipped_closes_for_the_seller(rig):
     timers.run_until(lambda: status(api, did) == "RESOLVED")
     assert api.get(f"/disputes/{did}").json_body["resolution"]["outcome"] == "REJECTED"
     assert api.get("/orders/o-1").json_body["escrow"]["status"] == "RELEASED"
-    assert timers.wait_until_settled(did) == {"SELLER_RESPONSE": "ABORTED", "RETURN_SHIPMENT": "SUCCEEDED"}
+    assert left(timers.wait_until_settled(did), "SELLER_RESPONSE") == {
+        "SELLER_RESPONSE": "LEFT", "RETURN_SHIPMENT": "SUCCEEDED"}
 
 
 def test_a_return_never_confirmed_is_refunded(rig):
@@ -102,19 +115,15 @@ def test_a_return_never_confirmed_is_refunded(rig):
     timers.run_until(lambda: status(api, did) == "RESOLVED")
     assert api.get(f"/disputes/{did}").json_body["resolution"]["outcome"] == "REFUND_FULL"
     assert api.get("/orders/o-1").json_body["escrow"]["status"] == "REFUNDED"
-    assert timers.wait_until_settled(did) == {"SELLER_RESPONSE": "ABORTED", "RETURN_SHIPMENT": "ABORTED",
-                                              "RETURN_RECEIPT": "SUCCEEDED"}
+    assert left(timers.wait_until_settled(did), "SELLER_RESPONSE", "RETURN_SHIPMENT") == {
+        "SELLER_RESPONSE": "LEFT", "RETURN_SHIPMENT": "LEFT", "RETURN_RECEIPT": "SUCCEEDED"}
 
 
 @pytest.mark.parametrize("ending", ["accept", "cancel", "escalate_then_decide", "return_then_confirm"])
-def test_a_dispute_that_ends_early_leaves_no_timer_waiting(rig, ending):
-    api, timers = rig
-    slow = fast_policy(seller_response=timedelta(hours=1), negotiation=timedelta(hours=1),
-                       mediation_sla=timedelta(hours=1), return_shipment=timedelta(hours=1),
-                       return_receipt=timedelta(hours=1))
-    from chalicelib import bootstrap
-
-    bootstrap.install(replace(bootstrap.container(), service=replace_policy(bootstrap.container().service, slow)))
+def test_a_dispute_that_ends_early_leaves_no_timer_waiting(interpreter, settings, aws, ending):
+    hour = timedelta(hours=1)
+    api, timers, _ = world(settings, aws, fast_policy(seller_response=hour, negotiation=hour, mediation_sla=hour,
+                                                      return_shipment=hour, return_receipt=hour))
     api.delivered_order()
     d = api.open_dispute(requested={"type": "RETURN_AND_REFUND"}, reason="DAMAGED_OR_DEFECTIVE")
     did, offer = d["dispute_id"], d["offers"][0]["offer_id"]
@@ -135,11 +144,6 @@ def test_a_dispute_that_ends_early_leaves_no_timer_waiting(rig, ending):
     assert status(api, did) in ("RESOLVED", "CANCELLED")
     states = timers.wait_until_settled(did)
     assert states and set(states.values()) == {"ABORTED"}, states
-
-
-def replace_policy(service, policy):
-    service.policy = policy
-    return service
 
 
 def test_a_party_is_reminded_before_its_deadline(interpreter, settings, aws):

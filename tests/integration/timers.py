@@ -51,10 +51,17 @@ class TimerRig:
         return out
 
     def wait_until_settled(self, dispute_id: str, timeout: float = 10) -> dict[str, str]:
+        """Wait until no timer of the dispute runs, reconciling as the scheduled reconciler would
+        (moto refuses to stop an execution in its very first instant; the owed stop is retried)."""
+        from chalicelib import bootstrap
+
+        service = bootstrap.container().service
         deadline = time.monotonic() + timeout
         while "RUNNING" in (states := self.executions(dispute_id)).values():
             assert time.monotonic() < deadline, f"timers still running: {states}"
+            service.relay.drain(service.clock.now(), grace=timedelta(0))
             time.sleep(0.2)
+        assert service.repo.pending_outbox(service.clock.now() + timedelta(minutes=5), 10) == [], "work still owed"
         return states
 
     def history(self, dispute_id: str, action: str) -> list[dict[str, Any]]:
