@@ -43,12 +43,19 @@ class StepFunctionsTimers:
                 raise  # already started (by an earlier try of this same command) is success
 
     def stop(self, command: TimerCommand) -> None:
+        arn = self.execution_arn(command.dispute_id, command.action)
         try:
-            self.client.stop_execution(executionArn=self.execution_arn(command.dispute_id, command.action),
-                                       cause="the dispute left this phase")
+            self.client.stop_execution(executionArn=arn, cause="the dispute left this phase")
+            # Trust, but verify: the outbox record is only deleted once nothing is waiting.
+            if self.client.describe_execution(executionArn=arn)["status"] == "RUNNING":
+                raise TimerStillRunning(arn)
         except ClientError as exc:
             if exc.response["Error"]["Code"] not in ("ExecutionDoesNotExist", "ValidationException"):
                 raise  # never started, or already finished: nothing is waiting any more
+
+
+class TimerStillRunning(RuntimeError):
+    """StopExecution returned but the execution still runs; the outbox retries the stop."""
 
 
 class EventBridgePublisher:
