@@ -26,7 +26,8 @@ def dev_server(tmp_path_factory):
     state = tmp_path_factory.mktemp("local-state")
     port, moto_port = free_port(), free_port()
     env = {**os.environ, "PORT": str(port), "MOTO_PORT": str(moto_port), "LOCAL_STATE_DIR": str(state),
-           "SWEEP_INTERVAL_SECONDS": "1", "PROTECTION_SECONDS": "3", "PYTHONUNBUFFERED": "1"}
+           "SWEEP_INTERVAL_SECONDS": "1", "PROTECTION_SECONDS": "3", "PYTHONUNBUFFERED": "1",
+           "SELLER_RESPONSE_SECONDS": "5", "NEGOTIATION_SECONDS": "5"}
     for var in ("AWS_ENDPOINT_URL", "AUTH_ISSUER", "AUTH_AUDIENCE", "AUTH_PUBLIC_KEY", "AUTH_PUBLIC_KEY_FILE"):
         env.pop(var, None)
     log = open(state / "dev.log", "w+")
@@ -57,7 +58,9 @@ def make_token(env: dict, sub: str, groups: str = "") -> str:
     return out.stdout.strip()
 
 
-def test_make_dev_plays_a_whole_dispute_over_http_and_stops_on_ctrl_c(dev_server):
+@pytest.fixture(scope="module")
+def http(dev_server):
+    """call(method, path, who, body) against the running service, with tokens from make token."""
     base, env = dev_server["base"], dev_server["env"]
     tokens = {who: make_token(env, sub, groups) for who, sub, groups in [
         ("service", "checkout", "services"), ("buyer", "b-1", ""), ("seller", "s-1", ""),
@@ -68,19 +71,41 @@ def test_make_dev_plays_a_whole_dispute_over_http_and_stops_on_ctrl_c(dev_server
         return requests.request(method, f"{base}{path}", json=body, timeout=10,
                                 headers={"Authorization": f"Bearer {tokens[who]}"})
 
+    return call
+
+
+def delivered_order(call, order_id: str) -> dict:
     now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    order = {"order_id": "o-http", "buyer_id": "b-1", "seller_id": "s-1",
+    order = {"order_id": order_id, "buyer_id": "b-1", "seller_id": "s-1",
              "items": [{"item_id": "i-1", "title": "Red dress", "quantity": 1,
                         "unit_price": {"amount": 1999, "currency": "USD"}}],
              "total": {"amount": 1999, "currency": "USD"}, "estimated_delivery_at": now}
     assert call("POST", "/orders", "service", order).status_code == 201
-    assert call("POST", "/orders/o-http/shipment", "seller", {"carrier": "CP", "tracking_number": "CN1"}).ok
-    assert call("POST", "/orders/o-http/tracking-events", "service", {"status": "DELIVERED", "occurred_at": now}).ok
-    r = call("POST", "/orders/o-http/disputes", "buyer", {
+    assert call("POST", f"/orders/{order_id}/shipment", "seller", {"carrier": "CP", "tracking_number": "CN1"}).ok
+    assert call("POST", f"/orders/{order_id}/tracking-events", "service",
+                {"status": "DELIVERED", "occurred_at": now}).ok
+    return order
+
+
+def open_dispute(call, order_id: str) -> str:
+    r = call("POST", f"/orders/{order_id}/disputes", "buyer", {
         "reason": "NOT_AS_DESCRIBED", "description": "Ordered red, received blue",
         "requested": {"type": "REFUND_PARTIAL", "amount": {"amount": 500, "currency": "USD"}}})
     assert r.status_code == 201, r.text
-    did = r.json()["dispute_id"]
+    return r.json()["dispute_id"]
+
+
+def wait_for(check, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.5)
+
+
+def test_make_dev_plays_a_whole_dispute_over_http(dev_server, http):
+    base, call = dev_server["base"], http
+    order = delivered_order(call, "o-http")
+    did = open_dispute(call, "o-http")
     assert call("POST", f"/disputes/{did}/reject", "seller", {"message": "It is red"}).json()["status"] == "NEGOTIATING"
     assert call("POST", f"/disputes/{did}/escalate", "buyer", {}).json()["status"] == "ESCALATED"
     assert [d["dispute_id"] for d in call("GET", "/moderation/disputes", "moderator").json()["items"]] == [did]
@@ -95,11 +120,27 @@ def test_make_dev_plays_a_whole_dispute_over_http_and_stops_on_ctrl_c(dev_server
     order2 = {**order, "order_id": "o-sweep"}
     assert call("POST", "/orders", "service", order2).status_code == 201
     assert call("POST", "/orders/o-sweep/shipment", "seller", {"carrier": "CP", "tracking_number": "CN2"}).ok
-    deadline = time.monotonic() + 20
-    while call("GET", "/orders/o-sweep", "seller").json()["escrow"]["status"] != "RELEASED":
-        assert time.monotonic() < deadline, "escrow was not auto-released"
-        time.sleep(0.5)
+    wait_for(lambda: call("GET", "/orders/o-sweep", "seller").json()["escrow"]["status"] == "RELEASED")
 
+
+def test_a_dispute_nobody_answers_is_resolved_for_the_buyer_within_seconds(http):
+    delivered_order(http, "o-silent")
+    did = open_dispute(http, "o-silent")
+    wait_for(lambda: http("GET", f"/disputes/{did}", "buyer").json()["status"] == "RESOLVED")
+    d = http("GET", f"/disputes/{did}", "buyer").json()
+    assert d["resolution"]["decided_by"] == "system" and d["resolution"]["outcome"] == "REFUND_PARTIAL"
+
+
+def test_a_stalled_negotiation_is_escalated_within_seconds(http):
+    delivered_order(http, "o-stalled")
+    did = open_dispute(http, "o-stalled")
+    assert http("POST", f"/disputes/{did}/reject", "seller", {"message": "It is red"}).json()["status"] == "NEGOTIATING"
+    wait_for(lambda: http("GET", f"/disputes/{did}", "buyer").json()["status"] == "ESCALATED")
+    queue = http("GET", "/moderation/disputes", "moderator").json()["items"]
+    assert did in [q["dispute_id"] for q in queue]
+
+
+def test_ctrl_c_stops_everything_make_dev_started(dev_server):
     proc = dev_server["proc"]
     os.killpg(proc.pid, signal.SIGINT)
     assert proc.wait(timeout=30) is not None
