@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
 PORT   ?= 8000
 
-.PHONY: dev test token lint clean package
+.PHONY: dev test token lint clean package bench
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@rm -rf $(VENV)
@@ -31,6 +31,10 @@ package: $(STAMP)
 	@$(PY) -m pip install --quiet --disable-pip-version-check cfn-lint==1.58.0 >&2
 	@$(PY) -m infra.build --stage $(STAGE)
 	@$(VENV)/bin/cfn-lint build/$(STAGE)/sam.json && echo "cfn-lint: build/$(STAGE)/sam.json is clean"
+
+## make bench: measurements, reported as ratios or counts (never timed tests).
+bench: $(STAMP)
+	@$(PY) -m bench.timer_transitions
 
 lint: $(STAMP)
 	@$(PY) -m ruff check app.py chalicelib local infra tests

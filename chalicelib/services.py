@@ -219,8 +219,9 @@ class DisputeService:
         entry = {"at": fmt(self.clock.now()), "actor": "system", "details": {
             "action": action, "due_at": fmt(dispute.phase_due_at), "actor": phase.actor,
             "on_expiry": phase.on_expiry}}
-        self.relay.publisher.publish("dispute.deadline_approaching",
-                                     event_detail(dispute, entry, dispute.version or 0))
+        # Deterministic id: a redelivered timer message publishes a duplicate subscribers can drop.
+        detail = {**event_detail(dispute, entry, dispute.version or 0), "event_id": f"{dispute_id}:{action}:reminder"}
+        self.relay.publisher.publish("dispute.deadline_approaching", detail)
         return "reminded"
 
     def drain_outbox(self) -> tuple[int, int]:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -46,9 +47,13 @@ class StepFunctionsTimers:
         arn = self.execution_arn(command.dispute_id, command.action)
         try:
             self.client.stop_execution(executionArn=arn, cause="the dispute left this phase")
-            # Trust, but verify: the outbox record is only deleted once nothing is waiting.
-            if self.client.describe_execution(executionArn=arn)["status"] == "RUNNING":
-                raise TimerStillRunning(arn)
+            # Trust, but verify: the outbox record is only deleted once nothing is waiting. (AWS
+            # answers ABORTED at once; an emulator can take a moment.)
+            for pause in (0, 0.05, 0.2):
+                time.sleep(pause)
+                if self.client.describe_execution(executionArn=arn)["status"] != "RUNNING":
+                    return
+            raise TimerStillRunning(arn)
         except ClientError as exc:
             if exc.response["Error"]["Code"] not in ("ExecutionDoesNotExist", "ValidationException"):
                 raise  # never started, or already finished: nothing is waiting any more
