@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import json
+from urllib.parse import unquote_plus
 
 from chalice import Chalice, Rate
 
 from chalicelib import schemas, views
 from chalicelib.bootstrap import container
-from chalicelib.config import sweep_rate_minutes, timer_queue_name
+from chalicelib.config import evidence_queue_name, sweep_rate_minutes, timer_queue_name
 from chalicelib.http import Api, Reply, Request
 from chalicelib.logs import logger
 
@@ -29,7 +30,7 @@ def order_view(order) -> dict:  # type: ignore[no-untyped-def]
 
 
 def dispute_view(dispute) -> dict:  # type: ignore[no-untyped-def]
-    return views.dispute(dispute, policy())
+    return views.dispute(dispute, policy(), svc().checklist(dispute))
 
 
 @api.route("/health", public=True)
@@ -126,6 +127,19 @@ def confirm_return(req: Request, dispute_id: str) -> Reply:
     return 200, dispute_view(svc().confirm_return(req.identity, dispute_id, req.body))
 
 
+@api.route("/disputes/{dispute_id}/evidence", "POST", schemas.EVIDENCE)
+def request_upload(req: Request, dispute_id: str) -> Reply:
+    evidence, post = svc().request_upload(req.identity, dispute_id, req.body)
+    return 201, views.upload_slot(evidence, post)
+
+
+@api.route("/disputes/{dispute_id}/evidence")
+def list_evidence(req: Request, dispute_id: str) -> Reply:
+    now = svc().clock.now()
+    return 200, views.page([views.evidence(e, now, links) for e, links in svc().list_evidence(req.identity, dispute_id)],
+                           None)
+
+
 @api.route("/disputes/{dispute_id}/messages", "POST", schemas.MESSAGE)
 def post_message(req: Request, dispute_id: str) -> Reply:
     return 201, views.message(svc().post_message(req.identity, dispute_id, req.body))
@@ -180,3 +194,19 @@ def drain_outbox(event) -> dict:  # type: ignore[no-untyped-def]
     delivered, failed = svc().drain_outbox()
     logger.info("outbox drained", delivered=delivered, failed=failed)
     return {"delivered": delivered, "failed": failed}
+
+
+@app.on_sqs_message(queue=evidence_queue_name(), batch_size=1, name="evidence-uploaded")
+def evidence_uploaded(event) -> None:  # type: ignore[no-untyped-def]
+    """S3 -> SQS: an upload landed under uploads/; check it and make the copy that is served."""
+    for record in event:
+        message = json.loads(record.body)
+        for s3_record in message.get("Records", []):  # none in S3's first s3:TestEvent
+            key = unquote_plus(s3_record["s3"]["object"]["key"])
+            logger.info("evidence", key=key, outcome=svc().process_upload(key))
+
+
+@app.schedule(Rate(5, unit=Rate.MINUTES), name="expire-evidence")
+def expire_evidence(event) -> dict:  # type: ignore[no-untyped-def]
+    """EventBridge: upload slots never used become EXPIRED and give the party its place back."""
+    return {"expired": svc().expire_uploads()}

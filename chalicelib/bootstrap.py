@@ -8,7 +8,7 @@ from typing import Any, Callable
 
 from .adapters.auth import TokenVerifier
 from .config import ConfigError, Settings
-from .ports import Clock, EventPublisher, Repository, SystemClock, Timers
+from .ports import Clock, EventPublisher, EvidenceStore, Repository, SystemClock, Timers
 from .relay import OutboxRelay
 from .services import DisputeService
 
@@ -27,7 +27,8 @@ _container: Container | None = None
 
 
 def build(settings: Settings | None = None, repo: Repository | None = None, clock: Clock | None = None,
-          timers: Timers | None = None, publisher: EventPublisher | None = None) -> Container:
+          timers: Timers | None = None, publisher: EventPublisher | None = None,
+          store: EvidenceStore | None = None) -> Container:
     """Wire the real adapters (DynamoDB through PynamoDB, Powertools idempotency on DynamoDB,
     Step Functions timers, EventBridge events); tests may pass fakes for any of them."""
     import boto3
@@ -37,7 +38,7 @@ def build(settings: Settings | None = None, repo: Repository | None = None, cloc
         idempotent_function,
     )
 
-    from .adapters.aws import EventBridgePublisher, StepFunctionsTimers
+    from .adapters.aws import EventBridgePublisher, S3EvidenceStore, StepFunctionsTimers
     from .adapters.dynamodb import DynamoRepository, bind_models
 
     settings = settings or Settings.from_env()
@@ -51,7 +52,7 @@ def build(settings: Settings | None = None, repo: Repository | None = None, cloc
     if repo is None:
         bind_models(settings.tables, settings.region)
         repo = DynamoRepository(settings.policy)
-    store = DynamoDBPersistenceLayer(table_name=settings.idempotency_table,
+    idempotency_store = DynamoDBPersistenceLayer(table_name=settings.idempotency_table,
                                      boto3_client=boto3.client("dynamodb", region_name=settings.region))
     config = IdempotencyConfig(
         # The key is scoped to the caller and the route: two users cannot collide on one key.
@@ -64,9 +65,10 @@ def build(settings: Settings | None = None, repo: Repository | None = None, cloc
     def run_once(request: dict[str, Any], run: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         return run()
 
-    guarded = idempotent_function(data_keyword_argument="request", persistence_store=store, config=config)(run_once)
+    guarded = idempotent_function(data_keyword_argument="request", persistence_store=idempotency_store, config=config)(run_once)
+    store = store or S3EvidenceStore(boto3.client("s3", region_name=settings.region), settings.evidence_bucket)
     relay = OutboxRelay(repo, timers, publisher)
-    service = DisputeService(repo, clock or SystemClock(), settings.policy, relay)
+    service = DisputeService(repo, clock or SystemClock(), settings.policy, relay, store)
     return Container(settings=settings, service=service,
                      verifier=TokenVerifier(settings.auth), idempotent=guarded, idempotency_config=config)
 

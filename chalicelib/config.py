@@ -23,6 +23,7 @@ DURATIONS: dict[str, tuple[str, int]] = {
 }
 DEFAULT_SWEEP_INTERVAL_SECONDS = 3600
 DEFAULT_TIMER_QUEUE = "buyer-protection-timers"
+DEFAULT_EVIDENCE_QUEUE = "buyer-protection-evidence-uploads"
 
 
 class ConfigError(ValueError):
@@ -47,6 +48,9 @@ class Settings:
     messages_table: str = "buyer-protection-messages"
     idempotency_table: str = "buyer-protection-idempotency"
     outbox_table: str = "buyer-protection-outbox"
+    evidence_table: str = "buyer-protection-evidence"
+    evidence_bucket: str = "buyer-protection-evidence"
+    evidence_queue_name: str = DEFAULT_EVIDENCE_QUEUE
     event_bus_name: str = "buyer-protection"
     timer_queue_name: str = DEFAULT_TIMER_QUEUE
     timer_state_machine_arn: str = ""
@@ -56,7 +60,8 @@ class Settings:
     def tables(self) -> dict[str, str]:
         """Table name per PynamoDB model class name."""
         return {"OrderModel": self.orders_table, "DisputeModel": self.disputes_table,
-                "MessageModel": self.messages_table, "OutboxModel": self.outbox_table}
+                "MessageModel": self.messages_table, "OutboxModel": self.outbox_table,
+                "EvidenceModel": self.evidence_table}
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -87,6 +92,9 @@ class Settings:
             messages_table=env.get("MESSAGES_TABLE", cls.messages_table),
             idempotency_table=env.get("IDEMPOTENCY_TABLE", cls.idempotency_table),
             outbox_table=env.get("OUTBOX_TABLE", cls.outbox_table),
+            evidence_table=env.get("EVIDENCE_TABLE", cls.evidence_table),
+            evidence_bucket=env.get("EVIDENCE_BUCKET", cls.evidence_bucket),
+            evidence_queue_name=evidence_queue_name(env),
             event_bus_name=env.get("EVENT_BUS_NAME", cls.event_bus_name),
             timer_queue_name=timer_queue_name(env),
             timer_state_machine_arn=env.get("TIMER_STATE_MACHINE_ARN", ""),
@@ -118,3 +126,8 @@ def timer_queue_name(env: Mapping[str, str] | None = None) -> str:
     """The queue the timers report to. Read where the SQS handler is declared too, because
     Chalice fixes the event source when it packages the app (set it per stage at package time)."""
     return (os.environ if env is None else env).get("TIMER_QUEUE_NAME") or DEFAULT_TIMER_QUEUE
+
+
+def evidence_queue_name(env: Mapping[str, str] | None = None) -> str:
+    """The queue S3 reports uploads to (fixed at package time, like the timer queue)."""
+    return (os.environ if env is None else env).get("EVIDENCE_QUEUE_NAME") or DEFAULT_EVIDENCE_QUEUE

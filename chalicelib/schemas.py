@@ -54,3 +54,7 @@ DECISION = _obj(["outcome", "rationale"],
 RETURN_SHIPMENT = _obj(["carrier", "tracking_number"], carrier=SHORT, tracking_number=SHORT,
                        expected_version=VERSION)
 MESSAGE = _obj(["body"], body=TEXT)
+EVIDENCE = _obj(["file_name", "content_type", "size_bytes"],
+                file_name={"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[^/\\\\\\x00-\\x1f]+$"},
+                content_type={"type": "string", "minLength": 3, "maxLength": 100},
+                size_bytes={"type": "integer", "minimum": 0, "maximum": 10**12})

@@ -4,12 +4,24 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, Callable
 
 from .adapters.auth import Identity
 from .domain.catalog import Reason, Solution
 from .domain.disputes import PHASES, Actor, Dispute, Offer
+from .domain.evidence import (
+    ACCEPTED,
+    EXPIRED,
+    FINAL,
+    MAX_FILES_PER_PARTY,
+    PENDING_UPLOAD,
+    PROCESSING,
+    UPLOAD_WINDOW,
+    Evidence,
+)
+from .domain.evidence import checklist as evidence_checklist
 from .domain.errors import ConcurrentModification, Conflict, Forbidden, InvalidInput, NotFound, RuleViolation
 from .domain.messages import Message
 from .domain.money import Money
@@ -17,8 +29,11 @@ from .domain.orders import Order
 from .domain.policy import Policy
 from .domain.timefmt import fmt, parse
 from .logs import logger
-from .ports import Clock, OrderExists, OutboxRecord, Page, Repository
+from .inspection import inspect
+from .ports import Clock, EvidenceStore, OrderExists, OutboxRecord, Page, Repository
 from .relay import OutboxRelay
+
+LINK_SECONDS = 15 * 60
 
 
 def _timestamp(value: str, field: str) -> datetime:
@@ -52,11 +67,13 @@ def outbox_for(d: Dispute, now: datetime) -> list[OutboxRecord]:
 
 
 class DisputeService:
-    def __init__(self, repo: Repository, clock: Clock, policy: Policy, relay: OutboxRelay) -> None:
+    def __init__(self, repo: Repository, clock: Clock, policy: Policy, relay: OutboxRelay,
+                 store: EvidenceStore) -> None:
         self.repo = repo
         self.clock = clock
         self.policy = policy
         self.relay = relay
+        self.store = store
 
     # ---- orders ---------------------------------------------------------------------------
     def register_order(self, who: Identity, body: dict[str, Any]) -> tuple[Order, bool]:
@@ -170,8 +187,10 @@ class DisputeService:
         return self._act(who, dispute_id, body, lambda d, a, now: d.reject(a, body["message"], now, self.policy))
 
     def escalate(self, who: Identity, dispute_id: str, body: dict[str, Any]) -> Dispute:
-        return self._act(who, dispute_id, body,
-                         lambda d, a, now: d.escalate(a, body.get("message"), now, self.policy))
+        def escalate(d: Dispute, a: Actor, now: datetime) -> None:
+            missing = self.checklist(d)["missing"] if a is Actor.BUYER else []
+            d.escalate(a, body.get("message"), now, self.policy, missing_evidence=missing)
+        return self._act(who, dispute_id, body, escalate)
 
     def cancel(self, who: Identity, dispute_id: str, body: dict[str, Any]) -> Dispute:
         return self._act(who, dispute_id, body, lambda d, a, now: d.cancel(a, body.get("message"), now, self.policy))
@@ -227,6 +246,93 @@ class DisputeService:
     def drain_outbox(self) -> tuple[int, int]:
         """The reconciler: deliver what a crash or an outage left in the outbox."""
         return self.relay.drain(self.clock.now())
+
+    # ---- evidence -------------------------------------------------------------------------
+    def checklist(self, dispute: Dispute) -> dict[str, Any]:
+        return evidence_checklist(dispute.reason, self.repo.list_evidence(dispute.dispute_id))
+
+    def request_upload(self, who: Identity, dispute_id: str, body: dict[str, Any]) -> tuple[Evidence, dict[str, Any]]:
+        """An upload slot: a presigned POST for one file, pinned to its key, type and size."""
+        dispute, actor = self._visible(who, dispute_id)
+        if actor not in (Actor.BUYER, Actor.SELLER):
+            raise Forbidden("only the parties upload evidence", code="NOT_YOUR_ACTION")
+        if not dispute.is_open:
+            raise Conflict("the dispute is closed", code="DISPUTE_CLOSED", details={"status": dispute.status.value})
+        evidence = Evidence.slot(dispute_id, actor.value, who.sub, body["file_name"], body["content_type"],
+                                 body["size_bytes"], self.clock.now())
+        self.repo.add_evidence(evidence, MAX_FILES_PER_PARTY)
+        post = self.store.presigned_post(evidence.upload_key, evidence.content_type, evidence.max_bytes,
+                                         int(UPLOAD_WINDOW.total_seconds()))
+        return evidence, post
+
+    def list_evidence(self, who: Identity, dispute_id: str) -> list[tuple[Evidence, dict[str, str | None]]]:
+        """Each file with links (15 minutes) to the served copy and its thumbnail, once accepted."""
+        self._visible(who, dispute_id)
+        out = []
+        for e in self.repo.list_evidence(dispute_id):
+            links: dict[str, str | None] = {"download_url": None, "thumbnail_url": None}
+            if e.status == ACCEPTED:
+                links["download_url"] = self.store.download_url(e.file_key, e.file_name, LINK_SECONDS)
+                if e.has_thumbnail:
+                    links["thumbnail_url"] = self.store.download_url(e.thumbnail_key, "thumbnail.jpg", LINK_SECONDS)
+            out.append((e, links))
+        return out
+
+    def process_upload(self, key: str) -> str:
+        """S3 says an object landed. Idempotent: events come at least once and in any order."""
+        parts = key.split("/")
+        evidence = self.repo.get_evidence(parts[1], parts[2]) if len(parts) == 3 and parts[0] == "uploads" else None
+        if evidence is None:
+            self.store.delete(key)  # not a slot of ours: never processed, never served
+            return "ignored"
+        if evidence.status in FINAL:
+            self.store.delete(key)  # a duplicate event, or a second upload to a used slot
+            return "duplicate"
+        if evidence.status == PENDING_UPLOAD:
+            try:
+                self.repo.update_evidence(replace(evidence, status=PROCESSING), [PENDING_UPLOAD])
+            except ConcurrentModification:
+                return "duplicate"
+        size = self.store.size(key)
+        if size is None:
+            return "missing"  # already processed and removed by an earlier delivery
+        now = self.clock.now()
+        if size > evidence.max_bytes:  # never download what is over the limit
+            return self._finish(key, evidence.rejected("FILE_TOO_LARGE", now))
+        result = inspect(self.store.read(key), evidence.content_type, evidence.size_bytes, evidence.max_bytes)
+        if result.rejection:
+            return self._finish(key, evidence.rejected(result.rejection, now, result.sha256))
+        assert result.clean is not None
+        self.store.write(evidence.file_key, result.clean, evidence.content_type)
+        if result.thumbnail:
+            self.store.write(evidence.thumbnail_key, result.thumbnail, "image/jpeg")
+        return self._finish(key, evidence.accepted(result.sha256, result.thumbnail is not None, now))
+
+    def _finish(self, key: str, evidence: Evidence) -> str:
+        dispute = self.repo.get_dispute(evidence.dispute_id)
+        assert dispute is not None
+        entry = {"at": fmt(self.clock.now()), "actor": evidence.uploaded_by, "details": {
+            "evidence_id": evidence.evidence_id, "status": evidence.status, "rejection_reason": evidence.rejection_reason}}
+        kind = "dispute.evidence_accepted" if evidence.status == ACCEPTED else "dispute.evidence_rejected"
+        outbox = [OutboxRecord.event(kind, event_detail(dispute, entry, dispute.version or 0), self.clock.now())]
+        try:
+            self.repo.update_evidence(evidence, [PENDING_UPLOAD, PROCESSING], outbox)
+        except ConcurrentModification:
+            return "duplicate"
+        self.store.delete(key)  # the served copy is the sanitized one; the raw upload goes
+        self.relay.try_deliver(outbox)
+        return evidence.status.lower()
+
+    def expire_uploads(self) -> int:
+        """Slots never used within their window become EXPIRED and free the party's place."""
+        expired = 0
+        for e in self.repo.expired_uploads(self.clock.now(), 200):
+            try:
+                self.repo.update_evidence(replace(e, status=EXPIRED), [PENDING_UPLOAD])
+                expired += 1
+            except ConcurrentModification:
+                continue  # the upload arrived meanwhile
+        return expired
 
     # ---- messages -------------------------------------------------------------------------
     def post_message(self, who: Identity, dispute_id: str, body: dict[str, Any]) -> Message:

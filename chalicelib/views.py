@@ -6,6 +6,7 @@ from typing import Any
 
 from .domain.catalog import MESSAGE_TEMPLATES, Reason
 from .domain.disputes import Dispute, Status
+from .domain.evidence import Evidence
 from .domain.messages import Message
 from .domain.orders import Order
 from .domain.policy import Policy
@@ -23,14 +24,14 @@ def order(o: Order, now: datetime, policy: Policy) -> dict[str, Any]:
     return doc
 
 
-def dispute(d: Dispute, policy: Policy) -> dict[str, Any]:
+def dispute(d: Dispute, policy: Policy, checklist: dict[str, Any]) -> dict[str, Any]:
     doc = d.to_dict()
     for internal in ("order_total", "agreed_refund", "phase_due_at", "escalated_at", "mediation_overdue"):
         doc.pop(internal)
     if doc["refund"]:
         doc["refund"] = {k: doc["refund"][k] for k in ("refund_id", "amount", "status", "updated_at")}
     doc["deadlines"] = d.deadlines(policy)
-    doc["evidence_checklist"] = d.evidence_checklist()
+    doc["evidence_checklist"] = checklist
     doc["escalated_at"] = fmt(d.escalated_at)
     doc["version"] = d.version
     return doc
@@ -51,3 +52,16 @@ REASONS = tuple(r.value for r in Reason)
 def templates(reason: str | None) -> dict[str, Any]:
     items = [dict(t) for t in MESSAGE_TEMPLATES if reason is None or t["reason"] == reason]
     return {"items": items, "next_cursor": None}
+
+
+def evidence(e: Evidence, now: datetime, links: dict[str, str | None]) -> dict[str, Any]:
+    return {"evidence_id": e.evidence_id, "uploaded_by": e.uploaded_by, "file_name": e.file_name,
+            "content_type": e.content_type, "size_bytes": e.size_bytes, "status": e.shown_status(now),
+            "rejection_reason": e.rejection_reason, "sha256": e.sha256, "created_at": fmt(e.created_at),
+            "processed_at": fmt(e.processed_at), **links}
+
+
+def upload_slot(e: Evidence, post: dict[str, Any]) -> dict[str, Any]:
+    return {"evidence_id": e.evidence_id, "status": e.status,
+            "upload": {"url": post["url"], "fields": post["fields"], "expires_at": fmt(e.expires_at),
+                       "max_bytes": e.max_bytes}}

@@ -35,11 +35,11 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out or ROOT / "build" / args.stage)
     out.mkdir(parents=True, exist_ok=True)
 
-    from chalicelib.config import timer_queue_name
+    from chalicelib.config import evidence_queue_name, timer_queue_name
     from infra.resources import cloudformation
 
     merge = out / "merge.json"
-    merge.write_text(json.dumps(cloudformation(function_ids(), timer_queue_name()), indent=2))
+    merge.write_text(json.dumps(cloudformation(function_ids(), timer_queue_name(), evidence_queue_name()), indent=2))
     env = {**os.environ, "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1")}
     subprocess.run([str(Path(sys.executable).parent / "chalice"), "package", "--stage", args.stage,
                     "--merge-template", str(merge), str(out)], cwd=ROOT, env=env, check=True)

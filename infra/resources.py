@@ -24,12 +24,16 @@ from chalicelib.adapters.dynamodb import (
     create_idempotency_table,
     create_tables,
 )
-from chalicelib.config import DEFAULT_TIMER_QUEUE, Settings
+from chalicelib.config import DEFAULT_EVIDENCE_QUEUE, DEFAULT_TIMER_QUEUE, Settings
 
 LOGICAL_IDS = {"OrderModel": "OrdersTable", "DisputeModel": "DisputesTable", "MessageModel": "MessagesTable",
-               "OutboxModel": "OutboxTable", "IdempotencyRecordModel": "IdempotencyTable"}
+               "OutboxModel": "OutboxTable", "EvidenceModel": "EvidenceTable",
+               "IdempotencyRecordModel": "IdempotencyTable"}
 ENV_VARS = {"OrderModel": "ORDERS_TABLE", "DisputeModel": "DISPUTES_TABLE", "MessageModel": "MESSAGES_TABLE",
-            "OutboxModel": "OUTBOX_TABLE", "IdempotencyRecordModel": "IDEMPOTENCY_TABLE"}
+            "OutboxModel": "OUTBOX_TABLE", "EvidenceModel": "EVIDENCE_TABLE",
+            "IdempotencyRecordModel": "IDEMPOTENCY_TABLE"}
+BUCKET_NAME = {"Fn::Sub": "${AWS::StackName}-evidence-${AWS::AccountId}"}
+BUCKET_ARN = {"Fn::Sub": "arn:${AWS::Partition}:s3:::${AWS::StackName}-evidence-${AWS::AccountId}"}
 ROOT = Path(__file__).resolve().parent.parent
 TIMER_MACHINE = "deadline_timer"
 TIMER_MACHINE_NAME = "buyer-protection-deadline-timer"
@@ -72,6 +76,20 @@ def provision(settings: Settings, visibility_timeout: int = 30) -> dict[str, str
                     EventPattern=json.dumps({"source": [EVENT_SOURCE]}))
     events.put_targets(Rule="all-dispute-events", EventBusName=settings.event_bus_name,
                        Targets=[{"Id": "tap", "Arn": tap_arn}])
+    # Evidence: a private bucket whose uploads/ prefix reports new objects to a queue.
+    evidence_dlq = sqs.create_queue(QueueName=f"{settings.evidence_queue_name}-dlq")["QueueUrl"]
+    evidence_dlq_arn = sqs.get_queue_attributes(QueueUrl=evidence_dlq,
+                                                AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    evidence_queue = sqs.create_queue(QueueName=settings.evidence_queue_name, Attributes={
+        "VisibilityTimeout": str(visibility_timeout), "RedrivePolicy": json.dumps(
+            {"deadLetterTargetArn": evidence_dlq_arn, "maxReceiveCount": str(MAX_RECEIVES)})})["QueueUrl"]
+    evidence_queue_arn = sqs.get_queue_attributes(QueueUrl=evidence_queue,
+                                                  AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    s3 = boto3.client("s3", region_name=settings.region)
+    s3.create_bucket(Bucket=settings.evidence_bucket)
+    s3.put_bucket_notification_configuration(Bucket=settings.evidence_bucket, NotificationConfiguration={
+        "QueueConfigurations": [{"QueueArn": evidence_queue_arn, "Events": ["s3:ObjectCreated:*"],
+                                 "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "uploads/"}]}}}]})
     sfn = boto3.client("stepfunctions", region_name=settings.region)
     definition = substitute(state_machine_definition(), {"TimerQueueUrl": queue})
     existing = {m["name"]: m["stateMachineArn"] for m in sfn.list_state_machines()["stateMachines"]}
@@ -79,7 +97,7 @@ def provision(settings: Settings, visibility_timeout: int = 30) -> dict[str, str
         name=TIMER_MACHINE_NAME, definition=definition, type="STANDARD",
         roleArn="arn:aws:iam::123456789012:role/deadline-timer")["stateMachineArn"]
     return {"TIMER_STATE_MACHINE_ARN": arn, "TIMER_QUEUE_URL": queue, "TIMER_DLQ_URL": dlq,
-            "EVENTS_TAP_QUEUE_URL": tap}
+            "EVENTS_TAP_QUEUE_URL": tap, "EVIDENCE_QUEUE_URL": evidence_queue, "EVIDENCE_DLQ_URL": evidence_dlq}
 
 
 def _hash_first(keys: list[dict[str, str]]) -> list[dict[str, str]]:
@@ -134,8 +152,50 @@ def function_policy(role_name: str) -> list[dict[str, Any]]:
         {"Effect": "Allow", "Action": ["events:PutEvents"], "Resource": {"Fn::GetAtt": ["EventBus", "Arn"]}},
         {"Effect": "Allow", "Action": ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
                                        "sqs:ChangeMessageVisibility"],
-         "Resource": {"Fn::GetAtt": ["TimerQueue", "Arn"]}},
+         "Resource": [{"Fn::GetAtt": ["TimerQueue", "Arn"]}, {"Fn::GetAtt": ["EvidenceQueue", "Arn"]}]},
+        {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+         "Resource": {"Fn::Sub": "arn:${AWS::Partition}:s3:::${AWS::StackName}-evidence-${AWS::AccountId}/*"}},
+        {"Effect": "Allow", "Action": ["s3:ListBucket"], "Resource": BUCKET_ARN},
     ]}}]
+
+
+def evidence_resources(evidence_queue_name: str) -> dict[str, Any]:
+    """The evidence bucket (private, encrypted, raw uploads cleaned after a day) and the queue its
+    uploads/ prefix reports to, with a dead-letter queue and an alarm."""
+    return {
+        "EvidenceDeadLetterQueue": {"Type": "AWS::SQS::Queue", "Properties": {
+            "QueueName": f"{evidence_queue_name}-dlq", "MessageRetentionPeriod": 1209600, "SqsManagedSseEnabled": True}},
+        "EvidenceQueue": {"Type": "AWS::SQS::Queue", "Properties": {
+            "QueueName": evidence_queue_name, "VisibilityTimeout": 180, "SqsManagedSseEnabled": True,
+            "RedrivePolicy": {"deadLetterTargetArn": {"Fn::GetAtt": ["EvidenceDeadLetterQueue", "Arn"]},
+                              "maxReceiveCount": MAX_RECEIVES}}},
+        "EvidenceQueuePolicy": {"Type": "AWS::SQS::QueuePolicy", "Properties": {
+            "Queues": [{"Ref": "EvidenceQueue"}],
+            "PolicyDocument": {"Version": "2012-10-17", "Statement": [{
+                "Effect": "Allow", "Principal": {"Service": "s3.amazonaws.com"}, "Action": "sqs:SendMessage",
+                "Resource": {"Fn::GetAtt": ["EvidenceQueue", "Arn"]},
+                "Condition": {"ArnEquals": {"aws:SourceArn": BUCKET_ARN},
+                              "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}}]}}},
+        "EvidenceBucket": {"Type": "AWS::S3::Bucket", "DependsOn": "EvidenceQueuePolicy",
+                           "DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain", "Properties": {
+            "BucketName": BUCKET_NAME,
+            "PublicAccessBlockConfiguration": {"BlockPublicAcls": True, "BlockPublicPolicy": True,
+                                               "IgnorePublicAcls": True, "RestrictPublicBuckets": True},
+            "BucketEncryption": {"ServerSideEncryptionConfiguration": [
+                {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]},
+            "VersioningConfiguration": {"Status": "Enabled"},
+            "LifecycleConfiguration": {"Rules": [{"Id": "raw-uploads", "Status": "Enabled", "Prefix": "uploads/",
+                                                  "ExpirationInDays": 1, "NoncurrentVersionExpirationInDays": 1}]},
+            "NotificationConfiguration": {"QueueConfigurations": [{
+                "Event": "s3:ObjectCreated:*", "Queue": {"Fn::GetAtt": ["EvidenceQueue", "Arn"]},
+                "Filter": {"S3Key": {"Rules": [{"Name": "prefix", "Value": "uploads/"}]}}}]}}},
+        "EvidenceDeadLetterAlarm": {"Type": "AWS::CloudWatch::Alarm", "Properties": {
+            "AlarmDescription": "An evidence upload could not be processed after retries.",
+            "Namespace": "AWS/SQS", "MetricName": "ApproximateNumberOfMessagesVisible",
+            "Dimensions": [{"Name": "QueueName", "Value": {"Fn::GetAtt": ["EvidenceDeadLetterQueue", "QueueName"]}}],
+            "Statistic": "Maximum", "Period": 300, "EvaluationPeriods": 1, "Threshold": 0,
+            "ComparisonOperator": "GreaterThanThreshold", "TreatMissingData": "notBreaching"}},
+    }
 
 
 def messaging_resources(timer_queue_name: str) -> dict[str, Any]:
@@ -174,17 +234,19 @@ def messaging_resources(timer_queue_name: str) -> dict[str, Any]:
     }
 
 
-def cloudformation(function_ids: list[str], timer_queue_name: str = DEFAULT_TIMER_QUEUE) -> dict[str, Any]:
+def cloudformation(function_ids: list[str], timer_queue_name: str = DEFAULT_TIMER_QUEUE,
+                   evidence_queue_name: str = DEFAULT_EVIDENCE_QUEUE) -> dict[str, Any]:
     """The merge template for `chalice package`: tables, timer machine, queues, bus, alarms, and
     for each Lambda function (by its logical id) its environment and a policy scoped to them."""
-    resources: dict[str, Any] = messaging_resources(timer_queue_name)
+    resources: dict[str, Any] = {**messaging_resources(timer_queue_name), **evidence_resources(evidence_queue_name)}
     for model in (*MODELS, IdempotencyRecordModel):
         name = model.__name__
         resources[LOGICAL_IDS[name]] = table_resource(
             model, {"Fn::Sub": f"${{AWS::StackName}}-{LOGICAL_IDS[name].removesuffix('Table').lower()}"})
     env: dict[str, Any] = {ENV_VARS[name]: {"Ref": logical_id} for name, logical_id in LOGICAL_IDS.items()}
     env.update({"TIMER_STATE_MACHINE_ARN": {"Ref": "DeadlineTimer"}, "EVENT_BUS_NAME": {"Ref": "EventBus"},
-                "TIMER_QUEUE_NAME": timer_queue_name})
+                "TIMER_QUEUE_NAME": timer_queue_name, "EVIDENCE_BUCKET": BUCKET_NAME,
+                "EVIDENCE_QUEUE_NAME": evidence_queue_name})
     for function_id in function_ids:
         role = "ApiHandlerRole" if function_id == "APIHandler" else f"{function_id}Role"
         resources[function_id] = {"Properties": {"Environment": {"Variables": env}}}

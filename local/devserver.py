@@ -74,7 +74,8 @@ def main() -> int:
 
     server = create_local_server(app, Config.create(chalice_stage="dev", app_name=app.app_name), "127.0.0.1", port)
     stop = threading.Event()
-    dispatcher = Dispatcher(app, settings, stop, queues={"timer-fired": os.environ["TIMER_QUEUE_URL"]})
+    dispatcher = Dispatcher(app, settings, stop, queues={"timer-fired": os.environ["TIMER_QUEUE_URL"],
+                                                         "evidence-uploaded": os.environ["EVIDENCE_QUEUE_URL"]})
     dispatcher.start()
     _stop_on_sigterm()
     print(f"emulated AWS on {endpoint}; API on http://127.0.0.1:{port} (Ctrl-C stops)", flush=True)

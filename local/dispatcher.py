@@ -65,7 +65,8 @@ class Dispatcher(threading.Thread):
         self.stop = stop
         self.pumps = [SqsPump(app, handler, url) for handler, url in queues.items()]
         # (handler name, interval seconds): the schedules app.py declares, at local speed.
-        self.schedules = [("release-escrow", settings.sweep_interval_seconds), ("drain-outbox", 5)]
+        self.schedules = [("release-escrow", settings.sweep_interval_seconds), ("drain-outbox", 5),
+                          ("expire-evidence", 30)]
 
     def run(self) -> None:
         due = {name: time.monotonic() + interval for name, interval in self.schedules}

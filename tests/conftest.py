@@ -66,6 +66,7 @@ def wired(aws: dict[str, str], settings: Any, clock: FakeClock) -> Iterator[Any]
     from chalicelib import bootstrap
 
     c = bootstrap.build(settings, clock=clock)
+    c.aws_env = aws  # type: ignore[attr-defined]  # queue URLs etc. of the emulated account
     bootstrap.install(c)
     yield c
     bootstrap.reset()

@@ -88,7 +88,7 @@ def empty_account(settings: Any, env: dict[str, str]) -> None:
                 f"#k{i}" for i in range(len(keys))), ExpressionAttributeNames={f"#k{i}": k for i, k in enumerate(keys)}):
             for item in page["Items"]:
                 ddb.delete_item(TableName=table, Key={k: item[k] for k in keys})
-    for var in ("TIMER_QUEUE_URL", "TIMER_DLQ_URL", "EVENTS_TAP_QUEUE_URL"):
+    for var in ("TIMER_QUEUE_URL", "TIMER_DLQ_URL", "EVENTS_TAP_QUEUE_URL", "EVIDENCE_QUEUE_URL", "EVIDENCE_DLQ_URL"):
         while messages := sqs.receive_message(QueueUrl=env[var], MaxNumberOfMessages=10,
                                               VisibilityTimeout=0).get("Messages", []):
             sqs.delete_message_batch(QueueUrl=env[var], Entries=[

@@ -74,3 +74,42 @@ class EventBridgePublisher:
             "EventBusName": self.bus_name}])
         if result.get("FailedEntryCount"):
             raise RuntimeError(f"EventBridge refused {detail_type}: {result['Entries']}")
+
+
+class S3EvidenceStore:
+    """Evidence in one private bucket: uploads/ (raw, never served), evidence/ (served copies)."""
+
+    def __init__(self, client: Any, bucket: str) -> None:
+        self.client = client
+        self.bucket = bucket
+
+    def presigned_post(self, key: str, content_type: str, max_bytes: int, expires_in: int) -> dict[str, Any]:
+        # The policy pins the key, the type and the size; S3 refuses any other upload. (Checked
+        # again on arrival all the same: an emulator, or a client, may not have applied it.)
+        return self.client.generate_presigned_post(
+            Bucket=self.bucket, Key=key, Fields={"Content-Type": content_type},
+            Conditions=[{"key": key}, {"Content-Type": content_type}, ["content-length-range", 1, max_bytes]],
+            ExpiresIn=expires_in)
+
+    def size(self, key: str) -> int | None:
+        try:
+            return int(self.client.head_object(Bucket=self.bucket, Key=key)["ContentLength"])
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise
+
+    def read(self, key: str) -> bytes:
+        return bytes(self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read())
+
+    def write(self, key: str, data: bytes, content_type: str) -> None:
+        self.client.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type,
+                               ServerSideEncryption="AES256")
+
+    def delete(self, key: str) -> None:
+        self.client.delete_object(Bucket=self.bucket, Key=key)
+
+    def download_url(self, key: str, file_name: str, expires_in: int) -> str:
+        safe = "".join(c for c in file_name if c.isalnum() or c in "._- ")[:100] or "evidence"
+        return self.client.generate_presigned_url("get_object", ExpiresIn=expires_in, Params={
+            "Bucket": self.bucket, "Key": key, "ResponseContentDisposition": f'inline; filename="{safe}"'})

@@ -21,7 +21,8 @@ from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
 from ..domain.disputes import Dispute, Status
-from ..domain.errors import ConcurrentModification, InvalidInput
+from ..domain.errors import ConcurrentModification, InvalidInput, RuleViolation
+from ..domain.evidence import COUNTED, PENDING_UPLOAD, Evidence
 from ..domain.messages import Message
 from ..domain.orders import Order
 from ..domain.policy import Policy
@@ -115,14 +116,45 @@ class OutboxModel(Model):
     pending = _gsi("pending", "shard", "created_at")()
 
 
-MODELS: tuple[type[Model], ...] = (OrderModel, DisputeModel, MessageModel, OutboxModel)
+class EvidenceModel(Model):
+    """One upload slot and what became of it. The party's quota counters live in the same
+    table (range key ``#quota#<role>``, see EvidenceQuotaModel); evidence ids sort after them."""
+
+    class Meta:
+        table_name = "evidence"
+        billing_mode = "PAY_PER_REQUEST"
+
+    dispute_id = UnicodeAttribute(hash_key=True)
+    evidence_id = UnicodeAttribute(range_key=True)
+    status = UnicodeAttribute(null=True)
+    doc = MapAttribute(null=True)
+    # Set only while an upload is awaited: a sparse index for the sweep that expires slots.
+    pending_shard = UnicodeAttribute(null=True)
+    expires_at = UnicodeAttribute(null=True)
+
+    awaiting_upload = _gsi("awaiting_upload", "pending_shard", "expires_at")()
+
+
+class EvidenceQuotaModel(Model):
+    """How many of a party's places in a dispute are taken (same table as the evidence)."""
+
+    class Meta:
+        table_name = "evidence"
+
+    dispute_id = UnicodeAttribute(hash_key=True)
+    evidence_id = UnicodeAttribute(range_key=True)
+    used = NumberAttribute(default=0)
+
+
+MODELS: tuple[type[Model], ...] = (OrderModel, DisputeModel, MessageModel, OutboxModel, EvidenceModel)
+EVIDENCE_SHARDS = 4
 OUTBOX_SHARDS = 8
 
 
 def bind_models(tables: dict[str, str], region: str) -> None:
     """Point the models at this stage's tables; called once by bootstrap, never at import."""
-    for model in MODELS:
-        name = tables[model.__name__]
+    for model in (*MODELS, EvidenceQuotaModel):
+        name = tables[EvidenceModel.__name__ if model is EvidenceQuotaModel else model.__name__]
         if (model.Meta.table_name, getattr(model.Meta, "region", None)) != (name, region):
             model.Meta.table_name = name
             model.Meta.region = region
@@ -353,6 +385,67 @@ class DynamoRepository:
 
     def delete_outbox(self, outbox_id: str) -> None:
         OutboxModel(outbox_id).delete()
+
+    # ---- evidence -------------------------------------------------------------------------
+    @staticmethod
+    def _evidence_model(e: Evidence) -> EvidenceModel:
+        pending = e.status == PENDING_UPLOAD
+        return EvidenceModel(e.dispute_id, e.evidence_id, status=e.status, doc=e.to_dict(),
+                             pending_shard=f"E#{_shard(e.evidence_id, EVIDENCE_SHARDS)}" if pending else None,
+                             expires_at=fmt(e.expires_at) if pending else None)
+
+    def add_evidence(self, evidence: Evidence, max_per_party: int) -> None:
+        quota = EvidenceQuotaModel(evidence.dispute_id, f"#quota#{evidence.uploaded_by}")
+        try:
+            with TransactWrite(connection=_connection()) as tx:
+                # The quota is the lock: two slots asked for at once cannot both take the tenth place.
+                tx.update(quota, actions=[EvidenceQuotaModel.used.add(1)],
+                          condition=EvidenceQuotaModel.used.does_not_exist() | (EvidenceQuotaModel.used < max_per_party))
+                tx.save(self._evidence_model(evidence), condition=EvidenceModel.evidence_id.does_not_exist())
+        except TransactWriteError as exc:
+            if _is_condition_failure(exc):
+                raise RuleViolation(f"at most {max_per_party} files per party", code="EVIDENCE_LIMIT_REACHED",
+                                    details={"limit": max_per_party}) from exc
+            raise
+
+    def get_evidence(self, dispute_id: str, evidence_id: str) -> Evidence | None:
+        try:
+            m = EvidenceModel.get(dispute_id, evidence_id, consistent_read=True)
+        except EvidenceModel.DoesNotExist:
+            return None
+        return Evidence.from_dict(m.doc.as_dict()) if m.doc else None
+
+    def list_evidence(self, dispute_id: str) -> list[Evidence]:
+        # Evidence ids are UUIDs ("0"-"f"); quota counters ("#quota#...") sort before them.
+        return [Evidence.from_dict(m.doc.as_dict())
+                for m in EvidenceModel.query(dispute_id, EvidenceModel.evidence_id >= "0", consistent_read=True)]
+
+    def update_evidence(self, evidence: Evidence, from_statuses: Iterable[str],
+                        outbox: Iterable[OutboxRecord] = ()) -> None:
+        """Move a slot on, only from one of ``from_statuses``: of two processors of one upload,
+        one wins. Leaving the counted statuses gives the party's place back."""
+        previous = list(from_statuses)
+        condition = EvidenceModel.status.is_in(*previous)
+        try:
+            with TransactWrite(connection=_connection()) as tx:
+                tx.save(self._evidence_model(evidence), condition=condition)
+                if evidence.status not in COUNTED and all(s in COUNTED for s in previous):
+                    tx.update(EvidenceQuotaModel(evidence.dispute_id, f"#quota#{evidence.uploaded_by}"),
+                              actions=[EvidenceQuotaModel.used.add(-1)])
+                for record in outbox:
+                    tx.save(_outbox_model(record))
+        except TransactWriteError as exc:
+            if _is_condition_failure(exc):
+                raise ConcurrentModification("the evidence was processed meanwhile") from exc
+            raise
+
+    def expired_uploads(self, now: datetime, limit: int) -> list[Evidence]:
+        out: list[Evidence] = []
+        for shard in range(EVIDENCE_SHARDS):
+            for m in EvidenceModel.awaiting_upload.query(f"E#{shard}", EvidenceModel.expires_at < fmt(now),
+                                                         limit=limit):
+                out.append(Evidence.from_dict(m.doc.as_dict()))
+        return out[:limit]
 
     @staticmethod
     def _get(model: type[Model], key: str) -> Any:

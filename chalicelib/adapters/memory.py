@@ -7,7 +7,8 @@ from dataclasses import replace
 from datetime import datetime
 
 from ..domain.disputes import Dispute, Status, TimerCommand
-from ..domain.errors import ConcurrentModification, InvalidInput
+from ..domain.errors import ConcurrentModification, InvalidInput, RuleViolation
+from ..domain.evidence import COUNTED, PENDING_UPLOAD, Evidence
 from ..domain.messages import Message
 from ..domain.orders import Order
 from ..domain.policy import Policy
@@ -30,6 +31,7 @@ class InMemoryRepository:
         self.disputes: dict[str, Dispute] = {}
         self.messages: dict[str, list[Message]] = {}
         self.outbox: dict[str, OutboxRecord] = {}
+        self.evidence: dict[tuple[str, str], Evidence] = {}
         self.policy = policy or Policy()
 
     # orders
@@ -119,6 +121,32 @@ class InMemoryRepository:
 
     def delete_outbox(self, outbox_id: str) -> None:
         self.outbox.pop(outbox_id, None)
+
+    # evidence
+    def add_evidence(self, evidence: Evidence, max_per_party: int) -> None:
+        used = sum(1 for e in self.evidence.values() if e.dispute_id == evidence.dispute_id
+                   and e.uploaded_by == evidence.uploaded_by and e.status in COUNTED)
+        if used >= max_per_party:
+            raise RuleViolation(f"at most {max_per_party} files per party", code="EVIDENCE_LIMIT_REACHED",
+                                details={"limit": max_per_party})
+        self.evidence[(evidence.dispute_id, evidence.evidence_id)] = evidence
+
+    def get_evidence(self, dispute_id: str, evidence_id: str) -> Evidence | None:
+        return self.evidence.get((dispute_id, evidence_id))
+
+    def list_evidence(self, dispute_id: str) -> list[Evidence]:
+        return sorted((e for e in self.evidence.values() if e.dispute_id == dispute_id), key=lambda e: e.evidence_id)
+
+    def update_evidence(self, evidence: Evidence, from_statuses: Iterable[str],
+                        outbox: Iterable[OutboxRecord] = ()) -> None:
+        current = self.evidence.get((evidence.dispute_id, evidence.evidence_id))
+        if current is None or current.status not in set(from_statuses):
+            raise ConcurrentModification("the evidence was processed meanwhile")
+        self.evidence[(evidence.dispute_id, evidence.evidence_id)] = evidence
+        self.outbox.update((r.outbox_id, r) for r in outbox)
+
+    def expired_uploads(self, now: datetime, limit: int) -> list[Evidence]:
+        return [e for e in self.evidence.values() if e.status == PENDING_UPLOAD and e.expires_at < now][:limit]
 
 
 class RecordingTimers:

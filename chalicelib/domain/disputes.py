@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any
 
-from .catalog import EVIDENCE_EXPECTED, Outcome, Reason, Solution
+from .catalog import Outcome, Reason, Solution
 from .errors import Conflict, Forbidden, NotFound, RuleViolation
 from .money import Money
 from .policy import Policy
@@ -237,8 +237,14 @@ class Dispute:
         self._record(now, actor, "dispute.request_rejected", {"message": message})
         self._transition(target, now, policy)
 
-    def escalate(self, actor: Actor, message: str | None, now: datetime, policy: Policy) -> None:
+    def escalate(self, actor: Actor, message: str | None, now: datetime, policy: Policy,
+                 missing_evidence: list[str] | tuple[str, ...] = ()) -> None:
+        """Ask the platform to decide. A buyer must first meet the evidence checklist (a stalled
+        negotiation still escalates by itself: the deadline does not wait for photos)."""
         target = self._allowed(Command.ESCALATE, actor)
+        if actor is Actor.BUYER and missing_evidence:
+            raise RuleViolation("upload the evidence this reason needs before escalating", code="EVIDENCE_REQUIRED",
+                                details={"missing": list(missing_evidence)})
         self.escalated_at = now
         self._record(now, actor, "dispute.escalated", {"message": message} if message else {})
         self._transition(target, now, policy)
@@ -341,12 +347,6 @@ class Dispute:
             out.append({"action": "REFUND_SETTLEMENT", "actor": "platform", "due_at": fmt(due),
                         "on_expiry": "ALARM_AND_RETRY"})
         return out
-
-    def evidence_checklist(self) -> dict[str, Any]:
-        expected = list(EVIDENCE_EXPECTED[self.reason])
-        # Tracking data is the service's own; photo evidence arrives with the evidence feature.
-        satisfied = expected == ["TRACKING_DATA"]
-        return {"expected": expected, "satisfied": satisfied}
 
     # ---- internals ------------------------------------------------------------------------
     def _allowed(self, command: Command, actor: Actor) -> Status:

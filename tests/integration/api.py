@@ -52,7 +52,7 @@ class Api:
 
     def escalated(self) -> dict[str, Any]:
         d = self.negotiating()
-        r = self.post(f"/disputes/{d['dispute_id']}/escalate", BUYER, {})
+        r = self.post(f"/disputes/{d['dispute_id']}/escalate", SELLER, {})
         assert r.status_code == 200, r.json_body
         return r.json_body
 

@@ -19,7 +19,7 @@ def test_health_needs_no_token(api):
     assert (r.status_code, r.json_body) == (200, {"status": "ok"})
 
 
-def test_a_dispute_plays_out_from_order_to_a_moderators_decision(api, clock):
+def test_a_dispute_plays_out_from_order_to_a_moderators_decision(api, clock, aws):
     order = api.delivered_order()
     assert order["status"] == "DELIVERED" and order["escrow"]["status"] == "HELD"
     assert order["dispute_eligibility"]["can_open"] is True
@@ -32,6 +32,10 @@ def test_a_dispute_plays_out_from_order_to_a_moderators_decision(api, clock):
                      {"type": "REFUND_PARTIAL", "amount": {"amount": 200, "currency": "USD"}, "message": "200?"})
     assert offer.status_code == 201 and offer.json_body["status"] == "NEGOTIATING"
     assert api.post(f"/disputes/{did}/messages", BUYER, {"body": "200 is too little"}).status_code == 201
+    from app import app
+    from tests.integration.evidence import Uploads, jpeg
+
+    assert Uploads(api, app, aws).upload(did, jpeg(gps=True))["status"] == "ACCEPTED"
     r = api.post(f"/disputes/{did}/escalate", BUYER, {"message": "Please decide"})
     assert r.json_body["status"] == "ESCALATED"
     queue = api.get("/moderation/disputes", MODERATOR).json_body["items"]

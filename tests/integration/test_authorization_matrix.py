@@ -91,9 +91,35 @@ def negotiating(client: Any) -> Ctx:
     return {**ctx, "offer_id": d["offer"]["offer_id"]}
 
 
+def negotiating_with_photo(client: Any) -> Ctx:
+    """NEGOTIATING, with the buyer's photo accepted (what a buyer needs to escalate)."""
+    from app import app
+    from chalicelib import bootstrap
+    from tests.integration.api import Api
+    from tests.integration.evidence import Uploads, jpeg
+
+    ctx = negotiating(client)
+    env = bootstrap.container().aws_env  # type: ignore[attr-defined]
+    assert Uploads(Api(client), app, env).upload(ctx["dispute_id"], jpeg())["status"] == "ACCEPTED"
+    return ctx
+
+
+def with_evidence(client: Any) -> Ctx:
+    """AWAITING_SELLER, with one accepted photo from the buyer."""
+    from app import app
+    from chalicelib import bootstrap
+    from tests.integration.api import Api
+    from tests.integration.evidence import Uploads, jpeg
+
+    ctx = awaiting_seller(client)
+    env = bootstrap.container().aws_env  # type: ignore[attr-defined]
+    Uploads(Api(client), app, env).upload(ctx["dispute_id"], jpeg())
+    return ctx
+
+
 def escalated(client: Any) -> Ctx:
     ctx = negotiating(client)
-    d = ok(call(client, "POST", f"/disputes/{ctx['dispute_id']}/escalate", BUYER, {}), 200)
+    d = ok(call(client, "POST", f"/disputes/{ctx['dispute_id']}/escalate", SELLER, {}), 200)
     assert d["status"] == "ESCALATED"
     return ctx
 
@@ -178,12 +204,16 @@ MATRIX: tuple[Row, ...] = (
         expect(**only({BUYER: OK200, SELLER: OK200})), per_caller_setup=True),
     Row("POST", "/disputes/{dispute_id}/reject", awaiting_seller, expect(**only({SELLER: OK200})),
         body={"message": "The photo shows the red dress I sent"}),
-    Row("POST", "/disputes/{dispute_id}/escalate", negotiating,
+    Row("POST", "/disputes/{dispute_id}/escalate", negotiating_with_photo,
         expect(**only({BUYER: OK200, SELLER: OK200})), body={"message": "We cannot agree"}),
     Row("POST", "/disputes/{dispute_id}/cancel", awaiting_seller, expect(**only({BUYER: OK200}))),
     Row("POST", "/disputes/{dispute_id}/return-shipment", awaiting_return, expect(**only({BUYER: OK200})),
         body={"carrier": "CP", "tracking_number": "RT123"}),
     Row("POST", "/disputes/{dispute_id}/confirm-return", return_in_transit, expect(**only({SELLER: OK200}))),
+    Row("POST", "/disputes/{dispute_id}/evidence", awaiting_seller,
+        expect(**only({BUYER: OK201, SELLER: OK201})),
+        body={"file_name": "photo.jpg", "content_type": "image/jpeg", "size_bytes": 1234}),
+    Row("GET", "/disputes/{dispute_id}/evidence", with_evidence, expect(**READ_BY_PARTIES)),
     Row("POST", "/disputes/{dispute_id}/messages", awaiting_seller,
         expect(**only({BUYER: OK201, SELLER: OK201, MODERATOR: OK201})), body={"body": "Hello there"}),
     Row("GET", "/disputes/{dispute_id}/messages", awaiting_seller, expect(**READ_BY_PARTIES)),

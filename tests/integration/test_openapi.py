@@ -13,7 +13,21 @@ import pytest
 import yaml
 
 from app import app
-from chalicelib import schemas
+from chalicelib import schemas, views
+from chalicelib.domain.catalog import Reason
+from chalicelib.domain.evidence import (
+    COUNTED,
+    FINAL,
+    LIMITS,
+    MAX_FILES_PER_PARTY,
+    MIB,
+    UPLOAD_WINDOW,
+    Evidence,
+    checklist,
+)
+from chalicelib.domain.timefmt import parse
+from chalicelib.inspection import REASONS as REJECTION_REASONS
+from chalicelib.services import LINK_SECONDS
 
 SPEC_PATH = Path(__file__).resolve().parents[2] / "openapi.yaml"
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
@@ -32,6 +46,7 @@ BODY_SCHEMAS: dict[str, dict[str, Any]] = {
     "/disputes/{dispute_id}/cancel": schemas.ACTION_WITH_MESSAGE,
     "/disputes/{dispute_id}/return-shipment": schemas.RETURN_SHIPMENT,
     "/disputes/{dispute_id}/confirm-return": schemas.ACTION,
+    "/disputes/{dispute_id}/evidence": schemas.EVIDENCE,
     "/disputes/{dispute_id}/messages": schemas.MESSAGE,
     "/disputes/{dispute_id}/decision": schemas.DECISION,
 }
@@ -219,6 +234,63 @@ def test_errors_use_the_error_body_and_signed_in_routes_answer_401(spec: dict[st
             if str(code)[0] in "45":
                 schema = resolve(spec, response)["content"]["application/json"]["schema"]
                 assert schema == {"$ref": "#/components/schemas/Error"}, f"{method} {path} {code}"
+
+
+# ---- evidence: what the app tells phones -------------------------------------------------------
+EVIDENCE_PATH = "/disputes/{dispute_id}/evidence"
+
+
+def codes(text: str) -> set[str]:
+    return set(re.findall(r"`([A-Z][A-Z0-9_]+)`", text))
+
+
+def a_slot() -> Evidence:
+    return Evidence.slot("d-1", "buyer", "b-1", "photo.jpg", "image/jpeg", 10, parse("2026-11-01T12:00:00Z"))
+
+
+def test_evidence_responses_have_the_fields_views_py_renders(spec: dict[str, Any]) -> None:
+    schemas_ = spec["components"]["schemas"]
+    # services.list_evidence adds the two links to what views.evidence renders
+    listed = views.evidence(a_slot(), a_slot().created_at, {"download_url": None, "thumbnail_url": None})
+    assert sorted(schemas_["Evidence"]["required"]) == sorted(schemas_["Evidence"]["properties"]) == sorted(listed)
+    slot = views.upload_slot(a_slot(), {"url": "https://s3.example", "fields": {"key": "k"}})
+    assert sorted(schemas_["UploadSlot"]["required"]) == sorted(slot)
+    assert sorted(schemas_["UploadForm"]["required"]) == sorted(slot["upload"])
+    assert schemas_["UploadSlot"]["properties"]["status"]["enum"] == [slot["status"]]
+    shown = checklist(Reason.NOT_AS_DESCRIBED, [])
+    assert sorted(schemas_["EvidenceChecklist"]["required"]) == sorted(schemas_["EvidenceChecklist"]["properties"])
+    assert sorted(schemas_["EvidenceChecklist"]["required"]) == sorted(shown)
+
+
+def test_evidence_statuses_and_rejection_reasons_are_the_domains(spec: dict[str, Any]) -> None:
+    schemas_ = spec["components"]["schemas"]
+    assert sorted(schemas_["EvidenceStatus"]["enum"]) == sorted(FINAL | COUNTED)
+    reason = schemas_["Evidence"]["properties"]["rejection_reason"]
+    assert reason.get("nullable") is True
+    assert codes(reason["description"]) == set(REJECTION_REASONS), "list exactly inspection.REASONS"
+
+
+def test_the_upload_route_states_the_limits_the_domain_applies(spec: dict[str, Any]) -> None:
+    post = spec["paths"][EVIDENCE_PATH]["post"]
+    rows = re.findall(r"\|\s*`([a-z]+/[a-z0-9.+-]+)`\s*\|\s*(\d+) MiB", post["description"])
+    table = {ct: int(mib) for ct, mib in rows}
+    assert table == {ct: limit // MIB for ct, limit in LIMITS.items()}
+    assert f"At most {MAX_FILES_PER_PARTY} files per party" in post["description"]
+    assert f"valid for {int(UPLOAD_WINDOW.total_seconds()) // 60} minutes" in post["description"]
+    assert "multipart/form-data" in post["description"] and "`file`" in post["description"]
+    declared = spec["components"]["schemas"]["EvidenceRequest"]["properties"]["content_type"]["description"]
+    assert set(re.findall(r"`([a-z]+/[a-z0-9.+-]+)`", declared)) == set(LIMITS)
+    assert {"UNSUPPORTED_CONTENT_TYPE", "FILE_TOO_LARGE", "EMPTY_FILE", "EVIDENCE_LIMIT_REACHED"} <= \
+        codes(post["responses"]["422"]["description"])
+    assert "DISPUTE_CLOSED" in codes(post["responses"]["409"]["description"])
+    listing = spec["paths"][EVIDENCE_PATH]["get"]["description"]
+    assert f"valid for {LINK_SECONDS // 60} minutes" in listing
+
+
+def test_escalate_documents_the_evidence_the_buyer_needs(spec: dict[str, Any]) -> None:
+    refusals = spec["paths"]["/disputes/{dispute_id}/escalate"]["post"]["responses"]["422"]
+    assert codes(refusals["description"]) == {"EVIDENCE_REQUIRED"}
+    assert "`missing`" in refusals["description"]
 
 
 # ---- a well-formed document -----------------------------------------------------------------------

@@ -1,0 +1,115 @@
+"""Evidence: upload slots, what each file may be, and what each reason expects."""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from .catalog import EVIDENCE_EXPECTED, Reason
+from .errors import RuleViolation
+from .timefmt import fmt, parse, parse_opt
+
+MIB = 1024 * 1024
+# content type -> largest size accepted (API.md)
+LIMITS: dict[str, int] = {
+    "image/jpeg": 10 * MIB, "image/png": 10 * MIB, "image/webp": 10 * MIB,
+    "video/mp4": 50 * MIB, "video/quicktime": 50 * MIB,
+    "application/pdf": 10 * MIB,
+}
+IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/webp"})
+VISUAL_TYPES = IMAGE_TYPES | {"video/mp4", "video/quicktime"}
+MAX_FILES_PER_PARTY = 10
+UPLOAD_WINDOW = timedelta(minutes=15)
+
+PENDING_UPLOAD, PROCESSING, ACCEPTED, REJECTED, EXPIRED = (
+    "PENDING_UPLOAD", "PROCESSING", "ACCEPTED", "REJECTED", "EXPIRED")
+FINAL = frozenset({ACCEPTED, REJECTED, EXPIRED})
+# Statuses that hold one of the party's ten places.
+COUNTED = frozenset({PENDING_UPLOAD, PROCESSING, ACCEPTED})
+
+
+@dataclass(frozen=True)
+class Evidence:
+    dispute_id: str
+    evidence_id: str
+    uploaded_by: str  # buyer | seller
+    uploader_id: str
+    file_name: str
+    content_type: str
+    size_bytes: int
+    status: str
+    created_at: datetime
+    expires_at: datetime
+    rejection_reason: str | None = None
+    sha256: str | None = None
+    has_thumbnail: bool = False
+    processed_at: datetime | None = None
+
+    @classmethod
+    def slot(cls, dispute_id: str, role: str, uploader_id: str, file_name: str, content_type: str,
+             size_bytes: int, now: datetime) -> Evidence:
+        """A place to upload one file: checked against the type and size limits."""
+        limit = LIMITS.get(content_type)
+        if limit is None:
+            raise RuleViolation(f"{content_type} is not accepted", code="UNSUPPORTED_CONTENT_TYPE",
+                                details={"allowed": sorted(LIMITS)})
+        if not 0 < size_bytes <= limit:
+            raise RuleViolation(f"{content_type} files must be 1 byte to {limit // MIB} MiB", code="FILE_TOO_LARGE"
+                                if size_bytes > limit else "EMPTY_FILE", details={"max_bytes": limit})
+        return cls(dispute_id=dispute_id, evidence_id=str(uuid.uuid4()), uploaded_by=role, uploader_id=uploader_id,
+                   file_name=file_name, content_type=content_type, size_bytes=size_bytes, status=PENDING_UPLOAD,
+                   created_at=now, expires_at=now + UPLOAD_WINDOW)
+
+    @property
+    def upload_key(self) -> str:
+        return f"uploads/{self.dispute_id}/{self.evidence_id}"
+
+    @property
+    def file_key(self) -> str:
+        return f"evidence/{self.dispute_id}/{self.evidence_id}/file"
+
+    @property
+    def thumbnail_key(self) -> str:
+        return f"evidence/{self.dispute_id}/{self.evidence_id}/thumbnail.jpg"
+
+    @property
+    def max_bytes(self) -> int:
+        return LIMITS[self.content_type]
+
+    def shown_status(self, now: datetime) -> str:
+        """A slot whose upload window passed is EXPIRED, whether or not the sweep got to it."""
+        return EXPIRED if self.status == PENDING_UPLOAD and now > self.expires_at else self.status
+
+    def accepted(self, sha256: str, has_thumbnail: bool, now: datetime) -> Evidence:
+        return replace(self, status=ACCEPTED, sha256=sha256, has_thumbnail=has_thumbnail, processed_at=now)
+
+    def rejected(self, reason: str, now: datetime, sha256: str | None = None) -> Evidence:
+        return replace(self, status=REJECTED, rejection_reason=reason, sha256=sha256, processed_at=now)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"dispute_id": self.dispute_id, "evidence_id": self.evidence_id, "uploaded_by": self.uploaded_by,
+                "uploader_id": self.uploader_id, "file_name": self.file_name, "content_type": self.content_type,
+                "size_bytes": self.size_bytes, "status": self.status, "created_at": fmt(self.created_at),
+                "expires_at": fmt(self.expires_at), "rejection_reason": self.rejection_reason, "sha256": self.sha256,
+                "has_thumbnail": self.has_thumbnail, "processed_at": fmt(self.processed_at)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Evidence:
+        return cls(dispute_id=d["dispute_id"], evidence_id=d["evidence_id"], uploaded_by=d["uploaded_by"],
+                   uploader_id=d["uploader_id"], file_name=d["file_name"], content_type=d["content_type"],
+                   size_bytes=int(d["size_bytes"]), status=d["status"], created_at=parse(d["created_at"]),
+                   expires_at=parse(d["expires_at"]), rejection_reason=d.get("rejection_reason"),
+                   sha256=d.get("sha256"), has_thumbnail=bool(d.get("has_thumbnail")),
+                   processed_at=parse_opt(d.get("processed_at")))
+
+
+def checklist(reason: Reason, evidence: list[Evidence]) -> dict[str, Any]:
+    """Seed 000's table, checked: photo reasons need at least one accepted photo or video from the
+    buyer; NOT_RECEIVED is proven by the tracking data the service already holds."""
+    expected = list(EVIDENCE_EXPECTED[reason])
+    if reason is Reason.NOT_RECEIVED:
+        return {"expected": expected, "satisfied": True, "missing": []}
+    has_visual = any(e.uploaded_by == "buyer" and e.status == ACCEPTED and e.content_type in VISUAL_TYPES
+                     for e in evidence)
+    return {"expected": expected, "satisfied": has_visual, "missing": [] if has_visual else expected}
