@@ -35,6 +35,7 @@ package: $(STAMP)
 ## make bench: measurements, reported as ratios or counts (never timed tests).
 bench: $(STAMP)
 	@$(PY) -m bench.timer_transitions
+	@$(PY) -m bench.evidence_throughput
 
 lint: $(STAMP)
 	@$(PY) -m ruff check app.py chalicelib local infra tests

@@ -32,6 +32,7 @@ def build(settings: Settings | None = None, repo: Repository | None = None, cloc
     """Wire the real adapters (DynamoDB through PynamoDB, Powertools idempotency on DynamoDB,
     Step Functions timers, EventBridge events); tests may pass fakes for any of them."""
     import boto3
+    from botocore.config import Config as BotoConfig
     from aws_lambda_powertools.utilities.idempotency import (
         DynamoDBPersistenceLayer,
         IdempotencyConfig,
@@ -66,7 +67,9 @@ def build(settings: Settings | None = None, repo: Repository | None = None, cloc
         return run()
 
     guarded = idempotent_function(data_keyword_argument="request", persistence_store=idempotency_store, config=config)(run_once)
-    store = store or S3EvidenceStore(boto3.client("s3", region_name=settings.region), settings.evidence_bucket)
+    # SigV4 for presigned POST and GET: the SigV2 default is refused by newer regions.
+    s3 = boto3.client("s3", region_name=settings.region, config=BotoConfig(signature_version="s3v4"))
+    store = store or S3EvidenceStore(s3, settings.evidence_bucket)
     relay = OutboxRelay(repo, timers, publisher)
     service = DisputeService(repo, clock or SystemClock(), settings.policy, relay, store)
     return Container(settings=settings, service=service,

@@ -12,12 +12,17 @@ import io
 import warnings
 from dataclasses import dataclass
 
-from PIL import Image, ImageOps
+from PIL import Image
 
 MAX_PIXELS = 64_000_000  # 48 MP phone cameras pass; a 20,000 x 20,000 "bomb" does not
 THUMBNAIL_SIZE = (512, 512)
 PIL_FORMATS = {"image/jpeg": "JPEG", "image/png": "PNG", "image/webp": "WEBP"}
 QUICKTIME_ATOMS = (b"moov", b"mdat", b"wide", b"free", b"skip", b"pnot")
+ORIENTATION_TAG = 0x0112
+# EXIF orientation -> the transposition that makes the pixels upright (as ImageOps.exif_transpose).
+ORIENTATIONS = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
+                4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270,
+                7: Image.Transpose.TRANSVERSE, 8: Image.Transpose.ROTATE_90}
 
 
 @dataclass(frozen=True)
@@ -94,15 +99,21 @@ def _image(data: bytes, digest: str, pil_format: str) -> Inspection:
     except (OSError, SyntaxError, ValueError):
         return Inspection(digest, "CORRUPT_IMAGE")
     icc = image.info.get("icc_profile")  # colour, not location: kept so colours stay true
-    oriented = ImageOps.exif_transpose(image)  # the EXIF orientation, applied to the pixels
-    if pil_format == "JPEG" and oriented.mode not in ("RGB", "L"):
-        oriented = oriented.convert("RGB")
+    # The EXIF orientation is applied to the pixels, since the EXIF itself does not survive.
+    transposition = ORIENTATIONS.get(image.getexif().get(ORIENTATION_TAG, 1))
+    if pil_format == "JPEG" and image.mode not in ("RGB", "L"):
+        image = image.convert("RGB")
+    oriented = image.transpose(transposition) if transposition is not None else image
     out = io.BytesIO()
     # Saving without exif= (and, for PNG, without pnginfo=) drops EXIF, GPS and text chunks.
     options = {"JPEG": {"quality": 90}, "WEBP": {"quality": 90}, "PNG": {}}[pil_format]
     oriented.save(out, pil_format, icc_profile=icc, **options)
-    thumb = oriented.copy()
-    thumb.thumbnail(THUMBNAIL_SIZE, reducing_gap=2.0)
+    # The thumbnail is made from a block-reduced copy, then turned: a fraction of the full work.
+    factor = max(1, min(image.width, image.height) // (2 * THUMBNAIL_SIZE[0]))
+    thumb = image.reduce(factor) if factor > 1 else image.copy()
+    thumb.thumbnail(THUMBNAIL_SIZE)
+    if transposition is not None:
+        thumb = thumb.transpose(transposition)
     thumb_out = io.BytesIO()
     thumb.convert("RGB").save(thumb_out, "JPEG", quality=80)
     return Inspection(digest, clean=out.getvalue(), thumbnail=thumb_out.getvalue())

@@ -107,7 +107,7 @@ def test_make_dev_plays_a_whole_dispute_over_http(dev_server, http):
     order = delivered_order(call, "o-http")
     did = open_dispute(call, "o-http")
     assert call("POST", f"/disputes/{did}/reject", "seller", {"message": "It is red"}).json()["status"] == "NEGOTIATING"
-    assert call("POST", f"/disputes/{did}/escalate", "buyer", {}).json()["status"] == "ESCALATED"
+    assert call("POST", f"/disputes/{did}/escalate", "seller", {}).json()["status"] == "ESCALATED"
     assert [d["dispute_id"] for d in call("GET", "/moderation/disputes", "moderator").json()["items"]] == [did]
     r = call("POST", f"/disputes/{did}/decision", "moderator",
              {"outcome": "REFUND_FULL", "rationale": "Photos show a blue dress; the listing is red."})
@@ -138,6 +138,35 @@ def test_a_stalled_negotiation_is_escalated_within_seconds(http):
     wait_for(lambda: http("GET", f"/disputes/{did}", "buyer").json()["status"] == "ESCALATED")
     queue = http("GET", "/moderation/disputes", "moderator").json()["items"]
     assert did in [q["dispute_id"] for q in queue]
+
+
+def test_a_photo_posted_to_its_upload_slot_is_accepted_within_seconds(http):
+    import io
+
+    from PIL import Image
+
+    from tests.integration.evidence import jpeg
+
+    delivered_order(http, "o-photo")
+    did = open_dispute(http, "o-photo")
+    photo = jpeg((800, 600), gps=True)
+    r = http("POST", f"/disputes/{did}/evidence", "buyer",
+             {"file_name": "blue-dress.jpg", "content_type": "image/jpeg", "size_bytes": len(photo)})
+    assert r.status_code == 201, r.text
+    slot = r.json()
+    # What `curl -F key=... -F policy=... ... -F file=@photo.jpg <url>` does.
+    posted = requests.post(slot["upload"]["url"], data=slot["upload"]["fields"],
+                           files={"file": ("blue-dress.jpg", photo, "image/jpeg")}, timeout=10)
+    assert posted.status_code in (200, 204), posted.text
+
+    def listed() -> dict:
+        return http("GET", f"/disputes/{did}/evidence", "seller").json()["items"][0]
+
+    wait_for(lambda: listed()["status"] == "ACCEPTED", timeout=20)
+    e = listed()
+    served = requests.get(e["download_url"], timeout=10)
+    assert served.status_code == 200 and not Image.open(io.BytesIO(served.content)).getexif()
+    assert requests.get(e["thumbnail_url"], timeout=10).status_code == 200
 
 
 def test_ctrl_c_stops_everything_make_dev_started(dev_server):
