@@ -30,6 +30,20 @@ def _stop_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, handler)
 
 
+def _stop_when_orphaned(stop: threading.Event) -> None:
+    """If whatever started us (make) goes away without passing the signal on, stop too: a dev
+    server must never outlive its `make dev` and keep the ports."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while not stop.wait(1):
+            if os.getppid() != parent:
+                os.kill(os.getpid(), signal.SIGTERM)
+                return
+
+    threading.Thread(target=watch, name="orphan-watch", daemon=True).start()
+
+
 def main() -> int:
     port = int(os.environ.get("PORT", "8000"))
     moto_port = int(os.environ.get("MOTO_PORT", "4566"))
@@ -78,6 +92,7 @@ def main() -> int:
                                                          "evidence-uploaded": os.environ["EVIDENCE_QUEUE_URL"]})
     dispatcher.start()
     _stop_on_sigterm()
+    _stop_when_orphaned(stop)
     print(f"emulated AWS on {endpoint}; API on http://127.0.0.1:{port} (Ctrl-C stops)", flush=True)
     try:
         server.serve_forever()
