@@ -12,7 +12,6 @@ import os
 import sys
 import time
 from dataclasses import replace
-from datetime import timedelta
 from typing import Any
 
 PRICE_PER_TRANSITION = 0.025 / 1000  # USD, Step Functions Standard, us-east-1
@@ -28,14 +27,13 @@ def main() -> int:
 
     from app import app
     from chalicelib import bootstrap
+    from chalicelib.config import Settings
     from chalicelib.ports import SystemClock
     from infra.resources import provision
     from local.emulator import make_dynamodb_atomic
     from tests.integration.api import BUYER, MODERATOR, SELLER, Api
     from tests.integration.timers import SECONDS, TimerRig, fast_policy
     from tests.support import AUDIENCE, ISSUER, keypair
-
-    from chalicelib.config import Settings
 
     make_dynamodb_atomic()
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):

@@ -32,12 +32,12 @@ def build(settings: Settings | None = None, repo: Repository | None = None, cloc
     """Wire the real adapters (DynamoDB through PynamoDB, Powertools idempotency on DynamoDB,
     Step Functions timers, EventBridge events); tests may pass fakes for any of them."""
     import boto3
-    from botocore.config import Config as BotoConfig
     from aws_lambda_powertools.utilities.idempotency import (
         DynamoDBPersistenceLayer,
         IdempotencyConfig,
         idempotent_function,
     )
+    from botocore.config import Config as BotoConfig
 
     from .adapters.aws import EventBridgePublisher, S3EvidenceStore, StepFunctionsTimers
     from .adapters.dynamodb import DynamoRepository, bind_models

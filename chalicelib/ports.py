@@ -27,11 +27,11 @@ class OutboxRecord:
     created_at: datetime
 
     @classmethod
-    def timer(cls, command: TimerCommand, now: datetime) -> "OutboxRecord":
+    def timer(cls, command: TimerCommand, now: datetime) -> OutboxRecord:
         return cls(str(uuid.uuid4()), "TIMER", command.to_dict(), now)
 
     @classmethod
-    def event(cls, detail_type: str, detail: dict[str, Any], now: datetime) -> "OutboxRecord":
+    def event(cls, detail_type: str, detail: dict[str, Any], now: datetime) -> OutboxRecord:
         event_id = str(uuid.uuid4())
         return cls(event_id, "EVENT", {"detail_type": detail_type, "detail": {**detail, "event_id": event_id}}, now)
 

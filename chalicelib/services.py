@@ -11,6 +11,7 @@ from typing import Any, Callable
 from .adapters.auth import Identity
 from .domain.catalog import Reason, Solution
 from .domain.disputes import PHASES, Actor, Dispute, Offer
+from .domain.errors import ConcurrentModification, Conflict, Forbidden, InvalidInput, NotFound, RuleViolation
 from .domain.evidence import (
     ACCEPTED,
     EXPIRED,
@@ -22,14 +23,13 @@ from .domain.evidence import (
     Evidence,
 )
 from .domain.evidence import checklist as evidence_checklist
-from .domain.errors import ConcurrentModification, Conflict, Forbidden, InvalidInput, NotFound, RuleViolation
 from .domain.messages import Message
 from .domain.money import Money
 from .domain.orders import Order
 from .domain.policy import Policy
 from .domain.timefmt import fmt, parse
-from .logs import logger
 from .inspection import inspect
+from .logs import logger
 from .ports import Clock, EvidenceStore, OrderExists, OutboxRecord, Page, Repository
 from .relay import OutboxRelay
 
@@ -88,9 +88,9 @@ class DisputeService:
         fp = fingerprint(body)
         try:
             return self.repo.add_order(order, fp), True
-        except OrderExists:
+        except OrderExists as exc:
             if self.repo.order_fingerprint(order.order_id) != fp:
-                raise Conflict("an order with this order_id exists with other details", code="ORDER_EXISTS")
+                raise Conflict("an order with this order_id exists with other details", code="ORDER_EXISTS") from exc
             stored = self.repo.get_order(order.order_id)
             assert stored is not None
             return stored, False

@@ -16,7 +16,6 @@ import boto3
 from pynamodb.models import Model
 
 from chalicelib.adapters.aws import EVENT_SOURCE
-
 from chalicelib.adapters.dynamodb import (
     MODELS,
     IdempotencyRecordModel,

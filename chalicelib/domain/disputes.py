@@ -141,7 +141,7 @@ class TimerCommand:
                 "due_at": fmt(self.due_at), "remind_at": fmt(self.remind_at)}
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "TimerCommand":
+    def from_dict(cls, d: dict[str, Any]) -> TimerCommand:
         return cls(d["op"], d["dispute_id"], d["action"], parse_opt(d.get("due_at")), parse_opt(d.get("remind_at")))
 
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 import boto3
 
 from infra.build import function_ids
+from infra.resources import LOGICAL_IDS, cloudformation
 
 
 def keys(schema):
     return sorted((k["AttributeName"], k["KeyType"]) for k in schema)
-from infra.resources import LOGICAL_IDS, cloudformation
 
 
 def test_every_lambda_function_gets_the_tables_and_a_scoped_policy():
