@@ -56,7 +56,7 @@ class Request:
 
     def limit(self) -> int:
         raw = self.query.get("limit", "20")
-        if not raw.isdigit() or not 1 <= int(raw) <= 100:
+        if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= 100:
             raise InvalidInput("limit must be an integer from 1 to 100", details={"parameter": "limit"})
         return int(raw)
 
@@ -165,7 +165,7 @@ class Api:
         else:
             try:
                 body = json.loads(raw)
-            except (ValueError, UnicodeDecodeError) as exc:
+            except (ValueError, UnicodeDecodeError, RecursionError) as exc:
                 raise InvalidInput("request body is not valid JSON", code="MALFORMED_JSON") from exc
         if not isinstance(body, dict):
             raise InvalidInput("request body must be a JSON object", code="MALFORMED_JSON")

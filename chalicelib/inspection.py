@@ -87,6 +87,15 @@ def inspect(data: bytes, declared_type: str, declared_size: int, max_bytes: int)
 
 def _image(data: bytes, digest: str, pil_format: str) -> Inspection:
     try:
+        return _clean_image(data, digest, pil_format)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        return Inspection(digest, "DECOMPRESSION_BOMB")
+    except Exception:  # noqa: BLE001 - whatever Pillow cannot read or write is not served
+        return Inspection(digest, "CORRUPT_IMAGE")
+
+
+def _clean_image(data: bytes, digest: str, pil_format: str) -> Inspection:
+    try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data), formats=[pil_format])
@@ -101,8 +110,10 @@ def _image(data: bytes, digest: str, pil_format: str) -> Inspection:
     icc = image.info.get("icc_profile")  # colour, not location: kept so colours stay true
     # The EXIF orientation is applied to the pixels, since the EXIF itself does not survive.
     transposition = ORIENTATIONS.get(image.getexif().get(ORIENTATION_TAG, 1))
-    if pil_format == "JPEG" and image.mode not in ("RGB", "L"):
-        image = image.convert("RGB")
+    if image.mode not in ("RGB", "L") and not (pil_format != "JPEG" and image.mode == "RGBA"):
+        # Palette, 1-bit, 16/32-bit and CMYK images are served as plain 8-bit RGB(A).
+        transparent = image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
+        image = image.convert("RGBA" if transparent and pil_format != "JPEG" else "RGB")
     oriented = image.transpose(transposition) if transposition is not None else image
     out = io.BytesIO()
     # Saving without exif= (and, for PNG, without pnginfo=) drops EXIF, GPS and text chunks.

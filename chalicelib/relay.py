@@ -28,8 +28,9 @@ class OutboxRelay:
             self.publisher.publish(record.payload["detail_type"], record.payload["detail"])
         self.repo.delete_outbox(record.outbox_id)
 
-    def try_deliver(self, records: Iterable[OutboxRecord]) -> int:
-        """Deliver what can be delivered now; failures stay in the outbox for ``drain``."""
+    def try_deliver(self, records: Iterable[OutboxRecord], requeue_at: datetime | None = None) -> int:
+        """Deliver what can be delivered now; failures stay in the outbox for ``drain`` (moved to
+        the back of it with ``requeue_at``, so a record that keeps failing never blocks others)."""
         failed = 0
         for record in records:
             try:
@@ -37,12 +38,14 @@ class OutboxRelay:
             except Exception:  # noqa: BLE001 - the committed change stands; the reconciler retries
                 failed += 1
                 logger.exception("outbox delivery failed; left for the reconciler", outbox_id=record.outbox_id,
-                                 kind=record.kind)
+                                 kind=record.kind, created_at=record.created_at.isoformat())
+                if requeue_at is not None:
+                    self.repo.requeue_outbox(record, requeue_at)
         return failed
 
     def drain(self, now: datetime, grace: timedelta = timedelta(seconds=30), limit: int = 200) -> tuple[int, int]:
         """Deliver records older than ``grace`` (younger ones are still being delivered by their
         request). Returns (delivered, failed)."""
         records = self.repo.pending_outbox(now - grace, limit)
-        failed = self.try_deliver(records)
+        failed = self.try_deliver(records, requeue_at=now)
         return len(records) - failed, failed

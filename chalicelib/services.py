@@ -5,12 +5,12 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Callable
 
 from .adapters.auth import Identity
 from .domain.catalog import Reason, Solution
-from .domain.disputes import PHASES, Actor, Dispute, Offer
+from .domain.disputes import Actor, Dispute, Offer
 from .domain.errors import ConcurrentModification, Conflict, Forbidden, InvalidInput, NotFound, RuleViolation
 from .domain.evidence import (
     ACCEPTED,
@@ -36,12 +36,20 @@ from .relay import OutboxRelay
 LINK_SECONDS = 15 * 60
 
 
-def _timestamp(value: str, field: str) -> datetime:
+TIMESTAMP_RANGE = timedelta(days=3650)
+
+
+def _timestamp(value: str, field: str, now: datetime) -> datetime:
+    """An RFC 3339 timestamp from a client, within ten years of now (beyond is a typo, and
+    would overflow the deadlines computed from it)."""
     try:
-        return parse(value)
+        parsed = parse(value)
     except ValueError as exc:
         raise InvalidInput(f"{field} must be an RFC 3339 timestamp with a time zone", code="VALIDATION_ERROR",
                            details={"field": field}) from exc
+    if abs(parsed - now) > TIMESTAMP_RANGE:
+        raise InvalidInput(f"{field} is not within ten years of now", code="VALIDATION_ERROR", details={"field": field})
+    return parsed
 
 
 def _money(data: dict[str, Any] | None) -> Money | None:
@@ -83,7 +91,7 @@ class DisputeService:
         order = Order.register(
             order_id=body["order_id"], buyer_id=body["buyer_id"], seller_id=body["seller_id"],
             items=body["items"], total=Money.from_dict(body["total"]),
-            estimated_delivery_at=_timestamp(body["estimated_delivery_at"], "estimated_delivery_at"),
+            estimated_delivery_at=_timestamp(body["estimated_delivery_at"], "estimated_delivery_at", self.clock.now()),
             now=self.clock.now())
         fp = fingerprint(body)
         try:
@@ -118,7 +126,7 @@ class DisputeService:
         order = self.repo.get_order(order_id)
         if order is None:
             raise NotFound("no such order", code="ORDER_NOT_FOUND")
-        occurred = _timestamp(body["occurred_at"], "occurred_at")
+        occurred = _timestamp(body["occurred_at"], "occurred_at", self.clock.now())
         if occurred > self.clock.now() + self.policy.scan_clock_skew:
             raise RuleViolation("occurred_at is in the future", code="INVALID_TIMESTAMP")
         return self.repo.save_order(order.record_scan(body["status"], occurred))
@@ -132,14 +140,19 @@ class DisputeService:
     def release_due_escrow(self, limit: int = 100) -> list[str]:
         """The scheduled sweep: protection ended and no dispute is open, so the seller is paid."""
         now = self.clock.now()
-        released = []
-        for order in self.repo.orders_due_for_release(now, limit):
-            try:
-                self.repo.save_order(order.auto_release(now, self.policy))
-                released.append(order.order_id)
-            except (Conflict, ConcurrentModification):
-                continue  # a dispute opened or the order moved meanwhile; the next sweep re-reads it
-        return released
+        released: list[str] = []
+        seen: set[str] = set()
+        while True:  # page until nothing is due (released orders leave the index)
+            batch = [o for o in self.repo.orders_due_for_release(now, limit) if o.order_id not in seen]
+            if not batch:
+                return released
+            for order in batch:
+                seen.add(order.order_id)
+                try:
+                    self.repo.save_order(order.auto_release(now, self.policy))
+                    released.append(order.order_id)
+                except (Conflict, ConcurrentModification):
+                    pass  # a dispute opened or the order moved meanwhile; the next sweep re-reads it
 
     # ---- opening and reading disputes -----------------------------------------------------
     def open_dispute(self, who: Identity, order_id: str, body: dict[str, Any]) -> Dispute:
@@ -232,14 +245,11 @@ class DisputeService:
 
     def _remind(self, dispute_id: str, action: str) -> str:
         dispute = self.repo.get_dispute(dispute_id)
-        phase = PHASES.get(dispute.status) if dispute else None
-        if dispute is None or phase is None or phase.action != action:
+        pending = [d for d in dispute.deadlines(self.policy) if d["action"] == action] if dispute else []
+        if dispute is None or not pending:
             return "stale"
-        entry = {"at": fmt(self.clock.now()), "actor": "system", "details": {
-            "action": action, "due_at": fmt(dispute.phase_due_at), "actor": phase.actor,
-            "on_expiry": phase.on_expiry}}
         # Deterministic id: a redelivered timer message publishes a duplicate subscribers can drop.
-        detail = {**event_detail(dispute, entry, dispute.version or 0), "event_id": f"{dispute_id}:{action}:reminder"}
+        detail = {**self._side_event(dispute, "system", pending[0]), "event_id": f"{dispute_id}:{action}:reminder"}
         self.relay.publisher.publish("dispute.deadline_approaching", detail)
         return "reminded"
 
@@ -256,8 +266,7 @@ class DisputeService:
         dispute, actor = self._visible(who, dispute_id)
         if actor not in (Actor.BUYER, Actor.SELLER):
             raise Forbidden("only the parties upload evidence", code="NOT_YOUR_ACTION")
-        if not dispute.is_open:
-            raise Conflict("the dispute is closed", code="DISPUTE_CLOSED", details={"status": dispute.status.value})
+        self._require_open(dispute)
         evidence = Evidence.slot(dispute_id, actor.value, who.sub, body["file_name"], body["content_type"],
                                  body["size_bytes"], self.clock.now())
         self.repo.add_evidence(evidence, MAX_FILES_PER_PARTY)
@@ -295,7 +304,7 @@ class DisputeService:
                 return "duplicate"
         size = self.store.size(key)
         if size is None:
-            return "missing"  # already processed and removed by an earlier delivery
+            return "missing"  # removed by a delivery of the same event processing it concurrently
         now = self.clock.now()
         if size > evidence.max_bytes:  # never download what is over the limit
             return self._finish(key, evidence.rejected("FILE_TOO_LARGE", now))
@@ -311,10 +320,10 @@ class DisputeService:
     def _finish(self, key: str, evidence: Evidence) -> str:
         dispute = self.repo.get_dispute(evidence.dispute_id)
         assert dispute is not None
-        entry = {"at": fmt(self.clock.now()), "actor": evidence.uploaded_by, "details": {
-            "evidence_id": evidence.evidence_id, "status": evidence.status, "rejection_reason": evidence.rejection_reason}}
         kind = "dispute.evidence_accepted" if evidence.status == ACCEPTED else "dispute.evidence_rejected"
-        outbox = [OutboxRecord.event(kind, event_detail(dispute, entry, dispute.version or 0), self.clock.now())]
+        outbox = [OutboxRecord.event(kind, self._side_event(dispute, evidence.uploaded_by, {
+            "evidence_id": evidence.evidence_id, "status": evidence.status,
+            "rejection_reason": evidence.rejection_reason}), self.clock.now())]
         try:
             self.repo.update_evidence(evidence, [PENDING_UPLOAD, PROCESSING], outbox)
         except ConcurrentModification:
@@ -337,12 +346,11 @@ class DisputeService:
     # ---- messages -------------------------------------------------------------------------
     def post_message(self, who: Identity, dispute_id: str, body: dict[str, Any]) -> Message:
         dispute, actor = self._visible(who, dispute_id)
-        if not dispute.is_open:
-            raise Conflict("the dispute is closed", code="DISPUTE_CLOSED", details={"status": dispute.status.value})
+        self._require_open(dispute)
         now = self.clock.now()
         message = Message.new(dispute_id, who.sub, actor.value, body["body"], now)
-        entry = {"at": fmt(now), "actor": actor.value, "details": {"message_id": message.message_id}}
-        outbox = [OutboxRecord.event("dispute.message_posted", event_detail(dispute, entry, dispute.version or 0), now)]
+        outbox = [OutboxRecord.event("dispute.message_posted",
+                                     self._side_event(dispute, actor.value, {"message_id": message.message_id}), now)]
         self.repo.add_message(message, outbox)
         self.relay.try_deliver(outbox)
         return message
@@ -352,6 +360,16 @@ class DisputeService:
         return self.repo.list_messages(dispute_id, limit, cursor)
 
     # ---- internals ------------------------------------------------------------------------
+    def _side_event(self, dispute: Dispute, actor: str, details: dict[str, Any]) -> dict[str, Any]:
+        """The detail of an event that is no transition (a message, a file, a reminder)."""
+        entry = {"at": fmt(self.clock.now()), "actor": actor, "details": details}
+        return event_detail(dispute, entry, dispute.version or 0)
+
+    @staticmethod
+    def _require_open(dispute: Dispute) -> None:
+        if not dispute.is_open:
+            raise Conflict("the dispute is closed", code="DISPUTE_CLOSED", details={"status": dispute.status.value})
+
     def _visible(self, who: Identity, dispute_id: str) -> tuple[Dispute, Actor]:
         dispute = self.repo.get_dispute(dispute_id)
         actor = None if dispute is None else dispute.actor_for(who.sub, who.is_moderator)
@@ -376,7 +394,7 @@ class DisputeService:
         if was_open and not dispute.is_open:
             current = self.repo.get_order(dispute.order_id)
             assert current is not None, "a dispute's order is never deleted"
-            order = current.settle_dispute(dispute.dispute_id, dispute.settlement(), self.clock.now())
+            order = current.settle_dispute(dispute.dispute_id, dispute.settlement())
         return self._save(dispute, order)
 
     def _save(self, dispute: Dispute, order: Order | None) -> Dispute:

@@ -147,7 +147,7 @@ def function_policy(role_name: str) -> list[dict[str, Any]]:
                                        "dynamodb:DeleteItem", "dynamodb:Query", "dynamodb:ConditionCheckItem"],
          "Resource": _table_arns()},
         {"Effect": "Allow", "Action": ["states:StartExecution"], "Resource": {"Ref": "DeadlineTimer"}},
-        {"Effect": "Allow", "Action": ["states:StopExecution"], "Resource": executions},
+        {"Effect": "Allow", "Action": ["states:StopExecution", "states:DescribeExecution"], "Resource": executions},
         {"Effect": "Allow", "Action": ["events:PutEvents"], "Resource": {"Fn::GetAtt": ["EventBus", "Arn"]}},
         {"Effect": "Allow", "Action": ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
                                        "sqs:ChangeMessageVisibility"],

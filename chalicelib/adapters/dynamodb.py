@@ -299,6 +299,7 @@ class DynamoRepository:
         try:
             if order is None and not records:
                 dm.save()
+                return Dispute.from_dict(dispute.to_dict(), (dispute.version or 0) + 1), None
             # All or nothing: the dispute, the escrow of its order, and the work it leaves for the
             # outside world (timers, events) commit together.
             with TransactWrite(connection=_connection()) as tx:
@@ -385,6 +386,14 @@ class DynamoRepository:
 
     def delete_outbox(self, outbox_id: str) -> None:
         OutboxModel(outbox_id).delete()
+
+    def requeue_outbox(self, record: OutboxRecord, at: datetime) -> None:
+        try:
+            OutboxModel(record.outbox_id).update(actions=[OutboxModel.created_at.set(fmt(at))],
+                                                 condition=OutboxModel.outbox_id.exists())
+        except UpdateError as exc:
+            if not _is_condition_failure(exc):
+                raise  # else: delivered and deleted meanwhile
 
     # ---- evidence -------------------------------------------------------------------------
     @staticmethod

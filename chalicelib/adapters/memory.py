@@ -122,6 +122,10 @@ class InMemoryRepository:
     def delete_outbox(self, outbox_id: str) -> None:
         self.outbox.pop(outbox_id, None)
 
+    def requeue_outbox(self, record: OutboxRecord, at: datetime) -> None:
+        if record.outbox_id in self.outbox:
+            self.outbox[record.outbox_id] = replace(record, created_at=at)
+
     # evidence
     def add_evidence(self, evidence: Evidence, max_per_party: int) -> None:
         used = sum(1 for e in self.evidence.values() if e.dispute_id == evidence.dispute_id

@@ -119,10 +119,11 @@ def checked_amount(kind: str, amount: Money | None, total: Money) -> Money | Non
             raise RuleViolation("REFUND_PARTIAL needs an amount", code="INVALID_AMOUNT")
         amount.require_partial_of(total)
         return amount
-    if amount is not None and amount != total:
-        raise RuleViolation(f"{kind} takes no amount (or exactly the order total)", code="INVALID_AMOUNT",
-                            details={"total": total.to_dict()})
-    return total if kind in ("REFUND_FULL", "RETURN_AND_REFUND") else None
+    refunds_all = kind in ("REFUND_FULL", "RETURN_AND_REFUND")
+    if amount is not None and not (refunds_all and amount == total):
+        raise RuleViolation(f"{kind} takes no amount" + (" (or exactly the order total)" if refunds_all else ""),
+                            code="INVALID_AMOUNT", details={"total": total.to_dict()})
+    return total if refunds_all else None
 
 
 @dataclass(frozen=True)
@@ -201,8 +202,6 @@ class Dispute:
              description: str, requested: Solution, amount: Money | None, item_ids: list[str],
              now: datetime, policy: Policy) -> Dispute:
         """The buyer's complaint; their requested solution is the first offer."""
-        if reason is Reason.NOT_RECEIVED and requested is Solution.RETURN_AND_REFUND:
-            raise RuleViolation("an item never received cannot be returned", code="SOLUTION_NOT_ALLOWED")
         d = cls(dispute_id=str(uuid.uuid4()), order_id=order_id, buyer_id=buyer_id, seller_id=seller_id,
                 reason=reason, description=description, item_ids=item_ids, order_total=order_total,
                 created_at=now, updated_at=now)
@@ -218,8 +217,6 @@ class Dispute:
         if sum(1 for o in self.offers if o.by == actor.value) >= policy.max_offers_per_side:
             raise RuleViolation(f"at most {policy.max_offers_per_side} offers per side",
                                 code="OFFER_LIMIT_REACHED", details={"limit": policy.max_offers_per_side})
-        if self.reason is Reason.NOT_RECEIVED and kind is Solution.RETURN_AND_REFUND:
-            raise RuleViolation("an item never received cannot be returned", code="SOLUTION_NOT_ALLOWED")
         offer = self._add_offer(actor, kind, amount, message, now)
         self._transition(target, now, policy)
         return offer
@@ -230,7 +227,7 @@ class Dispute:
             raise Forbidden("you cannot accept your own offer", code="NOT_YOUR_ACTION")
         if offer.status != "OPEN":
             raise Conflict(f"the offer is {offer.status}", code="OFFER_NOT_OPEN", details={"status": offer.status})
-        self._agree(actor, offer, now, policy, decided_by=actor.value)
+        self._agree(actor, offer, now, policy)
 
     def reject(self, actor: Actor, message: str, now: datetime, policy: Policy) -> None:
         target = self._allowed(Command.REJECT, actor)
@@ -256,9 +253,9 @@ class Dispute:
 
     def decide(self, outcome: str, amount: Money | None, rationale: str, now: datetime, policy: Policy) -> None:
         """A moderator's decision, always with a written rationale."""
-        refund = checked_amount(outcome, amount, self.order_total)
         command = Command.DECIDE_RETURN if outcome == "RETURN_AND_REFUND" else Command.DECIDE
         target = self._allowed(command, Actor.MODERATOR)
+        refund = checked_amount(outcome, amount, self.order_total)
         self._record(now, Actor.MODERATOR, "dispute.decided",
                      {"outcome": outcome, "amount": _m(refund), "rationale": rationale})
         if command is Command.DECIDE_RETURN:
@@ -294,12 +291,13 @@ class Dispute:
         self._record(now, Actor.SYSTEM, "dispute.deadline_expired", {"action": action})
         if action == "SELLER_RESPONSE":
             offer = next(o for o in self.offers if o.by == "buyer" and o.status == "OPEN")
-            self._agree(Actor.SYSTEM, offer, now, policy, decided_by="system")
+            self._agree(Actor.SYSTEM, offer, now, policy)
         elif action == "NEGOTIATION":
             self.escalate(Actor.SYSTEM, None, now, policy)
         elif action == "MEDIATION":
-            self._allowed(Command.FLAG_OVERDUE, Actor.SYSTEM)
+            target = self._allowed(Command.FLAG_OVERDUE, Actor.SYSTEM)
             self.mediation_overdue = True
+            self._transition(target, now, policy)
         elif action == "RETURN_SHIPMENT":
             target = self._allowed(Command.CLOSE_FOR_SELLER, Actor.SYSTEM)
             self._resolve(Outcome.REJECTED, None, Actor.SYSTEM, "the buyer did not ship the return in time",
@@ -359,7 +357,7 @@ class Dispute:
                            details={"status": self.status.value})
         return actors[actor]
 
-    def _agree(self, actor: Actor, offer: Offer, now: datetime, policy: Policy, decided_by: str) -> None:
+    def _agree(self, actor: Actor, offer: Offer, now: datetime, policy: Policy) -> None:
         target = self._allowed(ACCEPT_COMMAND[offer.type], actor)
         offer.status = "ACCEPTED"
         self._record(now, actor, "dispute.offer_accepted", {"offer_id": offer.offer_id, "type": offer.type.value})
@@ -371,8 +369,7 @@ class Dispute:
         outcome = Outcome.RESEND if offer.type is Solution.RESEND else Outcome(offer.type.value)
         why = ("the seller did not respond in time" if actor is Actor.SYSTEM
                else f"the {actor.value} accepted the {offer.by}'s offer")
-        resolved_by = Actor.SYSTEM if decided_by == "system" else actor
-        self._resolve(outcome, refund, resolved_by, why, now, target, policy)
+        self._resolve(outcome, refund, actor, why, now, target, policy)
 
     def _resolve(self, outcome: Outcome, refund: Money | None, by: Actor, rationale: str, now: datetime,
                  target: Status, policy: Policy) -> None:
@@ -412,6 +409,8 @@ class Dispute:
 
     def _add_offer(self, actor: Actor, kind: Solution, amount: Money | None, message: str | None,
                    now: datetime) -> Offer:
+        if self.reason is Reason.NOT_RECEIVED and kind is Solution.RETURN_AND_REFUND:
+            raise RuleViolation("an item never received cannot be returned", code="SOLUTION_NOT_ALLOWED")
         checked_amount(kind.value, amount, self.order_total)
         for o in self.offers:
             if o.by == actor.value and o.status == "OPEN":
@@ -431,10 +430,9 @@ class Dispute:
         raise NotFound("no such offer on this dispute", code="OFFER_NOT_FOUND")
 
     def _whose_turn(self) -> str:
-        open_offers = [o for o in self.offers if o.status == "OPEN"]
-        if not open_offers:
-            return "buyer"
-        return "seller" if open_offers[-1].by == "buyer" else "buyer"
+        """In negotiation, the party that did not make the last move (an offer or a refusal)."""
+        moves = [e["actor"] for e in self.timeline if e["event"] in ("dispute.offer_made", "dispute.request_rejected")]
+        return "buyer" if moves and moves[-1] == "seller" else "seller"
 
     def _record(self, now: datetime, actor: Actor, event: str, details: dict[str, Any]) -> None:
         entry = {"at": fmt(now), "actor": actor.value, "event": event, "details": details}

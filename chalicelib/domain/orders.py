@@ -157,6 +157,9 @@ class Order:
         """A carrier scan. Scans can arrive late or twice; they never move the order backwards."""
         if self.shipment is None:
             raise Conflict("the order has not been shipped", code="NOT_SHIPPED_YET")
+        if occurred_at < self.shipment.shipped_at:
+            raise RuleViolation("a scan cannot happen before the parcel was shipped", code="INVALID_TIMESTAMP",
+                                details={"shipped_at": fmt(self.shipment.shipped_at)})
         last = self.shipment.last_scan_at
         shipment = replace(self.shipment, last_scan_at=occurred_at if last is None else max(last, occurred_at))
         order = replace(self, shipment=shipment)
@@ -167,8 +170,8 @@ class Order:
     # ---- escrow ---------------------------------------------------------------------------
     def release_at(self, policy: Policy) -> datetime | None:
         """Protection ends this long after shipment; then escrow goes to the seller by itself."""
-        if self.shipment is None or self.escrow.status is not EscrowStatus.HELD:
-            return None
+        if self.shipment is None or self.escrow.status is not EscrowStatus.HELD or self.open_dispute_id:
+            return None  # an open dispute holds the money until it ends
         return self.shipment.shipped_at + policy.protection
 
     def confirm_receipt(self, now: datetime) -> Order:
@@ -180,28 +183,25 @@ class Order:
             raise Conflict("the order has not been shipped", code="NOT_SHIPPED_YET")
         if self.escrow.status is not EscrowStatus.HELD:
             raise Conflict("escrow has already been paid out", code="ESCROW_RELEASED")
-        return self._settle(Money.zero(self.total.currency), now)
+        delivered = self if self.delivered_at else replace(self, delivered_at=now)  # the buyer says it came
+        return delivered._settle(Money.zero(self.total.currency))
 
     def auto_release(self, now: datetime, policy: Policy) -> Order:
         """Protection ran out with no dispute open: escrow goes to the seller."""
         due = self.release_at(policy)
-        if due is None or now < due or self.open_dispute_id:
+        if due is None or now < due:
             raise Conflict("escrow is not due for release", code="NOT_DUE")
-        return self._settle(Money.zero(self.total.currency), now)
+        return self._settle(Money.zero(self.total.currency))
 
-    def settle_dispute(self, dispute_id: str, refund: Money | None, now: datetime) -> Order:
+    def settle_dispute(self, dispute_id: str, refund: Money | None) -> Order:
         """A dispute ended. With a refund the escrow is split; without, the order stays protected."""
         if self.open_dispute_id != dispute_id:
             raise Conflict("this dispute is not the order's open dispute", code="INVALID_STATE")
         order = replace(self, open_dispute_id=None)
-        return order if refund is None else order._settle(refund, now)
+        return order if refund is None else order._settle(refund)
 
-    def _settle(self, refund: Money, now: datetime) -> Order:
-        delivered_at = self.delivered_at
-        if delivered_at is None and refund.amount == 0:
-            delivered_at = now
-        return replace(self, escrow=self.escrow.settle(refund), status=OrderStatus.COMPLETED,
-                       delivered_at=delivered_at)
+    def _settle(self, refund: Money) -> Order:
+        return replace(self, escrow=self.escrow.settle(refund), status=OrderStatus.COMPLETED)
 
     # ---- disputes -------------------------------------------------------------------------
     def eligibility(self, now: datetime, policy: Policy) -> Eligibility:

@@ -8,7 +8,10 @@ def utc(dt: datetime) -> datetime:
     """The same instant in UTC, truncated to whole seconds."""
     if dt.tzinfo is None:
         raise ValueError("naive datetime")
-    return dt.astimezone(UTC).replace(microsecond=0)
+    try:
+        return dt.astimezone(UTC).replace(microsecond=0)
+    except OverflowError as exc:
+        raise ValueError(f"out of range: {dt!r}") from exc
 
 
 def fmt(dt: datetime | None) -> str | None:

@@ -29,9 +29,11 @@ class Api:
     # set-up steps
     def delivered_order(self, order_id: str = "o-1", **kw: Any) -> dict[str, Any]:
         assert self.post("/orders", SERVICE, order_body(order_id, **kw)).status_code == 201
-        assert self.post(f"/orders/{order_id}/shipment", SELLER, {"carrier": "CP", "tracking_number": "CN1"}).status_code == 200
+        shipped = self.post(f"/orders/{order_id}/shipment", SELLER, {"carrier": "CP", "tracking_number": "CN1"})
+        assert shipped.status_code == 200
+        # Delivered the moment it shipped: whatever clock the app runs on.
         r = self.post(f"/orders/{order_id}/tracking-events", SERVICE,
-                      {"status": "DELIVERED", "occurred_at": "2026-11-01T12:00:00Z"})
+                      {"status": "DELIVERED", "occurred_at": shipped.json_body["shipment"]["shipped_at"]})
         assert r.status_code == 200, r.json_body
         return r.json_body
 

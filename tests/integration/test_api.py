@@ -342,3 +342,53 @@ def test_every_log_line_of_a_dispute_request_names_the_dispute_and_its_order(api
     lines = [json.loads(line) for line in out.getvalue().splitlines()]
     assert len(lines) >= 2, "the requests logged nothing"
     assert all(line.get("dispute_id") == did and line.get("order_id") == "o-1" for line in lines), lines
+
+
+@pytest.mark.parametrize("query", ["limit=%C2%B2", "limit=%EF%BC%91"])
+def test_unicode_digits_in_limit_are_400_not_500(api, query):
+    assert api.get(f"/disputes?{query}").status_code == 400
+
+
+def test_deeply_nested_json_is_400(api):
+    api.delivered_order()
+    r = api.post("/orders/o-1/disputes", BUYER, "[" * 30000 + "]" * 30000)
+    assert (r.status_code, r.json_body["error"]["code"]) == (400, "MALFORMED_JSON")
+
+
+@pytest.mark.parametrize("when", ["9999-12-31T23:59:59Z", "9999-12-31T23:59:59-10:00", "0001-01-01T00:00:00+01:00"])
+def test_absurd_timestamps_are_400_and_store_nothing(api, when):
+    r = api.post("/orders", SERVICE, order_body(estimated_delivery_at=when))
+    assert (r.status_code, r.json_body["error"]["code"]) == (400, "VALIDATION_ERROR")
+    assert api.get("/orders/o-1").status_code == 404
+
+
+def test_a_scan_before_shipment_is_refused(api):
+    api.delivered_order()
+    r = api.post("/orders/o-1/tracking-events", SERVICE, {"status": "DELIVERED", "occurred_at": "2026-10-01T00:00:00Z"})
+    assert (r.status_code, r.json_body["error"]["code"]) == (422, "INVALID_TIMESTAMP")
+
+
+def test_after_the_seller_refuses_it_is_the_buyers_turn(api):
+    d = api.negotiating()
+    assert d["deadlines"][0] == {**d["deadlines"][0], "action": "NEGOTIATION", "actor": "buyer"}
+
+
+def test_a_decision_outside_escalation_is_a_state_conflict_whatever_the_amount(api):
+    d = api.negotiating()
+    r = api.post(f"/disputes/{d['dispute_id']}/decision", MODERATOR,
+                 {"outcome": "REFUND_PARTIAL", "amount": {"amount": 99999, "currency": "USD"}, "rationale": "Too early."})
+    assert (r.status_code, r.json_body["error"]["code"]) == (409, "INVALID_STATE")
+
+
+def test_the_sweep_is_not_blocked_by_disputed_orders(api, clock):
+    from app import app
+
+    for i in range(3):
+        api.delivered_order(f"d-{i}")
+        api.open_dispute(f"d-{i}")
+    api.delivered_order("free")
+    clock.advance(days=61)
+    result = app.handler_map["release-escrow"]({"detail-type": "Scheduled Event", "source": "aws.events", "detail": {},
+                                                "resources": [], "time": "2027-01-01T00:00:00Z", "region": "us-east-1",
+                                                "account": "1", "id": "x", "version": "0"}, None)
+    assert result == {"released": ["free"]}

@@ -10,9 +10,8 @@ import pytest
 
 from chalicelib.adapters.aws import StepFunctionsTimers
 from chalicelib.ports import SystemClock
-from tests.integration.api import BUYER, MODERATOR, SELLER, SERVICE, Api
+from tests.integration.api import BUYER, MODERATOR, SELLER, Api
 from tests.integration.timers import SECONDS, TimerRig, fast_policy
-from tests.support import order_body
 
 
 @pytest.fixture
@@ -219,9 +218,7 @@ def test_when_a_party_acts_as_the_deadline_fires_exactly_one_transition_wins(int
     try:
         disputes = []
         for i in range(RACES):
-            api.post("/orders", SERVICE, order_body(f"o-{i}"))
-            api.post(f"/orders/o-{i}/shipment", SELLER, {"carrier": "CP", "tracking_number": f"CN{i}"})
-            api.post(f"/orders/o-{i}/tracking-events", SERVICE, {"status": "DELIVERED", "occurred_at": "2026-11-01T12:00:00Z"})
+            api.delivered_order(f"o-{i}")
             d = api.open_dispute(f"o-{i}")
             disputes.append((d["dispute_id"], d["offers"][0]["offer_id"], f"o-{i}"))
         # Wait until the machines have reported (the expiries sit in the queue), then race.

@@ -62,3 +62,15 @@ def test_every_rejection_has_a_message_for_the_app():
     rejections = {run(b"", "image/jpeg").rejection, run(b"text", "image/jpeg").rejection,
                   run(png(), "image/jpeg").rejection, run(jpeg()[:200], "image/jpeg").rejection}
     assert rejections <= set(REASONS) and None not in rejections
+
+
+@pytest.mark.parametrize("mode", ["P", "1", "I;16", "LA", "RGBA", "CMYK"])
+def test_unusual_image_modes_are_served_as_plain_rgb_or_refused_never_crash(mode):
+    out = io.BytesIO()
+    fmt = "JPEG" if mode == "CMYK" else "PNG"
+    Image.new(mode, (2200, 2100)).save(out, fmt)
+    result = run(out.getvalue(), "image/jpeg" if fmt == "JPEG" else "image/png")
+    assert result.rejection in (None, "CORRUPT_IMAGE")
+    if result.rejection is None:
+        assert Image.open(io.BytesIO(result.clean)).mode in ("RGB", "RGBA", "L")
+        assert result.thumbnail
