@@ -20,9 +20,9 @@ from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjec
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
-from ..domain.disputes import Dispute, Status
-from ..domain.errors import ConcurrentModification, InvalidInput, RuleViolation
-from ..domain.evidence import COUNTED, PENDING_UPLOAD, Evidence
+from ..domain.disputes import TERMINAL, Dispute, Status
+from ..domain.errors import ConcurrentModification, Conflict, InvalidInput, RuleViolation
+from ..domain.evidence import COUNTED, PENDING_UPLOAD, SLOTS_PER_PLACE, Evidence
 from ..domain.messages import Message
 from ..domain.orders import Order
 from ..domain.policy import Policy
@@ -30,6 +30,7 @@ from ..domain.timefmt import fmt, parse
 from ..ports import OrderExists, OutboxRecord, Page
 
 RELEASE_SHARDS = 8  # spreads the auto-release index over partitions; the sweep reads each shard
+OPEN_STATUSES = tuple(status.value for status in Status if status not in TERMINAL)
 
 
 def _gsi(name: str, hash_attr: str, range_attr: str, keys_only: bool = False) -> type[GlobalSecondaryIndex]:
@@ -143,7 +144,8 @@ class EvidenceQuotaModel(Model):
 
     dispute_id = UnicodeAttribute(hash_key=True)
     evidence_id = UnicodeAttribute(range_key=True)
-    used = NumberAttribute(default=0)
+    used = NumberAttribute(default=0)  # places taken now (pending, processing, accepted)
+    created = NumberAttribute(default=0)  # slots ever asked for: rejected ones free a place, not this
 
 
 MODELS: tuple[type[Model], ...] = (OrderModel, DisputeModel, MessageModel, OutboxModel, EvidenceModel)
@@ -181,6 +183,16 @@ def _shard(key: str, shards: int) -> int:
 def _outbox_model(record: OutboxRecord) -> OutboxModel:
     return OutboxModel(record.outbox_id, kind=record.kind, payload=record.payload, created_at=fmt(record.created_at),
                        shard=f"P#{_shard(record.outbox_id, OUTBOX_SHARDS)}")
+
+
+def _require_open(tx: TransactWrite, dispute_id: str) -> None:
+    """Part of a transaction: the dispute is still open when the write commits (a message or a
+    file cannot slip in after the dispute closed)."""
+    tx.condition_check(DisputeModel, dispute_id, condition=DisputeModel.status.is_in(*OPEN_STATUSES))
+
+
+def _closed() -> Conflict:
+    return Conflict("the dispute is closed", code="DISPUTE_CLOSED")
 
 
 def _connection() -> Connection:
@@ -354,12 +366,18 @@ class DynamoRepository:
 
     # ---- messages -------------------------------------------------------------------------
     def add_message(self, message: Message, outbox: Iterable[OutboxRecord] = ()) -> None:
-        with TransactWrite(connection=_connection()) as tx:
-            tx.save(MessageModel(message.dispute_id, message.sort_key, message_id=message.message_id,
-                                 author_id=message.author_id, author_role=message.author_role, body=message.body,
-                                 created_at=fmt(message.created_at)))
-            for record in outbox:
-                tx.save(_outbox_model(record))
+        try:
+            with TransactWrite(connection=_connection()) as tx:
+                _require_open(tx, message.dispute_id)
+                tx.save(MessageModel(message.dispute_id, message.sort_key, message_id=message.message_id,
+                                     author_id=message.author_id, author_role=message.author_role, body=message.body,
+                                     created_at=fmt(message.created_at)))
+                for record in outbox:
+                    tx.save(_outbox_model(record))
+        except TransactWriteError as exc:
+            if _is_condition_failure(exc):
+                raise _closed() from exc
+            raise
 
     def list_messages(self, dispute_id: str, limit: int, cursor: str | None) -> Page:
         models, nxt = self._query_page(MessageModel, dispute_id, ("dispute_id", "message_key"), limit, cursor,
@@ -405,13 +423,20 @@ class DynamoRepository:
 
     def add_evidence(self, evidence: Evidence, max_per_party: int) -> None:
         quota = EvidenceQuotaModel(evidence.dispute_id, f"#quota#{evidence.uploaded_by}")
+        quota_ok = ((EvidenceQuotaModel.used.does_not_exist() | (EvidenceQuotaModel.used < max_per_party))
+                    & (EvidenceQuotaModel.created.does_not_exist()
+                       | (EvidenceQuotaModel.created < max_per_party * SLOTS_PER_PLACE)))
         try:
             with TransactWrite(connection=_connection()) as tx:
+                _require_open(tx, evidence.dispute_id)
                 # The quota is the lock: two slots asked for at once cannot both take the tenth place.
-                tx.update(quota, actions=[EvidenceQuotaModel.used.add(1)],
-                          condition=EvidenceQuotaModel.used.does_not_exist() | (EvidenceQuotaModel.used < max_per_party))
+                tx.update(quota, actions=[EvidenceQuotaModel.used.add(1), EvidenceQuotaModel.created.add(1)],
+                          condition=quota_ok)
                 tx.save(self._evidence_model(evidence), condition=EvidenceModel.evidence_id.does_not_exist())
         except TransactWriteError as exc:
+            reasons = exc.cancellation_reasons or []
+            if reasons and reasons[0] is not None and reasons[0].code == "ConditionalCheckFailed":
+                raise _closed() from exc
             if _is_condition_failure(exc):
                 raise RuleViolation(f"at most {max_per_party} files per party", code="EVIDENCE_LIMIT_REACHED",
                                     details={"limit": max_per_party}) from exc

@@ -7,8 +7,8 @@ from dataclasses import replace
 from datetime import datetime
 
 from ..domain.disputes import Dispute, Status, TimerCommand
-from ..domain.errors import ConcurrentModification, InvalidInput, RuleViolation
-from ..domain.evidence import COUNTED, PENDING_UPLOAD, Evidence
+from ..domain.errors import ConcurrentModification, Conflict, InvalidInput, RuleViolation
+from ..domain.evidence import COUNTED, PENDING_UPLOAD, SLOTS_PER_PLACE, Evidence
 from ..domain.messages import Message
 from ..domain.orders import Order
 from ..domain.policy import Policy
@@ -100,7 +100,13 @@ class InMemoryRepository:
         return _page(queue, limit, cursor)
 
     # messages
+    def _require_open(self, dispute_id: str) -> None:
+        d = self.disputes.get(dispute_id)
+        if d is None or not d.is_open:
+            raise Conflict("the dispute is closed", code="DISPUTE_CLOSED")
+
     def add_message(self, message: Message, outbox: Iterable[OutboxRecord] = ()) -> None:
+        self._require_open(message.dispute_id)
         self.messages.setdefault(message.dispute_id, []).append(message)
         self.outbox.update((r.outbox_id, r) for r in outbox)
 
@@ -128,9 +134,11 @@ class InMemoryRepository:
 
     # evidence
     def add_evidence(self, evidence: Evidence, max_per_party: int) -> None:
-        used = sum(1 for e in self.evidence.values() if e.dispute_id == evidence.dispute_id
-                   and e.uploaded_by == evidence.uploaded_by and e.status in COUNTED)
-        if used >= max_per_party:
+        self._require_open(evidence.dispute_id)
+        mine = [e for e in self.evidence.values()
+                if e.dispute_id == evidence.dispute_id and e.uploaded_by == evidence.uploaded_by]
+        used = sum(1 for e in mine if e.status in COUNTED)
+        if used >= max_per_party or len(mine) >= max_per_party * SLOTS_PER_PLACE:
             raise RuleViolation(f"at most {max_per_party} files per party", code="EVIDENCE_LIMIT_REACHED",
                                 details={"limit": max_per_party})
         self.evidence[(evidence.dispute_id, evidence.evidence_id)] = evidence

@@ -20,6 +20,8 @@ LIMITS: dict[str, int] = {
 IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/webp"})
 VISUAL_TYPES = IMAGE_TYPES | {"video/mp4", "video/quicktime"}
 MAX_FILES_PER_PARTY = 10
+# Rejected and expired files give their place back, but a party cannot ask for slots forever.
+SLOTS_PER_PLACE = 3
 UPLOAD_WINDOW = timedelta(minutes=15)
 
 PENDING_UPLOAD, PROCESSING, ACCEPTED, REJECTED, EXPIRED = (

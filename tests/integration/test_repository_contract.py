@@ -8,7 +8,8 @@ import pytest
 
 from chalicelib.domain.catalog import Reason, Solution
 from chalicelib.domain.disputes import Dispute
-from chalicelib.domain.errors import ConcurrentModification, InvalidInput
+from chalicelib.domain.errors import ConcurrentModification, Conflict, InvalidInput, RuleViolation
+from chalicelib.domain.evidence import Evidence
 from chalicelib.domain.messages import Message
 from chalicelib.domain.money import Money
 from chalicelib.domain.orders import Order
@@ -134,12 +135,56 @@ def test_disputes_list_by_party_and_status_and_the_escalated_queue_is_oldest_fir
     assert [d.dispute_id for d in overdue] == [ids[-1]]
 
 
+def open_dispute(repo) -> Dispute:
+    o = repo.add_order(order(), "fp")
+    d = dispute_for(o)
+    saved, _ = repo.save_dispute(d, o.attach_dispute(d.dispute_id))
+    return saved
+
+
 def test_messages_come_back_oldest_first_in_pages(repo):
+    did = open_dispute(repo).dispute_id
     for i in range(3):
-        repo.add_message(Message.new("d-1", "b-1", "buyer", f"m{i}", T0 + timedelta(seconds=i)))
-    first, cursor = repo.list_messages("d-1", 2, None)
-    rest, end = repo.list_messages("d-1", 2, cursor)
+        repo.add_message(Message.new(did, "b-1", "buyer", f"m{i}", T0 + timedelta(seconds=i)))
+    first, cursor = repo.list_messages(did, 2, None)
+    rest, end = repo.list_messages(did, 2, cursor)
     assert [m.body for m in first + rest] == ["m0", "m1", "m2"] and end is None
+
+
+def test_nothing_is_added_to_a_closed_dispute_even_by_a_request_that_read_it_open(repo):
+    d = open_dispute(repo)
+    stale_view = repo.get_dispute(d.dispute_id)
+    d.cancel(d.actor_for("b-1", False), None, T0, POLICY)
+    repo.save_dispute(d)
+    assert stale_view.is_open  # what a concurrent request still believes
+    with pytest.raises(Conflict):
+        repo.add_message(Message.new(d.dispute_id, "b-1", "buyer", "late", T0))
+    with pytest.raises(Conflict):
+        repo.add_evidence(Evidence.slot(d.dispute_id, "buyer", "b-1", "a.jpg", "image/jpeg", 10, T0), 10)
+    assert repo.list_messages(d.dispute_id, 10, None)[0] == [] and repo.list_evidence(d.dispute_id) == []
+
+
+def test_a_party_gets_ten_places_and_cannot_ask_for_slots_forever(repo):
+    did = open_dispute(repo).dispute_id
+
+    def slot():
+        return Evidence.slot(did, "buyer", "b-1", "a.jpg", "image/jpeg", 10, T0)
+
+    slots = [slot() for _ in range(10)]
+    for e in slots:
+        repo.add_evidence(e, 10)
+    with pytest.raises(RuleViolation):
+        repo.add_evidence(slot(), 10)
+    for _ in range(2):  # rejected files give their place back...
+        for e in slots:
+            repo.update_evidence(e.rejected("TYPE_MISMATCH", T0), ["PENDING_UPLOAD"])
+        slots = [slot() for _ in range(10)]
+        for e in slots:
+            repo.add_evidence(e, 10)
+    for e in slots:
+        repo.update_evidence(e.rejected("TYPE_MISMATCH", T0), ["PENDING_UPLOAD"])
+    with pytest.raises(RuleViolation):  # ...but not forever: 30 slots in all
+        repo.add_evidence(slot(), 10)
 
 
 def test_orders_due_for_release_are_found_without_scanning(repo):
