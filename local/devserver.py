@@ -60,6 +60,7 @@ def main() -> int:
 
     from local.dispatcher import Dispatcher
     from local.emulator import configure_moto, make_dynamodb_atomic
+    from local.http_server import create_server
     from local.keys import AUDIENCE, ISSUER, ensure_keypair
 
     make_dynamodb_atomic()
@@ -75,7 +76,6 @@ def main() -> int:
     os.environ.setdefault("AUTH_PUBLIC_KEY_FILE", str(public))
 
     from chalice.config import Config
-    from chalice.local import create_local_server
 
     from chalicelib.config import Settings
     from infra.resources import provision
@@ -86,7 +86,7 @@ def main() -> int:
 
     from app import app
 
-    server = create_local_server(app, Config.create(chalice_stage="dev", app_name=app.app_name), "127.0.0.1", port)
+    server = create_server(app, Config.create(chalice_stage="dev", app_name=app.app_name), "127.0.0.1", port)
     stop = threading.Event()
     dispatcher = Dispatcher(app, settings, stop, queues={"timer-fired": os.environ["TIMER_QUEUE_URL"],
                                                          "evidence-uploaded": os.environ["EVIDENCE_QUEUE_URL"]})
