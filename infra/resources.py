@@ -248,6 +248,8 @@ def cloudformation(function_ids: list[str], timer_queue_name: str = DEFAULT_TIME
                 "EVIDENCE_QUEUE_NAME": evidence_queue_name})
     for function_id in function_ids:
         role = "ApiHandlerRole" if function_id == "APIHandler" else f"{function_id}Role"
-        resources[function_id] = {"Properties": {"Environment": {"Variables": env}}}
+        # Chalice names SQS sources by ARN string, not Ref: the queues must exist first.
+        resources[function_id] = {"Properties": {"Environment": {"Variables": env}},
+                                  "DependsOn": ["TimerQueue", "EvidenceQueue"]}
         resources[role] = {"Properties": {"Policies": function_policy(role)}}
     return {"Resources": resources}

@@ -16,6 +16,7 @@ def test_every_lambda_function_gets_the_tables_and_a_scoped_policy():
     assert ids[0] == "APIHandler" and "ReleaseEscrow" in ids
     resources = cloudformation(ids)["Resources"]
     for function_id in ids:
+        assert {"TimerQueue", "EvidenceQueue"} <= set(resources[function_id]["DependsOn"])
         env = resources[function_id]["Properties"]["Environment"]["Variables"]
         assert env["ORDERS_TABLE"] == {"Ref": "OrdersTable"}
         role = "ApiHandlerRole" if function_id == "APIHandler" else f"{function_id}Role"
