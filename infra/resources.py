@@ -53,6 +53,20 @@ def substitute(definition: dict[str, Any], values: dict[str, str]) -> str:
     return text
 
 
+def _queue_arn(sqs: Any, url: str) -> str:
+    return sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+
+
+def _queue_with_dlq(sqs: Any, name: str, visibility_timeout: int) -> tuple[str, str]:
+    """A queue whose messages go to ``<name>-dlq`` after MAX_RECEIVES tries; returns both URLs."""
+    dlq = sqs.create_queue(QueueName=f"{name}-dlq")["QueueUrl"]
+    queue = sqs.create_queue(QueueName=name, Attributes={
+        "VisibilityTimeout": str(visibility_timeout),
+        "RedrivePolicy": json.dumps({"deadLetterTargetArn": _queue_arn(sqs, dlq),
+                                     "maxReceiveCount": str(MAX_RECEIVES)})})["QueueUrl"]
+    return queue, dlq
+
+
 def provision(settings: Settings, visibility_timeout: int = 30) -> dict[str, str]:
     """Create every resource the app needs in the current (emulated) account; idempotent.
     Returns the environment the app needs to find them."""
@@ -60,30 +74,20 @@ def provision(settings: Settings, visibility_timeout: int = 30) -> dict[str, str
     create_tables(wait=False)
     create_idempotency_table(settings.idempotency_table)
     sqs = boto3.client("sqs", region_name=settings.region)
-    dlq = sqs.create_queue(QueueName=f"{settings.timer_queue_name}-dlq")["QueueUrl"]
-    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    queue = sqs.create_queue(QueueName=settings.timer_queue_name, Attributes={
-        "VisibilityTimeout": str(visibility_timeout),
-        "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(MAX_RECEIVES)})})["QueueUrl"]
+    queue, dlq = _queue_with_dlq(sqs, settings.timer_queue_name, visibility_timeout)
     events = boto3.client("events", region_name=settings.region)
     if not any(b["Name"] == settings.event_bus_name for b in events.list_event_buses()["EventBuses"]):
         events.create_event_bus(Name=settings.event_bus_name)
     # Locally, every domain event is also copied to a queue, so a developer (or a test) can read them.
     tap = sqs.create_queue(QueueName=f"{settings.event_bus_name}-events-tap")["QueueUrl"]
-    tap_arn = sqs.get_queue_attributes(QueueUrl=tap, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    tap_arn = _queue_arn(sqs, tap)
     events.put_rule(Name="all-dispute-events", EventBusName=settings.event_bus_name,
                     EventPattern=json.dumps({"source": [EVENT_SOURCE]}))
     events.put_targets(Rule="all-dispute-events", EventBusName=settings.event_bus_name,
                        Targets=[{"Id": "tap", "Arn": tap_arn}])
     # Evidence: a private bucket whose uploads/ prefix reports new objects to a queue.
-    evidence_dlq = sqs.create_queue(QueueName=f"{settings.evidence_queue_name}-dlq")["QueueUrl"]
-    evidence_dlq_arn = sqs.get_queue_attributes(QueueUrl=evidence_dlq,
-                                                AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    evidence_queue = sqs.create_queue(QueueName=settings.evidence_queue_name, Attributes={
-        "VisibilityTimeout": str(visibility_timeout), "RedrivePolicy": json.dumps(
-            {"deadLetterTargetArn": evidence_dlq_arn, "maxReceiveCount": str(MAX_RECEIVES)})})["QueueUrl"]
-    evidence_queue_arn = sqs.get_queue_attributes(QueueUrl=evidence_queue,
-                                                  AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    evidence_queue, evidence_dlq = _queue_with_dlq(sqs, settings.evidence_queue_name, visibility_timeout)
+    evidence_queue_arn = _queue_arn(sqs, evidence_queue)
     s3 = boto3.client("s3", region_name=settings.region)
     s3.create_bucket(Bucket=settings.evidence_bucket)
     s3.put_bucket_notification_configuration(Bucket=settings.evidence_bucket, NotificationConfiguration={
@@ -158,16 +162,29 @@ def function_policy(role_name: str) -> list[dict[str, Any]]:
     ]}}]
 
 
+def queue_resources(prefix: str, queue_name: str, alarm_description: str) -> dict[str, Any]:
+    """<prefix>Queue, its <prefix>DeadLetterQueue (after MAX_RECEIVES tries) and an alarm on it."""
+    dlq = f"{prefix}DeadLetterQueue"
+    return {
+        dlq: {"Type": "AWS::SQS::Queue", "Properties": {
+            "QueueName": f"{queue_name}-dlq", "MessageRetentionPeriod": 1209600, "SqsManagedSseEnabled": True}},
+        f"{prefix}Queue": {"Type": "AWS::SQS::Queue", "Properties": {
+            "QueueName": queue_name, "VisibilityTimeout": 180, "SqsManagedSseEnabled": True,
+            "RedrivePolicy": {"deadLetterTargetArn": {"Fn::GetAtt": [dlq, "Arn"]}, "maxReceiveCount": MAX_RECEIVES}}},
+        f"{prefix}DeadLetterAlarm": {"Type": "AWS::CloudWatch::Alarm", "Properties": {
+            "AlarmDescription": alarm_description,
+            "Namespace": "AWS/SQS", "MetricName": "ApproximateNumberOfMessagesVisible",
+            "Dimensions": [{"Name": "QueueName", "Value": {"Fn::GetAtt": [dlq, "QueueName"]}}],
+            "Statistic": "Maximum", "Period": 300, "EvaluationPeriods": 1, "Threshold": 0,
+            "ComparisonOperator": "GreaterThanThreshold", "TreatMissingData": "notBreaching"}},
+    }
+
+
 def evidence_resources(evidence_queue_name: str) -> dict[str, Any]:
     """The evidence bucket (private, encrypted, raw uploads cleaned after a day) and the queue its
     uploads/ prefix reports to, with a dead-letter queue and an alarm."""
     return {
-        "EvidenceDeadLetterQueue": {"Type": "AWS::SQS::Queue", "Properties": {
-            "QueueName": f"{evidence_queue_name}-dlq", "MessageRetentionPeriod": 1209600, "SqsManagedSseEnabled": True}},
-        "EvidenceQueue": {"Type": "AWS::SQS::Queue", "Properties": {
-            "QueueName": evidence_queue_name, "VisibilityTimeout": 180, "SqsManagedSseEnabled": True,
-            "RedrivePolicy": {"deadLetterTargetArn": {"Fn::GetAtt": ["EvidenceDeadLetterQueue", "Arn"]},
-                              "maxReceiveCount": MAX_RECEIVES}}},
+        **queue_resources("Evidence", evidence_queue_name, "An evidence upload could not be processed after retries."),
         "EvidenceQueuePolicy": {"Type": "AWS::SQS::QueuePolicy", "Properties": {
             "Queues": [{"Ref": "EvidenceQueue"}],
             "PolicyDocument": {"Version": "2012-10-17", "Statement": [{
@@ -188,30 +205,14 @@ def evidence_resources(evidence_queue_name: str) -> dict[str, Any]:
             "NotificationConfiguration": {"QueueConfigurations": [{
                 "Event": "s3:ObjectCreated:*", "Queue": {"Fn::GetAtt": ["EvidenceQueue", "Arn"]},
                 "Filter": {"S3Key": {"Rules": [{"Name": "prefix", "Value": "uploads/"}]}}}]}}},
-        "EvidenceDeadLetterAlarm": {"Type": "AWS::CloudWatch::Alarm", "Properties": {
-            "AlarmDescription": "An evidence upload could not be processed after retries.",
-            "Namespace": "AWS/SQS", "MetricName": "ApproximateNumberOfMessagesVisible",
-            "Dimensions": [{"Name": "QueueName", "Value": {"Fn::GetAtt": ["EvidenceDeadLetterQueue", "QueueName"]}}],
-            "Statistic": "Maximum", "Period": 300, "EvaluationPeriods": 1, "Threshold": 0,
-            "ComparisonOperator": "GreaterThanThreshold", "TreatMissingData": "notBreaching"}},
     }
 
 
 def messaging_resources(timer_queue_name: str) -> dict[str, Any]:
     """The timer machine, its queue (with a dead-letter queue and an alarm on it) and the bus."""
     return {
-        "TimerDeadLetterQueue": {"Type": "AWS::SQS::Queue", "Properties": {
-            "QueueName": f"{timer_queue_name}-dlq", "MessageRetentionPeriod": 1209600, "SqsManagedSseEnabled": True}},
-        "TimerQueue": {"Type": "AWS::SQS::Queue", "Properties": {
-            "QueueName": timer_queue_name, "VisibilityTimeout": 180, "SqsManagedSseEnabled": True,
-            "RedrivePolicy": {"deadLetterTargetArn": {"Fn::GetAtt": ["TimerDeadLetterQueue", "Arn"]},
-                              "maxReceiveCount": MAX_RECEIVES}}},
-        "TimerDeadLetterAlarm": {"Type": "AWS::CloudWatch::Alarm", "Properties": {
-            "AlarmDescription": "A deadline could not be applied after retries: a dispute is stuck in its phase.",
-            "Namespace": "AWS/SQS", "MetricName": "ApproximateNumberOfMessagesVisible",
-            "Dimensions": [{"Name": "QueueName", "Value": {"Fn::GetAtt": ["TimerDeadLetterQueue", "QueueName"]}}],
-            "Statistic": "Maximum", "Period": 300, "EvaluationPeriods": 1, "Threshold": 0,
-            "ComparisonOperator": "GreaterThanThreshold", "TreatMissingData": "notBreaching"}},
+        **queue_resources("Timer", timer_queue_name,
+                          "A deadline could not be applied after retries: a dispute is stuck in its phase."),
         "TimerFailedAlarm": {"Type": "AWS::CloudWatch::Alarm", "Properties": {
             "AlarmDescription": "A deadline timer execution failed: its expiry never reached the queue.",
             "Namespace": "AWS/States", "MetricName": "ExecutionsFailed",
