@@ -6,7 +6,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from .catalog import EVIDENCE_EXPECTED, Reason
+from .catalog import EVIDENCE_EXPECTED, SUGGESTED_SOLUTIONS, Reason
 from .errors import RuleViolation
 from .timefmt import fmt, parse, parse_opt
 
@@ -110,8 +110,8 @@ def checklist(reason: Reason, evidence: list[Evidence]) -> dict[str, Any]:
     """Seed 000's table, checked: photo reasons need at least one accepted photo or video from the
     buyer; NOT_RECEIVED is proven by the tracking data the service already holds."""
     expected = list(EVIDENCE_EXPECTED[reason])
-    if reason is Reason.NOT_RECEIVED:
-        return {"expected": expected, "satisfied": True, "missing": []}
-    has_visual = any(e.uploaded_by == "buyer" and e.status == ACCEPTED and e.content_type in VISUAL_TYPES
-                     for e in evidence)
-    return {"expected": expected, "satisfied": has_visual, "missing": [] if has_visual else expected}
+    suggested = [s.value for s in SUGGESTED_SOLUTIONS[reason]]
+    has_visual = reason is Reason.NOT_RECEIVED or any(
+        e.uploaded_by == "buyer" and e.status == ACCEPTED and e.content_type in VISUAL_TYPES for e in evidence)
+    return {"expected": expected, "satisfied": has_visual, "missing": [] if has_visual else expected,
+            "suggested_solutions": suggested}

@@ -183,7 +183,8 @@ def test_the_buyer_cannot_escalate_without_the_evidence_the_reason_needs(api, up
     d = api.negotiating()
     did = d["dispute_id"]
     assert d["evidence_checklist"] == {"expected": ["PHOTO_OR_VIDEO_COMPARED_WITH_LISTING"], "satisfied": False,
-                                       "missing": ["PHOTO_OR_VIDEO_COMPARED_WITH_LISTING"]}
+                                       "missing": ["PHOTO_OR_VIDEO_COMPARED_WITH_LISTING"],
+                                       "suggested_solutions": ["REFUND_FULL", "REFUND_PARTIAL"]}
     r = api.post(f"/disputes/{did}/escalate", BUYER, {})
     assert (r.status_code, r.json_body["error"]["code"]) == (422, "EVIDENCE_REQUIRED")
     assert r.json_body["error"]["details"]["missing"] == ["PHOTO_OR_VIDEO_COMPARED_WITH_LISTING"]
