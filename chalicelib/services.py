@@ -33,10 +33,8 @@ from .logs import logger
 from .ports import Clock, EvidenceStore, OrderExists, OutboxRecord, Page, Repository
 from .relay import OutboxRelay
 
-LINK_SECONDS = 15 * 60
-
-
-TIMESTAMP_RANGE = timedelta(days=3650)
+LINK_SECONDS = 15 * 60  # download links of accepted evidence
+TIMESTAMP_RANGE = timedelta(days=3650)  # client timestamps further than this from now are typos
 
 
 def _timestamp(value: str, field: str, now: datetime) -> datetime:
