@@ -7,12 +7,12 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
+import fastjsonschema
 from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyAlreadyInProgressError,
     IdempotencyPersistenceLayerError,
     IdempotencyValidationError,
 )
-from aws_lambda_powertools.utilities.validation import SchemaValidationError, validate
 from chalice import Chalice, Response
 
 from .adapters.auth import Identity
@@ -34,6 +34,18 @@ STATUS: tuple[tuple[type[DomainError], int], ...] = (
 MAX_BODY_BYTES = 64 * 1024
 ACCEPTED_CONTENT_TYPES = ["application/json", "application/x-www-form-urlencoded", "text/plain"]
 MAX_IDEMPOTENCY_KEY = 255
+
+
+_validators: dict[int, Callable[[Any], Any]] = {}
+
+
+def _validator(schema: dict[str, Any]) -> Callable[[Any], Any]:
+    """The schema compiled once per process. (fastjsonschema is the engine of Powertools'
+    validation utility, whose ``validate`` compiles the schema again on every call: ~6 ms.)"""
+    compiled = _validators.get(id(schema))
+    if compiled is None:
+        compiled = _validators[id(schema)] = fastjsonschema.compile(schema)
+    return compiled
 
 
 def error_body(code: str, message: str, details: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -171,9 +183,9 @@ class Api:
             raise InvalidInput("request body must be a JSON object", code="MALFORMED_JSON")
         if schema is not None:
             try:
-                validate(event=body, schema=schema)
-            except SchemaValidationError as exc:
-                raise InvalidInput(f"invalid request: {exc.validation_message}", code="VALIDATION_ERROR",
+                _validator(schema)(body)
+            except fastjsonschema.JsonSchemaValueException as exc:
+                raise InvalidInput(f"invalid request: {exc.message}", code="VALIDATION_ERROR",
                                    details={"field": exc.name, "rule": exc.rule}) from exc
         return body
 

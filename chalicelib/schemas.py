@@ -1,4 +1,4 @@
-"""JSON Schemas of every request body (validated with Powertools' validation utility).
+"""JSON Schemas of every request body (compiled once with fastjsonschema, in chalicelib/http.py).
 
 Unknown fields are refused (``additionalProperties: false``), so a typo never passes silently.
 """

@@ -26,7 +26,7 @@ def order(o: Order, now: datetime, policy: Policy) -> dict[str, Any]:
 
 def dispute(d: Dispute, policy: Policy, checklist: dict[str, Any]) -> dict[str, Any]:
     doc = d.to_dict()
-    for internal in ("order_total", "agreed_refund", "phase_due_at", "mediation_overdue"):
+    for internal in ("order_total", "phase_due_at", "mediation_overdue"):
         doc.pop(internal)
     if doc["refund"]:
         doc["refund"] = {k: doc["refund"][k] for k in ("refund_id", "amount", "status", "updated_at")}

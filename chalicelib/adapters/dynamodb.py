@@ -13,7 +13,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from pynamodb.attributes import BooleanAttribute, MapAttribute, NumberAttribute, UnicodeAttribute, VersionAttribute
+from pynamodb.attributes import MapAttribute, NumberAttribute, UnicodeAttribute, VersionAttribute
 from pynamodb.connection import Connection
 from pynamodb.exceptions import PutError, TransactWriteError, UpdateError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
@@ -74,11 +74,9 @@ class DisputeModel(Model):
     seller_id = UnicodeAttribute()
     status = UnicodeAttribute()
     created_at = UnicodeAttribute()
-    phase_due_at = UnicodeAttribute(null=True)
     # Set only while ESCALATED: the moderation queue is a sparse index, oldest escalation first.
     moderation_queue = UnicodeAttribute(null=True)
     escalated_at = UnicodeAttribute(null=True)
-    mediation_overdue = BooleanAttribute(default=False)
     doc = MapAttribute()
     version = VersionAttribute()
 
@@ -290,10 +288,10 @@ class DynamoRepository:
         escalated = d.status is Status.ESCALATED
         return DisputeModel(
             d.dispute_id, order_id=d.order_id, buyer_id=d.buyer_id, seller_id=d.seller_id, status=d.status.value,
-            created_at=fmt(d.created_at), phase_due_at=fmt(d.phase_due_at),
+            created_at=fmt(d.created_at),
             moderation_queue="ESCALATED" if escalated else None,
             escalated_at=fmt(d.escalated_at) if escalated else None,
-            mediation_overdue=d.mediation_overdue, doc=d.to_dict(), **_version(d.version),
+            doc=d.to_dict(), **_version(d.version),
         )
 
     @staticmethod

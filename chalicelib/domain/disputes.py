@@ -184,8 +184,6 @@ class Dispute:
     offers: list[Offer] = field(default_factory=list)
     resolution: dict[str, Any] | None = None
     refund: dict[str, Any] | None = None
-    # The refund agreed before a return: paid when the return is received.
-    agreed_refund: Money | None = None
     phase_due_at: datetime | None = None
     escalated_at: datetime | None = None
     mediation_overdue: bool = False
@@ -259,8 +257,7 @@ class Dispute:
         self._record(now, Actor.MODERATOR, "dispute.decided",
                      {"outcome": outcome, "amount": _m(refund), "rationale": rationale})
         if command is Command.DECIDE_RETURN:
-            self.agreed_refund = refund
-            self._transition(target, now, policy)
+            self._transition(target, now, policy)  # the full refund is paid when the item is back
             return
         self._resolve(Outcome(outcome), refund, Actor.MODERATOR, rationale, now, target, policy)
 
@@ -271,12 +268,10 @@ class Dispute:
 
     def confirm_return(self, actor: Actor, now: datetime, policy: Policy) -> None:
         target = self._allowed(Command.CONFIRM_RETURN, actor)
-        refund = self.agreed_refund or self.order_total
-        outcome = Outcome.REFUND_FULL if refund == self.order_total else Outcome.REFUND_PARTIAL
         why = "the seller confirmed the returned item arrived" if actor is Actor.SELLER else \
             "the seller did not confirm receipt of the return in time"
         self._record(now, actor, "dispute.return_received", {})
-        self._resolve(outcome, refund, actor, why, now, target, policy)
+        self._resolve(Outcome.REFUND_FULL, self.order_total, actor, why, now, target, policy)
 
     # ---- the timers -----------------------------------------------------------------------
     def expire(self, action: str, now: datetime, policy: Policy) -> None:
@@ -363,8 +358,7 @@ class Dispute:
         self._record(now, actor, "dispute.offer_accepted", {"offer_id": offer.offer_id, "type": offer.type.value})
         refund = checked_amount(offer.type.value, offer.amount, self.order_total)
         if offer.type is Solution.RETURN_AND_REFUND:
-            self.agreed_refund = refund
-            self._transition(target, now, policy)
+            self._transition(target, now, policy)  # the full refund is paid when the item is back
             return
         outcome = Outcome.RESEND if offer.type is Solution.RESEND else Outcome(offer.type.value)
         why = ("the seller did not respond in time" if actor is Actor.SYSTEM
@@ -447,7 +441,7 @@ class Dispute:
             "seller_id": self.seller_id, "reason": self.reason.value, "description": self.description,
             "item_ids": list(self.item_ids), "order_total": self.order_total.to_dict(),
             "status": self.status.value, "offers": [o.to_dict() for o in self.offers],
-            "resolution": self.resolution, "refund": self.refund, "agreed_refund": _m(self.agreed_refund),
+            "resolution": self.resolution, "refund": self.refund,
             "phase_due_at": fmt(self.phase_due_at), "escalated_at": fmt(self.escalated_at),
             "mediation_overdue": self.mediation_overdue, "timeline": self.timeline,
             "created_at": fmt(self.created_at), "updated_at": fmt(self.updated_at),
@@ -461,7 +455,6 @@ class Dispute:
             order_total=Money.from_dict(d["order_total"]), status=Status(d["status"]),
             offers=[Offer.from_dict(o) for o in d.get("offers") or []], resolution=d.get("resolution"),
             refund=d.get("refund"),
-            agreed_refund=Money.from_dict(d["agreed_refund"]) if d.get("agreed_refund") else None,
             phase_due_at=parse_opt(d.get("phase_due_at")), escalated_at=parse_opt(d.get("escalated_at")),
             mediation_overdue=bool(d.get("mediation_overdue")), timeline=list(d.get("timeline") or []),
             created_at=parse(d["created_at"]), updated_at=parse(d["updated_at"]), version=version,
