@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -10,6 +10,7 @@ from typing import Any, Protocol
 from .domain.disputes import Dispute, TimerCommand
 from .domain.evidence import Evidence
 from .domain.messages import Message
+from .domain.money import Money
 from .domain.orders import Order
 
 Page = tuple[list, str | None]  # items, next cursor
@@ -96,3 +97,79 @@ class Clock(Protocol):
 class SystemClock:
     def now(self) -> datetime:
         return datetime.now(UTC).replace(microsecond=0)
+
+
+# ---- payments ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class RefundOrder:
+    """One attempt to send a refund back to the buyer's payment.
+
+    ``idempotency_key`` is what the provider deduplicates on: the same key never moves money
+    twice. It is ``<refund_id>:<attempt>``; a new attempt is only made once the previous one has
+    definitively failed, so the buyer is paid once whatever happens.
+    """
+
+    refund_id: str
+    attempt: int
+    order_id: str
+    payment_reference: str | None  # the charge a refund goes back to (e.g. a Stripe PaymentIntent "pi_...")
+    amount: Money
+
+    @property
+    def idempotency_key(self) -> str:
+        return f"{self.refund_id}:{self.attempt}"
+
+
+REFUND_PENDING, REFUND_SUCCEEDED, REFUND_FAILED = "PENDING", "SUCCEEDED", "FAILED"
+
+
+@dataclass(frozen=True)
+class RefundReceipt:
+    """What a provider says of one refund attempt: PENDING (accepted, not settled yet),
+    SUCCEEDED (the money left) or FAILED (it will not; ``failure_reason`` says why)."""
+
+    status: str
+    provider_refund_id: str | None = None
+    failure_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class SettlementNotice:
+    """A provider telling us, asynchronously (a webhook), how a refund attempt stands."""
+
+    event_id: str  # the provider's event id, for logs and deduplication
+    refund_id: str  # ours, carried by the provider in the refund's metadata
+    attempt: int
+    provider_refund_id: str
+    status: str  # PENDING | SUCCEEDED | FAILED
+    amount: Money
+    failure_reason: str | None = None
+
+
+class PaymentUnavailable(Exception):
+    """The provider could not be reached, timed out, or answered something we cannot read.
+    Nothing is known about the attempt: retry it with the same idempotency key."""
+
+
+class InvalidWebhook(Exception):
+    """A webhook whose signature or payload does not verify: never acted upon."""
+
+
+class PaymentProvider(Protocol):
+    """Where refunds are paid. Every call is safe to repeat with the same ``RefundOrder``."""
+
+    name: str
+
+    def refund(self, order: RefundOrder) -> RefundReceipt:
+        """Ask for the refund (idempotent on ``order.idempotency_key``); raise PaymentUnavailable
+        when the outcome is unknown."""
+        ...
+
+    def lookup(self, order: RefundOrder) -> RefundReceipt | None:
+        """The provider's current view of that attempt, or None if it never saw it."""
+        ...
+
+    def parse_webhook(self, payload: bytes, headers: Mapping[str, str]) -> SettlementNotice | None:
+        """Verify and read a webhook; None for events that are not about our refunds; raise
+        InvalidWebhook when the signature or payload does not verify."""
+        ...
