@@ -8,53 +8,77 @@ from typing import Any, Callable
 
 from .adapters.auth import TokenVerifier
 from .config import ConfigError, Settings
-from .ports import Clock, EventPublisher, EvidenceStore, Repository, SystemClock, Timers
+from .domain.policy import Policy
+from .ports import Clock, EventPublisher, EvidenceStore, OutboxStore, SystemClock, Timers
 from .relay import OutboxRelay
-from .services import DisputeService
+from .services import Services
+from .services.base import UnitOfWorkFactory
+from .services.disputes import Disputes
+from .services.evidence import EvidenceUseCases
+from .services.messages import Messages
+from .services.orders import Orders
+from .services.timers import Timers as TimerUseCases
 
 
 @dataclass
 class Container:
     settings: Settings
-    service: DisputeService
+    services: Services
     verifier: TokenVerifier
     idempotent: Callable[..., dict[str, Any]]
     idempotency_config: Any
+    relay: OutboxRelay
+    clock: Clock
+    outbox: OutboxStore
 
 
 _lock = threading.Lock()
 _container: Container | None = None
 
 
-def build(settings: Settings | None = None, repo: Repository | None = None, clock: Clock | None = None,
-          timers: Timers | None = None, publisher: EventPublisher | None = None,
-          store: EvidenceStore | None = None) -> Container:
+def use_cases(uow: UnitOfWorkFactory, clock: Clock, policy: Policy, relay: OutboxRelay, publisher: EventPublisher,
+              store: EvidenceStore) -> Services:
+    """The use cases over one unit-of-work factory (DynamoDB in the app, the fakes in tests)."""
+    return Services(orders=Orders(uow, clock, policy), disputes=Disputes(uow, clock, policy),
+                    evidence=EvidenceUseCases(uow, clock, policy, store), messages=Messages(uow, clock, policy),
+                    timers=TimerUseCases(uow, clock, policy, relay, publisher))
+
+
+def build(settings: Settings | None = None, clock: Clock | None = None, timers: Timers | None = None,
+          publisher: EventPublisher | None = None, store: EvidenceStore | None = None) -> Container:
     """Wire the real adapters (DynamoDB through PynamoDB, Powertools idempotency on DynamoDB,
-    Step Functions timers, EventBridge events); tests may pass fakes for any of them."""
-    import boto3
+    Step Functions timers, EventBridge events, S3); tests may pass fakes for the outside world."""
     from aws_lambda_powertools.utilities.idempotency import (
         DynamoDBPersistenceLayer,
         IdempotencyConfig,
         idempotent_function,
     )
     from botocore.config import Config as BotoConfig
+    from pynamodb.connection import Connection
 
     from .adapters.aws import EventBridgePublisher, S3EvidenceStore, StepFunctionsTimers
-    from .adapters.dynamodb import DynamoRepository, bind_models
+    from .adapters.dynamodb import DynamoOutbox, DynamoUnitOfWork, make_tables, share_botocore_session
+    from .adapters.dynamodb.session import boto3_session
 
     settings = settings or Settings.from_env()
+    clock = clock or SystemClock()
+    share_botocore_session()
+    session = boto3_session(settings.region)
     if timers is None:
         if not settings.timer_state_machine_arn:
             raise ConfigError("TIMER_STATE_MACHINE_ARN is required")
-        timers = StepFunctionsTimers(boto3.client("stepfunctions", region_name=settings.region),
-                                     settings.timer_state_machine_arn)
-    publisher = publisher or EventBridgePublisher(boto3.client("events", region_name=settings.region),
-                                                  settings.event_bus_name)
-    if repo is None:
-        bind_models(settings.tables, settings.region)
-        repo = DynamoRepository(settings.policy)
+        timers = StepFunctionsTimers(session.client("stepfunctions"), settings.timer_state_machine_arn)
+    publisher = publisher or EventBridgePublisher(session.client("events"), settings.event_bus_name)
+    tables = make_tables(settings.tables, settings.region)
+    connection = Connection(region=settings.region)
+    outbox = DynamoOutbox(tables)
+    relay = OutboxRelay(outbox, timers, publisher)
+
+    def uow() -> DynamoUnitOfWork:
+        return DynamoUnitOfWork(tables, connection, settings.policy, relay, clock)
+
     idempotency_store = DynamoDBPersistenceLayer(table_name=settings.idempotency_table,
-                                     boto3_client=boto3.client("dynamodb", region_name=settings.region))
+                                                 boto3_client=session.client("dynamodb"))
     config = IdempotencyConfig(
         # The key is scoped to the caller and the route: two users cannot collide on one key.
         event_key_jmespath="[sub, route, params, key]",
@@ -66,14 +90,14 @@ def build(settings: Settings | None = None, repo: Repository | None = None, cloc
     def run_once(request: dict[str, Any], run: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         return run()
 
-    guarded = idempotent_function(data_keyword_argument="request", persistence_store=idempotency_store, config=config)(run_once)
+    guarded = idempotent_function(data_keyword_argument="request", persistence_store=idempotency_store,
+                                  config=config)(run_once)
     # SigV4 for presigned POST and GET: the SigV2 default is refused by newer regions.
-    s3 = boto3.client("s3", region_name=settings.region, config=BotoConfig(signature_version="s3v4"))
-    store = store or S3EvidenceStore(s3, settings.evidence_bucket)
-    relay = OutboxRelay(repo, timers, publisher)
-    service = DisputeService(repo, clock or SystemClock(), settings.policy, relay, store)
-    return Container(settings=settings, service=service,
-                     verifier=TokenVerifier(settings.auth), idempotent=guarded, idempotency_config=config)
+    store = store or S3EvidenceStore(session.client("s3", config=BotoConfig(signature_version="s3v4")),
+                                     settings.evidence_bucket)
+    services = use_cases(uow, clock, settings.policy, relay, publisher, store)
+    return Container(settings=settings, services=services, verifier=TokenVerifier(settings.auth), idempotent=guarded,
+                     idempotency_config=config, relay=relay, clock=clock, outbox=outbox)
 
 
 def container() -> Container:

@@ -58,10 +58,9 @@ class Settings:
 
     @property
     def tables(self) -> dict[str, str]:
-        """Table name per PynamoDB model class name."""
-        return {"OrderModel": self.orders_table, "DisputeModel": self.disputes_table,
-                "MessageModel": self.messages_table, "OutboxModel": self.outbox_table,
-                "EvidenceModel": self.evidence_table}
+        """Table name per logical table (see adapters/dynamodb/models.py)."""
+        return {"orders": self.orders_table, "disputes": self.disputes_table, "messages": self.messages_table,
+                "outbox": self.outbox_table, "evidence": self.evidence_table, "idempotency": self.idempotency_table}
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:

@@ -11,12 +11,12 @@ from datetime import datetime, timedelta
 
 from .domain.disputes import TimerCommand
 from .logs import logger
-from .ports import EventPublisher, OutboxRecord, Repository, Timers
+from .ports import EventPublisher, OutboxRecord, OutboxStore, Timers
 
 
 class OutboxRelay:
-    def __init__(self, repo: Repository, timers: Timers, publisher: EventPublisher) -> None:
-        self.repo = repo
+    def __init__(self, outbox: OutboxStore, timers: Timers, publisher: EventPublisher) -> None:
+        self.outbox = outbox
         self.timers = timers
         self.publisher = publisher
 
@@ -26,7 +26,7 @@ class OutboxRelay:
             (self.timers.start if command.op == "START" else self.timers.stop)(command)
         else:
             self.publisher.publish(record.payload["detail_type"], record.payload["detail"])
-        self.repo.delete_outbox(record.outbox_id)
+        self.outbox.delete(record.outbox_id)
 
     def try_deliver(self, records: Iterable[OutboxRecord], requeue_at: datetime | None = None) -> int:
         """Deliver what can be delivered now; failures stay in the outbox for ``drain`` (moved to
@@ -40,12 +40,12 @@ class OutboxRelay:
                 logger.exception("outbox delivery failed; left for the reconciler", outbox_id=record.outbox_id,
                                  kind=record.kind, created_at=record.created_at.isoformat())
                 if requeue_at is not None:
-                    self.repo.requeue_outbox(record, requeue_at)
+                    self.outbox.requeue(record, requeue_at)
         return failed
 
     def drain(self, now: datetime, grace: timedelta = timedelta(seconds=30), limit: int = 200) -> tuple[int, int]:
         """Deliver records older than ``grace`` (younger ones are still being delivered by their
         request). Returns (delivered, failed)."""
-        records = self.repo.pending_outbox(now - grace, limit)
+        records = self.outbox.pending(now - grace, limit)
         failed = self.try_deliver(records, requeue_at=now)
         return len(records) - failed, failed

@@ -1,55 +1,98 @@
-"""How aggregates look over HTTP (API.md's shapes). Pure functions of the aggregate and the time."""
+"""How aggregates look over HTTP (API.md's shapes): explicit field lists, built only from what is
+passed in. A field stored on an aggregate reaches clients only once it is named here."""
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
 from .domain.catalog import MESSAGE_TEMPLATES, Reason
-from .domain.disputes import Dispute, Status
+from .domain.disputes import Dispute, Offer, Status
 from .domain.evidence import Evidence
 from .domain.messages import Message
-from .domain.orders import Order
+from .domain.money import Money
+from .domain.orders import Order, Shipment
 from .domain.policy import Policy
 from .domain.timefmt import fmt
 
+DISPUTE_STATUSES = tuple(s.value for s in Status)
+REASONS = tuple(r.value for r in Reason)
+
+
+def _money(m: Money | None) -> dict[str, Any] | None:
+    return None if m is None else {"amount": m.amount, "currency": m.currency}
+
+
+def _money_doc(doc: dict[str, Any] | None) -> dict[str, Any] | None:
+    return None if doc is None else {"amount": doc["amount"], "currency": doc["currency"]}
+
+
+def _shipment(s: Shipment | None) -> dict[str, Any] | None:
+    if s is None:
+        return None
+    return {"carrier": s.carrier, "tracking_number": s.tracking_number, "shipped_at": fmt(s.shipped_at),
+            "last_scan_at": fmt(s.last_scan_at)}
+
 
 def order(o: Order, now: datetime, policy: Policy) -> dict[str, Any]:
-    doc = o.to_dict()
     escrow = o.escrow
-    doc["escrow"] = {"status": escrow.status.value, "held": escrow.held.to_dict(),
-                     "refunded": escrow.refunded.to_dict(), "released": escrow.released.to_dict(),
-                     "still_held": escrow.still_held.to_dict(), "release_at": fmt(o.release_at(policy))}
-    doc["dispute_eligibility"] = o.eligibility(now, policy).to_dict()
-    doc["version"] = o.version
-    return doc
+    return {
+        "order_id": o.order_id, "buyer_id": o.buyer_id, "seller_id": o.seller_id,
+        "items": [{"item_id": i["item_id"], "title": i["title"], "quantity": i["quantity"],
+                   "unit_price": _money_doc(i["unit_price"])} for i in o.items],
+        "total": _money(o.total), "status": o.status.value, "shipment": _shipment(o.shipment),
+        "estimated_delivery_at": fmt(o.estimated_delivery_at), "delivered_at": fmt(o.delivered_at),
+        "escrow": {"status": escrow.status.value, "held": _money(escrow.held), "refunded": _money(escrow.refunded),
+                   "released": _money(escrow.released), "still_held": _money(escrow.still_held),
+                   "release_at": fmt(o.release_at(policy))},
+        "dispute_eligibility": o.eligibility(now, policy).to_dict(),
+        "open_dispute_id": o.open_dispute_id, "created_at": fmt(o.created_at), "version": o.version,
+    }
 
 
-def dispute(d: Dispute, policy: Policy, checklist: dict[str, Any]) -> dict[str, Any]:
-    doc = d.to_dict()
-    for internal in ("order_total", "phase_due_at", "mediation_overdue"):
-        doc.pop(internal)
-    if doc["refund"]:
-        doc["refund"] = {k: doc["refund"][k] for k in ("refund_id", "amount", "status", "updated_at")}
-    doc["deadlines"] = d.deadlines(policy)
-    doc["evidence_checklist"] = checklist
-    doc["version"] = d.version
-    return doc
+def offer(x: Offer) -> dict[str, Any]:
+    return {"offer_id": x.offer_id, "by": x.by, "type": x.type.value, "amount": _money(x.amount),
+            "message": x.message, "status": x.status, "created_at": fmt(x.created_at)}
+
+
+def _resolution(r: dict[str, Any] | None) -> dict[str, Any] | None:
+    if r is None:
+        return None
+    return {"outcome": r["outcome"], "amount": _money_doc(r.get("amount")), "decided_by": r["decided_by"],
+            "rationale": r["rationale"], "resolved_at": r["resolved_at"]}
+
+
+def _refund(r: dict[str, Any] | None) -> dict[str, Any] | None:
+    if r is None:
+        return None
+    return {"refund_id": r["refund_id"], "amount": _money_doc(r["amount"]), "status": r["status"],
+            "updated_at": r["updated_at"]}
+
+
+def dispute(d: Dispute, policy: Policy) -> dict[str, Any]:
+    return {
+        "dispute_id": d.dispute_id, "order_id": d.order_id, "buyer_id": d.buyer_id, "seller_id": d.seller_id,
+        "reason": d.reason.value, "description": d.description, "item_ids": list(d.item_ids),
+        "status": d.status.value, "offers": [offer(x) for x in d.offers], "resolution": _resolution(d.resolution),
+        "refund": _refund(d.refund), "deadlines": d.deadlines(policy), "evidence_checklist": d.evidence_checklist(),
+        "timeline": [{"at": e["at"], "actor": e["actor"], "event": e["event"], "details": e["details"]}
+                     for e in d.timeline],
+        "escalated_at": fmt(d.escalated_at), "version": d.version,
+        "created_at": fmt(d.created_at), "updated_at": fmt(d.updated_at),
+    }
 
 
 def message(m: Message) -> dict[str, Any]:
-    return m.to_dict()
+    return {"message_id": m.message_id, "dispute_id": m.dispute_id, "author_id": m.author_id,
+            "author_role": m.author_role, "body": m.body, "created_at": fmt(m.created_at)}
 
 
 def page(items: list[dict[str, Any]], next_cursor: str | None) -> dict[str, Any]:
     return {"items": items, "next_cursor": next_cursor}
 
 
-DISPUTE_STATUSES = tuple(s.value for s in Status)
-REASONS = tuple(r.value for r in Reason)
-
-
 def templates(reason: str | None) -> dict[str, Any]:
-    items = [dict(t) for t in MESSAGE_TEMPLATES if reason is None or t["reason"] == reason]
+    items = [{"template_id": t["template_id"], "reason": t["reason"], "text": t["text"]}
+             for t in MESSAGE_TEMPLATES if reason is None or t["reason"] == reason]
     return {"items": items, "next_cursor": None}
 
 
@@ -57,7 +100,8 @@ def evidence(e: Evidence, now: datetime, links: dict[str, str | None]) -> dict[s
     return {"evidence_id": e.evidence_id, "uploaded_by": e.uploaded_by, "file_name": e.file_name,
             "content_type": e.content_type, "size_bytes": e.size_bytes, "status": e.shown_status(now),
             "rejection_reason": e.rejection_reason, "sha256": e.sha256, "created_at": fmt(e.created_at),
-            "processed_at": fmt(e.processed_at), **links}
+            "processed_at": fmt(e.processed_at), "download_url": links["download_url"],
+            "thumbnail_url": links["thumbnail_url"]}
 
 
 def upload_slot(e: Evidence, post: dict[str, Any]) -> dict[str, Any]:

@@ -13,24 +13,15 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-from pynamodb.models import Model
 
 from chalicelib.adapters.aws import EVENT_SOURCE
-from chalicelib.adapters.dynamodb import (
-    MODELS,
-    IdempotencyRecordModel,
-    bind_models,
-    create_idempotency_table,
-    create_tables,
-)
+from chalicelib.adapters.dynamodb import DEFAULT_TABLES, create_tables, make_tables
 from chalicelib.config import DEFAULT_EVIDENCE_QUEUE, DEFAULT_TIMER_QUEUE, Settings
 
-LOGICAL_IDS = {"OrderModel": "OrdersTable", "DisputeModel": "DisputesTable", "MessageModel": "MessagesTable",
-               "OutboxModel": "OutboxTable", "EvidenceModel": "EvidenceTable",
-               "IdempotencyRecordModel": "IdempotencyTable"}
-ENV_VARS = {"OrderModel": "ORDERS_TABLE", "DisputeModel": "DISPUTES_TABLE", "MessageModel": "MESSAGES_TABLE",
-            "OutboxModel": "OUTBOX_TABLE", "EvidenceModel": "EVIDENCE_TABLE",
-            "IdempotencyRecordModel": "IDEMPOTENCY_TABLE"}
+LOGICAL_IDS = {"orders": "OrdersTable", "disputes": "DisputesTable", "messages": "MessagesTable",
+               "outbox": "OutboxTable", "evidence": "EvidenceTable", "idempotency": "IdempotencyTable"}
+ENV_VARS = {"orders": "ORDERS_TABLE", "disputes": "DISPUTES_TABLE", "messages": "MESSAGES_TABLE",
+            "outbox": "OUTBOX_TABLE", "evidence": "EVIDENCE_TABLE", "idempotency": "IDEMPOTENCY_TABLE"}
 BUCKET_NAME = {"Fn::Sub": "${AWS::StackName}-evidence-${AWS::AccountId}"}
 BUCKET_ARN = {"Fn::Sub": "arn:${AWS::Partition}:s3:::${AWS::StackName}-evidence-${AWS::AccountId}"}
 ROOT = Path(__file__).resolve().parent.parent
@@ -70,9 +61,7 @@ def _queue_with_dlq(sqs: Any, name: str, visibility_timeout: int) -> tuple[str, 
 def provision(settings: Settings, visibility_timeout: int = 30) -> dict[str, str]:
     """Create every resource the app needs in the current (emulated) account; idempotent.
     Returns the environment the app needs to find them."""
-    bind_models(settings.tables, settings.region)
-    create_tables(wait=False)
-    create_idempotency_table(settings.idempotency_table)
+    create_tables(make_tables(settings.tables, settings.region), wait=False)
     sqs = boto3.client("sqs", region_name=settings.region)
     queue, dlq = _queue_with_dlq(sqs, settings.timer_queue_name, visibility_timeout)
     events = boto3.client("events", region_name=settings.region)
@@ -107,7 +96,7 @@ def _hash_first(keys: list[dict[str, str]]) -> list[dict[str, str]]:
     return sorted(keys, key=lambda k: k["KeyType"] != "HASH")
 
 
-def table_resource(model: type[Model], table_name: Any) -> dict[str, Any]:
+def table_resource(model: Any, table_name: Any) -> dict[str, Any]:
     """A model's table as an AWS::DynamoDB::Table resource."""
     schema = model._get_schema()
     props: dict[str, Any] = {
@@ -125,7 +114,7 @@ def table_resource(model: type[Model], table_name: Any) -> dict[str, Any]:
             "KeySchema": _hash_first(g["key_schema"]),
             "Projection": {"ProjectionType": g["projection"]["ProjectionType"]},
         } for g in gsis]
-    if model is IdempotencyRecordModel:
+    if model.__name__ == "IdempotencyRecordModel":
         props["TimeToLiveSpecification"] = {"AttributeName": "expiration", "Enabled": True}
     return {"Type": "AWS::DynamoDB::Table", "DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain",
             "Properties": props}
@@ -239,10 +228,10 @@ def cloudformation(function_ids: list[str], timer_queue_name: str = DEFAULT_TIME
     """The merge template for `chalice package`: tables, timer machine, queues, bus, alarms, and
     for each Lambda function (by its logical id) its environment and a policy scoped to them."""
     resources: dict[str, Any] = {**messaging_resources(timer_queue_name), **evidence_resources(evidence_queue_name)}
-    for model in (*MODELS, IdempotencyRecordModel):
-        name = model.__name__
-        resources[LOGICAL_IDS[name]] = table_resource(
-            model, {"Fn::Sub": f"${{AWS::StackName}}-{LOGICAL_IDS[name].removesuffix('Table').lower()}"})
+    tables = make_tables(DEFAULT_TABLES, "us-east-1")  # only the key schemas are read
+    for name, logical_id in LOGICAL_IDS.items():
+        resources[logical_id] = table_resource(
+            getattr(tables, name), {"Fn::Sub": f"${{AWS::StackName}}-{logical_id.removesuffix('Table').lower()}"})
     env: dict[str, Any] = {ENV_VARS[name]: {"Ref": logical_id} for name, logical_id in LOGICAL_IDS.items()}
     env.update({"TIMER_STATE_MACHINE_ARN": {"Ref": "DeadlineTimer"}, "EVENT_BUS_NAME": {"Ref": "EventBus"},
                 "TIMER_QUEUE_NAME": timer_queue_name, "EVIDENCE_BUCKET": BUCKET_NAME,

@@ -82,7 +82,7 @@ def empty_account(settings: Any, env: dict[str, str]) -> None:
     """Delete every item, queued message and running timer execution (much faster than a new
     account per test)."""
     ddb, sqs, sfn = _clients()
-    for table in (*settings.tables.values(), settings.idempotency_table):
+    for table in settings.tables.values():
         keys = [k["AttributeName"] for k in ddb.describe_table(TableName=table)["Table"]["KeySchema"]]
         for page in ddb.get_paginator("scan").paginate(TableName=table, ProjectionExpression=", ".join(
                 f"#k{i}" for i in range(len(keys))), ExpressionAttributeNames={f"#k{i}": k for i, k in enumerate(keys)}):

@@ -1,10 +1,13 @@
-"""In-memory repository: the fake the unit tests use, held to the same contract as DynamoDB."""
+"""In-memory adapters: the fakes the service tests use, held to the same contract as DynamoDB
+(tests/integration/test_repository_contract.py runs one suite against both)."""
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable
-from dataclasses import replace
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import Any
 
 from ..domain.disputes import Dispute, Status, TimerCommand
 from ..domain.errors import ConcurrentModification, Conflict, InvalidInput, RuleViolation
@@ -12,10 +15,11 @@ from ..domain.evidence import COUNTED, PENDING_UPLOAD, SLOTS_PER_PLACE, Evidence
 from ..domain.messages import Message
 from ..domain.orders import Order
 from ..domain.policy import Policy
-from ..ports import OrderExists, OutboxRecord, Page
+from ..ports import Clock, OrderExists, OutboxRecord, Page
+from ..services.unit_of_work import Relay, UnitOfWork
 
 
-def _page(items: list, limit: int, cursor: str | None) -> Page:
+def _page(items: list[Any], limit: int, cursor: str | None) -> Page:
     try:
         start = int(cursor) if cursor else 0
     except ValueError as exc:
@@ -25,140 +29,223 @@ def _page(items: list, limit: int, cursor: str | None) -> Page:
     return chunk, nxt
 
 
-class InMemoryRepository:
-    def __init__(self, policy: Policy | None = None) -> None:
-        self.orders: dict[str, tuple[Order, str]] = {}
-        self.disputes: dict[str, Dispute] = {}
-        self.messages: dict[str, list[Message]] = {}
-        self.outbox: dict[str, OutboxRecord] = {}
-        self.evidence: dict[tuple[str, str], Evidence] = {}
-        self.policy = policy or Policy()
+@dataclass
+class InMemoryState:
+    """What the tables would hold."""
 
-    # orders
-    def get_order(self, order_id: str) -> Order | None:
-        entry = self.orders.get(order_id)
-        return entry[0] if entry else None
+    policy: Policy = field(default_factory=Policy)
+    orders: dict[str, tuple[Order, str]] = field(default_factory=dict)
+    disputes: dict[str, Dispute] = field(default_factory=dict)
+    messages: dict[str, list[Message]] = field(default_factory=dict)
+    outbox: dict[str, OutboxRecord] = field(default_factory=dict)
+    evidence: dict[tuple[str, str], Evidence] = field(default_factory=dict)
+    lock: threading.RLock = field(default_factory=threading.RLock)
+    reads: int = 0  # requests a real table would have served, for the query-count tests
 
-    def order_fingerprint(self, order_id: str) -> str | None:
-        entry = self.orders.get(order_id)
-        return entry[1] if entry else None
-
-    def add_order(self, order: Order, fingerprint: str) -> Order:
-        if order.order_id in self.orders:
-            raise OrderExists(order.order_id)
-        stored = replace(order, version=1)
-        self.orders[order.order_id] = (stored, fingerprint)
-        return stored
-
-    def save_order(self, order: Order) -> Order:
-        self._check_order(order)
-        stored = replace(order, version=(order.version or 0) + 1)
-        self.orders[order.order_id] = (stored, self.orders[order.order_id][1])
-        return stored
-
-    def _check_order(self, order: Order) -> None:
-        current = self.get_order(order.order_id)
-        if current is None or current.version != order.version:
-            raise ConcurrentModification("the order changed meanwhile")
-
-    # disputes
-    def get_dispute(self, dispute_id: str) -> Dispute | None:
-        d = self.disputes.get(dispute_id)
-        return None if d is None else copy.deepcopy(d)
-
-    def save_dispute(self, dispute: Dispute, order: Order | None = None,
-                     outbox: Iterable[OutboxRecord] = ()) -> tuple[Dispute, Order | None]:
-        current = self.disputes.get(dispute.dispute_id)
-        if (current.version if current else None) != dispute.version:
-            raise ConcurrentModification("the dispute changed meanwhile")
-        if order is not None:
-            self._check_order(order)
-        stored = copy.deepcopy(dispute)
-        stored.version = (dispute.version or 0) + 1
-        stored.new_events, stored.timer_commands = [], []
-        self.disputes[dispute.dispute_id] = stored
-        self.outbox.update((r.outbox_id, r) for r in outbox)
-        saved_order = self.save_order(order) if order is not None else None
-        return copy.deepcopy(stored), saved_order
-
-    def list_orders(self, role: str, party_id: str, limit: int, cursor: str | None) -> Page:
-        mine = [o for o, _ in self.orders.values() if getattr(o, f"{role}_id") == party_id]
-        mine.sort(key=lambda o: (o.created_at, o.order_id), reverse=True)
-        return _page(mine, limit, cursor)
-
-    def list_disputes(self, role: str, party_id: str, status: str | None, limit: int,
-                      cursor: str | None) -> Page:
-        mine = [copy.deepcopy(d) for d in self.disputes.values() if getattr(d, f"{role}_id") == party_id
-                and (status is None or d.status.value == status)]
-        mine.sort(key=lambda d: (d.created_at, d.dispute_id), reverse=True)
-        return _page(mine, limit, cursor)
-
-    def escalated_disputes(self, escalated_before: datetime | None, limit: int, cursor: str | None) -> Page:
-        queue = [copy.deepcopy(d) for d in self.disputes.values() if d.status is Status.ESCALATED
-                 and d.escalated_at is not None and (escalated_before is None or d.escalated_at <= escalated_before)]
-        queue.sort(key=lambda d: (d.escalated_at, d.dispute_id))
-        return _page(queue, limit, cursor)
-
-    # messages
-    def _require_open(self, dispute_id: str) -> None:
+    def require_open(self, dispute_id: str) -> None:
         d = self.disputes.get(dispute_id)
         if d is None or not d.is_open:
             raise Conflict("the dispute is closed", code="DISPUTE_CLOSED")
 
-    def add_message(self, message: Message, outbox: Iterable[OutboxRecord] = ()) -> None:
-        self._require_open(message.dispute_id)
-        self.messages.setdefault(message.dispute_id, []).append(message)
-        self.outbox.update((r.outbox_id, r) for r in outbox)
 
-    def list_messages(self, dispute_id: str, limit: int, cursor: str | None) -> Page:
-        thread = sorted(self.messages.get(dispute_id, []), key=lambda m: m.sort_key)
+@dataclass
+class FakeWrite:
+    check: Callable[[], None]
+    apply: Callable[[], None]
+
+
+class _Repo:
+    def __init__(self, state: InMemoryState, uow: UnitOfWork) -> None:
+        self.state = state
+        self.uow = uow
+
+    def _read(self) -> None:
+        self.state.reads += 1
+
+
+class InMemoryOrders(_Repo):
+    def get(self, order_id: str) -> Order | None:
+        self._read()
+        entry = self.state.orders.get(order_id)
+        return entry[0] if entry else None
+
+    def fingerprint(self, order_id: str) -> str | None:
+        self._read()
+        entry = self.state.orders.get(order_id)
+        return entry[1] if entry else None
+
+    def add(self, order: Order, fingerprint: str) -> Order:
+        stored = replace(order, version=1)
+
+        def check() -> None:
+            if order.order_id in self.state.orders:
+                raise OrderExists(order.order_id)
+
+        self.uow.stage(FakeWrite(check, lambda: self.state.orders.__setitem__(order.order_id, (stored, fingerprint))))
+        return stored
+
+    def save(self, order: Order) -> Order:
+        stored = replace(order, version=(order.version or 0) + 1)
+
+        def check() -> None:
+            current = self.state.orders.get(order.order_id)
+            if current is None or current[0].version != order.version:
+                raise ConcurrentModification("the order changed meanwhile")
+
+        def apply() -> None:
+            self.state.orders[order.order_id] = (stored, self.state.orders[order.order_id][1])
+
+        self.uow.stage(FakeWrite(check, apply))
+        return stored
+
+    def list_for(self, role: str, party_id: str, limit: int, cursor: str | None) -> Page:
+        self._read()
+        mine = [o for o, _ in self.state.orders.values() if getattr(o, f"{role}_id") == party_id]
+        mine.sort(key=lambda o: (o.created_at, o.order_id), reverse=True)
+        return _page(mine, limit, cursor)
+
+    def due_for_release(self, now: datetime, limit: int) -> list[Order]:
+        policy = self.state.policy
+        due = [o for o, _ in self.state.orders.values() if (at := o.release_at(policy)) is not None and at <= now]
+        return sorted(due, key=lambda o: o.release_at(policy) or now)[:limit]
+
+
+class InMemoryDisputes(_Repo):
+    def get(self, dispute_id: str) -> Dispute | None:
+        self._read()
+        d = self.state.disputes.get(dispute_id)
+        return None if d is None else copy.deepcopy(d)
+
+    def save(self, dispute: Dispute) -> Dispute:
+        expected, version = dispute.version, (dispute.version or 0) + 1
+        self.uow.collect(dispute, version)
+        stored = copy.deepcopy(dispute)
+        stored.version = version
+
+        def check() -> None:
+            current = self.state.disputes.get(dispute.dispute_id)
+            if (current.version if current else None) != expected:
+                raise ConcurrentModification("the dispute changed meanwhile")
+
+        def apply() -> None:
+            current = self.state.disputes.get(dispute.dispute_id)
+            # Like DynamoDB: a dispute write leaves the evidence counter to the evidence writes.
+            stored.buyer_visual_evidence = current.buyer_visual_evidence if current else 0
+            self.state.disputes[dispute.dispute_id] = stored
+
+        self.uow.stage(FakeWrite(check, apply))
+        dispute.version = version
+        return dispute
+
+    def list_for(self, role: str, party_id: str, status: str | None, limit: int, cursor: str | None) -> Page:
+        self._read()
+        mine = [copy.deepcopy(d) for d in self.state.disputes.values() if getattr(d, f"{role}_id") == party_id
+                and (status is None or d.status.value == status)]
+        mine.sort(key=lambda d: (d.created_at, d.dispute_id), reverse=True)
+        return _page(mine, limit, cursor)
+
+    def escalated(self, escalated_before: datetime | None, limit: int, cursor: str | None) -> Page:
+        self._read()
+        queue = [copy.deepcopy(d) for d in self.state.disputes.values() if d.status is Status.ESCALATED
+                 and d.escalated_at is not None and (escalated_before is None or d.escalated_at <= escalated_before)]
+        queue.sort(key=lambda d: (d.escalated_at or d.created_at, d.dispute_id))
+        return _page(queue, limit, cursor)
+
+
+class InMemoryMessages(_Repo):
+    def add(self, message: Message) -> None:
+        self.uow.stage(FakeWrite(lambda: self.state.require_open(message.dispute_id),
+                                 lambda: self.state.messages.setdefault(message.dispute_id, []).append(message)))
+
+    def list(self, dispute_id: str, limit: int, cursor: str | None) -> Page:
+        self._read()
+        thread = sorted(self.state.messages.get(dispute_id, []), key=lambda m: m.sort_key)
         return _page(thread, limit, cursor)
 
-    # escrow
-    def orders_due_for_release(self, now: datetime, limit: int) -> list[Order]:
-        due = [o for o, _ in self.orders.values()
-               if (at := o.release_at(self.policy)) is not None and at <= now]
-        return sorted(due, key=lambda o: o.release_at(self.policy) or now)[:limit]
 
-    # outbox
-    def pending_outbox(self, created_before: datetime, limit: int) -> list[OutboxRecord]:
-        return sorted((r for r in self.outbox.values() if r.created_at <= created_before),
-                      key=lambda r: r.created_at)[:limit]
+class InMemoryEvidence(_Repo):
+    def get(self, dispute_id: str, evidence_id: str) -> Evidence | None:
+        self._read()
+        return self.state.evidence.get((dispute_id, evidence_id))
 
-    def delete_outbox(self, outbox_id: str) -> None:
-        self.outbox.pop(outbox_id, None)
+    def list(self, dispute_id: str) -> list[Evidence]:
+        self._read()
+        return sorted((e for e in self.state.evidence.values() if e.dispute_id == dispute_id),
+                      key=lambda e: e.evidence_id)
 
-    def requeue_outbox(self, record: OutboxRecord, at: datetime) -> None:
-        if record.outbox_id in self.outbox:
-            self.outbox[record.outbox_id] = replace(record, created_at=at)
+    def add(self, evidence: Evidence, max_per_party: int) -> None:
+        def check() -> None:
+            self.state.require_open(evidence.dispute_id)
+            mine = [e for e in self.state.evidence.values()
+                    if e.dispute_id == evidence.dispute_id and e.uploaded_by == evidence.uploaded_by]
+            used = sum(1 for e in mine if e.status in COUNTED)
+            if used >= max_per_party or len(mine) >= max_per_party * SLOTS_PER_PLACE:
+                raise RuleViolation(f"at most {max_per_party} files per party", code="EVIDENCE_LIMIT_REACHED",
+                                    details={"limit": max_per_party})
 
-    # evidence
-    def add_evidence(self, evidence: Evidence, max_per_party: int) -> None:
-        self._require_open(evidence.dispute_id)
-        mine = [e for e in self.evidence.values()
-                if e.dispute_id == evidence.dispute_id and e.uploaded_by == evidence.uploaded_by]
-        used = sum(1 for e in mine if e.status in COUNTED)
-        if used >= max_per_party or len(mine) >= max_per_party * SLOTS_PER_PLACE:
-            raise RuleViolation(f"at most {max_per_party} files per party", code="EVIDENCE_LIMIT_REACHED",
-                                details={"limit": max_per_party})
-        self.evidence[(evidence.dispute_id, evidence.evidence_id)] = evidence
+        self.uow.stage(FakeWrite(check, lambda: self.state.evidence.__setitem__(
+            (evidence.dispute_id, evidence.evidence_id), evidence)))
 
-    def get_evidence(self, dispute_id: str, evidence_id: str) -> Evidence | None:
-        return self.evidence.get((dispute_id, evidence_id))
+    def save(self, evidence: Evidence, from_statuses: Iterable[str]) -> None:
+        allowed = set(from_statuses)
+        key = (evidence.dispute_id, evidence.evidence_id)
 
-    def list_evidence(self, dispute_id: str) -> list[Evidence]:
-        return sorted((e for e in self.evidence.values() if e.dispute_id == dispute_id), key=lambda e: e.evidence_id)
+        def check() -> None:
+            current = self.state.evidence.get(key)
+            if current is None or current.status not in allowed:
+                raise ConcurrentModification("the evidence was processed meanwhile")
 
-    def update_evidence(self, evidence: Evidence, from_statuses: Iterable[str],
-                        outbox: Iterable[OutboxRecord] = ()) -> None:
-        current = self.evidence.get((evidence.dispute_id, evidence.evidence_id))
-        if current is None or current.status not in set(from_statuses):
-            raise ConcurrentModification("the evidence was processed meanwhile")
-        self.evidence[(evidence.dispute_id, evidence.evidence_id)] = evidence
-        self.outbox.update((r.outbox_id, r) for r in outbox)
+        def apply() -> None:
+            self.state.evidence[key] = evidence
+            dispute = self.state.disputes.get(evidence.dispute_id)
+            if evidence.satisfies_checklist and dispute is not None:
+                dispute.buyer_visual_evidence += 1
 
-    def expired_uploads(self, now: datetime, limit: int) -> list[Evidence]:
-        return [e for e in self.evidence.values() if e.status == PENDING_UPLOAD and e.expires_at < now][:limit]
+        self.uow.stage(FakeWrite(check, apply))
+
+    def expired(self, now: datetime, limit: int) -> list[Evidence]:
+        return [e for e in self.state.evidence.values() if e.status == PENDING_UPLOAD and e.expires_at < now][:limit]
+
+
+class InMemoryOutbox:
+    def __init__(self, state: InMemoryState) -> None:
+        self.state = state
+
+    def pending(self, created_before: datetime, limit: int) -> list[OutboxRecord]:
+        with self.state.lock:
+            return sorted((r for r in self.state.outbox.values() if r.created_at <= created_before),
+                          key=lambda r: r.created_at)[:limit]
+
+    def delete(self, outbox_id: str) -> None:
+        with self.state.lock:
+            self.state.outbox.pop(outbox_id, None)
+
+    def requeue(self, record: OutboxRecord, at: datetime) -> None:
+        with self.state.lock:
+            if record.outbox_id in self.state.outbox:
+                self.state.outbox[record.outbox_id] = replace(record, created_at=at)
+
+
+class FakeUnitOfWork(UnitOfWork):
+    """Checks every staged write, then applies them all: the atomicity of a transaction."""
+
+    def __init__(self, state: InMemoryState, relay: Relay, clock: Clock) -> None:
+        super().__init__(relay, clock)
+        self.state = state
+        self.orders = InMemoryOrders(state, self)
+        self.disputes = InMemoryDisputes(state, self)
+        self.messages = InMemoryMessages(state, self)
+        self.evidence = InMemoryEvidence(state, self)
+        self.commits = 0
+
+    def _write(self, staged: list[Any], outbox: list[OutboxRecord]) -> None:
+        with self.state.lock:
+            for write in staged:
+                write.check()
+            for write in staged:
+                write.apply()
+            self.state.outbox.update((r.outbox_id, r) for r in outbox)
+            self.commits += 1
 
 
 class RecordingTimers:
@@ -185,7 +272,33 @@ class RecordingTimers:
 
 class RecordingPublisher:
     def __init__(self) -> None:
-        self.events: list[tuple[str, dict]] = []
+        self.events: list[tuple[str, dict[str, Any]]] = []
 
-    def publish(self, detail_type: str, detail: dict) -> None:
+    def publish(self, detail_type: str, detail: dict[str, Any]) -> None:
         self.events.append((detail_type, detail))
+
+
+class MemoryEvidenceStore:
+    """The evidence bucket as a dict (service tests); links name the key they point at."""
+
+    def __init__(self) -> None:
+        self.objects: dict[str, tuple[bytes, str]] = {}
+
+    def presigned_post(self, key: str, content_type: str, max_bytes: int, expires_in: int) -> dict[str, Any]:
+        return {"url": "memory://evidence", "fields": {"key": key, "Content-Type": content_type}}
+
+    def size(self, key: str) -> int | None:
+        entry = self.objects.get(key)
+        return None if entry is None else len(entry[0])
+
+    def read(self, key: str) -> bytes:
+        return self.objects[key][0]
+
+    def write(self, key: str, data: bytes, content_type: str) -> None:
+        self.objects[key] = (data, content_type)
+
+    def delete(self, key: str) -> None:
+        self.objects.pop(key, None)
+
+    def download_url(self, key: str, file_name: str, expires_in: int) -> str:
+        return f"memory://evidence/{key}?name={file_name}"

@@ -13,6 +13,7 @@ from typing import Any
 
 from .catalog import Outcome, Reason, Solution
 from .errors import Conflict, Forbidden, NotFound, RuleViolation
+from .evidence import checklist
 from .money import Money
 from .policy import Policy
 from .timefmt import fmt, parse, parse_opt
@@ -189,6 +190,9 @@ class Dispute:
     mediation_overdue: bool = False
     timeline: list[dict[str, Any]] = field(default_factory=list)
     version: int | None = None
+    # Accepted photos and videos of the buyer, counted as they are accepted (the evidence
+    # checklist reads this instead of listing the files).
+    buyer_visual_evidence: int = 0
     # What this unit of work asks of the outside world, never stored on the dispute itself:
     # the events to publish, and the phase timers to stop and start (see ``TimerCommand``).
     new_events: list[dict[str, Any]] = field(default_factory=list, repr=False)
@@ -232,14 +236,14 @@ class Dispute:
         self._record(now, actor, "dispute.request_rejected", {"message": message})
         self._transition(target, now, policy)
 
-    def escalate(self, actor: Actor, message: str | None, now: datetime, policy: Policy,
-                 missing_evidence: list[str] | tuple[str, ...] = ()) -> None:
+    def escalate(self, actor: Actor, message: str | None, now: datetime, policy: Policy) -> None:
         """Ask the platform to decide. A buyer must first meet the evidence checklist (a stalled
         negotiation still escalates by itself: the deadline does not wait for photos)."""
         target = self._allowed(Command.ESCALATE, actor)
-        if actor is Actor.BUYER and missing_evidence:
+        missing = self.evidence_checklist()["missing"]
+        if actor is Actor.BUYER and missing:
             raise RuleViolation("upload the evidence this reason needs before escalating", code="EVIDENCE_REQUIRED",
-                                details={"missing": list(missing_evidence)})
+                                details={"missing": list(missing)})
         self.escalated_at = now
         self._record(now, actor, "dispute.escalated", {"message": message} if message else {})
         self._transition(target, now, policy)
@@ -307,6 +311,9 @@ class Dispute:
         if sub == self.seller_id:
             return Actor.SELLER
         return Actor.MODERATOR if is_moderator else None
+
+    def evidence_checklist(self) -> dict[str, Any]:
+        return checklist(self.reason, self.buyer_visual_evidence)
 
     @property
     def is_open(self) -> bool:
@@ -448,7 +455,7 @@ class Dispute:
         }
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any], version: int | None) -> Dispute:
+    def from_dict(cls, d: dict[str, Any], version: int | None, buyer_visual_evidence: int = 0) -> Dispute:
         return cls(
             dispute_id=d["dispute_id"], order_id=d["order_id"], buyer_id=d["buyer_id"], seller_id=d["seller_id"],
             reason=Reason(d["reason"]), description=d["description"], item_ids=list(d.get("item_ids") or []),
@@ -458,6 +465,7 @@ class Dispute:
             phase_due_at=parse_opt(d.get("phase_due_at")), escalated_at=parse_opt(d.get("escalated_at")),
             mediation_overdue=bool(d.get("mediation_overdue")), timeline=list(d.get("timeline") or []),
             created_at=parse(d["created_at"]), updated_at=parse(d["updated_at"]), version=version,
+            buyer_visual_evidence=buyer_visual_evidence,
         )
 
 

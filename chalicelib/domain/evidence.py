@@ -79,6 +79,11 @@ class Evidence:
     def max_bytes(self) -> int:
         return LIMITS[self.content_type]
 
+    @property
+    def satisfies_checklist(self) -> bool:
+        """A buyer's accepted photo or video: what the photo reasons of the checklist expect."""
+        return self.uploaded_by == "buyer" and self.status == ACCEPTED and self.content_type in VISUAL_TYPES
+
     def shown_status(self, now: datetime) -> str:
         """A slot whose upload window passed is EXPIRED, whether or not the sweep got to it."""
         return EXPIRED if self.status == PENDING_UPLOAD and now > self.expires_at else self.status
@@ -106,12 +111,12 @@ class Evidence:
                    processed_at=parse_opt(d.get("processed_at")))
 
 
-def checklist(reason: Reason, evidence: list[Evidence]) -> dict[str, Any]:
+def checklist(reason: Reason, buyer_visual_evidence: int) -> dict[str, Any]:
     """Seed 000's table, checked: photo reasons need at least one accepted photo or video from the
-    buyer; NOT_RECEIVED is proven by the tracking data the service already holds."""
+    buyer (``buyer_visual_evidence`` counts them); NOT_RECEIVED is proven by the tracking data the
+    service already holds."""
     expected = list(EVIDENCE_EXPECTED[reason])
     suggested = [s.value for s in SUGGESTED_SOLUTIONS[reason]]
-    has_visual = reason is Reason.NOT_RECEIVED or any(
-        e.uploaded_by == "buyer" and e.status == ACCEPTED and e.content_type in VISUAL_TYPES for e in evidence)
+    has_visual = reason is Reason.NOT_RECEIVED or buyer_visual_evidence > 0
     return {"expected": expected, "satisfied": has_visual, "missing": [] if has_visual else expected,
             "suggested_solutions": suggested}

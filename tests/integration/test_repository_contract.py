@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -14,23 +15,113 @@ from chalicelib.domain.messages import Message
 from chalicelib.domain.money import Money
 from chalicelib.domain.orders import Order
 from chalicelib.domain.policy import Policy
-from chalicelib.ports import OrderExists
-from tests.support import T0
+from chalicelib.ports import OrderExists, OutboxRecord
+from tests.support import T0, FakeClock
 
 POLICY = Policy()
 
 
+class Relay:
+    """Stands in for the outbox relay: remembers what each commit handed over."""
+
+    def __init__(self) -> None:
+        self.handed: list[OutboxRecord] = []
+
+    def try_deliver(self, records: list[OutboxRecord]) -> int:
+        self.handed += records
+        return 0
+
+
+class Repo:
+    """The contract in the words of the old repository: each call is one unit of work."""
+
+    def __init__(self, uow: Any, outbox: Any) -> None:
+        self.uow = uow
+        self.outbox = outbox
+
+    def _one(self, stage: Any) -> Any:
+        with self.uow() as uow:
+            result = stage(uow)
+            uow.commit()
+            return result
+
+    def get_order(self, order_id):
+        with self.uow() as uow:
+            return uow.orders.get(order_id)
+
+    def order_fingerprint(self, order_id):
+        with self.uow() as uow:
+            return uow.orders.fingerprint(order_id)
+
+    def add_order(self, o, fp):
+        return self._one(lambda uow: uow.orders.add(o, fp))
+
+    def save_order(self, o):
+        return self._one(lambda uow: uow.orders.save(o))
+
+    def get_dispute(self, dispute_id):
+        with self.uow() as uow:
+            return uow.disputes.get(dispute_id)
+
+    def save_dispute(self, d, o=None):
+        def stage(uow):
+            saved_order = uow.orders.save(o) if o is not None else None
+            return uow.disputes.save(d), saved_order
+        return self._one(stage)
+
+    def list_orders(self, role, party, limit, cursor):
+        with self.uow() as uow:
+            return uow.orders.list_for(role, party, limit, cursor)
+
+    def list_disputes(self, role, party, status, limit, cursor):
+        with self.uow() as uow:
+            return uow.disputes.list_for(role, party, status, limit, cursor)
+
+    def escalated_disputes(self, before, limit, cursor):
+        with self.uow() as uow:
+            return uow.disputes.escalated(before, limit, cursor)
+
+    def add_message(self, m):
+        return self._one(lambda uow: uow.messages.add(m))
+
+    def list_messages(self, dispute_id, limit, cursor):
+        with self.uow() as uow:
+            return uow.messages.list(dispute_id, limit, cursor)
+
+    def add_evidence(self, e, limit):
+        return self._one(lambda uow: uow.evidence.add(e, limit))
+
+    def update_evidence(self, e, from_statuses):
+        return self._one(lambda uow: uow.evidence.save(e, from_statuses))
+
+    def list_evidence(self, dispute_id):
+        with self.uow() as uow:
+            return uow.evidence.list(dispute_id)
+
+    def orders_due_for_release(self, now, limit):
+        with self.uow() as uow:
+            return uow.orders.due_for_release(now, limit)
+
+
 @pytest.fixture(params=["memory", "dynamodb"])
 def repo(request):
+    relay, clock = Relay(), FakeClock()
     if request.param == "memory":
-        from chalicelib.adapters.memory import InMemoryRepository
+        from chalicelib.adapters.memory import FakeUnitOfWork, InMemoryOutbox, InMemoryState
 
-        return InMemoryRepository(POLICY)
-    from chalicelib.adapters.dynamodb import DynamoRepository, bind_models
+        state = InMemoryState(POLICY)
+        r = Repo(lambda: FakeUnitOfWork(state, relay, clock), InMemoryOutbox(state))
+    else:
+        from pynamodb.connection import Connection
 
-    request.getfixturevalue("aws")
-    bind_models(request.getfixturevalue("settings").tables, "us-east-1")
-    return DynamoRepository(POLICY)
+        from chalicelib.adapters.dynamodb import DynamoOutbox, DynamoUnitOfWork, make_tables
+
+        request.getfixturevalue("aws")
+        tables = make_tables(request.getfixturevalue("settings").tables, "us-east-1")
+        connection = Connection(region="us-east-1")
+        r = Repo(lambda: DynamoUnitOfWork(tables, connection, POLICY, relay, clock), DynamoOutbox(tables))
+    r.relay = relay  # type: ignore[attr-defined]
+    return r
 
 
 def order(order_id="o-1", buyer="b-1", seller="s-1", at=T0) -> Order:
@@ -198,3 +289,35 @@ def test_orders_due_for_release_are_found_without_scanning(repo):
     released = repo.save_order(replace(found[0]).auto_release(T0 + POLICY.protection, POLICY))
     assert repo.orders_due_for_release(T0 + POLICY.protection, 10) == []
     assert released.escrow.status.value == "RELEASED"
+
+
+def test_a_dispute_its_order_and_its_outbox_commit_together_and_the_outbox_is_handed_over_after(repo):
+    o = repo.add_order(order(), "fp")
+    d = dispute_for(o)
+    repo.save_dispute(d, o.attach_dispute(d.dispute_id))
+    handed = repo.relay.handed
+    kinds = sorted(r.kind for r in handed)
+    assert kinds == ["EVENT", "EVENT", "TIMER"]  # opened + offer made; the seller's timer
+    owed = repo.outbox.pending(T0 + timedelta(days=1), 10)
+    assert sorted(r.outbox_id for r in owed) == sorted(r.outbox_id for r in handed)
+
+    rival = dispute_for(o)  # refused: nothing of it is written, its outbox included
+    with pytest.raises(ConcurrentModification):
+        repo.save_dispute(rival, o.attach_dispute(rival.dispute_id))
+    assert len(repo.outbox.pending(T0 + timedelta(days=1), 10)) == 3 and len(handed) == 3
+
+
+def test_an_accepted_photo_counts_for_the_checklist_without_making_the_dispute_stale(repo):
+    d = open_dispute(repo)
+    d2 = dispute_for(repo.add_order(order("o-2"), "fp"))
+    assert repo.get_dispute(d.dispute_id).evidence_checklist()["satisfied"] is True  # NOT_RECEIVED
+    slot = Evidence.slot(d.dispute_id, "buyer", "b-1", "a.jpg", "image/jpeg", 10, T0)
+    repo.add_evidence(slot, 10)
+    before = repo.get_dispute(d.dispute_id)
+    repo.update_evidence(slot.accepted("ab" * 32, True, T0), ["PENDING_UPLOAD"])
+    after = repo.get_dispute(d.dispute_id)
+    assert after.buyer_visual_evidence == 1 and after.version == before.version
+    before.reject(before.actor_for("s-1", False), "no", T0, POLICY)  # a write from the older read
+    repo.save_dispute(before)
+    assert repo.get_dispute(d.dispute_id).buyer_visual_evidence == 1
+    assert repo.get_dispute(d2.dispute_id) is None

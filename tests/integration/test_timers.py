@@ -191,10 +191,10 @@ def test_a_timer_that_failed_to_start_is_started_by_the_reconciler(interpreter, 
         assert r.status_code == 201  # the dispute is stored; its timer start is owed, not lost
         did = r.json_body["dispute_id"]
         assert timers.executions(did) == {}
-        assert len(c.service.repo.pending_outbox(c.service.clock.now() + timedelta(minutes=1), 10)) == 1
-        c.service.relay.drain(c.service.clock.now(), grace=timedelta(0))  # what the scheduled reconciler does
+        assert len(c.outbox.pending(c.clock.now() + timedelta(minutes=1), 10)) == 1
+        c.relay.drain(c.clock.now(), grace=timedelta(0))  # what the scheduled reconciler does
         assert timers.executions(did) == {"SELLER_RESPONSE": "RUNNING"}
-        assert c.service.repo.pending_outbox(c.service.clock.now() + timedelta(minutes=1), 10) == []
+        assert c.outbox.pending(c.clock.now() + timedelta(minutes=1), 10) == []
         # Starting twice is harmless: the name is deterministic.
         app.handler_map["drain-outbox"]({"detail-type": "Scheduled Event", "source": "aws.events", "detail": {},
                                          "resources": [], "time": "2026-11-23T00:00:00Z", "region": "us-east-1",

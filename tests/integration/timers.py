@@ -55,11 +55,11 @@ class TimerRig:
         (moto refuses to stop an execution in its very first instant; the owed stop is retried)."""
         from chalicelib import bootstrap
 
-        service = bootstrap.container().service
+        c = bootstrap.container()
         deadline = time.monotonic() + timeout
         while True:
-            service.relay.drain(service.clock.now(), grace=timedelta(0))
-            owed = service.repo.pending_outbox(service.clock.now() + timedelta(minutes=5), 10)
+            c.relay.drain(c.clock.now(), grace=timedelta(0))
+            owed = c.outbox.pending(c.clock.now() + timedelta(minutes=5), 10)
             states = self.executions(dispute_id)
             if not owed and "RUNNING" not in states.values():
                 return states

@@ -24,6 +24,7 @@ def opened(reason=Reason.NOT_AS_DESCRIBED, requested=Solution.REFUND_PARTIAL, am
 
 def negotiating() -> Dispute:
     d = opened()
+    d.buyer_visual_evidence = 1  # the buyer's photo is in: escalation is open to them
     d.reject(S, "The colour is as shown", T0, POLICY)
     return d
 
@@ -229,6 +230,7 @@ def commands(d: Dispute) -> list[tuple[str, str]]:
 
 def test_each_phase_asks_for_its_timer_and_leaving_it_stops_that_timer():
     d = opened()
+    d.buyer_visual_evidence = 1
     assert commands(d) == [("START", "SELLER_RESPONSE")]
     start = d.timer_commands[0]
     assert start.due_at == T0 + POLICY.seller_response and start.remind_at == start.due_at - POLICY.reminder_before
@@ -259,3 +261,13 @@ def test_a_timer_waking_a_moment_early_still_expires_the_phase():
     d = opened()
     d.expire("SELLER_RESPONSE", T0 + POLICY.seller_response - timedelta(seconds=1), POLICY)
     assert d.status is Status.RESOLVED
+
+
+def test_a_buyer_cannot_escalate_a_photo_reason_without_an_accepted_photo():
+    d = opened()
+    d.reject(S, "The colour is as shown", T0, POLICY)
+    with pytest.raises(RuleViolation) as err:
+        d.escalate(B, None, T0, POLICY)
+    assert err.value.code == "EVIDENCE_REQUIRED" and d.status is Status.NEGOTIATING
+    d.escalate(Actor.SELLER, None, T0, POLICY)  # the seller (or the deadline) still can
+    assert d.status is Status.ESCALATED

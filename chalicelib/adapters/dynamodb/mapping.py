@@ -1,0 +1,106 @@
+"""Aggregates to items and back. The domain never sees a model; the models never see a rule."""
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from ...domain.disputes import Dispute, Status
+from ...domain.evidence import PENDING_UPLOAD, Evidence
+from ...domain.messages import Message
+from ...domain.orders import Order
+from ...domain.policy import Policy
+from ...domain.timefmt import fmt, parse
+from ...ports import OutboxRecord
+from .models import EVIDENCE_SHARDS, OUTBOX_SHARDS, RELEASE_SHARDS, Tables
+
+
+def shard(key: str, shards: int) -> int:
+    return int(hashlib.sha256(key.encode()).hexdigest(), 16) % shards
+
+
+def version(value: int | None) -> dict[str, int]:
+    """PynamoDB refuses version=None; leaving it out makes the write conditional on a new item."""
+    return {} if value is None else {"version": value}
+
+
+# ---- orders -----------------------------------------------------------------------------------
+def release_fields(order: Order, policy: Policy) -> tuple[str | None, str | None]:
+    """The sparse auto-release index: set only while the order waits for its release date."""
+    release_at = order.release_at(policy)
+    if release_at is None:
+        return None, None
+    return f"HELD#{shard(order.order_id, RELEASE_SHARDS)}", fmt(release_at)
+
+
+def new_order_item(t: Tables, order: Order, fingerprint: str, policy: Policy) -> Any:
+    release_shard, release_at = release_fields(order, policy)
+    return t.orders(order.order_id, buyer_id=order.buyer_id, seller_id=order.seller_id,
+                    created_at=fmt(order.created_at), fingerprint=fingerprint, release_shard=release_shard,
+                    release_at=release_at, doc=order.to_dict())
+
+
+def order_update(t: Tables, order: Order, policy: Policy) -> tuple[Any, list[Any]]:
+    """The versioned update that stores ``order`` (its registration fingerprint untouched)."""
+    m = t.orders
+    release_shard, release_at = release_fields(order, policy)
+    actions = [m.doc.set(order.to_dict())]
+    if release_shard:
+        actions += [m.release_shard.set(release_shard), m.release_at.set(release_at)]
+    else:
+        actions += [m.release_shard.remove(), m.release_at.remove()]
+    return m(order.order_id, **version(order.version)), actions
+
+
+def order_from(item: Any) -> Order:
+    return Order.from_dict(item.doc.as_dict(), item.version)
+
+
+# ---- disputes ---------------------------------------------------------------------------------
+def dispute_update(t: Tables, d: Dispute) -> tuple[Any, list[Any]]:
+    """The versioned update that stores ``d``. An update, not a put: the counters other writes
+    keep on the same item (see DisputeCounterModel) survive it."""
+    m = t.disputes
+    escalated = d.status is Status.ESCALATED
+    actions = [m.order_id.set(d.order_id), m.buyer_id.set(d.buyer_id), m.seller_id.set(d.seller_id),
+               m.status.set(d.status.value), m.created_at.set(fmt(d.created_at)), m.doc.set(d.to_dict())]
+    if escalated:
+        actions += [m.moderation_queue.set("ESCALATED"), m.escalated_at.set(fmt(d.escalated_at))]
+    else:
+        actions += [m.moderation_queue.remove(), m.escalated_at.remove()]
+    return m(d.dispute_id, **version(d.version)), actions
+
+
+def dispute_from(item: Any) -> Dispute:
+    return Dispute.from_dict(item.doc.as_dict(), item.version, int(item.buyer_visual_evidence or 0))
+
+
+# ---- messages, evidence, outbox ---------------------------------------------------------------
+def message_item(t: Tables, message: Message) -> Any:
+    return t.messages(message.dispute_id, message.sort_key, message_id=message.message_id,
+                      author_id=message.author_id, author_role=message.author_role, body=message.body,
+                      created_at=fmt(message.created_at))
+
+
+def message_from(item: Any) -> Message:
+    return Message(item.dispute_id, item.message_id, item.author_id, item.author_role, item.body,
+                   parse(item.created_at))
+
+
+def evidence_item(t: Tables, e: Evidence) -> Any:
+    pending = e.status == PENDING_UPLOAD
+    return t.evidence(e.dispute_id, e.evidence_id, status=e.status, doc=e.to_dict(),
+                      pending_shard=f"E#{shard(e.evidence_id, EVIDENCE_SHARDS)}" if pending else None,
+                      expires_at=fmt(e.expires_at) if pending else None)
+
+
+def evidence_from(item: Any) -> Evidence:
+    return Evidence.from_dict(item.doc.as_dict())
+
+
+def outbox_item(t: Tables, record: OutboxRecord) -> Any:
+    return t.outbox(record.outbox_id, kind=record.kind, payload=record.payload, created_at=fmt(record.created_at),
+                    shard=f"P#{shard(record.outbox_id, OUTBOX_SHARDS)}")
+
+
+def outbox_from(item: Any) -> OutboxRecord:
+    return OutboxRecord(item.outbox_id, item.kind, item.payload.as_dict(), parse(item.created_at))

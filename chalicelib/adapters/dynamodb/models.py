@@ -1,0 +1,161 @@
+"""The PynamoDB models: tables, keys and indexes. ``make_tables`` builds one fresh set of model
+classes per stage (table names and region), so nothing is rebound or reset at run time."""
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any
+
+from pynamodb.attributes import MapAttribute, NumberAttribute, UnicodeAttribute, VersionAttribute
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
+from pynamodb.models import Model
+
+RELEASE_SHARDS = 8  # spreads the auto-release index over partitions; the sweep reads each shard
+EVIDENCE_SHARDS = 4
+OUTBOX_SHARDS = 8
+# Table name per logical table, the names the stack and `make dev` give them by default.
+DEFAULT_TABLES = {"orders": "orders", "disputes": "disputes", "messages": "messages", "outbox": "outbox",
+                  "evidence": "evidence", "idempotency": "idempotency"}
+
+
+def _gsi(name: str, hash_attr: str, range_attr: str, keys_only: bool = False) -> GlobalSecondaryIndex[Any]:
+    """A GSI with the given key attributes (PynamoDB wants one class per index)."""
+    meta = type("Meta", (), {"index_name": name,
+                              "projection": KeysOnlyProjection() if keys_only else AllProjection()})
+    attrs: dict[str, Any] = {"Meta": meta, hash_attr: UnicodeAttribute(hash_key=True),
+                             range_attr: UnicodeAttribute(range_key=True)}
+    index: GlobalSecondaryIndex[Any] = type(f"Index_{name}", (GlobalSecondaryIndex,), attrs)()
+    return index
+
+
+@dataclass(frozen=True)
+class Tables:
+    """The model classes of one stage. Each attribute is a PynamoDB Model class."""
+
+    orders: Any
+    disputes: Any
+    messages: Any
+    outbox: Any
+    evidence: Any
+    quota: Any  # the evidence table seen as per-party counters
+    dispute_counters: Any  # the disputes table seen as counters kept outside the dispute's version
+    idempotency: Any
+
+    def all(self) -> list[Any]:
+        """Every model that owns a table (the counters live in the evidence and dispute tables)."""
+        return [getattr(self, f.name) for f in fields(self) if f.name not in ("quota", "dispute_counters")]
+
+
+def make_tables(names: dict[str, str], region: str) -> Tables:
+    """Model classes for tables ``names`` (logical name -> table name) in ``region``."""
+
+    def meta(logical: str) -> type:
+        return type("Meta", (), {"table_name": names[logical], "region": region, "billing_mode": "PAY_PER_REQUEST"})
+
+    class OrderModel(Model):
+        Meta = meta("orders")
+        order_id = UnicodeAttribute(hash_key=True)
+        buyer_id = UnicodeAttribute()
+        seller_id = UnicodeAttribute()
+        created_at = UnicodeAttribute()
+        fingerprint = UnicodeAttribute()
+        # Set only while escrow is held and its release date is known: a sparse index for the sweep.
+        release_shard = UnicodeAttribute(null=True)
+        release_at = UnicodeAttribute(null=True)
+        doc = MapAttribute()  # type: ignore[var-annotated]
+        version = VersionAttribute()
+
+        by_buyer = _gsi("by_buyer", "buyer_id", "created_at")
+        by_seller = _gsi("by_seller", "seller_id", "created_at")
+        due_for_release = _gsi("due_for_release", "release_shard", "release_at")
+
+    class DisputeModel(Model):
+        Meta = meta("disputes")
+        dispute_id = UnicodeAttribute(hash_key=True)
+        order_id = UnicodeAttribute()
+        buyer_id = UnicodeAttribute()
+        seller_id = UnicodeAttribute()
+        status = UnicodeAttribute()
+        created_at = UnicodeAttribute()
+        # Set only while ESCALATED: the moderation queue is a sparse index, oldest escalation first.
+        moderation_queue = UnicodeAttribute(null=True)
+        escalated_at = UnicodeAttribute(null=True)
+        # Counted by the evidence writes, never by the dispute's own (see mapping.dispute_update).
+        buyer_visual_evidence = NumberAttribute(null=True)
+        doc = MapAttribute()  # type: ignore[var-annotated]
+        version = VersionAttribute()
+
+        by_buyer = _gsi("by_buyer", "buyer_id", "created_at")
+        by_seller = _gsi("by_seller", "seller_id", "created_at")
+        escalated = _gsi("escalated", "moderation_queue", "escalated_at")
+
+    class MessageModel(Model):
+        Meta = meta("messages")
+        dispute_id = UnicodeAttribute(hash_key=True)
+        message_key = UnicodeAttribute(range_key=True)
+        message_id = UnicodeAttribute()
+        author_id = UnicodeAttribute()
+        author_role = UnicodeAttribute()
+        body = UnicodeAttribute()
+        created_at = UnicodeAttribute()
+
+    class OutboxModel(Model):
+        """Pending work for the outside world; see ports.OutboxRecord. Deleted once done."""
+
+        Meta = meta("outbox")
+        outbox_id = UnicodeAttribute(hash_key=True)
+        kind = UnicodeAttribute()
+        payload = MapAttribute()  # type: ignore[var-annotated]
+        created_at = UnicodeAttribute()
+        shard = UnicodeAttribute()
+
+        pending = _gsi("pending", "shard", "created_at")
+
+    class EvidenceModel(Model):
+        """One upload slot and what became of it. The party's quota counters live in the same
+        table (range key ``#quota#<role>``); evidence ids (UUIDs) sort after them."""
+
+        Meta = meta("evidence")
+        dispute_id = UnicodeAttribute(hash_key=True)
+        evidence_id = UnicodeAttribute(range_key=True)
+        status = UnicodeAttribute(null=True)
+        doc = MapAttribute(null=True)  # type: ignore[var-annotated]
+        # Set only while an upload is awaited: a sparse index for the sweep that expires slots.
+        pending_shard = UnicodeAttribute(null=True)
+        expires_at = UnicodeAttribute(null=True)
+
+        awaiting_upload = _gsi("awaiting_upload", "pending_shard", "expires_at")
+
+    class EvidenceQuotaModel(Model):
+        """How many of a party's places in a dispute are taken (same table as the evidence)."""
+
+        Meta = meta("evidence")
+        dispute_id = UnicodeAttribute(hash_key=True)
+        evidence_id = UnicodeAttribute(range_key=True)
+        used = NumberAttribute(default=0)  # places taken now (pending, processing, accepted)
+        created = NumberAttribute(default=0)  # slots ever asked for: rejected ones free a place, not this
+
+    class DisputeCounterModel(Model):
+        """Counters on a dispute's item that are no part of its versioned document: an accepted
+        photo must not make a party's ``expected_version`` stale."""
+
+        Meta = meta("disputes")
+        dispute_id = UnicodeAttribute(hash_key=True)
+        buyer_visual_evidence = NumberAttribute(default=0)
+
+    class IdempotencyRecordModel(Model):
+        """The Powertools idempotency table's key schema (Powertools reads and writes the items)."""
+
+        Meta = meta("idempotency")
+        id = UnicodeAttribute(hash_key=True)
+        expiration = NumberAttribute(null=True)  # the TTL attribute
+
+    return Tables(orders=OrderModel, disputes=DisputeModel, messages=MessageModel, outbox=OutboxModel,
+                  evidence=EvidenceModel, quota=EvidenceQuotaModel, dispute_counters=DisputeCounterModel,
+                  idempotency=IdempotencyRecordModel)
+
+
+def create_tables(tables: Tables, wait: bool = False) -> None:
+    """Create every table (local runs and tests; the deployed stack comes from infra/)."""
+    for model in tables.all():
+        if not model.exists():
+            model.create_table(wait=wait, billing_mode="PAY_PER_REQUEST")

@@ -1,0 +1,197 @@
+"""One repository per aggregate over the PynamoDB models. Reads go to the table at once; writes
+are staged on the unit of work (see unit_of_work.py) and happen at its commit."""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from ...domain.disputes import TERMINAL, Dispute, Status
+from ...domain.errors import ConcurrentModification, Conflict, RuleViolation
+from ...domain.evidence import COUNTED, SLOTS_PER_PLACE, Evidence
+from ...domain.messages import Message
+from ...domain.orders import Order
+from ...domain.policy import Policy
+from ...domain.timefmt import fmt
+from ...ports import OrderExists, OutboxRecord, Page
+from ...services.unit_of_work import UnitOfWork
+from . import mapping
+from .models import EVIDENCE_SHARDS, OUTBOX_SHARDS, RELEASE_SHARDS, Tables
+from .pagination import query_page
+from .transactions import Write
+
+OPEN_STATUSES = tuple(status.value for status in Status if status not in TERMINAL)
+
+
+def _get(model: Any, *key: str) -> Any:
+    try:
+        return model.get(*key, consistent_read=True)
+    except model.DoesNotExist:
+        return None
+
+
+def _stale(what: str) -> ConcurrentModification:
+    return ConcurrentModification(f"the {what} changed meanwhile")
+
+
+def _closed() -> Conflict:
+    return Conflict("the dispute is closed", code="DISPUTE_CLOSED")
+
+
+class _Repo:
+    def __init__(self, tables: Tables, uow: UnitOfWork, policy: Policy) -> None:
+        self.t = tables
+        self.uow = uow
+        self.policy = policy
+
+    def _dispute_open(self, dispute_id: str) -> Write:
+        """Part of a transaction: the dispute is still open when the write commits (a message or a
+        file cannot slip in after the dispute closed)."""
+        return Write("check", self.t.disputes, _closed, key=(dispute_id,),
+                     condition=self.t.disputes.status.is_in(*OPEN_STATUSES))
+
+
+class DynamoOrders(_Repo):
+    def get(self, order_id: str) -> Order | None:
+        item = _get(self.t.orders, order_id)
+        return None if item is None else mapping.order_from(item)
+
+    def fingerprint(self, order_id: str) -> str | None:
+        item = _get(self.t.orders, order_id)
+        return None if item is None else str(item.fingerprint)
+
+    def add(self, order: Order, fingerprint: str) -> Order:
+        # version is None: PynamoDB conditions the put on the item not existing
+        self.uow.stage(Write("put", mapping.new_order_item(self.t, order, fingerprint, self.policy),
+                             lambda: OrderExists(order.order_id)))
+        return replace(order, version=1)
+
+    def save(self, order: Order) -> Order:
+        item, actions = mapping.order_update(self.t, order, self.policy)
+        self.uow.stage(Write("update", item, lambda: _stale("order"), actions=actions))
+        return replace(order, version=(order.version or 0) + 1)
+
+    def list_for(self, role: str, party_id: str, limit: int, cursor: str | None) -> Page:
+        index = self.t.orders.by_buyer if role == "buyer" else self.t.orders.by_seller
+        items, nxt = query_page(index, party_id, ("order_id", f"{role}_id", "created_at"), limit, cursor, forward=False)
+        return [mapping.order_from(i) for i in items], nxt
+
+    def due_for_release(self, now: datetime, limit: int) -> list[Order]:
+        out: list[Order] = []
+        m = self.t.orders
+        for n in range(RELEASE_SHARDS):
+            out += [mapping.order_from(i) for i in m.due_for_release.query(f"HELD#{n}", m.release_at <= fmt(now),
+                                                                           limit=limit)]
+        return sorted(out, key=lambda o: o.release_at(self.policy) or now)[:limit]
+
+
+class DynamoDisputes(_Repo):
+    def get(self, dispute_id: str) -> Dispute | None:
+        item = _get(self.t.disputes, dispute_id)
+        return None if item is None else mapping.dispute_from(item)
+
+    def save(self, dispute: Dispute) -> Dispute:
+        item, actions = mapping.dispute_update(self.t, dispute)
+        self.uow.stage(Write("update", item, lambda: _stale("dispute"), actions=actions))
+        dispute.version = (dispute.version or 0) + 1
+        self.uow.collect(dispute, dispute.version)
+        return dispute
+
+    def list_for(self, role: str, party_id: str, status: str | None, limit: int, cursor: str | None) -> Page:
+        m = self.t.disputes
+        index = m.by_buyer if role == "buyer" else m.by_seller
+        extra = {"filter_condition": m.status == status} if status else {}
+        items, nxt = query_page(index, party_id, ("dispute_id", f"{role}_id", "created_at"), limit, cursor,
+                                forward=False, **extra)
+        return [mapping.dispute_from(i) for i in items], nxt
+
+    def escalated(self, escalated_before: datetime | None, limit: int, cursor: str | None) -> Page:
+        m = self.t.disputes
+        extra = {"range_key_condition": m.escalated_at <= fmt(escalated_before)} if escalated_before else {}
+        items, nxt = query_page(m.escalated, "ESCALATED", ("dispute_id", "moderation_queue", "escalated_at"), limit,
+                                cursor, forward=True, **extra)
+        return [mapping.dispute_from(i) for i in items], nxt
+
+
+class DynamoMessages(_Repo):
+    def add(self, message: Message) -> None:
+        self.uow.stage(self._dispute_open(message.dispute_id))
+        self.uow.stage(Write("put", mapping.message_item(self.t, message), lambda: _stale("message")))
+
+    def list(self, dispute_id: str, limit: int, cursor: str | None) -> Page:
+        items, nxt = query_page(self.t.messages, dispute_id, ("dispute_id", "message_key"), limit, cursor, forward=True)
+        return [mapping.message_from(i) for i in items], nxt
+
+
+class DynamoEvidence(_Repo):
+    def get(self, dispute_id: str, evidence_id: str) -> Evidence | None:
+        item = _get(self.t.evidence, dispute_id, evidence_id)
+        return None if item is None or not item.doc else mapping.evidence_from(item)
+
+    def list(self, dispute_id: str) -> list[Evidence]:
+        # Evidence ids are UUIDs ("0"-"f"); quota counters ("#quota#...") sort before them.
+        m = self.t.evidence
+        return [mapping.evidence_from(i) for i in m.query(dispute_id, m.evidence_id >= "0", consistent_read=True)]
+
+    def _quota(self, e: Evidence) -> Any:
+        return self.t.quota(e.dispute_id, f"#quota#{e.uploaded_by}")
+
+    def add(self, evidence: Evidence, max_per_party: int) -> None:
+        q = self.t.quota
+        quota_ok = ((q.used.does_not_exist() | (q.used < max_per_party))
+                    & (q.created.does_not_exist() | (q.created < max_per_party * SLOTS_PER_PLACE)))
+        full = RuleViolation(f"at most {max_per_party} files per party", code="EVIDENCE_LIMIT_REACHED",
+                             details={"limit": max_per_party})
+        self.uow.stage(self._dispute_open(evidence.dispute_id))
+        # The quota is the lock: two slots asked for at once cannot both take the tenth place.
+        self.uow.stage(Write("update", self._quota(evidence), lambda: full, condition=quota_ok,
+                             actions=[q.used.add(1), q.created.add(1)]))
+        self.uow.stage(Write("put", mapping.evidence_item(self.t, evidence), lambda: _stale("evidence"),
+                             condition=self.t.evidence.evidence_id.does_not_exist()))
+
+    def save(self, evidence: Evidence, from_statuses: Iterable[str]) -> None:
+        previous = list(from_statuses)
+        self.uow.stage(Write("put", mapping.evidence_item(self.t, evidence), lambda: _stale("evidence"),
+                             condition=self.t.evidence.status.is_in(*previous)))
+        if evidence.status not in COUNTED and all(s in COUNTED for s in previous):
+            self.uow.stage(Write("update", self._quota(evidence), lambda: _stale("evidence quota"),
+                                 actions=[self.t.quota.used.add(-1)]))
+        if evidence.satisfies_checklist:
+            c = self.t.dispute_counters
+            self.uow.stage(Write("update", c(evidence.dispute_id), lambda: _stale("dispute"),
+                                 actions=[c.buyer_visual_evidence.add(1)], condition=c.dispute_id.exists()))
+
+    def expired(self, now: datetime, limit: int) -> list[Evidence]:
+        m = self.t.evidence
+        out: list[Evidence] = []
+        for n in range(EVIDENCE_SHARDS):
+            out += [mapping.evidence_from(i) for i in m.awaiting_upload.query(f"E#{n}", m.expires_at < fmt(now),
+                                                                              limit=limit)]
+        return out[:limit]
+
+
+class DynamoOutbox:
+    """The outbox table as the relay sees it."""
+
+    def __init__(self, tables: Tables) -> None:
+        self.t = tables
+
+    def pending(self, created_before: datetime, limit: int) -> list[OutboxRecord]:
+        m = self.t.outbox
+        out: list[OutboxRecord] = []
+        for n in range(OUTBOX_SHARDS):
+            out += [mapping.outbox_from(i) for i in m.pending.query(f"P#{n}", m.created_at <= fmt(created_before),
+                                                                    limit=limit)]
+        return sorted(out, key=lambda r: r.created_at)[:limit]
+
+    def delete(self, outbox_id: str) -> None:
+        self.t.outbox(outbox_id).delete()
+
+    def requeue(self, record: OutboxRecord, at: datetime) -> None:
+        m = self.t.outbox
+        try:
+            m(record.outbox_id).update(actions=[m.created_at.set(fmt(at))], condition=m.outbox_id.exists())
+        except Exception as exc:  # noqa: BLE001 - only "already gone" is expected here
+            if getattr(exc, "cause_response_code", None) != "ConditionalCheckFailedException":
+                raise  # else: delivered and deleted meanwhile

@@ -1,0 +1,154 @@
+"""Stripe as the payment provider: refunds through the official SDK (v16), settlement by signed webhooks."""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, cast
+
+import stripe
+
+from chalicelib.domain.money import Money
+from chalicelib.ports import (
+    REFUND_FAILED,
+    REFUND_PENDING,
+    REFUND_SUCCEEDED,
+    InvalidWebhook,
+    PaymentUnavailable,
+    RefundOrder,
+    RefundReceipt,
+    SettlementNotice,
+)
+
+if TYPE_CHECKING:
+    from stripe.params import RefundCreateParams, RefundListParams
+
+# Stripe's documented Refund statuses; anything else is an answer we cannot read.
+_STATUSES = {"succeeded": REFUND_SUCCEEDED, "pending": REFUND_PENDING, "requires_action": REFUND_PENDING,
+             "failed": REFUND_FAILED, "canceled": REFUND_FAILED}
+_REFUND_EVENTS = frozenset({"refund.created", "refund.updated", "refund.failed", "charge.refund.updated"})
+# What reading a body of the wrong shape (missing key, wrong type, not JSON) raises.
+_SHAPE_ERRORS = (KeyError, TypeError, ValueError, AttributeError)
+
+
+class StripePayments:
+    """Refunds on Stripe, idempotent on ``RefundOrder.idempotency_key``.
+
+    The SDK's own network retries are off (``max_network_retries=0``): PaymentUnavailable already
+    means "retry with the same key", and the caller's retry schedule, not SDK back-off sleeps, should
+    spend the Lambda's time budget; an outage then shows up at once instead of after hidden retries.
+    """
+
+    name = "stripe"
+
+    def __init__(self, api_key: str, webhook_secret: str, api_base: str | None = None,
+                 timeout_seconds: float = 10.0) -> None:
+        self._webhook_secret = webhook_secret
+        self._client = stripe.StripeClient(
+            api_key,
+            base_addresses={"api": api_base or stripe.DEFAULT_API_BASE},
+            max_network_retries=0,
+            # requests applies the timeout to the connect and to each read: a stalled Stripe fails fast.
+            http_client=stripe.RequestsClient(timeout=timeout_seconds),
+        )
+
+    def refund(self, order: RefundOrder) -> RefundReceipt:
+        """POST /v1/refunds for the attempt; definitive refusals are FAILED receipts."""
+        target = _payment(order.payment_reference)
+        if target is None:
+            return RefundReceipt(REFUND_FAILED, None, "NO_PAYMENT_REFERENCE")
+        # No currency: a refund always takes the charge's; the answer is checked against ours instead.
+        params = cast("RefundCreateParams", {**target, "amount": order.amount.amount, "metadata": {
+            "refund_id": order.refund_id, "attempt": str(order.attempt), "order_id": order.order_id}})
+        try:
+            created = self._client.v1.refunds.create(params, options={"idempotency_key": order.idempotency_key})
+            return _receipt(created.to_dict(), order)
+        except stripe.IdempotencyError as e:
+            # Stripe kept the first request made with this key; a different one under it is our bug.
+            raise PaymentUnavailable(f"Stripe refused idempotency key {order.idempotency_key!r}: it was first used "
+                                     "with other parameters; nothing was paid by this request") from e
+        except (stripe.CardError, stripe.InvalidRequestError) as e:
+            # A documented 4xx refusal (charge_already_refunded, amount_too_large...): no money moved.
+            return RefundReceipt(REFUND_FAILED, None, e.code or "invalid_request_error")
+        except stripe.StripeError as e:
+            # Network, time-out, 409 key in use, 429, 5xx, unreadable body, and 401/403 (our config):
+            # the outcome is unknown or the request was never judged.
+            raise PaymentUnavailable(f"Stripe refund {order.idempotency_key}: {e!r}") from e
+        except _SHAPE_ERRORS as e:
+            raise PaymentUnavailable(f"Stripe refund {order.idempotency_key}: unreadable answer") from e
+
+    def lookup(self, order: RefundOrder) -> RefundReceipt | None:
+        """GET /v1/refunds for the payment, finding the refund whose metadata names this attempt."""
+        target = _payment(order.payment_reference)
+        if target is None:
+            return None  # refund() never sends such an order to Stripe
+        params: dict[str, Any] = {**target, "limit": 100}
+        try:
+            while True:  # pages by hand so that every page's shape is checked, not only the first
+                page = self._client.v1.refunds.list(cast("RefundListParams", params)).to_dict()
+                refunds = page["data"]
+                if page.get("object") != "list" or not isinstance(refunds, list):
+                    raise TypeError(f"not a list: {page.get('object')!r}")
+                for refund in refunds:
+                    metadata = refund.get("metadata") or {}
+                    if metadata.get("refund_id") == order.refund_id and metadata.get("attempt") == str(order.attempt):
+                        return _receipt(refund, order)
+                if not page.get("has_more") or not refunds:
+                    return None
+                params["starting_after"] = refunds[-1]["id"]
+        except stripe.InvalidRequestError as e:
+            if e.code == "resource_missing":
+                return None  # no such payment on this account, so no refund of ours on it
+            raise PaymentUnavailable(f"Stripe refund lookup {order.idempotency_key}: {e!r}") from e
+        except stripe.StripeError as e:
+            raise PaymentUnavailable(f"Stripe refund lookup {order.idempotency_key}: {e!r}") from e
+        except _SHAPE_ERRORS as e:
+            raise PaymentUnavailable(f"Stripe refund lookup {order.idempotency_key}: unreadable answer") from e
+
+    def parse_webhook(self, payload: bytes, headers: Mapping[str, str]) -> SettlementNotice | None:
+        """Verify the Stripe-Signature (300 s tolerance) and read a refund event; None if not about ours."""
+        signature = next((value for key, value in headers.items() if key.lower() == "stripe-signature"), None)
+        try:
+            event = self._client.construct_event(payload, signature, self._webhook_secret).to_dict()
+        except (stripe.SignatureVerificationError, KeyError, TypeError, ValueError, AttributeError) as e:
+            raise InvalidWebhook(f"Stripe webhook rejected: {e}") from e
+        if event.get("type") not in _REFUND_EVENTS:
+            return None
+        try:
+            refund = event["data"]["object"]
+            metadata = refund.get("metadata") or {}
+            if "refund_id" not in metadata:
+                return None  # a refund made outside this service (e.g. from the Dashboard)
+            status = _STATUSES[refund["status"]]
+            return SettlementNotice(
+                event_id=str(event["id"]), refund_id=str(metadata["refund_id"]), attempt=int(metadata["attempt"]),
+                provider_refund_id=str(refund["id"]), status=status, amount=_money(refund),
+                failure_reason=(refund.get("failure_reason") or refund["status"]) if status == REFUND_FAILED else None)
+        except _SHAPE_ERRORS as e:
+            raise InvalidWebhook(f"Stripe webhook {event.get('id')}: unreadable refund event") from e
+
+
+def _payment(reference: str | None) -> dict[str, str] | None:
+    """The refund's target: a PaymentIntent or a Charge id, None for anything else."""
+    if reference and reference.startswith("pi_"):
+        return {"payment_intent": reference}
+    if reference and reference.startswith("ch_"):
+        return {"charge": reference}
+    return None
+
+
+def _money(refund: dict[str, Any]) -> Money:
+    amount, currency = refund["amount"], refund["currency"]
+    if type(amount) is not int or not isinstance(currency, str):
+        raise TypeError(f"refund amount {amount!r} {currency!r}")
+    return Money(amount, currency.upper())
+
+
+def _receipt(refund: dict[str, Any], order: RefundOrder) -> RefundReceipt:
+    """The receipt for a Refund object Stripe returned for this order; garbage raises PaymentUnavailable."""
+    if refund.get("object") != "refund" or not isinstance(refund.get("id"), str):
+        raise TypeError(f"not a refund: {refund.get('object')!r}")
+    if refund["currency"] != order.amount.currency.lower() or _money(refund).amount != order.amount.amount:
+        raise PaymentUnavailable(f"Stripe refund {refund['id']} is for {refund['amount']} {refund['currency']}, "
+                                 f"not {order.amount.amount} {order.amount.currency}")
+    status = _STATUSES[refund["status"]]
+    reason = (refund.get("failure_reason") or refund["status"]) if status == REFUND_FAILED else None
+    return RefundReceipt(status, refund["id"], reason)

@@ -1,0 +1,21 @@
+"""The use cases, grouped by aggregate. Each takes the caller's identity and a typed command
+(services/commands.py), runs in one unit of work (services/unit_of_work.py), and leaves rules
+to the domain and who-may-see-what to services/access.py."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .disputes import Disputes
+from .evidence import EvidenceUseCases
+from .messages import Messages
+from .orders import Orders
+from .timers import Timers
+
+
+@dataclass(frozen=True)
+class Services:
+    orders: Orders
+    disputes: Disputes
+    evidence: EvidenceUseCases
+    messages: Messages
+    timers: Timers

@@ -1,0 +1,208 @@
+"""Typed commands: what a caller asks for, built once at the HTTP edge from the validated body.
+Use cases take these, never a request's raw dict."""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from ..domain.catalog import Reason, Solution
+from ..domain.errors import InvalidInput
+from ..domain.money import Money
+from ..domain.timefmt import parse
+
+
+def _money(data: dict[str, Any] | None) -> Money | None:
+    return None if data is None else Money.from_dict(data)
+
+
+def _timestamp(value: str, field: str) -> datetime:
+    try:
+        return parse(value)
+    except ValueError as exc:
+        raise InvalidInput(f"{field} must be an RFC 3339 timestamp with a time zone", code="VALIDATION_ERROR",
+                           details={"field": field}) from exc
+
+
+def fingerprint(body: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+# ---- orders -----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class RegisterOrder:
+    order_id: str
+    buyer_id: str
+    seller_id: str
+    items: tuple[dict[str, Any], ...]
+    total: Money
+    estimated_delivery_at: datetime
+    fingerprint: str  # of the whole body: replaying the same registration is not a conflict
+
+    @classmethod
+    def from_body(cls, body: dict[str, Any]) -> RegisterOrder:
+        return cls(order_id=body["order_id"], buyer_id=body["buyer_id"], seller_id=body["seller_id"],
+                   items=tuple(body["items"]), total=Money.from_dict(body["total"]),
+                   estimated_delivery_at=_timestamp(body["estimated_delivery_at"], "estimated_delivery_at"),
+                   fingerprint=fingerprint(body))
+
+
+@dataclass(frozen=True)
+class ShipOrder:
+    order_id: str
+    carrier: str
+    tracking_number: str
+
+    @classmethod
+    def from_body(cls, body: dict[str, Any], order_id: str) -> ShipOrder:
+        return cls(order_id, body["carrier"], body["tracking_number"])
+
+
+@dataclass(frozen=True)
+class RecordScan:
+    order_id: str
+    status: str  # IN_TRANSIT | DELIVERED
+    occurred_at: datetime
+
+    @classmethod
+    def from_body(cls, body: dict[str, Any], order_id: str) -> RecordScan:
+        return cls(order_id, body["status"], _timestamp(body["occurred_at"], "occurred_at"))
+
+
+@dataclass(frozen=True)
+class ConfirmReceipt:
+    order_id: str
+
+
+# ---- disputes ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class OpenDispute:
+    order_id: str
+    reason: Reason
+    description: str
+    requested: Solution
+    amount: Money | None
+    item_ids: tuple[str, ...]
+
+    @classmethod
+    def from_body(cls, body: dict[str, Any], order_id: str) -> OpenDispute:
+        requested = body["requested"]
+        return cls(order_id, Reason(body["reason"]), body["description"], Solution(requested["type"]),
+                   _money(requested.get("amount")), tuple(body.get("item_ids") or ()))
+
+
+@dataclass(frozen=True)
+class DisputeAction:
+    """Any action on a dispute; ``expected_version`` guards against acting on a stale view."""
+
+    dispute_id: str
+    expected_version: int | None
+
+
+@dataclass(frozen=True)
+class MakeOffer(DisputeAction):
+    type: Solution
+    amount: Money | None
+    message: str | None
+
+    @classmethod
+    def from_body(cls, body: dict[str, Any], dispute_id: str) -> MakeOffer:
+        return cls(dispute_id, body.get("expected_version"), Solution(body["type"]), _money(body.get("amount")),
+                   body.get("message"))
+
+
+@dataclass(frozen=True)
+class AcceptOffer(DisputeAction):
+    offer_id: str
+
+    @classmethod
+    def from_body(cls, body: dict[str, Any], dispute_id: str, offer_id: str) -> AcceptOffer:
+        return cls(dispute_id, body.get("expected_version"), offer_id)
+
+
+@dataclass(frozen=True)
+class RejectRequest(DisputeAction):
+    message: str
+
+    @classmethod
+    def from_body(cls, body: dict[str, Any], dispute_id: str) -> RejectRequest:
+        return cls(dispute_id, body.get("expected_version"), body["message"])
+
+
+@dataclass(frozen=True)
+class Escalate(DisputeAction):
+    message: str | None
+
+    @classmethod
+    def from_body(cls, body: dict[str, Any], dispute_id: str) -> Escalate:
+        return cls(dispute_id, body.get("expected_version"), body.get("message"))
+
+
+@dataclass(frozen=True)
+class Cancel(DisputeAction):
+    message: str | None
+
+    @classmethod
+    def from_body(cls, body: dict[str, Any], dispute_id: str) -> Cancel:
+        return cls(dispute_id, body.get("expected_version"), body.get("message"))
+
+
+@dataclass(frozen=True)
+class Decide(DisputeAction):
+    outcome: str
+    amount: Money | None
+    rationale: str
+
+    @classmethod
+    def from_body(cls, body: dict[str, Any], dispute_id: str) -> Decide:
+        return cls(dispute_id, body.get("expected_version"), body["outcome"], _money(body.get("amount")),
+                   body["rationale"])
+
+
+@dataclass(frozen=True)
+class ShipReturn(DisputeAction):
+    carrier: str
+    tracking_number: str
+
+    @classmethod
+    def from_body(cls, body: dict[str, Any], dispute_id: str) -> ShipReturn:
+        return cls(dispute_id, body.get("expected_version"), body["carrier"], body["tracking_number"])
+
+
+@dataclass(frozen=True)
+class ConfirmReturn(DisputeAction):
+    @classmethod
+    def from_body(cls, body: dict[str, Any], dispute_id: str) -> ConfirmReturn:
+        return cls(dispute_id, body.get("expected_version"))
+
+
+# ---- evidence and messages --------------------------------------------------------------------
+@dataclass(frozen=True)
+class RequestUpload:
+    dispute_id: str
+    file_name: str
+    content_type: str
+    size_bytes: int
+
+    @classmethod
+    def from_body(cls, body: dict[str, Any], dispute_id: str) -> RequestUpload:
+        return cls(dispute_id, body["file_name"], body["content_type"], body["size_bytes"])
+
+
+@dataclass(frozen=True)
+class PostMessage:
+    dispute_id: str
+    body: str
+
+    @classmethod
+    def from_body(cls, body: dict[str, Any], dispute_id: str) -> PostMessage:
+        return cls(dispute_id, body["body"])
+
+
+# ---- queries ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PageRequest:
+    limit: int
+    cursor: str | None

@@ -1,0 +1,122 @@
+"""Use cases of the dispute aggregate: opening, the parties' and moderators' actions, reading."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from ..adapters.auth import Identity
+from ..domain.disputes import Actor, Dispute, Offer
+from ..domain.errors import ConcurrentModification, RuleViolation
+from ..ports import Page
+from . import access
+from .base import UseCases
+from .commands import (
+    AcceptOffer,
+    Cancel,
+    ConfirmReturn,
+    Decide,
+    DisputeAction,
+    Escalate,
+    MakeOffer,
+    OpenDispute,
+    PageRequest,
+    RejectRequest,
+    ShipReturn,
+)
+from .unit_of_work import UnitOfWork
+
+Change = Callable[[Dispute, Actor, datetime], Any]
+
+
+class Disputes(UseCases):
+    # ---- opening and reading --------------------------------------------------------------
+    def open(self, who: Identity, cmd: OpenDispute) -> Dispute:
+        with self.uow() as uow:
+            order = access.visible_order(who, uow.orders.get(cmd.order_id))
+            access.require(who.sub == order.buyer_id, "only the buyer opens a dispute")
+            now = self.clock.now()
+            order.check_can_open(cmd.reason, now, self.policy)
+            unknown = sorted(set(cmd.item_ids) - order.item_ids())
+            if unknown:
+                raise RuleViolation("item_ids are not items of this order", code="UNKNOWN_ITEM",
+                                    details={"unknown_item_ids": unknown})
+            dispute = Dispute.open(
+                order_id=order.order_id, buyer_id=order.buyer_id, seller_id=order.seller_id, order_total=order.total,
+                reason=cmd.reason, description=cmd.description, requested=cmd.requested, amount=cmd.amount,
+                item_ids=list(cmd.item_ids), now=now, policy=self.policy)
+            uow.orders.save(order.attach_dispute(dispute.dispute_id))
+            saved = uow.disputes.save(dispute)
+            uow.commit()
+            return saved
+
+    def get(self, who: Identity, dispute_id: str) -> Dispute:
+        with self.uow() as uow:
+            return access.visible_dispute(who, uow.disputes.get(dispute_id))[0]
+
+    def list(self, who: Identity, role: str, status: str | None, page: PageRequest) -> Page:
+        with self.uow() as uow:
+            return uow.disputes.list_for(role, who.sub, status, page.limit, page.cursor)
+
+    def moderation_queue(self, who: Identity, overdue: bool, page: PageRequest) -> Page:
+        access.require_moderator(who, "only moderators see the moderation queue")
+        before = self.clock.now() - self.policy.mediation_sla if overdue else None
+        with self.uow() as uow:
+            return uow.disputes.escalated(before, page.limit, page.cursor)
+
+    # ---- actions --------------------------------------------------------------------------
+    def make_offer(self, who: Identity, cmd: MakeOffer) -> tuple[Dispute, Offer]:
+        made: dict[str, Offer] = {}
+
+        def offer(d: Dispute, a: Actor, now: datetime) -> None:
+            made["offer"] = d.make_offer(a, cmd.type, cmd.amount, cmd.message, now, self.policy)
+
+        dispute = self._act(who, cmd, offer)
+        return dispute, made["offer"]
+
+    def accept_offer(self, who: Identity, cmd: AcceptOffer) -> Dispute:
+        return self._act(who, cmd, lambda d, a, now: d.accept(a, cmd.offer_id, now, self.policy))
+
+    def reject(self, who: Identity, cmd: RejectRequest) -> Dispute:
+        return self._act(who, cmd, lambda d, a, now: d.reject(a, cmd.message, now, self.policy))
+
+    def escalate(self, who: Identity, cmd: Escalate) -> Dispute:
+        return self._act(who, cmd, lambda d, a, now: d.escalate(a, cmd.message, now, self.policy))
+
+    def cancel(self, who: Identity, cmd: Cancel) -> Dispute:
+        return self._act(who, cmd, lambda d, a, now: d.cancel(a, cmd.message, now, self.policy))
+
+    def decide(self, who: Identity, cmd: Decide) -> Dispute:
+        def decide(d: Dispute, a: Actor, now: datetime) -> None:
+            access.require(a is Actor.MODERATOR, "only moderators decide disputes")
+            d.decide(cmd.outcome, cmd.amount, cmd.rationale, now, self.policy)
+
+        return self._act(who, cmd, decide)
+
+    def ship_return(self, who: Identity, cmd: ShipReturn) -> Dispute:
+        return self._act(who, cmd, lambda d, a, now: d.ship_return(a, cmd.carrier, cmd.tracking_number, now,
+                                                                   self.policy))
+
+    def confirm_return(self, who: Identity, cmd: ConfirmReturn) -> Dispute:
+        return self._act(who, cmd, lambda d, a, now: d.confirm_return(a, now, self.policy))
+
+    # ---- the one path every change takes --------------------------------------------------
+    def _act(self, who: Identity, cmd: DisputeAction, change: Change) -> Dispute:
+        with self.uow() as uow:
+            dispute, actor = access.visible_dispute(who, uow.disputes.get(cmd.dispute_id))
+            if cmd.expected_version is not None and cmd.expected_version != dispute.version:
+                raise ConcurrentModification("the dispute has moved on", details={"current_version": dispute.version})
+            was_open = dispute.is_open
+            change(dispute, actor, self.clock.now())
+            saved = save_with_order(uow, dispute, was_open)
+            uow.commit()
+            return saved
+
+
+def save_with_order(uow: UnitOfWork, dispute: Dispute, was_open: bool) -> Dispute:
+    """Stage a changed dispute; when it has just ended, settle its order in the same commit."""
+    if was_open and not dispute.is_open:
+        order = uow.orders.get(dispute.order_id)
+        assert order is not None, "a dispute's order is never deleted"
+        uow.orders.save(order.settle_dispute(dispute.dispute_id, dispute.settlement()))
+    return uow.disputes.save(dispute)

@@ -1,0 +1,27 @@
+"""Use cases of the message thread of a dispute."""
+from __future__ import annotations
+
+from ..adapters.auth import Identity
+from ..domain.messages import Message
+from ..ports import Page
+from . import access
+from .base import UseCases
+from .commands import PageRequest, PostMessage
+from .evidence import require_open
+
+
+class Messages(UseCases):
+    def post(self, who: Identity, cmd: PostMessage) -> Message:
+        with self.uow() as uow:
+            dispute, actor = access.visible_dispute(who, uow.disputes.get(cmd.dispute_id))
+            require_open(dispute.is_open, dispute.status.value)
+            message = Message.new(cmd.dispute_id, who.sub, actor.value, cmd.body, self.clock.now())
+            uow.messages.add(message)
+            uow.publish("dispute.message_posted", uow.side_event(dispute, actor.value, {"message_id": message.message_id}))
+            uow.commit()
+            return message
+
+    def list(self, who: Identity, dispute_id: str, page: PageRequest) -> Page:
+        with self.uow() as uow:
+            access.visible_dispute(who, uow.disputes.get(dispute_id))
+            return uow.messages.list(dispute_id, page.limit, page.cursor)

@@ -1,0 +1,93 @@
+"""One unit of work per business transaction.
+
+A use case loads aggregates through the repositories of a unit of work, changes them with the
+domain's rules, stages their writes, and calls ``commit()`` once. The commit writes every staged
+aggregate together with the outbox (the events and timer commands the change left for the outside
+world) in one atomic write, then hands the outbox to the relay. That sequence exists here only.
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from datetime import datetime
+from typing import Any, Protocol
+
+from ..domain.disputes import Dispute
+from ..domain.timefmt import fmt
+from ..ports import (
+    Clock,
+    DisputeRepository,
+    EvidenceRepository,
+    MessageRepository,
+    OrderRepository,
+    OutboxRecord,
+)
+
+
+class Relay(Protocol):
+    def try_deliver(self, records: list[OutboxRecord]) -> int: ...
+
+
+def event_detail(d: Dispute, entry: dict[str, Any], version: int) -> dict[str, Any]:
+    """What subscribers (push notifications, analytics) get with every dispute event."""
+    return {"dispute_id": d.dispute_id, "order_id": d.order_id, "buyer_id": d.buyer_id, "seller_id": d.seller_id,
+            "status": d.status.value, "version": version, "at": entry["at"], "actor": entry["actor"],
+            "details": entry["details"]}
+
+
+class UnitOfWork(ABC):
+    orders: OrderRepository
+    disputes: DisputeRepository
+    messages: MessageRepository
+    evidence: EvidenceRepository
+
+    def __init__(self, relay: Relay, clock: Clock) -> None:
+        self.relay = relay
+        self.clock = clock
+        self._staged: list[Any] = []
+        self._outbox: list[OutboxRecord] = []
+
+    def __enter__(self) -> UnitOfWork:
+        self._staged, self._outbox = [], []
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._staged, self._outbox = [], []  # whatever was not committed is dropped
+
+    # ---- staging (called by the repositories and the use cases) ---------------------------
+    def stage(self, write: Any) -> None:
+        self._staged.append(write)
+
+    def collect(self, dispute: Dispute, version: int) -> None:
+        """Move what a dispute recorded (events, timer commands) into this unit's outbox."""
+        now = self.clock.now()
+        self._outbox += [OutboxRecord.timer(c, now) for c in dispute.timer_commands]
+        self._outbox += [OutboxRecord.event(e["event"], event_detail(dispute, e, version), now)
+                         for e in dispute.new_events]
+        dispute.timer_commands, dispute.new_events = [], []
+
+    def publish(self, detail_type: str, detail: dict[str, Any]) -> None:
+        """An event that is no transition (a message, a file, a payment), committed with the change."""
+        self._outbox.append(OutboxRecord.event(detail_type, detail, self.clock.now()))
+
+    def side_event(self, dispute: Dispute, actor: str, details: dict[str, Any]) -> dict[str, Any]:
+        """The detail of an event about a dispute that is no transition of it."""
+        entry = {"at": fmt(self.clock.now()), "actor": actor, "details": details}
+        return event_detail(dispute, entry, dispute.version or 0)
+
+    # ---- the one commit -------------------------------------------------------------------
+    def commit(self) -> None:
+        """Write everything staged and the outbox atomically, then deliver the outbox (best
+        effort: what fails stays in the outbox for the scheduled reconciler)."""
+        staged, outbox = self._staged, self._outbox
+        self._staged, self._outbox = [], []
+        if staged or outbox:
+            self._write(staged, outbox)
+        if outbox:
+            self.relay.try_deliver(outbox)
+
+    @abstractmethod
+    def _write(self, staged: list[Any], outbox: list[OutboxRecord]) -> None:
+        """All or nothing; a refused condition raises the domain error its write names."""
+
+    def now(self) -> datetime:
+        return self.clock.now()
