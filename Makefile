@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
 PORT   ?= 8000
 
-.PHONY: dev test token lint clean package bench
+.PHONY: dev test unit integration functional token lint clean package bench
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@rm -rf $(VENV)
@@ -17,9 +17,21 @@ $(STAMP): requirements.txt requirements-dev.txt
 dev: $(STAMP)
 	@PORT=$(PORT) $(PY) -m local.devserver
 
-## make test: every test tier (domain, app over moto, the running dev server).
+## make test: every test tier: unit, then integration, then functional.
 test: $(STAMP)
-	@$(PY) -m pytest -q
+	@$(PY) -m pytest -q tests/unit tests/integration tests/functional
+
+## make unit: the domain and the use cases over in-memory fakes (no AWS at all; seconds).
+unit: $(STAMP)
+	@$(PY) -m pytest -q tests/unit
+
+## make integration: the app, its adapters and the real state machines over moto, in-process.
+integration: $(STAMP)
+	@$(PY) -m pytest -q tests/integration
+
+## make functional: `make dev` as a process, driven over real HTTP, then stopped.
+functional: $(STAMP)
+	@$(PY) -m pytest -q tests/functional
 
 ## make token SUB=<user id> [GROUPS=moderators,services]: a bearer token `make dev` accepts.
 token: $(STAMP)
@@ -37,8 +49,10 @@ bench: $(STAMP)
 	@$(PY) -m bench.timer_transitions
 	@$(PY) -m bench.evidence_throughput
 
+## make lint: ruff and mypy (files and settings in pyproject.toml), both clean.
 lint: $(STAMP)
-	@$(PY) -m ruff check app.py chalicelib local infra tests
+	@$(PY) -m ruff check app.py chalicelib local infra bench tests
+	@$(PY) -m mypy
 
 clean:
 	rm -rf $(VENV) .local .pytest_cache .hypothesis

@@ -13,7 +13,7 @@ from chalicelib.config import evidence_queue_name, sweep_rate_minutes, timer_que
 from chalicelib.domain.disputes import Dispute
 from chalicelib.domain.orders import Order
 from chalicelib.http import Api, Reply, Request
-from chalicelib.logs import logger
+from chalicelib.logs import logger, start_invocation
 from chalicelib.services import Services
 from chalicelib.services import commands as c
 from chalicelib.services.commands import PageRequest
@@ -53,7 +53,7 @@ def register_order(req: Request) -> Reply:
 
 @api.route("/orders")
 def list_orders(req: Request) -> Reply:
-    items, cursor = services().orders.list(req.identity, req.choice("role", ("buyer", "seller"), "buyer"), page(req))
+    items, cursor = services().orders.list(req.identity, req.role(), page(req))
     return 200, views.page([order_view(o) for o in items], cursor)
 
 
@@ -85,7 +85,7 @@ def open_dispute(req: Request, order_id: str) -> Reply:
 
 @api.route("/disputes")
 def list_disputes(req: Request) -> Reply:
-    items, cursor = services().disputes.list(req.identity, req.choice("role", ("buyer", "seller"), "buyer"),
+    items, cursor = services().disputes.list(req.identity, req.role(),
                                              req.choice("status", views.DISPUTE_STATUSES), page(req))
     return 200, views.page([dispute_view(d) for d in items], cursor)
 
@@ -175,43 +175,47 @@ def message_templates(req: Request) -> Reply:
 
 # ---- scheduled --------------------------------------------------------------------------------
 @app.schedule(Rate(sweep_rate_minutes(), unit=Rate.MINUTES), name="release-escrow")
-def release_escrow(event) -> dict:  # type: ignore[no-untyped-def]
+def release_escrow(event) -> dict:
     """EventBridge: pay sellers whose protection period ended with no dispute open."""
+    start_invocation(handler="release-escrow")
     released = services().orders.release_due_escrow()
     logger.info("escrow sweep", released=len(released))
     return {"released": released}
 
 
 @app.on_sqs_message(queue=timer_queue_name(), batch_size=1, name="timer-fired")
-def timer_fired(event) -> None:  # type: ignore[no-untyped-def]
+def timer_fired(event) -> None:
     """Step Functions: a deadline timer reminds or expires (statemachines/deadline_timer.asl.json)."""
     for record in event:
         message = json.loads(record.body)
         timer = message["timer"]
+        start_invocation(handler="timer-fired", dispute_id=timer["dispute_id"], action=timer["action"])
         outcome = services().timers.fired(message["kind"], timer["dispute_id"], timer["action"])
-        logger.info("timer", kind=message["kind"], dispute_id=timer["dispute_id"], action=timer["action"],
-                    outcome=outcome)
+        logger.info("timer", kind=message["kind"], outcome=outcome)
 
 
 @app.schedule(Rate(1, unit=Rate.MINUTES), name="drain-outbox")
-def drain_outbox(event) -> dict:  # type: ignore[no-untyped-def]
+def drain_outbox(event) -> dict:
     """EventBridge: the reconciler. Starts timers and publishes events a crash left behind."""
+    start_invocation(handler="drain-outbox")
     delivered, failed = services().timers.drain_outbox()
     logger.info("outbox drained", delivered=delivered, failed=failed)
     return {"delivered": delivered, "failed": failed}
 
 
 @app.on_sqs_message(queue=evidence_queue_name(), batch_size=1, name="evidence-uploaded")
-def evidence_uploaded(event) -> None:  # type: ignore[no-untyped-def]
+def evidence_uploaded(event) -> None:
     """S3 -> SQS: an upload landed under uploads/; check it and make the copy that is served."""
     for record in event:
         message = json.loads(record.body)
         for s3_record in message.get("Records", []):  # none in S3's first s3:TestEvent
             key = unquote_plus(s3_record["s3"]["object"]["key"])
-            logger.info("evidence", key=key, outcome=services().evidence.process_upload(key))
+            start_invocation(handler="evidence-uploaded", key=key)
+            logger.info("evidence", outcome=services().evidence.process_upload(key))
 
 
 @app.schedule(Rate(5, unit=Rate.MINUTES), name="expire-evidence")
-def expire_evidence(event) -> dict:  # type: ignore[no-untyped-def]
+def expire_evidence(event) -> dict:
     """EventBridge: upload slots never used become EXPIRED and give the party its place back."""
+    start_invocation(handler="expire-evidence")
     return {"expired": services().evidence.expire_uploads()}

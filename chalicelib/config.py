@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Mapping
+from typing import Any, Mapping
 
 from .domain.policy import Policy
 
@@ -65,8 +65,9 @@ class Settings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
-        policy = Policy(**{name: timedelta(seconds=_seconds(env, var, default))
-                           for var, (name, default) in DURATIONS.items()})
+        durations: dict[str, Any] = {name: timedelta(seconds=_seconds(env, var, default))
+                                     for var, (name, default) in DURATIONS.items()}
+        policy = Policy(**durations)
         public_key = env.get("AUTH_PUBLIC_KEY")
         key_file = env.get("AUTH_PUBLIC_KEY_FILE")
         if not public_key and key_file:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import json
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, cast
 
 import fastjsonschema
 from aws_lambda_powertools.utilities.idempotency.exceptions import (
@@ -25,7 +25,7 @@ from .domain.errors import (
     RuleViolation,
     Unauthenticated,
 )
-from .logs import logger
+from .logs import logger, start_invocation
 
 STATUS: tuple[tuple[type[DomainError], int], ...] = (
     (InvalidInput, 400), (Unauthenticated, 401), (Forbidden, 403), (NotFound, 404), (Conflict, 409),
@@ -82,6 +82,10 @@ class Request:
                                details={"parameter": name, "allowed": list(allowed)})
         return value
 
+    def role(self) -> str:
+        """``?role=buyer|seller``: which side of the caller's orders or disputes to list."""
+        return self.choice("role", ("buyer", "seller"), "buyer") or "buyer"
+
     def flag(self, name: str) -> bool:
         return self.choice(name, ("true", "false"), "false") == "true"
 
@@ -118,15 +122,15 @@ class Api:
     def _handle(self, path: str, method: str, schema: dict[str, Any] | None, public: bool,
                 handler: Callable[..., Reply], params: dict[str, str]) -> Response:
         request = self.app.current_request
-        logger.clear_state()
-        logger.append_keys(method=method, route=path, **{k: v for k, v in params.items() if k.endswith("_id")})
+        assert request is not None, "Chalice sets the request before calling a route"
+        start_invocation(method=method, route=path, **{k: v for k, v in params.items() if k.endswith("_id")})
         try:
             if public:
                 status, payload = handler(**params)
                 return self._json(status, payload)
             identity = self._verifier().verify(request.headers.get("authorization"))
             logger.append_keys(caller=identity.sub)
-            body = self._body(request.raw_body, schema) if method == "POST" else {}
+            body = self._body(cast(bytes | None, request.raw_body), schema) if method == "POST" else {}
             req = Request(identity=identity, body=body, query=dict(request.query_params or {}))
             key = request.headers.get("idempotency-key")
             if method == "POST" and key:

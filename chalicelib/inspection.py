@@ -98,7 +98,7 @@ def _clean_image(data: bytes, digest: str, pil_format: str) -> Inspection:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data), formats=[pil_format])
+            image: Image.Image = Image.open(io.BytesIO(data), formats=[pil_format])
             width, height = image.size
             if width * height > MAX_PIXELS:
                 return Inspection(digest, "DECOMPRESSION_BOMB")

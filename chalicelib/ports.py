@@ -1,6 +1,7 @@
 """The ports the use cases depend on. Each has a fake (adapters/memory.py) and a real adapter."""
 from __future__ import annotations
 
+import builtins
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -85,7 +86,7 @@ class EvidenceRepository(Protocol):
         commit otherwise); leaving a counted status gives the place back, and a buyer's accepted
         photo or video is counted on the dispute for its evidence checklist."""
         ...
-    def expired(self, now: datetime, limit: int) -> list[Evidence]: ...
+    def expired(self, now: datetime, limit: int) -> builtins.list[Evidence]: ...
 
 
 class OutboxStore(Protocol):

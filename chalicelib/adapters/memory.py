@@ -2,6 +2,7 @@
 (tests/integration/test_repository_contract.py runs one suite against both)."""
 from __future__ import annotations
 
+import builtins
 import copy
 import threading
 from collections.abc import Callable, Iterable
@@ -203,7 +204,7 @@ class InMemoryEvidence(_Repo):
 
         self.uow.stage(FakeWrite(check, apply))
 
-    def expired(self, now: datetime, limit: int) -> list[Evidence]:
+    def expired(self, now: datetime, limit: int) -> builtins.list[Evidence]:
         return [e for e in self.state.evidence.values() if e.status == PENDING_UPLOAD and e.expires_at < now][:limit]
 
 

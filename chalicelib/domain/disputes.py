@@ -348,11 +348,17 @@ class Dispute:
                         "on_expiry": "ALARM_AND_RETRY"})
         return out
 
+    @staticmethod
+    def authorize(command: Command, actor: Actor) -> None:
+        """403 if ``actor`` may never give ``command``, whatever the dispute's state: asked before
+        anything about the state (a stale version, a wrong phase) is said to them."""
+        if not any(actor in actors for (cmd, _), actors in TRANSITIONS.items() if cmd is command):
+            raise Forbidden(f"{actor.value} cannot {command.value.lower().replace('_', ' ')}", code="NOT_YOUR_ACTION")
+
     # ---- internals ------------------------------------------------------------------------
     def _allowed(self, command: Command, actor: Actor) -> Status:
         """The state after ``command`` by ``actor``, or the refusal API.md names."""
-        if not any(actor in actors for (cmd, _), actors in TRANSITIONS.items() if cmd is command):
-            raise Forbidden(f"{actor.value} cannot {command.value.lower().replace('_', ' ')}", code="NOT_YOUR_ACTION")
+        self.authorize(command, actor)
         actors = TRANSITIONS.get((command, self.status))
         if actors is None or actor not in actors:
             raise Conflict(f"not possible while the dispute is {self.status.value}", code="INVALID_STATE",

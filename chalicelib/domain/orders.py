@@ -211,7 +211,8 @@ class Order:
         if self.escrow.status is not EscrowStatus.HELD:
             return Eligibility(False, (), None, None, "ESCROW_RELEASED")
         if self.delivered_at is not None:
-            opens, closes, reasons = self.delivered_at, self.delivered_at + policy.dispute_window, RECEIVED_REASONS
+            reasons: tuple[Reason, ...] = RECEIVED_REASONS
+            opens, closes = self.delivered_at, self.delivered_at + policy.dispute_window
         else:
             opens = self.estimated_delivery_at
             if self.shipment is not None and self.shipment.last_scan_at is None:

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from ..adapters.auth import Identity
-from ..domain.disputes import Actor, Dispute, Offer
+from ..domain.disputes import Actor, Command, Dispute, Offer
 from ..domain.errors import ConcurrentModification, RuleViolation
 from ..ports import Page
 from . import access
@@ -71,39 +71,40 @@ class Disputes(UseCases):
         def offer(d: Dispute, a: Actor, now: datetime) -> None:
             made["offer"] = d.make_offer(a, cmd.type, cmd.amount, cmd.message, now, self.policy)
 
-        dispute = self._act(who, cmd, offer)
+        dispute = self._act(who, cmd, Command.MAKE_OFFER, offer)
         return dispute, made["offer"]
 
     def accept_offer(self, who: Identity, cmd: AcceptOffer) -> Dispute:
-        return self._act(who, cmd, lambda d, a, now: d.accept(a, cmd.offer_id, now, self.policy))
+        return self._act(who, cmd, Command.ACCEPT_REFUND, lambda d, a, now: d.accept(a, cmd.offer_id, now, self.policy))
 
     def reject(self, who: Identity, cmd: RejectRequest) -> Dispute:
-        return self._act(who, cmd, lambda d, a, now: d.reject(a, cmd.message, now, self.policy))
+        return self._act(who, cmd, Command.REJECT, lambda d, a, now: d.reject(a, cmd.message, now, self.policy))
 
     def escalate(self, who: Identity, cmd: Escalate) -> Dispute:
-        return self._act(who, cmd, lambda d, a, now: d.escalate(a, cmd.message, now, self.policy))
+        return self._act(who, cmd, Command.ESCALATE, lambda d, a, now: d.escalate(a, cmd.message, now, self.policy))
 
     def cancel(self, who: Identity, cmd: Cancel) -> Dispute:
-        return self._act(who, cmd, lambda d, a, now: d.cancel(a, cmd.message, now, self.policy))
+        return self._act(who, cmd, Command.CANCEL, lambda d, a, now: d.cancel(a, cmd.message, now, self.policy))
 
     def decide(self, who: Identity, cmd: Decide) -> Dispute:
         def decide(d: Dispute, a: Actor, now: datetime) -> None:
-            access.require(a is Actor.MODERATOR, "only moderators decide disputes")
             d.decide(cmd.outcome, cmd.amount, cmd.rationale, now, self.policy)
 
-        return self._act(who, cmd, decide)
+        return self._act(who, cmd, Command.DECIDE, decide)
 
     def ship_return(self, who: Identity, cmd: ShipReturn) -> Dispute:
-        return self._act(who, cmd, lambda d, a, now: d.ship_return(a, cmd.carrier, cmd.tracking_number, now,
-                                                                   self.policy))
+        return self._act(who, cmd, Command.SHIP_RETURN,
+                         lambda d, a, now: d.ship_return(a, cmd.carrier, cmd.tracking_number, now, self.policy))
 
     def confirm_return(self, who: Identity, cmd: ConfirmReturn) -> Dispute:
-        return self._act(who, cmd, lambda d, a, now: d.confirm_return(a, now, self.policy))
+        return self._act(who, cmd, Command.CONFIRM_RETURN, lambda d, a, now: d.confirm_return(a, now, self.policy))
 
     # ---- the one path every change takes --------------------------------------------------
-    def _act(self, who: Identity, cmd: DisputeAction, change: Change) -> Dispute:
+    def _act(self, who: Identity, cmd: DisputeAction, command: Command, change: Change) -> Dispute:
+        """Who (404, then 403), then which version (409), then the domain's rules for the state."""
         with self.uow() as uow:
             dispute, actor = access.visible_dispute(who, uow.disputes.get(cmd.dispute_id))
+            Dispute.authorize(command, actor)
             if cmd.expected_version is not None and cmd.expected_version != dispute.version:
                 raise ConcurrentModification("the dispute has moved on", details={"current_version": dispute.version})
             was_open = dispute.is_open

@@ -1,6 +1,7 @@
 """Use cases of the order aggregate: registration, logistics, and its escrow."""
 from __future__ import annotations
 
+import builtins
 from datetime import datetime, timedelta
 
 from ..adapters.auth import Identity
@@ -81,10 +82,10 @@ class Orders(UseCases):
             uow.commit()
             return saved
 
-    def release_due_escrow(self, limit: int = 100) -> list[str]:
+    def release_due_escrow(self, limit: int = 100) -> builtins.list[str]:
         """The scheduled sweep: protection ended and no dispute is open, so the seller is paid."""
         now = self.clock.now()
-        released: list[str] = []
+        released: builtins.list[str] = []
         seen: set[str] = set()
         while True:  # page until nothing is due (released orders leave the index)
             with self.uow() as uow:

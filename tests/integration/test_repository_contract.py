@@ -120,7 +120,7 @@ def repo(request):
         tables = make_tables(request.getfixturevalue("settings").tables, "us-east-1")
         connection = Connection(region="us-east-1")
         r = Repo(lambda: DynamoUnitOfWork(tables, connection, POLICY, relay, clock), DynamoOutbox(tables))
-    r.relay = relay  # type: ignore[attr-defined]
+    r.relay = relay
     return r
 
 

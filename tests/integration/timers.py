@@ -16,7 +16,7 @@ SECONDS = timedelta(seconds=1)
 
 def fast_policy(**overrides: Any) -> Policy:
     """Second-scale phases (the machine's Wait states really sleep) and a wide dispute window."""
-    values = dict(seller_response=2 * SECONDS, negotiation=2 * SECONDS, mediation_sla=2 * SECONDS,
+    values: dict[str, Any] = dict(seller_response=2 * SECONDS, negotiation=2 * SECONDS, mediation_sla=2 * SECONDS,
                   return_shipment=2 * SECONDS, return_receipt=2 * SECONDS, reminder_before=timedelta(hours=1),
                   dispute_window=timedelta(days=3650))
     values.update(overrides)

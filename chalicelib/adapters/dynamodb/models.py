@@ -45,14 +45,15 @@ class Tables:
         return [getattr(self, f.name) for f in fields(self) if f.name not in ("quota", "dispute_counters")]
 
 
-def make_tables(names: dict[str, str], region: str) -> Tables:
-    """Model classes for tables ``names`` (logical name -> table name) in ``region``."""
-
-    def meta(logical: str) -> type:
-        return type("Meta", (), {"table_name": names[logical], "region": region, "billing_mode": "PAY_PER_REQUEST"})
+def make_tables(names: dict[str, str], region_name: str) -> Tables:
+    """Model classes for tables ``names`` (logical name -> table name) in ``region_name``."""
 
     class OrderModel(Model):
-        Meta = meta("orders")
+        class Meta:
+            table_name = names["orders"]
+            region = region_name
+            billing_mode = "PAY_PER_REQUEST"
+
         order_id = UnicodeAttribute(hash_key=True)
         buyer_id = UnicodeAttribute()
         seller_id = UnicodeAttribute()
@@ -69,7 +70,11 @@ def make_tables(names: dict[str, str], region: str) -> Tables:
         due_for_release = _gsi("due_for_release", "release_shard", "release_at")
 
     class DisputeModel(Model):
-        Meta = meta("disputes")
+        class Meta:
+            table_name = names["disputes"]
+            region = region_name
+            billing_mode = "PAY_PER_REQUEST"
+
         dispute_id = UnicodeAttribute(hash_key=True)
         order_id = UnicodeAttribute()
         buyer_id = UnicodeAttribute()
@@ -89,7 +94,11 @@ def make_tables(names: dict[str, str], region: str) -> Tables:
         escalated = _gsi("escalated", "moderation_queue", "escalated_at")
 
     class MessageModel(Model):
-        Meta = meta("messages")
+        class Meta:
+            table_name = names["messages"]
+            region = region_name
+            billing_mode = "PAY_PER_REQUEST"
+
         dispute_id = UnicodeAttribute(hash_key=True)
         message_key = UnicodeAttribute(range_key=True)
         message_id = UnicodeAttribute()
@@ -101,7 +110,11 @@ def make_tables(names: dict[str, str], region: str) -> Tables:
     class OutboxModel(Model):
         """Pending work for the outside world; see ports.OutboxRecord. Deleted once done."""
 
-        Meta = meta("outbox")
+        class Meta:
+            table_name = names["outbox"]
+            region = region_name
+            billing_mode = "PAY_PER_REQUEST"
+
         outbox_id = UnicodeAttribute(hash_key=True)
         kind = UnicodeAttribute()
         payload = MapAttribute()  # type: ignore[var-annotated]
@@ -114,7 +127,11 @@ def make_tables(names: dict[str, str], region: str) -> Tables:
         """One upload slot and what became of it. The party's quota counters live in the same
         table (range key ``#quota#<role>``); evidence ids (UUIDs) sort after them."""
 
-        Meta = meta("evidence")
+        class Meta:
+            table_name = names["evidence"]
+            region = region_name
+            billing_mode = "PAY_PER_REQUEST"
+
         dispute_id = UnicodeAttribute(hash_key=True)
         evidence_id = UnicodeAttribute(range_key=True)
         status = UnicodeAttribute(null=True)
@@ -128,7 +145,11 @@ def make_tables(names: dict[str, str], region: str) -> Tables:
     class EvidenceQuotaModel(Model):
         """How many of a party's places in a dispute are taken (same table as the evidence)."""
 
-        Meta = meta("evidence")
+        class Meta:
+            table_name = names["evidence"]
+            region = region_name
+            billing_mode = "PAY_PER_REQUEST"
+
         dispute_id = UnicodeAttribute(hash_key=True)
         evidence_id = UnicodeAttribute(range_key=True)
         used = NumberAttribute(default=0)  # places taken now (pending, processing, accepted)
@@ -138,14 +159,22 @@ def make_tables(names: dict[str, str], region: str) -> Tables:
         """Counters on a dispute's item that are no part of its versioned document: an accepted
         photo must not make a party's ``expected_version`` stale."""
 
-        Meta = meta("disputes")
+        class Meta:
+            table_name = names["disputes"]
+            region = region_name
+            billing_mode = "PAY_PER_REQUEST"
+
         dispute_id = UnicodeAttribute(hash_key=True)
         buyer_visual_evidence = NumberAttribute(default=0)
 
     class IdempotencyRecordModel(Model):
         """The Powertools idempotency table's key schema (Powertools reads and writes the items)."""
 
-        Meta = meta("idempotency")
+        class Meta:
+            table_name = names["idempotency"]
+            region = region_name
+            billing_mode = "PAY_PER_REQUEST"
+
         id = UnicodeAttribute(hash_key=True)
         expiration = NumberAttribute(null=True)  # the TTL attribute
 

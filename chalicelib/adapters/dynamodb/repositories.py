@@ -2,6 +2,7 @@
 are staged on the unit of work (see unit_of_work.py) and happen at its commit."""
 from __future__ import annotations
 
+import builtins
 from collections.abc import Iterable
 from dataclasses import replace
 from datetime import datetime
@@ -162,9 +163,9 @@ class DynamoEvidence(_Repo):
             self.uow.stage(Write("update", c(evidence.dispute_id), lambda: _stale("dispute"),
                                  actions=[c.buyer_visual_evidence.add(1)], condition=c.dispute_id.exists()))
 
-    def expired(self, now: datetime, limit: int) -> list[Evidence]:
+    def expired(self, now: datetime, limit: int) -> builtins.list[Evidence]:
         m = self.t.evidence
-        out: list[Evidence] = []
+        out: builtins.list[Evidence] = []
         for n in range(EVIDENCE_SHARDS):
             out += [mapping.evidence_from(i) for i in m.awaiting_upload.query(f"E#{n}", m.expires_at < fmt(now),
                                                                               limit=limit)]

@@ -19,7 +19,7 @@ _lock = threading.RLock()
 
 
 class _SerializedSession(botocore.session.Session):
-    def create_client(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def create_client(self, *args: Any, **kwargs: Any) -> Any:
         with _lock:
             return super().create_client(*args, **kwargs)
 
@@ -51,4 +51,4 @@ def boto3_session(region: str) -> Any:
 
 def share_botocore_session() -> None:
     """Make every PynamoDB connection created from now on use the shared session."""
-    base.get_session = shared_session  # type: ignore[attr-defined]
+    base.get_session = shared_session

@@ -41,7 +41,8 @@ class Write:
         elif self.op == "update":
             tx.update(self.model, actions=self.actions, condition=self.condition)
         else:
-            tx.condition_check(self.model, *self.key, condition=self.condition)
+            hash_key, *range_key = self.key
+            tx.condition_check(self.model, hash_key, range_key[0] if range_key else None, condition=self.condition)
 
     def run_alone(self) -> None:
         if self.op == "put":

@@ -1,0 +1,108 @@
+"""What one invocation costs and carries: DynamoDB requests per read, and log keys per invocation."""
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+
+from tests.integration.api import BUYER, SERVICE, Api
+from tests.support import order_body
+
+
+@contextmanager
+def dynamodb_requests() -> Iterator[list[str]]:
+    """Every DynamoDB operation any botocore client sends while the block runs."""
+    from botocore.client import BaseClient
+
+    seen: list[str] = []
+    original = BaseClient._make_api_call
+
+    def counting(self: Any, operation: str, params: dict[str, Any]) -> Any:
+        if self.meta.service_model.service_name == "dynamodb":
+            seen.append(operation)
+        return original(self, operation, params)
+
+    BaseClient._make_api_call = counting
+    try:
+        yield seen
+    finally:
+        BaseClient._make_api_call = original
+
+
+def test_reading_a_dispute_is_one_dynamodb_request(client: Any) -> None:
+    api = Api(client)
+    api.delivered_order()
+    d = api.open_dispute()
+    with dynamodb_requests() as seen:
+        r = api.get(f"/disputes/{d['dispute_id']}")
+    assert r.status_code == 200 and r.json_body["evidence_checklist"]["satisfied"] is False
+    assert seen == ["GetItem"]
+
+
+def test_a_page_of_twenty_disputes_is_one_dynamodb_request(client: Any) -> None:
+    api = Api(client)
+    for i in range(21):
+        api.delivered_order(f"o-{i}")
+        api.open_dispute(f"o-{i}")
+    with dynamodb_requests() as seen:
+        r = api.get("/disputes?role=buyer&limit=20")
+    assert r.status_code == 200 and len(r.json_body["items"]) == 20 and r.json_body["next_cursor"]
+    assert all("evidence_checklist" in d for d in r.json_body["items"])
+    assert seen == ["Query"]
+
+
+def test_a_page_of_orders_is_one_dynamodb_request(client: Any) -> None:
+    api = Api(client)
+    for i in range(3):
+        assert api.post("/orders", SERVICE, order_body(f"o-{i}")).status_code == 201
+    with dynamodb_requests() as seen:
+        r = api.get("/orders?role=buyer", BUYER)
+    assert r.status_code == 200 and len(r.json_body["items"]) == 3
+    assert seen == ["Query"]
+
+
+def test_a_timer_message_logs_with_its_own_keys_not_the_previous_requests(client: Any) -> None:
+    from app import app
+    from chalicelib.logs import logger
+
+    api = Api(client)
+    api.delivered_order()
+    assert api.get("/orders/o-1").status_code == 200  # leaves order_id and caller on the logger
+    logger.setLevel("INFO")
+    out = io.StringIO()
+    handler = logger.registered_handler
+    assert isinstance(handler, logging.StreamHandler)
+    previous = handler.setStream(out)
+    try:
+        message = {"kind": "EXPIRE", "timer": {"dispute_id": "d-unknown", "action": "SELLER_RESPONSE"}}
+        app.handler_map["timer-fired"]({"Records": [{
+            "messageId": "m-1", "receiptHandle": "r", "body": json.dumps(message), "attributes": {},
+            "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
+            "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:timers", "awsRegion": "us-east-1"}]}, None)
+        lines = [json.loads(line) for line in out.getvalue().splitlines() if line.startswith("{")]
+    finally:
+        handler.setStream(previous)
+        logger.setLevel("WARNING")
+    timer_lines = [line for line in lines if line.get("message") == "timer"]
+    assert timer_lines and timer_lines[0]["outcome"] == "stale"
+    assert timer_lines[0]["dispute_id"] == "d-unknown"
+    for line in timer_lines:
+        assert "order_id" not in line and "caller" not in line and "route" not in line, line
+
+
+@pytest.mark.parametrize("handler", ["release-escrow", "drain-outbox", "expire-evidence"])
+def test_a_schedule_starts_from_clean_log_keys(client: Any, handler: str) -> None:
+    from app import app
+    from chalicelib.logs import logger
+
+    logger.append_keys(order_id="o-previous", caller="someone")
+    app.handler_map[handler]({"id": "e", "detail-type": "Scheduled Event", "source": "aws.events",
+                              "time": "2026-11-01T12:00:00Z", "region": "us-east-1", "resources": [],
+                              "detail": {}, "account": "123456789012", "version": "0"}, None)
+    keys = logger.get_current_keys()
+    assert "order_id" not in keys and "caller" not in keys and keys.get("handler") == handler

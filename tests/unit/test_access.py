@@ -1,0 +1,304 @@
+"""Who may do what, at the service level: every use case a route calls x every kind of signed-in
+caller, over the in-memory fakes (API.md's rules, services/access.py and the domain's actors).
+
+- a caller allowed to act succeeds, from a state in which the action is possible;
+- a party or a moderator asking for what is not theirs gets Forbidden (NOT_YOUR_ACTION), and so
+  does everyone outside the group of a group-only use case (registering orders, the moderation queue);
+- a caller who is no party and no moderator (strangers, and services, which are no party) gets
+  NotFound, exactly as for ids nobody has;
+- lists answer the caller's own items only;
+- a refused command changes nothing: not the stored state, not the outbox, not the outside world.
+
+What only the HTTP edge decides (no token -> 401, the error body) stays in
+tests/integration/test_authorization_matrix.py.
+"""
+from __future__ import annotations
+
+import inspect
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from chalicelib.adapters.auth import Identity
+from chalicelib.domain.catalog import Reason, Solution
+from chalicelib.domain.disputes import Status
+from chalicelib.domain.errors import DomainError, Forbidden, NotFound
+from chalicelib.domain.evidence import ACCEPTED, PENDING_UPLOAD
+from chalicelib.domain.money import Money
+from chalicelib.domain.orders import EscrowStatus, OrderStatus
+from chalicelib.services import Services
+from chalicelib.services import commands as c
+from tests.support import T0, order_body
+from tests.unit.conftest import BUYER, MODERATOR, SELLER, SERVICE, STRANGER, Ctx, World
+
+CALLERS: dict[str, Identity] = {"buyer": BUYER, "seller": SELLER, "stranger": STRANGER, "moderator": MODERATOR,
+                                "service": SERVICE}
+PARTIES = ("buyer", "seller")
+NON_PARTIES = ("stranger", "moderator", "service")
+PAGE = c.PageRequest(limit=100, cursor=None)
+ALLOWED = None  # the outcome of a cell whose caller may act
+Outcome = type[DomainError] | None
+
+
+def only(*allowed: str) -> dict[str, Outcome]:
+    """An action on an order or dispute: the allowed callers succeed, other parties and moderators
+    are refused (403), strangers and services (no party) are told it does not exist (404)."""
+    row: dict[str, Outcome] = {"buyer": Forbidden, "seller": Forbidden, "moderator": Forbidden,
+                               "stranger": NotFound, "service": NotFound}
+    row.update(dict.fromkeys(allowed, ALLOWED))
+    return row
+
+
+def group_only(allowed: str) -> dict[str, Outcome]:
+    """A use case on no particular resource, for one group: everyone else is refused (403)."""
+    return {caller: ALLOWED if caller == allowed else Forbidden for caller in CALLERS}
+
+
+EVERYONE: dict[str, Outcome] = dict.fromkeys(CALLERS, ALLOWED)
+READ_BY_PARTIES = only("buyer", "seller", "moderator")
+
+
+def role_of(who: Identity) -> str:
+    return "seller" if who == SELLER else "buyer"
+
+
+def ids(page: Any) -> list[str]:
+    items, _ = page
+    return [getattr(i, "dispute_id", None) or i.order_id for i in items]
+
+
+def nothing(world: World) -> Ctx:
+    return {}
+
+
+def counterparty_offer(world: World, caller: str) -> Ctx:
+    """For accept: an open offer by the caller's counterparty (the seller's for everyone but the seller)."""
+    return world.awaiting_seller() if caller == "seller" else world.negotiating()
+
+
+@dataclass(frozen=True)
+class Row:
+    route: str  # "METHOD /path", as the app names it
+    use_case: str  # what the route's handler calls on services(), e.g. "orders.ship"
+    setup: Callable[..., Ctx]  # setup(world), or setup(world, caller) with per_caller_setup
+    act: Callable[[Services, Identity, Ctx], Any]
+    outcomes: dict[str, Outcome]
+    done: Callable[[Any, Ctx, str], bool]  # what success looks like
+    per_caller_setup: bool = False
+
+    def given(self, world: World, caller: str) -> Ctx:
+        return self.setup(world, caller) if self.per_caller_setup else self.setup(world)
+
+    def __str__(self) -> str:
+        return self.route
+
+
+MATRIX: tuple[Row, ...] = (
+    Row("POST /orders", "orders.register", nothing,
+        lambda s, who, ctx: s.orders.register(who, c.RegisterOrder.from_body(order_body())),
+        group_only("service"), lambda r, ctx, caller: r[1] is True and r[0].order_id == "o-1"),
+    Row("GET /orders", "orders.list", lambda w: w.awaiting_seller(),
+        lambda s, who, ctx: s.orders.list(who, role_of(who), PAGE), EVERYONE,
+        lambda r, ctx, caller: ids(r) == ([ctx["order_id"]] if caller in PARTIES else [])),
+    Row("GET /orders/{order_id}", "orders.get", lambda w: w.awaiting_seller(),
+        lambda s, who, ctx: s.orders.get(who, ctx["order_id"]), READ_BY_PARTIES,
+        lambda r, ctx, caller: r.order_id == ctx["order_id"]),
+    Row("POST /orders/{order_id}/shipment", "orders.ship", lambda w: w.registered(),
+        lambda s, who, ctx: s.orders.ship(who, c.ShipOrder(ctx["order_id"], "CP", "CN123")), only("seller"),
+        lambda r, ctx, caller: r.status is OrderStatus.SHIPPED),
+    Row("POST /orders/{order_id}/tracking-events", "orders.record_scan", lambda w: w.shipped(),
+        lambda s, who, ctx: s.orders.record_scan(who, c.RecordScan(ctx["order_id"], "DELIVERED", T0)), only("service"),
+        lambda r, ctx, caller: r.status is OrderStatus.DELIVERED),
+    Row("POST /orders/{order_id}/confirm-receipt", "orders.confirm_receipt", lambda w: w.shipped(),
+        lambda s, who, ctx: s.orders.confirm_receipt(who, c.ConfirmReceipt(ctx["order_id"])), only("buyer"),
+        lambda r, ctx, caller: r.escrow.status is EscrowStatus.RELEASED),
+    Row("POST /orders/{order_id}/disputes", "disputes.open", lambda w: w.delivered(),
+        lambda s, who, ctx: s.disputes.open(who, c.OpenDispute(
+            ctx["order_id"], Reason.NOT_AS_DESCRIBED, "Ordered red, received blue", Solution.REFUND_PARTIAL,
+            Money(500, "USD"), ())), only("buyer"),
+        lambda r, ctx, caller: r.status is Status.AWAITING_SELLER and r.order_id == ctx["order_id"]),
+    Row("GET /disputes", "disputes.list", lambda w: w.awaiting_seller(),
+        lambda s, who, ctx: s.disputes.list(who, role_of(who), None, PAGE), EVERYONE,
+        lambda r, ctx, caller: ids(r) == ([ctx["dispute_id"]] if caller in PARTIES else [])),
+    Row("GET /disputes/{dispute_id}", "disputes.get", lambda w: w.awaiting_seller(),
+        lambda s, who, ctx: s.disputes.get(who, ctx["dispute_id"]), READ_BY_PARTIES,
+        lambda r, ctx, caller: r.dispute_id == ctx["dispute_id"]),
+    Row("POST /disputes/{dispute_id}/offers", "disputes.make_offer", lambda w: w.awaiting_seller(),
+        lambda s, who, ctx: s.disputes.make_offer(who, c.MakeOffer(
+            ctx["dispute_id"], None, Solution.REFUND_PARTIAL, Money(1000, "USD"), None) if who == SELLER else
+            c.MakeOffer(ctx["dispute_id"], None, Solution.REFUND_FULL, None, None)), only("buyer", "seller"),
+        lambda r, ctx, caller: r[1].by == caller and r[1].status == "OPEN"),
+    Row("POST /disputes/{dispute_id}/offers/{offer_id}/accept", "disputes.accept_offer", counterparty_offer,
+        lambda s, who, ctx: s.disputes.accept_offer(who, c.AcceptOffer(ctx["dispute_id"], None, ctx["offer_id"])),
+        only("buyer", "seller"), lambda r, ctx, caller: r.status is Status.RESOLVED, per_caller_setup=True),
+    Row("POST /disputes/{dispute_id}/reject", "disputes.reject", lambda w: w.awaiting_seller(),
+        lambda s, who, ctx: s.disputes.reject(who, c.RejectRequest(ctx["dispute_id"], None, "The photo shows red")),
+        only("seller"), lambda r, ctx, caller: r.status is Status.NEGOTIATING),
+    Row("POST /disputes/{dispute_id}/escalate", "disputes.escalate", lambda w: w.negotiating_with_photo(),
+        lambda s, who, ctx: s.disputes.escalate(who, c.Escalate(ctx["dispute_id"], None, "We cannot agree")),
+        only("buyer", "seller"), lambda r, ctx, caller: r.status is Status.ESCALATED),
+    Row("POST /disputes/{dispute_id}/cancel", "disputes.cancel", lambda w: w.awaiting_seller(),
+        lambda s, who, ctx: s.disputes.cancel(who, c.Cancel(ctx["dispute_id"], None, None)), only("buyer"),
+        lambda r, ctx, caller: r.status is Status.CANCELLED),
+    Row("POST /disputes/{dispute_id}/return-shipment", "disputes.ship_return", lambda w: w.awaiting_return(),
+        lambda s, who, ctx: s.disputes.ship_return(who, c.ShipReturn(ctx["dispute_id"], None, "CP", "RT123")),
+        only("buyer"), lambda r, ctx, caller: r.status is Status.RETURN_IN_TRANSIT),
+    Row("POST /disputes/{dispute_id}/confirm-return", "disputes.confirm_return", lambda w: w.return_in_transit(),
+        lambda s, who, ctx: s.disputes.confirm_return(who, c.ConfirmReturn(ctx["dispute_id"], None)), only("seller"),
+        lambda r, ctx, caller: r.status is Status.RESOLVED),
+    Row("POST /disputes/{dispute_id}/evidence", "evidence.request_upload", lambda w: w.awaiting_seller(),
+        lambda s, who, ctx: s.evidence.request_upload(who, c.RequestUpload(ctx["dispute_id"], "photo.jpg", "image/jpeg",
+                                                                           1234)),
+        only("buyer", "seller"), lambda r, ctx, caller: r[0].status == PENDING_UPLOAD and r[0].uploaded_by == caller),
+    Row("GET /disputes/{dispute_id}/evidence", "evidence.list", lambda w: w.with_evidence(),
+        lambda s, who, ctx: s.evidence.list(who, ctx["dispute_id"]), READ_BY_PARTIES,
+        lambda r, ctx, caller: [(e.status, links["download_url"] is not None) for e, links in r] == [(ACCEPTED, True)]),
+    Row("POST /disputes/{dispute_id}/messages", "messages.post", lambda w: w.awaiting_seller(),
+        lambda s, who, ctx: s.messages.post(who, c.PostMessage(ctx["dispute_id"], "Hello there")),
+        only("buyer", "seller", "moderator"), lambda r, ctx, caller: r.author_role == caller),
+    Row("GET /disputes/{dispute_id}/messages", "messages.list", lambda w: w.awaiting_seller(),
+        lambda s, who, ctx: s.messages.list(who, ctx["dispute_id"], PAGE), READ_BY_PARTIES,
+        lambda r, ctx, caller: r == ([], None)),
+    Row("GET /moderation/disputes", "disputes.moderation_queue", lambda w: w.escalated(),
+        lambda s, who, ctx: s.disputes.moderation_queue(who, False, PAGE), group_only("moderator"),
+        lambda r, ctx, caller: ids(r) == [ctx["dispute_id"]]),
+    Row("POST /disputes/{dispute_id}/decision", "disputes.decide", lambda w: w.escalated(),
+        lambda s, who, ctx: s.disputes.decide(who, c.Decide(ctx["dispute_id"], None, "REFUND_FULL", None,
+                                                             "The photos show a blue dress, not a red one")),
+        only("moderator"), lambda r, ctx, caller: r.status is Status.RESOLVED
+        and (r.resolution or {}).get("outcome") == "REFUND_FULL"),
+)
+
+# Routes the HTTP edge answers without a use case.
+NO_USE_CASE = {"GET /health", "GET /message-templates"}
+
+
+def cells(outcome: Outcome) -> list[Any]:
+    return [pytest.param(row, caller, id=f"{row.use_case}[{caller}]")
+            for row in MATRIX for caller in CALLERS if row.outcomes[caller] is outcome]
+
+
+def refusal(run: Callable[[], Any]) -> DomainError:
+    with pytest.raises(DomainError) as err:
+        run()
+    return err.value
+
+
+def as_seen(err: DomainError) -> tuple[Any, ...]:
+    return type(err), err.code, err.message, err.details
+
+
+# ---- the matrix ---------------------------------------------------------------------------------
+def test_every_route_that_calls_a_use_case_has_a_row_naming_the_use_case_it_calls() -> None:
+    from app import app
+
+    routes = {f"{method} {path}": view for path, methods in app.routes.items() for method, view in methods.items()}
+    rows = [row.route for row in MATRIX]
+    assert len(rows) == len(set(rows)), "a route has two rows"
+    assert set(rows) | NO_USE_CASE == set(routes), "rows and the app's routes differ"
+    for row in MATRIX:
+        source = inspect.getsource(vars(routes[row.route].view_function)["__wrapped__"])
+        assert f"services().{row.use_case}(" in source, f"{row.route} does not call {row.use_case}"
+
+
+@pytest.mark.parametrize(("row", "caller"), cells(ALLOWED))
+def test_an_allowed_caller_succeeds(world: World, row: Row, caller: str) -> None:
+    ctx = row.given(world, caller)
+    result = row.act(world.services, CALLERS[caller], ctx)
+    assert row.done(result, ctx, caller), result
+
+
+@pytest.mark.parametrize(("row", "caller"), cells(Forbidden))
+def test_a_party_or_moderator_asking_for_what_is_not_theirs_is_forbidden_and_nothing_changes(
+        world: World, row: Row, caller: str) -> None:
+    ctx = row.given(world, caller)
+    before = world.snapshot()
+
+    err = refusal(lambda: row.act(world.services, CALLERS[caller], ctx))
+
+    assert isinstance(err, Forbidden) and err.code == "NOT_YOUR_ACTION", as_seen(err)
+    assert world.snapshot() == before, f"a refused {row.use_case} by {caller} changed something"
+
+
+@pytest.mark.parametrize(("row", "caller"), cells(NotFound))
+def test_a_non_party_is_told_it_does_not_exist_exactly_as_for_an_unknown_id_and_nothing_changes(
+        world: World, row: Row, caller: str) -> None:
+    ctx = row.given(world, caller)
+    before = world.snapshot()
+
+    err = refusal(lambda: row.act(world.services, CALLERS[caller], ctx))
+
+    assert isinstance(err, NotFound), as_seen(err)
+    assert world.snapshot() == before, f"a refused {row.use_case} by {caller} changed something"
+    unknown = {k: f"{k[:-3]}-{uuid.uuid4()}" for k in ctx}
+    assert as_seen(refusal(lambda: row.act(world.services, CALLERS[caller], unknown))) == as_seen(err)
+
+
+# ---- lists --------------------------------------------------------------------------------------
+@pytest.mark.parametrize("role", ["buyer", "seller"])
+@pytest.mark.parametrize("caller", NON_PARTIES)
+def test_lists_show_a_non_party_nothing_of_others(world: World, caller: str, role: str) -> None:
+    world.escalated()
+    who = CALLERS[caller]
+    assert world.services.orders.list(who, role, PAGE) == ([], None)
+    assert world.services.disputes.list(who, role, None, PAGE) == ([], None)
+    assert world.services.disputes.list(who, role, "ESCALATED", PAGE) == ([], None)
+
+
+@pytest.mark.parametrize("caller", PARTIES)
+def test_a_party_lists_its_own_order_and_dispute_under_its_role_only(world: World, caller: str) -> None:
+    ctx = world.escalated()
+    who, other = CALLERS[caller], "seller" if caller == "buyer" else "buyer"
+    assert ids(world.services.orders.list(who, caller, PAGE)) == [ctx["order_id"]]
+    assert ids(world.services.disputes.list(who, caller, None, PAGE)) == [ctx["dispute_id"]]
+    assert world.services.orders.list(who, other, PAGE) == ([], None)
+    assert world.services.disputes.list(who, other, None, PAGE) == ([], None)
+
+
+# ---- rules worth naming on their own --------------------------------------------------------------
+@pytest.mark.parametrize("caller", PARTIES)
+def test_a_party_cannot_accept_its_own_offer(world: World, caller: str) -> None:
+    """Accepting is the other party's action: the buyer's request, or the seller's counter-offer,
+    cannot be accepted by whoever made it."""
+    ctx = world.awaiting_seller() if caller == "buyer" else world.negotiating()
+    before = world.snapshot()
+
+    err = refusal(lambda: world.services.disputes.accept_offer(
+        CALLERS[caller], c.AcceptOffer(ctx["dispute_id"], None, ctx["offer_id"])))
+
+    assert isinstance(err, Forbidden) and err.code == "NOT_YOUR_ACTION", as_seen(err)
+    assert world.snapshot() == before
+
+
+@pytest.mark.parametrize("caller", [c for c in CALLERS if c != "moderator"])
+def test_the_moderation_queue_is_for_moderators_only(world: World, caller: str) -> None:
+    ctx = world.escalated()
+    err = refusal(lambda: world.services.disputes.moderation_queue(CALLERS[caller], False, PAGE))
+    assert isinstance(err, Forbidden) and err.code == "NOT_YOUR_ACTION", as_seen(err)
+    assert ids(world.services.disputes.moderation_queue(MODERATOR, False, PAGE)) == [ctx["dispute_id"]]
+
+
+@pytest.mark.parametrize(("caller", "refused"), [("buyer", Forbidden), ("seller", Forbidden),
+                                                 ("moderator", Forbidden), ("stranger", NotFound)])
+def test_only_services_report_tracking_events(world: World, caller: str, refused: type[DomainError]) -> None:
+    """Parties and moderators are refused (403); a stranger does not learn the order exists (404)."""
+    ctx = world.shipped()
+    scan = c.RecordScan(ctx["order_id"], "DELIVERED", T0)
+    before = world.snapshot()
+
+    err = refusal(lambda: world.services.orders.record_scan(CALLERS[caller], scan))
+
+    assert type(err) is refused, as_seen(err)
+    assert world.snapshot() == before
+    assert world.services.orders.record_scan(SERVICE, scan).status is OrderStatus.DELIVERED
+
+
+@pytest.mark.parametrize("caller", [c for c in CALLERS if c != "service"])
+def test_only_services_register_orders_even_for_the_buyer_or_seller_named_in_them(world: World, caller: str) -> None:
+    before = world.snapshot()
+    err = refusal(lambda: world.services.orders.register(CALLERS[caller], c.RegisterOrder.from_body(order_body())))
+    assert isinstance(err, Forbidden) and err.code == "NOT_YOUR_ACTION", as_seen(err)
+    assert world.snapshot() == before
