@@ -20,6 +20,8 @@ DURATIONS: dict[str, tuple[str, int]] = {
     "TRACKING_GRACE_SECONDS": ("tracking_grace", 864000),
     "REFUND_SETTLEMENT_SECONDS": ("refund_settlement", 604800),
     "REMINDER_BEFORE_SECONDS": ("reminder_before", 86400),
+    "SHIP_BY_SECONDS": ("ship_by", 604800),
+    "REFUND_RETRY_SECONDS": ("refund_retry", 3600),
 }
 DEFAULT_SWEEP_INTERVAL_SECONDS = 3600
 DEFAULT_TIMER_QUEUE = "buyer-protection-timers"

@@ -8,11 +8,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from .domain.disputes import Dispute, TimerCommand
+from .domain.disputes import Dispute
 from .domain.evidence import Evidence
 from .domain.messages import Message
 from .domain.money import Money
 from .domain.orders import Order
+from .domain.timers import TimerCommand
 
 Page = tuple[list, str | None]  # items, next cursor
 
@@ -171,6 +172,7 @@ class SettlementNotice:
     status: str  # PENDING | SUCCEEDED | FAILED
     amount: Money
     failure_reason: str | None = None
+    order_id: str = ""  # ours too, carried in the refund's metadata
 
 
 class PaymentUnavailable(Exception):

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-from .domain.disputes import TimerCommand
+from .domain.timers import TimerCommand
 from .logs import logger
 from .ports import EventPublisher, OutboxRecord, OutboxStore, Timers
 

@@ -7,46 +7,40 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from ..domain.disputes import TimerCommand
 from ..domain.timefmt import fmt
+from ..domain.timers import TimerCommand
 
 EVENT_SOURCE = "buyer-protection.disputes"
 
 
-def execution_name(dispute_id: str, action: str) -> str:
-    """Deterministic, so starting the same timer twice is one execution (names are unique per
-    state machine for 90 days on AWS)."""
-    return f"{dispute_id}--{action}"[:80]
-
-
 class StepFunctionsTimers:
-    """One Standard execution of statemachines/deadline_timer.asl.json per phase deadline."""
+    """One Standard execution of statemachines/deadline_timer.asl.json per deadline. Execution
+    names are the command's ``name``: deterministic, so starting the same timer twice is one
+    execution (names are unique per state machine for 90 days on AWS)."""
 
     def __init__(self, client: Any, state_machine_arn: str) -> None:
         self.client = client
         self.state_machine_arn = state_machine_arn
 
-    def execution_arn(self, dispute_id: str, action: str) -> str:
+    def execution_arn(self, command: TimerCommand) -> str:
         prefix = self.state_machine_arn.replace(":stateMachine:", ":execution:", 1)
-        return f"{prefix}:{execution_name(dispute_id, action)}"
+        return f"{prefix}:{command.name[:80]}"
 
     def start(self, command: TimerCommand) -> None:
-        timer = {"dispute_id": command.dispute_id, "action": command.action, "due_at": fmt(command.due_at)}
-        payload: dict[str, Any] = {"timer": timer, "due_at": fmt(command.due_at), "remind": False}
+        payload: dict[str, Any] = {"timer": command.message(), "due_at": fmt(command.due_at), "remind": False}
         if command.remind_at is not None:
             payload.update(remind=True, remind_at=fmt(command.remind_at))
         try:
-            self.client.start_execution(stateMachineArn=self.state_machine_arn,
-                                        name=execution_name(command.dispute_id, command.action),
+            self.client.start_execution(stateMachineArn=self.state_machine_arn, name=command.name[:80],
                                         input=json.dumps(payload, sort_keys=True))
         except ClientError as exc:
             if exc.response["Error"]["Code"] != "ExecutionAlreadyExists":
                 raise  # already started (by an earlier try of this same command) is success
 
     def stop(self, command: TimerCommand) -> None:
-        arn = self.execution_arn(command.dispute_id, command.action)
+        arn = self.execution_arn(command)
         try:
-            self.client.stop_execution(executionArn=arn, cause="the dispute left this phase")
+            self.client.stop_execution(executionArn=arn, cause="the subject left this phase")
             # Trust, but verify: the outbox record is only deleted once nothing is waiting. (AWS
             # answers ABORTED at once; an emulator can take a moment.)
             for pause in (0, 0.05, 0.2):

@@ -10,12 +10,13 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from ..domain.disputes import Dispute, Status, TimerCommand
+from ..domain.disputes import Dispute, Status
 from ..domain.errors import ConcurrentModification, Conflict, InvalidInput, RuleViolation
 from ..domain.evidence import COUNTED, PENDING_UPLOAD, SLOTS_PER_PLACE, Evidence
 from ..domain.messages import Message
 from ..domain.orders import Order
 from ..domain.policy import Policy
+from ..domain.timers import TimerCommand
 from ..ports import Clock, OrderExists, OutboxRecord, Page
 from ..services.unit_of_work import Relay, UnitOfWork
 

@@ -131,7 +131,8 @@ class SimulatedPayments:
     def sign(self, notice: SettlementNotice) -> tuple[bytes, dict[str, str]]:
         """The webhook this simulator would send for ``notice``: payload and headers."""
         data = {"refund_id": notice.refund_id, "attempt": notice.attempt, "provider_refund_id": notice.provider_refund_id,
-                "status": notice.status, "amount": notice.amount.to_dict(), "failure_reason": notice.failure_reason}
+                "status": notice.status, "amount": notice.amount.to_dict(), "failure_reason": notice.failure_reason,
+                "order_id": notice.order_id}
         payload = json.dumps({"id": notice.event_id, "type": "refund.updated", "data": data}, sort_keys=True).encode()
         signature = hmac.new(self._secret, payload, hashlib.sha256).hexdigest()
         return payload, {"Content-Type": "application/json", SIGNATURE_HEADER: signature}
@@ -151,7 +152,8 @@ class SimulatedPayments:
             if status not in (REFUND_PENDING, REFUND_SUCCEEDED, REFUND_FAILED) or not isinstance(reason, str | None):
                 raise ValueError("unexpected status or failure_reason")
             return SettlementNotice(str(event["id"]), str(data["refund_id"]), int(data["attempt"]),
-                                    str(data["provider_refund_id"]), status, Money.from_dict(data["amount"]), reason)
+                                    str(data["provider_refund_id"]), status, Money.from_dict(data["amount"]), reason,
+                                    str(data.get("order_id") or ""))
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise InvalidWebhook("unreadable payload") from exc
 
@@ -187,7 +189,8 @@ class SimulatedPayments:
                 self.sent[key] = attempt.order.amount
             order = attempt.order
             notice = SettlementNotice(f"sim_evt_{uuid.uuid4().hex}", order.refund_id, order.attempt,
-                                      attempt.provider_id, attempt.status, order.amount, attempt.failure_reason)
+                                      attempt.provider_id, attempt.status, order.amount, attempt.failure_reason,
+                                      order.order_id)
             settled.append(notice)
             if self._deliver is not None:
                 self._outbox.append(_Delivery(notice, now))

@@ -121,7 +121,8 @@ class StripePayments:
             return SettlementNotice(
                 event_id=str(event["id"]), refund_id=str(metadata["refund_id"]), attempt=int(metadata["attempt"]),
                 provider_refund_id=str(refund["id"]), status=status, amount=_money(refund),
-                failure_reason=(refund.get("failure_reason") or refund["status"]) if status == REFUND_FAILED else None)
+                failure_reason=(refund.get("failure_reason") or refund["status"]) if status == REFUND_FAILED else None,
+                order_id=str(metadata.get("order_id") or ""))
         except _SHAPE_ERRORS as e:
             raise InvalidWebhook(f"Stripe webhook {event.get('id')}: unreadable refund event") from e
 

@@ -17,6 +17,7 @@ from .evidence import checklist
 from .money import Money
 from .policy import Policy
 from .timefmt import fmt, parse, parse_opt
+from .timers import START, STOP, TimerCommand
 
 
 class Status(str, Enum):
@@ -53,6 +54,7 @@ class Command(str, Enum):
     SHIP_RETURN = "SHIP_RETURN"
     CONFIRM_RETURN = "CONFIRM_RETURN"
     CLOSE_FOR_SELLER = "CLOSE_FOR_SELLER"
+    CONTEST_RETURN = "CONTEST_RETURN"
     FLAG_OVERDUE = "FLAG_OVERDUE"
 
 
@@ -82,6 +84,9 @@ TRANSITIONS: dict[tuple[Command, Status], dict[Actor, Status]] = {
     (C.SHIP_RETURN, S.AWAITING_RETURN): {A.BUYER: S.RETURN_IN_TRANSIT},
     (C.CLOSE_FOR_SELLER, S.AWAITING_RETURN): {A.SYSTEM: S.RESOLVED},
     (C.CONFIRM_RETURN, S.RETURN_IN_TRANSIT): {A.SELLER: S.RESOLVED, A.SYSTEM: S.RESOLVED},
+    # The seller says the return is not what was sold (empty box, wrong item, never scanned):
+    # instead of paying by default at the receipt deadline, a moderator decides.
+    (C.CONTEST_RETURN, S.RETURN_IN_TRANSIT): {A.SELLER: S.ESCALATED},
 }
 del S, A, C
 
@@ -127,26 +132,6 @@ def checked_amount(kind: str, amount: Money | None, total: Money) -> Money | Non
     return total if refunds_all else None
 
 
-@dataclass(frozen=True)
-class TimerCommand:
-    """Start or stop the timer of one phase. Each phase is entered at most once per dispute, so
-    (dispute_id, action) names a timer for good: starting it twice is harmless."""
-
-    op: str  # START | STOP
-    dispute_id: str
-    action: str
-    due_at: datetime | None = None
-    remind_at: datetime | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"op": self.op, "dispute_id": self.dispute_id, "action": self.action,
-                "due_at": fmt(self.due_at), "remind_at": fmt(self.remind_at)}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> TimerCommand:
-        return cls(d["op"], d["dispute_id"], d["action"], parse_opt(d.get("due_at")), parse_opt(d.get("remind_at")))
-
-
 @dataclass
 class Offer:
     offer_id: str
@@ -185,6 +170,7 @@ class Dispute:
     offers: list[Offer] = field(default_factory=list)
     resolution: dict[str, Any] | None = None
     refund: dict[str, Any] | None = None
+    return_shipment: dict[str, Any] | None = None
     phase_due_at: datetime | None = None
     escalated_at: datetime | None = None
     mediation_overdue: bool = False
@@ -257,6 +243,8 @@ class Dispute:
         """A moderator's decision, always with a written rationale."""
         command = Command.DECIDE_RETURN if outcome == "RETURN_AND_REFUND" else Command.DECIDE
         target = self._allowed(command, Actor.MODERATOR)
+        if command is Command.DECIDE_RETURN:
+            self._check_solution(Solution.RETURN_AND_REFUND)  # decisions obey the rules offers obey
         refund = checked_amount(outcome, amount, self.order_total)
         self._record(now, Actor.MODERATOR, "dispute.decided",
                      {"outcome": outcome, "amount": _m(refund), "rationale": rationale})
@@ -267,7 +255,16 @@ class Dispute:
 
     def ship_return(self, actor: Actor, carrier: str, tracking_number: str, now: datetime, policy: Policy) -> None:
         target = self._allowed(Command.SHIP_RETURN, actor)
+        self.return_shipment = {"carrier": carrier, "tracking_number": tracking_number, "shipped_at": fmt(now)}
         self._record(now, actor, "dispute.return_shipped", {"carrier": carrier, "tracking_number": tracking_number})
+        self._transition(target, now, policy)
+
+    def contest_return(self, actor: Actor, reason: str, message: str, now: datetime, policy: Policy) -> None:
+        """The seller contests the return before its receipt deadline: a moderator decides, with
+        the seller's evidence, instead of the refund being paid by default."""
+        target = self._allowed(Command.CONTEST_RETURN, actor)
+        self.escalated_at = now
+        self._record(now, actor, "dispute.return_contested", {"reason": reason, "message": message})
         self._transition(target, now, policy)
 
     def confirm_return(self, actor: Actor, now: datetime, policy: Policy) -> None:
@@ -319,17 +316,29 @@ class Dispute:
     def is_open(self) -> bool:
         return self.status not in TERMINAL
 
-    def settlement(self) -> Money | None:
-        """What the order's escrow must do now that the dispute ended: refund this much (the rest
-        goes to the seller), or ``None`` to leave the escrow held (cancelled, or a resend)."""
+    def settlement(self) -> tuple[str | None, Money | None, str | None]:
+        """What the order must do now that the dispute ended: (outcome, refund, refund_id). No
+        outcome (cancelled) leaves the order protected; RESEND keeps the money held for the
+        replacement; otherwise the refund is owed and the rest goes to the seller."""
         if self.status is not Status.RESOLVED or self.resolution is None:
-            return None
+            return None, None, None
         outcome = self.resolution["outcome"]
-        if outcome == Outcome.RESEND.value:
-            return None
-        if outcome == Outcome.REJECTED.value:
-            return Money.zero(self.order_total.currency)
-        return Money.from_dict(self.resolution["amount"])
+        if self.refund is None:
+            return outcome, None, None
+        return outcome, Money.from_dict(self.refund["amount"]), self.refund["refund_id"]
+
+    def sync_refund(self, status: str, attempt: int, failure_reason: str | None, settle_by: datetime | None,
+                    now: datetime) -> None:
+        """The order's refund moved on (the order holds the money; this is the dispute's copy)."""
+        if self.refund is None or (self.refund["status"], self.refund.get("attempts")) == (status, attempt):
+            return
+        self.refund = {**self.refund, "status": status, "attempts": attempt, "failure_reason": failure_reason,
+                       "settle_by": fmt(settle_by), "updated_at": fmt(now)}
+        # A timeline entry, not an event: the order publishes the money events.
+        self.timeline.append({"at": fmt(now), "actor": Actor.SYSTEM.value, "event": f"dispute.refund_{status.lower()}",
+                              "details": {"refund_id": self.refund["refund_id"], "attempt": attempt,
+                                          "failure_reason": failure_reason}})
+        self.updated_at = now
 
     def deadlines(self, policy: Policy) -> list[dict[str, Any]]:
         """Every pending action: who must act, by when, and what happens by default."""
@@ -343,7 +352,7 @@ class Dispute:
                         "on_expiry": phase.on_expiry,
                         **({"overdue": True} if self.status is Status.ESCALATED and self.mediation_overdue else {})})
         if self.refund and self.refund.get("status") == "PENDING":
-            due = parse(self.refund["created_at"]) + policy.refund_settlement
+            due = parse_opt(self.refund.get("settle_by")) or parse(self.refund["created_at"]) + policy.refund_settlement
             out.append({"action": "REFUND_SETTLEMENT", "actor": "platform", "due_at": fmt(due),
                         "on_expiry": "ALARM_AND_RETRY"})
         return out
@@ -387,6 +396,7 @@ class Dispute:
             # The refund is recorded with the resolution, in the same write: paying it out is
             # a separate, idempotent step keyed by refund_id, so it can never be lost or doubled.
             self.refund = {"refund_id": str(uuid.uuid4()), "amount": refund.to_dict(), "status": "PENDING",
+                           "attempts": 1, "failure_reason": None, "settle_by": fmt(now + policy.refund_settlement),
                            "created_at": fmt(now), "updated_at": fmt(now)}
         self._record(now, by, "dispute.resolved", {"outcome": outcome.value, "amount": _m(refund)})
         self._transition(target, now, policy)
@@ -403,21 +413,20 @@ class Dispute:
     def _enter_phase(self, status: Status, now: datetime, policy: Policy, first: bool = False) -> None:
         old = None if first else PHASES.get(self.status)
         if old is not None:
-            self.timer_commands.append(TimerCommand("STOP", self.dispute_id, old.action))
+            self.timer_commands.append(TimerCommand(STOP, self.dispute_id, old.action, refs={"dispute_id": self.dispute_id}))
         self.status = status
         phase = PHASES.get(status)
         self.phase_due_at = None if phase is None else now + _duration(policy, phase.duration)
         if phase is not None and self.phase_due_at is not None:
             remind_at = self.phase_due_at - policy.reminder_before
             self.timer_commands.append(TimerCommand(
-                "START", self.dispute_id, phase.action, due_at=self.phase_due_at,
+                START, self.dispute_id, phase.action, due_at=self.phase_due_at, refs={"dispute_id": self.dispute_id},
                 # Parties get a reminder before their deadline, if there is time for one.
                 remind_at=remind_at if phase.actor in ("buyer", "seller") and remind_at > now else None))
 
     def _add_offer(self, actor: Actor, kind: Solution, amount: Money | None, message: str | None,
                    now: datetime) -> Offer:
-        if self.reason is Reason.NOT_RECEIVED and kind is Solution.RETURN_AND_REFUND:
-            raise RuleViolation("an item never received cannot be returned", code="SOLUTION_NOT_ALLOWED")
+        self._check_solution(kind)
         checked_amount(kind.value, amount, self.order_total)
         for o in self.offers:
             if o.by == actor.value and o.status == "OPEN":
@@ -429,6 +438,10 @@ class Dispute:
         self._record(now, actor, "dispute.offer_made", {"offer_id": offer.offer_id, "type": kind.value,
                                                 "amount": _m(offer.amount)})
         return offer
+
+    def _check_solution(self, kind: Solution) -> None:
+        if self.reason is Reason.NOT_RECEIVED and kind is Solution.RETURN_AND_REFUND:
+            raise RuleViolation("an item never received cannot be returned", code="SOLUTION_NOT_ALLOWED")
 
     def _offer(self, offer_id: str) -> Offer:
         for o in self.offers:
@@ -454,7 +467,7 @@ class Dispute:
             "seller_id": self.seller_id, "reason": self.reason.value, "description": self.description,
             "item_ids": list(self.item_ids), "order_total": self.order_total.to_dict(),
             "status": self.status.value, "offers": [o.to_dict() for o in self.offers],
-            "resolution": self.resolution, "refund": self.refund,
+            "resolution": self.resolution, "refund": self.refund, "return_shipment": self.return_shipment,
             "phase_due_at": fmt(self.phase_due_at), "escalated_at": fmt(self.escalated_at),
             "mediation_overdue": self.mediation_overdue, "timeline": self.timeline,
             "created_at": fmt(self.created_at), "updated_at": fmt(self.updated_at),
@@ -467,7 +480,7 @@ class Dispute:
             reason=Reason(d["reason"]), description=d["description"], item_ids=list(d.get("item_ids") or []),
             order_total=Money.from_dict(d["order_total"]), status=Status(d["status"]),
             offers=[Offer.from_dict(o) for o in d.get("offers") or []], resolution=d.get("resolution"),
-            refund=d.get("refund"),
+            refund=d.get("refund"), return_shipment=d.get("return_shipment"),
             phase_due_at=parse_opt(d.get("phase_due_at")), escalated_at=parse_opt(d.get("escalated_at")),
             mediation_overdue=bool(d.get("mediation_overdue")), timeline=list(d.get("timeline") or []),
             created_at=parse(d["created_at"]), updated_at=parse(d["updated_at"]), version=version,

@@ -1,16 +1,25 @@
-"""Orders, their escrow ledger, and when a dispute may be opened."""
+"""Orders: logistics, the money they hold (a ledger, see ledger.py), and when a dispute may be opened.
+
+An order is immutable: every change returns a new order. What a change asks of the outside world
+(money to send, timers, events) rides along in ``effects`` until the unit of work commits it.
+"""
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import Enum
 from typing import Any
 
 from .catalog import RECEIVED_REASONS, Reason
 from .errors import Conflict, RuleViolation
+from .ledger import Escrow, EscrowStatus, Ledger, MoneyEvent, PayRefund, Refund, retry_delay
 from .money import Money
 from .policy import Policy
 from .timefmt import fmt, parse, parse_opt
+from .timers import REFUND_RETRY, REFUND_SETTLEMENT, SHIP_BY, START, STOP, TimerCommand, order_subject
+
+Effect = TimerCommand | PayRefund | MoneyEvent
+__all__ = ["Eligibility", "Escrow", "EscrowStatus", "Order", "OrderStatus", "Shipment"]
 
 
 class OrderStatus(str, Enum):
@@ -18,59 +27,6 @@ class OrderStatus(str, Enum):
     SHIPPED = "SHIPPED"
     DELIVERED = "DELIVERED"
     COMPLETED = "COMPLETED"
-
-
-class EscrowStatus(str, Enum):
-    HELD = "HELD"
-    RELEASED = "RELEASED"  # all of it went to the seller
-    REFUNDED = "REFUNDED"  # all of it went back to the buyer
-    SETTLED = "SETTLED"  # split between the two
-
-
-@dataclass(frozen=True)
-class Escrow:
-    """The order's money. Invariant: held == refunded + released + still_held."""
-
-    held: Money
-    refunded: Money
-    released: Money
-
-    @classmethod
-    def hold(cls, total: Money) -> Escrow:
-        zero = Money.zero(total.currency)
-        return cls(held=total, refunded=zero, released=zero)
-
-    @property
-    def still_held(self) -> Money:
-        return self.held - self.refunded - self.released
-
-    @property
-    def status(self) -> EscrowStatus:
-        if self.still_held.amount > 0:
-            return EscrowStatus.HELD
-        if self.refunded.amount == 0:
-            return EscrowStatus.RELEASED
-        if self.released.amount == 0:
-            return EscrowStatus.REFUNDED
-        return EscrowStatus.SETTLED
-
-    def settle(self, refund: Money) -> Escrow:
-        """Refund ``refund`` to the buyer and release everything else still held to the seller."""
-        remaining = self.still_held
-        if refund.amount < 0 or refund.amount > remaining.amount:
-            raise RuleViolation("refund exceeds what escrow still holds", code="INVALID_AMOUNT",
-                                details={"still_held": remaining.to_dict()})
-        return Escrow(held=self.held, refunded=self.refunded + refund,
-                      released=self.released + (remaining - refund))
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"held": self.held.to_dict(), "refunded": self.refunded.to_dict(),
-                "released": self.released.to_dict()}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Escrow:
-        return cls(held=Money.from_dict(data["held"]), refunded=Money.from_dict(data["refunded"]),
-                   released=Money.from_dict(data["released"]))
 
 
 @dataclass(frozen=True)
@@ -114,18 +70,33 @@ class Order:
     total: Money
     estimated_delivery_at: datetime
     created_at: datetime
-    escrow: Escrow
+    ledger: Ledger
+    ship_by: datetime
     status: OrderStatus = OrderStatus.PAID
     shipment: Shipment | None = None
     delivered_at: datetime | None = None
     open_dispute_id: str | None = None
+    payment: dict[str, str] | None = None  # {"provider", "reference"}: the charge refunds go back to
+    shipment_round: int = 1  # a RESEND asks for another shipment (and another ship-by timer)
+    previous_shipments: tuple[Shipment, ...] = ()
     version: int | None = None
+    effects: tuple[Effect, ...] = field(default=(), compare=False, repr=False)
+
+    @property
+    def escrow(self) -> Escrow:
+        return self.ledger.escrow
+
+    @property
+    def refunds(self) -> tuple[Refund, ...]:
+        return self.ledger.refunds
 
     # ---- registration ---------------------------------------------------------------------
     @classmethod
     def register(cls, *, order_id: str, buyer_id: str, seller_id: str, items: list[dict[str, Any]],
-                 total: Money, estimated_delivery_at: datetime, now: datetime) -> Order:
-        """Checkout registers a paid order; its whole total goes into escrow."""
+                 total: Money, estimated_delivery_at: datetime, now: datetime, ship_by: datetime | None = None,
+                 payment: dict[str, str] | None = None, policy: Policy | None = None) -> Order:
+        """Checkout registers a paid order; its whole total goes into escrow, and the seller's
+        ship-by timer starts (an order not shipped by then is refunded)."""
         if buyer_id == seller_id:
             raise RuleViolation("buyer and seller must differ", code="INVALID_ORDER")
         if total.amount <= 0:
@@ -142,16 +113,25 @@ class Order:
         if line_sum > total.amount:
             raise RuleViolation("items cost more than the order total", code="INVALID_AMOUNT",
                                 details={"items_total": line_sum, "total": total.amount})
-        return cls(order_id=order_id, buyer_id=buyer_id, seller_id=seller_id, items=tuple(items),
-                   total=total, estimated_delivery_at=estimated_delivery_at, created_at=now,
-                   escrow=Escrow.hold(total))
+        policy = policy or Policy()
+        deadline = ship_by or now + policy.ship_by
+        if deadline <= now:
+            raise RuleViolation("ship_by must be in the future", code="INVALID_TIMESTAMP",
+                                details={"field": "ship_by"})
+        order = cls(order_id=order_id, buyer_id=buyer_id, seller_id=seller_id, items=tuple(items),
+                    total=total, estimated_delivery_at=estimated_delivery_at, created_at=now,
+                    ledger=Ledger.hold(total, now), ship_by=deadline, payment=payment)
+        return order._then(order._ship_by_timer(START))
 
     # ---- logistics ------------------------------------------------------------------------
     def ship(self, carrier: str, tracking_number: str, now: datetime) -> Order:
+        if self.status is OrderStatus.COMPLETED:
+            raise Conflict("the order is closed: its money has been paid out", code="ORDER_CLOSED")
         if self.status is not OrderStatus.PAID:
             raise Conflict("the order has already been shipped", code="ALREADY_SHIPPED")
-        return replace(self, status=OrderStatus.SHIPPED,
-                       shipment=Shipment(carrier=carrier, tracking_number=tracking_number, shipped_at=now))
+        shipped = replace(self, status=OrderStatus.SHIPPED,
+                          shipment=Shipment(carrier=carrier, tracking_number=tracking_number, shipped_at=now))
+        return shipped._then(self._ship_by_timer(STOP))
 
     def record_scan(self, status: str, occurred_at: datetime) -> Order:
         """A carrier scan. Scans can arrive late or twice; they never move the order backwards."""
@@ -167,12 +147,25 @@ class Order:
             order = replace(order, status=OrderStatus.DELIVERED, delivered_at=occurred_at)
         return order
 
+    def refund_unshipped(self, now: datetime, policy: Policy) -> Order:
+        """The ship-by date passed and nothing was shipped: the buyer gets everything back."""
+        if self.status is not OrderStatus.PAID or self.shipment is not None:
+            raise Conflict("the order has been shipped", code="ALREADY_SHIPPED")
+        if now + policy.timer_tolerance < self.ship_by:
+            raise Conflict("the ship-by date has not passed", code="NOT_DUE", details={"ship_by": fmt(self.ship_by)})
+        if self.open_dispute_id:
+            raise Conflict("a dispute is open on this order", code="DISPUTE_OPEN",
+                           details={"dispute_id": self.open_dispute_id})
+        order = replace(self, status=OrderStatus.COMPLETED)
+        return order._request_refund(self.escrow.still_held, now, policy, "NOT_SHIPPED", None, None)
+
     # ---- escrow ---------------------------------------------------------------------------
     def release_at(self, policy: Policy) -> datetime | None:
-        """Protection ends this long after shipment; then escrow goes to the seller by itself."""
-        if self.shipment is None or self.escrow.status is not EscrowStatus.HELD or self.open_dispute_id:
+        """Protection ends this long after shipment, and never before the buyer's dispute window
+        has closed; then escrow goes to the seller by itself."""
+        if self.shipment is None or self.escrow.still_held.amount == 0 or self.open_dispute_id:
             return None  # an open dispute holds the money until it ends
-        return self.shipment.shipped_at + policy.protection
+        return max(self.shipment.shipped_at + policy.protection, self._window(policy)[1])
 
     def confirm_receipt(self, now: datetime) -> Order:
         """The buyer says all is well: escrow goes to the seller at once."""
@@ -181,46 +174,105 @@ class Order:
                            details={"dispute_id": self.open_dispute_id})
         if self.shipment is None:
             raise Conflict("the order has not been shipped", code="NOT_SHIPPED_YET")
-        if self.escrow.status is not EscrowStatus.HELD:
+        if self.escrow.still_held.amount == 0:
             raise Conflict("escrow has already been paid out", code="ESCROW_RELEASED")
         delivered = self if self.delivered_at else replace(self, delivered_at=now)  # the buyer says it came
-        return delivered._settle(Money.zero(self.total.currency))
+        return delivered._release_rest(now, "the buyer confirmed receipt")
 
     def auto_release(self, now: datetime, policy: Policy) -> Order:
         """Protection ran out with no dispute open: escrow goes to the seller."""
         due = self.release_at(policy)
         if due is None or now < due:
             raise Conflict("escrow is not due for release", code="NOT_DUE")
-        return self._settle(Money.zero(self.total.currency))
+        return self._release_rest(now, "the protection period ended")
 
-    def settle_dispute(self, dispute_id: str, refund: Money | None) -> Order:
-        """A dispute ended. With a refund the escrow is split; without, the order stays protected."""
+    def settle_dispute(self, dispute_id: str, outcome: str | None, refund: Money | None, refund_id: str | None,
+                       now: datetime, policy: Policy) -> Order:
+        """A dispute ended. A refund is owed and the rest released; a RESEND keeps the money held
+        and waits for the replacement; a cancelled dispute leaves the order protected."""
         if self.open_dispute_id != dispute_id:
             raise Conflict("this dispute is not the order's open dispute", code="INVALID_STATE")
         order = replace(self, open_dispute_id=None)
-        return order if refund is None else order._settle(refund)
+        if outcome == "RESEND":
+            return order._await_replacement(now, policy)
+        if outcome is None:
+            return order
+        if refund is not None and refund.amount > 0:
+            order = order._request_refund(refund, now, policy, "DISPUTE", dispute_id, refund_id)
+        return replace(order._release_rest(now, f"dispute {dispute_id} ended"), status=OrderStatus.COMPLETED)
 
-    def _settle(self, refund: Money) -> Order:
-        return replace(self, escrow=self.escrow.settle(refund), status=OrderStatus.COMPLETED)
+    # ---- refunds (the payment provider's answers, the refund timers) -----------------------
+    def refund_submitted(self, refund_id: str, attempt: int, provider_refund_id: str | None, now: datetime) -> Order:
+        return replace(self, ledger=self.ledger.refund_submitted(refund_id, attempt, provider_refund_id, now))
+
+    def refund_settled(self, refund_id: str, attempt: int, provider_refund_id: str | None, now: datetime) -> Order:
+        before = self.ledger.refund(refund_id)
+        order = replace(self, ledger=self.ledger.refund_settled(refund_id, attempt, provider_refund_id, now))
+        if order.ledger == self.ledger:
+            return self
+        after = order.ledger.refund(refund_id)
+        return order._then(self._settlement_timer(before, STOP), self._money_event("refund.succeeded", after))
+
+    def refund_failed(self, refund_id: str, attempt: int, reason: str, now: datetime, policy: Policy) -> Order:
+        before = self.ledger.refund(refund_id)
+        order = replace(self, ledger=self.ledger.refund_failed(refund_id, attempt, reason, now,
+                                                               policy.refund_max_attempts))
+        if order.ledger == self.ledger:
+            return self
+        after = order.ledger.refund(refund_id)
+        effects: list[Effect] = [self._settlement_timer(before, STOP), self._money_event("refund.failed", after)]
+        if after.needs_attention:
+            effects.append(self._money_event("refund.needs_attention", after))
+        else:
+            effects.append(TimerCommand(START, after.refund_id, REFUND_RETRY,
+                                        due_at=now + retry_delay(policy.refund_retry, after.attempt),
+                                        round=after.attempt, refs=self._refund_refs(after)))
+        return order._then(*effects)
+
+    def retry_refund(self, refund_id: str, now: datetime, policy: Policy) -> Order:
+        """A failed refund's next attempt (by its backoff timer, or a moderator)."""
+        ledger, refund = self.ledger.retry_refund(refund_id, now, now + policy.refund_settlement)
+        return replace(self, ledger=ledger)._then(*self._pay(refund, now, policy),
+                                                  self._money_event("refund.retried", refund))
+
+    def refund_overdue(self, refund_id: str, round_: int, now: datetime, policy: Policy) -> Order:
+        """A refund still pending at its settlement deadline: alarm, ask again with the same
+        idempotency key (never a new payment), and give it another settlement period."""
+        refund = self.ledger.refund(refund_id)
+        if refund.status != "PENDING" or refund.settlement_round != round_:
+            raise Conflict("the refund is not waiting for this settlement deadline", code="INVALID_STATE",
+                           details={"status": refund.status})
+        ledger, late = self.ledger.settlement_overdue(refund_id, now, now + policy.refund_settlement)
+        return replace(self, ledger=ledger)._then(self._money_event("refund.overdue", refund),
+                                                  *self._pay(late, now, policy))
 
     # ---- disputes -------------------------------------------------------------------------
+    def _window(self, policy: Policy) -> tuple[datetime, datetime, tuple[Reason, ...]]:
+        """When the buyer may open a dispute (opens, closes) and for which reasons. Follows what
+        really happened: a delivery, or a shipment (a late one moves the window with it)."""
+        if self.delivered_at is not None:
+            return self.delivered_at, self.delivered_at + policy.dispute_window, RECEIVED_REASONS
+        opens = self.estimated_delivery_at
+        expected = self.estimated_delivery_at
+        if self.shipment is not None:
+            # Seed 002: a tracking number never scanned this long after it was given means the
+            # parcel was not sent; the buyer need not wait for the estimated date. And a parcel
+            # shipped late cannot be expected before the carrier had a fair chance to deliver it.
+            grace_end = self.shipment.shipped_at + policy.tracking_grace
+            if self.shipment.last_scan_at is None:
+                opens = min(opens, grace_end)
+            expected = max(expected, grace_end)
+        return opens, max(opens, expected) + policy.dispute_window, (Reason.NOT_RECEIVED,)
+
     def eligibility(self, now: datetime, policy: Policy) -> Eligibility:
         """Whether, when and for which reasons the buyer may open a dispute now."""
         if self.open_dispute_id:
             return Eligibility(False, (), None, None, "DISPUTE_OPEN")
-        if self.escrow.status is not EscrowStatus.HELD:
+        if self.escrow.still_held.amount == 0:
             return Eligibility(False, (), None, None, "ESCROW_RELEASED")
-        if self.delivered_at is not None:
-            reasons: tuple[Reason, ...] = RECEIVED_REASONS
-            opens, closes = self.delivered_at, self.delivered_at + policy.dispute_window
-        else:
-            opens = self.estimated_delivery_at
-            if self.shipment is not None and self.shipment.last_scan_at is None:
-                # Seed 002: a tracking number never scanned this long after it was given means
-                # the parcel was not sent; the buyer need not wait for the estimated date.
-                opens = min(opens, self.shipment.shipped_at + policy.tracking_grace)
-            closes = max(opens, self.estimated_delivery_at) + policy.dispute_window
-            reasons = (Reason.NOT_RECEIVED,)
+        opens, closes, reasons = self._window(policy)
+        if self.shipment is None and self.shipment_round > 1:
+            return Eligibility(False, (), None, None, "NOT_SHIPPED_YET")  # a replacement is awaited
         if now < opens:
             why = "NOT_SHIPPED_YET" if self.shipment is None else "WINDOW_NOT_OPEN"
             return Eligibility(False, (), opens, closes, why)
@@ -256,6 +308,56 @@ class Order:
     def item_ids(self) -> set[str]:
         return {i["item_id"] for i in self.items}
 
+    # ---- internals ------------------------------------------------------------------------
+    def _then(self, *effects: Effect) -> Order:
+        return replace(self, effects=(*self.effects, *effects))
+
+    def _release_rest(self, now: datetime, why: str) -> Order:
+        rest = self.escrow.still_held
+        order = replace(self, ledger=self.ledger.release(rest, now, why), status=OrderStatus.COMPLETED)
+        if rest.amount == 0:
+            return order
+        return order._then(MoneyEvent("escrow.released", {"order_id": self.order_id, "amount": rest.to_dict(),
+                                                          "why": why}))
+
+    def _request_refund(self, amount: Money, now: datetime, policy: Policy, cause: str, dispute_id: str | None,
+                        refund_id: str | None) -> Order:
+        ledger, refund = self.ledger.request_refund(amount, now, now + policy.refund_settlement, cause, dispute_id,
+                                                    refund_id)
+        return replace(self, ledger=ledger)._then(self._money_event("refund.requested", refund),
+                                                  *self._pay(refund, now, policy))
+
+    def _pay(self, refund: Refund, now: datetime, policy: Policy) -> tuple[Effect, ...]:
+        """Send this attempt, and wait for it to settle (a timer per settlement round)."""
+        return (PayRefund(self.order_id, refund.refund_id, refund.attempt),
+                TimerCommand(START, refund.refund_id, REFUND_SETTLEMENT, due_at=refund.settle_by,
+                             round=refund.settlement_round, refs=self._refund_refs(refund)))
+
+    def _settlement_timer(self, refund: Refund, op: str) -> TimerCommand:
+        return TimerCommand(op, refund.refund_id, REFUND_SETTLEMENT, round=refund.settlement_round,
+                            refs=self._refund_refs(refund))
+
+    def _refund_refs(self, refund: Refund) -> dict[str, Any]:
+        return {"order_id": self.order_id, "refund_id": refund.refund_id}
+
+    def _money_event(self, detail_type: str, refund: Refund) -> MoneyEvent:
+        return MoneyEvent(detail_type, {"order_id": self.order_id, "refund_id": refund.refund_id,
+                                        "dispute_id": refund.dispute_id, "amount": refund.amount.to_dict(),
+                                        "status": refund.status, "attempt": refund.attempt,
+                                        "failure_reason": refund.failure_reason, "cause": refund.cause})
+
+    def _ship_by_timer(self, op: str) -> TimerCommand:
+        return TimerCommand(op, order_subject(self.order_id), SHIP_BY, due_at=self.ship_by, round=self.shipment_round,
+                            refs={"order_id": self.order_id})
+
+    def _await_replacement(self, now: datetime, policy: Policy) -> Order:
+        """RESEND: the money stays held; the seller ships a replacement by a new ship-by date, and
+        the buyer's window will follow the replacement."""
+        previous = (*self.previous_shipments, self.shipment) if self.shipment else self.previous_shipments
+        order = replace(self, status=OrderStatus.PAID, shipment=None, delivered_at=None, previous_shipments=previous,
+                        ship_by=now + policy.ship_by, shipment_round=self.shipment_round + 1)
+        return order._then(order._ship_by_timer(START))
+
     # ---- persistence shape ----------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         """The stored document (everything but the version)."""
@@ -263,18 +365,25 @@ class Order:
             "order_id": self.order_id, "buyer_id": self.buyer_id, "seller_id": self.seller_id,
             "items": [dict(i) for i in self.items], "total": self.total.to_dict(),
             "estimated_delivery_at": fmt(self.estimated_delivery_at), "created_at": fmt(self.created_at),
-            "escrow": self.escrow.to_dict(), "status": self.status.value,
+            "ledger": self.ledger.to_dict(), "ship_by": fmt(self.ship_by), "status": self.status.value,
             "shipment": self.shipment.to_dict() if self.shipment else None,
             "delivered_at": fmt(self.delivered_at), "open_dispute_id": self.open_dispute_id,
+            "payment": dict(self.payment) if self.payment else None, "shipment_round": self.shipment_round,
+            "previous_shipments": [s.to_dict() for s in self.previous_shipments],
         }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], version: int | None) -> Order:
+        total = Money.from_dict(d["total"])
         return cls(
             order_id=d["order_id"], buyer_id=d["buyer_id"], seller_id=d["seller_id"],
-            items=tuple(d["items"]), total=Money.from_dict(d["total"]),
+            items=tuple(d["items"]), total=total,
             estimated_delivery_at=parse(d["estimated_delivery_at"]), created_at=parse(d["created_at"]),
-            escrow=Escrow.from_dict(d["escrow"]), status=OrderStatus(d["status"]),
-            shipment=Shipment.from_dict(d.get("shipment")), delivered_at=parse_opt(d.get("delivered_at")),
-            open_dispute_id=d.get("open_dispute_id"), version=version,
+            ledger=Ledger.from_dict(d["ledger"], total.currency), ship_by=parse(d["ship_by"]),
+            status=OrderStatus(d["status"]), shipment=Shipment.from_dict(d.get("shipment")),
+            delivered_at=parse_opt(d.get("delivered_at")), open_dispute_id=d.get("open_dispute_id"),
+            payment=d.get("payment"), shipment_round=int(d.get("shipment_round") or 1),
+            previous_shipments=tuple(s for s in (Shipment.from_dict(x) for x in d.get("previous_shipments") or [])
+                                     if s is not None),
+            version=version,
         )

@@ -17,6 +17,9 @@ class Policy:
     tracking_grace: timedelta = timedelta(days=10)
     refund_settlement: timedelta = timedelta(days=7)
     reminder_before: timedelta = timedelta(days=1)
+    ship_by: timedelta = timedelta(days=7)
+    refund_retry: timedelta = timedelta(hours=1)  # backoff of a failed refund: 1 h, 2 h, 4 h, 8 h
+    refund_max_attempts: int = 5
     max_offers_per_side: int = 3
     # Carrier clocks drift; a scan further in the future than this is refused.
     scan_clock_skew: timedelta = timedelta(minutes=10)

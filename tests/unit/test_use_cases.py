@@ -10,7 +10,8 @@ import pytest
 
 from chalicelib.adapters import memory
 from chalicelib.domain.catalog import Reason, Solution
-from chalicelib.domain.disputes import Status, TimerCommand
+from chalicelib.domain.disputes import Status
+from chalicelib.domain.timers import TimerCommand
 from chalicelib.domain.errors import ConcurrentModification, RuleViolation
 from chalicelib.domain.money import Money
 from chalicelib.domain.orders import EscrowStatus
