@@ -12,7 +12,7 @@ from chalicelib.bootstrap import container
 from chalicelib.config import evidence_queue_name, sweep_rate_minutes, timer_queue_name
 from chalicelib.domain.disputes import Dispute
 from chalicelib.domain.orders import Order
-from chalicelib.http import Api, Reply, Request
+from chalicelib.http import Api, RawRequest, Reply, Request
 from chalicelib.logs import logger, start_invocation
 from chalicelib.services import Services
 from chalicelib.services import commands as c
@@ -127,6 +127,12 @@ def return_shipment(req: Request, dispute_id: str) -> Reply:
     return 200, dispute_view(services().disputes.ship_return(req.identity, c.ShipReturn.from_body(req.body, dispute_id)))
 
 
+@api.route("/disputes/{dispute_id}/contest-return", "POST", schemas.CONTEST_RETURN)
+def contest_return(req: Request, dispute_id: str) -> Reply:
+    cmd = c.ContestReturn.from_body(req.body, dispute_id)
+    return 200, dispute_view(services().disputes.contest_return(req.identity, cmd))
+
+
 @api.route("/disputes/{dispute_id}/confirm-return", "POST", schemas.ACTION)
 def confirm_return(req: Request, dispute_id: str) -> Reply:
     return 200, dispute_view(services().disputes.confirm_return(req.identity, c.ConfirmReturn.from_body(req.body, dispute_id)))
@@ -168,6 +174,24 @@ def decide(req: Request, dispute_id: str) -> Reply:
     return 200, dispute_view(services().disputes.decide(req.identity, c.Decide.from_body(req.body, dispute_id)))
 
 
+@api.route("/moderation/refunds")
+def refunds_needing_attention(req: Request) -> Reply:
+    items, cursor = services().payments.needing_attention(req.identity, req.limit(), req.cursor())
+    return 200, views.page([order_view(o) for o in items], cursor)
+
+
+@api.route("/orders/{order_id}/refunds/{refund_id}/retry", "POST", schemas.EMPTY)
+def retry_refund(req: Request, order_id: str, refund_id: str) -> Reply:
+    return 200, order_view(services().payments.retry(req.identity, order_id, refund_id))
+
+
+# ---- payment provider -------------------------------------------------------------------------
+@api.route("/payments/webhook", "POST", public=True, raw=True)
+def payment_webhook(raw: RawRequest) -> Reply:
+    """The payment provider's signed notices (Stripe's webhooks); verified before anything."""
+    return 200, {"received": True, "outcome": services().payments.webhook(raw.body, raw.headers)}
+
+
 @api.route("/message-templates")
 def message_templates(req: Request) -> Reply:
     return 200, views.templates(req.choice("reason", views.REASONS))
@@ -189,8 +213,8 @@ def timer_fired(event) -> None:
     for record in event:
         message = json.loads(record.body)
         timer = message["timer"]
-        start_invocation(handler="timer-fired", dispute_id=timer["dispute_id"], action=timer["action"])
-        outcome = services().timers.fired(message["kind"], timer["dispute_id"], timer["action"])
+        start_invocation(handler="timer-fired", **{k: v for k, v in timer.items() if k != "due_at"})
+        outcome = services().timers.fired(message["kind"], timer)
         logger.info("timer", kind=message["kind"], outcome=outcome)
 
 

@@ -7,9 +7,18 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from .adapters.auth import TokenVerifier
-from .config import ConfigError, Settings
+from .config import ConfigError, PaymentSettings, Settings
 from .domain.policy import Policy
-from .ports import Clock, EventPublisher, EvidenceStore, OutboxStore, SystemClock, Timers
+from .ports import (
+    Clock,
+    EventPublisher,
+    EvidenceStore,
+    OutboxStore,
+    PaymentProvider,
+    SettlementNotice,
+    SystemClock,
+    Timers,
+)
 from .relay import OutboxRelay
 from .services import Services
 from .services.base import UnitOfWorkFactory
@@ -17,6 +26,7 @@ from .services.disputes import Disputes
 from .services.evidence import EvidenceUseCases
 from .services.messages import Messages
 from .services.orders import Orders
+from .services.payments import Payments
 from .services.timers import Timers as TimerUseCases
 
 
@@ -37,15 +47,29 @@ _container: Container | None = None
 
 
 def use_cases(uow: UnitOfWorkFactory, clock: Clock, policy: Policy, relay: OutboxRelay, publisher: EventPublisher,
-              store: EvidenceStore) -> Services:
+              store: EvidenceStore, provider: PaymentProvider) -> Services:
     """The use cases over one unit-of-work factory (DynamoDB in the app, the fakes in tests)."""
-    return Services(orders=Orders(uow, clock, policy), disputes=Disputes(uow, clock, policy),
+    orders, payments = Orders(uow, clock, policy), Payments(uow, clock, policy, provider)
+    relay.pay = payments.send  # the relay sends the refunds a commit owes
+    return Services(orders=orders, disputes=Disputes(uow, clock, policy),
                     evidence=EvidenceUseCases(uow, clock, policy, store), messages=Messages(uow, clock, policy),
-                    timers=TimerUseCases(uow, clock, policy, relay, publisher))
+                    payments=payments, timers=TimerUseCases(uow, clock, policy, relay, publisher, orders, payments))
+
+
+def payment_provider(settings: PaymentSettings, deliver: Callable[[SettlementNotice], object]) -> PaymentProvider:
+    """The configured provider. The simulator "calls our webhook" in-process through ``deliver``."""
+    if settings.provider == "stripe":
+        from .adapters.stripe_payments import StripePayments
+
+        return StripePayments(settings.stripe_api_key, settings.stripe_webhook_secret, settings.stripe_api_base)
+    from .adapters.simulated_payments import SimulatedPayments
+
+    return SimulatedPayments(deliver, settle_after=settings.simulated_settle_seconds, auto_settle=True)
 
 
 def build(settings: Settings | None = None, clock: Clock | None = None, timers: Timers | None = None,
-          publisher: EventPublisher | None = None, store: EvidenceStore | None = None) -> Container:
+          publisher: EventPublisher | None = None, store: EvidenceStore | None = None,
+          payments: PaymentProvider | None = None) -> Container:
     """Wire the real adapters (DynamoDB through PynamoDB, Powertools idempotency on DynamoDB,
     Step Functions timers, EventBridge events, S3); tests may pass fakes for the outside world."""
     from aws_lambda_powertools.utilities.idempotency import (
@@ -95,7 +119,14 @@ def build(settings: Settings | None = None, clock: Clock | None = None, timers: 
     # SigV4 for presigned POST and GET: the SigV2 default is refused by newer regions.
     store = store or S3EvidenceStore(session.client("s3", config=BotoConfig(signature_version="s3v4")),
                                      settings.evidence_bucket)
-    services = use_cases(uow, clock, settings.policy, relay, publisher, store)
+    services: Services | None = None
+
+    def deliver(notice: SettlementNotice) -> None:
+        assert services is not None
+        services.payments.settle(notice)
+
+    provider = payments or payment_provider(settings.payments, deliver)
+    services = use_cases(uow, clock, settings.policy, relay, publisher, store, provider)
     return Container(settings=settings, services=services, verifier=TokenVerifier(settings.auth), idempotent=guarded,
                      idempotency_config=config, relay=relay, clock=clock, outbox=outbox)
 

@@ -41,6 +41,31 @@ class AuthSettings:
 
 
 @dataclass(frozen=True)
+class PaymentSettings:
+    """Where refunds are paid. ``simulated`` (the default locally) settles by itself after
+    ``simulated_settle_seconds``; ``stripe`` needs its secret key and webhook signing secret."""
+
+    provider: str = "simulated"
+    simulated_settle_seconds: float = 2.0
+    stripe_api_key: str = ""
+    stripe_webhook_secret: str = ""
+    stripe_api_base: str | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> PaymentSettings:
+        provider = env.get("PAYMENT_PROVIDER") or "simulated"
+        if provider not in ("simulated", "stripe"):
+            raise ConfigError(f"PAYMENT_PROVIDER must be simulated or stripe, got {provider!r}")
+        settings = cls(provider=provider, simulated_settle_seconds=_seconds(env, "SIMULATED_SETTLE_SECONDS", 2),
+                       stripe_api_key=env.get("STRIPE_API_KEY", ""),
+                       stripe_webhook_secret=env.get("STRIPE_WEBHOOK_SECRET", ""),
+                       stripe_api_base=env.get("STRIPE_API_BASE") or None)
+        if provider == "stripe" and not (settings.stripe_api_key and settings.stripe_webhook_secret):
+            raise ConfigError("PAYMENT_PROVIDER=stripe needs STRIPE_API_KEY and STRIPE_WEBHOOK_SECRET")
+        return settings
+
+
+@dataclass(frozen=True)
 class Settings:
     auth: AuthSettings
     policy: Policy = field(default_factory=Policy)
@@ -57,6 +82,7 @@ class Settings:
     timer_queue_name: str = DEFAULT_TIMER_QUEUE
     timer_state_machine_arn: str = ""
     sweep_interval_seconds: int = DEFAULT_SWEEP_INTERVAL_SECONDS
+    payments: PaymentSettings = field(default_factory=PaymentSettings)
 
     @property
     def tables(self) -> dict[str, str]:
@@ -101,6 +127,7 @@ class Settings:
             timer_queue_name=timer_queue_name(env),
             timer_state_machine_arn=env.get("TIMER_STATE_MACHINE_ARN", ""),
             sweep_interval_seconds=_seconds(env, "SWEEP_INTERVAL_SECONDS", DEFAULT_SWEEP_INTERVAL_SECONDS),
+            payments=PaymentSettings.from_env(env),
         )
 
 

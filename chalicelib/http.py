@@ -90,6 +90,14 @@ class Request:
         return self.choice(name, ("true", "false"), "false") == "true"
 
 
+@dataclass
+class RawRequest:
+    """What a public route that verifies its own caller (a provider's signed webhook) sees."""
+
+    body: bytes
+    headers: dict[str, str]
+
+
 Reply = tuple[int, Any]
 IdempotentRunner = Callable[..., dict[str, Any]]
 
@@ -105,11 +113,11 @@ class Api:
         self._idempotency_config = idempotency_config
 
     def route(self, path: str, method: str = "GET", schema: dict[str, Any] | None = None,
-              public: bool = False) -> Callable[[Callable[..., Reply]], Callable[..., Response]]:
+              public: bool = False, raw: bool = False) -> Callable[[Callable[..., Reply]], Callable[..., Response]]:
         def register(handler: Callable[..., Reply]) -> Callable[..., Response]:
             @functools.wraps(handler)
             def view(**params: str) -> Response:
-                return self._handle(path, method, schema, public, handler, params)
+                return self._handle(path, method, schema, public, handler, params, raw)
 
             view.body_schema = schema  # type: ignore[attr-defined]  # read by the OpenAPI test
             # JSON is parsed whatever Content-Type says (curl's default is form-encoded), so the
@@ -120,11 +128,19 @@ class Api:
         return register
 
     def _handle(self, path: str, method: str, schema: dict[str, Any] | None, public: bool,
-                handler: Callable[..., Reply], params: dict[str, str]) -> Response:
+                handler: Callable[..., Reply], params: dict[str, str], raw: bool = False) -> Response:
         request = self.app.current_request
         assert request is not None, "Chalice sets the request before calling a route"
         start_invocation(method=method, route=path, **{k: v for k, v in params.items() if k.endswith("_id")})
         try:
+            if raw:  # no bearer token: the handler verifies the body's signature itself
+                raw_body = cast(bytes | None, request.raw_body) or b""
+                if len(raw_body) > MAX_BODY_BYTES:
+                    raise InvalidInput("request body is too large", code="BODY_TOO_LARGE",
+                                       details={"max_bytes": MAX_BODY_BYTES})
+                status, payload = handler(RawRequest(raw_body, {k.lower(): v for k, v in request.headers.items()}),
+                                          **params)
+                return self._json(status, payload)
             if public:
                 status, payload = handler(**params)
                 return self._json(status, payload)

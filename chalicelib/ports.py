@@ -10,6 +10,7 @@ from typing import Any, Protocol
 
 from .domain.disputes import Dispute
 from .domain.evidence import Evidence
+from .domain.ledger import PayRefund
 from .domain.messages import Message
 from .domain.money import Money
 from .domain.orders import Order
@@ -25,13 +26,19 @@ class OutboxRecord:
     commit and a crash."""
 
     outbox_id: str
-    kind: str  # TIMER | EVENT
+    kind: str  # TIMER | EVENT | REFUND
     payload: dict[str, Any]
     created_at: datetime
 
     @classmethod
     def timer(cls, command: TimerCommand, now: datetime) -> OutboxRecord:
         return cls(str(uuid.uuid4()), "TIMER", command.to_dict(), now)
+
+    @classmethod
+    def refund(cls, pay: PayRefund, now: datetime) -> OutboxRecord:
+        """Send one attempt of a refund; the provider deduplicates on ``<refund_id>:<attempt>``."""
+        return cls(f"{pay.refund_id}:{pay.attempt}:{uuid.uuid4().hex[:8]}", "REFUND",
+                   {"order_id": pay.order_id, "refund_id": pay.refund_id, "attempt": pay.attempt}, now)
 
     @classmethod
     def event(cls, detail_type: str, detail: dict[str, Any], now: datetime) -> OutboxRecord:
@@ -56,6 +63,9 @@ class OrderRepository(Protocol):
         ...
     def list_for(self, role: str, party_id: str, limit: int, cursor: str | None) -> Page: ...
     def due_for_release(self, now: datetime, limit: int) -> list[Order]: ...
+    def needing_attention(self, limit: int, cursor: str | None) -> Page:
+        """Orders with a refund every automatic attempt failed, oldest first."""
+        ...
 
 
 class DisputeRepository(Protocol):

@@ -6,7 +6,7 @@ deterministic names; events carry their ``event_id``), so delivering twice is ha
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 
 from .domain.timers import TimerCommand
@@ -17,6 +17,8 @@ from .ports import EventPublisher, OutboxRecord, OutboxStore, Timers
 class OutboxRelay:
     def __init__(self, outbox: OutboxStore, timers: Timers, publisher: EventPublisher) -> None:
         self.outbox = outbox
+        # Set once the use cases exist (they need the relay too): sends one refund attempt.
+        self.pay: Callable[[str, str, int], object] | None = None
         self.timers = timers
         self.publisher = publisher
 
@@ -24,6 +26,10 @@ class OutboxRelay:
         if record.kind == "TIMER":
             command = TimerCommand.from_dict(record.payload)
             (self.timers.start if command.op == "START" else self.timers.stop)(command)
+        elif record.kind == "REFUND":
+            assert self.pay is not None, "the payments use cases are wired before any refund is owed"
+            p = record.payload
+            self.pay(p["order_id"], p["refund_id"], int(p["attempt"]))  # raises while the provider is unreachable
         else:
             self.publisher.publish(record.payload["detail_type"], record.payload["detail"])
         self.outbox.delete(record.outbox_id)

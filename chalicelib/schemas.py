@@ -29,7 +29,9 @@ REGISTER_ORDER = _obj(
         ["item_id", "title", "quantity", "unit_price"], item_id=ID,
         title={"type": "string", "minLength": 1, "maxLength": 500},
         quantity={"type": "integer", "minimum": 1, "maximum": 100000}, unit_price=MONEY)},
-    total=MONEY, estimated_delivery_at=TIMESTAMP,
+    total=MONEY, estimated_delivery_at=TIMESTAMP, ship_by=TIMESTAMP,
+    payment=_obj(["provider", "reference"], provider={"enum": ["stripe", "simulated"]},
+                 reference={"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[A-Za-z0-9_]+$"}),
 )
 SHIPMENT = _obj(["carrier", "tracking_number"], carrier=SHORT, tracking_number=SHORT)
 TRACKING_EVENT = _obj(["status", "occurred_at"], status={"enum": ["IN_TRANSIT", "DELIVERED"]},
@@ -51,6 +53,9 @@ DECISION = _obj(["outcome", "rationale"],
                 outcome={"enum": ["REFUND_FULL", "REFUND_PARTIAL", "RETURN_AND_REFUND", "REJECTED"]},
                 amount=MONEY, rationale={"type": "string", "minLength": 10, "maxLength": 4000, "pattern": "\\S"},
                 expected_version=VERSION)
+CONTEST_RETURN = _obj(["reason", "message"],
+                      reason={"enum": ["EMPTY_BOX", "WRONG_ITEM", "DAMAGED", "NOT_SCANNED", "OTHER"]},
+                      message=TEXT, expected_version=VERSION)
 RETURN_SHIPMENT = _obj(["carrier", "tracking_number"], carrier=SHORT, tracking_number=SHORT,
                        expected_version=VERSION)
 MESSAGE = _obj(["body"], body=TEXT)

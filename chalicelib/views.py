@@ -8,6 +8,7 @@ from typing import Any
 from .domain.catalog import MESSAGE_TEMPLATES, Reason
 from .domain.disputes import Dispute, Offer, Status
 from .domain.evidence import Evidence
+from .domain.ledger import Refund
 from .domain.messages import Message
 from .domain.money import Money
 from .domain.orders import Order, Shipment
@@ -42,11 +43,20 @@ def order(o: Order, now: datetime, policy: Policy) -> dict[str, Any]:
         "total": _money(o.total), "status": o.status.value, "shipment": _shipment(o.shipment),
         "estimated_delivery_at": fmt(o.estimated_delivery_at), "delivered_at": fmt(o.delivered_at),
         "escrow": {"status": escrow.status.value, "held": _money(escrow.held), "refunded": _money(escrow.refunded),
-                   "released": _money(escrow.released), "still_held": _money(escrow.still_held),
-                   "release_at": fmt(o.release_at(policy))},
+                   "refund_pending": _money(escrow.refund_pending), "released": _money(escrow.released),
+                   "still_held": _money(escrow.still_held), "release_at": fmt(o.release_at(policy))},
+        "refunds": [order_refund(r) for r in o.refunds],
+        "ship_by": fmt(o.ship_by),
         "dispute_eligibility": o.eligibility(now, policy).to_dict(),
         "open_dispute_id": o.open_dispute_id, "created_at": fmt(o.created_at), "version": o.version,
     }
+
+
+def order_refund(r: Refund) -> dict[str, Any]:
+    return {"refund_id": r.refund_id, "amount": _money(r.amount), "cause": r.cause, "dispute_id": r.dispute_id,
+            "status": r.status, "attempts": r.attempt, "failure_reason": r.failure_reason,
+            "needs_attention": r.needs_attention, "settle_by": fmt(r.settle_by) if r.status == "PENDING" else None,
+            "created_at": fmt(r.created_at), "updated_at": fmt(r.updated_at)}
 
 
 def offer(x: Offer) -> dict[str, Any]:
@@ -65,7 +75,13 @@ def _refund(r: dict[str, Any] | None) -> dict[str, Any] | None:
     if r is None:
         return None
     return {"refund_id": r["refund_id"], "amount": _money_doc(r["amount"]), "status": r["status"],
-            "updated_at": r["updated_at"]}
+            "attempts": r.get("attempts", 1), "failure_reason": r.get("failure_reason"), "updated_at": r["updated_at"]}
+
+
+def _return_shipment(r: dict[str, Any] | None) -> dict[str, Any] | None:
+    if r is None:
+        return None
+    return {"carrier": r["carrier"], "tracking_number": r["tracking_number"], "shipped_at": r["shipped_at"]}
 
 
 def dispute(d: Dispute, policy: Policy) -> dict[str, Any]:
@@ -73,7 +89,8 @@ def dispute(d: Dispute, policy: Policy) -> dict[str, Any]:
         "dispute_id": d.dispute_id, "order_id": d.order_id, "buyer_id": d.buyer_id, "seller_id": d.seller_id,
         "reason": d.reason.value, "description": d.description, "item_ids": list(d.item_ids),
         "status": d.status.value, "offers": [offer(x) for x in d.offers], "resolution": _resolution(d.resolution),
-        "refund": _refund(d.refund), "deadlines": d.deadlines(policy), "evidence_checklist": d.evidence_checklist(),
+        "refund": _refund(d.refund), "return_shipment": _return_shipment(d.return_shipment),
+        "deadlines": d.deadlines(policy), "evidence_checklist": d.evidence_checklist(),
         "timeline": [{"at": e["at"], "actor": e["actor"], "event": e["event"], "details": e["details"]}
                      for e in d.timeline],
         "escalated_at": fmt(d.escalated_at), "version": d.version,

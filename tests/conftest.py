@@ -64,12 +64,21 @@ def wired(aws: dict[str, str], settings: Any, clock: FakeClock) -> Iterator[Any]
     """The real wiring (PynamoDB repository, Powertools idempotency, Step Functions timers,
     EventBridge events) over moto, with a clock the test moves."""
     from chalicelib import bootstrap
+    from chalicelib.adapters.simulated_payments import SimulatedPayments
 
-    c = bootstrap.build(settings, clock=clock)
+    # The simulated provider settles when a test says so (payments.settle_due()); its webhooks
+    # reach the installed app in-process.
+    payments = SimulatedPayments(lambda notice: bootstrap.container().services.payments.settle(notice),
+                                 auto_settle=False)
+    c = bootstrap.build(settings, clock=clock, payments=payments)
     c.aws_env = aws  # type: ignore[attr-defined]  # queue URLs etc. of the emulated account
+    c.payments = payments  # type: ignore[attr-defined]
     bootstrap.install(c)
-    yield c
-    bootstrap.reset()
+    try:
+        yield c
+    finally:
+        payments.close()
+        bootstrap.reset()
 
 
 @pytest.fixture

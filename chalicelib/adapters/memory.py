@@ -77,7 +77,8 @@ class InMemoryOrders(_Repo):
         return entry[1] if entry else None
 
     def add(self, order: Order, fingerprint: str) -> Order:
-        stored = replace(order, version=1)
+        self.uow.collect_order(order)
+        stored = replace(order, version=1, effects=())
 
         def check() -> None:
             if order.order_id in self.state.orders:
@@ -87,7 +88,8 @@ class InMemoryOrders(_Repo):
         return stored
 
     def save(self, order: Order) -> Order:
-        stored = replace(order, version=(order.version or 0) + 1)
+        self.uow.collect_order(order)
+        stored = replace(order, version=(order.version or 0) + 1, effects=())
 
         def check() -> None:
             current = self.state.orders.get(order.order_id)
@@ -105,6 +107,12 @@ class InMemoryOrders(_Repo):
         mine = [o for o, _ in self.state.orders.values() if getattr(o, f"{role}_id") == party_id]
         mine.sort(key=lambda o: (o.created_at, o.order_id), reverse=True)
         return _page(mine, limit, cursor)
+
+    def needing_attention(self, limit: int, cursor: str | None) -> Page:
+        self._read()
+        stuck = [o for o, _ in self.state.orders.values() if any(r.needs_attention for r in o.refunds)]
+        stuck.sort(key=lambda o: (min(r.updated_at for r in o.refunds if r.needs_attention), o.order_id))
+        return _page(stuck, limit, cursor)
 
     def due_for_release(self, now: datetime, limit: int) -> list[Order]:
         policy = self.state.policy

@@ -54,7 +54,7 @@ class SimulatedPayments:
 
     name = "simulated"
 
-    def __init__(self, deliver: Callable[[SettlementNotice], None] | None = None, *, settle_after: float = 1.0,
+    def __init__(self, deliver: Callable[[SettlementNotice], object] | None = None, *, settle_after: float = 1.0,
                  auto_settle: bool = True, redeliver_after: float = 2.0, secret: str = "sim-secret",
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.settle_after = settle_after  # read at each new attempt, so it may change at runtime

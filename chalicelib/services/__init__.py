@@ -9,6 +9,7 @@ from .disputes import Disputes
 from .evidence import EvidenceUseCases
 from .messages import Messages
 from .orders import Orders
+from .payments import Payments
 from .timers import Timers
 
 
@@ -18,4 +19,5 @@ class Services:
     disputes: Disputes
     evidence: EvidenceUseCases
     messages: Messages
+    payments: Payments
     timers: Timers

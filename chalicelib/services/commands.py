@@ -40,13 +40,17 @@ class RegisterOrder:
     total: Money
     estimated_delivery_at: datetime
     fingerprint: str  # of the whole body: replaying the same registration is not a conflict
+    ship_by: datetime | None = None  # default: the policy's ship-by period after payment
+    payment: dict[str, str] | None = None  # {"provider", "reference"}: where refunds go back to
 
     @classmethod
     def from_body(cls, body: dict[str, Any]) -> RegisterOrder:
         return cls(order_id=body["order_id"], buyer_id=body["buyer_id"], seller_id=body["seller_id"],
                    items=tuple(body["items"]), total=Money.from_dict(body["total"]),
                    estimated_delivery_at=_timestamp(body["estimated_delivery_at"], "estimated_delivery_at"),
-                   fingerprint=fingerprint(body))
+                   fingerprint=fingerprint(body),
+                   ship_by=_timestamp(body["ship_by"], "ship_by") if body.get("ship_by") else None,
+                   payment=dict(body["payment"]) if body.get("payment") else None)
 
 
 @dataclass(frozen=True)
@@ -169,6 +173,16 @@ class ShipReturn(DisputeAction):
     @classmethod
     def from_body(cls, body: dict[str, Any], dispute_id: str) -> ShipReturn:
         return cls(dispute_id, body.get("expected_version"), body["carrier"], body["tracking_number"])
+
+
+@dataclass(frozen=True)
+class ContestReturn(DisputeAction):
+    reason: str  # EMPTY_BOX | WRONG_ITEM | DAMAGED | NOT_SCANNED | OTHER
+    message: str
+
+    @classmethod
+    def from_body(cls, body: dict[str, Any], dispute_id: str) -> ContestReturn:
+        return cls(dispute_id, body.get("expected_version"), body["reason"], body["message"])
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from typing import Any
 from ..adapters.auth import Identity
 from ..domain.disputes import Actor, Command, Dispute, Offer
 from ..domain.errors import ConcurrentModification, RuleViolation
+from ..domain.policy import Policy
 from ..ports import Page
 from . import access
 from .base import UseCases
@@ -15,6 +16,7 @@ from .commands import (
     AcceptOffer,
     Cancel,
     ConfirmReturn,
+    ContestReturn,
     Decide,
     DisputeAction,
     Escalate,
@@ -96,6 +98,10 @@ class Disputes(UseCases):
         return self._act(who, cmd, Command.SHIP_RETURN,
                          lambda d, a, now: d.ship_return(a, cmd.carrier, cmd.tracking_number, now, self.policy))
 
+    def contest_return(self, who: Identity, cmd: ContestReturn) -> Dispute:
+        return self._act(who, cmd, Command.CONTEST_RETURN,
+                         lambda d, a, now: d.contest_return(a, cmd.reason, cmd.message, now, self.policy))
+
     def confirm_return(self, who: Identity, cmd: ConfirmReturn) -> Dispute:
         return self._act(who, cmd, Command.CONFIRM_RETURN, lambda d, a, now: d.confirm_return(a, now, self.policy))
 
@@ -109,15 +115,16 @@ class Disputes(UseCases):
                 raise ConcurrentModification("the dispute has moved on", details={"current_version": dispute.version})
             was_open = dispute.is_open
             change(dispute, actor, self.clock.now())
-            saved = save_with_order(uow, dispute, was_open)
+            saved = save_with_order(uow, dispute, was_open, self.policy)
             uow.commit()
             return saved
 
 
-def save_with_order(uow: UnitOfWork, dispute: Dispute, was_open: bool) -> Dispute:
+def save_with_order(uow: UnitOfWork, dispute: Dispute, was_open: bool, policy: Policy) -> Dispute:
     """Stage a changed dispute; when it has just ended, settle its order in the same commit."""
     if was_open and not dispute.is_open:
         order = uow.orders.get(dispute.order_id)
         assert order is not None, "a dispute's order is never deleted"
-        uow.orders.save(order.settle_dispute(dispute.dispute_id, dispute.settlement()))
+        outcome, refund, refund_id = dispute.settlement()
+        uow.orders.save(order.settle_dispute(dispute.dispute_id, outcome, refund, refund_id, uow.now(), policy))
     return uow.disputes.save(dispute)

@@ -31,7 +31,8 @@ class Orders(UseCases):
         order = Order.register(
             order_id=cmd.order_id, buyer_id=cmd.buyer_id, seller_id=cmd.seller_id, items=list(cmd.items),
             total=cmd.total, estimated_delivery_at=within_range(cmd.estimated_delivery_at, "estimated_delivery_at", now),
-            now=now)
+            now=now, ship_by=within_range(cmd.ship_by, "ship_by", now) if cmd.ship_by else None,
+            payment=cmd.payment, policy=self.policy)
         try:
             with self.uow() as uow:
                 stored = uow.orders.add(order, cmd.fingerprint)
@@ -81,6 +82,23 @@ class Orders(UseCases):
             saved = uow.orders.save(order.confirm_receipt(self.clock.now()))
             uow.commit()
             return saved
+
+    def ship_by_passed(self, order_id: str, round_: int) -> str:
+        """The ship-by timer: nothing shipped by the ship-by date, so the buyer is refunded."""
+        try:
+            with self.uow() as uow:
+                order = uow.orders.get(order_id)
+                if order is None or order.shipment_round != round_:
+                    return "stale"
+                uow.orders.save(order.refund_unshipped(self.clock.now(), self.policy))
+                uow.commit()
+                return "refunded"
+        except ConcurrentModification:
+            raise  # the order moved (shipped?) at this instant: redelivered, it decides again
+        except Conflict as exc:
+            if exc.code == "NOT_DUE":
+                raise  # woke too early by our clock: let the queue redeliver it
+            return "stale"  # shipped, or a dispute holds the money
 
     def release_due_escrow(self, limit: int = 100) -> builtins.list[str]:
         """The scheduled sweep: protection ended and no dispute is open, so the seller is paid."""

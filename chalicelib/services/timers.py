@@ -1,24 +1,40 @@
 """Use cases the timers drive: a deadline reminds or expires, and the outbox reconciler."""
 from __future__ import annotations
 
+from typing import Any
+
 from ..domain.errors import ConcurrentModification, Conflict
 from ..domain.policy import Policy
+from ..domain.timers import REFUND_RETRY, REFUND_SETTLEMENT, SHIP_BY
 from ..ports import Clock, EventPublisher
 from ..relay import OutboxRelay
 from .base import UnitOfWorkFactory, UseCases
 from .disputes import save_with_order
+from .orders import Orders
+from .payments import Payments
 
 
 class Timers(UseCases):
     def __init__(self, uow: UnitOfWorkFactory, clock: Clock, policy: Policy, relay: OutboxRelay,
-                 publisher: EventPublisher) -> None:
+                 publisher: EventPublisher, orders: Orders, payments: Payments) -> None:
         super().__init__(uow, clock, policy)
         self.relay = relay
         self.publisher = publisher
+        self.orders = orders
+        self.payments = payments
 
-    def fired(self, kind: str, dispute_id: str, action: str) -> str:
-        """A deadline timer reports in. Returns what it did: expired, reminded, or stale (the
-        dispute left that phase first: a party won the race, or the timer was not stopped)."""
+    def fired(self, kind: str, timer: dict[str, Any]) -> str:
+        """A timer reports in (the message statemachines/deadline_timer.asl.json sends). Returns
+        what it did: expired, reminded, refunded, overdue, retried, or stale (its subject moved on
+        first: a party won the race, or the timer was not stopped)."""
+        action, round_ = timer["action"], int(timer.get("round") or 0)
+        if action == SHIP_BY:
+            return self.orders.ship_by_passed(timer["order_id"], round_)
+        if action in (REFUND_SETTLEMENT, REFUND_RETRY):
+            return self.payments.timer(action, timer["order_id"], timer["refund_id"], round_)
+        return self._dispute(kind, timer["dispute_id"], action)
+
+    def _dispute(self, kind: str, dispute_id: str, action: str) -> str:
         if kind == "REMIND":
             return self._remind(dispute_id, action)
         for _ in range(3):
@@ -29,7 +45,7 @@ class Timers(UseCases):
                         return "stale"
                     was_open = dispute.is_open
                     dispute.expire(action, self.clock.now(), self.policy)
-                    save_with_order(uow, dispute, was_open)
+                    save_with_order(uow, dispute, was_open, self.policy)
                     uow.commit()
                 return "expired"
             except ConcurrentModification:

@@ -12,7 +12,10 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from ..domain.disputes import Dispute
+from ..domain.ledger import PayRefund
+from ..domain.orders import Order
 from ..domain.timefmt import fmt
+from ..domain.timers import TimerCommand
 from ..ports import (
     Clock,
     DisputeRepository,
@@ -64,6 +67,18 @@ class UnitOfWork(ABC):
         self._outbox += [OutboxRecord.event(e["event"], event_detail(dispute, e, version), now)
                          for e in dispute.new_events]
         dispute.timer_commands, dispute.new_events = [], []
+
+    def collect_order(self, order: Order) -> None:
+        """Move what an order change asks of the world (money to send, timers, money events)
+        into this unit's outbox."""
+        now = self.clock.now()
+        for effect in order.effects:
+            if isinstance(effect, TimerCommand):
+                self._outbox.append(OutboxRecord.timer(effect, now))
+            elif isinstance(effect, PayRefund):
+                self._outbox.append(OutboxRecord.refund(effect, now))
+            else:
+                self.publish(effect.detail_type, {**effect.details, "at": fmt(now)})
 
     def publish(self, detail_type: str, detail: dict[str, Any]) -> None:
         """An event that is no transition (a message, a file, a payment), committed with the change."""

@@ -19,7 +19,7 @@ def test_health_needs_no_token(api):
     assert (r.status_code, r.json_body) == (200, {"status": "ok"})
 
 
-def test_a_dispute_plays_out_from_order_to_a_moderators_decision(api, clock, aws):
+def test_a_dispute_plays_out_from_order_to_a_moderators_decision(api, clock, aws, wired):
     order = api.delivered_order()
     assert order["status"] == "DELIVERED" and order["escrow"]["status"] == "HELD"
     assert order["dispute_eligibility"]["can_open"] is True
@@ -50,14 +50,24 @@ def test_a_dispute_plays_out_from_order_to_a_moderators_decision(api, clock, aws
     assert d["refund"]["amount"] == {"amount": 700, "currency": "USD"} and d["refund"]["status"] == "PENDING"
     assert d["deadlines"][0]["action"] == "REFUND_SETTLEMENT"
     order = api.get("/orders/o-1").json_body
-    assert order["escrow"]["status"] == "SETTLED" and order["open_dispute_id"] is None
-    assert order["escrow"]["refunded"]["amount"] == 700 and order["escrow"]["released"]["amount"] == 1300
+    # The seller's part is paid at once; the buyer's 700 is on its way until the provider says so.
+    assert order["escrow"]["status"] == "HELD" and order["open_dispute_id"] is None
+    assert order["escrow"]["refund_pending"]["amount"] == 700 and order["escrow"]["released"]["amount"] == 1300
+    assert order["escrow"]["refunded"]["amount"] == 0
     assert api.get("/moderation/disputes", MODERATOR).json_body["items"] == []
     events = [e["event"] for e in d["timeline"]]
     assert events[0] == "dispute.opened" and events[-1] == "dispute.resolved"
 
+    assert len(wired.payments.settle_due(now=float("inf"))) == 1  # the card refund settles
+    order = api.get("/orders/o-1").json_body
+    assert order["escrow"]["status"] == "SETTLED"
+    assert order["escrow"]["refunded"]["amount"] == 700 and order["escrow"]["refund_pending"]["amount"] == 0
+    d = api.get(f"/disputes/{did}").json_body
+    assert d["refund"]["status"] == "SUCCEEDED" and [x["action"] for x in d["deadlines"]] == []
+    assert wired.payments.sent_for(d["refund"]["refund_id"]) == 700
 
-def test_return_and_refund_plays_out(api):
+
+def test_return_and_refund_plays_out(api, wired):
     api.delivered_order()
     d = api.open_dispute(requested={"type": "RETURN_AND_REFUND"}, reason="DAMAGED_OR_DEFECTIVE")
     did = d["dispute_id"]
@@ -67,7 +77,9 @@ def test_return_and_refund_plays_out(api):
     d = api.post(f"/disputes/{did}/return-shipment", BUYER, {"carrier": "CP", "tracking_number": "RR1"}).json_body
     assert d["status"] == "RETURN_IN_TRANSIT"
     d = api.post(f"/disputes/{did}/confirm-return", SELLER, {}).json_body
-    assert d["resolution"]["outcome"] == "REFUND_FULL"
+    assert d["resolution"]["outcome"] == "REFUND_FULL" and d["return_shipment"]["tracking_number"] == "RR1"
+    assert api.get("/orders/o-1").json_body["escrow"]["status"] == "HELD"  # refund pending
+    wired.payments.settle_due(now=float("inf"))
     assert api.get("/orders/o-1").json_body["escrow"]["status"] == "REFUNDED"
 
 

@@ -104,6 +104,10 @@ MATRIX: tuple[Row, ...] = (
     Row("POST", "/disputes/{dispute_id}/decision",
         {"outcome": "REFUND_FULL", "rationale": "The photos show a blue dress, not a red one"}),
     Row("GET", "/message-templates"),
+    Row("POST", "/disputes/{dispute_id}/contest-return", {"reason": "EMPTY_BOX", "message": "The box was empty"}),
+    Row("GET", "/moderation/refunds"),
+    Row("POST", "/orders/{order_id}/refunds/{refund_id}/retry"),
+    Row("POST", "/payments/webhook", public=True),
 )
 
 
@@ -139,14 +143,18 @@ def assert_error_shape(body: Any) -> None:
 @pytest.mark.parametrize("row", MATRIX, ids=str)
 def test_without_a_token_every_route_but_health_is_401_and_changes_nothing(client: Any, row: Row) -> None:
     """Against real ids, with a valid body: only the missing token stands in the way."""
-    ctx = awaiting_seller(client) if not row.public else {}
-    path = row.path.format(**ctx)
+    ctx = awaiting_seller(client) if row.path != "/health" else {}
+    path = row.path.format(**ctx, refund_id="r-1")
     before = snapshot(client, ctx) if row.method == "POST" else None
 
     r = call(client, row.method, path, ANONYMOUS, row.body)
 
-    if row.public:
+    if row.path == "/health":
         assert (r.status_code, r.json_body) == (200, {"status": "ok"}), r.body
+        return
+    if row.path == "/payments/webhook":  # no token by design: an unsigned body is refused instead
+        assert r.status_code == 400 and r.json_body["error"]["code"] == "INVALID_WEBHOOK", r.body
+        assert snapshot(client, ctx) == before
         return
     assert r.status_code == 401, f"{row} without a token: {r.status_code} {r.body!r}"
     assert_error_shape(r.json_body)

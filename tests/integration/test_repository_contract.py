@@ -293,10 +293,11 @@ def test_orders_due_for_release_are_found_without_scanning(repo):
 
 def test_a_dispute_its_order_and_its_outbox_commit_together_and_the_outbox_is_handed_over_after(repo):
     o = repo.add_order(order(), "fp")
+    handed = repo.relay.handed
+    assert [(r.kind, r.payload["action"]) for r in handed] == [("TIMER", "SHIP_BY")]  # the seller's ship-by clock
     d = dispute_for(o)
     repo.save_dispute(d, o.attach_dispute(d.dispute_id))
-    handed = repo.relay.handed
-    kinds = sorted(r.kind for r in handed)
+    kinds = sorted(r.kind for r in handed[1:])
     assert kinds == ["EVENT", "EVENT", "TIMER"]  # opened + offer made; the seller's timer
     owed = repo.outbox.pending(T0 + timedelta(days=1), 10)
     assert sorted(r.outbox_id for r in owed) == sorted(r.outbox_id for r in handed)
@@ -304,7 +305,7 @@ def test_a_dispute_its_order_and_its_outbox_commit_together_and_the_outbox_is_ha
     rival = dispute_for(o)  # refused: nothing of it is written, its outbox included
     with pytest.raises(ConcurrentModification):
         repo.save_dispute(rival, o.attach_dispute(rival.dispute_id))
-    assert len(repo.outbox.pending(T0 + timedelta(days=1), 10)) == 3 and len(handed) == 3
+    assert len(repo.outbox.pending(T0 + timedelta(days=1), 10)) == 4 and len(handed) == 4
 
 
 def test_an_accepted_photo_counts_for_the_checklist_without_making_the_dispute_stale(repo):

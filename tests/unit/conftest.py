@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import io
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,10 +22,12 @@ from chalicelib.adapters.memory import (
     RecordingPublisher,
     RecordingTimers,
 )
+from chalicelib.adapters.simulated_payments import SimulatedPayments
 from chalicelib.domain.catalog import Reason, Solution
 from chalicelib.domain.disputes import Dispute, Status
 from chalicelib.domain.evidence import Evidence
 from chalicelib.domain.money import Money
+from chalicelib.domain.orders import Order
 from chalicelib.domain.policy import Policy
 from chalicelib.relay import OutboxRelay
 from chalicelib.services import Services
@@ -56,6 +59,8 @@ class World:
     store: MemoryEvidenceStore
     relay: OutboxRelay
     services: Services
+    payments: SimulatedPayments
+    policy: Policy
 
     # ---- what the tests compare ------------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:
@@ -144,14 +149,48 @@ class World:
     def dispute(self, dispute_id: str) -> Dispute:
         return self.state.disputes[dispute_id]
 
+    def order(self, order_id: str = "o-1") -> Order:
+        return self.state.orders[order_id][0]
+
+    # ---- money -------------------------------------------------------------------------------
+    def settle_payments(self) -> list[Any]:
+        """Let every refund attempt the provider holds settle now (its webhooks come in)."""
+        return self.payments.settle_due(now=float("inf"))
+
+    def refunded(self) -> Ctx:
+        """A full refund agreed (the seller accepted), sent to the provider, not settled yet."""
+        ctx = self.awaiting_seller(Solution.REFUND_FULL, None)
+        d = self.services.disputes.accept_offer(SELLER, c.AcceptOffer(ctx["dispute_id"], None, ctx["offer_id"]))
+        assert d.refund is not None
+        return {**ctx, "refund_id": d.refund["refund_id"]}
+
+    def refund_needing_attention(self) -> Ctx:
+        """A refund whose every automatic attempt failed at the provider."""
+        self.payments.fail_next(self.policy.refund_max_attempts, "card_declined")  # every attempt sent fails
+        ctx = self.refunded()
+        for _ in range(self.policy.refund_max_attempts):
+            self.settle_payments()
+            refund = self.order(ctx["order_id"]).ledger.refund(ctx["refund_id"])
+            if refund.needs_attention:
+                return ctx
+            assert self.services.payments.timer("REFUND_RETRY", ctx["order_id"], ctx["refund_id"],
+                                                refund.attempt) == "retried"
+        raise AssertionError("the refund never needed attention")
+
 
 @pytest.fixture
-def world() -> World:
+def world() -> Iterator[World]:
     clock = FakeClock()
-    state = InMemoryState()
+    policy = Policy(refund_max_attempts=3)
+    state = InMemoryState(policy)
     timers, publisher, store = RecordingTimers(), RecordingPublisher(), MemoryEvidenceStore()
     relay = OutboxRelay(InMemoryOutbox(state), timers, publisher)
-    services = bootstrap.use_cases(lambda: FakeUnitOfWork(state, relay, clock), clock, Policy(), relay, publisher,
-                                   store)
-    return World(clock=clock, state=state, timers=timers, publisher=publisher, store=store, relay=relay,
-                 services=services)
+    holder: list[Services] = []
+    # The simulator's webhooks reach the service in-process; tests decide when money settles.
+    payments = SimulatedPayments(lambda notice: holder[0].payments.settle(notice), auto_settle=False)
+    services = bootstrap.use_cases(lambda: FakeUnitOfWork(state, relay, clock), clock, policy, relay, publisher,
+                                   store, payments)
+    holder.append(services)
+    with payments:
+        yield World(clock=clock, state=state, timers=timers, publisher=publisher, store=store, relay=relay,
+                    services=services, payments=payments, policy=policy)

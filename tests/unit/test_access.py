@@ -170,10 +170,20 @@ MATRIX: tuple[Row, ...] = (
                                                              "The photos show a blue dress, not a red one")),
         only("moderator"), lambda r, ctx, caller: r.status is Status.RESOLVED
         and (r.resolution or {}).get("outcome") == "REFUND_FULL"),
+    Row("POST /disputes/{dispute_id}/contest-return", "disputes.contest_return", lambda w: w.return_in_transit(),
+        lambda s, who, ctx: s.disputes.contest_return(who, c.ContestReturn(ctx["dispute_id"], None, "EMPTY_BOX",
+                                                                           "The box came back empty")),
+        only("seller"), lambda r, ctx, caller: r.status is Status.ESCALATED),
+    Row("GET /moderation/refunds", "payments.needing_attention", lambda w: w.refund_needing_attention(),
+        lambda s, who, ctx: s.payments.needing_attention(who, 100, None), group_only("moderator"),
+        lambda r, ctx, caller: ids(r) == [ctx["order_id"]]),
+    Row("POST /orders/{order_id}/refunds/{refund_id}/retry", "payments.retry", lambda w: w.refund_needing_attention(),
+        lambda s, who, ctx: s.payments.retry(who, ctx["order_id"], ctx["refund_id"]), only("moderator"),
+        lambda r, ctx, caller: r.ledger.refund(ctx["refund_id"]).status == "PENDING"),
 )
 
-# Routes the HTTP edge answers without a use case.
-NO_USE_CASE = {"GET /health", "GET /message-templates"}
+# Routes the HTTP edge answers without a use case on a caller (the webhook verifies a signature).
+NO_USE_CASE = {"GET /health", "GET /message-templates", "POST /payments/webhook"}
 
 
 def cells(outcome: Outcome) -> list[Any]:

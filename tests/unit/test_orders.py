@@ -7,8 +7,9 @@ from hypothesis import strategies as st
 
 from chalicelib.domain.catalog import Reason
 from chalicelib.domain.errors import Conflict, RuleViolation
+from chalicelib.domain.ledger import Entry, EscrowStatus, Ledger
 from chalicelib.domain.money import Money
-from chalicelib.domain.orders import Escrow, EscrowStatus, Order, OrderStatus
+from chalicelib.domain.orders import Order, OrderStatus
 from chalicelib.domain.policy import Policy
 from chalicelib.domain.timefmt import parse
 from tests.support import T0
@@ -131,14 +132,61 @@ def test_timestamps_need_a_time_zone():
     assert parse("2026-11-01T13:00:00+01:00") == T0
 
 
-@given(total=st.integers(1, 10**9), refunds=st.lists(st.integers(0, 10**9), max_size=4))
-def test_escrow_always_balances(total, refunds):
-    """held == refunded + released + still held, whatever sequence of settlements is tried."""
-    escrow = Escrow.hold(Money(total, "EUR"))
-    for r in refunds:
+OPS = st.lists(st.tuples(st.sampled_from(["release", "refund", "settle", "fail", "retry", "overdue", "submit"]),
+                          st.integers(0, 10**9), st.integers(0, 3)), max_size=12)
+
+
+@given(total=st.integers(1, 10**9), ops=OPS)
+def test_the_ledger_always_balances_and_settles_each_refund_once(total, ops):
+    """held == refunded + refund pending + released + still held, none negative, whatever
+    sequence of movements, answers and retries is tried (refusals included)."""
+    ledger = Ledger.hold(Money(total, "EUR"), T0)
+    for op, amount, pick in ops:
+        refunds = ledger.refunds
+        r = refunds[pick % len(refunds)] if refunds else None
         try:
-            escrow = escrow.settle(Money(r, "EUR"))
-        except RuleViolation:
+            if op == "release":
+                ledger = ledger.release(Money(amount, "EUR"), T0, "test")
+            elif op == "refund":
+                ledger, _ = ledger.request_refund(Money(amount, "EUR"), T0, T0 + DAY, "DISPUTE")
+            elif r is not None and op == "settle":
+                ledger = ledger.refund_settled(r.refund_id, r.attempt - pick % 2, "re_1", T0)
+            elif r is not None and op == "fail":
+                ledger = ledger.refund_failed(r.refund_id, r.attempt, "card_declined", T0, max_attempts=3)
+            elif r is not None and op == "retry":
+                ledger, _ = ledger.retry_refund(r.refund_id, T0, T0 + DAY)
+            elif r is not None and op == "overdue":
+                ledger, _ = ledger.settlement_overdue(r.refund_id, T0, T0 + DAY)
+            elif r is not None and op == "submit":
+                ledger = ledger.refund_submitted(r.refund_id, r.attempt, "re_1", T0)
+        except (RuleViolation, Conflict):
             pass
-        assert escrow.refunded.amount + escrow.released.amount + escrow.still_held.amount == total
-        assert min(escrow.refunded.amount, escrow.released.amount, escrow.still_held.amount) >= 0
+        e = ledger.escrow
+        e.check()
+        assert e.refunded.amount + e.refund_pending.amount + e.released.amount + e.still_held.amount == total
+        settled = [x.refund_id for x in ledger.entries if x.kind is Entry.REFUND_SETTLED]
+        assert len(settled) == len(set(settled)), "a refund settled twice"
+        for refund in ledger.refunds:
+            assert (refund.refund_id in settled) == (refund.status == "SUCCEEDED")
+
+
+def test_a_failed_refund_moves_no_money_and_a_retry_is_a_new_attempt():
+    ledger, refund = Ledger.hold(Money(2000, "USD"), T0).request_refund(Money(500, "USD"), T0, T0 + DAY, "DISPUTE")
+    failed = ledger.refund_failed(refund.refund_id, 1, "card_declined", T0, max_attempts=3)
+    assert failed.escrow == ledger.escrow  # still owed to the buyer: refund pending
+    assert failed.escrow.refund_pending == Money(500, "USD") and failed.escrow.status is EscrowStatus.HELD
+    again, retry = failed.retry_refund(refund.refund_id, T0, T0 + DAY)
+    assert retry.attempt == 2 and retry.status == "PENDING"
+    assert again.refund_settled(refund.refund_id, 1, "re_old", T0) == again  # the failed attempt never settles
+    paid = again.refund_settled(refund.refund_id, 2, "re_2", T0)
+    assert paid.escrow.refunded == Money(500, "USD") and paid.escrow.refund_pending == Money(0, "USD")
+    assert paid.refund_settled(refund.refund_id, 2, "re_2", T0) == paid  # a replayed notice changes nothing
+
+
+def test_a_refund_above_what_is_still_held_or_in_another_currency_is_refused():
+    ledger = Ledger.hold(Money(2000, "USD"), T0).release(Money(1500, "USD"), T0, "partial")
+    for bad in (Money(501, "USD"), Money(100, "EUR"), Money(0, "USD")):
+        with pytest.raises(RuleViolation):
+            ledger.request_refund(bad, T0, T0 + DAY, "DISPUTE")
+    with pytest.raises(RuleViolation):
+        ledger.release(Money(501, "USD"), T0, "too much")

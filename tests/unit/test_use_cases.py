@@ -11,10 +11,10 @@ import pytest
 from chalicelib.adapters import memory
 from chalicelib.domain.catalog import Reason, Solution
 from chalicelib.domain.disputes import Status
-from chalicelib.domain.timers import TimerCommand
 from chalicelib.domain.errors import ConcurrentModification, RuleViolation
 from chalicelib.domain.money import Money
 from chalicelib.domain.orders import EscrowStatus
+from chalicelib.domain.timers import TimerCommand
 from chalicelib.ports import OutboxRecord
 from chalicelib.services import commands as c
 from tests.support import T0
@@ -26,7 +26,8 @@ OPEN = c.OpenDispute("o-1", Reason.NOT_AS_DESCRIBED, "Ordered red, received blue
 
 def shape(records: list[OutboxRecord]) -> list[tuple[str, ...]]:
     """What each outbox record asks of the world: (TIMER, op, action) or (EVENT, detail type)."""
-    return [("TIMER", r.payload["op"], r.payload["action"]) if r.kind == "TIMER" else ("EVENT", r.payload["detail_type"])
+    return [("TIMER", r.payload["op"], r.payload["action"]) if r.kind == "TIMER" else
+            ("REFUND", r.payload["refund_id"]) if r.kind == "REFUND" else ("EVENT", r.payload["detail_type"])
             for r in records]
 
 
@@ -65,8 +66,9 @@ def test_opening_a_dispute_commits_it_with_its_order_and_outbox_which_the_relay_
     assert (order.open_dispute_id, order.version) == (dispute.dispute_id, order_version + 1)
 
     # Then delivered, and gone from the outbox.
-    assert world.timers.started == [TimerCommand("START", dispute.dispute_id, "SELLER_RESPONSE",
-                                                 due_at=T0 + timedelta(days=7), remind_at=T0 + timedelta(days=6))]
+    assert [t for t in world.timers.started if t.subject_id == dispute.dispute_id] == [
+        TimerCommand("START", dispute.dispute_id, "SELLER_RESPONSE", due_at=T0 + timedelta(days=7),
+                     remind_at=T0 + timedelta(days=6), refs={"dispute_id": dispute.dispute_id})]
     assert [(t, d["dispute_id"]) for t, d in world.publisher.events] == [
         ("dispute.opened", dispute.dispute_id), ("dispute.offer_made", dispute.dispute_id)]
     assert world.state.outbox == {}
@@ -82,11 +84,21 @@ def test_a_dispute_that_ends_settles_its_order_in_the_same_commit(world: World, 
     stored_then = seen[0]
     assert stored_then["disputes"][ctx["dispute_id"]].status is Status.RESOLVED
     order = stored_then["orders"]["o-1"][0]
-    assert order.open_dispute_id is None and order.escrow.status is EscrowStatus.SETTLED
-    assert (order.escrow.refunded, order.escrow.released) == (Money(500, "USD"), Money(1500, "USD"))
+    # The seller is paid the rest at once; the buyer's 500 is owed (refund pending) until the
+    # provider says it arrived.
+    assert order.open_dispute_id is None and order.escrow.status is EscrowStatus.HELD
+    assert (order.escrow.refund_pending, order.escrow.released) == (Money(500, "USD"), Money(1500, "USD"))
     assert ("TIMER", "STOP", "SELLER_RESPONSE") in shape(stored_then["records"])
-    assert [t.action for t in world.timers.stopped] == ["SELLER_RESPONSE"]
+    assert "REFUND" in [r.kind for r in stored_then["records"]]
+    assert [t.action for t in world.timers.stopped if t.subject_id == ctx["dispute_id"]] == ["SELLER_RESPONSE"]
     assert world.state.outbox == {}
+
+    world.settle_payments()
+    settled = world.order()
+    assert settled.escrow.status is EscrowStatus.SETTLED
+    assert (settled.escrow.refunded, settled.escrow.refund_pending) == (Money(500, "USD"), Money(0, "USD"))
+    assert world.payments.sent_for(settled.refunds[0].refund_id) == 500
+    assert (world.dispute(ctx["dispute_id"]).refund or {}).get("status") == "SUCCEEDED"
 
 
 def test_a_refused_offer_leaves_the_state_and_the_outbox_as_they_were(world: World) -> None:
@@ -127,7 +139,7 @@ def test_when_the_timers_are_down_the_change_commits_and_its_timer_waits_in_the_
     assert world.state.disputes[dispute.dispute_id].status is Status.AWAITING_SELLER
     assert world.state.orders["o-1"][0].open_dispute_id == dispute.dispute_id
     assert [t for t, _ in world.publisher.events] == ["dispute.opened", "dispute.offer_made"]  # events went out
-    assert world.timers.started == []
+    assert [t for t in world.timers.started if t.subject_id == dispute.dispute_id] == []
     assert shape(list(world.state.outbox.values())) == [("TIMER", "START", "SELLER_RESPONSE")]
 
     # Within the grace period the record is its request's to deliver, not the reconciler's.
@@ -140,7 +152,7 @@ def test_when_the_timers_are_down_the_change_commits_and_its_timer_waits_in_the_
     assert world.services.timers.drain_outbox() == (0, 0)  # requeued just now: waits its grace again
     world.clock.advance(seconds=31)
     assert world.services.timers.drain_outbox() == (1, 0)
-    assert [(t.op, t.dispute_id, t.action) for t in world.timers.started] == [
+    assert [(t.op, t.subject_id, t.action) for t in world.timers.started if t.subject_id == dispute.dispute_id] == [
         ("START", dispute.dispute_id, "SELLER_RESPONSE")]
     assert world.state.outbox == {}
     assert world.services.timers.drain_outbox() == (0, 0)

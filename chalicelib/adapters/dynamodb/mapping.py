@@ -32,6 +32,12 @@ def release_fields(order: Order, policy: Policy) -> tuple[str | None, str | None
     return f"HELD#{shard(order.order_id, RELEASE_SHARDS)}", fmt(release_at)
 
 
+def attention_since(order: Order) -> str | None:
+    """The sparse index of refunds that need a person: since when the oldest one does."""
+    stuck = [r.updated_at for r in order.refunds if r.needs_attention]
+    return fmt(min(stuck)) if stuck else None
+
+
 def new_order_item(t: Tables, order: Order, fingerprint: str, policy: Policy) -> Any:
     release_shard, release_at = release_fields(order, policy)
     return t.orders(order.order_id, buyer_id=order.buyer_id, seller_id=order.seller_id,
@@ -48,6 +54,11 @@ def order_update(t: Tables, order: Order, policy: Policy) -> tuple[Any, list[Any
         actions += [m.release_shard.set(release_shard), m.release_at.set(release_at)]
     else:
         actions += [m.release_shard.remove(), m.release_at.remove()]
+    since = attention_since(order)
+    if since:
+        actions += [m.attention_queue.set("REFUNDS"), m.attention_since.set(since)]
+    else:
+        actions += [m.attention_queue.remove(), m.attention_since.remove()]
     return m(order.order_id, **version(order.version)), actions
 
 

@@ -62,12 +62,17 @@ def make_tables(names: dict[str, str], region_name: str) -> Tables:
         # Set only while escrow is held and its release date is known: a sparse index for the sweep.
         release_shard = UnicodeAttribute(null=True)
         release_at = UnicodeAttribute(null=True)
+        # Set only while a refund needs a person (every automatic attempt failed): a sparse
+        # index moderators work from, oldest first.
+        attention_queue = UnicodeAttribute(null=True)
+        attention_since = UnicodeAttribute(null=True)
         doc = MapAttribute()  # type: ignore[var-annotated]
         version = VersionAttribute()
 
         by_buyer = _gsi("by_buyer", "buyer_id", "created_at")
         by_seller = _gsi("by_seller", "seller_id", "created_at")
         due_for_release = _gsi("due_for_release", "release_shard", "release_at")
+        needing_attention = _gsi("needing_attention", "attention_queue", "attention_since")
 
     class DisputeModel(Model):
         class Meta:

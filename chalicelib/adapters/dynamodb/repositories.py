@@ -66,16 +66,24 @@ class DynamoOrders(_Repo):
         # version is None: PynamoDB conditions the put on the item not existing
         self.uow.stage(Write("put", mapping.new_order_item(self.t, order, fingerprint, self.policy),
                              lambda: OrderExists(order.order_id)))
-        return replace(order, version=1)
+        self.uow.collect_order(order)
+        return replace(order, version=1, effects=())
 
     def save(self, order: Order) -> Order:
         item, actions = mapping.order_update(self.t, order, self.policy)
         self.uow.stage(Write("update", item, lambda: _stale("order"), actions=actions))
-        return replace(order, version=(order.version or 0) + 1)
+        self.uow.collect_order(order)
+        return replace(order, version=(order.version or 0) + 1, effects=())
 
     def list_for(self, role: str, party_id: str, limit: int, cursor: str | None) -> Page:
         index = self.t.orders.by_buyer if role == "buyer" else self.t.orders.by_seller
         items, nxt = query_page(index, party_id, ("order_id", f"{role}_id", "created_at"), limit, cursor, forward=False)
+        return [mapping.order_from(i) for i in items], nxt
+
+    def needing_attention(self, limit: int, cursor: str | None) -> Page:
+        m = self.t.orders
+        items, nxt = query_page(m.needing_attention, "REFUNDS", ("order_id", "attention_queue", "attention_since"),
+                                limit, cursor, forward=True)
         return [mapping.order_from(i) for i in items], nxt
 
     def due_for_release(self, now: datetime, limit: int) -> list[Order]:

@@ -1,0 +1,179 @@
+"""Use cases of refunds: sending each attempt to the payment provider, learning how it settled
+(its webhooks, or its answer), and the refund timers (overdue settlement, retry after failure).
+
+A refund is paid exactly once: each attempt has its own idempotency key at the provider, a new
+attempt is only made once the previous one definitively FAILED, and the order's ledger settles a
+refund once whatever the order or the number of notices that say so.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from ..adapters.auth import Identity
+from ..domain.errors import ConcurrentModification, InvalidInput, NotFound, RuleViolation
+from ..domain.ledger import FAILED, PENDING, SUCCEEDED
+from ..domain.orders import Order
+from ..domain.policy import Policy
+from ..domain.timers import REFUND_RETRY, REFUND_SETTLEMENT
+from ..logs import logger
+from ..metrics import count
+from ..ports import Clock, InvalidWebhook, PaymentProvider, RefundOrder, SettlementNotice
+from . import access
+from .base import UnitOfWorkFactory, UseCases
+from .unit_of_work import UnitOfWork
+
+ATTEMPTS = 3  # re-reads when the order moved under us (a webhook and an answer at once)
+
+
+class Payments(UseCases):
+    def __init__(self, uow: UnitOfWorkFactory, clock: Clock, policy: Policy, provider: PaymentProvider) -> None:
+        super().__init__(uow, clock, policy)
+        self.provider = provider
+
+    # ---- sending --------------------------------------------------------------------------
+    def send(self, order_id: str, refund_id: str, attempt: int) -> str:
+        """Send one attempt (the outbox relay calls this after the commit that owed it). Raises
+        PaymentUnavailable when the outcome is unknown: the outbox keeps the record and the
+        reconciler sends it again, with the same idempotency key."""
+        with self.uow() as uow:
+            order = uow.orders.get(order_id)
+        if order is None or not order.ledger.has_refund(refund_id):
+            logger.error("refund to send not found", order_id=order_id, refund_id=refund_id)
+            return "unknown"
+        refund = order.ledger.refund(refund_id)
+        if refund.status != PENDING or refund.attempt != attempt:
+            return "stale"  # settled, failed, or a newer attempt exists: never send an old one
+        reference = (order.payment or {}).get("reference")
+        receipt = self.provider.refund(RefundOrder(refund_id, attempt, order_id, reference, refund.amount))
+        logger.info("refund sent", refund_id=refund_id, attempt=attempt, status=receipt.status,
+                    provider=self.provider.name)
+        return self._apply(order_id, refund_id, attempt, receipt.status, receipt.provider_refund_id,
+                           receipt.failure_reason)
+
+    # ---- learning the outcome -------------------------------------------------------------
+    def webhook(self, payload: bytes, headers: Mapping[str, str]) -> str:
+        """A provider's signed notice. Refused (400) unless its signature verifies."""
+        try:
+            notice = self.provider.parse_webhook(payload, headers)
+        except InvalidWebhook as exc:
+            logger.warning("webhook refused", why=str(exc), provider=self.provider.name)
+            raise InvalidInput("the webhook signature or payload does not verify", code="INVALID_WEBHOOK") from exc
+        if notice is None:
+            return "ignored"
+        return self.settle(notice)
+
+    def settle(self, notice: SettlementNotice) -> str:
+        """What a provider says of one attempt. Replays and late notices change nothing (a
+        refund settled stays settled); a notice that does not match the refund is refused."""
+        with self.uow() as uow:
+            order = uow.orders.get(notice.order_id) if notice.order_id else None
+        if order is None or not order.ledger.has_refund(notice.refund_id):
+            logger.error("notice for an unknown refund", refund_id=notice.refund_id, event_id=notice.event_id)
+            raise NotFound("no such refund", code="REFUND_NOT_FOUND")
+        refund = order.ledger.refund(notice.refund_id)
+        if notice.amount != refund.amount:
+            logger.error("notice does not match the refund", refund_id=refund.refund_id, event_id=notice.event_id,
+                         notice_amount=notice.amount.to_dict(), amount=refund.amount.to_dict())
+            raise RuleViolation("the notice's amount is not the refund's", code="REFUND_MISMATCH")
+        if notice.attempt != refund.attempt:
+            logger.warning("notice for another attempt ignored", refund_id=refund.refund_id, attempt=notice.attempt,
+                           current=refund.attempt, status=notice.status)
+            return "stale"
+        return self._apply(notice.order_id, notice.refund_id, notice.attempt, notice.status,
+                           notice.provider_refund_id, notice.failure_reason)
+
+    def _apply(self, order_id: str, refund_id: str, attempt: int, status: str, provider_refund_id: str | None,
+               failure_reason: str | None) -> str:
+        now = self.clock.now()
+        for _ in range(ATTEMPTS):
+            try:
+                with self.uow() as uow:
+                    order = uow.orders.get(order_id)
+                    assert order is not None, "an order is never deleted"
+                    if status == SUCCEEDED:
+                        changed = order.refund_settled(refund_id, attempt, provider_refund_id, now)
+                    elif status == FAILED:
+                        changed = order.refund_failed(refund_id, attempt, failure_reason or "FAILED", now, self.policy)
+                    else:
+                        changed = order.refund_submitted(refund_id, attempt, provider_refund_id, now)
+                    if changed == order:
+                        return "unchanged"
+                    self._save(uow, changed)
+                    uow.commit()
+                if status == FAILED:
+                    count("RefundsFailed")
+                    if changed.ledger.refund(refund_id).needs_attention:
+                        count("RefundsNeedingAttention")
+                elif status == SUCCEEDED:
+                    count("RefundsSucceeded")
+                return status.lower()
+            except ConcurrentModification:
+                continue
+        raise ConcurrentModification("the order kept changing under its refund")
+
+    # ---- the refund timers ----------------------------------------------------------------
+    def timer(self, action: str, order_id: str, refund_id: str, round_: int) -> str:
+        """REFUND_SETTLEMENT: still pending at the deadline -> overdue: alarm, ask the provider
+        again with the same key, another settlement period. REFUND_RETRY: a failed refund's
+        next attempt after its backoff."""
+        for _ in range(ATTEMPTS):
+            try:
+                with self.uow() as uow:
+                    order = uow.orders.get(order_id)
+                    if order is None or not order.ledger.has_refund(refund_id):
+                        return "stale"
+                    refund = order.ledger.refund(refund_id)
+                    now = self.clock.now()
+                    if action == REFUND_SETTLEMENT:
+                        if refund.status != PENDING or refund.settlement_round != round_:
+                            return "stale"
+                        changed = order.refund_overdue(refund_id, round_, now, self.policy)
+                    elif action == REFUND_RETRY:
+                        if refund.status != FAILED or refund.attempt != round_ or refund.needs_attention:
+                            return "stale"
+                        changed = order.retry_refund(refund_id, now, self.policy)
+                    else:
+                        raise ValueError(f"not a refund timer: {action}")
+                    self._save(uow, changed)
+                    uow.commit()
+                if action == REFUND_SETTLEMENT:
+                    count("RefundsOverdue")
+                    logger.warning("refund settlement overdue: asked again with the same key", refund_id=refund_id)
+                    return "overdue"
+                return "retried"
+            except ConcurrentModification:
+                continue
+        raise ConcurrentModification("the order kept changing under its refund timer")
+
+    # ---- people ---------------------------------------------------------------------------
+    def retry(self, who: Identity, order_id: str, refund_id: str) -> Order:
+        """A moderator tries a failed refund again (a new attempt, a new idempotency key)."""
+        with self.uow() as uow:
+            order = access.visible_order(who, uow.orders.get(order_id))
+            access.require_moderator(who, "only moderators retry refunds")
+            if not order.ledger.has_refund(refund_id):
+                raise NotFound("no such refund", code="REFUND_NOT_FOUND")
+            saved = self._save(uow, order.retry_refund(refund_id, self.clock.now(), self.policy))
+            uow.commit()
+            return saved
+
+    def needing_attention(self, who: Identity, limit: int, cursor: str | None) -> tuple[list[Order], str | None]:
+        access.require_moderator(who, "only moderators see refunds needing attention")
+        with self.uow() as uow:
+            return uow.orders.needing_attention(limit, cursor)
+
+    @staticmethod
+    def _save(uow: UnitOfWork, order: Order) -> Order:
+        """The order, and the copy of its refund on the dispute, in one commit."""
+        saved = uow.orders.save(order)
+        for refund in order.refunds:
+            if refund.dispute_id is None:
+                continue
+            dispute = uow.disputes.get(refund.dispute_id)
+            if dispute is None or dispute.refund is None or dispute.refund["refund_id"] != refund.refund_id:
+                continue
+            before = dict(dispute.refund)
+            dispute.sync_refund(refund.status, refund.attempt, refund.failure_reason, refund.settle_by, uow.now())
+            if dispute.refund != before:
+                uow.disputes.save(dispute)
+        return saved
