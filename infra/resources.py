@@ -17,6 +17,7 @@ import boto3
 from chalicelib.adapters.aws import EVENT_SOURCE
 from chalicelib.adapters.dynamodb import DEFAULT_TABLES, create_tables, make_tables
 from chalicelib.config import DEFAULT_EVIDENCE_QUEUE, DEFAULT_TIMER_QUEUE, Settings
+from chalicelib.metrics import NAMESPACE as METRICS_NAMESPACE
 
 LOGICAL_IDS = {"orders": "OrdersTable", "disputes": "DisputesTable", "messages": "MessagesTable",
                "outbox": "OutboxTable", "evidence": "EvidenceTable", "idempotency": "IdempotencyTable"}
@@ -197,6 +198,21 @@ def evidence_resources(evidence_queue_name: str) -> dict[str, Any]:
     }
 
 
+# Metrics the payments use cases emit (chalicelib/metrics.py), and what each alarm means.
+MONEY_ALARMS = {
+    "RefundsOverdue": "A refund was not settled by its deadline: it was asked again with the same key.",
+    "RefundsNeedingAttention": "Every automatic attempt of a refund failed: a moderator must retry it.",
+}
+
+
+def money_alarm(metric: str, why: str) -> dict[str, Any]:
+    return {"Type": "AWS::CloudWatch::Alarm", "Properties": {
+        "AlarmDescription": why, "Namespace": METRICS_NAMESPACE, "MetricName": metric,
+        "Dimensions": [{"Name": "service", "Value": "buyer-protection"}],
+        "Statistic": "Sum", "Period": 300, "EvaluationPeriods": 1, "Threshold": 0,
+        "ComparisonOperator": "GreaterThanThreshold", "TreatMissingData": "notBreaching"}}
+
+
 def messaging_resources(timer_queue_name: str) -> dict[str, Any]:
     """The timer machine, its queue (with a dead-letter queue and an alarm on it) and the bus."""
     return {
@@ -208,6 +224,7 @@ def messaging_resources(timer_queue_name: str) -> dict[str, Any]:
             "Dimensions": [{"Name": "StateMachineArn", "Value": {"Ref": "DeadlineTimer"}}],
             "Statistic": "Sum", "Period": 300, "EvaluationPeriods": 1, "Threshold": 0,
             "ComparisonOperator": "GreaterThanThreshold", "TreatMissingData": "notBreaching"}},
+        **{f"{metric}Alarm": money_alarm(metric, why) for metric, why in MONEY_ALARMS.items()},
         "EventBus": {"Type": "AWS::Events::EventBus", "Properties": {"Name": {"Fn::Sub": "${AWS::StackName}"}}},
         "DeadlineTimerRole": {"Type": "AWS::IAM::Role", "Properties": {
             "AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": [{

@@ -27,6 +27,8 @@ def dev_server(tmp_path_factory):
     port, moto_port = free_port(), free_port()
     env = {**os.environ, "PORT": str(port), "MOTO_PORT": str(moto_port), "LOCAL_STATE_DIR": str(state),
            "SWEEP_INTERVAL_SECONDS": "1", "PROTECTION_SECONDS": "3", "PYTHONUNBUFFERED": "1",
+           # Escrow is never released before the buyer's window closes: keep that short too.
+           "DISPUTE_WINDOW_SECONDS": "20", "TRACKING_GRACE_SECONDS": "2", "SIMULATED_SETTLE_SECONDS": "1",
            "SELLER_RESPONSE_SECONDS": "5", "NEGOTIATION_SECONDS": "5"}
     for var in ("AWS_ENDPOINT_URL", "AUTH_ISSUER", "AUTH_AUDIENCE", "AUTH_PUBLIC_KEY", "AUTH_PUBLIC_KEY_FILE"):
         env.pop(var, None)
@@ -133,7 +135,8 @@ def test_make_dev_plays_a_whole_dispute_over_http(dev_server, http):
     r = call("POST", f"/disputes/{did}/decision", "moderator",
              {"outcome": "REFUND_FULL", "rationale": "Photos show a blue dress; the listing is red."})
     assert r.status_code == 200 and r.json()["resolution"]["outcome"] == "REFUND_FULL"
-    assert call("GET", "/orders/o-http", "buyer").json()["escrow"]["status"] == "REFUNDED"
+    # The simulated card refund settles by itself a moment later, as a real one would.
+    wait_for(lambda: call("GET", "/orders/o-http", "buyer").json()["escrow"]["status"] == "REFUNDED")
     # Tokens make token did not sign are refused.
     assert requests.get(f"{base}/orders/o-http", headers={"Authorization": "Bearer x.y.z"}, timeout=5).status_code == 401
 
@@ -141,7 +144,32 @@ def test_make_dev_plays_a_whole_dispute_over_http(dev_server, http):
     order2 = {**order, "order_id": "o-sweep"}
     assert call("POST", "/orders", "service", order2).status_code == 201
     assert call("POST", "/orders/o-sweep/shipment", "seller", {"carrier": "CP", "tracking_number": "CN2"}).ok
-    wait_for(lambda: call("GET", "/orders/o-sweep", "seller").json()["escrow"]["status"] == "RELEASED")
+    wait_for(lambda: call("GET", "/orders/o-sweep", "seller").json()["escrow"]["status"] == "RELEASED", timeout=90)
+
+
+def test_a_partial_refund_is_paid_within_seconds_and_the_escrow_adds_up(http):
+    delivered_order(http, "o-refund")
+    did = open_dispute(http, "o-refund")  # the buyer asks for 500 of 1999 back
+    offer = http("GET", f"/disputes/{did}", "seller").json()["offers"][0]["offer_id"]
+    d = http("POST", f"/disputes/{did}/offers/{offer}/accept", "seller", {}).json()
+    assert d["refund"]["status"] == "PENDING"
+    wait_for(lambda: http("GET", f"/disputes/{did}", "buyer").json()["refund"]["status"] == "SUCCEEDED")
+    escrow = http("GET", "/orders/o-refund", "buyer").json()["escrow"]
+    assert (escrow["refunded"]["amount"], escrow["released"]["amount"], escrow["refund_pending"]["amount"]) == (
+        500, 1499, 0)
+    assert escrow["refunded"]["amount"] + escrow["released"]["amount"] == 1999 and escrow["status"] == "SETTLED"
+
+
+def test_an_order_not_shipped_by_its_ship_by_date_is_refunded_within_seconds(http):
+    soon = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 3))
+    order = {"order_id": "o-unshipped", "buyer_id": "b-1", "seller_id": "s-1", "ship_by": soon,
+             "items": [{"item_id": "i-1", "title": "Red dress", "quantity": 1,
+                        "unit_price": {"amount": 1999, "currency": "USD"}}],
+             "total": {"amount": 1999, "currency": "USD"}, "estimated_delivery_at": soon}
+    assert http("POST", "/orders", "service", order).status_code == 201
+    wait_for(lambda: http("GET", "/orders/o-unshipped", "buyer").json()["escrow"]["status"] == "REFUNDED")
+    refunds = http("GET", "/orders/o-unshipped", "buyer").json()["refunds"]
+    assert [(r["cause"], r["status"], r["amount"]["amount"]) for r in refunds] == [("NOT_SHIPPED", "SUCCEEDED", 1999)]
 
 
 def test_a_dispute_nobody_answers_is_resolved_for_the_buyer_within_seconds(http):

@@ -279,3 +279,33 @@ def test_when_a_party_acts_as_the_deadline_fires_exactly_one_transition_wins(int
         print(f"races: {won}")
     finally:
         bootstrap.reset()
+
+
+def test_a_refund_not_settled_in_time_is_overdue_on_the_real_machine_and_asked_again_with_the_same_key(
+        interpreter, settings, aws):
+    from chalicelib import bootstrap
+
+    api, timers, _ = world(settings, aws, policy=fast_policy(refund_settlement=2 * SECONDS))
+    provider = PROVIDERS[-1]
+    try:
+        provider.settle_late(1, extra_seconds=10**6)  # the card refund hangs at the provider
+        api.delivered_order()
+        d = api.open_dispute()
+        r = api.post(f"/disputes/{d['dispute_id']}/offers/{d['offers'][0]['offer_id']}/accept", SELLER, {})
+        refund_id = r.json_body["refund"]["refund_id"]
+
+        def executions() -> dict[str, str]:
+            return {e["name"]: e["status"] for page in timers.sfn.get_paginator("list_executions").paginate(
+                stateMachineArn=timers.env["TIMER_STATE_MACHINE_ARN"]) for e in page["executions"]
+                if e["name"].startswith(refund_id)}
+
+        assert executions() == {f"{refund_id}--REFUND_SETTLEMENT--1": "RUNNING"}
+        timers.run_until(lambda: f"{refund_id}--REFUND_SETTLEMENT--2" in executions())
+        assert executions()[f"{refund_id}--REFUND_SETTLEMENT--1"] == "SUCCEEDED"
+        assert "refund.overdue" in [e["detail-type"] for e in timers.published()]
+        # Asked again, with the same key: one attempt at the provider, nothing paid twice.
+        assert provider.calls == 2 and len(provider.attempts(refund_id)) == 1
+        order = api.get("/orders/o-1").json_body
+        assert order["refunds"][0]["status"] == "PENDING" and order["escrow"]["refund_pending"]["amount"] == 500
+    finally:
+        bootstrap.reset()

@@ -1,0 +1,311 @@
+"""Money, at the service level over the fakes: refunds paid exactly once through the simulated
+provider, the refund timers, and an escrow that always pays the right party. Each test of a
+"hole" names the rule it proves; each asserts the ledger and what the provider actually sent."""
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+
+from chalicelib.domain.catalog import Reason, Solution
+from chalicelib.domain.disputes import Status
+from chalicelib.domain.errors import Conflict, InvalidInput, NotFound, RuleViolation
+from chalicelib.domain.ledger import Entry, EscrowStatus
+from chalicelib.domain.money import Money
+from chalicelib.domain.orders import OrderStatus
+from chalicelib.domain.timers import REFUND_RETRY, REFUND_SETTLEMENT, SHIP_BY
+from chalicelib.ports import SettlementNotice
+from chalicelib.services import commands as c
+from tests.support import T0, order_body
+from tests.unit.conftest import BUYER, MODERATOR, SELLER, SERVICE, World
+
+USD = "USD"
+
+
+def balanced(world: World, order_id: str = "o-1") -> None:
+    """The ledger invariant, and every settled refund paid by the provider exactly once."""
+    order = world.order(order_id)
+    order.escrow.check()
+    for refund in order.refunds:
+        sent = world.payments.sent_for(refund.refund_id)
+        assert sent == (refund.amount.amount if refund.status == "SUCCEEDED" else 0), (refund, sent)
+
+
+def timer(world: World, action: str, **refs: object) -> str:
+    """A timer message as the machine sends it."""
+    return world.services.timers.fired("EXPIRE", {"action": action, **refs})
+
+
+def events(world: World, prefix: str = "refund.") -> list[str]:
+    return [t for t, _ in world.publisher.events if t.startswith(prefix) or t == "escrow.released"]
+
+
+# ---- refunds paid exactly once --------------------------------------------------------------
+def test_a_partial_refund_is_pending_until_the_provider_settles_it_then_refunded_once(world: World) -> None:
+    ctx = world.awaiting_seller()
+    world.services.disputes.accept_offer(SELLER, c.AcceptOffer(ctx["dispute_id"], None, ctx["offer_id"]))
+    escrow = world.order().escrow
+    assert (escrow.refund_pending, escrow.released, escrow.refunded) == (Money(500, USD), Money(1500, USD),
+                                                                      Money(0, USD))
+    assert escrow.status is EscrowStatus.HELD  # not REFUNDED before the money has left
+    assert world.dispute(ctx["dispute_id"]).refund["status"] == "PENDING"
+
+    world.settle_payments()
+    escrow = world.order().escrow
+    assert (escrow.refunded, escrow.refund_pending, escrow.status) == (Money(500, USD), Money(0, USD),
+                                                                       EscrowStatus.SETTLED)
+    assert world.dispute(ctx["dispute_id"]).refund["status"] == "SUCCEEDED"
+    assert events(world) == ["refund.requested", "escrow.released", "refund.succeeded"]
+    assert all(e[1]["refund_id"] for e in world.publisher.events if e[0].startswith("refund."))
+    balanced(world)
+
+
+def test_a_lost_answer_is_asked_again_with_the_same_key_and_the_buyer_is_paid_once(world: World) -> None:
+    world.payments.timeout_next(1, after_accepting=True)  # the provider took it; we never heard back
+    ctx = world.refunded()
+    assert len(world.state.outbox) == 1  # the REFUND record stays for the reconciler
+    world.clock.advance(seconds=31)
+    assert world.services.timers.drain_outbox() == (1, 0)
+    assert world.payments.calls == 2 and len(world.payments.attempts(ctx["refund_id"])) == 1
+    world.settle_payments()
+    assert world.payments.sent_for(ctx["refund_id"]) == 2000
+    balanced(world)
+
+
+@pytest.mark.parametrize("fault", ["timeout_next", "garbage_next"])
+def test_an_unreachable_or_garbled_provider_is_retried_and_leaves_the_ledger_as_it_was(world: World,
+                                                                                        fault: str) -> None:
+    getattr(world.payments, fault)(2)
+    ctx = world.refunded()
+    before = world.order().ledger
+    world.clock.advance(seconds=31)
+    assert world.services.timers.drain_outbox() == (0, 1)  # still down: kept, at the back
+    assert world.order().ledger == before and world.payments.sent_for(ctx["refund_id"]) == 0
+    world.clock.advance(seconds=31)
+    assert world.services.timers.drain_outbox() == (1, 0)
+    world.settle_payments()
+    assert world.order().ledger.refund(ctx["refund_id"]).status == "SUCCEEDED"
+    balanced(world)
+
+
+def test_a_failed_refund_is_retried_after_its_backoff_under_a_new_key_and_paid_once(world: World) -> None:
+    world.payments.fail_next(1, "card_declined")
+    ctx = world.refunded()
+    world.settle_payments()
+    refund = world.order().ledger.refund(ctx["refund_id"])
+    assert (refund.status, refund.failure_reason, refund.needs_attention) == ("FAILED", "card_declined", False)
+    assert world.order().escrow.refund_pending == Money(2000, USD)  # still owed, never dropped
+    assert world.dispute(ctx["dispute_id"]).refund["status"] == "FAILED"
+    retry = [t for t in world.timers.started if t.action == REFUND_RETRY]
+    assert [(t.round, t.due_at) for t in retry] == [(1, T0 + world.policy.refund_retry)]
+
+    assert timer(world, REFUND_RETRY, order_id="o-1", refund_id=ctx["refund_id"], round=1) == "retried"
+    assert timer(world, REFUND_RETRY, order_id="o-1", refund_id=ctx["refund_id"], round=1) == "stale"  # redelivered
+    world.settle_payments()
+    refund = world.order().ledger.refund(ctx["refund_id"])
+    assert (refund.status, refund.attempt) == ("SUCCEEDED", 2)
+    assert [k for k in world.payments.sent] == [f"{ctx['refund_id']}:2"]
+    assert events(world) == ["refund.requested", "refund.failed", "refund.retried", "refund.succeeded"]
+    balanced(world)
+
+
+def test_after_the_last_attempt_a_refund_waits_for_a_moderator_who_retries_it(world: World) -> None:
+    ctx = world.refund_needing_attention()
+    refund = world.order().ledger.refund(ctx["refund_id"])
+    assert (refund.status, refund.attempt, refund.needs_attention) == ("FAILED", 3, True)
+    assert "refund.needs_attention" in events(world)
+    items, _ = world.services.payments.needing_attention(MODERATOR, 10, None)
+    assert [o.order_id for o in items] == ["o-1"]
+    assert timer(world, REFUND_RETRY, order_id="o-1", refund_id=ctx["refund_id"], round=3) == "stale"
+
+    world.services.payments.retry(MODERATOR, "o-1", ctx["refund_id"])
+    world.settle_payments()
+    assert world.order().ledger.refund(ctx["refund_id"]).status == "SUCCEEDED"
+    assert world.services.payments.needing_attention(MODERATOR, 10, None) == ([], None)
+    with pytest.raises(Conflict) as err:  # a settled refund is never sent again
+        world.services.payments.retry(MODERATOR, "o-1", ctx["refund_id"])
+    assert err.value.code == "REFUND_NOT_FAILED"
+    balanced(world)
+
+
+def test_a_refund_not_settled_by_its_deadline_alarms_and_is_asked_again_with_the_same_key(world: World) -> None:
+    world.payments.settle_late(1, extra_seconds=10**9)
+    ctx = world.refunded()
+    calls = world.payments.calls
+    assert timer(world, REFUND_SETTLEMENT, order_id="o-1", refund_id=ctx["refund_id"], round=1) == "overdue"
+    assert "refund.overdue" in events(world)
+    assert world.payments.calls == calls + 1 and len(world.payments.attempts(ctx["refund_id"])) == 1
+    rounds = [t.round for t in world.timers.started if t.action == REFUND_SETTLEMENT]
+    assert rounds == [1, 2]  # a new settlement period
+    assert timer(world, REFUND_SETTLEMENT, order_id="o-1", refund_id=ctx["refund_id"], round=1) == "stale"
+    assert world.payments.sent_for(ctx["refund_id"]) == 0 and world.order().escrow.refund_pending.amount == 2000
+    balanced(world)
+
+
+# ---- webhooks: replays, out of order, forged, unknown -----------------------------------------
+def test_a_replayed_or_out_of_order_notice_changes_nothing(world: World) -> None:
+    ctx = world.refunded()
+    [notice] = world.settle_payments()
+    after = world.order()
+    assert world.services.payments.settle(notice) == "unchanged"  # replayed
+    assert world.services.payments.settle(replace(notice, status="PENDING")) == "unchanged"  # late "pending"
+    assert world.services.payments.settle(replace(notice, status="FAILED", failure_reason="x")) == "unchanged"
+    assert world.order() == after and world.order().ledger.refund(ctx["refund_id"]).status == "SUCCEEDED"
+    balanced(world)
+
+
+def test_a_notice_that_does_not_match_or_names_an_unknown_refund_is_refused_and_changes_nothing(world: World) -> None:
+    ctx = world.refunded()
+    before = world.snapshot()
+    notice = SettlementNotice("evt_1", ctx["refund_id"], 1, "sim_re_1", "SUCCEEDED", Money(1, USD), None, "o-1")
+    with pytest.raises(RuleViolation) as err:
+        world.services.payments.settle(notice)
+    assert err.value.code == "REFUND_MISMATCH"
+    with pytest.raises(NotFound):
+        world.services.payments.settle(replace(notice, refund_id="r-unknown", amount=Money(2000, USD)))
+    assert world.snapshot() == before
+
+
+def test_a_webhook_with_a_bad_signature_is_refused_and_a_signed_one_settles(world: World) -> None:
+    ctx = world.refunded()
+    payload, headers = world.payments.sign(SettlementNotice("evt_9", ctx["refund_id"], 1, "sim_re_x", "SUCCEEDED",
+                                                            Money(2000, USD), None, "o-1"))
+    before = world.snapshot()
+    for bad in ({**headers, "X-Sim-Signature": "0" * 64}, {}):
+        with pytest.raises(InvalidInput) as err:
+            world.services.payments.webhook(payload, bad)
+        assert err.value.code == "INVALID_WEBHOOK"
+    with pytest.raises(InvalidInput):
+        world.services.payments.webhook(payload + b" ", headers)  # tampered
+    assert world.snapshot() == before
+    assert world.services.payments.webhook(payload, headers) == "succeeded"
+    assert world.order().escrow.refunded == Money(2000, USD)
+
+
+# ---- escrow that pays the right party --------------------------------------------------------
+def test_an_order_never_shipped_by_its_ship_by_date_is_refunded_by_its_timer(world: World) -> None:
+    world.registered()
+    [ship_by] = [t for t in world.timers.started if t.action == SHIP_BY]
+    assert ship_by.due_at == T0 + world.policy.ship_by
+    with pytest.raises(Conflict):  # woke early by our clock: redelivered later
+        timer(world, SHIP_BY, order_id="o-1", round=1)
+    world.clock.advance(days=7)
+    assert timer(world, SHIP_BY, order_id="o-1", round=1) == "refunded"
+    assert timer(world, SHIP_BY, order_id="o-1", round=1) == "stale"  # a duplicate message
+    order = world.order()
+    assert order.status is OrderStatus.COMPLETED and order.escrow.refund_pending == Money(2000, USD)
+    with pytest.raises(Conflict) as err:
+        world.services.orders.ship(SELLER, c.ShipOrder("o-1", "CP", "LATE1"))
+    assert err.value.code == "ORDER_CLOSED"
+    world.settle_payments()
+    assert world.order().escrow.status is EscrowStatus.REFUNDED
+    balanced(world)
+
+
+def test_a_shipped_order_is_not_refunded_by_its_ship_by_timer(world: World) -> None:
+    world.shipped()
+    world.clock.advance(days=8)
+    assert timer(world, SHIP_BY, order_id="o-1", round=1) == "stale"
+    assert world.order().escrow.still_held == Money(2000, USD)
+    assert [t.action for t in world.timers.stopped] == [SHIP_BY]
+
+
+def test_a_late_shipment_moves_the_not_received_window_and_the_release_date_with_it(world: World) -> None:
+    body = order_body(estimated_delivery_at="2026-11-05T00:00:00Z", ship_by="2026-12-30T00:00:00Z")
+    world.services.orders.register(SERVICE, c.RegisterOrder.from_body(body))
+    world.clock.advance(days=30)  # the buyer's window from the estimate alone would have closed
+    world.services.orders.ship(SELLER, c.ShipOrder("o-1", "CP", "NEVERSCANNED"))
+    order = world.order()
+    e = order.eligibility(world.clock.now(), world.policy)
+    assert e.closes_at == world.clock.now() + world.policy.tracking_grace + world.policy.dispute_window
+    world.clock.advance(days=11)  # never scanned: the buyer may open NOT_RECEIVED
+    d = world.services.disputes.open(BUYER, c.OpenDispute("o-1", Reason.NOT_RECEIVED, "It never arrived here",
+                                                          Solution.REFUND_FULL, None, ()))
+    assert d.status is Status.AWAITING_SELLER
+    assert order.release_at(world.policy) >= e.closes_at  # never released before the window closes
+
+
+def test_escrow_is_never_auto_released_before_the_buyers_window_closes(world: World) -> None:
+    world.shipped()
+    world.clock.advance(days=55)
+    world.services.orders.record_scan(SERVICE, c.RecordScan("o-1", "DELIVERED", world.clock.now()))
+    order = world.order()
+    assert order.release_at(world.policy) == world.clock.now() + world.policy.dispute_window  # not shipment + 60 d
+    world.clock.advance(days=6)
+    assert world.services.orders.release_due_escrow() == []
+    world.clock.advance(days=10)
+    assert world.services.orders.release_due_escrow() == ["o-1"]
+    assert world.order().escrow.status is EscrowStatus.RELEASED and "escrow.released" in events(world)
+
+
+def test_a_resend_keeps_the_money_held_waits_for_the_replacement_and_pays_once(world: World) -> None:
+    ctx = world.awaiting_seller(Solution.RESEND, None)
+    d = world.services.disputes.accept_offer(SELLER, c.AcceptOffer(ctx["dispute_id"], None, ctx["offer_id"]))
+    assert d.resolution["outcome"] == "RESEND"
+    order = world.order()
+    assert order.status is OrderStatus.PAID and order.escrow.still_held == Money(2000, USD)
+    assert order.shipment is None and order.shipment_round == 2 and len(order.previous_shipments) == 1
+    with pytest.raises(RuleViolation) as err:  # no new dispute before the replacement ships
+        world.services.disputes.open(BUYER, c.OpenDispute("o-1", Reason.NOT_RECEIVED, "Where is the new one?",
+                                                          Solution.REFUND_FULL, None, ()))
+    assert err.value.code == "DISPUTE_WINDOW_NOT_OPEN"
+    assert timer(world, SHIP_BY, order_id="o-1", round=1) == "stale"  # the first shipment's timer
+    world.clock.advance(days=7)
+    assert timer(world, SHIP_BY, order_id="o-1", round=2) == "refunded"  # the seller never resent
+    world.settle_payments()
+    assert world.order().escrow.refunded == Money(2000, USD)
+    balanced(world)
+
+
+def test_after_a_resend_the_buyers_window_follows_the_replacement(world: World) -> None:
+    ctx = world.awaiting_seller(Solution.RESEND, None)
+    world.services.disputes.accept_offer(SELLER, c.AcceptOffer(ctx["dispute_id"], None, ctx["offer_id"]))
+    world.clock.advance(days=2)
+    world.services.orders.ship(SELLER, c.ShipOrder("o-1", "CP", "REPLACEMENT1"))
+    world.services.orders.record_scan(SERVICE, c.RecordScan("o-1", "DELIVERED", world.clock.now()))
+    e = world.order().eligibility(world.clock.now(), world.policy)
+    assert e.can_open and e.closes_at == world.clock.now() + world.policy.dispute_window
+    assert [t.round for t in world.timers.stopped if t.action == SHIP_BY] == [1, 2]
+
+
+def test_a_moderator_cannot_decide_a_return_of_an_item_never_received(world: World) -> None:
+    world.registered()
+    world.clock.advance(days=20)  # past the estimated delivery date
+    d = world.services.disputes.open(BUYER, c.OpenDispute("o-1", Reason.NOT_RECEIVED, "It never arrived here",
+                                                          Solution.REFUND_FULL, None, ()))
+    world.services.disputes.reject(SELLER, c.RejectRequest(d.dispute_id, None, "It was delivered"))
+    world.services.disputes.escalate(SELLER, c.Escalate(d.dispute_id, None, None))
+    before = world.snapshot()
+    with pytest.raises(RuleViolation) as err:
+        world.services.disputes.decide(MODERATOR, c.Decide(d.dispute_id, None, "RETURN_AND_REFUND", None,
+                                                           "Send it back to the seller please"))
+    assert err.value.code == "SOLUTION_NOT_ALLOWED" and world.snapshot() == before
+
+
+def test_a_seller_contests_a_return_and_a_moderator_decides_instead_of_the_default_refund(world: World) -> None:
+    ctx = world.return_in_transit()
+    d = world.dispute(ctx["dispute_id"])
+    assert d.return_shipment == {"carrier": "CP", "tracking_number": "RT123", "shipped_at": "2026-11-01T12:00:00Z"}
+    d = world.services.disputes.contest_return(SELLER, c.ContestReturn(ctx["dispute_id"], None, "EMPTY_BOX",
+                                                                       "The box came back empty"))
+    assert d.status is Status.ESCALATED
+    assert timer(world, "RETURN_RECEIPT", dispute_id=ctx["dispute_id"]) == "stale"  # no refund by default
+    d = world.services.disputes.decide(MODERATOR, c.Decide(ctx["dispute_id"], None, "REJECTED", None,
+                                                           "The return was an empty box"))
+    assert d.status is Status.RESOLVED and world.order().escrow.released == Money(2000, USD)
+    assert world.order().refunds == ()
+    balanced(world)
+
+
+def test_money_events_carry_the_refund_id_and_each_movement_is_a_ledger_entry(world: World) -> None:
+    ctx = world.awaiting_seller()
+    world.services.disputes.accept_offer(SELLER, c.AcceptOffer(ctx["dispute_id"], None, ctx["offer_id"]))
+    world.settle_payments()
+    kinds = [e.kind for e in world.order().ledger.entries]
+    assert kinds == [Entry.HOLD, Entry.REFUND_REQUESTED, Entry.RELEASE, Entry.REFUND_SETTLED]
+    refund_id = world.order().refunds[0].refund_id
+    for detail_type, detail in world.publisher.events:
+        if detail_type.startswith("refund."):
+            assert detail["refund_id"] == refund_id and detail["order_id"] == "o-1"
+    assert timedelta(0) < world.policy.refund_settlement

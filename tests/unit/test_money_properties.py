@@ -1,0 +1,226 @@
+"""A stateful property test of the money (hypothesis): random sequences over many orders of API
+actions, timer expiries (early, late, twice), the provider failing, timing out, answering garbage
+or settling late, replayed and out-of-order webhooks, the reconciler and moderators' retries.
+
+After every step, for every order: held == refunded + refund pending + released + still held,
+nothing negative; and, from the simulated provider's own count, no refund was paid more than
+once, and a refund is SUCCEEDED exactly when its money was sent."""
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+from typing import Any
+
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
+
+from chalicelib import bootstrap
+from chalicelib.adapters.memory import (
+    FakeUnitOfWork,
+    InMemoryOutbox,
+    InMemoryState,
+    MemoryEvidenceStore,
+    RecordingPublisher,
+    RecordingTimers,
+)
+from chalicelib.adapters.simulated_payments import SimulatedPayments
+from chalicelib.domain.catalog import Reason, Solution
+from chalicelib.domain.errors import DomainError
+from chalicelib.domain.money import Money
+from chalicelib.domain.policy import Policy
+from chalicelib.ports import SettlementNotice
+from chalicelib.relay import OutboxRelay
+from chalicelib.services import Services
+from chalicelib.services import commands as c
+from tests.support import FakeClock, order_body
+from tests.unit.conftest import BUYER, MODERATOR, SELLER, SERVICE
+
+ORDERS = [f"o-{i}" for i in range(4)]
+OUTCOMES = ["REFUND_FULL", "REFUND_PARTIAL", "REJECTED", "RETURN_AND_REFUND"]
+
+
+class Money_(RuleBasedStateMachine):
+    @initialize()
+    def wire(self) -> None:
+        self.clock = FakeClock()
+        self.policy = Policy(refund_max_attempts=2, refund_retry=timedelta(minutes=5))
+        self.state = InMemoryState(self.policy)
+        self.timers = RecordingTimers()
+        relay = OutboxRelay(InMemoryOutbox(self.state), self.timers, RecordingPublisher())
+        holder: list[Services] = []
+        self.provider = SimulatedPayments(lambda n: holder[0].payments.settle(n), auto_settle=False)
+        self.services = bootstrap.use_cases(lambda: FakeUnitOfWork(self.state, relay, self.clock), self.clock,
+                                            self.policy, relay, RecordingPublisher(), MemoryEvidenceStore(),
+                                            self.provider)
+        holder.append(self.services)
+        self.notices: list[SettlementNotice] = []
+        self.fired = 0
+
+    def teardown(self) -> None:
+        self.provider.close()
+
+    def _try(self, action: Any) -> Any:
+        try:
+            return action()
+        except DomainError:
+            return None  # a refusal is a fine answer; the invariants say whether it hurt
+
+    def _dispute_id(self, order_id: str) -> str | None:
+        entry = self.state.orders.get(order_id)
+        if entry is None:
+            return None
+        if entry[0].open_dispute_id:
+            return entry[0].open_dispute_id
+        mine = [d for d in self.state.disputes.values() if d.order_id == order_id]
+        return mine[-1].dispute_id if mine else None
+
+    # ---- the API ------------------------------------------------------------------------------
+    @rule(order_id=st.sampled_from(ORDERS), total=st.integers(2, 5000))
+    def register(self, order_id: str, total: int) -> None:
+        self._try(lambda: self.services.orders.register(SERVICE, c.RegisterOrder.from_body(order_body(
+            order_id, total=total, estimated_delivery_at="2026-11-05T00:00:00Z"))))
+
+    @rule(order_id=st.sampled_from(ORDERS), delivered=st.booleans())
+    def ship(self, order_id: str, delivered: bool) -> None:
+        self._try(lambda: self.services.orders.ship(SELLER, c.ShipOrder(order_id, "CP", "CN1")))
+        if delivered:
+            self._try(lambda: self.services.orders.record_scan(SERVICE, c.RecordScan(
+                order_id, "DELIVERED", self.clock.now())))
+
+    @rule(order_id=st.sampled_from(ORDERS))
+    def confirm_receipt(self, order_id: str) -> None:
+        self._try(lambda: self.services.orders.confirm_receipt(BUYER, c.ConfirmReceipt(order_id)))
+
+    @rule(order_id=st.sampled_from(ORDERS), solution=st.sampled_from(list(Solution)), part=st.integers(1, 4999),
+          received=st.booleans())
+    def open_dispute(self, order_id: str, solution: Solution, part: int, received: bool) -> None:
+        reason = Reason.NOT_AS_DESCRIBED if received else Reason.NOT_RECEIVED
+        amount = Money(part, "USD") if solution is Solution.REFUND_PARTIAL else None
+        self._try(lambda: self.services.disputes.open(BUYER, c.OpenDispute(
+            order_id, reason, "Something is wrong with it", solution, amount, ())))
+
+    @rule(order_id=st.sampled_from(ORDERS), by_seller=st.booleans())
+    def accept_open_offer(self, order_id: str, by_seller: bool) -> None:
+        dispute_id = self._dispute_id(order_id)
+        if dispute_id is None:
+            return
+        who = SELLER if by_seller else BUYER
+        offers = [o for o in self.state.disputes[dispute_id].offers if o.status == "OPEN"]
+        for offer in offers:
+            self._try(lambda: self.services.disputes.accept_offer(who, c.AcceptOffer(dispute_id, None,
+                                                                                   offer.offer_id)))
+
+    @rule(order_id=st.sampled_from(ORDERS), total=st.integers(2, 5000), solution=st.sampled_from(
+        [Solution.REFUND_FULL, Solution.REFUND_PARTIAL, Solution.RESEND]), part=st.integers(1, 4999))
+    def a_dispute_is_agreed(self, order_id: str, total: int, solution: Solution, part: int) -> None:
+        """The common path, in one step: registered, delivered, disputed, and the seller agrees."""
+        self.register(order_id, total)
+        self.ship(order_id, delivered=True)
+        self.open_dispute(order_id, solution, part, received=True)
+        self.accept_open_offer(order_id, by_seller=True)
+
+    @rule(order_id=st.sampled_from(ORDERS))
+    def reject_and_escalate(self, order_id: str) -> None:
+        dispute_id = self._dispute_id(order_id)
+        if dispute_id is not None:
+            self._try(lambda: self.services.disputes.reject(SELLER, c.RejectRequest(dispute_id, None, "No way")))
+            self._try(lambda: self.services.disputes.escalate(SELLER, c.Escalate(dispute_id, None, None)))
+
+    @rule(order_id=st.sampled_from(ORDERS), outcome=st.sampled_from(OUTCOMES), part=st.integers(1, 4999))
+    def decide(self, order_id: str, outcome: str, part: int) -> None:
+        dispute_id = self._dispute_id(order_id)
+        if dispute_id is not None:
+            amount = Money(part, "USD") if outcome == "REFUND_PARTIAL" else None
+            self._try(lambda: self.services.disputes.decide(MODERATOR, c.Decide(
+                dispute_id, None, outcome, amount, "A moderator's reasons here")))
+
+    @rule(order_id=st.sampled_from(ORDERS), contest=st.booleans())
+    def the_return(self, order_id: str, contest: bool) -> None:
+        dispute_id = self._dispute_id(order_id)
+        if dispute_id is None:
+            return
+        self._try(lambda: self.services.disputes.ship_return(BUYER, c.ShipReturn(dispute_id, None, "CP", "R1")))
+        if contest:
+            self._try(lambda: self.services.disputes.contest_return(SELLER, c.ContestReturn(
+                dispute_id, None, "EMPTY_BOX", "Nothing inside")))
+        else:
+            self._try(lambda: self.services.disputes.confirm_return(SELLER, c.ConfirmReturn(dispute_id, None)))
+
+    @rule(order_id=st.sampled_from(ORDERS))
+    def cancel(self, order_id: str) -> None:
+        dispute_id = self._dispute_id(order_id)
+        if dispute_id is not None:
+            self._try(lambda: self.services.disputes.cancel(BUYER, c.Cancel(dispute_id, None, None)))
+
+    # ---- time and timers ----------------------------------------------------------------------
+    @rule(minutes=st.integers(0, 60 * 24 * 20))
+    def time_passes(self, minutes: int) -> None:
+        self.clock.advance(minutes=minutes)
+
+    @rule(pick=st.integers(0, 10**6), early=st.booleans())
+    def a_timer_fires(self, pick: int, early: bool) -> None:
+        """Any timer ever started, in any order, possibly again (at-least-once delivery)."""
+        started = self.timers.started
+        if not started:
+            return
+        command = started[pick % len(started)]
+        if not early and command.due_at is not None and command.due_at > self.clock.now():
+            self.clock.current = command.due_at
+        self._try(lambda: self.services.timers.fired("EXPIRE", command.message()))
+        self.fired += 1
+
+    @rule()
+    def the_reconciler_runs(self) -> None:
+        self.clock.advance(seconds=31)
+        self.services.timers.drain_outbox()
+
+    # ---- the provider -------------------------------------------------------------------------
+    @rule(fault=st.sampled_from(["fail", "timeout", "lost_answer", "garbage", "late", "refuse"]))
+    def the_provider_misbehaves_next(self, fault: str) -> None:
+        {"fail": lambda: self.provider.fail_next(1), "timeout": lambda: self.provider.timeout_next(1),
+         "lost_answer": lambda: self.provider.timeout_next(1, after_accepting=True),
+         "garbage": lambda: self.provider.garbage_next(1), "late": lambda: self.provider.settle_late(1, 10**9),
+         "refuse": lambda: self.provider.refuse_next(1)}[fault]()
+
+    @rule()
+    def money_settles(self) -> None:
+        self.notices += self.provider.settle_due(now=10**8)
+
+    @rule(pick=st.integers(0, 10**6), status=st.sampled_from(["SUCCEEDED", "FAILED", "PENDING", None]))
+    def a_webhook_is_replayed_or_comes_out_of_order(self, pick: int, status: str | None) -> None:
+        if not self.notices:
+            return
+        notice = self.notices[pick % len(self.notices)]
+        if status is not None:
+            notice = replace(notice, status=status, failure_reason="x" if status == "FAILED" else None)
+        self._try(lambda: self.services.payments.settle(notice))
+
+    @rule(order_id=st.sampled_from(ORDERS))
+    def a_moderator_retries_what_needs_attention(self, order_id: str) -> None:
+        entry = self.state.orders.get(order_id)
+        for refund in entry[0].refunds if entry else ():
+            if refund.needs_attention:
+                self._try(lambda: self.services.payments.retry(MODERATOR, order_id, refund.refund_id))
+
+    # ---- after every step -----------------------------------------------------------------------
+    @invariant()
+    def escrow_balances_and_no_refund_is_paid_twice(self) -> None:
+        if not hasattr(self, "state"):
+            return
+        for order, _ in self.state.orders.values():
+            escrow = order.escrow
+            escrow.check()
+            assert (escrow.refunded.amount + escrow.refund_pending.amount + escrow.released.amount
+                    + escrow.still_held.amount) == order.total.amount
+            for refund in order.refunds:
+                sent = self.provider.sent_for(refund.refund_id)
+                assert sent in (0, refund.amount.amount), f"{refund.refund_id} paid {sent} of {refund.amount}"
+                assert (sent > 0) == (refund.status == "SUCCEEDED"), (refund, sent)
+            keys = [k for k in self.provider.sent if any(k.startswith(r.refund_id + ":") for r in order.refunds)]
+            assert len(keys) == sum(1 for r in order.refunds if r.status == "SUCCEEDED")
+
+
+TestMoney = Money_.TestCase
+TestMoney.settings = settings(max_examples=200, stateful_step_count=40, deadline=None,
+                              suppress_health_check=[HealthCheck.too_slow])
