@@ -108,8 +108,8 @@ class Money_(RuleBasedStateMachine):
         who = SELLER if by_seller else BUYER
         offers = [o for o in self.state.disputes[dispute_id].offers if o.status == "OPEN"]
         for offer in offers:
-            self._try(lambda: self.services.disputes.accept_offer(who, c.AcceptOffer(dispute_id, None,
-                                                                                   offer.offer_id)))
+            cmd = c.AcceptOffer(dispute_id, None, offer.offer_id)
+            self._try(lambda cmd=cmd: self.services.disputes.accept_offer(who, cmd))
 
     @rule(order_id=st.sampled_from(ORDERS), total=st.integers(2, 5000), solution=st.sampled_from(
         [Solution.REFUND_FULL, Solution.REFUND_PARTIAL, Solution.RESEND]), part=st.integers(1, 4999))
@@ -201,7 +201,7 @@ class Money_(RuleBasedStateMachine):
         entry = self.state.orders.get(order_id)
         for refund in entry[0].refunds if entry else ():
             if refund.needs_attention:
-                self._try(lambda: self.services.payments.retry(MODERATOR, order_id, refund.refund_id))
+                self._try(lambda r=refund.refund_id: self.services.payments.retry(MODERATOR, order_id, r))
 
     # ---- after every step -----------------------------------------------------------------------
     @invariant()
