@@ -32,6 +32,10 @@ def balanced(world: World, order_id: str = "o-1") -> None:
         assert sent == (refund.amount.amount if refund.status == "SUCCEEDED" else 0), (refund, sent)
 
 
+def refund_status(world: World, dispute_id: str) -> str | None:
+    return (world.dispute(dispute_id).refund or {}).get("status")
+
+
 def timer(world: World, action: str, **refs: object) -> str:
     """A timer message as the machine sends it."""
     return world.services.timers.fired("EXPIRE", {"action": action, **refs})
@@ -49,13 +53,13 @@ def test_a_partial_refund_is_pending_until_the_provider_settles_it_then_refunded
     assert (escrow.refund_pending, escrow.released, escrow.refunded) == (Money(500, USD), Money(1500, USD),
                                                                       Money(0, USD))
     assert escrow.status is EscrowStatus.HELD  # not REFUNDED before the money has left
-    assert world.dispute(ctx["dispute_id"]).refund["status"] == "PENDING"
+    assert refund_status(world, ctx["dispute_id"]) == "PENDING"
 
     world.settle_payments()
     escrow = world.order().escrow
     assert (escrow.refunded, escrow.refund_pending, escrow.status) == (Money(500, USD), Money(0, USD),
                                                                        EscrowStatus.SETTLED)
-    assert world.dispute(ctx["dispute_id"]).refund["status"] == "SUCCEEDED"
+    assert refund_status(world, ctx["dispute_id"]) == "SUCCEEDED"
     assert events(world) == ["refund.requested", "escrow.released", "refund.succeeded"]
     assert all(e[1]["refund_id"] for e in world.publisher.events if e[0].startswith("refund."))
     balanced(world)
@@ -96,7 +100,7 @@ def test_a_failed_refund_is_retried_after_its_backoff_under_a_new_key_and_paid_o
     refund = world.order().ledger.refund(ctx["refund_id"])
     assert (refund.status, refund.failure_reason, refund.needs_attention) == ("FAILED", "card_declined", False)
     assert world.order().escrow.refund_pending == Money(2000, USD)  # still owed, never dropped
-    assert world.dispute(ctx["dispute_id"]).refund["status"] == "FAILED"
+    assert refund_status(world, ctx["dispute_id"]) == "FAILED"
     retry = [t for t in world.timers.started if t.action == REFUND_RETRY]
     assert [(t.round, t.due_at) for t in retry] == [(1, T0 + world.policy.refund_retry)]
 
@@ -223,7 +227,9 @@ def test_a_late_shipment_moves_the_not_received_window_and_the_release_date_with
     d = world.services.disputes.open(BUYER, c.OpenDispute("o-1", Reason.NOT_RECEIVED, "It never arrived here",
                                                           Solution.REFUND_FULL, None, ()))
     assert d.status is Status.AWAITING_SELLER
-    assert order.release_at(world.policy) >= e.closes_at  # never released before the window closes
+    release_at = order.release_at(world.policy)
+    assert release_at is not None and e.closes_at is not None
+    assert release_at >= e.closes_at  # never released before the window closes
 
 
 def test_escrow_is_never_auto_released_before_the_buyers_window_closes(world: World) -> None:
@@ -242,7 +248,7 @@ def test_escrow_is_never_auto_released_before_the_buyers_window_closes(world: Wo
 def test_a_resend_keeps_the_money_held_waits_for_the_replacement_and_pays_once(world: World) -> None:
     ctx = world.awaiting_seller(Solution.RESEND, None)
     d = world.services.disputes.accept_offer(SELLER, c.AcceptOffer(ctx["dispute_id"], None, ctx["offer_id"]))
-    assert d.resolution["outcome"] == "RESEND"
+    assert (d.resolution or {}).get("outcome") == "RESEND"
     order = world.order()
     assert order.status is OrderStatus.PAID and order.escrow.still_held == Money(2000, USD)
     assert order.shipment is None and order.shipment_round == 2 and len(order.previous_shipments) == 1
