@@ -64,7 +64,8 @@ def payment_provider(settings: PaymentSettings, deliver: Callable[[SettlementNot
         return StripePayments(settings.stripe_api_key, settings.stripe_webhook_secret, settings.stripe_api_base)
     from .adapters.simulated_payments import SimulatedPayments
 
-    return SimulatedPayments(deliver, settle_after=settings.simulated_settle_seconds, auto_settle=True)
+    return SimulatedPayments(deliver, settle_after=settings.simulated_settle_seconds, auto_settle=True,
+                             secret=settings.simulated_webhook_secret)
 
 
 def build(settings: Settings | None = None, clock: Clock | None = None, timers: Timers | None = None,

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Mapping
@@ -47,16 +48,23 @@ class PaymentSettings:
 
     provider: str = "simulated"
     simulated_settle_seconds: float = 2.0
+    # Signs the simulator's webhooks; random per process unless given (never a known constant).
+    simulated_webhook_secret: str = field(default_factory=lambda: secrets.token_hex(32))
     stripe_api_key: str = ""
     stripe_webhook_secret: str = ""
     stripe_api_base: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> PaymentSettings:
-        provider = env.get("PAYMENT_PROVIDER") or "simulated"
+        provider = env.get("PAYMENT_PROVIDER") or ""
+        if not provider:
+            if env.get("AWS_LAMBDA_FUNCTION_NAME"):  # deployed: fail closed, never fake refunds by default
+                raise ConfigError("PAYMENT_PROVIDER is required in a deployed stage (stripe, or simulated for a sandbox)")
+            provider = "simulated"
         if provider not in ("simulated", "stripe"):
             raise ConfigError(f"PAYMENT_PROVIDER must be simulated or stripe, got {provider!r}")
         settings = cls(provider=provider, simulated_settle_seconds=_seconds(env, "SIMULATED_SETTLE_SECONDS", 2),
+                       simulated_webhook_secret=env.get("SIMULATED_WEBHOOK_SECRET") or secrets.token_hex(32),
                        stripe_api_key=env.get("STRIPE_API_KEY", ""),
                        stripe_webhook_secret=env.get("STRIPE_WEBHOOK_SECRET", ""),
                        stripe_api_base=env.get("STRIPE_API_BASE") or None)

@@ -114,6 +114,8 @@ class Api:
 
     def route(self, path: str, method: str = "GET", schema: dict[str, Any] | None = None,
               public: bool = False, raw: bool = False) -> Callable[[Callable[..., Reply]], Callable[..., Response]]:
+        assert public or not raw, "a raw route verifies its caller itself: it must be public"
+
         def register(handler: Callable[..., Reply]) -> Callable[..., Response]:
             @functools.wraps(handler)
             def view(**params: str) -> Response:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import secrets
 import threading
 import time
 import uuid
@@ -55,7 +56,7 @@ class SimulatedPayments:
     name = "simulated"
 
     def __init__(self, deliver: Callable[[SettlementNotice], object] | None = None, *, settle_after: float = 1.0,
-                 auto_settle: bool = True, redeliver_after: float = 2.0, secret: str = "sim-secret",
+                 auto_settle: bool = True, redeliver_after: float = 2.0, secret: str | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.settle_after = settle_after  # read at each new attempt, so it may change at runtime
         self.redeliver_after = redeliver_after
@@ -63,7 +64,8 @@ class SimulatedPayments:
         self.calls = 0  # refund() calls, whatever their outcome
         self.undelivered: list[SettlementNotice] = []  # notices dropped after MAX_DELIVERIES refusals
         self._deliver = deliver
-        self._secret = secret.encode()
+        # Never a known constant: a forged webhook must not verify (random unless configured).
+        self._secret = (secret or secrets.token_hex(32)).encode()
         self._clock = clock
         self._cond = threading.Condition(threading.Lock())  # the one lock guarding everything below
         self._attempts: dict[str, _Attempt] = {}

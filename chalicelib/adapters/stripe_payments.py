@@ -148,8 +148,9 @@ def _receipt(refund: dict[str, Any], order: RefundOrder) -> RefundReceipt:
     if refund.get("object") != "refund" or not isinstance(refund.get("id"), str):
         raise TypeError(f"not a refund: {refund.get('object')!r}")
     if refund["currency"] != order.amount.currency.lower() or _money(refund).amount != order.amount.amount:
-        raise PaymentUnavailable(f"Stripe refund {refund['id']} is for {refund['amount']} {refund['currency']}, "
-                                 f"not {order.amount.amount} {order.amount.currency}")
+        # A refund exists at Stripe, but not the one we asked for (the charge is in another
+        # currency?): never "retry" it, which could create another. A person must look.
+        return RefundReceipt(REFUND_FAILED, refund["id"], "AMOUNT_OR_CURRENCY_MISMATCH")
     status = _STATUSES[refund["status"]]
     reason = (refund.get("failure_reason") or refund["status"]) if status == REFUND_FAILED else None
     return RefundReceipt(status, refund["id"], reason)

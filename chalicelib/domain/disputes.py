@@ -14,6 +14,7 @@ from typing import Any
 from .catalog import Outcome, Reason, Solution
 from .errors import Conflict, Forbidden, NotFound, RuleViolation
 from .evidence import checklist
+from .ledger import public_reason
 from .money import Money
 from .policy import Policy
 from .timefmt import fmt, parse, parse_opt
@@ -330,14 +331,20 @@ class Dispute:
     def sync_refund(self, status: str, attempt: int, failure_reason: str | None, settle_by: datetime | None,
                     now: datetime) -> None:
         """The order's refund moved on (the order holds the money; this is the dispute's copy)."""
-        if self.refund is None or (self.refund["status"], self.refund.get("attempts")) == (status, attempt):
+        if self.refund is None:
             return
-        self.refund = {**self.refund, "status": status, "attempts": attempt, "failure_reason": failure_reason,
-                       "settle_by": fmt(settle_by), "updated_at": fmt(now)}
+        changed = {"status": status, "attempts": attempt, "failure_reason": public_reason(failure_reason),
+                   "settle_by": fmt(settle_by)}
+        if all(self.refund.get(k) == v for k, v in changed.items()):
+            return
+        moved = (self.refund["status"], self.refund.get("attempts")) != (status, attempt)
+        self.refund = {**self.refund, **changed, "updated_at": fmt(now)}
+        if not moved:
+            return  # a new settlement deadline only
         # A timeline entry, not an event: the order publishes the money events.
         self.timeline.append({"at": fmt(now), "actor": Actor.SYSTEM.value, "event": f"dispute.refund_{status.lower()}",
                               "details": {"refund_id": self.refund["refund_id"], "attempt": attempt,
-                                          "failure_reason": failure_reason}})
+                                          "failure_reason": public_reason(failure_reason)}})
         self.updated_at = now
 
     def deadlines(self, policy: Policy) -> list[dict[str, Any]]:

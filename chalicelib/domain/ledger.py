@@ -39,6 +39,15 @@ class EscrowStatus(str, Enum):
 
 
 PENDING, SUCCEEDED, FAILED = "PENDING", "SUCCEEDED", "FAILED"
+# Failures after which a new attempt could pay twice, or cannot succeed: a person looks first.
+NEEDS_A_PERSON = frozenset({"charge_already_refunded", "amount_too_large", "AMOUNT_OR_CURRENCY_MISMATCH",
+                            "NO_PAYMENT_REFERENCE", "OUTCOME_UNKNOWN", "PAID_TWICE", "NOTICE_MISMATCH"})
+# What the parties see of a failure: our own codes, else a generic one (a card's fate is the buyer's).
+PUBLIC_REASONS = frozenset({"NO_PAYMENT_REFERENCE", "AMOUNT_OR_CURRENCY_MISMATCH", "OUTCOME_UNKNOWN"})
+
+
+def public_reason(reason: str | None) -> str | None:
+    return None if reason is None else reason if reason in PUBLIC_REASONS else "PAYMENT_PROVIDER_DECLINED"
 
 
 @dataclass(frozen=True)
@@ -75,6 +84,7 @@ class Refund:
     needs_attention: bool = False  # every automatic attempt failed: a person must look
     settlement_round: int = 0  # how many settlement timers were started (overdue restarts one)
     settle_by: datetime | None = None  # the current settlement deadline
+    sent_at: datetime | None = None  # when the current attempt was first sent (None: never tried)
 
     @property
     def settled(self) -> bool:
@@ -86,7 +96,7 @@ class Refund:
                 "created_at": fmt(self.created_at), "updated_at": fmt(self.updated_at),
                 "provider_refund_id": self.provider_refund_id, "failure_reason": self.failure_reason,
                 "needs_attention": self.needs_attention, "settlement_round": self.settlement_round,
-                "settle_by": fmt(self.settle_by)}
+                "settle_by": fmt(self.settle_by), "sent_at": fmt(self.sent_at)}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Refund:
@@ -95,7 +105,7 @@ class Refund:
                    created_at=parse(d["created_at"]), updated_at=parse(d["updated_at"]),
                    provider_refund_id=d.get("provider_refund_id"), failure_reason=d.get("failure_reason"),
                    needs_attention=bool(d.get("needs_attention")), settlement_round=int(d.get("settlement_round") or 0),
-                   settle_by=parse_opt(d.get("settle_by")))
+                   settle_by=parse_opt(d.get("settle_by")), sent_at=parse_opt(d.get("sent_at")))
 
 
 @dataclass(frozen=True)
@@ -185,6 +195,21 @@ class Ledger:
                          refunds=(*self.refunds, refund))
         return ledger, refund
 
+    def refund_sending(self, refund_id: str, attempt: int, now: datetime) -> Ledger:
+        """Written before the first call to the provider: a later call then asks what became of
+        this attempt before sending it again (idempotency keys do not live forever)."""
+        r = self.refund(refund_id)
+        if r.status != PENDING or r.attempt != attempt or r.sent_at is not None:
+            return self
+        return self._update(replace(r, sent_at=now))
+
+    def flag(self, refund_id: str, reason: str, now: datetime) -> Ledger:
+        """Something a machine cannot settle (paid twice? a notice that does not match): a person looks."""
+        r = self.refund(refund_id)
+        if r.needs_attention and r.failure_reason == reason:
+            return self
+        return self._update(replace(r, needs_attention=True, failure_reason=reason, updated_at=now))
+
     def refund_submitted(self, refund_id: str, attempt: int, provider_refund_id: str | None, now: datetime) -> Ledger:
         """The provider accepted the attempt and will settle it later."""
         r = self.refund(refund_id)
@@ -193,9 +218,10 @@ class Ledger:
         return self._update(replace(r, provider_refund_id=provider_refund_id, updated_at=now))
 
     def refund_settled(self, refund_id: str, attempt: int, provider_refund_id: str | None, now: datetime) -> Ledger:
-        """The money reached the buyer. Settles once: a repeated or late notice changes nothing."""
+        """The money reached the buyer. Settles once: a repeated or late notice changes nothing.
+        An earlier attempt we had seen fail may still report success: the money left, so it counts."""
         r = self.refund(refund_id)
-        if r.status != PENDING or r.attempt != attempt:
+        if r.status == SUCCEEDED or attempt > r.attempt or attempt < 1:
             return self
         settled = replace(r, status=SUCCEEDED, provider_refund_id=provider_refund_id or r.provider_refund_id,
                           failure_reason=None, needs_attention=False, updated_at=now)
@@ -207,8 +233,8 @@ class Ledger:
         r = self.refund(refund_id)
         if r.status != PENDING or r.attempt != attempt:
             return self
-        failed = replace(r, status=FAILED, failure_reason=reason, needs_attention=attempt >= max_attempts,
-                         updated_at=now)
+        failed = replace(r, status=FAILED, failure_reason=reason,
+                         needs_attention=attempt >= max_attempts or reason in NEEDS_A_PERSON, updated_at=now)
         return self._update(failed)._with(LedgerEntry(Entry.REFUND_FAILED, r.amount, now, refund_id, reason))
 
     def retry_refund(self, refund_id: str, now: datetime, settle_by: datetime) -> tuple[Ledger, Refund]:
@@ -218,7 +244,7 @@ class Ledger:
             raise Conflict(f"only a failed refund is retried; this one is {r.status}", code="REFUND_NOT_FAILED",
                            details={"status": r.status})
         again = replace(r, status=PENDING, attempt=r.attempt + 1, provider_refund_id=None, needs_attention=False,
-                        settlement_round=r.settlement_round + 1, settle_by=settle_by, updated_at=now)
+                        settlement_round=r.settlement_round + 1, settle_by=settle_by, sent_at=None, updated_at=now)
         return self._update(again), again
 
     def settlement_overdue(self, refund_id: str, now: datetime, settle_by: datetime) -> tuple[Ledger, Refund]:

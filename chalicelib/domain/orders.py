@@ -6,7 +6,7 @@ An order is immutable: every change returns a new order. What a change asks of t
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any
 
@@ -19,6 +19,7 @@ from .timefmt import fmt, parse, parse_opt
 from .timers import REFUND_RETRY, REFUND_SETTLEMENT, SHIP_BY, START, STOP, TimerCommand, order_subject
 
 Effect = TimerCommand | PayRefund | MoneyEvent
+MAX_SHIP_BY = timedelta(days=365)  # a Standard Step Functions execution lives at most a year
 __all__ = ["Eligibility", "Escrow", "EscrowStatus", "Order", "OrderStatus", "Shipment"]
 
 
@@ -115,9 +116,9 @@ class Order:
                                 details={"items_total": line_sum, "total": total.amount})
         policy = policy or Policy()
         deadline = ship_by or now + policy.ship_by
-        if deadline <= now:
-            raise RuleViolation("ship_by must be in the future", code="INVALID_TIMESTAMP",
-                                details={"field": "ship_by"})
+        if not now < deadline <= now + MAX_SHIP_BY:
+            raise RuleViolation("ship_by must be in the future and within a year (a timer waits at most that long)",
+                                code="INVALID_TIMESTAMP", details={"field": "ship_by"})
         order = cls(order_id=order_id, buyer_id=buyer_id, seller_id=seller_id, items=tuple(items),
                     total=total, estimated_delivery_at=estimated_delivery_at, created_at=now,
                     ledger=Ledger.hold(total, now), ship_by=deadline, payment=payment)
@@ -196,14 +197,28 @@ class Order:
         if outcome == "RESEND":
             return order._await_replacement(now, policy)
         if outcome is None:
+            if order.status is OrderStatus.PAID and order.shipment is None and now + policy.timer_tolerance >= order.ship_by:
+                # Its ship-by timer fired while the dispute held the money: refund it now.
+                return order.refund_unshipped(now, policy)
             return order
         if refund is not None and refund.amount > 0:
             order = order._request_refund(refund, now, policy, "DISPUTE", dispute_id, refund_id)
         return replace(order._release_rest(now, f"dispute {dispute_id} ended"), status=OrderStatus.COMPLETED)
 
     # ---- refunds (the payment provider's answers, the refund timers) -----------------------
+    def refund_sending(self, refund_id: str, attempt: int, now: datetime) -> Order:
+        return replace(self, ledger=self.ledger.refund_sending(refund_id, attempt, now))
+
     def refund_submitted(self, refund_id: str, attempt: int, provider_refund_id: str | None, now: datetime) -> Order:
         return replace(self, ledger=self.ledger.refund_submitted(refund_id, attempt, provider_refund_id, now))
+
+    def flag_refund(self, refund_id: str, reason: str, now: datetime) -> Order:
+        """A refund a machine cannot settle alone: moderators see it (and an alarm fires)."""
+        ledger = self.ledger.flag(refund_id, reason, now)
+        if ledger == self.ledger:
+            return self
+        order = replace(self, ledger=ledger)
+        return order._then(self._money_event("refund.needs_attention", ledger.refund(refund_id)))
 
     def refund_settled(self, refund_id: str, attempt: int, provider_refund_id: str | None, now: datetime) -> Order:
         before = self.ledger.refund(refund_id)

@@ -7,10 +7,11 @@ refund once whatever the order or the number of notices that say so.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from datetime import timedelta
 
 from ..adapters.auth import Identity
-from ..domain.errors import ConcurrentModification, InvalidInput, NotFound, RuleViolation
+from ..domain.errors import ConcurrentModification, InvalidInput, NotFound
 from ..domain.ledger import FAILED, PENDING, SUCCEEDED
 from ..domain.orders import Order
 from ..domain.policy import Policy
@@ -23,6 +24,9 @@ from .base import UnitOfWorkFactory, UseCases
 from .unit_of_work import UnitOfWork
 
 ATTEMPTS = 3  # re-reads when the order moved under us (a webhook and an answer at once)
+# A provider forgets idempotency keys (Stripe: after 24 hours). Past this, an attempt whose fate
+# is unknown is never sent again: a person looks.
+KEY_LIFETIME = timedelta(hours=23)
 
 
 class Payments(UseCases):
@@ -32,9 +36,10 @@ class Payments(UseCases):
 
     # ---- sending --------------------------------------------------------------------------
     def send(self, order_id: str, refund_id: str, attempt: int) -> str:
-        """Send one attempt (the outbox relay calls this after the commit that owed it). Raises
-        PaymentUnavailable when the outcome is unknown: the outbox keeps the record and the
-        reconciler sends it again, with the same idempotency key."""
+        """Send one attempt (the outbox relay calls this after the commit that owed it, and again
+        when it is overdue). Raises PaymentUnavailable when the outcome is unknown: the outbox
+        keeps the record and the reconciler tries again. An attempt sent before is looked up at
+        the provider first, and only sent again while the provider still knows its key."""
         with self.uow() as uow:
             order = uow.orders.get(order_id)
         if order is None or not order.ledger.has_refund(refund_id):
@@ -43,8 +48,19 @@ class Payments(UseCases):
         refund = order.ledger.refund(refund_id)
         if refund.status != PENDING or refund.attempt != attempt:
             return "stale"  # settled, failed, or a newer attempt exists: never send an old one
-        reference = (order.payment or {}).get("reference")
-        receipt = self.provider.refund(RefundOrder(refund_id, attempt, order_id, reference, refund.amount))
+        request = RefundOrder(refund_id, attempt, order_id, (order.payment or {}).get("reference"), refund.amount)
+        now = self.clock.now()
+        if refund.sent_at is None:
+            self._change(order_id, lambda o: o.refund_sending(refund_id, attempt, now))
+        else:
+            known = self.provider.lookup(request)
+            if known is not None:
+                return self._apply(order_id, refund_id, attempt, known.status, known.provider_refund_id,
+                                   known.failure_reason)
+            if now - refund.sent_at > KEY_LIFETIME:
+                logger.error("refund outcome unknown past the key's lifetime: not sent again", refund_id=refund_id)
+                return self._apply(order_id, refund_id, attempt, FAILED, None, "OUTCOME_UNKNOWN")
+        receipt = self.provider.refund(request)
         logger.info("refund sent", refund_id=refund_id, attempt=attempt, status=receipt.status,
                     provider=self.provider.name)
         return self._apply(order_id, refund_id, attempt, receipt.status, receipt.provider_refund_id,
@@ -68,19 +84,49 @@ class Payments(UseCases):
         with self.uow() as uow:
             order = uow.orders.get(notice.order_id) if notice.order_id else None
         if order is None or not order.ledger.has_refund(notice.refund_id):
+            # Answered (a provider retries what it thinks we missed), never acted upon; alarmed.
             logger.error("notice for an unknown refund", refund_id=notice.refund_id, event_id=notice.event_id)
-            raise NotFound("no such refund", code="REFUND_NOT_FOUND")
+            count("WebhooksUnmatched")
+            return "unknown_refund"
         refund = order.ledger.refund(notice.refund_id)
         if notice.amount != refund.amount:
             logger.error("notice does not match the refund", refund_id=refund.refund_id, event_id=notice.event_id,
                          notice_amount=notice.amount.to_dict(), amount=refund.amount.to_dict())
-            raise RuleViolation("the notice's amount is not the refund's", code="REFUND_MISMATCH")
-        if notice.attempt != refund.attempt:
+            self._flag(notice.order_id, refund.refund_id, "NOTICE_MISMATCH")
+            return "mismatch"
+        if notice.status == SUCCEEDED and refund.status == SUCCEEDED and refund.provider_refund_id not in (
+                None, notice.provider_refund_id):
+            logger.error("a second refund succeeded at the provider: paid twice?", refund_id=refund.refund_id,
+                         provider_refund_id=notice.provider_refund_id, settled_by=refund.provider_refund_id)
+            count("RefundsPaidTwice")
+            self._flag(notice.order_id, refund.refund_id, "PAID_TWICE")
+            return "paid_twice"
+        if notice.attempt != refund.attempt and notice.status != SUCCEEDED:
             logger.warning("notice for another attempt ignored", refund_id=refund.refund_id, attempt=notice.attempt,
                            current=refund.attempt, status=notice.status)
             return "stale"
         return self._apply(notice.order_id, notice.refund_id, notice.attempt, notice.status,
                            notice.provider_refund_id, notice.failure_reason)
+
+    def _flag(self, order_id: str, refund_id: str, reason: str) -> None:
+        self._change(order_id, lambda o: o.flag_refund(refund_id, reason, self.clock.now()))
+        count("RefundsNeedingAttention")
+
+    def _change(self, order_id: str, change: Callable[[Order], Order]) -> None:
+        for _ in range(ATTEMPTS):
+            try:
+                with self.uow() as uow:
+                    order = uow.orders.get(order_id)
+                    assert order is not None, "an order is never deleted"
+                    changed = change(order)
+                    if changed == order:
+                        return
+                    self._save(uow, changed)
+                    uow.commit()
+                    return
+            except ConcurrentModification:
+                continue
+        raise ConcurrentModification("the order kept changing under its refund")
 
     def _apply(self, order_id: str, refund_id: str, attempt: int, status: str, provider_refund_id: str | None,
                failure_reason: str | None) -> str:

@@ -182,16 +182,24 @@ def test_without_a_payment_reference_the_refund_fails_without_asking_stripe(fake
     Reply(200, b"[]"),
     Reply(200, b'{"id": "re_3PqL0x2eZvKYlo2C1a8ZbHk4", "object": "refund"}'),
     Reply(200, json.dumps({**recorded("refund_pending.json"), "status": "reversed"}).encode()),
-    Reply(200, json.dumps({**recorded("refund_pending.json"), "amount": 250}).encode()),
-    Reply(200, json.dumps({**recorded("refund_pending.json"), "currency": "eur"}).encode()),
     Reply(200, json.dumps({**recorded("refund_pending.json"), "object": "charge"}).encode()),
 ], ids=["500", "503", "429", "409-key-in-use", "401", "garbage", "html-502", "json-list", "no-status",
-        "unknown-status", "wrong-amount", "wrong-currency", "not-a-refund"])
+        "unknown-status", "not-a-refund"])
 def test_an_unknown_outcome_is_payment_unavailable_after_a_single_request(fake, stripe_payments, reply):
     fake.answer(reply, json_reply("refund_pending.json"))  # a retry would be answered: there must be none
 
     with pytest.raises(PaymentUnavailable):
         stripe_payments.refund(ORDER)
+    assert len(fake.requests) == 1
+
+
+@pytest.mark.parametrize("change", [{"amount": 250}, {"currency": "eur"}], ids=["wrong-amount", "wrong-currency"])
+def test_a_refund_created_for_another_amount_or_currency_fails_for_a_person_and_is_never_retried(
+        fake, stripe_payments, change):
+    fake.answer(Reply(200, json.dumps({**recorded("refund_pending.json"), **change}).encode()))
+    receipt = stripe_payments.refund(ORDER)
+    assert (receipt.status, receipt.failure_reason) == ("FAILED", "AMOUNT_OR_CURRENCY_MISMATCH")
+    assert receipt.provider_refund_id == recorded("refund_pending.json")["id"]
     assert len(fake.requests) == 1
 
 

@@ -177,7 +177,10 @@ def test_a_failed_refund_moves_no_money_and_a_retry_is_a_new_attempt():
     assert failed.escrow.refund_pending == Money(500, "USD") and failed.escrow.status is EscrowStatus.HELD
     again, retry = failed.retry_refund(refund.refund_id, T0, T0 + DAY)
     assert retry.attempt == 2 and retry.status == "PENDING"
-    assert again.refund_settled(refund.refund_id, 1, "re_old", T0) == again  # the failed attempt never settles
+    assert again.refund_settled(refund.refund_id, 3, "re_future", T0) == again  # no such attempt yet
+    late = again.refund_settled(refund.refund_id, 1, "re_old", T0)  # the first one went through after all
+    assert late.escrow.refunded == Money(500, "USD") and late.refund(refund.refund_id).status == "SUCCEEDED"
+    assert late.refund_settled(refund.refund_id, 2, "re_2", T0) == late  # settled once, whatever comes next
     paid = again.refund_settled(refund.refund_id, 2, "re_2", T0)
     assert paid.escrow.refunded == Money(500, "USD") and paid.escrow.refund_pending == Money(0, "USD")
     assert paid.refund_settled(refund.refund_id, 2, "re_2", T0) == paid  # a replayed notice changes nothing

@@ -40,7 +40,7 @@ def delivered() -> list[SettlementNotice]:
 
 @pytest.fixture
 def sim(tick: Tick, delivered: list[SettlementNotice]) -> Iterator[SimulatedPayments]:
-    with SimulatedPayments(delivered.append, auto_settle=False, clock=tick) as provider:
+    with SimulatedPayments(delivered.append, auto_settle=False, clock=tick, secret="sim-secret") as provider:
         yield provider
 
 
@@ -289,3 +289,14 @@ def test_close_stops_the_thread():
     sim.refund(an_order())  # something pending: the thread is waiting on a deadline, not forever
     sim.close()
     assert not thread.is_alive()
+
+
+def test_without_a_configured_secret_nobody_can_forge_a_webhook():
+    with SimulatedPayments(auto_settle=False) as a, SimulatedPayments(auto_settle=False) as b:
+        body = b'{"id": "e", "type": "charge.succeeded", "data": {}}'
+        for guess in ("sim-secret", ""):
+            with pytest.raises(InvalidWebhook):
+                a.parse_webhook(body, {"X-Sim-Signature": hmac.new(guess.encode(), body, hashlib.sha256).hexdigest()})
+        payload, headers = a.sign(SettlementNotice("e", "r", 1, "p", "SUCCEEDED", Money(1, "USD")))
+        with pytest.raises(InvalidWebhook):
+            b.parse_webhook(payload, headers)
