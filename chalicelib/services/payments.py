@@ -80,7 +80,7 @@ class Payments(UseCases):
 
     def settle(self, notice: SettlementNotice) -> str:
         """What a provider says of one attempt. Replays and late notices change nothing (a
-        refund settled stays settled); a notice that does not match the refund is refused."""
+        refund settled stays settled); a notice that does not match is flagged for a person."""
         with self.uow() as uow:
             order = uow.orders.get(notice.order_id) if notice.order_id else None
         if order is None or not order.ledger.has_refund(notice.refund_id):
@@ -109,10 +109,12 @@ class Payments(UseCases):
                            notice.provider_refund_id, notice.failure_reason)
 
     def _flag(self, order_id: str, refund_id: str, reason: str) -> None:
-        self._change(order_id, lambda o: o.flag_refund(refund_id, reason, self.clock.now()))
-        count("RefundsNeedingAttention")
+        if self._change(order_id, lambda o: o.flag_refund(refund_id, reason, self.clock.now())) is not None:
+            count("RefundsNeedingAttention")
 
-    def _change(self, order_id: str, change: Callable[[Order], Order]) -> None:
+    def _change(self, order_id: str, change: Callable[[Order], Order]) -> Order | None:
+        """Apply ``change`` to the order (and its dispute's copy of the refund) in one commit,
+        re-reading when someone wrote first. None when it changed nothing."""
         for _ in range(ATTEMPTS):
             try:
                 with self.uow() as uow:
@@ -120,42 +122,36 @@ class Payments(UseCases):
                     assert order is not None, "an order is never deleted"
                     changed = change(order)
                     if changed == order:
-                        return
+                        return None
                     self._save(uow, changed)
                     uow.commit()
-                    return
+                    return changed
             except ConcurrentModification:
                 continue
         raise ConcurrentModification("the order kept changing under its refund")
 
     def _apply(self, order_id: str, refund_id: str, attempt: int, status: str, provider_refund_id: str | None,
                failure_reason: str | None) -> str:
+        """What the provider says of an attempt, into the ledger (settled once; failed moves nothing)."""
         now = self.clock.now()
-        for _ in range(ATTEMPTS):
-            try:
-                with self.uow() as uow:
-                    order = uow.orders.get(order_id)
-                    assert order is not None, "an order is never deleted"
-                    if status == SUCCEEDED:
-                        changed = order.refund_settled(refund_id, attempt, provider_refund_id, now)
-                    elif status == FAILED:
-                        changed = order.refund_failed(refund_id, attempt, failure_reason or "FAILED", now, self.policy)
-                    else:
-                        changed = order.refund_submitted(refund_id, attempt, provider_refund_id, now)
-                    if changed == order:
-                        return "unchanged"
-                    self._save(uow, changed)
-                    uow.commit()
-                if status == FAILED:
-                    count("RefundsFailed")
-                    if changed.ledger.refund(refund_id).needs_attention:
-                        count("RefundsNeedingAttention")
-                elif status == SUCCEEDED:
-                    count("RefundsSucceeded")
-                return status.lower()
-            except ConcurrentModification:
-                continue
-        raise ConcurrentModification("the order kept changing under its refund")
+
+        def change(order: Order) -> Order:
+            if status == SUCCEEDED:
+                return order.refund_settled(refund_id, attempt, provider_refund_id, now)
+            if status == FAILED:
+                return order.refund_failed(refund_id, attempt, failure_reason or "FAILED", now, self.policy)
+            return order.refund_submitted(refund_id, attempt, provider_refund_id, now)
+
+        changed = self._change(order_id, change)
+        if changed is None:
+            return "unchanged"
+        if status == FAILED:
+            count("RefundsFailed")
+            if changed.ledger.refund(refund_id).needs_attention:
+                count("RefundsNeedingAttention")
+        elif status == SUCCEEDED:
+            count("RefundsSucceeded")
+        return status.lower()
 
     # ---- the refund timers ----------------------------------------------------------------
     def timer(self, action: str, order_id: str, refund_id: str, round_: int) -> str:
