@@ -125,6 +125,28 @@ def test_a_refund_stripe_fails_is_failed_with_its_reason_and_retried_under_a_new
     assert order["refunds"][0]["attempts"] == 1 and not order["refunds"][0]["needs_attention"]
 
 
+def run_at_once(n: int, action: Any) -> list[Any]:
+    """``action`` from ``n`` threads released together; any exception fails the test."""
+    barrier = threading.Barrier(n)
+    results: list[Any] = []
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            barrier.wait()
+            results.append(action())
+        except BaseException as exc:  # noqa: BLE001 - reported below, in the test's thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not errors, errors
+    return results
+
+
 def test_the_same_refund_sent_and_settled_from_many_threads_at_once_is_paid_once(client: Any, wired: Any) -> None:
     api = Api(client)
     api.delivered_order()
@@ -133,43 +155,13 @@ def test_the_same_refund_sent_and_settled_from_many_threads_at_once_is_paid_once
     r = api.post(f"/disputes/{d['dispute_id']}/offers/{d['offers'][0]['offer_id']}/accept", SELLER, {})
     refund_id = r.json_body["refund"]["refund_id"]
     services = wired.services
-    barrier = threading.Barrier(8)
-    outcomes: list[str] = []
-    errors: list[BaseException] = []
 
-    def send() -> None:
-        try:
-            barrier.wait()
-            outcomes.append(services.payments.send("o-1", refund_id, 1))
-        except BaseException as exc:  # noqa: BLE001 - reported below, in the test's thread
-            errors.append(exc)
-
-    threads = [threading.Thread(target=send) for _ in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    assert not errors, errors
+    run_at_once(8, lambda: services.payments.send("o-1", refund_id, 1))
     assert len(wired.payments.attempts(refund_id)) == 1  # one attempt at the provider, whoever won
 
     notices = wired.payments.settle_due(now=float("inf"))
     assert len(notices) == 1
-    settled: list[str] = []
-    barrier = threading.Barrier(8)
-
-    def settle() -> None:
-        try:
-            barrier.wait()
-            settled.append(services.payments.settle(notices[0]))
-        except BaseException as exc:  # noqa: BLE001
-            errors.append(exc)
-
-    threads = [threading.Thread(target=settle) for _ in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    assert not errors, errors
+    run_at_once(8, lambda: services.payments.settle(notices[0]))
     order = api.get("/orders/o-1", BUYER).json_body
     assert order["escrow"]["refunded"]["amount"] == 500 and order["escrow"]["refund_pending"]["amount"] == 0
     assert wired.payments.sent_for(refund_id) == 500
