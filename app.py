@@ -27,12 +27,12 @@ def services() -> Services:
     return container().services
 
 
-def order_view(order: Order) -> dict[str, Any]:
-    return views.order(order, container().clock.now(), container().settings.policy)
+def order_view(req: Request, order: Order) -> dict[str, Any]:
+    return views.order(order, container().clock.now(), container().settings.policy, req.identity)
 
 
-def dispute_view(dispute: Dispute) -> dict[str, Any]:
-    return views.dispute(dispute, container().settings.policy)
+def dispute_view(req: Request, dispute: Dispute) -> dict[str, Any]:
+    return views.dispute(dispute, container().settings.policy, req.identity)
 
 
 def page(req: Request) -> PageRequest:
@@ -48,94 +48,95 @@ def health() -> Reply:
 @api.route("/orders", "POST", schemas.REGISTER_ORDER)
 def register_order(req: Request) -> Reply:
     order, created = services().orders.register(req.identity, c.RegisterOrder.from_body(req.body))
-    return (201 if created else 200), order_view(order)
+    return (201 if created else 200), order_view(req, order)
 
 
 @api.route("/orders")
 def list_orders(req: Request) -> Reply:
     items, cursor = services().orders.list(req.identity, req.role(), page(req))
-    return 200, views.page([order_view(o) for o in items], cursor)
+    return 200, views.page([order_view(req, o) for o in items], cursor)
 
 
 @api.route("/orders/{order_id}")
 def get_order(req: Request, order_id: str) -> Reply:
-    return 200, order_view(services().orders.get(req.identity, order_id))
+    return 200, order_view(req, services().orders.get(req.identity, order_id))
 
 
 @api.route("/orders/{order_id}/shipment", "POST", schemas.SHIPMENT)
 def ship_order(req: Request, order_id: str) -> Reply:
-    return 200, order_view(services().orders.ship(req.identity, c.ShipOrder.from_body(req.body, order_id)))
+    return 200, order_view(req, services().orders.ship(req.identity, c.ShipOrder.from_body(req.body, order_id)))
 
 
 @api.route("/orders/{order_id}/tracking-events", "POST", schemas.TRACKING_EVENT)
 def tracking_event(req: Request, order_id: str) -> Reply:
-    return 200, order_view(services().orders.record_scan(req.identity, c.RecordScan.from_body(req.body, order_id)))
+    return 200, order_view(req, services().orders.record_scan(req.identity, c.RecordScan.from_body(req.body, order_id)))
 
 
 @api.route("/orders/{order_id}/confirm-receipt", "POST", schemas.EMPTY)
 def confirm_receipt(req: Request, order_id: str) -> Reply:
-    return 200, order_view(services().orders.confirm_receipt(req.identity, c.ConfirmReceipt(order_id)))
+    return 200, order_view(req, services().orders.confirm_receipt(req.identity, c.ConfirmReceipt(order_id)))
 
 
 # ---- disputes ---------------------------------------------------------------------------------
 @api.route("/orders/{order_id}/disputes", "POST", schemas.OPEN_DISPUTE)
 def open_dispute(req: Request, order_id: str) -> Reply:
-    return 201, dispute_view(services().disputes.open(req.identity, c.OpenDispute.from_body(req.body, order_id)))
+    return 201, dispute_view(req, services().disputes.open(req.identity, c.OpenDispute.from_body(req.body, order_id)))
 
 
 @api.route("/disputes")
 def list_disputes(req: Request) -> Reply:
     items, cursor = services().disputes.list(req.identity, req.role(),
                                              req.choice("status", views.DISPUTE_STATUSES), page(req))
-    return 200, views.page([dispute_view(d) for d in items], cursor)
+    return 200, views.page([dispute_view(req, d) for d in items], cursor)
 
 
 @api.route("/disputes/{dispute_id}")
 def get_dispute(req: Request, dispute_id: str) -> Reply:
-    return 200, dispute_view(services().disputes.get(req.identity, dispute_id))
+    return 200, dispute_view(req, services().disputes.get(req.identity, dispute_id))
 
 
 @api.route("/disputes/{dispute_id}/offers", "POST", schemas.OFFER)
 def make_offer(req: Request, dispute_id: str) -> Reply:
     dispute, offer = services().disputes.make_offer(req.identity, c.MakeOffer.from_body(req.body, dispute_id))
-    return 201, {**dispute_view(dispute), "offer": views.offer(offer)}
+    return 201, {**dispute_view(req, dispute), "offer": views.offer(offer)}
 
 
 @api.route("/disputes/{dispute_id}/offers/{offer_id}/accept", "POST", schemas.ACTION)
 def accept_offer(req: Request, dispute_id: str, offer_id: str) -> Reply:
     cmd = c.AcceptOffer.from_body(req.body, dispute_id, offer_id)
-    return 200, dispute_view(services().disputes.accept_offer(req.identity, cmd))
+    return 200, dispute_view(req, services().disputes.accept_offer(req.identity, cmd))
 
 
 @api.route("/disputes/{dispute_id}/reject", "POST", schemas.REJECT)
 def reject_request(req: Request, dispute_id: str) -> Reply:
-    return 200, dispute_view(services().disputes.reject(req.identity, c.RejectRequest.from_body(req.body, dispute_id)))
+    return 200, dispute_view(req, services().disputes.reject(req.identity, c.RejectRequest.from_body(req.body, dispute_id)))
 
 
 @api.route("/disputes/{dispute_id}/escalate", "POST", schemas.ACTION_WITH_MESSAGE)
 def escalate(req: Request, dispute_id: str) -> Reply:
-    return 200, dispute_view(services().disputes.escalate(req.identity, c.Escalate.from_body(req.body, dispute_id)))
+    return 200, dispute_view(req, services().disputes.escalate(req.identity, c.Escalate.from_body(req.body, dispute_id)))
 
 
 @api.route("/disputes/{dispute_id}/cancel", "POST", schemas.ACTION_WITH_MESSAGE)
 def cancel(req: Request, dispute_id: str) -> Reply:
-    return 200, dispute_view(services().disputes.cancel(req.identity, c.Cancel.from_body(req.body, dispute_id)))
+    return 200, dispute_view(req, services().disputes.cancel(req.identity, c.Cancel.from_body(req.body, dispute_id)))
 
 
 @api.route("/disputes/{dispute_id}/return-shipment", "POST", schemas.RETURN_SHIPMENT)
 def return_shipment(req: Request, dispute_id: str) -> Reply:
-    return 200, dispute_view(services().disputes.ship_return(req.identity, c.ShipReturn.from_body(req.body, dispute_id)))
+    return 200, dispute_view(req, services().disputes.ship_return(req.identity, c.ShipReturn.from_body(req.body, dispute_id)))
 
 
 @api.route("/disputes/{dispute_id}/contest-return", "POST", schemas.CONTEST_RETURN)
 def contest_return(req: Request, dispute_id: str) -> Reply:
     cmd = c.ContestReturn.from_body(req.body, dispute_id)
-    return 200, dispute_view(services().disputes.contest_return(req.identity, cmd))
+    return 200, dispute_view(req, services().disputes.contest_return(req.identity, cmd))
 
 
 @api.route("/disputes/{dispute_id}/confirm-return", "POST", schemas.ACTION)
 def confirm_return(req: Request, dispute_id: str) -> Reply:
-    return 200, dispute_view(services().disputes.confirm_return(req.identity, c.ConfirmReturn.from_body(req.body, dispute_id)))
+    cmd = c.ConfirmReturn.from_body(req.body, dispute_id)
+    return 200, dispute_view(req, services().disputes.confirm_return(req.identity, cmd))
 
 
 @api.route("/disputes/{dispute_id}/evidence", "POST", schemas.EVIDENCE)
@@ -166,23 +167,23 @@ def list_messages(req: Request, dispute_id: str) -> Reply:
 @api.route("/moderation/disputes")
 def moderation_queue(req: Request) -> Reply:
     items, cursor = services().disputes.moderation_queue(req.identity, req.flag("overdue"), page(req))
-    return 200, views.page([dispute_view(d) for d in items], cursor)
+    return 200, views.page([dispute_view(req, d) for d in items], cursor)
 
 
 @api.route("/disputes/{dispute_id}/decision", "POST", schemas.DECISION)
 def decide(req: Request, dispute_id: str) -> Reply:
-    return 200, dispute_view(services().disputes.decide(req.identity, c.Decide.from_body(req.body, dispute_id)))
+    return 200, dispute_view(req, services().disputes.decide(req.identity, c.Decide.from_body(req.body, dispute_id)))
 
 
 @api.route("/moderation/refunds")
 def refunds_needing_attention(req: Request) -> Reply:
     items, cursor = services().payments.needing_attention(req.identity, req.limit(), req.cursor())
-    return 200, views.page([order_view(o) for o in items], cursor)
+    return 200, views.page([order_view(req, o) for o in items], cursor)
 
 
 @api.route("/orders/{order_id}/refunds/{refund_id}/retry", "POST", schemas.EMPTY)
 def retry_refund(req: Request, order_id: str, refund_id: str) -> Reply:
-    return 200, order_view(services().payments.retry(req.identity, order_id, refund_id))
+    return 200, order_view(req, services().payments.retry(req.identity, order_id, refund_id))
 
 
 # ---- payment provider -------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from .adapters.auth import Identity
 from .domain.catalog import MESSAGE_TEMPLATES, Reason
 from .domain.disputes import Dispute, Offer, Status
 from .domain.evidence import Evidence
@@ -14,6 +15,7 @@ from .domain.money import Money
 from .domain.orders import Order, Shipment
 from .domain.policy import Policy
 from .domain.timefmt import fmt
+from .services import access
 
 DISPUTE_STATUSES = tuple(s.value for s in Status)
 REASONS = tuple(r.value for r in Reason)
@@ -34,7 +36,36 @@ def _shipment(s: Shipment | None) -> dict[str, Any] | None:
             "last_scan_at": fmt(s.last_scan_at)}
 
 
-def order(o: Order, now: datetime, policy: Policy) -> dict[str, Any]:
+# action -> (method, path under the order or dispute, the body fields it requires)
+ROUTES: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    "ship": ("POST", "/orders/{order_id}/shipment", ("carrier", "tracking_number")),
+    "confirm_receipt": ("POST", "/orders/{order_id}/confirm-receipt", ()),
+    "open_dispute": ("POST", "/orders/{order_id}/disputes", ("reason", "description", "requested")),
+    "retry_refund": ("POST", "/orders/{order_id}/refunds/{refund_id}/retry", ()),
+    "make_offer": ("POST", "/disputes/{dispute_id}/offers", ("type",)),
+    "accept_offer": ("POST", "/disputes/{dispute_id}/offers/{offer_id}/accept", ()),
+    "reject": ("POST", "/disputes/{dispute_id}/reject", ("message",)),
+    "escalate": ("POST", "/disputes/{dispute_id}/escalate", ()),
+    "cancel": ("POST", "/disputes/{dispute_id}/cancel", ()),
+    "decide": ("POST", "/disputes/{dispute_id}/decision", ("outcome", "rationale")),
+    "ship_return": ("POST", "/disputes/{dispute_id}/return-shipment", ("carrier", "tracking_number")),
+    "confirm_return": ("POST", "/disputes/{dispute_id}/confirm-return", ()),
+    "contest_return": ("POST", "/disputes/{dispute_id}/contest-return", ("reason", "message")),
+    "upload_evidence": ("POST", "/disputes/{dispute_id}/evidence", ("file_name", "content_type", "size_bytes")),
+    "post_message": ("POST", "/disputes/{dispute_id}/messages", ("body",)),
+}
+
+
+def actions(allowed: list[tuple[str, dict[str, str]]], **ids: str) -> list[dict[str, Any]]:
+    """``available_actions``: what the caller may do now, as the requests to make."""
+    out = []
+    for name, extra in allowed:
+        method, path, required = ROUTES[name]
+        out.append({"action": name, "method": method, "path": path.format(**ids, **extra), "required": list(required)})
+    return out
+
+
+def order(o: Order, now: datetime, policy: Policy, who: Identity | None = None) -> dict[str, Any]:
     escrow = o.escrow
     return {
         "order_id": o.order_id, "buyer_id": o.buyer_id, "seller_id": o.seller_id,
@@ -49,6 +80,8 @@ def order(o: Order, now: datetime, policy: Policy) -> dict[str, Any]:
         "ship_by": fmt(o.ship_by),
         "dispute_eligibility": o.eligibility(now, policy).to_dict(),
         "open_dispute_id": o.open_dispute_id, "created_at": fmt(o.created_at), "version": o.version,
+        "available_actions": [] if who is None else actions(access.order_actions(who, o, now, policy),
+                                                            order_id=o.order_id),
     }
 
 
@@ -84,7 +117,7 @@ def _return_shipment(r: dict[str, Any] | None) -> dict[str, Any] | None:
     return {"carrier": r["carrier"], "tracking_number": r["tracking_number"], "shipped_at": r["shipped_at"]}
 
 
-def dispute(d: Dispute, policy: Policy) -> dict[str, Any]:
+def dispute(d: Dispute, policy: Policy, who: Identity | None = None) -> dict[str, Any]:
     return {
         "dispute_id": d.dispute_id, "order_id": d.order_id, "buyer_id": d.buyer_id, "seller_id": d.seller_id,
         "reason": d.reason.value, "description": d.description, "item_ids": list(d.item_ids),
@@ -94,6 +127,8 @@ def dispute(d: Dispute, policy: Policy) -> dict[str, Any]:
         "timeline": [{"at": e["at"], "actor": e["actor"], "event": e["event"], "details": e["details"]}
                      for e in d.timeline],
         "escalated_at": fmt(d.escalated_at), "version": d.version,
+        "available_actions": [] if who is None else actions(access.dispute_actions(who, d, policy),
+                                                            dispute_id=d.dispute_id),
         "created_at": fmt(d.created_at), "updated_at": fmt(d.updated_at),
     }
 

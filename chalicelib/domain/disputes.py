@@ -364,6 +364,27 @@ class Dispute:
                         "on_expiry": "ALARM_AND_RETRY"})
         return out
 
+    def allowed(self, actor: Actor, policy: Policy) -> list[tuple[Command, str | None]]:
+        """What ``actor`` may do now, read from the one transition table and the same guards the
+        actions check: (command, offer id for an acceptance)."""
+        out: list[tuple[Command, str | None]] = []
+        for (command, status), actors in TRANSITIONS.items():
+            if status is not self.status or actor not in actors or command in ACCEPT_COMMAND.values():
+                continue
+            if command is Command.MAKE_OFFER and sum(1 for o in self.offers if o.by == actor.value) \
+                    >= policy.max_offers_per_side:
+                continue
+            if command is Command.ESCALATE and actor is Actor.BUYER and self.evidence_checklist()["missing"]:
+                continue
+            if command is Command.DECIDE_RETURN and self.reason is Reason.NOT_RECEIVED:
+                continue
+            out.append((command, None))
+        for offer in self.offers:
+            actors = TRANSITIONS.get((ACCEPT_COMMAND[offer.type], self.status), {})
+            if offer.status == "OPEN" and offer.by != actor.value and actor in actors:
+                out.append((ACCEPT_COMMAND[offer.type], offer.offer_id))
+        return out
+
     @staticmethod
     def authorize(command: Command, actor: Actor) -> None:
         """403 if ``actor`` may never give ``command``, whatever the dispute's state: asked before

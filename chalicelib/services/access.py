@@ -6,10 +6,13 @@ the domain's business (domain/disputes.py); this module only knows who is who.
 """
 from __future__ import annotations
 
+from datetime import datetime
+
 from ..adapters.auth import Identity
-from ..domain.disputes import Actor, Dispute
+from ..domain.disputes import Actor, Command, Dispute
 from ..domain.errors import Forbidden, NotFound
-from ..domain.orders import Order
+from ..domain.orders import Order, OrderStatus
+from ..domain.policy import Policy
 from ..logs import logger
 
 
@@ -28,6 +31,50 @@ def visible_dispute(who: Identity, dispute: Dispute | None) -> tuple[Dispute, Ac
         raise NotFound("no such dispute", code="DISPUTE_NOT_FOUND")
     logger.append_keys(order_id=dispute.order_id)
     return dispute, actor
+
+
+# ---- what a caller may do now (the apps draw their buttons from this) --------------------------
+def dispute_actions(who: Identity, dispute: Dispute, policy: Policy) -> list[tuple[str, dict[str, str]]]:
+    """(action, path ids) the caller may take on the dispute now: the domain's transitions, and
+    what the access rules allow beside them (evidence and messages while it is open)."""
+    actor = dispute.actor_for(who.sub, who.is_moderator)
+    if actor is None:
+        return []
+    out: list[tuple[str, dict[str, str]]] = []
+    for command, offer_id in dispute.allowed(actor, policy):
+        name = COMMAND_ACTIONS[command]
+        if (name, {}) not in out:
+            out.append((name, {"offer_id": offer_id} if offer_id else {}))
+    if dispute.is_open:
+        if actor in (Actor.BUYER, Actor.SELLER):
+            out.append(("upload_evidence", {}))
+        out.append(("post_message", {}))
+    return out
+
+
+def order_actions(who: Identity, order: Order, now: datetime, policy: Policy) -> list[tuple[str, dict[str, str]]]:
+    """(action, path ids) the caller may take on the order now."""
+    out: list[tuple[str, dict[str, str]]] = []
+    if who.sub == order.seller_id and order.status is OrderStatus.PAID:
+        out.append(("ship", {}))
+    if who.sub == order.buyer_id:
+        if order.shipment is not None and not order.open_dispute_id and order.escrow.still_held.amount > 0:
+            out.append(("confirm_receipt", {}))
+        if order.eligibility(now, policy).can_open:
+            out.append(("open_dispute", {}))
+    if who.is_moderator and who.sub not in (order.buyer_id, order.seller_id):
+        out += [("retry_refund", {"refund_id": r.refund_id}) for r in order.refunds if r.status == "FAILED"]
+    return out
+
+
+# Each command of the transition table, as the action an app offers.
+COMMAND_ACTIONS: dict[Command, str] = {
+    Command.MAKE_OFFER: "make_offer", Command.ACCEPT_REFUND: "accept_offer", Command.ACCEPT_RESEND: "accept_offer",
+    Command.ACCEPT_RETURN: "accept_offer", Command.REJECT: "reject", Command.ESCALATE: "escalate",
+    Command.CANCEL: "cancel", Command.DECIDE: "decide", Command.DECIDE_RETURN: "decide",
+    Command.SHIP_RETURN: "ship_return", Command.CONFIRM_RETURN: "confirm_return",
+    Command.CONTEST_RETURN: "contest_return",
+}
 
 
 def require(allowed: bool, message: str) -> None:

@@ -22,10 +22,21 @@ def test_health_needs_no_token(api):
 def test_a_dispute_plays_out_from_order_to_a_moderators_decision(api, clock, aws, wired):
     order = api.delivered_order()
     assert order["status"] == "DELIVERED" and order["escrow"]["status"] == "HELD"
+    assert order["available_actions"] == []  # the carrier service asked: it may do nothing on the order
+    mine = api.get("/orders/o-1", BUYER).json_body["available_actions"]
+    assert [(a["action"], a["path"]) for a in mine] == [("confirm_receipt", "/orders/o-1/confirm-receipt"),
+                                                        ("open_dispute", "/orders/o-1/disputes")]
+    assert api.get("/orders/o-1", SELLER).json_body["available_actions"] == []
     assert order["dispute_eligibility"]["can_open"] is True
     d = api.open_dispute()
     did = d["dispute_id"]
     assert d["status"] == "AWAITING_SELLER" and d["deadlines"][0]["action"] == "SELLER_RESPONSE"
+    assert [a["action"] for a in d["available_actions"]] == ["make_offer", "cancel", "upload_evidence", "post_message"]
+    seller_view = api.get(f"/disputes/{did}", SELLER).json_body["available_actions"]
+    assert {a["action"] for a in seller_view} == {"make_offer", "reject", "accept_offer", "upload_evidence",
+                                                  "post_message"}
+    accept = next(a for a in seller_view if a["action"] == "accept_offer")
+    assert accept["path"] == f"/disputes/{did}/offers/{d['offers'][0]['offer_id']}/accept"
     assert api.get("/orders/o-1").json_body["dispute_eligibility"]["why_not"] == "DISPUTE_OPEN"
 
     offer = api.post(f"/disputes/{did}/offers", SELLER,

@@ -178,8 +178,8 @@ class World:
         raise AssertionError("the refund never needed attention")
 
 
-@pytest.fixture
-def world() -> Iterator[World]:
+def new_world() -> World:
+    """The use cases over fresh fakes; close ``world.payments`` when done."""
     clock = FakeClock()
     policy = Policy(refund_max_attempts=3)
     state = InMemoryState(policy)
@@ -191,6 +191,12 @@ def world() -> Iterator[World]:
     services = bootstrap.use_cases(lambda: FakeUnitOfWork(state, relay, clock), clock, policy, relay, publisher,
                                    store, payments)
     holder.append(services)
-    with payments:
-        yield World(clock=clock, state=state, timers=timers, publisher=publisher, store=store, relay=relay,
-                    services=services, payments=payments, policy=policy)
+    return World(clock=clock, state=state, timers=timers, publisher=publisher, store=store, relay=relay,
+                 services=services, payments=payments, policy=policy)
+
+
+@pytest.fixture
+def world() -> Iterator[World]:
+    w = new_world()
+    with w.payments:
+        yield w

@@ -1,0 +1,195 @@
+"""`available_actions` tells the truth: over random states of an order and its dispute, for the
+buyer, the seller and a moderator, every action listed succeeds and every action not listed is
+refused (and changes nothing). The list is derived from the one transition table; this test
+holds it to what the use cases really do."""
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from chalicelib.adapters.auth import Identity
+from chalicelib.domain.catalog import Reason, Solution
+from chalicelib.domain.errors import DomainError
+from chalicelib.domain.money import Money
+from chalicelib.services import access
+from chalicelib.services import commands as c
+from tests.support import order_body
+from tests.unit.conftest import BUYER, MODERATOR, SELLER, SERVICE, World, jpeg, new_world
+
+CALLERS = {"buyer": BUYER, "seller": SELLER, "moderator": MODERATOR}
+MOVES = ["ship", "deliver", "open_photo_reason", "open_not_received", "open_return", "open_resend", "reject",
+         "counter", "buyer_accepts", "seller_accepts", "seller_escalates", "buyer_photo", "buyer_escalates",
+         "decide_refund", "decide_return", "decide_rejected", "ship_return", "confirm_return", "contest_return",
+         "cancel", "time_passes", "timers_fire", "money_settles", "money_fails"]
+
+
+def first_dispute(w: World) -> str | None:
+    order = w.state.orders["o-1"][0]
+    if order.open_dispute_id:
+        return order.open_dispute_id
+    ids = [d.dispute_id for d in w.state.disputes.values()]
+    return ids[-1] if ids else None
+
+
+def play(w: World, move: str) -> None:
+    """One step of the story; a refusal is fine (the state just does not move)."""
+    s, did = w.services, first_dispute(w)
+    d = w.state.disputes.get(did) if did else None
+    open_offer = next((o.offer_id for o in d.offers if o.status == "OPEN"), "") if d else ""
+
+    def dispute(reason: Reason, solution: Solution) -> None:
+        s.disputes.open(BUYER, c.OpenDispute("o-1", reason, "Something is wrong with it", solution,
+                                             Money(500, "USD") if solution is Solution.REFUND_PARTIAL else None, ()))
+
+    steps: dict[str, Callable[[], Any]] = {
+        "ship": lambda: s.orders.ship(SELLER, c.ShipOrder("o-1", "CP", "CN1")),
+        "deliver": lambda: s.orders.record_scan(SERVICE, c.RecordScan("o-1", "DELIVERED", w.clock.now())),
+        "open_photo_reason": lambda: dispute(Reason.NOT_AS_DESCRIBED, Solution.REFUND_PARTIAL),
+        "open_not_received": lambda: dispute(Reason.NOT_RECEIVED, Solution.REFUND_FULL),
+        "open_return": lambda: dispute(Reason.DAMAGED_OR_DEFECTIVE, Solution.RETURN_AND_REFUND),
+        "open_resend": lambda: dispute(Reason.DAMAGED_OR_DEFECTIVE, Solution.RESEND),
+        "reject": lambda: s.disputes.reject(SELLER, c.RejectRequest(did or "", None, "No")),
+        "counter": lambda: s.disputes.make_offer(SELLER, c.MakeOffer(did or "", None, Solution.REFUND_PARTIAL,
+                                                                      Money(300, "USD"), None)),
+        "buyer_accepts": lambda: s.disputes.accept_offer(BUYER, c.AcceptOffer(did or "", None, open_offer)),
+        "seller_accepts": lambda: s.disputes.accept_offer(SELLER, c.AcceptOffer(did or "", None, open_offer)),
+        "seller_escalates": lambda: s.disputes.escalate(SELLER, c.Escalate(did or "", None, None)),
+        "buyer_photo": lambda: w.upload_photo(did or ""),
+        "buyer_escalates": lambda: s.disputes.escalate(BUYER, c.Escalate(did or "", None, None)),
+        "decide_refund": lambda: s.disputes.decide(MODERATOR, c.Decide(did or "", None, "REFUND_FULL", None,
+                                                                        "Because of the photos")),
+        "decide_return": lambda: s.disputes.decide(MODERATOR, c.Decide(did or "", None, "RETURN_AND_REFUND", None,
+                                                                        "Send it back please")),
+        "decide_rejected": lambda: s.disputes.decide(MODERATOR, c.Decide(did or "", None, "REJECTED", None,
+                                                                          "As listed, no refund")),
+        "ship_return": lambda: s.disputes.ship_return(BUYER, c.ShipReturn(did or "", None, "CP", "R1")),
+        "confirm_return": lambda: s.disputes.confirm_return(SELLER, c.ConfirmReturn(did or "", None)),
+        "contest_return": lambda: s.disputes.contest_return(SELLER, c.ContestReturn(did or "", None, "EMPTY_BOX",
+                                                                                     "Nothing inside")),
+        "cancel": lambda: s.disputes.cancel(BUYER, c.Cancel(did or "", None, None)),
+        "time_passes": lambda: w.clock.advance(days=3),
+        "timers_fire": lambda: fire_due(w),
+        "money_settles": lambda: w.payments.settle_due(now=float("inf")),
+        "money_fails": lambda: w.payments.fail_next(1),
+    }
+    try:
+        steps[move]()
+    except (DomainError, AssertionError):
+        pass
+
+
+def fire_due(w: World) -> None:
+    """Every timer started so far that is due, in the order they were started (again, if fired before)."""
+    for timer in list(w.timers.started):
+        if timer.due_at is None or timer.due_at <= w.clock.now():
+            try:
+                w.services.timers.fired("EXPIRE", timer.message())
+            except DomainError:
+                pass
+
+
+def catalogue(w: World, who: Identity) -> dict[tuple[str, tuple[tuple[str, str], ...]], Callable[[], Any]]:
+    """Every action that exists on this order and its dispute, as the call an app would make."""
+    s, did = w.services, first_dispute(w)
+    order = w.state.orders["o-1"][0]
+    reasons = order.eligibility(w.clock.now(), w.policy).reasons or (Reason.NOT_RECEIVED,)
+    out: dict[tuple[str, tuple[tuple[str, str], ...]], Callable[[], Any]] = {
+        ("ship", ()): lambda: s.orders.ship(who, c.ShipOrder("o-1", "CP", "CN2")),
+        ("confirm_receipt", ()): lambda: s.orders.confirm_receipt(who, c.ConfirmReceipt("o-1")),
+        ("open_dispute", ()): lambda: s.disputes.open(who, c.OpenDispute("o-1", reasons[0], "It is all wrong here",
+                                                                          Solution.REFUND_FULL, None, ())),
+    }
+    for r in order.refunds:
+        out[("retry_refund", (("refund_id", r.refund_id),))] = retry(s, who, r.refund_id)
+    if did is None:
+        return out
+    d = w.state.disputes[did]
+    out.update({
+        ("make_offer", ()): lambda: s.disputes.make_offer(who, c.MakeOffer(did, None, Solution.REFUND_FULL, None, None)),
+        ("reject", ()): lambda: s.disputes.reject(who, c.RejectRequest(did, None, "No, it is as listed")),
+        ("escalate", ()): lambda: s.disputes.escalate(who, c.Escalate(did, None, None)),
+        ("cancel", ()): lambda: s.disputes.cancel(who, c.Cancel(did, None, None)),
+        ("decide", ()): lambda: s.disputes.decide(who, c.Decide(did, None, "REFUND_FULL", None, "Decided on the facts")),
+        ("ship_return", ()): lambda: s.disputes.ship_return(who, c.ShipReturn(did, None, "CP", "R2")),
+        ("confirm_return", ()): lambda: s.disputes.confirm_return(who, c.ConfirmReturn(did, None)),
+        ("contest_return", ()): lambda: s.disputes.contest_return(who, c.ContestReturn(did, None, "WRONG_ITEM",
+                                                                                        "Not what I sent")),
+        ("upload_evidence", ()): lambda: s.evidence.request_upload(who, c.RequestUpload(did, "a.jpg", "image/jpeg",
+                                                                                         len(jpeg()))),
+        ("post_message", ()): lambda: s.messages.post(who, c.PostMessage(did, "Hello there")),
+    })
+    for offer in d.offers:
+        out[("accept_offer", (("offer_id", offer.offer_id),))] = accept(s, who, did, offer.offer_id)
+    return out
+
+
+def retry(s: Any, who: Identity, refund_id: str) -> Callable[[], Any]:
+    return lambda: s.payments.retry(who, "o-1", refund_id)
+
+
+def accept(s: Any, who: Identity, dispute_id: str, offer_id: str) -> Callable[[], Any]:
+    return lambda: s.disputes.accept_offer(who, c.AcceptOffer(dispute_id, None, offer_id))
+
+
+def listed(w: World, who: Identity) -> set[tuple[str, tuple[tuple[str, str], ...]]]:
+    order = w.state.orders["o-1"][0]
+    out = {(name, tuple(sorted(ids.items()))) for name, ids in access.order_actions(who, order, w.clock.now(),
+                                                                                     w.policy)}
+    did = first_dispute(w)
+    if did is not None:
+        d = w.state.disputes[did]
+        out |= {(name, tuple(sorted(ids.items()))) for name, ids in access.dispute_actions(who, d, w.policy)}
+    return out
+
+
+def stored(w: World) -> dict[str, Any]:
+    s = w.state
+    return copy.deepcopy({"orders": s.orders, "disputes": s.disputes, "messages": s.messages,
+                          "evidence": s.evidence, "outbox": s.outbox})
+
+
+def restore(w: World, saved: dict[str, Any]) -> None:
+    for name, value in copy.deepcopy(saved).items():
+        setattr(w.state, name, value)
+
+
+STARTS = [[], ["ship"], ["ship", "deliver"], ["ship", "deliver", "open_photo_reason"],
+          ["ship", "deliver", "open_return"], ["ship", "deliver", "open_resend"],
+          ["ship", "time_passes", "open_not_received"], ["time_passes", "open_not_received"],
+          ["ship", "deliver", "open_photo_reason", "reject", "seller_escalates"],
+          ["ship", "deliver", "open_return", "seller_accepts"],
+          ["ship", "deliver", "open_return", "seller_accepts", "ship_return"],
+          ["money_fails", "ship", "deliver", "open_photo_reason", "seller_accepts", "money_settles"]]
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(start=st.sampled_from(STARTS), moves=st.lists(st.sampled_from(MOVES), max_size=10))
+def test_every_listed_action_succeeds_and_every_other_is_refused(start: list[str], moves: list[str]) -> None:
+    w = new_world()
+    moves = start + moves
+    with w.payments:
+        w.services.orders.register(SERVICE, c.RegisterOrder.from_body(order_body(
+            estimated_delivery_at="2026-11-03T00:00:00Z", ship_by="2026-11-30T00:00:00Z")))
+        for move in moves:
+            play(w, move)
+        saved = stored(w)
+        for role, who in CALLERS.items():
+            offered = listed(w, who)
+            actions = catalogue(w, who)
+            assert offered <= set(actions), f"{role} is offered actions that do not exist: {offered - set(actions)}"
+            for key, act in actions.items():
+                try:
+                    act()
+                    outcome = None
+                except DomainError as exc:
+                    outcome = exc
+                if key in offered:
+                    assert outcome is None, f"{role}: listed {key} was refused: {outcome!r} after {moves}"
+                else:
+                    assert outcome is not None, f"{role}: {key} is not listed but succeeded after {moves}"
+                    assert stored(w) == saved, f"{role}: refused {key} changed the state"
+                restore(w, saved)
