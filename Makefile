@@ -5,13 +5,17 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
 PORT   ?= 8000
 
-.PHONY: dev test unit integration functional token lint clean package bench
+.PHONY: help dev test unit integration functional token lint clean package bench
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@rm -rf $(VENV)
 	@$(PYTHON) -m venv $(VENV) >&2
 	@$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt >&2
 	@touch $(STAMP)
+
+## make help: this list.
+help:
+	@grep -E '^## make ' $(MAKEFILE_LIST) | sed -e 's/^## //'
 
 ## make dev: the API on http://127.0.0.1:$(PORT) over emulated AWS on this machine; Ctrl-C stops it all.
 dev: $(STAMP)
@@ -55,5 +59,6 @@ lint: $(STAMP)
 	@$(PY) -m ruff check app.py chalicelib local infra bench tests
 	@$(PY) -m mypy
 
+## make clean: remove the virtualenv and local state.
 clean:
 	rm -rf $(VENV) .local .pytest_cache .hypothesis

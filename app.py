@@ -98,7 +98,7 @@ def get_dispute(req: Request, dispute_id: str) -> Reply:
 @api.route("/disputes/{dispute_id}/offers", "POST", schemas.OFFER)
 def make_offer(req: Request, dispute_id: str) -> Reply:
     dispute, offer = services().disputes.make_offer(req.identity, c.MakeOffer.from_body(req.body, dispute_id))
-    return 201, {**dispute_view(req, dispute), "offer": views.offer(offer)}
+    return 201, {**dispute_view(req, dispute), "offer": views.offer(offer, dispute.order_total)}
 
 
 @api.route("/disputes/{dispute_id}/offers/{offer_id}/accept", "POST", schemas.ACTION)

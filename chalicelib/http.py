@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, cast
 
@@ -48,6 +49,43 @@ def _validator(schema: dict[str, Any]) -> Callable[[Any], Any]:
     return compiled
 
 
+def _require_unicode(value: Any, path: str = "body") -> None:
+    """JSON lets a string carry half a surrogate pair ("\\ud800"); it is not text, and nothing
+    downstream (DynamoDB, the response) can encode it: refused here, naming the field."""
+    pending = [(value, path)]
+    while pending:
+        item, where = pending.pop()
+        if isinstance(item, dict):
+            for key, child in item.items():
+                pending += [(key, where), (child, f"{where}.{key}" if isinstance(key, str) else where)]
+        elif isinstance(item, list):
+            pending += [(child, f"{where}[{i}]") for i, child in enumerate(item)]
+        elif isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                raise InvalidInput(f"{where.removeprefix('body.')} is not valid Unicode text", code="INVALID_TEXT",
+                                   details={"field": where.removeprefix("body.")}) from exc
+
+
+_LISTED = re.compile(r"[\[{](.*)[\]}]")
+
+
+def plain(exc: fastjsonschema.JsonSchemaValueException) -> tuple[str, str]:
+    """The validator's complaint in plain words and the field it is about (``requested.amount``),
+    not the validator's own vocabulary (``data.requested must not contain {'x'} properties``)."""
+    where = (exc.name or "data").removeprefix("data").lstrip(".")
+    listed = _LISTED.search(exc.message or "")
+    names = [n.strip(" '\"") for n in listed.group(1).split(",")] if listed else []
+    if exc.rule in ("additionalProperties", "required") and names:
+        fields = [".".join(filter(None, (where, name))) for name in names]
+        what = "unknown" if exc.rule == "additionalProperties" else "missing required"
+        return f"{what} field{'s' if len(fields) > 1 else ''}: {', '.join(fields)}", fields[0]
+    said = (exc.message or "is not valid").removeprefix(exc.name or "data").strip()
+    said = said.replace("['", "").replace("']", "").replace("', '", ", ")
+    return f"{where or 'the body'} {said}", where or "body"
+
+
 def error_body(code: str, message: str, details: Mapping[str, Any] | None = None) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "details": dict(details or {})}}
 
@@ -86,8 +124,10 @@ class Request:
         """``?role=buyer|seller``: which side of the caller's orders or disputes to list."""
         return self.choice("role", ("buyer", "seller"), "buyer") or "buyer"
 
-    def flag(self, name: str) -> bool:
-        return self.choice(name, ("true", "false"), "false") == "true"
+    def flag(self, name: str) -> bool | None:
+        """``?name=true|false``; None when absent."""
+        value = self.choice(name, ("true", "false"))
+        return None if value is None else value == "true"
 
 
 @dataclass
@@ -203,12 +243,14 @@ class Api:
                 raise InvalidInput("request body is not valid JSON", code="MALFORMED_JSON") from exc
         if not isinstance(body, dict):
             raise InvalidInput("request body must be a JSON object", code="MALFORMED_JSON")
+        _require_unicode(body)
         if schema is not None:
             try:
                 _validator(schema)(body)
             except fastjsonschema.JsonSchemaValueException as exc:
-                raise InvalidInput(f"invalid request: {exc.message}", code="VALIDATION_ERROR",
-                                   details={"field": exc.name, "rule": exc.rule}) from exc
+                message, field_name = plain(exc)
+                raise InvalidInput(message, code="VALIDATION_ERROR",
+                                   details={"field": field_name, "rule": exc.rule}) from exc
         return body
 
     @staticmethod

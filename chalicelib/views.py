@@ -18,6 +18,7 @@ from .domain.timefmt import fmt
 from .services import access
 
 DISPUTE_STATUSES = tuple(s.value for s in Status)
+FULL_REFUNDS = ("REFUND_FULL", "RETURN_AND_REFUND")
 REASONS = tuple(r.value for r in Reason)
 
 
@@ -92,8 +93,10 @@ def order_refund(r: Refund) -> dict[str, Any]:
             "created_at": fmt(r.created_at), "updated_at": fmt(r.updated_at)}
 
 
-def offer(x: Offer) -> dict[str, Any]:
-    return {"offer_id": x.offer_id, "by": x.by, "type": x.type.value, "amount": _money(x.amount),
+def offer(x: Offer, total: Money) -> dict[str, Any]:
+    """An offer, with the amount it would refund (the order total for full refunds and returns)."""
+    refunds = x.amount if x.amount is not None else total if x.type.value in FULL_REFUNDS else None
+    return {"offer_id": x.offer_id, "by": x.by, "type": x.type.value, "amount": _money(refunds),
             "message": x.message, "status": x.status, "created_at": fmt(x.created_at)}
 
 
@@ -121,7 +124,7 @@ def dispute(d: Dispute, policy: Policy, who: Identity | None = None) -> dict[str
     return {
         "dispute_id": d.dispute_id, "order_id": d.order_id, "buyer_id": d.buyer_id, "seller_id": d.seller_id,
         "reason": d.reason.value, "description": d.description, "item_ids": list(d.item_ids),
-        "status": d.status.value, "offers": [offer(x) for x in d.offers], "resolution": _resolution(d.resolution),
+        "status": d.status.value, "offers": [offer(x, d.order_total) for x in d.offers], "resolution": _resolution(d.resolution),
         "refund": _refund(d.refund), "return_shipment": _return_shipment(d.return_shipment),
         "deadlines": d.deadlines(policy), "evidence_checklist": d.evidence_checklist(),
         "timeline": [{"at": e["at"], "actor": e["actor"], "event": e["event"], "details": e["details"]}

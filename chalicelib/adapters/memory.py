@@ -154,10 +154,12 @@ class InMemoryDisputes(_Repo):
         mine.sort(key=lambda d: (d.created_at, d.dispute_id), reverse=True)
         return _page(mine, limit, cursor)
 
-    def escalated(self, escalated_before: datetime | None, limit: int, cursor: str | None) -> Page:
+    def escalated(self, escalated_before: datetime | None, limit: int, cursor: str | None,
+                  escalated_after: datetime | None = None) -> Page:
         self._read()
         queue = [copy.deepcopy(d) for d in self.state.disputes.values() if d.status is Status.ESCALATED
-                 and d.escalated_at is not None and (escalated_before is None or d.escalated_at <= escalated_before)]
+                 and d.escalated_at is not None and (escalated_before is None or d.escalated_at <= escalated_before)
+                 and (escalated_after is None or d.escalated_at > escalated_after)]
         queue.sort(key=lambda d: (d.escalated_at or d.created_at, d.dispute_id))
         return _page(queue, limit, cursor)
 

@@ -2,9 +2,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
-from .errors import RuleViolation
+from .errors import InvalidInput, RuleViolation
+
+
+@cache
+def currencies() -> frozenset[str]:
+    """ISO 4217 codes of money (with minor units): not XXX, the test code XTS, nor metals."""
+    import iso4217  # the official list, read once and only when money is first read
+
+    return frozenset(c.code for c in iso4217.Currency if c.exponent is not None and c.code not in ("XTS", "XXX"))
 
 
 @dataclass(frozen=True, order=False)
@@ -18,7 +27,11 @@ class Money:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Money:
-        return cls(int(data["amount"]), str(data["currency"]))
+        currency = str(data["currency"])
+        if currency not in currencies():
+            raise InvalidInput(f"{currency} is not an ISO 4217 currency", code="INVALID_CURRENCY",
+                               details={"currency": currency})
+        return cls(int(data["amount"]), currency)
 
     def to_dict(self) -> dict[str, Any]:
         return {"amount": self.amount, "currency": self.currency}

@@ -60,11 +60,14 @@ class Disputes(UseCases):
         with self.uow() as uow:
             return uow.disputes.list_for(role, who.sub, status, page.limit, page.cursor)
 
-    def moderation_queue(self, who: Identity, overdue: bool, page: PageRequest) -> Page:
+    def moderation_queue(self, who: Identity, overdue: bool | None, page: PageRequest) -> Page:
+        """The escalated cases, oldest first; ``overdue`` True/False keeps only those past/within
+        the mediation target, None all of them."""
         access.require_moderator(who, "only moderators see the moderation queue")
-        before = self.clock.now() - self.policy.mediation_sla if overdue else None
+        cutoff = self.clock.now() - self.policy.mediation_sla
         with self.uow() as uow:
-            return uow.disputes.escalated(before, page.limit, page.cursor)
+            return uow.disputes.escalated(cutoff if overdue else None, page.limit, page.cursor,
+                                          escalated_after=cutoff if overdue is False else None)
 
     # ---- actions --------------------------------------------------------------------------
     def make_offer(self, who: Identity, cmd: MakeOffer) -> tuple[Dispute, Offer]:

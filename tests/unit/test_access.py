@@ -163,7 +163,7 @@ MATRIX: tuple[Row, ...] = (
         lambda s, who, ctx: s.messages.list(who, ctx["dispute_id"], PAGE), READ_BY_PARTIES,
         lambda r, ctx, caller: r == ([], None)),
     Row("GET /moderation/disputes", "disputes.moderation_queue", lambda w: w.escalated(),
-        lambda s, who, ctx: s.disputes.moderation_queue(who, False, PAGE), group_only("moderator"),
+        lambda s, who, ctx: s.disputes.moderation_queue(who, None, PAGE), group_only("moderator"),
         lambda r, ctx, caller: ids(r) == [ctx["dispute_id"]]),
     Row("POST /disputes/{dispute_id}/decision", "disputes.decide", lambda w: w.escalated(),
         lambda s, who, ctx: s.disputes.decide(who, c.Decide(ctx["dispute_id"], None, "REFUND_FULL", None,
@@ -286,9 +286,9 @@ def test_a_party_cannot_accept_its_own_offer(world: World, caller: str) -> None:
 @pytest.mark.parametrize("caller", [c for c in CALLERS if c != "moderator"])
 def test_the_moderation_queue_is_for_moderators_only(world: World, caller: str) -> None:
     ctx = world.escalated()
-    err = refusal(lambda: world.services.disputes.moderation_queue(CALLERS[caller], False, PAGE))
+    err = refusal(lambda: world.services.disputes.moderation_queue(CALLERS[caller], None, PAGE))
     assert isinstance(err, Forbidden) and err.code == "NOT_YOUR_ACTION", as_seen(err)
-    assert ids(world.services.disputes.moderation_queue(MODERATOR, False, PAGE)) == [ctx["dispute_id"]]
+    assert ids(world.services.disputes.moderation_queue(MODERATOR, None, PAGE)) == [ctx["dispute_id"]]
 
 
 @pytest.mark.parametrize(("caller", "refused"), [("buyer", Forbidden), ("seller", Forbidden),

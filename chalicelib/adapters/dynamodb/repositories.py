@@ -115,9 +115,14 @@ class DynamoDisputes(_Repo):
                                 forward=False, **extra)
         return [mapping.dispute_from(i) for i in items], nxt
 
-    def escalated(self, escalated_before: datetime | None, limit: int, cursor: str | None) -> Page:
+    def escalated(self, escalated_before: datetime | None, limit: int, cursor: str | None,
+                  escalated_after: datetime | None = None) -> Page:
         m = self.t.disputes
-        extra = {"range_key_condition": m.escalated_at <= fmt(escalated_before)} if escalated_before else {}
+        extra: dict[str, Any] = {}
+        if escalated_before:
+            extra["range_key_condition"] = m.escalated_at <= fmt(escalated_before)
+        elif escalated_after:
+            extra["range_key_condition"] = m.escalated_at > fmt(escalated_after)
         items, nxt = query_page(m.escalated, "ESCALATED", ("dispute_id", "moderation_queue", "escalated_at"), limit,
                                 cursor, forward=True, **extra)
         return [mapping.dispute_from(i) for i in items], nxt
