@@ -8,6 +8,7 @@ PORT   ?= 8000
 .PHONY: help dev test unit integration functional token lint clean package bench
 
 $(STAMP): requirements.txt requirements-dev.txt
+	@echo "installing the pinned dependencies into $(VENV) (the first time takes a minute or two) ..." >&2
 	@rm -rf $(VENV)
 	@$(PYTHON) -m venv $(VENV) >&2
 	@$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt >&2
@@ -17,7 +18,7 @@ $(STAMP): requirements.txt requirements-dev.txt
 help:
 	@grep -E '^## make ' $(MAKEFILE_LIST) | sed -e 's/^## //'
 
-## make dev: the API on http://127.0.0.1:$(PORT) over emulated AWS on this machine; Ctrl-C stops it all.
+## make dev [HOST=0.0.0.0] [PORT=8000] [MOTO_PORT=4566]: the API over emulated AWS on this machine; Ctrl-C stops it all.
 dev: $(STAMP)
 	@PORT=$(PORT) $(PY) -m local.devserver
 

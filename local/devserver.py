@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import sys
 import threading
 from typing import Any
@@ -44,9 +45,42 @@ def _stop_when_orphaned(stop: threading.Event) -> None:
     threading.Thread(target=watch, name="orphan-watch", daemon=True).start()
 
 
+def _taken(host: str, port: int) -> bool:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+def _public_host(host: str) -> str:
+    """The address links should name: HOST itself, or this machine's LAN address when HOST
+    listens on every interface (a phone on the network can then open upload and download links)."""
+    if os.environ.get("PUBLIC_HOST"):
+        return os.environ["PUBLIC_HOST"]
+    if host not in ("0.0.0.0", "::"):
+        return host
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.connect(("10.255.255.255", 1))  # no packet is sent: this only picks the outgoing interface
+            return str(s.getsockname()[0])
+        except OSError:
+            return "127.0.0.1"
+
+
 def main() -> int:
+    host = os.environ.get("HOST") or "127.0.0.1"
     port = int(os.environ.get("PORT", "8000"))
     moto_port = int(os.environ.get("MOTO_PORT", "4566"))
+    for what, var, number in (("the API", "PORT", port), ("the AWS emulator", "MOTO_PORT", moto_port)):
+        if _taken(host, number):
+            print(f"make dev: port {number} ({what}) is already in use on {host}; "
+                  f"free it or choose another: {var}=<port> make dev", file=sys.stderr, flush=True)
+            return 2
+    public = _public_host(host)
+    print(f"make dev: starting emulated AWS on {host}:{moto_port} and the API on {host}:{port} ...", flush=True)
     for key, value in ENV_DEFAULTS.items():
         os.environ.setdefault(key, value)
     # The Step Functions interpreter's tasks call the services at localhost:$MOTO_PORT.
@@ -64,16 +98,17 @@ def main() -> int:
     from local.keys import AUDIENCE, ISSUER, ensure_keypair
 
     make_dynamodb_atomic()
-    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=moto_port, verbose=False)
+    moto = ThreadedMotoServer(ip_address=host, port=moto_port, verbose=False)
     moto.start()
-    endpoint = f"http://127.0.0.1:{moto_port}"
+    # Clients, and the presigned upload and download links apps receive, name this address.
+    endpoint = f"http://{public}:{moto_port}"
     configure_moto(endpoint)
     os.environ["AWS_ENDPOINT_URL"] = endpoint
 
-    _, public = ensure_keypair()
+    _, public_key = ensure_keypair()
     os.environ.setdefault("AUTH_ISSUER", ISSUER)
     os.environ.setdefault("AUTH_AUDIENCE", AUDIENCE)
-    os.environ.setdefault("AUTH_PUBLIC_KEY_FILE", str(public))
+    os.environ.setdefault("AUTH_PUBLIC_KEY_FILE", str(public_key))
 
     from chalice.config import Config
 
@@ -86,24 +121,25 @@ def main() -> int:
 
     from app import app
 
-    server = create_server(app, Config.create(chalice_stage="dev", app_name=app.app_name), "127.0.0.1", port)
+    server = create_server(app, Config.create(chalice_stage="dev", app_name=app.app_name), host, port)
     stop = threading.Event()
     dispatcher = Dispatcher(app, settings, stop, queues={"timer-fired": os.environ["TIMER_QUEUE_URL"],
                                                          "evidence-uploaded": os.environ["EVIDENCE_QUEUE_URL"]})
     dispatcher.start()
     _stop_on_sigterm()
     _stop_when_orphaned(stop)
-    print(f"emulated AWS on {endpoint}; API on http://127.0.0.1:{port} (Ctrl-C stops)", flush=True)
+    print(f"ready: API on http://{public}:{port} (emulated AWS on {endpoint}); Ctrl-C stops", flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
         pass
     finally:
+        print("stopping ...", flush=True)
         stop.set()
         server.server.server_close()
-        dispatcher.join(timeout=5)
+        dispatcher.join(timeout=2)
         moto.stop()
-        print("stopped", flush=True)
+        print("stopped: the API and the emulated AWS are down", flush=True)
     return 0
 
 

@@ -58,24 +58,45 @@ class SqsPump:
         return len(messages)
 
 
-class Dispatcher(threading.Thread):
+# SQS long polling: a poll waits this long for a message (idle CPU near zero) and the dispatcher
+# notices Ctrl-C within it.
+POLL_SECONDS = 1
+
+
+class Dispatcher:
+    """One thread per queue (long polling, as Lambda's pollers do) and one for the schedules."""
+
     def __init__(self, app: Chalice, settings: Settings, stop: threading.Event, queues: dict[str, str]) -> None:
-        super().__init__(name="dispatcher", daemon=True)
         self.app = app
         self.stop = stop
         self.pumps = [SqsPump(app, handler, url) for handler, url in queues.items()]
         # (handler name, interval seconds): the schedules app.py declares, at local speed.
         self.schedules = [("release-escrow", settings.sweep_interval_seconds), ("drain-outbox", 5),
                           ("expire-evidence", 30)]
+        self.threads = [threading.Thread(target=self._poll, args=(pump,), name=f"poll-{pump.handler_name}",
+                                         daemon=True) for pump in self.pumps]
+        self.threads.append(threading.Thread(target=self._schedules, name="schedules", daemon=True))
 
-    def run(self) -> None:
-        due = {name: time.monotonic() + interval for name, interval in self.schedules}
+    def start(self) -> None:
+        for thread in self.threads:
+            thread.start()
+
+    def join(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        for thread in self.threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+
+    def _poll(self, pump: SqsPump) -> None:
         while not self.stop.is_set():
-            for pump in self.pumps:
-                try:
-                    pump.pump_once(wait_seconds=0 if len(self.pumps) > 1 else 1)
-                except Exception:  # noqa: BLE001 - emulator hiccup; keep dispatching
-                    logger.exception("queue poll failed", handler=pump.handler_name)
+            try:
+                pump.pump_once(wait_seconds=POLL_SECONDS)
+            except Exception:  # noqa: BLE001 - emulator hiccup; keep dispatching
+                logger.exception("queue poll failed", handler=pump.handler_name)
+                self.stop.wait(POLL_SECONDS)
+
+    def _schedules(self) -> None:
+        due = {name: time.monotonic() + interval for name, interval in self.schedules}
+        while not self.stop.wait(0.25):
             for name, interval in self.schedules:
                 if time.monotonic() >= due[name]:
                     due[name] = time.monotonic() + interval
@@ -83,5 +104,3 @@ class Dispatcher(threading.Thread):
                         self.app.handler_map[name](scheduled_event(name), None)
                     except Exception:  # noqa: BLE001 - keep dispatching; the failure is logged
                         logger.exception("scheduled handler failed", handler=name)
-            if not self.pumps:
-                self.stop.wait(0.5)

@@ -231,10 +231,35 @@ def test_fuzzing_every_operation_of_the_openapi_document_finds_no_server_error(d
     assert "Server error" not in result.stdout
 
 
+@pytest.mark.parametrize("which", ["PORT", "MOTO_PORT"])
+def test_a_taken_port_is_a_one_line_error_naming_it(which):
+    """Nothing starts, nothing hangs: make dev says which port is taken and exits non-zero."""
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        taken = busy.getsockname()[1]
+        env = {**os.environ, "PORT": str(free_port()), "MOTO_PORT": str(free_port()), which: str(taken)}
+        env.pop("AWS_ENDPOINT_URL", None)
+        done = subprocess.run(["make", "--no-print-directory", "dev"], cwd=ROOT, env=env, capture_output=True,
+                              text=True, timeout=120)
+    assert done.returncode != 0
+    errors = [line for line in done.stderr.splitlines() if line.startswith("make dev:")]
+    assert len(errors) == 1 and f"port {taken}" in errors[0] and which in errors[0], done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_make_dev_says_when_it_is_ready_and_where(dev_server):
+    dev_server["log"].seek(0)
+    ready = [line for line in dev_server["log"].read().splitlines() if line.startswith("ready: ")]
+    assert ready and dev_server["base"] in ready[0]
+
+
 def test_ctrl_c_stops_everything_make_dev_started(dev_server):
     proc = dev_server["proc"]
     os.killpg(proc.pid, signal.SIGINT)
     assert proc.wait(timeout=30) is not None
+    dev_server["log"].seek(0)
+    assert "stopped: the API and the emulated AWS are down" in dev_server["log"].read()
     for port in dev_server["ports"]:
         with socket.socket() as s:
             assert s.connect_ex(("127.0.0.1", port)) != 0, f"port {port} still open after Ctrl-C"
