@@ -186,6 +186,24 @@ def retry_refund(req: Request, order_id: str, refund_id: str) -> Reply:
     return 200, order_view(req, services().payments.retry(req.identity, order_id, refund_id))
 
 
+# ---- the sandbox (make dev, SANDBOX=true stages only: 404 elsewhere) -----------------------------
+@api.route("/sandbox/disputes/{dispute_id}/expire-deadline", "POST", schemas.EMPTY)
+def sandbox_expire_deadline(req: Request, dispute_id: str) -> Reply:
+    return 200, dispute_view(req, services().sandbox.expire_deadline(req.identity, dispute_id))
+
+
+@api.route("/sandbox/orders/{order_id}/carrier-scans", "POST", schemas.SIMULATED_SCAN)
+def sandbox_carrier_scan(req: Request, order_id: str) -> Reply:
+    return 200, order_view(req, services().sandbox.carrier_scan(req.identity, c.SimulateScan.from_body(req.body,
+                                                                                                     order_id)))
+
+
+@api.route("/sandbox/orders/{order_id}/refunds/{refund_id}/settle", "POST", schemas.SIMULATED_SETTLEMENT)
+def sandbox_settle_refund(req: Request, order_id: str, refund_id: str) -> Reply:
+    cmd = c.SimulateSettlement.from_body(req.body, order_id, refund_id)
+    return 200, order_view(req, services().sandbox.settle_refund(req.identity, cmd))
+
+
 # ---- payment provider -------------------------------------------------------------------------
 @api.route("/payments/webhook", "POST", public=True, raw=True)
 def payment_webhook(raw: RawRequest) -> Reply:

@@ -27,6 +27,7 @@ from .services.evidence import EvidenceUseCases
 from .services.messages import Messages
 from .services.orders import Orders
 from .services.payments import Payments
+from .services.sandbox import Sandbox
 from .services.timers import Timers as TimerUseCases
 
 
@@ -47,13 +48,14 @@ _container: Container | None = None
 
 
 def use_cases(uow: UnitOfWorkFactory, clock: Clock, policy: Policy, relay: OutboxRelay, publisher: EventPublisher,
-              store: EvidenceStore, provider: PaymentProvider) -> Services:
+              store: EvidenceStore, provider: PaymentProvider, sandbox: bool = False) -> Services:
     """The use cases over one unit-of-work factory (DynamoDB in the app, the fakes in tests)."""
     orders, payments = Orders(uow, clock, policy), Payments(uow, clock, policy, provider)
     relay.pay = payments.send  # the relay sends the refunds a commit owes
     return Services(orders=orders, disputes=Disputes(uow, clock, policy),
                     evidence=EvidenceUseCases(uow, clock, policy, store), messages=Messages(uow, clock, policy),
-                    payments=payments, timers=TimerUseCases(uow, clock, policy, relay, publisher, orders, payments))
+                    payments=payments, timers=TimerUseCases(uow, clock, policy, relay, publisher, orders, payments),
+                    sandbox=Sandbox(uow, clock, policy, sandbox, provider))
 
 
 def payment_provider(settings: PaymentSettings, deliver: Callable[[SettlementNotice], object]) -> PaymentProvider:
@@ -127,7 +129,7 @@ def build(settings: Settings | None = None, clock: Clock | None = None, timers: 
         services.payments.settle(notice)
 
     provider = payments or payment_provider(settings.payments, deliver)
-    services = use_cases(uow, clock, settings.policy, relay, publisher, store, provider)
+    services = use_cases(uow, clock, settings.policy, relay, publisher, store, provider, settings.sandbox)
     return Container(settings=settings, services=services, verifier=TokenVerifier(settings.auth), idempotent=guarded,
                      idempotency_config=config, relay=relay, clock=clock, outbox=outbox)
 

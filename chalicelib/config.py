@@ -91,6 +91,7 @@ class Settings:
     timer_state_machine_arn: str = ""
     sweep_interval_seconds: int = DEFAULT_SWEEP_INTERVAL_SECONDS
     payments: PaymentSettings = field(default_factory=PaymentSettings)
+    sandbox: bool = False  # the /sandbox routes (make dev sets it; never in production)
 
     @property
     def tables(self) -> dict[str, str]:
@@ -136,6 +137,7 @@ class Settings:
             timer_state_machine_arn=env.get("TIMER_STATE_MACHINE_ARN", ""),
             sweep_interval_seconds=_seconds(env, "SWEEP_INTERVAL_SECONDS", DEFAULT_SWEEP_INTERVAL_SECONDS),
             payments=PaymentSettings.from_env(env),
+            sandbox=(env.get("SANDBOX") or "").lower() == "true",
         )
 
 

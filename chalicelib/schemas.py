@@ -56,6 +56,8 @@ DECISION = _obj(["outcome", "rationale"],
 CONTEST_RETURN = _obj(["reason", "message"],
                       reason={"enum": ["EMPTY_BOX", "WRONG_ITEM", "DAMAGED", "NOT_SCANNED", "OTHER"]},
                       message=TEXT, expected_version=VERSION)
+SIMULATED_SCAN = _obj(["status"], status={"enum": ["IN_TRANSIT", "DELIVERED"]})
+SIMULATED_SETTLEMENT = _obj(["outcome"], outcome={"enum": ["SUCCEEDED", "FAILED"]}, failure_reason=SHORT)
 RETURN_SHIPMENT = _obj(["carrier", "tracking_number"], carrier=SHORT, tracking_number=SHORT,
                        expected_version=VERSION)
 MESSAGE = _obj(["body"], body=TEXT)

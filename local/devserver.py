@@ -81,7 +81,7 @@ def main() -> int:
             return 2
     public = _public_host(host)
     print(f"make dev: starting emulated AWS on {host}:{moto_port} and the API on {host}:{port} ...", flush=True)
-    for key, value in ENV_DEFAULTS.items():
+    for key, value in {**ENV_DEFAULTS, "SANDBOX": "true"}.items():
         os.environ.setdefault(key, value)
     # The Step Functions interpreter's tasks call the services at localhost:$MOTO_PORT.
     os.environ["MOTO_PORT"] = str(moto_port)

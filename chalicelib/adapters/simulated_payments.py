@@ -171,6 +171,16 @@ class SimulatedPayments:
             return [(a.order, a.receipt()) for a in sorted(found, key=lambda a: a.order.attempt)]
 
     # ---- settlement and delivery -------------------------------------------------------------------
+    def settle_now(self, refund_id: str, attempt: int, failure_reason: str | None = None) -> list[SettlementNotice]:
+        """The sandbox's "make it settle": that pending attempt settles at once, failing with
+        ``failure_reason`` if one is given, and its notice is delivered like any other."""
+        with self._cond:
+            pending = self._attempts.get(f"{refund_id}:{attempt}")
+            if pending is None or pending.status != REFUND_PENDING:
+                return []
+            pending.failure_reason, pending.due = failure_reason, self._clock()
+        return self.settle_due()
+
     def settle_due(self, now: float | None = None) -> list[SettlementNotice]:
         """Settle every attempt due by ``now``, deliver what is due, return the new notices."""
         at = self._clock() if now is None else now

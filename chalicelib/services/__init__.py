@@ -10,6 +10,7 @@ from .evidence import EvidenceUseCases
 from .messages import Messages
 from .orders import Orders
 from .payments import Payments
+from .sandbox import Sandbox
 from .timers import Timers
 
 
@@ -21,3 +22,4 @@ class Services:
     messages: Messages
     payments: Payments
     timers: Timers
+    sandbox: Sandbox

@@ -215,6 +215,29 @@ class PostMessage:
         return cls(dispute_id, body["body"])
 
 
+# ---- the sandbox ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SimulateScan:
+    order_id: str
+    status: str  # IN_TRANSIT | DELIVERED
+
+    @classmethod
+    def from_body(cls, body: dict[str, Any], order_id: str) -> SimulateScan:
+        return cls(order_id, body["status"])
+
+
+@dataclass(frozen=True)
+class SimulateSettlement:
+    order_id: str
+    refund_id: str
+    failure_reason: str | None  # None: the refund succeeds
+
+    @classmethod
+    def from_body(cls, body: dict[str, Any], order_id: str, refund_id: str) -> SimulateSettlement:
+        failed = body["outcome"] == "FAILED"
+        return cls(order_id, refund_id, (body.get("failure_reason") or "card_declined") if failed else None)
+
+
 # ---- queries ----------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class PageRequest:

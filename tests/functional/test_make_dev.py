@@ -231,6 +231,19 @@ def test_fuzzing_every_operation_of_the_openapi_document_finds_no_server_error(d
     assert "Server error" not in result.stdout
 
 
+def test_the_sandbox_of_make_dev_expires_a_deadline_and_settles_a_refund_now(http):
+    delivered_order(http, "o-sandbox")
+    did = open_dispute(http, "o-sandbox")
+    r = http("POST", f"/sandbox/disputes/{did}/expire-deadline", "buyer", {})
+    assert r.status_code == 200 and r.json()["status"] == "RESOLVED", r.text  # the seller's silence, now
+    refund_id = r.json()["refund"]["refund_id"]
+    r = http("POST", f"/sandbox/orders/o-sandbox/refunds/{refund_id}/settle", "buyer", {"outcome": "FAILED"})
+    if r.status_code == 409:  # the simulated provider settled it by itself first: that is fine too
+        assert r.json()["error"]["code"] == "REFUND_NOT_PENDING"
+    else:
+        assert r.status_code == 200 and r.json()["refunds"][0]["status"] == "FAILED", r.text
+
+
 @pytest.mark.parametrize("which", ["PORT", "MOTO_PORT"])
 def test_a_taken_port_is_a_one_line_error_naming_it(which):
     """Nothing starts, nothing hangs: make dev says which port is taken and exits non-zero."""

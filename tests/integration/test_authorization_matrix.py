@@ -108,6 +108,9 @@ MATRIX: tuple[Row, ...] = (
     Row("GET", "/moderation/refunds"),
     Row("POST", "/orders/{order_id}/refunds/{refund_id}/retry"),
     Row("POST", "/payments/webhook", public=True),
+    Row("POST", "/sandbox/disputes/{dispute_id}/expire-deadline"),
+    Row("POST", "/sandbox/orders/{order_id}/carrier-scans", {"status": "DELIVERED"}),
+    Row("POST", "/sandbox/orders/{order_id}/refunds/{refund_id}/settle", {"outcome": "SUCCEEDED"}),
 )
 
 

@@ -74,3 +74,11 @@ def test_full_refund_offers_show_the_amount_they_refund_and_returns_show_their_t
     assert r.json_body["offer"]["amount"] is None  # a replacement refunds nothing
     r = api.post(f"/disputes/{d['dispute_id']}/offers", BUYER, {"type": "REFUND_FULL"})
     assert r.json_body["offer"]["amount"] == {"amount": 2000, "currency": "USD"}
+
+
+def test_the_sandbox_is_not_there_unless_the_stage_has_one(api: Api) -> None:
+    api.delivered_order()
+    d = api.open_dispute()
+    r = api.post(f"/sandbox/disputes/{d['dispute_id']}/expire-deadline", BUYER, {})
+    assert r.status_code == 404 and r.json_body["error"]["code"] == "NOT_FOUND"
+    assert api.get(f"/disputes/{d['dispute_id']}").json_body["status"] == "AWAITING_SELLER"

@@ -51,6 +51,9 @@ BODY_SCHEMAS: dict[str, dict[str, Any]] = {
     "/disputes/{dispute_id}/decision": schemas.DECISION,
     "/disputes/{dispute_id}/contest-return": schemas.CONTEST_RETURN,
     "/orders/{order_id}/refunds/{refund_id}/retry": schemas.EMPTY,
+    "/sandbox/disputes/{dispute_id}/expire-deadline": schemas.EMPTY,
+    "/sandbox/orders/{order_id}/carrier-scans": schemas.SIMULATED_SCAN,
+    "/sandbox/orders/{order_id}/refunds/{refund_id}/settle": schemas.SIMULATED_SETTLEMENT,
 }
 # Routes without a bearer token: health, and the payment provider's webhook, which is verified by
 # its signature instead (and is idempotent by what it says, not by an Idempotency-Key).

@@ -189,7 +189,7 @@ def new_world() -> World:
     # The simulator's webhooks reach the service in-process; tests decide when money settles.
     payments = SimulatedPayments(lambda notice: holder[0].payments.settle(notice), auto_settle=False)
     services = bootstrap.use_cases(lambda: FakeUnitOfWork(state, relay, clock), clock, policy, relay, publisher,
-                                   store, payments)
+                                   store, payments, sandbox=True)
     holder.append(services)
     return World(clock=clock, state=state, timers=timers, publisher=publisher, store=store, relay=relay,
                  services=services, payments=payments, policy=policy)
