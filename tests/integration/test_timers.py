@@ -78,7 +78,7 @@ def test_seller_silence_grants_the_buyers_request(rig):
     api, timers = rig
     api.delivered_order()
     did = api.open_dispute()["dispute_id"]
-    assert timers.executions(did) == {"SELLER_RESPONSE": "RUNNING"}
+    assert list(timers.executions(did)) == ["SELLER_RESPONSE"]  # started (running, or its 2 s ran out)
     timers.run_until(lambda: status(api, did) == "RESOLVED")
     d = api.get(f"/disputes/{did}").json_body
     assert d["resolution"]["decided_by"] == "system" and d["resolution"]["outcome"] == "REFUND_PARTIAL"
@@ -213,7 +213,7 @@ def test_a_timer_that_failed_to_start_is_started_by_the_reconciler(interpreter, 
         assert timers.executions(did) == {}
         assert len(c.outbox.pending(c.clock.now() + timedelta(minutes=1), 10)) == 1
         c.relay.drain(c.clock.now(), grace=timedelta(0))  # what the scheduled reconciler does
-        assert timers.executions(did) == {"SELLER_RESPONSE": "RUNNING"}
+        assert list(timers.executions(did)) == ["SELLER_RESPONSE"]  # started (running, or its 2 s ran out)
         assert c.outbox.pending(c.clock.now() + timedelta(minutes=1), 10) == []
         # Starting twice is harmless: the name is deterministic.
         app.handler_map["drain-outbox"]({"detail-type": "Scheduled Event", "source": "aws.events", "detail": {},
@@ -299,7 +299,8 @@ def test_a_refund_not_settled_in_time_is_overdue_on_the_real_machine_and_looked_
                 stateMachineArn=timers.env["TIMER_STATE_MACHINE_ARN"]) for e in page["executions"]
                 if e["name"].startswith(refund_id)}
 
-        assert executions() == {f"{refund_id}--REFUND_SETTLEMENT--1": "RUNNING"}
+        # Started with the refund (on a busy machine its 2 s may already have run out).
+        assert executions().get(f"{refund_id}--REFUND_SETTLEMENT--1") in ("RUNNING", "SUCCEEDED")
         timers.run_until(lambda: f"{refund_id}--REFUND_SETTLEMENT--2" in executions())
         assert executions()[f"{refund_id}--REFUND_SETTLEMENT--1"] == "SUCCEEDED"
         assert "refund.overdue" in [e["detail-type"] for e in timers.published()]
