@@ -187,13 +187,16 @@ class Money_(RuleBasedStateMachine):
     def money_settles(self) -> None:
         self.notices += self.provider.settle_due(now=10**8)
 
-    @rule(pick=st.integers(0, 10**6), status=st.sampled_from(["SUCCEEDED", "FAILED", "PENDING", None]))
-    def a_webhook_is_replayed_or_comes_out_of_order(self, pick: int, status: str | None) -> None:
+    @rule(pick=st.integers(0, 10**6), earlier=st.booleans())
+    def a_webhook_is_replayed_or_comes_out_of_order(self, pick: int, earlier: bool) -> None:
+        """Any notice the provider sent, again, in any order, or the "pending" notice every attempt
+        had before it settled arriving late. (A notice saying what the provider never said is a
+        forgery: the signature check keeps those out, see test_money.py.)"""
         if not self.notices:
             return
         notice = self.notices[pick % len(self.notices)]
-        if status is not None:
-            notice = replace(notice, status=status, failure_reason="x" if status == "FAILED" else None)
+        if earlier:
+            notice = replace(notice, status="PENDING", failure_reason=None)
         self._try(lambda: self.services.payments.settle(notice))
 
     @rule(order_id=st.sampled_from(ORDERS))
