@@ -10,10 +10,11 @@ from .errors import InvalidInput, RuleViolation
 
 @cache
 def currencies() -> frozenset[str]:
-    """ISO 4217 codes of money (with minor units): not XXX, the test code XTS, nor metals."""
+    """ISO 4217 codes of money: those with minor units (which leaves out the test and "no
+    currency" codes and the precious metals)."""
     import iso4217  # the official list, read once and only when money is first read
 
-    return frozenset(c.code for c in iso4217.Currency if c.exponent is not None and c.code not in ("XTS", "XXX"))
+    return frozenset(c.code for c in iso4217.Currency if c.exponent is not None)
 
 
 @dataclass(frozen=True, order=False)
