@@ -178,10 +178,10 @@ class World:
         raise AssertionError("the refund never needed attention")
 
 
-def new_world() -> World:
+def new_world(policy: Policy | None = None) -> World:
     """The use cases over fresh fakes; close ``world.payments`` when done."""
     clock = FakeClock()
-    policy = Policy(refund_max_attempts=3)
+    policy = policy or Policy(refund_max_attempts=3)
     state = InMemoryState(policy)
     timers, publisher, store = RecordingTimers(), RecordingPublisher(), MemoryEvidenceStore()
     relay = OutboxRelay(InMemoryOutbox(state), timers, publisher)

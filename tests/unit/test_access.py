@@ -231,28 +231,27 @@ def test_an_allowed_caller_succeeds(world: World, row: Row, caller: str) -> None
     assert row.done(result, ctx, caller), result
 
 
+def refused_without_a_trace(world: World, row: Row, caller: str) -> tuple[DomainError, Ctx]:
+    """The row's use case, refused for ``caller``, and nothing stored or sent because of it."""
+    ctx = row.given(world, caller)
+    before = world.snapshot()
+    err = refusal(lambda: row.act(world.services, CALLERS[caller], ctx))
+    assert world.snapshot() == before, f"a refused {row.use_case} by {caller} changed something"
+    return err, ctx
+
+
 @pytest.mark.parametrize(("row", "caller"), cells(Forbidden))
 def test_a_party_or_moderator_asking_for_what_is_not_theirs_is_forbidden_and_nothing_changes(
         world: World, row: Row, caller: str) -> None:
-    ctx = row.given(world, caller)
-    before = world.snapshot()
-
-    err = refusal(lambda: row.act(world.services, CALLERS[caller], ctx))
-
+    err, _ = refused_without_a_trace(world, row, caller)
     assert isinstance(err, Forbidden) and err.code == "NOT_YOUR_ACTION", as_seen(err)
-    assert world.snapshot() == before, f"a refused {row.use_case} by {caller} changed something"
 
 
 @pytest.mark.parametrize(("row", "caller"), cells(NotFound))
 def test_a_non_party_is_told_it_does_not_exist_exactly_as_for_an_unknown_id_and_nothing_changes(
         world: World, row: Row, caller: str) -> None:
-    ctx = row.given(world, caller)
-    before = world.snapshot()
-
-    err = refusal(lambda: row.act(world.services, CALLERS[caller], ctx))
-
+    err, ctx = refused_without_a_trace(world, row, caller)
     assert isinstance(err, NotFound), as_seen(err)
-    assert world.snapshot() == before, f"a refused {row.use_case} by {caller} changed something"
     unknown = {k: f"{k[:-3]}-{uuid.uuid4()}" for k in ctx}
     assert as_seen(refusal(lambda: row.act(world.services, CALLERS[caller], unknown))) == as_seen(err)
 

@@ -15,26 +15,14 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from chalicelib import bootstrap
-from chalicelib.adapters.memory import (
-    FakeUnitOfWork,
-    InMemoryOutbox,
-    InMemoryState,
-    MemoryEvidenceStore,
-    RecordingPublisher,
-    RecordingTimers,
-)
-from chalicelib.adapters.simulated_payments import SimulatedPayments
 from chalicelib.domain.catalog import Reason, Solution
 from chalicelib.domain.errors import DomainError
 from chalicelib.domain.money import Money
 from chalicelib.domain.policy import Policy
 from chalicelib.ports import SettlementNotice
-from chalicelib.relay import OutboxRelay
-from chalicelib.services import Services
 from chalicelib.services import commands as c
-from tests.support import FakeClock, order_body
-from tests.unit.conftest import BUYER, MODERATOR, SELLER, SERVICE
+from tests.support import order_body
+from tests.unit.conftest import BUYER, MODERATOR, SELLER, SERVICE, new_world
 
 ORDERS = [f"o-{i}" for i in range(4)]
 OUTCOMES = ["REFUND_FULL", "REFUND_PARTIAL", "REJECTED", "RETURN_AND_REFUND"]
@@ -43,17 +31,9 @@ OUTCOMES = ["REFUND_FULL", "REFUND_PARTIAL", "REJECTED", "RETURN_AND_REFUND"]
 class Money_(RuleBasedStateMachine):
     @initialize()
     def wire(self) -> None:
-        self.clock = FakeClock()
-        self.policy = Policy(refund_max_attempts=2, refund_retry=timedelta(minutes=5))
-        self.state = InMemoryState(self.policy)
-        self.timers = RecordingTimers()
-        relay = OutboxRelay(InMemoryOutbox(self.state), self.timers, RecordingPublisher())
-        holder: list[Services] = []
-        self.provider = SimulatedPayments(lambda n: holder[0].payments.settle(n), auto_settle=False)
-        self.services = bootstrap.use_cases(lambda: FakeUnitOfWork(self.state, relay, self.clock), self.clock,
-                                            self.policy, relay, RecordingPublisher(), MemoryEvidenceStore(),
-                                            self.provider)
-        holder.append(self.services)
+        world = new_world(Policy(refund_max_attempts=2, refund_retry=timedelta(minutes=5)))
+        self.clock, self.policy, self.state, self.timers = world.clock, world.policy, world.state, world.timers
+        self.provider, self.services = world.payments, world.services
         self.notices: list[SettlementNotice] = []
         self.fired = 0
 

@@ -48,11 +48,13 @@ class Tables:
 def make_tables(names: dict[str, str], region_name: str) -> Tables:
     """Model classes for tables ``names`` (logical name -> table name) in ``region_name``."""
 
+    class StageMeta:
+        region = region_name
+        billing_mode = "PAY_PER_REQUEST"
+
     class OrderModel(Model):
-        class Meta:
+        class Meta(StageMeta):
             table_name = names["orders"]
-            region = region_name
-            billing_mode = "PAY_PER_REQUEST"
 
         order_id = UnicodeAttribute(hash_key=True)
         buyer_id = UnicodeAttribute()
@@ -75,10 +77,8 @@ def make_tables(names: dict[str, str], region_name: str) -> Tables:
         needing_attention = _gsi("needing_attention", "attention_queue", "attention_since")
 
     class DisputeModel(Model):
-        class Meta:
+        class Meta(StageMeta):
             table_name = names["disputes"]
-            region = region_name
-            billing_mode = "PAY_PER_REQUEST"
 
         dispute_id = UnicodeAttribute(hash_key=True)
         order_id = UnicodeAttribute()
@@ -99,10 +99,8 @@ def make_tables(names: dict[str, str], region_name: str) -> Tables:
         escalated = _gsi("escalated", "moderation_queue", "escalated_at")
 
     class MessageModel(Model):
-        class Meta:
+        class Meta(StageMeta):
             table_name = names["messages"]
-            region = region_name
-            billing_mode = "PAY_PER_REQUEST"
 
         dispute_id = UnicodeAttribute(hash_key=True)
         message_key = UnicodeAttribute(range_key=True)
@@ -115,10 +113,8 @@ def make_tables(names: dict[str, str], region_name: str) -> Tables:
     class OutboxModel(Model):
         """Pending work for the outside world; see ports.OutboxRecord. Deleted once done."""
 
-        class Meta:
+        class Meta(StageMeta):
             table_name = names["outbox"]
-            region = region_name
-            billing_mode = "PAY_PER_REQUEST"
 
         outbox_id = UnicodeAttribute(hash_key=True)
         kind = UnicodeAttribute()
@@ -132,10 +128,8 @@ def make_tables(names: dict[str, str], region_name: str) -> Tables:
         """One upload slot and what became of it. The party's quota counters live in the same
         table (range key ``#quota#<role>``); evidence ids (UUIDs) sort after them."""
 
-        class Meta:
+        class Meta(StageMeta):
             table_name = names["evidence"]
-            region = region_name
-            billing_mode = "PAY_PER_REQUEST"
 
         dispute_id = UnicodeAttribute(hash_key=True)
         evidence_id = UnicodeAttribute(range_key=True)
@@ -150,10 +144,8 @@ def make_tables(names: dict[str, str], region_name: str) -> Tables:
     class EvidenceQuotaModel(Model):
         """How many of a party's places in a dispute are taken (same table as the evidence)."""
 
-        class Meta:
+        class Meta(StageMeta):
             table_name = names["evidence"]
-            region = region_name
-            billing_mode = "PAY_PER_REQUEST"
 
         dispute_id = UnicodeAttribute(hash_key=True)
         evidence_id = UnicodeAttribute(range_key=True)
@@ -164,10 +156,8 @@ def make_tables(names: dict[str, str], region_name: str) -> Tables:
         """Counters on a dispute's item that are no part of its versioned document: an accepted
         photo must not make a party's ``expected_version`` stale."""
 
-        class Meta:
+        class Meta(StageMeta):
             table_name = names["disputes"]
-            region = region_name
-            billing_mode = "PAY_PER_REQUEST"
 
         dispute_id = UnicodeAttribute(hash_key=True)
         buyer_visual_evidence = NumberAttribute(default=0)
@@ -175,10 +165,8 @@ def make_tables(names: dict[str, str], region_name: str) -> Tables:
     class IdempotencyRecordModel(Model):
         """The Powertools idempotency table's key schema (Powertools reads and writes the items)."""
 
-        class Meta:
+        class Meta(StageMeta):
             table_name = names["idempotency"]
-            region = region_name
-            billing_mode = "PAY_PER_REQUEST"
 
         id = UnicodeAttribute(hash_key=True)
         expiration = NumberAttribute(null=True)  # the TTL attribute
