@@ -2,7 +2,8 @@
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
-STAMP  := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
+REDOCLY := @redocly/cli@2.77.0
+STAMP  := $(VENV)/.installed-$(shell echo $(REDOCLY) | cat requirements.txt requirements-dev.txt - | cksum | cut -d' ' -f1)
 PORT   ?= 8000
 
 .PHONY: help dev test unit integration functional token lint clean package bench
@@ -12,6 +13,7 @@ $(STAMP): requirements.txt requirements-dev.txt
 	@rm -rf $(VENV)
 	@$(PYTHON) -m venv $(VENV) >&2
 	@$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt >&2
+	@npm install --silent --no-audit --no-fund --no-update-notifier --prefix $(VENV)/node $(REDOCLY) >&2
 	@touch $(STAMP)
 
 ## make help: this list.

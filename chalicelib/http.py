@@ -25,6 +25,7 @@ from .domain.errors import (
     NotFound,
     RuleViolation,
     Unauthenticated,
+    known_code,
 )
 from .logs import logger, start_invocation
 
@@ -87,7 +88,7 @@ def plain(exc: fastjsonschema.JsonSchemaValueException) -> tuple[str, str]:
 
 
 def error_body(code: str, message: str, details: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    return {"error": {"code": code, "message": message, "details": dict(details or {})}}
+    return {"error": {"code": known_code(code), "message": message, "details": dict(details or {})}}
 
 
 def error_response(exc: DomainError) -> Response:

@@ -86,6 +86,8 @@ def client(wired: Any) -> Iterator[Any]:
     from chalice.test import Client
 
     from app import app
+    from tests.contract import checked_chalice_client
 
     with Client(app) as c:
+        checked_chalice_client(c.http)
         yield c

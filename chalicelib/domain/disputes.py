@@ -35,6 +35,16 @@ TERMINAL = frozenset({Status.RESOLVED, Status.CANCELLED})
 NEGOTIABLE = frozenset({Status.AWAITING_SELLER, Status.NEGOTIATING})
 
 
+# Every event a dispute's timeline can hold: the name in `timeline[].event` and, for all but the
+# refund entries, the `detail-type` of the event published with it. openapi.yaml enumerates them.
+TIMELINE_EVENTS = (
+    "dispute.opened", "dispute.offer_made", "dispute.offer_accepted", "dispute.request_rejected",
+    "dispute.escalated", "dispute.cancelled", "dispute.decided", "dispute.return_shipped",
+    "dispute.return_contested", "dispute.return_received", "dispute.deadline_expired", "dispute.resolved",
+    "dispute.refund_pending", "dispute.refund_succeeded", "dispute.refund_failed",
+)
+
+
 class Actor(str, Enum):
     BUYER = "buyer"
     SELLER = "seller"
@@ -342,7 +352,7 @@ class Dispute:
         if not moved:
             return  # a new settlement deadline only
         # A timeline entry, not an event: the order publishes the money events.
-        self.timeline.append({"at": fmt(now), "actor": Actor.SYSTEM.value, "event": f"dispute.refund_{status.lower()}",
+        self.timeline.append({"at": fmt(now), "actor": Actor.SYSTEM.value, "event": _event(f"dispute.refund_{status.lower()}"),
                               "details": {"refund_id": self.refund["refund_id"], "attempt": attempt,
                                           "failure_reason": public_reason(failure_reason)}})
         self.updated_at = now
@@ -483,7 +493,7 @@ class Dispute:
         return "buyer" if moves and moves[-1] == "seller" else "seller"
 
     def _record(self, now: datetime, actor: Actor, event: str, details: dict[str, Any]) -> None:
-        entry = {"at": fmt(now), "actor": actor.value, "event": event, "details": details}
+        entry = {"at": fmt(now), "actor": actor.value, "event": _event(event), "details": details}
         self.timeline.append(entry)
         self.new_events.append(entry)
 
@@ -524,3 +534,9 @@ def _duration(policy: Policy, name: str) -> timedelta:
     value = getattr(policy, name)
     assert isinstance(value, timedelta)
     return value
+
+
+def _event(name: str) -> str:
+    if name not in TIMELINE_EVENTS:
+        raise ValueError(f"{name} is not in TIMELINE_EVENTS")
+    return name

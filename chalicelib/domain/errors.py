@@ -3,17 +3,85 @@ from __future__ import annotations
 
 from typing import Any
 
+# Every code the API answers with, and what it means: the one list. openapi.yaml enumerates the
+# same codes (a test keeps them equal), so generated clients can branch on them.
+CODES: dict[str, str] = {
+    # 400: the request itself is malformed
+    "VALIDATION_ERROR": "a field is missing, unknown, of the wrong type or out of range (details.field)",
+    "MALFORMED_JSON": "the body is not a JSON object",
+    "BODY_TOO_LARGE": "the body is over the size the route accepts",
+    "INVALID_TEXT": "a string holds half a surrogate pair: not Unicode text (details.field)",
+    "INVALID_CURSOR": "the `cursor` is not one this list returned",
+    "INVALID_WEBHOOK": "the payment provider's notice does not verify",
+    "IDEMPOTENCY_KEY_REUSED": "this Idempotency-Key came with another request body",
+    # 401, 403, 404, 405
+    "UNAUTHENTICATED": "no bearer token, or one that does not verify",
+    "FORBIDDEN": "the caller's role may not do this (a moderator route, a service route)",
+    "NOT_YOUR_ACTION": "the caller is a party, but this action belongs to the other party or a moderator",
+    "NOT_FOUND": "no such thing for this caller (the sandbox outside sandbox stages)",
+    "ORDER_NOT_FOUND": "no such order, or not this caller's",
+    "DISPUTE_NOT_FOUND": "no such dispute, or not this caller's",
+    "OFFER_NOT_FOUND": "no such offer on this dispute",
+    "REFUND_NOT_FOUND": "no such refund on this order",
+    "ROUTE_NOT_FOUND": "no route has this method and path",
+    "METHOD_NOT_ALLOWED": "the path exists but not with this method (the Allow header lists those it has)",
+    # 409: the current state does not allow it
+    "VERSION_CONFLICT": "`expected_version` is not the current version (details.current_version)",
+    "IDEMPOTENCY_KEY_IN_PROGRESS": "the first request with this Idempotency-Key is still running",
+    "INVALID_STATE": "not possible in the dispute's current status (details.status)",
+    "DISPUTE_ALREADY_OPEN": "the order already has an open dispute (details.dispute_id)",
+    "DISPUTE_OPEN": "a dispute is open on the order, so its money cannot move",
+    "DISPUTE_CLOSED": "the dispute has ended",
+    "ORDER_EXISTS": "an order with this order_id exists, with other contents",
+    "ORDER_CLOSED": "the order's money has been paid out",
+    "ALREADY_SHIPPED": "the order has been shipped already",
+    "NOT_SHIPPED_YET": "the order has not been shipped",
+    "ESCROW_RELEASED": "escrow has been paid out already",
+    "OFFER_NOT_OPEN": "the offer was accepted, superseded or withdrawn (details.status)",
+    "NOT_DUE": "the deadline has not passed",
+    "NO_PENDING_DEADLINE": "no deadline is pending on the dispute (sandbox)",
+    "REFUND_EXISTS": "this refund was requested already",
+    "REFUND_NOT_FAILED": "only a failed refund is retried",
+    "REFUND_NOT_PENDING": "the refund has no attempt waiting at the provider (sandbox)",
+    "NOT_SIMULATED_PROVIDER": "the stage pays through a real provider: refunds settle only by its webhook (sandbox)",
+    # 415, 422: a business rule refuses it
+    "UNSUPPORTED_CONTENT_TYPE": "a body that is not JSON, or an evidence type that is not accepted (details.allowed)",
+    "DISPUTE_WINDOW_NOT_OPEN": "the dispute window has not opened (details.opens_at)",
+    "DISPUTE_WINDOW_CLOSED": "the dispute window has closed (details.closes_at)",
+    "REASON_NOT_ALLOWED": "this reason cannot be opened for the order now (details.allowed)",
+    "SOLUTION_NOT_ALLOWED": "this solution does not fit the reason (an item never received cannot be returned)",
+    "UNKNOWN_ITEM": "item_ids that are not items of the order",
+    "INVALID_AMOUNT": "an amount of nothing, over what escrow holds, or in another currency",
+    "INVALID_CURRENCY": "not an ISO 4217 currency with minor units",
+    "INVALID_ORDER": "an order that does not add up (same buyer and seller, repeated item ids, a wrong total)",
+    "INVALID_TIMESTAMP": "a time that cannot be (a scan before the shipment, a ship-by in the past)",
+    "OFFER_LIMIT_REACHED": "this side has made as many offers as it may (details.limit)",
+    "EVIDENCE_REQUIRED": "the buyer must upload the evidence the reason needs first (details.missing)",
+    "EVIDENCE_LIMIT_REACHED": "the party has as many files on the dispute as it may",
+    "FILE_TOO_LARGE": "the declared file is over the type's limit (details.max_bytes)",
+    "EMPTY_FILE": "the declared file is empty",
+    # 5xx
+    "INTERNAL_ERROR": "something failed on the service's side; nothing was changed",
+    "SERVICE_UNAVAILABLE": "a dependency is unavailable; retry with the same Idempotency-Key",
+}
+
+
+def known_code(code: str) -> str:
+    """The code itself, if it is in CODES: a code outside the list is a programming error."""
+    if code not in CODES:
+        raise ValueError(f"{code} is not an error code of this API (chalicelib/domain/errors.py CODES)")
+    return code
+
 
 class DomainError(Exception):
     """A refusal with a stable SNAKE_CASE code the apps can branch on."""
 
-    code = "DOMAIN_ERROR"
+    code = "INTERNAL_ERROR"
 
     def __init__(self, message: str, code: str | None = None, details: dict[str, Any] | None = None):
         super().__init__(message)
         self.message = message
-        if code:
-            self.code = code
+        self.code = known_code(code or self.code)
         self.details = details or {}
 
 
@@ -44,13 +112,13 @@ class NotFound(DomainError):
 class Conflict(DomainError):
     """The current state does not allow it (409)."""
 
-    code = "CONFLICT"
+    code = "INVALID_STATE"
 
 
 class RuleViolation(DomainError):
-    """A business rule refuses it (422)."""
+    """A business rule refuses it (422). Always raised with the code of the rule."""
 
-    code = "RULE_VIOLATION"
+    code = ""
 
 
 class ConcurrentModification(Conflict):

@@ -1,10 +1,16 @@
 """openapi.yaml stays true to the app: the same routes, the same request bodies as
 chalicelib/schemas.py, the statuses and query parameters the handlers use, and a well-formed
-OpenAPI 3.0 document (checked here, without a validator dependency)."""
+OpenAPI 3.0 document that a strict linter accepts, with its error codes and event names
+enumerated. (Every response the tests receive is checked against it: tests/contract.py.)"""
 from __future__ import annotations
 
+import ast
 import inspect
+import json
+import os
 import re
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +21,8 @@ import yaml
 from app import app
 from chalicelib import schemas, views
 from chalicelib.domain.catalog import Reason
+from chalicelib.domain.disputes import TIMELINE_EVENTS
+from chalicelib.domain.errors import CODES
 from chalicelib.domain.evidence import (
     COUNTED,
     FINAL,
@@ -338,3 +346,62 @@ def test_every_path_parameter_is_declared_and_required(spec: dict[str, Any]) -> 
         declared = [p for p in parameters(spec, item, op) if p["in"] == "path"]
         assert {p["name"] for p in declared} == templated, f"{method} {path}"
         assert all(p.get("required") is True for p in declared), f"{method} {path}: path parameters are required"
+
+
+# ---- strict tooling: what client generators and the apps' contract tests read ----------------------
+def test_a_strict_linter_finds_no_error_in_the_document() -> None:
+    """redocly (pinned, installed by the Makefile) in its recommended ruleset: e.g. a `nullable`
+    without a `type` beside it is an error there and a rejected null in strict validators."""
+    cli = Path(sys.prefix) / "node" / "node_modules" / ".bin" / "redocly"
+    assert cli.exists(), "make installs the pinned linter next to the virtualenv's packages"
+    run = subprocess.run([str(cli), "lint", str(SPEC_PATH), "--format=json"], capture_output=True, text=True,
+                         timeout=300, env={**os.environ, "REDOCLY_TELEMETRY": "off", "REDOCLY_SUPPRESS_UPDATE_NOTICE": "true"})
+    report = json.loads(run.stdout)
+    errors = [f"{p['ruleId']}: {p['message']} at {p['location'][0]['pointer']}"
+              for p in report["problems"] if p["severity"] == "error"]
+    assert errors == []
+    assert report["totals"]["errors"] == 0 and run.returncode == 0
+
+
+def test_error_codes_are_enumerated_exactly_as_the_service_sends_them(spec: dict[str, Any]) -> None:
+    enum = spec["components"]["schemas"]["Error"]["properties"]["error"]["properties"]["code"]["enum"]
+    assert enum == list(CODES)
+    # Refusals name their codes in prose, beside statuses and other values of the document's enums.
+    vocabulary = {v for _, node in walk(spec) if isinstance(node, dict) and node is not None
+                  for v in node.get("enum") or () if isinstance(v, str)}
+    for path, method, op, _ in operations(spec):
+        for status, response in op["responses"].items():
+            response = follow(spec, response["$ref"]) if "$ref" in response else response
+            named = codes(response.get("description", ""))
+            assert named <= vocabulary, f"{method} {path} {status} names {named - vocabulary}"
+            if re.fullmatch(r"4\d\d", str(status)) and str(status) != "401":
+                assert named & set(CODES), f"{method} {path} {status} names none of its codes"
+
+
+def test_every_code_written_in_the_code_is_in_the_catalog() -> None:
+    """Codes are literals at the raise sites; each must be one of CODES (a missing one would be a
+    500 the first time it is raised)."""
+    root = SPEC_PATH.parent
+    classes = {"DomainError", "InvalidInput", "Unauthenticated", "Forbidden", "NotFound", "Conflict",
+               "RuleViolation", "ConcurrentModification"}
+    found: dict[str, str] = {}
+    for path in [root / "app.py", *sorted((root / "chalicelib").rglob("*.py")), *sorted((root / "local").rglob("*.py"))]:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.Call):
+                continue
+            name = getattr(node.func, "id", None) or getattr(node.func, "attr", None)
+            if name not in classes and name != "error_body":
+                continue
+            given = [k.value for k in node.keywords if k.arg == "code"]
+            position = 0 if name == "error_body" else 1
+            given += node.args[position:position + 1] if not given else []
+            for value in given:
+                for leaf in ast.walk(value):
+                    if isinstance(leaf, ast.Constant) and isinstance(leaf.value, str) and leaf.value.isupper():
+                        found[leaf.value] = f"{path.name}:{node.lineno}"
+    assert len(found) > 40
+    assert {code: where for code, where in found.items() if code not in CODES} == {}
+
+
+def test_timeline_events_are_enumerated_as_the_domain_names_them(spec: dict[str, Any]) -> None:
+    assert spec["components"]["schemas"]["TimelineEntry"]["properties"]["event"]["enum"] == list(TIMELINE_EVENTS)
