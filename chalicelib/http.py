@@ -143,6 +143,25 @@ Reply = tuple[int, Any]
 IdempotentRunner = Callable[..., dict[str, Any]]
 
 
+# The answers Chalice gives itself before a view runs, as this API's errors.
+CHALICE_ERRORS = {"MethodNotAllowedError": "METHOD_NOT_ALLOWED", "UnsupportedMediaType": "UNSUPPORTED_CONTENT_TYPE"}
+
+
+def _in_error_shape(request: Any, get_response: Callable[[Any], Response]) -> Response:
+    response = get_response(request)
+    body = response.body
+    if not (isinstance(body, dict) and body.get("Code") in CHALICE_ERRORS):
+        return response
+    headers = {**(response.headers or {}), "Content-Type": "application/json"}
+    if body["Code"] == "MethodNotAllowedError":
+        allowed = [m.strip() for m in headers.get("Allow", "").split(",") if m.strip()]
+        payload = error_body("METHOD_NOT_ALLOWED", f"{request.method} is not supported here; use {', '.join(allowed)}",
+                             {"allowed": allowed})
+    else:
+        payload = error_body("UNSUPPORTED_CONTENT_TYPE", "send a JSON body", {"allowed": ACCEPTED_CONTENT_TYPES})
+    return Response(payload, status_code=response.status_code, headers=headers)
+
+
 class Api:
     """Registers routes on the Chalice app with the edge behaviour of API.md around them."""
 
@@ -152,6 +171,7 @@ class Api:
         self._verifier = verifier
         self._idempotent = idempotent
         self._idempotency_config = idempotency_config
+        app.register_middleware(_in_error_shape, "http")
 
     def route(self, path: str, method: str = "GET", schema: dict[str, Any] | None = None,
               public: bool = False, raw: bool = False) -> Callable[[Callable[..., Reply]], Callable[..., Response]]:

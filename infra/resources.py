@@ -240,11 +240,43 @@ def messaging_resources(timer_queue_name: str) -> dict[str, Any]:
     }
 
 
+# API Gateway answers some requests itself, before any function runs: give them the API's error
+# body. Static texts only: API Gateway's default for an unknown path echoes the Authorization
+# header back. (A known path with a method it lacks is indistinguishable there from an unknown
+# path: 404 ROUTE_NOT_FOUND; `make dev` answers 405 METHOD_NOT_ALLOWED with an Allow header.)
+GATEWAY_RESPONSES = {
+    "MISSING_AUTHENTICATION_TOKEN": (404, "ROUTE_NOT_FOUND", "no route has this method and path"),
+    "UNSUPPORTED_MEDIA_TYPE": (415, "UNSUPPORTED_CONTENT_TYPE", "send JSON"),
+    "REQUEST_TOO_LARGE": (413, "BODY_TOO_LARGE", "request body is too large"),
+    "THROTTLED": (429, "THROTTLED", "too many requests: retry later with the same Idempotency-Key"),
+    "DEFAULT_4XX": (None, "REQUEST_REFUSED", "the request was refused before it reached the service"),
+    "DEFAULT_5XX": (None, "SERVICE_UNAVAILABLE", "the service is unavailable: retry with the same Idempotency-Key"),
+}
+
+
+def gateway_responses() -> dict[str, Any]:
+    from chalicelib.http import error_body
+
+    resources: dict[str, Any] = {}
+    for kind, (status, code, message) in GATEWAY_RESPONSES.items():
+        props: dict[str, Any] = {
+            "RestApiId": {"Ref": "RestAPI"}, "ResponseType": kind,
+            "ResponseTemplates": {"application/json": json.dumps(error_body(code, message))},
+            "ResponseParameters": {"gatewayresponse.header.Content-Type": "'application/json'",
+                                   "gatewayresponse.header.X-Content-Type-Options": "'nosniff'"}}
+        if status is not None:
+            props["StatusCode"] = str(status)
+        name = "".join(part.title() for part in kind.split("_"))
+        resources[f"GatewayResponse{name}"] = {"Type": "AWS::ApiGateway::GatewayResponse", "Properties": props}
+    return resources
+
+
 def cloudformation(function_ids: list[str], timer_queue_name: str = DEFAULT_TIMER_QUEUE,
                    evidence_queue_name: str = DEFAULT_EVIDENCE_QUEUE) -> dict[str, Any]:
     """The merge template for `chalice package`: tables, timer machine, queues, bus, alarms, and
     for each Lambda function (by its logical id) its environment and a policy scoped to them."""
-    resources: dict[str, Any] = {**messaging_resources(timer_queue_name), **evidence_resources(evidence_queue_name)}
+    resources: dict[str, Any] = {**messaging_resources(timer_queue_name), **evidence_resources(evidence_queue_name),
+                                 **gateway_responses()}
     tables = make_tables(DEFAULT_TABLES, "us-east-1")  # only the key schemas are read
     for name, logical_id in LOGICAL_IDS.items():
         resources[logical_id] = table_resource(

@@ -1,5 +1,9 @@
-"""The local HTTP server: Chalice's own, answering methods it does not know as API Gateway would
-answer a method no route has (a 4xx in this API's error shape), never with a 501."""
+"""The local HTTP server: Chalice's own, with every answer it gives itself in this API's error
+shape, as the deployed API Gateway gives them (infra/resources.py GATEWAY_RESPONSES): an unknown
+path is 404 ROUTE_NOT_FOUND (Chalice's emulation answers 403 and echoes the Authorization header
+back), any method http.server does not know 405 METHOD_NOT_ALLOWED (never a 501), and a HEAD
+answer never carries a body. (A known path with another method reaches the app, which answers
+405 itself: chalicelib/http.py.)"""
 from __future__ import annotations
 
 import json
@@ -7,7 +11,14 @@ from typing import Any
 
 from chalice import Chalice
 from chalice.config import Config
-from chalice.local import ChaliceRequestHandler, CustomLocalChalice, LocalChalice, LocalDevServer
+from chalice.local import (
+    ChaliceRequestHandler,
+    CustomLocalChalice,
+    ForbiddenError,
+    LocalChalice,
+    LocalDevServer,
+    LocalGatewayException,
+)
 
 from chalicelib.http import error_body
 
@@ -18,12 +29,19 @@ class RequestHandler(ChaliceRequestHandler):
     disable_nagle_algorithm = True
 
     def _method_not_allowed(self) -> None:
-        body = json.dumps(error_body("METHOD_NOT_ALLOWED", f"{self.command} is not supported")).encode()
-        self.send_response(405)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        self._send_http_response(405, {}, _json(error_body("METHOD_NOT_ALLOWED", f"{self.command} is not supported")))
+
+    def _send_error_response(self, error: LocalGatewayException) -> None:
+        if isinstance(error, ForbiddenError):  # the local gateway's "no route matches this path"
+            self._send_http_response(404, {}, _json(error_body("ROUTE_NOT_FOUND", "no route has this method and path")))
+        else:
+            super()._send_error_response(error)
+
+    def _send_http_response(self, code: int, headers: Any, body: str | bytes | None) -> None:
+        if self.command == "HEAD":
+            headers.pop("Content-Type", None)
+            body = None  # a HEAD answer has no body: one would be read as the next response
+        super()._send_http_response(code, headers, body)
 
     def __getattr__(self, name: str) -> Any:
         # http.server answers 501 to any method without a do_<METHOD>; every other method
@@ -31,6 +49,10 @@ class RequestHandler(ChaliceRequestHandler):
         if name.startswith("do_"):
             return self._method_not_allowed
         raise AttributeError(name)
+
+
+def _json(payload: dict[str, Any]) -> bytes:
+    return json.dumps(payload, separators=(",", ":")).encode()
 
 
 def create_server(app: Chalice, config: Config, host: str, port: int) -> Any:

@@ -60,6 +60,9 @@ CODES: dict[str, str] = {
     "EVIDENCE_LIMIT_REACHED": "the party has as many files on the dispute as it may",
     "FILE_TOO_LARGE": "the declared file is over the type's limit (details.max_bytes)",
     "EMPTY_FILE": "the declared file is empty",
+    # 429, and what API Gateway answers itself before the service runs
+    "THROTTLED": "too many requests: retry later with the same Idempotency-Key",
+    "REQUEST_REFUSED": "refused by API Gateway before it reached the service",
     # 5xx
     "INTERNAL_ERROR": "something failed on the service's side; nothing was changed",
     "SERVICE_UNAVAILABLE": "a dependency is unavailable; retry with the same Idempotency-Key",

@@ -1,0 +1,100 @@
+"""The answers the local server gives itself (no route, no such method, HEAD) are in the API's
+error shape and never echo the caller's token, over a real socket, as `make dev` serves them."""
+from __future__ import annotations
+
+import http.client
+import json
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.contract import check
+from tests.support import auth
+
+
+@pytest.fixture
+def server(wired: Any) -> Iterator[tuple[str, int]]:
+    from chalice.config import Config
+
+    from app import app
+    from local.http_server import create_server
+
+    original = app.__class__
+    httpd = create_server(app, Config.create(chalice_stage="dev", app_name=app.app_name), "127.0.0.1", 0)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield httpd.server.server_address[:2]
+    finally:
+        httpd.shutdown()
+        httpd.server.server_close()
+        thread.join(timeout=30)
+        app.__class__ = original
+
+
+def send(conn: http.client.HTTPConnection, method: str, path: str, headers: dict[str, str] | None = None,
+         body: bytes | None = None) -> tuple[int, dict[str, str], bytes]:
+    conn.request(method, path, body=body, headers=headers or {})
+    r = conn.getresponse()
+    data = r.read()
+    check(method, path, r.status, r.getheader("Content-Type"), data)
+    return r.status, {k.lower(): v for k, v in r.getheaders()}, data
+
+
+def test_an_unknown_path_is_a_404_in_the_error_shape_that_never_echoes_the_token(server: tuple[str, int]) -> None:
+    token = auth("b-1")["Authorization"]
+    conn = http.client.HTTPConnection(*server, timeout=30)
+    for headers in ({}, {"Authorization": token}):
+        status, hdrs, body = send(conn, "GET", "/no-such-route", headers)
+        assert status == 404 and hdrs["content-type"] == "application/json"
+        assert json.loads(body)["error"]["code"] == "ROUTE_NOT_FOUND"
+        assert token.split()[-1].encode() not in body and b"Authorization" not in body
+    conn.close()
+
+
+def test_a_method_the_path_lacks_is_a_405_naming_those_it_has(server: tuple[str, int]) -> None:
+    conn = http.client.HTTPConnection(*server, timeout=30)
+    status, hdrs, body = send(conn, "PUT", "/orders", auth("svc", "services"), b"{}")
+    assert status == 405 and hdrs["allow"] == "POST, GET"
+    assert json.loads(body)["error"] == {"code": "METHOD_NOT_ALLOWED", "message": "PUT is not supported here; use POST, GET",
+                                         "details": {"allowed": ["POST", "GET"]}}
+    status, _, body = send(conn, "TRACE", "/orders")
+    assert status == 405 and json.loads(body)["error"]["code"] == "METHOD_NOT_ALLOWED"
+    conn.close()
+
+
+def test_head_answers_without_a_body_and_the_connection_stays_usable(server: tuple[str, int]) -> None:
+    conn = http.client.HTTPConnection(*server, timeout=30)
+    for path in ("/health", "/orders/o-1", "/no-such-route"):
+        status, _, body = send(conn, "HEAD", path, auth("b-1"))
+        assert body == b"" and status in (404, 405)
+        # The next answer on the same connection is read whole and intact.
+        status, _, body = send(conn, "GET", "/health")
+        assert status == 200 and json.loads(body)["status"] == "ok"
+    conn.close()
+
+
+def test_a_body_that_is_not_json_is_a_415_in_the_error_shape_and_stores_nothing(server: tuple[str, int]) -> None:
+    conn = http.client.HTTPConnection(*server, timeout=30)
+    headers = {**auth("svc", "services"), "Content-Type": "application/xml"}
+    status, _, body = send(conn, "POST", "/orders", headers, b"<order/>")
+    assert status == 415 and json.loads(body)["error"]["code"] == "UNSUPPORTED_CONTENT_TYPE"
+    status, _, _ = send(conn, "GET", "/orders/o-1", auth("svc", "services"))
+    assert status == 404
+    conn.close()
+
+
+def test_deployed_api_gateway_answers_in_the_same_shape_without_echoing_anything() -> None:
+    from infra.resources import cloudformation
+
+    resources = cloudformation(["APIHandler"])["Resources"]
+    answers = {r["Properties"]["ResponseType"]: r["Properties"] for r in resources.values()
+               if r.get("Type") == "AWS::ApiGateway::GatewayResponse"}
+    assert {"MISSING_AUTHENTICATION_TOKEN", "UNSUPPORTED_MEDIA_TYPE", "DEFAULT_4XX", "DEFAULT_5XX"} <= set(answers)
+    assert answers["MISSING_AUTHENTICATION_TOKEN"]["StatusCode"] == "404"
+    for kind, props in answers.items():
+        template = props["ResponseTemplates"]["application/json"]
+        assert "$" not in template, f"{kind} must not interpolate the request (the token would come back)"
+        check("GET", "/no-such-route", 404, "application/json", template.encode())
