@@ -152,9 +152,9 @@ def _in_error_shape(request: Any, get_response: Callable[[Any], Response]) -> Re
     body = response.body
     if not (isinstance(body, dict) and body.get("Code") in CHALICE_ERRORS):
         return response
-    headers = {**(response.headers or {}), "Content-Type": "application/json"}
+    headers: dict[str, Any] = {**(response.headers or {}), "Content-Type": "application/json"}
     if body["Code"] == "MethodNotAllowedError":
-        allowed = [m.strip() for m in headers.get("Allow", "").split(",") if m.strip()]
+        allowed = [m.strip() for m in str(headers.get("Allow", "")).split(",") if m.strip()]
         payload = error_body("METHOD_NOT_ALLOWED", f"{request.method} is not supported here; use {', '.join(allowed)}",
                              {"allowed": allowed})
     else:

@@ -64,7 +64,7 @@ def check(method: str, url: str, status: int, content_type: str | None, body: by
 
 
 def _cause(exc: BaseException) -> str:
-    seen = []
+    seen: list[str] = []
     while exc is not None and len(seen) < 6:
         seen.append(f"{type(exc).__name__}: {exc}")
         for detail in getattr(exc, "schema_errors", ()) or ():

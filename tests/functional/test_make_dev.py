@@ -12,69 +12,19 @@ from pathlib import Path
 import pytest
 import requests
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.contract import check
+from tests.functional.make_dev import ROOT, free_port, make_token, running_make_dev
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+FAST = {"SWEEP_INTERVAL_SECONDS": "1", "PROTECTION_SECONDS": "3",
+        # Escrow is never released before the buyer's window closes: keep that short too.
+        "DISPUTE_WINDOW_SECONDS": "20", "TRACKING_GRACE_SECONDS": "2", "SIMULATED_SETTLE_SECONDS": "1",
+        "SELLER_RESPONSE_SECONDS": "5", "NEGOTIATION_SECONDS": "5"}
 
 
 @pytest.fixture(scope="module")
 def dev_server(tmp_path_factory):
-    state = tmp_path_factory.mktemp("local-state")
-    port, moto_port = free_port(), free_port()
-    env = {**os.environ, "PORT": str(port), "MOTO_PORT": str(moto_port), "LOCAL_STATE_DIR": str(state),
-           "SWEEP_INTERVAL_SECONDS": "1", "PROTECTION_SECONDS": "3", "PYTHONUNBUFFERED": "1",
-           # Escrow is never released before the buyer's window closes: keep that short too.
-           "DISPUTE_WINDOW_SECONDS": "20", "TRACKING_GRACE_SECONDS": "2", "SIMULATED_SETTLE_SECONDS": "1",
-           "SELLER_RESPONSE_SECONDS": "5", "NEGOTIATION_SECONDS": "5"}
-    for var in ("AWS_ENDPOINT_URL", "AUTH_ISSUER", "AUTH_AUDIENCE", "AUTH_PUBLIC_KEY", "AUTH_PUBLIC_KEY_FILE"):
-        env.pop(var, None)
-    log = open(state / "dev.log", "w+")
-    proc = subprocess.Popen(["make", "--no-print-directory", "dev"], cwd=ROOT, env=env, stdout=log,
-                            stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        base = f"http://127.0.0.1:{port}"
-        # Generous: the first run on a busy machine imports and provisions for a while. Any
-        # requests error (refused, reset, a slow first answer) only means "not ready yet".
-        deadline = time.monotonic() + 300
-        while True:
-            try:
-                if requests.get(f"{base}/health", timeout=5).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                log.seek(0)
-                pytest.fail(f"make dev did not become ready:\n{log.read()[-4000:]}")
-            time.sleep(0.3)
-        yield {"base": base, "proc": proc, "env": env, "log": log, "ports": (port, moto_port)}
-    finally:
-        stop_group(proc)
-        log.close()
-
-
-def stop_group(proc: subprocess.Popen) -> None:
-    """Stop `make dev` and everything it started, whatever happened: Ctrl-C first, then kill."""
-    if proc.poll() is None:
-        try:
-            os.killpg(proc.pid, signal.SIGINT)
-            proc.wait(timeout=30)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            pass
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)  # stragglers of the group, if any
-    except ProcessLookupError:
-        pass
-    proc.wait(timeout=30)
-
-
-def make_token(env: dict, sub: str, groups: str = "") -> str:
-    out = subprocess.run(["make", "--no-print-directory", "-s", "token", f"SUB={sub}", f"GROUPS={groups}"],
-                         cwd=ROOT, env=env, capture_output=True, text=True, check=True)
-    return out.stdout.strip()
+    with running_make_dev(tmp_path_factory.mktemp("local-state"), FAST) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
@@ -87,8 +37,10 @@ def http(dev_server):
     assert all(t.count(".") == 2 and "\n" not in t for t in tokens.values()), "make token prints only a token"
 
     def call(method: str, path: str, who: str, body: dict | None = None) -> requests.Response:
-        return requests.request(method, f"{base}{path}", json=body, timeout=10,
-                                headers={"Authorization": f"Bearer {tokens[who]}"})
+        r = requests.request(method, f"{base}{path}", json=body, timeout=10,
+                             headers={"Authorization": f"Bearer {tokens[who]}"})
+        check(method, path, r.status_code, r.headers.get("Content-Type"), r.content)
+        return r
 
     return call
 
@@ -220,11 +172,13 @@ def test_a_photo_posted_to_its_upload_slot_is_accepted_within_seconds(http):
 
 def test_fuzzing_every_operation_of_the_openapi_document_finds_no_server_error(dev_server):
     """schemathesis generates requests from openapi.yaml (valid and invalid, every method):
-    whatever they hold, the answer is never a 5xx."""
+    whatever they hold, the answer is never a 5xx, and always one the document describes: a
+    status it lists for the operation, its content type, its schema."""
     token = make_token(dev_server["env"], "b-1")
     result = subprocess.run(
         [str(Path(sys.executable).parent / "st"), "run", str(ROOT / "openapi.yaml"), "--url", dev_server["base"],
-         "-H", f"Authorization: Bearer {token}", "--checks", "not_a_server_error", "--max-examples", "8",
+         "-H", f"Authorization: Bearer {token}", "--max-examples", "8",
+         "--checks", "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance",
          "--seed", "20261123", "--no-color"],
         cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-4000:]
