@@ -51,11 +51,12 @@ package: $(STAMP)
 	@$(PY) -m infra.build --stage $(STAGE)
 	@$(VENV)/bin/cfn-lint build/$(STAGE)/sam.json && echo "cfn-lint: build/$(STAGE)/sam.json is clean"
 
-## make bench: measurements, reported as ratios or counts (never timed tests).
+## make bench: measurements as ratios or counts against a baseline of the same run, written to bench/results/*.json.
 bench: $(STAMP)
 	@$(PY) -m bench.timer_transitions
 	@$(PY) -m bench.evidence_throughput
 	@$(PY) -m bench.first_request
+	@$(PY) -m bench.local_overhead
 
 ## make lint: ruff and mypy (files and settings in pyproject.toml), both clean.
 lint: $(STAMP)
