@@ -5,7 +5,7 @@ dispute into it, then reads that dispute again and again, interleaved: `GET /dis
 through the local API (token check, one GetItem, the view, JSON) and a bare DynamoDB GetItem of
 the same item on the same emulator, both over kept-alive connections. Every answer is checked.
 Reported: p50 of each and the ratio API / GetItem (goal at most 2.0: local latency should be the
-service's work, not an artefact of the local server).
+service's work, not an artefact of the local server); then the time Ctrl-C takes to stop it all.
 
     python -m bench.local_overhead        (part of make bench)
 """
@@ -55,11 +55,16 @@ def start(state: Path) -> tuple[subprocess.Popen[bytes], dict[str, str], str, st
     return proc, env, f"http://127.0.0.1:{port}", f"http://127.0.0.1:{moto_port}"
 
 
-def stop(proc: subprocess.Popen[bytes]) -> None:
+def stop(proc: subprocess.Popen[bytes]) -> float | None:
+    """Ctrl-C, as a developer stops it; the seconds until everything is down (None: it had to be
+    killed)."""
+    took = None
     if proc.poll() is None:
         try:
+            start = time.perf_counter()
             os.killpg(proc.pid, signal.SIGINT)
             proc.wait(timeout=30)
+            took = time.perf_counter() - start
         except (ProcessLookupError, subprocess.TimeoutExpired):
             pass
     try:
@@ -67,6 +72,7 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
     except ProcessLookupError:
         pass
     proc.wait(timeout=30)
+    return took
 
 
 def wait_ready(proc: subprocess.Popen[bytes], base: str, state: Path) -> None:
@@ -140,7 +146,8 @@ def main() -> int:
                 api.append(api_read() * 1000)
                 bare.append(bare_read() * 1000)
         finally:
-            stop(proc)
+            ctrl_c = stop(proc)
+        expect(ctrl_c is not None and "stopped: " in (state / "dev.log").read_text(), "Ctrl-C did not stop the stack")
     api_ms, bare_ms = spread(api), spread(bare)
     ratio = round(api_ms["median"] / bare_ms["median"], 2)
     write("local_overhead",
@@ -149,7 +156,8 @@ def main() -> int:
                   "wall-clock milliseconds per request"),
           repetitions={"warmup": WARMUP, "rounds": ROUNDS},
           results={"get_dispute_via_api_ms": api_ms, "bare_getitem_ms": bare_ms},
-          ratio_api_over_getitem_p50=ratio, goal="at most 2.0")
+          ratio_api_over_getitem_p50=ratio, goal="at most 2.0",
+          ctrl_c_seconds=round(ctrl_c or 0, 2), ctrl_c_goal="at most 2 s from SIGINT to every part stopped")
     return 0
 
 
