@@ -2,7 +2,7 @@
 shape, as the deployed API Gateway gives them (infra/resources.py GATEWAY_RESPONSES): an unknown
 path is 404 ROUTE_NOT_FOUND (Chalice's emulation answers 403 and echoes the Authorization header
 back), any method http.server does not know 405 METHOD_NOT_ALLOWED (never a 501), and a HEAD
-answer never carries a body. (A known path with another method reaches the app, which answers
+answer never carries a body; a malformed request gets JSON, not http.server's HTML page. (A known path with another method reaches the app, which answers
 405 itself: chalicelib/http.py.)"""
 from __future__ import annotations
 
@@ -29,7 +29,21 @@ class RequestHandler(ChaliceRequestHandler):
     disable_nagle_algorithm = True
 
     def _method_not_allowed(self) -> None:
+        self._parse_payload()  # read the body: left unread, it would be taken for the next request
         self._send_http_response(405, {}, _json(error_body("METHOD_NOT_ALLOWED", f"{self.command} is not supported")))
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """http.server's own refusals (a malformed request line or header), as API Gateway's are
+        answered: JSON in the API's shape, never HTML; the connection is closed after."""
+        self.close_connection = True
+        body = _json(error_body("REQUEST_REFUSED", f"the HTTP request is malformed ({code})"))
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        if self.command != "HEAD" and code >= 200 and code not in (204, 304):
+            self.wfile.write(body)
 
     def _send_error_response(self, error: LocalGatewayException) -> None:
         if isinstance(error, ForbiddenError):  # the local gateway's "no route matches this path"

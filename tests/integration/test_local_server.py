@@ -73,3 +73,26 @@ def test_deployed_api_gateway_answers_in_the_same_shape_without_echoing_anything
         template = props["ResponseTemplates"]["application/json"]
         assert "$" not in template, f"{kind} must not interpolate the request (the token would come back)"
         check("GET", "/no-such-route", 404, "application/json", template.encode())
+
+
+def test_a_refused_method_with_a_body_leaves_the_connection_clean_for_the_next_request(server: tuple[str, int]) -> None:
+    conn = http.client.HTTPConnection(*server, timeout=30)
+    status, _, body = send(conn, "TRACE", "/orders", {"Content-Type": "application/json"}, b'{"left": "unread?"}')
+    assert status == 405 and json.loads(body)["error"]["code"] == "METHOD_NOT_ALLOWED"
+    status, _, body = send(conn, "GET", "/health")
+    assert status == 200 and json.loads(body) == {"status": "ok"}
+    conn.close()
+
+
+def test_a_malformed_request_is_answered_in_json_not_html(server: tuple[str, int]) -> None:
+    import socket
+
+    with socket.create_connection(server, timeout=30) as raw:
+        raw.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nX-Long: " + b"a" * 70000 + b"\r\n\r\n")
+        answer = b""
+        while chunk := raw.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.") and b" 431 " in head.split(b"\r\n")[0]
+    assert b"Content-Type: application/json" in head
+    assert json.loads(body)["error"]["code"] == "REQUEST_REFUSED"
