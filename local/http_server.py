@@ -3,8 +3,7 @@ shape, as the deployed API Gateway gives them (infra/resources.py GATEWAY_RESPON
 path is 404 ROUTE_NOT_FOUND (Chalice's emulation answers 403 and echoes the Authorization header
 back), any method http.server does not know 405 METHOD_NOT_ALLOWED (never a 501), and a HEAD
 answer never carries a body; a malformed request gets JSON, not http.server's HTML page. (A known
-path with another method reaches the app, which answers
-405 itself: chalicelib/http.py.)"""
+path with another method reaches the app, which answers 405 itself: chalicelib/http.py.)"""
 from __future__ import annotations
 
 import json
