@@ -18,6 +18,7 @@ from chalicelib.adapters.aws import EVENT_SOURCE
 from chalicelib.adapters.dynamodb import DEFAULT_TABLES, create_tables, make_tables
 from chalicelib.config import DEFAULT_EVIDENCE_QUEUE, DEFAULT_TIMER_QUEUE, Settings
 from chalicelib.metrics import NAMESPACE as METRICS_NAMESPACE
+from infra.bundle import ARCHITECTURE, RUNTIME
 
 LOGICAL_IDS = {"orders": "OrdersTable", "disputes": "DisputesTable", "messages": "MessagesTable",
                "outbox": "OutboxTable", "evidence": "EvidenceTable", "idempotency": "IdempotencyTable"}
@@ -213,6 +214,87 @@ def money_alarm(metric: str, why: str) -> dict[str, Any]:
         "ComparisonOperator": "GreaterThanThreshold", "TreatMissingData": "notBreaching"}}
 
 
+# The resource server the platform's services get scopes on (client credentials).
+RESOURCE_SERVER = "buyer-protection"
+# Machine clients and the scopes each is granted (chalicelib/adapters/auth.py names the scopes).
+SERVICE_CLIENTS = {"CheckoutClient": ("checkout", ["orders.write"]),
+                   "CarrierTrackingClient": ("carrier-tracking", ["tracking.write"])}
+SCOPE_DESCRIPTIONS = {"orders.write": "Register paid orders (checkout)",
+                      "tracking.write": "Report carrier tracking scans (carrier tracking)"}
+ISSUER = {"Fn::Sub": "https://cognito-idp.${AWS::Region}.${AWS::URLSuffix}/${UserPool}"}
+
+
+def identity_resources() -> dict[str, Any]:
+    """People sign in to a Cognito user pool through the mobile apps' client (ID tokens carry the
+    `moderators` group); the platform's services get access tokens by client credentials, with
+    scopes on this service's resource server."""
+    resources: dict[str, Any] = {
+        "UserPool": {"Type": "AWS::Cognito::UserPool", "DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain",
+                     "Properties": {
+            "UserPoolName": {"Fn::Sub": "${AWS::StackName}-users"},
+            "UsernameAttributes": ["email"], "AutoVerifiedAttributes": ["email"],
+            "AccountRecoverySetting": {"RecoveryMechanisms": [{"Name": "verified_email", "Priority": 1}]},
+            "Policies": {"PasswordPolicy": {"MinimumLength": 12, "RequireLowercase": True, "RequireNumbers": True,
+                                            "RequireSymbols": False, "RequireUppercase": True,
+                                            "TemporaryPasswordValidityDays": 3}},
+            "MfaConfiguration": "OPTIONAL", "EnabledMfas": ["SOFTWARE_TOKEN_MFA"],
+            "DeletionProtection": "ACTIVE"}},
+        "ModeratorsGroup": {"Type": "AWS::Cognito::UserPoolGroup", "Properties": {
+            "GroupName": "moderators", "UserPoolId": {"Ref": "UserPool"},
+            "Description": "Moderators decide escalated disputes and retry failed refunds."}},
+        "MobileAppClient": {"Type": "AWS::Cognito::UserPoolClient", "Properties": {
+            "ClientName": {"Fn::Sub": "${AWS::StackName}-mobile"}, "UserPoolId": {"Ref": "UserPool"},
+            "GenerateSecret": False, "ExplicitAuthFlows": ["ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
+            "PreventUserExistenceErrors": "ENABLED", "EnableTokenRevocation": True,
+            "IdTokenValidity": 60, "AccessTokenValidity": 60, "RefreshTokenValidity": 30,
+            "TokenValidityUnits": {"IdToken": "minutes", "AccessToken": "minutes", "RefreshToken": "days"}}},
+        # The token endpoint (/oauth2/token) for client credentials lives on the pool's domain.
+        "UserPoolDomain": {"Type": "AWS::Cognito::UserPoolDomain", "Properties": {
+            "UserPoolId": {"Ref": "UserPool"}, "Domain": {"Fn::Sub": "${AWS::StackName}-${AWS::AccountId}"}}},
+        "ServicesResourceServer": {"Type": "AWS::Cognito::UserPoolResourceServer", "Properties": {
+            "UserPoolId": {"Ref": "UserPool"}, "Identifier": RESOURCE_SERVER, "Name": "buyer-protection API",
+            "Scopes": [{"ScopeName": name, "ScopeDescription": why} for name, why in SCOPE_DESCRIPTIONS.items()]}},
+    }
+    for logical_id, (name, scopes) in SERVICE_CLIENTS.items():
+        resources[logical_id] = {"Type": "AWS::Cognito::UserPoolClient", "DependsOn": "ServicesResourceServer",
+                                 "Properties": {
+            "ClientName": {"Fn::Sub": f"${{AWS::StackName}}-{name}"}, "UserPoolId": {"Ref": "UserPool"},
+            "GenerateSecret": True, "AllowedOAuthFlowsUserPoolClient": True, "AllowedOAuthFlows": ["client_credentials"],
+            "AllowedOAuthScopes": [f"{RESOURCE_SERVER}/{scope}" for scope in scopes],
+            "SupportedIdentityProviders": ["COGNITO"], "EnableTokenRevocation": True,
+            "AccessTokenValidity": 60, "TokenValidityUnits": {"AccessToken": "minutes"},
+            "ExplicitAuthFlows": ["ALLOW_REFRESH_TOKEN_AUTH"]}}
+    return resources
+
+
+def auth_environment() -> dict[str, Any]:
+    """What chalicelib/config.py reads to verify tokens, from the stack's own pool and clients."""
+    return {"AUTH_ISSUER": ISSUER, "AUTH_AUDIENCE": {"Ref": "MobileAppClient"},
+            "AUTH_JWKS_URL": {"Fn::Sub": "https://cognito-idp.${AWS::Region}.${AWS::URLSuffix}/${UserPool}"
+                                         "/.well-known/jwks.json"},
+            "AUTH_RESOURCE_SERVER": RESOURCE_SERVER}
+
+
+def layer_resources() -> dict[str, Any]:
+    """The dependencies, built for the runtime (infra/bundle.py), shared by every function."""
+    return {"DependenciesLayer": {"Type": "AWS::Serverless::LayerVersion", "Properties": {
+        "LayerName": {"Fn::Sub": "${AWS::StackName}-dependencies"}, "ContentUri": "./layer.zip",
+        "CompatibleRuntimes": [RUNTIME], "CompatibleArchitectures": [ARCHITECTURE], "RetentionPolicy": "Delete"}}}
+
+
+def outputs() -> dict[str, Any]:
+    """What a newcomer needs after `make deploy`: where the API is and how to get tokens."""
+    out: dict[str, Any] = {
+        "UserPoolId": {"Value": {"Ref": "UserPool"}},
+        "MobileAppClientId": {"Value": {"Ref": "MobileAppClient"}},
+        "TokenEndpoint": {"Value": {"Fn::Sub": "https://${UserPoolDomain}.auth.${AWS::Region}.amazoncognito.com"
+                                               "/oauth2/token"}},
+        "EvidenceBucketName": {"Value": {"Ref": "EvidenceBucket"}},
+    }
+    out.update({f"{logical_id}Id": {"Value": {"Ref": logical_id}} for logical_id in SERVICE_CLIENTS})
+    return out
+
+
 def messaging_resources(timer_queue_name: str) -> dict[str, Any]:
     """The timer machine, its queue (with a dead-letter queue and an alarm on it) and the bus."""
     return {
@@ -240,11 +322,12 @@ def messaging_resources(timer_queue_name: str) -> dict[str, Any]:
     }
 
 
-def cloudformation(function_ids: list[str], timer_queue_name: str = DEFAULT_TIMER_QUEUE,
+def cloudformation(stage: str, function_ids: list[str], timer_queue_name: str = DEFAULT_TIMER_QUEUE,
                    evidence_queue_name: str = DEFAULT_EVIDENCE_QUEUE) -> dict[str, Any]:
     """The merge template for `chalice package`: tables, timer machine, queues, bus, alarms, and
     for each Lambda function (by its logical id) its environment and a policy scoped to them."""
-    resources: dict[str, Any] = {**messaging_resources(timer_queue_name), **evidence_resources(evidence_queue_name)}
+    resources: dict[str, Any] = {**messaging_resources(timer_queue_name), **evidence_resources(evidence_queue_name),
+                                 **identity_resources(), **layer_resources()}
     tables = make_tables(DEFAULT_TABLES, "us-east-1")  # only the key schemas are read
     for name, logical_id in LOGICAL_IDS.items():
         resources[logical_id] = table_resource(
@@ -252,11 +335,12 @@ def cloudformation(function_ids: list[str], timer_queue_name: str = DEFAULT_TIME
     env: dict[str, Any] = {ENV_VARS[name]: {"Ref": logical_id} for name, logical_id in LOGICAL_IDS.items()}
     env.update({"TIMER_STATE_MACHINE_ARN": {"Ref": "DeadlineTimer"}, "EVENT_BUS_NAME": {"Ref": "EventBus"},
                 "TIMER_QUEUE_NAME": timer_queue_name, "EVIDENCE_BUCKET": BUCKET_NAME,
-                "EVIDENCE_QUEUE_NAME": evidence_queue_name})
+                "EVIDENCE_QUEUE_NAME": evidence_queue_name, **auth_environment()})
     for function_id in function_ids:
         role = "ApiHandlerRole" if function_id == "APIHandler" else f"{function_id}Role"
         # Chalice names SQS sources by ARN string, not Ref: the queues must exist first.
-        resources[function_id] = {"Properties": {"Environment": {"Variables": env}},
+        resources[function_id] = {"Properties": {"Environment": {"Variables": env}, "Runtime": RUNTIME,
+                                                 "Layers": [{"Ref": "DependenciesLayer"}]},
                                   "DependsOn": ["TimerQueue", "EvidenceQueue"]}
         resources[role] = {"Properties": {"Policies": function_policy(role)}}
-    return {"Resources": resources}
+    return {"Resources": resources, "Outputs": outputs()}
