@@ -52,9 +52,10 @@ deploy-tests: $(STAMP) $(CHECKOV)
 functional: $(STAMP)
 	@$(PY) -m pytest -q tests/functional
 
-## make token SUB=<user id> [GROUPS=moderators,services]: a bearer token `make dev` accepts.
+## make token SUB=<user id> [GROUPS=moderators] | SUB=<service> SCOPES=orders.write,tracking.write:
+## a bearer token `make dev` accepts (a person's ID token, or a service's client-credentials token).
 token: $(STAMP)
-	@$(PY) -m local.token --sub "$(SUB)" --groups "$(GROUPS)"
+	@$(PY) -m local.token --sub "$(SUB)" --groups "$(GROUPS)" --scopes "$(SCOPES)"
 
 ## make synth [STAGE=dev]: the deployable stack, offline: build/<stage>/sam.json (+ deployment.zip,
 ## layer.zip beside it), linted by cfn-lint; prints the template's path and nothing else on stdout.

@@ -71,7 +71,7 @@ def _elf(path: Path) -> tuple[str, list[str], list[tuple[int, int]]]:
         glibc: list[tuple[int, int]] = []
         for section in elf.iter_sections():
             if isinstance(section, DynamicSection):
-                needed += [tag.needed for tag in section.iter_tags() if tag.entry.d_tag == "DT_NEEDED"]
+                needed += [tag.needed for tag in section.iter_tags() if tag.entry.d_tag == "DT_NEEDED"]  # type: ignore[attr-defined]
             if isinstance(section, GNUVerNeedSection):
                 for _, auxiliaries in section.iter_versions():
                     for aux in auxiliaries:
