@@ -6,7 +6,17 @@ REDOCLY := @redocly/cli@2.77.0
 STAMP  := $(VENV)/.installed-$(shell echo $(REDOCLY) | cat requirements.txt requirements-dev.txt - | cksum | cut -d' ' -f1)
 PORT   ?= 8000
 
-.PHONY: help dev test unit integration functional token lint clean package bench
+.PHONY: help dev test unit integration functional deploy-tests token lint clean synth package deploy bench
+
+# checkov (the IaC scanner the tests run) pins its own dependency tree: it gets its own virtualenv.
+CHECKOV_VERSION := 3.3.30
+CHECKOV := .tools/checkov-$(CHECKOV_VERSION)/bin/checkov
+
+$(CHECKOV):
+	@echo "installing checkov $(CHECKOV_VERSION) into .tools/ (once) ..." >&2
+	@rm -rf .tools/checkov-$(CHECKOV_VERSION)
+	@$(PYTHON) -m venv .tools/checkov-$(CHECKOV_VERSION) >&2
+	@.tools/checkov-$(CHECKOV_VERSION)/bin/pip install --quiet --disable-pip-version-check checkov==$(CHECKOV_VERSION) >&2
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@echo "installing the pinned dependencies into $(VENV) (the first time takes a minute or two) ..." >&2
@@ -24,9 +34,9 @@ help:
 dev: $(STAMP)
 	@PORT=$(PORT) $(PY) -m local.devserver
 
-## make test: every test tier: unit, then integration, then functional.
-test: $(STAMP)
-	@$(PY) -m pytest -q tests/unit tests/integration tests/functional
+## make test: every test tier: unit, integration, the synthesized stack (deploy), then functional.
+test: $(STAMP) $(CHECKOV)
+	@CHECKOV=$(CHECKOV) $(PY) -m pytest -q tests/unit tests/integration tests/deploy tests/functional
 
 ## make unit: the domain and the use cases over in-memory fakes (no AWS at all; seconds).
 unit: $(STAMP)
@@ -36,20 +46,39 @@ unit: $(STAMP)
 integration: $(STAMP)
 	@$(PY) -m pytest -q tests/integration
 
+## make deploy-tests: synthesize the stack once, then check the bundle, the template and its policies.
+deploy-tests: $(STAMP) $(CHECKOV)
+	@CHECKOV=$(CHECKOV) $(PY) -m pytest -q tests/deploy
+
 ## make functional: `make dev` as a process, driven over real HTTP, then stopped.
 functional: $(STAMP)
 	@$(PY) -m pytest -q tests/functional
 
-## make token SUB=<user id> [GROUPS=moderators,services]: a bearer token `make dev` accepts.
+## make token SUB=<user id> [GROUPS=moderators] | SUB=<service> SCOPES=orders.write,tracking.write:
+## a bearer token `make dev` accepts (a person's ID token, or a service's client-credentials token).
 token: $(STAMP)
-	@$(PY) -m local.token --sub "$(SUB)" --groups "$(GROUPS)"
+	@$(PY) -m local.token --sub "$(SUB)" --groups "$(GROUPS)" --scopes "$(SCOPES)"
 
-## make package STAGE=dev: synthesize the stack offline (build/<stage>/sam.json + deployment.zip), lint it.
+## make synth [STAGE=dev]: the deployable stack, offline: build/<stage>/sam.json (+ deployment.zip,
+## layer.zip beside it), linted by cfn-lint; prints the template's path and nothing else on stdout.
 STAGE ?= dev
-package: $(STAMP)
-	@$(PY) -m pip install --quiet --disable-pip-version-check cfn-lint==1.58.0 >&2
+synth: $(STAMP)
 	@$(PY) -m infra.build --stage $(STAGE)
-	@$(VENV)/bin/cfn-lint build/$(STAGE)/sam.json && echo "cfn-lint: build/$(STAGE)/sam.json is clean"
+	@$(VENV)/bin/cfn-lint build/$(STAGE)/sam.json >&2 && echo "cfn-lint: build/$(STAGE)/sam.json is clean" >&2
+
+## make package: the same as make synth (kept for habit).
+package: synth
+
+## make deploy STAGE=prod [STACK=buyer-protection-prod] [ARTIFACTS=<s3 bucket>]: synth, then a real deployment
+## with the AWS CLI (credentials and region from your AWS profile; see README "Deployment").
+STACK ?= buyer-protection-$(STAGE)
+deploy: synth
+	@test -n "$(ARTIFACTS)" || { echo "make deploy needs ARTIFACTS=<an S3 bucket for the code archives>" >&2; exit 2; }
+	aws cloudformation package --template-file build/$(STAGE)/sam.json --s3-bucket $(ARTIFACTS) \
+		--s3-prefix $(STACK) --output-template-file build/$(STAGE)/packaged.yaml >&2
+	aws cloudformation deploy --template-file build/$(STAGE)/packaged.yaml --stack-name $(STACK) \
+		--capabilities CAPABILITY_IAM CAPABILITY_AUTO_EXPAND $(DEPLOY_ARGS)
+	aws cloudformation describe-stacks --stack-name $(STACK) --query 'Stacks[0].Outputs' --output table
 
 ## make bench: measurements as ratios or counts against a baseline of the same run, written to bench/results/*.json.
 bench: $(STAMP)
@@ -65,4 +94,4 @@ lint: $(STAMP)
 
 ## make clean: remove the virtualenv and local state.
 clean:
-	rm -rf $(VENV) .local .pytest_cache .hypothesis
+	rm -rf $(VENV) .tools build .local .pytest_cache .hypothesis

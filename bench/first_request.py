@@ -35,7 +35,7 @@ def child() -> None:
     from chalicelib import bootstrap
     from chalicelib.config import Settings
     from infra.resources import provision
-    from tests.support import AUDIENCE, ISSUER, auth, keypair, order_body
+    from tests.support import AUDIENCE, ISSUER, keypair, order_body, service_auth
 
     created: list[str] = []
     original = Session.create_client
@@ -50,7 +50,7 @@ def child() -> None:
         provisioned = provision(settings)
         from app import app
 
-        headers = {**auth("svc", "services")}
+        headers = {**service_auth("svc")}
         bodies = [json.dumps(order_body(f"o-{i}")) for i in range(2)]
         Session.create_client = counting
         settings = replace(settings, timer_state_machine_arn=provisioned["TIMER_STATE_MACHINE_ARN"])

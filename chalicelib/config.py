@@ -39,6 +39,8 @@ class AuthSettings:
     audience: str
     jwks_url: str | None = None  # Cognito: https://cognito-idp.<region>.amazonaws.com/<pool>/.well-known/jwks.json
     public_key_pem: str | None = None  # local runs and tests
+    # Client-credentials scopes are "<resource_server>/<scope>" (the stack's resource server).
+    resource_server: str = "buyer-protection"
 
 
 @dataclass(frozen=True)
@@ -121,7 +123,8 @@ class Settings:
                 raise ConfigError(f"{var} is required")
         return cls(
             auth=AuthSettings(issuer=env["AUTH_ISSUER"], audience=env["AUTH_AUDIENCE"], jwks_url=jwks_url,
-                              public_key_pem=public_key),
+                              public_key_pem=public_key,
+                              resource_server=env.get("AUTH_RESOURCE_SERVER") or AuthSettings.resource_server),
             policy=policy,
             region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
             orders_table=env.get("ORDERS_TABLE", cls.orders_table),

@@ -18,6 +18,7 @@ from chalicelib.adapters.aws import EVENT_SOURCE
 from chalicelib.adapters.dynamodb import DEFAULT_TABLES, create_tables, make_tables
 from chalicelib.config import DEFAULT_EVIDENCE_QUEUE, DEFAULT_TIMER_QUEUE, Settings
 from chalicelib.metrics import NAMESPACE as METRICS_NAMESPACE
+from infra.bundle import ARCHITECTURE, RUNTIME
 
 LOGICAL_IDS = {"orders": "OrdersTable", "disputes": "DisputesTable", "messages": "MessagesTable",
                "outbox": "OutboxTable", "evidence": "EvidenceTable", "idempotency": "IdempotencyTable"}
@@ -129,40 +130,122 @@ def _table_arns() -> list[Any]:
     return arns
 
 
-def function_policy(role_name: str) -> list[dict[str, Any]]:
-    """Least privilege: logs; item-level DynamoDB actions on this stack's tables; starting and
-    stopping the timer machine's executions; publishing to the bus; consuming the timer queue."""
-    executions = {"Fn::Sub": "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:execution:"
-                             "${DeadlineTimer.Name}:*"}
-    return [{"PolicyName": f"{role_name}Policy", "PolicyDocument": {"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
-         "Resource": "arn:aws:logs:*:*:*"},
-        {"Effect": "Allow", "Action": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
-                                       "dynamodb:DeleteItem", "dynamodb:Query", "dynamodb:ConditionCheckItem"],
-         "Resource": _table_arns()},
-        {"Effect": "Allow", "Action": ["states:StartExecution"], "Resource": {"Ref": "DeadlineTimer"}},
-        {"Effect": "Allow", "Action": ["states:StopExecution", "states:DescribeExecution"], "Resource": executions},
-        {"Effect": "Allow", "Action": ["events:PutEvents"], "Resource": {"Fn::GetAtt": ["EventBus", "Arn"]}},
-        {"Effect": "Allow", "Action": ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
-                                       "sqs:ChangeMessageVisibility"],
-         "Resource": [{"Fn::GetAtt": ["TimerQueue", "Arn"]}, {"Fn::GetAtt": ["EvidenceQueue", "Arn"]}]},
-        {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
-         "Resource": {"Fn::Sub": "arn:${AWS::Partition}:s3:::${AWS::StackName}-evidence-${AWS::AccountId}/*"}},
-        {"Effect": "Allow", "Action": ["s3:ListBucket"], "Resource": BUCKET_ARN},
-    ]}}]
+def _table(logical_id: str, index: bool = False) -> dict[str, str]:
+    return {"Fn::Sub": f"${{{logical_id}.Arn}}" + ("/index/*" if index else "")}
 
 
-def queue_resources(prefix: str, queue_name: str, alarm_description: str) -> dict[str, Any]:
+EXECUTIONS = {"Fn::Sub": "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:execution:"
+                         "${DeadlineTimer.Name}:*"}
+UPLOADS, SERVED = {"Fn::Sub": "${EvidenceBucket.Arn}/uploads/*"}, {"Fn::Sub": "${EvidenceBucket.Arn}/evidence/*"}
+# What committing a change does after the write (chalicelib/relay.py): start and stop timers,
+# publish domain events, settle the outbox record.
+RELAY: dict[str, list[Any]] = {
+    "states:StartExecution": [{"Ref": "DeadlineTimer"}],
+    "states:StopExecution": [EXECUTIONS], "states:DescribeExecution": [EXECUTIONS],
+    "events:PutEvents": [{"Fn::GetAtt": ["EventBus", "Arn"]}],
+    "dynamodb:DeleteItem": [_table("OutboxTable")],
+}
+# A unit of work (chalicelib/adapters/dynamodb/unit_of_work.py) reads the aggregates it changes and
+# writes them with the outbox records in one transaction.
+UNIT_OF_WORK: dict[str, list[Any]] = {
+    "dynamodb:GetItem": [_table("OrdersTable"), _table("DisputesTable")],
+    "dynamodb:PutItem": [_table("OutboxTable")],
+    "dynamodb:UpdateItem": [_table("OrdersTable"), _table("DisputesTable")],
+}
+
+
+def _merge(*grants: dict[str, list[Any]]) -> dict[str, list[Any]]:
+    out: dict[str, list[Any]] = {}
+    for grant in grants:
+        for action, resources in grant.items():
+            out.setdefault(action, [])
+            out[action] += [r for r in resources if r not in out[action]]
+    return out
+
+
+# Each function: the actions its code calls, on the resources it uses (recorded during the
+# integration tests and checked by tests/integration/test_least_privilege.py).
+FUNCTION_GRANTS: dict[str, dict[str, list[Any]]] = {
+    "APIHandler": _merge(UNIT_OF_WORK, RELAY, {
+        "dynamodb:PutItem": [_table("OrdersTable"), _table("MessagesTable"), _table("EvidenceTable"),
+                             _table("IdempotencyTable")],
+        "dynamodb:UpdateItem": [_table("EvidenceTable"), _table("IdempotencyTable")],
+        "dynamodb:DeleteItem": [_table("IdempotencyTable")],
+        "dynamodb:ConditionCheckItem": [_table("DisputesTable")],
+        "dynamodb:Query": [_table("MessagesTable"), _table("EvidenceTable")]
+                          + [_table(t, index=True) for t in ("OrdersTable", "DisputesTable")],
+        # Presigned: the apps upload to uploads/ and download served copies with these.
+        "s3:PutObject": [UPLOADS], "s3:GetObject": [SERVED],
+    }),
+    "TimerFired": _merge(UNIT_OF_WORK, RELAY),
+    "DrainOutbox": _merge(UNIT_OF_WORK, RELAY, {"dynamodb:Query": [_table("OutboxTable", index=True)]}),
+    "ReleaseEscrow": _merge(UNIT_OF_WORK, RELAY, {"dynamodb:Query": [_table("OrdersTable", index=True)]}),
+    # Accepting evidence publishes an event; it starts and stops no timer.
+    "EvidenceUploaded": _merge({k: v for k, v in RELAY.items() if not k.startswith("states:")}, {
+        "dynamodb:GetItem": [_table("DisputesTable"), _table("EvidenceTable")],
+        "dynamodb:PutItem": [_table("EvidenceTable"), _table("OutboxTable")],
+        "dynamodb:UpdateItem": [_table("DisputesTable"), _table("EvidenceTable")],
+        "s3:GetObject": [UPLOADS], "s3:DeleteObject": [UPLOADS], "s3:PutObject": [SERVED],
+    }),
+    "ExpireEvidence": _merge(UNIT_OF_WORK, RELAY, {
+        "dynamodb:Query": [_table("EvidenceTable", index=True)], "dynamodb:GetItem": [_table("EvidenceTable")],
+        "dynamodb:PutItem": [_table("EvidenceTable")], "dynamodb:UpdateItem": [_table("EvidenceTable")],
+    }),
+}
+# The queue each SQS-triggered function's event source mapping reads (with the function's role).
+CONSUMES = {"TimerFired": "TimerQueue", "EvidenceUploaded": "EvidenceQueue"}
+# Scheduled (asynchronously invoked) functions send what failed after retries here.
+SCHEDULED = ("ReleaseEscrow", "DrainOutbox", "ExpireEvidence")
+
+
+def function_name(function_id: str) -> dict[str, str]:
+    return {"Fn::Sub": f"${{AWS::StackName}}-{function_id}"}
+
+
+def function_policy(function_id: str) -> list[dict[str, Any]]:
+    """Least privilege: its own log group; the actions its code calls, on the resources it uses;
+    its queue (event source mapping) or its failure destination; X-Ray."""
+    log_group = {"Fn::Sub": f"arn:${{AWS::Partition}}:logs:${{AWS::Region}}:${{AWS::AccountId}}:log-group:"
+                            f"/aws/lambda/${{AWS::StackName}}-{function_id}:*"}
+    statements: list[dict[str, Any]] = [
+        {"Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"], "Resource": log_group}]
+    by_resources: dict[str, list[str]] = {}
+    for action, resources in FUNCTION_GRANTS[function_id].items():
+        by_resources.setdefault(json.dumps(resources, sort_keys=True), []).append(action)
+    statements += [{"Effect": "Allow", "Action": sorted(actions), "Resource": json.loads(key)}
+                   for key, actions in sorted(by_resources.items())]
+    if function_id in CONSUMES:
+        statements.append({"Effect": "Allow", "Action": ["sqs:ReceiveMessage", "sqs:DeleteMessage",
+                                                         "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"],
+                           "Resource": {"Fn::GetAtt": [CONSUMES[function_id], "Arn"]}})
+    if function_id in SCHEDULED:
+        statements.append({"Effect": "Allow", "Action": ["sqs:SendMessage"],
+                           "Resource": {"Fn::GetAtt": ["AsyncFailuresQueue", "Arn"]}})
+    # X-Ray's write actions support no resource narrower than "*" (justified in infra/checkov.yaml).
+    statements.append({"Effect": "Allow", "Action": ["xray:PutTraceSegments", "xray:PutTelemetryRecords"],
+                       "Resource": "*"})
+    return [{"PolicyName": f"{function_id}Policy", "PolicyDocument": {"Version": "2012-10-17",
+                                                                      "Statement": statements}}]
+
+
+RETENTION = 14 * 24 * 3600
+# Every alarm notifies the operators' topic (subscribe to it after deploying: README).
+NOTIFY: dict[str, Any] = {"AlarmActions": [{"Ref": "AlarmTopic"}], "OKActions": [{"Ref": "AlarmTopic"}]}
+
+
+def queue_resources(prefix: str, queue_name: Any, alarm_description: str) -> dict[str, Any]:
     """<prefix>Queue, its <prefix>DeadLetterQueue (after MAX_RECEIVES tries) and an alarm on it."""
     dlq = f"{prefix}DeadLetterQueue"
     return {
         dlq: {"Type": "AWS::SQS::Queue", "Properties": {
-            "QueueName": f"{queue_name}-dlq", "MessageRetentionPeriod": 1209600, "SqsManagedSseEnabled": True}},
+            "QueueName": f"{queue_name}-dlq", "MessageRetentionPeriod": RETENTION, "SqsManagedSseEnabled": True}},
         f"{prefix}Queue": {"Type": "AWS::SQS::Queue", "Properties": {
+            # The longest SQS keeps a message: a consumer may be down two weeks and lose nothing.
             "QueueName": queue_name, "VisibilityTimeout": 180, "SqsManagedSseEnabled": True,
+            "MessageRetentionPeriod": RETENTION,
             "RedrivePolicy": {"deadLetterTargetArn": {"Fn::GetAtt": [dlq, "Arn"]}, "maxReceiveCount": MAX_RECEIVES}}},
         f"{prefix}DeadLetterAlarm": {"Type": "AWS::CloudWatch::Alarm", "Properties": {
-            "AlarmDescription": alarm_description,
+            "AlarmDescription": alarm_description, **NOTIFY,
             "Namespace": "AWS/SQS", "MetricName": "ApproximateNumberOfMessagesVisible",
             "Dimensions": [{"Name": "QueueName", "Value": {"Fn::GetAtt": [dlq, "QueueName"]}}],
             "Statistic": "Maximum", "Period": 300, "EvaluationPeriods": 1, "Threshold": 0,
@@ -182,6 +265,12 @@ def evidence_resources(evidence_queue_name: str) -> dict[str, Any]:
                 "Resource": {"Fn::GetAtt": ["EvidenceQueue", "Arn"]},
                 "Condition": {"ArnEquals": {"aws:SourceArn": BUCKET_ARN},
                               "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}}]}}},
+        "EvidenceBucketPolicy": {"Type": "AWS::S3::BucketPolicy", "Properties": {
+            "Bucket": {"Ref": "EvidenceBucket"},
+            "PolicyDocument": {"Version": "2012-10-17", "Statement": [{
+                "Sid": "TlsOnly", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
+                "Resource": [{"Fn::GetAtt": ["EvidenceBucket", "Arn"]}, {"Fn::Sub": "${EvidenceBucket.Arn}/*"}],
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]}}},
         "EvidenceBucket": {"Type": "AWS::S3::Bucket", "DependsOn": "EvidenceQueuePolicy",
                            "DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain", "Properties": {
             "BucketName": BUCKET_NAME,
@@ -190,8 +279,17 @@ def evidence_resources(evidence_queue_name: str) -> dict[str, Any]:
             "BucketEncryption": {"ServerSideEncryptionConfiguration": [
                 {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]},
             "VersioningConfiguration": {"Status": "Enabled"},
-            "LifecycleConfiguration": {"Rules": [{"Id": "raw-uploads", "Status": "Enabled", "Prefix": "uploads/",
-                                                  "ExpirationInDays": 1, "NoncurrentVersionExpirationInDays": 1}]},
+            # Uploads never processed (or processed: the served copy lives under evidence/) go after a day.
+            "LifecycleConfiguration": {"Rules": [
+                {"Id": "raw-uploads", "Status": "Enabled", "Prefix": "uploads/", "ExpirationInDays": 1,
+                 "NoncurrentVersionExpirationInDays": 1},
+                {"Id": "abandoned-multipart", "Status": "Enabled",
+                 "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1}}]},
+            # The apps POST uploads to presigned forms and GET served copies; the form's policy pins
+            # key, type and size. Origins are the web app's, per stage (parameter AppOrigins).
+            "CorsConfiguration": {"CorsRules": [{"AllowedMethods": ["POST", "GET"], "AllowedOrigins": {"Ref": "AppOrigins"},
+                                                 "AllowedHeaders": ["*"], "MaxAge": 3000}]},
+            "OwnershipControls": {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]},
             "NotificationConfiguration": {"QueueConfigurations": [{
                 "Event": "s3:ObjectCreated:*", "Queue": {"Fn::GetAtt": ["EvidenceQueue", "Arn"]},
                 "Filter": {"S3Key": {"Rules": [{"Name": "prefix", "Value": "uploads/"}]}}}]}}},
@@ -202,15 +300,101 @@ def evidence_resources(evidence_queue_name: str) -> dict[str, Any]:
 MONEY_ALARMS = {
     "RefundsOverdue": "A refund was not settled by its deadline: it was asked again with the same key.",
     "RefundsNeedingAttention": "Every automatic attempt of a refund failed: a moderator must retry it.",
+    "RefundsFailed": "The payment provider refused or failed a refund.",
+    "MediationOverdue": "An escalated dispute passed its mediation deadline without a moderator's decision.",
 }
 
 
 def money_alarm(metric: str, why: str) -> dict[str, Any]:
     return {"Type": "AWS::CloudWatch::Alarm", "Properties": {
-        "AlarmDescription": why, "Namespace": METRICS_NAMESPACE, "MetricName": metric,
+        "AlarmDescription": why, **NOTIFY, "Namespace": METRICS_NAMESPACE, "MetricName": metric,
         "Dimensions": [{"Name": "service", "Value": "buyer-protection"}],
         "Statistic": "Sum", "Period": 300, "EvaluationPeriods": 1, "Threshold": 0,
         "ComparisonOperator": "GreaterThanThreshold", "TreatMissingData": "notBreaching"}}
+
+
+# The resource server the platform's services get scopes on (client credentials).
+RESOURCE_SERVER = "buyer-protection"
+# Machine clients and the scopes each is granted (chalicelib/adapters/auth.py names the scopes).
+SERVICE_CLIENTS = {"CheckoutClient": ("checkout", ["orders.write"]),
+                   "CarrierTrackingClient": ("carrier-tracking", ["tracking.write"])}
+SCOPE_DESCRIPTIONS = {"orders.write": "Register paid orders (checkout)",
+                      "tracking.write": "Report carrier tracking scans (carrier tracking)"}
+ISSUER = {"Fn::Sub": "https://cognito-idp.${AWS::Region}.${AWS::URLSuffix}/${UserPool}"}
+
+
+def identity_resources() -> dict[str, Any]:
+    """People sign in to a Cognito user pool through the mobile apps' client (ID tokens carry the
+    `moderators` group); the platform's services get access tokens by client credentials, with
+    scopes on this service's resource server."""
+    resources: dict[str, Any] = {
+        "UserPool": {"Type": "AWS::Cognito::UserPool", "DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain",
+                     "Properties": {
+            "UserPoolName": {"Fn::Sub": "${AWS::StackName}-users"},
+            "UsernameAttributes": ["email"], "AutoVerifiedAttributes": ["email"],
+            "AccountRecoverySetting": {"RecoveryMechanisms": [{"Name": "verified_email", "Priority": 1}]},
+            "Policies": {"PasswordPolicy": {"MinimumLength": 12, "RequireLowercase": True, "RequireNumbers": True,
+                                            "RequireSymbols": False, "RequireUppercase": True,
+                                            "TemporaryPasswordValidityDays": 3}},
+            "MfaConfiguration": "OPTIONAL", "EnabledMfas": ["SOFTWARE_TOKEN_MFA"],
+            "DeletionProtection": "ACTIVE"}},
+        "ModeratorsGroup": {"Type": "AWS::Cognito::UserPoolGroup", "Properties": {
+            "GroupName": "moderators", "UserPoolId": {"Ref": "UserPool"},
+            "Description": "Moderators decide escalated disputes and retry failed refunds."}},
+        "ServicesGroup": {"Type": "AWS::Cognito::UserPoolGroup", "Properties": {
+            "GroupName": "services", "UserPoolId": {"Ref": "UserPool"},
+            "Description": "Service accounts signing in as users (API version 1); client credentials are preferred."}},
+        "MobileAppClient": {"Type": "AWS::Cognito::UserPoolClient", "Properties": {
+            "ClientName": {"Fn::Sub": "${AWS::StackName}-mobile"}, "UserPoolId": {"Ref": "UserPool"},
+            "GenerateSecret": False, "ExplicitAuthFlows": ["ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
+            "PreventUserExistenceErrors": "ENABLED", "EnableTokenRevocation": True,
+            "IdTokenValidity": 60, "AccessTokenValidity": 60, "RefreshTokenValidity": 30,
+            "TokenValidityUnits": {"IdToken": "minutes", "AccessToken": "minutes", "RefreshToken": "days"}}},
+        # The token endpoint (/oauth2/token) for client credentials lives on the pool's domain.
+        "UserPoolDomain": {"Type": "AWS::Cognito::UserPoolDomain", "Properties": {
+            "UserPoolId": {"Ref": "UserPool"}, "Domain": {"Fn::Sub": "${AWS::StackName}-${AWS::AccountId}"}}},
+        "ServicesResourceServer": {"Type": "AWS::Cognito::UserPoolResourceServer", "Properties": {
+            "UserPoolId": {"Ref": "UserPool"}, "Identifier": RESOURCE_SERVER, "Name": "buyer-protection API",
+            "Scopes": [{"ScopeName": name, "ScopeDescription": why} for name, why in SCOPE_DESCRIPTIONS.items()]}},
+    }
+    for logical_id, (name, scopes) in SERVICE_CLIENTS.items():
+        resources[logical_id] = {"Type": "AWS::Cognito::UserPoolClient", "DependsOn": "ServicesResourceServer",
+                                 "Properties": {
+            "ClientName": {"Fn::Sub": f"${{AWS::StackName}}-{name}"}, "UserPoolId": {"Ref": "UserPool"},
+            "GenerateSecret": True, "AllowedOAuthFlowsUserPoolClient": True, "AllowedOAuthFlows": ["client_credentials"],
+            "AllowedOAuthScopes": [f"{RESOURCE_SERVER}/{scope}" for scope in scopes],
+            "SupportedIdentityProviders": ["COGNITO"], "EnableTokenRevocation": True,
+            "AccessTokenValidity": 60, "TokenValidityUnits": {"AccessToken": "minutes"},
+            "ExplicitAuthFlows": ["ALLOW_REFRESH_TOKEN_AUTH"]}}
+    return resources
+
+
+def auth_environment() -> dict[str, Any]:
+    """What chalicelib/config.py reads to verify tokens, from the stack's own pool and clients."""
+    return {"AUTH_ISSUER": ISSUER, "AUTH_AUDIENCE": {"Ref": "MobileAppClient"},
+            "AUTH_JWKS_URL": {"Fn::Sub": "https://cognito-idp.${AWS::Region}.${AWS::URLSuffix}/${UserPool}"
+                                         "/.well-known/jwks.json"},
+            "AUTH_RESOURCE_SERVER": RESOURCE_SERVER}
+
+
+def layer_resources() -> dict[str, Any]:
+    """The dependencies, built for the runtime (infra/bundle.py), shared by every function."""
+    return {"DependenciesLayer": {"Type": "AWS::Serverless::LayerVersion", "Properties": {
+        "LayerName": {"Fn::Sub": "${AWS::StackName}-dependencies"}, "ContentUri": "./layer.zip",
+        "CompatibleRuntimes": [RUNTIME], "CompatibleArchitectures": [ARCHITECTURE], "RetentionPolicy": "Delete"}}}
+
+
+def outputs() -> dict[str, Any]:
+    """What a newcomer needs after `make deploy`: where the API is and how to get tokens."""
+    out: dict[str, Any] = {
+        "UserPoolId": {"Value": {"Ref": "UserPool"}},
+        "MobileAppClientId": {"Value": {"Ref": "MobileAppClient"}},
+        "TokenEndpoint": {"Value": {"Fn::Sub": "https://${UserPoolDomain}.auth.${AWS::Region}.amazoncognito.com"
+                                               "/oauth2/token"}},
+        "EvidenceBucketName": {"Value": {"Ref": "EvidenceBucket"}},
+    }
+    out.update({f"{logical_id}Id": {"Value": {"Ref": logical_id}} for logical_id in SERVICE_CLIENTS})
+    return out
 
 
 def messaging_resources(timer_queue_name: str) -> dict[str, Any]:
@@ -219,7 +403,7 @@ def messaging_resources(timer_queue_name: str) -> dict[str, Any]:
         **queue_resources("Timer", timer_queue_name,
                           "A deadline could not be applied after retries: a dispute is stuck in its phase."),
         "TimerFailedAlarm": {"Type": "AWS::CloudWatch::Alarm", "Properties": {
-            "AlarmDescription": "A deadline timer execution failed: its expiry never reached the queue.",
+            "AlarmDescription": "A deadline timer execution failed: its expiry never reached the queue.", **NOTIFY,
             "Namespace": "AWS/States", "MetricName": "ExecutionsFailed",
             "Dimensions": [{"Name": "StateMachineArn", "Value": {"Ref": "DeadlineTimer"}}],
             "Statistic": "Sum", "Period": 300, "EvaluationPeriods": 1, "Threshold": 0,
@@ -271,11 +455,82 @@ def gateway_responses() -> dict[str, Any]:
     return resources
 
 
-def cloudformation(function_ids: list[str], timer_queue_name: str = DEFAULT_TIMER_QUEUE,
+def operations_resources(function_ids: list[str]) -> dict[str, Any]:
+    """The alarm topic; per function a log group with retention and alarms on errors and throttles;
+    the schedules' failure queue; the API's access logs and 5xx alarm."""
+    resources: dict[str, Any] = {
+        "AlarmTopic": {"Type": "AWS::SNS::Topic", "Properties": {
+            "TopicName": {"Fn::Sub": "${AWS::StackName}-alarms"}, "KmsMasterKeyId": "alias/aws/sns"}},
+        **queue_resources("AsyncFailures", {"Fn::Sub": "${AWS::StackName}-async-failures"},
+                          "A scheduled run failed after retries (or EventBridge could not invoke it)."),
+        "AsyncFailuresQueuePolicy": {"Type": "AWS::SQS::QueuePolicy", "Properties": {
+            "Queues": [{"Ref": "AsyncFailuresQueue"}],
+            "PolicyDocument": {"Version": "2012-10-17", "Statement": [{
+                "Effect": "Allow", "Principal": {"Service": "events.amazonaws.com"}, "Action": "sqs:SendMessage",
+                "Resource": {"Fn::GetAtt": ["AsyncFailuresQueue", "Arn"]},
+                "Condition": {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}}]}}},
+        "ApiAccessLogs": {"Type": "AWS::Logs::LogGroup", "Properties": {
+            "LogGroupName": {"Fn::Sub": "/aws/apigateway/${AWS::StackName}-access"},
+            "RetentionInDays": {"Ref": "LogRetentionDays"}}},
+        "Api5xxAlarm": {"Type": "AWS::CloudWatch::Alarm", "Properties": {
+            "AlarmDescription": "The API answered 5xx (a bug, or a dependency down).", **NOTIFY,
+            "Namespace": "AWS/ApiGateway", "MetricName": "5XXError",
+            "Dimensions": [{"Name": "ApiName", "Value": "buyer-protection"}, {"Name": "Stage", "Value": "api"}],
+            "Statistic": "Sum", "Period": 300, "EvaluationPeriods": 1, "Threshold": 0,
+            "ComparisonOperator": "GreaterThanThreshold", "TreatMissingData": "notBreaching"}},
+    }
+    resources["AsyncFailuresDeadLetterQueue"]["Properties"]["QueueName"] = {
+        "Fn::Sub": "${AWS::StackName}-async-failures-dlq"}
+    for function_id in function_ids:
+        resources[f"{function_id}LogGroup"] = {"Type": "AWS::Logs::LogGroup", "Properties": {
+            "LogGroupName": {"Fn::Sub": f"/aws/lambda/${{AWS::StackName}}-{function_id}"},
+            "RetentionInDays": {"Ref": "LogRetentionDays"}}}
+        for metric in ("Errors", "Throttles"):
+            resources[f"{function_id}{metric}Alarm"] = {"Type": "AWS::CloudWatch::Alarm", "Properties": {
+                "AlarmDescription": f"{function_id}: Lambda {metric.lower()}.", **NOTIFY,
+                "Namespace": "AWS/Lambda", "MetricName": metric,
+                "Dimensions": [{"Name": "FunctionName", "Value": function_name(function_id)}],
+                "Statistic": "Sum", "Period": 300, "EvaluationPeriods": 1, "Threshold": 0,
+                "ComparisonOperator": "GreaterThanThreshold", "TreatMissingData": "notBreaching"}}
+    return resources
+
+
+# Reserved concurrency: the API cannot take the capacity the timers and evidence need.
+RESERVED_CONCURRENCY = {"TimerFired": 5, "EvidenceUploaded": 5}
+API_THROTTLE = {"ThrottlingRateLimit": 100, "ThrottlingBurstLimit": 200}
+PARAMETERS = {
+    "LogRetentionDays": {"Type": "Number", "Default": 90, "AllowedValues": [30, 90, 180, 365, 731],
+                         "Description": "How long the functions' and the API's logs are kept."},
+    "AppOrigins": {"Type": "CommaDelimitedList", "Default": "https://localhost",
+                   "Description": "Web origins allowed to POST uploads to and GET evidence from the bucket."},
+}
+
+
+def function_resource(function_id: str, env: dict[str, Any]) -> dict[str, Any]:
+    props: dict[str, Any] = {"FunctionName": function_name(function_id), "Environment": {"Variables": env},
+                             "Runtime": RUNTIME, "Layers": [{"Ref": "DependenciesLayer"}], "Tracing": "Active"}
+    if function_id in RESERVED_CONCURRENCY:
+        props["ReservedConcurrentExecutions"] = RESERVED_CONCURRENCY[function_id]
+    if function_id in SCHEDULED:
+        failures = {"Fn::GetAtt": ["AsyncFailuresQueue", "Arn"]}
+        props["EventInvokeConfig"] = {"MaximumRetryAttempts": 2, "MaximumEventAgeInSeconds": 3600,
+                                      "DestinationConfig": {"OnFailure": {"Type": "SQS", "Destination": failures}}}
+        event = f"{function_id}Event"
+        props["Events"] = {event: {"Properties": {"DeadLetterConfig": {"Arn": failures},
+                                                  "RetryPolicy": {"MaximumRetryAttempts": 3,
+                                                                  "MaximumEventAgeInSeconds": 3600}}}}
+    # Chalice names SQS sources by ARN string, not Ref: the queues must exist first; the log group
+    # must exist before the function writes to it.
+    return {"Properties": props, "DependsOn": ["TimerQueue", "EvidenceQueue", f"{function_id}LogGroup"]}
+
+
+def cloudformation(stage: str, function_ids: list[str], timer_queue_name: str = DEFAULT_TIMER_QUEUE,
                    evidence_queue_name: str = DEFAULT_EVIDENCE_QUEUE) -> dict[str, Any]:
-    """The merge template for `chalice package`: tables, timer machine, queues, bus, alarms, and
-    for each Lambda function (by its logical id) its environment and a policy scoped to them."""
+    """The merge template for `chalice package`: identity, tables, timer machine, queues, bus,
+    bucket, alarms, and for each Lambda function (by its logical id) its environment, policy,
+    concurrency and failure destination; the API's access logs, throttling and tracing."""
     resources: dict[str, Any] = {**messaging_resources(timer_queue_name), **evidence_resources(evidence_queue_name),
+                                 **identity_resources(), **layer_resources(), **operations_resources(function_ids),
                                  **gateway_responses()}
     tables = make_tables(DEFAULT_TABLES, "us-east-1")  # only the key schemas are read
     for name, logical_id in LOGICAL_IDS.items():
@@ -283,12 +538,28 @@ def cloudformation(function_ids: list[str], timer_queue_name: str = DEFAULT_TIME
             getattr(tables, name), {"Fn::Sub": f"${{AWS::StackName}}-{logical_id.removesuffix('Table').lower()}"})
     env: dict[str, Any] = {ENV_VARS[name]: {"Ref": logical_id} for name, logical_id in LOGICAL_IDS.items()}
     env.update({"TIMER_STATE_MACHINE_ARN": {"Ref": "DeadlineTimer"}, "EVENT_BUS_NAME": {"Ref": "EventBus"},
-                "TIMER_QUEUE_NAME": timer_queue_name, "EVIDENCE_BUCKET": BUCKET_NAME,
-                "EVIDENCE_QUEUE_NAME": evidence_queue_name})
+                "TIMER_QUEUE_NAME": timer_queue_name, "EVIDENCE_BUCKET": {"Ref": "EvidenceBucket"},
+                "EVIDENCE_QUEUE_NAME": evidence_queue_name, "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+                **auth_environment()})
     for function_id in function_ids:
+        resources[function_id] = function_resource(function_id, env)
         role = "ApiHandlerRole" if function_id == "APIHandler" else f"{function_id}Role"
-        # Chalice names SQS sources by ARN string, not Ref: the queues must exist first.
-        resources[function_id] = {"Properties": {"Environment": {"Variables": env}},
-                                  "DependsOn": ["TimerQueue", "EvidenceQueue"]}
-        resources[role] = {"Properties": {"Policies": function_policy(role)}}
-    return {"Resources": resources}
+        resources[role] = {"Properties": {"Policies": function_policy(function_id)}}
+    resources["RestAPI"] = {"Properties": {
+        "TracingEnabled": True,
+        "AccessLogSetting": {"DestinationArn": {"Fn::GetAtt": ["ApiAccessLogs", "Arn"]},
+                             "Format": json.dumps({"requestId": "$context.requestId", "ip": "$context.identity.sourceIp",
+                                                   "time": "$context.requestTime", "method": "$context.httpMethod",
+                                                   "path": "$context.resourcePath", "status": "$context.status",
+                                                   "latencyMs": "$context.responseLatency"})},
+        "MethodSettings": [{"ResourcePath": "/*", "HttpMethod": "*", "MetricsEnabled": True, **API_THROTTLE}]}}
+    resources["ApiGatewayLogsRole"] = {"Type": "AWS::IAM::Role", "Properties": {
+        "AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"Service": "apigateway.amazonaws.com"}, "Action": "sts:AssumeRole"}]},
+        "ManagedPolicyArns": [{"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/service-role/"
+                                          "AmazonAPIGatewayPushToCloudWatchLogs"}]}}
+    # API Gateway writes access logs through one role per account and region (set here).
+    resources["ApiGatewayAccount"] = {"Type": "AWS::ApiGateway::Account",
+                                      "Properties": {"CloudWatchRoleArn": {"Fn::GetAtt": ["ApiGatewayLogsRole", "Arn"]}}}
+    resources["RestAPI"]["DependsOn"] = ["ApiGatewayAccount"]
+    return {"Parameters": PARAMETERS, "Resources": resources, "Outputs": outputs()}

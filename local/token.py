@@ -1,4 +1,7 @@
-"""`make token SUB=... GROUPS=...`: print a bearer token the local API accepts, and nothing else."""
+"""`make token SUB=... [GROUPS=...] [SCOPES=...]`: print a bearer token the local API accepts, and
+nothing else. Shaped like Cognito's: a person's ID token (audience = the mobile apps' client, with
+groups), or with SCOPES a platform service's client-credentials access token (scopes on the
+`buyer-protection` resource server, no audience)."""
 from __future__ import annotations
 
 import argparse
@@ -7,6 +10,8 @@ import time
 
 import jwt
 
+from chalicelib.adapters.auth import SERVICE_SCOPES
+from chalicelib.config import AuthSettings
 from local.keys import AUDIENCE, ISSUER, ensure_keypair
 
 
@@ -19,17 +24,38 @@ def make_token(sub: str, groups: list[str], ttl_seconds: int = 12 * 3600) -> str
     return jwt.encode(claims, private.read_text(), algorithm="RS256")
 
 
+def make_service_token(client_id: str, scopes: list[str], ttl_seconds: int = 3600) -> str:
+    private, _ = ensure_keypair()
+    now = int(time.time())
+    granted = " ".join(f"{AuthSettings.resource_server}/{scope}" for scope in scopes)
+    claims = {"sub": client_id, "client_id": client_id, "iss": ISSUER, "iat": now, "exp": now + ttl_seconds,
+              "token_use": "access", "scope": granted}
+    return jwt.encode(claims, private.read_text(), algorithm="RS256")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sub", required=True)
     parser.add_argument("--groups", default="")
-    parser.add_argument("--ttl", type=int, default=12 * 3600)
+    parser.add_argument("--scopes", default="")
+    parser.add_argument("--ttl", type=int, default=None)
     args = parser.parse_args(argv)
+    usage = ("make token SUB=<user id> [GROUPS=moderators]  |  "
+             f"make token SUB=<service> SCOPES={','.join(SERVICE_SCOPES)}")
     if not args.sub.strip():
-        print("SUB is required: make token SUB=<user id> [GROUPS=moderators,services]", file=sys.stderr)
+        print(f"SUB is required: {usage}", file=sys.stderr)
         return 2
     groups = [g.strip() for g in args.groups.split(",") if g.strip()]
-    print(make_token(args.sub.strip(), groups, args.ttl))
+    scopes = [s.strip() for s in args.scopes.split(",") if s.strip()]
+    unknown = [s for s in scopes if s not in SERVICE_SCOPES]
+    if unknown or (scopes and groups) or "services" in groups:
+        print(f"services get scopes, people get groups ({', '.join(unknown) or 'services'} is neither): {usage}",
+              file=sys.stderr)
+        return 2
+    if scopes:
+        print(make_service_token(args.sub.strip(), scopes, args.ttl or 3600))
+    else:
+        print(make_token(args.sub.strip(), groups, args.ttl or 12 * 3600))
     return 0
 
 

@@ -91,3 +91,19 @@ def client(wired: Any) -> Iterator[Any]:
     with Client(app) as c:
         checked_chalice_client(c.http)
         yield c
+
+
+@pytest.fixture(scope="session", autouse=True)
+def recorded_calls() -> Iterator[list[Any]]:
+    """Every AWS operation the app's functions make in this session, with the function that made
+    it (tests/integration/recorder.py); tests/integration/test_least_privilege.py, run last,
+    checks them against the template's policies."""
+    from tests.integration.recorder import recording
+
+    with recording() as calls:
+        yield calls
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The least-privilege checks read what every other test recorded: they run last."""
+    items.sort(key=lambda item: item.nodeid.split("::")[0].endswith("test_least_privilege.py"))

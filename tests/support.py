@@ -51,6 +51,21 @@ def auth(sub: str, *groups: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token(sub, groups)}", "Content-Type": "application/json"}
 
 
+def service_token(client: str, scopes: tuple[str, ...] = ("orders.write", "tracking.write"), /, *,
+                  resource_server: str = "buyer-protection", **overrides: Any) -> str:
+    """What Cognito's client-credentials grant returns: an access token, no audience, scopes."""
+    now = int(time.time())
+    claims: dict[str, Any] = {"sub": client, "client_id": client, "iss": ISSUER, "iat": now, "exp": now + 3600,
+                              "token_use": "access", "scope": " ".join(f"{resource_server}/{s}" for s in scopes)}
+    claims.update(overrides)
+    return jwt.encode(claims, _signing_key("main"), algorithm="RS256")
+
+
+def service_auth(client_id: str = "svc", *scopes: str) -> dict[str, str]:
+    token = service_token(client_id, scopes) if scopes else service_token(client_id)
+    return {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+
+
 @dataclass
 class FakeClock:
     current: datetime = T0

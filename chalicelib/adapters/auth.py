@@ -1,5 +1,13 @@
 """Bearer-token verification: signature, expiry, issuer and audience, with PyJWT.
 
+Two kinds of caller, both signed by the same issuer (the stack's Cognito user pool):
+- people: ID tokens of the mobile apps' client (``aud`` = that client), with their groups;
+- the platform's services (checkout, carrier tracking): access tokens from the client-credentials
+  grant, with no ``aud`` but ``client_id`` and scopes on this service's resource server
+  (``<resource server>/orders.write``): the scopes decide what such a service may do. A person-
+  style ID token in the ``services`` group (the API's version 1 contract, and `make token
+  GROUPS=services`) stays a service with every service scope.
+
 In AWS the keys are the Cognito user pool's JWKS; locally, a PEM public key made by `make dev`.
 The service verifies tokens itself so every environment answers the same way (API Gateway's and
 `chalice local`'s authorizers differ).
@@ -16,12 +24,17 @@ from ..config import AuthSettings
 from ..domain.errors import Unauthenticated
 
 ALGORITHMS = ["RS256"]
+# What a platform service may be granted (scopes on the resource server; infra/resources.py).
+REGISTER_ORDERS = "orders.write"
+REPORT_SCANS = "tracking.write"
+SERVICE_SCOPES = (REGISTER_ORDERS, REPORT_SCANS)
 
 
 @dataclass(frozen=True)
 class Identity:
     sub: str
     groups: frozenset[str]
+    scopes: frozenset[str] = frozenset()  # a service's granted scopes (never a person's)
 
     @property
     def is_moderator(self) -> bool:
@@ -29,7 +42,10 @@ class Identity:
 
     @property
     def is_service(self) -> bool:
-        return "services" in self.groups
+        return bool(self.scopes) or "services" in self.groups
+
+    def may(self, scope: str) -> bool:
+        return scope in self.scopes or "services" in self.groups
 
 
 class TokenVerifier:
@@ -54,14 +70,29 @@ class TokenVerifier:
             raise Unauthenticated("Authorization must be 'Bearer <token>'")
         try:
             claims = jwt.decode(
-                token.strip(), self._key(token.strip()), algorithms=ALGORITHMS, audience=self._settings.audience,
-                issuer=self._settings.issuer, leeway=30, options={"require": ["exp", "iss", "sub", "aud"]},
+                token.strip(), self._key(token.strip()), algorithms=ALGORITHMS, issuer=self._settings.issuer,
+                leeway=30, options={"require": ["exp", "iss", "sub"], "verify_aud": False},
             )
         except (jwt.PyJWTError, ValueError) as exc:
             raise Unauthenticated("invalid token", details={"why": type(exc).__name__}) from exc
+        if not isinstance(claims.get("sub"), str) or not claims["sub"]:
+            raise Unauthenticated("token has no subject")
+        if claims.get("token_use") == "access":
+            return self._service(claims)
+        audience = claims.get("aud")
+        if self._settings.audience not in (audience if isinstance(audience, list) else [audience]):
+            raise Unauthenticated("invalid token", details={"why": "InvalidAudienceError"})
         groups = claims.get("cognito:groups") or []
         if isinstance(groups, str):
             groups = [groups]
-        if not isinstance(claims.get("sub"), str) or not claims["sub"]:
-            raise Unauthenticated("token has no subject")
         return Identity(sub=claims["sub"], groups=frozenset(g for g in groups if isinstance(g, str)))
+
+    def _service(self, claims: dict[str, Any]) -> Identity:
+        """A client-credentials access token: its scopes on our resource server, nothing else."""
+        prefix = f"{self._settings.resource_server}/"
+        scope = claims.get("scope")
+        granted = frozenset(s.removeprefix(prefix) for s in (scope.split() if isinstance(scope, str) else [])
+                            if s.startswith(prefix) and s.removeprefix(prefix) in SERVICE_SCOPES)
+        if not granted or not isinstance(claims.get("client_id"), str):
+            raise Unauthenticated("invalid token", details={"why": "NoServiceScope"})
+        return Identity(sub=claims["sub"], groups=frozenset(), scopes=granted)

@@ -82,8 +82,9 @@ def require(allowed: bool, message: str) -> None:
         raise Forbidden(message, code="NOT_YOUR_ACTION")
 
 
-def require_service(who: Identity, message: str) -> None:
-    require(who.is_service, message)
+def require_scope(who: Identity, scope: str, message: str) -> None:
+    """A platform service granted ``scope`` (client credentials); people never are."""
+    require(who.may(scope), message)
 
 
 def require_moderator(who: Identity, message: str) -> None:

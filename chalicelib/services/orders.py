@@ -4,7 +4,7 @@ from __future__ import annotations
 import builtins
 from datetime import datetime, timedelta
 
-from ..adapters.auth import Identity
+from ..adapters.auth import REGISTER_ORDERS, REPORT_SCANS, Identity
 from ..domain.errors import ConcurrentModification, Conflict, InvalidInput, NotFound
 from ..domain.orders import Order
 from ..ports import OrderExists, Page
@@ -26,7 +26,7 @@ def within_range(value: datetime, field: str, now: datetime) -> datetime:
 class Orders(UseCases):
     def register(self, who: Identity, cmd: RegisterOrder) -> tuple[Order, bool]:
         """Checkout registers a paid order. Replaying the same body returns the stored order."""
-        access.require_service(who, "only platform services register orders")
+        access.require_scope(who, REGISTER_ORDERS, "only the checkout service registers orders")
         now = self.clock.now()
         order = Order.register(
             order_id=cmd.order_id, buyer_id=cmd.buyer_id, seller_id=cmd.seller_id, items=list(cmd.items),
@@ -65,7 +65,7 @@ class Orders(UseCases):
     def record_scan(self, who: Identity, cmd: RecordScan) -> Order:
         with self.uow() as uow:
             order = uow.orders.get(cmd.order_id)
-            if not who.is_service:
+            if not who.may(REPORT_SCANS):
                 access.visible_order(who, order)  # 404 for strangers, then 403 for parties
                 access.require(False, "only the carrier-tracking service reports scans")
             if order is None:

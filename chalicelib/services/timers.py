@@ -6,6 +6,7 @@ from typing import Any
 from ..domain.errors import ConcurrentModification, Conflict
 from ..domain.policy import Policy
 from ..domain.timers import REFUND_RETRY, REFUND_SETTLEMENT, SHIP_BY
+from ..metrics import count
 from ..ports import Clock, EventPublisher
 from ..relay import OutboxRelay
 from .base import UnitOfWorkFactory, UseCases
@@ -43,10 +44,12 @@ class Timers(UseCases):
                     dispute = uow.disputes.get(dispute_id)
                     if dispute is None:
                         return "stale"
-                    was_open = dispute.is_open
+                    was_open, was_overdue = dispute.is_open, dispute.mediation_overdue
                     dispute.expire(action, self.clock.now(), self.policy)
                     save_with_order(uow, dispute, was_open, self.policy)
                     uow.commit()
+                if dispute.mediation_overdue and not was_overdue:
+                    count("MediationOverdue")  # alarmed on (infra/resources.py)
                 return "expired"
             except ConcurrentModification:
                 continue  # a party acted in the same instant: re-read, the domain decides again

@@ -71,7 +71,8 @@ def stop_group(proc: subprocess.Popen) -> None:
     proc.wait(timeout=30)
 
 
-def make_token(env: dict, sub: str, groups: str = "") -> str:
-    out = subprocess.run(["make", "--no-print-directory", "-s", "token", f"SUB={sub}", f"GROUPS={groups}"],
+def make_token(env: dict, sub: str, groups: str = "", scopes: str = "") -> str:
+    out = subprocess.run(["make", "--no-print-directory", "-s", "token", f"SUB={sub}", f"GROUPS={groups}",
+                          f"SCOPES={scopes}"],
                          cwd=ROOT, env=env, capture_output=True, text=True, check=True)
     return out.stdout.strip()

@@ -31,9 +31,9 @@ def dev_server(tmp_path_factory):
 def http(dev_server):
     """call(method, path, who, body) against the running service, with tokens from make token."""
     base, env = dev_server["base"], dev_server["env"]
-    tokens = {who: make_token(env, sub, groups) for who, sub, groups in [
-        ("service", "checkout", "services"), ("buyer", "b-1", ""), ("seller", "s-1", ""),
-        ("moderator", "m-1", "moderators")]}
+    tokens = {who: make_token(env, sub, groups, scopes) for who, sub, groups, scopes in [
+        ("service", "checkout", "", "orders.write,tracking.write"), ("buyer", "b-1", "", ""),
+        ("seller", "s-1", "", ""), ("moderator", "m-1", "moderators", "")]}
     assert all(t.count(".") == 2 and "\n" not in t for t in tokens.values()), "make token prints only a token"
 
     def call(method: str, path: str, who: str, body: dict | None = None) -> requests.Response:

@@ -4,9 +4,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tests.support import auth, order_body
+from tests.support import auth, order_body, service_auth
 
-BUYER, SELLER, MODERATOR, SERVICE = ("b-1",), ("s-1",), ("m-1", "moderators"), ("svc", "services")
+# A service caller is ("service", client id): a client-credentials token with both service scopes.
+BUYER, SELLER, MODERATOR, SERVICE = ("b-1",), ("s-1",), ("m-1", "moderators"), ("service", "svc")
+
+
+def headers_for(who: tuple[str, ...]) -> dict[str, str]:
+    return service_auth(who[1]) if who[0] == "service" else auth(*who)
 
 
 class Api:
@@ -15,7 +20,7 @@ class Api:
 
     def call(self, method: str, path: str, who: tuple[str, ...] | None, body: Any = None,
              headers: dict[str, str] | None = None) -> Any:
-        h = dict(auth(*who)) if who else {"Content-Type": "application/json"}
+        h = dict(headers_for(who)) if who else {"Content-Type": "application/json"}
         h.update(headers or {})
         raw = body if isinstance(body, str) or body is None else json.dumps(body)
         return getattr(self.client.http, method.lower())(path, headers=h, body=raw)

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.support import auth, dumps, order_body
+from tests.support import auth, dumps, order_body, service_auth
 
 BUYER, SELLER, STRANGER, MODERATOR, SERVICE, ANONYMOUS = "buyer", "seller", "stranger", "moderator", "service", "none"
 CALLERS = (BUYER, SELLER, STRANGER, MODERATOR, SERVICE, ANONYMOUS)
@@ -30,7 +30,7 @@ def headers(caller: str) -> dict[str, str]:
         SELLER: lambda: auth("s-1"),
         STRANGER: lambda: auth("x-1"),
         MODERATOR: lambda: auth("m-1", "moderators"),
-        SERVICE: lambda: auth("svc", "services"),
+        SERVICE: lambda: service_auth("svc"),
         ANONYMOUS: lambda: {"Content-Type": "application/json"},
     }[caller]()
 

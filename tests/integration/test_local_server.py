@@ -64,7 +64,7 @@ def test_a_body_that_is_not_json_is_a_415_in_the_error_shape_and_stores_nothing(
 def test_deployed_api_gateway_answers_in_the_same_shape_without_echoing_anything() -> None:
     from infra.resources import cloudformation
 
-    resources = cloudformation(["APIHandler"])["Resources"]
+    resources = cloudformation("dev", ["APIHandler"])["Resources"]
     answers = {r["Properties"]["ResponseType"]: r["Properties"] for r in resources.values()
                if r.get("Type") == "AWS::ApiGateway::GatewayResponse"}
     assert {"MISSING_AUTHENTICATION_TOKEN", "UNSUPPORTED_MEDIA_TYPE", "DEFAULT_4XX", "DEFAULT_5XX"} <= set(answers)

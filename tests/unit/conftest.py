@@ -38,7 +38,7 @@ BUYER = Identity("b-1", frozenset())
 SELLER = Identity("s-1", frozenset())
 STRANGER = Identity("x-1", frozenset())
 MODERATOR = Identity("m-1", frozenset({"moderators"}))
-SERVICE = Identity("svc", frozenset({"services"}))
+SERVICE = Identity("svc", frozenset(), scopes=frozenset({"orders.write", "tracking.write"}))
 
 Ctx = dict[str, str]
 
