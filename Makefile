@@ -53,6 +53,7 @@ package: $(STAMP)
 bench: $(STAMP)
 	@$(PY) -m bench.timer_transitions
 	@$(PY) -m bench.evidence_throughput
+	@$(PY) -m bench.evidence_memory
 	@$(PY) -m bench.first_request
 
 ## make lint: ruff and mypy (files and settings in pyproject.toml), both clean.

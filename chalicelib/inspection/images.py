@@ -190,10 +190,11 @@ def encode(image: Image.Image, pil_format: str) -> bytes:
 
 
 def thumbnail(image: Image.Image) -> bytes:
-    """A JPEG of at most ``THUMBNAIL_SIZE``, from a block-reduced copy; transparency on white."""
-    factor = max(1, min(image.width, image.height) // (2 * THUMBNAIL_SIZE[0]))
+    """A JPEG of at most ``THUMBNAIL_SIZE``: a box reduction by a whole factor to just above it,
+    then one bilinear step (a third of the cost of a bicubic thumbnail); transparency on white."""
+    factor = max(1, max(image.size) // THUMBNAIL_SIZE[0])
     thumb = image.reduce(factor) if factor > 1 else image.copy()
-    thumb.thumbnail(THUMBNAIL_SIZE)
+    thumb.thumbnail(THUMBNAIL_SIZE, Image.Resampling.BILINEAR, reducing_gap=None)
     if thumb.mode == "RGBA":
         background = Image.new("RGB", thumb.size, (255, 255, 255))
         background.paste(thumb, mask=thumb.getchannel("A"))
