@@ -84,6 +84,7 @@ deploy: synth
 bench: $(STAMP)
 	@$(PY) -m bench.timer_transitions
 	@$(PY) -m bench.evidence_throughput
+	@$(PY) -m bench.evidence_memory
 	@$(PY) -m bench.first_request
 	@$(PY) -m bench.local_overhead
 

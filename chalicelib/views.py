@@ -154,7 +154,8 @@ def templates(reason: str | None) -> dict[str, Any]:
 def evidence(e: Evidence, now: datetime, links: dict[str, str | None]) -> dict[str, Any]:
     return {"evidence_id": e.evidence_id, "uploaded_by": e.uploaded_by, "file_name": e.file_name,
             "content_type": e.content_type, "size_bytes": e.size_bytes, "status": e.shown_status(now),
-            "rejection_reason": e.rejection_reason, "sha256": e.sha256, "created_at": fmt(e.created_at),
+            "rejection_reason": e.rejection_reason, "sha256": e.sha256, "served_sha256": e.served_sha256,
+            "created_at": fmt(e.created_at),
             "processed_at": fmt(e.processed_at), "download_url": links["download_url"],
             "thumbnail_url": links["thumbnail_url"]}
 

@@ -99,8 +99,10 @@ def main() -> int:
     from local.emulator import configure_moto, make_dynamodb_atomic
     from local.http_server import create_server
     from local.keys import AUDIENCE, ISSUER, ensure_keypair
+    from local.post_policy import enforce_post_policy
 
     make_dynamodb_atomic()
+    enforce_post_policy()  # uploads S3 would refuse are refused here too
     moto = ThreadedMotoServer(ip_address=host, port=moto_port, verbose=False)
     moto.start()
     # Clients, and the presigned upload and download links apps receive, name this address.

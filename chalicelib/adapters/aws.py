@@ -103,7 +103,11 @@ class S3EvidenceStore:
     def delete(self, key: str) -> None:
         self.client.delete_object(Bucket=self.bucket, Key=key)
 
-    def download_url(self, key: str, file_name: str, expires_in: int) -> str:
+    def download_url(self, key: str, file_name: str, expires_in: int, content_type: str, inline: bool) -> str:
+        # The type and disposition are fixed by the link, whatever the object says: a browser
+        # renders only photos, and saves anything else.
         safe = "".join(c for c in file_name if c.isalnum() or c in "._- ")[:100] or "evidence"
+        disposition = "inline" if inline else "attachment"
         return self.client.generate_presigned_url("get_object", ExpiresIn=expires_in, Params={
-            "Bucket": self.bucket, "Key": key, "ResponseContentDisposition": f'inline; filename="{safe}"'})
+            "Bucket": self.bucket, "Key": key, "ResponseContentType": content_type,
+            "ResponseContentDisposition": f'{disposition}; filename="{safe}"'})

@@ -12,7 +12,7 @@ from typing import Any
 
 from ..domain.disputes import Dispute, Status
 from ..domain.errors import ConcurrentModification, Conflict, InvalidInput, RuleViolation
-from ..domain.evidence import COUNTED, PENDING_UPLOAD, SLOTS_PER_PLACE, Evidence
+from ..domain.evidence import ACCEPTED, COUNTED, SLOTS_PER_PLACE, Evidence
 from ..domain.messages import Message
 from ..domain.orders import Order
 from ..domain.policy import Policy
@@ -206,6 +206,8 @@ class InMemoryEvidence(_Repo):
             current = self.state.evidence.get(key)
             if current is None or current.status not in allowed:
                 raise ConcurrentModification("the evidence was processed meanwhile")
+            if evidence.status == ACCEPTED:
+                self.state.require_open(evidence.dispute_id)
 
         def apply() -> None:
             self.state.evidence[key] = evidence
@@ -216,7 +218,8 @@ class InMemoryEvidence(_Repo):
         self.uow.stage(FakeWrite(check, apply))
 
     def expired(self, now: datetime, limit: int) -> builtins.list[Evidence]:
-        return [e for e in self.state.evidence.values() if e.status == PENDING_UPLOAD and e.expires_at < now][:limit]
+        return [e for e in self.state.evidence.values()
+                if (due := e.attention_at) is not None and due < now][:limit]
 
 
 class InMemoryOutbox:
@@ -312,5 +315,5 @@ class MemoryEvidenceStore:
     def delete(self, key: str) -> None:
         self.objects.pop(key, None)
 
-    def download_url(self, key: str, file_name: str, expires_in: int) -> str:
-        return f"memory://evidence/{key}?name={file_name}"
+    def download_url(self, key: str, file_name: str, expires_in: int, content_type: str, inline: bool) -> str:
+        return f"memory://evidence/{key}?name={file_name}&type={content_type}&inline={inline}"

@@ -23,6 +23,10 @@ MAX_FILES_PER_PARTY = 10
 # Rejected and expired files give their place back, but a party cannot ask for slots forever.
 SLOTS_PER_PLACE = 3
 UPLOAD_WINDOW = timedelta(minutes=15)
+# A file still PROCESSING this long after it arrived will never finish (S3's event was retried
+# MAX_RECEIVES times, 3 minutes apart, and went to the dead-letter queue): it is rejected with
+# PROCESSING_FAILED and gives the party's place back.
+PROCESSING_LIMIT = timedelta(minutes=20)
 
 PENDING_UPLOAD, PROCESSING, ACCEPTED, REJECTED, EXPIRED = (
     "PENDING_UPLOAD", "PROCESSING", "ACCEPTED", "REJECTED", "EXPIRED")
@@ -47,6 +51,8 @@ class Evidence:
     sha256: str | None = None
     has_thumbnail: bool = False
     processed_at: datetime | None = None
+    served_sha256: str | None = None  # of the cleaned copy that is served (sha256: of the upload)
+    processing_since: datetime | None = None
 
     @classmethod
     def slot(cls, dispute_id: str, role: str, uploader_id: str, file_name: str, content_type: str,
@@ -67,13 +73,28 @@ class Evidence:
     def upload_key(self) -> str:
         return f"uploads/{self.dispute_id}/{self.evidence_id}"
 
+    def served_keys(self, served_sha256: str | None = None) -> tuple[str, str]:
+        """Where the served copy and its thumbnail live. Named by the copy's own hash, so two
+        uploads to one slot processed at once never write the same key: the one recorded is
+        the one served, whichever finishes last."""
+        digest = served_sha256 or self.served_sha256
+        base = f"evidence/{self.dispute_id}/{self.evidence_id}"
+        if digest is None:
+            return f"{base}/file", f"{base}/thumbnail.jpg"  # files accepted before copies were named
+        return f"{base}/{digest}", f"{base}/{digest}-thumbnail.jpg"
+
     @property
     def file_key(self) -> str:
-        return f"evidence/{self.dispute_id}/{self.evidence_id}/file"
+        return self.served_keys()[0]
 
     @property
     def thumbnail_key(self) -> str:
-        return f"evidence/{self.dispute_id}/{self.evidence_id}/thumbnail.jpg"
+        return self.served_keys()[1]
+
+    @property
+    def served_inline(self) -> bool:
+        """Photos open in the browser; anything else is only ever downloaded as an attachment."""
+        return self.content_type in IMAGE_TYPES
 
     @property
     def max_bytes(self) -> int:
@@ -88,8 +109,28 @@ class Evidence:
         """A slot whose upload window passed is EXPIRED, whether or not the sweep got to it."""
         return EXPIRED if self.status == PENDING_UPLOAD and now > self.expires_at else self.status
 
-    def accepted(self, sha256: str, has_thumbnail: bool, now: datetime) -> Evidence:
-        return replace(self, status=ACCEPTED, sha256=sha256, has_thumbnail=has_thumbnail, processed_at=now)
+    @property
+    def attention_at(self) -> datetime | None:
+        """When an unfinished slot needs the sweep: its upload window's end, or its processing limit."""
+        if self.status == PENDING_UPLOAD:
+            return self.expires_at
+        if self.status == PROCESSING:
+            return (self.processing_since or self.created_at) + PROCESSING_LIMIT
+        return None
+
+    def processing(self, now: datetime) -> Evidence:
+        return replace(self, status=PROCESSING, processing_since=now)
+
+    def timed_out(self, now: datetime) -> Evidence:
+        """What the sweep makes of a slot past ``attention_at``: EXPIRED if nothing came, REJECTED
+        (PROCESSING_FAILED) if what came was never finished."""
+        if self.status == PROCESSING:
+            return self.rejected("PROCESSING_FAILED", now, self.sha256)
+        return replace(self, status=EXPIRED)
+
+    def accepted(self, sha256: str, has_thumbnail: bool, now: datetime, served_sha256: str | None = None) -> Evidence:
+        return replace(self, status=ACCEPTED, sha256=sha256, has_thumbnail=has_thumbnail, processed_at=now,
+                       served_sha256=served_sha256)
 
     def rejected(self, reason: str, now: datetime, sha256: str | None = None) -> Evidence:
         return replace(self, status=REJECTED, rejection_reason=reason, sha256=sha256, processed_at=now)
@@ -99,7 +140,8 @@ class Evidence:
                 "uploader_id": self.uploader_id, "file_name": self.file_name, "content_type": self.content_type,
                 "size_bytes": self.size_bytes, "status": self.status, "created_at": fmt(self.created_at),
                 "expires_at": fmt(self.expires_at), "rejection_reason": self.rejection_reason, "sha256": self.sha256,
-                "has_thumbnail": self.has_thumbnail, "processed_at": fmt(self.processed_at)}
+                "has_thumbnail": self.has_thumbnail, "processed_at": fmt(self.processed_at),
+                "served_sha256": self.served_sha256, "processing_since": fmt(self.processing_since)}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Evidence:
@@ -108,7 +150,8 @@ class Evidence:
                    size_bytes=int(d["size_bytes"]), status=d["status"], created_at=parse(d["created_at"]),
                    expires_at=parse(d["expires_at"]), rejection_reason=d.get("rejection_reason"),
                    sha256=d.get("sha256"), has_thumbnail=bool(d.get("has_thumbnail")),
-                   processed_at=parse_opt(d.get("processed_at")))
+                   processed_at=parse_opt(d.get("processed_at")), served_sha256=d.get("served_sha256"),
+                   processing_since=parse_opt(d.get("processing_since")))
 
 
 def checklist(reason: Reason, buyer_visual_evidence: int) -> dict[str, Any]:

@@ -1,8 +1,6 @@
 """Use cases of evidence: upload slots, processing what lands in the bucket, listing, expiry."""
 from __future__ import annotations
 
-from dataclasses import replace
-
 from ..adapters.auth import Identity
 from ..domain.errors import ConcurrentModification, Conflict
 from ..domain.evidence import (
@@ -59,17 +57,22 @@ class EvidenceUseCases(UseCases):
         for e in files:
             links: Links = {"download_url": None, "thumbnail_url": None}
             if e.status == ACCEPTED:
-                links["download_url"] = self.store.download_url(e.file_key, e.file_name, LINK_SECONDS)
+                links["download_url"] = self.store.download_url(e.file_key, e.file_name, LINK_SECONDS,
+                                                                e.content_type, e.served_inline)
                 if e.has_thumbnail:
-                    links["thumbnail_url"] = self.store.download_url(e.thumbnail_key, "thumbnail.jpg", LINK_SECONDS)
+                    links["thumbnail_url"] = self.store.download_url(e.thumbnail_key, "thumbnail.jpg", LINK_SECONDS,
+                                                                     "image/jpeg", True)
             out.append((e, links))
         return out
 
     def process_upload(self, key: str) -> str:
-        """S3 says an object landed. Idempotent: events come at least once and in any order."""
+        """S3 says an object landed. Idempotent: events come at least once and in any order, and
+        two uploads to one slot may be processed at once (the first to finish is recorded, and
+        what is served is what was recorded)."""
         parts = key.split("/")
         with self.uow() as uow:
             evidence = uow.evidence.get(parts[1], parts[2]) if len(parts) == 3 and parts[0] == "uploads" else None
+            dispute = uow.disputes.get(evidence.dispute_id) if evidence is not None else None
         if evidence is None:
             self.store.delete(key)  # not a slot of ours: never processed, never served
             return "ignored"
@@ -79,7 +82,8 @@ class EvidenceUseCases(UseCases):
         if evidence.status == PENDING_UPLOAD:
             try:
                 with self.uow() as uow:
-                    uow.evidence.save(replace(evidence, status=PROCESSING), [PENDING_UPLOAD])
+                    evidence = evidence.processing(self.clock.now())
+                    uow.evidence.save(evidence, [PENDING_UPLOAD])
                     uow.commit()
             except ConcurrentModification:
                 return "duplicate"
@@ -87,44 +91,72 @@ class EvidenceUseCases(UseCases):
         if size is None:
             return "missing"  # removed by a delivery of the same event processing it concurrently
         now = self.clock.now()
+        if dispute is None or not dispute.is_open:  # taken before the dispute closed, used after
+            return self._finish(key, evidence.rejected("DISPUTE_CLOSED", now))
         if size > evidence.max_bytes:  # never download what is over the limit
             return self._finish(key, evidence.rejected("FILE_TOO_LARGE", now))
         result = inspect(self.store.read(key), evidence.content_type, evidence.size_bytes, evidence.max_bytes)
-        if result.rejection:
-            return self._finish(key, evidence.rejected(result.rejection, now, result.sha256))
-        assert result.clean is not None
-        self.store.write(evidence.file_key, result.clean, evidence.content_type)
+        if result.rejection or result.clean is None:
+            return self._finish(key, evidence.rejected(result.rejection or "PROCESSING_FAILED", now, result.sha256))
+        file_key, thumbnail_key = evidence.served_keys(result.served_sha256)
+        self.store.write(file_key, result.clean, evidence.content_type)
+        written: tuple[str, ...] = (file_key,)
         if result.thumbnail:
-            self.store.write(evidence.thumbnail_key, result.thumbnail, "image/jpeg")
-        return self._finish(key, evidence.accepted(result.sha256, result.thumbnail is not None, now))
+            self.store.write(thumbnail_key, result.thumbnail, "image/jpeg")
+            written += (thumbnail_key,)
+        accepted = evidence.accepted(result.sha256, result.thumbnail is not None, now, result.served_sha256)
+        return self._finish(key, accepted, written)
 
-    def _finish(self, key: str, evidence: Evidence) -> str:
-        kind = "dispute.evidence_accepted" if evidence.status == ACCEPTED else "dispute.evidence_rejected"
+    def _finish(self, key: str, evidence: Evidence, written: tuple[str, ...] = ()) -> str:
+        """Record the outcome, from PENDING_UPLOAD or PROCESSING only. Copies written for an
+        outcome that is not the one recorded are removed; the recorded one's stay."""
         try:
-            with self.uow() as uow:
-                dispute = uow.disputes.get(evidence.dispute_id)
-                assert dispute is not None, "a slot's dispute is never deleted"
-                uow.evidence.save(evidence, [PENDING_UPLOAD, PROCESSING])
-                uow.publish(kind, uow.side_event(dispute, evidence.uploaded_by, {
-                    "evidence_id": evidence.evidence_id, "status": evidence.status,
-                    "rejection_reason": evidence.rejection_reason}))
-                uow.commit()
+            self._record(evidence)
         except ConcurrentModification:
+            with self.uow() as uow:
+                winner = uow.evidence.get(evidence.dispute_id, evidence.evidence_id)
+            kept = set(winner.served_keys()) if winner is not None and winner.status == ACCEPTED else set()
+            for stale in set(written) - kept:
+                self.store.delete(stale)
             return "duplicate"
-        self.store.delete(key)  # the served copy is the sanitized one; the raw upload goes
+        except Conflict as closed:  # the dispute closed while the file was checked
+            if closed.code != "DISPUTE_CLOSED":
+                raise
+            for stale in written:
+                self.store.delete(stale)
+            return self._finish(key, evidence.rejected("DISPUTE_CLOSED", self.clock.now(), evidence.sha256))
+        self.store.delete(key)  # the served copy is the cleaned one; the raw upload goes
         return evidence.status.lower()
 
+    def _record(self, evidence: Evidence) -> None:
+        kind = "dispute.evidence_accepted" if evidence.status == ACCEPTED else "dispute.evidence_rejected"
+        with self.uow() as uow:
+            dispute = uow.disputes.get(evidence.dispute_id)
+            assert dispute is not None, "a slot's dispute is never deleted"
+            uow.evidence.save(evidence, [PENDING_UPLOAD, PROCESSING])
+            uow.publish(kind, uow.side_event(dispute, evidence.uploaded_by, {
+                "evidence_id": evidence.evidence_id, "status": evidence.status,
+                "rejection_reason": evidence.rejection_reason}))
+            uow.commit()
+
     def expire_uploads(self) -> int:
-        """Slots never used within their window become EXPIRED and free the party's place."""
-        expired = 0
+        """Nothing stays unfinished: slots never used within their window become EXPIRED, and
+        files still PROCESSING past the limit become REJECTED (PROCESSING_FAILED); either way the
+        party's place is freed."""
+        done = 0
         with self.uow() as uow:
             due = uow.evidence.expired(self.clock.now(), 200)
         for e in due:
+            outcome = e.timed_out(self.clock.now())
             try:
-                with self.uow() as uow:
-                    uow.evidence.save(replace(e, status=EXPIRED), [PENDING_UPLOAD])
-                    uow.commit()
-                expired += 1
+                if outcome.status == EXPIRED:
+                    with self.uow() as uow:
+                        uow.evidence.save(outcome, [PENDING_UPLOAD])
+                        uow.commit()
+                else:
+                    self._record(outcome)
+                    self.store.delete(e.upload_key)
+                done += 1
             except ConcurrentModification:
-                continue  # the upload arrived meanwhile
-        return expired
+                continue  # the upload arrived, or its processing finished, meanwhile
+        return done

@@ -322,3 +322,39 @@ def test_an_accepted_photo_counts_for_the_checklist_without_making_the_dispute_s
     repo.save_dispute(before)
     assert repo.get_dispute(d.dispute_id).buyer_visual_evidence == 1
     assert repo.get_dispute(d2.dispute_id) is None
+
+
+@pytest.mark.parametrize("role, content_type", [("buyer", "image/jpeg"), ("seller", "application/pdf")])
+def test_a_file_is_not_accepted_into_a_dispute_that_closed_while_it_was_checked(repo, role, content_type):
+    d = open_dispute(repo)
+    slot = Evidence.slot(d.dispute_id, role, f"{role[0]}-1", "a", content_type, 10, T0)
+    repo.add_evidence(slot, 10)
+    repo.update_evidence(slot.processing(T0), ["PENDING_UPLOAD"])
+    d.cancel(d.actor_for("b-1", False), None, T0, POLICY)
+    repo.save_dispute(d)
+    with pytest.raises(Conflict) as refused:
+        repo.update_evidence(slot.accepted("ab" * 32, True, T0, "cd" * 32), ["PENDING_UPLOAD", "PROCESSING"])
+    assert refused.value.code == "DISPUTE_CLOSED"
+    assert [e.status for e in repo.list_evidence(d.dispute_id)] == ["PROCESSING"]
+    assert repo.get_dispute(d.dispute_id).buyer_visual_evidence == 0
+    repo.update_evidence(slot.rejected("DISPUTE_CLOSED", T0), ["PENDING_UPLOAD", "PROCESSING"])  # a rejection is
+    assert [e.rejection_reason for e in repo.list_evidence(d.dispute_id)] == ["DISPUTE_CLOSED"]  # recorded
+
+
+def test_a_file_stuck_processing_is_found_by_the_sweep_after_its_limit(repo):
+    from chalicelib.domain.evidence import PROCESSING_LIMIT
+
+    d = open_dispute(repo)
+    slot = Evidence.slot(d.dispute_id, "buyer", "b-1", "a.jpg", "image/jpeg", 10, T0)
+    repo.add_evidence(slot, 10)
+    arrived = T0 + timedelta(minutes=1)
+    repo.update_evidence(slot.processing(arrived), ["PENDING_UPLOAD"])
+    with repo.uow() as uow:
+        assert uow.evidence.expired(arrived + timedelta(minutes=16), 10) == []  # past the upload window only
+        found = uow.evidence.expired(arrived + PROCESSING_LIMIT + timedelta(seconds=1), 10)
+    assert [(e.evidence_id, e.status) for e in found] == [(slot.evidence_id, "PROCESSING")]
+    failed = found[0].timed_out(arrived + PROCESSING_LIMIT)
+    assert (failed.status, failed.rejection_reason) == ("REJECTED", "PROCESSING_FAILED")
+    repo.update_evidence(failed, ["PROCESSING"])
+    with repo.uow() as uow:
+        assert uow.evidence.expired(arrived + timedelta(days=1), 10) == []

@@ -5,7 +5,7 @@ import hashlib
 from typing import Any
 
 from ...domain.disputes import Dispute, Status
-from ...domain.evidence import PENDING_UPLOAD, Evidence
+from ...domain.evidence import Evidence
 from ...domain.messages import Message
 from ...domain.orders import Order
 from ...domain.policy import Policy
@@ -98,10 +98,10 @@ def message_from(item: Any) -> Message:
 
 
 def evidence_item(t: Tables, e: Evidence) -> Any:
-    pending = e.status == PENDING_UPLOAD
+    due = e.attention_at  # awaiting an upload, or processing: in the sweep's sparse index until final
     return t.evidence(e.dispute_id, e.evidence_id, status=e.status, doc=e.to_dict(),
-                      pending_shard=f"E#{shard(e.evidence_id, EVIDENCE_SHARDS)}" if pending else None,
-                      expires_at=fmt(e.expires_at) if pending else None)
+                      pending_shard=f"E#{shard(e.evidence_id, EVIDENCE_SHARDS)}" if due else None,
+                      expires_at=fmt(due) if due else None)
 
 
 def evidence_from(item: Any) -> Evidence:

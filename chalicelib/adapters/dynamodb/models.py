@@ -135,7 +135,8 @@ def make_tables(names: dict[str, str], region_name: str) -> Tables:
         evidence_id = UnicodeAttribute(range_key=True)
         status = UnicodeAttribute(null=True)
         doc = MapAttribute(null=True)  # type: ignore[var-annotated]
-        # Set only while an upload is awaited: a sparse index for the sweep that expires slots.
+        # Set only while an upload is awaited or processed (``Evidence.attention_at``): a sparse
+        # index for the sweep that expires unused slots and fails stuck ones.
         pending_shard = UnicodeAttribute(null=True)
         expires_at = UnicodeAttribute(null=True)
 

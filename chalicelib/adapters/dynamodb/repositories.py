@@ -10,7 +10,7 @@ from typing import Any
 
 from ...domain.disputes import TERMINAL, Dispute, Status
 from ...domain.errors import ConcurrentModification, Conflict, RuleViolation
-from ...domain.evidence import COUNTED, SLOTS_PER_PLACE, Evidence
+from ...domain.evidence import ACCEPTED, COUNTED, SLOTS_PER_PLACE, Evidence
 from ...domain.messages import Message
 from ...domain.orders import Order
 from ...domain.policy import Policy
@@ -166,15 +166,18 @@ class DynamoEvidence(_Repo):
 
     def save(self, evidence: Evidence, from_statuses: Iterable[str]) -> None:
         previous = list(from_statuses)
+        if evidence.status == ACCEPTED and not evidence.satisfies_checklist:
+            self.uow.stage(self._dispute_open(evidence.dispute_id))  # accepted into an open dispute only
         self.uow.stage(Write("put", mapping.evidence_item(self.t, evidence), lambda: _stale("evidence"),
                              condition=self.t.evidence.status.is_in(*previous)))
         if evidence.status not in COUNTED and all(s in COUNTED for s in previous):
             self.uow.stage(Write("update", self._quota(evidence), lambda: _stale("evidence quota"),
                                  actions=[self.t.quota.used.add(-1)]))
         if evidence.satisfies_checklist:
+            # One write per item in a transaction: the counter's own condition is the open check.
             c = self.t.dispute_counters
-            self.uow.stage(Write("update", c(evidence.dispute_id), lambda: _stale("dispute"),
-                                 actions=[c.buyer_visual_evidence.add(1)], condition=c.dispute_id.exists()))
+            self.uow.stage(Write("update", c(evidence.dispute_id), _closed, actions=[c.buyer_visual_evidence.add(1)],
+                                 condition=self.t.disputes.status.is_in(*OPEN_STATUSES)))
 
     def expired(self, now: datetime, limit: int) -> builtins.list[Evidence]:
         m = self.t.evidence
