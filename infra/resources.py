@@ -184,6 +184,7 @@ FUNCTION_GRANTS: dict[str, dict[str, list[Any]]] = {
     "EvidenceUploaded": _merge({k: v for k, v in RELAY.items() if not k.startswith("states:")}, {
         "dynamodb:GetItem": [_table("DisputesTable"), _table("EvidenceTable")],
         "dynamodb:PutItem": [_table("EvidenceTable"), _table("OutboxTable")],
+        "dynamodb:ConditionCheckItem": [_table("DisputesTable")],  # accepted only while the dispute is open
         "dynamodb:UpdateItem": [_table("DisputesTable"), _table("EvidenceTable")],
         "s3:GetObject": [UPLOADS], "s3:DeleteObject": [UPLOADS], "s3:PutObject": [SERVED],
     }),
