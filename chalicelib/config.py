@@ -9,7 +9,7 @@ from typing import Any, Mapping
 
 from .domain.policy import Policy
 
-# API.md's configuration variables -> Policy fields, with their defaults in seconds.
+# The configuration variables (docs/RULES.md) -> Policy fields, with their defaults in seconds.
 DURATIONS: dict[str, tuple[str, int]] = {
     "SELLER_RESPONSE_SECONDS": ("seller_response", 604800),
     "NEGOTIATION_SECONDS": ("negotiation", 604800),

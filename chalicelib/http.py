@@ -1,5 +1,5 @@
 """The HTTP edge: authentication, body parsing and validation, Idempotency-Key, error mapping and
-request logging, wrapped once around every route. Errors become API.md's error body here only."""
+request logging, wrapped once around every route. Errors become the API's error body here only."""
 from __future__ import annotations
 
 import functools
@@ -163,7 +163,7 @@ def _in_error_shape(request: Any, get_response: Callable[[Any], Response]) -> Re
 
 
 class Api:
-    """Registers routes on the Chalice app with the edge behaviour of API.md around them."""
+    """Registers routes on the Chalice app with the API's edge behaviour (openapi.yaml) around them."""
 
     def __init__(self, app: Chalice, verifier: Callable[[], Any], idempotent: Callable[[], IdempotentRunner],
                  idempotency_config: Callable[[], Any]):

@@ -1,4 +1,4 @@
-"""How aggregates look over HTTP (API.md's shapes): explicit field lists, built only from what is
+"""How aggregates look over HTTP (openapi.yaml's shapes): explicit field lists, built only from what is
 passed in. A field stored on an aggregate reaches clients only once it is named here."""
 from __future__ import annotations
 

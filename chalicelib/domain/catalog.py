@@ -31,7 +31,7 @@ class Outcome(str, Enum):
     REJECTED = "REJECTED"
 
 
-# Seed 000's table: what evidence each reason expects, and what solution usually fits.
+# What evidence each reason expects, and what solution usually fits.
 EVIDENCE_EXPECTED: dict[Reason, tuple[str, ...]] = {
     Reason.NOT_RECEIVED: ("TRACKING_DATA",),
     Reason.NOT_AS_DESCRIBED: ("PHOTO_OR_VIDEO_COMPARED_WITH_LISTING",),
@@ -50,7 +50,7 @@ SUGGESTED_SOLUTIONS: dict[Reason, tuple[Solution, ...]] = {
     Reason.COUNTERFEIT: (Solution.REFUND_FULL,),
 }
 
-# Seed 002 gives the first two verbatim; the others follow its advice: short, plain, factual.
+# Short, plain, factual: what a buyer would write, in the platform's usual words.
 MESSAGE_TEMPLATES: tuple[dict[str, str], ...] = (
     {"template_id": "not-shipped", "reason": "NOT_RECEIVED",
      "text": "Tracking number isn't available and seller didn't send the parcel."},

@@ -404,7 +404,7 @@ class Dispute:
 
     # ---- internals ------------------------------------------------------------------------
     def _allowed(self, command: Command, actor: Actor) -> Status:
-        """The state after ``command`` by ``actor``, or the refusal API.md names."""
+        """The state after ``command`` by ``actor``, or the refusal openapi.yaml names."""
         self.authorize(command, actor)
         actors = TRANSITIONS.get((command, self.status))
         if actors is None or actor not in actors:

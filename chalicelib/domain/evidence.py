@@ -11,7 +11,7 @@ from .errors import RuleViolation
 from .timefmt import fmt, parse, parse_opt
 
 MIB = 1024 * 1024
-# content type -> largest size accepted (API.md)
+# content type -> largest size accepted (docs/RULES.md, openapi.yaml)
 LIMITS: dict[str, int] = {
     "image/jpeg": 10 * MIB, "image/png": 10 * MIB, "image/webp": 10 * MIB,
     "video/mp4": 50 * MIB, "video/quicktime": 50 * MIB,
@@ -155,7 +155,7 @@ class Evidence:
 
 
 def checklist(reason: Reason, buyer_visual_evidence: int) -> dict[str, Any]:
-    """Seed 000's table, checked: photo reasons need at least one accepted photo or video from the
+    """The reasons' evidence table (docs/RULES.md), checked: photo reasons need at least one accepted photo or video from the
     buyer (``buyer_visual_evidence`` counts them); NOT_RECEIVED is proven by the tracking data the
     service already holds."""
     expected = list(EVIDENCE_EXPECTED[reason])

@@ -270,7 +270,7 @@ class Order:
         opens = self.estimated_delivery_at
         expected = self.estimated_delivery_at
         if self.shipment is not None:
-            # Seed 002: a tracking number never scanned this long after it was given means the
+            # A tracking number never scanned this long after it was given means the
             # parcel was not sent; the buyer need not wait for the estimated date. And a parcel
             # shipped late cannot be expected before the carrier had a fair chance to deliver it.
             grace_end = self.shipment.shipped_at + policy.tracking_grace
@@ -296,7 +296,7 @@ class Order:
         return Eligibility(True, reasons, opens, closes, None)
 
     def check_can_open(self, reason: Reason, now: datetime, policy: Policy) -> None:
-        """Raise the refusal API.md names, or return if ``reason`` may be opened now."""
+        """Raise the refusal openapi.yaml names, or return if ``reason`` may be opened now."""
         e = self.eligibility(now, policy)
         window = {"opens_at": fmt(e.opens_at), "closes_at": fmt(e.closes_at)}
         if e.why_not == "DISPUTE_OPEN":

@@ -1,7 +1,7 @@
 """Who may call what, as far as the HTTP edge decides it: every route of the app has a row.
 
-- no token -> 401 with API.md's error body, on every route but ``GET /health`` (public);
-- the service layer's refusals reach the caller as API.md's 403 and 404 (one example of each):
+- no token -> 401 with the API's error body, on every route but ``GET /health`` (public);
+- the service layer's refusals reach the caller as the API's 403 and 404 (one example of each):
   404 exactly as if the id did not exist, and a refused POST leaves every resource as it was
   (compared through GETs by the buyer, before and after);
 - lists over HTTP show a non-party nothing.

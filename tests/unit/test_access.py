@@ -1,5 +1,5 @@
 """Who may do what, at the service level: every use case a route calls x every kind of signed-in
-caller, over the in-memory fakes (API.md's rules, services/access.py and the domain's actors).
+caller, over the in-memory fakes (the API's rules, services/access.py and the domain's actors).
 
 - a caller allowed to act succeeds, from a state in which the action is possible;
 - a party or a moderator asking for what is not theirs gets Forbidden (NOT_YOUR_ACTION), and so
