@@ -54,7 +54,7 @@ deploy-tests: $(STAMP) $(CHECKOV)
 functional: $(STAMP)
 	@$(PY) -m pytest -q tests/functional
 
-## make token SUB=<user id> [GROUPS=moderators] | SUB=<service> SCOPES=orders.write,tracking.write:
+## make token SUB=<user id> [GROUPS=moderators,services] | SUB=<service> SCOPES=orders.write,tracking.write:
 ## a bearer token `make dev` accepts (a person's ID token, or a service's client-credentials token).
 token: $(STAMP)
 	@$(PY) -m local.token --sub "$(SUB)" --groups "$(GROUPS)" --scopes "$(SCOPES)"
@@ -87,6 +87,7 @@ bench: $(STAMP)
 	@$(PY) -m bench.evidence_memory
 	@$(PY) -m bench.first_request
 	@$(PY) -m bench.local_overhead
+	@$(PY) -m bench.readme
 
 ## make lint: ruff and mypy (files and settings in pyproject.toml), both clean.
 lint: $(STAMP)

@@ -5,7 +5,8 @@ dispute into it, then reads that dispute again and again, interleaved: `GET /dis
 through the local API (token check, one GetItem, the view, JSON) and a bare DynamoDB GetItem of
 the same item on the same emulator, both over kept-alive connections. Every answer is checked.
 Reported: p50 of each and the ratio API / GetItem (goal at most 2.0: local latency should be the
-service's work, not an artefact of the local server); then the time Ctrl-C takes to stop it all.
+service's work, not an artefact of the local server); the CPU the stack burns while idle; then
+the time Ctrl-C takes to stop it all.
 
     python -m bench.local_overhead        (part of make bench)
 """
@@ -29,6 +30,7 @@ from bench.report import expect, spread, write
 ROOT = Path(__file__).resolve().parent.parent
 WARMUP = 30
 ROUNDS = 400
+IDLE_SECONDS = 10
 
 
 def free_port() -> int:
@@ -88,6 +90,23 @@ def wait_ready(proc: subprocess.Popen[bytes], base: str, state: Path) -> None:
         time.sleep(0.3)
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU of a process (Linux /proc), or None where there is no /proc."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def idle_cpu_percent(pid: int, seconds: float = IDLE_SECONDS) -> float | None:
+    """The share of one core the stack burns while nobody calls it."""
+    before = cpu_seconds(pid)
+    time.sleep(seconds)
+    after = cpu_seconds(pid)
+    return None if before is None or after is None else round(100 * (after - before) / seconds, 1)
+
+
 def a_dispute(http: requests.Session, base: str, tokens: dict[str, str]) -> str:
     def call(method: str, path: str, who: str, body: dict[str, Any], status: int) -> dict[str, Any]:
         r = http.request(method, f"{base}{path}", json=body, timeout=30,
@@ -119,6 +138,7 @@ def main() -> int:
                       "seller": token(env, "s-1")}
             http = requests.Session()
             did = a_dispute(http, base, tokens)
+            idle = idle_cpu_percent(proc.pid)
             dynamodb = boto3.client("dynamodb", endpoint_url=endpoint, region_name="us-east-1",
                                     aws_access_key_id="bench", aws_secret_access_key="bench")
             table = next(t for t in dynamodb.list_tables()["TableNames"] if t.endswith("disputes"))
@@ -157,6 +177,7 @@ def main() -> int:
           repetitions={"warmup": WARMUP, "rounds": ROUNDS},
           results={"get_dispute_via_api_ms": api_ms, "bare_getitem_ms": bare_ms},
           ratio_api_over_getitem_p50=ratio, goal="at most 2.0",
+          idle_cpu_percent_of_a_core=idle, idle_seconds=IDLE_SECONDS,
           ctrl_c_seconds=round(ctrl_c or 0, 2), ctrl_c_goal="at most 2 s from SIGINT to every part stopped")
     return 0
 

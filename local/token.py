@@ -1,7 +1,8 @@
 """`make token SUB=... [GROUPS=...] [SCOPES=...]`: print a bearer token the local API accepts, and
 nothing else. Shaped like Cognito's: a person's ID token (audience = the mobile apps' client, with
-groups), or with SCOPES a platform service's client-credentials access token (scopes on the
-`buyer-protection` resource server, no audience)."""
+groups: `moderators`, or `services` for a platform service signing in as a user, as version 1 of
+the API has it), or with SCOPES a platform service's client-credentials access token (scopes on
+the `buyer-protection` resource server, no audience)."""
 from __future__ import annotations
 
 import argparse
@@ -40,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scopes", default="")
     parser.add_argument("--ttl", type=int, default=None)
     args = parser.parse_args(argv)
-    usage = ("make token SUB=<user id> [GROUPS=moderators]  |  "
+    usage = ("make token SUB=<user id> [GROUPS=moderators,services]  |  "
              f"make token SUB=<service> SCOPES={','.join(SERVICE_SCOPES)}")
     if not args.sub.strip():
         print(f"SUB is required: {usage}", file=sys.stderr)
@@ -48,8 +49,8 @@ def main(argv: list[str] | None = None) -> int:
     groups = [g.strip() for g in args.groups.split(",") if g.strip()]
     scopes = [s.strip() for s in args.scopes.split(",") if s.strip()]
     unknown = [s for s in scopes if s not in SERVICE_SCOPES]
-    if unknown or (scopes and groups) or "services" in groups:
-        print(f"services get scopes, people get groups ({', '.join(unknown) or 'services'} is neither): {usage}",
+    if unknown or (scopes and groups):
+        print(f"a token has groups or scopes, not both, and scopes are {', '.join(SERVICE_SCOPES)}: {usage}",
               file=sys.stderr)
         return 2
     if scopes:

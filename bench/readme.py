@@ -1,0 +1,128 @@
+"""The README's numbers, rendered from bench/results/*.json only (never typed by hand).
+
+`make bench` ends by rewriting the blocks between `<!-- bench:NAME -->` and `<!-- /bench:NAME -->`
+in README.md; tests/unit/test_readme_numbers.py checks the README still says what the results say.
+
+    python -m bench.readme        (part of make bench)
+"""
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+README = ROOT / "README.md"
+
+
+def load(name: str) -> dict[str, Any]:
+    return dict(json.loads((RESULTS / f"{name}.json").read_text()))
+
+
+def timers() -> str:
+    r = load("timer_transitions")
+    rows = ["| lifecycle path | transitions per timer | state transitions | USD per million disputes |",
+            "|---|---|---|---|"]
+    rows += [f"| {x['path']} | {x['per_timer']} | {x['state_transitions']} | {x['usd_per_million_disputes']} |"
+             for x in r["results"]]
+    return "\n".join(rows)
+
+
+def numbers() -> str:
+    local, first = load("local_overhead"), load("first_request")
+    throughput, memory = load("evidence_throughput"), load("evidence_memory")
+    m = local["machine"]
+    api, bare = local["results"]["get_dispute_via_api_ms"], local["results"]["bare_getitem_ms"]
+    fr = first["results"]
+    phone = throughput["sets"]["phone photos"]
+    noisy = next(v for k, v in throughput["sets"].items() if k != "phone photos")
+    return "\n".join([
+        f"Measured by `make bench` on {local['date']}, {m['cores']} cores ({m['cpu']}), Python {m['python']};",
+        "each figure is a ratio against a baseline measured in the same run, from `bench/results/*.json`",
+        "(method, repetitions and spread are in each file):",
+        f"- Local overhead: `GET /disputes/{{id}}` through `make dev` takes {api['median']:.1f} ms at p50 against "
+        f"{bare['median']:.1f} ms for a bare",
+        f"  DynamoDB GetItem of the same item on the same emulator ({local['repetitions']['rounds']} interleaved "
+        f"reads each): a ratio of **{local['ratio_api_over_getitem_p50']}** (goal at most 2.0).",
+        f"  Idle, the stack uses {local['idle_cpu_percent_of_a_core']} % of a core (over {local['idle_seconds']} s); "
+        f"Ctrl-C stops all of it in {local['ctrl_c_seconds']} s (goal at most 2 s).",
+        f"- Evidence on 12 MP phone photos ({phone['mb_per_file']} MB each): **{phone['ratio_median']}x** the throughput "
+        f"of Pillow's bare decode + re-encode",
+        f"  of the same files (min {phone['ratio_min']}, max {phone['ratio_max']} over {throughput['repetitions']} "
+        f"rounds; {phone['ours_mb_per_s']} against {phone['baseline_mb_per_s']} MB/s on one core);",
+        f"  {noisy['ratio_median']}x on sensor-noise photos, the entropy decoder's worst case. What each step costs: "
+        "see Evidence.",
+        f"- Evidence memory: the worst of {len(memory['results'])} worst-case inputs peaks at **{memory['worst_peak_mb']} MB** "
+        f"(goal {memory['goal_peak_mb']} MB, so the",
+        f"  512 MB function keeps room for boto3 and the download); the slowest takes {memory['worst_seconds']} s.",
+        f"- A cold container's first request: {fr['first_request_cpu_ms']['median']} ms of CPU at p50 against "
+        f"{fr['warm_request_cpu_ms']['median']} ms warm",
+        f"  ({first['repetitions']['fresh_processes']} fresh processes); most of it is botocore loading its "
+        "endpoint data once.",
+    ])
+
+
+def evidence() -> str:
+    throughput, memory = load("evidence_throughput"), load("evidence_memory")
+    m = local_machine(throughput)
+    phone = throughput["sets"]["phone photos"]
+    noisy = next(v for k, v in throughput["sets"].items() if k != "phone photos")
+    stage = {k: round(v * 1000, 1) for k, v in phone["stage_seconds_per_file"].items()}
+    return "\n".join([
+        f"Memory and time, measured by `make bench` on {throughput['date'][:10]} ({m}; "
+        "`bench/results/evidence_memory.json`, `bench/results/evidence_throughput.json`):",
+        "- every worst input allowed (each format at the largest dimensions and size accepted, with and",
+        "  without rotation; CMYK, grey, 1-bit, paletted, 16-bit and alpha PNG; progressive JPEG; a 10 MB",
+        "  PDF of 2000 pages; a 50 MB MP4), each in a fresh process: peak resident memory at most",
+        f"  {memory['worst_peak_mb']} MB (goal {memory['goal_peak_mb']}), at most {memory['worst_seconds']} s each. "
+        "The evidence function is sized from",
+        "  this: 512 MB in every stage (`.chalice/config.json`), timeout 30 s (a sixth of the queue's",
+        "  180 s visibility timeout).",
+        f"- 12 MP phone photos ({phone['mb_per_file']} MB, rotated, with GPS EXIF): {phone['ratio_median']}x the "
+        "throughput of Pillow's bare",
+        f"  full decode + re-encode of the same files in the same run (min {phone['ratio_min']}, max "
+        f"{phone['ratio_max']} over {throughput['repetitions']}",
+        f"  rounds). On sensor noise ({noisy['mb_per_file']} MB files, the entropy decoder's worst case): "
+        f"{noisy['ratio_median']}x.",
+        "  What each guarantee costs, per 12 MP photo (phone set, median): decoding every byte, at half",
+        f"  scale because the served copy is at most 2560 px, {stage['decode (DCT-scaled)']} ms (a full-size decode is "
+        f"{stage['decode at full size (for comparison)']} ms: this is",
+        f"  where the speed comes from, and why the served copy is capped); turning upright {stage['orient']} ms; the",
+        f"  re-encode without metadata {stage['encode']} ms; the metadata check of our own output "
+        f"{stage['metadata check']} ms; the",
+        f"  thumbnail {stage['thumbnail']} ms (a box reduction then one bilinear step); SHA-256 {stage['sha256']} ms. "
+        "The bomb guard is free",
+        "  (read from the header).",
+    ])
+
+
+def local_machine(report: dict[str, Any]) -> str:
+    m = report["machine"]
+    cpu = m.get("cpu") or m.get("processor")
+    cores = m.get("cores") or m.get("cpus")
+    return f"{cores} cores, {cpu}, Python {m['python']}"
+
+
+BLOCKS = {"timers": timers, "numbers": numbers, "evidence": evidence}
+
+
+def render(text: str) -> str:
+    for name, make in BLOCKS.items():
+        pattern = re.compile(rf"(<!-- bench:{name} -->\n)(?:.*?\n)?(<!-- /bench:{name} -->)", re.S)
+        if not pattern.search(text):
+            raise SystemExit(f"README.md has no <!-- bench:{name} --> block")
+        text = pattern.sub(lambda m: m.group(1) + make() + "\n" + m.group(2), text)  # noqa: B023
+    return text
+
+
+def main() -> int:
+    README.write_text(render(README.read_text()))
+    print(f"README.md: numbers rewritten from {RESULTS.relative_to(ROOT)}/")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
