@@ -134,13 +134,18 @@ class Order:
                           shipment=Shipment(carrier=carrier, tracking_number=tracking_number, shipped_at=now))
         return shipped._then(self._ship_by_timer(STOP))
 
-    def record_scan(self, status: str, occurred_at: datetime) -> Order:
-        """A carrier scan. Scans can arrive late or twice; they never move the order backwards."""
+    def record_scan(self, status: str, occurred_at: datetime, now: datetime, policy: Policy) -> Order:
+        """A carrier scan. Scans can arrive late or twice; they never move the order backwards, and
+        one from the future (beyond carriers' clock drift) is refused: a delivery dated ahead
+        would move the buyer's dispute window."""
         if self.shipment is None:
             raise Conflict("the order has not been shipped", code="NOT_SHIPPED_YET")
         if occurred_at < self.shipment.shipped_at:
             raise RuleViolation("a scan cannot happen before the parcel was shipped", code="INVALID_TIMESTAMP",
                                 details={"shipped_at": fmt(self.shipment.shipped_at)})
+        if occurred_at > now + policy.scan_clock_skew:
+            raise RuleViolation("a scan cannot happen in the future", code="INVALID_TIMESTAMP",
+                                details={"latest": fmt(now + policy.scan_clock_skew)})
         last = self.shipment.last_scan_at
         shipment = replace(self.shipment, last_scan_at=occurred_at if last is None else max(last, occurred_at))
         order = replace(self, shipment=shipment)

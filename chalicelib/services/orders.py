@@ -71,7 +71,7 @@ class Orders(UseCases):
             if order is None:
                 raise NotFound("no such order", code="ORDER_NOT_FOUND")
             occurred = within_range(cmd.occurred_at, "occurred_at", self.clock.now())
-            saved = uow.orders.save(order.record_scan(cmd.status, occurred))
+            saved = uow.orders.save(order.record_scan(cmd.status, occurred, self.clock.now(), self.policy))
             uow.commit()
             return saved
 

@@ -64,19 +64,19 @@ def test_a_tracking_number_never_scanned_opens_not_received_after_the_grace_peri
 
 
 def test_a_scanned_parcel_waits_for_the_estimated_delivery_date():
-    order = an_order(eta_days=40).ship("CP", "CN1", T0).record_scan("IN_TRANSIT", T0 + DAY)
+    order = an_order(eta_days=40).ship("CP", "CN1", T0).record_scan("IN_TRANSIT", T0 + DAY, T0 + DAY, Policy())
     assert order.eligibility(T0 + 11 * DAY, POLICY).why_not == "WINDOW_NOT_OPEN"
     assert order.eligibility(T0 + 40 * DAY, POLICY).can_open
 
 
 def test_the_not_received_window_closes_fifteen_days_after_the_estimated_date():
-    order = an_order(eta_days=20).ship("CP", "CN1", T0).record_scan("IN_TRANSIT", T0 + DAY)
+    order = an_order(eta_days=20).ship("CP", "CN1", T0).record_scan("IN_TRANSIT", T0 + DAY, T0 + DAY, Policy())
     assert order.eligibility(T0 + 35 * DAY, POLICY).can_open
     assert order.eligibility(T0 + 35 * DAY + timedelta(seconds=1), POLICY).why_not == "WINDOW_CLOSED"
 
 
 def test_after_delivery_only_received_reasons_and_fifteen_days():
-    order = an_order().ship("CP", "CN1", T0).record_scan("DELIVERED", T0 + 5 * DAY)
+    order = an_order().ship("CP", "CN1", T0).record_scan("DELIVERED", T0 + 5 * DAY, T0 + 5 * DAY, Policy())
     e = order.eligibility(T0 + 6 * DAY, POLICY)
     assert e.can_open and Reason.NOT_RECEIVED not in e.reasons and Reason.NOT_AS_DESCRIBED in e.reasons
     with pytest.raises(RuleViolation) as err:
@@ -89,8 +89,9 @@ def test_after_delivery_only_received_reasons_and_fifteen_days():
 
 
 def test_late_or_repeated_scans_never_move_an_order_backwards():
-    order = an_order().ship("CP", "CN1", T0).record_scan("DELIVERED", T0 + 5 * DAY)
-    later = order.record_scan("IN_TRANSIT", T0 + 2 * DAY).record_scan("DELIVERED", T0 + 6 * DAY)
+    order = an_order().ship("CP", "CN1", T0).record_scan("DELIVERED", T0 + 5 * DAY, T0 + 5 * DAY, Policy())
+    later = order.record_scan("IN_TRANSIT", T0 + 2 * DAY, T0 + 2 * DAY, Policy())
+    later = later.record_scan("DELIVERED", T0 + 6 * DAY, T0 + 6 * DAY, Policy())
     assert later.status is OrderStatus.DELIVERED and later.delivered_at == T0 + 5 * DAY
     assert later.shipment is not None and later.shipment.last_scan_at == T0 + 6 * DAY
 
@@ -122,7 +123,7 @@ def test_escrow_is_auto_released_sixty_days_after_shipment_only_without_a_disput
 
 
 def test_an_order_round_trips_through_its_stored_shape():
-    order = an_order().ship("CP", "CN1", T0).record_scan("DELIVERED", T0 + DAY).attach_dispute("d-1")
+    order = an_order().ship("CP", "CN1", T0).record_scan("DELIVERED", T0 + DAY, T0 + DAY, Policy()).attach_dispute("d-1")
     assert Order.from_dict(order.to_dict(), order.version) == order
 
 
@@ -193,3 +194,13 @@ def test_a_refund_above_what_is_still_held_or_in_another_currency_is_refused():
             ledger.request_refund(bad, T0, T0 + DAY, "DISPUTE")
     with pytest.raises(RuleViolation):
         ledger.release(Money(501, "USD"), T0, "too much")
+
+
+def test_a_scan_dated_beyond_carriers_clock_drift_is_refused_and_changes_nothing() -> None:
+    shipped = an_order().ship("CP", "CN1", T0)
+    policy = Policy()
+    assert shipped.record_scan("DELIVERED", T0 + policy.scan_clock_skew, T0, policy).status is OrderStatus.DELIVERED
+    with pytest.raises(RuleViolation) as refused:
+        shipped.record_scan("DELIVERED", T0 + policy.scan_clock_skew + timedelta(seconds=1), T0, policy)
+    assert refused.value.code == "INVALID_TIMESTAMP"
+    assert shipped.status is OrderStatus.SHIPPED and shipped.shipment is not None and shipped.shipment.last_scan_at is None
