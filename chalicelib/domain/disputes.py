@@ -275,6 +275,7 @@ class Dispute:
         the seller's evidence, instead of the refund being paid by default."""
         target = self._allowed(Command.CONTEST_RETURN, actor)
         self.escalated_at = now
+        self.mediation_overdue = False  # a new mediation, with its own target
         self._record(now, actor, "dispute.return_contested", {"reason": reason, "message": message})
         self._transition(target, now, policy)
 

@@ -186,6 +186,16 @@ def test_an_overdue_mediation_is_flagged_never_decided():
     assert d.deadlines(POLICY)[0]["overdue"] is True
 
 
+def test_a_contested_return_is_a_new_mediation_not_yet_overdue():
+    d = escalated()
+    d.expire("MEDIATION", T0 + timedelta(days=14), POLICY)
+    d.decide("RETURN_AND_REFUND", None, "Item must come back for inspection.", T0 + timedelta(days=15), POLICY)
+    d.ship_return(B, "CP", "RR1", T0 + timedelta(days=16), POLICY)
+    d.contest_return(S, "EMPTY_BOX", "The box came back empty", T0 + timedelta(days=17), POLICY)
+    assert d.status is Status.ESCALATED and not d.mediation_overdue
+    assert "overdue" not in d.deadlines(POLICY)[0]
+
+
 def test_a_return_never_shipped_closes_for_the_seller_and_one_never_confirmed_pays_the_buyer():
     d = escalated()
     d.decide("RETURN_AND_REFUND", None, "Item must come back for inspection.", T0, POLICY)
