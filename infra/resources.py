@@ -186,11 +186,13 @@ FUNCTION_GRANTS: dict[str, dict[str, list[Any]]] = {
         "dynamodb:PutItem": [_table("EvidenceTable"), _table("OutboxTable")],
         "dynamodb:ConditionCheckItem": [_table("DisputesTable")],  # accepted only while the dispute is open
         "dynamodb:UpdateItem": [_table("DisputesTable"), _table("EvidenceTable")],
-        "s3:GetObject": [UPLOADS], "s3:DeleteObject": [UPLOADS], "s3:PutObject": [SERVED],
+        # Deletes the raw upload, and a served copy that lost a race or whose dispute closed meanwhile.
+        "s3:GetObject": [UPLOADS], "s3:DeleteObject": [UPLOADS, SERVED], "s3:PutObject": [SERVED],
     }),
     "ExpireEvidence": _merge(UNIT_OF_WORK, RELAY, {
         "dynamodb:Query": [_table("EvidenceTable", index=True)], "dynamodb:GetItem": [_table("EvidenceTable")],
         "dynamodb:PutItem": [_table("EvidenceTable")], "dynamodb:UpdateItem": [_table("EvidenceTable")],
+        "s3:DeleteObject": [UPLOADS],  # the raw upload of a file stuck in processing
     }),
 }
 # The queue each SQS-triggered function's event source mapping reads (with the function's role).

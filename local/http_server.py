@@ -28,7 +28,25 @@ class RequestHandler(ChaliceRequestHandler):
     # back ~40 ms on every response (an artefact of the local server, not of the service).
     disable_nagle_algorithm = True
 
+    def _framing_refused(self) -> bool:
+        """A body this server cannot delimit for sure (chunked, two lengths, a length that is no
+        number) is refused and the connection closed: read wrongly, its rest would be taken for
+        the next request on the connection (request smuggling)."""
+        lengths = self.headers.get_all("Content-Length") or []
+        if "Transfer-Encoding" in self.headers or len(lengths) > 1 or any(not v.strip().isdigit() for v in lengths):
+            self.send_error(400)
+            return True
+        return False
+
+    def _generic_handle(self) -> None:
+        if not self._framing_refused():
+            super()._generic_handle()
+
+    do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = do_PATCH = do_OPTIONS = _generic_handle
+
     def _method_not_allowed(self) -> None:
+        if self._framing_refused():
+            return
         self._parse_payload()  # read the body: left unread, it would be taken for the next request
         self._send_http_response(405, {}, _json(error_body("METHOD_NOT_ALLOWED", f"{self.command} is not supported")))
 

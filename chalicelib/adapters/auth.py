@@ -79,6 +79,8 @@ class TokenVerifier:
             raise Unauthenticated("token has no subject")
         if claims.get("token_use") == "access":
             return self._service(claims)
+        if claims.get("token_use") != "id":  # Cognito marks each token; anything else is not one of its
+            raise Unauthenticated("invalid token", details={"why": "UnknownTokenUse"})
         audience = claims.get("aud")
         if self._settings.audience not in (audience if isinstance(audience, list) else [audience]):
             raise Unauthenticated("invalid token", details={"why": "InvalidAudienceError"})

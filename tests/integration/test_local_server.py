@@ -5,6 +5,8 @@ from __future__ import annotations
 import http.client
 import json
 
+import pytest
+
 from tests.contract import check
 from tests.support import auth
 
@@ -96,3 +98,24 @@ def test_a_malformed_request_is_answered_in_json_not_html(server: tuple[str, int
     assert head.startswith(b"HTTP/1.") and b" 431 " in head.split(b"\r\n")[0]
     assert b"Content-Type: application/json" in head
     assert json.loads(body)["error"]["code"] == "REQUEST_REFUSED"
+
+
+@pytest.mark.parametrize("framing", [
+    b"Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+    b"Content-Length: 0\r\nContent-Length: 38\r\n\r\n",
+    b"Content-Length: abc\r\n\r\n",
+    b"Content-Length: -5\r\n\r\n",
+])
+@pytest.mark.parametrize("method", [b"POST", b"TRACE"])
+def test_a_body_of_uncertain_length_is_refused_and_nothing_is_smuggled(server: tuple[str, int], framing: bytes,
+                                                                        method: bytes) -> None:
+    import socket
+
+    smuggled = b"GET /no-such-route-smuggled HTTP/1.1\r\nHost: x\r\n\r\n"
+    with socket.create_connection(server, timeout=30) as raw:
+        raw.sendall(method + b" /orders HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" + framing + smuggled)
+        answer = b""
+        while chunk := raw.recv(65536):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 400 ") and answer.count(b"HTTP/1.") == 1, answer[:600]
+    assert json.loads(answer.partition(b"\r\n\r\n")[2])["error"]["code"] == "REQUEST_REFUSED"

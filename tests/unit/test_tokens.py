@@ -47,6 +47,8 @@ def test_a_service_has_exactly_its_scopes(verifier):
     service_token("c", ("orders.write",), iss="https://elsewhere.test/pool"),
     token("b-1", aud="another-client"),  # an ID token of another app client
     token("b-1", token_use="access"),  # a user's access token carries no service scope
+    token("b-1", token_use=None),  # not marked as Cognito marks its tokens
+    token("b-1", token_use="refresh"),
 ])
 def test_tokens_that_grant_nothing_here_are_refused(verifier, raw):
     with pytest.raises(Unauthenticated):
