@@ -137,13 +137,16 @@ def _table(logical_id: str, index: bool = False) -> dict[str, str]:
 EXECUTIONS = {"Fn::Sub": "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:execution:"
                          "${DeadlineTimer.Name}:*"}
 UPLOADS, SERVED = {"Fn::Sub": "${EvidenceBucket.Arn}/uploads/*"}, {"Fn::Sub": "${EvidenceBucket.Arn}/evidence/*"}
-# What committing a change does after the write (chalicelib/relay.py): start and stop timers,
-# publish domain events, settle the outbox record.
-RELAY: dict[str, list[Any]] = {
-    "states:StartExecution": [{"Ref": "DeadlineTimer"}],
-    "states:StopExecution": [EXECUTIONS], "states:DescribeExecution": [EXECUTIONS],
+# What committing a change does after the write (chalicelib/relay.py): publish domain events and
+# settle the outbox record; start and stop timers (only where the change owes timers).
+PUBLISH: dict[str, list[Any]] = {
     "events:PutEvents": [{"Fn::GetAtt": ["EventBus", "Arn"]}],
     "dynamodb:DeleteItem": [_table("OutboxTable")],
+}
+RELAY: dict[str, list[Any]] = {
+    **PUBLISH,
+    "states:StartExecution": [{"Ref": "DeadlineTimer"}],
+    "states:StopExecution": [EXECUTIONS], "states:DescribeExecution": [EXECUTIONS],
 }
 # A unit of work (chalicelib/adapters/dynamodb/unit_of_work.py) reads the aggregates it changes and
 # writes them with the outbox records in one transaction.
@@ -178,8 +181,13 @@ FUNCTION_GRANTS: dict[str, dict[str, list[Any]]] = {
         "s3:PutObject": [UPLOADS], "s3:GetObject": [SERVED],
     }),
     "TimerFired": _merge(UNIT_OF_WORK, RELAY),
-    "DrainOutbox": _merge(UNIT_OF_WORK, RELAY, {"dynamodb:Query": [_table("OutboxTable", index=True)]}),
-    "ReleaseEscrow": _merge(UNIT_OF_WORK, RELAY, {"dynamodb:Query": [_table("OrdersTable", index=True)]}),
+    # A record that fails again is moved to the back of the outbox (UpdateItem), never dropped.
+    "DrainOutbox": _merge(UNIT_OF_WORK, RELAY, {"dynamodb:Query": [_table("OutboxTable", index=True)],
+                                                "dynamodb:UpdateItem": [_table("OutboxTable")]}),
+    # Releasing changes the orders it found due (no read of its own) and publishes; no timer.
+    "ReleaseEscrow": _merge(PUBLISH, {"dynamodb:Query": [_table("OrdersTable", index=True)],
+                                      "dynamodb:UpdateItem": [_table("OrdersTable")],
+                                      "dynamodb:PutItem": [_table("OutboxTable")]}),
     # Accepting evidence publishes an event; it starts and stops no timer.
     "EvidenceUploaded": _merge({k: v for k, v in RELAY.items() if not k.startswith("states:")}, {
         "dynamodb:GetItem": [_table("DisputesTable"), _table("EvidenceTable")],
@@ -189,9 +197,11 @@ FUNCTION_GRANTS: dict[str, dict[str, list[Any]]] = {
         # Deletes the raw upload, and a served copy that lost a race or whose dispute closed meanwhile.
         "s3:GetObject": [UPLOADS], "s3:DeleteObject": [UPLOADS, SERVED], "s3:PutObject": [SERVED],
     }),
-    "ExpireEvidence": _merge(UNIT_OF_WORK, RELAY, {
-        "dynamodb:Query": [_table("EvidenceTable", index=True)], "dynamodb:GetItem": [_table("EvidenceTable")],
-        "dynamodb:PutItem": [_table("EvidenceTable")], "dynamodb:UpdateItem": [_table("EvidenceTable")],
+    # Expiring a slot or rejecting a stuck file reads the dispute and publishes; no timer.
+    "ExpireEvidence": _merge(PUBLISH, {
+        "dynamodb:Query": [_table("EvidenceTable", index=True)], "dynamodb:GetItem": [_table("DisputesTable")],
+        "dynamodb:PutItem": [_table("EvidenceTable"), _table("OutboxTable")],
+        "dynamodb:UpdateItem": [_table("EvidenceTable")],
         "s3:DeleteObject": [UPLOADS],  # the raw upload of a file stuck in processing
     }),
 }

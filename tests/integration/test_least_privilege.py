@@ -5,7 +5,10 @@ from __future__ import annotations
 import fnmatch
 import re
 from collections import defaultdict
+import threading
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from unittest import mock
 
 import pytest
 
@@ -14,35 +17,123 @@ from infra.resources import LOGICAL_IDS, cloudformation
 from tests.integration.evidence import Uploads, jpeg
 from tests.integration.recorder import Call, recording
 from tests.integration.test_timers import PROVIDERS, world
+from tests.integration.timers import SECONDS, fast_policy
+
+
+class ShiftedClock:
+    """The real clock (the state machines really wait), which the scenario can move forward to
+    run the schedules when their work is due."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta(0)
+
+    def now(self) -> datetime:
+        return datetime.now(UTC).replace(microsecond=0) + self.offset
+
+    def advance(self, **kw: float) -> None:
+        self.offset += timedelta(**kw)
 
 
 def scenario(settings, aws) -> list[Call]:
-    """One dispute through every function: orders, a dispute, evidence, a timer's expiry with
-    its refund paid, the moderation views, and each schedule."""
+    """Disputes through every function and every path that needs a permission: orders, a
+    dispute, evidence, a timer's expiry whose refund the provider cannot take at first (the
+    reconciler requeues it, then the provider refuses it and its retry timer pays it), a change
+    whose request dies after its commit (the reconciler starts and stops its timers and publishes
+    its events), a file whose dispute closes while it is checked, a file whose processing dies,
+    the moderation and list views, a retried request that failed, and each schedule."""
     from app import app
+    from chalicelib.adapters.aws import S3EvidenceStore
+    from chalicelib.relay import OutboxRelay
     from local.dispatcher import scheduled_event
-    from tests.integration.api import MODERATOR, SELLER
+    from tests.integration.api import BUYER, MODERATOR, SELLER
 
-    api, timers, _ = world(settings, aws)
+    clock = ShiftedClock()
+    policy = fast_policy(dispute_window=timedelta(days=15), refund_retry=2 * SECONDS)
+    api, timers, c = world(settings, aws, policy=policy, clock=clock)
+    payments = PROVIDERS[-1]
+    uploads = Uploads(api, app, aws)
+
+    def schedule(name: str) -> Any:
+        return app.handler_map[name](scheduled_event(name), None)
+
+    def reconcile() -> Any:
+        """The reconciler, once what is owed is older than its grace (the test ages the records)."""
+        for record in c.outbox.pending(clock.now() + timedelta(hours=1), 100):
+            c.outbox.requeue(record, clock.now() - timedelta(minutes=1))
+        return schedule("drain-outbox")
+
     with recording() as calls:  # nested in the session's recording
         api.delivered_order()
         did = api.open_dispute()["dispute_id"]
-        listed = Uploads(api, app, aws).upload(did, jpeg())
+        listed = uploads.upload(did, jpeg())
         assert listed["status"] == "ACCEPTED", listed
-        assert api.get(f"/disputes/{did}/messages", SELLER).status_code == 200
-        assert api.get("/moderation/disputes", MODERATOR).status_code == 200
+        # The seller's photo counts for no checklist: accepted while the dispute is open only.
+        assert uploads.upload(did, jpeg(), who=SELLER)["status"] == "ACCEPTED"
+        for who, path in ((SELLER, f"/disputes/{did}/messages"), (MODERATOR, "/moderation/disputes"),
+                          (BUYER, "/orders"), (SELLER, "/disputes")):
+            assert api.get(path, who).status_code == 200, path
         said = api.post(f"/disputes/{did}/messages", SELLER, {"body": "Sent the right colour."},
                         headers={"Idempotency-Key": "m-1"})
         assert said.status_code == 201, said.json_body
+        # The seller stays silent: the timer grants the refund, which the provider cannot take,
+        # twice (the reconciler moves the record to the back), then refuses (a new attempt is
+        # owed: the retry timer sends it).
+        payments.timeout_next(2)
         timers.run_until(lambda: api.get(f"/disputes/{did}").json_body["status"] == "RESOLVED")
+        assert reconcile() == {"delivered": 0, "failed": 1}
+        payments.refuse_next(1, "card_declined")
+        assert reconcile() == {"delivered": 1, "failed": 0}
         timers.run_until(lambda: api.get("/orders/o-1").json_body["escrow"]["refunded"]["amount"] == 500)
-        for name in ("drain-outbox", "release-escrow", "expire-evidence"):
-            app.handler_map[name](scheduled_event(name), None)
+        # A request that failed is not remembered: its key may be used again.
+        late = api.post(f"/disputes/{did}/messages", BUYER, {"body": "Thanks."}, headers={"Idempotency-Key": "m-2"})
+        assert late.status_code == 409, late.json_body
+
+        # A file whose dispute is cancelled while it is checked: its served copy is removed.
+        api.delivered_order("o-2")
+        closing = api.open_dispute("o-2")["dispute_id"]
+        write = S3EvidenceStore.write
+
+        def write_then_cancel(store: Any, key: str, data: bytes, content_type: str) -> None:
+            write(store, key, data, content_type)
+            cancel = threading.Thread(target=lambda: api.post(f"/disputes/{closing}/cancel", BUYER, {}))
+            cancel.start()  # the buyer, in a request of its own (another invocation)
+            cancel.join()
+
+        S3EvidenceStore.write = write_then_cancel  # type: ignore[method-assign]
+        try:
+            assert uploads.upload(closing, jpeg())["rejection_reason"] == "DISPUTE_CLOSED"
+        finally:
+            S3EvidenceStore.write = write  # type: ignore[method-assign]
+
+        # A file whose processing dies (the function is killed): the sweep rejects it later.
+        api.delivered_order("o-3")
+        stuck = api.open_dispute("o-3")["dispute_id"]
+        slot = uploads.slot(stuck, jpeg(), "image/jpeg").json_body
+        assert uploads.post(slot["upload"], jpeg()) in (200, 201, 204)
+        with mock.patch("chalicelib.services.evidence.inspect", side_effect=MemoryError("killed")):
+            uploads.deliver()
+        assert uploads.listed(stuck, slot["evidence_id"])["status"] == "PROCESSING"
+        unused = uploads.slot(stuck, jpeg(), "image/jpeg").json_body  # never used
+        # The seller's answer is committed, then its request dies before delivering what it owes.
+        with mock.patch.object(OutboxRelay, "try_deliver", return_value=0):
+            rejected = api.post(f"/disputes/{stuck}/reject", SELLER, {"message": "Colour is as listed"})
+        assert rejected.status_code == 200, rejected.json_body
+        assert reconcile()["failed"] == 0  # stops the seller's timer, starts the negotiation's, publishes
+        clock.advance(minutes=30)
+        assert schedule("expire-evidence") == {"expired": 2}
+        assert uploads.listed(stuck, slot["evidence_id"])["rejection_reason"] == "PROCESSING_FAILED"
+        assert uploads.listed(stuck, unused["evidence_id"])["status"] == "EXPIRED"
+
+        # An order nobody disputes: the sweep releases its escrow when protection ends.
+        api.delivered_order("o-4")
+        clock.advance(days=61)
+        assert "o-4" in schedule("release-escrow")["released"]
     return list(calls)
 
 
 @pytest.fixture(scope="module")
-def recorded(base_settings, aws_account, recorded_calls) -> list[Call]:
+def exercised(base_settings, aws_account) -> list[Call]:
+    """The scenario's own calls: what "grants nothing beyond" is judged on, whatever else ran."""
     from dataclasses import replace
 
     from chalicelib import bootstrap
@@ -51,12 +142,17 @@ def recorded(base_settings, aws_account, recorded_calls) -> list[Call]:
     settings = replace(base_settings, timer_state_machine_arn=aws_account["TIMER_STATE_MACHINE_ARN"])
     empty_account(settings, aws_account)
     try:
-        scenario(settings, aws_account)
-        return list(recorded_calls)
+        return scenario(settings, aws_account)
     finally:
         while PROVIDERS:
             PROVIDERS.pop().close()
         bootstrap.reset()
+
+
+@pytest.fixture(scope="module")
+def recorded(exercised, recorded_calls) -> list[Call]:
+    """Every call of the session (every test's, the scenario's included): each must be allowed."""
+    return list(recorded_calls)
 
 
 ACCOUNT, REGION = "123456789012", "us-east-1"
@@ -162,7 +258,7 @@ def allows(statement: dict[str, Any], action: str, arn: str) -> bool:
 
 
 def test_every_recorded_operation_is_allowed_by_its_functions_policy(recorded, policies):
-    assert {c.function for c in recorded} >= {"APIHandler", "TimerFired", "EvidenceUploaded", "DrainOutbox"}
+    assert {c.function for c in recorded} == set(policies)
     denied = sorted({(c.function, action, arn) for c in recorded for action, arn in required(c)
                      if not any(allows(s, action, arn) for s in policies[c.function])})
     assert not denied, denied
@@ -176,15 +272,15 @@ def test_no_policy_grants_a_wildcard_action_or_a_resource_wider_than_aws_require
                 assert all(a.startswith("xray:") for a in statement["Action"]), (function, statement)
 
 
-def test_each_function_is_granted_only_what_it_calls(recorded, policies):
+def test_each_function_is_granted_only_what_it_calls(exercised, policies):
     """Every action granted on a resource is one the function was seen calling there, apart from
     its queue's event source mapping, its failure destination, logs and X-Ray."""
     infrastructure = ("sqs:", "logs:", "xray:")
     used = defaultdict(set)
-    for c in recorded:
+    for c in exercised:
         used[c.function].update(required(c))
     unused = []
-    for function in ("APIHandler", "TimerFired", "EvidenceUploaded"):  # the ones the tests drive fully
+    for function in policies:
         for statement in policies[function]:
             for action in statement["Action"]:
                 if action.startswith(infrastructure):
@@ -192,4 +288,4 @@ def test_each_function_is_granted_only_what_it_calls(recorded, policies):
                 for resource in statement["Resource"]:
                     if not any(a == action and fnmatch.fnmatchcase(arn, resource) for a, arn in used[function]):
                         unused.append((function, action, resource))
-    assert not unused, unused
+    assert not unused, "granted, never used:\n" + "\n".join(map(str, unused))

@@ -28,8 +28,8 @@ def interpreter():
             PROVIDERS.pop().close()
 
 
-def world(settings, aws, policy=None, timers=None):
-    """The app wired for real (real clock), with second-scale phases."""
+def world(settings, aws, policy=None, timers=None, clock=None):
+    """The app wired for real (real clock unless given), with second-scale phases."""
     from chalice.test import Client
 
     from app import app
@@ -40,7 +40,7 @@ def world(settings, aws, policy=None, timers=None):
     payments = SimulatedPayments(lambda notice: bootstrap.container().services.payments.settle(notice),
                                  settle_after=0.5)
     PROVIDERS.append(payments)
-    c = bootstrap.build(replace(settings, policy=policy or fast_policy()), clock=SystemClock(), timers=timers,
+    c = bootstrap.build(replace(settings, policy=policy or fast_policy()), clock=clock or SystemClock(), timers=timers,
                         payments=payments)
     bootstrap.install(c)
     return Api(Client(app)), TimerRig(app, aws), c
