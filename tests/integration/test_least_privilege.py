@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from collections import defaultdict
 import threading
+from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from unittest import mock
