@@ -99,11 +99,8 @@ def scenario(settings, aws) -> list[Call]:
             cancel.start()  # the buyer, in a request of its own (another invocation)
             cancel.join()
 
-        S3EvidenceStore.write = write_then_cancel  # type: ignore[method-assign]
-        try:
+        with mock.patch.object(S3EvidenceStore, "write", write_then_cancel):
             assert uploads.upload(closing, jpeg())["rejection_reason"] == "DISPUTE_CLOSED"
-        finally:
-            S3EvidenceStore.write = write  # type: ignore[method-assign]
 
         # A file whose processing dies (the function is killed): the sweep rejects it later.
         api.delivered_order("o-3")
