@@ -86,6 +86,7 @@ bench: $(STAMP)
 	@$(PY) -m bench.evidence_throughput
 	@$(PY) -m bench.evidence_memory
 	@$(PY) -m bench.first_request
+	@$(PY) -m bench.bundle_import
 	@$(PY) -m bench.local_overhead
 	@$(PY) -m bench.readme
 

@@ -37,6 +37,7 @@ def numbers() -> str:
     m = local["machine"]
     api, bare = local["results"]["get_dispute_via_api_ms"], local["results"]["bare_getitem_ms"]
     fr = first["results"]
+    bundle = load("bundle_import")
     phone = throughput["sets"]["phone photos"]
     noisy = next(v for k, v in throughput["sets"].items() if k != "phone photos")
     return "\n".join([
@@ -62,6 +63,11 @@ def numbers() -> str:
         f"{fr['warm_request_cpu_ms']['median']} ms warm",
         f"  ({first['repetitions']['fresh_processes']} fresh processes); most of it is botocore loading its "
         "endpoint data once.",
+        f"- The Lambda bundle: the function's code {bundle['zipped_mb']['deployment.zip']} MB zipped, its dependencies "
+        f"layer {bundle['zipped_mb']['layer.zip']} MB. Importing the app",
+        f"  from it on the runtime's Python takes {bundle['results']['bundle']['ratio_app_over_baseline']}x "
+        f"`import chalice, boto3` there; from source, {bundle['results']['source']['ratio_app_over_baseline']}x: "
+        f"**{bundle['bundle_ratio_over_source_ratio']}** of it (goal at most 1.0).",
     ])
 
 
