@@ -3,6 +3,7 @@ use and cached for the life of the Lambda container; tests call ``reset()``."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -13,8 +14,12 @@ from .ports import (
     Clock,
     EventPublisher,
     EvidenceStore,
+    InvalidWebhook,
     OutboxStore,
     PaymentProvider,
+    PaymentUnavailable,
+    RefundOrder,
+    RefundReceipt,
     SettlementNotice,
     SystemClock,
     Timers,
@@ -58,8 +63,26 @@ def use_cases(uow: UnitOfWorkFactory, clock: Clock, policy: Policy, relay: Outbo
                     sandbox=Sandbox(uow, clock, policy, sandbox, provider))
 
 
+class NoPayments:
+    """PAYMENT_PROVIDER=none: a function that pays nothing and holds no credentials. A refund owed
+    through it stays in the outbox (unknown outcome) for the reconciler, whose function pays."""
+
+    name = "none"
+
+    def refund(self, order: RefundOrder) -> RefundReceipt:
+        raise PaymentUnavailable("this function has no payment provider")
+
+    def lookup(self, order: RefundOrder) -> RefundReceipt | None:
+        raise PaymentUnavailable("this function has no payment provider")
+
+    def parse_webhook(self, payload: bytes, headers: Mapping[str, str]) -> SettlementNotice | None:
+        raise InvalidWebhook("this function receives no webhooks")
+
+
 def payment_provider(settings: PaymentSettings, deliver: Callable[[SettlementNotice], object]) -> PaymentProvider:
     """The configured provider. The simulator "calls our webhook" in-process through ``deliver``."""
+    if settings.provider == "none":
+        return NoPayments()
     if settings.provider == "stripe":
         from .adapters.stripe_payments import StripePayments
 

@@ -29,6 +29,14 @@ DEFAULT_TIMER_QUEUE = "buyer-protection-timers"
 DEFAULT_EVIDENCE_QUEUE = "buyer-protection-evidence-uploads"
 
 
+# The Stripe credentials of a deployed stage: the ARN of one Secrets Manager secret holding JSON
+# with these two keys (README "Deployment"). STRIPE_API_KEY and STRIPE_WEBHOOK_SECRET, when both
+# are set, are used instead (local runs).
+STRIPE_SECRET_VAR = "STRIPE_SECRET_ARN"
+STRIPE_SECRET_KEYS = ("api_key", "webhook_secret")
+SECRET_MAX_AGE = 24 * 3600  # read once per container: a rotated key reaches new containers
+
+
 class ConfigError(ValueError):
     """A configuration variable is missing or malformed."""
 
@@ -46,7 +54,8 @@ class AuthSettings:
 @dataclass(frozen=True)
 class PaymentSettings:
     """Where refunds are paid. ``simulated`` (the default locally) settles by itself after
-    ``simulated_settle_seconds``; ``stripe`` needs its secret key and webhook signing secret."""
+    ``simulated_settle_seconds``; ``stripe`` needs its secret key and webhook signing secret;
+    ``none`` is for functions that pay nothing (the evidence functions hold no credentials)."""
 
     provider: str = "simulated"
     simulated_settle_seconds: float = 2.0
@@ -63,16 +72,40 @@ class PaymentSettings:
             if env.get("AWS_LAMBDA_FUNCTION_NAME"):  # deployed: fail closed, never fake refunds by default
                 raise ConfigError("PAYMENT_PROVIDER is required in a deployed stage (stripe, or simulated for a sandbox)")
             provider = "simulated"
-        if provider not in ("simulated", "stripe"):
-            raise ConfigError(f"PAYMENT_PROVIDER must be simulated or stripe, got {provider!r}")
-        settings = cls(provider=provider, simulated_settle_seconds=_seconds(env, "SIMULATED_SETTLE_SECONDS", 2),
-                       simulated_webhook_secret=env.get("SIMULATED_WEBHOOK_SECRET") or secrets.token_hex(32),
-                       stripe_api_key=env.get("STRIPE_API_KEY", ""),
-                       stripe_webhook_secret=env.get("STRIPE_WEBHOOK_SECRET", ""),
-                       stripe_api_base=env.get("STRIPE_API_BASE") or None)
-        if provider == "stripe" and not (settings.stripe_api_key and settings.stripe_webhook_secret):
-            raise ConfigError("PAYMENT_PROVIDER=stripe needs STRIPE_API_KEY and STRIPE_WEBHOOK_SECRET")
-        return settings
+        if provider not in ("simulated", "stripe", "none"):
+            raise ConfigError(f"PAYMENT_PROVIDER must be simulated, stripe or none, got {provider!r}")
+        api_key, webhook_secret = env.get("STRIPE_API_KEY", ""), env.get("STRIPE_WEBHOOK_SECRET", "")
+        if provider == "stripe" and not (api_key and webhook_secret):
+            secret_id = env.get(STRIPE_SECRET_VAR)
+            if not secret_id:
+                raise ConfigError(f"PAYMENT_PROVIDER=stripe needs {STRIPE_SECRET_VAR} (a Secrets Manager secret) "
+                                  "or STRIPE_API_KEY and STRIPE_WEBHOOK_SECRET")
+            api_key, webhook_secret = stripe_secret(secret_id)
+        return cls(provider=provider, simulated_settle_seconds=_seconds(env, "SIMULATED_SETTLE_SECONDS", 2),
+                   simulated_webhook_secret=env.get("SIMULATED_WEBHOOK_SECRET") or secrets.token_hex(32),
+                   stripe_api_key=api_key, stripe_webhook_secret=webhook_secret,
+                   stripe_api_base=env.get("STRIPE_API_BASE") or None)
+
+
+def stripe_secret(secret_id: str) -> tuple[str, str]:
+    """(API key, webhook signing secret) from the Secrets Manager secret ``secret_id``: JSON with
+    the keys of STRIPE_SECRET_KEYS. Read through Powertools Parameters, cached for the container."""
+    from aws_lambda_powertools.utilities.parameters import get_secret
+    from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError, TransformParameterError
+
+    try:
+        value: Any = get_secret(secret_id, transform="json", max_age=SECRET_MAX_AGE)
+    except TransformParameterError as exc:
+        raise ConfigError(f"{STRIPE_SECRET_VAR}: the secret {secret_id} is not JSON") from exc
+    except GetParameterError as exc:
+        raise ConfigError(f"{STRIPE_SECRET_VAR}: the secret {secret_id} cannot be read: {exc}") from exc
+    if not isinstance(value, dict):
+        raise ConfigError(f"{STRIPE_SECRET_VAR}: the secret {secret_id} must be a JSON object")
+    found = [value.get(key) for key in STRIPE_SECRET_KEYS]
+    missing = [key for key, v in zip(STRIPE_SECRET_KEYS, found, strict=True) if not isinstance(v, str) or not v]
+    if missing:
+        raise ConfigError(f"{STRIPE_SECRET_VAR}: the secret {secret_id} lacks {', '.join(missing)}")
+    return str(found[0]), str(found[1])
 
 
 @dataclass(frozen=True)

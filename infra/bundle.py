@@ -32,10 +32,10 @@ ARCHITECTURE = "x86_64"
 GLIBC = (2, 34)
 # Wheel platforms that run on that glibc (pip does not widen a --platform to older glibcs itself).
 PLATFORMS = ("manylinux2014_x86_64", "manylinux_2_17_x86_64", "manylinux_2_28_x86_64", "manylinux_2_34_x86_64")
-# The AWS services the app makes clients for (chalicelib/bootstrap.py); botocore's data for the
-# ~440 others is dropped. tests/integration/test_least_privilege.py checks the recorded calls stay
-# within this list.
-BOTOCORE_SERVICES = ("dynamodb", "events", "s3", "stepfunctions")
+# The AWS services the app makes clients for (chalicelib/bootstrap.py; the Stripe secret in
+# chalicelib/config.py); botocore's data for the ~440 others is dropped.
+# tests/integration/test_least_privilege.py checks the recorded calls stay within this list.
+BOTOCORE_SERVICES = ("dynamodb", "events", "s3", "secretsmanager", "stepfunctions")
 # Files no function imports: console scripts and pip's own byproducts.
 DROPPED_TOP_LEVEL = ("bin",)
 

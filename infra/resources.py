@@ -16,7 +16,14 @@ import boto3
 
 from chalicelib.adapters.aws import EVENT_SOURCE
 from chalicelib.adapters.dynamodb import DEFAULT_TABLES, create_tables, make_tables
-from chalicelib.config import DEFAULT_EVIDENCE_QUEUE, DEFAULT_TIMER_QUEUE, Settings
+from chalicelib.config import (
+    DEFAULT_EVIDENCE_QUEUE,
+    DEFAULT_TIMER_QUEUE,
+    STRIPE_SECRET_KEYS,
+    STRIPE_SECRET_VAR,
+    Settings,
+)
+from chalicelib.metrics import DIMENSION as METRICS_DIMENSION
 from chalicelib.metrics import NAMESPACE as METRICS_NAMESPACE
 from infra.bundle import ARCHITECTURE, RUNTIME
 
@@ -205,6 +212,12 @@ FUNCTION_GRANTS: dict[str, dict[str, list[Any]]] = {
         "s3:DeleteObject": [UPLOADS],  # the raw upload of a file stuck in processing
     }),
 }
+# The functions that send refunds (the relay after a commit, the reconciler) or verify the
+# provider's webhooks (the API). Only these read the Stripe secret; the others get
+# PAYMENT_PROVIDER=none and no grant.
+PAYS = ("APIHandler", "TimerFired", "DrainOutbox")
+STRIPE_SECRET = {"Ref": "StripeSecretArn"}
+PAYMENT_GRANT: dict[str, list[Any]] = {"secretsmanager:GetSecretValue": [STRIPE_SECRET]}
 # The queue each SQS-triggered function's event source mapping reads (with the function's role).
 CONSUMES = {"TimerFired": "TimerQueue", "EvidenceUploaded": "EvidenceQueue"}
 # Scheduled (asynchronously invoked) functions send what failed after retries here.
@@ -215,15 +228,19 @@ def function_name(function_id: str) -> dict[str, str]:
     return {"Fn::Sub": f"${{AWS::StackName}}-{function_id}"}
 
 
-def function_policy(function_id: str) -> list[dict[str, Any]]:
-    """Least privilege: its own log group; the actions its code calls, on the resources it uses;
-    its queue (event source mapping) or its failure destination; X-Ray."""
+def function_policy(function_id: str, stripe: bool = False) -> list[dict[str, Any]]:
+    """Least privilege: its own log group; the actions its code calls, on the resources it uses
+    (with ``stripe``, the paying functions read the Stripe secret); its queue (event source
+    mapping) or its failure destination; X-Ray."""
     log_group = {"Fn::Sub": f"arn:${{AWS::Partition}}:logs:${{AWS::Region}}:${{AWS::AccountId}}:log-group:"
                             f"/aws/lambda/${{AWS::StackName}}-{function_id}:*"}
     statements: list[dict[str, Any]] = [
         {"Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"], "Resource": log_group}]
     by_resources: dict[str, list[str]] = {}
-    for action, resources in FUNCTION_GRANTS[function_id].items():
+    grants = FUNCTION_GRANTS[function_id]
+    if stripe and function_id in PAYS:
+        grants = _merge(grants, PAYMENT_GRANT)
+    for action, resources in grants.items():
         by_resources.setdefault(json.dumps(resources, sort_keys=True), []).append(action)
     statements += [{"Effect": "Allow", "Action": sorted(actions), "Resource": json.loads(key)}
                    for key, actions in sorted(by_resources.items())]
@@ -309,6 +326,10 @@ def evidence_resources(evidence_queue_name: str) -> dict[str, Any]:
     }
 
 
+# The business metrics' dimension (chalicelib/metrics.py): the stack's name, so two stages in one
+# account never feed each other's alarms. Set as POWERTOOLS_SERVICE_NAME on every function.
+METRICS_SERVICE = {"Fn::Sub": "${AWS::StackName}"}
+METRICS_DIMENSIONS = [{"Name": METRICS_DIMENSION, "Value": METRICS_SERVICE}]
 # Metrics the payments use cases emit (chalicelib/metrics.py), and what each alarm means.
 MONEY_ALARMS = {
     "RefundsOverdue": "A refund was not settled by its deadline: it was asked again with the same key.",
@@ -321,7 +342,7 @@ MONEY_ALARMS = {
 def money_alarm(metric: str, why: str) -> dict[str, Any]:
     return {"Type": "AWS::CloudWatch::Alarm", "Properties": {
         "AlarmDescription": why, **NOTIFY, "Namespace": METRICS_NAMESPACE, "MetricName": metric,
-        "Dimensions": [{"Name": "service", "Value": "buyer-protection"}],
+        "Dimensions": METRICS_DIMENSIONS,
         "Statistic": "Sum", "Period": 300, "EvaluationPeriods": 1, "Threshold": 0,
         "ComparisonOperator": "GreaterThanThreshold", "TreatMissingData": "notBreaching"}}
 
@@ -519,6 +540,28 @@ PARAMETERS = {
 }
 
 
+STRIPE_SECRET_PARAMETER = {
+    "Type": "String", "AllowedPattern": r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+$",
+    "Description": "ARN of the Secrets Manager secret holding the Stripe keys: JSON with "
+                   + " and ".join(STRIPE_SECRET_KEYS) + " (README, Deployment)."}
+
+
+def stage_payment_provider(stage: str) -> str:
+    """PAYMENT_PROVIDER of a stage in .chalice/config.json (the stage's value, else the app's)."""
+    config = json.loads((ROOT / ".chalice" / "config.json").read_text())
+    stage_env = config.get("stages", {}).get(stage, {}).get("environment_variables", {})
+    return str(stage_env.get("PAYMENT_PROVIDER") or config.get("environment_variables", {}).get("PAYMENT_PROVIDER")
+               or "")
+
+
+def payment_environment(function_id: str, stripe: bool) -> dict[str, Any]:
+    """Functions that pay nothing hold no payment credentials; the paying ones of a Stripe stage
+    name the secret they read (chalicelib/config.py)."""
+    if function_id not in PAYS:
+        return {"PAYMENT_PROVIDER": "none"}
+    return {STRIPE_SECRET_VAR: STRIPE_SECRET} if stripe else {}
+
+
 def function_resource(function_id: str, env: dict[str, Any]) -> dict[str, Any]:
     props: dict[str, Any] = {"FunctionName": function_name(function_id), "Environment": {"Variables": env},
                              "Runtime": RUNTIME, "Layers": [{"Ref": "DependenciesLayer"}], "Tracing": "Active"}
@@ -553,11 +596,12 @@ def cloudformation(stage: str, function_ids: list[str], timer_queue_name: str = 
     env.update({"TIMER_STATE_MACHINE_ARN": {"Ref": "DeadlineTimer"}, "EVENT_BUS_NAME": {"Ref": "EventBus"},
                 "TIMER_QUEUE_NAME": timer_queue_name, "EVIDENCE_BUCKET": {"Ref": "EvidenceBucket"},
                 "EVIDENCE_QUEUE_NAME": evidence_queue_name, "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
-                **auth_environment()})
+                "POWERTOOLS_SERVICE_NAME": METRICS_SERVICE, **auth_environment()})
+    stripe = stage_payment_provider(stage) == "stripe"
     for function_id in function_ids:
-        resources[function_id] = function_resource(function_id, env)
+        resources[function_id] = function_resource(function_id, {**env, **payment_environment(function_id, stripe)})
         role = "ApiHandlerRole" if function_id == "APIHandler" else f"{function_id}Role"
-        resources[role] = {"Properties": {"Policies": function_policy(function_id)}}
+        resources[role] = {"Properties": {"Policies": function_policy(function_id, stripe)}}
     resources["RestAPI"] = {"Properties": {
         "TracingEnabled": True,
         "AccessLogSetting": {"DestinationArn": {"Fn::GetAtt": ["ApiAccessLogs", "Arn"]},
@@ -575,4 +619,5 @@ def cloudformation(stage: str, function_ids: list[str], timer_queue_name: str = 
     resources["ApiGatewayAccount"] = {"Type": "AWS::ApiGateway::Account",
                                       "Properties": {"CloudWatchRoleArn": {"Fn::GetAtt": ["ApiGatewayLogsRole", "Arn"]}}}
     resources["RestAPI"]["DependsOn"] = ["ApiGatewayAccount"]
-    return {"Parameters": PARAMETERS, "Resources": resources, "Outputs": outputs()}
+    parameters = {**PARAMETERS, **({"StripeSecretArn": STRIPE_SECRET_PARAMETER} if stripe else {})}
+    return {"Parameters": parameters, "Resources": resources, "Outputs": outputs()}

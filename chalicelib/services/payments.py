@@ -109,8 +109,7 @@ class Payments(UseCases):
                            notice.provider_refund_id, notice.failure_reason)
 
     def _flag(self, order_id: str, refund_id: str, reason: str) -> None:
-        if self._change(order_id, lambda o: o.flag_refund(refund_id, reason, self.clock.now())) is not None:
-            count("RefundsNeedingAttention")
+        self._change(order_id, lambda o: o.flag_refund(refund_id, reason, self.clock.now()))
 
     def _change(self, order_id: str, change: Callable[[Order], Order]) -> Order | None:
         """Apply ``change`` to the order (and its dispute's copy of the refund) in one commit,
@@ -142,15 +141,9 @@ class Payments(UseCases):
                 return order.refund_failed(refund_id, attempt, failure_reason or "FAILED", now, self.policy)
             return order.refund_submitted(refund_id, attempt, provider_refund_id, now)
 
-        changed = self._change(order_id, change)
-        if changed is None:
+        # The commit counts the refund paid, failed or needing attention (chalicelib/metrics.py).
+        if self._change(order_id, change) is None:
             return "unchanged"
-        if status == FAILED:
-            count("RefundsFailed")
-            if changed.ledger.refund(refund_id).needs_attention:
-                count("RefundsNeedingAttention")
-        elif status == SUCCEEDED:
-            count("RefundsSucceeded")
         return status.lower()
 
     # ---- the refund timers ----------------------------------------------------------------
@@ -179,7 +172,6 @@ class Payments(UseCases):
                     self._save(uow, changed)
                     uow.commit()
                 if action == REFUND_SETTLEMENT:
-                    count("RefundsOverdue")
                     logger.warning("refund settlement overdue: asked again with the same key", refund_id=refund_id)
                     return "overdue"
                 return "retried"

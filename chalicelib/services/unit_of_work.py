@@ -16,6 +16,7 @@ from ..domain.ledger import PayRefund
 from ..domain.orders import Order
 from ..domain.timefmt import fmt
 from ..domain.timers import TimerCommand
+from ..metrics import count_committed
 from ..ports import (
     Clock,
     DisputeRepository,
@@ -97,6 +98,8 @@ class UnitOfWork(ABC):
         self._staged, self._outbox = [], []
         if staged or outbox:
             self._write(staged, outbox)
+        # Written: the facts are true now (a refused or failed write counts nothing).
+        count_committed((r.payload["detail_type"], r.payload["detail"]) for r in outbox if r.kind == "EVENT")
         if outbox:
             self.relay.try_deliver(outbox)
 

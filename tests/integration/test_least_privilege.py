@@ -1,8 +1,11 @@
 """Least privilege, proven: every AWS operation each function makes in a dispute's whole life is
-allowed by that function's policy in the template, and the policy grants nothing it never used."""
+allowed by that function's policy in the template, and the policy grants nothing it never used.
+The template is a Stripe stage's (it has every grant there is: the paying functions read the
+Stripe secret when their container starts)."""
 from __future__ import annotations
 
 import fnmatch
+import json
 import re
 import threading
 from collections import defaultdict
@@ -12,8 +15,10 @@ from unittest import mock
 
 import pytest
 
+from chalicelib.config import STRIPE_SECRET_VAR
 from infra.build import function_ids
-from infra.resources import LOGICAL_IDS, cloudformation
+from infra.bundle import BOTOCORE_SERVICES
+from infra.resources import LOGICAL_IDS, PAYS, cloudformation, stage_payment_provider
 from tests.integration.evidence import Uploads, jpeg
 from tests.integration.recorder import Call, recording
 from tests.integration.test_timers import PROVIDERS, world
@@ -128,9 +133,61 @@ def scenario(settings, aws) -> list[Call]:
     return list(calls)
 
 
+STAGE = "prod"
+
+
+def cold_starts(aws: dict[str, str], secret_arn: str) -> None:
+    """The first invocation of each paying function in a Stripe stage: its container is built
+    from the environment the template gives it, and reads the Stripe secret."""
+    from aws_lambda_powertools.utilities.parameters import clear_caches
+    from chalice.test import Client
+
+    from app import app
+    from chalicelib import bootstrap
+    from local.dispatcher import scheduled_event
+    from tests.integration.api import BUYER, Api
+    from tests.support import AUDIENCE, ISSUER, keypair
+
+    stale = json.dumps({"kind": "EXPIRE", "timer": {"subject_id": "d-0", "action": "SELLER_RESPONSE",
+                                                    "round": 0, "dispute_id": "d-0"}})
+    invocations = {
+        "APIHandler": lambda: Api(Client(app, stage_name=STAGE)).get("/disputes/d-0", BUYER).status_code == 404,
+        "TimerFired": lambda: app.handler_map["timer-fired"](
+            {"Records": [{"body": stale, "receiptHandle": "r-0", "messageId": "m-0"}]}, None) is None,
+        "DrainOutbox": lambda: app.handler_map["drain-outbox"](scheduled_event("drain-outbox"), None)["failed"] == 0,
+    }
+    assert set(invocations) == set(PAYS)
+    env = {"AUTH_ISSUER": ISSUER, "AUTH_AUDIENCE": AUDIENCE, "AUTH_PUBLIC_KEY": keypair()[1],
+           "TIMER_STATE_MACHINE_ARN": aws["TIMER_STATE_MACHINE_ARN"], "PAYMENT_PROVIDER": "stripe",
+           STRIPE_SECRET_VAR: secret_arn}
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in env.items():
+            patch.setenv(name, value)
+        for var in ("STRIPE_API_KEY", "STRIPE_WEBHOOK_SECRET"):
+            patch.delenv(var, raising=False)
+        for function, invoke in invocations.items():
+            bootstrap.reset()
+            clear_caches()
+            assert invoke(), function
+            assert bootstrap.container().settings.payments.stripe_api_key == "sk_test_least_privilege"
+    bootstrap.reset()
+    clear_caches()
+
+
 @pytest.fixture(scope="module")
-def exercised(base_settings, aws_account) -> list[Call]:
-    """The scenario's own calls: what "grants nothing beyond" is judged on, whatever else ran."""
+def stripe_secret(aws_account) -> str:
+    import boto3
+
+    assert stage_payment_provider(STAGE) == "stripe"
+    client = boto3.client("secretsmanager", region_name=REGION)
+    keys = {"api_key": "sk_test_least_privilege", "webhook_secret": "whsec_least_privilege"}
+    return str(client.create_secret(Name=f"buyer-protection-{STAGE}/stripe", SecretString=json.dumps(keys))["ARN"])
+
+
+@pytest.fixture(scope="module")
+def exercised(base_settings, aws_account, stripe_secret) -> list[Call]:
+    """The cold starts' and the scenario's own calls: what "grants nothing beyond" is judged on,
+    whatever else ran."""
     from dataclasses import replace
 
     from chalicelib import bootstrap
@@ -139,7 +196,9 @@ def exercised(base_settings, aws_account) -> list[Call]:
     settings = replace(base_settings, timer_state_machine_arn=aws_account["TIMER_STATE_MACHINE_ARN"])
     empty_account(settings, aws_account)
     try:
-        return scenario(settings, aws_account)
+        with recording() as cold:  # nested in the session's recording
+            cold_starts(aws_account, stripe_secret)
+        return list(cold) + scenario(settings, aws_account)
     finally:
         while PROVIDERS:
             PROVIDERS.pop().close()
@@ -179,13 +238,15 @@ def required(call: Call) -> list[tuple[str, str]]:
         return [(f"s3:{ACTION.get(op, op)}", f"arn:aws:s3:::{p['Bucket']}/{p['Key']}")]
     if call.service == "stepfunctions":
         return [(f"states:{op}", p.get("stateMachineArn") or p["executionArn"])]
+    if call.service == "secretsmanager":
+        return [(f"secretsmanager:{op}", p["SecretId"])]
     if call.service == "events":
         return [("events:PutEvents", f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/{e['EventBusName']}")
                 for e in p["Entries"]]
     raise AssertionError(f"no policy mapping for {call.service}:{op}: add it to the template and here")
 
 
-def physical(settings: Any, aws: dict[str, str]) -> dict[str, dict[str, str]]:
+def physical(settings: Any, aws: dict[str, str], secret_arn: str) -> dict[str, dict[str, str]]:
     """What each logical id of the template is in the emulated account: {id: {attribute: value}}."""
     queues = {name: f"arn:aws:sqs:{REGION}:{ACCOUNT}:{url.rsplit('/', 1)[1]}" for name, url in aws.items()
               if name.endswith("_URL")}
@@ -200,6 +261,7 @@ def physical(settings: Any, aws: dict[str, str]) -> dict[str, dict[str, str]]:
         "TimerQueue": {"Arn": queues["TIMER_QUEUE_URL"]}, "EvidenceQueue": {"Arn": queues["EVIDENCE_QUEUE_URL"]},
         # Not provisioned locally (Lambda's async invocation has no emulator here): a name only.
         "AsyncFailuresQueue": {"Arn": f"arn:aws:sqs:{REGION}:{ACCOUNT}:buyer-protection-async-failures"},
+        "StripeSecretArn": {"Ref": secret_arn},  # the stack's parameter
     })
     return out
 
@@ -230,13 +292,13 @@ def resolve(value: Any, names: dict[str, dict[str, str]]) -> Any:
 
 
 @pytest.fixture(scope="module")
-def policies(base_settings, aws_account) -> dict[str, list[dict[str, Any]]]:
+def policies(base_settings, aws_account, stripe_secret) -> dict[str, list[dict[str, Any]]]:
     """Each function's statements from the template, resolved against the emulated account."""
     from dataclasses import replace
 
     settings = replace(base_settings, timer_state_machine_arn=aws_account["TIMER_STATE_MACHINE_ARN"])
-    resources = cloudformation("dev", function_ids())["Resources"]
-    names = physical(settings, aws_account)
+    resources = cloudformation(STAGE, function_ids())["Resources"]
+    names = physical(settings, aws_account, stripe_secret)
     out = {}
     for function in function_ids():
         role = "ApiHandlerRole" if function == "APIHandler" else f"{function}Role"
@@ -256,6 +318,7 @@ def allows(statement: dict[str, Any], action: str, arn: str) -> bool:
 
 def test_every_recorded_operation_is_allowed_by_its_functions_policy(recorded, policies):
     assert {c.function for c in recorded} == set(policies)
+    assert {c.service for c in recorded} <= set(BOTOCORE_SERVICES)  # the bundle keeps their data
     denied = sorted({(c.function, action, arn) for c in recorded for action, arn in required(c)
                      if not any(allows(s, action, arn) for s in policies[c.function])})
     assert not denied, denied
@@ -286,3 +349,8 @@ def test_each_function_is_granted_only_what_it_calls(exercised, policies):
                     if not any(a == action and fnmatch.fnmatchcase(arn, resource) for a, arn in used[function]):
                         unused.append((function, action, resource))
     assert not unused, "granted, never used:\n" + "\n".join(map(str, unused))
+
+
+def test_the_stripe_secret_is_read_by_the_paying_functions_only_and_only_that_one(exercised, stripe_secret):
+    reads = {(c.function, c.operation, c.params["SecretId"]) for c in exercised if c.service == "secretsmanager"}
+    assert reads == {(function, "GetSecretValue", stripe_secret) for function in PAYS}

@@ -1,0 +1,103 @@
+"""A Stripe stage reads its keys from one Secrets Manager secret (moto), once per container; a
+missing or malformed secret stops it with a clear ConfigError; the template passes the secret's
+ARN as a parameter to the paying functions only, and grants them that one secret only."""
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+
+from chalicelib.config import STRIPE_SECRET_KEYS, STRIPE_SECRET_VAR, ConfigError, PaymentSettings
+from infra.build import function_ids
+from infra.resources import PAYS, STRIPE_SECRET_PARAMETER, cloudformation
+
+DEPLOYED = {"AWS_LAMBDA_FUNCTION_NAME": "buyer-protection-prod-APIHandler", "PAYMENT_PROVIDER": "stripe"}
+
+
+@pytest.fixture(autouse=True)
+def fresh_cache() -> Iterator[None]:
+    from aws_lambda_powertools.utilities.parameters import clear_caches
+
+    clear_caches()
+    yield
+    clear_caches()
+
+
+def secret(aws_account: Any, value: str) -> str:
+    client = boto3.client("secretsmanager", region_name="us-east-1")
+    return str(client.create_secret(Name=f"buyer-protection/stripe-{uuid.uuid4().hex[:8]}", SecretString=value)["ARN"])
+
+
+def test_the_keys_come_from_the_secret_read_once_per_container(aws_account: Any) -> None:
+    from aws_lambda_powertools.utilities.parameters import clear_caches
+
+    arn = secret(aws_account, json.dumps({"api_key": "sk_live_1", "webhook_secret": "whsec_1"}))
+    settings = PaymentSettings.from_env({**DEPLOYED, STRIPE_SECRET_VAR: arn})
+    assert (settings.provider, settings.stripe_api_key, settings.stripe_webhook_secret) == (
+        "stripe", "sk_live_1", "whsec_1")
+    boto3.client("secretsmanager", region_name="us-east-1").put_secret_value(
+        SecretId=arn, SecretString=json.dumps({"api_key": "sk_live_2", "webhook_secret": "whsec_2"}))
+    again = PaymentSettings.from_env({**DEPLOYED, STRIPE_SECRET_VAR: arn})
+    assert again.stripe_api_key == "sk_live_1"  # cached: no second read in this container
+    clear_caches()  # a new container
+    assert PaymentSettings.from_env({**DEPLOYED, STRIPE_SECRET_VAR: arn}).stripe_api_key == "sk_live_2"
+
+
+@pytest.mark.parametrize("value, says", [
+    ("sk_live_only_the_key", "is not JSON"),
+    (json.dumps(["sk_live_1", "whsec_1"]), "must be a JSON object"),
+    (json.dumps({"api_key": "sk_live_1"}), "lacks webhook_secret"),
+    (json.dumps({"api_key": "", "webhook_secret": 7}), "lacks api_key, webhook_secret"),
+])
+def test_a_malformed_secret_stops_the_stage_with_a_clear_error(aws_account: Any, value: str, says: str) -> None:
+    arn = secret(aws_account, value)
+    with pytest.raises(ConfigError) as err:
+        PaymentSettings.from_env({**DEPLOYED, STRIPE_SECRET_VAR: arn})
+    assert says in str(err.value) and STRIPE_SECRET_VAR in str(err.value)
+    assert "sk_live" not in str(err.value)  # never the secret's content
+
+
+def test_a_missing_secret_stops_the_stage_with_a_clear_error(aws_account: Any) -> None:
+    arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:buyer-protection/none-AbCdEf"
+    with pytest.raises(ConfigError) as err:
+        PaymentSettings.from_env({**DEPLOYED, STRIPE_SECRET_VAR: arn})
+    assert f"the secret {arn} cannot be read" in str(err.value)
+
+
+def statements(resources: dict[str, Any], function: str) -> list[dict[str, Any]]:
+    role = "ApiHandlerRole" if function == "APIHandler" else f"{function}Role"
+    return [s for p in resources[role]["Properties"]["Policies"] for s in p["PolicyDocument"]["Statement"]]
+
+
+def test_the_stripe_stage_takes_the_secret_as_a_parameter_and_grants_it_to_the_paying_functions_only(
+        aws_account: Any) -> None:
+    ids = function_ids()
+    assert set(PAYS) < set(ids)
+    template = cloudformation("prod", ids)
+    assert template["Parameters"]["StripeSecretArn"] == STRIPE_SECRET_PARAMETER
+    arn = secret(aws_account, "{}")
+    assert re.fullmatch(STRIPE_SECRET_PARAMETER["AllowedPattern"], arn)
+    assert not re.fullmatch(STRIPE_SECRET_PARAMETER["AllowedPattern"], "buyer-protection/stripe")
+    assert all(key in STRIPE_SECRET_PARAMETER["Description"] for key in STRIPE_SECRET_KEYS)
+    resources = template["Resources"]
+    for function in ids:
+        env = resources[function]["Properties"]["Environment"]["Variables"]
+        granted = [s for s in statements(resources, function) if any(a.startswith("secretsmanager:") for a in s["Action"])]
+        if function in PAYS:
+            assert env[STRIPE_SECRET_VAR] == {"Ref": "StripeSecretArn"} and "PAYMENT_PROVIDER" not in env
+            assert granted == [{"Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"],
+                                "Resource": [{"Ref": "StripeSecretArn"}]}]
+        else:
+            assert env["PAYMENT_PROVIDER"] == "none" and STRIPE_SECRET_VAR not in env and granted == []
+
+
+def test_a_simulated_stage_has_no_secret_parameter_and_no_grant() -> None:
+    template = cloudformation("dev", function_ids())
+    assert "StripeSecretArn" not in template["Parameters"]
+    text = json.dumps(template["Resources"])
+    assert "secretsmanager" not in text and STRIPE_SECRET_VAR not in text
