@@ -366,3 +366,19 @@ def test_a_file_stuck_processing_is_found_by_the_sweep_after_its_limit(repo):
     repo.update_evidence(failed, ["PROCESSING"])
     with repo.uow() as uow:
         assert uow.evidence.expired(arrived + timedelta(days=1), 10) == []
+
+
+def test_each_partys_quota_is_kept_on_the_dispute_and_survives_its_writes(repo):
+    d = open_dispute(repo)
+    slots = [Evidence.slot(d.dispute_id, "buyer", "b-1", f"{i}.pdf", "application/pdf", 10, T0) for i in range(3)]
+    for slot in slots:
+        repo.add_evidence(slot, 10)
+    repo.add_evidence(Evidence.slot(d.dispute_id, "seller", "s-1", "s.pdf", "application/pdf", 10, T0), 10)
+    repo.update_evidence(slots[0].rejected("UNRECOGNIZED_CONTENT", T0), ["PENDING_UPLOAD"])  # frees its place
+    before = repo.get_dispute(d.dispute_id)
+    assert (before.evidence_used, before.evidence_created) == ({"buyer": 2, "seller": 1}, {"buyer": 3, "seller": 1})
+    before.reject(before.actor_for("s-1", False), "no", T0, POLICY)
+    repo.save_dispute(before)  # the dispute's own write leaves the counters as they are
+    after = repo.get_dispute(d.dispute_id)
+    assert (after.evidence_used, after.evidence_created) == ({"buyer": 2, "seller": 1}, {"buyer": 3, "seller": 1})
+    assert after.may_take_evidence_slot(after.actor_for("b-1", False))
