@@ -32,7 +32,7 @@ def order_view(req: Request, order: Order) -> dict[str, Any]:
 
 
 def dispute_view(req: Request, dispute: Dispute) -> dict[str, Any]:
-    return views.dispute(dispute, container().settings.policy, req.identity)
+    return views.dispute(dispute, container().clock.now(), container().settings.policy, req.identity)
 
 
 def page(req: Request) -> PageRequest:

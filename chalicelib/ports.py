@@ -75,9 +75,9 @@ class DisputeRepository(Protocol):
         returns the dispute as it will be stored."""
         ...
     def list_for(self, role: str, party_id: str, status: str | None, limit: int, cursor: str | None) -> Page: ...
-    def escalated(self, escalated_before: datetime | None, limit: int, cursor: str | None,
-                  escalated_after: datetime | None = None) -> Page:
-        """ESCALATED disputes, oldest escalation first, optionally escalated before or after a time."""
+    def escalated(self, overdue: bool | None, now: datetime, limit: int, cursor: str | None) -> Page:
+        """ESCALATED disputes, oldest escalation first; ``overdue`` True/False keeps those that are/are
+        not overdue at ``now`` (``Dispute.is_overdue``)."""
         ...
 
 

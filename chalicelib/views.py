@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from . import schemas
 from .adapters.auth import Identity
 from .domain.catalog import MESSAGE_TEMPLATES, Reason
 from .domain.disputes import Dispute, Offer, Status
@@ -37,32 +38,38 @@ def _shipment(s: Shipment | None) -> dict[str, Any] | None:
             "last_scan_at": fmt(s.last_scan_at)}
 
 
-# action -> (method, path under the order or dispute, the body fields it requires)
-ROUTES: dict[str, tuple[str, str, tuple[str, ...]]] = {
-    "ship": ("POST", "/orders/{order_id}/shipment", ("carrier", "tracking_number")),
-    "confirm_receipt": ("POST", "/orders/{order_id}/confirm-receipt", ()),
-    "open_dispute": ("POST", "/orders/{order_id}/disputes", ("reason", "description", "requested")),
-    "retry_refund": ("POST", "/orders/{order_id}/refunds/{refund_id}/retry", ()),
-    "make_offer": ("POST", "/disputes/{dispute_id}/offers", ("type",)),
-    "accept_offer": ("POST", "/disputes/{dispute_id}/offers/{offer_id}/accept", ()),
-    "reject": ("POST", "/disputes/{dispute_id}/reject", ("message",)),
-    "escalate": ("POST", "/disputes/{dispute_id}/escalate", ()),
-    "cancel": ("POST", "/disputes/{dispute_id}/cancel", ()),
-    "decide": ("POST", "/disputes/{dispute_id}/decision", ("outcome", "rationale")),
-    "ship_return": ("POST", "/disputes/{dispute_id}/return-shipment", ("carrier", "tracking_number")),
-    "confirm_return": ("POST", "/disputes/{dispute_id}/confirm-return", ()),
-    "contest_return": ("POST", "/disputes/{dispute_id}/contest-return", ("reason", "message")),
-    "upload_evidence": ("POST", "/disputes/{dispute_id}/evidence", ("file_name", "content_type", "size_bytes")),
-    "post_message": ("POST", "/disputes/{dispute_id}/messages", ("body",)),
+# action -> (method, path, the request body's schema: the one app.py validates the route with).
+ROUTES: dict[str, tuple[str, str, dict[str, Any]]] = {
+    "ship": ("POST", "/orders/{order_id}/shipment", schemas.SHIPMENT),
+    "confirm_receipt": ("POST", "/orders/{order_id}/confirm-receipt", schemas.EMPTY),
+    "open_dispute": ("POST", "/orders/{order_id}/disputes", schemas.OPEN_DISPUTE),
+    "retry_refund": ("POST", "/orders/{order_id}/refunds/{refund_id}/retry", schemas.EMPTY),
+    "make_offer": ("POST", "/disputes/{dispute_id}/offers", schemas.OFFER),
+    "accept_offer": ("POST", "/disputes/{dispute_id}/offers/{offer_id}/accept", schemas.ACTION),
+    "reject": ("POST", "/disputes/{dispute_id}/reject", schemas.REJECT),
+    "escalate": ("POST", "/disputes/{dispute_id}/escalate", schemas.ACTION_WITH_MESSAGE),
+    "cancel": ("POST", "/disputes/{dispute_id}/cancel", schemas.ACTION_WITH_MESSAGE),
+    "decide": ("POST", "/disputes/{dispute_id}/decision", schemas.DECISION),
+    "ship_return": ("POST", "/disputes/{dispute_id}/return-shipment", schemas.RETURN_SHIPMENT),
+    "confirm_return": ("POST", "/disputes/{dispute_id}/confirm-return", schemas.ACTION),
+    "contest_return": ("POST", "/disputes/{dispute_id}/contest-return", schemas.CONTEST_RETURN),
+    "upload_evidence": ("POST", "/disputes/{dispute_id}/evidence", schemas.EVIDENCE),
+    "post_message": ("POST", "/disputes/{dispute_id}/messages", schemas.MESSAGE),
 }
+
+
+def required_fields(schema: dict[str, Any]) -> list[str]:
+    """The body fields a request must carry: the schema's own ``required`` list."""
+    return list(schema.get("required", []))
 
 
 def actions(allowed: list[tuple[str, dict[str, str]]], **ids: str) -> list[dict[str, Any]]:
     """``available_actions``: what the caller may do now, as the requests to make."""
     out = []
     for name, extra in allowed:
-        method, path, required = ROUTES[name]
-        out.append({"action": name, "method": method, "path": path.format(**ids, **extra), "required": list(required)})
+        method, path, schema = ROUTES[name]
+        out.append({"action": name, "method": method, "path": path.format(**ids, **extra),
+                    "required": required_fields(schema)})
     return out
 
 
@@ -120,13 +127,13 @@ def _return_shipment(r: dict[str, Any] | None) -> dict[str, Any] | None:
     return {"carrier": r["carrier"], "tracking_number": r["tracking_number"], "shipped_at": r["shipped_at"]}
 
 
-def dispute(d: Dispute, policy: Policy, who: Identity | None = None) -> dict[str, Any]:
+def dispute(d: Dispute, now: datetime, policy: Policy, who: Identity | None = None) -> dict[str, Any]:
     return {
         "dispute_id": d.dispute_id, "order_id": d.order_id, "buyer_id": d.buyer_id, "seller_id": d.seller_id,
         "reason": d.reason.value, "description": d.description, "item_ids": list(d.item_ids),
         "status": d.status.value, "offers": [offer(x, d.order_total) for x in d.offers], "resolution": _resolution(d.resolution),
         "refund": _refund(d.refund), "return_shipment": _return_shipment(d.return_shipment),
-        "deadlines": d.deadlines(policy), "evidence_checklist": d.evidence_checklist(),
+        "deadlines": d.deadlines(policy, now), "evidence_checklist": d.evidence_checklist(),
         "timeline": [{"at": e["at"], "actor": e["actor"], "event": e["event"], "details": e["details"]}
                      for e in d.timeline],
         "escalated_at": fmt(d.escalated_at), "version": d.version,

@@ -12,7 +12,7 @@ from typing import Any
 
 from ..domain.disputes import Dispute, Status
 from ..domain.errors import ConcurrentModification, Conflict, InvalidInput, RuleViolation
-from ..domain.evidence import ACCEPTED, COUNTED, SLOTS_PER_PLACE, Evidence
+from ..domain.evidence import ACCEPTED, COUNTED, Evidence, has_free_place
 from ..domain.messages import Message
 from ..domain.orders import Order
 from ..domain.policy import Policy
@@ -43,6 +43,14 @@ class InMemoryState:
     evidence: dict[tuple[str, str], Evidence] = field(default_factory=dict)
     lock: threading.RLock = field(default_factory=threading.RLock)
     reads: int = 0  # requests a real table would have served, for the query-count tests
+
+    def count_places(self, evidence: Evidence, used: int, created: int = 0) -> None:
+        """The party's quota as the dispute's item keeps it (see DynamoEvidence)."""
+        d = self.disputes.get(evidence.dispute_id)
+        if d is not None:
+            role = evidence.uploaded_by
+            d.evidence_used[role] = d.evidence_used.get(role, 0) + used
+            d.evidence_created[role] = d.evidence_created.get(role, 0) + created
 
     def require_open(self, dispute_id: str) -> None:
         d = self.disputes.get(dispute_id)
@@ -139,8 +147,10 @@ class InMemoryDisputes(_Repo):
 
         def apply() -> None:
             current = self.state.disputes.get(dispute.dispute_id)
-            # Like DynamoDB: a dispute write leaves the evidence counter to the evidence writes.
+            # Like DynamoDB: a dispute write leaves the evidence counters to the evidence writes.
             stored.buyer_visual_evidence = current.buyer_visual_evidence if current else 0
+            stored.evidence_used = dict(current.evidence_used) if current else {}
+            stored.evidence_created = dict(current.evidence_created) if current else {}
             self.state.disputes[dispute.dispute_id] = stored
 
         self.uow.stage(FakeWrite(check, apply))
@@ -154,12 +164,10 @@ class InMemoryDisputes(_Repo):
         mine.sort(key=lambda d: (d.created_at, d.dispute_id), reverse=True)
         return _page(mine, limit, cursor)
 
-    def escalated(self, escalated_before: datetime | None, limit: int, cursor: str | None,
-                  escalated_after: datetime | None = None) -> Page:
+    def escalated(self, overdue: bool | None, now: datetime, limit: int, cursor: str | None) -> Page:
         self._read()
         queue = [copy.deepcopy(d) for d in self.state.disputes.values() if d.status is Status.ESCALATED
-                 and d.escalated_at is not None and (escalated_before is None or d.escalated_at <= escalated_before)
-                 and (escalated_after is None or d.escalated_at > escalated_after)]
+                 and d.escalated_at is not None and (overdue is None or d.is_overdue(now) == overdue)]
         queue.sort(key=lambda d: (d.escalated_at or d.created_at, d.dispute_id))
         return _page(queue, limit, cursor)
 
@@ -191,12 +199,15 @@ class InMemoryEvidence(_Repo):
             mine = [e for e in self.state.evidence.values()
                     if e.dispute_id == evidence.dispute_id and e.uploaded_by == evidence.uploaded_by]
             used = sum(1 for e in mine if e.status in COUNTED)
-            if used >= max_per_party or len(mine) >= max_per_party * SLOTS_PER_PLACE:
+            if not has_free_place(used, len(mine), max_per_party):
                 raise RuleViolation(f"at most {max_per_party} files per party", code="EVIDENCE_LIMIT_REACHED",
                                     details={"limit": max_per_party})
 
-        self.uow.stage(FakeWrite(check, lambda: self.state.evidence.__setitem__(
-            (evidence.dispute_id, evidence.evidence_id), evidence)))
+        def apply() -> None:
+            self.state.evidence[(evidence.dispute_id, evidence.evidence_id)] = evidence
+            self.state.count_places(evidence, used=1, created=1)
+
+        self.uow.stage(FakeWrite(check, apply))
 
     def save(self, evidence: Evidence, from_statuses: Iterable[str]) -> None:
         allowed = set(from_statuses)
@@ -210,7 +221,10 @@ class InMemoryEvidence(_Repo):
                 self.state.require_open(evidence.dispute_id)
 
         def apply() -> None:
+            previous = self.state.evidence[key]
             self.state.evidence[key] = evidence
+            if previous.status in COUNTED and evidence.status not in COUNTED:
+                self.state.count_places(evidence, used=-1)  # a rejected or expired file frees its place
             dispute = self.state.disputes.get(evidence.dispute_id)
             if evidence.satisfies_checklist and dispute is not None:
                 dispute.buyer_visual_evidence += 1

@@ -13,7 +13,7 @@ from typing import Any
 
 from .catalog import Outcome, Reason, Solution
 from .errors import Conflict, Forbidden, NotFound, RuleViolation
-from .evidence import checklist
+from .evidence import checklist, has_free_place
 from .ledger import public_reason
 from .money import Money
 from .policy import Policy
@@ -190,6 +190,11 @@ class Dispute:
     # Accepted photos and videos of the buyer, counted as they are accepted (the evidence
     # checklist reads this instead of listing the files).
     buyer_visual_evidence: int = 0
+    # Each party's upload places taken now and slots ever asked for (role -> count), kept on the
+    # dispute's item by the evidence writes beside their quota, so a read of the dispute knows
+    # whether another slot would be refused.
+    evidence_used: dict[str, int] = field(default_factory=dict)
+    evidence_created: dict[str, int] = field(default_factory=dict)
     # What this unit of work asks of the outside world, never stored on the dispute itself:
     # the events to publish, and the phase timers to stop and start (see ``TimerCommand``).
     new_events: list[dict[str, Any]] = field(default_factory=list, repr=False)
@@ -287,13 +292,14 @@ class Dispute:
         self._resolve(Outcome.REFUND_FULL, self.order_total, actor, why, now, target, policy)
 
     # ---- the timers -----------------------------------------------------------------------
-    def expire(self, action: str, now: datetime, policy: Policy) -> None:
-        """A phase deadline passed: apply its default outcome, through the same transitions."""
-        phase = PHASES.get(self.status)
+    def expire(self, action: str, now: datetime, policy: Policy, early: bool = False) -> None:
+        """A phase deadline passed: apply its default outcome, through the same transitions.
+        ``early``: the sandbox makes it pass now, before its due date."""
+        phase = self.pending_phase()
         if phase is None or phase.action != action:
             raise Conflict(f"no {action} deadline is pending", code="INVALID_STATE",
                            details={"status": self.status.value})
-        if self.phase_due_at is not None and now + policy.timer_tolerance < self.phase_due_at:
+        if not early and self.phase_due_at is not None and now + policy.timer_tolerance < self.phase_due_at:
             raise Conflict(f"the {action} deadline has not passed", code="NOT_DUE",
                            details={"due_at": fmt(self.phase_due_at)})
         self._record(now, Actor.SYSTEM, "dispute.deadline_expired", {"action": action})
@@ -320,6 +326,27 @@ class Dispute:
         if sub == self.seller_id:
             return Actor.SELLER
         return Actor.MODERATOR if is_moderator else None
+
+    def pending_phase(self) -> Phase | None:
+        """The phase whose deadline has yet to expire: none once the dispute ended, nor once its
+        mediation was flagged overdue (that flag is the mediation deadline's whole effect)."""
+        if self.status is Status.ESCALATED and self.mediation_overdue:
+            return None
+        return PHASES.get(self.status)
+
+    def is_overdue(self, now: datetime) -> bool:
+        """The one rule of an overdue mediation: escalated, and flagged by its timer (or the
+        sandbox) or past its target. The moderation queue's ``overdue`` filter says the same."""
+        if self.status is not Status.ESCALATED:
+            return False
+        return self.mediation_overdue or (self.phase_due_at is not None and now >= self.phase_due_at)
+
+    def may_take_evidence_slot(self, actor: Actor) -> bool:
+        """A party of an open dispute with a free place of their quota (the limit the evidence
+        write enforces)."""
+        if not self.is_open or actor not in (Actor.BUYER, Actor.SELLER):
+            return False
+        return has_free_place(self.evidence_used.get(actor.value, 0), self.evidence_created.get(actor.value, 0))
 
     def evidence_checklist(self) -> dict[str, Any]:
         return checklist(self.reason, self.buyer_visual_evidence)
@@ -358,7 +385,7 @@ class Dispute:
                                           "failure_reason": public_reason(failure_reason)}})
         self.updated_at = now
 
-    def deadlines(self, policy: Policy) -> list[dict[str, Any]]:
+    def deadlines(self, policy: Policy, now: datetime) -> list[dict[str, Any]]:
         """Every pending action: who must act, by when, and what happens by default."""
         out: list[dict[str, Any]] = []
         phase = PHASES.get(self.status)
@@ -368,7 +395,7 @@ class Dispute:
                 actor = self._whose_turn()
             out.append({"action": phase.action, "actor": actor, "due_at": fmt(self.phase_due_at),
                         "on_expiry": phase.on_expiry,
-                        **({"overdue": True} if self.status is Status.ESCALATED and self.mediation_overdue else {})})
+                        **({"overdue": True} if self.is_overdue(now) else {})})
         if self.refund and self.refund.get("status") == "PENDING":
             due = parse_opt(self.refund.get("settle_by")) or parse(self.refund["created_at"]) + policy.refund_settlement
             out.append({"action": "REFUND_SETTLEMENT", "actor": "platform", "due_at": fmt(due),
@@ -466,7 +493,7 @@ class Dispute:
     def _add_offer(self, actor: Actor, kind: Solution, amount: Money | None, message: str | None,
                    now: datetime) -> Offer:
         self._check_solution(kind)
-        checked_amount(kind.value, amount, self.order_total)
+        refunds = checked_amount(kind.value, amount, self.order_total)  # what it would refund
         for o in self.offers:
             if o.by == actor.value and o.status == "OPEN":
                 o.status = "SUPERSEDED"
@@ -474,8 +501,9 @@ class Dispute:
                       amount=amount if kind is Solution.REFUND_PARTIAL else None, message=message,
                       status="OPEN", created_at=now)
         self.offers.append(offer)
+        # The timeline shows what it would refund, as offers[].amount does (the total for full refunds).
         self._record(now, actor, "dispute.offer_made", {"offer_id": offer.offer_id, "type": kind.value,
-                                                "amount": _m(offer.amount)})
+                                                        "amount": _m(refunds)})
         return offer
 
     def _check_solution(self, kind: Solution) -> None:
@@ -513,7 +541,9 @@ class Dispute:
         }
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any], version: int | None, buyer_visual_evidence: int = 0) -> Dispute:
+    def from_dict(cls, d: dict[str, Any], version: int | None, buyer_visual_evidence: int = 0,
+                  evidence_used: dict[str, int] | None = None,
+                  evidence_created: dict[str, int] | None = None) -> Dispute:
         return cls(
             dispute_id=d["dispute_id"], order_id=d["order_id"], buyer_id=d["buyer_id"], seller_id=d["seller_id"],
             reason=Reason(d["reason"]), description=d["description"], item_ids=list(d.get("item_ids") or []),
@@ -523,7 +553,8 @@ class Dispute:
             phase_due_at=parse_opt(d.get("phase_due_at")), escalated_at=parse_opt(d.get("escalated_at")),
             mediation_overdue=bool(d.get("mediation_overdue")), timeline=list(d.get("timeline") or []),
             created_at=parse(d["created_at"]), updated_at=parse(d["updated_at"]), version=version,
-            buyer_visual_evidence=buyer_visual_evidence,
+            buyer_visual_evidence=buyer_visual_evidence, evidence_used=dict(evidence_used or {}),
+            evidence_created=dict(evidence_created or {}),
         )
 
 

@@ -35,6 +35,12 @@ FINAL = frozenset({ACCEPTED, REJECTED, EXPIRED})
 COUNTED = frozenset({PENDING_UPLOAD, PROCESSING, ACCEPTED})
 
 
+def has_free_place(used: int, created: int, max_per_party: int = MAX_FILES_PER_PARTY) -> bool:
+    """A party may take another upload slot: a place of their ``max_per_party`` is free (``used``:
+    pending, processing or accepted) and they have not asked for too many slots (``created``)."""
+    return used < max_per_party and created < max_per_party * SLOTS_PER_PLACE
+
+
 @dataclass(frozen=True)
 class Evidence:
     dispute_id: str

@@ -237,12 +237,20 @@ class Ledger:
                          needs_attention=attempt >= max_attempts or reason in NEEDS_A_PERSON, updated_at=now)
         return self._update(failed)._with(LedgerEntry(Entry.REFUND_FAILED, r.amount, now, refund_id, reason))
 
-    def retry_refund(self, refund_id: str, now: datetime, settle_by: datetime) -> tuple[Ledger, Refund]:
-        """A new attempt of a failed refund (a new idempotency key: the last attempt is final)."""
+    def retry_refusal(self, refund_id: str) -> Conflict | None:
+        """Why the refund cannot be tried again now (only a failed one is), or None."""
         r = self.refund(refund_id)
         if r.status != FAILED:
-            raise Conflict(f"only a failed refund is retried; this one is {r.status}", code="REFUND_NOT_FAILED",
-                           details={"status": r.status})
+            return Conflict(f"only a failed refund is retried; this one is {r.status}", code="REFUND_NOT_FAILED",
+                            details={"status": r.status})
+        return None
+
+    def retry_refund(self, refund_id: str, now: datetime, settle_by: datetime) -> tuple[Ledger, Refund]:
+        """A new attempt of a failed refund (a new idempotency key: the last attempt is final)."""
+        refusal = self.retry_refusal(refund_id)
+        if refusal is not None:
+            raise refusal
+        r = self.refund(refund_id)
         again = replace(r, status=PENDING, attempt=r.attempt + 1, provider_refund_id=None, needs_attention=False,
                         settlement_round=r.settlement_round + 1, settle_by=settle_by, sent_at=None, updated_at=now)
         return self._update(again), again

@@ -11,7 +11,7 @@ from enum import Enum
 from typing import Any
 
 from .catalog import RECEIVED_REASONS, Reason
-from .errors import Conflict, RuleViolation
+from .errors import Conflict, DomainError, RuleViolation
 from .ledger import Escrow, EscrowStatus, Ledger, MoneyEvent, PayRefund, Refund, retry_delay
 from .money import Money
 from .policy import Policy
@@ -20,7 +20,23 @@ from .timers import REFUND_RETRY, REFUND_SETTLEMENT, SHIP_BY, START, STOP, Timer
 
 Effect = TimerCommand | PayRefund | MoneyEvent
 MAX_SHIP_BY = timedelta(days=365)  # a Standard Step Functions execution lives at most a year
-__all__ = ["Eligibility", "Escrow", "EscrowStatus", "Order", "OrderStatus", "Shipment"]
+__all__ = ["ORDER_ROLES", "Eligibility", "Escrow", "EscrowStatus", "Order", "OrderCommand", "OrderStatus", "Shipment"]
+
+
+class OrderCommand(str, Enum):
+    """What a person may ask of an order (``Order.allowed`` lists those possible now)."""
+
+    SHIP = "SHIP"
+    CONFIRM_RECEIPT = "CONFIRM_RECEIPT"
+    OPEN_DISPUTE = "OPEN_DISPUTE"
+    RETRY_REFUND = "RETRY_REFUND"
+
+
+# Who gives each command: the order's seller or buyer, or a moderator.
+ORDER_ROLES: dict[OrderCommand, str] = {
+    OrderCommand.SHIP: "seller", OrderCommand.CONFIRM_RECEIPT: "buyer", OrderCommand.OPEN_DISPUTE: "buyer",
+    OrderCommand.RETRY_REFUND: "moderator",
+}
 
 
 class OrderStatus(str, Enum):
@@ -125,11 +141,16 @@ class Order:
         return order._then(order._ship_by_timer(START))
 
     # ---- logistics ------------------------------------------------------------------------
-    def ship(self, carrier: str, tracking_number: str, now: datetime) -> Order:
+    def ship_refusal(self) -> DomainError | None:
+        """Why the seller cannot ship now, or None."""
         if self.status is OrderStatus.COMPLETED:
-            raise Conflict("the order is closed: its money has been paid out", code="ORDER_CLOSED")
+            return Conflict("the order is closed: its money has been paid out", code="ORDER_CLOSED")
         if self.status is not OrderStatus.PAID:
-            raise Conflict("the order has already been shipped", code="ALREADY_SHIPPED")
+            return Conflict("the order has already been shipped", code="ALREADY_SHIPPED")
+        return None
+
+    def ship(self, carrier: str, tracking_number: str, now: datetime) -> Order:
+        _raise(self.ship_refusal())
         shipped = replace(self, status=OrderStatus.SHIPPED,
                           shipment=Shipment(carrier=carrier, tracking_number=tracking_number, shipped_at=now))
         return shipped._then(self._ship_by_timer(STOP))
@@ -173,15 +194,20 @@ class Order:
             return None  # an open dispute holds the money until it ends
         return max(self.shipment.shipped_at + policy.protection, self._window(policy)[1])
 
+    def confirm_receipt_refusal(self) -> DomainError | None:
+        """Why the buyer cannot confirm receipt now, or None."""
+        if self.open_dispute_id:
+            return Conflict("a dispute is open on this order", code="DISPUTE_OPEN",
+                            details={"dispute_id": self.open_dispute_id})
+        if self.shipment is None:
+            return Conflict("the order has not been shipped", code="NOT_SHIPPED_YET")
+        if self.escrow.still_held.amount == 0:
+            return Conflict("escrow has already been paid out", code="ESCROW_RELEASED")
+        return None
+
     def confirm_receipt(self, now: datetime) -> Order:
         """The buyer says all is well: escrow goes to the seller at once."""
-        if self.open_dispute_id:
-            raise Conflict("a dispute is open on this order", code="DISPUTE_OPEN",
-                           details={"dispute_id": self.open_dispute_id})
-        if self.shipment is None:
-            raise Conflict("the order has not been shipped", code="NOT_SHIPPED_YET")
-        if self.escrow.still_held.amount == 0:
-            raise Conflict("escrow has already been paid out", code="ESCROW_RELEASED")
+        _raise(self.confirm_receipt_refusal())
         delivered = self if self.delivered_at else replace(self, delivered_at=now)  # the buyer says it came
         return delivered._release_rest(now, "the buyer confirmed receipt")
 
@@ -249,6 +275,10 @@ class Order:
                                         round=after.attempt, refs=self._refund_refs(after)))
         return order._then(*effects)
 
+    def retry_refusal(self, refund_id: str) -> DomainError | None:
+        """Why the refund cannot be tried again now, or None."""
+        return self.ledger.retry_refusal(refund_id)
+
     def retry_refund(self, refund_id: str, now: datetime, policy: Policy) -> Order:
         """A failed refund's next attempt (by its backoff timer, or a moderator)."""
         ledger, refund = self.ledger.retry_refund(refund_id, now, now + policy.refund_settlement)
@@ -300,24 +330,43 @@ class Order:
             return Eligibility(False, (), opens, closes, "WINDOW_CLOSED")
         return Eligibility(True, reasons, opens, closes, None)
 
-    def check_can_open(self, reason: Reason, now: datetime, policy: Policy) -> None:
-        """Raise the refusal openapi.yaml names, or return if ``reason`` may be opened now."""
+    def open_refusal(self, reason: Reason | None, now: datetime, policy: Policy) -> DomainError | None:
+        """The refusal openapi.yaml names, or None if ``reason`` (any allowed one, for None) may be
+        opened now."""
         e = self.eligibility(now, policy)
         window = {"opens_at": fmt(e.opens_at), "closes_at": fmt(e.closes_at)}
         if e.why_not == "DISPUTE_OPEN":
-            raise Conflict("a dispute is already open on this order", code="DISPUTE_ALREADY_OPEN",
-                           details={"dispute_id": self.open_dispute_id})
+            return Conflict("a dispute is already open on this order", code="DISPUTE_ALREADY_OPEN",
+                            details={"dispute_id": self.open_dispute_id})
         if e.why_not == "ESCROW_RELEASED":
-            raise RuleViolation("the order's money has been paid out; protection has ended",
-                                code="DISPUTE_WINDOW_CLOSED", details={**window, "why_not": e.why_not})
+            return RuleViolation("the order's money has been paid out; protection has ended",
+                                 code="DISPUTE_WINDOW_CLOSED", details={**window, "why_not": e.why_not})
         if e.why_not in ("NOT_SHIPPED_YET", "WINDOW_NOT_OPEN"):
-            raise RuleViolation("the dispute window is not open yet", code="DISPUTE_WINDOW_NOT_OPEN",
-                                details={**window, "why_not": e.why_not})
+            return RuleViolation("the dispute window is not open yet", code="DISPUTE_WINDOW_NOT_OPEN",
+                                 details={**window, "why_not": e.why_not})
         if e.why_not == "WINDOW_CLOSED":
-            raise RuleViolation("the dispute window has closed", code="DISPUTE_WINDOW_CLOSED", details=window)
-        if reason not in e.reasons:
-            raise RuleViolation(f"{reason.value} cannot be opened for this order now", code="REASON_NOT_ALLOWED",
-                                details={"allowed_reasons": [r.value for r in e.reasons]})
+            return RuleViolation("the dispute window has closed", code="DISPUTE_WINDOW_CLOSED", details=window)
+        if reason is not None and reason not in e.reasons:
+            return RuleViolation(f"{reason.value} cannot be opened for this order now", code="REASON_NOT_ALLOWED",
+                                 details={"allowed_reasons": [r.value for r in e.reasons]})
+        return None
+
+    def check_can_open(self, reason: Reason, now: datetime, policy: Policy) -> None:
+        """Raise the refusal openapi.yaml names, or return if ``reason`` may be opened now."""
+        _raise(self.open_refusal(reason, now, policy))
+
+    def allowed(self, now: datetime, policy: Policy) -> list[tuple[OrderCommand, str | None]]:
+        """What may be asked of the order now (command, refund id for a retry): read from the
+        same guards the actions raise from. Who may ask is ``ORDER_ROLES``."""
+        out: list[tuple[OrderCommand, str | None]] = []
+        if self.ship_refusal() is None:
+            out.append((OrderCommand.SHIP, None))
+        if self.confirm_receipt_refusal() is None:
+            out.append((OrderCommand.CONFIRM_RECEIPT, None))
+        if self.open_refusal(None, now, policy) is None:
+            out.append((OrderCommand.OPEN_DISPUTE, None))
+        out += [(OrderCommand.RETRY_REFUND, r.refund_id) for r in self.refunds if self.retry_refusal(r.refund_id) is None]
+        return out
 
     def attach_dispute(self, dispute_id: str) -> Order:
         if self.open_dispute_id:
@@ -407,3 +456,8 @@ class Order:
                                      if s is not None),
             version=version,
         )
+
+
+def _raise(refusal: DomainError | None) -> None:
+    if refusal is not None:
+        raise refusal

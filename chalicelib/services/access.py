@@ -11,7 +11,7 @@ from datetime import datetime
 from ..adapters.auth import Identity
 from ..domain.disputes import Actor, Command, Dispute
 from ..domain.errors import Forbidden, NotFound
-from ..domain.orders import Order, OrderStatus
+from ..domain.orders import ORDER_ROLES, Order, OrderCommand
 from ..domain.policy import Policy
 from ..logs import logger
 
@@ -45,26 +45,30 @@ def dispute_actions(who: Identity, dispute: Dispute, policy: Policy) -> list[tup
         name = COMMAND_ACTIONS[command]
         if (name, {}) not in out:
             out.append((name, {"offer_id": offer_id} if offer_id else {}))
+    if dispute.may_take_evidence_slot(actor):  # a party, with a free place of their quota
+        out.append(("upload_evidence", {}))
     if dispute.is_open:
-        if actor in (Actor.BUYER, Actor.SELLER):
-            out.append(("upload_evidence", {}))
         out.append(("post_message", {}))
     return out
 
 
+def gives(who: Identity, order: Order, command: OrderCommand) -> bool:
+    """Whether the caller is who gives ``command`` on the order (``ORDER_ROLES``)."""
+    role = ORDER_ROLES[command]
+    if role == "moderator":
+        return who.is_moderator
+    return who.sub == (order.seller_id if role == "seller" else order.buyer_id)
+
+
+def require_order_role(who: Identity, order: Order, command: OrderCommand, message: str) -> None:
+    require(gives(who, order, command), message)
+
+
 def order_actions(who: Identity, order: Order, now: datetime, policy: Policy) -> list[tuple[str, dict[str, str]]]:
-    """(action, path ids) the caller may take on the order now."""
-    out: list[tuple[str, dict[str, str]]] = []
-    if who.sub == order.seller_id and order.status is OrderStatus.PAID:
-        out.append(("ship", {}))
-    if who.sub == order.buyer_id:
-        if order.shipment is not None and not order.open_dispute_id and order.escrow.still_held.amount > 0:
-            out.append(("confirm_receipt", {}))
-        if order.eligibility(now, policy).can_open:
-            out.append(("open_dispute", {}))
-    if who.is_moderator and who.sub not in (order.buyer_id, order.seller_id):
-        out += [("retry_refund", {"refund_id": r.refund_id}) for r in order.refunds if r.status == "FAILED"]
-    return out
+    """(action, path ids) the caller may take on the order now: what the order allows (its own
+    guards), for the role that gives each command."""
+    return [(ORDER_COMMAND_ACTIONS[command], {"refund_id": refund_id} if refund_id else {})
+            for command, refund_id in order.allowed(now, policy) if gives(who, order, command)]
 
 
 # Each command of the transition table, as the action an app offers.
@@ -74,6 +78,12 @@ COMMAND_ACTIONS: dict[Command, str] = {
     Command.CANCEL: "cancel", Command.DECIDE: "decide", Command.DECIDE_RETURN: "decide",
     Command.SHIP_RETURN: "ship_return", Command.CONFIRM_RETURN: "confirm_return",
     Command.CONTEST_RETURN: "contest_return",
+}
+
+
+ORDER_COMMAND_ACTIONS: dict[OrderCommand, str] = {
+    OrderCommand.SHIP: "ship", OrderCommand.CONFIRM_RECEIPT: "confirm_receipt",
+    OrderCommand.OPEN_DISPUTE: "open_dispute", OrderCommand.RETRY_REFUND: "retry_refund",
 }
 
 

@@ -8,6 +8,7 @@ from typing import Any
 from ..adapters.auth import Identity
 from ..domain.disputes import Actor, Command, Dispute, Offer
 from ..domain.errors import ConcurrentModification, RuleViolation
+from ..domain.orders import OrderCommand
 from ..domain.policy import Policy
 from ..ports import Page
 from . import access
@@ -36,7 +37,7 @@ class Disputes(UseCases):
     def open(self, who: Identity, cmd: OpenDispute) -> Dispute:
         with self.uow() as uow:
             order = access.visible_order(who, uow.orders.get(cmd.order_id))
-            access.require(who.sub == order.buyer_id, "only the buyer opens a dispute")
+            access.require_order_role(who, order, OrderCommand.OPEN_DISPUTE, "only the buyer opens a dispute")
             now = self.clock.now()
             order.check_can_open(cmd.reason, now, self.policy)
             unknown = sorted(set(cmd.item_ids) - order.item_ids())
@@ -61,13 +62,11 @@ class Disputes(UseCases):
             return uow.disputes.list_for(role, who.sub, status, page.limit, page.cursor)
 
     def moderation_queue(self, who: Identity, overdue: bool | None, page: PageRequest) -> Page:
-        """The escalated cases, oldest first; ``overdue`` True/False keeps only those past/within
-        the mediation target, None all of them."""
+        """The escalated cases, oldest first; ``overdue`` True/False keeps only those that are/are
+        not overdue (``Dispute.is_overdue``, the rule of ``deadlines[].overdue``), None all of them."""
         access.require_moderator(who, "only moderators see the moderation queue")
-        cutoff = self.clock.now() - self.policy.mediation_sla
         with self.uow() as uow:
-            return uow.disputes.escalated(cutoff if overdue else None, page.limit, page.cursor,
-                                          escalated_after=cutoff if overdue is False else None)
+            return uow.disputes.escalated(overdue, self.clock.now(), page.limit, page.cursor)
 
     # ---- actions --------------------------------------------------------------------------
     def make_offer(self, who: Identity, cmd: MakeOffer) -> tuple[Dispute, Offer]:

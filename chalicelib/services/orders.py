@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 from ..adapters.auth import REGISTER_ORDERS, REPORT_SCANS, Identity
 from ..domain.errors import ConcurrentModification, Conflict, InvalidInput, NotFound
-from ..domain.orders import Order
+from ..domain.orders import Order, OrderCommand
 from ..ports import OrderExists, Page
 from . import access
 from .base import UseCases
@@ -57,7 +57,7 @@ class Orders(UseCases):
     def ship(self, who: Identity, cmd: ShipOrder) -> Order:
         with self.uow() as uow:
             order = access.visible_order(who, uow.orders.get(cmd.order_id))
-            access.require(who.sub == order.seller_id, "only the seller ships the order")
+            access.require_order_role(who, order, OrderCommand.SHIP, "only the seller ships the order")
             saved = uow.orders.save(order.ship(cmd.carrier, cmd.tracking_number, self.clock.now()))
             uow.commit()
             return saved
@@ -78,7 +78,7 @@ class Orders(UseCases):
     def confirm_receipt(self, who: Identity, cmd: ConfirmReceipt) -> Order:
         with self.uow() as uow:
             order = access.visible_order(who, uow.orders.get(cmd.order_id))
-            access.require(who.sub == order.buyer_id, "only the buyer confirms receipt")
+            access.require_order_role(who, order, OrderCommand.CONFIRM_RECEIPT, "only the buyer confirms receipt")
             saved = uow.orders.save(order.confirm_receipt(self.clock.now()))
             uow.commit()
             return saved

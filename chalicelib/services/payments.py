@@ -13,7 +13,7 @@ from datetime import timedelta
 from ..adapters.auth import Identity
 from ..domain.errors import ConcurrentModification, InvalidInput, NotFound
 from ..domain.ledger import FAILED, PENDING, SUCCEEDED
-from ..domain.orders import Order
+from ..domain.orders import Order, OrderCommand
 from ..domain.policy import Policy
 from ..domain.timers import REFUND_RETRY, REFUND_SETTLEMENT
 from ..logs import logger
@@ -184,7 +184,7 @@ class Payments(UseCases):
         """A moderator tries a failed refund again (a new attempt, a new idempotency key)."""
         with self.uow() as uow:
             order = access.visible_order(who, uow.orders.get(order_id))
-            access.require_moderator(who, "only moderators retry refunds")
+            access.require_order_role(who, order, OrderCommand.RETRY_REFUND, "only moderators retry refunds")
             if not order.ledger.has_refund(refund_id):
                 raise NotFound("no such refund", code="REFUND_NOT_FOUND")
             saved = self._save(uow, order.retry_refund(refund_id, self.clock.now(), self.policy))

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from ..adapters.auth import Identity
 from ..adapters.simulated_payments import SimulatedPayments
-from ..domain.disputes import PHASES, Dispute
+from ..domain.disputes import Dispute
 from ..domain.errors import Conflict, NotFound
 from ..domain.orders import Order
 from ..domain.policy import Policy
@@ -33,12 +33,13 @@ class Sandbox(UseCases):
         self._require_sandbox()
         with self.uow() as uow:
             dispute, _ = access.visible_dispute(who, uow.disputes.get(dispute_id))
-            phase = PHASES.get(dispute.status)
-            if phase is None:
+            phase = dispute.pending_phase()
+            if phase is None:  # ended, or a mediation already flagged overdue
                 raise Conflict("no deadline is pending on this dispute", code="NO_PENDING_DEADLINE",
                                details={"status": dispute.status.value})
-            was_open, now = dispute.is_open, self.clock.now()
-            dispute.expire(phase.action, max(now, dispute.phase_due_at or now), self.policy)
+            was_open = dispute.is_open
+            # Recorded now, as everything else is: only the "not due yet" check is skipped.
+            dispute.expire(phase.action, self.clock.now(), self.policy, early=True)
             saved = save_with_order(uow, dispute, was_open, self.policy)
             uow.commit()
             return saved

@@ -62,7 +62,7 @@ class Timers(UseCases):
     def _remind(self, dispute_id: str, action: str) -> str:
         with self.uow() as uow:
             dispute = uow.disputes.get(dispute_id)
-            pending = [d for d in dispute.deadlines(self.policy) if d["action"] == action] if dispute else []
+            pending = [d for d in dispute.deadlines(self.policy, self.clock.now()) if d["action"] == action] if dispute else []
             if dispute is None or not pending:
                 return "stale"
             # Deterministic id: a redelivered timer message publishes a duplicate subscribers can drop.

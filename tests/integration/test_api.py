@@ -415,3 +415,39 @@ def test_the_sweep_is_not_blocked_by_disputed_orders(api, clock):
                                                 "resources": [], "time": "2027-01-01T00:00:00Z", "region": "us-east-1",
                                                 "account": "1", "id": "x", "version": "0"}, None)
     assert result == {"released": ["free"]}
+
+
+def test_upload_evidence_is_not_offered_once_the_party_has_taken_its_ten_places(api):
+    api.delivered_order()
+    did = api.open_dispute()["dispute_id"]
+    slot = {"file_name": "a.pdf", "content_type": "application/pdf", "size_bytes": 100}
+    for _ in range(10):
+        assert api.post(f"/disputes/{did}/evidence", BUYER, slot).status_code == 201
+    buyer = [a["action"] for a in api.get(f"/disputes/{did}", BUYER).json_body["available_actions"]]
+    seller = [a["action"] for a in api.get(f"/disputes/{did}", SELLER).json_body["available_actions"]]
+    assert "upload_evidence" not in buyer and "post_message" in buyer and "upload_evidence" in seller
+    r = api.post(f"/disputes/{did}/evidence", BUYER, slot)
+    assert r.status_code == 422 and r.json_body["error"]["code"] == "EVIDENCE_LIMIT_REACHED"
+
+
+def test_each_action_requires_the_fields_its_route_validates_with(api):
+    from app import app
+    from chalicelib import views
+
+    for name, (method, path, schema) in views.ROUTES.items():
+        assert vars(app.routes[path][method].view_function)["body_schema"] is schema, name
+    api.delivered_order()
+    d = api.open_dispute()
+    listed = {a["action"]: a["required"] for a in d["available_actions"]}
+    assert listed["make_offer"] == ["type"] and listed["cancel"] == []
+    order = api.get("/orders/o-1", BUYER).json_body
+    assert {a["action"]: a["required"] for a in order["available_actions"]} == {}  # a dispute is open
+
+
+def test_a_full_refund_offer_shows_its_amount_in_the_timeline(api):
+    api.delivered_order()
+    d = api.open_dispute()
+    r = api.post(f"/disputes/{d['dispute_id']}/offers", SELLER, {"type": "REFUND_FULL"})
+    assert r.status_code == 201
+    made = [e for e in r.json_body["timeline"] if e["event"] == "dispute.offer_made"]
+    assert made[-1]["details"]["amount"] == r.json_body["offer"]["amount"] == {"amount": 2000, "currency": "USD"}

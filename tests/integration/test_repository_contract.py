@@ -77,9 +77,9 @@ class Repo:
         with self.uow() as uow:
             return uow.disputes.list_for(role, party, status, limit, cursor)
 
-    def escalated_disputes(self, before, limit, cursor):
+    def escalated_disputes(self, overdue, now, limit, cursor):
         with self.uow() as uow:
-            return uow.disputes.escalated(before, limit, cursor)
+            return uow.disputes.escalated(overdue, now, limit, cursor)
 
     def add_message(self, m):
         return self._one(lambda uow: uow.messages.add(m))
@@ -220,10 +220,18 @@ def test_disputes_list_by_party_and_status_and_the_escalated_queue_is_oldest_fir
     assert [d.dispute_id for d in repo.list_disputes("buyer", "b-1", None, 10, None)[0]] == list(reversed(ids))
     assert repo.list_disputes("seller", "s-1", "AWAITING_SELLER", 10, None)[0] == []
     assert len(repo.list_disputes("seller", "s-1", "ESCALATED", 10, None)[0]) == 3
-    queue = [d.dispute_id for d in repo.escalated_disputes(None, 10, None)[0]]
+    queue = [d.dispute_id for d in repo.escalated_disputes(None, T0, 10, None)[0]]
     assert queue == list(reversed(ids))
-    overdue = repo.escalated_disputes(T0 + timedelta(minutes=30), 10, None)[0]
+    target = T0 + POLICY.mediation_sla  # the first escalation's mediation target
+    overdue = repo.escalated_disputes(True, target, 10, None)[0]
     assert [d.dispute_id for d in overdue] == [ids[-1]]
+    assert [d.dispute_id for d in repo.escalated_disputes(False, target, 10, None)[0]] == list(reversed(ids[:-1]))
+    flagged = repo.get_dispute(ids[0])  # the latest escalation, flagged before its target (the sandbox)
+    flagged.expire("MEDIATION", T0, POLICY, early=True)
+    repo.save_dispute(flagged)
+    assert [d.dispute_id for d in repo.escalated_disputes(True, target, 10, None)[0]] == [ids[-1], ids[0]]
+    assert [d.dispute_id for d in repo.escalated_disputes(False, target, 10, None)[0]] == [ids[1]]
+    assert all(d.is_overdue(target) for d in repo.escalated_disputes(True, target, 10, None)[0])
 
 
 def open_dispute(repo) -> Dispute:
@@ -358,3 +366,19 @@ def test_a_file_stuck_processing_is_found_by_the_sweep_after_its_limit(repo):
     repo.update_evidence(failed, ["PROCESSING"])
     with repo.uow() as uow:
         assert uow.evidence.expired(arrived + timedelta(days=1), 10) == []
+
+
+def test_each_partys_quota_is_kept_on_the_dispute_and_survives_its_writes(repo):
+    d = open_dispute(repo)
+    slots = [Evidence.slot(d.dispute_id, "buyer", "b-1", f"{i}.pdf", "application/pdf", 10, T0) for i in range(3)]
+    for slot in slots:
+        repo.add_evidence(slot, 10)
+    repo.add_evidence(Evidence.slot(d.dispute_id, "seller", "s-1", "s.pdf", "application/pdf", 10, T0), 10)
+    repo.update_evidence(slots[0].rejected("UNRECOGNIZED_CONTENT", T0), ["PENDING_UPLOAD"])  # frees its place
+    before = repo.get_dispute(d.dispute_id)
+    assert (before.evidence_used, before.evidence_created) == ({"buyer": 2, "seller": 1}, {"buyer": 3, "seller": 1})
+    before.reject(before.actor_for("s-1", False), "no", T0, POLICY)
+    repo.save_dispute(before)  # the dispute's own write leaves the counters as they are
+    after = repo.get_dispute(d.dispute_id)
+    assert (after.evidence_used, after.evidence_created) == ({"buyer": 2, "seller": 1}, {"buyer": 3, "seller": 1})
+    assert after.may_take_evidence_slot(after.actor_for("b-1", False))

@@ -8,12 +8,13 @@ import copy
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from chalicelib.adapters.auth import Identity
 from chalicelib.domain.catalog import Reason, Solution
-from chalicelib.domain.errors import DomainError
+from chalicelib.domain.errors import DomainError, RuleViolation
 from chalicelib.domain.money import Money
 from chalicelib.services import access
 from chalicelib.services import commands as c
@@ -24,7 +25,8 @@ CALLERS = {"buyer": BUYER, "seller": SELLER, "moderator": MODERATOR}
 MOVES = ["ship", "deliver", "open_photo_reason", "open_not_received", "open_return", "open_resend", "reject",
          "counter", "buyer_accepts", "seller_accepts", "seller_escalates", "buyer_photo", "buyer_escalates",
          "decide_refund", "decide_return", "decide_rejected", "ship_return", "confirm_return", "contest_return",
-         "cancel", "time_passes", "timers_fire", "money_settles", "money_fails"]
+         "cancel", "time_passes", "timers_fire", "money_settles", "money_fails", "buyer_takes_slots",
+         "seller_takes_slots", "slots_expire"]
 
 
 def first_dispute(w: World) -> str | None:
@@ -75,11 +77,25 @@ def play(w: World, move: str) -> None:
         "timers_fire": lambda: fire_due(w),
         "money_settles": lambda: w.payments.settle_due(now=float("inf")),
         "money_fails": lambda: w.payments.fail_next(1),
+        # Upload slots never used: twice reaches the quota; expired, they give their places back.
+        "buyer_takes_slots": lambda: take_slots(w, BUYER, did or "", 5),
+        "seller_takes_slots": lambda: take_slots(w, SELLER, did or "", 5),
+        "slots_expire": lambda: expire_slots(w),
     }
     try:
         steps[move]()
     except (DomainError, AssertionError):
         pass
+
+
+def take_slots(w: World, who: Identity, dispute_id: str, n: int) -> None:
+    for _ in range(n):
+        w.services.evidence.request_upload(who, c.RequestUpload(dispute_id, "a.pdf", "application/pdf", 100))
+
+
+def expire_slots(w: World) -> None:
+    w.clock.advance(minutes=20)
+    w.services.evidence.expire_uploads()
 
 
 def fire_due(w: World) -> None:
@@ -163,7 +179,11 @@ STARTS = [[], ["ship"], ["ship", "deliver"], ["ship", "deliver", "open_photo_rea
           ["ship", "deliver", "open_photo_reason", "reject", "seller_escalates"],
           ["ship", "deliver", "open_return", "seller_accepts"],
           ["ship", "deliver", "open_return", "seller_accepts", "ship_return"],
-          ["money_fails", "ship", "deliver", "open_photo_reason", "seller_accepts", "money_settles"]]
+          ["money_fails", "ship", "deliver", "open_photo_reason", "seller_accepts", "money_settles"],
+          ["ship", "deliver", "open_photo_reason", "buyer_takes_slots", "buyer_takes_slots"],
+          ["ship", "deliver", "open_return", "seller_takes_slots", "buyer_takes_slots", "buyer_takes_slots",
+           "slots_expire"],
+          ["ship", "deliver", "open_photo_reason"] + ["buyer_takes_slots", "buyer_takes_slots", "slots_expire"] * 3]
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -193,3 +213,29 @@ def test_every_listed_action_succeeds_and_every_other_is_refused(start: list[str
                     assert outcome is not None, f"{role}: {key} is not listed but succeeded after {moves}"
                     assert stored(w) == saved, f"{role}: refused {key} changed the state"
                 restore(w, saved)
+
+
+def test_upload_evidence_is_listed_until_the_party_has_no_place_left() -> None:
+    w = new_world()
+    with w.payments:
+        w.services.orders.register(SERVICE, c.RegisterOrder.from_body(order_body(
+            estimated_delivery_at="2026-11-03T00:00:00Z", ship_by="2026-11-30T00:00:00Z")))
+        for move in ["ship", "deliver", "open_photo_reason", "buyer_takes_slots"]:
+            play(w, move)
+        did = first_dispute(w) or ""
+        take_slots(w, BUYER, did, 4)
+        assert ("upload_evidence", ()) in listed(w, BUYER)
+        take_slots(w, BUYER, did, 1)  # the tenth place
+        assert ("upload_evidence", ()) not in listed(w, BUYER) and ("upload_evidence", ()) in listed(w, SELLER)
+        with pytest.raises(RuleViolation) as full:
+            take_slots(w, BUYER, did, 1)
+        assert full.value.code == "EVIDENCE_LIMIT_REACHED"
+        play(w, "slots_expire")  # unused slots expire and give their places back
+        assert ("upload_evidence", ()) in listed(w, BUYER)
+        for _ in range(2):  # 30 slots asked for in all: no more, even with places free
+            take_slots(w, BUYER, did, 10)
+            play(w, "slots_expire")
+        assert w.state.disputes[did].evidence_created["buyer"] == 30
+        assert ("upload_evidence", ()) not in listed(w, BUYER)
+        with pytest.raises(RuleViolation):
+            take_slots(w, BUYER, did, 1)

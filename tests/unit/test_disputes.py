@@ -39,7 +39,7 @@ def test_opening_awaits_the_seller_with_the_buyers_request_as_first_offer():
     d = opened()
     assert d.status is Status.AWAITING_SELLER
     assert [(o.by, o.type, o.status) for o in d.offers] == [("buyer", Solution.REFUND_PARTIAL, "OPEN")]
-    assert d.deadlines(POLICY) == [{"action": "SELLER_RESPONSE", "actor": "seller", "due_at": "2026-11-08T12:00:00Z",
+    assert d.deadlines(POLICY, T0) == [{"action": "SELLER_RESPONSE", "actor": "seller", "due_at": "2026-11-08T12:00:00Z",
                                     "on_expiry": "GRANT_BUYER_REQUEST"}]
 
 
@@ -84,8 +84,8 @@ def test_a_seller_counter_offer_starts_negotiation_and_each_side_keeps_one_open_
     assert d.status is Status.NEGOTIATING
     second = d.make_offer(S, Solution.REFUND_PARTIAL, Money(300, USD), None, T0, POLICY)
     assert first.status == "SUPERSEDED" and second.status == "OPEN"
-    assert d.deadlines(POLICY)[0]["action"] == "NEGOTIATION"
-    assert d.deadlines(POLICY)[0]["actor"] == "buyer"  # the seller's offer waits on the buyer
+    assert d.deadlines(POLICY, T0)[0]["action"] == "NEGOTIATION"
+    assert d.deadlines(POLICY, T0)[0]["actor"] == "buyer"  # the seller's offer waits on the buyer
 
 
 def test_at_most_three_offers_per_side():
@@ -112,9 +112,9 @@ def test_accepting_return_and_refund_waits_for_the_return_then_pays_on_receipt()
     d = negotiating()
     offer = d.make_offer(S, Solution.RETURN_AND_REFUND, None, None, T0, POLICY)
     d.accept(B, offer.offer_id, T0, POLICY)
-    assert d.status is Status.AWAITING_RETURN and d.deadlines(POLICY)[0]["action"] == "RETURN_SHIPMENT"
+    assert d.status is Status.AWAITING_RETURN and d.deadlines(POLICY, T0)[0]["action"] == "RETURN_SHIPMENT"
     d.ship_return(B, "CP", "RR1", T0, POLICY)
-    assert d.status is Status.RETURN_IN_TRANSIT and d.deadlines(POLICY)[0]["actor"] == "seller"
+    assert d.status is Status.RETURN_IN_TRANSIT and d.deadlines(POLICY, T0)[0]["actor"] == "seller"
     d.confirm_return(S, T0, POLICY)
     assert d.status is Status.RESOLVED and d.resolution["outcome"] == "REFUND_FULL"
     assert d.settlement()[1] == Money(2000, USD)
@@ -183,7 +183,7 @@ def test_an_overdue_mediation_is_flagged_never_decided():
     d = escalated()
     d.expire("MEDIATION", T0 + timedelta(days=14), POLICY)
     assert d.status is Status.ESCALATED and d.mediation_overdue and d.resolution is None
-    assert d.deadlines(POLICY)[0]["overdue"] is True
+    assert d.deadlines(POLICY, T0 + timedelta(days=14))[0]["overdue"] is True
 
 
 def test_a_contested_return_is_a_new_mediation_not_yet_overdue():
@@ -193,7 +193,7 @@ def test_a_contested_return_is_a_new_mediation_not_yet_overdue():
     d.ship_return(B, "CP", "RR1", T0 + timedelta(days=16), POLICY)
     d.contest_return(S, "EMPTY_BOX", "The box came back empty", T0 + timedelta(days=17), POLICY)
     assert d.status is Status.ESCALATED and not d.mediation_overdue
-    assert "overdue" not in d.deadlines(POLICY)[0]
+    assert "overdue" not in d.deadlines(POLICY, T0 + timedelta(days=17))[0]
 
 
 def test_a_return_never_shipped_closes_for_the_seller_and_one_never_confirmed_pays_the_buyer():
@@ -281,3 +281,41 @@ def test_a_buyer_cannot_escalate_a_photo_reason_without_an_accepted_photo():
     assert err.value.code == "EVIDENCE_REQUIRED" and d.status is Status.NEGOTIATING
     d.escalate(Actor.SELLER, None, T0, POLICY)  # the seller (or the deadline) still can
     assert d.status is Status.ESCALATED
+
+
+def test_the_offer_made_entry_shows_the_amount_the_offer_refunds():
+    d = opened(requested=Solution.REFUND_FULL)
+    d.make_offer(S, Solution.REFUND_PARTIAL, Money(300, USD), None, T0, POLICY)
+    d.make_offer(B, Solution.RESEND, None, None, T0, POLICY)
+    made = [e["details"]["amount"] for e in d.timeline if e["event"] == "dispute.offer_made"]
+    assert made == [{"amount": 2000, "currency": USD}, {"amount": 300, "currency": USD}, None]
+
+
+def test_a_flagged_mediation_has_no_deadline_left_to_expire():
+    d = escalated()
+    d.expire("MEDIATION", T0 + timedelta(days=14), POLICY)
+    entries = len(d.timeline)
+    assert d.pending_phase() is None
+    with pytest.raises(Conflict) as again:
+        d.expire("MEDIATION", T0 + timedelta(days=15), POLICY)
+    assert again.value.code == "INVALID_STATE" and len(d.timeline) == entries
+
+
+def test_overdue_is_one_rule_the_flag_or_the_target_passed():
+    d = escalated()
+    due = d.phase_due_at
+    assert due is not None and not d.is_overdue(due - timedelta(seconds=1)) and d.is_overdue(due)
+    assert "overdue" not in d.deadlines(POLICY, due - timedelta(seconds=1))[0]
+    assert d.deadlines(POLICY, due)[0]["overdue"] is True  # its timer not yet fired
+    d.expire("MEDIATION", T0, POLICY, early=True)  # the sandbox: flagged before the target
+    assert d.is_overdue(T0) and d.deadlines(POLICY, T0)[0]["overdue"] is True
+
+
+def test_only_an_early_expiry_skips_the_not_due_check_and_it_is_recorded_at_that_time():
+    d = opened()
+    with pytest.raises(Conflict) as early:
+        d.expire("SELLER_RESPONSE", T0 + timedelta(hours=1), POLICY)
+    assert early.value.code == "NOT_DUE"
+    d.expire("SELLER_RESPONSE", T0 + timedelta(hours=1), POLICY, early=True)
+    assert d.status is Status.RESOLVED and d.updated_at == T0 + timedelta(hours=1)
+    assert {e["at"] for e in d.timeline[2:]} == {"2026-11-01T13:00:00Z"}

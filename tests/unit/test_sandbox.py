@@ -9,6 +9,7 @@ from chalicelib.adapters.memory import FakeUnitOfWork
 from chalicelib.domain.disputes import Status
 from chalicelib.domain.errors import Conflict, NotFound
 from chalicelib.domain.ledger import EscrowStatus
+from chalicelib.domain.timefmt import fmt
 from chalicelib.services import commands as c
 from tests.unit.conftest import BUYER, MODERATOR, SELLER, World
 
@@ -21,6 +22,32 @@ def test_a_pending_deadline_passes_now_with_its_default_outcome(world: World) ->
     with pytest.raises(Conflict) as err:
         world.services.sandbox.expire_deadline(BUYER, ctx["dispute_id"])
     assert err.value.code == "NO_PENDING_DEADLINE"
+
+
+def test_an_expiry_is_recorded_now_not_at_the_deadline_it_brings_forward(world: World) -> None:
+    ctx = world.awaiting_seller()
+    world.clock.advance(hours=1)
+    now = world.clock.now()
+    d = world.services.sandbox.expire_deadline(BUYER, ctx["dispute_id"])
+    expired = [e for e in d.timeline if e["event"] == "dispute.deadline_expired"]
+    assert d.updated_at == now and (d.resolution or {}).get("resolved_at") == fmt(now)
+    assert [e["at"] for e in expired] == [fmt(now)] and {e["at"] for e in d.timeline[2:]} == {fmt(now)}
+
+
+def test_an_expired_mediation_is_overdue_in_the_queue_and_has_no_deadline_left(world: World) -> None:
+    ctx = world.escalated()
+    queue = world.services.disputes.moderation_queue
+    page = c.PageRequest(10, None)
+    d = world.services.sandbox.expire_deadline(MODERATOR, ctx["dispute_id"])
+    now = world.clock.now()
+    assert d.deadlines(world.policy, now)[0]["overdue"] is True and d.is_overdue(now)
+    assert [x.dispute_id for x in queue(MODERATOR, True, page)[0]] == [ctx["dispute_id"]]
+    assert queue(MODERATOR, False, page)[0] == []
+    before, published = world.snapshot(), len(world.publisher.events)
+    with pytest.raises(Conflict) as again:
+        world.services.sandbox.expire_deadline(MODERATOR, ctx["dispute_id"])
+    assert again.value.code == "NO_PENDING_DEADLINE"
+    assert world.snapshot() == before and len(world.publisher.events) == published
 
 
 def test_a_simulated_scan_delivers_the_parcel(world: World) -> None:

@@ -82,7 +82,10 @@ def dispute_update(t: Tables, d: Dispute) -> tuple[Any, list[Any]]:
 
 
 def dispute_from(item: Any) -> Dispute:
-    return Dispute.from_dict(item.doc.as_dict(), item.version, int(item.buyer_visual_evidence or 0))
+    roles = ("buyer", "seller")
+    return Dispute.from_dict(item.doc.as_dict(), item.version, int(item.buyer_visual_evidence or 0),
+                             evidence_used={r: int(getattr(item, f"{r}_evidence_used") or 0) for r in roles},
+                             evidence_created={r: int(getattr(item, f"{r}_evidence_created") or 0) for r in roles})
 
 
 # ---- messages, evidence, outbox ---------------------------------------------------------------

@@ -91,6 +91,11 @@ def make_tables(names: dict[str, str], region_name: str) -> Tables:
         escalated_at = UnicodeAttribute(null=True)
         # Counted by the evidence writes, never by the dispute's own (see mapping.dispute_update).
         buyer_visual_evidence = NumberAttribute(null=True)
+        # Each party's evidence quota, as its counter item (EvidenceQuotaModel) holds it.
+        buyer_evidence_used = NumberAttribute(null=True)
+        buyer_evidence_created = NumberAttribute(null=True)
+        seller_evidence_used = NumberAttribute(null=True)
+        seller_evidence_created = NumberAttribute(null=True)
         doc = MapAttribute()  # type: ignore[var-annotated]
         version = VersionAttribute()
 
@@ -162,6 +167,12 @@ def make_tables(names: dict[str, str], region_name: str) -> Tables:
 
         dispute_id = UnicodeAttribute(hash_key=True)
         buyer_visual_evidence = NumberAttribute(default=0)
+        # A copy of each party's quota, written in the quota's transaction: a read of the dispute
+        # knows whether another upload slot would be refused (available_actions).
+        buyer_evidence_used = NumberAttribute(default=0)
+        buyer_evidence_created = NumberAttribute(default=0)
+        seller_evidence_used = NumberAttribute(default=0)
+        seller_evidence_created = NumberAttribute(default=0)
 
     class IdempotencyRecordModel(Model):
         """The Powertools idempotency table's key schema (Powertools reads and writes the items)."""

@@ -115,14 +115,15 @@ class DynamoDisputes(_Repo):
                                 forward=False, **extra)
         return [mapping.dispute_from(i) for i in items], nxt
 
-    def escalated(self, escalated_before: datetime | None, limit: int, cursor: str | None,
-                  escalated_after: datetime | None = None) -> Page:
+    def escalated(self, overdue: bool | None, now: datetime, limit: int, cursor: str | None) -> Page:
         m = self.t.disputes
         extra: dict[str, Any] = {}
-        if escalated_before:
-            extra["range_key_condition"] = m.escalated_at <= fmt(escalated_before)
-        elif escalated_after:
-            extra["range_key_condition"] = m.escalated_at > fmt(escalated_after)
+        # Dispute.is_overdue as a filter: flagged, or its mediation target (phase_due_at) passed.
+        flagged, passed = m.doc["mediation_overdue"] == True, m.doc["phase_due_at"] <= fmt(now)  # noqa: E712
+        if overdue is True:
+            extra["filter_condition"] = flagged | passed
+        elif overdue is False:
+            extra["filter_condition"] = ~flagged & ~passed
         items, nxt = query_page(m.escalated, "ESCALATED", ("dispute_id", "moderation_queue", "escalated_at"), limit,
                                 cursor, forward=True, **extra)
         return [mapping.dispute_from(i) for i in items], nxt
@@ -151,13 +152,24 @@ class DynamoEvidence(_Repo):
     def _quota(self, e: Evidence) -> Any:
         return self.t.quota(e.dispute_id, f"#quota#{e.uploaded_by}")
 
+    def _count_places(self, e: Evidence, used: int, created: int, only_open: bool = True) -> Write:
+        """The party's quota counters on the dispute's item (Dispute.evidence_used/created)."""
+        c = self.t.dispute_counters
+        actions = [getattr(c, f"{e.uploaded_by}_evidence_used").add(used)]
+        if created:
+            actions.append(getattr(c, f"{e.uploaded_by}_evidence_created").add(created))
+        return Write("update", c(e.dispute_id), _closed, actions=actions,
+                     condition=self.t.disputes.status.is_in(*OPEN_STATUSES) if only_open else None)
+
     def add(self, evidence: Evidence, max_per_party: int) -> None:
         q = self.t.quota
         quota_ok = ((q.used.does_not_exist() | (q.used < max_per_party))
                     & (q.created.does_not_exist() | (q.created < max_per_party * SLOTS_PER_PLACE)))
         full = RuleViolation(f"at most {max_per_party} files per party", code="EVIDENCE_LIMIT_REACHED",
                              details={"limit": max_per_party})
-        self.uow.stage(self._dispute_open(evidence.dispute_id))
+        # The quota's copy on the dispute's item, whose condition is the open check (one write
+        # per item in a transaction); staged first, so a closed dispute is said before a full quota.
+        self.uow.stage(self._count_places(evidence, 1, 1))
         # The quota is the lock: two slots asked for at once cannot both take the tenth place.
         self.uow.stage(Write("update", self._quota(evidence), lambda: full, condition=quota_ok,
                              actions=[q.used.add(1), q.created.add(1)]))
@@ -173,6 +185,7 @@ class DynamoEvidence(_Repo):
         if evidence.status not in COUNTED and all(s in COUNTED for s in previous):
             self.uow.stage(Write("update", self._quota(evidence), lambda: _stale("evidence quota"),
                                  actions=[self.t.quota.used.add(-1)]))
+            self.uow.stage(self._count_places(evidence, -1, 0, only_open=False))
         if evidence.satisfies_checklist:
             # One write per item in a transaction: the counter's own condition is the open check.
             c = self.t.dispute_counters
