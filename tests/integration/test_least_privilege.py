@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from infra.build import function_ids
-from infra.resources import LOGICAL_IDS, cloudformation
+from infra.resources import LOGICAL_IDS, cloudformation, role_id
 from tests.integration.evidence import Uploads, jpeg
 from tests.integration.recorder import Call, recording
 from tests.integration.test_timers import PROVIDERS, world
@@ -146,8 +146,7 @@ def policies(base_settings, aws_account) -> dict[str, list[dict[str, Any]]]:
     names = physical(settings, aws_account)
     out = {}
     for function in function_ids():
-        role = "ApiHandlerRole" if function == "APIHandler" else f"{function}Role"
-        statements = [s for p in resources[role]["Properties"]["Policies"] for s in p["PolicyDocument"]["Statement"]]
+        statements = [s for p in resources[role_id(function)]["Properties"]["Policies"] for s in p["PolicyDocument"]["Statement"]]
         out[function] = [{"Action": as_list(s["Action"]), "Resource": as_list(resolve(s["Resource"], names))}
                          for s in statements]
     return out
