@@ -32,8 +32,6 @@ EVENT_METRICS = {
 }
 # A resolution by the timers (a deadline's default outcome), not by the parties or a moderator.
 AUTO_RESOLVED = "DisputesAutoResolved"
-# Rejection reasons outside chalicelib/inspection.REASONS are reported as this (bounded dimension).
-OTHER_REASON = "OTHER"
 
 
 def service() -> str:
@@ -56,7 +54,7 @@ def metric_for(detail_type: str, detail: Mapping[str, Any]) -> tuple[str, dict[s
     if name is None:
         return None
     if detail_type == "dispute.evidence_rejected":
-        from .inspection import REASONS
+        from .inspection import OTHER_REASON, REASONS
 
         reason = (detail.get("details") or {}).get("rejection_reason")
         return name, {"reason": reason if reason in REASONS else OTHER_REASON}

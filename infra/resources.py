@@ -204,11 +204,13 @@ FUNCTION_GRANTS: dict[str, dict[str, list[Any]]] = {
         # Deletes the raw upload, and a served copy that lost a race or whose dispute closed meanwhile.
         "s3:GetObject": [UPLOADS], "s3:DeleteObject": [UPLOADS, SERVED], "s3:PutObject": [SERVED],
     }),
-    # Expiring a slot or rejecting a stuck file reads the dispute and publishes; no timer.
+    # Expiring a slot or rejecting a stuck file reads the dispute, frees the party's place and
+    # publishes; no timer.
     "ExpireEvidence": _merge(PUBLISH, {
         "dynamodb:Query": [_table("EvidenceTable", index=True)], "dynamodb:GetItem": [_table("DisputesTable")],
         "dynamodb:PutItem": [_table("EvidenceTable"), _table("OutboxTable")],
-        "dynamodb:UpdateItem": [_table("EvidenceTable")],
+        # The freed place is counted on the dispute's item too (what available_actions reads).
+        "dynamodb:UpdateItem": [_table("EvidenceTable"), _table("DisputesTable")],
         "s3:DeleteObject": [UPLOADS],  # the raw upload of a file stuck in processing
     }),
 }
@@ -222,6 +224,11 @@ PAYMENT_GRANT: dict[str, list[Any]] = {"secretsmanager:GetSecretValue": [STRIPE_
 CONSUMES = {"TimerFired": "TimerQueue", "EvidenceUploaded": "EvidenceQueue"}
 # Scheduled (asynchronously invoked) functions send what failed after retries here.
 SCHEDULED = ("ReleaseEscrow", "DrainOutbox", "ExpireEvidence")
+
+
+def role_id(function_id: str) -> str:
+    """The logical id of the role Chalice gives a function (its policy is merged in by this id)."""
+    return "ApiHandlerRole" if function_id == "APIHandler" else f"{function_id}Role"
 
 
 def function_name(function_id: str) -> dict[str, str]:
@@ -258,29 +265,52 @@ def function_policy(function_id: str, stripe: bool = False) -> list[dict[str, An
                                                                       "Statement": statements}}]
 
 
-RETENTION = 14 * 24 * 3600
+# Dead-letter queues keep a message the longest SQS allows (14 days). A standard queue's message
+# keeps its original enqueue time in the dead-letter queue, so source queues keep theirs 10 days:
+# a message reaching a dead-letter queue has 4 days left there at least. A consumer may be down
+# 10 days and lose nothing; the age alarm fires after an hour.
+DLQ_RETENTION = 14 * 24 * 3600
+QUEUE_RETENTION = 10 * 24 * 3600
+OLDEST_MESSAGE_ALARM_SECONDS = 3600
 # Every alarm notifies the operators' topic (subscribe to it after deploying: README).
 NOTIFY: dict[str, Any] = {"AlarmActions": [{"Ref": "AlarmTopic"}], "OKActions": [{"Ref": "AlarmTopic"}]}
 
 
+def queue_alarm(queue: str, description: str, metric: str = "ApproximateNumberOfMessagesVisible",
+                threshold: int = 0) -> dict[str, Any]:
+    """An alarm on one of ``queue``'s metrics above ``threshold``."""
+    return {"Type": "AWS::CloudWatch::Alarm", "Properties": {
+        "AlarmDescription": description, **NOTIFY,
+        "Namespace": "AWS/SQS", "MetricName": metric,
+        "Dimensions": [{"Name": "QueueName", "Value": {"Fn::GetAtt": [queue, "QueueName"]}}],
+        "Statistic": "Maximum", "Period": 300, "EvaluationPeriods": 1, "Threshold": threshold,
+        "ComparisonOperator": "GreaterThanThreshold", "TreatMissingData": "notBreaching"}}
+
+
+def dead_letter_queue(queue_name: Any) -> dict[str, Any]:
+    return {"Type": "AWS::SQS::Queue", "Properties": {
+        "QueueName": queue_name, "MessageRetentionPeriod": DLQ_RETENTION, "SqsManagedSseEnabled": True}}
+
+
 def queue_resources(prefix: str, queue_name: Any, alarm_description: str) -> dict[str, Any]:
-    """<prefix>Queue, its <prefix>DeadLetterQueue (after MAX_RECEIVES tries) and an alarm on it."""
+    """<prefix>Queue, its <prefix>DeadLetterQueue (after MAX_RECEIVES tries), an alarm on the
+    dead-letter queue and one on the age of the queue's oldest message (a consumer down)."""
     dlq = f"{prefix}DeadLetterQueue"
     return {
-        dlq: {"Type": "AWS::SQS::Queue", "Properties": {
-            "QueueName": f"{queue_name}-dlq", "MessageRetentionPeriod": RETENTION, "SqsManagedSseEnabled": True}},
+        dlq: dead_letter_queue(f"{queue_name}-dlq"),
         f"{prefix}Queue": {"Type": "AWS::SQS::Queue", "Properties": {
-            # The longest SQS keeps a message: a consumer may be down two weeks and lose nothing.
             "QueueName": queue_name, "VisibilityTimeout": 180, "SqsManagedSseEnabled": True,
-            "MessageRetentionPeriod": RETENTION,
+            "MessageRetentionPeriod": QUEUE_RETENTION,
             "RedrivePolicy": {"deadLetterTargetArn": {"Fn::GetAtt": [dlq, "Arn"]}, "maxReceiveCount": MAX_RECEIVES}}},
-        f"{prefix}DeadLetterAlarm": {"Type": "AWS::CloudWatch::Alarm", "Properties": {
-            "AlarmDescription": alarm_description, **NOTIFY,
-            "Namespace": "AWS/SQS", "MetricName": "ApproximateNumberOfMessagesVisible",
-            "Dimensions": [{"Name": "QueueName", "Value": {"Fn::GetAtt": [dlq, "QueueName"]}}],
-            "Statistic": "Maximum", "Period": 300, "EvaluationPeriods": 1, "Threshold": 0,
-            "ComparisonOperator": "GreaterThanThreshold", "TreatMissingData": "notBreaching"}},
+        f"{prefix}DeadLetterAlarm": queue_alarm(dlq, alarm_description),
+        f"{prefix}QueueAgeAlarm": queue_alarm(
+            f"{prefix}Queue", f"A message waited over {OLDEST_MESSAGE_ALARM_SECONDS // 60} min in the queue: "
+                              "its consumer is down or throttled.",
+            metric="ApproximateAgeOfOldestMessage", threshold=OLDEST_MESSAGE_ALARM_SECONDS),
     }
+
+
+NONCURRENT_DAYS = 30
 
 
 def evidence_resources(evidence_queue_name: str) -> dict[str, Any]:
@@ -314,7 +344,12 @@ def evidence_resources(evidence_queue_name: str) -> dict[str, Any]:
                 {"Id": "raw-uploads", "Status": "Enabled", "Prefix": "uploads/", "ExpirationInDays": 1,
                  "NoncurrentVersionExpirationInDays": 1},
                 {"Id": "abandoned-multipart", "Status": "Enabled",
-                 "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1}}]},
+                 "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1}},
+                # The bucket is versioned: a deleted object's versions go after NONCURRENT_DAYS (time to
+                # undo a mistaken delete), then its delete marker.
+                {"Id": "deleted-objects", "Status": "Enabled",
+                 "NoncurrentVersionExpiration": {"NoncurrentDays": NONCURRENT_DAYS},
+                 "ExpiredObjectDeleteMarker": True}]},
             # The apps POST uploads to presigned forms and GET served copies; the form's policy pins
             # key, type and size. Origins are the web app's, per stage (parameter AppOrigins).
             "CorsConfiguration": {"CorsRules": [{"AllowedMethods": ["POST", "GET"], "AllowedOrigins": {"Ref": "AppOrigins"},
@@ -426,9 +461,16 @@ def outputs() -> dict[str, Any]:
         "TokenEndpoint": {"Value": {"Fn::Sub": "https://${UserPoolDomain}.auth.${AWS::Region}.amazoncognito.com"
                                                "/oauth2/token"}},
         "EvidenceBucketName": {"Value": {"Ref": "EvidenceBucket"}},
+        "AlarmTopicArn": {"Value": {"Ref": "AlarmTopic"}},
     }
     out.update({f"{logical_id}Id": {"Value": {"Ref": logical_id}} for logical_id in SERVICE_CLIENTS})
     return out
+
+
+# What Step Functions needs to deliver a machine's logs to CloudWatch Logs (its documented minimum).
+LOG_DELIVERY_ACTIONS = ["logs:CreateLogDelivery", "logs:DeleteLogDelivery", "logs:DescribeLogGroups",
+                        "logs:DescribeResourcePolicies", "logs:GetLogDelivery", "logs:ListLogDeliveries",
+                        "logs:PutResourcePolicy", "logs:UpdateLogDelivery"]
 
 
 def messaging_resources(timer_queue_name: str) -> dict[str, Any]:
@@ -446,15 +488,30 @@ def messaging_resources(timer_queue_name: str) -> dict[str, Any]:
         "EventBus": {"Type": "AWS::Events::EventBus", "Properties": {"Name": {"Fn::Sub": "${AWS::StackName}"}}},
         "DeadlineTimerRole": {"Type": "AWS::IAM::Role", "Properties": {
             "AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": [{
-                "Effect": "Allow", "Principal": {"Service": "states.amazonaws.com"}, "Action": "sts:AssumeRole"}]},
+                "Effect": "Allow", "Principal": {"Service": "states.amazonaws.com"}, "Action": "sts:AssumeRole",
+                "Condition": {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}}]},
             "Policies": [{"PolicyName": "SendToTimerQueue", "PolicyDocument": {"Version": "2012-10-17", "Statement": [
-                {"Effect": "Allow", "Action": "sqs:SendMessage", "Resource": {"Fn::GetAtt": ["TimerQueue", "Arn"]}}]}}]}},
+                {"Effect": "Allow", "Action": "sqs:SendMessage", "Resource": {"Fn::GetAtt": ["TimerQueue", "Arn"]}}]}},
+                # Step Functions' log delivery and X-Ray actions support no resource narrower than "*".
+                {"PolicyName": "DeliverLogs", "PolicyDocument": {"Version": "2012-10-17", "Statement": [
+                    {"Effect": "Allow", "Action": LOG_DELIVERY_ACTIONS, "Resource": "*"}]}},
+                {"PolicyName": "Tracing", "PolicyDocument": {"Version": "2012-10-17", "Statement": [
+                    {"Effect": "Allow", "Action": ["xray:GetSamplingRules", "xray:GetSamplingTargets",
+                                                   "xray:PutTelemetryRecords", "xray:PutTraceSegments"],
+                     "Resource": "*"}]}}]}},
+        "DeadlineTimerLogGroup": {"Type": "AWS::Logs::LogGroup", "Properties": {
+            "LogGroupName": {"Fn::Sub": "/aws/vendedlogs/states/${AWS::StackName}-deadline-timer"},
+            "RetentionInDays": {"Ref": "LogRetentionDays"}}},
         "DeadlineTimer": {"Type": "AWS::StepFunctions::StateMachine", "Properties": {
             "StateMachineName": {"Fn::Sub": "${AWS::StackName}-deadline-timer"},
             "StateMachineType": "STANDARD",
             "Definition": state_machine_definition(),
             "DefinitionSubstitutions": {"TimerQueueUrl": {"Ref": "TimerQueue"}},
-            "RoleArn": {"Fn::GetAtt": ["DeadlineTimerRole", "Arn"]}}},
+            "RoleArn": {"Fn::GetAtt": ["DeadlineTimerRole", "Arn"]},
+            # Failed states only, without the input and output (dispute ids): cheap, and enough to debug.
+            "LoggingConfiguration": {"Level": "ERROR", "IncludeExecutionData": False, "Destinations": [
+                {"CloudWatchLogsLogGroup": {"LogGroupArn": {"Fn::GetAtt": ["DeadlineTimerLogGroup", "Arn"]}}}]},
+            "TracingConfiguration": {"Enabled": True}}},
     }
 
 
@@ -473,48 +530,91 @@ GATEWAY_RESPONSES = {
 
 
 def gateway_responses() -> dict[str, Any]:
+    """The API definition's x-amazon-apigateway-gateway-responses: part of the API's body, they are
+    deployed with the stage (a separate AWS::ApiGateway::GatewayResponse would need a new deployment)."""
     from chalicelib.http import error_body
 
-    resources: dict[str, Any] = {}
+    responses: dict[str, Any] = {}
     for kind, (status, code, message) in GATEWAY_RESPONSES.items():
-        props: dict[str, Any] = {
-            "RestApiId": {"Ref": "RestAPI"}, "ResponseType": kind,
-            "ResponseTemplates": {"application/json": json.dumps(error_body(code, message))},
-            "ResponseParameters": {"gatewayresponse.header.Content-Type": "'application/json'",
-                                   "gatewayresponse.header.X-Content-Type-Options": "'nosniff'"}}
+        response: dict[str, Any] = {
+            "responseParameters": {"gatewayresponse.header.Content-Type": "'application/json'",
+                                   "gatewayresponse.header.X-Content-Type-Options": "'nosniff'"},
+            "responseTemplates": {"application/json": json.dumps(error_body(code, message))}}
         if status is not None:
-            props["StatusCode"] = str(status)
-        name = "".join(part.title() for part in kind.split("_"))
-        resources[f"GatewayResponse{name}"] = {"Type": "AWS::ApiGateway::GatewayResponse", "Properties": props}
-    return resources
+            response["statusCode"] = str(status)
+        responses[kind] = response
+    return responses
+
+
+# The API's name, per stack: its alarms watch this stage's API only.
+API_NAME = {"Fn::Sub": "${AWS::StackName}"}
+
+
+def schedule_rule_name(function_id: str) -> dict[str, str]:
+    return {"Fn::Sub": f"${{AWS::StackName}}-{function_id}"}
+
+
+def schedule_rule_arn(function_id: str) -> dict[str, str]:
+    return {"Fn::Sub": f"arn:${{AWS::Partition}}:events:${{AWS::Region}}:${{AWS::AccountId}}:rule/"
+                       f"${{AWS::StackName}}-{function_id}"}
+
+
+def alarm_topic_resources() -> dict[str, Any]:
+    """The operators' topic. CloudWatch cannot publish to a topic encrypted with the AWS-managed
+    SNS key (its policy admits no other service): a key of the stack's own lets CloudWatch use it."""
+    return {
+        "AlarmKey": {"Type": "AWS::KMS::Key", "Properties": {
+            "Description": {"Fn::Sub": "${AWS::StackName}: encrypts the alarm topic"}, "EnableKeyRotation": True,
+            "KeyPolicy": {"Version": "2012-10-17", "Statement": [
+                {"Sid": "AccountAdministersTheKey", "Effect": "Allow",
+                 "Principal": {"AWS": {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}},
+                 "Action": "kms:*", "Resource": "*"},
+                {"Sid": "CloudWatchPublishesAlarms", "Effect": "Allow",
+                 "Principal": {"Service": "cloudwatch.amazonaws.com"},
+                 "Action": ["kms:Decrypt", "kms:GenerateDataKey*"], "Resource": "*"}]}}},
+        "AlarmKeyAlias": {"Type": "AWS::KMS::Alias", "Properties": {
+            "AliasName": {"Fn::Sub": "alias/${AWS::StackName}-alarms"}, "TargetKeyId": {"Ref": "AlarmKey"}}},
+        "AlarmTopic": {"Type": "AWS::SNS::Topic", "Properties": {
+            "TopicName": {"Fn::Sub": "${AWS::StackName}-alarms"}, "KmsMasterKeyId": {"Ref": "AlarmKey"}}},
+        "AlarmTopicPolicy": {"Type": "AWS::SNS::TopicPolicy", "Properties": {
+            "Topics": [{"Ref": "AlarmTopic"}],
+            "PolicyDocument": {"Version": "2012-10-17", "Statement": [{
+                "Sid": "CloudWatchAlarmsOfThisAccount", "Effect": "Allow",
+                "Principal": {"Service": "cloudwatch.amazonaws.com"}, "Action": "sns:Publish",
+                "Resource": {"Ref": "AlarmTopic"},
+                "Condition": {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}},
+                              "ArnLike": {"aws:SourceArn": {"Fn::Sub": "arn:${AWS::Partition}:cloudwatch:${AWS::Region}:"
+                                                                       "${AWS::AccountId}:alarm:*"}}}}]}}},
+    }
 
 
 def operations_resources(function_ids: list[str]) -> dict[str, Any]:
     """The alarm topic; per function a log group with retention and alarms on errors and throttles;
     the schedules' failure queue; the API's access logs and 5xx alarm."""
     resources: dict[str, Any] = {
-        "AlarmTopic": {"Type": "AWS::SNS::Topic", "Properties": {
-            "TopicName": {"Fn::Sub": "${AWS::StackName}-alarms"}, "KmsMasterKeyId": "alias/aws/sns"}},
-        **queue_resources("AsyncFailures", {"Fn::Sub": "${AWS::StackName}-async-failures"},
-                          "A scheduled run failed after retries (or EventBridge could not invoke it)."),
+        **alarm_topic_resources(),
+        # The scheduled functions' failure destination (their role sends) and their rules'
+        # dead-letter queue (EventBridge sends, through the queue policy): a dead-letter queue itself.
+        "AsyncFailuresQueue": dead_letter_queue({"Fn::Sub": "${AWS::StackName}-async-failures"}),
+        "AsyncFailuresAlarm": queue_alarm(
+            "AsyncFailuresQueue", "A scheduled run failed after retries (or EventBridge could not invoke it)."),
         "AsyncFailuresQueuePolicy": {"Type": "AWS::SQS::QueuePolicy", "Properties": {
             "Queues": [{"Ref": "AsyncFailuresQueue"}],
             "PolicyDocument": {"Version": "2012-10-17", "Statement": [{
                 "Effect": "Allow", "Principal": {"Service": "events.amazonaws.com"}, "Action": "sqs:SendMessage",
                 "Resource": {"Fn::GetAtt": ["AsyncFailuresQueue", "Arn"]},
-                "Condition": {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}}]}}},
+                "Condition": {"ArnEquals": {"aws:SourceArn": [schedule_rule_arn(f) for f in SCHEDULED]},
+                              "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}}]}}},
         "ApiAccessLogs": {"Type": "AWS::Logs::LogGroup", "Properties": {
             "LogGroupName": {"Fn::Sub": "/aws/apigateway/${AWS::StackName}-access"},
             "RetentionInDays": {"Ref": "LogRetentionDays"}}},
         "Api5xxAlarm": {"Type": "AWS::CloudWatch::Alarm", "Properties": {
             "AlarmDescription": "The API answered 5xx (a bug, or a dependency down).", **NOTIFY,
             "Namespace": "AWS/ApiGateway", "MetricName": "5XXError",
-            "Dimensions": [{"Name": "ApiName", "Value": "buyer-protection"}, {"Name": "Stage", "Value": "api"}],
+            "Dimensions": [{"Name": "ApiName", "Value": API_NAME}, {"Name": "Stage", "Value": "api"}],
             "Statistic": "Sum", "Period": 300, "EvaluationPeriods": 1, "Threshold": 0,
             "ComparisonOperator": "GreaterThanThreshold", "TreatMissingData": "notBreaching"}},
     }
-    resources["AsyncFailuresDeadLetterQueue"]["Properties"]["QueueName"] = {
-        "Fn::Sub": "${AWS::StackName}-async-failures-dlq"}
     for function_id in function_ids:
         resources[f"{function_id}LogGroup"] = {"Type": "AWS::Logs::LogGroup", "Properties": {
             "LogGroupName": {"Fn::Sub": f"/aws/lambda/${{AWS::StackName}}-{function_id}"},
@@ -529,9 +629,10 @@ def operations_resources(function_ids: list[str]) -> dict[str, Any]:
     return resources
 
 
-# Reserved concurrency: the API cannot take the capacity the timers and evidence need.
-RESERVED_CONCURRENCY = {"TimerFired": 5, "EvidenceUploaded": 5}
+# Reserved concurrency: the API cannot take the capacity the timers, evidence and schedules need.
+RESERVED_CONCURRENCY = {"TimerFired": 5, "EvidenceUploaded": 5, "ReleaseEscrow": 2, "DrainOutbox": 2, "ExpireEvidence": 2}
 API_THROTTLE = {"ThrottlingRateLimit": 100, "ThrottlingBurstLimit": 200}
+RETAIN = {"DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain"}
 PARAMETERS = {
     "LogRetentionDays": {"Type": "Number", "Default": 90, "AllowedValues": [30, 90, 180, 365, 731],
                          "Description": "How long the functions' and the API's logs are kept."},
@@ -572,9 +673,18 @@ def function_resource(function_id: str, env: dict[str, Any]) -> dict[str, Any]:
         props["EventInvokeConfig"] = {"MaximumRetryAttempts": 2, "MaximumEventAgeInSeconds": 3600,
                                       "DestinationConfig": {"OnFailure": {"Type": "SQS", "Destination": failures}}}
         event = f"{function_id}Event"
-        props["Events"] = {event: {"Properties": {"DeadLetterConfig": {"Arn": failures},
+        # Named, so that the failure queue's policy can name the rules that may send to it.
+        props["Events"] = {event: {"Properties": {"Name": schedule_rule_name(function_id),
+                                                  "DeadLetterConfig": {"Arn": failures},
                                                   "RetryPolicy": {"MaximumRetryAttempts": 3,
                                                                   "MaximumEventAgeInSeconds": 3600}}}}
+    if function_id in CONSUMES:
+        # Lambda's pollers would otherwise invoke past the reserved concurrency: a throttled message
+        # returns to the queue and the receive counts toward maxReceiveCount, so a burst could
+        # send healthy messages to the dead-letter queue. Capped at the reserved concurrency,
+        # MAX_RECEIVES counts real failures only (5 x 180 s, which PROCESSING_LIMIT relies on).
+        props["Events"] = {f"{function_id}SqsEventSource": {"Properties": {
+            "ScalingConfig": {"MaximumConcurrency": RESERVED_CONCURRENCY[function_id]}}}}
     # Chalice names SQS sources by ARN string, not Ref: the queues must exist first; the log group
     # must exist before the function writes to it.
     return {"Properties": props, "DependsOn": ["TimerQueue", "EvidenceQueue", f"{function_id}LogGroup"]}
@@ -586,8 +696,7 @@ def cloudformation(stage: str, function_ids: list[str], timer_queue_name: str = 
     bucket, alarms, and for each Lambda function (by its logical id) its environment, policy,
     concurrency and failure destination; the API's access logs, throttling and tracing."""
     resources: dict[str, Any] = {**messaging_resources(timer_queue_name), **evidence_resources(evidence_queue_name),
-                                 **identity_resources(), **layer_resources(), **operations_resources(function_ids),
-                                 **gateway_responses()}
+                                 **identity_resources(), **layer_resources(), **operations_resources(function_ids)}
     tables = make_tables(DEFAULT_TABLES, "us-east-1")  # only the key schemas are read
     for name, logical_id in LOGICAL_IDS.items():
         resources[logical_id] = table_resource(
@@ -595,14 +704,16 @@ def cloudformation(stage: str, function_ids: list[str], timer_queue_name: str = 
     env: dict[str, Any] = {ENV_VARS[name]: {"Ref": logical_id} for name, logical_id in LOGICAL_IDS.items()}
     env.update({"TIMER_STATE_MACHINE_ARN": {"Ref": "DeadlineTimer"}, "EVENT_BUS_NAME": {"Ref": "EventBus"},
                 "TIMER_QUEUE_NAME": timer_queue_name, "EVIDENCE_BUCKET": {"Ref": "EvidenceBucket"},
-                "EVIDENCE_QUEUE_NAME": evidence_queue_name, "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
-                "POWERTOOLS_SERVICE_NAME": METRICS_SERVICE, **auth_environment()})
+                "EVIDENCE_QUEUE_NAME": evidence_queue_name, "POWERTOOLS_SERVICE_NAME": METRICS_SERVICE,
+                **auth_environment()})
     stripe = stage_payment_provider(stage) == "stripe"
     for function_id in function_ids:
         resources[function_id] = function_resource(function_id, {**env, **payment_environment(function_id, stripe)})
-        role = "ApiHandlerRole" if function_id == "APIHandler" else f"{function_id}Role"
-        resources[role] = {"Properties": {"Policies": function_policy(function_id, stripe)}}
+        resources[role_id(function_id)] = {"Properties": {"Policies": function_policy(function_id, stripe)}}
     resources["RestAPI"] = {"Properties": {
+        "Name": API_NAME,
+        # Merged into Chalice's swagger: the API's title (its name) and API Gateway's own answers.
+        "DefinitionBody": {"info": {"title": API_NAME}, "x-amazon-apigateway-gateway-responses": gateway_responses()},
         "TracingEnabled": True,
         "AccessLogSetting": {"DestinationArn": {"Fn::GetAtt": ["ApiAccessLogs", "Arn"]},
                              "Format": json.dumps({"requestId": "$context.requestId", "ip": "$context.identity.sourceIp",
@@ -610,13 +721,14 @@ def cloudformation(stage: str, function_ids: list[str], timer_queue_name: str = 
                                                    "path": "$context.resourcePath", "status": "$context.status",
                                                    "latencyMs": "$context.responseLatency"})},
         "MethodSettings": [{"ResourcePath": "/*", "HttpMethod": "*", "MetricsEnabled": True, **API_THROTTLE}]}}
-    resources["ApiGatewayLogsRole"] = {"Type": "AWS::IAM::Role", "Properties": {
+    # API Gateway writes access logs through one role per account and region (set here). Both are
+    # account-wide: kept when a stack goes, as another stage's API may log through them.
+    resources["ApiGatewayLogsRole"] = {"Type": "AWS::IAM::Role", **RETAIN, "Properties": {
         "AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": [{
             "Effect": "Allow", "Principal": {"Service": "apigateway.amazonaws.com"}, "Action": "sts:AssumeRole"}]},
         "ManagedPolicyArns": [{"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/service-role/"
                                           "AmazonAPIGatewayPushToCloudWatchLogs"}]}}
-    # API Gateway writes access logs through one role per account and region (set here).
-    resources["ApiGatewayAccount"] = {"Type": "AWS::ApiGateway::Account",
+    resources["ApiGatewayAccount"] = {"Type": "AWS::ApiGateway::Account", **RETAIN,
                                       "Properties": {"CloudWatchRoleArn": {"Fn::GetAtt": ["ApiGatewayLogsRole", "Arn"]}}}
     resources["RestAPI"]["DependsOn"] = ["ApiGatewayAccount"]
     parameters = {**PARAMETERS, **({"StripeSecretArn": STRIPE_SECRET_PARAMETER} if stripe else {})}

@@ -29,6 +29,8 @@ class Inspection:
         return None if self.clean is None else hashlib.sha256(self.clean).hexdigest()
 
 
+# A metric's `reason` dimension for anything outside REASONS (a bounded dimension).
+OTHER_REASON = "OTHER"
 REASONS = {
     "EMPTY_FILE": "The file is empty.",
     "FILE_TOO_LARGE": "The file is larger than allowed for its type.",

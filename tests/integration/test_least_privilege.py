@@ -18,7 +18,7 @@ import pytest
 from chalicelib.config import STRIPE_SECRET_VAR
 from infra.build import function_ids
 from infra.bundle import BOTOCORE_SERVICES
-from infra.resources import LOGICAL_IDS, PAYS, cloudformation, stage_payment_provider
+from infra.resources import LOGICAL_IDS, PAYS, cloudformation, role_id, stage_payment_provider
 from tests.integration.evidence import Uploads, jpeg
 from tests.integration.recorder import Call, recording
 from tests.integration.test_timers import PROVIDERS, world
@@ -301,8 +301,7 @@ def policies(base_settings, aws_account, stripe_secret) -> dict[str, list[dict[s
     names = physical(settings, aws_account, stripe_secret)
     out = {}
     for function in function_ids():
-        role = "ApiHandlerRole" if function == "APIHandler" else f"{function}Role"
-        statements = [s for p in resources[role]["Properties"]["Policies"] for s in p["PolicyDocument"]["Statement"]]
+        statements = [s for p in resources[role_id(function)]["Properties"]["Policies"] for s in p["PolicyDocument"]["Statement"]]
         out[function] = [{"Action": as_list(s["Action"]), "Resource": as_list(resolve(s["Resource"], names))}
                          for s in statements]
     return out

@@ -4,7 +4,7 @@ from __future__ import annotations
 import boto3
 
 from infra.build import function_ids
-from infra.resources import LOGICAL_IDS, cloudformation
+from infra.resources import LOGICAL_IDS, cloudformation, role_id
 
 
 def keys(schema):
@@ -19,8 +19,7 @@ def test_every_lambda_function_gets_the_tables_and_a_scoped_policy():
         assert {"TimerQueue", "EvidenceQueue"} <= set(resources[function_id]["DependsOn"])
         env = resources[function_id]["Properties"]["Environment"]["Variables"]
         assert env["ORDERS_TABLE"] == {"Ref": "OrdersTable"}
-        role = "ApiHandlerRole" if function_id == "APIHandler" else f"{function_id}Role"
-        statements = resources[role]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+        statements = resources[role_id(function_id)]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
         # "*" only for X-Ray, whose actions take no narrower resource.
         assert all(s["Resource"] not in ("*", ["*"]) or all(a.startswith("xray:") for a in s["Action"])
                    for s in statements)
