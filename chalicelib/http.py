@@ -163,7 +163,7 @@ def error_response(exc: DomainError) -> Response:
 
 # Path parameters are ids of this API (chalicelib/schemas.py ID); any other value names nothing,
 # and never reaches a store (DynamoDB refuses an empty key, or one over 2048 bytes).
-PATH_ID = re.compile(ID["pattern"].removesuffix("$").removesuffix("+") + f"{{{ID['minLength']},{ID['maxLength']}}}$")
+PATH_ID = re.compile(str(ID["pattern"]).removesuffix("$").removesuffix("+") + f"{{{ID['minLength']},{ID['maxLength']}}}$")
 NOT_FOUND_BY_PARAMETER = {"order_id": ("ORDER_NOT_FOUND", "no such order"),
                           "dispute_id": ("DISPUTE_NOT_FOUND", "no such dispute"),
                           "offer_id": ("OFFER_NOT_FOUND", "no such offer on this dispute"),

@@ -13,6 +13,7 @@ CODES: dict[str, str] = {
     "INVALID_TEXT": "a string holds half a surrogate pair: not Unicode text (details.field)",
     "INVALID_CURSOR": "the `cursor` is not one this list returned",
     "INVALID_WEBHOOK": "the payment provider's notice does not verify",
+    "INVALID_CURRENCY": "not an ISO 4217 currency with minor units (details.field)",
     # 401, 403, 404, 405
     "UNAUTHENTICATED": "no bearer token, or one that does not verify",
     "NOT_YOUR_ACTION": ("the caller may not do this: the action belongs to the other party, to a moderator "
@@ -49,7 +50,6 @@ CODES: dict[str, str] = {
     "SOLUTION_NOT_ALLOWED": "this solution does not fit the reason (an item never received cannot be returned)",
     "UNKNOWN_ITEM": "item_ids that are not items of the order",
     "INVALID_AMOUNT": "an amount of nothing, over what escrow holds, or in another currency",
-    "INVALID_CURRENCY": "not an ISO 4217 currency with minor units",
     "INVALID_ORDER": "an order that does not add up (same buyer and seller, repeated item ids, a wrong total)",
     "INVALID_TIMESTAMP": "a time that cannot be (a scan before the shipment, a ship-by in the past)",
     "OFFER_LIMIT_REACHED": "this side has made as many offers as it may (details.limit)",
