@@ -72,9 +72,9 @@ def _require_unicode(value: Any, path: str = "body") -> None:
 
 _LISTED = re.compile(r"[\[{](.*)[\]}]")
 # What a pattern of chalicelib/schemas.py asks for, in words.
-PATTERNS = {
+PATTERNS: dict[str, str] = {
     "\\S": "must not be blank",
-    ID["pattern"]: "may contain only letters, digits and . _ : @ | -",
+    str(ID["pattern"]): "may contain only letters, digits and . _ : @ | -",
     "^[A-Z]{3}$": "must be three capital letters (an ISO 4217 currency code)",
     "^[A-Za-z0-9_]+$": "may contain only letters, digits and _",
     "^[^/\\\\\\x00-\\x1f]+$": "must not contain /, \\ or control characters",
