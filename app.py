@@ -20,7 +20,8 @@ from chalicelib.services.commands import PageRequest
 
 app = Chalice(app_name="buyer-protection")
 api = Api(app, verifier=lambda: container().verifier, idempotent=lambda: container().idempotent,
-          idempotency_config=lambda: container().idempotency_config)
+          idempotency_config=lambda: container().idempotency_config,
+          sandbox=lambda: container().settings.sandbox)
 
 
 def services() -> Services:

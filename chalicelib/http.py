@@ -25,9 +25,10 @@ from .domain.errors import (
     NotFound,
     RuleViolation,
     Unauthenticated,
-    known_code,
+    sent_code,
 )
 from .logs import logger, start_invocation
+from .schemas import ID
 
 STATUS: tuple[tuple[type[DomainError], int], ...] = (
     (InvalidInput, 400), (Unauthenticated, 401), (Forbidden, 403), (NotFound, 404), (Conflict, 409),
@@ -70,11 +71,62 @@ def _require_unicode(value: Any, path: str = "body") -> None:
 
 
 _LISTED = re.compile(r"[\[{](.*)[\]}]")
+# What a pattern of chalicelib/schemas.py asks for, in words.
+PATTERNS: dict[str, str] = {
+    "\\S": "must not be blank",
+    str(ID["pattern"]): "may contain only letters, digits and . _ : @ | -",
+    "^[A-Z]{3}$": "must be three capital letters (an ISO 4217 currency code)",
+    "^[A-Za-z0-9_]+$": "may contain only letters, digits and _",
+    "^[^/\\\\\\x00-\\x1f]+$": "must not contain /, \\ or control characters",
+}
+TYPES = {"string": "a string", "integer": "a whole number", "number": "a number", "object": "an object",
+         "array": "a list", "boolean": "true or false", "null": "null"}
+
+
+def _plural(n: Any, one: str) -> str:
+    return f"{n} {one}{'' if n == 1 else 's'}"
+
+
+def _rule_in_words(rule: str | None, value: Any) -> str:
+    """One phrasing per JSON-schema rule kind (``value`` is the rule's value in the schema)."""
+    if rule == "type":
+        kinds = value if isinstance(value, list) else [value]
+        return "must be " + " or ".join(TYPES.get(str(k), str(k)) for k in kinds)
+    if rule == "pattern":
+        return PATTERNS.get(str(value), "is not in the expected format")
+    if rule == "minLength":
+        return "must not be empty" if value == 1 else f"must be at least {_plural(value, 'character')} long"
+    if rule == "maxLength":
+        return f"must be at most {_plural(value, 'character')} long"
+    if rule == "minimum":
+        return f"must be at least {value}"
+    if rule == "maximum":
+        return f"must be at most {value}"
+    if rule == "exclusiveMinimum":
+        return f"must be more than {value}"
+    if rule == "exclusiveMaximum":
+        return f"must be less than {value}"
+    if rule == "minItems":
+        return "must not be empty" if value == 1 else f"must have at least {_plural(value, 'item')}"
+    if rule == "maxItems":
+        return f"must have at most {_plural(value, 'item')}"
+    if rule == "uniqueItems":
+        return "must not repeat an item"
+    if rule == "enum":
+        return "must be one of " + ", ".join(str(v) for v in value)
+    if rule == "const":
+        return f"must be {value}"
+    if rule == "format":
+        return f"must be a valid {value}"
+    if rule in ("minProperties", "maxProperties"):
+        return f"must have {'at least' if rule == 'minProperties' else 'at most'} {_plural(value, 'field')}"
+    return "is not valid"
 
 
 def plain(exc: fastjsonschema.JsonSchemaValueException) -> tuple[str, str]:
-    """The validator's complaint in plain words and the field it is about (``requested.amount``),
-    not the validator's own vocabulary (``data.requested must not contain {'x'} properties``)."""
+    """The validator's complaint in plain words and the field it is about, with its path
+    (``items[0].quantity``), never the validator's own vocabulary (``data.items[0].quantity must
+    be bigger than or equal to 1``)."""
     where = (exc.name or "data").removeprefix("data").lstrip(".")
     listed = _LISTED.search(exc.message or "")
     names = [n.strip(" '\"") for n in listed.group(1).split(",")] if listed else []
@@ -82,19 +134,48 @@ def plain(exc: fastjsonschema.JsonSchemaValueException) -> tuple[str, str]:
         fields = [".".join(filter(None, (where, name))) for name in names]
         what = "unknown" if exc.rule == "additionalProperties" else "missing required"
         return f"{what} field{'s' if len(fields) > 1 else ''}: {', '.join(fields)}", fields[0]
-    said = (exc.message or "is not valid").removeprefix(exc.name or "data").strip()
-    said = said.replace("['", "").replace("']", "").replace("', '", ", ")
-    return f"{where or 'the body'} {said}", where or "body"
+    return f"{where or 'the body'} {_rule_in_words(exc.rule, exc.rule_definition)}", where or "body"
 
 
 def error_body(code: str, message: str, details: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    return {"error": {"code": known_code(code), "message": message, "details": dict(details or {})}}
+    return {"error": {"code": sent_code(code), "message": message, "details": dict(details or {})}}
+
+
+# What an unknown route answers, here and in the local server, as API Gateway does when deployed.
+ROUTE_NOT_FOUND_MESSAGE = "no route has this method and path"
+
+
+def route_not_found() -> Response:
+    return Response(error_body("ROUTE_NOT_FOUND", ROUTE_NOT_FOUND_MESSAGE), status_code=404,
+                    headers={"Content-Type": "application/json"})
 
 
 def error_response(exc: DomainError) -> Response:
     status = next((s for cls, s in STATUS if isinstance(exc, cls)), 400)
-    return Response(error_body(exc.code, exc.message, exc.details), status_code=status,
-                    headers={"Content-Type": "application/json"})
+    try:
+        body = error_body(exc.code, exc.message, exc.details)
+    except ValueError:  # a code the domain keeps to itself (errors.INTERNAL_CODES) reached the edge: a bug
+        logger.exception("internal code reached the edge", code=exc.code)
+        return Response(error_body("INTERNAL_ERROR", "something went wrong on our side"), status_code=500,
+                        headers={"Content-Type": "application/json"})
+    return Response(body, status_code=status, headers={"Content-Type": "application/json"})
+
+
+# Path parameters are ids of this API (chalicelib/schemas.py ID); any other value names nothing,
+# and never reaches a store (DynamoDB refuses an empty key, or one over 2048 bytes).
+PATH_ID = re.compile(str(ID["pattern"]).removesuffix("$").removesuffix("+") + f"{{{ID['minLength']},{ID['maxLength']}}}$")
+NOT_FOUND_BY_PARAMETER = {"order_id": ("ORDER_NOT_FOUND", "no such order"),
+                          "dispute_id": ("DISPUTE_NOT_FOUND", "no such dispute"),
+                          "offer_id": ("OFFER_NOT_FOUND", "no such offer on this dispute"),
+                          "refund_id": ("REFUND_NOT_FOUND", "no such refund")}
+
+
+def require_ids(params: Mapping[str, str]) -> None:
+    """404, as for an id that does not exist, for a path parameter no id can have."""
+    for name, value in params.items():
+        if not (isinstance(value, str) and PATH_ID.fullmatch(value)):
+            code, message = NOT_FOUND_BY_PARAMETER[name]
+            raise NotFound(message, code=code)
 
 
 @dataclass
@@ -143,12 +224,20 @@ Reply = tuple[int, Any]
 IdempotentRunner = Callable[..., dict[str, Any]]
 
 
+SANDBOX_PREFIX = "/sandbox/"
+# GET routes have no body: any Content-Type passes (Chalice checks it on every method otherwise).
+ANY_CONTENT_TYPE = ["*/*"]
+
 # The answers Chalice gives itself before a view runs, as this API's errors.
 CHALICE_ERRORS = {"MethodNotAllowedError": "METHOD_NOT_ALLOWED", "UnsupportedMediaType": "UNSUPPORTED_CONTENT_TYPE"}
 
 
 def _in_error_shape(request: Any, get_response: Callable[[Any], Response]) -> Response:
     response = get_response(request)
+    return _chalice_error_in_shape(request, response)
+
+
+def _chalice_error_in_shape(request: Any, response: Response) -> Response:
     body = response.body
     if not (isinstance(body, dict) and body.get("Code") in CHALICE_ERRORS):
         return response
@@ -166,12 +255,21 @@ class Api:
     """Registers routes on the Chalice app with the API's edge behaviour (openapi.yaml) around them."""
 
     def __init__(self, app: Chalice, verifier: Callable[[], Any], idempotent: Callable[[], IdempotentRunner],
-                 idempotency_config: Callable[[], Any]):
+                 idempotency_config: Callable[[], Any], sandbox: Callable[[], bool] = lambda: False):
         self.app = app
         self._verifier = verifier
         self._idempotent = idempotent
         self._idempotency_config = idempotency_config
-        app.register_middleware(_in_error_shape, "http")
+        self._sandbox = sandbox
+        app.register_middleware(self._edge, "http")
+
+    def _edge(self, request: Any, get_response: Callable[[Any], Response]) -> Response:
+        """Before anything else (method, token, content type, body): without a sandbox, its routes
+        answer exactly as an unknown route does."""
+        resource = str((getattr(request, "context", None) or {}).get("resourcePath") or "")
+        if resource.startswith(SANDBOX_PREFIX) and not self._sandbox():
+            return route_not_found()
+        return _in_error_shape(request, get_response)
 
     def route(self, path: str, method: str = "GET", schema: dict[str, Any] | None = None,
               public: bool = False, raw: bool = False) -> Callable[[Callable[..., Reply]], Callable[..., Response]]:
@@ -185,7 +283,8 @@ class Api:
             view.body_schema = schema  # type: ignore[attr-defined]  # read by the OpenAPI test
             # JSON is parsed whatever Content-Type says (curl's default is form-encoded), so the
             # apps get this API's error body rather than API Gateway's bare 415.
-            self.app.route(path, methods=[method], content_types=ACCEPTED_CONTENT_TYPES)(view)
+            content_types = ANY_CONTENT_TYPE if method in ("GET", "HEAD") else ACCEPTED_CONTENT_TYPES
+            self.app.route(path, methods=[method], content_types=content_types)(view)
             return view
 
         return register
@@ -201,14 +300,17 @@ class Api:
                 if len(raw_body) > MAX_BODY_BYTES:
                     raise InvalidInput("request body is too large", code="BODY_TOO_LARGE",
                                        details={"max_bytes": MAX_BODY_BYTES})
+                require_ids(params)
                 status, payload = handler(RawRequest(raw_body, {k.lower(): v for k, v in request.headers.items()}),
                                           **params)
                 return self._json(status, payload)
             if public:
+                require_ids(params)
                 status, payload = handler(**params)
                 return self._json(status, payload)
             identity = self._verifier().verify(request.headers.get("authorization"))
             logger.append_keys(caller=identity.sub)
+            require_ids(params)
             body = self._body(cast(bytes | None, request.raw_body), schema) if method == "POST" else {}
             req = Request(identity=identity, body=body, query=dict(request.query_params or {}))
             key = request.headers.get("idempotency-key")

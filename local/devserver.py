@@ -46,10 +46,12 @@ def _stop_when_orphaned(stop: threading.Event) -> None:
 
 
 def _taken(host: str, port: int) -> bool:
-    with socket.socket() as s:
+    """Whether ``port`` cannot be bound on ``host``, in HOST's own address family (``::`` is IPv6)."""
+    family, _, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+    with socket.socket(family, socket.SOCK_STREAM) as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            s.bind((host, port))
+            s.bind(address)
         except OSError:
             return True
     return False
@@ -78,7 +80,12 @@ def main() -> int:
     port = int(os.environ.get("PORT", "8000"))
     moto_port = int(os.environ.get("MOTO_PORT", "4566"))
     for what, var, number in (("the API", "PORT", port), ("the AWS emulator", "MOTO_PORT", moto_port)):
-        if _taken(host, number):
+        try:
+            taken = _taken(host, number)
+        except socket.gaierror:
+            print(f"make dev: HOST={host} is not an address this machine can listen on", file=sys.stderr, flush=True)
+            return 2
+        if taken:
             print(f"make dev: port {number} ({what}) is already in use on {host}; "
                   f"free it or choose another: {var}=<port> make dev", file=sys.stderr, flush=True)
             return 2

@@ -1,12 +1,15 @@
 """The local HTTP server: Chalice's own, with every answer it gives itself in this API's error
 shape, as the deployed API Gateway gives them (infra/resources.py GATEWAY_RESPONSES): an unknown
 path is 404 ROUTE_NOT_FOUND (Chalice's emulation answers 403 and echoes the Authorization header
-back), any method http.server does not know 405 METHOD_NOT_ALLOWED (never a 501), and a HEAD
-answer never carries a body; a malformed request gets JSON, not http.server's HTML page. (A known
-path with another method reaches the app, which answers 405 itself: chalicelib/http.py.)"""
+back), any method http.server does not know 405 METHOD_NOT_ALLOWED (never a 501), and a malformed
+request gets JSON, not http.server's HTML page. A known path with another method reaches the app,
+which answers 405 METHOD_NOT_ALLOWED with Allow itself (chalicelib/http.py); OPTIONS too (no CORS
+preflight: the API has no browser clients). HEAD is answered as GET, without the body. A chunked
+request body is decoded (bounded); a body whose length is ambiguous is refused."""
 from __future__ import annotations
 
 import json
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from chalice import Chalice
@@ -17,10 +20,34 @@ from chalice.local import (
     ForbiddenError,
     LocalChalice,
     LocalDevServer,
+    LocalGateway,
     LocalGatewayException,
 )
 
-from chalicelib.http import error_body
+from chalicelib.http import MAX_BODY_BYTES, ROUTE_NOT_FOUND_MESSAGE, error_body
+
+MAX_CHUNK_LINE = 1024  # a chunk-size line (hex size and extensions) or a trailer line
+MAX_TRAILERS = 32
+HEX = frozenset(b"0123456789abcdefABCDEF")
+
+
+class Unreadable(Exception):
+    """A request body that cannot be read as sent: answered, and the connection closed."""
+
+    def __init__(self, status: int, code: str, message: str, details: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.details = status, code, message, details or {}
+
+
+def malformed_chunk(what: str) -> Unreadable:
+    return Unreadable(400, "REQUEST_REFUSED", f"the chunked body is malformed ({what})")
+
+
+class Gateway(LocalGateway):
+    def _has_user_defined_options_method(self, lambda_event: Any) -> bool:
+        # No automatic CORS preflight: OPTIONS reaches the app, which answers it as any method the
+        # path lacks (405 METHOD_NOT_ALLOWED with Allow).
+        return True
 
 
 class RequestHandler(ChaliceRequestHandler):
@@ -28,33 +55,99 @@ class RequestHandler(ChaliceRequestHandler):
     # back ~40 ms on every response (an artefact of the local server, not of the service).
     disable_nagle_algorithm = True
 
+    def __init__(self, request: Any, client_address: Any, server: Any, app_object: Chalice, config: Config) -> None:
+        self.local_gateway = Gateway(app_object, config)
+        BaseHTTPRequestHandler.__init__(self, request, client_address, server)  # handles the connection
+
     def _framing_refused(self) -> bool:
-        """A body this server cannot delimit for sure (chunked, two lengths, a length that is no
-        number) is refused and the connection closed: read wrongly, its rest would be taken for
-        the next request on the connection (request smuggling)."""
+        """A body this server cannot delimit for sure (a Transfer-Encoding beside a length, or other
+        than a single `chunked`; two lengths; a length that is no number) is refused and the
+        connection closed: read wrongly, its rest would be taken for the next request on the
+        connection (request smuggling)."""
         lengths = self.headers.get_all("Content-Length") or []
-        if "Transfer-Encoding" in self.headers or len(lengths) > 1 or any(not v.strip().isdigit() for v in lengths):
+        codings = self.headers.get_all("Transfer-Encoding") or []
+        if codings:
+            refused = bool(lengths) or len(codings) > 1 or codings[0].strip().lower() != "chunked"
+        else:
+            refused = len(lengths) > 1 or any(not (v.strip().isascii() and v.strip().isdigit()) for v in lengths)
+        if refused:
             self.send_error(400)
-            return True
-        return False
+        return refused
+
+    def _parse_payload(self) -> tuple[dict[str, Any], bytes | None]:
+        if "Transfer-Encoding" not in self.headers:
+            return super()._parse_payload()
+        body = self._read_chunked()
+        headers = {k: v for k, v in self.headers.items() if k.lower() != "transfer-encoding"}
+        headers["Content-Length"] = str(len(body))  # what API Gateway hands the function: the whole body
+        return headers, body or None
+
+    def _read_chunked(self) -> bytes:
+        """The chunked body (RFC 9112 7.1), at most MAX_BODY_BYTES; every line must end in CRLF."""
+        body = bytearray()
+        while True:
+            line = self.rfile.readline(MAX_CHUNK_LINE + 1)
+            if not line.endswith(b"\r\n"):
+                raise malformed_chunk("a chunk size line")
+            size = line[:-2].split(b";", 1)[0].strip()
+            if not size or len(size) > 16 or not set(size) <= HEX:
+                raise malformed_chunk("a chunk size")
+            length = int(size, 16)
+            if length == 0:
+                break
+            if len(body) + length > MAX_BODY_BYTES:
+                raise Unreadable(400, "BODY_TOO_LARGE", "request body is too large", {"max_bytes": MAX_BODY_BYTES})
+            data = self.rfile.read(length)
+            if len(data) != length or self.rfile.read(2) != b"\r\n":
+                raise malformed_chunk("a chunk shorter than its size")
+            body += data
+        for _ in range(MAX_TRAILERS):
+            line = self.rfile.readline(MAX_CHUNK_LINE + 1)
+            if line == b"\r\n":
+                return bytes(body)
+            if not line.endswith(b"\r\n"):
+                raise malformed_chunk("a trailer")
+        raise malformed_chunk("too many trailers")
 
     def _generic_handle(self) -> None:
-        if not self._framing_refused():
-            super()._generic_handle()
+        if self._framing_refused():
+            return
+        try:
+            headers, body = self._parse_payload()
+        except Unreadable as exc:
+            self._refuse(exc.status, error_body(exc.code, exc.message, exc.details))
+            return
+        try:
+            # HEAD is GET without the body (_send_http_response drops it).
+            method = "GET" if self.command == "HEAD" else self.command
+            response = self.local_gateway.handle_request(method=method, path=self.path, headers=headers, body=body)
+            out = response["headers"].copy()
+            out.update(response["multiValueHeaders"])
+            self._send_http_response(response["statusCode"], out, self._handle_binary(response)["body"])
+        except LocalGatewayException as e:
+            self._send_error_response(e)
 
     do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = do_PATCH = do_OPTIONS = _generic_handle
 
     def _method_not_allowed(self) -> None:
         if self._framing_refused():
             return
-        self._parse_payload()  # read the body: left unread, it would be taken for the next request
+        try:
+            self._parse_payload()  # read the body: left unread, it would be taken for the next request
+        except Unreadable as exc:
+            self._refuse(exc.status, error_body(exc.code, exc.message, exc.details))
+            return
         self._send_http_response(405, {}, _json(error_body("METHOD_NOT_ALLOWED", f"{self.command} is not supported")))
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         """http.server's own refusals (a malformed request line or header), as API Gateway's are
         answered: JSON in the API's shape, never HTML; the connection is closed after."""
+        self._refuse(code, error_body("REQUEST_REFUSED", f"the HTTP request is malformed ({code})"))
+
+    def _refuse(self, code: int, payload: dict[str, Any]) -> None:
+        """Answer and close the connection: what is left of the request is never read as another."""
         self.close_connection = True
-        body = _json(error_body("REQUEST_REFUSED", f"the HTTP request is malformed ({code})"))
+        body = _json(payload)
         self.send_response(code)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
@@ -65,14 +158,20 @@ class RequestHandler(ChaliceRequestHandler):
 
     def _send_error_response(self, error: LocalGatewayException) -> None:
         if isinstance(error, ForbiddenError):  # the local gateway's "no route matches this path"
-            self._send_http_response(404, {}, _json(error_body("ROUTE_NOT_FOUND", "no route has this method and path")))
+            self._send_http_response(404, {}, _json(error_body("ROUTE_NOT_FOUND", ROUTE_NOT_FOUND_MESSAGE)))
         else:
             super()._send_error_response(error)
 
     def _send_http_response(self, code: int, headers: Any, body: str | bytes | None) -> None:
         if self.command == "HEAD":
-            headers.pop("Content-Type", None)
-            body = None  # a HEAD answer has no body: one would be read as the next response
+            # The GET answer's status and headers, without its body: one would be read as the next response.
+            data = body.encode() if isinstance(body, str) else body or b""
+            self.send_response(code)
+            self.send_header("Content-Length", str(len(data)))
+            self.send_header("Content-Type", headers.pop("Content-Type", "application/json"))
+            headers.pop("Content-Length", None)
+            self._send_headers(headers)
+            return
         super()._send_http_response(code, headers, body)
 
     def __getattr__(self, name: str) -> Any:

@@ -13,20 +13,20 @@ CODES: dict[str, str] = {
     "INVALID_TEXT": "a string holds half a surrogate pair: not Unicode text (details.field)",
     "INVALID_CURSOR": "the `cursor` is not one this list returned",
     "INVALID_WEBHOOK": "the payment provider's notice does not verify",
-    "IDEMPOTENCY_KEY_REUSED": "this Idempotency-Key came with another request body",
+    "INVALID_CURRENCY": "not an ISO 4217 currency with minor units (details.field)",
     # 401, 403, 404, 405
     "UNAUTHENTICATED": "no bearer token, or one that does not verify",
-    "FORBIDDEN": "the caller's role may not do this (a moderator route, a service route)",
-    "NOT_YOUR_ACTION": "the caller is a party, but this action belongs to the other party or a moderator",
-    "NOT_FOUND": "no such thing for this caller (the sandbox outside sandbox stages)",
+    "NOT_YOUR_ACTION": ("the caller may not do this: the action belongs to the other party, to a moderator "
+                        "(moderator routes) or to a platform service (service routes)"),
     "ORDER_NOT_FOUND": "no such order, or not this caller's",
     "DISPUTE_NOT_FOUND": "no such dispute, or not this caller's",
     "OFFER_NOT_FOUND": "no such offer on this dispute",
     "REFUND_NOT_FOUND": "no such refund on this order",
-    "ROUTE_NOT_FOUND": "no route has this method and path",
+    "ROUTE_NOT_FOUND": "no route has this method and path (the sandbox routes outside sandbox stages)",
     "METHOD_NOT_ALLOWED": "the path exists but not with this method (the Allow header lists those it has)",
     # 409: the current state does not allow it
     "VERSION_CONFLICT": "`expected_version` is not the current version (details.current_version)",
+    "IDEMPOTENCY_KEY_REUSED": "this Idempotency-Key came with another request body",
     "IDEMPOTENCY_KEY_IN_PROGRESS": "the first request with this Idempotency-Key is still running",
     "INVALID_STATE": "not possible in the dispute's current status (details.status)",
     "DISPUTE_ALREADY_OPEN": "the order already has an open dispute (details.dispute_id)",
@@ -38,9 +38,7 @@ CODES: dict[str, str] = {
     "NOT_SHIPPED_YET": "the order has not been shipped",
     "ESCROW_RELEASED": "escrow has been paid out already",
     "OFFER_NOT_OPEN": "the offer was accepted, superseded or withdrawn (details.status)",
-    "NOT_DUE": "the deadline has not passed",
     "NO_PENDING_DEADLINE": "no deadline is pending on the dispute (sandbox)",
-    "REFUND_EXISTS": "this refund was requested already",
     "REFUND_NOT_FAILED": "only a failed refund is retried",
     "REFUND_NOT_PENDING": "the refund has no attempt waiting at the provider (sandbox)",
     "NOT_SIMULATED_PROVIDER": "the stage pays through a real provider: refunds settle only by its webhook (sandbox)",
@@ -52,7 +50,6 @@ CODES: dict[str, str] = {
     "SOLUTION_NOT_ALLOWED": "this solution does not fit the reason (an item never received cannot be returned)",
     "UNKNOWN_ITEM": "item_ids that are not items of the order",
     "INVALID_AMOUNT": "an amount of nothing, over what escrow holds, or in another currency",
-    "INVALID_CURRENCY": "not an ISO 4217 currency with minor units",
     "INVALID_ORDER": "an order that does not add up (same buyer and seller, repeated item ids, a wrong total)",
     "INVALID_TIMESTAMP": "a time that cannot be (a scan before the shipment, a ship-by in the past)",
     "OFFER_LIMIT_REACHED": "this side has made as many offers as it may (details.limit)",
@@ -69,10 +66,25 @@ CODES: dict[str, str] = {
 }
 
 
+# Codes the domain raises to its own callers (timers, the escrow sweep), which catch them: never
+# sent over HTTP, so not in CODES (the edge answers 500 INTERNAL_ERROR if one ever got there).
+INTERNAL_CODES: dict[str, str] = {
+    "NOT_DUE": "a deadline or the escrow release is not due yet (a timer fired early)",
+    "REFUND_EXISTS": "a refund with this refund_id was requested already on the order",
+}
+
+
 def known_code(code: str) -> str:
-    """The code itself, if it is in CODES: a code outside the list is a programming error."""
-    if code not in CODES:
+    """The code itself, if it is in CODES or INTERNAL_CODES: any other is a programming error."""
+    if code not in CODES and code not in INTERNAL_CODES:
         raise ValueError(f"{code} is not an error code of this API (chalicelib/domain/errors.py CODES)")
+    return code
+
+
+def sent_code(code: str) -> str:
+    """The code itself, if the API may send it (CODES)."""
+    if code not in CODES:
+        raise ValueError(f"{code} is not an error code the API sends (chalicelib/domain/errors.py CODES)")
     return code
 
 
@@ -101,15 +113,15 @@ class Unauthenticated(DomainError):
 
 
 class Forbidden(DomainError):
-    """The caller is a party but the action is not theirs (403)."""
+    """The action is not the caller's (403)."""
 
-    code = "FORBIDDEN"
+    code = "NOT_YOUR_ACTION"
 
 
 class NotFound(DomainError):
-    """Unknown, or not visible to this caller (404)."""
+    """Unknown, or not visible to this caller (404). Always raised with the code of what is missing."""
 
-    code = "NOT_FOUND"
+    code = ""
 
 
 class Conflict(DomainError):

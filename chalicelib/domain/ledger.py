@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any
 
-from .errors import Conflict, RuleViolation
+from .errors import Conflict, NotFound, RuleViolation
 from .money import Money
 from .timefmt import fmt, parse, parse_opt
 
@@ -167,7 +167,7 @@ class Ledger:
         for r in self.refunds:
             if r.refund_id == refund_id:
                 return r
-        raise Conflict("no such refund on this order", code="REFUND_NOT_FOUND", details={"refund_id": refund_id})
+        raise NotFound("no such refund on this order", code="REFUND_NOT_FOUND", details={"refund_id": refund_id})
 
     def has_refund(self, refund_id: str) -> bool:
         return any(r.refund_id == refund_id for r in self.refunds)

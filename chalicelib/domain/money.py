@@ -27,11 +27,13 @@ class Money:
         return cls(0, currency)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Money:
+    def from_dict(cls, data: dict[str, Any], where: str = "") -> Money:
+        """``where``: the money's path in the request body (``total``), named by a refusal."""
         currency = str(data["currency"])
         if currency not in currencies():
-            raise InvalidInput(f"{currency} is not an ISO 4217 currency", code="INVALID_CURRENCY",
-                               details={"currency": currency})
+            field = ".".join(filter(None, (where, "currency")))
+            raise InvalidInput(f"{field} {currency} is not an ISO 4217 currency", code="INVALID_CURRENCY",
+                               details={"field": field, "currency": currency})
         return cls(int(data["amount"]), currency)
 
     def to_dict(self) -> dict[str, Any]:

@@ -122,8 +122,8 @@ class Order:
         if len(set(ids)) != len(ids):
             raise RuleViolation("item_id values must be unique", code="INVALID_ORDER")
         line_sum = 0
-        for item in items:
-            price = Money.from_dict(item["unit_price"])
+        for index, item in enumerate(items):
+            price = Money.from_dict(item["unit_price"], f"items[{index}].unit_price")
             if price.currency != total.currency:
                 raise RuleViolation("item prices must be in the order's currency", code="INVALID_AMOUNT")
             line_sum += price.amount * int(item["quantity"])

@@ -14,8 +14,8 @@ from ..domain.money import Money
 from ..domain.timefmt import parse
 
 
-def _money(data: dict[str, Any] | None) -> Money | None:
-    return None if data is None else Money.from_dict(data)
+def _money(data: dict[str, Any] | None, where: str) -> Money | None:
+    return None if data is None else Money.from_dict(data, where)
 
 
 def _timestamp(value: str, field: str) -> datetime:
@@ -46,7 +46,7 @@ class RegisterOrder:
     @classmethod
     def from_body(cls, body: dict[str, Any]) -> RegisterOrder:
         return cls(order_id=body["order_id"], buyer_id=body["buyer_id"], seller_id=body["seller_id"],
-                   items=tuple(body["items"]), total=Money.from_dict(body["total"]),
+                   items=tuple(body["items"]), total=Money.from_dict(body["total"], "total"),
                    estimated_delivery_at=_timestamp(body["estimated_delivery_at"], "estimated_delivery_at"),
                    fingerprint=fingerprint(body),
                    ship_by=_timestamp(body["ship_by"], "ship_by") if body.get("ship_by") else None,
@@ -94,7 +94,7 @@ class OpenDispute:
     def from_body(cls, body: dict[str, Any], order_id: str) -> OpenDispute:
         requested = body["requested"]
         return cls(order_id, Reason(body["reason"]), body["description"], Solution(requested["type"]),
-                   _money(requested.get("amount")), tuple(body.get("item_ids") or ()))
+                   _money(requested.get("amount"), "requested.amount"), tuple(body.get("item_ids") or ()))
 
 
 @dataclass(frozen=True)
@@ -113,7 +113,7 @@ class MakeOffer(DisputeAction):
 
     @classmethod
     def from_body(cls, body: dict[str, Any], dispute_id: str) -> MakeOffer:
-        return cls(dispute_id, body.get("expected_version"), Solution(body["type"]), _money(body.get("amount")),
+        return cls(dispute_id, body.get("expected_version"), Solution(body["type"]), _money(body.get("amount"), "amount"),
                    body.get("message"))
 
 
@@ -161,7 +161,7 @@ class Decide(DisputeAction):
 
     @classmethod
     def from_body(cls, body: dict[str, Any], dispute_id: str) -> Decide:
-        return cls(dispute_id, body.get("expected_version"), body["outcome"], _money(body.get("amount")),
+        return cls(dispute_id, body.get("expected_version"), body["outcome"], _money(body.get("amount"), "amount"),
                    body["rationale"])
 
 

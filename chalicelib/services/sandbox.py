@@ -26,7 +26,7 @@ class Sandbox(UseCases):
 
     def _require_sandbox(self) -> None:
         if not self.enabled:
-            raise NotFound("there is no sandbox in this stage", code="NOT_FOUND")
+            raise NotFound("no route has this method and path", code="ROUTE_NOT_FOUND")  # as the edge answers
 
     def expire_deadline(self, who: Identity, dispute_id: str) -> Dispute:
         """The dispute's pending deadline passes now: its default outcome applies, as its timer's would."""

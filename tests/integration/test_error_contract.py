@@ -76,9 +76,155 @@ def test_full_refund_offers_show_the_amount_they_refund_and_returns_show_their_t
     assert r.json_body["offer"]["amount"] == {"amount": 2000, "currency": "USD"}
 
 
-def test_the_sandbox_is_not_there_unless_the_stage_has_one(api: Api) -> None:
+UNKNOWN_ROUTE = {"error": {"code": "ROUTE_NOT_FOUND", "message": "no route has this method and path", "details": {}}}
+SANDBOX_ROUTES = ("/sandbox/disputes/{dispute_id}/expire-deadline", "/sandbox/orders/o-1/carrier-scans",
+                  "/sandbox/orders/o-1/refunds/r-1/settle")
+
+
+def test_the_unknown_route_body_is_the_deployed_gateways() -> None:
+    from infra.resources import GATEWAY_RESPONSES
+
+    status, code, message = GATEWAY_RESPONSES["MISSING_AUTHENTICATION_TOKEN"]
+    assert (status, {"error": {"code": code, "message": message, "details": {}}}) == (404, UNKNOWN_ROUTE)
+
+
+@pytest.mark.parametrize("route", SANDBOX_ROUTES)
+def test_without_a_sandbox_its_routes_answer_exactly_as_an_unknown_route(api: Api, route: str) -> None:
     api.delivered_order()
     d = api.open_dispute()
-    r = api.post(f"/sandbox/disputes/{d['dispute_id']}/expire-deadline", BUYER, {})
-    assert r.status_code == 404 and r.json_body["error"]["code"] == "NOT_FOUND"
-    assert api.get(f"/disputes/{d['dispute_id']}").json_body["status"] == "AWAITING_SELLER"
+    path = route.format(dispute_id=d["dispute_id"])
+    before = api.snapshot(dispute_id=d["dispute_id"])
+    xml = {"Content-Type": "application/xml"}
+    attempts = [("POST", BUYER, {}, None), ("POST", None, {}, None), ("POST", BUYER, "{not json", None),
+                ("POST", BUYER, {"unknown": 1}, None), ("GET", BUYER, None, None), ("PUT", BUYER, {}, None),
+                ("DELETE", None, None, None), ("POST", BUYER, "<x/>", xml), ("GET", None, None, xml)]
+    for method, who, body, headers in attempts:
+        r = api.call(method, path, who, body, headers)
+        assert (r.status_code, r.json_body) == (404, UNKNOWN_ROUTE), (method, who, body, headers, r.body)
+        assert r.headers["Content-Type"] == "application/json" and "Allow" not in r.headers
+    assert api.snapshot(dispute_id=d["dispute_id"]) == before
+
+
+def test_with_a_sandbox_its_routes_are_there(api: Api, wired: Any) -> None:
+    from dataclasses import replace
+
+    wired.settings = replace(wired.settings, sandbox=True)
+    wired.services.sandbox.enabled = True
+    api.delivered_order()
+    d = api.open_dispute()
+    path = f"/sandbox/disputes/{d['dispute_id']}/expire-deadline"
+    assert api.post(path, None, {}).status_code == 401
+    assert api.get(path).status_code == 405
+    r = api.post(path, BUYER, {})
+    assert r.status_code == 200 and r.json_body["status"] != "AWAITING_SELLER", r.json_body
+
+
+NO_SUCH = {"ORDER_NOT_FOUND": ("GET", "/orders/nope", BUYER), "DISPUTE_NOT_FOUND": ("GET", "/disputes/nope", BUYER),
+           "OFFER_NOT_FOUND": ("POST", "/disputes/{dispute_id}/offers/nope/accept", BUYER),
+           "REFUND_NOT_FOUND": ("POST", "/orders/o-1/refunds/nope/retry", MODERATOR)}
+
+
+@pytest.mark.parametrize("method, path, who, code", [
+    ("POST", "/orders//shipment", SELLER, "ORDER_NOT_FOUND"),
+    ("POST", "/orders//disputes", BUYER, "ORDER_NOT_FOUND"),
+    ("POST", "/orders//confirm-receipt", BUYER, "ORDER_NOT_FOUND"),
+    ("GET", "/disputes//messages", BUYER, "DISPUTE_NOT_FOUND"),
+    ("GET", "/disputes//evidence", BUYER, "DISPUTE_NOT_FOUND"),
+    ("POST", "/disputes//offers/x/accept", BUYER, "DISPUTE_NOT_FOUND"),
+    ("POST", "/disputes/{dispute_id}/offers//accept", BUYER, "OFFER_NOT_FOUND"),
+    ("POST", "/orders//refunds/r-1/retry", MODERATOR, "ORDER_NOT_FOUND"),
+    ("POST", "/orders/o-1/refunds//retry", MODERATOR, "REFUND_NOT_FOUND"),
+    ("GET", "/orders/" + "o" * 129, BUYER, "ORDER_NOT_FOUND"),
+    ("GET", "/orders/" + "o" * 3000, BUYER, "ORDER_NOT_FOUND"),
+    ("POST", "/orders/" + "o" * 2100 + "/shipment", SELLER, "ORDER_NOT_FOUND"),
+    ("GET", "/disputes/" + "d" * 2100 + "/messages", BUYER, "DISPUTE_NOT_FOUND"),
+    ("GET", "/disputes/d%20x", BUYER, "DISPUTE_NOT_FOUND"),
+    ("POST", "/disputes/{dispute_id}/offers/" + "x" * 300 + "/accept", BUYER, "OFFER_NOT_FOUND"),
+])
+def test_a_path_id_no_id_can_be_is_a_404_of_its_route_never_a_500(api: Api, method: str, path: str,
+                                                                    who: tuple[str, ...], code: str) -> None:
+    api.delivered_order()
+    d = api.open_dispute()
+    body = {"carrier": "CP", "tracking_number": "CN1"} if path.endswith("/shipment") else {}
+    r = api.call(method, path.format(dispute_id=d["dispute_id"]), who, body if method == "POST" else None)
+    assert r.status_code == 404 and r.json_body["error"]["code"] == code, r.body
+    # The same answer as for an id that fits but does not exist.
+    ref_method, ref_path, ref_who = NO_SUCH[code]
+    same = api.call(ref_method, ref_path.format(dispute_id=d["dispute_id"]), ref_who, {} if ref_method == "POST" else None)
+    assert (same.status_code, same.json_body) == (r.status_code, r.json_body), same.body
+
+
+def test_path_ids_of_the_document_are_the_ids_the_edge_accepts() -> None:
+    from chalicelib import schemas
+    from tests.contract import document
+
+    for name in ("OrderId", "DisputeId", "OfferId", "RefundId"):
+        schema = document()["components"]["parameters"][name]["schema"]
+        assert schema == {"type": "string", "minLength": 1, "maxLength": 128, "pattern": schemas.ID["pattern"]}
+
+
+def test_a_get_route_ignores_the_content_type_it_has_no_body_for(api: Api) -> None:
+    xml = {"Content-Type": "application/xml"}
+    r = api.call("GET", "/orders/o-1", BUYER, None, xml)
+    assert r.status_code == 404 and r.json_body["error"]["code"] == "ORDER_NOT_FOUND", r.body
+    api.delivered_order()
+    assert api.call("GET", "/orders/o-1", BUYER, None, xml).status_code == 200
+    assert api.call("GET", "/health", None, None, xml).status_code == 200
+    assert api.call("GET", "/disputes?role=buyer", BUYER, None, {"Content-Type": "image/png"}).status_code == 200
+    # A POST still needs a body it can read as JSON.
+    r = api.call("POST", "/orders/o-1/confirm-receipt", BUYER, "<x/>", xml)
+    assert r.status_code == 415 and r.json_body["error"]["code"] == "UNSUPPORTED_CONTENT_TYPE"
+
+
+def _order(**changes: Any) -> dict[str, Any]:
+    body = order_body()
+    for path, value in changes.items():
+        *parents, last = path.split("__")
+        node: Any = body
+        for part in parents:
+            node = node[int(part)] if part.isdigit() else node[part]
+        node[int(last) if last.isdigit() else last] = value
+    return body
+
+
+DISPUTE = {"reason": "NOT_AS_DESCRIBED", "description": "Ordered red, received blue", "requested": {"type": "REFUND_FULL"}}
+
+
+@pytest.mark.parametrize("route, body, message, field", [
+    ("/orders", _order(total__amount="12"), "total.amount must be a whole number", "total.amount"),
+    ("/disputes", {**DISPUTE, "requested": []}, "requested must be an object", "requested"),
+    ("/disputes", {**DISPUTE, "description": " " * 12}, "description must not be blank", "description"),
+    ("/orders", _order(order_id="o 1"), "order_id may contain only letters, digits and . _ : @ | -", "order_id"),
+    ("/orders", _order(total__currency="usd"), "total.currency must be three capital letters (an ISO 4217 currency code)",
+     "total.currency"),
+    ("/orders", _order(estimated_delivery_at="soon"), "estimated_delivery_at must be at least 20 characters long",
+     "estimated_delivery_at"),
+    ("/orders", _order(items__0__title="t" * 501), "items[0].title must be at most 500 characters long",
+     "items[0].title"),
+    ("/orders", _order(items__0__quantity=0), "items[0].quantity must be at least 1", "items[0].quantity"),
+    ("/orders", _order(total__amount=10**12 + 1), "total.amount must be at most 1000000000000", "total.amount"),
+    ("/orders", _order(items=[]), "items must not be empty", "items"),
+    ("/orders", _order(items=[order_body()["items"][0]] * 101), "items must have at most 100 items", "items"),
+    ("/disputes", {**DISPUTE, "reason": "LATE"}, "reason must be one of NOT_RECEIVED, NOT_AS_DESCRIBED, "
+     "DAMAGED_OR_DEFECTIVE, WRONG_ITEM, MISSING_PARTS, COUNTERFEIT", "reason"),
+    ("/disputes", {**DISPUTE, "item_ids": ["i-1", "i-1"]}, "item_ids must not repeat an item", "item_ids"),
+])
+def test_each_validation_rule_is_said_in_plain_words_naming_the_field(api: Api, route: str, body: dict[str, Any],
+                                                                      message: str, field: str) -> None:
+    if route == "/disputes":
+        api.delivered_order()
+        r = api.post("/orders/o-1/disputes", BUYER, body)
+    else:
+        r = api.post("/orders", SERVICE, body)
+    assert r.status_code == 400 and r.json_body["error"]["code"] == "VALIDATION_ERROR", r.body
+    assert (r.json_body["error"]["message"], r.json_body["error"]["details"]["field"]) == (message, field)
+
+
+@pytest.mark.parametrize("changes, field", [
+    ({"total__currency": "ABC"}, "total.currency"),
+    ({"items__0__unit_price__currency": "XTS"}, "items[0].unit_price.currency"),
+])
+def test_an_unknown_currency_names_its_field(api: Api, changes: dict[str, Any], field: str) -> None:
+    r = api.post("/orders", SERVICE, _order(**changes))
+    assert r.status_code == 400 and r.json_body["error"]["code"] == "INVALID_CURRENCY", r.body
+    assert r.json_body["error"]["details"]["field"] == field and field in r.json_body["error"]["message"]

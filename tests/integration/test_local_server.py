@@ -42,14 +42,48 @@ def test_a_method_the_path_lacks_is_a_405_naming_those_it_has(server: tuple[str,
     conn.close()
 
 
-def test_head_answers_without_a_body_and_the_connection_stays_usable(server: tuple[str, int]) -> None:
+def test_head_answers_as_get_without_a_body_and_the_connection_stays_usable(server: tuple[str, int]) -> None:
     conn = http.client.HTTPConnection(*server, timeout=30)
-    for path in ("/health", "/orders/o-1", "/no-such-route"):
-        status, _, body = send(conn, "HEAD", path, auth("b-1"))
-        assert body == b"" and status in (404, 405)
+    for path, expected in (("/health", 200), ("/orders/o-1", 404), ("/no-such-route", 404),
+                           ("/orders/o-1/shipment", 405)):
+        status, hdrs, body = send(conn, "HEAD", path, auth("b-1"))
+        assert (status, body) == (expected, b""), path
+        get_status, _, get_body = send(conn, "GET", path, auth("b-1"))
+        assert get_status == status and int(hdrs["content-length"]) == len(get_body), path
         # The next answer on the same connection is read whole and intact.
         status, _, body = send(conn, "GET", "/health")
         assert status == 200 and json.loads(body)["status"] == "ok"
+    conn.close()
+
+
+def test_options_is_answered_as_any_method_the_path_lacks(server: tuple[str, int]) -> None:
+    conn = http.client.HTTPConnection(*server, timeout=30)
+    for path, allowed in (("/orders", ["POST", "GET"]), ("/orders/o-1", ["GET"]), ("/health", ["GET"])):
+        status, hdrs, body = send(conn, "OPTIONS", path, auth("b-1"))
+        assert (status, hdrs["allow"], hdrs["content-type"]) == (405, ", ".join(allowed), "application/json"), path
+        assert json.loads(body)["error"] == {"code": "METHOD_NOT_ALLOWED", "details": {"allowed": allowed},
+                                             "message": f"OPTIONS is not supported here; use {', '.join(allowed)}"}
+    status, _, body = send(conn, "OPTIONS", "/no-such-route")
+    assert status == 404 and json.loads(body)["error"]["code"] == "ROUTE_NOT_FOUND"
+    conn.close()
+
+
+def test_without_a_sandbox_the_local_server_answers_its_routes_as_unknown_ones(server: tuple[str, int]) -> None:
+    conn = http.client.HTTPConnection(*server, timeout=30)
+    _, _, unknown = send(conn, "GET", "/no-such-route")
+    for method, headers, body in (("POST", {}, b"{}"), ("GET", auth("b-1"), None), ("HEAD", auth("b-1"), None),
+                                  ("OPTIONS", {}, None), ("PUT", auth("b-1"), b"{"),
+                                  ("POST", {**auth("b-1"), "Content-Type": "application/xml"}, b"<x/>")):
+        status, hdrs, answer = send(conn, method, "/sandbox/orders/o-1/carrier-scans", headers, body)
+        assert status == 404 and "allow" not in hdrs, method
+        assert answer == (b"" if method == "HEAD" else unknown), method
+    conn.close()
+
+
+def test_a_get_with_a_content_type_is_not_a_415(server: tuple[str, int]) -> None:
+    conn = http.client.HTTPConnection(*server, timeout=30)
+    status, _, body = send(conn, "GET", "/orders/o-1", {**auth("b-1"), "Content-Type": "application/xml"})
+    assert status == 404 and json.loads(body)["error"]["code"] == "ORDER_NOT_FOUND"
     conn.close()
 
 
@@ -100,8 +134,33 @@ def test_a_malformed_request_is_answered_in_json_not_html(server: tuple[str, int
     assert json.loads(body)["error"]["code"] == "REQUEST_REFUSED"
 
 
+def _exchange(server: tuple[str, int], data: bytes) -> bytes:
+    import socket
+
+    with socket.create_connection(server, timeout=30) as raw:
+        raw.sendall(data)
+        answer = b""
+        while chunk := raw.recv(65536):
+            answer += chunk
+    return answer
+
+
+def _chunked(payload: bytes, size: int) -> bytes:
+    chunks = [payload[i:i + size] for i in range(0, len(payload), size)]
+    return b"".join(b"%x\r\n%s\r\n" % (len(c), c) for c in chunks) + b"0\r\n\r\n"
+
+
+SMUGGLED = b"GET /no-such-route-smuggled HTTP/1.1\r\nHost: x\r\n\r\n"
+
+
 @pytest.mark.parametrize("framing", [
-    b"Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+    b"Transfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+    b"Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+    b"Transfer-Encoding: gzip, chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+    b"Transfer-Encoding: chunked\r\n\r\n2\r\n{}" + SMUGGLED + b"\r\n0\r\n\r\n",  # data beyond the chunk's size
+    b"Transfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n",  # a size that is no hex number
+    b"Transfer-Encoding: chunked\r\n\r\n-2\r\n{}\r\n0\r\n\r\n",
+    b"Transfer-Encoding: chunked\r\n\r\n2\n{}\r\n0\r\n\r\n",  # a bare LF
     b"Content-Length: 0\r\nContent-Length: 38\r\n\r\n",
     b"Content-Length: abc\r\n\r\n",
     b"Content-Length: -5\r\n\r\n",
@@ -109,13 +168,32 @@ def test_a_malformed_request_is_answered_in_json_not_html(server: tuple[str, int
 @pytest.mark.parametrize("method", [b"POST", b"TRACE"])
 def test_a_body_of_uncertain_length_is_refused_and_nothing_is_smuggled(server: tuple[str, int], framing: bytes,
                                                                         method: bytes) -> None:
-    import socket
-
-    smuggled = b"GET /no-such-route-smuggled HTTP/1.1\r\nHost: x\r\n\r\n"
-    with socket.create_connection(server, timeout=30) as raw:
-        raw.sendall(method + b" /orders HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" + framing + smuggled)
-        answer = b""
-        while chunk := raw.recv(65536):
-            answer += chunk
+    answer = _exchange(server, method + b" /orders HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                       + framing + SMUGGLED)
     assert answer.startswith(b"HTTP/1.1 400 ") and answer.count(b"HTTP/1.") == 1, answer[:600]
     assert json.loads(answer.partition(b"\r\n\r\n")[2])["error"]["code"] == "REQUEST_REFUSED"
+
+
+def test_a_chunked_body_is_decoded_and_processed_exactly_once(server: tuple[str, int]) -> None:
+    from tests.support import order_body
+
+    payload = json.dumps(order_body()).encode()
+    head = (b"POST /orders HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n"
+            + b"".join(b"%s: %s\r\n" % (k.encode(), v.encode()) for k, v in auth("svc", "services").items()) + b"\r\n")
+    body = _chunked(payload, 7).replace(b"\r\n", b";ext=1\r\n", 1)  # a chunk extension is ignored
+    then = b"GET /orders/o-1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" + b"".join(
+        b"%s: %s\r\n" % (k.encode(), v.encode()) for k, v in auth("b-1").items()) + b"\r\n"
+    answer = _exchange(server, head + body + then)
+    assert answer.count(b"HTTP/1.1 ") == 2, answer[:800]
+    first, _, rest = answer.partition(b"HTTP/1.1 200 ")
+    assert first.startswith(b"HTTP/1.1 201 ") and b'"order_id":"o-1"' in first, answer[:800]
+    assert json.loads(rest.partition(b"\r\n\r\n")[2])["version"] == 1
+
+
+def test_a_chunked_body_over_the_limit_is_refused_and_the_connection_closed(server: tuple[str, int]) -> None:
+    from chalicelib.http import MAX_BODY_BYTES
+
+    head = b"POST /orders HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+    answer = _exchange(server, head + _chunked(b"x" * (MAX_BODY_BYTES + 1), 8192) + SMUGGLED)
+    assert answer.startswith(b"HTTP/1.1 400 ") and answer.count(b"HTTP/1.") == 1, answer[:600]
+    assert json.loads(answer.partition(b"\r\n\r\n")[2])["error"]["code"] == "BODY_TOO_LARGE"

@@ -22,7 +22,7 @@ from app import app
 from chalicelib import schemas, views
 from chalicelib.domain.catalog import Reason
 from chalicelib.domain.disputes import TIMELINE_EVENTS
-from chalicelib.domain.errors import CODES
+from chalicelib.domain.errors import CODES, INTERNAL_CODES
 from chalicelib.domain.evidence import (
     COUNTED,
     FINAL,
@@ -378,29 +378,103 @@ def test_error_codes_are_enumerated_exactly_as_the_service_sends_them(spec: dict
                 assert named & set(CODES), f"{method} {path} {status} names none of its codes"
 
 
-def test_every_code_written_in_the_code_is_in_the_catalog() -> None:
-    """Codes are literals at the raise sites; each must be one of CODES (a missing one would be a
-    500 the first time it is raised)."""
+ERROR_CLASSES = {"DomainError", "InvalidInput", "Unauthenticated", "Forbidden", "NotFound", "Conflict",
+                 "RuleViolation", "ConcurrentModification"}
+
+
+def raise_sites() -> list[tuple[str, str | None, str]]:
+    """(code, error class or None for error_body, file:line) for every code literal the code sends
+    or raises: error classes built with a code, error_body calls, and a class's default code where
+    that class is built without one."""
     root = SPEC_PATH.parent
-    classes = {"DomainError", "InvalidInput", "Unauthenticated", "Forbidden", "NotFound", "Conflict",
-               "RuleViolation", "ConcurrentModification"}
-    found: dict[str, str] = {}
+    found: list[tuple[str, str | None, str]] = []
+    defaults: dict[str, tuple[str, str]] = {}
+    codeless: set[str] = set()
     for path in [root / "app.py", *sorted((root / "chalicelib").rglob("*.py")), *sorted((root / "local").rglob("*.py"))]:
         for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ClassDef) and node.name in ERROR_CLASSES:
+                for stmt in node.body:
+                    if (isinstance(stmt, ast.Assign) and [getattr(t, "id", None) for t in stmt.targets] == ["code"]
+                            and isinstance(stmt.value, ast.Constant) and stmt.value.value):
+                        defaults[node.name] = (str(stmt.value.value), f"{path.name}:{stmt.lineno}")
             if not isinstance(node, ast.Call):
                 continue
             name = getattr(node.func, "id", None) or getattr(node.func, "attr", None)
-            if name not in classes and name != "error_body":
+            if name not in ERROR_CLASSES and name != "error_body":
                 continue
             given = [k.value for k in node.keywords if k.arg == "code"]
             position = 0 if name == "error_body" else 1
             given += node.args[position:position + 1] if not given else []
+            if not given:
+                codeless.add(name)
             for value in given:
                 for leaf in ast.walk(value):
                     if isinstance(leaf, ast.Constant) and isinstance(leaf.value, str) and leaf.value.isupper():
-                        found[leaf.value] = f"{path.name}:{node.lineno}"
+                        found.append((leaf.value, None if name == "error_body" else name, f"{path.name}:{node.lineno}"))
+    found += [(code, name, where) for name, (code, where) in defaults.items() if name in codeless]
+    return found
+
+
+def caught_codes() -> set[str]:
+    """Codes a caller inside the service singles out (``exc.code == "NOT_DUE"``): raised to be caught there."""
+    root = SPEC_PATH.parent
+    caught = set()
+    for path in sorted((root / "chalicelib").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (isinstance(node, ast.Compare) and getattr(node.left, "attr", None) == "code"
+                    and isinstance(node.ops[0], ast.Eq) and isinstance(node.comparators[0], ast.Constant)):
+                caught.add(node.comparators[0].value)
+    return {code for code in caught if isinstance(code, str) and code.isupper()}  # not a provider's own codes
+
+
+def test_every_code_written_in_the_code_is_in_the_catalog() -> None:
+    """Codes are literals at the raise sites; each must be one of CODES, or one the domain keeps to
+    itself (INTERNAL_CODES): a missing one would be a 500 the first time it is raised."""
+    found = {code: where for code, _, where in raise_sites()}
     assert len(found) > 40
-    assert {code: where for code, where in found.items() if code not in CODES} == {}
+    assert {code: where for code, where in found.items() if code not in CODES and code not in INTERNAL_CODES} == {}
+
+
+def test_every_code_in_the_catalog_is_one_the_service_sends() -> None:
+    """The reverse direction: a code in the catalog (and so in the document's enum) that nothing
+    sends misleads every client that branches on it."""
+    from chalicelib.http import CHALICE_ERRORS
+    from infra.resources import GATEWAY_RESPONSES
+
+    sent = {code for code, _, _ in raise_sites()} - caught_codes() | set(CHALICE_ERRORS.values())
+    sent |= {code for _, code, _ in GATEWAY_RESPONSES.values()}
+    assert set(CODES) - sent == set()
+    assert caught_codes() <= set(INTERNAL_CODES) and set(INTERNAL_CODES) & set(CODES) == set()
+
+
+def test_each_code_is_listed_under_the_status_it_is_sent_with() -> None:
+    """errors.py groups CODES under comments naming their statuses (``# 409: ...``); a code raised
+    with an error class must sit under that class's status."""
+    from chalicelib.http import STATUS
+
+    section: set[int] = set()
+    listed: dict[str, set[int]] = {}
+    source = (SPEC_PATH.parent / "chalicelib" / "domain" / "errors.py").read_text()
+    body = source[source.index("CODES: dict[str, str] = {"):source.index("\n}\n")]
+    for line in body.splitlines()[1:]:
+        if line.strip().startswith("#"):
+            section = {int(n) for n in re.findall(r"\b([1-5]\d\d)\b", line)}
+            section |= set(range(500, 600)) if "5xx" in line else set()
+        elif match := re.match(r'\s+"([A-Z_]+)":', line):
+            listed[match.group(1)] = section
+    assert set(listed) == set(CODES)
+    statuses = dict(STATUS)
+    from chalicelib.domain import errors
+
+    wrong = []
+    for code, name, where in raise_sites():
+        if name is None or code not in CODES:
+            continue
+        cls = getattr(errors, name)
+        status = next((s for c, s in statuses.items() if issubclass(cls, c)), None)
+        if status is not None and status not in listed[code]:
+            wrong.append(f"{code} is sent as {status} ({where}) but listed under {sorted(listed[code])}")
+    assert wrong == []
 
 
 def test_timeline_events_are_enumerated_as_the_domain_names_them(spec: dict[str, Any]) -> None:

@@ -13,8 +13,7 @@ from chalicelib.adapters.memory import FakeUnitOfWork
 from chalicelib.domain.catalog import Reason, Solution
 from chalicelib.domain.errors import ConcurrentModification, DomainError
 from chalicelib.domain.timers import TimerCommand
-from chalicelib.inspection import REASONS
-from chalicelib.inspection import OTHER_REASON
+from chalicelib.inspection import OTHER_REASON, REASONS
 from chalicelib.metrics import DEFAULT_SERVICE, DIMENSION, NAMESPACE, metric_for
 from chalicelib.services import commands as c
 from tests.unit.conftest import BUYER, MODERATOR, SELLER, World

@@ -81,5 +81,5 @@ def test_without_a_sandbox_its_use_cases_do_not_exist(world: World) -> None:
                     lambda: off.settle_refund(BUYER, c.SimulateSettlement(ctx["order_id"], ctx["refund_id"], None))):
         with pytest.raises(NotFound) as err:
             attempt()
-        assert err.value.code == "NOT_FOUND"
+        assert err.value.code == "ROUTE_NOT_FOUND"
     assert world.snapshot() == before
