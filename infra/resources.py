@@ -415,7 +415,9 @@ def identity_resources() -> dict[str, Any]:
             "Description": "Service accounts signing in as users (API version 1); client credentials are preferred."}},
         "MobileAppClient": {"Type": "AWS::Cognito::UserPoolClient", "Properties": {
             "ClientName": {"Fn::Sub": "${AWS::StackName}-mobile"}, "UserPoolId": {"Ref": "UserPool"},
-            "GenerateSecret": False, "ExplicitAuthFlows": ["ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
+            "GenerateSecret": False,
+            # SRP for the apps; the admin flow needs IAM credentials (an operator's CLI, never a phone).
+            "ExplicitAuthFlows": ["ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH", "ALLOW_ADMIN_USER_PASSWORD_AUTH"],
             "PreventUserExistenceErrors": "ENABLED", "EnableTokenRevocation": True,
             "IdTokenValidity": 60, "AccessTokenValidity": 60, "RefreshTokenValidity": 30,
             "TokenValidityUnits": {"IdToken": "minutes", "AccessToken": "minutes", "RefreshToken": "days"}}},

@@ -32,14 +32,15 @@ def _keypair(name: str) -> tuple[str, str]:
     return private, public
 
 
-def token(sub: str, groups: tuple[str, ...] = (), *, key: str = "main", **overrides: Any) -> str:
+def token(sub: str, groups: tuple[str, ...] = (), *, key: str = "main", headers: dict[str, str] | None = None,
+          **overrides: Any) -> str:
     now = int(time.time())
     claims: dict[str, Any] = {"sub": sub, "iss": ISSUER, "aud": AUDIENCE, "iat": now, "exp": now + 3600,
                               "token_use": "id"}
     if groups:
         claims["cognito:groups"] = list(groups)
     claims.update(overrides)
-    return jwt.encode(claims, _signing_key(key), algorithm="RS256")
+    return jwt.encode(claims, _signing_key(key), algorithm="RS256", headers=headers)
 
 
 @cache

@@ -51,7 +51,10 @@ class Identity:
 class TokenVerifier:
     def __init__(self, settings: AuthSettings) -> None:
         self._settings = settings
-        self._jwks = jwt.PyJWKClient(settings.jwks_url, cache_keys=True) if settings.jwks_url else None
+        # An unknown key id makes PyJWT fetch the key set again: at most once per cooldown, and never
+        # for long, so tokens with made-up key ids cannot turn requests into fetches or stall them.
+        self._jwks = (jwt.PyJWKClient(settings.jwks_url, cache_keys=True, lifespan=3600, timeout=5,
+                                      cooldown_duration=300) if settings.jwks_url else None)
         # Parsed once: PEM parsing costs more than verifying a signature.
         self._public_key = (serialization.load_pem_public_key(settings.public_key_pem.encode())
                             if settings.public_key_pem else None)

@@ -53,3 +53,50 @@ def test_a_service_has_exactly_its_scopes(verifier):
 def test_tokens_that_grant_nothing_here_are_refused(verifier, raw):
     with pytest.raises(Unauthenticated):
         verifier.verify(bearer(raw))
+
+
+def test_made_up_key_ids_never_turn_requests_into_key_set_fetches():
+    """In AWS the keys come from the pool's JWKS URL: a token naming an unknown key id makes the
+    verifier fetch the set again at most once per cooldown, not once per request."""
+    import json
+    import threading
+    import uuid
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from jwt.algorithms import RSAAlgorithm
+
+    from tests.support import keypair
+
+    jwk = {**json.loads(RSAAlgorithm.to_jwk(RSAAlgorithm(RSAAlgorithm.SHA256).prepare_key(keypair()[1]))),
+           "kid": "pool-key", "alg": "RS256", "use": "sig"}
+    fetches = []
+
+    class Jwks(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - http.server's name
+            fetches.append(self.path)
+            body = json.dumps({"keys": [jwk]}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Jwks)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/.well-known/jwks.json"
+        verifier = TokenVerifier(AuthSettings(issuer=ISSUER, audience=AUDIENCE, jwks_url=url))
+        assert verifier.verify(bearer(token("b-1", headers={"kid": "pool-key"}))).sub == "b-1"
+        for _ in range(20):
+            with pytest.raises(Unauthenticated):
+                verifier.verify(bearer(token("b-1", headers={"kid": uuid.uuid4().hex})))
+        assert verifier.verify(bearer(token("b-2", headers={"kid": "pool-key"}))).sub == "b-2"
+        assert 1 <= len(fetches) <= 2, fetches  # the first fetch, and at most one refresh
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=30)
