@@ -22,8 +22,9 @@ from tests.readme_session import Step
 
 PAUSE_SECONDS = 1.5  # a person reading the answer before the next step
 STEP_SECONDS = 120  # generous: a loaded machine, and the steps that wait for S3 or the refund
-# Each curl also writes its HTTP status, apart from what the step prints or captures.
-CURL_STATUS = f"curl() {{ command curl -w '%{{stderr}}{readme_session.STATUS_MARK} %{{http_code}}\\n' \"$@\"; }}"
+# Each curl also writes its HTTP status, apart from what the step prints or captures
+# (on a line of its own: an answer's body has no final newline.)
+CURL_STATUS = f"curl() {{ command curl -w '%{{stderr}}\\n{readme_session.STATUS_MARK} %{{http_code}}\\n' \"$@\"; }}"
 
 
 def readme_blocks() -> dict[str, list[Step]]:

@@ -100,13 +100,12 @@ def test_a_body_that_is_not_json_is_a_415_in_the_error_shape_and_stores_nothing(
 def test_deployed_api_gateway_answers_in_the_same_shape_without_echoing_anything() -> None:
     from infra.resources import cloudformation
 
-    resources = cloudformation("dev", ["APIHandler"])["Resources"]
-    answers = {r["Properties"]["ResponseType"]: r["Properties"] for r in resources.values()
-               if r.get("Type") == "AWS::ApiGateway::GatewayResponse"}
+    definition = cloudformation("dev", ["APIHandler"])["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]
+    answers = definition["x-amazon-apigateway-gateway-responses"]
     assert {"MISSING_AUTHENTICATION_TOKEN", "UNSUPPORTED_MEDIA_TYPE", "DEFAULT_4XX", "DEFAULT_5XX"} <= set(answers)
-    assert answers["MISSING_AUTHENTICATION_TOKEN"]["StatusCode"] == "404"
+    assert answers["MISSING_AUTHENTICATION_TOKEN"]["statusCode"] == "404"
     for kind, props in answers.items():
-        template = props["ResponseTemplates"]["application/json"]
+        template = props["responseTemplates"]["application/json"]
         assert "$" not in template, f"{kind} must not interpolate the request (the token would come back)"
         check("GET", "/no-such-route", 404, "application/json", template.encode())
 
