@@ -6,7 +6,7 @@ through the local API (token check, one GetItem, the view, JSON) and a bare Dyna
 the same item on the same emulator, both over kept-alive connections. Every answer is checked.
 Reported: p50 of each and the ratio API / GetItem (goal at most 2.0: local latency should be the
 service's work, not an artefact of the local server); the CPU the stack burns while idle; then
-the time Ctrl-C takes to stop it all.
+the time Ctrl-C takes to stop it all; and the time `make dev` takes to refuse a taken port.
 
     python -m bench.local_overhead        (part of make bench)
 """
@@ -128,7 +128,28 @@ def a_dispute(http: requests.Session, base: str, tokens: dict[str, str]) -> str:
     return str(opened["dispute_id"])
 
 
+def taken_port_exit(which: str, state: Path) -> float:
+    """Seconds from `make dev`'s start to its exit when ``which`` (PORT or MOTO_PORT) is taken by
+    another program; its answer must be one line naming the port, and a non-zero exit."""
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        taken = squatter.getsockname()[1]
+        env = {**os.environ, "PORT": str(free_port()), "MOTO_PORT": str(free_port()), which: str(taken),
+               "LOCAL_STATE_DIR": str(state)}
+        started = time.perf_counter()
+        done = subprocess.run([sys.executable, "-m", "local.devserver"], cwd=ROOT, env=env, capture_output=True,
+                              text=True, timeout=120)
+        took = time.perf_counter() - started
+    said = (done.stdout + done.stderr).strip().splitlines()
+    expect(done.returncode != 0 and len(said) == 1 and str(taken) in said[0] and "Traceback" not in said[0],
+           f"a taken {which} was answered {done.returncode}: {said}")
+    return took
+
+
 def main() -> int:
+    with tempfile.TemporaryDirectory() as tmp:
+        taken = {which: round(taken_port_exit(which, Path(tmp)), 2) for which in ("PORT", "MOTO_PORT")}
     with tempfile.TemporaryDirectory() as tmp:
         state = Path(tmp)
         proc, env, base, endpoint = start(state)
@@ -178,7 +199,8 @@ def main() -> int:
           results={"get_dispute_via_api_ms": api_ms, "bare_getitem_ms": bare_ms},
           ratio_api_over_getitem_p50=ratio, goal="at most 2.0",
           idle_cpu_percent_of_a_core=idle, idle_seconds=IDLE_SECONDS,
-          ctrl_c_seconds=round(ctrl_c or 0, 2), ctrl_c_goal="at most 2 s from SIGINT to every part stopped")
+          ctrl_c_seconds=round(ctrl_c or 0, 2), ctrl_c_goal="at most 2 s from SIGINT to every part stopped",
+          taken_port_exit_seconds=taken, taken_port_goal="a one-line error naming the port, exit non-zero, within 2 s")
     return 0
 
 

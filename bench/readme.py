@@ -49,7 +49,8 @@ def numbers() -> str:
         f"  DynamoDB GetItem of the same item on the same emulator ({local['repetitions']['rounds']} interleaved "
         f"reads each): a ratio of **{local['ratio_api_over_getitem_p50']}** (goal at most 2.0).",
         f"  Idle, the stack uses {local['idle_cpu_percent_of_a_core']} % of a core (over {local['idle_seconds']} s); "
-        f"Ctrl-C stops all of it in {local['ctrl_c_seconds']} s (goal at most 2 s).",
+        f"Ctrl-C stops all of it in {local['ctrl_c_seconds']} s (goal at most 2 s); a taken port is a one-line error",
+        f"  after {max(local['taken_port_exit_seconds'].values())} s (goal at most 2 s).",
         f"- Evidence on 12 MP phone photos ({phone['mb_per_file']} MB each): **{phone['ratio_median']}x** the throughput "
         f"of Pillow's bare decode + re-encode",
         f"  of the same files (min {phone['ratio_min']}, max {phone['ratio_max']} over {throughput['repetitions']} "
