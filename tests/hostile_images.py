@@ -3,6 +3,7 @@ PNGs of many text chunks. Used by tests/unit/test_inspection_images.py and bench
 from __future__ import annotations
 
 import io
+import random
 import struct
 import zlib
 
@@ -80,13 +81,13 @@ def png_ztxt(keyword: bytes, text: bytes) -> bytes:
     return png_chunk(b"zTXt", keyword + b"\x00\x00" + zlib.compress(text, 9))
 
 
-def png_raw_exif_profile(orientation: int, padding: int = 0) -> bytes:
+def png_raw_exif_profile(orientation: int, padding: int = 0, noise: bool = False) -> bytes:
     """ImageMagick's EXIF as text ("Raw profile type exif"), which Pillow reads the orientation from;
-    ``padding`` bytes of user comment make it larger."""
+    ``padding`` bytes of user comment make it larger (zeros, or with ``noise`` bytes that do not compress)."""
     exif = Image.Exif()
     exif[0x0112] = orientation
     if padding:
-        exif[0x9286] = b"\x00" * padding
+        exif[0x9286] = random.Random(0).randbytes(padding) if noise else b"\x00" * padding
     raw = exif.tobytes()
     hexed = raw.hex()
     lines = "\n".join(hexed[i:i + 72] for i in range(0, len(hexed), 72))
