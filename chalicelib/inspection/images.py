@@ -133,7 +133,7 @@ def jpeg_scans(data: bytes) -> int:
                 break
             continue
         marker = data[pos + 1]
-        if marker in (0x00, 0xFF) or marker == 0x01 or 0xD0 <= marker <= 0xD8:  # fill, stuffing, no length
+        if marker in (0x00, 0x01, 0xFF) or 0xD0 <= marker <= 0xD8:  # stuffing, fill byte, no length
             pos += 1 if marker == 0xFF else 2
             continue
         if marker == 0xD9 or pos + 4 > end:  # EOI: what follows (an appended preview) is not this image
