@@ -1,9 +1,10 @@
 """Peak memory and time of evidence processing on the worst input allowed of every kind.
 
 Each file is the largest (in pixels, or in bytes) that the checks accept for its format and mode,
-made here; each is processed in a fresh Python process, whose peak resident memory
-(``ru_maxrss`` of the child, which counts Pillow's and libwebp's C allocations too) and time are
-reported next to a child that only imports the same modules and reads the file (the floor).
+within its type's size limit (``chalicelib.domain.evidence.LIMITS``), made here; each is
+processed in a fresh Python process, whose peak resident memory (``ru_maxrss`` of the child,
+which counts Pillow's and libwebp's C allocations too) and time are reported next to a child
+that only imports the same modules and reads the file (the floor).
 Every result is checked: accepted files must come back cleaned, refused ones with their code.
 Goal: every peak at most 256 MB, so the evidence function fits in 512 MB.
 
@@ -57,6 +58,15 @@ def _save(image: Any, fmt: str, **options: object) -> bytes:
     return out.getvalue()
 
 
+def _within(limit: int, image: Any, fmt: str, **options: object) -> bytes:
+    """The image at the highest JPEG quality (70 down to 20) whose file fits the type's limit."""
+    for quality in range(70, 10, -10):
+        data = _save(image, fmt, quality=quality, **options)
+        if len(data) <= limit:
+            return data
+    raise ValueError("does not fit")
+
+
 def _fit(pixels: int, ratio: float = 1.0) -> tuple[int, int]:
     width = int(math.sqrt(pixels * ratio))
     return width, pixels // width
@@ -73,29 +83,71 @@ def worst_cases() -> list[tuple[str, str, Callable[[], bytes], str | None]]:
     parent stays small, since a child's ru_maxrss starts from its parent's at the fork."""
     from PIL import Image
 
+    from chalicelib.domain.evidence import LIMITS
     from chalicelib.inspection import images
+    from tests import hostile_images as hostile
 
     mp64 = (8000, 8000)
+    photo_limit = LIMITS["image/jpeg"]
     webp = _fit(int(images.DECODE_BUDGET / images.WEBP_BYTES_PER_PIXEL))
     # A progressive JPEG keeps 2 bytes per DCT coefficient: 6 per pixel at 4:4:4, 3 at 4:2:0.
     prog444 = _fit(int(images.DECODE_BUDGET / (6 * images.PROGRESSIVE_OVERHEAD)) - 100_000)
     prog420 = _fit(int(images.DECODE_BUDGET / (3 * images.PROGRESSIVE_OVERHEAD)) - 200_000)
+    # Components in separate scans keep every coefficient too: 6 bytes per pixel for 3, 8 for 4 (CMYK).
+    scans3 = prog444
+    scans4 = _fit(int(images.DECODE_BUDGET / (8 * images.PROGRESSIVE_OVERHEAD)) - 100_000)
+    max_scans, max_segments = images.MAX_JPEG_SCANS, images.MAX_JPEG_SEGMENTS
+    rgba = _png_side("RGBA")
+
+    def many_scans(scans: int) -> Callable[[], bytes]:
+        return lambda: hostile.jpeg_with_scans(
+            _save(Image.new("RGB", prog444, (90, 120, 200)), "JPEG", progressive=True, subsampling=0), scans)
+
+    def app_padding() -> bytes:
+        small = _save(Image.new("RGB", (64, 64)), "JPEG")
+        count = max_segments - hostile.jpeg_segment_count(small)
+        payload = min(65533, (photo_limit - len(small)) // count - 4)
+        return hostile.jpeg_with_app_segments(small, count, payload)
+
+    def png_max_text() -> bytes:
+        """RGBA at its budget, turned by the EXIF held as text; the largest orientation text kept
+        (EXIF and XMP, about 1 MiB each decompressed), then 1 MiB comments up to the size limit."""
+        base = hostile.png_with_chunks(
+            _save(Image.new("RGBA", rgba), "PNG"),
+            hostile.png_raw_exif_profile(6, padding=500_000)
+            + hostile.png_itxt_xmp(b"<x:xmpmeta>" + b" " * 1_000_000 + b"</x:xmpmeta>"))
+        count = (photo_limit - len(base)) // len(hostile.png_comments(1))
+        return hostile.png_with_chunks(base, hostile.png_comments(count))
 
     def png(mode: str, **extra: object) -> Callable[[], bytes]:
         return lambda: _save(Image.new(mode, _png_side(mode)), "PNG", exif=_exif(6), **extra)
 
     return [
         ("JPEG 64 MP baseline, rotated", "image/jpeg",
-         lambda: _save(_texture(mp64), "JPEG", quality=60, exif=_exif(6)), None),
+         lambda: _within(photo_limit, _texture(mp64), "JPEG", exif=_exif(6)), None),
         ("JPEG 64 MP CMYK", "image/jpeg", lambda: _save(Image.new("CMYK", mp64, (10, 20, 30, 0)), "JPEG"), None),
         ("JPEG 64 MP greyscale, rotated", "image/jpeg",
          lambda: _save(Image.new("L", mp64, 80), "JPEG", exif=_exif(8)), None),
         (f"JPEG progressive 4:4:4 {prog444[0]}x{prog444[1]}, rotated", "image/jpeg",
-         lambda: _save(_texture(prog444), "JPEG", quality=70, progressive=True, subsampling=0, exif=_exif(6)), None),
+         lambda: _within(photo_limit, _texture(prog444), "JPEG", progressive=True, subsampling=0, exif=_exif(6)),
+         None),
         (f"JPEG progressive 4:2:0 {prog420[0]}x{prog420[1]}", "image/jpeg",
          lambda: _save(_texture(prog420), "JPEG", quality=50, progressive=True, subsampling=2), None),
         ("JPEG progressive 4:4:4 64 MP (over budget)", "image/jpeg",
          lambda: _save(Image.new("RGB", mp64), "JPEG", progressive=True, subsampling=0), "DECOMPRESSION_BOMB"),
+        (f"JPEG baseline, 3 components in separate scans {scans3[0]}x{scans3[1]}", "image/jpeg",
+         lambda: hostile.jpeg_components_in_separate_scans(*scans3, 3), None),
+        (f"JPEG baseline CMYK, components in separate scans {scans4[0]}x{scans4[1]}", "image/jpeg",
+         lambda: hostile.jpeg_components_in_separate_scans(*scans4, 4), None),
+        ("JPEG baseline, components in separate scans 64 MP (over budget)", "image/jpeg",
+         lambda: hostile.jpeg_components_in_separate_scans(*mp64, 3), "DECOMPRESSION_BOMB"),
+        (f"JPEG progressive {prog444[0]}x{prog444[1]}, {max_scans} scans", "image/jpeg", many_scans(max_scans), None),
+        (f"JPEG progressive, {max_scans + 1} scans (too many)", "image/jpeg", many_scans(max_scans + 1),
+         "CORRUPT_IMAGE"),
+        (f"JPEG 64x64 after {max_segments} segments of APP5, 10 MiB", "image/jpeg", app_padding, None),
+        ("JPEG 64x64 after 2.6 million empty APP5 segments (too many)", "image/jpeg",
+         lambda: hostile.jpeg_with_app_segments(_save(Image.new("RGB", (64, 64)), "JPEG"),
+                                                (photo_limit - 1000) // 4), "CORRUPT_IMAGE"),
         (f"PNG RGB {_png_side('RGB')[0]}x{_png_side('RGB')[1]}, rotated", "image/png", png("RGB"), None),
         (f"PNG RGBA {_png_side('RGBA')[0]}x{_png_side('RGBA')[1]}, rotated", "image/png", png("RGBA"), None),
         (f"PNG paletted + transparency {_png_side('P')[0]}x{_png_side('P')[1]}", "image/png",
@@ -104,6 +156,8 @@ def worst_cases() -> list[tuple[str, str, Callable[[], bytes], str | None]]:
         (f"PNG grey {_png_side('L')[0]}x{_png_side('L')[1]}, rotated", "image/png", png("L"), None),
         (f"PNG 1-bit {_png_side('1')[0]}x{_png_side('1')[1]}", "image/png", png("1"), None),
         (f"PNG grey + alpha {_png_side('LA')[0]}x{_png_side('LA')[1]}", "image/png", png("LA"), None),
+        (f"PNG RGBA {rgba[0]}x{rgba[1]} + 10 MiB of text, rotated by its text EXIF", "image/png",
+         png_max_text, None),
         ("PNG 8000x8000 RGB, rotated (over budget)", "image/png",
          lambda: _save(Image.new("RGB", mp64), "PNG", exif=_exif(6)), "DECOMPRESSION_BOMB"),
         (f"WebP lossless {webp[0]}x{webp[1]}, rotated", "image/webp",
@@ -138,11 +192,12 @@ def _big_mp4() -> bytes:
 
 CHILD = """
 import resource, sys, time, json
+from chalicelib.domain.evidence import LIMITS
 from chalicelib.inspection import inspect
 path, content_type, run = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
 data = open(path, "rb").read()
 start = time.perf_counter()
-result = inspect(data, content_type, len(data), 50 * 1024 * 1024) if run else None
+result = inspect(data, content_type, len(data), LIMITS[content_type]) if run else None
 seconds = time.perf_counter() - start
 print(json.dumps({"seconds": seconds, "peak_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
                   "rejection": result.rejection if result else None,

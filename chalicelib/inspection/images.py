@@ -3,9 +3,14 @@
 The dimensions are read from the header before any pixel is decoded, and each format has its own
 pixel budget, since each costs a different amount of memory to decode:
 - JPEG: decoded at a reduced DCT scale (``Image.draft``) when the served copy is smaller anyway,
-  so a baseline JPEG of any allowed size never holds its full-size pixels; a progressive JPEG
-  keeps every DCT coefficient in memory while it decodes, so those are budgeted by coefficient;
+  so a baseline JPEG of one scan never holds its full-size pixels; a JPEG of several scans
+  (progressive, or baseline with its components in separate scans) keeps every DCT coefficient
+  in memory while it decodes, so those are budgeted by coefficient. The segments and scans are
+  counted first (``jpeg_scans``): too many is ``CORRUPT_IMAGE``, since Pillow keeps every
+  application segment and libjpeg decodes every scan over the whole image;
 - PNG: decoded at full size (no reduced decode exists), budgeted by the bytes per pixel of its mode;
+  the chunks that cannot change the pixels or their orientation (text, private chunks) are
+  dropped before Pillow reads them (``png_for_decoding``), since Pillow keeps them all in memory;
 - WebP: libwebp allocates its full RGBA canvas when the file is opened, and Pillow copies it
   twice more, so the budget is checked on the header before Pillow sees the file.
 The served copy is at most ``MAX_EDGE`` pixels on its long edge, upright (the EXIF orientation is
@@ -15,6 +20,7 @@ from __future__ import annotations
 
 import io
 import math
+import re
 import struct
 import warnings
 from dataclasses import dataclass
@@ -40,6 +46,23 @@ WEBP_BYTES_PER_PIXEL = 16.5
 # A progressive JPEG's coefficient buffers, and the decoder's own, per coefficient byte.
 PROGRESSIVE_OVERHEAD = 1.6
 MAX_ICC_BYTES = 1024 * 1024
+# A JPEG's structure, counted before decoding. Progressive photos have about 10 scans (libjpeg's
+# default script: 10 for colour, 6 for grey); each scan costs a pass over the whole image.
+MAX_JPEG_SCANS = 100
+# Segments other than scans (APPn, COM, tables...): a photo has 10 to 30; 10 MiB of the largest
+# segments (64 KiB) is 160. Pillow keeps each application segment in a list.
+MAX_JPEG_SEGMENTS = 500
+# After the data of a scan: the next marker (not a stuffed 0xFF00, a restart marker or a fill byte).
+JPEG_NEXT_MARKER = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
+# PNG chunks Pillow reads for the pixels, their colour, transparency, orientation and animation;
+# the others (text, time, private chunks) are dropped before Pillow reads the file.
+PNG_DECODED_CHUNKS = frozenset({b"IHDR", b"PLTE", b"IDAT", b"IEND", b"tRNS", b"iCCP", b"sRGB", b"gAMA", b"cHRM",
+                                b"pHYs", b"eXIf", b"acTL", b"fcTL", b"fdAT"})
+PNG_TEXT_CHUNKS = frozenset({b"tEXt", b"zTXt", b"iTXt"})
+# Text Pillow reads an orientation from: EXIF as text (ImageMagick's raw profile) and XMP. The first
+# chunk of each keyword is kept if it is this small (decompressed, Pillow caps one at 1 MiB).
+PNG_ORIENTATION_KEYWORDS = frozenset({b"exif", b"Raw profile type exif", b"XML:com.adobe.xmp"})
+MAX_PNG_ORIENTATION_TEXT = 256 * 1024
 ORIENTATION_TAG = 0x0112
 # EXIF orientation -> the transposition that makes the pixels upright (as ImageOps.exif_transpose).
 ORIENTATIONS = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
@@ -97,11 +120,74 @@ def webp_size(data: bytes) -> tuple[int, int]:
     raise Refused("CORRUPT_IMAGE")
 
 
-def jpeg_decode_bytes(image: JpegImagePlugin.JpegImageFile, scale: int) -> float:
-    """Memory the decode holds: a progressive JPEG keeps all its DCT coefficients (2 bytes each,
-    whatever the output scale); a baseline one streams rows into the (scaled) image."""
+def jpeg_scans(data: bytes) -> int:
+    """The number of scans (SOS) up to the end of the image (EOI), read from the markers before
+    anything is decoded: segments are skipped by their length, a scan's data up to the next
+    marker. More than ``MAX_JPEG_SCANS`` scans or ``MAX_JPEG_SEGMENTS`` other segments is refused."""
+    scans = segments = 0
+    pos, end = 2, len(data)
+    while pos + 1 < end:
+        if data[pos] != 0xFF:  # stray bytes between segments (libjpeg skips them too)
+            pos = data.find(b"\xff", pos)
+            if pos < 0:
+                break
+            continue
+        marker = data[pos + 1]
+        if marker in (0x00, 0x01, 0xFF) or 0xD0 <= marker <= 0xD8:  # stuffing, fill byte, no length
+            pos += 1 if marker == 0xFF else 2
+            continue
+        if marker == 0xD9 or pos + 4 > end:  # EOI: what follows (an appended preview) is not this image
+            break
+        pos += 2 + int.from_bytes(data[pos + 2:pos + 4], "big")
+        if marker != 0xDA:
+            segments += 1
+            if segments > MAX_JPEG_SEGMENTS:
+                raise Refused("CORRUPT_IMAGE")
+            continue
+        scans += 1
+        if scans > MAX_JPEG_SCANS:
+            raise Refused("CORRUPT_IMAGE")
+        following = JPEG_NEXT_MARKER.search(data, pos)
+        if following is None:
+            break
+        pos = following.start()
+    return scans
+
+
+def png_for_decoding(data: bytes) -> bytes:
+    """The PNG with only the chunks Pillow needs (``PNG_DECODED_CHUNKS``, and the first small text
+    chunk of each orientation keyword); the bytes as they are if nothing is dropped. A chunk that
+    runs past the end, and what follows IEND, are left for Pillow to judge."""
+    view = memoryview(data)
+    parts: list[memoryview] = []
+    keywords: set[bytes] = set()
+    pos = start = 8
+    while pos + 12 <= len(data):
+        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        following = pos + 12 + length
+        if following > len(data) or kind == b"IEND":
+            break
+        keep = kind in PNG_DECODED_CHUNKS
+        if kind in PNG_TEXT_CHUNKS and length <= MAX_PNG_ORIENTATION_TEXT:
+            keyword = data[pos + 8:pos + 8 + min(length, 80)].split(b"\0", 1)[0]
+            keep = keyword in PNG_ORIENTATION_KEYWORDS and keyword not in keywords
+            keywords.add(keyword)
+        if not keep:
+            if start < pos:
+                parts.append(view[start:pos])
+            start = following
+        pos = following
+    if start == 8 and not parts:
+        return data
+    return b"".join([view[:8], *parts, view[start:]])
+
+
+def jpeg_decode_bytes(image: JpegImagePlugin.JpegImageFile, scale: int, scans: int = 1) -> float:
+    """Memory the decode holds: a JPEG of several scans (progressive, or components in separate
+    scans) keeps all its DCT coefficients (2 bytes each, whatever the output scale); a baseline one
+    of one scan streams rows into the (scaled) image."""
     width, height = image.size
-    if not (image.info.get("progressive") or image.info.get("progression")):
+    if scans <= 1 and not (image.info.get("progressive") or image.info.get("progression")):
         return math.ceil(width / scale) * math.ceil(height / scale) * len(image.getbands())
     sampling = [(int(layer[1]), int(layer[2])) for layer in image.layer] or [(1, 1)]
     h_max, v_max = max(h for h, _ in sampling), max(v for _, v in sampling)
@@ -125,13 +211,16 @@ def decode(data: bytes, pil_format: str) -> Image.Image:
         width, height = webp_size(data)
         if width * height > MAX_PIXELS or width * height * WEBP_BYTES_PER_PIXEL > DECODE_BUDGET:
             raise Refused("DECOMPRESSION_BOMB")
+    scans = jpeg_scans(data) if pil_format == "JPEG" else 0
+    if pil_format == "PNG":
+        data = png_for_decoding(data)
     image: Image.Image = Image.open(io.BytesIO(data), formats=[pil_format])
     width, height = image.size
     if width * height > MAX_PIXELS:
         raise Refused("DECOMPRESSION_BOMB")
     if isinstance(image, JpegImagePlugin.JpegImageFile):
         scale = dct_scale(width, height)
-        if jpeg_decode_bytes(image, scale) > DECODE_BUDGET:
+        if jpeg_decode_bytes(image, scale, scans) > DECODE_BUDGET:
             raise Refused("DECOMPRESSION_BOMB")
         if scale > 1:
             image.draft(image.mode, (math.ceil(width / scale), math.ceil(height / scale)))
