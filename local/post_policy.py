@@ -115,7 +115,7 @@ def enforce_post_policy() -> None:
             return original(self, request, bucket_name)
         form = getattr(self, "form_data", None)
         pairs = list(form.items(multi=True)) if form else [(k, v) for k, vs in self.querystring.items() for v in vs]
-        names = [k for k, _ in pairs] + [k for k, _ in getattr(request, "files", {}).items(multi=True)]
+        names = [k for k, _ in pairs] + [k for k, _ in request.files.items(multi=True)]
         fields = {k: v for k, v in pairs if k != "file"}
         stored = self.querystring.get("key") or [""]  # moto writes under this field, spelled so
         body = self.body if isinstance(self.body, bytes) else bytes(self.body or b"")
