@@ -36,8 +36,20 @@ def _signing_key(secret: str, credential: str) -> bytes:
     return key
 
 
-def check(fields: dict[str, str], bucket: str, size: int, now: datetime, secret: str | None) -> None:
-    """Raise ``Refusal`` (with S3's status and code) unless S3 would take this upload."""
+def unique(names: list[str]) -> None:
+    """S3 reads form field names without regard to case: a name given twice (``key`` and ``KEY``)
+    is refused, so the value checked is the only one there is."""
+    seen: set[str] = set()
+    for name in names:
+        if name.lower() in seen:
+            raise Refusal(400, "InvalidArgument", f"POST form field names must be unique (in any case): {name}")
+        seen.add(name.lower())
+
+
+def check(fields: dict[str, str], bucket: str, size: int, now: datetime, secret: str | None,
+          key: str | None = None) -> None:
+    """Raise ``Refusal`` (with S3's status and code) unless S3 would take this upload. ``key``: the
+    key the store will write under, when it reads it otherwise than from ``fields``."""
     encoded = fields.get("policy")
     if not encoded:
         raise Refusal(403, "AccessDenied", "Anonymous uploads are not allowed: the form has no policy")
@@ -61,6 +73,8 @@ def check(fields: dict[str, str], bucket: str, size: int, now: datetime, secret:
             raise Refusal(403, "SignatureDoesNotMatch",
                           "The request signature we calculated does not match the signature you provided.")
     values = {k.lower(): v for k, v in fields.items()} | {"bucket": bucket}
+    if key is not None:
+        values["key"] = key
     covered: set[str] = set()
     for condition in conditions:
         if isinstance(condition, dict):
@@ -99,12 +113,16 @@ def enforce_post_policy() -> None:
         self.path = self._get_path(request)
         if not request.headers.get("Content-Length") or self.is_delete_keys():
             return original(self, request, bucket_name)
-        form = getattr(self, "form_data", None) or {}
-        fields = {k: form[k] for k in form} if form else {k: v[0] for k, v in self.querystring.items() if v}
-        fields.pop("file", None)
+        form = getattr(self, "form_data", None)
+        pairs = list(form.items(multi=True)) if form else [(k, v) for k, vs in self.querystring.items() for v in vs]
+        names = [k for k, _ in pairs] + [k for k, _ in request.files.items(multi=True)]
+        fields = {k: v for k, v in pairs if k != "file"}
+        stored = self.querystring.get("key") or [""]  # moto writes under this field, spelled so
         body = self.body if isinstance(self.body, bytes) else bytes(self.body or b"")
         try:
-            check(fields, bucket_name, len(body), datetime.now(UTC), os.environ.get("AWS_SECRET_ACCESS_KEY"))
+            unique(names)
+            check(fields, bucket_name, len(body), datetime.now(UTC), os.environ.get("AWS_SECRET_ACCESS_KEY"),
+                  key=stored[0])
         except Refusal as refusal:
             return refusal.status, {"Content-Type": "application/xml"}, refusal.xml()
         return original(self, request, bucket_name)

@@ -7,6 +7,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from ..domain.evidence import download_name
 from ..domain.timefmt import fmt
 from ..domain.timers import TimerCommand
 
@@ -104,9 +105,10 @@ class S3EvidenceStore:
         self.client.delete_object(Bucket=self.bucket, Key=key)
 
     def download_url(self, key: str, file_name: str, expires_in: int, content_type: str, inline: bool) -> str:
-        # The type and disposition are fixed by the link, whatever the object says: a browser
-        # renders only photos, and saves anything else.
-        safe = "".join(c for c in file_name if c.isalnum() or c in "._- ")[:100] or "evidence"
+        # The type, disposition and extension are fixed by the link, whatever the object or the
+        # uploader's file name says: a browser renders only photos, and saves anything else
+        # under the extension of its verified type.
+        safe = download_name(file_name, content_type)
         disposition = "inline" if inline else "attachment"
         return self.client.generate_presigned_url("get_object", ExpiresIn=expires_in, Params={
             "Bucket": self.bucket, "Key": key, "ResponseContentType": content_type,

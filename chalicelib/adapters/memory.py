@@ -12,7 +12,7 @@ from typing import Any
 
 from ..domain.disputes import Dispute, Status
 from ..domain.errors import ConcurrentModification, Conflict, InvalidInput, RuleViolation
-from ..domain.evidence import ACCEPTED, COUNTED, Evidence, has_free_place
+from ..domain.evidence import ACCEPTED, COUNTED, Evidence, download_name, has_free_place
 from ..domain.messages import Message
 from ..domain.orders import Order
 from ..domain.policy import Policy
@@ -330,4 +330,4 @@ class MemoryEvidenceStore:
         self.objects.pop(key, None)
 
     def download_url(self, key: str, file_name: str, expires_in: int, content_type: str, inline: bool) -> str:
-        return f"memory://evidence/{key}?name={file_name}&type={content_type}&inline={inline}"
+        return f"memory://evidence/{key}?name={download_name(file_name, content_type)}&type={content_type}&inline={inline}"

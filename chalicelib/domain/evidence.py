@@ -17,6 +17,12 @@ LIMITS: dict[str, int] = {
     "video/mp4": 50 * MIB, "video/quicktime": 50 * MIB,
     "application/pdf": 10 * MIB,
 }
+# A served file is saved under the extension of its verified type, never the uploader's.
+EXTENSIONS: dict[str, str] = {
+    "image/jpeg": ".jpg", "image/png": ".png", "image/webp": ".webp",
+    "video/mp4": ".mp4", "video/quicktime": ".mov",
+    "application/pdf": ".pdf",
+}
 IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/webp"})
 VISUAL_TYPES = IMAGE_TYPES | {"video/mp4", "video/quicktime"}
 MAX_FILES_PER_PARTY = 10
@@ -33,6 +39,19 @@ PENDING_UPLOAD, PROCESSING, ACCEPTED, REJECTED, EXPIRED = (
 FINAL = frozenset({ACCEPTED, REJECTED, EXPIRED})
 # Statuses that hold one of the party's ten places.
 COUNTED = frozenset({PENDING_UPLOAD, PROCESSING, ACCEPTED})
+
+
+def download_name(file_name: str, content_type: str) -> str:
+    """The name a served file is saved under: the uploader's name without its extension (letters,
+    digits, ``._-`` and spaces only, at most 100 characters), then the extension of ``content_type``:
+    ``unboxing.html`` served as video/mp4 is ``unboxing.mp4``."""
+    extension = EXTENSIONS.get(content_type, ".bin")
+    safe = "".join(c for c in file_name if c.isalnum() or c in "._- ")
+    base, dot, _ = safe.rpartition(".")
+    base = (base if dot else safe).strip(" .")
+    if base.lower().endswith(extension):
+        base = base[:-len(extension)].rstrip(" .")
+    return (base[:100 - len(extension)] or "evidence") + extension
 
 
 def has_free_place(used: int, created: int, max_per_party: int = MAX_FILES_PER_PARTY) -> bool:

@@ -1,26 +1,33 @@
-"""MP4 and QuickTime: parsed box by box, and served without location or user data.
+"""MP4 and QuickTime: parsed box by box, and served without location, user data or times.
 
 A file is a video only if its top level is a sequence of known boxes whose sizes add up to the
-file exactly, with one movie box (``moov``) holding a movie header (``mvhd``). Cleaning renames
-every user-data, metadata and vendor box (``udta``, ``meta``, ``uuid``: where ``©xyz``, Apple's
-location keys, XMP and maker notes live) to ``free`` and zeroes its content: the sizes, and so
-every sample offset in ``stco``/``co64``, stay as they were, and no data of them is left.
-Tracks other than video and sound (timed metadata, text, timecode...) can carry location per
-frame inside the media data; a file with one is refused rather than served.
+file exactly, with one movie box (``moov``) holding a movie header (``mvhd``). Cleaning is an
+allowlist (``metadata.VIDEO_ALLOWED``): under the top level, the movie, its tracks and their
+fragments, only the boxes a player needs are kept; every other box (``udta``, ``meta``, ``uuid``,
+``loci``, a ``©xyz`` anywhere, the content of ``free``/``skip``/``wide``...) is renamed ``free``
+and zeroed in place, so the sizes, and every sample offset in ``stco``/``co64``, stay as they
+were. Creation and modification times in the headers, handler names and data references are
+zeroed too. Boxes are read one at a time, never listed, and at most MAX_BOXES of them: memory
+does not grow with their number. Tracks other than video and sound (timed metadata, text,
+timecode...) can carry location per frame inside the media data; a file with one is refused
+rather than served. The copy is read back (``metadata.video_is_clean``) before it is served.
 """
 from __future__ import annotations
 
+import io
 import struct
 from collections.abc import Iterator
 
+from .metadata import VIDEO_ALLOWED, VIDEO_CONTAINERS, video_is_clean
+
+# Accepted at the top level; those not in VIDEO_ALLOWED[b""] are served blanked.
 TOP_LEVEL = frozenset({b"ftyp", b"moov", b"mdat", b"free", b"skip", b"wide", b"pnot", b"uuid", b"meta", b"udta",
                        b"pdin", b"moof", b"mfra", b"sidx", b"ssix", b"styp", b"prft", b"emsg"})
-# Boxes whose children are boxes, where user data or metadata can hide.
-CONTAINERS = frozenset({b"moov", b"trak", b"mdia", b"minf", b"edts", b"moof", b"traf", b"mvex"})
-REMOVED = frozenset({b"udta", b"meta", b"uuid"})
 SERVED_HANDLERS = frozenset({b"vide", b"soun"})
+TIMED = frozenset({b"mvhd", b"tkhd", b"mdhd"})  # creation and modification times after version/flags
 MAX_DEPTH = 8
-MAX_BOXES = 100_000
+MAX_BOXES = 100_000  # in the whole file, every level counted; a phone video has well under 100
+ZEROS = memoryview(bytes(64 * 1024))
 
 
 class Refused(Exception):
@@ -29,19 +36,19 @@ class Refused(Exception):
         self.code = code
 
 
-def boxes(data: bytearray | bytes, start: int, end: int) -> Iterator[tuple[bytes, int, int, int]]:
-    """(type, box start, payload start, box end) of each box in ``data[start:end]``; raises
-    ValueError when a size does not fit."""
+def boxes(data: bytes, start: int, end: int) -> Iterator[tuple[bytes, int, int, int]]:
+    """(type, box start, payload start, box end) of each box in ``data[start:end]``, one at a
+    time; raises ValueError when a size does not fit."""
     pos = start
     while pos < end:
         if end - pos < 8:
             raise ValueError("a box header runs past its parent")
-        size, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        size, kind = struct.unpack_from(">I4s", data, pos)
         header = 8
         if size == 1:
             if end - pos < 16:
                 raise ValueError("a large box header runs past its parent")
-            size = struct.unpack(">Q", data[pos + 8:pos + 16])[0]
+            size = struct.unpack_from(">Q", data, pos + 8)[0]
             header = 16
         elif size == 0:
             size = end - pos  # to the end (top level only, by the standard)
@@ -55,59 +62,98 @@ def _printable(kind: bytes) -> bool:
     return all(32 <= b < 127 or b == 0xA9 for b in kind)
 
 
+class _Cleaning:
+    """Reads the upload, writes the copy. ``io.BytesIO`` shares the upload until the first write
+    and hands its buffer back without copying it again: one copy of the file in all."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.out = io.BytesIO(data)
+        self.count = 0
+        self.movie_header = False
+
+    def boxes(self, start: int, end: int) -> Iterator[tuple[bytes, int, int, int]]:
+        for box in boxes(self.data, start, end):
+            self.count += 1
+            if self.count > MAX_BOXES:
+                raise ValueError("too many boxes")
+            yield box
+
+    def zero(self, start: int, end: int) -> None:
+        self.out.seek(start)
+        while start < end:
+            n = min(end - start, len(ZEROS))
+            self.out.write(ZEROS[:n])
+            start += n
+
+    def blank(self, start: int, payload: int, end: int) -> None:
+        self.out.seek(start + 4)
+        self.out.write(b"free")
+        self.zero(payload, end)
+
+    def children(self, parent: bytes, start: int, end: int, depth: int) -> None:
+        if depth > MAX_DEPTH:
+            raise ValueError("boxes nested too deep")
+        allowed = VIDEO_ALLOWED[parent]
+        for kind, box_start, payload, box_end in self.boxes(start, end):
+            if kind not in allowed:
+                self.blank(box_start, payload, box_end)
+            elif kind in VIDEO_CONTAINERS:
+                self.children(kind, payload, box_end, depth + 1)
+            elif kind == b"hdlr":
+                # version/flags, pre_defined (QuickTime: component type), the handler type, 12
+                # reserved bytes, then a name
+                if box_end - payload < 12:
+                    raise ValueError("a handler box too short")
+                if parent == b"mdia" and self.data[payload + 8:payload + 12] not in SERVED_HANDLERS:
+                    raise Refused("VIDEO_NOT_CLEANABLE")
+                self.zero(min(payload + 24, box_end), box_end)
+            elif kind in TIMED:
+                times = payload + 4 + (16 if box_end > payload and self.data[payload] == 1 else 8)
+                if times > box_end:
+                    raise ValueError("a header box too short")
+                self.zero(payload + 4, times)
+                self.movie_header |= parent == b"moov" and kind == b"mvhd"
+            elif kind == b"dref":
+                # version/flags, entry count, then entries: their version/flags stay, their
+                # location (a URL, a path in a QuickTime alias) is zeroed
+                if box_end - payload < 8:
+                    raise ValueError("a data reference box too short")
+                for _, _, entry, entry_end in self.boxes(payload + 8, box_end):
+                    self.zero(min(entry + 4, entry_end), entry_end)
+
+
 def check_and_clean(data: bytes) -> bytes:
     """The served copy, or ``Refused`` with UNRECOGNIZED_CONTENT (not an MP4/QuickTime file at all),
-    CORRUPT_VIDEO (a damaged or incomplete one) or VIDEO_NOT_CLEANABLE."""
-    out = bytearray(data)
-    top: list[tuple[bytes, int, int, int]] = []
+    CORRUPT_VIDEO (a damaged or incomplete one, or over MAX_BOXES boxes) or VIDEO_NOT_CLEANABLE."""
+    cleaning = _Cleaning(data)
+    first: tuple[bytes, int] | None = None
+    movies = 0
     try:
-        for box in boxes(out, 0, len(out)):
-            if box[0] not in TOP_LEVEL:
-                raise Refused("UNRECOGNIZED_CONTENT" if not top or not _printable(box[0]) else "CORRUPT_VIDEO")
-            top.append(box)
+        for kind, _, payload, _ in cleaning.boxes(0, len(data)):
+            if kind not in TOP_LEVEL:
+                raise Refused("UNRECOGNIZED_CONTENT" if first is None or not _printable(kind) else "CORRUPT_VIDEO")
+            if first is None:
+                first = kind, payload
+            movies += kind == b"moov"
     except ValueError as exc:
         # A plausible video cut short is damaged; bytes that never were boxes are something else.
-        raise Refused("CORRUPT_VIDEO" if top else "UNRECOGNIZED_CONTENT") from exc
-    if top[0][0] == b"ftyp" and not _printable(bytes(out[top[0][2]:top[0][2] + 4])):
+        raise Refused("CORRUPT_VIDEO" if first else "UNRECOGNIZED_CONTENT") from exc
+    if first is None or first[0] == b"ftyp" and not _printable(data[first[1]:first[1] + 4]):
         raise Refused("UNRECOGNIZED_CONTENT")
-    movies = [box for box in top if box[0] == b"moov"]
-    if len(movies) != 1:
+    if movies != 1:
         raise Refused("CORRUPT_VIDEO")
+    cleaning.count = 0
     try:
-        counter = [0]
-        for kind, start, payload, end in top:
-            if kind in REMOVED:
-                _blank(out, start, payload, end)
-            elif kind in CONTAINERS:
-                _clean_children(out, kind, payload, end, 1, counter)
-        _, _, payload, end = movies[0]
-        if not any(kind == b"mvhd" for kind, *_ in boxes(out, payload, end)):
-            raise Refused("CORRUPT_VIDEO")
+        cleaning.children(b"", 0, len(data), 0)
     except ValueError as exc:
         raise Refused("CORRUPT_VIDEO") from exc
-    return bytes(out)
-
-
-def _blank(out: bytearray, start: int, payload: int, end: int) -> None:
-    out[start + 4:start + 8] = b"free"
-    out[payload:end] = bytes(end - payload)
-
-
-def _clean_children(out: bytearray, parent: bytes, start: int, end: int, depth: int, counter: list[int]) -> None:
-    if depth > MAX_DEPTH:
-        raise ValueError("boxes nested too deep")
-    for kind, box_start, payload, box_end in list(boxes(out, start, end)):
-        counter[0] += 1
-        if counter[0] > MAX_BOXES:
-            raise ValueError("too many boxes")
-        if kind in REMOVED:
-            _blank(out, box_start, payload, box_end)
-        elif parent == b"mdia" and kind == b"hdlr":
-            # version/flags, pre_defined (QuickTime: component type), then the handler type
-            if bytes(out[payload + 8:payload + 12]) not in SERVED_HANDLERS:
-                raise Refused("VIDEO_NOT_CLEANABLE")
-        elif kind in CONTAINERS:
-            _clean_children(out, kind, payload, box_end, depth + 1, counter)
+    if not cleaning.movie_header:
+        raise Refused("CORRUPT_VIDEO")
+    clean = cleaning.out.getvalue()
+    if not video_is_clean(clean):
+        raise Refused("VIDEO_NOT_CLEANABLE")
+    return clean
 
 
 def top_level_types(data: bytes) -> list[bytes]:
@@ -121,7 +167,7 @@ def all_types(data: bytes) -> list[bytes]:
     def walk(start: int, end: int, depth: int) -> None:
         for kind, _, payload, box_end in boxes(data, start, end):
             found.append(kind)
-            if kind in CONTAINERS | REMOVED and depth < MAX_DEPTH:
+            if kind in VIDEO_CONTAINERS | {b"udta", b"meta", b"uuid"} and depth < MAX_DEPTH:
                 try:
                     walk(payload, box_end, depth + 1)
                 except ValueError:
