@@ -84,8 +84,9 @@ def worst_cases() -> list[tuple[str, str, Callable[[], bytes], str | None]]:
     from PIL import Image
 
     from chalicelib.domain.evidence import LIMITS
-    from chalicelib.inspection import images
+    from chalicelib.inspection import images, video
     from tests import hostile_images as hostile
+    from tests.media import many_boxes_mp4
 
     mp64 = (8000, 8000)
     photo_limit = LIMITS["image/jpeg"]
@@ -168,6 +169,10 @@ def worst_cases() -> list[tuple[str, str, Callable[[], bytes], str | None]]:
          lambda: _save(Image.new("RGB", mp64), "WEBP", lossless=True, exif=_exif(6)), "DECOMPRESSION_BOMB"),
         ("PDF 10 MB, 2000 pages", "application/pdf", _big_pdf, None),
         ("MP4 50 MB", "video/mp4", _big_mp4, None),
+        (f"MP4 50 MB of {video.MAX_BOXES} boxes, every one blanked", "video/mp4",
+         lambda: many_boxes_mp4(video.MAX_BOXES, LIMITS["video/mp4"], inside_moov=True), None),
+        (f"MP4 of {video.MAX_BOXES + 1} tiny boxes (too many)", "video/mp4",
+         lambda: many_boxes_mp4(video.MAX_BOXES + 1), "CORRUPT_VIDEO"),
     ]
 
 

@@ -125,3 +125,21 @@ def same_size_other_jpeg(data: bytes) -> bytes:
         if len(other) == len(data) and other != data:
             return other
     raise AssertionError("no other picture of the same length")
+
+
+FTYP = box(b"ftyp", b"mp42\x00\x00\x02\x00mp42isom")
+MVHD = full_box(b"mvhd", b"\x00" * 96)
+
+
+def many_boxes_mp4(count: int, total_bytes: int | None = None, inside_moov: bool = False) -> bytes:
+    """ftyp, moov (mvhd) and ``free`` boxes: ``count`` boxes in all, the ``free`` ones all at the top
+    level or all in the movie box, each 8 bytes or, with ``total_bytes``, as large as makes the file
+    that size. ``many_boxes_mp4(video.MAX_BOXES, 50 * MIB, inside_moov=True)`` is the worst video
+    accepted: the most boxes, each one blanked, in the largest file."""
+    n = count - 3
+    head = len(FTYP) + 8 + len(MVHD)
+    each = 8 if total_bytes is None else (total_bytes - head) // n
+    last = each if total_bytes is None else total_bytes - head - each * (n - 1)
+    frees = (struct.pack(">I4s", each, b"free") + b"\x01" * (each - 8)) * (n - 1) \
+        + struct.pack(">I4s", last, b"free") + b"\x01" * (last - 8)
+    return FTYP + box(b"moov", MVHD + frees) if inside_moov else FTYP + box(b"moov", MVHD) + frees
