@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from .adapters.auth import TokenVerifier
-from .config import ConfigError, PaymentSettings, Settings
+from .config import ConfigError, PaymentSettings, Settings, stripe_secret
 from .domain.policy import Policy
+from .logs import logger
 from .ports import (
     Clock,
     EventPublisher,
@@ -86,7 +87,12 @@ def payment_provider(settings: PaymentSettings, deliver: Callable[[SettlementNot
     if settings.provider == "stripe":
         from .adapters.stripe_payments import StripePayments
 
-        return StripePayments(settings.stripe_api_key, settings.stripe_webhook_secret, settings.stripe_api_base)
+        secret_id = settings.stripe_secret_id
+        if settings.stripe_secret_error:
+            logger.error("Stripe keys unreadable at start: refunds stay owed until they can be read",
+                         why=settings.stripe_secret_error)
+        return StripePayments(settings.stripe_api_key, settings.stripe_webhook_secret, settings.stripe_api_base,
+                              credentials=(lambda refresh: stripe_secret(secret_id, refresh)) if secret_id else None)
     from .adapters.simulated_payments import SimulatedPayments
 
     return SimulatedPayments(deliver, settle_after=settings.simulated_settle_seconds, auto_settle=True,

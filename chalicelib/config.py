@@ -61,9 +61,14 @@ class PaymentSettings:
     simulated_settle_seconds: float = 2.0
     # Signs the simulator's webhooks; random per process unless given (never a known constant).
     simulated_webhook_secret: str = field(default_factory=lambda: secrets.token_hex(32))
-    stripe_api_key: str = ""
-    stripe_webhook_secret: str = ""
+    stripe_api_key: str = field(default="", repr=False)
+    stripe_webhook_secret: str = field(default="", repr=False)
     stripe_api_base: str | None = None
+    # A deployed Stripe stage: the secret the keys came from (read again when Stripe refuses them).
+    stripe_secret_id: str = ""
+    # Why the secret could not be read at start (the keys are then empty): refunds stay owed and
+    # webhooks are answered 503 until it can be; everything else keeps working.
+    stripe_secret_error: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> PaymentSettings:
@@ -75,26 +80,32 @@ class PaymentSettings:
         if provider not in ("simulated", "stripe", "none"):
             raise ConfigError(f"PAYMENT_PROVIDER must be simulated, stripe or none, got {provider!r}")
         api_key, webhook_secret = env.get("STRIPE_API_KEY", ""), env.get("STRIPE_WEBHOOK_SECRET", "")
+        secret_id = secret_error = ""
         if provider == "stripe" and not (api_key and webhook_secret):
-            secret_id = env.get(STRIPE_SECRET_VAR)
+            secret_id = env.get(STRIPE_SECRET_VAR) or ""
             if not secret_id:
                 raise ConfigError(f"PAYMENT_PROVIDER=stripe needs {STRIPE_SECRET_VAR} (a Secrets Manager secret) "
                                   "or STRIPE_API_KEY and STRIPE_WEBHOOK_SECRET")
-            api_key, webhook_secret = stripe_secret(secret_id)
+            try:
+                api_key, webhook_secret = stripe_secret(secret_id)
+            except ConfigError as exc:  # a bad secret must not stop timers and every other route
+                secret_error = str(exc)
         return cls(provider=provider, simulated_settle_seconds=_seconds(env, "SIMULATED_SETTLE_SECONDS", 2),
                    simulated_webhook_secret=env.get("SIMULATED_WEBHOOK_SECRET") or secrets.token_hex(32),
                    stripe_api_key=api_key, stripe_webhook_secret=webhook_secret,
-                   stripe_api_base=env.get("STRIPE_API_BASE") or None)
+                   stripe_api_base=env.get("STRIPE_API_BASE") or None, stripe_secret_id=secret_id,
+                   stripe_secret_error=secret_error)
 
 
-def stripe_secret(secret_id: str) -> tuple[str, str]:
+def stripe_secret(secret_id: str, refresh: bool = False) -> tuple[str, str]:
     """(API key, webhook signing secret) from the Secrets Manager secret ``secret_id``: JSON with
-    the keys of STRIPE_SECRET_KEYS. Read through Powertools Parameters, cached for the container."""
+    the keys of STRIPE_SECRET_KEYS. Read through Powertools Parameters, cached for the container
+    unless ``refresh`` (Stripe refused the keys: they may have been rotated)."""
     from aws_lambda_powertools.utilities.parameters import get_secret
     from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError, TransformParameterError
 
     try:
-        value: Any = get_secret(secret_id, transform="json", max_age=SECRET_MAX_AGE)
+        value: Any = get_secret(secret_id, transform="json", max_age=SECRET_MAX_AGE, force_fetch=refresh)
     except TransformParameterError as exc:
         raise ConfigError(f"{STRIPE_SECRET_VAR}: the secret {secret_id} is not JSON") from exc
     except GetParameterError as exc:
@@ -140,6 +151,9 @@ class Settings:
         durations: dict[str, Any] = {name: timedelta(seconds=_seconds(env, var, default))
                                      for var, (name, default) in DURATIONS.items()}
         policy = Policy(**durations)
+        payments, sandbox = PaymentSettings.from_env(env), (env.get("SANDBOX") or "").lower() == "true"
+        if sandbox and payments.provider == "stripe":  # the sandbox moves deadlines: never with real money
+            raise ConfigError("SANDBOX=true pays refunds with the simulated provider only, not PAYMENT_PROVIDER=stripe")
         public_key = env.get("AUTH_PUBLIC_KEY")
         key_file = env.get("AUTH_PUBLIC_KEY_FILE")
         if not public_key and key_file:
@@ -172,8 +186,8 @@ class Settings:
             timer_queue_name=timer_queue_name(env),
             timer_state_machine_arn=env.get("TIMER_STATE_MACHINE_ARN", ""),
             sweep_interval_seconds=_seconds(env, "SWEEP_INTERVAL_SECONDS", DEFAULT_SWEEP_INTERVAL_SECONDS),
-            payments=PaymentSettings.from_env(env),
-            sandbox=(env.get("SANDBOX") or "").lower() == "true",
+            payments=payments,
+            sandbox=sandbox,
         )
 
 

@@ -28,6 +28,7 @@ from .domain.errors import (
     sent_code,
 )
 from .logs import logger, start_invocation
+from .ports import PaymentUnavailable
 from .schemas import ID
 
 STATUS: tuple[tuple[type[DomainError], int], ...] = (
@@ -329,6 +330,9 @@ class Api:
                                            code="IDEMPOTENCY_KEY_IN_PROGRESS"))
         except IdempotencyPersistenceLayerError:
             logger.exception("idempotency store failed")
+            return self._json(503, error_body("SERVICE_UNAVAILABLE", "try again shortly"))
+        except PaymentUnavailable:  # e.g. the provider's keys are unreadable: the provider sends it again
+            logger.exception("payment provider unavailable")
             return self._json(503, error_body("SERVICE_UNAVAILABLE", "try again shortly"))
         except Exception:  # noqa: BLE001 - the one place an unexpected failure becomes a 500
             logger.exception("unhandled error")

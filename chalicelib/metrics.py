@@ -39,11 +39,17 @@ def service() -> str:
 
 
 def count(name: str, value: int = 1, dimensions: Mapping[str, str] | None = None) -> None:
-    """One data point of ``name``, written at once (no flush to forget in a queue handler)."""
-    with single_metric(name=name, unit=MetricUnit.Count, value=value, namespace=NAMESPACE) as metric:
-        metric.add_dimension(name=DIMENSION, value=service())
-        for key, dimension in (dimensions or {}).items():
-            metric.add_dimension(name=key, value=dimension)
+    """One data point of ``name``, written at once (no flush to forget in a queue handler). Never
+    raises: counting runs after changes are committed, and must not turn them into failures."""
+    try:
+        with single_metric(name=name, unit=MetricUnit.Count, value=value, namespace=NAMESPACE) as metric:
+            metric.add_dimension(name=DIMENSION, value=service())
+            for key, dimension in (dimensions or {}).items():
+                metric.add_dimension(name=key, value=dimension)
+    except Exception:  # noqa: BLE001 - a lost data point is logged; the change it counts stands
+        from .logs import logger
+
+        logger.exception("metric not written", metric=name)
 
 
 def metric_for(detail_type: str, detail: Mapping[str, Any]) -> tuple[str, dict[str, str]] | None:

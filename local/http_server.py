@@ -64,15 +64,21 @@ class RequestHandler(ChaliceRequestHandler):
         than a single `chunked`; two lengths; a length that is no number) is refused and the
         connection closed: read wrongly, its rest would be taken for the next request on the
         connection (request smuggling)."""
-        lengths = self.headers.get_all("Content-Length") or []
-        codings = self.headers.get_all("Transfer-Encoding") or []
-        if codings:
-            refused = bool(lengths) or len(codings) > 1 or codings[0].strip().lower() != "chunked"
+        lengths = [v.strip(" \t") for v in self.headers.get_all("Content-Length") or []]
+        codings = [v.strip(" \t") for v in self.headers.get_all("Transfer-Encoding") or []]
+        if self.headers.defects:  # a header line the parser could not read (`Transfer-Encoding : chunked`)
+            refused = True
+        elif codings:
+            refused = bool(lengths) or len(codings) > 1 or codings[0].lower() != "chunked"
         else:
-            refused = len(lengths) > 1 or any(not (v.strip().isascii() and v.strip().isdigit()) for v in lengths)
+            refused = len(lengths) > 1 or any(not (v.isascii() and v.isdigit()) for v in lengths)
         if refused:
             self.send_error(400)
-        return refused
+            return True
+        if lengths and int(lengths[0]) > MAX_BODY_BYTES:  # never read (nor allocate) what is refused anyway
+            self._refuse(400, error_body("BODY_TOO_LARGE", "request body is too large", {"max_bytes": MAX_BODY_BYTES}))
+            return True
+        return False
 
     def _parse_payload(self) -> tuple[dict[str, Any], bytes | None]:
         if "Transfer-Encoding" not in self.headers:
@@ -89,7 +95,7 @@ class RequestHandler(ChaliceRequestHandler):
             line = self.rfile.readline(MAX_CHUNK_LINE + 1)
             if not line.endswith(b"\r\n"):
                 raise malformed_chunk("a chunk size line")
-            size = line[:-2].split(b";", 1)[0].strip()
+            size = line[:-2].split(b";", 1)[0].strip(b" \t")
             if not size or len(size) > 16 or not set(size) <= HEX:
                 raise malformed_chunk("a chunk size")
             length = int(size, 16)

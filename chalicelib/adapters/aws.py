@@ -90,7 +90,8 @@ class S3EvidenceStore:
         try:
             return int(self.client.head_object(Bucket=self.bucket, Key=key)["ContentLength"])
         except ClientError as exc:
-            if exc.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound"):
+            # Without s3:ListBucket (not granted), S3 answers a missing key with 403, not 404.
+            if exc.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound", "403", "Forbidden", "AccessDenied"):
                 return None
             raise
 

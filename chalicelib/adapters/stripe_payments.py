@@ -1,12 +1,15 @@
 """Stripe as the payment provider: refunds through the official SDK (v16), settlement by signed webhooks."""
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, cast
 
 import stripe
 
+from chalicelib.config import ConfigError
 from chalicelib.domain.money import Money
+from chalicelib.logs import logger
 from chalicelib.ports import (
     REFUND_FAILED,
     REFUND_PENDING,
@@ -25,6 +28,8 @@ if TYPE_CHECKING:
 _STATUSES = {"succeeded": REFUND_SUCCEEDED, "pending": REFUND_PENDING, "requires_action": REFUND_PENDING,
              "failed": REFUND_FAILED, "canceled": REFUND_FAILED}
 _REFUND_EVENTS = frozenset({"refund.created", "refund.updated", "refund.failed", "charge.refund.updated"})
+# Keys are read again at most this often (unreadable at start, or refused by Stripe).
+REREAD_SECONDS = 60.0
 # What reading a body of the wrong shape (missing key, wrong type, not JSON) raises.
 _SHAPE_ERRORS = (KeyError, TypeError, ValueError, AttributeError)
 
@@ -40,15 +45,47 @@ class StripePayments:
     name = "stripe"
 
     def __init__(self, api_key: str, webhook_secret: str, api_base: str | None = None,
-                 timeout_seconds: float = 10.0) -> None:
+                 timeout_seconds: float = 10.0, credentials: Callable[[bool], tuple[str, str]] | None = None) -> None:
+        """``credentials(refresh)`` reads the keys again (a deployed stage's secret): when they were
+        unreadable at start, or when Stripe refuses them (rotated), at most once per
+        REREAD_SECONDS. Without it, the keys given are the only ones."""
+        self._api_base, self._timeout = api_base, timeout_seconds
+        self._credentials = credentials
+        self._read_at: float | None = None
+        self._client: stripe.StripeClient | None = None
+        self._webhook_secret = ""
+        if api_key and webhook_secret:
+            self._use(api_key, webhook_secret)
+
+    def _use(self, api_key: str, webhook_secret: str) -> None:
         self._webhook_secret = webhook_secret
         self._client = stripe.StripeClient(
             api_key,
-            base_addresses={"api": api_base or stripe.DEFAULT_API_BASE},
+            base_addresses={"api": self._api_base or stripe.DEFAULT_API_BASE},
             max_network_retries=0,
             # requests applies the timeout to the connect and to each read: a stalled Stripe fails fast.
-            http_client=stripe.RequestsClient(timeout=timeout_seconds),
+            http_client=stripe.RequestsClient(timeout=self._timeout),
         )
+
+    def _reread(self) -> bool:
+        """Read the keys again (throttled: a flood of bad webhooks never becomes a flood of reads).
+        True if new keys are in use."""
+        now = time.monotonic()
+        if self._credentials is None or (self._read_at is not None and now - self._read_at < REREAD_SECONDS):
+            return False
+        self._read_at = now
+        try:
+            self._use(*self._credentials(True))
+        except ConfigError as e:
+            logger.error("Stripe keys unreadable", why=str(e))
+            return False
+        return True
+
+    def _ready(self) -> stripe.StripeClient:
+        if self._client is None and not self._reread():
+            raise PaymentUnavailable("the Stripe keys are unreadable (see the Stripe secret); the refund stays owed")
+        assert self._client is not None
+        return self._client
 
     def refund(self, order: RefundOrder) -> RefundReceipt:
         """POST /v1/refunds for the attempt; definitive refusals are FAILED receipts."""
@@ -59,7 +96,7 @@ class StripePayments:
         params = cast("RefundCreateParams", {**target, "amount": order.amount.amount, "metadata": {
             "refund_id": order.refund_id, "attempt": str(order.attempt), "order_id": order.order_id}})
         try:
-            created = self._client.v1.refunds.create(params, options={"idempotency_key": order.idempotency_key})
+            created = self._ready().v1.refunds.create(params, options={"idempotency_key": order.idempotency_key})
             return _receipt(created.to_dict(), order)
         except stripe.IdempotencyError as e:
             # Stripe kept the first request made with this key; a different one under it is our bug.
@@ -68,6 +105,9 @@ class StripePayments:
         except (stripe.CardError, stripe.InvalidRequestError) as e:
             # A documented 4xx refusal (charge_already_refunded, amount_too_large...): no money moved.
             return RefundReceipt(REFUND_FAILED, None, e.code or "invalid_request_error")
+        except (stripe.AuthenticationError, stripe.PermissionError) as e:
+            self._reread()  # the key may have been rotated: the next attempt uses the new one
+            raise PaymentUnavailable(f"Stripe refused our key for {order.idempotency_key}: {e!r}") from e
         except stripe.StripeError as e:
             # Network, time-out, 409 key in use, 429, 5xx, unreadable body, and 401/403 (our config):
             # the outcome is unknown or the request was never judged.
@@ -83,7 +123,7 @@ class StripePayments:
         params: dict[str, Any] = {**target, "limit": 100}
         try:
             while True:  # pages by hand so that every page's shape is checked, not only the first
-                page = self._client.v1.refunds.list(cast("RefundListParams", params)).to_dict()
+                page = self._ready().v1.refunds.list(cast("RefundListParams", params)).to_dict()
                 refunds = page["data"]
                 if page.get("object") != "list" or not isinstance(refunds, list):
                     raise TypeError(f"not a list: {page.get('object')!r}")
@@ -98,6 +138,9 @@ class StripePayments:
             if e.code == "resource_missing":
                 return None  # no such payment on this account, so no refund of ours on it
             raise PaymentUnavailable(f"Stripe refund lookup {order.idempotency_key}: {e!r}") from e
+        except (stripe.AuthenticationError, stripe.PermissionError) as e:
+            self._reread()
+            raise PaymentUnavailable(f"Stripe refused our key for the lookup {order.idempotency_key}: {e!r}") from e
         except stripe.StripeError as e:
             raise PaymentUnavailable(f"Stripe refund lookup {order.idempotency_key}: {e!r}") from e
         except _SHAPE_ERRORS as e:
@@ -106,9 +149,17 @@ class StripePayments:
     def parse_webhook(self, payload: bytes, headers: Mapping[str, str]) -> SettlementNotice | None:
         """Verify the Stripe-Signature (300 s tolerance) and read a refund event; None if not about ours."""
         signature = next((value for key, value in headers.items() if key.lower() == "stripe-signature"), None)
+        client = self._ready()  # unreadable keys: PaymentUnavailable (503), and Stripe sends it again
         try:
-            event = self._client.construct_event(payload, signature, self._webhook_secret).to_dict()
-        except (stripe.SignatureVerificationError, KeyError, TypeError, ValueError, AttributeError) as e:
+            event = client.construct_event(payload, signature, self._webhook_secret).to_dict()
+        except stripe.SignatureVerificationError as e:
+            if not self._reread():  # a rotated signing secret is read again (throttled), then tried once
+                raise InvalidWebhook(f"Stripe webhook rejected: {e}") from e
+            try:
+                event = self._ready().construct_event(payload, signature, self._webhook_secret).to_dict()
+            except (stripe.SignatureVerificationError, *_SHAPE_ERRORS) as again:
+                raise InvalidWebhook(f"Stripe webhook rejected: {again}") from again
+        except _SHAPE_ERRORS as e:
             raise InvalidWebhook(f"Stripe webhook rejected: {e}") from e
         if event.get("type") not in _REFUND_EVENTS:
             return None

@@ -98,10 +98,10 @@ class UnitOfWork(ABC):
         self._staged, self._outbox = [], []
         if staged or outbox:
             self._write(staged, outbox)
-        # Written: the facts are true now (a refused or failed write counts nothing).
-        count_committed((r.payload["detail_type"], r.payload["detail"]) for r in outbox if r.kind == "EVENT")
         if outbox:
             self.relay.try_deliver(outbox)
+        # Written: the facts are true now (a refused or failed write counts nothing).
+        count_committed((r.payload["detail_type"], r.payload["detail"]) for r in outbox if r.kind == "EVENT")
 
     @abstractmethod
     def _write(self, staged: list[Any], outbox: list[OutboxRecord]) -> None:

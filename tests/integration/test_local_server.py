@@ -163,6 +163,9 @@ SMUGGLED = b"GET /no-such-route-smuggled HTTP/1.1\r\nHost: x\r\n\r\n"
     b"Content-Length: 0\r\nContent-Length: 38\r\n\r\n",
     b"Content-Length: abc\r\n\r\n",
     b"Content-Length: -5\r\n\r\n",
+    b"Transfer-Encoding : chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",  # a header line the parser drops
+    b"Transfer-Encoding: \x0bchunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",  # only spaces and tabs are white space
+    b"Content-Length: \x0c2\r\n\r\n{}",
 ])
 @pytest.mark.parametrize("method", [b"POST", b"TRACE"])
 def test_a_body_of_uncertain_length_is_refused_and_nothing_is_smuggled(server: tuple[str, int], framing: bytes,
@@ -194,5 +197,13 @@ def test_a_chunked_body_over_the_limit_is_refused_and_the_connection_closed(serv
 
     head = b"POST /orders HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
     answer = _exchange(server, head + _chunked(b"x" * (MAX_BODY_BYTES + 1), 8192) + SMUGGLED)
+    assert answer.startswith(b"HTTP/1.1 400 ") and answer.count(b"HTTP/1.") == 1, answer[:600]
+    assert json.loads(answer.partition(b"\r\n\r\n")[2])["error"]["code"] == "BODY_TOO_LARGE"
+
+
+def test_a_declared_length_over_the_limit_is_refused_before_anything_is_read(server: tuple[str, int]) -> None:
+    head = (b"POST /orders HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 10000000000000\r\n\r\n{}")
+    answer = _exchange(server, head)
     assert answer.startswith(b"HTTP/1.1 400 ") and answer.count(b"HTTP/1.") == 1, answer[:600]
     assert json.loads(answer.partition(b"\r\n\r\n")[2])["error"]["code"] == "BODY_TOO_LARGE"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -166,3 +167,36 @@ def test_the_same_refund_sent_and_settled_from_many_threads_at_once_is_paid_once
     assert order["escrow"]["refunded"]["amount"] == 500 and order["escrow"]["refund_pending"]["amount"] == 0
     assert wired.payments.sent_for(refund_id) == 500
     assert order["refunds"][0]["status"] == "SUCCEEDED"
+
+
+def test_with_its_keys_unreadable_the_stage_keeps_deciding_disputes_and_owes_the_refund(
+        aws: Any, settings: Any, clock: Any, fake: FakeStripe) -> None:
+    """A secret deleted or malformed by a rotation: the webhook is 503 (Stripe sends it again), a
+    refund agreed meanwhile is recorded and owed, nothing is sent with no key, nothing is lost."""
+    from chalice.test import Client
+
+    from app import app
+    from chalicelib import bootstrap
+    from chalicelib.config import ConfigError
+
+    def unreadable(refresh: bool) -> tuple[str, str]:
+        raise ConfigError("STRIPE_SECRET_ARN: the secret cannot be read")
+
+    c = bootstrap.build(settings, clock=clock, payments=StripePayments("", "", api_base=fake.url, timeout_seconds=5,
+                                                                       credentials=unreadable))
+    bootstrap.install(c)
+    try:
+        with Client(app) as client:
+            api = Api(client)
+            dispute_id, refund_id = full_refund_agreed(api)  # the dispute resolves as usual
+            assert api.get(f"/disputes/{dispute_id}").json_body["status"] == "RESOLVED"
+            order = api.get("/orders/o-1").json_body
+            assert order["escrow"]["refund_pending"]["amount"] == 2500 and order["refunds"][0]["status"] == "PENDING"
+            assert fake.requests == []  # no key, no request
+            assert c.outbox.pending(clock.now() + timedelta(hours=1), 10)  # the refund is still owed
+            payload = stripe_event("event_refund_updated_succeeded.json", refund_id)
+            r = webhook(api, payload, sign(payload))
+            assert r.status_code == 503 and json.loads(r.body)["error"]["code"] == "SERVICE_UNAVAILABLE"
+            assert api.get("/orders/o-1").json_body["refunds"][0]["status"] == "PENDING"
+    finally:
+        bootstrap.reset()

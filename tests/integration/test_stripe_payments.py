@@ -402,3 +402,72 @@ def test_construction_makes_no_request(fake):
     StripePayments(API_KEY, SECRET, api_base=fake.url)
 
     assert fake.requests == []
+
+
+# ---- keys read from a secret: unreadable at start, rotated later ----------------------------------
+class Keys:
+    """What the stage's secret holds now, and how often it was read."""
+
+    def __init__(self, *keys: tuple[str, str] | None) -> None:
+        self.keys, self.reads = list(keys), 0
+
+    def __call__(self, refresh: bool) -> tuple[str, str]:
+        from chalicelib.config import ConfigError
+
+        self.reads += 1
+        current = self.keys[0] if len(self.keys) == 1 else self.keys.pop(0)
+        if current is None:
+            raise ConfigError("STRIPE_SECRET_ARN: the secret cannot be read")
+        return current
+
+
+UNAUTHORIZED = Reply(401, json.dumps({"error": {"type": "invalid_request_error",
+                                                "message": "Invalid API Key provided: sk_live_old"}}).encode())
+
+
+def test_keys_unreadable_at_start_leave_refunds_owed_and_are_read_again_later(fake, monkeypatch):
+    from chalicelib.adapters import stripe_payments as module
+
+    monkeypatch.setattr(module, "REREAD_SECONDS", 0.0)
+    keys = Keys(None, (API_KEY, SECRET))
+    payments = StripePayments("", "", api_base=fake.url, timeout_seconds=2.0, credentials=keys)
+    with pytest.raises(PaymentUnavailable, match="unreadable"):
+        payments.refund(ORDER)  # nothing was sent: the refund stays owed
+    assert fake.requests == []
+    fake.answer(json_reply("refund_pending.json"))
+    assert payments.refund(ORDER).status == "PENDING"  # the secret can be read now
+    assert fake.requests[-1].headers["authorization"] == f"Bearer {API_KEY}" and keys.reads == 2
+
+
+def test_a_refused_key_is_read_again_once_and_the_next_attempt_uses_the_rotated_one(fake, monkeypatch):
+    from chalicelib.adapters import stripe_payments as module
+
+    monkeypatch.setattr(module, "REREAD_SECONDS", 0.0)
+    keys = Keys(("sk_live_new", SECRET))
+    payments = StripePayments("sk_live_old", SECRET, api_base=fake.url, timeout_seconds=2.0, credentials=keys)
+    fake.answer(UNAUTHORIZED)
+    with pytest.raises(PaymentUnavailable, match="refused our key"):
+        payments.refund(ORDER)
+    fake.answer(json_reply("refund_pending.json"))
+    assert payments.refund(ORDER).status == "PENDING"
+    assert [r.headers["authorization"] for r in fake.requests] == ["Bearer sk_live_old", "Bearer sk_live_new"]
+    assert [r.headers["idempotency-key"] for r in fake.requests] == ["rf-5b21e0:1"] * 2  # the same attempt
+
+
+def test_bad_webhook_signatures_read_the_secret_again_at_most_once_per_interval(fake):
+    keys = Keys((API_KEY, "whsec_rotated"))
+    payments = StripePayments(API_KEY, SECRET, api_base=fake.url, timeout_seconds=2.0, credentials=keys)
+    payload = recording("event_refund_updated_succeeded.json")
+    for _ in range(20):
+        with pytest.raises(InvalidWebhook):
+            payments.parse_webhook(payload, {"Stripe-Signature": sign(payload, "whsec_forged")})
+    assert keys.reads == 1  # a flood of forgeries is not a flood of secret reads
+    # Signed with the rotated secret (now read): verified.
+    assert payments.parse_webhook(payload, {"Stripe-Signature": sign(payload, "whsec_rotated")}) is not None
+
+
+def test_a_webhook_while_the_keys_are_unreadable_is_refused_so_that_stripe_sends_it_again(fake):
+    payments = StripePayments("", "", api_base=fake.url, timeout_seconds=2.0, credentials=Keys(None))
+    payload = recording("event_refund_updated_succeeded.json")
+    with pytest.raises(PaymentUnavailable):
+        payments.parse_webhook(payload, {"Stripe-Signature": sign(payload)})

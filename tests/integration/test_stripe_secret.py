@@ -1,5 +1,5 @@
 """A Stripe stage reads its keys from one Secrets Manager secret (moto), once per container; a
-missing or malformed secret stops it with a clear ConfigError; the template passes the secret's
+missing or malformed secret is a clear error that stops payments only; the template passes the secret's
 ARN as a parameter to the paying functions only, and grants them that one secret only."""
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Any
 import boto3
 import pytest
 
-from chalicelib.config import STRIPE_SECRET_KEYS, STRIPE_SECRET_VAR, ConfigError, PaymentSettings
+from chalicelib.config import STRIPE_SECRET_KEYS, STRIPE_SECRET_VAR, ConfigError, PaymentSettings, stripe_secret
 from infra.build import function_ids
 from infra.resources import PAYS, STRIPE_SECRET_PARAMETER, cloudformation
 
@@ -54,19 +54,28 @@ def test_the_keys_come_from_the_secret_read_once_per_container(aws_account: Any)
     (json.dumps({"api_key": "sk_live_1"}), "lacks webhook_secret"),
     (json.dumps({"api_key": "", "webhook_secret": 7}), "lacks api_key, webhook_secret"),
 ])
-def test_a_malformed_secret_stops_the_stage_with_a_clear_error(aws_account: Any, value: str, says: str) -> None:
+def test_a_malformed_secret_is_a_clear_error_that_stops_payments_only(aws_account: Any, value: str, says: str) -> None:
+    """Timers and every other route keep working (tests/integration/test_payments_over_http.py):
+    the refunds stay owed until the secret can be read."""
     arn = secret(aws_account, value)
-    with pytest.raises(ConfigError) as err:
-        PaymentSettings.from_env({**DEPLOYED, STRIPE_SECRET_VAR: arn})
-    assert says in str(err.value) and STRIPE_SECRET_VAR in str(err.value)
-    assert "sk_live" not in str(err.value)  # never the secret's content
+    settings = PaymentSettings.from_env({**DEPLOYED, STRIPE_SECRET_VAR: arn})
+    assert (settings.stripe_api_key, settings.stripe_webhook_secret, settings.stripe_secret_id) == ("", "", arn)
+    assert says in settings.stripe_secret_error and STRIPE_SECRET_VAR in settings.stripe_secret_error
+    assert "sk_live" not in settings.stripe_secret_error  # never the secret's content
+    with pytest.raises(ConfigError):
+        stripe_secret(arn, refresh=True)
 
 
-def test_a_missing_secret_stops_the_stage_with_a_clear_error(aws_account: Any) -> None:
+def test_a_missing_secret_is_a_clear_error_that_stops_payments_only(aws_account: Any) -> None:
     arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:buyer-protection/none-AbCdEf"
-    with pytest.raises(ConfigError) as err:
-        PaymentSettings.from_env({**DEPLOYED, STRIPE_SECRET_VAR: arn})
-    assert f"the secret {arn} cannot be read" in str(err.value)
+    settings = PaymentSettings.from_env({**DEPLOYED, STRIPE_SECRET_VAR: arn})
+    assert f"the secret {arn} cannot be read" in settings.stripe_secret_error
+
+
+def test_keys_are_never_in_the_settings_repr(aws_account: Any) -> None:
+    arn = secret(aws_account, json.dumps({"api_key": "sk_live_1", "webhook_secret": "whsec_1"}))
+    settings = PaymentSettings.from_env({**DEPLOYED, STRIPE_SECRET_VAR: arn})
+    assert settings.stripe_api_key == "sk_live_1" and "sk_live_1" not in repr(settings) and "whsec_1" not in repr(settings)
 
 
 def statements(resources: dict[str, Any], function: str) -> list[dict[str, Any]]:

@@ -179,3 +179,19 @@ def test_the_dimension_is_the_stacks_service_name_which_the_alarms_watch(
         props = template[f"{metric}Alarm"]["Properties"]
         assert (props["Namespace"], props["MetricName"]) == (NAMESPACE, metric)
         assert props["Dimensions"] == [{"Name": DIMENSION, "Value": METRICS_SERVICE}]
+
+
+def test_a_metric_that_cannot_be_written_never_fails_the_change_it_counts(world: World, monkeypatch) -> None:
+    from aws_lambda_powertools.metrics import SchemaValidationError
+
+    from chalicelib import metrics
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise SchemaValidationError("injected: the metric cannot be serialized")
+
+    monkeypatch.setattr(metrics, "single_metric", broken)
+    ctx = world.awaiting_seller()  # counted (DisputesOpened): the count fails, the dispute stands
+    did = ctx["dispute_id"]
+    assert world.dispute(did).status.value == "AWAITING_SELLER"
+    world.services.disputes.cancel(BUYER, c.Cancel(did, None, "Arrived after all"))  # and the next change too
+    assert world.dispute(did).status.value == "CANCELLED"

@@ -378,3 +378,19 @@ def test_money_events_carry_the_refund_id_and_each_movement_is_a_ledger_entry(wo
         if detail_type.startswith("refund."):
             assert detail["refund_id"] == refund_id and detail["order_id"] == "o-1"
     assert timedelta(0) < world.policy.refund_settlement
+
+
+def test_a_moderator_never_retries_a_refund_on_an_order_of_their_own(world: World) -> None:
+    """A retry may pay (again, after an unknown outcome): not a decision for the buyer or seller,
+    even one who is also a moderator."""
+    from chalicelib.adapters.auth import Identity
+    from chalicelib.domain.errors import Forbidden
+
+    ctx = world.refund_needing_attention()
+    for party in ("b-1", "s-1"):
+        moderating_party = Identity(party, frozenset({"moderators"}))
+        with pytest.raises(Forbidden):
+            world.services.payments.retry(moderating_party, "o-1", ctx["refund_id"])
+        assert world.order().ledger.refund(ctx["refund_id"]).status == "FAILED"
+    world.services.payments.retry(MODERATOR, "o-1", ctx["refund_id"])  # any other moderator may
+    assert world.order().ledger.refund(ctx["refund_id"]).status == "PENDING"

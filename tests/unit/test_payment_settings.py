@@ -58,3 +58,12 @@ def test_functions_that_pay_nothing_run_without_any_payment_credentials() -> Non
         provider.refund(RefundOrder("r-1", 1, "o-1", None, Money(100, "USD")))
     with pytest.raises(InvalidWebhook):
         provider.parse_webhook(b"{}", {})
+
+
+def test_a_sandbox_never_moves_deadlines_with_real_money() -> None:
+    from chalicelib.config import ConfigError, Settings
+
+    with pytest.raises(ConfigError, match="SANDBOX"):
+        Settings.from_env({"SANDBOX": "true", "PAYMENT_PROVIDER": "stripe", "STRIPE_API_KEY": "sk",
+                           "STRIPE_WEBHOOK_SECRET": "wh", "AUTH_ISSUER": "i", "AUTH_AUDIENCE": "a",
+                           "AUTH_PUBLIC_KEY": "k"})
