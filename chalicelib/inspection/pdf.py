@@ -10,9 +10,11 @@ inside the PDF lose their metadata: JPEG (DCTDecode) streams keep their image se
 objects still reachable from the catalogue are written.
 
 What pypdf may inflate is bounded: each stream (``STREAM_LIMIT``) and all of a file's streams
-together (``INFLATE_BUDGET``), as are its objects (``MAX_OBJECTS``) and pages (``MAX_PAGES``);
-beyond them the file is refused (``PDF_TOO_COMPLEX``), so a small file packed with object
-streams cannot exhaust memory or time.
+together (``INFLATE_BUDGET``), as are its objects (``MAX_OBJECTS``), the array and dictionary
+elements parsed (``MAX_ELEMENTS``), the string bytes parsed (``MAX_STRING`` each, ``STRING_BUDGET``
+together) and its pages (``MAX_PAGES``); beyond them the file is refused
+(``PDF_TOO_COMPLEX``), so a small file packed with object streams or numbers cannot exhaust
+memory or time.
 
 The written copy is read back and EVERY object in its cross-reference table checked, and its
 bytes outside streams scanned for action, file and metadata names; anything found refuses the
@@ -28,7 +30,9 @@ from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from typing import Any
 
+import pypdf._reader as _reader_module
 import pypdf.filters
+import pypdf.generic._data_structures as _data_structures
 from pypdf import PdfReader, PdfWriter, apply_configuration
 from pypdf.errors import LimitReachedError, PdfReadError
 from pypdf.generic import (
@@ -44,8 +48,11 @@ from pypdf.generic import (
 MIB = 1024 * 1024
 MAX_PAGES = 2000
 MAX_OBJECTS = 100_000  # indirect objects in the upload's cross-reference table
-STREAM_LIMIT = 16 * MIB  # one stream, decoded
-INFLATE_BUDGET = 32 * MIB  # all streams pypdf decodes for one file, together
+MAX_ELEMENTS = 500_000  # array and dictionary elements parsed, about 160 bytes each once copied
+STREAM_LIMIT = 8 * MIB  # one stream, decoded
+INFLATE_BUDGET = 16 * MIB  # all streams pypdf decodes for one file, together
+MAX_STRING = MIB  # one string object (pypdf parses strings byte by byte, at ~20 bytes of memory each)
+STRING_BUDGET = 8 * MIB  # all string objects parsed for one file, together
 REMOVED_KEYS = frozenset({"/A", "/AA", "/OpenAction", "/JS", "/JavaScript", "/EmbeddedFiles", "/EmbeddedFile",
                           "/EF", "/FS", "/Metadata", "/PieceInfo", "/AcroForm", "/Names", "/URI", "/Launch",
                           "/SubmitForm", "/ImportData", "/RichMediaContent", "/XFA"})
@@ -56,6 +63,8 @@ UNSAFE_VALUES = frozenset({"/JavaScript", "/Launch", "/EmbeddedFile", "/Filespec
 RAW_NAMES = re.compile(rb"/(?:JavaScript|JS|EmbeddedFiles?|EF|OpenAction|AA|Launch|URI|Metadata|XFA|RichMedia\w*"
                        rb"|Filespec|SubmitForm|ImportData|GoToR|GoToE|AcroForm|Names|PieceInfo)(?![^\s()<>\[\]{}/%])")
 RAW_METADATA = (b"Exif\x00\x00", b"<x:xmpmeta", b"<?xpacket", b"http://ns.adobe.com/xap/")
+LEADING_COMMENTS = re.compile(rb"(?:%[^\r\n]*[\r\n]+[ \t\r\n\f\x00]*)*")
+STRING_TOKENS = re.compile(rb"\\.|[()]", re.S)  # an escape (skipped) or a parenthesis
 STREAM_BODY = re.compile(rb"stream\r?\n.*?endstream", re.S)
 LIMITS = {"zlib_maximum_output_length": STREAM_LIMIT, "lzw_maximum_output_length": STREAM_LIMIT,
           "run_length_maximum_output_length": STREAM_LIMIT, "brotli_maximum_output_length": STREAM_LIMIT,
@@ -80,57 +89,122 @@ class Refused(Exception):
 
 
 class _Budget:
-    """Decoded bytes still allowed for the file being checked; ``exceeded`` stays set once hit."""
+    """What pypdf may still decode (bytes) and parse (objects, nested ones included) for the file
+    being checked; ``exceeded`` stays set once either is used up."""
 
-    def __init__(self, left: int) -> None:
-        self.left = left
+    def __init__(self) -> None:
+        self.inflate = INFLATE_BUDGET
+        self.elements = MAX_ELEMENTS
+        self.strings = STRING_BUDGET
         self.exceeded = False
 
 
-_BUDGET: ContextVar[_Budget | None] = ContextVar("pdf_inflate_budget", default=None)
+_BUDGET: ContextVar[_Budget | None] = ContextVar("pdf_budget", default=None)
 _decode_stream_data: Callable[[StreamObject], bytes] = pypdf.filters.decode_stream_data
+_read_object: Callable[..., PdfObject] = _data_structures.read_object
 
 
 def _counted_decode(stream: StreamObject) -> bytes:
-    """pypdf's stream decoding, charged to the running budget (pypdf may swallow the error: it sticks)."""
+    """pypdf's stream decoding, charged to the budget (pypdf may swallow the error: it sticks)."""
     budget = _BUDGET.get()
     if budget is None:
         return _decode_stream_data(stream)
     if budget.exceeded:
-        raise LimitReachedError("inflate budget exhausted")
+        raise LimitReachedError("PDF budget used up")
     try:
         data = _decode_stream_data(stream)
     except LimitReachedError:
         budget.exceeded = True
         raise
-    budget.left -= len(data)
-    if budget.left < 0:
+    budget.inflate -= len(data)
+    if budget.inflate < 0:
         budget.exceeded = True
-        raise LimitReachedError("inflate budget exhausted")
+        raise LimitReachedError("PDF budget used up")
     return data
 
 
-# EncodedStreamObject.get_data looks the function up in pypdf.filters on each call.
+def _counted_read(stream: Any, *args: Any, **kwargs: Any) -> PdfObject:
+    """pypdf's parsing of one object (or element of one), charged to the budget; a string longer
+    than ``MAX_STRING`` is refused before pypdf reads it byte by byte."""
+    budget = _BUDGET.get()
+    if budget is not None:
+        budget.elements -= 1
+        budget.strings -= _string_length(stream)
+        if budget.elements < 0 or budget.strings < 0 or budget.exceeded:
+            budget.exceeded = True
+            raise LimitReachedError("PDF budget used up")
+    return _read_object(stream, *args, **kwargs)
+
+
+def _string_length(stream: Any) -> int:
+    """The length of the string that comes next (0 if none), or more than ``STRING_BUDGET`` if it
+    does not end within ``MAX_STRING`` bytes."""
+    start = stream.tell()
+    try:
+        head = stream.read(256)
+        token = match.end() if (match := LEADING_COMMENTS.match(head)) else 0
+        if head[token:token + 1] == b"(":
+            depth, skip, read = 0, 0, 0
+            for chunk in _chunks(stream, start + token, head[token:]):
+                last = skip
+                for special in STRING_TOKENS.finditer(chunk, skip):
+                    last = special.end()
+                    if special.group() in (b"(", b")"):
+                        depth += 1 if special.group() == b"(" else -1
+                        if depth == 0:
+                            return read + special.end()
+                skip = 1 if last < len(chunk) and chunk.endswith(b"\\") else 0  # escape split by the chunk
+                read += len(chunk)
+            return STRING_BUDGET + 1
+        if head[token:token + 1] == b"<" and head[token + 1:token + 2] != b"<":
+            read = 0
+            for chunk in _chunks(stream, start + token, head[token:], 2):
+                if (end := chunk.find(b">")) != -1:
+                    return (read + end) // 2
+                read += len(chunk)
+            return STRING_BUDGET + 1
+        return 0
+    finally:
+        stream.seek(start)
+
+
+def _chunks(stream: Any, start: int, first: bytes, scale: int = 1) -> Iterator[bytes]:
+    """The bytes from ``start`` on, in growing pieces, up to a string's limit."""
+    chunk, read = first, len(first)
+    stream.seek(start + read)
+    while chunk:
+        yield chunk
+        if read > MAX_STRING * scale:
+            return
+        chunk = stream.read(min(max(read, 4096), MAX_STRING * scale + 2 - read))
+        read += len(chunk)
+
+
+# pypdf looks these up in their modules on each call: EncodedStreamObject.get_data imports
+# decode_stream_data from pypdf.filters; arrays and dictionaries call their module's read_object,
+# the reader its own import of it.
 pypdf.filters.decode_stream_data = _counted_decode
+_data_structures.read_object = _counted_read
+_reader_module.read_object = _counted_read
 
 
 def check_and_clean(data: bytes) -> bytes:
     """The served copy, or ``Refused`` (CORRUPT_PDF, PDF_ENCRYPTED, TOO_MANY_PAGES, PDF_TOO_COMPLEX,
     PDF_NOT_CLEANABLE, PROCESSING_FAILED)."""
-    budget = _Budget(INFLATE_BUDGET)
+    budget = _Budget()
     token = _BUDGET.set(budget)
     try:
         with apply_configuration(None, **LIMITS):
             served = _clean(data, budget)
+            check = _Budget()  # reading our copy back: no more than the upload
+            _BUDGET.set(check)
             try:
                 leftovers = served_findings(served)
             except Exception as exc:  # noqa: BLE001 - our own output must read back
                 raise Refused("PROCESSING_FAILED") from exc
     finally:
         _BUDGET.reset(token)
-    if budget.exceeded:
-        raise Refused("PDF_TOO_COMPLEX")
-    if leftovers:
+    if leftovers or check.exceeded:
         raise Refused("PROCESSING_FAILED")
     return served
 
