@@ -443,10 +443,14 @@ def _strip_j2k_comments(data: bytes) -> bytes:
 def served_findings(served: bytes) -> list[str]:
     """What the written copy still holds that must not be served: its objects (every one in its
     cross-reference table, reachable or not) and its bytes outside streams."""
+    return raw_findings(served) + findings(PdfReader(io.BytesIO(served), strict=True))
+
+
+def raw_findings(served: bytes) -> list[str]:
+    """Action, file and metadata names in the bytes outside streams; XMP or EXIF anywhere."""
     skeleton = STREAM_BODY.sub(b"stream endstream", served)
     found = [m.group(0).decode("latin-1") for m in RAW_NAMES.finditer(skeleton)]
-    found += [marker.decode("latin-1") for marker in RAW_METADATA if marker in served]
-    return found + findings(PdfReader(io.BytesIO(served), strict=True))
+    return found + [marker.decode("latin-1") for marker in RAW_METADATA if marker in served]
 
 
 def _all_objects(reader: PdfReader) -> Iterator[PdfObject | None]:
