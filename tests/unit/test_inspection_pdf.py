@@ -142,8 +142,8 @@ def jpeg_with_everything() -> bytes:
 
 
 def served_images(clean: bytes) -> list[StreamObject]:
-    page = PdfReader(io.BytesIO(clean)).pages[0]
-    xobjects: Any = page["/Resources"]["/XObject"]
+    resources: Any = PdfReader(io.BytesIO(clean)).pages[0]["/Resources"]
+    xobjects = resources["/XObject"]
     return [xobjects[name].get_object() for name in xobjects]
 
 
