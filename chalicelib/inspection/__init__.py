@@ -44,6 +44,8 @@ REASONS = {
     "CORRUPT_PDF": "The PDF is damaged or incomplete.",
     "PDF_ENCRYPTED": "The PDF is password-protected.",
     "TOO_MANY_PAGES": "The PDF has more pages than accepted.",
+    "PDF_TOO_COMPLEX": "The PDF unpacks to more data or objects than we can check.",
+    "PDF_NOT_CLEANABLE": "The PDF holds a picture whose metadata could not be removed.",
     "DISPUTE_CLOSED": "The dispute closed before the file was checked.",
     "PROCESSING_FAILED": "The file could not be checked in time; upload it again.",
 }

@@ -1,0 +1,325 @@
+"""PDFs under hostile input: what pypdf may unpack is bounded, what is removed is not written, and
+photos inside lose their metadata. Every file is made here."""
+from __future__ import annotations
+
+import io
+import struct
+import tracemalloc
+import zlib
+from typing import Any
+
+import pytest
+from PIL import Image
+from pypdf import PdfReader, PdfWriter
+from pypdf.generic import (
+    ArrayObject,
+    DecodedStreamObject,
+    DictionaryObject,
+    NameObject,
+    NumberObject,
+    StreamObject,
+    TextStringObject,
+)
+
+from chalicelib.inspection import REASONS, inspect, pdf
+from tests import media
+from tests.integration.evidence import jpeg
+
+MIB = 1024 * 1024
+MAX = 10 * MIB  # chalicelib.domain.evidence.LIMITS["application/pdf"]
+CATALOG = b"<< /Type /Catalog /Pages 2 0 R >>"
+PAGES = b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>"
+
+
+def run(data: bytes) -> Any:
+    return inspect(data, "application/pdf", len(data), MAX)
+
+
+# ---- files ------------------------------------------------------------------------------------
+def page_using(refs: list[int]) -> bytes:
+    """A page whose resources refer to the objects ``refs`` (so copying the page loads them)."""
+    named = b" ".join(b"/X%d %d 0 R" % (i, ref) for i, ref in enumerate(refs))
+    return b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 10 10] /Resources << /Properties << " + named + b" >> >> >>"
+
+
+def raw_pdf(objects: dict[int, bytes]) -> bytes:
+    """A PDF with a classic cross-reference table; object 1 is the catalogue."""
+    out = bytearray(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
+    offsets = {}
+    for number, body in sorted(objects.items()):
+        offsets[number] = len(out)
+        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
+    size = max(offsets) + 1
+    table = b"".join(b"%010d 00000 n \n" % offsets[n] if n in offsets else b"0000000000 65535 f \n"
+                     for n in range(1, size))
+    start = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n%s" % (size, table)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (size, start)
+    return bytes(out)
+
+
+def pdf_with_object_streams(bodies: list[bytes]) -> bytes:
+    """A one-page PDF whose page refers to objects each packed alone in a compressed object stream
+    (as the review's bomb: 287 KB of 4 streams of 70 MB each), with a cross-reference stream."""
+    count = len(bodies)
+    plain = {1: CATALOG, 2: PAGES, 3: page_using([1000 + i for i in range(count)])}
+    out = bytearray(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
+    offsets: dict[int, int] = {}
+    for number, body in plain.items():
+        offsets[number] = len(out)
+        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
+    for i, body in enumerate(bodies):
+        header = b"%d 0 " % (1000 + i)
+        packed = zlib.compress(header + body, 9)
+        offsets[10 + i] = len(out)
+        out += (b"%d 0 obj\n<< /Type /ObjStm /N 1 /First %d /Filter /FlateDecode /Length %d >>\nstream\n"
+                % (10 + i, len(header), len(packed)) + packed + b"\nendstream\nendobj\n")
+    size = 1000 + count
+    rows = []
+    for n in range(size + 1):
+        if n in offsets:
+            rows.append(struct.pack(">BIH", 1, offsets[n], 0))
+        elif n >= 1000 and n < size:
+            rows.append(struct.pack(">BIH", 2, 10 + n - 1000, 0))
+        elif n == size:
+            rows.append(struct.pack(">BIH", 1, len(out), 0))
+        else:
+            rows.append(struct.pack(">BIH", 0, 0, 65535))
+    table, start = b"".join(rows), len(out)
+    out += (b"%d 0 obj\n<< /Type /XRef /Size %d /W [1 4 2] /Root 1 0 R /Length %d >>\nstream\n"
+            % (size, size + 1, len(table)) + table + b"\nendstream\nendobj\n")
+    out += b"startxref\n%d\n%%%%EOF\n" % start
+    return bytes(out)
+
+
+def pdf_at_every_limit() -> bytes:
+    """The costliest PDF accepted (for the evidence benchmark): a few kilobytes of object streams
+    that unpack to strings just under the string budget and to arrays of numbers just under the
+    element budget, both parsed, copied, written and read back."""
+    strings = [b"(" + b"a" * (pdf.MAX_STRING - 64) + b")"] * (pdf.STRING_BUDGET // pdf.MAX_STRING - 1)
+    numbers = (pdf.MAX_ELEMENTS - 20_000) // 50_000
+    arrays = [b"[" + b"0 " * 49_999 + b"]"] * numbers
+    return pdf_with_object_streams(strings + arrays)
+
+
+def page_with(objects: dict[str, StreamObject | DictionaryObject], writer: PdfWriter | None = None) -> PdfWriter:
+    writer = writer or PdfWriter()
+    page = writer.add_blank_page(100, 100)
+    refs = {name: writer._add_object(obj) for name, obj in objects.items()}  # noqa: SLF001 - a test's own file
+    page[NameObject("/Resources")] = DictionaryObject({NameObject("/XObject"): DictionaryObject(
+        {NameObject(name): ref for name, ref in refs.items()})})
+    content = DecodedStreamObject()
+    content.set_data(b" ".join(b"q 100 0 0 100 0 0 cm %s Do Q" % name.encode() for name in objects))
+    page[NameObject("/Contents")] = writer._add_object(content)  # noqa: SLF001
+    return writer
+
+
+def written(writer: PdfWriter) -> bytes:
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def image_stream(data: bytes, filters: list[str], size: tuple[int, int] = (64, 48)) -> StreamObject:
+    stream = StreamObject()
+    stream._data = data  # noqa: SLF001 - the encoded bytes, as a scanner writes them
+    stream.update({NameObject("/Type"): NameObject("/XObject"), NameObject("/Subtype"): NameObject("/Image"),
+                   NameObject("/Width"): NumberObject(size[0]), NameObject("/Height"): NumberObject(size[1]),
+                   NameObject("/ColorSpace"): NameObject("/DeviceRGB"), NameObject("/BitsPerComponent"): NumberObject(8),
+                   NameObject("/Filter"): ArrayObject(NameObject(f) for f in filters) if len(filters) > 1
+                   else NameObject(filters[0])})
+    return stream
+
+
+def jpeg_with_everything() -> bytes:
+    """A phone photo: EXIF with GPS and camera make, plus an XMP segment and a comment."""
+    photo = jpeg((64, 48), gps=True)
+    xmp = b"http://ns.adobe.com/xap/1.0/\x00<x:xmpmeta><exif:GPSLatitude>48,51.48N</exif:GPSLatitude></x:xmpmeta>"
+    comment = b"taken at " + media.COORDINATES
+    extra = (b"\xff\xe1" + struct.pack(">H", len(xmp) + 2) + xmp + b"\xff\xfe" + struct.pack(">H", len(comment) + 2)
+             + comment)
+    return photo[:2] + extra + photo[2:]
+
+
+def served_images(clean: bytes) -> list[StreamObject]:
+    resources: Any = PdfReader(io.BytesIO(clean)).pages[0]["/Resources"]
+    xobjects = resources["/XObject"]
+    return [xobjects[name].get_object() for name in xobjects]
+
+
+# ---- bounded unpacking --------------------------------------------------------------------------
+def test_object_streams_unpacking_past_the_budget_are_refused_within_bounded_memory():
+    spaces = b"<< /A 1 >>" + b" " * (3 * MIB)
+    bombs = {"one stream over its limit": pdf_with_object_streams([b"<< /A 1 >>" + b" " * (pdf.STREAM_LIMIT + MIB)]),
+             "streams together over the budget": pdf_with_object_streams([spaces] * 12)}
+    for name, bomb in bombs.items():
+        assert len(bomb) < 200_000, name
+        tracemalloc.start()
+        try:
+            result = run(bomb)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert result.rejection == "PDF_TOO_COMPLEX", name
+        assert peak < 3 * pdf.STREAM_LIMIT, (name, peak)
+
+
+def test_object_streams_within_the_budget_are_accepted_and_the_budget_is_per_file():
+    assert run(pdf_with_object_streams([spaces_object(2 * MIB)] * 9)).rejection == "PDF_TOO_COMPLEX"
+    result = run(pdf_with_object_streams([spaces_object(MIB)] * 3))
+    assert result.rejection is None
+    assert len(PdfReader(io.BytesIO(result.clean)).pages) == 1
+
+
+def spaces_object(size: int) -> bytes:
+    return b"<< /A 1 >>" + b" " * size
+
+
+def test_a_small_file_of_many_numbers_or_long_strings_is_refused():
+    numbers = [b"[" + b"0 " * 99_999 + b"]"] * (pdf.MAX_ELEMENTS // 100_000 + 1)
+    assert run(raw_pdf({1: CATALOG, 2: PAGES, 3: page_using(list(range(10, 10 + len(numbers)))),
+                        **{10 + i: body for i, body in enumerate(numbers)}})).rejection == "PDF_TOO_COMPLEX"
+    long_string = b"(" + b"a" * (pdf.MAX_STRING + 10) + b")"
+    assert run(raw_pdf({1: CATALOG, 2: PAGES, 3: page_using([4]), 4: long_string})).rejection == "PDF_TOO_COMPLEX"
+    long_hex = b"<" + b"41" * (pdf.MAX_STRING + 10) + b">"
+    assert run(raw_pdf({1: CATALOG, 2: PAGES, 3: page_using([4]), 4: long_hex})).rejection == "PDF_TOO_COMPLEX"
+    strings = [b"(" + b"a" * (pdf.MAX_STRING - 64) + b")"] * (pdf.STRING_BUDGET // pdf.MAX_STRING + 1)
+    assert run(pdf_with_object_streams(strings)).rejection == "PDF_TOO_COMPLEX"
+    escaped = b"(" + b"\\) (b) " * 4 + b"a" * 100 + b")"  # escapes and nested parentheses end where pypdf ends
+    assert run(raw_pdf({1: CATALOG, 2: PAGES, 3: page_using([4]), 4: escaped})).rejection is None
+
+
+def test_the_costliest_accepted_pdf_is_accepted():
+    data = pdf_at_every_limit()
+    assert len(data) < MAX
+    result = run(data)
+    assert result.rejection is None
+    assert len(result.clean) > pdf.STRING_BUDGET // 2
+
+
+def test_too_many_objects_are_refused():
+    objects = {1: CATALOG, 2: PAGES, 3: page_using([4])}
+    objects.update({n: b"0" for n in range(4, pdf.MAX_OBJECTS + 10)})
+    assert run(raw_pdf(objects)).rejection == "PDF_TOO_COMPLEX"
+
+
+def test_the_new_codes_are_in_the_catalog():
+    assert {"PDF_TOO_COMPLEX", "PDF_NOT_CLEANABLE"} <= set(REASONS)
+
+
+# ---- what is removed is not written ---------------------------------------------------------------
+def pdf_with_orphans() -> bytes:
+    """A page with an XMP stream (location, creator), a file attachment annotation (Filespec with an
+    embedded file) and a JavaScript page action: all cut off by the cleaning."""
+    writer = PdfWriter()
+    page = writer.add_blank_page(100, 100)
+    xmp = DecodedStreamObject()
+    xmp.set_data(b"<x:xmpmeta><exif:GPSLatitude>48,51.48N</exif:GPSLatitude><dc:creator>Jane Seller</dc:creator>"
+                 b"</x:xmpmeta>")
+    xmp.update({NameObject("/Type"): NameObject("/Metadata"), NameObject("/Subtype"): NameObject("/XML")})
+    page[NameObject("/Metadata")] = writer._add_object(xmp)  # noqa: SLF001 - a test's own file
+    embedded = DecodedStreamObject()
+    embedded.set_data(b"SECRET-EMBEDDED-PAYLOAD MZ")
+    embedded[NameObject("/Type")] = NameObject("/EmbeddedFile")
+    spec = DictionaryObject({NameObject("/Type"): NameObject("/Filespec"), NameObject("/F"): TextStringObject("payload.exe"),
+                             NameObject("/EF"): DictionaryObject({NameObject("/F"): writer._add_object(embedded)})})  # noqa: SLF001
+    annotation = DictionaryObject({NameObject("/Type"): NameObject("/Annot"),
+                                   NameObject("/Subtype"): NameObject("/FileAttachment"),
+                                   NameObject("/Rect"): ArrayObject([NumberObject(0)] * 4),
+                                   NameObject("/FS"): writer._add_object(spec)})  # noqa: SLF001
+    script = DictionaryObject({NameObject("/S"): NameObject("/JavaScript"),
+                               NameObject("/JS"): TextStringObject("app.alert('orphan')")})
+    page[NameObject("/Annots")] = ArrayObject([writer._add_object(annotation)])  # noqa: SLF001
+    page[NameObject("/AA")] = DictionaryObject({NameObject("/O"): writer._add_object(script)})  # noqa: SLF001
+    return written(writer)
+
+
+def test_what_the_cleaning_cuts_off_is_not_written():
+    original = pdf_with_orphans()
+    assert b"Jane Seller" in original and b"SECRET-EMBEDDED-PAYLOAD" in original
+    result = run(original)
+    assert result.rejection is None
+    for leftover in (b"GPSLatitude", b"Jane Seller", b"SECRET-EMBEDDED-PAYLOAD", b"payload.exe", b"app.alert",
+                     b"/JavaScript", b"/Filespec", b"/FileAttachment", b"/EmbeddedFile", b"/Metadata"):
+        assert leftover not in result.clean, leftover
+    served = PdfReader(io.BytesIO(result.clean))
+    assert len(served.pages) == 1 and pdf.findings(served) == []
+    in_table = sum(len(ids) for ids in served.xref.values())
+    assert in_table == 3  # catalogue, page tree, page: nothing else
+
+
+def test_the_self_check_reads_every_object_not_only_reachable_ones(monkeypatch: pytest.MonkeyPatch):
+    original = pdf_with_orphans()
+    # an object no page refers to is still found in the file
+    assert "/JS" in pdf.findings(PdfReader(io.BytesIO(original)))
+    monkeypatch.setattr(pdf, "_drop_unreachable", lambda writer: None)
+    assert run(original).rejection == "PROCESSING_FAILED"  # found in our own copy: refused, not served
+
+
+def test_the_self_check_scans_the_bytes_outside_streams():
+    clean = run(media.pdf_with_javascript()).clean
+    assert pdf.served_findings(clean) == [] and pdf.raw_findings(clean) == []
+    planted = clean.replace(b"/Type /Catalog", b"/Type /Catalog /OpenAction 3 0 R", 1)
+    assert pdf.raw_findings(planted) == ["/OpenAction"]
+    assert pdf.raw_findings(clean + b"\n<</S/Launch>>") == ["/Launch"]
+    assert pdf.raw_findings(clean + b"\n(Exif\x00\x00)") == ["Exif\x00\x00"]
+    content = b"stream\nBT (/JS is text inside a stream) Tj ET\nendstream"
+    assert pdf.raw_findings(clean + content) == []
+
+
+# ---- photos inside ----------------------------------------------------------------------------------
+def test_a_photo_inside_a_pdf_loses_its_exif_xmp_and_comment():
+    photo = jpeg_with_everything()
+    assert b"Exif" in photo and b"PhoneMaker" in photo and media.COORDINATES in photo
+    wrapped = zlib.compress(photo)
+    original = written(page_with({"/Im0": image_stream(photo, ["/DCTDecode"]),
+                                  "/Im1": image_stream(wrapped, ["/FlateDecode", "/DCTDecode"])}))
+    result = run(original)
+    assert result.rejection is None
+    for leftover in (b"Exif", b"PhoneMaker", b"\x88\x25", b"GPSLatitude", b"xmpmeta", media.COORDINATES):
+        assert leftover not in result.clean, leftover
+    images = served_images(result.clean)
+    assert len(images) == 2
+    for image in images:
+        assert image["/Filter"] == "/DCTDecode"
+        decoded = Image.open(io.BytesIO(image._data))  # noqa: SLF001 - the JPEG file itself
+        assert decoded.size == (64, 48) and not decoded.getexif()
+        decoded.load()
+        assert decoded.getpixel((10, 10))[0] > 150  # still the red photo
+        assert decoded.info.get("jfif") is not None  # JFIF kept: decoders need it
+
+
+def test_segments_between_progressive_scans_and_after_the_end_are_dropped():
+    out = io.BytesIO()
+    Image.new("RGB", (64, 48), (10, 10, 200)).save(out, "JPEG", progressive=True)
+    photo = out.getvalue()
+    second_scan = photo.index(b"\xff\xda", photo.index(b"\xff\xda") + 2)
+    comment = b"\xff\xfe" + struct.pack(">H", 12) + b"lat 48.85N"
+    hostile = photo[:second_scan] + comment + photo[second_scan:] + b"Exif\x00\x00 trailing"
+    cleaned = pdf.strip_jpeg(hostile)
+    assert b"lat 48.85N" not in cleaned and b"trailing" not in cleaned
+    assert pdf.strip_jpeg(cleaned) == cleaned
+    assert Image.open(io.BytesIO(cleaned)).convert("RGB").getpixel((5, 5))[2] > 150
+
+
+def test_a_jpeg_2000_inside_a_pdf_loses_its_metadata_boxes():
+    out = io.BytesIO()
+    Image.new("RGB", (64, 48), (200, 30, 30)).save(out, "JPEG2000")
+    jp2 = out.getvalue()
+    assert jp2.startswith(pdf.JP2_SIGNATURE)
+    xml = media.box(b"xml ", b"<x:xmpmeta><exif:GPSLatitude>48,51.48N</exif:GPSLatitude></x:xmpmeta>")
+    geo = media.box(b"uuid", b"\xb1\x4b\xf8\xbd\x08\x3d\x4b\x43\xa5\xae\x8c\xd7\xd5\xa6\xce\x03" + b"GeoTIFF 2.2945E")
+    codestream = jp2.index(b"jp2c") - 4
+    hostile = jp2[:codestream] + xml + geo + jp2[codestream:]
+    result = run(written(page_with({"/Im0": image_stream(hostile, ["/JPXDecode"])})))
+    assert result.rejection is None
+    assert b"GPSLatitude" not in result.clean and b"GeoTIFF" not in result.clean
+    (image,) = served_images(result.clean)
+    assert Image.open(io.BytesIO(image._data)).size == (64, 48)  # noqa: SLF001
+
+
+def test_a_photo_that_cannot_be_cleaned_is_refused():
+    broken = written(page_with({"/Im0": image_stream(b"\xff\xd8\xff\xe1\x00", ["/DCTDecode"])}))
+    assert run(broken).rejection == "PDF_NOT_CLEANABLE"
+    flate_after_dct = written(page_with({"/Im0": image_stream(zlib.compress(jpeg()), ["/DCTDecode", "/FlateDecode"])}))
+    assert run(flate_after_dct).rejection == "PDF_NOT_CLEANABLE"
