@@ -84,8 +84,9 @@ def worst_cases() -> list[tuple[str, str, Callable[[], bytes], str | None]]:
     from PIL import Image
 
     from chalicelib.domain.evidence import LIMITS
-    from chalicelib.inspection import images, video
+    from chalicelib.inspection import images, pdf, video
     from tests import hostile_images as hostile
+    from tests.hostile_pdf import pdf_at_every_limit, pdf_with_object_streams
     from tests.media import many_boxes_mp4
 
     mp64 = (8000, 8000)
@@ -168,6 +169,10 @@ def worst_cases() -> list[tuple[str, str, Callable[[], bytes], str | None]]:
         ("WebP lossless 8000x8000 (the 90-byte file)", "image/webp",
          lambda: _save(Image.new("RGB", mp64), "WEBP", lossless=True, exif=_exif(6)), "DECOMPRESSION_BOMB"),
         ("PDF 10 MB, 2000 pages", "application/pdf", _big_pdf, None),
+        ("PDF of object streams unpacking to every limit (strings, numbers)", "application/pdf",
+         pdf_at_every_limit, None),
+        ("PDF of object streams unpacking past the budget", "application/pdf",
+         lambda: pdf_with_object_streams([b"(" + b"a" * (pdf.MAX_STRING - 64) + b")"] * 40), "PDF_TOO_COMPLEX"),
         ("MP4 50 MB", "video/mp4", _big_mp4, None),
         (f"MP4 50 MB of {video.MAX_BOXES} boxes, every one blanked", "video/mp4",
          lambda: many_boxes_mp4(video.MAX_BOXES, LIMITS["video/mp4"], inside_moov=True), None),
