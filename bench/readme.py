@@ -81,11 +81,14 @@ def evidence() -> str:
     return "\n".join([
         f"Memory and time, measured by `make bench` on {throughput['date'][:10]} ({m}; "
         "`bench/results/evidence_memory.json`, `bench/results/evidence_throughput.json`):",
-        "- every worst input allowed (each format at the largest dimensions and size accepted, with and",
-        "  without rotation; CMYK, grey, 1-bit, paletted, 16-bit and alpha PNG; progressive JPEG; a 10 MB",
-        "  PDF of 2000 pages; a 50 MB MP4), each in a fresh process: peak resident memory at most",
-        f"  {memory['worst_peak_mb']} MB (goal {memory['goal_peak_mb']}), at most {memory['worst_seconds']} s each. "
-        "The evidence function is sized from",
+        f"- every worst input allowed, {len(memory['results'])} in all (each format at the largest dimensions and "
+        "size accepted, with and",
+        "  without rotation; CMYK, grey, 1-bit, paletted, 16-bit and alpha PNG; progressive JPEG and JPEG",
+        "  with its components in separate scans at their budgets, 100 scans, 500 segments; a PNG with",
+        "  10 MiB of text; a 10 MB PDF of 2000 pages and one of object streams unpacking to every limit;",
+        "  a 50 MB MP4 and one of 100 000 boxes; and the bombs just past each limit), each in a fresh",
+        f"  process: peak resident memory at most {memory['worst_peak_mb']} MB (goal {memory['goal_peak_mb']}), "
+        f"at most {memory['worst_seconds']} s each. The evidence function is sized from",
         "  this: 512 MB in every stage (`.chalice/config.json`), timeout 30 s (a sixth of the queue's",
         "  180 s visibility timeout).",
         f"- 12 MP phone photos ({phone['mb_per_file']} MB, rotated, with GPS EXIF): {phone['ratio_median']}x the "

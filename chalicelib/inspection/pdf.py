@@ -48,11 +48,11 @@ from pypdf.generic import (
 MIB = 1024 * 1024
 MAX_PAGES = 2000
 MAX_OBJECTS = 100_000  # indirect objects in the upload's cross-reference table
-MAX_ELEMENTS = 500_000  # array and dictionary elements parsed, about 160 bytes each once copied
+MAX_ELEMENTS = 250_000  # array and dictionary elements parsed, about 160 bytes each once copied
 STREAM_LIMIT = 8 * MIB  # one stream, decoded
 INFLATE_BUDGET = 16 * MIB  # all streams pypdf decodes for one file, together
 MAX_STRING = MIB  # one string object (pypdf parses strings byte by byte, at ~20 bytes of memory each)
-STRING_BUDGET = 8 * MIB  # all string objects parsed for one file, together
+STRING_BUDGET = 4 * MIB  # all string objects parsed for one file, together (bounds the time too)
 REMOVED_KEYS = frozenset({"/A", "/AA", "/OpenAction", "/JS", "/JavaScript", "/EmbeddedFiles", "/EmbeddedFile",
                           "/EF", "/FS", "/Metadata", "/PieceInfo", "/AcroForm", "/Names", "/URI", "/Launch",
                           "/SubmitForm", "/ImportData", "/RichMediaContent", "/XFA"})
@@ -246,22 +246,30 @@ def _clean(data: bytes, budget: _Budget) -> bytes:
     return out.getvalue()
 
 
-def _objects(root: PdfObject, skip: str = "/Parent") -> Iterator[DictionaryObject]:
-    """Every dictionary (and stream dictionary) reachable from ``root``, each once."""
+def _reachable(root: Any, skip: str | None = None) -> Iterator[tuple[int | None, Any]]:
+    """Every object reachable from ``root`` (not through ``skip`` keys), each once, with its
+    object number when it is an indirect one."""
     seen: set[int] = set()
     stack: list[Any] = [root]
     while stack:
-        obj = stack.pop()
+        obj: Any = stack.pop()
+        number: int | None = None
         if isinstance(obj, IndirectObject):
             if obj.idnum in seen:
                 continue
-            seen.add(obj.idnum)
+            number = obj.idnum
+            seen.add(number)
             obj = obj.get_object()
+        yield number, obj
         if isinstance(obj, DictionaryObject):
-            yield obj
             stack.extend(v for k, v in obj.items() if k != skip)
         elif isinstance(obj, ArrayObject):
             stack.extend(obj)
+
+
+def _objects(root: PdfObject, skip: str = "/Parent") -> Iterator[DictionaryObject]:
+    """Every dictionary (and stream dictionary) reachable from ``root``, each once."""
+    return (obj for _, obj in _reachable(root, skip) if isinstance(obj, DictionaryObject))
 
 
 def _sanitize(root: PdfObject) -> None:
@@ -280,19 +288,7 @@ def _sanitize(root: PdfObject) -> None:
 def _drop_unreachable(writer: PdfWriter) -> None:
     """Forget the objects nothing reachable from the catalogue refers to any more (what
     ``_sanitize`` cut off): the writer would otherwise write them all."""
-    reachable: set[int] = set()
-    stack: list[Any] = [writer.root_object]
-    while stack:
-        obj = stack.pop()
-        if isinstance(obj, IndirectObject):
-            if obj.idnum in reachable:
-                continue
-            reachable.add(obj.idnum)
-            obj = obj.get_object()
-        if isinstance(obj, DictionaryObject):
-            stack.extend(obj.values())
-        elif isinstance(obj, ArrayObject):
-            stack.extend(obj)
+    reachable = {number for number, _ in _reachable(writer.root_object) if number is not None}
     root = writer.root_object.indirect_reference
     assert root is not None
     reachable.add(root.idnum)

@@ -8,29 +8,14 @@ import requests
 
 from chalicelib.adapters.memory import MemoryEvidenceStore
 from tests import media
-from tests.integration.api import Api
-from tests.integration.evidence import Uploads, jpeg, png
+from tests.integration.evidence import jpeg, png
+from tests.integration.test_evidence import api, dispute, uploads
 
 BUCKET = "buyer-protection-evidence"
 HTML = b"<html><script>alert(document.domain)</script></html>"
 
 
-@pytest.fixture
-def api(client):
-    return Api(client)
-
-
-@pytest.fixture
-def uploads(api, aws):
-    from app import app
-
-    return Uploads(api, app, aws)
-
-
-@pytest.fixture
-def dispute(api):
-    api.delivered_order()
-    return api.open_dispute()["dispute_id"]
+__all__ = ["api", "uploads", "dispute"]  # the evidence tests' fixtures, used here too
 
 
 def mp4_with_html_in_its_media() -> bytes:
