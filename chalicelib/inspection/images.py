@@ -24,10 +24,13 @@ import re
 import struct
 import warnings
 from dataclasses import dataclass
+from typing import Any
 
-from PIL import Image, JpegImagePlugin
+from PIL import Image, ImageCms, JpegImagePlugin
 
 from . import metadata
+
+SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))  # what is served: no profile needed
 
 MAX_PIXELS = 64_000_000  # above this any image is a bomb, whatever its format (48 MP phones pass)
 MAX_EDGE = 2560  # the served copy's long edge
@@ -45,7 +48,6 @@ PNG_BYTES_PER_PIXEL = {"1": 3.0, "L": 3.0, "P": 9.5, "PA": 9.5, "LA": 13.0, "RGB
 WEBP_BYTES_PER_PIXEL = 16.5
 # A progressive JPEG's coefficient buffers, and the decoder's own, per coefficient byte.
 PROGRESSIVE_OVERHEAD = 1.6
-MAX_ICC_BYTES = 1024 * 1024
 # A JPEG's structure, counted before decoding. Progressive photos have about 10 scans (libjpeg's
 # default script: 10 for colour, 6 for grey); each scan costs a pass over the whole image.
 MAX_JPEG_SCANS = 100
@@ -161,6 +163,7 @@ def png_for_decoding(data: bytes) -> bytes:
     view = memoryview(data)
     parts: list[memoryview] = []
     keywords: set[bytes] = set()
+    profile_seen = pixels_seen = False
     pos = start = 8
     while pos + 12 <= len(data):
         length, kind = struct.unpack(">I4s", data[pos:pos + 8])
@@ -168,6 +171,9 @@ def png_for_decoding(data: bytes) -> bytes:
         if following > len(data) or kind == b"IEND":
             break
         keep = kind in PNG_DECODED_CHUNKS
+        if kind == b"iCCP":  # Pillow inflates every one (up to 1 MiB each): the first, before the pixels
+            keep, profile_seen = not profile_seen and not pixels_seen, True
+        pixels_seen = pixels_seen or kind == b"IDAT"
         if kind in PNG_TEXT_CHUNKS and length <= MAX_PNG_ORIENTATION_TEXT:
             keyword = data[pos + 8:pos + 8 + min(length, 80)].split(b"\0", 1)[0]
             keep = keyword in PNG_ORIENTATION_KEYWORDS and keyword not in keywords
@@ -230,12 +236,26 @@ def decode(data: bytes, pil_format: str) -> Image.Image:
     image.load()  # every byte is decoded: a truncated file fails here
     exif_orientation = image.getexif().get(ORIENTATION_TAG, 1)
     icc = image.info.get("icc_profile")
-    image = shrink(eight_bit(image, pil_format))
-    # Nothing of the original's info travels on but what is named here.
+    image = to_srgb(shrink(eight_bit(image, pil_format)), icc)
+    # Nothing of the original's info travels on but what is named here (not even the ICC profile).
     image.info = {"orientation": exif_orientation}
-    if isinstance(icc, bytes) and len(icc) <= MAX_ICC_BYTES:
-        image.info["icc_profile"] = icc
     return image
+
+
+def to_srgb(image: Image.Image, icc: Any) -> Image.Image:
+    """The pixels in sRGB, so that no profile needs to be served: a profile is the uploader's bytes
+    (its text tags can hold anything, and nothing makes it a profile at all). One that does not
+    read as an RGB profile is ignored, as a browser would."""
+    if not isinstance(icc, bytes) or not icc or image.mode not in ("RGB", "RGBA"):
+        return image
+    try:
+        source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        if "srgb" in (ImageCms.getProfileDescription(source) or "").lower():
+            return image  # already sRGB (or says so: its bytes are not served either way)
+        converted = ImageCms.applyTransform(image, ImageCms.buildTransform(source, SRGB, image.mode, image.mode))
+    except (OSError, ValueError, TypeError, ImageCms.PyCMSError):
+        return image
+    return converted if converted is not None else image
 
 
 def eight_bit(image: Image.Image, pil_format: str) -> Image.Image:

@@ -52,10 +52,17 @@ MAX_ELEMENTS = 250_000  # array and dictionary elements parsed, about 160 bytes 
 STREAM_LIMIT = 8 * MIB  # one stream, decoded
 INFLATE_BUDGET = 16 * MIB  # all streams pypdf decodes for one file, together
 MAX_STRING = MIB  # one string object (pypdf parses strings byte by byte, at ~20 bytes of memory each)
+# pypdf's ASCII85, ASCIIHex, RunLength and LZW decoders are pure Python and hold 40-95 bytes per
+# byte of their input before any output limit applies: their input is bounded first.
+TEXT_FILTERS = frozenset({"/ASCII85Decode", "/A85", "/ASCIIHexDecode", "/AHx", "/RunLengthDecode", "/RL",
+                          "/LZWDecode", "/LZW"})
+TEXT_FILTER_INPUT = MIB
 STRING_BUDGET = 4 * MIB  # all string objects parsed for one file, together (bounds the time too)
 REMOVED_KEYS = frozenset({"/A", "/AA", "/OpenAction", "/JS", "/JavaScript", "/EmbeddedFiles", "/EmbeddedFile",
                           "/EF", "/FS", "/Metadata", "/PieceInfo", "/AcroForm", "/Names", "/URI", "/Launch",
-                          "/SubmitForm", "/ImportData", "/RichMediaContent", "/XFA"})
+                          "/SubmitForm", "/ImportData", "/RichMediaContent", "/XFA", "/PA"})
+# Who wrote an annotation and when: removed from every annotation that is kept.
+ANNOTATION_IDENTITY = frozenset({"/T", "/M", "/CreationDate", "/NM", "/RC"})
 DROPPED_ANNOTATIONS = frozenset({"/FileAttachment", "/Screen", "/Movie", "/Sound", "/RichMedia", "/Widget", "/3D"})
 UNSAFE_VALUES = frozenset({"/JavaScript", "/Launch", "/EmbeddedFile", "/Filespec", "/SubmitForm", "/ImportData",
                            "/GoToR", "/GoToE", "/URI", "/RichMedia", "/Metadata", "/XML"})
@@ -111,6 +118,10 @@ def _counted_decode(stream: StreamObject) -> bytes:
         return _decode_stream_data(stream)
     if budget.exceeded:
         raise LimitReachedError("PDF budget used up")
+    encoded = getattr(stream, "_data", b"") or b""
+    if len(encoded) > TEXT_FILTER_INPUT and set(_filters(stream)) & TEXT_FILTERS:
+        budget.exceeded = True  # pypdf decodes these in Python at 40-95 bytes of memory per input byte
+        raise LimitReachedError("PDF stream too large for its filter")
     try:
         data = _decode_stream_data(stream)
     except LimitReachedError:
@@ -230,6 +241,8 @@ def _clean(data: bytes, budget: _Budget) -> bytes:
                 raise Refused("PDF_TOO_COMPLEX")
         writer.metadata = None
         _sanitize(writer.root_object)
+        if any(_inline_photos(stream) for stream in _content_streams(writer)):
+            raise Refused("PDF_NOT_CLEANABLE")  # a JPEG inside a page's drawing: its metadata stays put
         _drop_unreachable(writer)
         out = io.BytesIO()
         writer.write(out)
@@ -281,8 +294,35 @@ def _sanitize(root: PdfObject) -> None:
             kept = ArrayObject(a for a in annotations.get_object()
                                if a.get_object().get("/Subtype") not in DROPPED_ANNOTATIONS)
             obj[NameObject("/Annots")] = kept
+            for annotation in kept:
+                fields = annotation.get_object()
+                for key in [k for k in fields if k in ANNOTATION_IDENTITY]:
+                    del fields[key]
         if isinstance(obj, StreamObject):
             _clean_image(obj)
+
+
+# An inline image (BI <dictionary> ID <data> EI) compressed as JPEG or JPEG 2000.
+INLINE_IMAGE = re.compile(rb"(?:^|\s)BI\s(.{0,4096}?)\sID\s", re.S)
+PHOTO_FILTER = re.compile(rb"/(?:F|Filter)\s*(?:\[[^\]]*)?/(?:DCT|DCTDecode|JPX|JPXDecode)\b")
+
+
+def _content_streams(writer: PdfWriter) -> Iterator[StreamObject]:
+    """The pages' drawings and the forms they draw (where inline images live)."""
+    for page in writer.pages:
+        contents: Any = page.get("/Contents")
+        parts: Any = contents.get_object() if contents is not None else ArrayObject()
+        for part in parts if isinstance(parts, ArrayObject) else [parts]:
+            stream = part.get_object()
+            if isinstance(stream, StreamObject):
+                yield stream
+    for obj in _objects(writer.root_object):
+        if isinstance(obj, StreamObject) and obj.get("/Subtype") == "/Form":
+            yield obj
+
+
+def _inline_photos(stream: StreamObject) -> bool:
+    return any(PHOTO_FILTER.search(m.group(1)) for m in INLINE_IMAGE.finditer(stream.get_data()))
 
 
 def _drop_unreachable(writer: PdfWriter) -> None:

@@ -253,3 +253,66 @@ def test_a_photo_that_cannot_be_cleaned_is_refused():
     assert run(broken).rejection == "PDF_NOT_CLEANABLE"
     flate_after_dct = written(page_with({"/Im0": image_stream(zlib.compress(jpeg()), ["/DCTDecode", "/FlateDecode"])}))
     assert run(flate_after_dct).rejection == "PDF_NOT_CLEANABLE"
+
+
+# ---- second review: text filters, link actions, annotation authors, inline photos ---------------
+def pdf_with_stream(dictionary: bytes, data: bytes) -> bytes:
+    """A one-page PDF whose page draws the image object 4 (``dictionary`` + ``data``)."""
+    image = b"<< /Type /XObject /Subtype /Image /Width 1 /Height 1 /ColorSpace /DeviceGray " \
+            b"/BitsPerComponent 8 %s /Length %d >>\nstream\n%s\nendstream" % (dictionary, len(data), data)
+    page = (b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 10 10] /Resources << /XObject << /Im 4 0 R >> >>"
+            b" /Contents 5 0 R >>")
+    drawing = b"q 10 0 0 10 0 0 cm /Im Do Q"
+    return raw_pdf({1: CATALOG, 2: PAGES, 3: page, 4: image,
+                    5: b"<< /Length %d >>\nstream\n%s\nendstream" % (len(drawing), drawing)})
+
+
+@pytest.mark.parametrize("filters, data", [
+    (b"/Filter [/ASCII85Decode /DCTDecode]", b"z" * (2 * MIB) + b"~>"),
+    (b"/Filter [/ASCIIHexDecode /DCTDecode]", b"FFD8" + b"4 1\n" * (MIB // 2)),
+    (b"/Filter [/RunLengthDecode /DCTDecode]", b"\x00A" * MIB),
+    (b"/Filter [/LZWDecode /DCTDecode]", b"\x80" * (MIB + 1)),
+])
+def test_streams_of_pure_python_filters_are_bounded_by_their_input_before_decoding(filters, data):
+    tracemalloc.start()
+    try:
+        result = run(pdf_with_stream(filters, data))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert result.rejection == "PDF_TOO_COMPLEX"
+    assert peak < 64 * MIB, peak  # pypdf held 40-95 bytes per input byte: 190 MB for the first one
+
+
+def test_a_small_text_filtered_stream_is_still_read():
+    assert run(pdf_with_stream(b"/Filter /ASCIIHexDecode", b"80>")).rejection is None
+
+
+def annotated_pdf(annotation: bytes) -> bytes:
+    page = b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 10 10] /Annots [4 0 R] >>"
+    return raw_pdf({1: CATALOG, 2: PAGES, 3: page, 4: annotation})
+
+
+def test_a_link_keeps_its_place_and_loses_its_action():
+    result = run(annotated_pdf(b"<< /Type /Annot /Subtype /Link /Rect [0 0 5 5] "
+                               b"/PA << /S /URI /URI (https://evil.example/) >> >>"))
+    assert result.rejection is None and result.clean is not None
+    assert b"evil.example" not in result.clean and b"/URI" not in result.clean
+
+
+def test_a_note_keeps_its_text_but_not_who_wrote_it_or_when():
+    result = run(annotated_pdf(b"<< /Type /Annot /Subtype /Text /Rect [0 0 5 5] /Contents (The box was empty) "
+                               b"/T (John Smith) /M (D:20241101120000Z) /NM (uuid-1) >>"))
+    assert result.rejection is None and result.clean is not None
+    assert b"John Smith" not in result.clean and b"D:2024" not in result.clean and b"uuid-1" not in result.clean
+    assert b"The box was empty" in result.clean
+
+
+def test_a_photo_drawn_inline_in_a_page_is_refused_not_served_with_its_exif():
+    photo = jpeg(gps=True)
+    drawing = b"q 16 0 0 16 0 0 cm BI /W 64 /H 48 /CS /RGB /BPC 8 /F /DCT /L %d ID %s EI Q" % (len(photo), photo)
+    packed = zlib.compress(drawing)
+    page = b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 10 10] /Contents 4 0 R >>"
+    data = raw_pdf({1: CATALOG, 2: PAGES, 3: page,
+                    4: b"<< /Filter /FlateDecode /Length %d >>\nstream\n%s\nendstream" % (len(packed), packed)})
+    assert run(data).rejection == "PDF_NOT_CLEANABLE"
