@@ -29,6 +29,7 @@ from typing import Any
 from PIL import Image, ImageCms, JpegImagePlugin
 
 from . import metadata
+from .icc import rebuild as icc_rebuild
 
 SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))  # what is served: no profile needed
 
@@ -236,16 +237,21 @@ def decode(data: bytes, pil_format: str) -> Image.Image:
     image.load()  # every byte is decoded: a truncated file fails here
     exif_orientation = image.getexif().get(ORIENTATION_TAG, 1)
     icc = image.info.get("icc_profile")
-    image = to_srgb(shrink(eight_bit(image, pil_format)), icc)
-    # Nothing of the original's info travels on but what is named here (not even the ICC profile).
+    image = shrink(eight_bit(image, pil_format))
+    served = icc_rebuild(icc) if isinstance(icc, bytes) and image.mode in ("RGB", "RGBA") else None
+    if served is None:
+        image = to_srgb(image, icc)
+    # Nothing of the original's info travels on but what is named here; a profile only as we wrote it.
     image.info = {"orientation": exif_orientation}
+    if served is not None:
+        image.info["icc_profile"] = served
     return image
 
 
 def to_srgb(image: Image.Image, icc: Any) -> Image.Image:
-    """The pixels in sRGB, so that no profile needs to be served: a profile is the uploader's bytes
-    (its text tags can hold anything, and nothing makes it a profile at all). One that does not
-    read as an RGB profile is ignored, as a browser would."""
+    """The pixels in sRGB, for a profile that cannot be served as rebuilt (icc.py: one made of
+    look-up tables rather than a matrix and curves). One that does not read as an RGB profile is
+    ignored, as a browser would."""
     if not isinstance(icc, bytes) or not icc or image.mode not in ("RGB", "RGBA"):
         return image
     try:

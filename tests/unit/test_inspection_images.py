@@ -162,32 +162,58 @@ def test_a_truncated_png_with_text_is_still_corrupt():
 
 
 @pytest.mark.parametrize("fmt, content_type", [("JPEG", "image/jpeg"), ("PNG", "image/png"), ("WEBP", "image/webp")])
-def test_no_embedded_profile_is_served_not_even_one_that_is_no_profile(fmt, content_type):
+def test_a_profile_is_served_only_as_rewritten_from_its_numbers(fmt, content_type):
     """A profile is the uploader's bytes: its text tags, or bytes that are no profile at all, could
-    carry anything. The pixels are converted to sRGB and no profile is served."""
+    carry anything. A matrix/TRC profile is served rewritten from its white point, colorants and
+    curves, with fixed text; bytes that are no profile are not served."""
     import io
 
     from PIL import Image, ImageCms
 
-    from chalicelib.inspection import inspect
+    from chalicelib.inspection import icc, inspect
 
     not_a_profile = b"NOT-AN-ICC-PROFILE GPS 51.50135,-0.14189 owner=John Smith " * 1000
     real = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
     utf16 = "use freely".encode("utf-16-be")
     assert utf16 in real
     signed = real.replace(utf16, "John Smith".encode("utf-16-be"))  # a profile whose copyright names a person
-    other = signed.replace("sRGB".encode("utf-16-be"), "Wide".encode("utf-16-be"))  # one said not to be sRGB
-    for icc in (not_a_profile, signed, other):
+    for uploaded in (not_a_profile, signed):
         out = io.BytesIO()
-        Image.new("RGB", (64, 64), (200, 30, 30)).save(out, fmt, icc_profile=icc)
+        Image.new("RGB", (64, 64), (200, 30, 30)).save(out, fmt, icc_profile=uploaded)
         data = out.getvalue()
         result = inspect(data, content_type, len(data), 10 * 1024 * 1024)
         assert result.rejection is None and result.clean is not None
         assert b"John Smith" not in result.clean and "John Smith".encode("utf-16-be") not in result.clean
         assert b"GPS" not in result.clean
         served = Image.open(io.BytesIO(result.clean))
-        assert "icc_profile" not in served.info, fmt
         assert served.convert("RGB").getpixel((32, 32))[0] > 150  # still red
+        if uploaded is not_a_profile:
+            assert "icc_profile" not in served.info, fmt
+        else:
+            assert served.info["icc_profile"] == icc.rebuild(uploaded)
+            profile = ImageCms.ImageCmsProfile(io.BytesIO(served.info["icc_profile"]))  # a profile lcms reads
+            assert ImageCms.getProfileDescription(profile).strip() == "RGB"
+
+
+def test_a_rewritten_profile_keeps_the_colours_of_the_original():
+    import io
+
+    from PIL import Image, ImageCms
+
+    from chalicelib.inspection import icc
+
+    wide = icc.matrix_profile(icc.xyz_tag(0.9642, 1.0, 0.8249), (
+        icc.xyz_tag(0.5151, 0.2412, -0.0011), icc.xyz_tag(0.2920, 0.6922, 0.0419), icc.xyz_tag(0.1571, 0.0666, 0.7841)),
+        (icc.gamma_tag(2.2), icc.gamma_tag(2.2), icc.gamma_tag(2.2)), name=b"Display P3 of John Smith")
+    rewritten = icc.rebuild(wide)
+    assert rewritten is not None and b"John Smith" not in rewritten
+    srgb = ImageCms.createProfile("sRGB")
+    pixel = Image.new("RGB", (1, 1), (200, 100, 50))
+    as_uploaded, as_served = (ImageCms.applyTransform(pixel, ImageCms.buildTransform(
+        ImageCms.ImageCmsProfile(io.BytesIO(p)), srgb, "RGB", "RGB")).getpixel((0, 0)) for p in (wide, rewritten))
+    assert as_uploaded == as_served != (200, 100, 50)
+    for broken in (wide[:200], wide.replace(b"acsp", b"xxxx"), wide.replace(b"curv", b"junk")):
+        assert icc.rebuild(broken) is None
 
 
 def test_a_png_of_many_profiles_is_read_with_its_first_one_only():
