@@ -60,8 +60,10 @@ def test_made_up_key_ids_never_turn_requests_into_key_set_fetches():
     verifier fetch the set again at most once per cooldown, not once per request."""
     import json
     import threading
+    import time
     import uuid
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from unittest import mock
 
     from jwt.algorithms import RSAAlgorithm
 
@@ -95,7 +97,13 @@ def test_made_up_key_ids_never_turn_requests_into_key_set_fetches():
             with pytest.raises(Unauthenticated):
                 verifier.verify(bearer(token("b-1", headers={"kid": uuid.uuid4().hex})))
         assert verifier.verify(bearer(token("b-2", headers={"kid": "pool-key"}))).sub == "b-2"
-        assert 1 <= len(fetches) <= 2, fetches  # the first fetch, and at most one refresh
+        assert len(fetches) == 1, fetches  # made-up ids within the cooldown of the first fetch: none
+        # Two minutes on (past PyJWT's default 30 s cooldown, within ours): still no new fetch.
+        started = time.monotonic()
+        with mock.patch("jwt.jwks_client.time.monotonic", lambda: started + 120):
+            with pytest.raises(Unauthenticated):
+                verifier.verify(bearer(token("b-1", headers={"kid": uuid.uuid4().hex})))
+        assert len(fetches) == 1, fetches
     finally:
         server.shutdown()
         server.server_close()
