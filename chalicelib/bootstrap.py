@@ -9,6 +9,7 @@ from typing import Any, Callable
 
 from .adapters.auth import TokenVerifier
 from .config import ConfigError, PaymentSettings, Settings, stripe_secret
+from .console.session import Sessions
 from .domain.policy import Policy
 from .logs import logger
 from .ports import (
@@ -47,6 +48,7 @@ class Container:
     relay: OutboxRelay
     clock: Clock
     outbox: OutboxStore
+    sessions: Sessions | None = None  # the console's; None when this stage has no session key
 
 
 _lock = threading.Lock()
@@ -159,8 +161,10 @@ def build(settings: Settings | None = None, clock: Clock | None = None, timers: 
 
     provider = payments or payment_provider(settings.payments, deliver)
     services = use_cases(uow, clock, settings.policy, relay, publisher, store, provider, settings.sandbox)
+    sessions = (Sessions(settings.console.session_key, settings.console.session_seconds, clock)
+                if settings.console.session_key else None)
     return Container(settings=settings, services=services, verifier=TokenVerifier(settings.auth), idempotent=guarded,
-                     idempotency_config=config, relay=relay, clock=clock, outbox=outbox)
+                     idempotency_config=config, relay=relay, clock=clock, outbox=outbox, sessions=sessions)
 
 
 def container() -> Container:

@@ -141,6 +141,7 @@ def main() -> int:
     _stop_on_sigterm()
     _stop_when_orphaned(stop)
     print(f"ready: API on http://{public}:{port} (emulated AWS on {endpoint}); Ctrl-C stops", flush=True)
+    print(f"console: http://{public}:{port}/console/ (sign in with any moderator id)", flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -1,0 +1,266 @@
+"""The case team's console: HTML pages served by the same app as the API, over the same use cases
+and access rules (every change goes through the ``services`` method the JSON route calls, with
+the body that route validates). Handlers parse, call, and name a template; chalicelib/console/web.py
+does the rest."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from chalice import Blueprint, Response
+
+from .. import schemas, views
+from ..bootstrap import container
+from ..domain.errors import Conflict, DomainError, InvalidInput
+from ..domain.money import Money
+from ..domain.timefmt import parse as parse_time
+from ..http import route_not_found, validate
+from ..services import commands as c
+from ..services.commands import PageRequest
+from . import forms
+from .session import FORM_COOKIE, SESSION_COOKIE, Sessions, cookies
+from .web import Console, Ctx, Html, Redirect, origin, security_headers, static_file
+
+blueprint = Blueprint(__name__)
+AT_RISK = timedelta(days=1)  # a case due within a day is marked at risk in the queue
+QUEUE_PAGE = 20
+THREAD_PAGE = 100
+OUTCOMES = ("REFUND_FULL", "REFUND_PARTIAL", "RETURN_AND_REFUND", "REJECTED")
+FAULTS = ("SELLER", "BUYER", "CARRIER", "NONE")
+
+
+def _sessions() -> Sessions | None:
+    return container().sessions
+
+
+def _sign_in_path() -> str | None:
+    settings = container().settings
+    if settings.sandbox:
+        return "/console/sign-in"
+    return "/console/login" if settings.console.hosted_ui else None
+
+
+def _form_targets() -> frozenset[str]:
+    hosted = container().settings.console.hosted_ui
+    return frozenset({hosted.domain}) if hosted else frozenset()
+
+
+def _case_on_error(ctx: Ctx, exc: DomainError, params: dict[str, str]) -> Html | None:
+    """An action on a case that was refused: the case page again, the answer on top in plain
+    words, and what the moderator typed kept in the form."""
+    dispute_id = params.get("dispute_id")
+    if dispute_id is None:
+        return None
+    try:
+        page = case_page(ctx, dispute_id)
+    except DomainError:
+        return None
+    page.values["problem"] = in_words(exc)
+    page.values["typed"] = ctx.form
+    return page
+
+
+console = Console(blueprint, sessions=_sessions, sign_in_path=_sign_in_path, form_targets=_form_targets,
+                  error_page=_case_on_error)
+
+
+def in_words(exc: DomainError) -> dict[str, str]:
+    """The API's refusal as a moderator reads it."""
+    d = exc.details or {}
+    if exc.code == "CASE_CLAIMED":
+        return {"title": "Another moderator holds this case",
+                "words": f"{d.get('moderator_id', 'Someone')} holds it until {_clock(d.get('expires_at'))}. "
+                         "Nothing was changed. Take another case, or come back when the claim ends."}
+    if exc.code == "VERSION_CONFLICT":
+        return {"title": "The case moved on while you were deciding",
+                "words": "Something happened on this case since you opened it (see the timeline). Nothing was "
+                         "changed: read the case again and decide again."}
+    if exc.code == "INVALID_STATE":
+        return {"title": "The case cannot take this action now",
+                "words": f"{exc.message}. Nothing was changed."}
+    return {"title": "That was not accepted", "words": f"{exc.message}. Nothing was changed."}
+
+
+def _clock(value: Any) -> str:
+    try:
+        return parse_time(str(value)).strftime("%Y-%m-%d %H:%M UTC")
+    except ValueError:
+        return "later"
+
+
+def _now() -> datetime:
+    return container().clock.now()
+
+
+def _dispute_view(ctx: Ctx, dispute: Any) -> dict[str, Any]:
+    return views.dispute(dispute, _now(), container().settings.policy, ctx.who)
+
+
+def _order_view(ctx: Ctx, order: Any) -> dict[str, Any]:
+    return views.order(order, _now(), container().settings.policy, ctx.who)
+
+
+def _mark(item: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """``overdue`` / ``at_risk`` for the queue, from the mediation deadline the API shows."""
+    mediation = next((d for d in item["deadlines"] if d["action"] == "MEDIATION"), None)
+    due = parse_time(mediation["due_at"]) if mediation else None
+    return {**item, "overdue": bool(mediation and mediation.get("overdue")),
+            "at_risk": bool(mediation and due and not mediation.get("overdue") and due - now <= AT_RISK),
+            "due_at": due}
+
+
+# ---- signing in -------------------------------------------------------------------------------
+@console.page("/console/sign-in", signed_in=False, available=lambda: container().settings.sandbox)
+def sign_in_form(ctx: Ctx) -> Html | Redirect:
+    """The development sign-in (make dev and SANDBOX stages only): any moderator id."""
+    jar_token = Sessions.new_form_token()
+    return Html("sign_in.html", {"csrf_token": jar_token, "moderator_id": ""},
+                cookies=[container_sessions().cookie(FORM_COOKIE, jar_token, max_age=3600)])
+
+
+@console.page("/console/sign-in", "POST", signed_in=False, available=lambda: container().settings.sandbox)
+def sign_in(ctx: Ctx) -> Html | Redirect:
+    moderator_id = ctx.form.get("moderator_id", "").strip()
+    validate({"moderator_id": moderator_id}, {"type": "object", "properties": {"moderator_id": schemas.ID}})
+    value, _ = container_sessions().issue(_development_identity(moderator_id))
+    return Redirect("/console/", cookies=[container_sessions().cookie(SESSION_COOKIE, value),
+                                          Sessions.expired(FORM_COOKIE)])
+
+
+def _development_identity(moderator_id: str) -> Any:
+    from ..adapters.auth import Identity
+
+    return Identity(sub=moderator_id, groups=frozenset({"moderators"}))
+
+
+def container_sessions() -> Sessions:
+    sessions = container().sessions
+    assert sessions is not None, "console pages run only with a session key"
+    return sessions
+
+
+@console.page("/console/sign-out", "POST")
+def sign_out(ctx: Ctx) -> Redirect:
+    hosted = container().settings.console.hosted_ui
+    cleared = [Sessions.expired(SESSION_COOKIE)]
+    if hosted and not container().settings.sandbox:
+        return Redirect(hosted.logout_url(ctx.host, ctx.base), cookies=cleared, outside=True)
+    return Redirect("/console/signed-out", cookies=cleared)
+
+
+@console.page("/console/signed-out", signed_in=False)
+def signed_out(ctx: Ctx) -> Html:
+    return Html("problem.html", {"title": "Signed out", "words": "You are signed out of the console.",
+                                 "sign_in": _sign_in_path()})
+
+
+# ---- the queue --------------------------------------------------------------------------------
+@console.page("/console")
+def queue(ctx: Ctx) -> Html:
+    """Escalated cases oldest first, with the refunds that need a person beside them."""
+    overdue = ctx.query.get("overdue") or None
+    if overdue not in (None, "true", "false"):
+        raise InvalidInput("overdue must be true or false", code="INVALID_QUERY", details={"parameter": "overdue"})
+    cursor = ctx.query.get("cursor") or None
+    services = container().services
+    items, next_cursor = services.disputes.moderation_queue(
+        ctx.who, None if overdue is None else overdue == "true", PageRequest(QUEUE_PAGE, cursor))
+    now = _now()
+    cases = [_mark(_dispute_view(ctx, d), now) for d in items]
+    orders, _ = services.payments.needing_attention(ctx.who, QUEUE_PAGE, None)
+    refunds = [{"order": _order_view(ctx, o), "refund": r} for o in orders for r in _order_view(ctx, o)["refunds"]
+               if r["needs_attention"]]
+    return Html("queue.html", {"cases": cases, "next_cursor": next_cursor, "refunds": refunds, "now": now,
+                               "filters": {"overdue": overdue or ""}, "notice": ctx.query.get("notice", "")})
+
+
+@console.page("/console/refunds/{order_id}/{refund_id}/retry", "POST")
+def retry_refund(ctx: Ctx, order_id: str, refund_id: str) -> Redirect:
+    container().services.payments.retry(ctx.who, order_id, refund_id)
+    return Redirect("/console/?notice=retried")
+
+
+# ---- a case -----------------------------------------------------------------------------------
+def case_page(ctx: Ctx, dispute_id: str) -> Html:
+    services, now = container().services, _now()
+    dispute = _dispute_view(ctx, services.disputes.get(ctx.who, dispute_id))
+    order = _order_view(ctx, services.orders.get(ctx.who, dispute["order_id"]))
+    evidence = [views.evidence(e, now, links) for e, links in services.evidence.list(ctx.who, dispute_id)]
+    messages, more_messages = services.messages.list(ctx.who, dispute_id, PageRequest(THREAD_PAGE, None))
+    images = frozenset(o for e in evidence for o in (origin(e["thumbnail_url"]), origin(e["download_url"])) if o)
+    total: dict[str, Any] = order["total"]
+    actions = {a["action"] for a in dispute["available_actions"]}
+    return Html("case.html", {
+        "d": dispute, "order": order, "evidence": evidence, "messages": [views.message(m) for m in messages],
+        "more_messages": bool(more_messages), "now": now, "actions": actions, "outcomes": OUTCOMES,
+        "faults": FAULTS, "total_major": forms.major_units(total["amount"], total["currency"]),
+        "exponent": forms.exponent(total["currency"]), "problem": None, "typed": {},
+        "notice": ctx.query.get("notice", ""),
+    }, images=images)
+
+
+@console.page("/console/disputes/{dispute_id}")
+def case(ctx: Ctx, dispute_id: str) -> Html:
+    return case_page(ctx, dispute_id)
+
+
+@console.page("/console/disputes/{dispute_id}/messages", "POST")
+def post_message(ctx: Ctx, dispute_id: str) -> Redirect:
+    body = {"body": ctx.form.get("body", "")}
+    validate(body, schemas.MESSAGE)
+    container().services.messages.post(ctx.who, c.PostMessage.from_body(body, dispute_id))
+    return Redirect(f"/console/disputes/{dispute_id}?notice=message#messages")
+
+
+def _decision(ctx: Ctx, dispute_id: str) -> tuple[c.Decide, dict[str, Any], Money]:
+    """The decision form as the API's decision command, checked as the route checks it, and the
+    partial amount against the order total (the domain's rule) before anyone confirms."""
+    services = container().services
+    dispute = services.disputes.get(ctx.who, dispute_id)
+    total = dispute.order_total
+    body = forms.decision_body(ctx.form, total.currency)
+    if "fault" not in schemas.DECISION["properties"]:
+        body.pop("fault", None)
+    validate(body, schemas.DECISION)
+    cmd = c.Decide.from_body(body, dispute_id)
+    if cmd.amount is not None:
+        cmd.amount.require_partial_of(total)
+    if "decide" not in {a["action"] for a in _dispute_view(ctx, dispute)["available_actions"]}:
+        raise Conflict("this case cannot be decided now", code="INVALID_STATE",
+                       details={"status": dispute.status.value})
+    return cmd, body, total
+
+
+@console.page("/console/disputes/{dispute_id}/decision", "POST")
+def review_decision(ctx: Ctx, dispute_id: str) -> Html:
+    """Step one: the decision repeated in plain words, with one button to confirm it."""
+    cmd, body, total = _decision(ctx, dispute_id)
+    amount = cmd.amount or (total if cmd.outcome in ("REFUND_FULL", "RETURN_AND_REFUND") else None)
+    return Html("confirm.html", {
+        "dispute_id": dispute_id, "outcome": cmd.outcome, "rationale": cmd.rationale,
+        "fault": ctx.form.get("fault", ""), "typed_amount": ctx.form.get("amount", "") if cmd.amount else "",
+        "amount": None if amount is None else f"{forms.major_units(amount.amount, amount.currency)} {amount.currency}",
+        "expected_version": body.get("expected_version", ""),
+    })
+
+
+@console.page("/console/disputes/{dispute_id}/decision/confirm", "POST")
+def confirm_decision(ctx: Ctx, dispute_id: str) -> Redirect:
+    """Step two: the same decision, sent to the same use case as the API's decision route."""
+    cmd, _, _ = _decision(ctx, dispute_id)
+    container().services.disputes.decide(ctx.who, cmd)
+    return Redirect(f"/console/disputes/{dispute_id}?notice=decided")
+
+
+# ---- the one static script and style sheet -------------------------------------------------------
+@blueprint.route("/console/static/{name}", methods=["GET"])
+def static(name: str) -> Response:
+    found = static_file(name)
+    if found is None or container().sessions is None:
+        return route_not_found()
+    text, kind = found
+    return Response(body=text, status_code=200, headers={**security_headers(), "Content-Type": kind,
+                                                         "Cache-Control": "no-cache"})
+
+
+__all__ = ["blueprint", "cookies"]
