@@ -30,9 +30,11 @@ $(STAMP): requirements.txt requirements-dev.txt
 help:
 	@grep -E '^## make ' $(MAKEFILE_LIST) | sed -e 's/^## //'
 
-## make dev [HOST=0.0.0.0] [PORT=8000] [MOTO_PORT=4566]: the API over emulated AWS on this machine; Ctrl-C stops it all.
+## make dev [HOST=0.0.0.0] [PORT=8000] [MOTO_PORT=4566] [DEMO=1]: the API and the console over emulated AWS on this
+## machine (DEMO=1: with sample cases); Ctrl-C stops it all.
+DEMO ?=
 dev: $(STAMP)
-	@PORT=$(PORT) $(PY) -m local.devserver
+	@PORT=$(PORT) DEMO=$(DEMO) $(PY) -m local.devserver
 
 ## make test: every test tier: unit, integration, the synthesized stack (deploy), then functional.
 test: $(STAMP) $(CHECKOV)
