@@ -6,15 +6,17 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 from chalice import Blueprint, Response
 
 from .. import schemas, views
 from ..bootstrap import container
-from ..domain.errors import Conflict, DomainError, InvalidInput
+from ..domain.disputes import ASSIGNED_FILTERS, QueueFilter, default_fault
+from ..domain.errors import Conflict, DomainError
 from ..domain.money import Money
 from ..domain.timefmt import parse as parse_time
-from ..http import route_not_found, validate
+from ..http import Request, route_not_found, validate
 from ..services import commands as c
 from ..services.commands import PageRequest
 from . import forms
@@ -157,21 +159,31 @@ def signed_out(ctx: Ctx) -> Html:
 # ---- the queue --------------------------------------------------------------------------------
 @console.page("/console")
 def queue(ctx: Ctx) -> Html:
-    """Escalated cases oldest first, with the refunds that need a person beside them."""
-    overdue = ctx.query.get("overdue") or None
-    if overdue not in (None, "true", "false"):
-        raise InvalidInput("overdue must be true or false", code="INVALID_QUERY", details={"parameter": "overdue"})
-    cursor = ctx.query.get("cursor") or None
+    """Escalated cases oldest first, with the refunds that need a person beside them. The filters
+    are the API's (``GET /moderation/disputes``), read by the same rules."""
+    req = Request(identity=ctx.who, query={k: v for k, v in ctx.query.items() if v != ""})
+    which = QueueFilter(overdue=req.flag("overdue"), assigned=req.choice("assigned", ASSIGNED_FILTERS),
+                        reason=req.choice("reason", views.REASONS))
     services = container().services
-    items, next_cursor = services.disputes.moderation_queue(
-        ctx.who, None if overdue is None else overdue == "true", PageRequest(QUEUE_PAGE, cursor))
+    items, next_cursor = services.disputes.moderation_queue(ctx.who, which, PageRequest(QUEUE_PAGE, req.cursor()))
     now = _now()
     cases = [_mark(_dispute_view(ctx, d), now) for d in items]
     orders, _ = services.payments.needing_attention(ctx.who, QUEUE_PAGE, None)
-    refunds = [{"order": _order_view(ctx, o), "refund": r} for o in orders for r in _order_view(ctx, o)["refunds"]
-               if r["needs_attention"]]
+    refunds = [{"order": view, "refund": r} for view in (_order_view(ctx, o) for o in orders)
+               for r in view["refunds"] if r["needs_attention"]]
+    filters = {"overdue": req.query.get("overdue", ""), "assigned": which.assigned or "", "reason": which.reason or ""}
     return Html("queue.html", {"cases": cases, "next_cursor": next_cursor, "refunds": refunds, "now": now,
-                               "filters": {"overdue": overdue or ""}, "notice": ctx.query.get("notice", "")})
+                               "filters": filters, "filter_query": urlencode({k: v for k, v in filters.items() if v}),
+                               "reasons": views.REASONS, "notice": ctx.query.get("notice", "")})
+
+
+@console.page("/console/next", "POST")
+def next_case(ctx: Ctx) -> Redirect:
+    """Take the oldest case nobody holds (the API's ``POST /moderation/next``)."""
+    dispute = container().services.disputes.next_case(ctx.who)
+    if dispute is None:
+        return Redirect("/console/?notice=none-left")
+    return Redirect(f"/console/disputes/{dispute.dispute_id}?notice=claimed")
 
 
 @console.page("/console/refunds/{order_id}/{refund_id}/retry", "POST")
@@ -187,12 +199,14 @@ def case_page(ctx: Ctx, dispute_id: str) -> Html:
     order = _order_view(ctx, services.orders.get(ctx.who, dispute["order_id"]))
     evidence = [views.evidence(e, now, links) for e, links in services.evidence.list(ctx.who, dispute_id)]
     messages, more_messages = services.messages.list(ctx.who, dispute_id, PageRequest(THREAD_PAGE, None))
+    notes, more_notes = services.notes.list(ctx.who, dispute_id, PageRequest(THREAD_PAGE, None))
     images = frozenset(o for e in evidence for o in (origin(e["thumbnail_url"]), origin(e["download_url"])) if o)
     total: dict[str, Any] = order["total"]
     actions = {a["action"] for a in dispute["available_actions"]}
     return Html("case.html", {
         "d": dispute, "order": order, "evidence": evidence, "messages": [views.message(m) for m in messages],
-        "more_messages": bool(more_messages), "now": now, "actions": actions, "outcomes": OUTCOMES,
+        "more_messages": bool(more_messages), "notes": [views.note(n) for n in notes], "more_notes": bool(more_notes),
+        "now": now, "me": ctx.who.sub, "actions": actions, "outcomes": OUTCOMES,
         "faults": FAULTS, "total_major": forms.major_units(total["amount"], total["currency"]),
         "exponent": forms.exponent(total["currency"]), "problem": None, "typed": {},
         "notice": ctx.query.get("notice", ""),
@@ -212,6 +226,26 @@ def post_message(ctx: Ctx, dispute_id: str) -> Redirect:
     return Redirect(f"/console/disputes/{dispute_id}?notice=message#messages")
 
 
+@console.page("/console/disputes/{dispute_id}/notes", "POST")
+def add_note(ctx: Ctx, dispute_id: str) -> Redirect:
+    body = {"body": ctx.form.get("note", "")}
+    validate(body, schemas.NOTE)
+    container().services.notes.add(ctx.who, c.AddNote.from_body(body, dispute_id))
+    return Redirect(f"/console/disputes/{dispute_id}?notice=note#notes")
+
+
+@console.page("/console/disputes/{dispute_id}/claim", "POST")
+def claim(ctx: Ctx, dispute_id: str) -> Redirect:
+    container().services.disputes.claim(ctx.who, c.ClaimCase(dispute_id))
+    return Redirect(f"/console/disputes/{dispute_id}?notice=claimed")
+
+
+@console.page("/console/disputes/{dispute_id}/release", "POST")
+def release(ctx: Ctx, dispute_id: str) -> Redirect:
+    container().services.disputes.release(ctx.who, c.ReleaseCase(dispute_id))
+    return Redirect(f"/console/disputes/{dispute_id}?notice=released")
+
+
 def _decision(ctx: Ctx, dispute_id: str) -> tuple[c.Decide, dict[str, Any], Money]:
     """The decision form as the API's decision command, checked as the route checks it, and the
     partial amount against the order total (the domain's rule) before anyone confirms."""
@@ -219,8 +253,6 @@ def _decision(ctx: Ctx, dispute_id: str) -> tuple[c.Decide, dict[str, Any], Mone
     dispute = services.disputes.get(ctx.who, dispute_id)
     total = dispute.order_total
     body = forms.decision_body(ctx.form, total.currency)
-    if "fault" not in schemas.DECISION["properties"]:
-        body.pop("fault", None)
     validate(body, schemas.DECISION)
     cmd = c.Decide.from_body(body, dispute_id)
     if cmd.amount is not None:
@@ -238,7 +270,8 @@ def review_decision(ctx: Ctx, dispute_id: str) -> Html:
     amount = cmd.amount or (total if cmd.outcome in ("REFUND_FULL", "RETURN_AND_REFUND") else None)
     return Html("confirm.html", {
         "dispute_id": dispute_id, "outcome": cmd.outcome, "rationale": cmd.rationale,
-        "fault": ctx.form.get("fault", ""), "typed_amount": ctx.form.get("amount", "") if cmd.amount else "",
+        "fault": ctx.form.get("fault", ""), "fault_shown": (cmd.fault or default_fault(cmd.outcome)).value,
+        "typed_amount": ctx.form.get("amount", "") if cmd.amount else "",
         "amount": None if amount is None else f"{forms.major_units(amount.amount, amount.currency)} {amount.currency}",
         "expected_version": body.get("expected_version", ""),
     })

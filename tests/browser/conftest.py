@@ -74,6 +74,10 @@ class Watched:
     def expect(self, *statuses: int) -> None:
         self.expected.update(statuses)
 
+    def _dialog(self, dialog: Any) -> None:
+        self.problems.append(f"dialog: {dialog.type} {dialog.message}")
+        dialog.dismiss()
+
     def _console(self, message: Any) -> None:
         if message.type != "error":
             return
@@ -84,7 +88,7 @@ class Watched:
 
     def page(self) -> Any:
         page = self.context.new_page()
-        page.on("dialog", lambda d: (self.problems.append(f"dialog: {d.type} {d.message}"), d.dismiss()))
+        page.on("dialog", self._dialog)
         page.on("console", self._console)
         page.on("pageerror", lambda e: self.problems.append(f"page error: {e}"))
         return page
