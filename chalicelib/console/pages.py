@@ -12,7 +12,7 @@ from chalice import Blueprint, Response
 
 from .. import schemas, views
 from ..bootstrap import container
-from ..domain.disputes import ASSIGNED_FILTERS, QueueFilter, default_fault
+from ..domain.disputes import ASSIGNED_FILTERS, Command, Dispute, QueueFilter, default_fault
 from ..domain.errors import Conflict, DomainError
 from ..domain.money import Money
 from ..domain.timefmt import parse as parse_time
@@ -257,6 +257,12 @@ def _decision(ctx: Ctx, dispute_id: str) -> tuple[c.Decide, dict[str, Any], Mone
     cmd = c.Decide.from_body(body, dispute_id)
     if cmd.amount is not None:
         cmd.amount.require_partial_of(total)
+    # Refused now, for the reason the decision itself would be: a party (403), another moderator's
+    # claim (409 CASE_CLAIMED), a case no longer escalated (409).
+    actor = dispute.actor_for(ctx.who.sub, ctx.who.is_moderator)
+    assert actor is not None, "disputes.get returned it: the caller sees it"
+    Dispute.authorize(Command.DECIDE, actor)
+    dispute.require_not_held_by_other(ctx.who.sub, _now())
     if "decide" not in {a["action"] for a in _dispute_view(ctx, dispute)["available_actions"]}:
         raise Conflict("this case cannot be decided now", code="INVALID_STATE",
                        details={"status": dispute.status.value})

@@ -41,8 +41,11 @@ def test_a_moderator_decides_a_partial_refund_through_the_confirmation_and_the_r
     assert page.locator(f"a[href='/console/disputes/{did}']").count() == 1, "the case is in the queue"
     IMAGES.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(IMAGES / "console-queue.png"))
-    page.click(f"a[href='/console/disputes/{did}']")
-    page.wait_for_url(f"{base}/console/disputes/{did}")
+    # The first case of this make dev: the oldest nobody holds, so the next one.
+    page.click("text=Take the next case")
+    page.wait_for_url(re.compile(rf"/console/disputes/{did}\?notice=claimed"))
+    assert page.inner_text("#holder") == "m-1 (you)"
+    assert api.call("GET", f"/disputes/{did}", "m-2")["assignment"]["moderator_id"] == "m-1"
 
     # The buyer's photo as a thumbnail that really loaded, linking to the full-size copy.
     thumb = page.locator("img.thumb")
@@ -54,12 +57,17 @@ def test_a_moderator_decides_a_partial_refund_through_the_confirmation_and_the_r
     assert "CN123456789" in page.inner_text("#tracking"), "the tracking is on the case"
     timeline = page.inner_text("#timeline")
     assert "opened" in timeline and "escalated" in timeline
+    page.fill("textarea[name=note]", "Listing photo is clearly red; buyer's photo clearly blue.")
+    page.click("#notes button[type=submit]")
+    page.wait_for_url(re.compile(r"notice=note"))
+    assert "Listing photo is clearly red" in page.inner_text("#notes")
     page.screenshot(path=str(IMAGES / "console-case.png"), full_page=True)
+    assert "Listing photo" not in str(api.call("GET", f"/disputes/{did}", "b-1")), "parties never see notes"
 
     decide(page, "REFUND_PARTIAL", "The photo shows a blue dress; the listing shows red. Part refund.",
-           amount="8.00", fault="SELLER")
+           amount="8.00", fault="CARRIER")
     assert page.locator("h1").inner_text().startswith("Confirm the decision")
-    assert page.inner_text("#confirm-amount") == "8.00 USD"
+    assert page.inner_text("#confirm-amount") == "8.00 USD" and page.inner_text("#confirm-fault") == "carrier"
     assert page.locator("form button[type=submit]").all_inner_texts() == ["Sign out", "Confirm decision"]
     page.click("text=Confirm decision")
     page.wait_for_url(re.compile(rf"/console/disputes/{did}\?notice=decided"))
@@ -69,7 +77,8 @@ def test_a_moderator_decides_a_partial_refund_through_the_confirmation_and_the_r
     assert dispute["status"] == "RESOLVED"
     assert dispute["resolution"]["outcome"] == "REFUND_PARTIAL" and dispute["resolution"]["amount"] == {
         "amount": 800, "currency": "USD"}
-    assert dispute["resolution"]["decided_by"] == "moderator"
+    assert (dispute["resolution"]["decided_by"], dispute["resolution"]["fault"]) == ("moderator", "CARRIER")
+    assert "assignment" not in dispute, "parties never see who holds a case"
     wait_until(lambda: api.call("GET", f"/disputes/{did}", "b-1")["refund"]["status"] == "SUCCEEDED", 60,
                "the simulated provider to pay the refund")
     escrow = api.call("GET", f"/orders/{case['order_id']}", "b-1")["escrow"]
@@ -86,11 +95,16 @@ def test_what_a_party_wrote_is_shown_as_text_and_runs_nothing(dev: dict[str, Any
     watched = browse()
     page = watched.page()
     sign_in(page, base, "m-1")
+    open_case(page, base, did)
+    page.fill("textarea[name=note]", f"Note {payload}")
+    page.click("#notes button[type=submit]")
+    page.wait_for_url(re.compile(r"notice=note"))
     response = open_case(page, base, did)
     page.wait_for_load_state("networkidle")
 
     assert page.inner_text("#description") == f"Broken {payload}"
     assert f"Look {payload}" in page.inner_text("#messages")
+    assert f"Note {payload}" in page.inner_text("#notes")
     assert f"{XSS_SCRIPT.replace('/', '')}{XSS_IMG}.jpg" in page.inner_text(".file-name")
     # None of it became an element: the only image is the thumbnail, the only script the console's.
     assert page.evaluate("() => [...document.images].map(i => i.className)") == ["thumb"]
@@ -216,3 +230,51 @@ def test_a_form_without_the_sessions_csrf_token_or_without_a_session_changes_not
                                               headers={"Authorization": f"Bearer {token}"})
     assert anonymous.status == 303 and anonymous.headers["location"] == "/console/sign-in"
     assert api.call("GET", f"/disputes/{did}", "b-1")["status"] == "ESCALATED"
+
+
+def test_a_second_moderators_decision_on_a_claimed_case_is_refused_with_who_holds_it(
+        dev: dict[str, Any], api: LocalApi, browse: Any) -> None:
+    base = dev["base"]
+    did = escalated_case(api, unique("o-claimed"))["dispute_id"]
+    first = browse().page()
+    sign_in(first, base, "m-6")
+    open_case(first, base, did)
+    first.click("text=Take this case")
+    first.wait_for_url(re.compile(r"notice=claimed"))
+
+    watched = browse()
+    watched.expect(409)
+    second = watched.page()
+    sign_in(second, base, "m-7")
+    open_case(second, base, did)
+    assert "m-6" in second.inner_text("#holder")
+    with second.expect_response(lambda r: r.url.endswith("/decision")) as answer:
+        decide(second, "REJECTED", "I would reject this, but someone else holds it.")
+    assert answer.value.status == 409
+    problem = second.inner_text("#problem")
+    assert "m-6 holds it until" in problem and "Another moderator holds this case" in problem
+    dispute = api.call("GET", f"/disputes/{did}", "m-7")
+    assert (dispute["status"], dispute["assignment"]["moderator_id"]) == ("ESCALATED", "m-6")
+
+    # The holder gives it back; then the second moderator may take it.
+    first.click("text=Give it back")
+    first.wait_for_url(re.compile(r"notice=released"))
+    open_case(second, base, did)
+    second.click("text=Take this case")
+    second.wait_for_url(re.compile(r"notice=claimed"))
+    assert api.call("GET", f"/disputes/{did}", "m-6")["assignment"]["moderator_id"] == "m-7"
+
+
+def test_the_next_case_button_says_so_when_no_case_is_left(dev: dict[str, Any], api: LocalApi,
+                                                          browse: Any) -> None:
+    base = dev["base"]
+    page = browse().page()
+    sign_in(page, base, "m-8")
+    for _ in range(50):  # take every case still free, as a moderator working the queue would
+        page.click("text=Take the next case")
+        page.wait_for_load_state()
+        if "notice=none-left" in page.url:
+            break
+        page.goto(f"{base}/console/")
+    assert "No case is waiting" in page.inner_text("main")
+    assert api.call("GET", "/moderation/disputes?assigned=none", "m-8")["items"] == []
