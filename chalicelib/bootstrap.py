@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable
 
 from .adapters.auth import TokenVerifier
@@ -50,6 +50,7 @@ class Container:
     clock: Clock
     outbox: OutboxStore
     sessions: Sessions | None = None  # the console's; None when this stage has no session key
+    console_verifier: TokenVerifier | None = None  # ID tokens of the console's app client (hosted UI)
 
 
 _lock = threading.Lock()
@@ -165,8 +166,11 @@ def build(settings: Settings | None = None, clock: Clock | None = None, timers: 
     services = use_cases(uow, clock, settings.policy, relay, publisher, store, provider, settings.sandbox)
     sessions = (Sessions(settings.console.session_key, settings.console.session_seconds, clock)
                 if settings.console.session_key else None)
+    hosted = settings.console.hosted_ui
+    console_verifier = TokenVerifier(replace(settings.auth, audience=hosted.client_id)) if hosted else None
     return Container(settings=settings, services=services, verifier=TokenVerifier(settings.auth), idempotent=guarded,
-                     idempotency_config=config, relay=relay, clock=clock, outbox=outbox, sessions=sessions)
+                     idempotency_config=config, relay=relay, clock=clock, outbox=outbox, sessions=sessions,
+                     console_verifier=console_verifier)
 
 
 def container() -> Container:

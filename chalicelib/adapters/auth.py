@@ -71,17 +71,33 @@ class TokenVerifier:
         scheme, _, token = authorization.strip().partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthenticated("Authorization must be 'Bearer <token>'")
+        claims = self._claims(token.strip())
+        if claims.get("token_use") == "access":
+            return self._service(claims)
+        return self._person(claims)
+
+    def verify_sign_in(self, id_token: str, nonce: str) -> tuple[Identity, int]:
+        """A person's ID token from a hosted-UI sign-in (the console's): the same checks, and the
+        ``nonce`` the sign-in sent; returns the identity and when the token expires."""
+        claims = self._claims(id_token)
+        identity = self._person(claims)
+        if not nonce or claims.get("nonce") != nonce:
+            raise Unauthenticated("invalid token", details={"why": "InvalidNonce"})
+        return identity, int(claims["exp"])
+
+    def _claims(self, token: str) -> dict[str, Any]:
         try:
-            claims = jwt.decode(
-                token.strip(), self._key(token.strip()), algorithms=ALGORITHMS, issuer=self._settings.issuer,
+            claims: dict[str, Any] = jwt.decode(
+                token, self._key(token), algorithms=ALGORITHMS, issuer=self._settings.issuer,
                 leeway=30, options={"require": ["exp", "iss", "sub"], "verify_aud": False},
             )
         except (jwt.PyJWTError, ValueError) as exc:
             raise Unauthenticated("invalid token", details={"why": type(exc).__name__}) from exc
         if not isinstance(claims.get("sub"), str) or not claims["sub"]:
             raise Unauthenticated("token has no subject")
-        if claims.get("token_use") == "access":
-            return self._service(claims)
+        return claims
+
+    def _person(self, claims: dict[str, Any]) -> Identity:
         if claims.get("token_use") != "id":  # Cognito marks each token; anything else is not one of its
             raise Unauthenticated("invalid token", details={"why": "UnknownTokenUse"})
         audience = claims.get("aud")

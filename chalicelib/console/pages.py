@@ -4,6 +4,7 @@ the body that route validates). Handlers parse, call, and name a template; chali
 does the rest."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -13,14 +14,14 @@ from chalice import Blueprint, Response
 from .. import schemas, views
 from ..bootstrap import container
 from ..domain.disputes import ASSIGNED_FILTERS, Command, Dispute, QueueFilter, default_fault
-from ..domain.errors import Conflict, DomainError
+from ..domain.errors import Conflict, DomainError, Forbidden, Unauthenticated
 from ..domain.money import Money
 from ..domain.timefmt import parse as parse_time
 from ..http import Request, route_not_found, validate
 from ..services import commands as c
 from ..services.commands import PageRequest
-from . import forms
-from .session import FORM_COOKIE, SESSION_COOKIE, Sessions, cookies
+from . import forms, hosted_ui
+from .session import FORM_COOKIE, SESSION_COOKIE, SIGN_IN_COOKIE, SIGN_IN_SECONDS, Sessions, same_token
 from .web import Console, Ctx, Html, Redirect, origin, security_headers, static_file
 
 blueprint = Blueprint(__name__)
@@ -66,20 +67,33 @@ console = Console(blueprint, sessions=_sessions, sign_in_path=_sign_in_path, for
                   error_page=_case_on_error)
 
 
+def _claimed(exc: DomainError) -> dict[str, str]:
+    d = exc.details or {}
+    return {"title": "Another moderator holds this case",
+            "words": f"{d.get('moderator_id', 'Someone')} holds it until {_clock(d.get('expires_at'))}. "
+                     "Nothing was changed. Take another case, or come back when the claim ends."}
+
+
+def _moved_on(exc: DomainError) -> dict[str, str]:
+    return {"title": "The case moved on while you were deciding",
+            "words": "Something happened on this case since you opened it (see the timeline). Nothing was "
+                     "changed: read the case again and decide again."}
+
+
+def _invalid_state(exc: DomainError) -> dict[str, str]:
+    return {"title": "The case cannot take this action now", "words": f"{exc.message}. Nothing was changed."}
+
+
+# The refusals a moderator meets at work, in words; any other is the API's own message.
+WORDS: dict[str, Callable[[DomainError], dict[str, str]]] = {
+    "CASE_CLAIMED": _claimed, "VERSION_CONFLICT": _moved_on, "INVALID_STATE": _invalid_state}
+
+
 def in_words(exc: DomainError) -> dict[str, str]:
     """The API's refusal as a moderator reads it."""
-    d = exc.details or {}
-    if exc.code == "CASE_CLAIMED":
-        return {"title": "Another moderator holds this case",
-                "words": f"{d.get('moderator_id', 'Someone')} holds it until {_clock(d.get('expires_at'))}. "
-                         "Nothing was changed. Take another case, or come back when the claim ends."}
-    if exc.code == "VERSION_CONFLICT":
-        return {"title": "The case moved on while you were deciding",
-                "words": "Something happened on this case since you opened it (see the timeline). Nothing was "
-                         "changed: read the case again and decide again."}
-    if exc.code == "INVALID_STATE":
-        return {"title": "The case cannot take this action now",
-                "words": f"{exc.message}. Nothing was changed."}
+    explain = WORDS.get(exc.code)
+    if explain is not None:
+        return explain(exc)
     return {"title": "That was not accepted", "words": f"{exc.message}. Nothing was changed."}
 
 
@@ -139,6 +153,47 @@ def container_sessions() -> Sessions:
     sessions = container().sessions
     assert sessions is not None, "console pages run only with a session key"
     return sessions
+
+
+def _hosted() -> bool:
+    return container().settings.console.hosted_ui is not None
+
+
+def _callback_url(ctx: Ctx) -> str:
+    return f"https://{ctx.host}{ctx.base}/console/callback"
+
+
+@console.page("/console/login", signed_in=False, available=_hosted)
+def login(ctx: Ctx) -> Redirect:
+    """To the Cognito hosted UI, with a new state, nonce and PKCE verifier kept in a sealed cookie."""
+    ui = container().settings.console.hosted_ui
+    assert ui is not None
+    started = hosted_ui.SignIn.start()
+    cookie = container_sessions().cookie(SIGN_IN_COOKIE, container_sessions().seal(started.to_dict()),
+                                         max_age=SIGN_IN_SECONDS, same_site="Lax")
+    return Redirect(hosted_ui.authorize_url(ui, started, _callback_url(ctx)), cookies=[cookie], outside=True)
+
+
+@console.page("/console/callback", signed_in=False, available=_hosted)
+def callback(ctx: Ctx) -> Html:
+    """The hosted UI's redirect: state checked, code exchanged server-side, ID token verified
+    (signature, issuer, the console client's audience, nonce), and only a moderator signed in."""
+    ui, verifier = container().settings.console.hosted_ui, container().console_verifier
+    assert ui is not None and verifier is not None
+    sealed = container_sessions().unseal(ctx.cookies.get(SIGN_IN_COOKIE))
+    started = hosted_ui.SignIn.from_dict(sealed or {})
+    if started is None or not same_token(started.state, ctx.query.get("state")) or not ctx.query.get("code"):
+        raise Unauthenticated("this sign-in has expired or was not started here: sign in again")
+    id_token = hosted_ui.exchange(ui, ctx.query["code"], started, _callback_url(ctx))
+    identity, expires = verifier.verify_sign_in(id_token, started.nonce)
+    if not identity.is_moderator:  # a party's account gets nothing from the console
+        raise Forbidden("the console is for the case team (the moderators group) only", code="NOT_YOUR_ACTION")
+    value, _ = container_sessions().issue(identity, not_after=expires)
+    # A page, not a redirect: the chain that brought us here started on the user pool's site, so a
+    # SameSite=Strict cookie would not go with a redirect; the page's own refresh is same-site.
+    return Html("signed_in.html", {"to": "/console/"}, cookies=[
+        container_sessions().cookie(SESSION_COOKIE, value, max_age=max(0, expires - int(_now().timestamp()))),
+        Sessions.expired(SIGN_IN_COOKIE)])
 
 
 @console.page("/console/sign-out", "POST")
@@ -302,4 +357,4 @@ def static(name: str) -> Response:
                                                          "Cache-Control": "no-cache"})
 
 
-__all__ = ["blueprint", "cookies"]
+__all__ = ["blueprint"]

@@ -98,12 +98,13 @@ class Sessions:
             return None
         return claims
 
-    def cookie(self, name: str, value: str, max_age: int | None = None) -> str:
+    def cookie(self, name: str, value: str, max_age: int | None = None, same_site: str = "Strict") -> str:
         """A Set-Cookie value: HttpOnly (no script reads it), Secure (browsers keep it on https and
         on http://127.0.0.1 and localhost, which they count as secure), SameSite=Strict (never sent
-        by a request another site starts), only under /console."""
+        by a request another site starts), only under /console. The hosted UI's round-trip cookie
+        alone is Lax: the user pool's redirect back is a navigation from another site."""
         age = self._lifetime if max_age is None else max_age
-        return f"{name}={value}; Path={COOKIE_PATH}; Max-Age={age}; HttpOnly; Secure; SameSite=Strict"
+        return f"{name}={value}; Path={COOKIE_PATH}; Max-Age={age}; HttpOnly; Secure; SameSite={same_site}"
 
     @staticmethod
     def new_form_token() -> str:

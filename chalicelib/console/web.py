@@ -92,6 +92,7 @@ class Ctx:
     query: dict[str, str]
     base: str  # the path prefix of the API's stage ("" locally, "/api" on API Gateway's own URL)
     host: str
+    cookies: dict[str, str] = field(default_factory=dict)  # only the sign-in reads one itself
 
     @property
     def who(self) -> Identity:
@@ -132,7 +133,7 @@ class Console:
         jar = cookies(request.headers.get("cookie"))
         session = sessions.read(jar.get(SESSION_COOKIE))
         ctx = Ctx(session=session, form={}, query=dict(request.query_params or {}), base=_stage_prefix(request),
-                  host=str(request.headers.get("host") or ""))
+                  host=str(request.headers.get("host") or ""), cookies=jar)
         if session is not None:
             logger.append_keys(caller=session.sub)
         try:
