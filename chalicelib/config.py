@@ -154,9 +154,23 @@ class ConsoleSettings:
         if not key and (sandbox or not env.get("AWS_LAMBDA_FUNCTION_NAME")):
             key = secrets.token_urlsafe(48)  # one process (make dev, tests): its own key
         domain, client = env.get("CONSOLE_AUTH_DOMAIN") or "", env.get("CONSOLE_CLIENT_ID") or ""
+        if domain and not client and env.get("CONSOLE_CLIENT_ID_PARAMETER"):
+            client = console_client_id(env["CONSOLE_CLIENT_ID_PARAMETER"])
         hosted = HostedUi(domain.rstrip("/"), client) if domain and client else None
         return cls(session_key=key, session_seconds=_seconds(env, "CONSOLE_SESSION_SECONDS", cls.session_seconds),
                    hosted_ui=hosted)
+
+
+def console_client_id(parameter: str) -> str:
+    """The console's Cognito app client id from its SSM parameter (the stack writes it there),
+    read through Powertools Parameters once per container."""
+    from aws_lambda_powertools.utilities.parameters import get_parameter
+    from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
+
+    try:
+        return str(get_parameter(parameter, max_age=SECRET_MAX_AGE) or "")
+    except GetParameterError as exc:
+        raise ConfigError(f"CONSOLE_CLIENT_ID_PARAMETER: {parameter} cannot be read: {exc}") from exc
 
 
 def console_session_key(secret_id: str) -> str:
