@@ -12,7 +12,9 @@ from urllib.parse import urlencode
 from chalice import Blueprint, Response
 
 from .. import schemas, views
+from ..adapters.auth import Identity
 from ..bootstrap import container
+from ..domain.catalog import Fault
 from ..domain.disputes import ASSIGNED_FILTERS, Command, Dispute, QueueFilter, default_fault
 from ..domain.errors import Conflict, DomainError, Forbidden, Unauthenticated
 from ..domain.money import Money
@@ -28,8 +30,8 @@ blueprint = Blueprint(__name__)
 AT_RISK = timedelta(days=1)  # a case due within a day is marked at risk in the queue
 QUEUE_PAGE = 20
 THREAD_PAGE = 100
-OUTCOMES = ("REFUND_FULL", "REFUND_PARTIAL", "RETURN_AND_REFUND", "REJECTED")
-FAULTS = ("SELLER", "BUYER", "CARRIER", "NONE")
+OUTCOMES = tuple(schemas.DECISION["properties"]["outcome"]["enum"])  # what the decision route takes
+FAULTS = tuple(f.value for f in Fault)
 
 
 def _sessions() -> Sessions | None:
@@ -122,7 +124,7 @@ def _mark(item: dict[str, Any], now: datetime) -> dict[str, Any]:
     due = parse_time(mediation["due_at"]) if mediation else None
     return {**item, "overdue": bool(mediation and mediation.get("overdue")),
             "at_risk": bool(mediation and due and not mediation.get("overdue") and due - now <= AT_RISK),
-            "due_at": due}
+            "due_at": mediation["due_at"] if mediation else None}
 
 
 # ---- signing in -------------------------------------------------------------------------------
@@ -131,25 +133,20 @@ def sign_in_form(ctx: Ctx) -> Html | Redirect:
     """The development sign-in (make dev and SANDBOX stages only): any moderator id."""
     jar_token = Sessions.new_form_token()
     return Html("sign_in.html", {"csrf_token": jar_token, "moderator_id": ""},
-                cookies=[container_sessions().cookie(FORM_COOKIE, jar_token, max_age=3600)])
+                cookies=[_signer().cookie(FORM_COOKIE, jar_token, max_age=3600)])
 
 
 @console.page("/console/sign-in", "POST", signed_in=False, available=lambda: container().settings.sandbox)
 def sign_in(ctx: Ctx) -> Html | Redirect:
     moderator_id = ctx.form.get("moderator_id", "").strip()
     validate({"moderator_id": moderator_id}, {"type": "object", "properties": {"moderator_id": schemas.ID}})
-    value, _ = container_sessions().issue(_development_identity(moderator_id))
-    return Redirect("/console/", cookies=[container_sessions().cookie(SESSION_COOKIE, value),
+    value, _ = _signer().issue(Identity(sub=moderator_id, groups=frozenset({"moderators"})))
+    return Redirect("/console/", cookies=[_signer().cookie(SESSION_COOKIE, value),
                                           Sessions.expired(FORM_COOKIE)])
 
 
-def _development_identity(moderator_id: str) -> Any:
-    from ..adapters.auth import Identity
-
-    return Identity(sub=moderator_id, groups=frozenset({"moderators"}))
-
-
-def container_sessions() -> Sessions:
+def _signer() -> Sessions:
+    """The console's session signer (the edge answers 404 before any page runs without one)."""
     sessions = container().sessions
     assert sessions is not None, "console pages run only with a session key"
     return sessions
@@ -169,8 +166,8 @@ def login(ctx: Ctx) -> Redirect:
     ui = container().settings.console.hosted_ui
     assert ui is not None
     started = hosted_ui.SignIn.start()
-    cookie = container_sessions().cookie(SIGN_IN_COOKIE, container_sessions().seal(started.to_dict()),
-                                         max_age=SIGN_IN_SECONDS, same_site="Lax")
+    cookie = _signer().cookie(SIGN_IN_COOKIE, _signer().seal(started.to_dict()), max_age=SIGN_IN_SECONDS,
+                              same_site="Lax")
     return Redirect(hosted_ui.authorize_url(ui, started, _callback_url(ctx)), cookies=[cookie], outside=True)
 
 
@@ -180,7 +177,7 @@ def callback(ctx: Ctx) -> Html:
     (signature, issuer, the console client's audience, nonce), and only a moderator signed in."""
     ui, verifier = container().settings.console.hosted_ui, container().console_verifier
     assert ui is not None and verifier is not None
-    sealed = container_sessions().unseal(ctx.cookies.get(SIGN_IN_COOKIE))
+    sealed = _signer().unseal(ctx.cookies.get(SIGN_IN_COOKIE))
     started = hosted_ui.SignIn.from_dict(sealed or {})
     if started is None or not same_token(started.state, ctx.query.get("state")) or not ctx.query.get("code"):
         raise Unauthenticated("this sign-in has expired or was not started here: sign in again")
@@ -188,11 +185,11 @@ def callback(ctx: Ctx) -> Html:
     identity, expires = verifier.verify_sign_in(id_token, started.nonce)
     if not identity.is_moderator:  # a party's account gets nothing from the console
         raise Forbidden("the console is for the case team (the moderators group) only", code="NOT_YOUR_ACTION")
-    value, _ = container_sessions().issue(identity, not_after=expires)
+    value, _ = _signer().issue(identity, not_after=expires)
     # A page, not a redirect: the chain that brought us here started on the user pool's site, so a
     # SameSite=Strict cookie would not go with a redirect; the page's own refresh is same-site.
     return Html("signed_in.html", {"to": "/console/"}, cookies=[
-        container_sessions().cookie(SESSION_COOKIE, value, max_age=max(0, expires - int(_now().timestamp()))),
+        _signer().cookie(SESSION_COOKIE, value, max_age=max(0, expires - int(_now().timestamp()))),
         Sessions.expired(SIGN_IN_COOKIE)])
 
 
@@ -306,14 +303,9 @@ def _decision(ctx: Ctx, dispute_id: str) -> tuple[c.Decide, dict[str, Any], Mone
     partial amount against the order total (the domain's rule) before anyone confirms."""
     services = container().services
     dispute = services.disputes.get(ctx.who, dispute_id)
-    total = dispute.order_total
-    body = forms.decision_body(ctx.form, total.currency)
-    validate(body, schemas.DECISION)
-    cmd = c.Decide.from_body(body, dispute_id)
-    if cmd.amount is not None:
-        cmd.amount.require_partial_of(total)
-    # Refused now, for the reason the decision itself would be: a party (403), another moderator's
-    # claim (409 CASE_CLAIMED), a case no longer escalated (409).
+    # Refused now, in the order and for the reason the decision itself would be: a party (403),
+    # another moderator's claim (409 CASE_CLAIMED), a case no longer escalated (409), the body (400),
+    # the amount (422).
     actor = dispute.actor_for(ctx.who.sub, ctx.who.is_moderator)
     assert actor is not None, "disputes.get returned it: the caller sees it"
     Dispute.authorize(Command.DECIDE, actor)
@@ -321,6 +313,12 @@ def _decision(ctx: Ctx, dispute_id: str) -> tuple[c.Decide, dict[str, Any], Mone
     if "decide" not in {a["action"] for a in _dispute_view(ctx, dispute)["available_actions"]}:
         raise Conflict("this case cannot be decided now", code="INVALID_STATE",
                        details={"status": dispute.status.value})
+    total = dispute.order_total
+    body = forms.decision_body(ctx.form, total.currency)
+    validate(body, schemas.DECISION)
+    cmd = c.Decide.from_body(body, dispute_id)
+    if cmd.amount is not None:
+        cmd.amount.require_partial_of(total)
     return cmd, body, total
 
 
@@ -328,7 +326,7 @@ def _decision(ctx: Ctx, dispute_id: str) -> tuple[c.Decide, dict[str, Any], Mone
 def review_decision(ctx: Ctx, dispute_id: str) -> Html:
     """Step one: the decision repeated in plain words, with one button to confirm it."""
     cmd, body, total = _decision(ctx, dispute_id)
-    amount = cmd.amount or (total if cmd.outcome in ("REFUND_FULL", "RETURN_AND_REFUND") else None)
+    amount = cmd.amount or (total if cmd.outcome in views.FULL_REFUNDS else None)
     return Html("confirm.html", {
         "dispute_id": dispute_id, "outcome": cmd.outcome, "rationale": cmd.rationale,
         "fault": ctx.form.get("fault", ""), "fault_shown": (cmd.fault or default_fault(cmd.outcome)).value,

@@ -68,7 +68,8 @@ def test_a_moderator_decides_a_partial_refund_through_the_confirmation_and_the_r
            amount="8.00", fault="CARRIER")
     assert page.locator("h1").inner_text().startswith("Confirm the decision")
     assert page.inner_text("#confirm-amount") == "8.00 USD" and page.inner_text("#confirm-fault") == "carrier"
-    assert page.locator("form button[type=submit]").all_inner_texts() == ["Sign out", "Confirm decision"]
+    assert page.locator("form").count() == 1, "the confirmation has one form"
+    assert page.locator("button, input[type=submit]").all_inner_texts() == ["Confirm decision"]
     page.click("text=Confirm decision")
     page.wait_for_url(re.compile(rf"/console/disputes/{did}\?notice=decided"))
     assert page.inner_text("#status") == "RESOLVED"

@@ -226,3 +226,32 @@ def test_a_hosted_ui_sign_in_that_does_not_hold_gives_no_session(client: Any, ho
     r = client.http.get(f"/console/callback?code=abc&state={state}", headers={"Cookie": cookie, "Host": "c.example"})
     assert r.status_code in (401, 403)
     assert not any(c.startswith("console_session=e") for c in set_cookies(r))
+
+
+def test_a_moderator_who_is_a_party_of_the_order_cannot_decide_it_from_the_console(api: Api, client: Any,
+                                                                                   wired: Any) -> None:
+    d = api.escalated()
+    before = api.snapshot(dispute_id=d["dispute_id"])
+    cookie, csrf = session_cookie(wired, sub="b-1")  # the order's buyer, also in moderators
+    for step in ("decision", "decision/confirm"):
+        r = post_form(client, f"/console/disputes/{d['dispute_id']}/{step}", {**DECISION, "csrf_token": csrf}, cookie)
+        assert r.status_code == 403, step
+    assert api.snapshot(dispute_id=d["dispute_id"]) == before
+
+
+def test_a_decision_reviewed_then_confirmed_resolves_the_case_as_the_api_would(api: Api, client: Any,
+                                                                               wired: Any) -> None:
+    d = api.escalated()
+    cookie, csrf = session_cookie(wired, sub="m-2")
+    form = {"outcome": "REFUND_PARTIAL", "amount": "3.50", "fault": "", "csrf_token": csrf,
+            "rationale": "Half the set was missing.", "expected_version": str(d["version"])}
+    review = post_form(client, f"/console/disputes/{d['dispute_id']}/decision", form, cookie)
+    assert review.status_code == 200 and "3.50 USD" in review.body.decode() and "seller" in review.body.decode()
+    assert api.get(f"/disputes/{d['dispute_id']}").json_body["status"] == "ESCALATED", "the review decides nothing"
+    done = post_form(client, f"/console/disputes/{d['dispute_id']}/decision/confirm", form, cookie)
+    assert (done.status_code, done.headers["Location"]) == (303, f"/console/disputes/{d['dispute_id']}?notice=decided")
+    resolution = api.get(f"/disputes/{d['dispute_id']}").json_body["resolution"]
+    assert (resolution["outcome"], resolution["amount"]["amount"], resolution["fault"]) == ("REFUND_PARTIAL", 350,
+                                                                                           "SELLER")
+    again = post_form(client, f"/console/disputes/{d['dispute_id']}/decision/confirm", form, cookie)
+    assert again.status_code == 409, "decided once"
