@@ -44,7 +44,7 @@ class Session:
 
 
 class Sessions:
-    """Issues and reads session cookies with one server-side key."""
+    """Makes and reads session cookies with one server-side key."""
 
     def __init__(self, key: str, lifetime_seconds: int, clock: Clock) -> None:
         if len(key) < 32:
