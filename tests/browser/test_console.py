@@ -24,7 +24,7 @@ def open_case(page: Any, base: str, dispute_id: str) -> Any:
 
 
 def decide(page: Any, outcome: str, rationale: str, amount: str = "", fault: str = "") -> None:
-    page.check(f"input[name=outcome][value={outcome}]")
+    page.select_option("select[name=outcome]", outcome)
     page.fill("input[name=amount]", amount)
     page.select_option("select[name=fault]", fault)
     page.fill("textarea[name=rationale]", rationale)
@@ -145,9 +145,10 @@ def test_the_decision_form_is_worked_with_the_keyboard_alone_and_checks_the_amou
                 return
         raise AssertionError(f"Tab never reached {selector}")
 
-    tab_to("input[name=outcome]")
-    page.keyboard.press("ArrowRight")  # the second outcome: a partial refund
-    assert page.evaluate("() => document.querySelector('input[name=outcome]:checked').value") == "REFUND_PARTIAL"
+    tab_to("select[name=outcome]")
+    page.keyboard.press("ArrowDown")  # past "choose an outcome" to a full refund
+    page.keyboard.press("ArrowDown")  # then a partial one
+    assert page.input_value("select[name=outcome]") == "REFUND_PARTIAL"
     tab_to("input[name=amount]")
     page.keyboard.type("30.00")  # more than the 25.00 the order cost
     tab_to("select[name=fault]")

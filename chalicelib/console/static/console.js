@@ -34,9 +34,9 @@ function minorUnits(text, exponent) {
 function checkDecision(form) {
   const amount = form.elements.namedItem("amount");
   const error = document.getElementById("amount-error");
-  const chosen = form.querySelector("input[name=outcome]:checked");
+  const outcome = form.elements.namedItem("outcome");
   let message = "";
-  if (chosen && chosen.value === "REFUND_PARTIAL") {
+  if (outcome && outcome.value === "REFUND_PARTIAL") {
     const exponent = Number(form.dataset.exponent);
     const total = Number(form.dataset.total);
     const minor = minorUnits(amount.value, exponent);
