@@ -99,8 +99,9 @@ def browse(chromium: Any) -> Iterator[Any]:
     """browse(javascript=True) -> a fresh, watched browser context (its own cookies) at 1280x800."""
     opened: list[Watched] = []
 
-    def new(javascript: bool = True) -> Watched:
-        context = chromium.new_context(viewport={"width": 1280, "height": 800}, java_script_enabled=javascript)
+    def new(javascript: bool = True, viewport: tuple[int, int] = (1280, 800)) -> Watched:
+        context = chromium.new_context(viewport={"width": viewport[0], "height": viewport[1]},
+                                       java_script_enabled=javascript)
         context.set_default_timeout(30_000)
         watched = Watched(context)
         opened.append(watched)

@@ -234,6 +234,21 @@ def test_a_form_without_the_sessions_csrf_token_or_without_a_session_changes_not
     assert api.call("GET", f"/disputes/{did}", "b-1")["status"] == "ESCALATED"
 
 
+def test_the_queue_and_the_case_read_without_sideways_scrolling_on_a_laptop_and_a_tablet(
+        dev: dict[str, Any], api: LocalApi, browse: Any) -> None:
+    base = dev["base"]
+    did = escalated_case(api, unique("o-sizes"), description="A long complaint " * 40)["dispute_id"]
+    for size in ((1280, 800), (768, 1024)):
+        page = browse(viewport=size).page()
+        sign_in(page, base, "m-9")
+        for path in ("/console/", f"/console/disputes/{did}"):
+            page.goto(f"{base}{path}")
+            wide = page.evaluate("() => document.documentElement.scrollWidth")
+            assert wide <= size[0], f"{path} is {wide} px wide at {size}"
+            size_of = page.evaluate("() => parseFloat(getComputedStyle(document.body).fontSize)")
+            assert size_of >= 16, "body text at least 16 px"
+
+
 def test_a_second_moderators_decision_on_a_claimed_case_is_refused_with_who_holds_it(
         dev: dict[str, Any], api: LocalApi, browse: Any) -> None:
     base = dev["base"]
