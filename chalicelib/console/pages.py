@@ -133,7 +133,7 @@ def sign_in_form(ctx: Ctx) -> Html | Redirect:
     """The development sign-in (make dev and SANDBOX stages only): any moderator id."""
     jar_token = Sessions.new_form_token()
     return Html("sign_in.html", {"csrf_token": jar_token, "moderator_id": ""},
-                cookies=[_signer().cookie(FORM_COOKIE, jar_token, max_age=3600)])
+                cookies=[_signer().cookie(FORM_COOKIE, jar_token, max_age=3600, base=ctx.base)])
 
 
 @console.page("/console/sign-in", "POST", signed_in=False, available=lambda: container().settings.sandbox)
@@ -141,8 +141,8 @@ def sign_in(ctx: Ctx) -> Html | Redirect:
     moderator_id = ctx.form.get("moderator_id", "").strip()
     validate({"moderator_id": moderator_id}, {"type": "object", "properties": {"moderator_id": schemas.ID}})
     value, _ = _signer().issue(Identity(sub=moderator_id, groups=frozenset({"moderators"})))
-    return Redirect("/console/", cookies=[_signer().cookie(SESSION_COOKIE, value),
-                                          Sessions.expired(FORM_COOKIE)])
+    return Redirect("/console/", cookies=[_signer().cookie(SESSION_COOKIE, value, base=ctx.base),
+                                          Sessions.expired(FORM_COOKIE, ctx.base)])
 
 
 def _signer() -> Sessions:
@@ -167,7 +167,7 @@ def login(ctx: Ctx) -> Redirect:
     assert ui is not None
     started = hosted_ui.SignIn.start()
     cookie = _signer().cookie(SIGN_IN_COOKIE, _signer().seal(started.to_dict()), max_age=SIGN_IN_SECONDS,
-                              same_site="Lax")
+                              same_site="Lax", base=ctx.base)
     return Redirect(hosted_ui.authorize_url(ui, started, _callback_url(ctx)), cookies=[cookie], outside=True)
 
 
@@ -189,14 +189,14 @@ def callback(ctx: Ctx) -> Html:
     # A page, not a redirect: the chain that brought us here started on the user pool's site, so a
     # SameSite=Strict cookie would not go with a redirect; the page's own refresh is same-site.
     return Html("signed_in.html", {"to": "/console/"}, cookies=[
-        _signer().cookie(SESSION_COOKIE, value, max_age=max(0, expires - int(_now().timestamp()))),
-        Sessions.expired(SIGN_IN_COOKIE)])
+        _signer().cookie(SESSION_COOKIE, value, max_age=max(0, expires - int(_now().timestamp())), base=ctx.base),
+        Sessions.expired(SIGN_IN_COOKIE, ctx.base)])
 
 
 @console.page("/console/sign-out", "POST")
 def sign_out(ctx: Ctx) -> Redirect:
     hosted = container().settings.console.hosted_ui
-    cleared = [Sessions.expired(SESSION_COOKIE)]
+    cleared = [Sessions.expired(SESSION_COOKIE, ctx.base)]
     if hosted and not container().settings.sandbox:
         return Redirect(hosted.logout_url(ctx.host, ctx.base), cookies=cleared, outside=True)
     return Redirect("/console/signed-out", cookies=cleared)

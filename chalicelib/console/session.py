@@ -98,21 +98,23 @@ class Sessions:
             return None
         return claims
 
-    def cookie(self, name: str, value: str, max_age: int | None = None, same_site: str = "Strict") -> str:
+    def cookie(self, name: str, value: str, max_age: int | None = None, same_site: str = "Strict",
+               base: str = "") -> str:
         """A Set-Cookie value: HttpOnly (no script reads it), Secure (browsers keep it on https and
         on http://127.0.0.1 and localhost, which they count as secure), SameSite=Strict (never sent
-        by a request another site starts), only under /console. The hosted UI's round-trip cookie
-        alone is Lax: the user pool's redirect back is a navigation from another site."""
+        by a request another site starts), only under the console's path (``base``: the API stage's
+        prefix, ``/api`` on API Gateway's own URL). The hosted UI's round-trip cookie alone is Lax:
+        the user pool's redirect back is a navigation from another site."""
         age = self._lifetime if max_age is None else max_age
-        return f"{name}={value}; Path={COOKIE_PATH}; Max-Age={age}; HttpOnly; Secure; SameSite={same_site}"
+        return f"{name}={value}; Path={base}{COOKIE_PATH}; Max-Age={age}; HttpOnly; Secure; SameSite={same_site}"
 
     @staticmethod
     def new_form_token() -> str:
         return secrets.token_urlsafe(32)
 
     @staticmethod
-    def expired(name: str) -> str:
-        return f"{name}=; Path={COOKIE_PATH}; Max-Age=0; HttpOnly; Secure; SameSite=Strict"
+    def expired(name: str, base: str = "") -> str:
+        return f"{name}=; Path={base}{COOKIE_PATH}; Max-Age=0; HttpOnly; Secure; SameSite=Strict"
 
 
 def same_token(expected: str, given: str | None) -> bool:

@@ -72,3 +72,25 @@ def test_a_form_over_the_size_limit_is_refused_before_it_is_read() -> None:
         forms.parse(b"a=" + b"x" * forms.MAX_FORM_BYTES)
     assert refused.value.code == "BODY_TOO_LARGE"
     assert forms.parse(b"a=1&b=%3Cscript%3E&a=2") == {"a": "1", "b": "<script>"}
+
+
+class StagedRequest:
+    """What API Gateway's own URL gives a route: the stage before the path in the context."""
+
+    def __init__(self, path: str, resource: str, params: dict[str, str]) -> None:
+        self.context = {"path": path, "resourcePath": resource}
+        self.uri_params = params
+
+
+@pytest.mark.parametrize(("path", "resource", "params", "base"), [
+    ("/api/console/disputes/d-1", "/console/disputes/{dispute_id}", {"dispute_id": "d-1"}, "/api"),
+    ("/api/console/", "/console", {}, "/api"),
+    ("/console/disputes/d-1", "/console/disputes/{dispute_id}", {"dispute_id": "d-1"}, ""),
+    ("/console", "/console", {}, "")])
+def test_links_and_cookies_carry_the_stages_prefix_when_there_is_one(path: str, resource: str,
+                                                                     params: dict[str, str], base: str) -> None:
+    from chalicelib.console.web import _stage_prefix
+
+    assert _stage_prefix(StagedRequest(path, resource, params)) == base
+    cookie = Sessions("k" * 40, 60, FakeClock()).cookie("console_session", "v", base=base)
+    assert f"; Path={base}/console;" in cookie
