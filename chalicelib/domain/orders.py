@@ -257,7 +257,10 @@ class Order:
         if order.ledger == self.ledger:
             return self
         after = order.ledger.refund(refund_id)
-        return order._then(self._settlement_timer(before, STOP), self._money_event("refund.succeeded", after))
+        effects: list[Effect] = [self._settlement_timer(before, STOP), self._money_event("refund.succeeded", after)]
+        if after.needs_attention:
+            effects.append(self._money_event("refund.needs_attention", after))
+        return order._then(*effects)
 
     def refund_failed(self, refund_id: str, attempt: int, reason: str, now: datetime, policy: Policy) -> Order:
         before = self.ledger.refund(refund_id)
@@ -266,6 +269,8 @@ class Order:
         if order.ledger == self.ledger:
             return self
         after = order.ledger.refund(refund_id)
+        if before.status == "SUCCEEDED":
+            return order  # a newer attempt, live when an older one paid, failed: the hold is lifted
         effects: list[Effect] = [self._settlement_timer(before, STOP), self._money_event("refund.failed", after)]
         if after.needs_attention:
             effects.append(self._money_event("refund.needs_attention", after))
