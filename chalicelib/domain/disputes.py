@@ -319,7 +319,10 @@ class Dispute:
             self.confirm_return(Actor.SYSTEM, now, policy)
 
     # ---- derived views --------------------------------------------------------------------
-    def actor_for(self, sub: str, is_moderator: bool) -> Actor | None:
+    def actor_for(self, sub: str | None, is_moderator: bool) -> Actor | None:
+        """The caller's part: ``sub`` is a person's id (None for a service, never a party)."""
+        if sub is None:
+            return Actor.MODERATOR if is_moderator else None
         if sub == self.buyer_id:
             return Actor.BUYER
         if sub == self.seller_id:
