@@ -38,6 +38,9 @@ STATUS: tuple[tuple[type[DomainError], int], ...] = (
 MAX_BODY_BYTES = 64 * 1024
 ACCEPTED_CONTENT_TYPES = ["application/json", "application/x-www-form-urlencoded", "text/plain"]
 MAX_IDEMPOTENCY_KEY = 255
+# An Idempotency-Key is printable ASCII (a header value; UUIDs, ULIDs): openapi.yaml states this pattern.
+IDEMPOTENCY_KEY_PATTERN = "^[\\x20-\\x7E]+$"
+_IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
 
 
 _validators: dict[int, Callable[[Any], Any]] = {}
@@ -340,8 +343,8 @@ class Api:
 
     def _idempotently(self, who: Identity, path: str, params: dict[str, str], key: str, body: dict[str, Any],
                       run: Callable[[], Reply]) -> Response:
-        if len(key) > MAX_IDEMPOTENCY_KEY or not key.isprintable():
-            raise InvalidInput("Idempotency-Key must be 1-255 printable characters",
+        if len(key) > MAX_IDEMPOTENCY_KEY or not _IDEMPOTENCY_KEY.fullmatch(key):
+            raise InvalidInput(f"Idempotency-Key must be 1-{MAX_IDEMPOTENCY_KEY} printable ASCII characters",
                                details={"header": "Idempotency-Key"})
 
         def first_time() -> dict[str, Any]:
