@@ -8,6 +8,7 @@ from typing import Any
 CODES: dict[str, str] = {
     # 400: the request itself is malformed
     "VALIDATION_ERROR": "a field is missing, unknown, of the wrong type or out of range (details.field)",
+    "INVALID_QUERY": "a query parameter the route does not take, or a value it does not allow (details.parameter)",
     "MALFORMED_JSON": "the body is not a JSON object",
     "BODY_TOO_LARGE": "the body is over the size the route accepts",
     "INVALID_TEXT": "a string holds half a surrogate pair: not Unicode text (details.field)",
