@@ -29,7 +29,7 @@ from .domain.errors import (
 )
 from .logs import logger, start_invocation
 from .ports import PaymentUnavailable
-from .schemas import ID
+from .schemas import ID, TIMESTAMP
 
 STATUS: tuple[tuple[type[DomainError], int], ...] = (
     (InvalidInput, 400), (Unauthenticated, 401), (Forbidden, 403), (NotFound, 404), (Conflict, 409),
@@ -82,6 +82,7 @@ PATTERNS: dict[str, str] = {
     "^[A-Z]{3}$": "must be three capital letters (an ISO 4217 currency code)",
     "^[A-Za-z0-9_]+$": "may contain only letters, digits and _",
     "^[^/\\\\\\x00-\\x1f]+$": "must not contain /, \\ or control characters",
+    str(TIMESTAMP["pattern"]): "must be an RFC 3339 timestamp with a zone, e.g. 2026-11-23T10:00:00Z",
 }
 TYPES = {"string": "a string", "integer": "a whole number", "number": "a number", "object": "an object",
          "array": "a list", "boolean": "true or false", "null": "null"}

@@ -247,8 +247,13 @@ DISPUTE = {"reason": "NOT_AS_DESCRIBED", "description": "Ordered red, received b
     ("/orders", _order(order_id="o 1"), "order_id may contain only letters, digits and . _ : @ | -", "order_id"),
     ("/orders", _order(total__currency="usd"), "total.currency must be three capital letters (an ISO 4217 currency code)",
      "total.currency"),
-    ("/orders", _order(estimated_delivery_at="soon"), "estimated_delivery_at must be at least 20 characters long",
-     "estimated_delivery_at"),
+    # Before: "must be at least 20 characters long", which says nothing of what a timestamp is.
+    ("/orders", _order(estimated_delivery_at="tomorrow"), "estimated_delivery_at must be an RFC 3339 timestamp "
+     "with a zone, e.g. 2026-11-23T10:00:00Z", "estimated_delivery_at"),
+    ("/orders", _order(ship_by="2026-11-23T10:00:00" + "0" * 40), "ship_by must be an RFC 3339 timestamp with a "
+     "zone, e.g. 2026-11-23T10:00:00Z", "ship_by"),
+    ("/orders", _order(estimated_delivery_at="2026-11-23 10:00"), "estimated_delivery_at must be an RFC 3339 "
+     "timestamp with a zone, e.g. 2026-11-23T10:00:00Z", "estimated_delivery_at"),
     ("/orders", _order(items__0__title="t" * 501), "items[0].title must be at most 500 characters long",
      "items[0].title"),
     ("/orders", _order(items__0__quantity=0), "items[0].quantity must be at least 1", "items[0].quantity"),
