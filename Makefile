@@ -70,7 +70,7 @@ synth: $(STAMP)
 package: synth
 
 ## make deploy STAGE=prod [STACK=buyer-protection-prod] [ARTIFACTS=<s3 bucket>]: synth, then a real deployment
-## with the AWS CLI (credentials and region from your AWS profile; see README "Deployment").
+## with the AWS CLI (credentials and region from your AWS profile; see docs/DEPLOYMENT.md).
 STACK ?= buyer-protection-$(STAGE)
 deploy: synth
 	@test -n "$(ARTIFACTS)" || { echo "make deploy needs ARTIFACTS=<an S3 bucket for the code archives>" >&2; exit 2; }

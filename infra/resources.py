@@ -659,7 +659,7 @@ PARAMETERS = {
 STRIPE_SECRET_PARAMETER = {
     "Type": "String", "AllowedPattern": r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+$",
     "Description": "ARN of the Secrets Manager secret holding the Stripe keys: JSON with "
-                   + " and ".join(STRIPE_SECRET_KEYS) + " (README, Deployment)."}
+                   + " and ".join(STRIPE_SECRET_KEYS) + " (docs/DEPLOYMENT.md)."}
 
 
 def stage_payment_provider(stage: str) -> str:
