@@ -413,4 +413,6 @@ class Api:
     @staticmethod
     def _json(status: int, payload: Any) -> Response:
         logger.info("response", status=status)
+        if status == 204:  # No Content: no body at all
+            return Response(body="", status_code=204)
         return Response(payload, status_code=status, headers={"Content-Type": "application/json"})
