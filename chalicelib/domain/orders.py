@@ -354,8 +354,10 @@ class Order:
             return RuleViolation("the order's money has been paid out; protection has ended",
                                  code="DISPUTE_WINDOW_CLOSED", details={**window, "why_not": e.why_not})
         if e.why_not == "NOT_SHIPPED_YET" and e.closes_at is not None and now > e.closes_at:
-            return RuleViolation(f"the order was never shipped: its money comes back to the buyer by itself on "
-                                 f"{fmt(e.refund_at)}, with no dispute needed", code="DISPUTE_WINDOW_NOT_OPEN",
+            # The window did close (the contract's code), but nothing is lost: say why and when.
+            return RuleViolation(f"the dispute window has closed, but the order was never shipped: its money comes "
+                                 f"back to the buyer by itself on {fmt(e.refund_at)}, with no dispute needed",
+                                 code="DISPUTE_WINDOW_CLOSED",
                                  details={**window, "why_not": e.why_not, "refund_at": fmt(e.refund_at)})
         if e.why_not in ("NOT_SHIPPED_YET", "WINDOW_NOT_OPEN"):
             return RuleViolation("the dispute window is not open yet", code="DISPUTE_WINDOW_NOT_OPEN",

@@ -156,6 +156,10 @@ def test_the_dispute_window_refusals_say_when(api, clock):
                                                  "requested": {"type": "REFUND_FULL"}})
     assert (r.status_code, r.json_body["error"]["code"]) == (422, "DISPUTE_WINDOW_CLOSED")
     assert r.json_body["error"]["details"]["closes_at"] == "2026-12-05T00:00:00Z"
+    # Never shipped: the refusal and the order say so, and when the money comes back (its ship-by date).
+    order = api.get("/orders/o-1").json_body
+    assert order["dispute_eligibility"]["why_not"] == r.json_body["error"]["details"]["why_not"] == "NOT_SHIPPED_YET"
+    assert order["dispute_eligibility"]["refund_at"] == r.json_body["error"]["details"]["refund_at"] == order["ship_by"]
 
 
 @pytest.mark.parametrize("headers", [
