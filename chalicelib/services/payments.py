@@ -152,7 +152,8 @@ class Payments(UseCases):
             return "stale"
         outcome = self._apply(notice.order_id, notice.refund_id, notice.attempt, notice.status,
                               notice.provider_refund_id, notice.failure_reason)
-        self._stop_newer_attempt(notice.order_id, notice.refund_id)
+        if notice.status == SUCCEEDED:  # an older attempt's success is what holds a newer one (again on redelivery)
+            self._stop_newer_attempt(notice.order_id, notice.refund_id)
         return outcome
 
     def _stop_newer_attempt(self, order_id: str, refund_id: str) -> None:
