@@ -213,7 +213,8 @@ def signed_out(ctx: Ctx) -> Html:
 def queue(ctx: Ctx) -> Html:
     """Escalated cases oldest first, with the refunds that need a person beside them. The filters
     are the API's (``GET /moderation/disputes``), read by the same rules."""
-    req = Request(identity=ctx.who, query={k: v for k, v in ctx.query.items() if v != ""})
+    req = Request(identity=ctx.who, query={k: v for k, v in ctx.query.items() if v != ""},
+                  declared=("overdue", "assigned", "reason", "cursor"))
     which = QueueFilter(overdue=req.flag("overdue"), assigned=req.choice("assigned", ASSIGNED_FILTERS),
                         reason=req.choice("reason", views.REASONS))
     services = container().services

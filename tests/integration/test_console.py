@@ -255,3 +255,20 @@ def test_a_decision_reviewed_then_confirmed_resolves_the_case_as_the_api_would(a
                                                                                            "SELLER")
     again = post_form(client, f"/console/disputes/{d['dispute_id']}/decision/confirm", form, cookie)
     assert again.status_code == 409, "decided once"
+
+
+def test_the_queue_page_filters_as_the_api_does_and_refuses_an_unknown_value(api: Api, client: Any,
+                                                                             wired: Any) -> None:
+    d = api.escalated()
+    cookie, _ = session_cookie(wired, sub="m-3")
+
+    def page(query: str) -> Any:
+        return client.http.get(f"/console?{query}", headers={"Cookie": cookie})
+
+    shown = page("overdue=false&assigned=none&reason=NOT_AS_DESCRIBED&notice=none-left")
+    assert shown.status_code == 200 and d["dispute_id"] in shown.body.decode()
+    assert "No case is waiting" in shown.body.decode()
+    assert d["dispute_id"] not in page("reason=WRONG_ITEM").body.decode()
+    assert d["dispute_id"] not in page("assigned=me").body.decode()
+    refused = page("assigned=everyone")
+    assert refused.status_code == 400 and "assigned must be one of me, none, others" in refused.body.decode()
