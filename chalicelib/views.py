@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from . import schemas
-from .adapters.auth import Identity
+from .domain.identity import Identity
 from .domain.catalog import MESSAGE_TEMPLATES, Reason
 from .domain.disputes import Dispute, Offer, Status
 from .domain.evidence import Evidence

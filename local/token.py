@@ -11,7 +11,7 @@ import time
 
 import jwt
 
-from chalicelib.adapters.auth import SERVICE_SCOPES
+from chalicelib.domain.identity import SERVICE_SCOPES
 from chalicelib.config import AuthSettings
 from local.keys import AUDIENCE, ISSUER, ensure_keypair
 

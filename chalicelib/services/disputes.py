@@ -5,7 +5,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from ..adapters.auth import Identity
+from ..domain.identity import Identity
 from ..domain.disputes import Actor, Command, Dispute, Offer
 from ..domain.errors import ConcurrentModification, RuleViolation
 from ..domain.orders import OrderCommand

@@ -1,7 +1,7 @@
 """Use cases of the message thread of a dispute."""
 from __future__ import annotations
 
-from ..adapters.auth import Identity
+from ..domain.identity import Identity
 from ..domain.messages import Message
 from ..ports import Page
 from . import access

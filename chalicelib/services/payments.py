@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from datetime import timedelta
 
-from ..adapters.auth import Identity
+from ..domain.identity import Identity
 from ..domain.errors import ConcurrentModification, InvalidInput, NotFound
 from ..domain.ledger import FAILED, PENDING, SUCCEEDED
 from ..domain.orders import Order, OrderCommand

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from chalicelib import bootstrap
-from chalicelib.adapters.auth import Identity
+from chalicelib.domain.identity import Identity
 from chalicelib.adapters.memory import (
     FakeUnitOfWork,
     InMemoryOutbox,
