@@ -11,7 +11,6 @@ from typing import Any, Callable, Mapping, cast
 import fastjsonschema
 from chalice import Chalice, Response
 
-from .domain.identity import Identity
 from .domain.errors import (
     Conflict,
     DomainError,
@@ -22,6 +21,7 @@ from .domain.errors import (
     Unauthenticated,
     sent_code,
 )
+from .domain.identity import Identity
 from .logs import logger, start_invocation
 from .ports import PaymentUnavailable
 from .schemas import ID

@@ -5,9 +5,9 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from ..domain.identity import Identity
 from ..domain.disputes import Actor, Command, Dispute, Offer
 from ..domain.errors import ConcurrentModification, RuleViolation
+from ..domain.identity import Identity
 from ..domain.orders import OrderCommand
 from ..domain.policy import Policy
 from ..ports import Page

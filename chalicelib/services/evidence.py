@@ -1,7 +1,6 @@
 """Use cases of evidence: upload slots, processing what lands in the bucket, listing, expiry."""
 from __future__ import annotations
 
-from ..domain.identity import Identity
 from ..domain.errors import ConcurrentModification, Conflict
 from ..domain.evidence import (
     ACCEPTED,
@@ -13,6 +12,7 @@ from ..domain.evidence import (
     UPLOAD_WINDOW,
     Evidence,
 )
+from ..domain.identity import Identity
 from ..domain.policy import Policy
 from ..ports import Clock, EvidenceStore
 from . import access

@@ -4,8 +4,8 @@ from __future__ import annotations
 import builtins
 from datetime import datetime, timedelta
 
-from ..domain.identity import REGISTER_ORDERS, REPORT_SCANS, Identity
 from ..domain.errors import ConcurrentModification, Conflict, InvalidInput, NotFound
+from ..domain.identity import REGISTER_ORDERS, REPORT_SCANS, Identity
 from ..domain.orders import Order, OrderCommand
 from ..ports import OrderExists, Page
 from . import access

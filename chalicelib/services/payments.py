@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from datetime import timedelta
 
-from ..domain.identity import Identity
 from ..domain.errors import ConcurrentModification, InvalidInput, NotFound
+from ..domain.identity import Identity
 from ..domain.ledger import FAILED, PENDING, SUCCEEDED
 from ..domain.orders import Order, OrderCommand
 from ..domain.policy import Policy
