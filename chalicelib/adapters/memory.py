@@ -245,9 +245,10 @@ class InMemoryOutbox:
             return sorted((r for r in self.state.outbox.values() if r.created_at <= created_before),
                           key=lambda r: r.created_at)[:limit]
 
-    def delete(self, outbox_id: str) -> None:
+    def delete(self, outbox_ids: Iterable[str]) -> None:
         with self.state.lock:
-            self.state.outbox.pop(outbox_id, None)
+            for outbox_id in outbox_ids:
+                self.state.outbox.pop(outbox_id, None)
 
     def requeue(self, record: OutboxRecord, at: datetime) -> None:
         with self.state.lock:

@@ -215,8 +215,12 @@ class DynamoOutbox:
                                                                     limit=limit)]
         return sorted(out, key=lambda r: r.created_at)[:limit]
 
-    def delete(self, outbox_id: str) -> None:
-        self.t.outbox(outbox_id).delete()
+    def delete(self, outbox_ids: Iterable[str]) -> None:
+        # One BatchWriteItem per 25 records (PynamoDB retries what DynamoDB leaves unprocessed),
+        # not one DeleteItem each: a decision's commit leaves up to a dozen records.
+        with self.t.outbox.batch_write() as batch:
+            for outbox_id in outbox_ids:
+                batch.delete(self.t.outbox(outbox_id))
 
     def requeue(self, record: OutboxRecord, at: datetime) -> None:
         m = self.t.outbox
