@@ -10,7 +10,7 @@ from chalice import Chalice, Rate
 from chalicelib import schemas, views
 from chalicelib.bootstrap import container
 from chalicelib.config import evidence_queue_name, sweep_rate_minutes, timer_queue_name
-from chalicelib.domain.disputes import Dispute
+from chalicelib.domain.disputes import ASSIGNED_FILTERS, Dispute, QueueFilter
 from chalicelib.domain.orders import Order
 from chalicelib.http import Api, RawRequest, Reply, Request
 from chalicelib.logs import logger, start_invocation
@@ -167,8 +167,37 @@ def list_messages(req: Request, dispute_id: str) -> Reply:
 # ---- moderation -------------------------------------------------------------------------------
 @api.route("/moderation/disputes")
 def moderation_queue(req: Request) -> Reply:
-    items, cursor = services().disputes.moderation_queue(req.identity, req.flag("overdue"), page(req))
+    which = QueueFilter(overdue=req.flag("overdue"), assigned=req.choice("assigned", ASSIGNED_FILTERS),
+                        reason=req.choice("reason", views.REASONS))
+    items, cursor = services().disputes.moderation_queue(req.identity, which, page(req))
     return 200, views.page([dispute_view(req, d) for d in items], cursor)
+
+
+@api.route("/moderation/next", "POST", schemas.EMPTY)
+def next_case(req: Request) -> Reply:
+    dispute = services().disputes.next_case(req.identity)
+    return (204, None) if dispute is None else (200, dispute_view(req, dispute))
+
+
+@api.route("/disputes/{dispute_id}/claim", "POST", schemas.EMPTY)
+def claim_case(req: Request, dispute_id: str) -> Reply:
+    return 200, dispute_view(req, services().disputes.claim(req.identity, c.ClaimCase(dispute_id)))
+
+
+@api.route("/disputes/{dispute_id}/release", "POST", schemas.EMPTY)
+def release_case(req: Request, dispute_id: str) -> Reply:
+    return 200, dispute_view(req, services().disputes.release(req.identity, c.ReleaseCase(dispute_id)))
+
+
+@api.route("/disputes/{dispute_id}/notes", "POST", schemas.NOTE)
+def add_note(req: Request, dispute_id: str) -> Reply:
+    return 201, views.note(services().notes.add(req.identity, c.AddNote.from_body(req.body, dispute_id)))
+
+
+@api.route("/disputes/{dispute_id}/notes")
+def list_notes(req: Request, dispute_id: str) -> Reply:
+    items, cursor = services().notes.list(req.identity, dispute_id, page(req))
+    return 200, views.page([views.note(n) for n in items], cursor)
 
 
 @api.route("/disputes/{dispute_id}/decision", "POST", schemas.DECISION)

@@ -23,6 +23,8 @@ DURATIONS: dict[str, tuple[str, int]] = {
     "REMINDER_BEFORE_SECONDS": ("reminder_before", 86400),
     "SHIP_BY_SECONDS": ("ship_by", 604800),
     "REFUND_RETRY_SECONDS": ("refund_retry", 3600),
+    "CLAIM_LEASE_SECONDS": ("claim_lease", 1800),
+    "EARLY_SETTLEMENT_SECONDS": ("early_settlement", 259200),
 }
 DEFAULT_SWEEP_INTERVAL_SECONDS = 3600
 DEFAULT_TIMER_QUEUE = "buyer-protection-timers"
@@ -127,6 +129,7 @@ class Settings:
     orders_table: str = "buyer-protection-orders"
     disputes_table: str = "buyer-protection-disputes"
     messages_table: str = "buyer-protection-messages"
+    notes_table: str = "buyer-protection-notes"
     idempotency_table: str = "buyer-protection-idempotency"
     outbox_table: str = "buyer-protection-outbox"
     evidence_table: str = "buyer-protection-evidence"
@@ -143,6 +146,7 @@ class Settings:
     def tables(self) -> dict[str, str]:
         """Table name per logical table (see adapters/dynamodb/models.py)."""
         return {"orders": self.orders_table, "disputes": self.disputes_table, "messages": self.messages_table,
+                "notes": self.notes_table,
                 "outbox": self.outbox_table, "evidence": self.evidence_table, "idempotency": self.idempotency_table}
 
     @classmethod
@@ -177,6 +181,7 @@ class Settings:
             orders_table=env.get("ORDERS_TABLE", cls.orders_table),
             disputes_table=env.get("DISPUTES_TABLE", cls.disputes_table),
             messages_table=env.get("MESSAGES_TABLE", cls.messages_table),
+            notes_table=env.get("NOTES_TABLE", cls.notes_table),
             idempotency_table=env.get("IDEMPOTENCY_TABLE", cls.idempotency_table),
             outbox_table=env.get("OUTBOX_TABLE", cls.outbox_table),
             evidence_table=env.get("EVIDENCE_TABLE", cls.evidence_table),

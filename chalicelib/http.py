@@ -198,7 +198,7 @@ class Request:
     def choice(self, name: str, allowed: tuple[str, ...], default: str | None = None) -> str | None:
         value = self.query.get(name, default)
         if value is not None and value not in allowed:
-            raise InvalidInput(f"{name} must be one of {', '.join(allowed)}",
+            raise InvalidInput(f"{name} must be one of {', '.join(allowed)}", code="INVALID_QUERY",
                                details={"parameter": name, "allowed": list(allowed)})
         return value
 
@@ -392,4 +392,6 @@ class Api:
     @staticmethod
     def _json(status: int, payload: Any) -> Response:
         logger.info("response", status=status)
+        if status == 204:  # No Content: no body at all
+            return Response(body="", status_code=204)
         return Response(payload, status_code=status, headers={"Content-Type": "application/json"})

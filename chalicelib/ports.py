@@ -8,11 +8,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from .domain.disputes import Dispute
+from .domain.disputes import Dispute, QueueFilter
 from .domain.evidence import Evidence
 from .domain.ledger import PayRefund
 from .domain.messages import Message
 from .domain.money import Money
+from .domain.notes import Note
 from .domain.orders import Order
 from .domain.timers import TimerCommand
 
@@ -70,21 +71,34 @@ class OrderRepository(Protocol):
 
 class DisputeRepository(Protocol):
     def get(self, dispute_id: str) -> Dispute | None: ...
-    def save(self, dispute: Dispute) -> Dispute:
+    def save(self, dispute: Dispute, claimant: str | None = None) -> Dispute:
         """Stage a versioned write with the events and timer commands the dispute recorded;
-        returns the dispute as it will be stored."""
+        returns the dispute as it will be stored. With ``claimant``, the commit also fails with
+        CASE_CLAIMED if another moderator's claim holds by then."""
         ...
     def list_for(self, role: str, party_id: str, status: str | None, limit: int, cursor: str | None) -> Page: ...
-    def escalated(self, overdue: bool | None, now: datetime, limit: int, cursor: str | None) -> Page:
-        """ESCALATED disputes, oldest escalation first; ``overdue`` True/False keeps those that are/are
-        not overdue at ``now`` (``Dispute.is_overdue``)."""
+    def escalated(self, which: QueueFilter, now: datetime, limit: int, cursor: str | None) -> Page:
+        """ESCALATED disputes ``which`` matches at ``now``, oldest escalation first."""
+        ...
+    def claim(self, dispute: Dispute, now: datetime) -> None:
+        """Stage ``dispute.assignment``; the commit fails with CASE_CLAIMED if another
+        moderator's claim holds by then, INVALID_STATE if the case left the queue."""
+        ...
+    def release(self, dispute: Dispute, moderator_id: str) -> None:
+        """Stage the end of ``moderator_id``'s claim (CASE_CLAIMED at commit if it was taken over)."""
         ...
 
 
 class MessageRepository(Protocol):
-    def add(self, message: Message) -> None:
-        """Stage a message; the commit fails with DISPUTE_CLOSED if the dispute closed meanwhile."""
+    def add(self, message: Message, claimant: str | None = None) -> None:
+        """Stage a message; the commit fails with DISPUTE_CLOSED if the dispute closed meanwhile
+        (and, with ``claimant``, with CASE_CLAIMED if another moderator's claim holds)."""
         ...
+    def list(self, dispute_id: str, limit: int, cursor: str | None) -> Page: ...
+
+
+class NoteRepository(Protocol):
+    def add(self, note: Note) -> None: ...
     def list(self, dispute_id: str, limit: int, cursor: str | None) -> Page: ...
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .domain.catalog import Reason, Solution
+from .domain.catalog import Fault, Reason, Solution
 
 ID = {"type": "string", "minLength": 1, "maxLength": 128, "pattern": "^[A-Za-z0-9._:@|-]+$"}
 MONEY = {"type": "object", "additionalProperties": False, "required": ["amount", "currency"],
@@ -52,7 +52,7 @@ REJECT = _obj(["message"], message=TEXT, expected_version=VERSION)
 DECISION = _obj(["outcome", "rationale"],
                 outcome={"enum": ["REFUND_FULL", "REFUND_PARTIAL", "RETURN_AND_REFUND", "REJECTED"]},
                 amount=MONEY, rationale={"type": "string", "minLength": 10, "maxLength": 4000, "pattern": "\\S"},
-                expected_version=VERSION)
+                fault={"enum": [f.value for f in Fault]}, expected_version=VERSION)
 CONTEST_RETURN = _obj(["reason", "message"],
                       reason={"enum": ["EMPTY_BOX", "WRONG_ITEM", "DAMAGED", "NOT_SCANNED", "OTHER"]},
                       message=TEXT, expected_version=VERSION)
@@ -61,6 +61,7 @@ SIMULATED_SETTLEMENT = _obj(["outcome"], outcome={"enum": ["SUCCEEDED", "FAILED"
 RETURN_SHIPMENT = _obj(["carrier", "tracking_number"], carrier=SHORT, tracking_number=SHORT,
                        expected_version=VERSION)
 MESSAGE = _obj(["body"], body=TEXT)
+NOTE = _obj(["body"], body={"type": "string", "minLength": 1, "maxLength": 4000, "pattern": "\\S"})
 EVIDENCE = _obj(["file_name", "content_type", "size_bytes"],
                 file_name={"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[^/\\\\\\x00-\\x1f]+$"},
                 content_type={"type": "string", "minLength": 3, "maxLength": 100},

@@ -7,12 +7,13 @@ from typing import Any
 
 from . import schemas
 from .domain.catalog import MESSAGE_TEMPLATES, Reason
-from .domain.disputes import Dispute, Offer, Status
+from .domain.disputes import Actor, Assignment, Dispute, Offer, Status
 from .domain.evidence import Evidence
 from .domain.identity import Identity
 from .domain.ledger import Refund, public_reason
 from .domain.messages import Message
 from .domain.money import Money
+from .domain.notes import Note
 from .domain.orders import Order, Shipment
 from .domain.policy import Policy
 from .domain.timefmt import fmt
@@ -55,6 +56,9 @@ ROUTES: dict[str, tuple[str, str, dict[str, Any]]] = {
     "contest_return": ("POST", "/disputes/{dispute_id}/contest-return", schemas.CONTEST_RETURN),
     "upload_evidence": ("POST", "/disputes/{dispute_id}/evidence", schemas.EVIDENCE),
     "post_message": ("POST", "/disputes/{dispute_id}/messages", schemas.MESSAGE),
+    "claim": ("POST", "/disputes/{dispute_id}/claim", schemas.EMPTY),
+    "release": ("POST", "/disputes/{dispute_id}/release", schemas.EMPTY),
+    "add_note": ("POST", "/disputes/{dispute_id}/notes", schemas.NOTE),
 }
 
 
@@ -111,7 +115,7 @@ def _resolution(r: dict[str, Any] | None) -> dict[str, Any] | None:
     if r is None:
         return None
     return {"outcome": r["outcome"], "amount": _money_doc(r.get("amount")), "decided_by": r["decided_by"],
-            "rationale": r["rationale"], "resolved_at": r["resolved_at"]}
+            "rationale": r["rationale"], "resolved_at": r["resolved_at"], "fault": r.get("fault", "NONE")}
 
 
 def _refund(r: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -128,6 +132,7 @@ def _return_shipment(r: dict[str, Any] | None) -> dict[str, Any] | None:
 
 
 def dispute(d: Dispute, now: datetime, policy: Policy, who: Identity | None = None) -> dict[str, Any]:
+    moderator = who is not None and d.actor_for(who.sub, who.is_moderator) is Actor.MODERATOR
     return {
         "dispute_id": d.dispute_id, "order_id": d.order_id, "buyer_id": d.buyer_id, "seller_id": d.seller_id,
         "reason": d.reason.value, "description": d.description, "item_ids": list(d.item_ids),
@@ -137,10 +142,21 @@ def dispute(d: Dispute, now: datetime, policy: Policy, who: Identity | None = No
         "timeline": [{"at": e["at"], "actor": e["actor"], "event": e["event"], "details": e["details"]}
                      for e in d.timeline],
         "escalated_at": fmt(d.escalated_at), "version": d.version,
-        "available_actions": [] if who is None else actions(access.dispute_actions(who, d, policy),
+        "available_actions": [] if who is None else actions(access.dispute_actions(who, d, policy, now),
                                                             dispute_id=d.dispute_id),
         "created_at": fmt(d.created_at), "updated_at": fmt(d.updated_at),
+        # What only the case team sees: who holds the case now (an expired claim holds nothing).
+        **({"assignment": _assignment(d.holder(now))} if moderator else {}),
     }
+
+
+def _assignment(a: Assignment | None) -> dict[str, Any] | None:
+    return None if a is None else a.to_dict()
+
+
+def note(n: Note) -> dict[str, Any]:
+    return {"note_id": n.note_id, "dispute_id": n.dispute_id, "author_id": n.author_id, "body": n.body,
+            "created_at": fmt(n.created_at)}
 
 
 def message(m: Message) -> dict[str, Any]:

@@ -28,9 +28,9 @@ from chalicelib.metrics import NAMESPACE as METRICS_NAMESPACE
 from infra.bundle import ARCHITECTURE, RUNTIME
 
 LOGICAL_IDS = {"orders": "OrdersTable", "disputes": "DisputesTable", "messages": "MessagesTable",
-               "outbox": "OutboxTable", "evidence": "EvidenceTable", "idempotency": "IdempotencyTable"}
+               "notes": "NotesTable", "outbox": "OutboxTable", "evidence": "EvidenceTable", "idempotency": "IdempotencyTable"}
 ENV_VARS = {"orders": "ORDERS_TABLE", "disputes": "DISPUTES_TABLE", "messages": "MESSAGES_TABLE",
-            "outbox": "OUTBOX_TABLE", "evidence": "EVIDENCE_TABLE", "idempotency": "IDEMPOTENCY_TABLE"}
+            "notes": "NOTES_TABLE", "outbox": "OUTBOX_TABLE", "evidence": "EVIDENCE_TABLE", "idempotency": "IDEMPOTENCY_TABLE"}
 BUCKET_NAME = {"Fn::Sub": "${AWS::StackName}-evidence-${AWS::AccountId}"}
 BUCKET_ARN = {"Fn::Sub": "arn:${AWS::Partition}:s3:::${AWS::StackName}-evidence-${AWS::AccountId}"}
 ROOT = Path(__file__).resolve().parent.parent
@@ -177,12 +177,12 @@ def _merge(*grants: dict[str, list[Any]]) -> dict[str, list[Any]]:
 # integration tests and checked by tests/integration/test_least_privilege.py).
 FUNCTION_GRANTS: dict[str, dict[str, list[Any]]] = {
     "APIHandler": _merge(UNIT_OF_WORK, RELAY, {
-        "dynamodb:PutItem": [_table("OrdersTable"), _table("MessagesTable"), _table("EvidenceTable"),
-                             _table("IdempotencyTable")],
+        "dynamodb:PutItem": [_table("OrdersTable"), _table("MessagesTable"), _table("NotesTable"),
+                             _table("EvidenceTable"), _table("IdempotencyTable")],
         "dynamodb:UpdateItem": [_table("EvidenceTable"), _table("IdempotencyTable")],
         "dynamodb:DeleteItem": [_table("IdempotencyTable")],
         "dynamodb:ConditionCheckItem": [_table("DisputesTable")],
-        "dynamodb:Query": [_table("MessagesTable"), _table("EvidenceTable")]
+        "dynamodb:Query": [_table("MessagesTable"), _table("NotesTable"), _table("EvidenceTable")]
                           + [_table(t, index=True) for t in ("OrdersTable", "DisputesTable")],
         # Presigned: the apps upload to uploads/ and download served copies with these.
         "s3:PutObject": [UPLOADS], "s3:GetObject": [SERVED],

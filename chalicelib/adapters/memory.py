@@ -10,10 +10,11 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from ..domain.disputes import Dispute, Status
+from ..domain.disputes import Dispute, QueueFilter, Status
 from ..domain.errors import ConcurrentModification, Conflict, InvalidInput, RuleViolation
 from ..domain.evidence import ACCEPTED, COUNTED, Evidence, download_name, has_free_place
 from ..domain.messages import Message
+from ..domain.notes import Note
 from ..domain.orders import Order
 from ..domain.policy import Policy
 from ..domain.timers import TimerCommand
@@ -39,6 +40,7 @@ class InMemoryState:
     orders: dict[str, tuple[Order, str]] = field(default_factory=dict)
     disputes: dict[str, Dispute] = field(default_factory=dict)
     messages: dict[str, list[Message]] = field(default_factory=dict)
+    notes: dict[str, list[Note]] = field(default_factory=dict)
     outbox: dict[str, OutboxRecord] = field(default_factory=dict)
     evidence: dict[tuple[str, str], Evidence] = field(default_factory=dict)
     lock: threading.RLock = field(default_factory=threading.RLock)
@@ -56,6 +58,12 @@ class InMemoryState:
         d = self.disputes.get(dispute_id)
         if d is None or not d.is_open:
             raise Conflict("the dispute is closed", code="DISPUTE_CLOSED")
+
+    def require_unclaimed(self, dispute_id: str, claimant: str | None, now: datetime) -> None:
+        """No other moderator's claim holds (what DynamoDB's claim condition says)."""
+        d = self.disputes.get(dispute_id)
+        if claimant is not None and d is not None:
+            d.require_not_held_by_other(claimant, now)
 
 
 @dataclass
@@ -134,20 +142,25 @@ class InMemoryDisputes(_Repo):
         d = self.state.disputes.get(dispute_id)
         return None if d is None else copy.deepcopy(d)
 
-    def save(self, dispute: Dispute) -> Dispute:
+    def save(self, dispute: Dispute, claimant: str | None = None) -> Dispute:
         expected, version = dispute.version, (dispute.version or 0) + 1
         self.uow.collect(dispute, version)
         stored = copy.deepcopy(dispute)
         stored.version = version
+        now = self.uow.now()
 
         def check() -> None:
             current = self.state.disputes.get(dispute.dispute_id)
+            self.state.require_unclaimed(dispute.dispute_id, claimant, now)
             if (current.version if current else None) != expected:
                 raise ConcurrentModification("the dispute changed meanwhile")
 
         def apply() -> None:
             current = self.state.disputes.get(dispute.dispute_id)
-            # Like DynamoDB: a dispute write leaves the evidence counters to the evidence writes.
+            # Like DynamoDB: a dispute write leaves the claim to the claim writes (ended when the
+            # case leaves the queue), and the evidence counters to the evidence writes.
+            keep = current is not None and stored.status is Status.ESCALATED
+            stored.assignment = current.assignment if keep and current is not None else None
             stored.buyer_visual_evidence = current.buyer_visual_evidence if current else 0
             stored.evidence_used = dict(current.evidence_used) if current else {}
             stored.evidence_created = dict(current.evidence_created) if current else {}
@@ -164,23 +177,68 @@ class InMemoryDisputes(_Repo):
         mine.sort(key=lambda d: (d.created_at, d.dispute_id), reverse=True)
         return _page(mine, limit, cursor)
 
-    def escalated(self, overdue: bool | None, now: datetime, limit: int, cursor: str | None) -> Page:
+    def escalated(self, which: QueueFilter, now: datetime, limit: int, cursor: str | None) -> Page:
         self._read()
-        queue = [copy.deepcopy(d) for d in self.state.disputes.values() if d.status is Status.ESCALATED
-                 and d.escalated_at is not None and (overdue is None or d.is_overdue(now) == overdue)]
+        queue = [copy.deepcopy(d) for d in self.state.disputes.values()
+                 if d.escalated_at is not None and which.matches(d, now)]
         queue.sort(key=lambda d: (d.escalated_at or d.created_at, d.dispute_id))
         return _page(queue, limit, cursor)
 
+    def claim(self, dispute: Dispute, now: datetime) -> None:
+        assignment = dispute.assignment
+
+        def check() -> None:
+            current = self.state.disputes.get(dispute.dispute_id)
+            if current is None or current.status is not Status.ESCALATED:
+                raise Conflict("only an escalated case can be claimed", code="INVALID_STATE",
+                               details={"status": current.status.value if current else None})
+            if assignment is not None:
+                current.require_not_held_by_other(assignment.moderator_id, now)
+
+        def apply() -> None:
+            self.state.disputes[dispute.dispute_id].assignment = assignment
+
+        self.uow.stage(FakeWrite(check, apply))
+
+    def release(self, dispute: Dispute, moderator_id: str) -> None:
+        now = self.uow.now()
+
+        def check() -> None:
+            current = self.state.disputes.get(dispute.dispute_id)
+            if current is not None:
+                current.require_not_held_by_other(moderator_id, now)
+
+        def apply() -> None:
+            current = self.state.disputes[dispute.dispute_id]
+            if current.assignment is not None and current.assignment.moderator_id == moderator_id:
+                current.assignment = None
+
+        self.uow.stage(FakeWrite(check, apply))
+
 
 class InMemoryMessages(_Repo):
-    def add(self, message: Message) -> None:
-        self.uow.stage(FakeWrite(lambda: self.state.require_open(message.dispute_id),
-                                 lambda: self.state.messages.setdefault(message.dispute_id, []).append(message)))
+    def add(self, message: Message, claimant: str | None = None) -> None:
+        now = self.uow.now()
+
+        def check() -> None:
+            self.state.require_open(message.dispute_id)
+            self.state.require_unclaimed(message.dispute_id, claimant, now)
+
+        self.uow.stage(FakeWrite(check, lambda: self.state.messages.setdefault(message.dispute_id, []).append(message)))
 
     def list(self, dispute_id: str, limit: int, cursor: str | None) -> Page:
         self._read()
         thread = sorted(self.state.messages.get(dispute_id, []), key=lambda m: m.sort_key)
         return _page(thread, limit, cursor)
+
+
+class InMemoryNotes(_Repo):
+    def add(self, note: Note) -> None:
+        self.uow.stage(FakeWrite(lambda: None, lambda: self.state.notes.setdefault(note.dispute_id, []).append(note)))
+
+    def list(self, dispute_id: str, limit: int, cursor: str | None) -> Page:
+        self._read()
+        return _page(sorted(self.state.notes.get(dispute_id, []), key=lambda n: n.sort_key), limit, cursor)
 
 
 class InMemoryEvidence(_Repo):
@@ -265,6 +323,7 @@ class FakeUnitOfWork(UnitOfWork):
         self.orders = InMemoryOrders(state, self)
         self.disputes = InMemoryDisputes(state, self)
         self.messages = InMemoryMessages(state, self)
+        self.notes = InMemoryNotes(state, self)
         self.evidence = InMemoryEvidence(state, self)
         self.commits = 0
 

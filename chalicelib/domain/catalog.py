@@ -31,6 +31,15 @@ class Outcome(str, Enum):
     REJECTED = "REJECTED"
 
 
+class Fault(str, Enum):
+    """Whose failure a resolution records (seller standing counts SELLER)."""
+
+    SELLER = "SELLER"
+    BUYER = "BUYER"
+    CARRIER = "CARRIER"
+    NONE = "NONE"
+
+
 # What evidence each reason expects, and what solution usually fits.
 EVIDENCE_EXPECTED: dict[Reason, tuple[str, ...]] = {
     Reason.NOT_RECEIVED: ("TRACKING_DATA",),

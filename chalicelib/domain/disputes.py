@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any
 
-from .catalog import Outcome, Reason, Solution
+from .catalog import Fault, Outcome, Reason, Solution
 from .errors import Conflict, Forbidden, NotFound, RuleViolation
 from .evidence import checklist, has_free_place
 from .ledger import public_reason
@@ -165,6 +165,55 @@ class Offer:
                    status=d["status"], created_at=parse(d["created_at"]))
 
 
+@dataclass(frozen=True)
+class Assignment:
+    """A moderator's claim on an escalated case, for a lease: while it lasts, only they decide
+    or write to the parties. Kept beside the dispute's versioned document (a claim is no change
+    the parties see, so it never makes their ``expected_version`` stale)."""
+
+    moderator_id: str
+    claimed_at: datetime
+    expires_at: datetime
+
+    def holds(self, now: datetime) -> bool:
+        return now < self.expires_at
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"moderator_id": self.moderator_id, "claimed_at": fmt(self.claimed_at),
+                "expires_at": fmt(self.expires_at)}
+
+
+def case_claimed(a: Assignment) -> Conflict:
+    return Conflict(f"moderator {a.moderator_id} holds this case until {fmt(a.expires_at)}", code="CASE_CLAIMED",
+                    details={"moderator_id": a.moderator_id, "expires_at": fmt(a.expires_at)})
+
+
+@dataclass(frozen=True)
+class QueueFilter:
+    """Which escalated cases a moderator lists: ``overdue`` True/False/None; ``assigned`` me
+    (held by ``moderator_id``), none (nobody holds it) or others; one ``reason``; and without the
+    cases ``not_party_of`` is a party of. The DynamoDB adapter says the same as conditions."""
+
+    moderator_id: str = ""
+    overdue: bool | None = None
+    assigned: str | None = None  # me | none | others
+    reason: str | None = None
+    not_party_of: str | None = None
+
+    def matches(self, d: Dispute, now: datetime) -> bool:
+        held = d.holder(now)
+        holder = held.moderator_id if held else None
+        assigned = {None: True, "none": holder is None, "me": holder == self.moderator_id,
+                    "others": holder is not None and holder != self.moderator_id}[self.assigned]
+        return (d.status is Status.ESCALATED and assigned
+                and (self.overdue is None or d.is_overdue(now) == self.overdue)
+                and (self.reason is None or d.reason.value == self.reason)
+                and (self.not_party_of is None or self.not_party_of not in (d.buyer_id, d.seller_id)))
+
+
+ASSIGNED_FILTERS = ("me", "none", "others")
+
+
 @dataclass
 class Dispute:
     dispute_id: str
@@ -195,6 +244,11 @@ class Dispute:
     # whether another slot would be refused.
     evidence_used: dict[str, int] = field(default_factory=dict)
     evidence_created: dict[str, int] = field(default_factory=dict)
+    # The moderator holding the case (stored beside the document; see Assignment).
+    assignment: Assignment | None = None
+    # The fault a resolution still to come will carry: a moderator's return decision, or a
+    # return agreed by the parties (the refund is paid once the item is back).
+    pending_fault: Fault | None = None
     # What this unit of work asks of the outside world, never stored on the dispute itself:
     # the events to publish, and the phase timers to stop and start (see ``TimerCommand``).
     new_events: list[dict[str, Any]] = field(default_factory=list, repr=False)
@@ -255,19 +309,56 @@ class Dispute:
         self._record(now, actor, "dispute.cancelled", {"message": message} if message else {})
         self._transition(target, now, policy)
 
-    def decide(self, outcome: str, amount: Money | None, rationale: str, now: datetime, policy: Policy) -> None:
-        """A moderator's decision, always with a written rationale."""
+    def decide(self, outcome: str, amount: Money | None, rationale: str, now: datetime, policy: Policy, *,
+               by: str, fault: Fault | None = None) -> None:
+        """A moderator's decision, always with a written rationale and whose fault it was (by
+        default the seller's when the buyer gets money back, nobody's when refused)."""
         command = Command.DECIDE_RETURN if outcome == "RETURN_AND_REFUND" else Command.DECIDE
         target = self._allowed(command, Actor.MODERATOR)
+        self.require_not_held_by_other(by, now)
         if command is Command.DECIDE_RETURN:
             self._check_solution(Solution.RETURN_AND_REFUND)  # decisions obey the rules offers obey
         refund = checked_amount(outcome, amount, self.order_total)
+        fault = fault or default_fault(outcome)
         self._record(now, Actor.MODERATOR, "dispute.decided",
-                     {"outcome": outcome, "amount": _m(refund), "rationale": rationale})
+                     {"outcome": outcome, "amount": _m(refund), "rationale": rationale, "fault": fault.value})
         if command is Command.DECIDE_RETURN:
+            self.pending_fault = fault
             self._transition(target, now, policy)  # the full refund is paid when the item is back
             return
-        self._resolve(Outcome(outcome), refund, Actor.MODERATOR, rationale, now, target, policy)
+        self._resolve(Outcome(outcome), refund, Actor.MODERATOR, rationale, now, target, policy, fault)
+
+    # ---- the case team's ownership of an escalated case ----------------------------------
+    def holder(self, now: datetime) -> Assignment | None:
+        """The moderator's claim that still holds, if any (an expired claim holds nothing)."""
+        return self.assignment if self.assignment is not None and self.assignment.holds(now) else None
+
+    def require_not_held_by_other(self, moderator_id: str, now: datetime) -> None:
+        held = self.holder(now)
+        if held is not None and held.moderator_id != moderator_id:
+            raise case_claimed(held)
+
+    def claim(self, moderator_id: str, now: datetime, policy: Policy) -> Assignment:
+        """Take the case, or renew one's own claim, for the lease (escalated cases only)."""
+        if self.status is not Status.ESCALATED:
+            raise Conflict("only an escalated case can be claimed", code="INVALID_STATE",
+                           details={"status": self.status.value})
+        self.require_not_held_by_other(moderator_id, now)
+        held = self.holder(now)
+        self.assignment = Assignment(moderator_id, held.claimed_at if held else now, now + policy.claim_lease)
+        return self.assignment
+
+    def release(self, moderator_id: str, now: datetime) -> bool:
+        """Give the case back; False when there was nothing of the caller's to give back."""
+        self.require_not_held_by_other(moderator_id, now)
+        if self.holder(now) is None:
+            return False
+        self.assignment = None
+        return True
+
+    def may_claim(self, moderator_id: str, now: datetime) -> bool:
+        held = self.holder(now)
+        return self.status is Status.ESCALATED and (held is None or held.moderator_id == moderator_id)
 
     def ship_return(self, actor: Actor, carrier: str, tracking_number: str, now: datetime, policy: Policy) -> None:
         target = self._allowed(Command.SHIP_RETURN, actor)
@@ -289,7 +380,9 @@ class Dispute:
         why = "the seller confirmed the returned item arrived" if actor is Actor.SELLER else \
             "the seller did not confirm receipt of the return in time"
         self._record(now, actor, "dispute.return_received", {})
-        self._resolve(Outcome.REFUND_FULL, self.order_total, actor, why, now, target, policy)
+        # Never confirmed in time: the seller's failure; confirmed: what was agreed or decided.
+        fault = Fault.SELLER if actor is Actor.SYSTEM else (self.pending_fault or Fault.SELLER)
+        self._resolve(Outcome.REFUND_FULL, self.order_total, actor, why, now, target, policy, fault)
 
     # ---- the timers -----------------------------------------------------------------------
     def expire(self, action: str, now: datetime, policy: Policy, early: bool = False) -> None:
@@ -315,7 +408,7 @@ class Dispute:
         elif action == "RETURN_SHIPMENT":
             target = self._allowed(Command.CLOSE_FOR_SELLER, Actor.SYSTEM)
             self._resolve(Outcome.REJECTED, None, Actor.SYSTEM, "the buyer did not ship the return in time",
-                          now, target, policy)
+                          now, target, policy, Fault.NONE)
         elif action == "RETURN_RECEIPT":
             self.confirm_return(Actor.SYSTEM, now, policy)
 
@@ -445,29 +538,43 @@ class Dispute:
         offer.status = "ACCEPTED"
         self._record(now, actor, "dispute.offer_accepted", {"offer_id": offer.offer_id, "type": offer.type.value})
         refund = checked_amount(offer.type.value, offer.amount, self.order_total)
+        fault = Fault.SELLER if actor is Actor.SYSTEM else self._agreement_fault(offer, actor, now, policy)
         if offer.type is Solution.RETURN_AND_REFUND:
+            self.pending_fault = fault
             self._transition(target, now, policy)  # the full refund is paid when the item is back
             return
         outcome = Outcome.RESEND if offer.type is Solution.RESEND else Outcome(offer.type.value)
         why = ("the seller did not respond in time" if actor is Actor.SYSTEM
                else f"the {actor.value} accepted the {offer.by}'s offer")
-        self._resolve(outcome, refund, actor, why, now, target, policy)
+        self._resolve(outcome, refund, actor, why, now, target, policy, fault)
+
+    def _agreement_fault(self, offer: Offer, actor: Actor, now: datetime, policy: Policy) -> Fault:
+        """An agreement is no defect when the seller settled early: offered it, or accepted it,
+        within the early-settlement period of the dispute's opening."""
+        deadline = self.created_at + policy.early_settlement
+        early = (offer.by == Actor.SELLER.value and offer.created_at <= deadline) or \
+            (actor is Actor.SELLER and now <= deadline)
+        return Fault.NONE if early else Fault.SELLER
 
     def _resolve(self, outcome: Outcome, refund: Money | None, by: Actor, rationale: str, now: datetime,
-                 target: Status, policy: Policy) -> None:
+                 target: Status, policy: Policy, fault: Fault) -> None:
         self.resolution = {"outcome": outcome.value, "amount": _m(refund) if outcome in (
             Outcome.REFUND_FULL, Outcome.REFUND_PARTIAL) else None, "decided_by": by.value,
-            "rationale": rationale, "resolved_at": fmt(now)}
+            "rationale": rationale, "resolved_at": fmt(now), "fault": fault.value}
+        self.pending_fault = None
         if outcome in (Outcome.REFUND_FULL, Outcome.REFUND_PARTIAL) and refund is not None:
             # The refund is recorded with the resolution, in the same write: paying it out is
             # a separate, idempotent step keyed by refund_id, so it can never be lost or doubled.
             self.refund = {"refund_id": str(uuid.uuid4()), "amount": refund.to_dict(), "status": "PENDING",
                            "attempts": 1, "failure_reason": None, "settle_by": fmt(now + policy.refund_settlement),
                            "created_at": fmt(now), "updated_at": fmt(now)}
-        self._record(now, by, "dispute.resolved", {"outcome": outcome.value, "amount": _m(refund)})
+        self._record(now, by, "dispute.resolved", {"outcome": outcome.value, "amount": _m(refund),
+                                                   "fault": fault.value})
         self._transition(target, now, policy)
 
     def _transition(self, target: Status, now: datetime, policy: Policy) -> None:
+        if target is not self.status and self.status is Status.ESCALATED:
+            self.assignment = None  # a case that left the queue is nobody's any more
         if target is not self.status:
             if self.status in NEGOTIABLE and target not in NEGOTIABLE:
                 for o in self.offers:
@@ -537,13 +644,14 @@ class Dispute:
             "resolution": self.resolution, "refund": self.refund, "return_shipment": self.return_shipment,
             "phase_due_at": fmt(self.phase_due_at), "escalated_at": fmt(self.escalated_at),
             "mediation_overdue": self.mediation_overdue, "timeline": self.timeline,
+            "pending_fault": self.pending_fault.value if self.pending_fault else None,
             "created_at": fmt(self.created_at), "updated_at": fmt(self.updated_at),
         }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], version: int | None, buyer_visual_evidence: int = 0,
                   evidence_used: dict[str, int] | None = None,
-                  evidence_created: dict[str, int] | None = None) -> Dispute:
+                  evidence_created: dict[str, int] | None = None, assignment: Assignment | None = None) -> Dispute:
         return cls(
             dispute_id=d["dispute_id"], order_id=d["order_id"], buyer_id=d["buyer_id"], seller_id=d["seller_id"],
             reason=Reason(d["reason"]), description=d["description"], item_ids=list(d.get("item_ids") or []),
@@ -554,8 +662,15 @@ class Dispute:
             mediation_overdue=bool(d.get("mediation_overdue")), timeline=list(d.get("timeline") or []),
             created_at=parse(d["created_at"]), updated_at=parse(d["updated_at"]), version=version,
             buyer_visual_evidence=buyer_visual_evidence, evidence_used=dict(evidence_used or {}),
-            evidence_created=dict(evidence_created or {}),
+            evidence_created=dict(evidence_created or {}), assignment=assignment,
+            pending_fault=Fault(d["pending_fault"]) if d.get("pending_fault") else None,
         )
+
+
+def default_fault(outcome: str) -> Fault:
+    """A moderator's decision that gives the buyer money back is the seller's fault unless said
+    otherwise; a refusal is nobody's."""
+    return Fault.NONE if outcome == Outcome.REJECTED.value else Fault.SELLER
 
 
 def _m(money: Money | None) -> dict[str, Any] | None:

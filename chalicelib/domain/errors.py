@@ -12,6 +12,7 @@ CODES: dict[str, str] = {
     "BODY_TOO_LARGE": "the body is over the size the route accepts",
     "INVALID_TEXT": "a string holds half a surrogate pair: not Unicode text (details.field)",
     "INVALID_CURSOR": "the `cursor` is not one this list returned",
+    "INVALID_QUERY": "a query parameter's value is not one the route knows (details.parameter, allowed)",
     "INVALID_WEBHOOK": "the payment provider's notice does not verify",
     "INVALID_CURRENCY": "not an ISO 4217 currency with minor units (details.field)",
     # 401, 403, 404, 405
@@ -29,6 +30,7 @@ CODES: dict[str, str] = {
     "IDEMPOTENCY_KEY_REUSED": "this Idempotency-Key came with another request body",
     "IDEMPOTENCY_KEY_IN_PROGRESS": "the first request with this Idempotency-Key is still running",
     "INVALID_STATE": "not possible in the dispute's current status (details.status)",
+    "CASE_CLAIMED": "another moderator holds the case until their claim expires (details.moderator_id, expires_at)",
     "DISPUTE_ALREADY_OPEN": "the order already has an open dispute (details.dispute_id)",
     "DISPUTE_OPEN": "a dispute is open on the order, so its money cannot move",
     "DISPUTE_CLOSED": "the dispute has ended",

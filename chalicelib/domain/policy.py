@@ -25,3 +25,7 @@ class Policy:
     scan_clock_skew: timedelta = timedelta(minutes=10)
     # A timer may wake a moment before its due time by our clock; that still counts as expiry.
     timer_tolerance: timedelta = timedelta(seconds=1)
+    # How long a moderator's claim on an escalated case lasts before others may take it.
+    claim_lease: timedelta = timedelta(minutes=30)
+    # A refund or resend agreed by the seller this soon after the dispute opened is no defect.
+    early_settlement: timedelta = timedelta(hours=72)

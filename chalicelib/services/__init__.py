@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from .disputes import Disputes
 from .evidence import EvidenceUseCases
 from .messages import Messages
+from .notes import Notes
 from .orders import Orders
 from .payments import Payments
 from .sandbox import Sandbox
@@ -20,6 +21,7 @@ class Services:
     disputes: Disputes
     evidence: EvidenceUseCases
     messages: Messages
+    notes: Notes
     payments: Payments
     timers: Timers
     sandbox: Sandbox

@@ -34,21 +34,31 @@ def visible_dispute(who: Identity, dispute: Dispute | None) -> tuple[Dispute, Ac
 
 
 # ---- what a caller may do now (the apps draw their buttons from this) --------------------------
-def dispute_actions(who: Identity, dispute: Dispute, policy: Policy) -> list[tuple[str, dict[str, str]]]:
+def dispute_actions(who: Identity, dispute: Dispute, policy: Policy,
+                    now: datetime) -> list[tuple[str, dict[str, str]]]:
     """(action, path ids) the caller may take on the dispute now: the domain's transitions, and
-    what the access rules allow beside them (evidence and messages while it is open)."""
+    what the access rules allow beside them (evidence and messages while it is open; for
+    moderators, the claim and notes; a case another moderator holds is theirs to decide and write on)."""
     actor = dispute.actor_for(who.sub, who.is_moderator)
     if actor is None:
         return []
+    held = dispute.holder(now)
+    held_by_other = actor is Actor.MODERATOR and held is not None and held.moderator_id != who.sub
     out: list[tuple[str, dict[str, str]]] = []
     for command, offer_id in dispute.allowed(actor, policy):
         name = COMMAND_ACTIONS[command]
-        if (name, {}) not in out:
+        if (name, {}) not in out and not held_by_other:
             out.append((name, {"offer_id": offer_id} if offer_id else {}))
     if dispute.may_take_evidence_slot(actor):  # a party, with a free place of their quota
         out.append(("upload_evidence", {}))
-    if dispute.is_open:
+    if dispute.is_open and not held_by_other:
         out.append(("post_message", {}))
+    if actor is Actor.MODERATOR:
+        if dispute.may_claim(who.sub, now):
+            out.append(("claim", {}))
+        if held is not None and held.moderator_id == who.sub:
+            out.append(("release", {}))
+        out.append(("add_note", {}))
     return out
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from ..domain.catalog import Reason, Solution
+from ..domain.catalog import Fault, Reason, Solution
 from ..domain.errors import InvalidInput
 from ..domain.money import Money
 from ..domain.timefmt import parse
@@ -158,11 +158,24 @@ class Decide(DisputeAction):
     outcome: str
     amount: Money | None
     rationale: str
+    fault: Fault | None = None  # None: the outcome's default (domain.disputes.default_fault)
 
     @classmethod
     def from_body(cls, body: dict[str, Any], dispute_id: str) -> Decide:
         return cls(dispute_id, body.get("expected_version"), body["outcome"], _money(body.get("amount"), "amount"),
-                   body["rationale"])
+                   body["rationale"], Fault(body["fault"]) if body.get("fault") else None)
+
+
+@dataclass(frozen=True)
+class ClaimCase:
+    """Take an escalated case, or renew one's own claim."""
+
+    dispute_id: str
+
+
+@dataclass(frozen=True)
+class ReleaseCase:
+    dispute_id: str
 
 
 @dataclass(frozen=True)
@@ -212,6 +225,18 @@ class PostMessage:
 
     @classmethod
     def from_body(cls, body: dict[str, Any], dispute_id: str) -> PostMessage:
+        return cls(dispute_id, body["body"])
+
+
+@dataclass(frozen=True)
+class AddNote:
+    """A moderator's internal note: never shown to the parties."""
+
+    dispute_id: str
+    body: str
+
+    @classmethod
+    def from_body(cls, body: dict[str, Any], dispute_id: str) -> AddNote:
         return cls(dispute_id, body["body"])
 
 

@@ -5,8 +5,8 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from ..domain.disputes import Actor, Command, Dispute, Offer
-from ..domain.errors import ConcurrentModification, RuleViolation
+from ..domain.disputes import Actor, Command, Dispute, Offer, QueueFilter
+from ..domain.errors import ConcurrentModification, Conflict, RuleViolation
 from ..domain.identity import Identity
 from ..domain.orders import OrderCommand
 from ..domain.policy import Policy
@@ -16,6 +16,7 @@ from .base import UseCases
 from .commands import (
     AcceptOffer,
     Cancel,
+    ClaimCase,
     ConfirmReturn,
     ContestReturn,
     Decide,
@@ -25,6 +26,7 @@ from .commands import (
     OpenDispute,
     PageRequest,
     RejectRequest,
+    ReleaseCase,
     ShipReturn,
 )
 from .unit_of_work import UnitOfWork
@@ -61,12 +63,58 @@ class Disputes(UseCases):
         with self.uow() as uow:
             return uow.disputes.list_for(role, who.sub, status, page.limit, page.cursor)
 
-    def moderation_queue(self, who: Identity, overdue: bool | None, page: PageRequest) -> Page:
-        """The escalated cases, oldest first; ``overdue`` True/False keeps only those that are/are
-        not overdue (``Dispute.is_overdue``, the rule of ``deadlines[].overdue``), None all of them."""
+    def moderation_queue(self, who: Identity, which: QueueFilter, page: PageRequest) -> Page:
+        """The escalated cases ``which`` keeps (QueueFilter: overdue, held by whom, reason),
+        oldest escalation first."""
         access.require_moderator(who, "only moderators see the moderation queue")
         with self.uow() as uow:
-            return uow.disputes.escalated(overdue, self.clock.now(), page.limit, page.cursor)
+            return uow.disputes.escalated(QueueFilter(who.sub, which.overdue, which.assigned, which.reason),
+                                          self.clock.now(), page.limit, page.cursor)
+
+    # ---- the case team's ownership of escalated cases -------------------------------------
+    def claim(self, who: Identity, cmd: ClaimCase) -> Dispute:
+        """Take the case (or renew one's claim) for the lease; exactly one moderator wins a race:
+        the claim's write is conditioned on no other claim holding."""
+        with self.uow() as uow:
+            dispute = self._moderated(who, uow.disputes.get(cmd.dispute_id))
+            dispute.claim(who.sub, self.clock.now(), self.policy)
+            uow.disputes.claim(dispute, self.clock.now())
+            uow.commit()
+            return dispute
+
+    def release(self, who: Identity, cmd: ReleaseCase) -> Dispute:
+        """Give the case back; nothing to do when the caller does not hold it and nobody else does."""
+        with self.uow() as uow:
+            dispute = self._moderated(who, uow.disputes.get(cmd.dispute_id))
+            if dispute.release(who.sub, self.clock.now()):
+                uow.disputes.release(dispute, who.sub)
+                uow.commit()
+            return dispute
+
+    def next_case(self, who: Identity, attempts: int = 5, batch: int = 10) -> Dispute | None:
+        """Claim the oldest escalated case nobody holds and the caller is no party of. A case
+        another moderator takes meanwhile is skipped (its claim write is refused), so two
+        moderators asking at once never get the same one."""
+        access.require_moderator(who, "only moderators take cases")
+        which = QueueFilter(who.sub, assigned="none", not_party_of=who.sub)
+        cursor: str | None = None
+        for _ in range(attempts):
+            with self.uow() as uow:
+                candidates, cursor = uow.disputes.escalated(which, self.clock.now(), batch, cursor)
+            for candidate in candidates:
+                try:
+                    return self.claim(who, ClaimCase(candidate.dispute_id))
+                except Conflict:  # taken or decided meanwhile (CASE_CLAIMED, INVALID_STATE)
+                    continue
+            if cursor is None:
+                return None
+        return None
+
+    def _moderated(self, who: Identity, dispute: Dispute | None) -> Dispute:
+        """The dispute, for a moderator who is no party of it (404 for strangers, 403 for parties)."""
+        dispute, actor = access.visible_dispute(who, dispute)
+        access.require(actor is Actor.MODERATOR, "only a moderator who is no party of the order takes the case")
+        return dispute
 
     # ---- actions --------------------------------------------------------------------------
     def make_offer(self, who: Identity, cmd: MakeOffer) -> tuple[Dispute, Offer]:
@@ -92,9 +140,10 @@ class Disputes(UseCases):
 
     def decide(self, who: Identity, cmd: Decide) -> Dispute:
         def decide(d: Dispute, a: Actor, now: datetime) -> None:
-            d.decide(cmd.outcome, cmd.amount, cmd.rationale, now, self.policy)
+            d.decide(cmd.outcome, cmd.amount, cmd.rationale, now, self.policy, by=who.sub, fault=cmd.fault)
 
-        return self._act(who, cmd, Command.DECIDE, decide)
+        # The claim is checked again by the write itself: a case taken meanwhile is not decided.
+        return self._act(who, cmd, Command.DECIDE, decide, claimant=who.sub)
 
     def ship_return(self, who: Identity, cmd: ShipReturn) -> Dispute:
         return self._act(who, cmd, Command.SHIP_RETURN,
@@ -108,7 +157,8 @@ class Disputes(UseCases):
         return self._act(who, cmd, Command.CONFIRM_RETURN, lambda d, a, now: d.confirm_return(a, now, self.policy))
 
     # ---- the one path every change takes --------------------------------------------------
-    def _act(self, who: Identity, cmd: DisputeAction, command: Command, change: Change) -> Dispute:
+    def _act(self, who: Identity, cmd: DisputeAction, command: Command, change: Change,
+             claimant: str | None = None) -> Dispute:
         """Who (404, then 403), then which version (409), then the domain's rules for the state."""
         with self.uow() as uow:
             dispute, actor = access.visible_dispute(who, uow.disputes.get(cmd.dispute_id))
@@ -117,16 +167,17 @@ class Disputes(UseCases):
                 raise ConcurrentModification("the dispute has moved on", details={"current_version": dispute.version})
             was_open = dispute.is_open
             change(dispute, actor, self.clock.now())
-            saved = save_with_order(uow, dispute, was_open, self.policy)
+            saved = save_with_order(uow, dispute, was_open, self.policy, claimant)
             uow.commit()
             return saved
 
 
-def save_with_order(uow: UnitOfWork, dispute: Dispute, was_open: bool, policy: Policy) -> Dispute:
+def save_with_order(uow: UnitOfWork, dispute: Dispute, was_open: bool, policy: Policy,
+                    claimant: str | None = None) -> Dispute:
     """Stage a changed dispute; when it has just ended, settle its order in the same commit."""
     if was_open and not dispute.is_open:
         order = uow.orders.get(dispute.order_id)
         assert order is not None, "a dispute's order is never deleted"
         outcome, refund, refund_id = dispute.settlement()
         uow.orders.save(order.settle_dispute(dispute.dispute_id, outcome, refund, refund_id, uow.now(), policy))
-    return uow.disputes.save(dispute)
+    return uow.disputes.save(dispute, claimant)

@@ -22,6 +22,7 @@ from ..ports import (
     DisputeRepository,
     EvidenceRepository,
     MessageRepository,
+    NoteRepository,
     OrderRepository,
     OutboxRecord,
 )
@@ -42,6 +43,7 @@ class UnitOfWork(ABC):
     orders: OrderRepository
     disputes: DisputeRepository
     messages: MessageRepository
+    notes: NoteRepository
     evidence: EvidenceRepository
 
     def __init__(self, relay: Relay, clock: Clock) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from chalicelib.domain.catalog import Reason, Solution
-from chalicelib.domain.disputes import Dispute
+from chalicelib.domain.disputes import Dispute, QueueFilter
 from chalicelib.domain.errors import ConcurrentModification, Conflict, InvalidInput, RuleViolation
 from chalicelib.domain.evidence import Evidence
 from chalicelib.domain.messages import Message
@@ -79,7 +79,7 @@ class Repo:
 
     def escalated_disputes(self, overdue, now, limit, cursor):
         with self.uow() as uow:
-            return uow.disputes.escalated(overdue, now, limit, cursor)
+            return uow.disputes.escalated(QueueFilter(overdue=overdue), now, limit, cursor)
 
     def add_message(self, m):
         return self._one(lambda uow: uow.messages.add(m))

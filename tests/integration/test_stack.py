@@ -30,7 +30,8 @@ def test_local_tables_have_the_key_schemas_and_indexes_of_the_template(aws, sett
     client = boto3.client("dynamodb", region_name="us-east-1")
     resources = cloudformation("dev", ["APIHandler"])["Resources"]
     local_names = {"OrdersTable": settings.orders_table, "DisputesTable": settings.disputes_table,
-                   "MessagesTable": settings.messages_table, "OutboxTable": settings.outbox_table,
+                   "MessagesTable": settings.messages_table, "NotesTable": settings.notes_table,
+                   "OutboxTable": settings.outbox_table,
                    "EvidenceTable": settings.evidence_table,
                    "IdempotencyTable": settings.idempotency_table}
     assert set(local_names) == set(LOGICAL_IDS.values())

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from chalicelib.domain.catalog import Reason, Solution
-from chalicelib.domain.disputes import Status
+from chalicelib.domain.disputes import QueueFilter, Status
 from chalicelib.domain.errors import DomainError, Forbidden, NotFound
 from chalicelib.domain.evidence import ACCEPTED, PENDING_UPLOAD
 from chalicelib.domain.identity import Identity
@@ -77,6 +77,13 @@ def nothing(world: World) -> Ctx:
 def counterparty_offer(world: World, caller: str) -> Ctx:
     """For accept: an open offer by the caller's counterparty (the seller's for everyone but the seller)."""
     return world.awaiting_seller() if caller == "seller" else world.negotiating()
+
+
+def claimed(world: World) -> Ctx:
+    """An escalated case the moderator holds."""
+    ctx = world.escalated()
+    world.services.disputes.claim(MODERATOR, c.ClaimCase(ctx["dispute_id"]))
+    return ctx
 
 
 @dataclass(frozen=True)
@@ -163,13 +170,29 @@ MATRIX: tuple[Row, ...] = (
         lambda s, who, ctx: s.messages.list(who, ctx["dispute_id"], PAGE), READ_BY_PARTIES,
         lambda r, ctx, caller: r == ([], None)),
     Row("GET /moderation/disputes", "disputes.moderation_queue", lambda w: w.escalated(),
-        lambda s, who, ctx: s.disputes.moderation_queue(who, None, PAGE), group_only("moderator"),
+        lambda s, who, ctx: s.disputes.moderation_queue(who, QueueFilter(), PAGE), group_only("moderator"),
         lambda r, ctx, caller: ids(r) == [ctx["dispute_id"]]),
     Row("POST /disputes/{dispute_id}/decision", "disputes.decide", lambda w: w.escalated(),
         lambda s, who, ctx: s.disputes.decide(who, c.Decide(ctx["dispute_id"], None, "REFUND_FULL", None,
                                                              "The photos show a blue dress, not a red one")),
         only("moderator"), lambda r, ctx, caller: r.status is Status.RESOLVED
         and (r.resolution or {}).get("outcome") == "REFUND_FULL"),
+    Row("POST /disputes/{dispute_id}/claim", "disputes.claim", lambda w: w.escalated(),
+        lambda s, who, ctx: s.disputes.claim(who, c.ClaimCase(ctx["dispute_id"])), only("moderator"),
+        lambda r, ctx, caller: r.assignment is not None and r.assignment.moderator_id == MODERATOR.sub),
+    Row("POST /disputes/{dispute_id}/release", "disputes.release", claimed,
+        lambda s, who, ctx: s.disputes.release(who, c.ReleaseCase(ctx["dispute_id"])), only("moderator"),
+        lambda r, ctx, caller: r.assignment is None),
+    Row("POST /moderation/next", "disputes.next_case", lambda w: w.escalated(),
+        lambda s, who, ctx: s.disputes.next_case(who), group_only("moderator"),
+        lambda r, ctx, caller: r is not None and r.dispute_id == ctx["dispute_id"]
+        and r.assignment is not None and r.assignment.moderator_id == MODERATOR.sub),
+    Row("POST /disputes/{dispute_id}/notes", "notes.add", lambda w: w.escalated(),
+        lambda s, who, ctx: s.notes.add(who, c.AddNote(ctx["dispute_id"], "Seller ships from a warehouse")),
+        only("moderator"), lambda r, ctx, caller: r.author_id == MODERATOR.sub),
+    Row("GET /disputes/{dispute_id}/notes", "notes.list", lambda w: w.escalated(),
+        lambda s, who, ctx: s.notes.list(who, ctx["dispute_id"], PAGE), only("moderator"),
+        lambda r, ctx, caller: r == ([], None)),
     Row("POST /disputes/{dispute_id}/contest-return", "disputes.contest_return", lambda w: w.return_in_transit(),
         lambda s, who, ctx: s.disputes.contest_return(who, c.ContestReturn(ctx["dispute_id"], None, "EMPTY_BOX",
                                                                            "The box came back empty")),
@@ -295,9 +318,9 @@ def test_a_party_cannot_accept_its_own_offer(world: World, caller: str) -> None:
 @pytest.mark.parametrize("caller", [c for c in CALLERS if c != "moderator"])
 def test_the_moderation_queue_is_for_moderators_only(world: World, caller: str) -> None:
     ctx = world.escalated()
-    err = refusal(lambda: world.services.disputes.moderation_queue(CALLERS[caller], None, PAGE))
+    err = refusal(lambda: world.services.disputes.moderation_queue(CALLERS[caller], QueueFilter(), PAGE))
     assert isinstance(err, Forbidden) and err.code == "NOT_YOUR_ACTION", as_seen(err)
-    assert ids(world.services.disputes.moderation_queue(MODERATOR, None, PAGE)) == [ctx["dispute_id"]]
+    assert ids(world.services.disputes.moderation_queue(MODERATOR, QueueFilter(), PAGE)) == [ctx["dispute_id"]]
 
 
 @pytest.mark.parametrize(("caller", "refused"), [("buyer", Forbidden), ("seller", Forbidden),

@@ -141,16 +141,16 @@ def test_only_moderators_decide_and_a_decision_needs_escalation():
     with pytest.raises(Forbidden):
         d._allowed(Command.DECIDE, B)
     with pytest.raises(Conflict):
-        negotiating().decide("REJECTED", None, "Photos show the listed colour.", T0, POLICY)
-    d.decide("REFUND_PARTIAL", Money(700, USD), "Colour differs slightly from the listing.", T0, POLICY)
+        negotiating().decide("REJECTED", None, "Photos show the listed colour.", T0, POLICY, by="m-1")
+    d.decide("REFUND_PARTIAL", Money(700, USD), "Colour differs slightly from the listing.", T0, POLICY, by="m-1")
     assert d.resolution == {"outcome": "REFUND_PARTIAL", "amount": {"amount": 700, "currency": USD},
                             "decided_by": "moderator", "rationale": "Colour differs slightly from the listing.",
-                            "resolved_at": "2026-11-01T12:00:00Z"}
+                            "resolved_at": "2026-11-01T12:00:00Z", "fault": "SELLER"}
 
 
 def test_a_rejected_decision_releases_everything_to_the_seller():
     d = escalated()
-    d.decide("REJECTED", None, "Tracking shows delivery to the buyer's door.", T0, POLICY)
+    d.decide("REJECTED", None, "Tracking shows delivery to the buyer's door.", T0, POLICY, by="m-1")
     assert d.settlement() == ("REJECTED", None, None) and d.refund is None
 
 
@@ -189,7 +189,7 @@ def test_an_overdue_mediation_is_flagged_never_decided():
 def test_a_contested_return_is_a_new_mediation_not_yet_overdue():
     d = escalated()
     d.expire("MEDIATION", T0 + timedelta(days=14), POLICY)
-    d.decide("RETURN_AND_REFUND", None, "Item must come back for inspection.", T0 + timedelta(days=15), POLICY)
+    d.decide("RETURN_AND_REFUND", None, "Item must come back for inspection.", T0 + timedelta(days=15), POLICY, by="m-1")
     d.ship_return(B, "CP", "RR1", T0 + timedelta(days=16), POLICY)
     d.contest_return(S, "EMPTY_BOX", "The box came back empty", T0 + timedelta(days=17), POLICY)
     assert d.status is Status.ESCALATED and not d.mediation_overdue
@@ -198,13 +198,13 @@ def test_a_contested_return_is_a_new_mediation_not_yet_overdue():
 
 def test_a_return_never_shipped_closes_for_the_seller_and_one_never_confirmed_pays_the_buyer():
     d = escalated()
-    d.decide("RETURN_AND_REFUND", None, "Item must come back for inspection.", T0, POLICY)
+    d.decide("RETURN_AND_REFUND", None, "Item must come back for inspection.", T0, POLICY, by="m-1")
     later = T0 + timedelta(days=10)
     d.expire("RETURN_SHIPMENT", later, POLICY)
     assert d.resolution["outcome"] == "REJECTED"
 
     d = escalated()
-    d.decide("RETURN_AND_REFUND", None, "Item must come back for inspection.", T0, POLICY)
+    d.decide("RETURN_AND_REFUND", None, "Item must come back for inspection.", T0, POLICY, by="m-1")
     d.ship_return(B, "CP", "RR1", T0, POLICY)
     d.expire("RETURN_RECEIPT", later, POLICY)
     assert d.resolution["outcome"] == "REFUND_FULL" and d.resolution["decided_by"] == "system"
@@ -226,7 +226,7 @@ def test_every_waiting_state_has_a_phase_and_every_state_is_reachable():
 
 def test_the_timeline_records_every_step_and_the_dispute_round_trips():
     d = escalated()
-    d.decide("REJECTED", None, "Tracking shows delivery to the buyer's door.", T0, POLICY)
+    d.decide("REJECTED", None, "Tracking shows delivery to the buyer's door.", T0, POLICY, by="m-1")
     events = [e["event"] for e in d.timeline]
     assert events == ["dispute.opened", "dispute.offer_made", "dispute.request_rejected", "dispute.escalated",
                       "dispute.decided", "dispute.resolved"]
@@ -255,7 +255,7 @@ def test_each_phase_asks_for_its_timer_and_leaving_it_stops_that_timer():
     assert commands(d) == [("STOP", "NEGOTIATION"), ("START", "MEDIATION")]
     assert mediation.remind_at is None  # moderators work from the overdue queue, not reminders
     d.timer_commands.clear()
-    d.decide("REJECTED", None, "Tracking shows delivery.", T0, POLICY)
+    d.decide("REJECTED", None, "Tracking shows delivery.", T0, POLICY, by="m-1")
     assert commands(d) == [("STOP", "MEDIATION")]
 
 

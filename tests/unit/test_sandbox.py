@@ -6,7 +6,7 @@ import pytest
 
 from chalicelib import bootstrap
 from chalicelib.adapters.memory import FakeUnitOfWork
-from chalicelib.domain.disputes import Status
+from chalicelib.domain.disputes import QueueFilter, Status
 from chalicelib.domain.errors import Conflict, NotFound
 from chalicelib.domain.ledger import EscrowStatus
 from chalicelib.domain.timefmt import fmt
@@ -41,8 +41,8 @@ def test_an_expired_mediation_is_overdue_in_the_queue_and_has_no_deadline_left(w
     d = world.services.sandbox.expire_deadline(MODERATOR, ctx["dispute_id"])
     now = world.clock.now()
     assert d.deadlines(world.policy, now)[0]["overdue"] is True and d.is_overdue(now)
-    assert [x.dispute_id for x in queue(MODERATOR, True, page)[0]] == [ctx["dispute_id"]]
-    assert queue(MODERATOR, False, page)[0] == []
+    assert [x.dispute_id for x in queue(MODERATOR, QueueFilter(overdue=True), page)[0]] == [ctx["dispute_id"]]
+    assert queue(MODERATOR, QueueFilter(overdue=False), page)[0] == []
     before, published = world.snapshot(), len(world.publisher.events)
     with pytest.raises(Conflict) as again:
         world.services.sandbox.expire_deadline(MODERATOR, ctx["dispute_id"])

@@ -4,9 +4,10 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from ...domain.disputes import Dispute, Status
+from ...domain.disputes import Assignment, Dispute, Status
 from ...domain.evidence import Evidence
 from ...domain.messages import Message
+from ...domain.notes import Note
 from ...domain.orders import Order
 from ...domain.policy import Policy
 from ...domain.timefmt import fmt, parse
@@ -75,17 +76,26 @@ def dispute_update(t: Tables, d: Dispute) -> tuple[Any, list[Any]]:
     actions = [m.order_id.set(d.order_id), m.buyer_id.set(d.buyer_id), m.seller_id.set(d.seller_id),
                m.status.set(d.status.value), m.created_at.set(fmt(d.created_at)), m.doc.set(d.to_dict())]
     if escalated:
+        # The claim is the claim writes' business while the case is in the queue.
         actions += [m.moderation_queue.set("ESCALATED"), m.escalated_at.set(fmt(d.escalated_at))]
     else:
-        actions += [m.moderation_queue.remove(), m.escalated_at.remove()]
+        actions += [m.moderation_queue.remove(), m.escalated_at.remove(), m.claim_moderator.remove(),
+                    m.claimed_at.remove(), m.claim_expires_at.remove()]
     return m(d.dispute_id, **version(d.version)), actions
+
+
+def assignment_from(item: Any) -> Assignment | None:
+    if not (item.claim_moderator and item.claimed_at and item.claim_expires_at):
+        return None
+    return Assignment(item.claim_moderator, parse(item.claimed_at), parse(item.claim_expires_at))
 
 
 def dispute_from(item: Any) -> Dispute:
     roles = ("buyer", "seller")
     return Dispute.from_dict(item.doc.as_dict(), item.version, int(item.buyer_visual_evidence or 0),
                              evidence_used={r: int(getattr(item, f"{r}_evidence_used") or 0) for r in roles},
-                             evidence_created={r: int(getattr(item, f"{r}_evidence_created") or 0) for r in roles})
+                             evidence_created={r: int(getattr(item, f"{r}_evidence_created") or 0) for r in roles},
+                             assignment=assignment_from(item))
 
 
 # ---- messages, evidence, outbox ---------------------------------------------------------------
@@ -98,6 +108,15 @@ def message_item(t: Tables, message: Message) -> Any:
 def message_from(item: Any) -> Message:
     return Message(item.dispute_id, item.message_id, item.author_id, item.author_role, item.body,
                    parse(item.created_at))
+
+
+def note_item(t: Tables, note: Note) -> Any:
+    return t.notes(note.dispute_id, note.sort_key, note_id=note.note_id, author_id=note.author_id, body=note.body,
+                   created_at=fmt(note.created_at))
+
+
+def note_from(item: Any) -> Note:
+    return Note(item.dispute_id, item.note_id, item.author_id, item.body, parse(item.created_at))
 
 
 def evidence_item(t: Tables, e: Evidence) -> Any:

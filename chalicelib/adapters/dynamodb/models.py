@@ -13,8 +13,8 @@ RELEASE_SHARDS = 8  # spreads the auto-release index over partitions; the sweep 
 EVIDENCE_SHARDS = 4
 OUTBOX_SHARDS = 8
 # Table name per logical table, the names the stack and `make dev` give them by default.
-DEFAULT_TABLES = {"orders": "orders", "disputes": "disputes", "messages": "messages", "outbox": "outbox",
-                  "evidence": "evidence", "idempotency": "idempotency"}
+DEFAULT_TABLES = {"orders": "orders", "disputes": "disputes", "messages": "messages", "notes": "notes",
+                  "outbox": "outbox", "evidence": "evidence", "idempotency": "idempotency"}
 
 
 def _gsi(name: str, hash_attr: str, range_attr: str, keys_only: bool = False) -> GlobalSecondaryIndex[Any]:
@@ -34,6 +34,7 @@ class Tables:
     orders: Any
     disputes: Any
     messages: Any
+    notes: Any
     outbox: Any
     evidence: Any
     quota: Any  # the evidence table seen as per-party counters
@@ -96,6 +97,10 @@ def make_tables(names: dict[str, str], region_name: str) -> Tables:
         buyer_evidence_created = NumberAttribute(null=True)
         seller_evidence_used = NumberAttribute(null=True)
         seller_evidence_created = NumberAttribute(null=True)
+        # The moderator's claim (DisputeCounterModel writes it; the queue index projects it).
+        claim_moderator = UnicodeAttribute(null=True)
+        claimed_at = UnicodeAttribute(null=True)
+        claim_expires_at = UnicodeAttribute(null=True)
         doc = MapAttribute()  # type: ignore[var-annotated]
         version = VersionAttribute()
 
@@ -112,6 +117,19 @@ def make_tables(names: dict[str, str], region_name: str) -> Tables:
         message_id = UnicodeAttribute()
         author_id = UnicodeAttribute()
         author_role = UnicodeAttribute()
+        body = UnicodeAttribute()
+        created_at = UnicodeAttribute()
+
+    class NoteModel(Model):
+        """A moderator's internal note: its own table, read by moderators' routes only."""
+
+        class Meta(StageMeta):
+            table_name = names["notes"]
+
+        dispute_id = UnicodeAttribute(hash_key=True)
+        note_key = UnicodeAttribute(range_key=True)
+        note_id = UnicodeAttribute()
+        author_id = UnicodeAttribute()
         body = UnicodeAttribute()
         created_at = UnicodeAttribute()
 
@@ -173,6 +191,12 @@ def make_tables(names: dict[str, str], region_name: str) -> Tables:
         buyer_evidence_created = NumberAttribute(default=0)
         seller_evidence_used = NumberAttribute(default=0)
         seller_evidence_created = NumberAttribute(default=0)
+        # A moderator's claim on the case: taken and given back by conditional writes of its own,
+        # outside the version (a claim is no change the parties see).
+        claim_moderator = UnicodeAttribute(null=True)
+        claimed_at = UnicodeAttribute(null=True)
+        claim_expires_at = UnicodeAttribute(null=True)
+        status = UnicodeAttribute(null=True)  # only read in conditions (the case is still ESCALATED)
 
     class IdempotencyRecordModel(Model):
         """The Powertools idempotency table's key schema (Powertools reads and writes the items)."""
@@ -183,7 +207,7 @@ def make_tables(names: dict[str, str], region_name: str) -> Tables:
         id = UnicodeAttribute(hash_key=True)
         expiration = NumberAttribute(null=True)  # the TTL attribute
 
-    return Tables(orders=OrderModel, disputes=DisputeModel, messages=MessageModel, outbox=OutboxModel,
+    return Tables(orders=OrderModel, disputes=DisputeModel, messages=MessageModel, notes=NoteModel, outbox=OutboxModel,
                   evidence=EvidenceModel, quota=EvidenceQuotaModel, dispute_counters=DisputeCounterModel,
                   idempotency=IdempotencyRecordModel)
 

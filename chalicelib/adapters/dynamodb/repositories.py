@@ -3,15 +3,16 @@ are staged on the unit of work (see unit_of_work.py) and happen at its commit.""
 from __future__ import annotations
 
 import builtins
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from ...domain.disputes import TERMINAL, Dispute, Status
+from ...domain.disputes import TERMINAL, Dispute, QueueFilter, Status, case_claimed
 from ...domain.errors import ConcurrentModification, Conflict, RuleViolation
 from ...domain.evidence import ACCEPTED, COUNTED, SLOTS_PER_PLACE, Evidence
 from ...domain.messages import Message
+from ...domain.notes import Note
 from ...domain.orders import Order
 from ...domain.policy import Policy
 from ...domain.timefmt import fmt
@@ -46,11 +47,64 @@ class _Repo:
         self.uow = uow
         self.policy = policy
 
-    def _dispute_open(self, dispute_id: str) -> Write:
+    def _dispute_open(self, dispute_id: str, claimant: str | None = None) -> Write:
         """Part of a transaction: the dispute is still open when the write commits (a message or a
-        file cannot slip in after the dispute closed)."""
-        return Write("check", self.t.disputes, _closed, key=(dispute_id,),
-                     condition=self.t.disputes.status.is_in(*OPEN_STATUSES))
+        file cannot slip in after the dispute closed); with ``claimant``, no other moderator's
+        claim holds either."""
+        m = self.t.disputes
+        condition = m.status.is_in(*OPEN_STATUSES)
+        if claimant is None:
+            return Write("check", m, _closed, key=(dispute_id,), condition=condition)
+        now = self.uow.now()
+        return Write("check", m, self._claim_refusal(dispute_id, claimant, now, _closed), key=(dispute_id,),
+                     condition=condition & _free_for(m, claimant, now))
+
+    def _claim_refusal(self, dispute_id: str, moderator_id: str, now: datetime,
+                       otherwise: Callable[[], Exception]) -> Callable[[], Exception]:
+        """What a refused claim-conditioned write means: CASE_CLAIMED when another moderator's
+        claim holds now (read again: the condition does not say which part failed), else ``otherwise``."""
+        def refused() -> Exception:
+            item = _get(self.t.disputes, dispute_id)
+            current = None if item is None else mapping.dispute_from(item)
+            held = None if current is None else current.holder(now)
+            if held is not None and held.moderator_id != moderator_id:
+                return case_claimed(held)
+            return otherwise()
+        return refused
+
+
+def _free_for(model: Any, moderator_id: str, now: datetime) -> Any:
+    """No claim but ``moderator_id``'s holds at ``now`` (Dispute.require_not_held_by_other)."""
+    return (model.claim_moderator.does_not_exist() | (model.claim_moderator == moderator_id)
+            | (model.claim_expires_at <= fmt(now)))
+
+
+def _queue_condition(m: Any, which: QueueFilter, now: datetime) -> Any:
+    """QueueFilter.matches as a filter on the queue index (every item in it is ESCALATED)."""
+    at = fmt(now)
+    held = m.claim_moderator.exists() & (m.claim_expires_at > at)
+    me = which.moderator_id
+    parts = []
+    if which.assigned == "none":
+        parts.append(m.claim_moderator.does_not_exist() | (m.claim_expires_at <= at))
+    elif which.assigned == "me":
+        parts.append(held & (m.claim_moderator == me))
+    elif which.assigned == "others":
+        parts.append(held & (m.claim_moderator != me))
+    # Dispute.is_overdue: flagged, or its mediation target (phase_due_at) passed.
+    flagged, passed = m.doc["mediation_overdue"] == True, m.doc["phase_due_at"] <= at  # noqa: E712
+    if which.overdue is True:
+        parts.append(flagged | passed)
+    elif which.overdue is False:
+        parts.append(~flagged & ~passed)
+    if which.reason is not None:
+        parts.append(m.doc["reason"] == which.reason)
+    if which.not_party_of is not None:
+        parts.append((m.buyer_id != which.not_party_of) & (m.seller_id != which.not_party_of))
+    condition = None
+    for part in parts:
+        condition = part if condition is None else condition & part
+    return condition
 
 
 class DynamoOrders(_Repo):
@@ -100,9 +154,15 @@ class DynamoDisputes(_Repo):
         item = _get(self.t.disputes, dispute_id)
         return None if item is None else mapping.dispute_from(item)
 
-    def save(self, dispute: Dispute) -> Dispute:
+    def save(self, dispute: Dispute, claimant: str | None = None) -> Dispute:
         item, actions = mapping.dispute_update(self.t, dispute)
-        self.uow.stage(Write("update", item, lambda: _stale("dispute"), actions=actions))
+        if claimant is None:
+            self.uow.stage(Write("update", item, lambda: _stale("dispute"), actions=actions))
+        else:
+            now = self.uow.now()
+            self.uow.stage(Write("update", item, self._claim_refusal(dispute.dispute_id, claimant, now,
+                                                                     lambda: _stale("dispute")),
+                                 actions=actions, condition=_free_for(self.t.disputes, claimant, now)))
         dispute.version = (dispute.version or 0) + 1
         self.uow.collect(dispute, dispute.version)
         return dispute
@@ -115,28 +175,56 @@ class DynamoDisputes(_Repo):
                                 forward=False, **extra)
         return [mapping.dispute_from(i) for i in items], nxt
 
-    def escalated(self, overdue: bool | None, now: datetime, limit: int, cursor: str | None) -> Page:
+    def escalated(self, which: QueueFilter, now: datetime, limit: int, cursor: str | None) -> Page:
         m = self.t.disputes
-        extra: dict[str, Any] = {}
-        # Dispute.is_overdue as a filter: flagged, or its mediation target (phase_due_at) passed.
-        flagged, passed = m.doc["mediation_overdue"] == True, m.doc["phase_due_at"] <= fmt(now)  # noqa: E712
-        if overdue is True:
-            extra["filter_condition"] = flagged | passed
-        elif overdue is False:
-            extra["filter_condition"] = ~flagged & ~passed
+        condition = _queue_condition(m, which, now)
+        extra: dict[str, Any] = {} if condition is None else {"filter_condition": condition}
         items, nxt = query_page(m.escalated, "ESCALATED", ("dispute_id", "moderation_queue", "escalated_at"), limit,
                                 cursor, forward=True, **extra)
         return [mapping.dispute_from(i) for i in items], nxt
 
+    def claim(self, dispute: Dispute, now: datetime) -> None:
+        a = dispute.assignment
+        assert a is not None, "Dispute.claim sets the assignment"
+        c = self.t.dispute_counters
+
+        def not_escalated() -> Exception:
+            return Conflict("only an escalated case can be claimed", code="INVALID_STATE")
+
+        self.uow.stage(Write(
+            "update", c(dispute.dispute_id), self._claim_refusal(dispute.dispute_id, a.moderator_id, now, not_escalated),
+            actions=[c.claim_moderator.set(a.moderator_id), c.claimed_at.set(fmt(a.claimed_at)),
+                     c.claim_expires_at.set(fmt(a.expires_at))],
+            condition=(c.status == Status.ESCALATED.value) & _free_for(c, a.moderator_id, now)))
+
+    def release(self, dispute: Dispute, moderator_id: str) -> None:
+        c = self.t.dispute_counters
+        now = self.uow.now()
+        self.uow.stage(Write(
+            "update", c(dispute.dispute_id), self._claim_refusal(dispute.dispute_id, moderator_id, now,
+                                                                 lambda: _stale("claim")),
+            actions=[c.claim_moderator.remove(), c.claimed_at.remove(), c.claim_expires_at.remove()],
+            condition=c.claim_moderator == moderator_id))
+
 
 class DynamoMessages(_Repo):
-    def add(self, message: Message) -> None:
-        self.uow.stage(self._dispute_open(message.dispute_id))
+    def add(self, message: Message, claimant: str | None = None) -> None:
+        self.uow.stage(self._dispute_open(message.dispute_id, claimant))
         self.uow.stage(Write("put", mapping.message_item(self.t, message), lambda: _stale("message")))
 
     def list(self, dispute_id: str, limit: int, cursor: str | None) -> Page:
         items, nxt = query_page(self.t.messages, dispute_id, ("dispute_id", "message_key"), limit, cursor, forward=True)
         return [mapping.message_from(i) for i in items], nxt
+
+
+class DynamoNotes(_Repo):
+    def add(self, note: Note) -> None:
+        self.uow.stage(Write("put", mapping.note_item(self.t, note), lambda: _stale("note"),
+                             condition=self.t.notes.note_key.does_not_exist()))
+
+    def list(self, dispute_id: str, limit: int, cursor: str | None) -> Page:
+        items, nxt = query_page(self.t.notes, dispute_id, ("dispute_id", "note_key"), limit, cursor, forward=True)
+        return [mapping.note_from(i) for i in items], nxt
 
 
 class DynamoEvidence(_Repo):

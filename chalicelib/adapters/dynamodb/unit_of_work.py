@@ -11,7 +11,7 @@ from ...ports import Clock, OutboxRecord
 from ...services.unit_of_work import Relay, UnitOfWork
 from . import mapping
 from .models import Tables
-from .repositories import DynamoDisputes, DynamoEvidence, DynamoMessages, DynamoOrders
+from .repositories import DynamoDisputes, DynamoEvidence, DynamoMessages, DynamoNotes, DynamoOrders
 from .transactions import Write, commit
 
 
@@ -27,6 +27,7 @@ class DynamoUnitOfWork(UnitOfWork):
         self.orders = DynamoOrders(tables, self, policy)
         self.disputes = DynamoDisputes(tables, self, policy)
         self.messages = DynamoMessages(tables, self, policy)
+        self.notes = DynamoNotes(tables, self, policy)
         self.evidence = DynamoEvidence(tables, self, policy)
 
     def _write(self, staged: list[Any], outbox: list[OutboxRecord]) -> None:
