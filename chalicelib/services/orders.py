@@ -104,14 +104,11 @@ class Orders(UseCases):
         """The scheduled sweep: protection ended and no dispute is open, so the seller is paid."""
         now = self.clock.now()
         released: builtins.list[str] = []
-        seen: set[str] = set()
-        while True:  # page until nothing is due (released orders leave the index)
+        cursor: str | None = None
+        while True:  # page by page, each read once (a released order leaves the index)
             with self.uow() as uow:
-                batch = [o for o in uow.orders.due_for_release(now, limit) if o.order_id not in seen]
-            if not batch:
-                return released
+                batch, cursor = uow.orders.due_for_release(now, limit, cursor)
             for order in batch:
-                seen.add(order.order_id)
                 try:
                     with self.uow() as uow:
                         uow.orders.save(order.auto_release(now, self.policy))
@@ -119,3 +116,5 @@ class Orders(UseCases):
                     released.append(order.order_id)
                 except (Conflict, ConcurrentModification):
                     pass  # a dispute opened or the order moved meanwhile; the next sweep re-reads it
+            if cursor is None:
+                return released
