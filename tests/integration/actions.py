@@ -16,17 +16,64 @@ ACTIONS = ("open", "offer", "accept", "reject", "escalate", "cancel", "decision"
            "refund webhook")
 
 
+READ_UNIT, WRITE_UNIT = 4096, 1024  # bytes per DynamoDB read and write capacity unit
+CAPACITY = "dynamodb capacity"  # the service name under which estimated units are counted
+
+
+def _size(value: Any) -> int:
+    """About the bytes DynamoDB bills for an item or request (attribute names and values)."""
+    return len(json.dumps(value, separators=(",", ":"))) if value else 0
+
+
+def _units(size: int, unit: int) -> int:
+    return max(1, -(-size // unit))
+
+
+def capacity(operation: str, params: dict[str, Any], answer: dict[str, Any]) -> tuple[float, float]:
+    """(read units, write units) of one DynamoDB request, estimated from the items' sizes (moto
+    answers every ReturnConsumedCapacity with a constant)."""
+    consistent = 1.0 if params.get("ConsistentRead") else 0.5
+    if operation == "GetItem":
+        return _units(_size(answer.get("Item")), READ_UNIT) * consistent, 0.0
+    if operation in ("Query", "Scan"):
+        return _units(sum(_size(i) for i in answer.get("Items", [])), READ_UNIT) * consistent, 0.0
+    if operation == "PutItem":
+        return 0.0, _units(_size(params.get("Item")), WRITE_UNIT)
+    if operation == "UpdateItem":  # the request carries the whole document it sets
+        return 0.0, _units(_size(params), WRITE_UNIT)
+    if operation == "DeleteItem":
+        return 0.0, 1.0
+    if operation == "TransactWriteItems":  # two units per item and KB, condition checks included
+        return 0.0, sum(2 * _units(_size(next(iter(a.values()))), WRITE_UNIT) for a in params["TransactItems"])
+    if operation == "BatchWriteItem":
+        return 0.0, sum(_units(_size(r.get("PutRequest", {}).get("Item")), WRITE_UNIT)
+                        for requests in params["RequestItems"].values() for r in requests)
+    return 0.0, 0.0
+
+
 @contextmanager
 def aws_calls() -> Iterator[Counter[tuple[str, str]]]:
-    """(service, operation) -> how many calls any botocore client made while the block ran."""
+    """(service, operation) -> how many calls a botocore client made on this thread while the
+    block ran (the emulator's own Step Functions threads are not the app), with the DynamoDB
+    capacity units they consumed, estimated, under (CAPACITY, "read") and (CAPACITY, "write")."""
+    import threading
+
     from botocore.client import BaseClient
 
     seen: Counter[tuple[str, str]] = Counter()
     original = BaseClient._make_api_call
+    thread = threading.get_ident()
 
     def counting(self: Any, operation: str, params: dict[str, Any]) -> Any:
-        seen[(self.meta.service_model.service_name, operation)] += 1
-        return original(self, operation, params)
+        answer = original(self, operation, params)
+        if threading.get_ident() == thread:
+            service = self.meta.service_model.service_name
+            seen[(service, operation)] += 1
+            if service == "dynamodb":
+                read, write = capacity(operation, params, answer)
+                seen[(CAPACITY, "read")] += read  # type: ignore[assignment]
+                seen[(CAPACITY, "write")] += write  # type: ignore[assignment]
+        return answer
 
     BaseClient._make_api_call = counting
     try:
