@@ -10,11 +10,10 @@ import pytest
 from botocore.exceptions import ClientError
 
 
-def test_the_patched_names_are_where_moto_keeps_them() -> None:
+def test_the_patched_names_are_where_moto_keeps_them(aws: Any, settings: Any) -> None:
     """Fails when moto moves what local/emulator.py replaces (its backup, or the copy module it uses)."""
     from moto.dynamodb import models
-    from moto.dynamodb.models import DynamoDBBackend
-    from moto.dynamodb.models.table import Table
+    from moto.dynamodb.models import DynamoDBBackend, dynamodb_backends
 
     from local.emulator import _CopyKeepingTables, back_up_items_not_tables
 
@@ -22,9 +21,7 @@ def test_the_patched_names_are_where_moto_keeps_them() -> None:
     original = inspect.getsource(DynamoDBBackend.transact_write_items.__wrapped__)  # type: ignore[attr-defined]
     assert "copy.deepcopy(\n                    self.tables[table_name]" in original
     assert isinstance(models.copy, _CopyKeepingTables)
-    table = Table("t", account_id="123456789012", region="us-east-1",
-                  schema=[{"AttributeName": "k", "KeyType": "HASH"}],
-                  attr=[{"AttributeName": "k", "AttributeType": "S"}])
+    table = dynamodb_backends["123456789012"]["us-east-1"].tables[settings.outbox_table]
     assert models.copy.deepcopy(table) is table and models.copy.deepcopy({"a": [1]}) == {"a": [1]}
 
 
