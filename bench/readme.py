@@ -37,7 +37,7 @@ def numbers() -> str:
     m = local["machine"]
     api, bare = local["results"]["get_dispute_via_api_ms"], local["results"]["bare_getitem_ms"]
     fr = first["results"]
-    bundle, sweep, soak, cost = load("bundle_import"), load("sweep_reads"), load("soak"), load("cost")
+    bundle, sweep, soak, cost = load("bundle_import"), load("sweep_reads"), load("dev_memory"), load("cost")
     cold = first["cold_get"]
     phone = throughput["sets"]["phone photos"]
     noisy = next(v for k, v in throughput["sets"].items() if k != "phone photos")

@@ -121,6 +121,9 @@ class LazyProvider:
     def lookup(self, order: RefundOrder) -> RefundReceipt | None:
         return self._get().lookup(order)
 
+    def cancel(self, order: RefundOrder) -> RefundReceipt | None:
+        return self._get().cancel(order)
+
     def parse_webhook(self, payload: bytes, headers: Mapping[str, str]) -> SettlementNotice | None:
         return self._get().parse_webhook(payload, headers)
 
@@ -151,6 +154,9 @@ class NoPayments:
         raise PaymentUnavailable("this function has no payment provider")
 
     def lookup(self, order: RefundOrder) -> RefundReceipt | None:
+        raise PaymentUnavailable("this function has no payment provider")
+
+    def cancel(self, order: RefundOrder) -> RefundReceipt | None:
         raise PaymentUnavailable("this function has no payment provider")
 
     def parse_webhook(self, payload: bytes, headers: Mapping[str, str]) -> SettlementNotice | None:

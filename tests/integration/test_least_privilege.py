@@ -80,6 +80,10 @@ def scenario(settings, aws) -> list[Call]:
         said = api.post(f"/disputes/{did}/messages", SELLER, {"body": "Sent the right colour."},
                         headers={"Idempotency-Key": "m-1"})
         assert said.status_code == 201, said.json_body
+        # The case team's notes (their own table) and claims (conditional writes on the dispute).
+        noted = api.post(f"/disputes/{did}/notes", MODERATOR, {"body": "Seller answered within a day."})
+        assert noted.status_code == 201, noted.json_body
+        assert api.get(f"/disputes/{did}/notes", MODERATOR).status_code == 200
         # The seller stays silent: the timer grants the refund, which the provider cannot take,
         # twice (the reconciler moves the record to the back), then refuses (a new attempt is
         # owed: the retry timer sends it).
