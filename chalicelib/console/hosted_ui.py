@@ -7,8 +7,6 @@ import base64
 import hashlib
 import json
 import secrets
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -57,6 +55,9 @@ def authorize_url(ui: HostedUi, sign_in: SignIn, redirect_uri: str) -> str:
 
 def exchange(ui: HostedUi, code: str, sign_in: SignIn, redirect_uri: str) -> str:
     """The ID token for an authorization code, from the user pool's token endpoint."""
+    import urllib.error
+    import urllib.request
+
     body = urlencode({"grant_type": "authorization_code", "client_id": ui.client_id, "code": code,
                       "redirect_uri": redirect_uri, "code_verifier": sign_in.verifier}).encode()
     request = urllib.request.Request(f"{ui.domain}/oauth2/token", data=body, method="POST",

@@ -12,11 +12,11 @@ from urllib.parse import urlencode
 from chalice import Blueprint, Response
 
 from .. import schemas, views
-from ..adapters.auth import Identity
 from ..bootstrap import container
 from ..domain.catalog import Fault
 from ..domain.disputes import ASSIGNED_FILTERS, Command, Dispute, QueueFilter, default_fault
 from ..domain.errors import Conflict, DomainError, Forbidden, Unauthenticated
+from ..domain.identity import Identity
 from ..domain.money import Money
 from ..domain.timefmt import parse as parse_time
 from ..http import Request, route_not_found, validate

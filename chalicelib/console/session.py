@@ -16,9 +16,7 @@ from dataclasses import dataclass
 from http.cookies import CookieError, SimpleCookie
 from typing import Any
 
-import jwt
-
-from ..adapters.auth import Identity
+from ..domain.identity import Identity
 from ..ports import Clock
 
 SESSION_COOKIE = "console_session"
@@ -63,6 +61,8 @@ class Sessions:
         if not_after is not None:
             expires = min(expires, not_after)
         session = Session(identity.sub, frozenset(identity.groups), secrets.token_urlsafe(32), expires)
+        import jwt  # PyJWT: loaded by the functions that serve the console only
+
         claims = {"sub": session.sub, "groups": sorted(session.groups), "csrf": session.csrf, "exp": expires,
                   "iat": self._now(), "aud": SESSION_AUDIENCE}
         return jwt.encode(claims, self._key, algorithm=ALGORITHM), session
@@ -79,6 +79,8 @@ class Sessions:
 
     def seal(self, payload: dict[str, Any]) -> str:
         """The hosted UI round trip's state, signed, for SIGN_IN_SECONDS."""
+        import jwt
+
         return jwt.encode({**payload, "aud": SIGN_IN_AUDIENCE, "exp": self._now() + SIGN_IN_SECONDS}, self._key,
                           algorithm=ALGORITHM)
 
@@ -88,6 +90,8 @@ class Sessions:
     def _unseal(self, value: str | None, audience: str) -> dict[str, Any] | None:
         if not value:
             return None
+        import jwt
+
         try:
             # Expiry is checked against the service's clock (injected; tests move it), not PyJWT's.
             claims: dict[str, Any] = jwt.decode(value, self._key, algorithms=[ALGORITHM], audience=audience,

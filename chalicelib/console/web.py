@@ -8,18 +8,20 @@ import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
 
 from chalice import Blueprint, Response
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from ..adapters.auth import Identity
 from ..domain.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound, RuleViolation, Unauthenticated
+from ..domain.identity import Identity
 from ..http import require_ids, route_not_found
 from ..logs import logger, start_invocation
 from . import forms
 from .session import FORM_COOKIE, SESSION_COOKIE, Session, Sessions, cookies, same_token
+
+if TYPE_CHECKING:
+    from jinja2 import Environment
 
 HERE = Path(__file__).resolve().parent
 FORM = "application/x-www-form-urlencoded"
@@ -31,7 +33,10 @@ STATUS: tuple[tuple[type[DomainError], int], ...] = (
 
 @functools.cache
 def templates() -> Environment:
-    """Jinja2 with autoescape on for every template: what a party wrote is always text."""
+    """Jinja2 with autoescape on for every template: what a party wrote is always text. Loaded on
+    the first page (a timer or the evidence function never imports it)."""
+    from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
     env = Environment(loader=FileSystemLoader(str(HERE / "templates")), autoescape=True, undefined=StrictUndefined,
                       trim_blocks=True, lstrip_blocks=True)
     env.globals["major"] = forms.major_units

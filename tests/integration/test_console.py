@@ -37,7 +37,7 @@ def api(client: Any) -> Api:
 
 def session_cookie(wired: Any, sub: str = "m-1", groups: frozenset[str] = frozenset({"moderators"})) -> tuple[str, str]:
     """(Cookie header, CSRF token) of a session the console issued."""
-    from chalicelib.adapters.auth import Identity
+    from chalicelib.domain.identity import Identity
 
     value, session = wired.sessions.issue(Identity(sub, groups))
     return f"console_session={value}", session.csrf

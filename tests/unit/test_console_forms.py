@@ -6,10 +6,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chalicelib.adapters.auth import Identity
 from chalicelib.console import forms
 from chalicelib.console.session import Sessions
 from chalicelib.domain.errors import InvalidInput
+from chalicelib.domain.identity import Identity
 from tests.support import FakeClock
 
 
