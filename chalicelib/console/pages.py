@@ -94,9 +94,9 @@ WORDS: dict[str, Callable[[DomainError], dict[str, str]]] = {
 def in_words(exc: DomainError) -> dict[str, str]:
     """The API's refusal as a moderator reads it."""
     explain = WORDS.get(exc.code)
-    if explain is not None:
-        return explain(exc)
-    return {"title": "That was not accepted", "words": f"{exc.message}. Nothing was changed."}
+    said = explain(exc) if explain is not None else {"title": "That was not accepted",
+                                                       "words": f"{exc.message}. Nothing was changed."}
+    return {**said, "code": exc.code}  # the API's own code beside the words, as support reads it
 
 
 def _clock(value: Any) -> str:

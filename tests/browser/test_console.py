@@ -209,7 +209,7 @@ def test_a_case_that_moved_on_before_the_confirmation_is_refused_in_plain_words(
     with page.expect_response(lambda r: r.url.endswith("/decision/confirm")) as answer:
         page.click("text=Confirm decision")
     assert answer.value.status == 409
-    assert "moved on" in page.inner_text("#problem")
+    assert "moved on" in page.inner_text("#problem") and "VERSION_CONFLICT" in page.inner_text("#problem")
     assert api.call("GET", f"/disputes/{did}", "b-1")["status"] == "ESCALATED"
 
 
@@ -270,6 +270,7 @@ def test_a_second_moderators_decision_on_a_claimed_case_is_refused_with_who_hold
     assert answer.value.status == 409
     problem = second.inner_text("#problem")
     assert "m-6 holds it until" in problem and "Another moderator holds this case" in problem
+    assert "CASE_CLAIMED" in problem
     dispute = api.call("GET", f"/disputes/{did}", "m-7")
     assert (dispute["status"], dispute["assignment"]["moderator_id"]) == ("ESCALATED", "m-6")
 
