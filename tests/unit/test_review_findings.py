@@ -1,0 +1,66 @@
+"""Review findings (branch review1): each test demonstrates a hole found by attacking the v1.2
+changes. They fail on the code as reviewed; the report names the fix each one asks for."""
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from chalicelib.domain.money import Money
+from chalicelib.domain.timers import REFUND_RETRY
+from chalicelib.ports import PaymentUnavailable, RefundOrder, RefundReceipt
+from tests.unit.conftest import BUYER, MODERATOR, World
+
+USD = "USD"
+
+
+def timer(world: World, action: str, **refs: object) -> str:
+    return world.services.timers.fired("EXPIRE", {"action": action, **refs})
+
+
+def attempt_2_owed_not_sent(world: World, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Attempt 1 failed (a decline); its retry made attempt 2, whose first send did not get
+    through (the provider was unreachable while looking attempt 1 up): PENDING, never sent."""
+    world.payments.fail_next(1)
+    ctx = world.refunded()
+    [failed] = world.settle_payments()
+    assert failed.status == "FAILED"
+    real_lookup = world.payments.lookup
+    monkeypatch.setattr(world.payments, "lookup", lambda order: (_ for _ in ()).throw(PaymentUnavailable("down")))
+    assert timer(world, REFUND_RETRY, order_id="o-1", refund_id=ctx["refund_id"], round=1) == "retried"
+    monkeypatch.setattr(world.payments, "lookup", real_lookup)
+    refund = world.order().ledger.refund(ctx["refund_id"])
+    assert (refund.status, refund.attempt, refund.sent_at) == ("PENDING", 2, None)
+    assert [o.attempt for o, _ in world.payments.attempts(ctx["refund_id"])] == [1]
+    return ctx
+
+
+# ---- F1: an older attempt's late success learned by a second sender never cancels the newer one
+def test_late_success_seen_by_a_concurrent_sender_still_cancels_the_newer_attempt(
+        world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two senders of attempt 2 (the relay and the reconciler) both read it unsent. Sender A looks
+    attempt 1 up (failed), marks attempt 2 sent and sends it. Then the provider changes its mind
+    on attempt 1 (its notice not in yet), and sender B's look-up of attempt 1 finds it SUCCEEDED:
+    B settles the refund with NEWER_ATTEMPT_LIVE, but never asks the provider to cancel attempt 2,
+    which the provider could still cancel. Attempt 2 then pays too: the buyer is paid twice."""
+    ctx = attempt_2_owed_not_sent(world, monkeypatch)
+    payments = world.services.payments
+    real_lookup = world.payments.lookup
+    state = {"raced": False}
+
+    def lookup(order: RefundOrder) -> RefundReceipt | None:
+        if order.attempt == 1 and not state["raced"]:
+            state["raced"] = True  # sender B is between its read and its look-up: sender A runs now
+            assert payments.send("o-1", ctx["refund_id"], 2) == "pending"
+            assert world.payments.change_mind(ctx["refund_id"], 1, deliver=False) is not None
+        return real_lookup(order)
+
+    monkeypatch.setattr(world.payments, "lookup", lookup)
+    payments.send("o-1", ctx["refund_id"], 2)  # sender B
+    monkeypatch.setattr(world.payments, "lookup", real_lookup)
+    world.settle_payments()  # whatever is still live at the provider settles
+
+    refund = world.order().ledger.refund(ctx["refund_id"])
+    assert refund.status == "SUCCEEDED" and world.order().escrow.refunded == Money(2000, USD)
+    # The rule (docs/RULES.md): a newer attempt already sent is cancelled at the provider.
+    assert world.payments.sent_for(ctx["refund_id"]) == 2000, "attempt 2 was never cancelled: paid twice"
