@@ -64,3 +64,32 @@ def test_late_success_seen_by_a_concurrent_sender_still_cancels_the_newer_attemp
     assert refund.status == "SUCCEEDED" and world.order().escrow.refunded == Money(2000, USD)
     # The rule (docs/RULES.md): a newer attempt already sent is cancelled at the provider.
     assert world.payments.sent_for(ctx["refund_id"]) == 2000, "attempt 2 was never cancelled: paid twice"
+
+
+# ---- F2: an earlier attempt that exists at the provider for another amount counts as "failed"
+def test_an_earlier_attempt_that_exists_at_the_provider_for_another_amount_holds_the_next_one(
+        world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Stripe refunds in the charge's currency: attempt 1 exists at Stripe (it may well have paid)
+    but for another amount/currency, which the adapter answers as FAILED
+    AMOUNT_OR_CURRENCY_MISMATCH. A moderator retries (they see needs_attention, not why). Before
+    attempt 2, the look-up of attempt 1 answers the same FAILED receipt and _earlier_attempts
+    takes it for "known to have failed": attempt 2 is sent, a second refund of a refund that
+    exists. The rule: a new attempt goes only once every earlier one is known to have failed."""
+    mismatch = RefundReceipt("FAILED", "re_stripe_1", "AMOUNT_OR_CURRENCY_MISMATCH")
+    sent: list[int] = []
+    real_refund = world.payments.refund
+
+    def refund(order: RefundOrder) -> RefundReceipt:
+        sent.append(order.attempt)
+        return mismatch if order.attempt == 1 else real_refund(order)
+
+    def lookup(order: RefundOrder) -> RefundReceipt | None:
+        return mismatch if order.attempt == 1 else None
+
+    monkeypatch.setattr(world.payments, "refund", refund)
+    monkeypatch.setattr(world.payments, "lookup", lookup)
+    ctx = world.refunded()
+    refund_1 = world.order().ledger.refund(ctx["refund_id"])
+    assert (refund_1.status, refund_1.needs_attention) == ("FAILED", True)
+    world.services.payments.retry(MODERATOR, "o-1", ctx["refund_id"])
+    assert sent == [1], "attempt 2 was sent while attempt 1 exists at the provider in an unknown state"
