@@ -93,3 +93,22 @@ def test_an_earlier_attempt_that_exists_at_the_provider_for_another_amount_holds
     assert (refund_1.status, refund_1.needs_attention) == ("FAILED", True)
     world.services.payments.retry(MODERATOR, "o-1", ctx["refund_id"])
     assert sent == [1], "attempt 2 was sent while attempt 1 exists at the provider in an unknown state"
+
+
+# ---- F3: the reason a refund needs a person never reaches the moderators -------------------------
+def test_moderators_read_why_a_refund_needs_them_and_parties_never_do(world: World) -> None:
+    """docs/RULES.md: moderators list refunds needing attention (GET /moderation/refunds) "with
+    the reason in attention_reason". No view renders it: a moderator cannot tell PAID_TWICE or
+    AMOUNT_OR_CURRENCY_MISMATCH (never retry) from ATTEMPTS_EXHAUSTED (retry), and the retry
+    button is offered for both."""
+    from chalicelib import views
+
+    world.payments.refuse_next(1, "amount_too_large")
+    ctx = world.refunded()
+    [listed], _ = world.services.payments.needing_attention(MODERATOR, 10, None)
+    now = world.clock.now()
+    [for_moderator] = views.order(listed, now, world.policy, MODERATOR)["refunds"]
+    assert for_moderator.get("attention_reason") == "amount_too_large"
+    [for_buyer] = views.order(world.order(), now, world.policy, BUYER)["refunds"]
+    assert "attention_reason" not in for_buyer
+    assert ctx["refund_id"] == for_moderator["refund_id"]
