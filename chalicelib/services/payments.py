@@ -104,7 +104,9 @@ class Payments(UseCases):
             if view.status == SUCCEEDED:
                 logger.warning("an earlier refund attempt succeeded after all: the new one is not sent",
                                refund_id=refund.refund_id, attempt=earlier, new_attempt=refund.attempt)
-                return self._apply(order.order_id, refund.refund_id, earlier, SUCCEEDED, view.provider_refund_id, None)
+                outcome = self._apply(order.order_id, refund.refund_id, earlier, SUCCEEDED, view.provider_refund_id, None)
+                self._stop_newer_attempt(order.order_id, refund.refund_id)  # another sender may have sent it
+                return outcome
             logger.error("an earlier refund attempt is still pending at the provider: the new one is held",
                          refund_id=refund.refund_id, attempt=earlier, new_attempt=refund.attempt)
             return self._apply(order.order_id, refund.refund_id, refund.attempt, FAILED, None, EARLIER_ATTEMPT_PENDING)
