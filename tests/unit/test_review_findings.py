@@ -112,3 +112,25 @@ def test_moderators_read_why_a_refund_needs_them_and_parties_never_do(world: Wor
     [for_buyer] = views.order(world.order(), now, world.policy, BUYER)["refunds"]
     assert "attention_reason" not in for_buyer
     assert ctx["refund_id"] == for_moderator["refund_id"]
+
+
+# ---- F4: a signed notice whose amount is not a whole number: 500, or read as another amount -------
+@pytest.mark.parametrize("amount", [b"1e400", b"2000.9"])
+def test_a_signed_webhook_with_an_amount_that_is_no_whole_number_is_refused_and_changes_nothing(
+        world: World, amount: bytes) -> None:
+    """The sibling of the attempt 1e400 test: Money.from_dict does int(amount), so 1e400 raises
+    OverflowError (not caught by parse_webhook: a 500 the provider retries forever) and 2000.9 is
+    read as 2000 and settles the refund."""
+    from chalicelib.domain.errors import InvalidInput
+    from chalicelib.ports import SettlementNotice
+
+    ctx = world.refunded()
+    payload, headers = world.payments.sign(SettlementNotice("evt_9", ctx["refund_id"], 1, "sim_re_x", "SUCCEEDED",
+                                                            Money(2000, USD), None, "o-1"))
+    forged = payload.replace(b'"amount": 2000', b'"amount": ' + amount)
+    assert forged != payload
+    before = world.snapshot()
+    with pytest.raises(InvalidInput) as err:
+        world.services.payments.webhook(forged, {**headers, **world.payments.sign_raw(forged)})
+    assert err.value.code == "INVALID_WEBHOOK"
+    assert world.snapshot() == before
