@@ -134,3 +134,29 @@ def test_a_signed_webhook_with_an_amount_that_is_no_whole_number_is_refused_and_
         world.services.payments.webhook(forged, {**headers, **world.payments.sign_raw(forged)})
     assert err.value.code == "INVALID_WEBHOOK"
     assert world.snapshot() == before
+
+
+# ---- F5: an older attempt's late success that lands between "marked sent" and the send itself ------
+def test_late_success_landing_while_the_newer_attempt_is_on_its_way_still_cancels_it(
+        world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Attempt 2 is marked sent (sent_at), then, before its request reaches the provider, attempt 1's
+    late success notice comes in: the refund settles with NEWER_ATTEMPT_LIVE and the cancel of
+    attempt 2 finds nothing at the provider yet (None: "could not be cancelled"). The request then
+    arrives and attempt 2 is live; nobody asks to cancel it again (the notice was answered 200),
+    so it pays too. After sending, the sender should see the hold and cancel what it just sent."""
+    ctx = attempt_2_owed_not_sent(world, monkeypatch)
+    real_refund = world.payments.refund
+
+    def refund(order: RefundOrder) -> RefundReceipt:
+        if order.attempt == 2:
+            assert world.payments.change_mind(ctx["refund_id"], 1) is not None  # delivered: settle() runs now
+            held = world.order().ledger.refund(ctx["refund_id"])
+            assert (held.status, held.attention_reason) == ("SUCCEEDED", "NEWER_ATTEMPT_LIVE")
+        return real_refund(order)
+
+    monkeypatch.setattr(world.payments, "refund", refund)
+    world.services.payments.send("o-1", ctx["refund_id"], 2)
+    monkeypatch.setattr(world.payments, "refund", real_refund)
+    world.settle_payments()
+    assert world.order().escrow.refunded == Money(2000, USD)
+    assert world.payments.sent_for(ctx["refund_id"]) == 2000, "attempt 2 went out after its cancel: paid twice"
