@@ -85,8 +85,13 @@ class Payments(UseCases):
         receipt = self.provider.refund(request)
         logger.info("refund sent", refund_id=refund_id, attempt=attempt, status=receipt.status,
                     provider=self.provider.name)
-        return self._apply(order_id, refund_id, attempt, receipt.status, receipt.provider_refund_id,
-                           receipt.failure_reason)
+        outcome = self._apply(order_id, refund_id, attempt, receipt.status, receipt.provider_refund_id,
+                              receipt.failure_reason)
+        if outcome == "unchanged" and receipt.status != FAILED:
+            # An older attempt paid while this one was on its way (its cancel found nothing yet):
+            # cancel what was just sent.
+            self._stop_newer_attempt(order_id, refund_id)
+        return outcome
 
     @staticmethod
     def _request(order: Order, refund: Refund, attempt: int) -> RefundOrder:
