@@ -4,6 +4,7 @@ so a rule (a rationale of 10-4000 characters, a partial amount under the order t
 in one place whichever way a moderator acts."""
 from __future__ import annotations
 
+import re
 from decimal import Decimal, InvalidOperation
 from functools import cache
 from typing import Any
@@ -12,6 +13,9 @@ from urllib.parse import parse_qs
 from ..domain.errors import InvalidInput
 
 MAX_FORM_BYTES = 64 * 1024
+# A comma only as a thousands separator: 1,234.50 (groups of three after the first); console.js has the same rule.
+THOUSANDS = re.compile(r"\d{1,3}(,\d{3})+(\.\d*)?")
+DECIMAL_COMMA = "use a point for decimals: 8.00"
 
 
 def parse(raw: bytes | None) -> dict[str, str]:
@@ -23,7 +27,9 @@ def parse(raw: bytes | None) -> dict[str, str]:
         fields = parse_qs(text, keep_blank_values=True, strict_parsing=False, errors="strict", max_num_fields=50)
     except (UnicodeDecodeError, ValueError) as exc:
         raise InvalidInput("the form could not be read", code="VALIDATION_ERROR", details={"field": "body"}) from exc
-    return {name: values[0] for name, values in fields.items()}
+    # A browser sends a textarea's line breaks as CRLF: one break is one character, as the textarea
+    # counted it and as it is stored.
+    return {name: values[0].replace("\r\n", "\n").replace("\r", "\n") for name, values in fields.items()}
 
 
 @cache
@@ -41,8 +47,12 @@ def exponent(currency: str) -> int:
 def minor_units(typed: str, currency: str, field: str = "amount") -> int:
     """``8.00`` USD -> 800: an amount as a person types it, in the currency's minor units. Refused
     (400 VALIDATION_ERROR): blank, not a plain decimal number, negative, or with more decimals
-    than the currency has."""
-    text = typed.strip().replace(",", "") if typed else ""
+    than the currency has, or with a comma that is not a thousands separator (``8,00`` is not 800)."""
+    text = typed.strip() if typed else ""
+    if "," in text:
+        if not THOUSANDS.fullmatch(text):
+            raise InvalidInput(f"{field}: {DECIMAL_COMMA}", code="VALIDATION_ERROR", details={"field": field})
+        text = text.replace(",", "")
     digits = exponent(currency)
     try:
         value = Decimal(text)

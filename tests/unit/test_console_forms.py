@@ -30,6 +30,26 @@ def test_an_amount_that_is_not_plainly_one_is_refused_with_a_validation_error(ty
     assert refused.value.code == "VALIDATION_ERROR" and refused.value.details == {"field": "amount"}
 
 
+@pytest.mark.parametrize("typed", ["8,00", "1,5", "1,23", "12,3456", ",500", "1,234,5", "1,2345.00", "1,234.5,0"])
+def test_a_comma_that_is_not_a_thousands_separator_is_refused_never_dropped(typed: str) -> None:
+    """8,00 is eight in a decimal-comma country: never 800.00 (a comma is read only as in 1,234.50)."""
+    with pytest.raises(InvalidInput) as refused:
+        forms.minor_units(typed, "USD")
+    assert "use a point for decimals: 8.00" in refused.value.message
+    assert refused.value.details == {"field": "amount"}
+
+
+@pytest.mark.parametrize(("typed", "minor"), [("1,234.50", 123450), ("12,345", 1234500), ("1,234,567.89", 123456789)])
+def test_a_comma_between_groups_of_three_is_a_thousands_separator(typed: str, minor: int) -> None:
+    assert forms.minor_units(typed, "USD") == minor
+
+
+def test_line_breaks_a_browser_sends_as_crlf_or_cr_are_read_as_one_character() -> None:
+    assert forms.parse(b"rationale=a%0D%0Ab%0Dc%0Ad&note=x%0D%0A") == {"rationale": "a\nb\nc\nd", "note": "x\n"}
+    text = forms.parse(b"rationale=" + b"a" * 99 + (b"%0D%0A" + b"a" * 99) * 39 + b"%0D%0A")["rationale"]
+    assert len(text) == 4000 and "\r" not in text
+
+
 @given(st.integers(min_value=0, max_value=10**12), st.sampled_from(["USD", "JPY", "KWD", "EUR", "BHD"]))
 def test_what_the_console_writes_back_reads_as_the_same_amount(minor: int, currency: str) -> None:
     assert forms.minor_units(forms.major_units(minor, currency), currency) == minor
