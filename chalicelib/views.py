@@ -134,6 +134,12 @@ def _return_shipment(r: dict[str, Any] | None) -> dict[str, Any] | None:
     return {"carrier": r["carrier"], "tracking_number": r["tracking_number"], "shipped_at": r["shipped_at"]}
 
 
+def _details(entry: dict[str, Any], moderator: bool) -> dict[str, Any]:
+    """A timeline entry's details; which moderator decided is the case team's to read only."""
+    details: dict[str, Any] = entry["details"]
+    return details if moderator else {k: v for k, v in details.items() if k != "moderator_id"}
+
+
 def dispute(d: Dispute, now: datetime, policy: Policy, who: Identity | None = None) -> dict[str, Any]:
     moderator = who is not None and d.actor_for(who.sub, who.is_moderator) is Actor.MODERATOR
     return {
@@ -142,7 +148,7 @@ def dispute(d: Dispute, now: datetime, policy: Policy, who: Identity | None = No
         "status": d.status.value, "offers": [offer(x, d.order_total) for x in d.offers], "resolution": _resolution(d.resolution),
         "refund": _refund(d.refund), "return_shipment": _return_shipment(d.return_shipment),
         "deadlines": d.deadlines(policy, now), "evidence_checklist": d.evidence_checklist(),
-        "timeline": [{"at": e["at"], "actor": e["actor"], "event": e["event"], "details": e["details"]}
+        "timeline": [{"at": e["at"], "actor": e["actor"], "event": e["event"], "details": _details(e, moderator)}
                      for e in d.timeline],
         "escalated_at": fmt(d.escalated_at), "version": d.version,
         "available_actions": [] if who is None else actions(access.dispute_actions(who, d, policy, now),

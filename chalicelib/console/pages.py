@@ -15,7 +15,7 @@ from .. import schemas, views
 from ..bootstrap import container
 from ..domain.catalog import Fault
 from ..domain.disputes import ASSIGNED_FILTERS, Command, Dispute, QueueFilter, default_fault
-from ..domain.errors import Conflict, DomainError, Forbidden, Unauthenticated
+from ..domain.errors import Conflict, DomainError, Forbidden, InvalidInput, Unauthenticated
 from ..domain.identity import Identity
 from ..domain.money import Money
 from ..domain.timefmt import parse as parse_time
@@ -23,8 +23,8 @@ from ..http import Request, route_not_found, validate
 from ..services import commands as c
 from ..services.commands import PageRequest
 from . import forms, hosted_ui
-from .session import FORM_COOKIE, SESSION_COOKIE, SIGN_IN_COOKIE, SIGN_IN_SECONDS, Sessions, same_token
-from .web import Console, Ctx, Html, Redirect, origin, security_headers, static_file
+from .session import FORM_COOKIE, NEXT_COOKIE, SESSION_COOKIE, SIGN_IN_COOKIE, SIGN_IN_SECONDS, Sessions, same_token
+from .web import Console, Ctx, Html, Redirect, asked_for, origin, safe_next, security_headers, static_file
 
 blueprint = Blueprint(__name__)
 AT_RISK = timedelta(days=1)  # a case due within a day is marked at risk in the queue
@@ -83,6 +83,11 @@ def _moved_on(exc: DomainError) -> dict[str, str]:
 
 
 def _invalid_state(exc: DomainError) -> dict[str, str]:
+    d = exc.details or {}
+    if d.get("decided_by"):
+        return {"title": "This case was already decided",
+                "words": f"Already decided by {d['decided_by']} at {_clock(d.get('decided_at'))}. Nothing was "
+                         "changed: the decision is on the case."}
     return {"title": "The case cannot take this action now", "words": f"{exc.message}. Nothing was changed."}
 
 
@@ -118,6 +123,58 @@ def _order_view(ctx: Ctx, order: Any) -> dict[str, Any]:
     return views.order(order, _now(), container().settings.policy, ctx.who)
 
 
+# What each timeline entry's details are called on the page, in the order shown. Every value is
+# rendered as text (autoescaped); money as "8.00 USD".
+DETAIL_LABELS = (
+    ("outcome", "outcome"), ("type", "offer"), ("amount", "amount"), ("fault", "fault"), ("reason", "reason"),
+    ("action", "deadline missed"), ("carrier", "carrier"), ("tracking_number", "tracking"),
+    ("attempt", "attempt"), ("failure_reason", "failure"), ("moderator_id", "by"), ("message", "message"),
+    ("rationale", "rationale"))
+PARTY_TEXT = frozenset({"message", "rationale", "failure_reason"})
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, dict) and "amount" in value and "currency" in value:
+        return f"{forms.major_units(int(value['amount']), str(value['currency']))} {value['currency']}"
+    return str(value).replace("_", " ").lower() if isinstance(value, str) and value.isupper() else str(value)
+
+
+def timeline_entries(dispute: dict[str, Any]) -> list[dict[str, Any]]:
+    """The timeline with each entry's details as (label, text, is party text) rows; an offer's
+    message comes from the offer it made."""
+    offers = {o["offer_id"]: o for o in dispute["offers"]}
+    entries = []
+    for t in dispute["timeline"]:
+        details = dict(t.get("details") or {})
+        offer = offers.get(str(details.get("offer_id", "")))
+        if offer is not None and offer.get("message") and t["event"] == "dispute.offer_made":
+            details.setdefault("message", offer["message"])
+        rows = [{"label": label, "text": _shown(details[key]), "party": key in PARTY_TEXT}
+                for key, label in DETAIL_LABELS if details.get(key) not in (None, "", {})]
+        entries.append({**t, "rows": rows})
+    return entries
+
+
+def decision_of(dispute: dict[str, Any]) -> dict[str, Any] | None:
+    """The case's decision: the resolution, or (a return-and-refund decision paid only when the item
+    is back) the moderator's ``dispute.decided`` entry; who decided is the moderator's id when a
+    moderator did."""
+    decided = next((t for t in reversed(dispute["timeline"]) if t["event"] == "dispute.decided"), None)
+    details = decided["details"] if decided else {}
+    r = dispute.get("resolution")
+    if r is not None:
+        by = details.get("moderator_id") if r["decided_by"] == "moderator" and decided else None
+        return {"outcome": r["outcome"], "amount": r["amount"], "fault": r["fault"], "rationale": r["rationale"],
+                "by": by or r["decided_by"], "moderator_id": by, "at": r["resolved_at"],
+                "decided_at": decided["at"] if decided else r["resolved_at"], "pending": False}
+    if decided is None:
+        return None
+    return {"outcome": details.get("outcome"), "amount": details.get("amount"), "fault": details.get("fault"),
+            "rationale": details.get("rationale"), "by": details.get("moderator_id") or "a moderator",
+            "moderator_id": details.get("moderator_id"), "at": decided["at"], "decided_at": decided["at"],
+            "pending": True}
+
+
 def _mark(item: dict[str, Any], now: datetime) -> dict[str, Any]:
     """``overdue`` / ``at_risk`` for the queue, from the mediation deadline the API shows."""
     mediation = next((d for d in item["deadlines"] if d["action"] == "MEDIATION"), None)
@@ -132,7 +189,7 @@ def _mark(item: dict[str, Any], now: datetime) -> dict[str, Any]:
 def sign_in_form(ctx: Ctx) -> Html | Redirect:
     """The development sign-in (make dev and SANDBOX stages only): any moderator id."""
     jar_token = Sessions.new_form_token()
-    return Html("sign_in.html", {"csrf_token": jar_token, "moderator_id": ""},
+    return Html("sign_in.html", {"csrf_token": jar_token, "moderator_id": "", "next": asked_for(ctx) or ""},
                 cookies=[_signer().cookie(FORM_COOKIE, jar_token, max_age=3600, base=ctx.base)])
 
 
@@ -141,8 +198,10 @@ def sign_in(ctx: Ctx) -> Html | Redirect:
     moderator_id = ctx.form.get("moderator_id", "").strip()
     validate({"moderator_id": moderator_id}, {"type": "object", "properties": {"moderator_id": schemas.ID}})
     value, _ = _signer().issue(Identity(sub=moderator_id, groups=frozenset({"moderators"})))
-    return Redirect("/console/", cookies=[_signer().cookie(SESSION_COOKIE, value, base=ctx.base),
-                                          Sessions.expired(FORM_COOKIE, ctx.base)])
+    # Back to the page asked for (a console path only: anything else is the queue).
+    return Redirect(safe_next(ctx.form.get("next")) or "/console/", cookies=[
+        _signer().cookie(SESSION_COOKIE, value, base=ctx.base), Sessions.expired(FORM_COOKIE, ctx.base),
+        Sessions.expired(NEXT_COOKIE, ctx.base)])
 
 
 def _signer() -> Sessions:
@@ -166,7 +225,9 @@ def login(ctx: Ctx) -> Redirect:
     ui = container().settings.console.hosted_ui
     assert ui is not None
     started = hosted_ui.SignIn.start()
-    cookie = _signer().cookie(SIGN_IN_COOKIE, _signer().seal(started.to_dict()), max_age=SIGN_IN_SECONDS,
+    # The page asked for travels sealed with the state: only what this login checked comes back.
+    kept = {**started.to_dict(), "next": asked_for(ctx) or "/console/"}
+    cookie = _signer().cookie(SIGN_IN_COOKIE, _signer().seal(kept), max_age=SIGN_IN_SECONDS,
                               same_site="Lax", base=ctx.base)
     return Redirect(hosted_ui.authorize_url(ui, started, _callback_url(ctx)), cookies=[cookie], outside=True)
 
@@ -188,9 +249,10 @@ def callback(ctx: Ctx) -> Html:
     value, _ = _signer().issue(identity, not_after=expires)
     # A page, not a redirect: the chain that brought us here started on the user pool's site, so a
     # SameSite=Strict cookie would not go with a redirect; the page's own refresh is same-site.
-    return Html("signed_in.html", {"to": "/console/"}, cookies=[
+    to = safe_next(str((sealed or {}).get("next") or "")) or "/console/"
+    return Html("signed_in.html", {"to": to}, cookies=[
         _signer().cookie(SESSION_COOKIE, value, max_age=max(0, expires - int(_now().timestamp())), base=ctx.base),
-        Sessions.expired(SIGN_IN_COOKIE, ctx.base)])
+        Sessions.expired(SIGN_IN_COOKIE, ctx.base), Sessions.expired(NEXT_COOKIE, ctx.base)])
 
 
 @console.page("/console/sign-out", "POST")
@@ -212,7 +274,19 @@ def signed_out(ctx: Ctx) -> Html:
 @console.page("/console")
 def queue(ctx: Ctx) -> Html:
     """Escalated cases oldest first, with the refunds that need a person beside them. The filters
-    are the API's (``GET /moderation/disputes``), read by the same rules."""
+    are the API's (``GET /moderation/disputes``), read by the same rules; one it refuses (a typed
+    or stale link) is said in words, with the way back to the whole queue."""
+    try:
+        return _queue(ctx)
+    except InvalidInput as exc:
+        if exc.code != "INVALID_QUERY":
+            raise
+        return Html("problem.html", {"title": "The queue cannot be filtered that way",
+                                     "words": f"{exc.message}. Nothing was changed.",
+                                     "back": ("/console/", "Show the whole queue, unfiltered")}, status=400)
+
+
+def _queue(ctx: Ctx) -> Html:
     req = Request(identity=ctx.who, query={k: v for k, v in ctx.query.items() if v != ""},
                   declared=("overdue", "assigned", "reason", "cursor"))
     which = QueueFilter(overdue=req.flag("overdue"), assigned=req.choice("assigned", ASSIGNED_FILTERS),
@@ -220,14 +294,15 @@ def queue(ctx: Ctx) -> Html:
     services = container().services
     items, next_cursor = services.disputes.moderation_queue(ctx.who, which, PageRequest(QUEUE_PAGE, req.cursor()))
     now = _now()
-    cases = [_mark(_dispute_view(ctx, d), now) for d in items]
+    cases = [{**_mark(_dispute_view(ctx, d), now), "order_total": d.order_total.to_dict()} for d in items]
     orders, _ = services.payments.needing_attention(ctx.who, QUEUE_PAGE, None)
     refunds = [{"order": view, "refund": r} for view in (_order_view(ctx, o) for o in orders)
                for r in view["refunds"] if r["needs_attention"]]
     filters = {"overdue": req.query.get("overdue", ""), "assigned": which.assigned or "", "reason": which.reason or ""}
     return Html("queue.html", {"cases": cases, "next_cursor": next_cursor, "refunds": refunds, "now": now,
                                "filters": filters, "filter_query": urlencode({k: v for k, v in filters.items() if v}),
-                               "reasons": views.REASONS, "notice": ctx.query.get("notice", "")})
+                               "reasons": views.REASONS, "notice": ctx.query.get("notice", ""),
+                               "paged": bool(req.query.get("cursor"))})
 
 
 @console.page("/console/next", "POST")
@@ -262,7 +337,8 @@ def case_page(ctx: Ctx, dispute_id: str) -> Html:
         "now": now, "me": ctx.who.sub, "actions": actions, "outcomes": OUTCOMES,
         "faults": FAULTS, "total_major": forms.major_units(total["amount"], total["currency"]),
         "exponent": forms.exponent(total["currency"]), "problem": None, "typed": {},
-        "notice": ctx.query.get("notice", ""),
+        "notice": ctx.query.get("notice", ""), "timeline": timeline_entries(dispute),
+        "decision": decision_of(dispute),
     }, images=images)
 
 
@@ -304,6 +380,7 @@ def _decision(ctx: Ctx, dispute_id: str) -> tuple[c.Decide, dict[str, Any], Mone
     partial amount against the order total (the domain's rule) before anyone confirms."""
     services = container().services
     dispute = services.disputes.get(ctx.who, dispute_id)
+    _require_undecided(ctx, dispute)
     # Refused now, in the order and for the reason the decision itself would be: a party (403),
     # another moderator's claim (409 CASE_CLAIMED), a case no longer escalated (409), the body (400),
     # the amount (422).
@@ -323,10 +400,32 @@ def _decision(ctx: Ctx, dispute_id: str) -> tuple[c.Decide, dict[str, Any], Mone
     return cmd, body, total
 
 
+class AlreadyYours(Exception):
+    """The same moderator sent the same decision again (a double click, a resubmitted page)."""
+
+
+def _require_undecided(ctx: Ctx, dispute: Dispute) -> None:
+    """A case decided already: the same decision again from the one who made it is that decision
+    (AlreadyYours); anyone else's, or another outcome, is refused saying who decided and when."""
+    if dispute.status.value == "ESCALATED":
+        return
+    decided = decision_of(_dispute_view(ctx, dispute))
+    if decided is None:
+        return  # not decided, only not escalated: the usual refusal follows
+    if decided["moderator_id"] == ctx.who.sub and decided["outcome"] == ctx.form.get("outcome"):
+        raise AlreadyYours
+    raise Conflict(f"this case was already decided by {decided['by']} at {_clock(decided['decided_at'])}",
+                   code="INVALID_STATE", details={"status": dispute.status.value, "decided_by": decided["by"],
+                                                  "decided_at": decided["decided_at"]})
+
+
 @console.page("/console/disputes/{dispute_id}/decision", "POST")
-def review_decision(ctx: Ctx, dispute_id: str) -> Html:
+def review_decision(ctx: Ctx, dispute_id: str) -> Html | Redirect:
     """Step one: the decision repeated in plain words, with one button to confirm it."""
-    cmd, body, total = _decision(ctx, dispute_id)
+    try:
+        cmd, body, total = _decision(ctx, dispute_id)
+    except AlreadyYours:
+        return Redirect(f"/console/disputes/{dispute_id}?notice=decided")
     amount = cmd.amount or (total if cmd.outcome in views.FULL_REFUNDS else None)
     return Html("confirm.html", {
         "dispute_id": dispute_id, "outcome": cmd.outcome, "rationale": cmd.rationale,
@@ -334,14 +433,28 @@ def review_decision(ctx: Ctx, dispute_id: str) -> Html:
         "typed_amount": ctx.form.get("amount", "") if cmd.amount else "",
         "amount": None if amount is None else f"{forms.major_units(amount.amount, amount.currency)} {amount.currency}",
         "expected_version": body.get("expected_version", ""),
+        "total": f"{forms.major_units(total.amount, total.currency)} {total.currency}",
+        "rest": None if cmd.amount is None else
+        f"{forms.major_units(total.amount - cmd.amount.amount, total.currency)} {total.currency}",
     })
 
 
 @console.page("/console/disputes/{dispute_id}/decision/confirm", "POST")
 def confirm_decision(ctx: Ctx, dispute_id: str) -> Redirect:
     """Step two: the same decision, sent to the same use case as the API's decision route."""
-    cmd, _, _ = _decision(ctx, dispute_id)
-    container().services.disputes.decide(ctx.who, cmd)
+    try:
+        cmd, _, _ = _decision(ctx, dispute_id)
+    except AlreadyYours:  # a double click or a resubmitted confirmation: the decision is made
+        return Redirect(f"/console/disputes/{dispute_id}?notice=decided")
+    try:
+        container().services.disputes.decide(ctx.who, cmd)
+    except DomainError:
+        # Two clicks at once: the first decided while this one was on its way.
+        try:
+            _require_undecided(ctx, container().services.disputes.get(ctx.who, dispute_id))
+        except AlreadyYours:
+            return Redirect(f"/console/disputes/{dispute_id}?notice=decided")
+        raise
     return Redirect(f"/console/disputes/{dispute_id}?notice=decided")
 
 

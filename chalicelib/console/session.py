@@ -22,6 +22,7 @@ from ..ports import Clock
 SESSION_COOKIE = "console_session"
 SIGN_IN_COOKIE = "console_sign_in"  # the hosted UI's round trip (state, nonce, PKCE verifier)
 FORM_COOKIE = "console_form"  # the development sign-in form's own CSRF token (double submit)
+NEXT_COOKIE = "console_next"  # the console page asked for before signing in (a checked path, never a URL)
 COOKIE_PATH = "/console"
 SESSION_AUDIENCE = "buyer-protection-console-session"
 SIGN_IN_AUDIENCE = "buyer-protection-console-sign-in"

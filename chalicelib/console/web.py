@@ -5,11 +5,12 @@ which template to render; they never see a cookie."""
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
-from urllib.parse import urlsplit
+from urllib.parse import quote, unquote, urlencode, urlsplit
 
 from chalice import Blueprint, Response
 
@@ -18,7 +19,7 @@ from ..domain.identity import Identity
 from ..http import require_ids, route_not_found
 from ..logs import logger, start_invocation
 from . import forms
-from .session import FORM_COOKIE, SESSION_COOKIE, Session, Sessions, cookies, same_token
+from .session import FORM_COOKIE, NEXT_COOKIE, SESSION_COOKIE, Session, Sessions, cookies, same_token
 
 if TYPE_CHECKING:
     from jinja2 import Environment
@@ -41,6 +42,32 @@ def templates() -> Environment:
                       trim_blocks=True, lstrip_blocks=True)
     env.globals["major"] = forms.major_units
     return env
+
+
+# Where sign-in may send a moderator back to: a console path and its query, nothing else (no scheme,
+# no host, no //, no backslash, no dot segment, no sign-in page itself).
+NEXT_PATH = re.compile(r"/console/[A-Za-z0-9_\-/.]*(\?[A-Za-z0-9_\-.=&%+]*)?")
+NOT_NEXT = ("/console/sign-in", "/console/login", "/console/callback", "/console/sign-out", "/console/signed-out")
+
+
+def safe_next(value: str | None) -> str | None:
+    """``value`` when it is a console page to go back to after signing in, else None."""
+    if not value or len(value) > 512 or not NEXT_PATH.fullmatch(value):
+        return None
+    path = value.split("?", 1)[0]
+    if "//" in path or "/./" in path or "/../" in path or path.endswith(("/.", "/..")) or path.startswith(NOT_NEXT):
+        return None
+    return value
+
+
+def next_cookie(sessions: Sessions, value: str, base: str) -> str:
+    """The page asked for, kept across the sign-in (Lax: a link from elsewhere is the usual start)."""
+    return sessions.cookie(NEXT_COOKIE, quote(value, safe=""), max_age=900, same_site="Lax", base=base)
+
+
+def asked_for(ctx: Ctx) -> str | None:
+    """The page to land on after signing in: ``?next=`` or the one the sign-in redirect kept."""
+    return safe_next(ctx.query.get("next")) or safe_next(unquote(ctx.cookies.get(NEXT_COOKIE, "")))
 
 
 def origin(url: str | None) -> str | None:
@@ -143,7 +170,7 @@ class Console:
             logger.append_keys(caller=session.sub)
         try:
             if signed_in and session is None:
-                return self._respond(ctx, self._to_sign_in(ctx))
+                return self._respond(ctx, self._to_sign_in(ctx, _wanted(path, method, params, ctx.query), sessions))
             if method == "POST":
                 ctx.form = forms.parse(cast(bytes | None, request.raw_body))
                 expected = session.csrf if signed_in and session is not None else jar.get(FORM_COOKIE, "")
@@ -167,12 +194,13 @@ class Console:
                                                             "words": "Nothing was changed. Try again shortly."},
                                            status=500))
 
-    def _to_sign_in(self, ctx: Ctx) -> Answer:
+    def _to_sign_in(self, ctx: Ctx, wanted: str | None, sessions: Sessions) -> Answer:
         target = self.sign_in_path()
         if target is None:
             return Html("problem.html", {"title": "Sign-in is not configured",
                                          "words": "This stage has no way to sign in to the console."}, status=401)
-        return Redirect(target)
+        kept = [next_cookie(sessions, wanted, ctx.base)] if wanted else []
+        return Redirect(target, cookies=kept)
 
     def _respond(self, ctx: Ctx, answer: Answer) -> Response:
         headers: dict[str, Any] = security_headers(getattr(answer, "images", frozenset()), self.form_targets())
@@ -189,6 +217,20 @@ class Console:
         headers["Content-Type"] = "text/html; charset=utf-8"
         logger.info("response", status=answer.status)
         return Response(body=body, status_code=answer.status, headers=headers)
+
+
+def _wanted(path: str, method: str, params: dict[str, str], query: dict[str, str]) -> str | None:
+    """The page to come back to after signing in: the page itself for a GET; for a form
+    (its text is not kept), the case it was sent from, or the queue."""
+    if method != "GET":
+        return safe_next("/console/disputes/" + quote(params["dispute_id"], safe="")) if "dispute_id" in params else None
+    here = path
+    for name, value in params.items():
+        here = here.replace("{" + name + "}", quote(value, safe=""))
+    if query:
+        here += "?" + urlencode(query)
+    here = here if here.startswith("/console/") else here.replace("/console", "/console/", 1)
+    return None if here == "/console/" else safe_next(here)
 
 
 def _stage_prefix(request: Any) -> str:

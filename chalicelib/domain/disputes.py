@@ -319,8 +319,10 @@ class Dispute:
             self._check_solution(Solution.RETURN_AND_REFUND)  # decisions obey the rules offers obey
         refund = checked_amount(outcome, amount, self.order_total)
         fault = fault or default_fault(outcome)
-        self._record(now, Actor.MODERATOR, "dispute.decided",
-                     {"outcome": outcome, "amount": _m(refund), "rationale": rationale, "fault": fault.value})
+        # Which moderator decided (the case team reads it; views.dispute keeps it from the parties).
+        self._record(now, Actor.MODERATOR, "dispute.decided", {"outcome": outcome, "amount": _m(refund),
+                                                                "rationale": rationale, "fault": fault.value,
+                                                                "moderator_id": by})
         if command is Command.DECIDE_RETURN:
             self.pending_fault = fault
             self._transition(target, now, policy)  # the full refund is paid when the item is back

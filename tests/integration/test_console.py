@@ -17,6 +17,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import pytest
 
 from chalicelib.config import HostedUi
+from tests.integration.api import SELLER as SELLER_WHO
 from tests.integration.api import Api
 from tests.support import token
 
@@ -253,8 +254,11 @@ def test_a_decision_reviewed_then_confirmed_resolves_the_case_as_the_api_would(a
     resolution = api.get(f"/disputes/{d['dispute_id']}").json_body["resolution"]
     assert (resolution["outcome"], resolution["amount"]["amount"], resolution["fault"]) == ("REFUND_PARTIAL", 350,
                                                                                            "SELLER")
+    decided = api.snapshot(dispute_id=d["dispute_id"])
     again = post_form(client, f"/console/disputes/{d['dispute_id']}/decision/confirm", form, cookie)
-    assert again.status_code == 409, "decided once"
+    # Decided once: the same confirmation again (a double click) is that decision, not a second one.
+    assert (again.status_code, again.headers["Location"]) == (303, done.headers["Location"]), "decided once"
+    assert api.snapshot(dispute_id=d["dispute_id"]) == decided, "decided once"
 
 
 def test_the_queue_page_filters_as_the_api_does_and_refuses_an_unknown_value(api: Api, client: Any,
@@ -272,3 +276,222 @@ def test_the_queue_page_filters_as_the_api_does_and_refuses_an_unknown_value(api
     assert d["dispute_id"] not in page("assigned=me").body.decode()
     refused = page("assigned=everyone")
     assert refused.status_code == 400 and "assigned must be one of me, none, others" in refused.body.decode()
+
+
+# ---- review 2: what a moderator working a queue found -------------------------------------------------
+def case_html(client: Any, cookie: str, dispute_id: str) -> str:
+    r = client.http.get(f"/console/disputes/{dispute_id}", headers={"Cookie": cookie})
+    assert r.status_code == 200
+    return str(r.body.decode())
+
+
+def decide_in_console(client: Any, cookie: str, csrf: str, dispute_id: str, **fields: str) -> Any:
+    form = {"outcome": "REFUND_PARTIAL", "amount": "3.50", "fault": "", "csrf_token": csrf,
+            "rationale": "Half the set was missing.", **fields}
+    return post_form(client, f"/console/disputes/{dispute_id}/decision/confirm", form, cookie)
+
+
+def test_a_decimal_comma_amount_is_refused_saying_to_use_a_point_and_changes_nothing(api: Api, client: Any,
+                                                                                   wired: Any) -> None:
+    d = api.escalated()
+    before = api.snapshot(dispute_id=d["dispute_id"])
+    cookie, csrf = session_cookie(wired, sub="m-2")
+    for step in ("decision", "decision/confirm"):
+        r = post_form(client, f"/console/disputes/{d['dispute_id']}/{step}",
+                      {"outcome": "REFUND_PARTIAL", "amount": "8,00", "csrf_token": csrf,
+                       "rationale": "Eight back for the scratch."}, cookie)
+        assert r.status_code == 400, step
+        assert "use a point for decimals: 8.00" in r.body.decode() and "800" not in r.body.decode()
+    assert api.snapshot(dispute_id=d["dispute_id"]) == before
+
+
+def test_a_rationale_sent_with_crlf_line_breaks_counts_and_is_stored_with_lf(api: Api, client: Any,
+                                                                            wired: Any) -> None:
+    d = api.escalated()
+    cookie, csrf = session_cookie(wired, sub="m-2")
+    rationale = "\r\n".join(["a" * 99] * 40) + "\r\n"  # 4000 characters as the textarea counts them
+    review = post_form(client, f"/console/disputes/{d['dispute_id']}/decision",
+                       {"outcome": "REFUND_FULL", "rationale": rationale, "csrf_token": csrf}, cookie)
+    assert review.status_code == 200 and 'id="confirm-rationale"' in review.body.decode()
+    done = decide_in_console(client, cookie, csrf, d["dispute_id"], outcome="REFUND_FULL", amount="",
+                             rationale=rationale)
+    assert done.status_code == 303
+    stored = api.get(f"/disputes/{d['dispute_id']}").json_body["resolution"]["rationale"]
+    assert "\r" not in stored and len(stored) == 4000
+
+
+def test_the_timeline_shows_each_entrys_details_as_text_and_the_checklist_what_is_missing(api: Api, client: Any,
+                                                                                        wired: Any) -> None:
+    api.delivered_order()
+    d = api.open_dispute()
+    api.post(f"/disputes/{d['dispute_id']}/reject", SELLER_WHO, {"message": "<b>Colour</b> is as listed"})
+    offer = api.post(f"/disputes/{d['dispute_id']}/offers", SELLER_WHO,
+                     {"type": "REFUND_PARTIAL", "amount": {"amount": 300, "currency": "USD"},
+                      "message": "Three <i>back</i>?"})
+    assert offer.status_code in (200, 201), offer.json_body
+    api.post(f"/disputes/{d['dispute_id']}/escalate", SELLER_WHO, {"message": "We cannot agree & that is that"})
+    cookie, _ = session_cookie(wired, sub="m-2")
+    html = case_html(client, cookie, d["dispute_id"])
+    timeline = html[html.index('id="timeline"'):]
+    assert "&lt;b&gt;Colour&lt;/b&gt; is as listed" in timeline, "the seller's refusal, as text"
+    assert "Three &lt;i&gt;back&lt;/i&gt;?" in timeline and "3.00 USD" in timeline and "refund partial" in timeline
+    assert "We cannot agree &amp; that is that" in timeline
+    assert "<b>Colour" not in html and "<i>back" not in html
+    missing = re.search(r'id="checklist-missing">([^<]*)<', html)
+    suggested = re.search(r'id="checklist-suggested">([^<]*)<', html)
+    assert missing and "photo" in missing.group(1).lower()
+    assert suggested and "refund" in suggested.group(1).lower()
+
+
+def test_a_decided_case_shows_its_decision_the_refund_and_what_the_escrow_has_pending(api: Api, client: Any,
+                                                                                     wired: Any) -> None:
+    d = api.escalated()
+    cookie, csrf = session_cookie(wired, sub="m-2")
+    assert decide_in_console(client, cookie, csrf, d["dispute_id"], fault="CARRIER",
+                             rationale="Half the <set> was missing.").status_code == 303
+    html = case_html(client, cookie, d["dispute_id"])
+    card = html[html.index('id="decision-card"'):html.index("</section>", html.index('id="decision-card"'))]
+    assert "refund partial" in card and "3.50 USD" in card and "carrier" in card
+    assert "Half the &lt;set&gt; was missing." in card and "m-2" in card
+    refund = api.get(f"/disputes/{d['dispute_id']}").json_body["refund"]
+    assert f"{refund['status'].lower()} after {refund['attempts']} attempt(s)" in card
+    assert "refund pending" in html
+    # Which moderator decided is the case team's to read: a party's timeline does not say.
+    assert "moderator_id" not in str(api.get(f"/disputes/{d['dispute_id']}").json_body["timeline"])
+
+
+def test_a_return_decision_not_yet_paid_shows_its_decision_from_the_timeline(api: Api, client: Any,
+                                                                            wired: Any) -> None:
+    d = api.escalated()
+    cookie, csrf = session_cookie(wired, sub="m-2")
+    done = decide_in_console(client, cookie, csrf, d["dispute_id"], outcome="RETURN_AND_REFUND", amount="",
+                             rationale="Send it back and get it all back.")
+    assert done.status_code == 303, done.body
+    assert api.get(f"/disputes/{d['dispute_id']}").json_body["resolution"] is None
+    html = case_html(client, cookie, d["dispute_id"])
+    card = html[html.index('id="decision-card"'):]
+    assert "return and refund" in card and "the refund is paid once the item is back" in card
+    assert "Send it back and get it all back." in card and "m-2" in card
+
+
+def test_a_resubmitted_confirmation_lands_on_the_decision_and_anyone_elses_is_told_who_decided(
+        api: Api, client: Any, wired: Any) -> None:
+    d = api.escalated()
+    cookie, csrf = session_cookie(wired, sub="m-2")
+    assert decide_in_console(client, cookie, csrf, d["dispute_id"]).status_code == 303
+    after = api.snapshot(dispute_id=d["dispute_id"])
+    again = decide_in_console(client, cookie, csrf, d["dispute_id"])
+    assert (again.status_code, again.headers["Location"]) == (303, f"/console/disputes/{d['dispute_id']}?notice=decided")
+    other_cookie, other_csrf = session_cookie(wired, sub="m-3")
+    for who, outcome in (((other_cookie, other_csrf), "REFUND_PARTIAL"), ((cookie, csrf), "REJECTED")):
+        refused = decide_in_console(client, who[0], who[1], d["dispute_id"], outcome=outcome)
+        assert refused.status_code == 409
+        assert re.search(r"Already decided by m-2 at \d{4}-\d\d-\d\d \d\d:\d\d UTC", refused.body.decode())
+    assert api.snapshot(dispute_id=d["dispute_id"]) == after
+
+
+@pytest.mark.parametrize(("outcome", "amount", "words"), [
+    ("RETURN_AND_REFUND", "", "Nothing is paid now. The buyer ships the item back; the full refund of 20.00 USD is paid "
+                              "only once the item is back"),
+    ("REJECTED", "", "The buyer gets no refund: the order's money (20.00 USD) is paid to the seller now."),
+    ("REFUND_PARTIAL", "3.50", "Paid now: 3.50 USD back to the buyer, and the rest (16.50 USD) to the seller."),
+    ("REFUND_FULL", "", "Paid now: the whole 20.00 USD back to the buyer; the seller gets nothing.")])
+def test_the_confirmation_says_what_each_outcome_pays_and_when(api: Api, client: Any, wired: Any, outcome: str,
+                                                               amount: str, words: str) -> None:
+    d = api.escalated()
+    cookie, csrf = session_cookie(wired, sub="m-2")
+    review = post_form(client, f"/console/disputes/{d['dispute_id']}/decision",
+                       {"outcome": outcome, "amount": amount, "csrf_token": csrf,
+                        "rationale": "A rationale long enough."}, cookie)
+    assert review.status_code == 200
+    said = " ".join(review.body.decode().split())
+    assert words in said
+    assert ("paid at once" in said) is False
+
+
+def test_the_page_asked_for_before_signing_in_is_where_the_sign_in_lands(api: Api, client: Any,
+                                                                        wired: Any) -> None:
+    wired.settings = replace(wired.settings, sandbox=True)
+    d = api.escalated()
+    asked = client.http.get(f"/console/disputes/{d['dispute_id']}")
+    assert asked.headers["Location"] == "/console/sign-in"
+    kept = [c for c in set_cookies(asked) if c.startswith("console_next=")]
+    assert kept and "SameSite=Lax" in kept[0] and "HttpOnly" in kept[0]
+    page = client.http.get("/console/sign-in", headers={"Cookie": kept[0].split(";")[0]})
+    html = page.body.decode()
+    assert f'name="next" value="/console/disputes/{d["dispute_id"]}"' in html
+    form_token = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert form_token is not None
+    form_cookie = page.headers["Set-Cookie"].split(";")[0]
+
+    def sign_in(next_path: str) -> str:
+        r = post_form(client, "/console/sign-in", {"moderator_id": "m-1", "csrf_token": form_token.group(1),
+                                                   "next": next_path}, form_cookie)
+        assert r.status_code == 303
+        return str(r.headers["Location"])
+
+    assert sign_in(f"/console/disputes/{d['dispute_id']}") == f"/console/disputes/{d['dispute_id']}"
+    assert sign_in("/console/?assigned=me") == "/console/?assigned=me"
+    for unsafe in ("https://evil.example/console/", "//evil.example/console/", "/console/..//evil.example",
+                   "/console\\..\\x", "/api/disputes", "/console/../disputes", "javascript:alert(1)",
+                   "/console/sign-out", "/console/%2F%2Fevil", " /console/"):
+        assert sign_in(unsafe) == "/console/", unsafe
+    # A form sent with an expired session comes back to its case (its text is not kept).
+    posted = post_form(client, f"/console/disputes/{d['dispute_id']}/notes", {"note": "x"})
+    assert [c for c in set_cookies(posted) if c.startswith("console_next=")][0].startswith(
+        f"console_next=%2Fconsole%2Fdisputes%2F{d['dispute_id']};")
+
+
+def test_the_hosted_ui_round_trip_lands_on_the_page_asked_for(client: Any, hosted: HostedUi) -> None:
+    r = client.http.get("/console/login?next=/console/disputes/d-42", headers={"Host": "console.example"})
+    query = {k: v[0] for k, v in parse_qs(urlsplit(r.headers["Location"]).query).items()}
+    cookie = set_cookies(r)[0].split(";")[0]
+    TokenEndpoint.id_token = token("m-9", ("moderators",), aud="console-client", nonce=query["nonce"])
+    done = client.http.get(f"/console/callback?code=abc&state={query['state']}",
+                           headers={"Cookie": cookie, "Host": "console.example"})
+    assert done.status_code == 200
+    assert 'content="0; url=/console/disputes/d-42"' in done.body.decode()
+    r = client.http.get("/console/login?next=//evil.example/", headers={"Host": "console.example"})
+    query = {k: v[0] for k, v in parse_qs(urlsplit(r.headers["Location"]).query).items()}
+    TokenEndpoint.id_token = token("m-9", ("moderators",), aud="console-client", nonce=query["nonce"])
+    done = client.http.get(f"/console/callback?code=abc&state={query['state']}",
+                           headers={"Cookie": set_cookies(r)[0].split(";")[0], "Host": "console.example"})
+    assert 'content="0; url=/console/"' in done.body.decode()
+
+
+def test_the_queue_shows_totals_a_first_page_link_and_a_bad_filter_in_words(api: Api, client: Any, wired: Any,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    from chalicelib.console import pages
+
+    api.escalated()
+    api.delivered_order("o-2", total=4250)
+    second = api.open_dispute("o-2")
+    api.post(f"/disputes/{second['dispute_id']}/reject", SELLER_WHO, {"message": "No"})
+    api.post(f"/disputes/{second['dispute_id']}/escalate", SELLER_WHO, {})
+    monkeypatch.setattr(pages, "QUEUE_PAGE", 1)
+    cookie, _ = session_cookie(wired, sub="m-3")
+    first = client.http.get("/console?reason=NOT_AS_DESCRIBED", headers={"Cookie": cookie}).body.decode()
+    assert "Order total" in first and 'id="first-page"' not in first
+    cursor = re.search(r'href="/console/\?cursor=([^"&]+)', first)
+    assert cursor is not None
+    nxt = client.http.get(f"/console/?cursor={cursor.group(1)}&reason=NOT_AS_DESCRIBED",
+                          headers={"Cookie": cookie}).body.decode()
+    assert 'href="/console/?reason=NOT_AS_DESCRIBED" id="first-page">First page</a>' in nxt
+    assert "20.00 USD" in first + nxt and "42.50 USD" in first + nxt
+    bad = client.http.get("/console?reason=EVERYTHING", headers={"Cookie": cookie})
+    assert bad.status_code == 400
+    assert "The queue cannot be filtered that way" in bad.body.decode()
+    assert '<a href="/console/" id="back">Show the whole queue, unfiltered</a>' in bad.body.decode()
+
+
+def test_a_case_another_moderator_holds_says_why_there_is_no_message_box(api: Api, client: Any,
+                                                                        wired: Any) -> None:
+    d = api.escalated()
+    holder, holder_csrf = session_cookie(wired, sub="m-1")
+    assert post_form(client, f"/console/disputes/{d['dispute_id']}/claim", {"csrf_token": holder_csrf},
+                     holder).status_code == 303
+    cookie, _ = session_cookie(wired, sub="m-3")
+    html = case_html(client, cookie, d["dispute_id"])
+    assert 'id="message-body"' not in html
+    assert re.search(r'id="no-message-box">m-1 holds this case, so only they can write to the parties', html)
+    assert 'id="no-message-box"' not in case_html(client, holder, d["dispute_id"])

@@ -1,4 +1,5 @@
-// The console's one script: live countdowns and the partial amount checked before sending.
+// The console's one script: live countdowns, the partial amount checked before sending, and a
+// confirmation sent once.
 // The server checks everything again; without this script the console works the same.
 "use strict";
 
@@ -21,10 +22,28 @@ function tick() {
       el.classList.toggle("late", due < now);
     }
   }
+  // One's own claim that ran out: anyone can take the case now (the server refuses nothing yet,
+  // but another moderator may take it first).
+  const mine = document.getElementById("my-claim-ends");
+  const ended = document.getElementById("claim-ended");
+  if (mine && ended) {
+    const due = Date.parse(mine.dataset.countdown);
+    if (!Number.isNaN(due) && due <= now) {
+      ended.textContent = "Your claim ended; anyone can take this case. Take it again before deciding.";
+      ended.hidden = false;
+    }
+  }
 }
 
+// A comma only as a thousands separator (1,234.50), as the server reads it: 8,00 is refused.
+const THOUSANDS = /^\d{1,3}(,\d{3})+(\.\d*)?$/;
+
 function minorUnits(text, exponent) {
-  const t = text.trim().replace(/,/g, "");
+  let t = text.trim();
+  if (t.includes(",")) {
+    if (!THOUSANDS.test(t)) return "comma";
+    t = t.replace(/,/g, "");
+  }
   const pattern = exponent > 0 ? new RegExp(`^\\d+(\\.\\d{1,${exponent}})?$`) : /^\d+$/;
   if (!pattern.test(t)) return null;
   const [whole, frac = ""] = t.split(".");
@@ -40,7 +59,8 @@ function checkDecision(form) {
     const exponent = Number(form.dataset.exponent);
     const total = Number(form.dataset.total);
     const minor = minorUnits(amount.value, exponent);
-    if (minor === null) message = "Type the amount to refund, like 8.00.";
+    if (minor === "comma") message = "Use a point for decimals: 8.00.";
+    else if (minor === null) message = "Type the amount to refund, like 8.00.";
     else if (minor <= 0 || minor >= total) message = `A partial refund is more than 0 and less than the order total (${(total / 10 ** exponent).toFixed(exponent)} ${form.dataset.currency}).`;
   }
   amount.setCustomValidity(message);
@@ -50,7 +70,7 @@ function checkDecision(form) {
 
 document.addEventListener("DOMContentLoaded", () => {
   tick();
-  setInterval(tick, 30000);
+  setInterval(tick, 1000);
   const form = document.getElementById("decision");
   if (form) {
     form.addEventListener("submit", (event) => {
@@ -60,5 +80,14 @@ document.addEventListener("DOMContentLoaded", () => {
       }
     });
     form.addEventListener("input", () => checkDecision(form));
+  }
+  // The confirmation is sent once: a second click waits for the first (the server stays the guard).
+  const confirm = document.getElementById("confirm-form");
+  if (confirm) {
+    confirm.addEventListener("submit", (event) => {
+      const button = confirm.querySelector("button[type=submit]");
+      if (button.disabled) { event.preventDefault(); return; }
+      setTimeout(() => { button.disabled = true; }, 0);
+    });
   }
 });
