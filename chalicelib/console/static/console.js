@@ -87,7 +87,7 @@ document.addEventListener("DOMContentLoaded", () => {
     confirm.addEventListener("submit", (event) => {
       const button = confirm.querySelector("button[type=submit]");
       if (button.disabled) { event.preventDefault(); return; }
-      setTimeout(() => { button.disabled = true; }, 0);
+      button.disabled = true;  // the button has no name: the form sends the same fields
     });
   }
 });
