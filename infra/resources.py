@@ -222,6 +222,9 @@ STRIPE_SECRET = {"Ref": "StripeSecretArn"}
 PAYMENT_GRANT: dict[str, list[Any]] = {"secretsmanager:GetSecretValue": [STRIPE_SECRET]}
 # The queue each SQS-triggered function's event source mapping reads (with the function's role).
 CONSUMES = {"TimerFired": "TimerQueue", "EvidenceUploaded": "EvidenceQueue"}
+# Handlers that answer with the messages that failed (Powertools' batch processing, app.py):
+# only those come back, not the whole batch.
+REPORTS_BATCH_FAILURES = ("EvidenceUploaded",)
 # Scheduled (asynchronously invoked) functions send what failed after retries here.
 SCHEDULED = ("ReleaseEscrow", "DrainOutbox", "ExpireEvidence")
 
@@ -685,8 +688,10 @@ def function_resource(function_id: str, env: dict[str, Any]) -> dict[str, Any]:
         # returns to the queue and the receive counts toward maxReceiveCount, so a burst could
         # send healthy messages to the dead-letter queue. Capped at the reserved concurrency,
         # MAX_RECEIVES counts real failures only (5 x 180 s, which PROCESSING_LIMIT relies on).
-        props["Events"] = {f"{function_id}SqsEventSource": {"Properties": {
-            "ScalingConfig": {"MaximumConcurrency": RESERVED_CONCURRENCY[function_id]}}}}
+        source: dict[str, Any] = {"ScalingConfig": {"MaximumConcurrency": RESERVED_CONCURRENCY[function_id]}}
+        if function_id in REPORTS_BATCH_FAILURES:
+            source["FunctionResponseTypes"] = ["ReportBatchItemFailures"]
+        props["Events"] = {f"{function_id}SqsEventSource": {"Properties": source}}
     # Chalice names SQS sources by ARN string, not Ref: the queues must exist first; the log group
     # must exist before the function writes to it.
     return {"Properties": props, "DependsOn": ["TimerQueue", "EvidenceQueue", f"{function_id}LogGroup"]}

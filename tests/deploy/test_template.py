@@ -530,3 +530,11 @@ def test_every_named_resource_carries_the_stack_or_stage(synthesized: Synthesize
             name = sub(value)
             assert "${AWS::StackName}" in name or name.startswith(prefix), (resource_id, name)
     assert len(names) > 20
+
+
+def test_the_evidence_handler_reports_its_failed_messages_so_only_those_return(synthesized: Synthesized) -> None:
+    # app.py answers with batchItemFailures: without ReportBatchItemFailures, Lambda would take that
+    # answer for success and delete the failed messages too.
+    events = synthesized.resources["EvidenceUploaded"]["Properties"]["Events"].values()
+    sqs = [e for e in events if e["Type"] == "SQS"]
+    assert len(sqs) == 1 and sqs[0]["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
