@@ -20,7 +20,7 @@ from ...ports import OrderExists, OutboxRecord, Page
 from ...services.unit_of_work import UnitOfWork
 from . import mapping
 from .models import EVIDENCE_SHARDS, OUTBOX_SHARDS, RELEASE_SHARDS, Tables
-from .pagination import query_page
+from .pagination import query_page, query_shards
 from .transactions import Write
 
 OPEN_STATUSES = tuple(status.value for status in Status if status not in TERMINAL)
@@ -141,12 +141,9 @@ class DynamoOrders(_Repo):
         return [mapping.order_from(i) for i in items], nxt
 
     def due_for_release(self, now: datetime, limit: int) -> list[Order]:
-        out: list[Order] = []
         m = self.t.orders
-        for n in range(RELEASE_SHARDS):
-            out += [mapping.order_from(i) for i in m.due_for_release.query(f"HELD#{n}", m.release_at <= fmt(now),
-                                                                           limit=limit)]
-        return sorted(out, key=lambda o: o.release_at(self.policy) or now)[:limit]
+        items = query_shards(m.due_for_release, "HELD#", RELEASE_SHARDS, m.release_at <= fmt(now), limit)
+        return sorted(map(mapping.order_from, items), key=lambda o: o.release_at(self.policy) or now)[:limit]
 
 
 class DynamoDisputes(_Repo):
@@ -282,11 +279,8 @@ class DynamoEvidence(_Repo):
 
     def expired(self, now: datetime, limit: int) -> builtins.list[Evidence]:
         m = self.t.evidence
-        out: builtins.list[Evidence] = []
-        for n in range(EVIDENCE_SHARDS):
-            out += [mapping.evidence_from(i) for i in m.awaiting_upload.query(f"E#{n}", m.expires_at < fmt(now),
-                                                                              limit=limit)]
-        return out[:limit]
+        items = query_shards(m.awaiting_upload, "E#", EVIDENCE_SHARDS, m.expires_at < fmt(now), limit)
+        return [mapping.evidence_from(i) for i in items[:limit]]
 
 
 class DynamoOutbox:
@@ -297,11 +291,8 @@ class DynamoOutbox:
 
     def pending(self, created_before: datetime, limit: int) -> list[OutboxRecord]:
         m = self.t.outbox
-        out: list[OutboxRecord] = []
-        for n in range(OUTBOX_SHARDS):
-            out += [mapping.outbox_from(i) for i in m.pending.query(f"P#{n}", m.created_at <= fmt(created_before),
-                                                                    limit=limit)]
-        return sorted(out, key=lambda r: r.created_at)[:limit]
+        items = query_shards(m.pending, "P#", OUTBOX_SHARDS, m.created_at <= fmt(created_before), limit)
+        return sorted(map(mapping.outbox_from, items), key=lambda r: r.created_at)[:limit]
 
     def delete(self, outbox_id: str) -> None:
         self.t.outbox(outbox_id).delete()
