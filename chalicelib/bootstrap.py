@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from . import inspection
 from .adapters.auth import TokenVerifier
 from .config import ConfigError, PaymentSettings, Settings, stripe_secret
 from .domain.policy import Policy
@@ -58,6 +59,7 @@ def use_cases(uow: UnitOfWorkFactory, clock: Clock, policy: Policy, relay: Outbo
               store: EvidenceStore, provider: PaymentProvider, sandbox: bool = False) -> Services:
     """The use cases over one unit-of-work factory (DynamoDB in the app, the fakes in tests)."""
     orders, payments = Orders(uow, clock, policy), Payments(uow, clock, policy, provider)
+    inspection.install()  # the PDF budget, before any upload is inspected
     relay.pay = payments.send  # the relay sends the refunds a commit owes
     return Services(orders=orders, disputes=Disputes(uow, clock, policy),
                     evidence=EvidenceUseCases(uow, clock, policy, store), messages=Messages(uow, clock, policy),

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from chalicelib import bootstrap
+from chalicelib import bootstrap, inspection
 from chalicelib.adapters.auth import Identity
 from chalicelib.adapters.memory import (
     FakeUnitOfWork,
@@ -193,6 +193,13 @@ def new_world(policy: Policy | None = None) -> World:
     holder.append(services)
     return World(clock=clock, state=state, timers=timers, publisher=publisher, store=store, relay=relay,
                  services=services, payments=payments, policy=policy)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def pdf_budget() -> None:
+    """What the evidence function's wiring does (bootstrap.use_cases), for the tests that inspect
+    files without it: pypdf's decoding charged to the per-file budget."""
+    inspection.install()
 
 
 @pytest.fixture
