@@ -24,7 +24,7 @@ from ..config import AuthSettings
 from ..domain.errors import Unauthenticated
 
 ALGORITHMS = ["RS256"]
-# What a platform service may be granted (scopes on the resource server; infra/resources.py).
+# What a platform service may be granted (scopes on the resource server; infra/template/identity.py).
 REGISTER_ORDERS = "orders.write"
 REPORT_SCANS = "tracking.write"
 SERVICE_SCOPES = (REGISTER_ORDERS, REPORT_SCANS)

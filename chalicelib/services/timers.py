@@ -48,7 +48,7 @@ class Timers(UseCases):
                 save_with_order(uow, dispute, was_open, self.policy)
                 uow.commit()
             if dispute.mediation_overdue and not was_overdue:
-                count("MediationOverdue")  # alarmed on (infra/resources.py)
+                count("MediationOverdue")  # alarmed on (infra/template/operations.py)
             return "expired"
 
         try:  # a party acting in the same instant: re-read, the domain decides again

@@ -443,7 +443,8 @@ def test_the_deployed_policies_are_the_ones_the_least_privilege_test_checks(synt
     """tests/integration/test_least_privilege.py checks cloudformation(stage, function_ids())'s
     policies against the calls each function makes: the template must deploy exactly those."""
     from infra.build import function_ids
-    from infra.resources import cloudformation, role_id
+    from infra.template import cloudformation
+    from infra.template.functions import role_id
 
     ids = function_ids()
     checked = cloudformation(synthesized.stage, ids)["Resources"]
@@ -465,7 +466,7 @@ def test_the_deployed_policies_are_the_ones_the_least_privilege_test_checks(synt
 # --- the template's other promises ---------------------------------------------------------------
 
 def test_gateway_responses_are_part_of_the_api_definition(synthesized: Synthesized) -> None:
-    from infra.resources import GATEWAY_RESPONSES
+    from infra.template.api import GATEWAY_RESPONSES
 
     assert not synthesized.of_type("AWS::ApiGateway::GatewayResponse")
     [api] = synthesized.of_type("AWS::Serverless::Api").values()

@@ -82,7 +82,7 @@ SANDBOX_ROUTES = ("/sandbox/disputes/{dispute_id}/expire-deadline", "/sandbox/or
 
 
 def test_the_unknown_route_body_is_the_deployed_gateways() -> None:
-    from infra.resources import GATEWAY_RESPONSES
+    from infra.template.api import GATEWAY_RESPONSES
 
     status, code, message = GATEWAY_RESPONSES["MISSING_AUTHENTICATION_TOKEN"]
     assert (status, {"error": {"code": code, "message": message, "details": {}}}) == (404, UNKNOWN_ROUTE)

@@ -18,7 +18,9 @@ import pytest
 from chalicelib.config import STRIPE_SECRET_VAR
 from infra.build import function_ids
 from infra.bundle import BOTOCORE_SERVICES
-from infra.resources import LOGICAL_IDS, PAYS, cloudformation, role_id, stage_payment_provider
+from infra.template import cloudformation
+from infra.template.common import LOGICAL_IDS
+from infra.template.functions import PAYS, role_id, stage_payment_provider
 from tests.integration.evidence import Uploads, jpeg
 from tests.integration.recorder import Call, recording
 from tests.integration.test_timers import PROVIDERS, world

@@ -443,7 +443,7 @@ def test_every_code_in_the_catalog_is_one_the_service_sends() -> None:
     """The reverse direction: a code in the catalog (and so in the document's enum) that nothing
     sends misleads every client that branches on it."""
     from chalicelib.http import CHALICE_ERRORS
-    from infra.resources import GATEWAY_RESPONSES
+    from infra.template.api import GATEWAY_RESPONSES
 
     sent = {code for code, _, _ in raise_sites()} - caught_codes() | set(CHALICE_ERRORS.values())
     sent |= {code for _, code, _ in GATEWAY_RESPONSES.values()}

@@ -4,7 +4,9 @@ from __future__ import annotations
 import boto3
 
 from infra.build import function_ids
-from infra.resources import LOGICAL_IDS, cloudformation, role_id
+from infra.template import cloudformation
+from infra.template.common import LOGICAL_IDS
+from infra.template.functions import role_id
 
 
 def keys(schema):

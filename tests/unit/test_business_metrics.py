@@ -163,7 +163,8 @@ def test_an_unknown_rejection_reason_is_reported_as_other_and_unmapped_events_co
 
 def test_the_dimension_is_the_stacks_service_name_which_the_alarms_watch(
         world: World, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
-    from infra.resources import METRICS_SERVICE, MONEY_ALARMS, cloudformation
+    from infra.template import cloudformation
+    from infra.template.operations import METRICS_SERVICE, MONEY_ALARMS
 
     monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "buyer-protection-prod")
     world.awaiting_seller()
