@@ -324,7 +324,6 @@ class FakeUnitOfWork(UnitOfWork):
         self.messages = InMemoryMessages(state, self)
         self.notes = InMemoryNotes(state, self)
         self.evidence = InMemoryEvidence(state, self)
-        self.commits = 0
 
     def _write(self, staged: list[Any], outbox: list[OutboxRecord]) -> None:
         with self.state.lock:
@@ -333,7 +332,6 @@ class FakeUnitOfWork(UnitOfWork):
             for write in staged:
                 write.apply()
             self.state.outbox.update((r.outbox_id, r) for r in outbox)
-            self.commits += 1
 
 
 class RecordingTimers:
