@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.deploy.conftest import Synthesized
+from tests.deploy.synth import Synthesized
 
 ROOT = Path(__file__).resolve().parents[2]
 FUNCTION = "AWS::Serverless::Function"

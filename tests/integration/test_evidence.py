@@ -8,7 +8,8 @@ import requests
 from PIL import Image
 
 from tests.integration.api import BUYER, MODERATOR, SELLER, Api
-from tests.integration.evidence import Uploads, jpeg, png
+from tests.integration.evidence import Uploads
+from tests.media import jpeg, png
 
 
 @pytest.fixture

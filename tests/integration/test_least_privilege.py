@@ -21,10 +21,11 @@ from infra.bundle import BOTOCORE_SERVICES
 from infra.template import cloudformation
 from infra.template.common import LOGICAL_IDS
 from infra.template.functions import PAYS, role_id, stage_payment_provider
-from tests.integration.evidence import Uploads, jpeg
+from tests.integration.evidence import Uploads
 from tests.integration.recorder import Call, recording
 from tests.integration.test_timers import PROVIDERS, world
 from tests.integration.timers import SECONDS, fast_policy
+from tests.media import jpeg
 
 
 class ShiftedClock:

@@ -32,7 +32,7 @@ from chalicelib.domain.orders import EscrowStatus, OrderStatus
 from chalicelib.services import Services
 from chalicelib.services import commands as c
 from tests.support import T0, order_body
-from tests.unit.conftest import BUYER, MODERATOR, SELLER, SERVICE, STRANGER, Ctx, World
+from tests.unit.world import BUYER, MODERATOR, SELLER, SERVICE, STRANGER, Ctx, World
 
 CALLERS: dict[str, Identity] = {"buyer": BUYER, "seller": SELLER, "stranger": STRANGER, "moderator": MODERATOR,
                                 "service": SERVICE}

@@ -19,7 +19,7 @@ from chalicelib.domain.money import Money
 from chalicelib.services import access
 from chalicelib.services import commands as c
 from tests.support import order_body
-from tests.unit.conftest import BUYER, MODERATOR, SELLER, SERVICE, World, jpeg, new_world
+from tests.unit.world import BUYER, MODERATOR, SELLER, SERVICE, World, jpeg, new_world
 
 CALLERS = {"buyer": BUYER, "seller": SELLER, "moderator": MODERATOR}
 OTHER_MODERATOR = Identity("m-2", frozenset({"moderators"}))

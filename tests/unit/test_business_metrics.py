@@ -16,7 +16,7 @@ from chalicelib.domain.timers import TimerCommand
 from chalicelib.inspection import OTHER_REASON, REASONS
 from chalicelib.metrics import DEFAULT_SERVICE, DIMENSION, NAMESPACE, metric_for
 from chalicelib.services import commands as c
-from tests.unit.conftest import BUYER, MODERATOR, SELLER, World
+from tests.unit.world import BUYER, MODERATOR, SELLER, World
 
 Key = tuple[str, tuple[tuple[str, str], ...]]
 

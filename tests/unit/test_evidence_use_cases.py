@@ -9,7 +9,7 @@ from datetime import timedelta
 from chalicelib.domain.evidence import PROCESSING_LIMIT
 from chalicelib.services import commands as c
 from tests.media import same_size_other_jpeg
-from tests.unit.conftest import BUYER, SELLER, World, jpeg
+from tests.unit.world import BUYER, SELLER, World, jpeg
 
 
 def slot(world: World, dispute_id: str, data: bytes, who=BUYER, content_type: str = "image/jpeg"):

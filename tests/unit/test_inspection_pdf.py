@@ -24,7 +24,7 @@ from pypdf.generic import (
 from chalicelib.inspection import REASONS, inspect, pdf
 from tests import media
 from tests.hostile_pdf import CATALOG, PAGES, page_using, pdf_at_every_limit, pdf_with_object_streams, raw_pdf
-from tests.integration.evidence import jpeg
+from tests.media import jpeg
 
 MIB = 1024 * 1024
 MAX = 10 * MIB  # chalicelib.domain.evidence.LIMITS["application/pdf"]
@@ -360,7 +360,7 @@ def test_installing_refuses_when_a_hooked_pypdf_name_is_missing(monkeypatch, hoo
 
 
 def test_no_pdf_is_parsed_without_its_budget_and_the_wiring_installs_it(monkeypatch) -> None:
-    from tests.unit.conftest import new_world
+    from tests.unit.world import new_world
 
     for module, name, _ in pdf.HOOKS:
         monkeypatch.setattr(module, name, pdf._decode_stream_data if name == "decode_stream_data"  # noqa: SLF001
