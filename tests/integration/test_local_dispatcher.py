@@ -25,6 +25,6 @@ def test_a_message_reported_as_failed_stays_and_the_others_go(aws):
     for body in ("good", "bad"):
         sqs.send_message(QueueUrl=queue, MessageBody=body)
     handled = [pump.pump_once(wait_seconds=0), pump.pump_once(wait_seconds=0)]
-    assert sorted(zip(seen, handled)) == [("bad", 0), ("good", 1)]
+    assert sorted(zip(seen, handled, strict=True)) == [("bad", 0), ("good", 1)]
     attributes = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["All"])["Attributes"]
     assert (attributes["ApproximateNumberOfMessages"], attributes["ApproximateNumberOfMessagesNotVisible"]) == ("0", "1")
