@@ -10,8 +10,21 @@ LOGICAL_IDS = {"orders": "OrdersTable", "disputes": "DisputesTable", "messages":
                "notes": "NotesTable", "outbox": "OutboxTable", "evidence": "EvidenceTable", "idempotency": "IdempotencyTable"}
 ENV_VARS = {"orders": "ORDERS_TABLE", "disputes": "DISPUTES_TABLE", "messages": "MESSAGES_TABLE",
             "notes": "NOTES_TABLE", "outbox": "OUTBOX_TABLE", "evidence": "EVIDENCE_TABLE", "idempotency": "IDEMPOTENCY_TABLE"}
-BUCKET_NAME = {"Fn::Sub": "${AWS::StackName}-evidence-${AWS::AccountId}"}
-BUCKET_ARN = {"Fn::Sub": "arn:${AWS::Partition}:s3:::${AWS::StackName}-evidence-${AWS::AccountId}"}
+# What a stack keeps when deleted (DeletionPolicy Retain: the tables, the evidence bucket) is named
+# with the first 8 characters of the stack's id, new at every creation: a stack deleted (after a
+# failed first deploy, say) is created again under the same name without colliding with what the
+# last one left behind (docs/DEPLOYMENT.md, Teardown).
+CREATION_ID = {"Fn::Select": [0, {"Fn::Split": ["-", {"Fn::Select": [2, {"Fn::Split": ["/", {"Ref": "AWS::StackId"}]}]}]}]}
+
+
+def retained_name(pattern: str) -> dict[str, Any]:
+    """``pattern`` (with ``${CreationId}`` in it) for a resource a deleted stack leaves behind."""
+    assert "${CreationId}" in pattern
+    return {"Fn::Sub": [pattern, {"CreationId": CREATION_ID}]}
+
+
+BUCKET_NAME = retained_name("${AWS::StackName}-evidence-${AWS::AccountId}-${CreationId}")
+BUCKET_ARN = retained_name("arn:${AWS::Partition}:s3:::${AWS::StackName}-evidence-${AWS::AccountId}-${CreationId}")
 ROOT = Path(__file__).resolve().parent.parent.parent
 TIMER_MACHINE = "deadline_timer"
 TIMER_MACHINE_NAME = "buyer-protection-deadline-timer"

@@ -141,7 +141,7 @@ RESERVED_CONCURRENCY = {"TimerFired": 5, "EvidenceUploaded": 5, "ReleaseEscrow":
 STRIPE_SECRET_PARAMETER = {
     "Type": "String", "AllowedPattern": r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+$",
     "Description": "ARN of the Secrets Manager secret holding the Stripe keys: JSON with "
-                   + " and ".join(STRIPE_SECRET_KEYS) + " (README, Deployment)."}
+                   + " and ".join(STRIPE_SECRET_KEYS) + " (docs/DEPLOYMENT.md)."}
 
 
 def stage_payment_provider(stage: str) -> str:

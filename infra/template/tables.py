@@ -6,7 +6,7 @@ from typing import Any
 
 from chalicelib.adapters.dynamodb import DEFAULT_TABLES, make_tables
 
-from .common import ENV_VARS, LOGICAL_IDS
+from .common import ENV_VARS, LOGICAL_IDS, retained_name
 
 
 def _hash_first(keys: list[dict[str, str]]) -> list[dict[str, str]]:
@@ -39,10 +39,11 @@ def table_resource(model: Any, table_name: Any) -> dict[str, Any]:
 
 
 def table_resources() -> dict[str, Any]:
-    """Every table of the app, named after the stack."""
+    """Every table of the app, named after the stack (and its creation: they are retained)."""
     tables = make_tables(DEFAULT_TABLES, "us-east-1")  # only the key schemas are read
-    return {logical_id: table_resource(getattr(tables, name),
-                                       {"Fn::Sub": f"${{AWS::StackName}}-{logical_id.removesuffix('Table').lower()}"})
+    return {logical_id: table_resource(
+                getattr(tables, name),
+                retained_name(f"${{AWS::StackName}}-{logical_id.removesuffix('Table').lower()}-${{CreationId}}"))
             for name, logical_id in LOGICAL_IDS.items()}
 
 

@@ -21,7 +21,7 @@ def test_a_message_reported_as_failed_stays_and_the_others_go(aws):
         seen.extend(r["body"] for r in records)
         return {"batchItemFailures": [{"itemIdentifier": r["messageId"]} for r in records if r["body"] == "bad"]}
 
-    pump = SqsPump(SimpleNamespace(handler_map={"h": handler}), "h", queue, sqs)  # type: ignore[arg-type]
+    pump = SqsPump(SimpleNamespace(handler_map={"h": handler}), "h", queue, sqs)
     for body in ("good", "bad"):
         sqs.send_message(QueueUrl=queue, MessageBody=body)
     handled = [pump.pump_once(wait_seconds=0), pump.pump_once(wait_seconds=0)]
