@@ -210,8 +210,8 @@ class Request:
     def limit(self) -> int:
         raw = self._get("limit") or "20"
         if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= 100:
-            raise InvalidInput("limit must be an integer from 1 to 100", code="INVALID_QUERY",
-                               details={"parameter": "limit"})
+            # A malformed value, not an unknown one: the code it has always had.
+            raise InvalidInput("limit must be an integer from 1 to 100", details={"parameter": "limit"})
         return int(raw)
 
     def cursor(self) -> str | None:
