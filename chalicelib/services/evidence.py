@@ -199,7 +199,7 @@ class EvidenceUseCases(UseCases):
             assert dispute is not None, "a slot's dispute is never deleted"
             uow.evidence.save(evidence, [PENDING_UPLOAD, PROCESSING])
             uow.publish(kind, uow.side_event(dispute, evidence.uploaded_by, {
-                "evidence_id": evidence.evidence_id, "status": evidence.status,
+                "evidence_id": evidence.evidence_id, "status": evidence.status.value,
                 "rejection_reason": evidence.rejection_reason}))
             uow.commit()
 
