@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_plus
 
 from chalice import Chalice, Rate
-from chalice.app import SQSEvent
+from chalice.app import CloudWatchEvent, SQSEvent
 
 from chalicelib import schemas, views
 from chalicelib.bootstrap import container
@@ -256,7 +256,7 @@ def message_templates(req: Request) -> Reply:
 
 # ---- scheduled --------------------------------------------------------------------------------
 @app.schedule(Rate(sweep_rate_minutes(), unit=Rate.MINUTES), name="release-escrow")
-def release_escrow(event) -> dict:
+def release_escrow(event: CloudWatchEvent) -> dict[str, list[str]]:
     """EventBridge: pay sellers whose protection period ended with no dispute open."""
     start_invocation(handler="release-escrow")
     released = services().orders.release_due_escrow()
@@ -265,7 +265,7 @@ def release_escrow(event) -> dict:
 
 
 @app.on_sqs_message(queue=timer_queue_name(), batch_size=1, name="timer-fired")
-def timer_fired(event) -> None:
+def timer_fired(event: SQSEvent) -> None:
     """Step Functions: a deadline timer reminds or expires (statemachines/deadline_timer.asl.json)."""
     for record in event:
         message = json.loads(record.body)
@@ -276,7 +276,7 @@ def timer_fired(event) -> None:
 
 
 @app.schedule(Rate(1, unit=Rate.MINUTES), name="drain-outbox")
-def drain_outbox(event) -> dict:
+def drain_outbox(event: CloudWatchEvent) -> dict[str, int]:
     """EventBridge: the reconciler. Starts timers and publishes events a crash left behind."""
     start_invocation(handler="drain-outbox")
     delivered, failed = services().timers.drain_outbox()
@@ -307,7 +307,7 @@ def evidence_record(record: SQSRecord) -> None:
 
 
 @app.schedule(Rate(5, unit=Rate.MINUTES), name="expire-evidence")
-def expire_evidence(event) -> dict:
+def expire_evidence(event: CloudWatchEvent) -> dict[str, int]:
     """EventBridge: upload slots never used become EXPIRED and give the party its place back."""
     start_invocation(handler="expire-evidence")
     return {"expired": services().evidence.expire_uploads()}
