@@ -5,9 +5,9 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from ..adapters.auth import Identity
 from ..domain.disputes import Actor, Command, Dispute, Offer, QueueFilter
 from ..domain.errors import ConcurrentModification, Conflict, RuleViolation
+from ..domain.identity import Identity
 from ..domain.orders import OrderCommand
 from ..domain.policy import Policy
 from ..ports import Page

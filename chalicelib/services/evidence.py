@@ -1,10 +1,11 @@
 """Use cases of evidence: upload slots, processing what lands in the bucket, listing, expiry."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
-from ..adapters.auth import Identity
 from ..domain.errors import ConcurrentModification, Conflict
 from ..domain.evidence import (
     ACCEPTED,
@@ -16,15 +17,20 @@ from ..domain.evidence import (
     UPLOAD_WINDOW,
     Evidence,
 )
+from ..domain.identity import Identity
 from ..domain.policy import Policy
-from ..inspection import inspect
 from ..ports import Clock, EvidenceStore
 from . import access
 from .base import UnitOfWorkFactory, UseCases
 from .commands import RequestUpload
 
+if TYPE_CHECKING:
+    from ..inspection import Inspection
+
 LINK_SECONDS = 15 * 60  # download links of accepted evidence
 Links = dict[str, str | None]
+# inspect(data, declared type, declared size, max bytes): what an upload is (chalicelib/inspection).
+Inspect = Callable[[bytes, str, int, int], "Inspection"]
 
 
 class Outcome(StrEnum):
@@ -57,9 +63,13 @@ def require_open(is_open: bool, status: str) -> None:
 
 
 class EvidenceUseCases(UseCases):
-    def __init__(self, uow: UnitOfWorkFactory, clock: Clock, policy: Policy, store: EvidenceStore) -> None:
+    def __init__(self, uow: UnitOfWorkFactory, clock: Clock, policy: Policy, store: EvidenceStore,
+                 inspector: Callable[[], Inspect]) -> None:
+        """``inspector`` loads the file inspectors ready to use (bootstrap.inspector: pypdf's
+        budget hooks installed), on the first upload checked."""
         super().__init__(uow, clock, policy)
         self.store = store
+        self.inspector = inspector
 
     def request_upload(self, who: Identity, cmd: RequestUpload) -> tuple[Evidence, dict[str, object]]:
         """An upload slot: a presigned POST for one file, pinned to its key, type and size."""
@@ -143,6 +153,9 @@ class EvidenceUseCases(UseCases):
             return Verdict(evidence.rejected("DISPUTE_CLOSED", now))
         if size > evidence.max_bytes:  # never download what is over the limit
             return Verdict(evidence.rejected("FILE_TOO_LARGE", now))
+        # Loaded here: the inspectors (Pillow, pypdf) load in the evidence function only, never
+        # in the API, the timers or the sweep, which wire this use case but inspect nothing.
+        inspect = self.inspector()
         result = inspect(self.store.read(key), evidence.content_type, evidence.size_bytes, evidence.max_bytes)
         if result.rejection or result.clean is None:
             return Verdict(evidence.rejected(result.rejection or "PROCESSING_FAILED", now, result.sha256))

@@ -12,7 +12,7 @@ from tests.unit.world import World, new_world
 
 @pytest.fixture(autouse=True, scope="session")
 def pdf_budget() -> None:
-    """What the evidence function's wiring does (bootstrap.use_cases), for the tests that inspect
+    """What the evidence function's wiring does (bootstrap.inspector), for the tests that inspect
     files without it: pypdf's decoding charged to the per-file budget."""
     inspection.install()
 

@@ -360,7 +360,8 @@ def test_installing_refuses_when_a_hooked_pypdf_name_is_missing(monkeypatch, hoo
 
 
 def test_no_pdf_is_parsed_without_its_budget_and_the_wiring_installs_it(monkeypatch) -> None:
-    from tests.unit.world import new_world
+    from chalicelib.services import commands as c
+    from tests.unit.world import BUYER, new_world
 
     for module, name, _ in pdf.HOOKS:
         monkeypatch.setattr(module, name, pdf._decode_stream_data if name == "decode_stream_data"  # noqa: SLF001
@@ -368,7 +369,15 @@ def test_no_pdf_is_parsed_without_its_budget_and_the_wiring_installs_it(monkeypa
     assert not pdf.installed()
     with pytest.raises(RuntimeError, match="install"):
         pdf.check_and_clean(flate_page_pdf())
-    new_world().payments.close()  # bootstrap.use_cases: what the evidence function's wiring runs
+    world = new_world()  # bootstrap.use_cases: the evidence use case gets bootstrap.inspector
+    with world.payments:
+        did = world.awaiting_seller()["dispute_id"]
+        data = flate_page_pdf()
+        e, _ = world.services.evidence.request_upload(BUYER, c.RequestUpload(did, "receipt.pdf", "application/pdf",
+                                                                             len(data)))
+        assert not pdf.installed()  # nothing inspected yet: nothing loaded, nothing hooked
+        world.store.write(e.upload_key, data, "application/pdf")
+        assert world.services.evidence.process_upload(e.upload_key) == "accepted"
     assert pdf.installed()
     pdf.install()  # idempotent
     assert pdf.installed() and pdf.check_and_clean(flate_page_pdf())

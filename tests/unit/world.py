@@ -12,7 +12,6 @@ from typing import Any
 from PIL import Image
 
 from chalicelib import bootstrap
-from chalicelib.adapters.auth import Identity
 from chalicelib.adapters.memory import (
     FakeUnitOfWork,
     InMemoryOutbox,
@@ -25,6 +24,7 @@ from chalicelib.adapters.simulated_payments import SimulatedPayments
 from chalicelib.domain.catalog import Reason, Solution
 from chalicelib.domain.disputes import Dispute, Status
 from chalicelib.domain.evidence import Evidence
+from chalicelib.domain.identity import Identity
 from chalicelib.domain.money import Money
 from chalicelib.domain.orders import Order
 from chalicelib.domain.policy import Policy
