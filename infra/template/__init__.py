@@ -20,7 +20,7 @@ from chalicelib.config import DEFAULT_EVIDENCE_QUEUE, DEFAULT_TIMER_QUEUE
 from .api import api_resources
 from .evidence import evidence_resources
 from .functions import STRIPE_SECRET_PARAMETER, function_resources, layer_resources, stage_payment_provider
-from .identity import SERVICE_CLIENTS, auth_environment, identity_resources
+from .identity import CONSOLE_URL, HOSTED_UI, SERVICE_CLIENTS, auth_environment, identity_resources
 from .messaging import messaging_resources
 from .operations import METRICS_SERVICE, operations_resources
 from .tables import table_environment, table_resources
@@ -41,6 +41,10 @@ def outputs() -> dict[str, Any]:
         "TokenEndpoint": {"Value": {"Fn::Sub": "https://${UserPoolDomain}.auth.${AWS::Region}.amazoncognito.com"
                                                "/oauth2/token"}},
         "EvidenceBucketName": {"Value": {"Ref": "EvidenceBucket"}},
+        "ConsoleURL": {"Value": {"Fn::Sub": CONSOLE_URL + "/"},
+                       "Description": "The case team's console (moderators sign in with the hosted UI)."},
+        "ConsoleAppClientId": {"Value": {"Ref": "ConsoleAppClient"}},
+        "HostedUiEndpoint": {"Value": {"Fn::Sub": HOSTED_UI}},
         "AlarmTopicArn": {"Value": {"Ref": "AlarmTopic"}},
     }
     out.update({f"{logical_id}Id": {"Value": {"Ref": logical_id}} for logical_id in SERVICE_CLIENTS})

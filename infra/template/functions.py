@@ -9,6 +9,7 @@ from chalicelib.config import STRIPE_SECRET_KEYS, STRIPE_SECRET_VAR
 from infra.bundle import ARCHITECTURE, RUNTIME
 
 from .common import ROOT, function_name, schedule_rule_name, table_arn
+from .identity import CONSOLE_CLIENT_PARAMETER, console_environment
 
 EXECUTIONS = {"Fn::Sub": "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:execution:"
                          "${DeadlineTimer.Name}:*"}
@@ -56,6 +57,10 @@ FUNCTION_GRANTS: dict[str, dict[str, list[Any]]] = {
                           + [table_arn(t, index=True) for t in ("OrdersTable", "DisputesTable")],
         # Presigned: the apps upload to uploads/ and download served copies with these.
         "s3:PutObject": [UPLOADS], "s3:GetObject": [SERVED],
+        # The console: its session key and its Cognito client's id.
+        "secretsmanager:GetSecretValue": [{"Ref": "ConsoleSessionSecret"}],
+        "ssm:GetParameter": [{"Fn::Sub": "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter"
+                                         + CONSOLE_CLIENT_PARAMETER}],
     }),
     "TimerFired": _merge(UNIT_OF_WORK, RELAY),
     # A record that fails again is moved to the back of the outbox (UpdateItem), never dropped.
@@ -201,6 +206,8 @@ def function_resources(function_ids: list[str], env: dict[str, Any], stripe: boo
     """Each function (by its logical id) with the stack's ``env``, and its role's policy."""
     resources: dict[str, Any] = {}
     for function_id in function_ids:
-        resources[function_id] = function_resource(function_id, {**env, **payment_environment(function_id, stripe)})
+        console = console_environment() if function_id == "APIHandler" else {}
+        resources[function_id] = function_resource(function_id, {**env, **payment_environment(function_id, stripe),
+                                                                 **console})
         resources[role_id(function_id)] = {"Properties": {"Policies": function_policy(function_id, stripe)}}
     return resources

@@ -11,6 +11,10 @@ SERVICE_CLIENTS = {"CheckoutClient": ("checkout", ["orders.write"]),
 SCOPE_DESCRIPTIONS = {"orders.write": "Register paid orders (checkout)",
                       "tracking.write": "Report carrier tracking scans (carrier tracking)"}
 ISSUER = {"Fn::Sub": "https://cognito-idp.${AWS::Region}.${AWS::URLSuffix}/${UserPool}"}
+# The console (deployed): where it is served, where its client id is kept, its sign-in domain.
+CONSOLE_URL = "https://${RestAPI}.execute-api.${AWS::Region}.${AWS::URLSuffix}/api/console"
+CONSOLE_CLIENT_PARAMETER = "/${AWS::StackName}/console/client-id"
+HOSTED_UI = "https://${UserPoolDomain}.auth.${AWS::Region}.amazoncognito.com"
 
 
 def identity_resources() -> dict[str, Any]:
@@ -45,6 +49,27 @@ def identity_resources() -> dict[str, Any]:
         # The token endpoint (/oauth2/token) for client credentials lives on the pool's domain.
         "UserPoolDomain": {"Type": "AWS::Cognito::UserPoolDomain", "Properties": {
             "UserPoolId": {"Ref": "UserPool"}, "Domain": {"Fn::Sub": "${AWS::StackName}-${AWS::AccountId}"}}},
+        # The case team's console signs in through the hosted UI on that domain: a public client
+        # (PKCE, no secret) whose ID tokens last a working day, the console session's longest.
+        "ConsoleAppClient": {"Type": "AWS::Cognito::UserPoolClient", "Properties": {
+            "ClientName": {"Fn::Sub": "${AWS::StackName}-console"}, "UserPoolId": {"Ref": "UserPool"},
+            "GenerateSecret": False, "AllowedOAuthFlowsUserPoolClient": True, "AllowedOAuthFlows": ["code"],
+            "AllowedOAuthScopes": ["openid", "email", "profile"], "SupportedIdentityProviders": ["COGNITO"],
+            "CallbackURLs": [{"Fn::Sub": f"{CONSOLE_URL}/callback"}],
+            "LogoutURLs": [{"Fn::Sub": f"{CONSOLE_URL}/signed-out"}],
+            "ExplicitAuthFlows": ["ALLOW_REFRESH_TOKEN_AUTH"], "PreventUserExistenceErrors": "ENABLED",
+            "EnableTokenRevocation": True, "IdTokenValidity": 480, "AccessTokenValidity": 60,
+            "RefreshTokenValidity": 1,
+            "TokenValidityUnits": {"IdToken": "minutes", "AccessToken": "minutes", "RefreshToken": "days"}}},
+        # The API function reads the console client's id here: referring to the client from its
+        # environment would make a cycle (client -> callback URL -> API -> function -> client).
+        "ConsoleClientIdParameter": {"Type": "AWS::SSM::Parameter", "Properties": {
+            "Name": {"Fn::Sub": CONSOLE_CLIENT_PARAMETER}, "Type": "String", "Value": {"Ref": "ConsoleAppClient"},
+            "Description": "The console's Cognito app client id (read by the API function)."}},
+        # Signs the console's session cookies, the same key in every container of the API function.
+        "ConsoleSessionSecret": {"Type": "AWS::SecretsManager::Secret", "Properties": {
+            "Description": "Signs the case console's session cookies (HS256); replacing it signs everyone out.",
+            "GenerateSecretString": {"PasswordLength": 64, "ExcludePunctuation": True}}},
         "ServicesResourceServer": {"Type": "AWS::Cognito::UserPoolResourceServer", "Properties": {
             "UserPoolId": {"Ref": "UserPool"}, "Identifier": RESOURCE_SERVER, "Name": "buyer-protection API",
             "Scopes": [{"ScopeName": name, "ScopeDescription": why} for name, why in SCOPE_DESCRIPTIONS.items()]}},
@@ -59,6 +84,14 @@ def identity_resources() -> dict[str, Any]:
             "AccessTokenValidity": 60, "TokenValidityUnits": {"AccessToken": "minutes"},
             "ExplicitAuthFlows": ["ALLOW_REFRESH_TOKEN_AUTH"]}}
     return resources
+
+
+def console_environment() -> dict[str, Any]:
+    """The API function's console settings (chalicelib/config.py ConsoleSettings): the hosted UI,
+    where the console client's id is, and the session key's secret."""
+    return {"CONSOLE_AUTH_DOMAIN": {"Fn::Sub": HOSTED_UI},
+            "CONSOLE_CLIENT_ID_PARAMETER": {"Fn::Sub": CONSOLE_CLIENT_PARAMETER},
+            "CONSOLE_SESSION_SECRET_ARN": {"Ref": "ConsoleSessionSecret"}}
 
 
 def auth_environment() -> dict[str, Any]:
