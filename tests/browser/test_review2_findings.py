@@ -6,7 +6,7 @@ import uuid
 from typing import Any
 
 from local.demo import LocalApi, escalated_case
-from tests.browser.conftest import sign_in
+from tests.browser.session import sign_in
 
 
 def unique(prefix: str) -> str:
