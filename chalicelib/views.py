@@ -36,7 +36,8 @@ def _shipment(s: Shipment | None) -> dict[str, Any] | None:
     if s is None:
         return None
     return {"carrier": s.carrier, "tracking_number": s.tracking_number, "shipped_at": fmt(s.shipped_at),
-            "last_scan_at": fmt(s.last_scan_at)}
+            "last_scan_at": fmt(s.last_scan_at),
+            "scans": [{"status": status, "occurred_at": fmt(at)} for status, at in s.scans]}
 
 
 # action -> (method, path, the request body's schema: the one app.py validates the route with).

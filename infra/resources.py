@@ -28,9 +28,9 @@ from chalicelib.metrics import NAMESPACE as METRICS_NAMESPACE
 from infra.bundle import ARCHITECTURE, RUNTIME
 
 LOGICAL_IDS = {"orders": "OrdersTable", "disputes": "DisputesTable", "messages": "MessagesTable",
-               "notes": "NotesTable", "outbox": "OutboxTable", "evidence": "EvidenceTable", "idempotency": "IdempotencyTable"}
+               "notes": "NotesTable", "moderation": "ModerationTable", "outbox": "OutboxTable", "evidence": "EvidenceTable", "idempotency": "IdempotencyTable"}
 ENV_VARS = {"orders": "ORDERS_TABLE", "disputes": "DISPUTES_TABLE", "messages": "MESSAGES_TABLE",
-            "notes": "NOTES_TABLE", "outbox": "OUTBOX_TABLE", "evidence": "EVIDENCE_TABLE", "idempotency": "IDEMPOTENCY_TABLE"}
+            "notes": "NOTES_TABLE", "moderation": "MODERATION_TABLE", "outbox": "OUTBOX_TABLE", "evidence": "EVIDENCE_TABLE", "idempotency": "IDEMPOTENCY_TABLE"}
 BUCKET_NAME = {"Fn::Sub": "${AWS::StackName}-evidence-${AWS::AccountId}"}
 BUCKET_ARN = {"Fn::Sub": "arn:${AWS::Partition}:s3:::${AWS::StackName}-evidence-${AWS::AccountId}"}
 ROOT = Path(__file__).resolve().parent.parent
@@ -158,9 +158,11 @@ RELAY: dict[str, list[Any]] = {
 # A unit of work (chalicelib/adapters/dynamodb/unit_of_work.py) reads the aggregates it changes and
 # writes them with the outbox records in one transaction.
 UNIT_OF_WORK: dict[str, list[Any]] = {
-    "dynamodb:GetItem": [_table("OrdersTable"), _table("DisputesTable")],
-    "dynamodb:PutItem": [_table("OutboxTable")],
-    "dynamodb:UpdateItem": [_table("OrdersTable"), _table("DisputesTable")],
+    "dynamodb:GetItem": [_table("OrdersTable"), _table("DisputesTable"), _table("ModerationTable")],
+    "dynamodb:PutItem": [_table("OutboxTable"), _table("ModerationTable")],
+    "dynamodb:UpdateItem": [_table("OrdersTable"), _table("DisputesTable"), _table("ModerationTable")],
+    # Seller standing, buyer signals and the rules: their counters and items (docs/RULES.md).
+    "dynamodb:Query": [_table("ModerationTable")],
 }
 
 
@@ -394,7 +396,7 @@ ISSUER = {"Fn::Sub": "https://cognito-idp.${AWS::Region}.${AWS::URLSuffix}/${Use
 
 def identity_resources() -> dict[str, Any]:
     """People sign in to a Cognito user pool through the mobile apps' client (ID tokens carry the
-    `moderators` group); the platform's services get access tokens by client credentials, with
+    `moderators` and `moderation-admins` groups); the platform's services get access tokens by client credentials, with
     scopes on this service's resource server."""
     resources: dict[str, Any] = {
         "UserPool": {"Type": "AWS::Cognito::UserPool", "DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain",
@@ -410,6 +412,9 @@ def identity_resources() -> dict[str, Any]:
         "ModeratorsGroup": {"Type": "AWS::Cognito::UserPoolGroup", "Properties": {
             "GroupName": "moderators", "UserPoolId": {"Ref": "UserPool"},
             "Description": "Moderators decide escalated disputes and retry failed refunds."}},
+        "ModerationAdminsGroup": {"Type": "AWS::Cognito::UserPoolGroup", "Properties": {
+            "GroupName": "moderation-admins", "UserPoolId": {"Ref": "UserPool"},
+            "Description": "Moderation admins manage the auto-resolution rules (docs/RULES.md)."}},
         "ServicesGroup": {"Type": "AWS::Cognito::UserPoolGroup", "Properties": {
             "GroupName": "services", "UserPoolId": {"Ref": "UserPool"},
             "Description": "Service accounts signing in as users (API version 1); client credentials are preferred."}},

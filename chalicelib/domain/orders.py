@@ -20,6 +20,7 @@ from .timers import REFUND_RETRY, REFUND_SETTLEMENT, SHIP_BY, START, STOP, Timer
 
 Effect = TimerCommand | PayRefund | MoneyEvent
 MAX_SHIP_BY = timedelta(days=365)  # a Standard Step Functions execution lives at most a year
+MAX_SCANS = 100  # a shipment keeps its latest carrier scans, oldest first (the item stays small)
 __all__ = ["ORDER_ROLES", "Eligibility", "Escrow", "EscrowStatus", "Order", "OrderCommand", "OrderStatus", "Shipment"]
 
 
@@ -52,17 +53,32 @@ class Shipment:
     tracking_number: str
     shipped_at: datetime
     last_scan_at: datetime | None = None
+    # Where the parcel was seen: (status, occurred_at), oldest first; a repeated scan is kept once.
+    scans: tuple[tuple[str, datetime], ...] = ()
+
+    def with_scan(self, status: str, occurred_at: datetime) -> Shipment:
+        last = self.last_scan_at
+        scans = self.scans if (status, occurred_at) in self.scans else \
+            tuple(sorted((*self.scans, (status, occurred_at)), key=lambda s: (s[1], s[0])))[-MAX_SCANS:]
+        return replace(self, last_scan_at=occurred_at if last is None else max(last, occurred_at), scans=scans)
+
+    @property
+    def last_seen(self) -> datetime:
+        """When the parcel was last seen: its latest scan, else when it was handed over."""
+        return self.last_scan_at or self.shipped_at
 
     def to_dict(self) -> dict[str, Any]:
         return {"carrier": self.carrier, "tracking_number": self.tracking_number,
-                "shipped_at": fmt(self.shipped_at), "last_scan_at": fmt(self.last_scan_at)}
+                "shipped_at": fmt(self.shipped_at), "last_scan_at": fmt(self.last_scan_at),
+                "scans": [{"status": st, "occurred_at": fmt(at)} for st, at in self.scans]}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> Shipment | None:
         if not data:
             return None
         return cls(carrier=data["carrier"], tracking_number=data["tracking_number"],
-                   shipped_at=parse(data["shipped_at"]), last_scan_at=parse_opt(data.get("last_scan_at")))
+                   shipped_at=parse(data["shipped_at"]), last_scan_at=parse_opt(data.get("last_scan_at")),
+                   scans=tuple((x["status"], parse(x["occurred_at"])) for x in data.get("scans") or []))
 
 
 @dataclass(frozen=True)
@@ -167,9 +183,7 @@ class Order:
         if occurred_at > now + policy.scan_clock_skew:
             raise RuleViolation("a scan cannot happen in the future", code="INVALID_TIMESTAMP",
                                 details={"latest": fmt(now + policy.scan_clock_skew)})
-        last = self.shipment.last_scan_at
-        shipment = replace(self.shipment, last_scan_at=occurred_at if last is None else max(last, occurred_at))
-        order = replace(self, shipment=shipment)
+        order = replace(self, shipment=self.shipment.with_scan(status, occurred_at))
         if status == "DELIVERED" and self.status is OrderStatus.SHIPPED:
             order = replace(order, status=OrderStatus.DELIVERED, delivered_at=occurred_at)
         return order
