@@ -163,6 +163,7 @@ UNIT_OF_WORK: dict[str, list[Any]] = {
     "dynamodb:UpdateItem": [_table("OrdersTable"), _table("DisputesTable"), _table("ModerationTable")],
     # Seller standing, buyer signals and the rules: their counters and items (docs/RULES.md).
     "dynamodb:Query": [_table("ModerationTable")],
+    "dynamodb:BatchGetItem": [_table("ModerationTable")],  # which defects were counted already
 }
 
 

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from enum import Enum
 from typing import Any
 
 from .catalog import Reason
 from .errors import RuleViolation
 from .money import Money
-from .standing import Flag, Level
+from .standing import Fact, Flag, Level
 from .timefmt import fmt, parse
 
 
@@ -228,3 +228,35 @@ def agreement(would: str, resolution: dict[str, Any] | None, escalated: bool) ->
     else:
         agreed = resolution.get("outcome") == "REFUND_FULL"
     return {"decided_by_people": 1, "agreed" if agreed else "disagreed": 1}
+
+
+def report_facts(dispute: Any, events: Iterable[dict[str, Any]]) -> list[Fact]:
+    """A dispute's end, compared with each suggestion its opening recorded (the rule's report)."""
+    if not dispute.rule_suggestions or not any(e["event"] in ("dispute.resolved", "dispute.cancelled")
+                                               for e in events):
+        return []
+    out = []
+    for s in dispute.rule_suggestions:
+        counts = agreement(s["would"], dispute.resolution, dispute.escalated_at is not None)
+        if counts:
+            out.append(rule_fact(s["rule_id"], int(s["version"]), f"ended:{dispute.dispute_id}", counts))
+    return out
+
+
+def rule_fact(rule_id: str, version: int, why: str, counts: dict[str, int]) -> Fact:
+    return Fact(f"rule:{rule_id}:{why}", rule_key(rule_id), date.min, counts, bucket=version_bucket(version))
+
+
+def evaluation_facts(evaluation: Evaluation, dispute_id: str) -> list[Fact]:
+    matched = {r.rule_id for r in evaluation.matched}
+    return [rule_fact(r.rule_id, r.version, f"opened:{dispute_id}",
+                      {"evaluated": 1, **({"matched": 1} if r.rule_id in matched else {})})
+            for r in evaluation.evaluated]
+
+
+def rule_key(rule_id: str) -> str:
+    return f"R#{rule_id}"
+
+
+def version_bucket(version: int) -> str:
+    return f"V#{version:08d}"

@@ -70,10 +70,19 @@ class Fact:
     member: str | None = None  # a defect's entry in the counters' set
     monthly: bool = False  # sellers also count per month (their long window)
     seller_id: str | None = None  # set on a seller's facts: a level may change
+    # A rule's report counters: one bucket, no marker (they ride a dispute's opening or end,
+    # which happen once, and are never subtracted).
+    bucket: str | None = None
 
     @property
     def buckets(self) -> tuple[str, ...]:
+        if self.bucket is not None:
+            return (self.bucket,)
         return (day_bucket(self.day), month_bucket(self.day)) if self.monthly else (day_bucket(self.day),)
+
+    @property
+    def marked(self) -> bool:
+        return self.bucket is None
 
     @property
     def once_per_order(self) -> bool:
@@ -121,6 +130,41 @@ def dispute_ended(dispute_id: str, order_id: str, buyer_id: str, seller_id: str,
     if fault == Fault.SELLER.value:
         facts.append(defect(order_id, buyer_id, seller_id, placed))
     return facts
+
+
+def dispute_facts(dispute_id: str, order_id: str, buyer_id: str, seller_id: str, placed: datetime,
+                  events: Iterable[dict[str, Any]]) -> list[Fact]:
+    """The facts a dispute's new timeline entries make true (opened, resolved, cancelled)."""
+    out: list[Fact] = []
+    for e in events:
+        if e["event"] == "dispute.opened":
+            out += dispute_opened(dispute_id, buyer_id, seller_id, placed)
+        elif e["event"] == "dispute.resolved":
+            out += dispute_ended(dispute_id, order_id, buyer_id, seller_id, placed, e["details"]["outcome"],
+                                 e["details"].get("fault", Fault.NONE.value))
+        elif e["event"] == "dispute.cancelled":
+            out += dispute_ended(dispute_id, order_id, buyer_id, seller_id, placed, None, Fault.NONE.value)
+    return out
+
+
+@dataclass
+class Merged:
+    """Facts of one write, added up per counter item (a transaction touches an item once)."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+    members: set[str] = field(default_factory=set)
+
+
+def merge(facts: Iterable[Fact]) -> dict[tuple[str, str], Merged]:
+    out: dict[tuple[str, str], Merged] = {}
+    for f in facts:
+        for bucket in f.buckets:
+            m = out.setdefault((f.party, bucket), Merged())
+            for name, value in f.counts.items():
+                m.counts[name] = m.counts.get(name, 0) + value
+            if f.member:
+                m.members.add(f.member)
+    return out
 
 
 # ---- reading counters back -----------------------------------------------------------------------
@@ -266,11 +310,11 @@ def needs_long_window(recent: list[Bucket], now: datetime, policy: Policy) -> bo
 
 
 def with_facts(buckets: list[Bucket], facts: Iterable[Fact]) -> list[Bucket]:
-    """The buckets as they will be once ``facts`` are applied (to foresee a level change)."""
+    """The buckets as they will be once ``facts`` are applied (to foresee a level change): each
+    fact as a delta on its day, which every window counts once whichever items it reads."""
     out = list(buckets)
     for f in facts:
-        for key in f.buckets:
-            out.append(Bucket(key, dict(f.counts), frozenset([f.member]) if f.member else frozenset()))
+        out.append(Bucket(day_bucket(f.day), dict(f.counts), frozenset([f.member]) if f.member else frozenset()))
     return out
 
 
