@@ -95,6 +95,28 @@ class StandingMachine(RuleBasedStateMachine):
         self._try(lambda: self.services.disputes.open(self._party(order_id, 0), c.OpenDispute(
             order_id, reason, "Something is wrong with it", solution, None, ())))
 
+    @rule(order_id=st.sampled_from(ORDERS), buyer=st.sampled_from(BUYERS), seller=st.sampled_from(SELLERS),
+          solution=st.sampled_from([Solution.REFUND_FULL, Solution.RESEND]))
+    def an_order_is_disputed(self, order_id: str, buyer: str, seller: str, solution: Solution) -> None:
+        """The common path in one step: registered, delivered, disputed."""
+        self.register(order_id, buyer, seller)
+        self.ship(order_id, delivered=True)
+        self.open_dispute(order_id, solution, received=True)
+
+    @rule(order_id=st.sampled_from(ORDERS), buyer=st.sampled_from(BUYERS), seller=st.sampled_from(SELLERS),
+          outcome=st.sampled_from(["REFUND_FULL", "REJECTED"]), fault=st.sampled_from([None, *Fault]),
+          agreed=st.booleans(), hours=st.integers(0, 24 * 5))
+    def a_dispute_runs_its_course(self, order_id: str, buyer: str, seller: str, outcome: str, fault: Fault | None,
+                                  agreed: bool, hours: int) -> None:
+        """Disputed, then agreed (early or late) or decided by a moderator."""
+        self.an_order_is_disputed(order_id, buyer, seller, Solution.REFUND_FULL)
+        self.time_passes(hours)
+        if agreed:
+            self.accept_open_offer(order_id, by_seller=True)
+        else:
+            self.reject_and_escalate(order_id)
+            self.decide(order_id, outcome, fault)
+
     @rule(order_id=st.sampled_from(ORDERS), by_seller=st.booleans())
     def accept_open_offer(self, order_id: str, by_seller: bool) -> None:
         dispute_id = self._dispute_id(order_id)
