@@ -28,9 +28,11 @@ from chalicelib.metrics import NAMESPACE as METRICS_NAMESPACE
 from infra.bundle import ARCHITECTURE, RUNTIME
 
 LOGICAL_IDS = {"orders": "OrdersTable", "disputes": "DisputesTable", "messages": "MessagesTable",
-               "notes": "NotesTable", "moderation": "ModerationTable", "outbox": "OutboxTable", "evidence": "EvidenceTable", "idempotency": "IdempotencyTable"}
+               "notes": "NotesTable", "moderation": "ModerationTable",
+               "outbox": "OutboxTable", "evidence": "EvidenceTable", "idempotency": "IdempotencyTable"}
 ENV_VARS = {"orders": "ORDERS_TABLE", "disputes": "DISPUTES_TABLE", "messages": "MESSAGES_TABLE",
-            "notes": "NOTES_TABLE", "moderation": "MODERATION_TABLE", "outbox": "OUTBOX_TABLE", "evidence": "EVIDENCE_TABLE", "idempotency": "IDEMPOTENCY_TABLE"}
+            "notes": "NOTES_TABLE", "moderation": "MODERATION_TABLE",
+            "outbox": "OUTBOX_TABLE", "evidence": "EVIDENCE_TABLE", "idempotency": "IDEMPOTENCY_TABLE"}
 BUCKET_NAME = {"Fn::Sub": "${AWS::StackName}-evidence-${AWS::AccountId}"}
 BUCKET_ARN = {"Fn::Sub": "arn:${AWS::Partition}:s3:::${AWS::StackName}-evidence-${AWS::AccountId}"}
 ROOT = Path(__file__).resolve().parent.parent

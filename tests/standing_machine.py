@@ -63,10 +63,9 @@ class StandingMachine(RuleBasedStateMachine):
             return None  # refused: the invariant says whether anything was counted anyway
 
     def _dispute_id(self, order_id: str) -> str | None:
-        orders, disputes = self.history()
-        mine = [d for d in disputes if d.order_id == order_id]
+        mine = [d for d in self.history()[1] if d.order_id == order_id]
         open_ = [d for d in mine if d.is_open]
-        return (open_ or mine or [None])[-1].dispute_id if mine else None  # type: ignore[union-attr]
+        return (open_ or mine)[-1].dispute_id if mine else None
 
     def _party(self, order_id: str, role: int) -> Identity:
         return person(self.parties.get(order_id, ("nobody", "nobody"))[role])

@@ -6,9 +6,9 @@ from datetime import datetime
 from typing import Any
 
 from ..adapters.auth import Identity
+from ..domain import rules
 from ..domain.disputes import Actor, Command, Dispute, Offer, QueueFilter
 from ..domain.errors import ConcurrentModification, Conflict, RuleViolation
-from ..domain import rules
 from ..domain.orders import Order, OrderCommand
 from ..domain.policy import Policy
 from ..ports import Page

@@ -111,8 +111,8 @@ def test_a_level_change_is_published_with_the_fact_that_made_it() -> None:
         assert [(e[1]["from"], e[1]["to"]) for e in changes] == [("NOT_ENOUGH_DATA", "GOOD")]
         w.clock.advance(days=4)
         w.services.disputes.accept_offer(person("s-1"), c.AcceptOffer(d.dispute_id, None, d.offers[0].offer_id))
-        changes = [e[1] for e in w.publisher.events if e[0] == "seller.standing_changed"]
-        assert [(e["seller_id"], e["from"], e["to"]) for e in changes][-1] == ("s-1", "GOOD", "WATCH")
+        details = [e[1] for e in w.publisher.events if e[0] == "seller.standing_changed"]
+        assert [(x["seller_id"], x["from"], x["to"]) for x in details][-1] == ("s-1", "GOOD", "WATCH")
 
 
 def test_buyer_signals_flag_a_frequent_disputer_from_lost_disputes_only(w: World) -> None:
