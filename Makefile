@@ -88,6 +88,7 @@ bench: $(STAMP)
 	@$(PY) -m bench.first_request
 	@$(PY) -m bench.bundle_import
 	@$(PY) -m bench.local_overhead
+	@$(PY) -m bench.standing_read
 	@$(PY) -m bench.readme
 
 ## make lint: ruff and mypy (files and settings in pyproject.toml), both clean.
