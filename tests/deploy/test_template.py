@@ -530,3 +530,11 @@ def test_every_named_resource_carries_the_stack_or_stage(synthesized: Synthesize
             name = sub(value)
             assert "${AWS::StackName}" in name or name.startswith(prefix), (resource_id, name)
     assert len(names) > 20
+
+
+def test_the_user_pool_has_the_groups_the_api_reads(synthesized: Synthesized) -> None:
+    """`moderators` decide cases, `moderation-admins` manage the auto-resolution rules (chalicelib/adapters/auth.py)."""
+    groups = {r["Properties"]["GroupName"]: r["Properties"]["UserPoolId"] for r in synthesized.resources.values()
+              if r["Type"] == "AWS::Cognito::UserPoolGroup"}
+    assert {"moderators", "moderation-admins", "services"} <= set(groups)
+    assert all(pool == {"Ref": "UserPool"} for pool in groups.values())
