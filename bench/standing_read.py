@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import boto3
@@ -42,7 +42,7 @@ def main() -> int:
             dynamodb = boto3.client("dynamodb", endpoint_url=endpoint, region_name="us-east-1",
                                     aws_access_key_id="bench", aws_secret_access_key="bench")
             table = next(t for t in dynamodb.list_tables()["TableNames"] if t.endswith("moderation"))
-            seeded = seed_seller(dynamodb, table, SELLER, datetime.now(timezone.utc).date())
+            seeded = seed_seller(dynamodb, table, SELLER, datetime.now(UTC).date())
 
             def read(path: str, who: str) -> tuple[float, dict]:
                 started = time.perf_counter()

@@ -40,11 +40,11 @@ def dynamodb_requests() -> Iterator[list[str]]:
             seen.append(operation)
         return original(self, operation, params)
 
-    BaseClient._make_api_call = counting  # type: ignore[method-assign]
+    BaseClient._make_api_call = counting
     try:
         yield seen
     finally:
-        BaseClient._make_api_call = original  # type: ignore[method-assign]
+        BaseClient._make_api_call = original
 
 
 @pytest.mark.parametrize(("recent", "window", "queries", "level"), [
@@ -131,7 +131,7 @@ def test_standing_and_signals_equal_a_recomputation_over_dynamodb(aws: dict[str,
         def wire(self) -> None:
             empty_account(config, aws)
             self.clock = FakeClock(T0)
-            timers, holder = RecordingTimers(), []
+            timers, holder = RecordingTimers(), list[Any]()
             self.payments = SimulatedPayments(lambda notice: holder[0].payments.settle(notice), auto_settle=False)
             built = bootstrap.build(config, clock=self.clock, timers=timers, publisher=RecordingPublisher(),
                                     payments=self.payments)
