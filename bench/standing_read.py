@@ -1,12 +1,12 @@
 """What reading a big seller's standing costs, against reading one dispute, on the same stack.
 
-Starts `make dev`'s stack on free ports, seeds a seller with 10,000 orders, 1,000 disputes and
-300 defects over the last year (the counter items their facts would have written, few orders in
-the last 90 days, so the long window is read: the costliest case, three Queries), plays one
-dispute, then reads, interleaved, `GET /sellers/{id}/standing` (a moderator) and
-`GET /disputes/{id}` (its buyer) through the local API. Every answer is checked. Reported: p50 of
-each and the ratio standing / dispute (goal at most 3.0: a standing is a few small Queries, never
-a walk over the seller's orders).
+Starts `make dev`'s stack on free ports, seeds two sellers with 10,000 orders, 1,000 disputes and
+300 defects each over the last year (the counter items their facts would have written): one with
+few orders in the last 90 days, so the long window is read (the costliest case, three Queries),
+one with 5,000 (one Query); plays one dispute, then reads, interleaved, both standings (a
+moderator) and `GET /disputes/{id}` (its buyer) through the local API. Every answer is checked.
+Reported: p50 of each and the ratios standing / dispute. The number of requests is what is held
+fixed (tests/integration/test_standing.py); the times are reported, not gated.
 
     python -m bench.standing_read        (part of make bench)
 """
@@ -26,7 +26,8 @@ from tests.standing_seed import seed_seller
 
 WARMUP = 20
 ROUNDS = 200
-SELLER = "s-big"
+# seller -> orders in the last 90 days: few (the long window: three Queries), or many (one Query).
+SELLERS = {"s-quiet": 10, "s-busy": 5_000}
 
 
 def main() -> int:
@@ -42,7 +43,9 @@ def main() -> int:
             dynamodb = boto3.client("dynamodb", endpoint_url=endpoint, region_name="us-east-1",
                                     aws_access_key_id="bench", aws_secret_access_key="bench")
             table = next(t for t in dynamodb.list_tables()["TableNames"] if t.endswith("moderation"))
-            seeded = seed_seller(dynamodb, table, SELLER, datetime.now(UTC).date())
+            today = datetime.now(UTC).date()
+            seeded = {seller: seed_seller(dynamodb, table, seller, today, recent_orders=recent)
+                      for seller, recent in SELLERS.items()}
 
             def read(path: str, who: str) -> tuple[float, dict]:
                 started = time.perf_counter()
@@ -51,10 +54,13 @@ def main() -> int:
                 expect(r.status_code == 200, f"GET {path} answered {r.status_code}: {r.text[:300]}")
                 return elapsed, r.json()
 
-            def standing() -> float:
-                elapsed, body = read(f"/sellers/{SELLER}/standing", "moderator")
-                expect((body["orders"], body["disputes"], body["defects"], body["window_days"]) ==
-                       (seeded.orders, seeded.disputes, seeded.defects, 365), f"wrong standing: {body}")
+            def standing(seller: str) -> float:
+                elapsed, body = read(f"/sellers/{seller}/standing", "moderator")
+                s = seeded[seller]
+                expected = (s.orders, s.disputes, s.defects, 365) if seller == "s-quiet" else \
+                    (SELLERS[seller], 0, 0, 90)
+                expect((body["orders"], body["disputes"], body["defects"], body["window_days"]) == expected,
+                       f"wrong standing: {body}")
                 return elapsed
 
             def dispute() -> float:
@@ -63,24 +69,29 @@ def main() -> int:
                 return elapsed
 
             for _ in range(WARMUP):
-                standing(), dispute()
-            standing_ms: list[float] = []
+                standing("s-quiet"), standing("s-busy"), dispute()
+            quiet_ms: list[float] = []
+            busy_ms: list[float] = []
             dispute_ms: list[float] = []
-            for _ in range(ROUNDS):  # interleaved: drift on a busy machine hits both alike
-                standing_ms.append(standing() * 1000)
+            for _ in range(ROUNDS):  # interleaved: drift on a busy machine hits all alike
+                quiet_ms.append(standing("s-quiet") * 1000)
+                busy_ms.append(standing("s-busy") * 1000)
                 dispute_ms.append(dispute() * 1000)
         finally:
             stop(proc)
-    s, d = spread(standing_ms), spread(dispute_ms)
-    ratio = round(s["median"] / d["median"], 2)
+    quiet, busy, d = spread(quiet_ms), spread(busy_ms), spread(dispute_ms)
     write("standing_read",
-          method=("make dev's stack on free ports; a seller seeded with 10,000 orders, 1,000 disputes and 300 defects "
-                  "of 40 buyers over a year (few in the last 90 days: the long window, three Queries); "
-                  "GET /sellers/{id}/standing and GET /disputes/{id} through the local API, interleaved, "
+          method=("make dev's stack on free ports; two sellers seeded with 10,000 orders, 1,000 disputes and 300 "
+                  "defects of 40 buyers over a year, 10 or 5,000 of the orders in the last 90 days; "
+                  "GET /sellers/{id}/standing of each and GET /disputes/{id} through the local API, interleaved, "
                   "kept-alive connections, wall-clock milliseconds per request"),
           repetitions={"warmup": WARMUP, "rounds": ROUNDS},
-          results={"standing_ms": s, "get_dispute_ms": d},
-          ratio_standing_over_dispute_p50=ratio, goal="at most 3.0")
+          results={"standing_long_window_ms": quiet, "standing_short_window_ms": busy, "get_dispute_ms": d},
+          ratio_long_window_over_dispute_p50=round(quiet["median"] / d["median"], 2),
+          ratio_short_window_over_dispute_p50=round(busy["median"] / d["median"], 2),
+          requests="at most 3 Queries (long window) or 1 (short), counted in tests/integration/test_standing.py",
+          note=("the emulator answers a Query by walking the whole partition (a year of day items and the months), "
+                "so the ratio here overstates what DynamoDB, which reads only the key range, would cost"))
     return 0
 
 

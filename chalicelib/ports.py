@@ -130,7 +130,7 @@ class ModerationRepository(Protocol):
         """The party's counter items with keys from ``first`` to ``last`` (one Query)."""
         ...
     def counted(self, fact_ids: Iterable[str]) -> set[str]:
-        """Which of these facts have their marker already (one batch read)."""
+        """Which of these facts have their marker already."""
         ...
     def record(self, facts: builtins.list[Fact]) -> None:
         """Stage the facts: a marker each (refused at commit if it exists: the change happened

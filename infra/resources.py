@@ -160,12 +160,16 @@ RELAY: dict[str, list[Any]] = {
 # A unit of work (chalicelib/adapters/dynamodb/unit_of_work.py) reads the aggregates it changes and
 # writes them with the outbox records in one transaction.
 UNIT_OF_WORK: dict[str, list[Any]] = {
-    "dynamodb:GetItem": [_table("OrdersTable"), _table("DisputesTable"), _table("ModerationTable")],
-    "dynamodb:PutItem": [_table("OutboxTable"), _table("ModerationTable")],
-    "dynamodb:UpdateItem": [_table("OrdersTable"), _table("DisputesTable"), _table("ModerationTable")],
-    # Seller standing, buyer signals and the rules: their counters and items (docs/RULES.md).
-    "dynamodb:Query": [_table("ModerationTable")],
-    "dynamodb:BatchGetItem": [_table("ModerationTable")],  # which defects were counted already
+    "dynamodb:GetItem": [_table("OrdersTable"), _table("DisputesTable")],
+    "dynamodb:PutItem": [_table("OutboxTable")],
+    "dynamodb:UpdateItem": [_table("OrdersTable"), _table("DisputesTable")],
+}
+# The changes that make standing facts true (registrations, disputes opening and ending, refunds
+# for never shipping) write their counters and markers, read the seller's counters to see a level
+# change, and whether a defect was counted already; opening reads the rules (docs/RULES.md 11).
+STANDING: dict[str, list[Any]] = {
+    "dynamodb:GetItem": [_table("ModerationTable")], "dynamodb:PutItem": [_table("ModerationTable")],
+    "dynamodb:UpdateItem": [_table("ModerationTable")], "dynamodb:Query": [_table("ModerationTable")],
 }
 
 
@@ -181,7 +185,7 @@ def _merge(*grants: dict[str, list[Any]]) -> dict[str, list[Any]]:
 # Each function: the actions its code calls, on the resources it uses (recorded during the
 # integration tests and checked by tests/integration/test_least_privilege.py).
 FUNCTION_GRANTS: dict[str, dict[str, list[Any]]] = {
-    "APIHandler": _merge(UNIT_OF_WORK, RELAY, {
+    "APIHandler": _merge(UNIT_OF_WORK, RELAY, STANDING, {
         "dynamodb:PutItem": [_table("OrdersTable"), _table("MessagesTable"), _table("NotesTable"),
                              _table("EvidenceTable"), _table("IdempotencyTable")],
         "dynamodb:UpdateItem": [_table("EvidenceTable"), _table("IdempotencyTable")],
@@ -192,7 +196,7 @@ FUNCTION_GRANTS: dict[str, dict[str, list[Any]]] = {
         # Presigned: the apps upload to uploads/ and download served copies with these.
         "s3:PutObject": [UPLOADS], "s3:GetObject": [SERVED],
     }),
-    "TimerFired": _merge(UNIT_OF_WORK, RELAY),
+    "TimerFired": _merge(UNIT_OF_WORK, RELAY, STANDING),
     # A record that fails again is moved to the back of the outbox (UpdateItem), never dropped.
     "DrainOutbox": _merge(UNIT_OF_WORK, RELAY, {"dynamodb:Query": [_table("OutboxTable", index=True)],
                                                 "dynamodb:UpdateItem": [_table("OutboxTable")]}),
