@@ -38,6 +38,8 @@ def numbers() -> str:
     api, bare = local["results"]["get_dispute_via_api_ms"], local["results"]["bare_getitem_ms"]
     fr = first["results"]
     bundle = load("bundle_import")
+    standing = load("standing_read")
+    sr = standing["results"]
     phone = throughput["sets"]["phone photos"]
     noisy = next(v for k, v in throughput["sets"].items() if k != "phone photos")
     return "\n".join([
@@ -69,6 +71,12 @@ def numbers() -> str:
         f"  from it on the runtime's Python takes {bundle['results']['bundle']['ratio_app_over_baseline']}x "
         f"`import chalice, boto3` there; from source, {bundle['results']['source']['ratio_app_over_baseline']}x: "
         f"**{bundle['bundle_ratio_over_source_ratio']}** of it (goal at most 1.0).",
+        f"- Seller standing of a seller with 10,000 orders and 1,000 disputes ({standing['date']}): "
+        f"{sr['standing_long_window_ms']['median']:.1f} ms at p50 when the",
+        f"  365-day window is read (3 Queries), {sr['standing_short_window_ms']['median']:.1f} ms for the 90-day "
+        f"window (1 Query), against {sr['get_dispute_ms']['median']:.1f} ms for `GET /disputes/{{id}}`:",
+        f"  **{standing['ratio_long_window_over_dispute_p50']}x** and "
+        f"**{standing['ratio_short_window_over_dispute_p50']}x** (the emulator walks the whole partition per Query).",
     ])
 
 

@@ -414,11 +414,12 @@ def environments(synthesized: Synthesized) -> dict[str, dict[str, Any]]:
 
 
 def test_every_variable_the_app_reads_is_set_on_every_function_or_explained(synthesized: Synthesized) -> None:
-    from chalicelib.config import DURATIONS
+    from chalicelib.config import DURATIONS, STANDING
 
     read = variables_read()
     assert {"ORDERS_TABLE", "AUTH_JWKS_URL", "PAYMENT_PROVIDER"} <= read, read
-    not_set = {**NOT_SET, **{var: "a deadline (docs/RULES.md); the default applies" for var in DURATIONS}}
+    not_set = {**NOT_SET, **{var: "a deadline (docs/RULES.md); the default applies" for var in DURATIONS},
+               **{var: "a standing setting (docs/RULES.md 11); the default applies" for var in STANDING}}
     assert set(not_set) <= read, f"no longer read: drop {sorted(set(not_set) - read)}"
     required = read - set(not_set)
     for function_id, env in environments(synthesized).items():
