@@ -233,7 +233,7 @@ def list_rules(req: Request) -> Reply:
 
 @api.route("/moderation/rules/{rule_id}", "PUT", schemas.RULE)
 def save_rule(req: Request, rule_id: str) -> Reply:
-    return 200, views.rule(services().moderation.save_rule(req.identity, rule_id, req.body))
+    return 200, views.rule(services().moderation.save_rule(req.identity, c.SaveRule.from_body(req.body, rule_id)))
 
 
 @api.route("/moderation/rules/{rule_id}/report")

@@ -105,13 +105,13 @@ class Rule:
     saved_by: str
 
     @classmethod
-    def define(cls, rule_id: str, body: dict[str, Any], previous: Rule | None, now: datetime, by: str) -> Rule:
-        """A new version of ``rule_id`` from a PUT body (validated by its schema first): the
-        version goes up by one on every change; a PUT that changes nothing keeps it."""
-        when = When.from_dict(body.get("when") or {})
-        rule = cls(rule_id=rule_id, version=(previous.version + 1) if previous else 1,
-                   description=body["description"], mode=Mode(body["mode"]), priority=int(body["priority"]),
-                   when=when, then=Then(body["then"]), saved_at=now, saved_by=by)
+    def define(cls, rule_id: str, description: str, mode: str, priority: int, when: dict[str, Any], then: str,
+               previous: Rule | None, now: datetime, by: str) -> Rule:
+        """A new version of ``rule_id``: the version goes up by one on every change; saving what
+        is already there keeps it."""
+        rule = cls(rule_id=rule_id, version=(previous.version + 1) if previous else 1, description=description,
+                   mode=Mode(mode), priority=priority, when=When.from_dict(when), then=Then(then), saved_at=now,
+                   saved_by=by)
         rule.validate()
         if previous is not None and previous.same_as(rule):
             return previous

@@ -19,6 +19,7 @@ from ..domain.rules import Rule, require_live_room
 from ..ports import ModerationRepository
 from . import access
 from .base import UseCases
+from .commands import SaveRule
 
 
 def read_standing(repo: ModerationRepository, seller_id: str, now: datetime, policy: Policy) -> st.Standing:
@@ -87,18 +88,18 @@ class Moderation(UseCases):
         with self.uow() as uow:
             return sorted(uow.moderation.rules(), key=lambda r: r.sort_key)
 
-    def save_rule(self, who: Identity, rule_id: str, body: dict[str, Any]) -> Rule:
+    def save_rule(self, who: Identity, cmd: SaveRule) -> Rule:
         """A new version of the rule (validated: nothing is stored when it is refused); it applies
         to disputes opened from now on."""
         access.require(who.is_moderation_admin, "only moderation admins change the rules")
         with self.uow() as uow:
             rules = uow.moderation.rules()
-            previous = next((r for r in rules if r.rule_id == rule_id), None)
-            expected = body.get("expected_version")
-            if expected is not None and expected != (previous.version if previous else 0):
-                raise ConcurrentModification("the rule has moved on",
-                                             details={"current_version": previous.version if previous else 0})
-            rule = Rule.define(rule_id, body, previous, self.clock.now(), who.sub)
+            previous = next((r for r in rules if r.rule_id == cmd.rule_id), None)
+            current = previous.version if previous else 0
+            if cmd.expected_version is not None and cmd.expected_version != current:
+                raise ConcurrentModification("the rule has moved on", details={"current_version": current})
+            rule = Rule.define(cmd.rule_id, cmd.description, cmd.mode, cmd.priority, cmd.when, cmd.then, previous,
+                               self.clock.now(), who.sub)
             if rule is previous:
                 return rule
             require_live_room(rules, rule, self.policy.max_live_rules)

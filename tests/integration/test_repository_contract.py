@@ -409,9 +409,9 @@ def test_a_rule_is_versioned_and_a_stale_save_is_refused(repo):
 
     body = {"description": "Escalate counterfeits", "mode": "DRY_RUN", "priority": 3,
             "when": {"reasons": ["COUNTERFEIT"], "max_amount": {"amount": 100, "currency": "EUR"}}, "then": "ESCALATE"}
-    first = Rule.define("r-1", body, None, T0, "admin-1")
+    first = Rule.define("r-1", **body, previous=None, now=T0, by="admin-1")
     repo._one(lambda uow: uow.moderation.save_rule(first, None))
-    second = Rule.define("r-1", {**body, "mode": "ACTIVE"}, first, T0, "admin-1")
+    second = Rule.define("r-1", **{**body, "mode": "ACTIVE"}, previous=first, now=T0, by="admin-1")
     repo._one(lambda uow: uow.moderation.save_rule(second, 1))
     with pytest.raises(ConcurrentModification):
         repo._one(lambda uow: uow.moderation.save_rule(second, 1))

@@ -68,7 +68,7 @@ RULE = {"description": "Escalate counterfeits at once", "mode": "DRY_RUN", "prio
 
 
 def a_rule(world: World) -> Ctx:
-    world.services.moderation.save_rule(ADMIN, "counterfeits", RULE)
+    world.services.moderation.save_rule(ADMIN, c.SaveRule.from_body(RULE, "counterfeits"))
     return {"rule_id": "counterfeits"}
 
 
@@ -237,7 +237,7 @@ MATRIX: tuple[Row, ...] = (
     Row("GET /moderation/rules", "moderation.rules", a_rule, lambda s, who, ctx: s.moderation.rules(who),
         group_only("moderator", "admin"), lambda r, ctx, caller: [x.rule_id for x in r] == ["counterfeits"]),
     Row("PUT /moderation/rules/{rule_id}", "moderation.save_rule", nothing,
-        lambda s, who, ctx: s.moderation.save_rule(who, "counterfeits", RULE), group_only("admin"),
+        lambda s, who, ctx: s.moderation.save_rule(who, c.SaveRule.from_body(RULE, "counterfeits")), group_only("admin"),
         lambda r, ctx, caller: (r.rule_id, r.version) == ("counterfeits", 1)),
     Row("GET /moderation/rules/{rule_id}/report", "moderation.report", a_rule,
         lambda s, who, ctx: s.moderation.report(who, ctx["rule_id"]), group_only("moderator", "admin"),

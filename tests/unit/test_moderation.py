@@ -47,6 +47,10 @@ def disputed(w: World, order_id: str, buyer: str = "b-1", seller: str = "s-1",
                                                                  Solution.REFUND_FULL, None, ()))
 
 
+def save(w: World, who: Identity, rule_id: str, body: dict[str, Any]) -> Any:
+    return w.services.moderation.save_rule(who, c.SaveRule.from_body(body, rule_id))
+
+
 def rule_body(**overrides: Any) -> dict[str, Any]:
     body: dict[str, Any] = {"description": "Refund small parcels never scanned", "mode": "ACTIVE", "priority": 10,
                             "when": {"reasons": ["NOT_RECEIVED"], "max_amount": {"amount": 5000, "currency": "USD"},
@@ -161,7 +165,7 @@ def test_a_page_of_cases_reads_each_party_once(w: World) -> None:
 
 # ---- rules --------------------------------------------------------------------------------------
 def test_an_active_rule_resolves_a_matching_dispute_at_opening_and_pays_once(w: World) -> None:
-    rule = w.services.moderation.save_rule(ADMIN, "never-scanned", rule_body())
+    rule = save(w, ADMIN, "never-scanned", rule_body())
     assert rule.version == 1
     d = disputed(w, "o-1", reason=Reason.NOT_RECEIVED, delivered=False, wait_days=21)  # never scanned since
     assert d.status is Status.RESOLVED
@@ -179,14 +183,14 @@ def test_an_active_rule_resolves_a_matching_dispute_at_opening_and_pays_once(w: 
 
 
 def test_an_active_escalate_rule_sends_the_case_to_the_queue(w: World) -> None:
-    w.services.moderation.save_rule(ADMIN, "counterfeits", rule_body(
+    save(w, ADMIN, "counterfeits", rule_body(
         then="ESCALATE", when={"reasons": ["COUNTERFEIT"]}))
     d = disputed(w, "o-1", reason=Reason.COUNTERFEIT)
     assert d.status is Status.ESCALATED and d.escalated_at == w.clock.now()
 
 
 def test_no_rule_matches_a_parcel_scanned_recently_or_an_order_over_the_cap(w: World) -> None:
-    w.services.moderation.save_rule(ADMIN, "never-scanned", rule_body())
+    save(w, ADMIN, "never-scanned", rule_body())
     assert disputed(w, "o-1", reason=Reason.NOT_RECEIVED, delivered=False, wait_days=19).status \
         is Status.AWAITING_SELLER
     assert disputed(w, "o-2", reason=Reason.NOT_RECEIVED, delivered=False, total=5001, wait_days=21).status \
@@ -196,7 +200,7 @@ def test_no_rule_matches_a_parcel_scanned_recently_or_an_order_over_the_cap(w: W
 
 
 def test_a_dry_run_changes_nothing_and_its_report_counts_agreement(w: World) -> None:
-    w.services.moderation.save_rule(ADMIN, "dry", rule_body(mode="DRY_RUN", when={"reasons": ["NOT_AS_DESCRIBED"]}))
+    save(w, ADMIN, "dry", rule_body(mode="DRY_RUN", when={"reasons": ["NOT_AS_DESCRIBED"]}))
     agreed = disputed(w, "o-1")
     assert agreed.status is Status.AWAITING_SELLER and agreed.resolution is None
     assert agreed.rule_suggestions == [{"rule_id": "dry", "version": 1, "would": "REFUND_FULL"}]
@@ -213,7 +217,7 @@ def test_a_dry_run_changes_nothing_and_its_report_counts_agreement(w: World) -> 
 
 def test_a_rule_saved_after_a_dispute_opened_never_touches_it(w: World) -> None:
     d = disputed(w, "o-1", reason=Reason.COUNTERFEIT)
-    w.services.moderation.save_rule(ADMIN, "counterfeits", rule_body(then="ESCALATE", when={"reasons": ["COUNTERFEIT"]}))
+    save(w, ADMIN, "counterfeits", rule_body(then="ESCALATE", when={"reasons": ["COUNTERFEIT"]}))
     w.clock.advance(days=8)
     assert w.services.timers.fired("EXPIRE", {"action": "SELLER_RESPONSE", "dispute_id": d.dispute_id}) == "expired"
     after = w.dispute(d.dispute_id)
@@ -224,9 +228,9 @@ def test_a_rule_saved_after_a_dispute_opened_never_touches_it(w: World) -> None:
 
 
 def test_every_change_makes_a_new_version_and_a_new_version_starts_a_new_report(w: World) -> None:
-    w.services.moderation.save_rule(ADMIN, "dry", rule_body(mode="DRY_RUN"))
-    assert w.services.moderation.save_rule(ADMIN, "dry", rule_body(mode="DRY_RUN")).version == 1  # no change
-    assert w.services.moderation.save_rule(ADMIN, "dry", rule_body(mode="OFF")).version == 2
+    save(w, ADMIN, "dry", rule_body(mode="DRY_RUN"))
+    assert save(w, ADMIN, "dry", rule_body(mode="DRY_RUN")).version == 1  # no change
+    assert save(w, ADMIN, "dry", rule_body(mode="OFF")).version == 2
     rules = w.services.moderation.rules(MODERATOR)
     assert [(r.rule_id, r.version, r.mode.value) for r in rules] == [("dry", 2, "OFF")]
 
@@ -240,7 +244,7 @@ def test_every_change_makes_a_new_version_and_a_new_version_starts_a_new_report(
 def test_an_invalid_rule_is_refused_and_nothing_is_stored(w: World, body: dict[str, Any], code: str) -> None:
     before = w.snapshot()
     with pytest.raises(DomainError) as refused:
-        w.services.moderation.save_rule(ADMIN, "bad", body)
+        save(w, ADMIN, "bad", body)
     assert refused.value.code == code
     assert w.snapshot() == before
 
@@ -248,17 +252,17 @@ def test_an_invalid_rule_is_refused_and_nothing_is_stored(w: World, body: dict[s
 def test_at_most_the_limit_of_live_rules(w: World) -> None:
     small = new_world(Policy(max_live_rules=1))
     with small.payments:
-        small.services.moderation.save_rule(ADMIN, "one", rule_body())
-        small.services.moderation.save_rule(ADMIN, "off", rule_body(mode="OFF"))
+        save(small, ADMIN, "one", rule_body())
+        save(small, ADMIN, "off", rule_body(mode="OFF"))
         with pytest.raises(RuleViolation) as refused:
-            small.services.moderation.save_rule(ADMIN, "two", rule_body(mode="DRY_RUN"))
+            save(small, ADMIN, "two", rule_body(mode="DRY_RUN"))
         assert refused.value.code == "RULE_LIMIT_REACHED"
         assert [r.rule_id for r in small.services.moderation.rules(MODERATOR)] == ["off", "one"]
 
 
 def test_only_moderation_admins_change_rules_and_moderators_read_them(w: World) -> None:
     with pytest.raises(Forbidden):
-        w.services.moderation.save_rule(MODERATOR, "r", rule_body())
+        save(w, MODERATOR, "r", rule_body())
     with pytest.raises(Forbidden):
         w.services.moderation.rules(person("b-1"))
     assert w.services.moderation.rules(ADMIN) == []
