@@ -70,7 +70,7 @@ synth: $(STAMP)
 package: synth
 
 ## make deploy STAGE=prod [STACK=buyer-protection-prod] [ARTIFACTS=<s3 bucket>]: synth, then a real deployment
-## with the AWS CLI (credentials and region from your AWS profile; see README "Deployment").
+## with the AWS CLI (credentials and region from your AWS profile; see docs/DEPLOYMENT.md).
 STACK ?= buyer-protection-$(STAGE)
 deploy: synth
 	@test -n "$(ARTIFACTS)" || { echo "make deploy needs ARTIFACTS=<an S3 bucket for the code archives>" >&2; exit 2; }
@@ -80,7 +80,8 @@ deploy: synth
 		--capabilities CAPABILITY_IAM CAPABILITY_AUTO_EXPAND $(DEPLOY_ARGS)
 	aws cloudformation describe-stacks --stack-name $(STACK) --query 'Stacks[0].Outputs' --output table
 
-## make bench: measurements as ratios or counts against a baseline of the same run, written to bench/results/*.json.
+## make bench: measurements as ratios or counts against a baseline of the same run, written to bench/results/*.json;
+## it ends with a soak of make dev (concurrent clients playing whole disputes, SOAK_SECONDS=120, SOAK_CLIENTS=8).
 bench: $(STAMP)
 	@$(PY) -m bench.timer_transitions
 	@$(PY) -m bench.evidence_throughput
@@ -89,6 +90,7 @@ bench: $(STAMP)
 	@$(PY) -m bench.bundle_import
 	@$(PY) -m bench.local_overhead
 	@$(PY) -m bench.standing_read
+	@$(PY) -m bench.soak
 	@$(PY) -m bench.readme
 
 ## make lint: ruff and mypy (files and settings in pyproject.toml), both clean.

@@ -79,6 +79,9 @@ class NoPayments:
     def lookup(self, order: RefundOrder) -> RefundReceipt | None:
         raise PaymentUnavailable("this function has no payment provider")
 
+    def cancel(self, order: RefundOrder) -> RefundReceipt | None:
+        raise PaymentUnavailable("this function has no payment provider")
+
     def parse_webhook(self, payload: bytes, headers: Mapping[str, str]) -> SettlementNotice | None:
         raise InvalidWebhook("this function receives no webhooks")
 

@@ -44,7 +44,7 @@ DEFAULT_EVIDENCE_QUEUE = "buyer-protection-evidence-uploads"
 
 
 # The Stripe credentials of a deployed stage: the ARN of one Secrets Manager secret holding JSON
-# with these two keys (README "Deployment"). STRIPE_API_KEY and STRIPE_WEBHOOK_SECRET, when both
+# with these two keys (docs/DEPLOYMENT.md). STRIPE_API_KEY and STRIPE_WEBHOOK_SECRET, when both
 # are set, are used instead (local runs).
 STRIPE_SECRET_VAR = "STRIPE_SECRET_ARN"
 STRIPE_SECRET_KEYS = ("api_key", "webhook_secret")

@@ -29,7 +29,7 @@ from .domain.errors import (
 )
 from .logs import logger, start_invocation
 from .ports import PaymentUnavailable
-from .schemas import ID
+from .schemas import ID, TIMESTAMP
 
 STATUS: tuple[tuple[type[DomainError], int], ...] = (
     (InvalidInput, 400), (Unauthenticated, 401), (Forbidden, 403), (NotFound, 404), (Conflict, 409),
@@ -38,6 +38,9 @@ STATUS: tuple[tuple[type[DomainError], int], ...] = (
 MAX_BODY_BYTES = 64 * 1024
 ACCEPTED_CONTENT_TYPES = ["application/json", "application/x-www-form-urlencoded", "text/plain"]
 MAX_IDEMPOTENCY_KEY = 255
+# An Idempotency-Key is printable ASCII (a header value; UUIDs, ULIDs): openapi.yaml states this pattern.
+IDEMPOTENCY_KEY_PATTERN = "^[\\x20-\\x7E]+$"
+_IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
 
 
 _validators: dict[int, Callable[[Any], Any]] = {}
@@ -79,6 +82,7 @@ PATTERNS: dict[str, str] = {
     "^[A-Z]{3}$": "must be three capital letters (an ISO 4217 currency code)",
     "^[A-Za-z0-9_]+$": "may contain only letters, digits and _",
     "^[^/\\\\\\x00-\\x1f]+$": "must not contain /, \\ or control characters",
+    str(TIMESTAMP["pattern"]): "must be an RFC 3339 timestamp with a zone, e.g. 2026-11-23T10:00:00Z",
 }
 TYPES = {"string": "a string", "integer": "a whole number", "number": "a number", "object": "an object",
          "array": "a list", "boolean": "true or false", "null": "null"}
@@ -182,25 +186,42 @@ def require_ids(params: Mapping[str, str]) -> None:
             raise NotFound(message, code=code)
 
 
+def require_known_query(query: Mapping[str, Any], declared: tuple[str, ...]) -> None:
+    """400 INVALID_QUERY for a query parameter the route does not take (a typo, ``?filter=``
+    instead of ``?status=``): silently ignoring it would answer another question than the one asked."""
+    unknown = sorted(set(query) - set(declared))
+    if unknown:
+        allowed = f"; this route takes {', '.join(declared)}" if declared else "; this route takes none"
+        raise InvalidInput(f"unknown query parameter: {unknown[0]}{allowed}", code="INVALID_QUERY",
+                           details={"parameter": unknown[0], "allowed": list(declared)})
+
+
 @dataclass
 class Request:
-    """What a route handler sees: who calls, the validated body and the query string."""
+    """What a route handler sees: who calls, the validated body and the query string (only the
+    parameters its route declares: the edge refused any other)."""
 
     identity: Identity
     body: dict[str, Any] = field(default_factory=dict)
     query: dict[str, str] = field(default_factory=dict)
+    declared: tuple[str, ...] = ()
+
+    def _get(self, name: str, default: str | None = None) -> str | None:
+        assert name in self.declared, f"?{name} is read but not declared on its route (Api.route query=...)"
+        return self.query.get(name, default)
 
     def limit(self) -> int:
-        raw = self.query.get("limit", "20")
+        raw = self._get("limit") or "20"
         if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= 100:
+            # A malformed value, not an unknown one: the code it has always had.
             raise InvalidInput("limit must be an integer from 1 to 100", details={"parameter": "limit"})
         return int(raw)
 
     def cursor(self) -> str | None:
-        return self.query.get("cursor") or None
+        return self._get("cursor") or None
 
     def choice(self, name: str, allowed: tuple[str, ...], default: str | None = None) -> str | None:
-        value = self.query.get(name, default)
+        value = self._get(name, default)
         if value is not None and value not in allowed:
             raise InvalidInput(f"{name} must be one of {', '.join(allowed)}", code="INVALID_QUERY",
                                details={"parameter": name, "allowed": list(allowed)})
@@ -276,15 +297,19 @@ class Api:
         return _in_error_shape(request, get_response)
 
     def route(self, path: str, method: str = "GET", schema: dict[str, Any] | None = None,
-              public: bool = False, raw: bool = False) -> Callable[[Callable[..., Reply]], Callable[..., Response]]:
+              public: bool = False, raw: bool = False,
+              query: tuple[str, ...] = ()) -> Callable[[Callable[..., Reply]], Callable[..., Response]]:
+        """``query``: the query parameters the route takes (openapi.yaml lists the same); any
+        other is 400 INVALID_QUERY."""
         assert public or not raw, "a raw route verifies its caller itself: it must be public"
 
         def register(handler: Callable[..., Reply]) -> Callable[..., Response]:
             @functools.wraps(handler)
             def view(**params: str) -> Response:
-                return self._handle(path, method, schema, public, handler, params, raw)
+                return self._handle(path, method, schema, public, handler, params, raw, query)
 
             view.body_schema = schema  # type: ignore[attr-defined]  # read by the OpenAPI test
+            view.query_parameters = query  # type: ignore[attr-defined]  # read by the OpenAPI test
             # JSON is parsed whatever Content-Type says (curl's default is form-encoded), so the
             # apps get this API's error body rather than API Gateway's bare 415.
             content_types = ANY_CONTENT_TYPE if method in ("GET", "HEAD") else ACCEPTED_CONTENT_TYPES
@@ -294,7 +319,8 @@ class Api:
         return register
 
     def _handle(self, path: str, method: str, schema: dict[str, Any] | None, public: bool,
-                handler: Callable[..., Reply], params: dict[str, str], raw: bool = False) -> Response:
+                handler: Callable[..., Reply], params: dict[str, str], raw: bool = False,
+                declared: tuple[str, ...] = ()) -> Response:
         request = self.app.current_request
         assert request is not None, "Chalice sets the request before calling a route"
         start_invocation(method=method, route=path, **{k: v for k, v in params.items() if k.endswith("_id")})
@@ -305,18 +331,22 @@ class Api:
                     raise InvalidInput("request body is too large", code="BODY_TOO_LARGE",
                                        details={"max_bytes": MAX_BODY_BYTES})
                 require_ids(params)
+                require_known_query(request.query_params or {}, declared)
                 status, payload = handler(RawRequest(raw_body, {k.lower(): v for k, v in request.headers.items()}),
                                           **params)
                 return self._json(status, payload)
             if public:
                 require_ids(params)
+                require_known_query(request.query_params or {}, declared)
                 status, payload = handler(**params)
                 return self._json(status, payload)
             identity = self._verifier().verify(request.headers.get("authorization"))
             logger.append_keys(caller=identity.sub)
             require_ids(params)
+            query = dict(request.query_params or {})
+            require_known_query(query, declared)
             body = self._body(cast(bytes | None, request.raw_body), schema) if method in ("POST", "PUT") else {}
-            req = Request(identity=identity, body=body, query=dict(request.query_params or {}))
+            req = Request(identity=identity, body=body, query=query, declared=declared)
             key = request.headers.get("idempotency-key")
             if method == "POST" and key:
                 return self._idempotently(identity, path, params, key, body, lambda: handler(req, **params))
@@ -343,8 +373,8 @@ class Api:
 
     def _idempotently(self, who: Identity, path: str, params: dict[str, str], key: str, body: dict[str, Any],
                       run: Callable[[], Reply]) -> Response:
-        if len(key) > MAX_IDEMPOTENCY_KEY or not key.isprintable():
-            raise InvalidInput("Idempotency-Key must be 1-255 printable characters",
+        if len(key) > MAX_IDEMPOTENCY_KEY or not _IDEMPOTENCY_KEY.fullmatch(key):
+            raise InvalidInput(f"Idempotency-Key must be 1-{MAX_IDEMPOTENCY_KEY} printable ASCII characters",
                                details={"header": "Idempotency-Key"})
 
         def first_time() -> dict[str, Any]:

@@ -205,6 +205,18 @@ class RefundOrder:
 
 
 REFUND_PENDING, REFUND_SUCCEEDED, REFUND_FAILED = "PENDING", "SUCCEEDED", "FAILED"
+REFUND_STATUSES = (REFUND_PENDING, REFUND_SUCCEEDED, REFUND_FAILED)
+MAX_ATTEMPT = 1000  # far beyond any retry policy; a bigger number in a notice is not one of ours
+
+
+def attempt_number(value: object) -> int:
+    """An attempt number as a provider carries it back (a JSON integer, or metadata text of
+    digits); ValueError for anything else (``1e400``, ``1.5``, ``true``, `` 1``), never a guess."""
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= len(str(MAX_ATTEMPT)):
+        value = int(value)
+    if type(value) is not int or not 1 <= value <= MAX_ATTEMPT:
+        raise ValueError(f"not an attempt number: {str(value)[:20]!r}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -230,6 +242,12 @@ class SettlementNotice:
     failure_reason: str | None = None
     order_id: str = ""  # ours too, carried in the refund's metadata
 
+    def __post_init__(self) -> None:
+        # Whatever adapter read it, a notice that is not one of ours in shape never reaches the ledger.
+        attempt_number(self.attempt)
+        if self.status not in REFUND_STATUSES:
+            raise ValueError(f"not a refund status: {self.status!r}")
+
 
 class PaymentUnavailable(Exception):
     """The provider could not be reached, timed out, or answered something we cannot read.
@@ -252,6 +270,11 @@ class PaymentProvider(Protocol):
 
     def lookup(self, order: RefundOrder) -> RefundReceipt | None:
         """The provider's current view of that attempt, or None if it never saw it."""
+        ...
+
+    def cancel(self, order: RefundOrder) -> RefundReceipt | None:
+        """Cancel that attempt if the provider still allows it; its view afterwards (FAILED once
+        cancelled, PENDING or SUCCEEDED when it could not be), or None if it never saw it."""
         ...
 
     def parse_webhook(self, payload: bytes, headers: Mapping[str, str]) -> SettlementNotice | None:

@@ -14,7 +14,10 @@ ID = {"type": "string", "minLength": 1, "maxLength": 128, "pattern": "^[A-Za-z0-
 MONEY = {"type": "object", "additionalProperties": False, "required": ["amount", "currency"],
          "properties": {"amount": {"type": "integer", "minimum": 0, "maximum": 10**12},
                         "currency": {"type": "string", "pattern": "^[A-Z]{3}$"}}}
-TIMESTAMP = {"type": "string", "minLength": 20, "maxLength": 40}
+# RFC 3339 with an explicit zone, as a pattern, so a wrong value ("tomorrow") is told what it
+# should be (chalicelib/http.py PATTERNS) rather than a length; domain/timefmt.py parses it.
+TIMESTAMP = {"type": "string",
+             "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}([.][0-9]{1,9})?([Zz]|[+-][0-9]{2}:[0-9]{2})$"}
 TEXT = {"type": "string", "minLength": 1, "maxLength": 2000, "pattern": "\\S"}
 VERSION = {"type": "integer", "minimum": 0}
 SHORT = {"type": "string", "minLength": 1, "maxLength": 100, "pattern": "\\S"}

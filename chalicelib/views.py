@@ -10,7 +10,7 @@ from .adapters.auth import Identity
 from .domain.catalog import MESSAGE_TEMPLATES, Reason
 from .domain.disputes import Actor, Assignment, Dispute, Offer, Status
 from .domain.evidence import Evidence
-from .domain.ledger import Refund, public_reason
+from .domain.ledger import Refund
 from .domain.messages import Message
 from .domain.money import Money
 from .domain.notes import Note
@@ -101,7 +101,7 @@ def order(o: Order, now: datetime, policy: Policy, who: Identity | None = None) 
 
 def order_refund(r: Refund) -> dict[str, Any]:
     return {"refund_id": r.refund_id, "amount": _money(r.amount), "cause": r.cause, "dispute_id": r.dispute_id,
-            "status": r.status, "attempts": r.attempt, "failure_reason": public_reason(r.failure_reason),
+            "status": r.status, "attempts": r.attempt, "failure_reason": r.public_failure_reason,
             "needs_attention": r.needs_attention, "settle_by": fmt(r.settle_by) if r.status == "PENDING" else None,
             "created_at": fmt(r.created_at), "updated_at": fmt(r.updated_at)}
 

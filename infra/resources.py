@@ -33,8 +33,21 @@ LOGICAL_IDS = {"orders": "OrdersTable", "disputes": "DisputesTable", "messages":
 ENV_VARS = {"orders": "ORDERS_TABLE", "disputes": "DISPUTES_TABLE", "messages": "MESSAGES_TABLE",
             "notes": "NOTES_TABLE", "moderation": "MODERATION_TABLE",
             "outbox": "OUTBOX_TABLE", "evidence": "EVIDENCE_TABLE", "idempotency": "IDEMPOTENCY_TABLE"}
-BUCKET_NAME = {"Fn::Sub": "${AWS::StackName}-evidence-${AWS::AccountId}"}
-BUCKET_ARN = {"Fn::Sub": "arn:${AWS::Partition}:s3:::${AWS::StackName}-evidence-${AWS::AccountId}"}
+# What a stack keeps when deleted (DeletionPolicy Retain: the tables, the evidence bucket) is named
+# with the first 8 characters of the stack's id, new at every creation: a stack deleted (after a
+# failed first deploy, say) is created again under the same name without colliding with what the
+# last one left behind (docs/DEPLOYMENT.md, Teardown).
+CREATION_ID = {"Fn::Select": [0, {"Fn::Split": ["-", {"Fn::Select": [2, {"Fn::Split": ["/", {"Ref": "AWS::StackId"}]}]}]}]}
+
+
+def retained_name(pattern: str) -> dict[str, Any]:
+    """``pattern`` (with ``${CreationId}`` in it) for a resource a deleted stack leaves behind."""
+    assert "${CreationId}" in pattern
+    return {"Fn::Sub": [pattern, {"CreationId": CREATION_ID}]}
+
+
+BUCKET_NAME = retained_name("${AWS::StackName}-evidence-${AWS::AccountId}-${CreationId}")
+BUCKET_ARN = retained_name("arn:${AWS::Partition}:s3:::${AWS::StackName}-evidence-${AWS::AccountId}-${CreationId}")
 ROOT = Path(__file__).resolve().parent.parent
 TIMER_MACHINE = "deadline_timer"
 TIMER_MACHINE_NAME = "buyer-protection-deadline-timer"
@@ -658,7 +671,7 @@ PARAMETERS = {
 STRIPE_SECRET_PARAMETER = {
     "Type": "String", "AllowedPattern": r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+$",
     "Description": "ARN of the Secrets Manager secret holding the Stripe keys: JSON with "
-                   + " and ".join(STRIPE_SECRET_KEYS) + " (README, Deployment)."}
+                   + " and ".join(STRIPE_SECRET_KEYS) + " (docs/DEPLOYMENT.md)."}
 
 
 def stage_payment_provider(stage: str) -> str:
@@ -714,7 +727,8 @@ def cloudformation(stage: str, function_ids: list[str], timer_queue_name: str = 
     tables = make_tables(DEFAULT_TABLES, "us-east-1")  # only the key schemas are read
     for name, logical_id in LOGICAL_IDS.items():
         resources[logical_id] = table_resource(
-            getattr(tables, name), {"Fn::Sub": f"${{AWS::StackName}}-{logical_id.removesuffix('Table').lower()}"})
+            getattr(tables, name),
+            retained_name(f"${{AWS::StackName}}-{logical_id.removesuffix('Table').lower()}-${{CreationId}}"))
     env: dict[str, Any] = {ENV_VARS[name]: {"Ref": logical_id} for name, logical_id in LOGICAL_IDS.items()}
     env.update({"TIMER_STATE_MACHINE_ARN": {"Ref": "DeadlineTimer"}, "EVENT_BUS_NAME": {"Ref": "EventBus"},
                 "TIMER_QUEUE_NAME": timer_queue_name, "EVIDENCE_BUCKET": {"Ref": "EvidenceBucket"},

@@ -24,11 +24,22 @@ ENV_DEFAULTS = {
 }
 
 
-def _stop_on_sigterm() -> None:
-    def handler(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
+def stop_on_signals(server: Any) -> threading.Event:
+    """Ctrl-C (SIGINT) and SIGTERM ask ``server`` to stop: its serve_forever() returns and the
+    teardown runs as ordinary code. (Raising KeyboardInterrupt from the handler, as before, lands
+    at whatever bytecode the main thread is on; once in a loaded bench the stack did not stop.)
+    The event is set once a stop was asked; a second signal changes nothing."""
+    asked = threading.Event()
 
+    def handler(signum: int, frame: Any) -> None:
+        if not asked.is_set():
+            asked.set()
+            # shutdown() waits for serve_forever() to return: never from the thread that serves.
+            threading.Thread(target=server.shutdown, name="stop", daemon=True).start()
+
+    signal.signal(signal.SIGINT, handler)
     signal.signal(signal.SIGTERM, handler)
+    return asked
 
 
 def _stop_when_orphaned(stop: threading.Event) -> None:
@@ -138,13 +149,12 @@ def main() -> int:
     dispatcher = Dispatcher(app, settings, stop, queues={"timer-fired": os.environ["TIMER_QUEUE_URL"],
                                                          "evidence-uploaded": os.environ["EVIDENCE_QUEUE_URL"]})
     dispatcher.start()
-    _stop_on_sigterm()
+    stop_on_signals(server)
     _stop_when_orphaned(stop)
     print(f"ready: API on http://{public}:{port} (emulated AWS on {endpoint}); Ctrl-C stops", flush=True)
+    print("note: the data lives in memory only (emulated AWS): it is not kept across restarts", flush=True)
     try:
         server.serve_forever()
-    except KeyboardInterrupt:
-        pass
     finally:
         print("stopping ...", flush=True)
         stop.set()

@@ -1,8 +1,8 @@
 """The local HTTP server: Chalice's own, with every answer it gives itself in this API's error
 shape, as the deployed API Gateway gives them (infra/resources.py GATEWAY_RESPONSES): an unknown
 path is 404 ROUTE_NOT_FOUND (Chalice's emulation answers 403 and echoes the Authorization header
-back), any method http.server does not know 405 METHOD_NOT_ALLOWED (never a 501), and a malformed
-request gets JSON, not http.server's HTML page. A known path with another method reaches the app,
+back), any method http.server does not know 405 METHOD_NOT_ALLOWED with Allow (never a 501), and
+a malformed request gets JSON, not http.server's HTML page. A known path with another method reaches the app,
 which answers 405 METHOD_NOT_ALLOWED with Allow itself (chalicelib/http.py); OPTIONS too (no CORS
 preflight: the API has no browser clients). HEAD is answered as GET, without the body. A chunked
 request body is decoded (bounded); a body whose length is ambiguous is refused."""
@@ -22,6 +22,8 @@ from chalice.local import (
     LocalDevServer,
     LocalGateway,
     LocalGatewayException,
+    RouteMatcher,
+    ThreadedHTTPServer,
 )
 
 from chalicelib.http import MAX_BODY_BYTES, ROUTE_NOT_FOUND_MESSAGE, error_body
@@ -29,6 +31,13 @@ from chalicelib.http import MAX_BODY_BYTES, ROUTE_NOT_FOUND_MESSAGE, error_body
 MAX_CHUNK_LINE = 1024  # a chunk-size line (hex size and extensions) or a trailer line
 MAX_TRAILERS = 32
 HEX = frozenset(b"0123456789abcdefABCDEF")
+# Connections the kernel queues before the server accepts them. http.server's default (5) reset
+# 3 of 25 clients connecting at once; this is the usual SOMAXCONN (the kernel caps it anyway).
+LISTEN_BACKLOG = 4096
+
+
+class Server(ThreadedHTTPServer):
+    request_queue_size = LISTEN_BACKLOG
 
 
 class Unreadable(Exception):
@@ -57,6 +66,7 @@ class RequestHandler(ChaliceRequestHandler):
 
     def __init__(self, request: Any, client_address: Any, server: Any, app_object: Chalice, config: Config) -> None:
         self.local_gateway = Gateway(app_object, config)
+        self.app_object = app_object
         BaseHTTPRequestHandler.__init__(self, request, client_address, server)  # handles the connection
 
     def _framing_refused(self) -> bool:
@@ -143,7 +153,15 @@ class RequestHandler(ChaliceRequestHandler):
         except Unreadable as exc:
             self._refuse(exc.status, error_body(exc.code, exc.message, exc.details))
             return
-        self._send_http_response(405, {}, _json(error_body("METHOD_NOT_ALLOWED", f"{self.command} is not supported")))
+        try:
+            route = RouteMatcher(list(self.app_object.routes)).match_route(self.path).route
+        except ValueError:
+            self._send_http_response(404, {}, _json(error_body("ROUTE_NOT_FOUND", ROUTE_NOT_FOUND_MESSAGE)))
+            return
+        allowed = list(self.app_object.routes[route])  # the order the app's own 405 names them in
+        message = f"{self.command} is not supported here; use {', '.join(allowed)}"
+        self._send_http_response(405, {"Allow": ", ".join(allowed), "Content-Type": "application/json"},
+                                 _json(error_body("METHOD_NOT_ALLOWED", message, {"allowed": allowed})))
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         """http.server's own refusals (a malformed request line or header), as API Gateway's are
@@ -196,4 +214,4 @@ def create_server(app: Chalice, config: Config, host: str, port: int) -> Any:
     """What chalice.local.create_local_server does, with the handler above."""
     CustomLocalChalice.__bases__ = (LocalChalice, app.__class__)
     app.__class__ = CustomLocalChalice
-    return LocalDevServer(app, config, host, port, handler_cls=RequestHandler)
+    return LocalDevServer(app, config, host, port, handler_cls=RequestHandler, server_cls=Server)

@@ -49,6 +49,12 @@ class Identity:
     def is_service(self) -> bool:
         return bool(self.scopes) or "services" in self.groups
 
+    @property
+    def party_id(self) -> str | None:
+        """The person this caller is, as an order's buyer or seller; None for a platform service,
+        whatever its ``sub``: a service's identity never acts as a party."""
+        return None if self.is_service else self.sub
+
     def may(self, scope: str) -> bool:
         return scope in self.scopes or "services" in self.groups
 

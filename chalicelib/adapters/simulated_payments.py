@@ -24,6 +24,7 @@ from ..ports import (
     RefundOrder,
     RefundReceipt,
     SettlementNotice,
+    attempt_number,
 )
 
 MAX_DELIVERIES = 20  # like a real webhook sender, give up on a receiver that keeps refusing
@@ -72,6 +73,7 @@ class SimulatedPayments:
         self._script: deque[tuple[str, Any]] = deque()
         self._outbox: list[_Delivery] = []
         self._closed = False
+        self._cancels_refused = False
         self._thread: threading.Thread | None = None
         if auto_settle:
             self._thread = threading.Thread(target=self._run, name="simulated-payments", daemon=True)
@@ -96,6 +98,27 @@ class SimulatedPayments:
 
     def refuse_next(self, n: int = 1, reason: str = "charge_already_refunded") -> None:
         self._script_next(n, "refuse", reason)
+
+    def refuse_cancels(self, refuse: bool = True) -> None:
+        """Like a processor whose pending refunds are already on their way: cancel() changes nothing."""
+        with self._cond:
+            self._cancels_refused = refuse
+
+    def change_mind(self, refund_id: str, attempt: int, deliver: bool = True) -> SettlementNotice | None:
+        """The provider changes its mind: an attempt it said FAILED succeeds after all (the money
+        leaves), and its notice is delivered like any other (or lost, ``deliver=False``). None if
+        that attempt had not failed."""
+        with self._cond:
+            found = self._attempts.get(f"{refund_id}:{attempt}")
+            if found is None or found.status != REFUND_FAILED:
+                return None
+            found.status, found.failure_reason = REFUND_SUCCEEDED, None
+            assert found.order.idempotency_key not in self.sent, "money counted twice"
+            self.sent[found.order.idempotency_key] = found.order.amount
+            notice = self._notice(found)
+        if deliver:
+            self._send([_Delivery(notice, 0.0)], None)
+        return notice
 
     # ---- the PaymentProvider port ------------------------------------------------------------------
     def refund(self, order: RefundOrder) -> RefundReceipt:
@@ -130,14 +153,32 @@ class SimulatedPayments:
             attempt = self._attempts.get(order.idempotency_key)
             return attempt.receipt() if attempt else None
 
+    def cancel(self, order: RefundOrder) -> RefundReceipt | None:
+        """A pending attempt is cancelled (FAILED "canceled", no money, a notice) unless cancels
+        are refused; a settled one stays as it is."""
+        with self._cond:
+            attempt = self._attempts.get(order.idempotency_key)
+            if attempt is None or attempt.status != REFUND_PENDING or self._cancels_refused:
+                return attempt.receipt() if attempt else None
+            attempt.status, attempt.failure_reason = REFUND_FAILED, "canceled"
+            notice = self._notice(attempt)
+            receipt = attempt.receipt()
+        if self._deliver is not None:
+            self._send([_Delivery(notice, 0.0)], None)
+        return receipt
+
     def sign(self, notice: SettlementNotice) -> tuple[bytes, dict[str, str]]:
         """The webhook this simulator would send for ``notice``: payload and headers."""
         data = {"refund_id": notice.refund_id, "attempt": notice.attempt, "provider_refund_id": notice.provider_refund_id,
                 "status": notice.status, "amount": notice.amount.to_dict(), "failure_reason": notice.failure_reason,
                 "order_id": notice.order_id}
         payload = json.dumps({"id": notice.event_id, "type": "refund.updated", "data": data}, sort_keys=True).encode()
+        return payload, self.sign_raw(payload)
+
+    def sign_raw(self, payload: bytes) -> dict[str, str]:
+        """The headers this simulator would sign ``payload`` with (whatever the payload says)."""
         signature = hmac.new(self._secret, payload, hashlib.sha256).hexdigest()
-        return payload, {"Content-Type": "application/json", SIGNATURE_HEADER: signature}
+        return {"Content-Type": "application/json", SIGNATURE_HEADER: signature}
 
     def parse_webhook(self, payload: bytes, headers: Mapping[str, str]) -> SettlementNotice | None:
         # header names are case-insensitive over HTTP, and a test may pass a plain dict
@@ -153,7 +194,7 @@ class SimulatedPayments:
             status, reason = data["status"], data.get("failure_reason")
             if status not in (REFUND_PENDING, REFUND_SUCCEEDED, REFUND_FAILED) or not isinstance(reason, str | None):
                 raise ValueError("unexpected status or failure_reason")
-            return SettlementNotice(str(event["id"]), str(data["refund_id"]), int(data["attempt"]),
+            return SettlementNotice(str(event["id"]), str(data["refund_id"]), attempt_number(data["attempt"]),
                                     str(data["provider_refund_id"]), status, Money.from_dict(data["amount"]), reason,
                                     str(data.get("order_id") or ""))
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
@@ -199,16 +240,19 @@ class SimulatedPayments:
             if attempt.status == REFUND_SUCCEEDED:
                 assert key not in self.sent, f"money counted twice for {key}"
                 self.sent[key] = attempt.order.amount
-            order = attempt.order
-            notice = SettlementNotice(f"sim_evt_{uuid.uuid4().hex}", order.refund_id, order.attempt,
-                                      attempt.provider_id, attempt.status, order.amount, attempt.failure_reason,
-                                      order.order_id)
+            notice = self._notice(attempt)
             settled.append(notice)
             if self._deliver is not None:
                 self._outbox.append(_Delivery(notice, now))
         ready = [d for d in self._outbox if d.due <= now]
         self._outbox = [d for d in self._outbox if d.due > now]
         return settled, ready
+
+    @staticmethod
+    def _notice(attempt: _Attempt) -> SettlementNotice:
+        order = attempt.order
+        return SettlementNotice(f"sim_evt_{uuid.uuid4().hex}", order.refund_id, order.attempt, attempt.provider_id,
+                                attempt.status, order.amount, attempt.failure_reason, order.order_id)
 
     def _send(self, ready: list[_Delivery], now: float | None) -> None:
         # outside the lock: the receiver is the service, which may call refund() or lookup() back

@@ -19,6 +19,7 @@ from chalicelib.ports import (
     RefundOrder,
     RefundReceipt,
     SettlementNotice,
+    attempt_number,
 )
 
 if TYPE_CHECKING:
@@ -117,6 +118,35 @@ class StripePayments:
 
     def lookup(self, order: RefundOrder) -> RefundReceipt | None:
         """GET /v1/refunds for the payment, finding the refund whose metadata names this attempt."""
+        found = self._find(order)
+        try:
+            return None if found is None else _receipt(found, order)
+        except _SHAPE_ERRORS as e:
+            raise PaymentUnavailable(f"Stripe refund lookup {order.idempotency_key}: unreadable answer") from e
+
+    def cancel(self, order: RefundOrder) -> RefundReceipt | None:
+        """POST /v1/refunds/{id}/cancel for the attempt's refund. Stripe cancels only a refund
+        that still requires action; any other is answered as it stands (PENDING: on its way)."""
+        found = self._find(order)
+        if found is None:
+            return None
+        try:
+            if found.get("status") == "requires_action":
+                try:
+                    found = self._ready().v1.refunds.cancel(str(found["id"])).to_dict()
+                except stripe.InvalidRequestError:
+                    pass  # no longer cancellable: it stands as found
+            return _receipt(found, order)
+        except (stripe.AuthenticationError, stripe.PermissionError) as e:
+            self._reread()
+            raise PaymentUnavailable(f"Stripe refused our key for the cancel {order.idempotency_key}: {e!r}") from e
+        except stripe.StripeError as e:
+            raise PaymentUnavailable(f"Stripe refund cancel {order.idempotency_key}: {e!r}") from e
+        except _SHAPE_ERRORS as e:
+            raise PaymentUnavailable(f"Stripe refund cancel {order.idempotency_key}: unreadable answer") from e
+
+    def _find(self, order: RefundOrder) -> dict[str, Any] | None:
+        """The Refund object Stripe holds for this attempt (by its metadata), or None."""
         target = _payment(order.payment_reference)
         if target is None:
             return None  # refund() never sends such an order to Stripe
@@ -130,7 +160,7 @@ class StripePayments:
                 for refund in refunds:
                     metadata = refund.get("metadata") or {}
                     if metadata.get("refund_id") == order.refund_id and metadata.get("attempt") == str(order.attempt):
-                        return _receipt(refund, order)
+                        return dict(refund)
                 if not page.get("has_more") or not refunds:
                     return None
                 params["starting_after"] = refunds[-1]["id"]
@@ -170,7 +200,7 @@ class StripePayments:
                 return None  # a refund made outside this service (e.g. from the Dashboard)
             status = _STATUSES[refund["status"]]
             return SettlementNotice(
-                event_id=str(event["id"]), refund_id=str(metadata["refund_id"]), attempt=int(metadata["attempt"]),
+                event_id=str(event["id"]), refund_id=str(metadata["refund_id"]), attempt=attempt_number(metadata["attempt"]),
                 provider_refund_id=str(refund["id"]), status=status, amount=_money(refund),
                 failure_reason=(refund.get("failure_reason") or refund["status"]) if status == REFUND_FAILED else None,
                 order_id=str(metadata.get("order_id") or ""))

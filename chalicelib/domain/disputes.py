@@ -14,7 +14,6 @@ from typing import Any
 from .catalog import Fault, Outcome, Reason, Solution
 from .errors import Conflict, Forbidden, NotFound, RuleViolation
 from .evidence import checklist, has_free_place
-from .ledger import public_reason
 from .money import Money
 from .policy import Policy
 from .timefmt import fmt, parse, parse_opt
@@ -441,7 +440,10 @@ class Dispute:
             self.confirm_return(Actor.SYSTEM, now, policy)
 
     # ---- derived views --------------------------------------------------------------------
-    def actor_for(self, sub: str, is_moderator: bool) -> Actor | None:
+    def actor_for(self, sub: str | None, is_moderator: bool) -> Actor | None:
+        """The caller's part: ``sub`` is a person's id (None for a service, never a party)."""
+        if sub is None:
+            return Actor.MODERATOR if is_moderator else None
         if sub == self.buyer_id:
             return Actor.BUYER
         if sub == self.seller_id:
@@ -489,10 +491,11 @@ class Dispute:
 
     def sync_refund(self, status: str, attempt: int, failure_reason: str | None, settle_by: datetime | None,
                     now: datetime) -> None:
-        """The order's refund moved on (the order holds the money; this is the dispute's copy)."""
+        """The order's refund moved on (the order holds the money; this is the dispute's copy).
+        ``failure_reason`` is what the parties may see (Refund.public_failure_reason)."""
         if self.refund is None:
             return
-        changed = {"status": status, "attempts": attempt, "failure_reason": public_reason(failure_reason),
+        changed = {"status": status, "attempts": attempt, "failure_reason": failure_reason,
                    "settle_by": fmt(settle_by)}
         if all(self.refund.get(k) == v for k, v in changed.items()):
             return
@@ -503,7 +506,7 @@ class Dispute:
         # A timeline entry, not an event: the order publishes the money events.
         self.timeline.append({"at": fmt(now), "actor": Actor.SYSTEM.value, "event": _event(f"dispute.refund_{status.lower()}"),
                               "details": {"refund_id": self.refund["refund_id"], "attempt": attempt,
-                                          "failure_reason": public_reason(failure_reason)}})
+                                          "failure_reason": failure_reason}})
         self.updated_at = now
 
     def deadlines(self, policy: Policy, now: datetime) -> list[dict[str, Any]]:

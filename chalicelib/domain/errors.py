@@ -12,7 +12,7 @@ CODES: dict[str, str] = {
     "BODY_TOO_LARGE": "the body is over the size the route accepts",
     "INVALID_TEXT": "a string holds half a surrogate pair: not Unicode text (details.field)",
     "INVALID_CURSOR": "the `cursor` is not one this list returned",
-    "INVALID_QUERY": "a query parameter's value is not one the route knows (details.parameter, allowed)",
+    "INVALID_QUERY": "a query parameter the route does not take, or a value it does not allow (details.parameter)",
     "INVALID_WEBHOOK": "the payment provider's notice does not verify",
     "INVALID_CURRENCY": "not an ISO 4217 currency with minor units (details.field)",
     # 401, 403, 404, 405

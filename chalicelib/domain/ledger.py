@@ -39,11 +39,20 @@ class EscrowStatus(str, Enum):
 
 
 PENDING, SUCCEEDED, FAILED = "PENDING", "SUCCEEDED", "FAILED"
+# An earlier attempt is still live at the provider: a new one is not sent (it could pay twice).
+EARLIER_ATTEMPT_PENDING = "EARLIER_ATTEMPT_PENDING"
 # Failures after which a new attempt could pay twice, or cannot succeed: a person looks first.
 NEEDS_A_PERSON = frozenset({"charge_already_refunded", "amount_too_large", "AMOUNT_OR_CURRENCY_MISMATCH",
-                            "NO_PAYMENT_REFERENCE", "OUTCOME_UNKNOWN", "PAID_TWICE", "NOTICE_MISMATCH"})
+                            "NO_PAYMENT_REFERENCE", "OUTCOME_UNKNOWN", EARLIER_ATTEMPT_PENDING})
+# Why a person must look at a refund a machine cannot settle alone (Refund.attention_reason, for
+# moderators only; never shown to the parties, never a failure of the refund itself).
+PAID_TWICE = "PAID_TWICE"  # a second attempt succeeded after another had
+NOTICE_MISMATCH = "NOTICE_MISMATCH"  # a signed notice whose amount is not the refund's
+NEWER_ATTEMPT_LIVE = "NEWER_ATTEMPT_LIVE"  # an older attempt paid late; a newer one could not be cancelled
+ATTEMPTS_EXHAUSTED = "ATTEMPTS_EXHAUSTED"  # every automatic attempt failed
 # What the parties see of a failure: our own codes, else a generic one (a card's fate is the buyer's).
-PUBLIC_REASONS = frozenset({"NO_PAYMENT_REFERENCE", "AMOUNT_OR_CURRENCY_MISMATCH", "OUTCOME_UNKNOWN"})
+PUBLIC_REASONS = frozenset({"NO_PAYMENT_REFERENCE", "AMOUNT_OR_CURRENCY_MISMATCH", "OUTCOME_UNKNOWN",
+                            EARLIER_ATTEMPT_PENDING})
 
 
 def public_reason(reason: str | None) -> str | None:
@@ -81,14 +90,20 @@ class Refund:
     updated_at: datetime
     provider_refund_id: str | None = None
     failure_reason: str | None = None
-    needs_attention: bool = False  # every automatic attempt failed: a person must look
+    needs_attention: bool = False  # a person must look (attention_reason says why)
     settlement_round: int = 0  # how many settlement timers were started (overdue restarts one)
     settle_by: datetime | None = None  # the current settlement deadline
     sent_at: datetime | None = None  # when the current attempt was first sent (None: never tried)
+    attention_reason: str | None = None  # why a person must look (moderators only)
 
     @property
     def settled(self) -> bool:
         return self.status == SUCCEEDED
+
+    @property
+    def public_failure_reason(self) -> str | None:
+        """What the parties see: why the current attempt failed, and only while it has."""
+        return public_reason(self.failure_reason) if self.status == FAILED else None
 
     def to_dict(self) -> dict[str, Any]:
         return {"refund_id": self.refund_id, "amount": self.amount.to_dict(), "cause": self.cause,
@@ -96,7 +111,8 @@ class Refund:
                 "created_at": fmt(self.created_at), "updated_at": fmt(self.updated_at),
                 "provider_refund_id": self.provider_refund_id, "failure_reason": self.failure_reason,
                 "needs_attention": self.needs_attention, "settlement_round": self.settlement_round,
-                "settle_by": fmt(self.settle_by), "sent_at": fmt(self.sent_at)}
+                "settle_by": fmt(self.settle_by), "sent_at": fmt(self.sent_at),
+                "attention_reason": self.attention_reason}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Refund:
@@ -105,7 +121,8 @@ class Refund:
                    created_at=parse(d["created_at"]), updated_at=parse(d["updated_at"]),
                    provider_refund_id=d.get("provider_refund_id"), failure_reason=d.get("failure_reason"),
                    needs_attention=bool(d.get("needs_attention")), settlement_round=int(d.get("settlement_round") or 0),
-                   settle_by=parse_opt(d.get("settle_by")), sent_at=parse_opt(d.get("sent_at")))
+                   settle_by=parse_opt(d.get("settle_by")), sent_at=parse_opt(d.get("sent_at")),
+                   attention_reason=d.get("attention_reason") or _legacy_attention(d))
 
 
 @dataclass(frozen=True)
@@ -204,11 +221,12 @@ class Ledger:
         return self._update(replace(r, sent_at=now))
 
     def flag(self, refund_id: str, reason: str, now: datetime) -> Ledger:
-        """Something a machine cannot settle (paid twice? a notice that does not match): a person looks."""
+        """Something a machine cannot settle (paid twice? a notice that does not match): a person
+        looks. The refund's own status and failure stay what the provider said."""
         r = self.refund(refund_id)
-        if r.needs_attention and r.failure_reason == reason:
+        if r.needs_attention and r.attention_reason == reason:
             return self
-        return self._update(replace(r, needs_attention=True, failure_reason=reason, updated_at=now))
+        return self._update(replace(r, needs_attention=True, attention_reason=reason, updated_at=now))
 
     def refund_submitted(self, refund_id: str, attempt: int, provider_refund_id: str | None, now: datetime) -> Ledger:
         """The provider accepted the attempt and will settle it later."""
@@ -219,22 +237,30 @@ class Ledger:
 
     def refund_settled(self, refund_id: str, attempt: int, provider_refund_id: str | None, now: datetime) -> Ledger:
         """The money reached the buyer. Settles once: a repeated or late notice changes nothing.
-        An earlier attempt we had seen fail may still report success: the money left, so it counts."""
+        An earlier attempt we had seen fail may still report success: the money left, so it counts;
+        if a newer attempt was already sent, it could pay too: the refund is held for a person
+        (NEWER_ATTEMPT_LIVE) until that attempt is known to have failed (cancelled)."""
         r = self.refund(refund_id)
         if r.status == SUCCEEDED or attempt > r.attempt or attempt < 1:
             return self
+        newer_live = attempt < r.attempt and r.status == PENDING and r.sent_at is not None
         settled = replace(r, status=SUCCEEDED, provider_refund_id=provider_refund_id or r.provider_refund_id,
-                          failure_reason=None, needs_attention=False, updated_at=now)
+                          failure_reason=None, needs_attention=newer_live,
+                          attention_reason=NEWER_ATTEMPT_LIVE if newer_live else None, updated_at=now)
         return self._update(settled)._with(LedgerEntry(Entry.REFUND_SETTLED, r.amount, now, refund_id))
 
     def refund_failed(self, refund_id: str, attempt: int, reason: str, now: datetime, max_attempts: int) -> Ledger:
         """The attempt failed: nothing moved, the buyer is still owed the money. After the last
         automatic attempt the refund needs a person."""
         r = self.refund(refund_id)
+        if r.status == SUCCEEDED and r.attention_reason == NEWER_ATTEMPT_LIVE and attempt == r.attempt:
+            # The newer attempt, live when an older one paid late, failed (was cancelled): paid once.
+            return self._update(replace(r, needs_attention=False, attention_reason=None, updated_at=now))
         if r.status != PENDING or r.attempt != attempt:
             return self
-        failed = replace(r, status=FAILED, failure_reason=reason,
-                         needs_attention=attempt >= max_attempts or reason in NEEDS_A_PERSON, updated_at=now)
+        attention = reason if reason in NEEDS_A_PERSON else ATTEMPTS_EXHAUSTED if attempt >= max_attempts else None
+        failed = replace(r, status=FAILED, failure_reason=reason, needs_attention=attention is not None,
+                         attention_reason=attention, updated_at=now)
         return self._update(failed)._with(LedgerEntry(Entry.REFUND_FAILED, r.amount, now, refund_id, reason))
 
     def retry_refusal(self, refund_id: str) -> Conflict | None:
@@ -252,7 +278,8 @@ class Ledger:
             raise refusal
         r = self.refund(refund_id)
         again = replace(r, status=PENDING, attempt=r.attempt + 1, provider_refund_id=None, needs_attention=False,
-                        settlement_round=r.settlement_round + 1, settle_by=settle_by, sent_at=None, updated_at=now)
+                        attention_reason=None, settlement_round=r.settlement_round + 1, settle_by=settle_by,
+                        sent_at=None, updated_at=now)
         return self._update(again), again
 
     def settlement_overdue(self, refund_id: str, now: datetime, settle_by: datetime) -> tuple[Ledger, Refund]:
@@ -287,6 +314,14 @@ class Ledger:
     def from_dict(cls, d: dict[str, Any], currency: str) -> Ledger:
         return cls(tuple(LedgerEntry.from_dict(e) for e in d.get("entries") or []),
                    tuple(Refund.from_dict(r) for r in d.get("refunds") or []), currency)
+
+
+def _legacy_attention(d: dict[str, Any]) -> str | None:
+    """Refunds stored before attention_reason existed kept a flag's reason in failure_reason."""
+    if not d.get("needs_attention"):
+        return None
+    reason = d.get("failure_reason")
+    return reason if reason in NEEDS_A_PERSON | {PAID_TWICE, NOTICE_MISMATCH} else ATTEMPTS_EXHAUSTED
 
 
 def retry_delay(base: timedelta, attempt: int) -> timedelta:

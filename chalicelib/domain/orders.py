@@ -88,10 +88,12 @@ class Eligibility:
     opens_at: datetime | None
     closes_at: datetime | None
     why_not: str | None
+    refund_at: datetime | None = None  # never shipped: when its money comes back by itself (the ship-by date)
 
     def to_dict(self) -> dict[str, Any]:
         return {"can_open": self.can_open, "reasons": [r.value for r in self.reasons],
-                "opens_at": fmt(self.opens_at), "closes_at": fmt(self.closes_at), "why_not": self.why_not}
+                "opens_at": fmt(self.opens_at), "closes_at": fmt(self.closes_at), "why_not": self.why_not,
+                "refund_at": fmt(self.refund_at)}
 
 
 @dataclass(frozen=True)
@@ -271,7 +273,10 @@ class Order:
         if order.ledger == self.ledger:
             return self
         after = order.ledger.refund(refund_id)
-        return order._then(self._settlement_timer(before, STOP), self._money_event("refund.succeeded", after))
+        effects: list[Effect] = [self._settlement_timer(before, STOP), self._money_event("refund.succeeded", after)]
+        if after.needs_attention:
+            effects.append(self._money_event("refund.needs_attention", after))
+        return order._then(*effects)
 
     def refund_failed(self, refund_id: str, attempt: int, reason: str, now: datetime, policy: Policy) -> Order:
         before = self.ledger.refund(refund_id)
@@ -280,6 +285,8 @@ class Order:
         if order.ledger == self.ledger:
             return self
         after = order.ledger.refund(refund_id)
+        if before.status == "SUCCEEDED":
+            return order  # a newer attempt, live when an older one paid, failed: the hold is lifted
         effects: list[Effect] = [self._settlement_timer(before, STOP), self._money_event("refund.failed", after)]
         if after.needs_attention:
             effects.append(self._money_event("refund.needs_attention", after))
@@ -335,14 +342,19 @@ class Order:
         if self.escrow.still_held.amount == 0:
             return Eligibility(False, (), None, None, "ESCROW_RELEASED")
         opens, closes, reasons = self._window(policy)
+        # Nothing shipped yet: the money comes back by itself at the ship-by date, whatever the window.
+        refund_at = self.ship_by if self.shipment is None else None
         if self.shipment is None and self.shipment_round > 1:
-            return Eligibility(False, (), None, None, "NOT_SHIPPED_YET")  # a replacement is awaited
+            return Eligibility(False, (), None, None, "NOT_SHIPPED_YET", refund_at)  # a replacement is awaited
         if now < opens:
             why = "NOT_SHIPPED_YET" if self.shipment is None else "WINDOW_NOT_OPEN"
-            return Eligibility(False, (), opens, closes, why)
+            return Eligibility(False, (), opens, closes, why, refund_at)
         if now > closes:
-            return Eligibility(False, (), opens, closes, "WINDOW_CLOSED")
-        return Eligibility(True, reasons, opens, closes, None)
+            # Never shipped, its window past (an early estimate, a late ship-by): the buyer has not
+            # lost anything, the refund is still ahead; say so rather than "closed".
+            why = "NOT_SHIPPED_YET" if self.shipment is None else "WINDOW_CLOSED"
+            return Eligibility(False, (), opens, closes, why, refund_at)
+        return Eligibility(True, reasons, opens, closes, None, refund_at)
 
     def open_refusal(self, reason: Reason | None, now: datetime, policy: Policy) -> DomainError | None:
         """The refusal openapi.yaml names, or None if ``reason`` (any allowed one, for None) may be
@@ -355,6 +367,12 @@ class Order:
         if e.why_not == "ESCROW_RELEASED":
             return RuleViolation("the order's money has been paid out; protection has ended",
                                  code="DISPUTE_WINDOW_CLOSED", details={**window, "why_not": e.why_not})
+        if e.why_not == "NOT_SHIPPED_YET" and e.closes_at is not None and now > e.closes_at:
+            # The window did close (the contract's code), but nothing is lost: say why and when.
+            return RuleViolation(f"the dispute window has closed, but the order was never shipped: its money comes "
+                                 f"back to the buyer by itself on {fmt(e.refund_at)}, with no dispute needed",
+                                 code="DISPUTE_WINDOW_CLOSED",
+                                 details={**window, "why_not": e.why_not, "refund_at": fmt(e.refund_at)})
         if e.why_not in ("NOT_SHIPPED_YET", "WINDOW_NOT_OPEN"):
             return RuleViolation("the dispute window is not open yet", code="DISPUTE_WINDOW_NOT_OPEN",
                                  details={**window, "why_not": e.why_not})

@@ -16,9 +16,14 @@ from ..domain.policy import Policy
 from ..logs import logger
 
 
+def is_party(who: Identity, order: Order) -> bool:
+    """Whether the caller is the order's buyer or seller (a person: never a service)."""
+    return who.party_id is not None and who.party_id in (order.buyer_id, order.seller_id)
+
+
 def visible_order(who: Identity, order: Order | None) -> Order:
     """The order, if the caller is one of its parties or a moderator; else 404."""
-    if order is None or not (who.sub in (order.buyer_id, order.seller_id) or who.is_moderator):
+    if order is None or not (is_party(who, order) or who.is_moderator):
         raise NotFound("no such order", code="ORDER_NOT_FOUND")
     logger.append_keys(order_id=order.order_id)
     return order
@@ -26,7 +31,7 @@ def visible_order(who: Identity, order: Order | None) -> Order:
 
 def visible_dispute(who: Identity, dispute: Dispute | None) -> tuple[Dispute, Actor]:
     """The dispute and the caller's part in it (buyer, seller, moderator); else 404."""
-    actor = None if dispute is None else dispute.actor_for(who.sub, who.is_moderator)
+    actor = None if dispute is None else dispute.actor_for(who.party_id, who.is_moderator)
     if dispute is None or actor is None:
         raise NotFound("no such dispute", code="DISPUTE_NOT_FOUND")
     logger.append_keys(order_id=dispute.order_id)
@@ -39,7 +44,7 @@ def dispute_actions(who: Identity, dispute: Dispute, policy: Policy,
     """(action, path ids) the caller may take on the dispute now: the domain's transitions, and
     what the access rules allow beside them (evidence and messages while it is open; for
     moderators, the claim and notes; a case another moderator holds is theirs to decide and write on)."""
-    actor = dispute.actor_for(who.sub, who.is_moderator)
+    actor = dispute.actor_for(who.party_id, who.is_moderator)
     if actor is None:
         return []
     held = dispute.holder(now)
@@ -66,8 +71,8 @@ def gives(who: Identity, order: Order, command: OrderCommand) -> bool:
     """Whether the caller is who gives ``command`` on the order (``ORDER_ROLES``)."""
     role = ORDER_ROLES[command]
     if role == "moderator":  # never on an order of their own: a moderator who is a party is that party
-        return who.is_moderator and who.sub not in (order.buyer_id, order.seller_id)
-    return who.sub == (order.seller_id if role == "seller" else order.buyer_id)
+        return who.is_moderator and not is_party(who, order)
+    return who.party_id is not None and who.party_id == (order.seller_id if role == "seller" else order.buyer_id)
 
 
 def require_order_role(who: Identity, order: Order, command: OrderCommand, message: str) -> None:

@@ -50,7 +50,7 @@ class Insights:
 
     def of(self, d: Dispute) -> dict[str, Any] | None:
         """The figures for ``d``, or None for a caller who sees it as a party (or not at all)."""
-        if d.actor_for(self.who.sub, self.who.is_moderator) is not Actor.MODERATOR:
+        if d.actor_for(self.who.party_id, self.who.is_moderator) is not Actor.MODERATOR:
             return None
         now, policy = self.uses.clock.now(), self.uses.policy
         if d.seller_id not in self.sellers or d.buyer_id not in self.buyers:
@@ -67,7 +67,7 @@ class Insights:
 class Moderation(UseCases):
     def standing(self, who: Identity, seller_id: str) -> st.Standing:
         """Moderators, and the seller for themself; anyone else is told there is no such seller."""
-        if not (who.is_moderator or who.sub == seller_id):
+        if not (who.is_moderator or (who.party_id is not None and who.party_id == seller_id)):
             raise NotFound("no such seller", code="SELLER_NOT_FOUND")
         with self.uow() as uow:
             return read_standing(uow.moderation, seller_id, self.clock.now(), self.policy)

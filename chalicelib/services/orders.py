@@ -51,8 +51,10 @@ class Orders(UseCases):
             return access.visible_order(who, uow.orders.get(order_id))
 
     def list(self, who: Identity, role: str, page: PageRequest) -> Page:
+        if who.party_id is None:
+            return [], None  # a service is nobody's buyer or seller: it has no orders of its own
         with self.uow() as uow:
-            return uow.orders.list_for(role, who.sub, page.limit, page.cursor)
+            return uow.orders.list_for(role, who.party_id, page.limit, page.cursor)
 
     def ship(self, who: Identity, cmd: ShipOrder) -> Order:
         with self.uow() as uow:

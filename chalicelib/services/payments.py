@@ -2,8 +2,11 @@
 (its webhooks, or its answer), and the refund timers (overdue settlement, retry after failure).
 
 A refund is paid exactly once: each attempt has its own idempotency key at the provider, a new
-attempt is only made once the previous one definitively FAILED, and the order's ledger settles a
-refund once whatever the order or the number of notices that say so.
+attempt is only sent once every earlier one is known at the provider to have failed (or never to
+have arrived), and the order's ledger settles a refund once whatever the order or the number of
+notices that say so. A provider may change its mind: an attempt it failed can succeed later.
+That success counts; a newer attempt already sent is then cancelled, or, where the provider cannot
+cancel it, the refund is held for a person and the alarm raised (NEWER_ATTEMPT_LIVE).
 """
 from __future__ import annotations
 
@@ -12,13 +15,22 @@ from datetime import timedelta
 
 from ..adapters.auth import Identity
 from ..domain.errors import ConcurrentModification, InvalidInput, NotFound
-from ..domain.ledger import FAILED, PENDING, SUCCEEDED
+from ..domain.ledger import (
+    EARLIER_ATTEMPT_PENDING,
+    FAILED,
+    NEWER_ATTEMPT_LIVE,
+    NOTICE_MISMATCH,
+    PAID_TWICE,
+    PENDING,
+    SUCCEEDED,
+    Refund,
+)
 from ..domain.orders import Order, OrderCommand
 from ..domain.policy import Policy
 from ..domain.timers import REFUND_RETRY, REFUND_SETTLEMENT
 from ..logs import logger
 from ..metrics import count
-from ..ports import Clock, InvalidWebhook, PaymentProvider, RefundOrder, SettlementNotice
+from ..ports import Clock, InvalidWebhook, PaymentProvider, PaymentUnavailable, RefundOrder, SettlementNotice
 from . import access
 from .base import UnitOfWorkFactory, UseCases
 from .unit_of_work import UnitOfWork
@@ -48,10 +60,20 @@ class Payments(UseCases):
         refund = order.ledger.refund(refund_id)
         if refund.status != PENDING or refund.attempt != attempt:
             return "stale"  # settled, failed, or a newer attempt exists: never send an old one
-        request = RefundOrder(refund_id, attempt, order_id, (order.payment or {}).get("reference"), refund.amount)
+        request = self._request(order, refund, attempt)
         now = self.clock.now()
         if refund.sent_at is None:
-            self._change(order_id, lambda o: o.refund_sending(refund_id, attempt, now))
+            earlier = self._earlier_attempts(order, refund)
+            if earlier is not None:
+                return earlier
+            if self._change(order_id, lambda o: o.refund_sending(refund_id, attempt, now)) is None:
+                # Nothing to mark: another sender marked it first, or the refund moved on (an older
+                # attempt paid meanwhile): never send an attempt that is no longer the live one.
+                with self.uow() as uow:
+                    again = uow.orders.get(order_id)
+                current = again.ledger.refund(refund_id) if again is not None else None
+                if current is None or current.status != PENDING or current.attempt != attempt:
+                    return "stale"
         else:
             known = self.provider.lookup(request)
             if known is not None:
@@ -65,6 +87,28 @@ class Payments(UseCases):
                     provider=self.provider.name)
         return self._apply(order_id, refund_id, attempt, receipt.status, receipt.provider_refund_id,
                            receipt.failure_reason)
+
+    @staticmethod
+    def _request(order: Order, refund: Refund, attempt: int) -> RefundOrder:
+        return RefundOrder(refund.refund_id, attempt, order.order_id, (order.payment or {}).get("reference"),
+                           refund.amount)
+
+    def _earlier_attempts(self, order: Order, refund: Refund) -> str | None:
+        """Before a new attempt goes out: every earlier one must be known at the provider to have
+        failed (or never to have reached it). One that succeeded after all settles the refund; one
+        still pending holds the new attempt for a person. None: the new attempt may go."""
+        for earlier in range(1, refund.attempt):
+            view = self.provider.lookup(self._request(order, refund, earlier))  # unknown: the outbox retries
+            if view is None or view.status == FAILED:
+                continue
+            if view.status == SUCCEEDED:
+                logger.warning("an earlier refund attempt succeeded after all: the new one is not sent",
+                               refund_id=refund.refund_id, attempt=earlier, new_attempt=refund.attempt)
+                return self._apply(order.order_id, refund.refund_id, earlier, SUCCEEDED, view.provider_refund_id, None)
+            logger.error("an earlier refund attempt is still pending at the provider: the new one is held",
+                         refund_id=refund.refund_id, attempt=earlier, new_attempt=refund.attempt)
+            return self._apply(order.order_id, refund.refund_id, refund.attempt, FAILED, None, EARLIER_ATTEMPT_PENDING)
+        return None
 
     # ---- learning the outcome -------------------------------------------------------------
     def webhook(self, payload: bytes, headers: Mapping[str, str]) -> str:
@@ -92,21 +136,52 @@ class Payments(UseCases):
         if notice.amount != refund.amount:
             logger.error("notice does not match the refund", refund_id=refund.refund_id, event_id=notice.event_id,
                          notice_amount=notice.amount.to_dict(), amount=refund.amount.to_dict())
-            self._flag(notice.order_id, refund.refund_id, "NOTICE_MISMATCH")
+            self._flag(notice.order_id, refund.refund_id, NOTICE_MISMATCH)
             return "mismatch"
         if notice.status == SUCCEEDED and refund.status == SUCCEEDED and refund.provider_refund_id not in (
                 None, notice.provider_refund_id):
             logger.error("a second refund succeeded at the provider: paid twice?", refund_id=refund.refund_id,
                          provider_refund_id=notice.provider_refund_id, settled_by=refund.provider_refund_id)
             count("RefundsPaidTwice")
-            self._flag(notice.order_id, refund.refund_id, "PAID_TWICE")
+            self._flag(notice.order_id, refund.refund_id, PAID_TWICE)
             return "paid_twice"
+
         if notice.attempt != refund.attempt and notice.status != SUCCEEDED:
             logger.warning("notice for another attempt ignored", refund_id=refund.refund_id, attempt=notice.attempt,
                            current=refund.attempt, status=notice.status)
             return "stale"
-        return self._apply(notice.order_id, notice.refund_id, notice.attempt, notice.status,
-                           notice.provider_refund_id, notice.failure_reason)
+        outcome = self._apply(notice.order_id, notice.refund_id, notice.attempt, notice.status,
+                              notice.provider_refund_id, notice.failure_reason)
+        if notice.status == SUCCEEDED:  # an older attempt's success is what holds a newer one (again on redelivery)
+            self._stop_newer_attempt(notice.order_id, notice.refund_id)
+        return outcome
+
+    def _stop_newer_attempt(self, order_id: str, refund_id: str) -> None:
+        """An older attempt paid while a newer one was out: cancel the newer one where the provider
+        still can. Until it is known to have failed the refund stays held for a person and the
+        alarm stands; a redelivered notice tries again."""
+        with self.uow() as uow:
+            order = uow.orders.get(order_id)
+        refund = order.ledger.refund(refund_id) if order is not None else None
+        if order is None or refund is None or refund.attention_reason != NEWER_ATTEMPT_LIVE:
+            return
+        try:
+            view = self.provider.cancel(self._request(order, refund, refund.attempt))
+        except PaymentUnavailable:
+            logger.exception("could not cancel the newer refund attempt: held for a person", refund_id=refund_id,
+                             attempt=refund.attempt)
+            count("RefundsPaidTwice")  # the alarm: money may leave twice until a person looks
+            return
+        if view is not None and view.status == FAILED:
+            logger.warning("newer refund attempt cancelled: paid once", refund_id=refund_id, attempt=refund.attempt)
+            self._apply(order_id, refund_id, refund.attempt, FAILED, view.provider_refund_id, view.failure_reason)
+        elif view is not None and view.status == SUCCEEDED:
+            logger.error("the newer refund attempt had paid too: paid twice", refund_id=refund_id)
+            self._flag(order_id, refund_id, PAID_TWICE)
+        else:
+            logger.error("the newer refund attempt could not be cancelled: held for a person", refund_id=refund_id,
+                         attempt=refund.attempt, provider_status=view.status if view else None)
+            count("RefundsPaidTwice")
 
     def _flag(self, order_id: str, refund_id: str, reason: str) -> None:
         self._change(order_id, lambda o: o.flag_refund(refund_id, reason, self.clock.now()))
@@ -207,7 +282,8 @@ class Payments(UseCases):
             if dispute is None or dispute.refund is None or dispute.refund["refund_id"] != refund.refund_id:
                 continue
             before = dict(dispute.refund)
-            dispute.sync_refund(refund.status, refund.attempt, refund.failure_reason, refund.settle_by, uow.now())
+            dispute.sync_refund(refund.status, refund.attempt, refund.public_failure_reason, refund.settle_by,
+                                uow.now())
             if dispute.refund != before:
                 uow.disputes.save(dispute)
         return saved

@@ -49,7 +49,7 @@ class Sandbox(UseCases):
         self._require_sandbox()
         with self.uow() as uow:
             order = access.visible_order(who, uow.orders.get(cmd.order_id))
-            access.require(who.sub in (order.buyer_id, order.seller_id), "only the order's parties simulate scans")
+            access.require(access.is_party(who, order), "only the order's parties simulate scans")
             saved = uow.orders.save(order.record_scan(cmd.status, self.clock.now(), self.clock.now(), self.policy))
             uow.commit()
             return saved

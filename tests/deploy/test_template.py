@@ -33,8 +33,11 @@ def logical_id(reference: Any) -> str | None:
 
 
 def sub(value: Any) -> str:
-    """The text of an Fn::Sub (or a plain string)."""
-    return value["Fn::Sub"] if isinstance(value, dict) else str(value)
+    """The text of an Fn::Sub (its pattern, in the form with variables), or a plain string."""
+    if not isinstance(value, dict):
+        return str(value)
+    text = value["Fn::Sub"]
+    return str(text[0] if isinstance(text, list) else text)
 
 
 # --- a. cfn-lint ---------------------------------------------------------------------------------
@@ -360,8 +363,8 @@ def test_tables_keys_and_indexes_equal_the_pynamodb_models(synthesized: Synthesi
     deployed = {}
     for table_id, table in synthesized.of_type("AWS::DynamoDB::Table").items():
         name = sub(table["Properties"]["TableName"])
-        assert name.startswith("${AWS::StackName}-"), (table_id, name)
-        deployed[name.removeprefix("${AWS::StackName}-")] = table["Properties"]
+        assert name.startswith("${AWS::StackName}-") and name.endswith("-${CreationId}"), (table_id, name)
+        deployed[name.removeprefix("${AWS::StackName}-").removesuffix("-${CreationId}")] = table["Properties"]
     assert set(deployed) == set(models)
     for name, model in models.items():
         assert template_table(deployed[name]) == declared_table(model), name
@@ -506,6 +509,24 @@ def test_deleted_evidence_and_unprocessed_uploads_expire(synthesized: Synthesize
     whole = [r for r in rules if not r.get("Prefix") and not r.get("Filter")]
     assert any(r.get("NoncurrentVersionExpiration", {}).get("NoncurrentDays", 0) > 0 for r in whole)
     assert any(r.get("ExpiredObjectDeleteMarker") is True for r in whole)
+
+
+def test_what_a_deleted_stack_keeps_is_named_per_creation_so_the_stack_can_be_created_again(
+        synthesized: Synthesized) -> None:
+    """Before: the tables and the bucket had fixed names and Retain, so deleting a stack (after a
+    failed first deploy) and deploying it again failed on "already exists"."""
+    creation_id = {"Fn::Select": [0, {"Fn::Split": ["-", {"Fn::Select": [2, {"Fn::Split": [
+        "/", {"Ref": "AWS::StackId"}]}]}]}]}  # the first 8 characters of the stack's id (a UUID)
+    kept = {rid: r for rid, r in synthesized.resources.items() if r.get("DeletionPolicy") == "Retain"}
+    named = {rid: r["Properties"][prop] for rid, r in kept.items() for prop in NAME_PROPERTIES
+             if prop in r["Properties"] and prop not in ("UserPoolName",)}  # pool names need not be unique
+    assert {"EvidenceBucket", "OrdersTable", "DisputesTable"} <= set(named)
+    for rid, value in named.items():
+        pattern, variables = value["Fn::Sub"]
+        assert "${CreationId}" in pattern and variables == {"CreationId": creation_id}, rid
+    # The bucket's ARN in the queue's policy names the same bucket.
+    policy = json.dumps(synthesized.resources["EvidenceQueuePolicy"])
+    assert "${AWS::StackName}-evidence-${AWS::AccountId}-${CreationId}" in policy
 
 
 NAME_PROPERTIES = ("QueueName", "TableName", "FunctionName", "TopicName", "LogGroupName", "StateMachineName",

@@ -217,8 +217,11 @@ def test_a_taken_port_is_a_one_line_error_naming_it(which):
 
 def test_make_dev_says_when_it_is_ready_and_where(dev_server):
     dev_server["log"].seek(0)
-    ready = [line for line in dev_server["log"].read().splitlines() if line.startswith("ready: ")]
+    lines = dev_server["log"].read().splitlines()
+    ready = [line for line in lines if line.startswith("ready: ")]
     assert ready and dev_server["base"] in ready[0]
+    # Before: nothing said that a restart loses every order and dispute.
+    assert "note: the data lives in memory only (emulated AWS): it is not kept across restarts" in lines
 
 
 def test_ctrl_c_stops_everything_make_dev_started(dev_server):

@@ -156,6 +156,10 @@ def test_the_dispute_window_refusals_say_when(api, clock):
                                                  "requested": {"type": "REFUND_FULL"}})
     assert (r.status_code, r.json_body["error"]["code"]) == (422, "DISPUTE_WINDOW_CLOSED")
     assert r.json_body["error"]["details"]["closes_at"] == "2026-12-05T00:00:00Z"
+    # Never shipped: the refusal and the order say so, and when the money comes back (its ship-by date).
+    order = api.get("/orders/o-1").json_body
+    assert order["dispute_eligibility"]["why_not"] == r.json_body["error"]["details"]["why_not"] == "NOT_SHIPPED_YET"
+    assert order["dispute_eligibility"]["refund_at"] == r.json_body["error"]["details"]["refund_at"] == order["ship_by"]
 
 
 @pytest.mark.parametrize("headers", [
@@ -242,6 +246,28 @@ def test_idempotency_keys_are_per_caller(api):
     b = api.post(f"/disputes/{d['dispute_id']}/messages", SELLER, {"body": "hello"}, headers=key)
     assert a.status_code == b.status_code == 201
     assert a.json_body["message_id"] != b.json_body["message_id"]
+
+
+def test_an_idempotency_key_outside_openapis_pattern_is_a_400_and_changes_nothing(api):
+    import re
+
+    import yaml
+
+    from tests.integration.test_openapi import SPEC_PATH
+
+    schema = yaml.safe_load(SPEC_PATH.read_text())["components"]["parameters"]["IdempotencyKey"]["schema"]
+    documented = re.compile(schema["pattern"])
+    api.delivered_order()
+    d = api.open_dispute()
+    path = f"/disputes/{d['dispute_id']}/messages"
+    for key in ("caf\u00e9", "a\u00a0b", "\u2028", "x" * (schema["maxLength"] + 1)):
+        assert not (documented.fullmatch(key) and len(key) <= schema["maxLength"]), key
+        r = api.post(path, BUYER, {"body": "hello"}, headers={"Idempotency-Key": key})
+        assert (r.status_code, r.json_body["error"]["details"]) == (400, {"header": "Idempotency-Key"}), key
+    assert api.get(path).json_body["items"] == []
+    for key in ("0ded5b2e-4a7f-4b1e-9c3d-3f1e2a6b7c8d", " ~!", "k" * schema["maxLength"]):
+        assert documented.fullmatch(key)
+        assert api.post(path, BUYER, {"body": "hello"}, headers={"Idempotency-Key": key}).status_code == 201, key
 
 
 def test_a_refused_request_is_not_remembered_under_its_idempotency_key(api, clock):

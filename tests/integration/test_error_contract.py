@@ -66,6 +66,57 @@ def test_an_unknown_status_filter_is_a_400(api: Api) -> None:
     assert r.status_code == 400 and r.json_body["error"]["details"]["parameter"] == "status"
 
 
+def _routes() -> list[tuple[str, str, tuple[str, ...]]]:
+    from app import app
+
+    return sorted((method, path, getattr(entry.view_function, "query_parameters", ()))
+                  for path, methods in app.routes.items() for method, entry in methods.items()
+                  if not path.startswith("/sandbox/"))  # without a sandbox those are unknown routes (above)
+
+
+@pytest.mark.parametrize("method, path, declared", _routes())
+def test_a_query_parameter_the_route_does_not_take_is_a_400_invalid_query_and_changes_nothing(
+        api: Api, wired: Any, method: str, path: str, declared: tuple[str, ...]) -> None:
+    """Before: ignored, so ``/disputes?state=RESOLVED`` (a typo of ``status``) listed every dispute."""
+    ids = api.escalated()
+    concrete = path.format(order_id="o-1", dispute_id=ids["dispute_id"], offer_id="x", refund_id="x")
+    before = (api.get("/orders/o-1").json_body, api.get(f"/disputes/{ids['dispute_id']}").json_body)
+    who = SERVICE if path in ("/orders", "/orders/{order_id}/tracking-events") and method == "POST" else (
+        MODERATOR if path.startswith("/moderation") or path.endswith("/decision") else BUYER)
+    r = api.call(method, f"{concrete}?nosuch=1", who, {} if method == "POST" else None)
+    assert r.status_code == 400, (r.status_code, r.json_body)
+    assert r.json_body["error"]["code"] == "INVALID_QUERY" and r.json_body["error"]["details"] == {
+        "parameter": "nosuch", "allowed": list(declared)}
+    assert (api.get("/orders/o-1").json_body, api.get(f"/disputes/{ids['dispute_id']}").json_body) == before
+
+
+# Every query parameter openapi.yaml lists, with a value the route accepts (cursor: see the paging tests).
+QUERY_VALUES = {"role": ["buyer", "seller"], "status": ["ESCALATED"], "limit": ["1", "100"], "overdue": ["true"],
+                "reason": ["NOT_RECEIVED"], "assigned": ["me", "none", "others"]}
+MODERATORS_ONLY = ("/moderation/", "/notes")
+
+
+@pytest.mark.parametrize("path", sorted({path for method, path, declared in _routes() if declared}))
+def test_every_documented_query_parameter_of_every_route_still_works(api: Api, path: str) -> None:
+    import yaml
+
+    from tests.integration.test_openapi import SPEC_PATH
+
+    spec = yaml.safe_load(SPEC_PATH.read_text())
+    op = spec["paths"][path]["get"]
+    names = [(spec["components"]["parameters"][p["$ref"].rsplit("/", 1)[1]] if "$ref" in p else p)["name"]
+             for p in op.get("parameters", [])]
+    assert names, path
+    concrete = path.format(dispute_id=api.escalated()["dispute_id"])
+    who = MODERATOR if any(part in path for part in MODERATORS_ONLY) else BUYER
+    for name in names:
+        for value in QUERY_VALUES.get(name, []):
+            r = api.get(f"{concrete}?{name}={value}", who)
+            assert r.status_code == 200, (path, name, value, r.json_body)
+    together = "&".join(f"{n}={QUERY_VALUES[n][0]}" for n in names if n in QUERY_VALUES)
+    assert api.get(f"{concrete}?{together}", who).status_code == 200
+
+
 def test_full_refund_offers_show_the_amount_they_refund_and_returns_show_their_tracking(api: Api) -> None:
     api.delivered_order()
     d = api.open_dispute(requested={"type": "RETURN_AND_REFUND"}, reason="DAMAGED_OR_DEFECTIVE")
@@ -197,8 +248,13 @@ DISPUTE = {"reason": "NOT_AS_DESCRIBED", "description": "Ordered red, received b
     ("/orders", _order(order_id="o 1"), "order_id may contain only letters, digits and . _ : @ | -", "order_id"),
     ("/orders", _order(total__currency="usd"), "total.currency must be three capital letters (an ISO 4217 currency code)",
      "total.currency"),
-    ("/orders", _order(estimated_delivery_at="soon"), "estimated_delivery_at must be at least 20 characters long",
-     "estimated_delivery_at"),
+    # Before: "must be at least 20 characters long", which says nothing of what a timestamp is.
+    ("/orders", _order(estimated_delivery_at="tomorrow"), "estimated_delivery_at must be an RFC 3339 timestamp "
+     "with a zone, e.g. 2026-11-23T10:00:00Z", "estimated_delivery_at"),
+    ("/orders", _order(ship_by="2026-11-23T10:00:00" + "0" * 40), "ship_by must be an RFC 3339 timestamp with a "
+     "zone, e.g. 2026-11-23T10:00:00Z", "ship_by"),
+    ("/orders", _order(estimated_delivery_at="2026-11-23 10:00"), "estimated_delivery_at must be an RFC 3339 "
+     "timestamp with a zone, e.g. 2026-11-23T10:00:00Z", "estimated_delivery_at"),
     ("/orders", _order(items__0__title="t" * 501), "items[0].title must be at most 500 characters long",
      "items[0].title"),
     ("/orders", _order(items__0__quantity=0), "items[0].quantity must be at least 1", "items[0].quantity"),

@@ -6,6 +6,7 @@ import json
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -106,3 +107,35 @@ def test_a_schedule_starts_from_clean_log_keys(client: Any, handler: str) -> Non
                               "detail": {}, "account": "123456789012", "version": "0"}, None)
     keys = logger.get_current_keys()
     assert "order_id" not in keys and "caller" not in keys and keys.get("handler") == handler
+
+
+def test_the_reconciler_logs_only_when_it_had_something_to_do(client: Any) -> None:
+    """Before: "outbox drained" every 5 s of an idle `make dev` (and every minute deployed)."""
+    from app import app
+    from chalicelib import bootstrap
+    from chalicelib.adapters.dynamodb.mapping import outbox_item
+    from chalicelib.adapters.dynamodb.repositories import DynamoOutbox
+    from chalicelib.logs import logger
+    from chalicelib.ports import OutboxRecord
+
+    event = {"id": "e", "detail-type": "Scheduled Event", "source": "aws.events", "time": "2026-11-01T12:00:00Z",
+             "region": "us-east-1", "resources": [], "detail": {}, "account": "123456789012", "version": "0"}
+    logger.setLevel("INFO")
+    out = io.StringIO()
+    handler = logger.registered_handler
+    assert isinstance(handler, logging.StreamHandler)
+    previous = handler.setStream(out)
+    try:
+        assert app.handler_map["drain-outbox"](event, None) == {"delivered": 0, "failed": 0}
+        idle = out.getvalue()
+        c = bootstrap.container()
+        owed = OutboxRecord.event("order.registered", {"order_id": "o-x"}, c.clock.now() - timedelta(minutes=5))
+        assert isinstance(c.outbox, DynamoOutbox)
+        outbox_item(c.outbox.t, owed).save()  # an event a crash left behind
+        assert app.handler_map["drain-outbox"](event, None) == {"delivered": 1, "failed": 0}
+        busy = out.getvalue()[len(idle):]
+    finally:
+        handler.setStream(previous)
+        logger.setLevel("WARNING")
+    assert "outbox drained" not in idle
+    assert [json.loads(line)["delivered"] for line in busy.splitlines() if '"outbox drained"' in line] == [1]

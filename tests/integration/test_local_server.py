@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import http.client
 import json
+import socket
+import threading
+from typing import Any
 
 import pytest
 
@@ -37,9 +40,50 @@ def test_a_method_the_path_lacks_is_a_405_naming_those_it_has(server: tuple[str,
     assert status == 405 and hdrs["allow"] == "POST, GET"
     assert json.loads(body)["error"] == {"code": "METHOD_NOT_ALLOWED", "message": "PUT is not supported here; use POST, GET",
                                          "details": {"allowed": ["POST", "GET"]}}
-    status, _, body = send(conn, "TRACE", "/orders")
-    assert status == 405 and json.loads(body)["error"]["code"] == "METHOD_NOT_ALLOWED"
+    for method in ("TRACE", "CONNECT", "QUERY"):  # methods http.server has no handler for: Allow all the same
+        status, hdrs, body = send(conn, method, "/orders")
+        assert (status, hdrs.get("allow")) == (405, "POST, GET"), method
+        assert json.loads(body)["error"]["details"] == {"allowed": ["POST", "GET"]}
+    status, hdrs, body = send(conn, "TRACE", "/no-such-route")
+    assert status == 404 and json.loads(body)["error"]["code"] == "ROUTE_NOT_FOUND"
     conn.close()
+
+
+def test_many_clients_connecting_at_once_are_queued_not_reset_then_all_answered(wired: Any) -> None:
+    """http.server's listen backlog of 5 reset 3 of 25 clients connecting at once. Here the server
+    accepts nobody until 50 clients have connected: each connection must complete in the kernel's
+    queue (with a backlog of 5, the sixth on would wait for an accept that never comes)."""
+    from chalice.config import Config
+
+    from app import app
+    from local.http_server import create_server
+
+    original = app.__class__
+    httpd = create_server(app, Config.create(chalice_stage="dev", app_name=app.app_name), "127.0.0.1", 0)
+    address = httpd.server.server_address[:2]
+    clients: list[socket.socket] = []
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    try:
+        for _ in range(50):
+            # A queued connection completes at once; one beyond the backlog is never accepted.
+            clients.append(socket.create_connection(address, timeout=5))
+        thread.start()
+        for c in clients:
+            c.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        for c in clients:
+            c.settimeout(120)
+            data = b""
+            while chunk := c.recv(65536):
+                data += chunk
+            assert data.split(b"\r\n", 1)[0] == b"HTTP/1.1 200 OK", data[:200]
+    finally:
+        for c in clients:
+            c.close()
+        if thread.is_alive():
+            httpd.shutdown()
+        httpd.server.server_close()
+        thread.join(timeout=30)
+        app.__class__ = original
 
 
 def test_head_answers_as_get_without_a_body_and_the_connection_stays_usable(server: tuple[str, int]) -> None:

@@ -236,6 +236,10 @@ def test_query_parameters_are_the_ones_the_handler_reads(spec: dict[str, Any], p
     item = spec["paths"][path]
     declared = {p["name"] for p in parameters(spec, item, item[method.lower()]) if p["in"] == "query"}
     assert declared == read
+    # ... and the ones its route takes: any other is refused (400 INVALID_QUERY) at the edge.
+    view: Any = app.routes[path][method].view_function
+    taken = view.query_parameters  # set by Api.route
+    assert set(taken) == declared and len(taken) == len(declared)
 
 
 def test_every_post_takes_an_idempotency_key(spec: dict[str, Any]) -> None:
@@ -243,6 +247,20 @@ def test_every_post_takes_an_idempotency_key(spec: dict[str, Any]) -> None:
                and not any(p["in"] == "header" and p["name"].lower() == "idempotency-key"
                            for p in parameters(spec, item, op))]
     assert missing == []
+
+
+def test_the_idempotency_key_header_states_the_rule_the_app_enforces(spec: dict[str, Any]) -> None:
+    import re
+
+    from chalicelib.http import IDEMPOTENCY_KEY_PATTERN, MAX_IDEMPOTENCY_KEY
+
+    schema = spec["components"]["parameters"]["IdempotencyKey"]["schema"]
+    assert (schema["pattern"], schema["maxLength"], schema["minLength"]) == (IDEMPOTENCY_KEY_PATTERN,
+                                                                              MAX_IDEMPOTENCY_KEY, 1)
+    documented = re.compile(schema["pattern"])
+    for key, valid in (("0ded5b2e-4a7f-4b1e-9c3d-3f1e2a6b7c8d", True), ("a b~!", True), ("x\ty", False),
+                       ("caf\u00e9", False), ("\u200b", False), ("k\x7f", False)):
+        assert bool(documented.match(key)) is valid, key
 
 
 def test_health_is_public_and_every_other_route_needs_a_bearer_jwt(spec: dict[str, Any]) -> None:

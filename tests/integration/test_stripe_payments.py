@@ -296,6 +296,42 @@ def test_lookup_on_an_unreadable_stripe_is_payment_unavailable(fake, stripe_paym
         stripe_payments.lookup(ORDER)
 
 
+# ---- cancel (a newer attempt, when an older one paid late) ---------------------------------------
+SECOND = RefundOrder("rf-5b21e0", 2, "ord-7f3c2a", PI, Money(2500, "USD"))
+
+
+def test_cancel_cancels_a_refund_that_still_requires_action(fake, stripe_payments):
+    listed = recorded("refund_list.json")
+    newest, oldest = listed["data"]
+    waiting = {**newest, "status": "requires_action"}
+    fake.answer(Reply(body=json.dumps({**listed, "data": [waiting, oldest]}).encode()),
+                Reply(body=json.dumps({**waiting, "status": "canceled"}).encode()))
+
+    assert stripe_payments.cancel(SECOND) == RefundReceipt("FAILED", newest["id"], "canceled")
+    assert [(r.method, r.path) for r in fake.requests] == [("GET", "/v1/refunds"),
+                                                           ("POST", f"/v1/refunds/{newest['id']}/cancel")]
+
+
+def test_cancel_leaves_a_refund_on_its_way_as_it_is(fake, stripe_payments):
+    fake.answer(json_reply("refund_list.json"))
+
+    # Stripe cancels only a refund that requires action: a pending one is on its way (a person looks).
+    assert stripe_payments.cancel(SECOND) == RefundReceipt("PENDING", "re_3PqN8d2eZvKYlo2C1cX2vB7m", None)
+    assert [r.method for r in fake.requests] == ["GET"]
+
+
+def test_cancel_of_an_attempt_stripe_never_saw_is_none_and_a_refused_cancel_answers_as_found(fake, stripe_payments):
+    listed = recorded("refund_list.json")
+    newest, oldest = listed["data"]
+    waiting = {**newest, "status": "requires_action"}
+    fake.answer(json_reply("refund_list.json"),
+                Reply(body=json.dumps({**listed, "data": [waiting, oldest]}).encode()),
+                json_reply("error_resource_missing.json", 400))
+
+    assert stripe_payments.cancel(RefundOrder("rf-5b21e0", 3, "ord-7f3c2a", PI, Money(2500, "USD"))) is None
+    assert stripe_payments.cancel(SECOND) == RefundReceipt("PENDING", newest["id"], None)
+
+
 # ---- webhooks ----------------------------------------------------------------------------------
 def sign(payload: bytes, secret: str = SECRET, timestamp: int | None = None) -> str:
     """A Stripe-Signature header, computed the way Stripe documents it."""

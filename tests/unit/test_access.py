@@ -35,10 +35,16 @@ from tests.support import T0, order_body
 from tests.unit.conftest import BUYER, MODERATOR, SELLER, SERVICE, STRANGER, Ctx, World
 
 ADMIN = Identity("admin-1", frozenset({"moderation-admins"}))
+# A platform service's token (client credentials) whose `sub` happens to be a party's id: it is a
+# service all the same, answered exactly as the service is (before: it acted as that party).
+SERVICE_AS_BUYER = Identity(BUYER.sub, frozenset(), scopes=SERVICE.scopes)
+SERVICE_AS_SELLER = Identity(SELLER.sub, frozenset(), scopes=SERVICE.scopes)
 CALLERS: dict[str, Identity] = {"buyer": BUYER, "seller": SELLER, "stranger": STRANGER, "moderator": MODERATOR,
-                                "service": SERVICE, "admin": ADMIN}
+                                "service": SERVICE, "service_as_buyer": SERVICE_AS_BUYER,
+                                "service_as_seller": SERVICE_AS_SELLER, "admin": ADMIN}
 PARTIES = ("buyer", "seller")
-NON_PARTIES = ("stranger", "moderator", "service", "admin")
+NON_PARTIES = ("stranger", "moderator", "service", "service_as_buyer", "service_as_seller", "admin")
+IMPOSTORS = ("service_as_buyer", "service_as_seller")
 PAGE = c.PageRequest(limit=100, cursor=None)
 ALLOWED = None  # the outcome of a cell whose caller may act
 Outcome = type[DomainError] | None
@@ -243,6 +249,8 @@ MATRIX: tuple[Row, ...] = (
         lambda s, who, ctx: s.moderation.report(who, ctx["rule_id"]), group_only("moderator", "admin"),
         lambda r, ctx, caller: r[0].rule_id == "counterfeits" and r[1]["evaluated"] == 0),
 )
+for _row in MATRIX:  # every cell of a service is the impostors' cell too
+    _row.outcomes.update({impostor: _row.outcomes["service"] for impostor in IMPOSTORS})
 
 # Routes the HTTP edge answers without a use case on a caller (the webhook verifies a signature).
 NO_USE_CASE = {"GET /health", "GET /message-templates", "POST /payments/webhook"}
@@ -367,9 +375,24 @@ def test_only_services_report_tracking_events(world: World, caller: str, refused
     assert world.services.orders.record_scan(SERVICE, scan).status is OrderStatus.DELIVERED
 
 
-@pytest.mark.parametrize("caller", [c for c in CALLERS if c != "service"])
+@pytest.mark.parametrize("caller", [c for c in CALLERS if c != "service" and c not in IMPOSTORS])
 def test_only_services_register_orders_even_for_the_buyer_or_seller_named_in_them(world: World, caller: str) -> None:
     before = world.snapshot()
     err = refusal(lambda: world.services.orders.register(CALLERS[caller], c.RegisterOrder.from_body(order_body())))
     assert isinstance(err, Forbidden) and err.code == "NOT_YOUR_ACTION", as_seen(err)
+    assert world.snapshot() == before
+
+
+@pytest.mark.parametrize("impostor", IMPOSTORS)
+def test_a_services_token_whose_sub_is_a_partys_id_never_acts_as_that_party(world: World, impostor: str) -> None:
+    ctx = world.awaiting_seller()
+    who = CALLERS[impostor]
+    assert who.sub in ("b-1", "s-1") and who.party_id is None
+    before = world.snapshot()
+    assert isinstance(refusal(lambda: world.services.orders.get(who, ctx["order_id"])), NotFound)
+    assert isinstance(refusal(lambda: world.services.disputes.get(who, ctx["dispute_id"])), NotFound)
+    assert isinstance(refusal(lambda: world.services.disputes.cancel(who, c.Cancel(ctx["dispute_id"], None, None))),
+                      NotFound)
+    assert world.services.orders.list(who, "buyer", PAGE) == ([], None)
+    assert world.services.disputes.list(who, "seller", None, PAGE) == ([], None)
     assert world.snapshot() == before

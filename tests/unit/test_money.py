@@ -18,7 +18,7 @@ from chalicelib.domain.timers import REFUND_RETRY, REFUND_SETTLEMENT, SHIP_BY
 from chalicelib.ports import SettlementNotice
 from chalicelib.services import commands as c
 from tests.support import T0, order_body
-from tests.unit.conftest import BUYER, MODERATOR, SELLER, SERVICE, World
+from tests.unit.conftest import BUYER, MODERATOR, SELLER, SERVICE, Ctx, World
 
 USD = "USD"
 
@@ -176,7 +176,8 @@ def test_a_notice_that_does_not_match_its_refund_moves_no_money_and_asks_for_a_p
     assert world.services.payments.settle(notice) == "mismatch"
     refund = world.order().ledger.refund(ctx["refund_id"])
     assert world.order().escrow == escrow and refund.status == "PENDING"
-    assert refund.needs_attention and refund.failure_reason == "NOTICE_MISMATCH"
+    assert refund.needs_attention and refund.attention_reason == "NOTICE_MISMATCH"
+    assert refund.public_failure_reason is None  # a flag is no decline: the parties see nothing failed
 
 
 def test_an_earlier_attempt_seen_failed_that_reports_success_settles_the_refund_once(world: World) -> None:
@@ -192,8 +193,104 @@ def test_an_earlier_attempt_seen_failed_that_reports_success_settles_the_refund_
     another = replace(late, provider_refund_id="sim_re_other", event_id="evt_other")
     assert world.services.payments.settle(another) == "paid_twice"  # alarmed, and a person looks
     refund = world.order().ledger.refund(ctx["refund_id"])
-    assert refund.needs_attention and refund.failure_reason == "PAID_TWICE"
+    assert refund.needs_attention and refund.attention_reason == "PAID_TWICE"
     assert world.order().escrow.refunded == Money(2000, USD)
+
+
+def test_a_refund_flagged_after_it_succeeded_is_never_shown_to_the_parties_as_declined(world: World) -> None:
+    # Before: the flag's reason overwrote failure_reason, and the parties read PAYMENT_PROVIDER_DECLINED.
+    from chalicelib import views
+
+    ctx = world.refunded()
+    [paid] = world.settle_payments()
+    assert world.services.payments.settle(replace(paid, provider_refund_id="sim_re_other", event_id="e2")) == "paid_twice"
+    mismatch = replace(paid, amount=Money(1, USD), event_id="e3")
+    assert world.services.payments.settle(mismatch) == "mismatch"
+    refund = world.order().ledger.refund(ctx["refund_id"])
+    assert (refund.status, refund.needs_attention, refund.attention_reason) == ("SUCCEEDED", True, "NOTICE_MISMATCH")
+    shown = world.dispute(ctx["dispute_id"]).refund
+    assert shown is not None and (shown["status"], shown["failure_reason"]) == ("SUCCEEDED", None)
+    [on_order] = views.order(world.order(), world.clock.now(), world.policy, BUYER)["refunds"]
+    assert (on_order["status"], on_order["failure_reason"]) == ("SUCCEEDED", None)
+
+
+# ---- the provider changes its mind ---------------------------------------------------------------
+def failed_once_then_retried(world: World) -> Ctx:
+    """Attempt 1 failed at the provider (a decline), and its retry timer made attempt 2."""
+    world.payments.fail_next(1)
+    ctx = world.refunded()
+    [failed] = world.settle_payments()
+    assert failed.status == "FAILED" and world.order().ledger.refund(ctx["refund_id"]).status == "FAILED"
+    return ctx
+
+
+def test_a_new_attempt_is_not_sent_when_the_provider_says_the_earlier_one_paid_after_all(world: World) -> None:
+    ctx = failed_once_then_retried(world)
+    assert world.payments.change_mind(ctx["refund_id"], 1, deliver=False) is not None  # its notice is lost
+    assert timer(world, REFUND_RETRY, order_id="o-1", refund_id=ctx["refund_id"], round=1) == "retried"
+    # Before sending attempt 2 the service asked what became of attempt 1: it paid, so 2 never goes.
+    assert [o.attempt for o, _ in world.payments.attempts(ctx["refund_id"])] == [1]
+    refund = world.order().ledger.refund(ctx["refund_id"])
+    assert (refund.status, refund.needs_attention) == ("SUCCEEDED", False)
+    assert world.payments.sent_for(ctx["refund_id"]) == 2000 and world.order().escrow.refunded == Money(2000, USD)
+    assert world.services.timers.drain_outbox() == (0, 0)  # nothing left to send
+    balanced(world)
+
+
+def test_a_late_success_of_an_older_attempt_cancels_the_newer_one_at_the_provider(world: World) -> None:
+    ctx = failed_once_then_retried(world)
+    assert timer(world, REFUND_RETRY, order_id="o-1", refund_id=ctx["refund_id"], round=1) == "retried"
+    [(_, first), (_, second)] = world.payments.attempts(ctx["refund_id"])
+    assert (first.status, second.status) == ("FAILED", "PENDING")  # attempt 2 is out, live
+    world.payments.change_mind(ctx["refund_id"], 1)  # attempt 1 pays after all; its notice comes in
+    [(_, first), (_, second)] = world.payments.attempts(ctx["refund_id"])
+    assert (first.status, second.status, second.failure_reason) == ("SUCCEEDED", "FAILED", "canceled")
+    world.settle_payments()
+    assert world.payments.sent_for(ctx["refund_id"]) == 2000  # once
+    refund = world.order().ledger.refund(ctx["refund_id"])
+    assert (refund.status, refund.needs_attention, refund.attention_reason) == ("SUCCEEDED", False, None)
+    assert world.order().escrow.refunded == Money(2000, USD)
+    balanced(world)
+
+
+def test_a_newer_attempt_the_provider_cannot_cancel_holds_the_refund_for_a_person_and_alarms(
+        world: World, capsys: pytest.CaptureFixture[str]) -> None:
+    ctx = failed_once_then_retried(world)
+    assert timer(world, REFUND_RETRY, order_id="o-1", refund_id=ctx["refund_id"], round=1) == "retried"
+    world.payments.refuse_cancels()
+    capsys.readouterr()
+    world.payments.change_mind(ctx["refund_id"], 1)
+    refund = world.order().ledger.refund(ctx["refund_id"])
+    assert (refund.status, refund.needs_attention, refund.attention_reason) == ("SUCCEEDED", True, "NEWER_ATTEMPT_LIVE")
+    assert '"RefundsPaidTwice"' in capsys.readouterr().out  # the alarm's metric
+    assert [o.order_id for o in world.services.payments.needing_attention(MODERATOR, 10, None)[0]] == ["o-1"]
+    assert world.order().escrow.refunded == Money(2000, USD)  # counted once in the ledger
+    world.settle_payments()  # the newer one pays too: the provider's double payment, flagged as such
+    refund = world.order().ledger.refund(ctx["refund_id"])
+    assert (refund.needs_attention, refund.attention_reason) == (True, "PAID_TWICE")
+    assert world.payments.sent_for(ctx["refund_id"]) == 4000  # the provider's doing: a person recovers it
+    assert world.order().escrow.refunded == Money(2000, USD)
+    world.order().escrow.check()
+
+
+def test_a_new_attempt_is_held_for_a_person_while_an_earlier_one_is_still_pending_at_the_provider(
+        world: World) -> None:
+    world.payments.settle_late(1, 10**6)
+    ctx = world.refunded()
+    [(first, _)] = world.payments.attempts(ctx["refund_id"])
+    # A notice says attempt 1 failed while the provider still holds it pending (it will change its mind).
+    said = SettlementNotice("evt_f", ctx["refund_id"], 1, "sim_re_1", "FAILED", Money(2000, USD), "card_declined",
+                            "o-1")
+    assert world.services.payments.settle(said) == "failed"
+    assert timer(world, REFUND_RETRY, order_id="o-1", refund_id=ctx["refund_id"], round=1) == "retried"
+    assert [o.attempt for o, _ in world.payments.attempts(ctx["refund_id"])] == [1]  # 2 was never sent
+    refund = world.order().ledger.refund(ctx["refund_id"])
+    assert (refund.status, refund.attempt, refund.attention_reason) == ("FAILED", 2, "EARLIER_ATTEMPT_PENDING")
+    world.settle_payments()  # attempt 1 pays after all
+    refund = world.order().ledger.refund(ctx["refund_id"])
+    assert (refund.status, refund.needs_attention) == ("SUCCEEDED", False)
+    assert world.payments.sent_for(ctx["refund_id"]) == 2000 and world.order().escrow.refunded == Money(2000, USD)
+    balanced(world)
 
 
 def test_an_attempt_whose_fate_is_unknown_past_the_keys_lifetime_is_never_sent_again(world: World) -> None:
@@ -234,6 +331,20 @@ def test_a_webhook_with_a_bad_signature_is_refused_and_a_signed_one_settles(worl
     assert world.snapshot() == before
     assert world.services.payments.webhook(payload, headers) == "succeeded"
     assert world.order().escrow.refunded == Money(2000, USD)
+
+
+def test_a_signed_webhook_with_an_attempt_of_1e400_is_refused_as_invalid_and_changes_nothing(world: World) -> None:
+    ctx = world.refunded()
+    payload, headers = world.payments.sign(SettlementNotice("evt_9", ctx["refund_id"], 1, "sim_re_x", "SUCCEEDED",
+                                                            Money(2000, USD), None, "o-1"))
+    forged = payload.replace(b'"attempt": 1', b'"attempt": 1e400')
+    assert forged != payload
+    forged_headers = world.payments.sign_raw(forged)
+    before = world.snapshot()
+    with pytest.raises(InvalidInput) as err:
+        world.services.payments.webhook(forged, {**headers, **forged_headers})
+    assert err.value.code == "INVALID_WEBHOOK"
+    assert world.snapshot() == before
 
 
 # ---- escrow that pays the right party --------------------------------------------------------

@@ -2,9 +2,14 @@
 actions, timer expiries (early, late, twice), the provider failing, timing out, answering garbage
 or settling late, replayed and out-of-order webhooks, the reconciler and moderators' retries.
 
+The provider may also change its mind: an attempt it failed succeeds later (its notice delivered
+or lost), with newer attempts cancellable or not.
+
 After every step, for every order: held == refunded + refund pending + released + still held,
 nothing negative; and, from the simulated provider's own count, no refund was paid more than
-once, and a refund is SUCCEEDED exactly when its money was sent."""
+once, and a refund is SUCCEEDED exactly when its money was sent. The one exception is the
+provider's own: a change of mind after another attempt of the same refund had already paid; such
+a refund is then always held for a person (PAID_TWICE), never silently counted once."""
 from __future__ import annotations
 
 from dataclasses import replace
@@ -36,6 +41,8 @@ class Money_(RuleBasedStateMachine):
         self.provider, self.services = world.payments, world.services
         self.notices: list[SettlementNotice] = []
         self.fired = 0
+        self.provider_paid_twice: set[str] = set()  # refunds the provider itself may pay twice
+        self.unheard: set[str] = set()  # attempts that paid after a change of mind whose notice was lost
 
     def teardown(self) -> None:
         self.provider.close()
@@ -100,6 +107,17 @@ class Money_(RuleBasedStateMachine):
         self.open_dispute(order_id, solution, part, received=True)
         self.accept_open_offer(order_id, by_seller=True)
 
+    @rule(order_id=st.sampled_from(ORDERS), total=st.integers(2, 5000), retried=st.booleans())
+    def a_refund_is_declined(self, order_id: str, total: int, retried: bool) -> None:
+        """The path a change of mind needs, in one step: a full refund agreed, its attempt declined
+        at the provider, and (maybe) its retry timer firing at once (attempt 2 goes out)."""
+        self.provider.fail_next(1)
+        self.a_dispute_is_agreed(order_id, total, Solution.REFUND_FULL, 1)
+        self.money_settles()
+        if retried:
+            for command in [t for t in self.timers.started if t.action == "REFUND_RETRY"]:
+                self._try(lambda command=command: self.services.timers.fired("EXPIRE", command.message()))
+
     @rule(order_id=st.sampled_from(ORDERS))
     def reject_and_escalate(self, order_id: str) -> None:
         dispute_id = self._dispute_id(order_id)
@@ -163,6 +181,28 @@ class Money_(RuleBasedStateMachine):
          "garbage": lambda: self.provider.garbage_next(1), "late": lambda: self.provider.settle_late(1, 10**9),
          "refuse": lambda: self.provider.refuse_next(1)}[fault]()
 
+    @rule(pick=st.integers(0, 10**6), delivered=st.booleans(), cancellable=st.booleans())
+    def the_provider_changes_its_mind(self, pick: int, delivered: bool, cancellable: bool) -> None:
+        """An attempt the provider failed succeeds after all; its notice comes in, or is lost."""
+        failed = [(o, r) for o, r in ((o, r) for ro in self._all_refund_ids() for o, r in self.provider.attempts(ro))
+                  if r.status == "FAILED"]
+        if not failed:
+            return
+        order, _ = failed[pick % len(failed)]
+        others = [r.status for o, r in self.provider.attempts(order.refund_id) if o.attempt != order.attempt]
+        if "SUCCEEDED" in others or ("PENDING" in others and not (cancellable and delivered)):
+            # Another attempt had paid, or is out and will not be stopped: the provider may pay twice.
+            self.provider_paid_twice.add(order.refund_id)
+        self.provider.refuse_cancels(not cancellable)
+        notice = self.provider.change_mind(order.refund_id, order.attempt, deliver=delivered)
+        if notice is not None:
+            self.notices.append(notice)  # a lost one may still come in later (replays)
+            if not delivered:
+                self.unheard.add(order.idempotency_key)
+
+    def _all_refund_ids(self) -> list[str]:
+        return [r.refund_id for o, _ in self.state.orders.values() for r in o.refunds]
+
     @rule()
     def money_settles(self) -> None:
         self.notices += self.provider.settle_due(now=10**8)
@@ -198,10 +238,18 @@ class Money_(RuleBasedStateMachine):
                     + escrow.still_held.amount) == order.total.amount
             for refund in order.refunds:
                 sent = self.provider.sent_for(refund.refund_id)
+                keys = [k for k in self.provider.sent if k.startswith(refund.refund_id + ":")]
+                if len(keys) > 1:
+                    assert refund.refund_id in self.provider_paid_twice, (refund, keys)  # never our doing
+                    if not self.unheard.intersection(keys):  # once we heard it: a person looks, never silence
+                        assert refund.needs_attention and refund.attention_reason in ("PAID_TWICE",
+                                                                                     "NEWER_ATTEMPT_LIVE"), refund
+                    continue
                 assert sent in (0, refund.amount.amount), f"{refund.refund_id} paid {sent} of {refund.amount}"
-                assert (sent > 0) == (refund.status == "SUCCEEDED"), (refund, sent)
-            keys = [k for k in self.provider.sent if any(k.startswith(r.refund_id + ":") for r in order.refunds)]
-            assert len(keys) == sum(1 for r in order.refunds if r.status == "SUCCEEDED")
+                if sent > 0 and refund.status != "SUCCEEDED":
+                    assert keys[0] in self.unheard, (refund, keys)  # the provider knows, we have not heard yet
+                else:
+                    assert (sent > 0) == (refund.status == "SUCCEEDED"), (refund, sent)
 
 
 TestMoney = Money_.TestCase

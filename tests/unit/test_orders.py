@@ -56,6 +56,26 @@ def test_an_unshipped_order_can_be_disputed_as_not_received_after_the_estimated_
     assert e.can_open and e.reasons == (Reason.NOT_RECEIVED,)
 
 
+def test_an_order_never_shipped_whose_window_passed_says_not_shipped_and_when_its_money_comes_back():
+    # Before: WINDOW_CLOSED, and NOT_RECEIVED refused as closed, while its ship-by refund was still ahead.
+    order = Order.register(order_id="o-1", buyer_id="b-1", seller_id="s-1",
+                           items=[{"item_id": "i-1", "title": "Red dress", "quantity": 1,
+                                   "unit_price": {"amount": 2000, "currency": "USD"}}],
+                           total=Money(2000, "USD"), estimated_delivery_at=T0 + 2 * DAY, now=T0,
+                           ship_by=T0 + 60 * DAY)
+    late = T0 + 30 * DAY  # past the window (estimate + 15 days), before the ship-by date
+    e = order.eligibility(late, POLICY)
+    assert (e.can_open, e.why_not, e.refund_at) == (False, "NOT_SHIPPED_YET", T0 + 60 * DAY)
+    assert e.to_dict()["refund_at"] == "2026-12-31T12:00:00Z" == order.to_dict()["ship_by"]
+    refusal = order.open_refusal(Reason.NOT_RECEIVED, late, POLICY)
+    assert refusal is not None and refusal.code == "DISPUTE_WINDOW_CLOSED"  # the contract's code, and why:
+    assert refusal.details["why_not"] == "NOT_SHIPPED_YET" and refusal.details["refund_at"] == e.to_dict()["refund_at"]
+    assert "never shipped" in refusal.message and e.to_dict()["refund_at"] in refusal.message
+    shipped = order.ship("CP", "CN1", late).record_scan("IN_TRANSIT", late, late, POLICY)
+    assert shipped.eligibility(late + 60 * DAY, POLICY).why_not == "WINDOW_CLOSED"  # once shipped, the window rules
+    assert shipped.eligibility(late, POLICY).refund_at is None
+
+
 def test_a_tracking_number_never_scanned_opens_not_received_after_the_grace_period():
     order = an_order(eta_days=40).ship("CP", "CN1", T0)
     assert order.eligibility(T0 + 9 * DAY, POLICY).why_not == "WINDOW_NOT_OPEN"

@@ -239,6 +239,17 @@ def test_a_signed_but_unreadable_webhook_is_invalid(sim, body):
         sim.parse_webhook(body, {"X-Sim-Signature": signature})
 
 
+@pytest.mark.parametrize("attempt", ["1e400", "-1e400", "1.5", "true", "0", "-1", '" 1"', "null", "1001", "9" * 5000])
+def test_a_signed_webhook_whose_attempt_is_no_attempt_number_is_invalid_never_a_crash(sim, attempt):
+    # 1e400 is read as an infinite float, whose int() raised OverflowError: a 500 before this.
+    data = ('"refund_id": "r", "attempt": ' + attempt + ', "order_id": "o", "provider_refund_id": "p",'
+            ' "status": "SUCCEEDED", "amount": {"amount": 1, "currency": "USD"}')
+    body = ('{"id": "e", "type": "refund.updated", "data": {' + data + '}}').encode()
+    signature = hmac.new(b"sim-secret", body, hashlib.sha256).hexdigest()
+    with pytest.raises(InvalidWebhook):
+        sim.parse_webhook(body, {"X-Sim-Signature": signature})
+
+
 def test_a_webhook_about_something_else_is_ignored(sim):
     body = b'{"id": "e", "type": "charge.succeeded", "data": {}}'
     signature = hmac.new(b"sim-secret", body, hashlib.sha256).hexdigest()
