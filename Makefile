@@ -90,6 +90,9 @@ bench: $(STAMP)
 	@$(PY) -m bench.bundle_import
 	@$(PY) -m bench.local_overhead
 	@$(PY) -m bench.standing_read
+	@$(PY) -m bench.sweep_reads
+	@$(PY) -m bench.cost
+	@$(PY) -m bench.dev_memory
 	@$(PY) -m bench.soak
 	@$(PY) -m bench.readme
 

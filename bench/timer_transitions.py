@@ -33,12 +33,13 @@ def main() -> int:
     from chalicelib.config import Settings
     from chalicelib.ports import SystemClock
     from infra.resources import provision
-    from local.emulator import make_dynamodb_atomic
+    from local.emulator import back_up_items_not_tables, make_dynamodb_atomic
     from tests.integration.api import BUYER, MODERATOR, SELLER
     from tests.integration.timers import SECONDS, TimerRig, fast_policy
     from tests.support import AUDIENCE, ISSUER, keypair
 
     make_dynamodb_atomic()
+    back_up_items_not_tables()
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
         settings = Settings.from_env({"AUTH_ISSUER": ISSUER, "AUTH_AUDIENCE": AUDIENCE,
                                       "AUTH_PUBLIC_KEY": keypair()[1], "AWS_DEFAULT_REGION": "us-east-1"})

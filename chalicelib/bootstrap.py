@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any, Callable
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, Callable
 
-from .adapters.auth import TokenVerifier
 from .config import ConfigError, PaymentSettings, Settings, stripe_secret
 from .domain.policy import Policy
 from .logs import logger
@@ -38,17 +38,95 @@ from .services.payments import Payments
 from .services.sandbox import Sandbox
 from .services.timers import Timers as TimerUseCases
 
+if TYPE_CHECKING:
+    from .adapters.auth import TokenVerifier
+
 
 @dataclass
 class Container:
+    """What a function uses, each part built on its first use: a timer never loads the token
+    verifier (PyJWT, cryptography), the evidence function never loads Powertools' idempotency."""
+
     settings: Settings
     services: Services
-    verifier: TokenVerifier
-    idempotent: Callable[..., dict[str, Any]]
-    idempotency_config: Any
     relay: OutboxRelay
     clock: Clock
     outbox: OutboxStore
+    clients: Clients = field(repr=False)
+
+    @cached_property
+    def verifier(self) -> TokenVerifier:
+        from .adapters.auth import TokenVerifier
+
+        return TokenVerifier(self.settings.auth)
+
+    @cached_property
+    def _idempotency(self) -> tuple[Callable[..., dict[str, Any]], Any]:
+        return idempotency(self.settings, self.clients.get("dynamodb"))
+
+    @property
+    def idempotent(self) -> Callable[..., dict[str, Any]]:
+        return self._idempotency[0]
+
+    @property
+    def idempotency_config(self) -> Any:
+        return self._idempotency[1]
+
+
+class Clients:
+    """The boto3 clients of one shared session, each created on its first call: a GET of a
+    dispute builds one DynamoDB client, not one per service the app could use."""
+
+    def __init__(self, session: Any) -> None:
+        self._session = session
+        self._made: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def get(self, service: str, **kwargs: Any) -> Any:
+        with self._lock:
+            if service not in self._made:
+                self._made[service] = self._session.client(service, **kwargs)
+            return self._made[service]
+
+    def lazy(self, service: str, **kwargs: Any) -> Any:
+        """A stand-in an adapter keeps as its client; the real one is made on its first call."""
+        return _LazyClient(lambda: self.get(service, **kwargs))
+
+
+class _LazyClient:
+    def __init__(self, make: Callable[[], Any]) -> None:
+        self._make = make
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._make(), name)
+
+
+class LazyProvider:
+    """A payment provider made on its first use: the Stripe SDK (about 200 ms to import) and its
+    keys load when a refund is sent or a webhook verified, not in every function that wires it."""
+
+    def __init__(self, make: Callable[[], PaymentProvider], name: str) -> None:
+        self._make, self.name = make, name
+        self._provider: PaymentProvider | None = None
+        self._lock = threading.Lock()
+
+    def _get(self) -> PaymentProvider:
+        with self._lock:
+            if self._provider is None:
+                self._provider = self._make()
+            return self._provider
+
+    def refund(self, order: RefundOrder) -> RefundReceipt:
+        return self._get().refund(order)
+
+    def lookup(self, order: RefundOrder) -> RefundReceipt | None:
+        return self._get().lookup(order)
+
+    def cancel(self, order: RefundOrder) -> RefundReceipt | None:
+        return self._get().cancel(order)
+
+    def parse_webhook(self, payload: bytes, headers: Mapping[str, str]) -> SettlementNotice | None:
+        return self._get().parse_webhook(payload, headers)
 
 
 _lock = threading.Lock()
@@ -91,14 +169,18 @@ def payment_provider(settings: PaymentSettings, deliver: Callable[[SettlementNot
     if settings.provider == "none":
         return NoPayments()
     if settings.provider == "stripe":
-        from .adapters.stripe_payments import StripePayments
+        def stripe() -> PaymentProvider:
+            from .adapters.stripe_payments import StripePayments
 
-        secret_id = settings.stripe_secret_id
-        if settings.stripe_secret_error:
-            logger.error("Stripe keys unreadable at start: refunds stay owed until they can be read",
-                         why=settings.stripe_secret_error)
-        return StripePayments(settings.stripe_api_key, settings.stripe_webhook_secret, settings.stripe_api_base,
-                              credentials=(lambda refresh: stripe_secret(secret_id, refresh)) if secret_id else None)
+            secret_id = settings.stripe_secret_id
+            if settings.stripe_secret_error:
+                logger.error("Stripe keys unreadable at start: refunds stay owed until they can be read",
+                             why=settings.stripe_secret_error)
+            return StripePayments(settings.stripe_api_key, settings.stripe_webhook_secret, settings.stripe_api_base,
+                                  credentials=(lambda refresh: stripe_secret(secret_id, refresh)) if secret_id
+                                  else None)
+
+        return LazyProvider(stripe, "stripe")
     from .adapters.simulated_payments import SimulatedPayments
 
     return SimulatedPayments(deliver, settle_after=settings.simulated_settle_seconds, auto_settle=True,
@@ -110,11 +192,6 @@ def build(settings: Settings | None = None, clock: Clock | None = None, timers: 
           payments: PaymentProvider | None = None) -> Container:
     """Wire the real adapters (DynamoDB through PynamoDB, Powertools idempotency on DynamoDB,
     Step Functions timers, EventBridge events, S3); tests may pass fakes for the outside world."""
-    from aws_lambda_powertools.utilities.idempotency import (
-        DynamoDBPersistenceLayer,
-        IdempotencyConfig,
-        idempotent_function,
-    )
     from botocore.config import Config as BotoConfig
     from pynamodb.connection import Connection
 
@@ -125,12 +202,12 @@ def build(settings: Settings | None = None, clock: Clock | None = None, timers: 
     settings = settings or Settings.from_env()
     clock = clock or SystemClock()
     share_botocore_session()
-    session = boto3_session(settings.region)
+    clients = Clients(boto3_session(settings.region))
     if timers is None:
         if not settings.timer_state_machine_arn:
             raise ConfigError("TIMER_STATE_MACHINE_ARN is required")
-        timers = StepFunctionsTimers(session.client("stepfunctions"), settings.timer_state_machine_arn)
-    publisher = publisher or EventBridgePublisher(session.client("events"), settings.event_bus_name)
+        timers = StepFunctionsTimers(clients.lazy("stepfunctions"), settings.timer_state_machine_arn)
+    publisher = publisher or EventBridgePublisher(clients.lazy("events"), settings.event_bus_name)
     tables = make_tables(settings.tables, settings.region)
     connection = Connection(region=settings.region)
     outbox = DynamoOutbox(tables)
@@ -139,8 +216,30 @@ def build(settings: Settings | None = None, clock: Clock | None = None, timers: 
     def uow() -> DynamoUnitOfWork:
         return DynamoUnitOfWork(tables, connection, settings.policy, relay, clock)
 
-    idempotency_store = DynamoDBPersistenceLayer(table_name=settings.idempotency_table,
-                                                 boto3_client=session.client("dynamodb"))
+    # SigV4 for presigned POST and GET: the SigV2 default is refused by newer regions.
+    store = store or S3EvidenceStore(clients.lazy("s3", config=BotoConfig(signature_version="s3v4")),
+                                     settings.evidence_bucket)
+    services: Services | None = None
+
+    def deliver(notice: SettlementNotice) -> None:
+        assert services is not None
+        services.payments.settle(notice)
+
+    provider = payments or payment_provider(settings.payments, deliver)
+    services = use_cases(uow, clock, settings.policy, relay, publisher, store, provider, settings.sandbox)
+    return Container(settings=settings, services=services, relay=relay, clock=clock, outbox=outbox, clients=clients)
+
+
+def idempotency(settings: Settings, dynamodb: Any) -> tuple[Callable[..., dict[str, Any]], Any]:
+    """Powertools' idempotency over its DynamoDB table: the guard the API runs a keyed POST in,
+    and its configuration (the API registers the Lambda context on it)."""
+    from aws_lambda_powertools.utilities.idempotency import (
+        DynamoDBPersistenceLayer,
+        IdempotencyConfig,
+        idempotent_function,
+    )
+
+    store = DynamoDBPersistenceLayer(table_name=settings.idempotency_table, boto3_client=dynamodb)
     config = IdempotencyConfig(
         # The key is scoped to the caller and the route: two users cannot collide on one key.
         event_key_jmespath="[sub, route, params, key]",
@@ -152,21 +251,7 @@ def build(settings: Settings | None = None, clock: Clock | None = None, timers: 
     def run_once(request: dict[str, Any], run: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         return run()
 
-    guarded = idempotent_function(data_keyword_argument="request", persistence_store=idempotency_store,
-                                  config=config)(run_once)
-    # SigV4 for presigned POST and GET: the SigV2 default is refused by newer regions.
-    store = store or S3EvidenceStore(session.client("s3", config=BotoConfig(signature_version="s3v4")),
-                                     settings.evidence_bucket)
-    services: Services | None = None
-
-    def deliver(notice: SettlementNotice) -> None:
-        assert services is not None
-        services.payments.settle(notice)
-
-    provider = payments or payment_provider(settings.payments, deliver)
-    services = use_cases(uow, clock, settings.policy, relay, publisher, store, provider, settings.sandbox)
-    return Container(settings=settings, services=services, verifier=TokenVerifier(settings.auth), idempotent=guarded,
-                     idempotency_config=config, relay=relay, clock=clock, outbox=outbox)
+    return idempotent_function(data_keyword_argument="request", persistence_store=store, config=config)(run_once), config
 
 
 def container() -> Container:

@@ -9,14 +9,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, cast
 
 import fastjsonschema
-from aws_lambda_powertools.utilities.idempotency.exceptions import (
-    IdempotencyAlreadyInProgressError,
-    IdempotencyPersistenceLayerError,
-    IdempotencyValidationError,
-)
 from chalice import Chalice, Response
 
-from .adapters.auth import Identity
 from .domain.errors import (
     Conflict,
     DomainError,
@@ -27,6 +21,7 @@ from .domain.errors import (
     Unauthenticated,
     sent_code,
 )
+from .domain.identity import Identity
 from .logs import logger, start_invocation
 from .ports import PaymentUnavailable
 from .schemas import ID, TIMESTAMP
@@ -44,6 +39,10 @@ _IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
 
 
 _validators: dict[int, Callable[[Any], Any]] = {}
+
+
+class IdempotencyStoreUnavailable(Exception):
+    """The Idempotency-Key store cannot be read or written: 503, the client tries again."""
 
 
 def _validator(schema: dict[str, Any]) -> Callable[[Any], Any]:
@@ -355,13 +354,7 @@ class Api:
         except DomainError as exc:
             logger.info("refused", code=exc.code)
             return error_response(exc)
-        except IdempotencyValidationError:
-            return error_response(Conflict("this Idempotency-Key was used with another request body",
-                                           code="IDEMPOTENCY_KEY_REUSED"))
-        except IdempotencyAlreadyInProgressError:
-            return error_response(Conflict("a request with this Idempotency-Key is still in progress",
-                                           code="IDEMPOTENCY_KEY_IN_PROGRESS"))
-        except IdempotencyPersistenceLayerError:
+        except IdempotencyStoreUnavailable:
             logger.exception("idempotency store failed")
             return self._json(503, error_body("SERVICE_UNAVAILABLE", "try again shortly"))
         except PaymentUnavailable:  # e.g. the provider's keys are unreadable: the provider sends it again
@@ -386,7 +379,23 @@ class Api:
             # Lets Powertools expire an in-progress record when this invocation times out.
             self._idempotency_config().register_lambda_context(context)
         scoped = {"sub": who.sub, "route": path, "params": params, "key": key, "body": body}
-        stored = self._idempotent()(request=scoped, run=first_time)
+        # Powertools' idempotency loads with the first keyed request, not with every function.
+        from aws_lambda_powertools.utilities.idempotency.exceptions import (
+            IdempotencyAlreadyInProgressError,
+            IdempotencyPersistenceLayerError,
+            IdempotencyValidationError,
+        )
+
+        try:
+            stored = self._idempotent()(request=scoped, run=first_time)
+        except IdempotencyValidationError as exc:
+            raise Conflict("this Idempotency-Key was used with another request body",
+                           code="IDEMPOTENCY_KEY_REUSED") from exc
+        except IdempotencyAlreadyInProgressError as exc:
+            raise Conflict("a request with this Idempotency-Key is still in progress",
+                           code="IDEMPOTENCY_KEY_IN_PROGRESS") from exc
+        except IdempotencyPersistenceLayerError as exc:
+            raise IdempotencyStoreUnavailable() from exc
         return self._json(stored["status"], stored["body"])
 
     @staticmethod

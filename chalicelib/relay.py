@@ -22,7 +22,7 @@ class OutboxRelay:
         self.timers = timers
         self.publisher = publisher
 
-    def deliver(self, record: OutboxRecord) -> None:
+    def _send(self, record: OutboxRecord) -> None:
         if record.kind == "TIMER":
             command = TimerCommand.from_dict(record.payload)
             (self.timers.start if command.op == "START" else self.timers.stop)(command)
@@ -32,21 +32,27 @@ class OutboxRelay:
             self.pay(p["order_id"], p["refund_id"], int(p["attempt"]))  # raises while the provider is unreachable
         else:
             self.publisher.publish(record.payload["detail_type"], record.payload["detail"])
-        self.outbox.delete(record.outbox_id)
 
     def try_deliver(self, records: Iterable[OutboxRecord], requeue_at: datetime | None = None) -> int:
         """Deliver what can be delivered now; failures stay in the outbox for ``drain`` (moved to
         the back of it with ``requeue_at``, so a record that keeps failing never blocks others)."""
-        failed = 0
+        failed, delivered = 0, []
         for record in records:
             try:
-                self.deliver(record)
+                self._send(record)
+                delivered.append(record.outbox_id)
             except Exception:  # noqa: BLE001 - the committed change stands; the reconciler retries
                 failed += 1
                 logger.exception("outbox delivery failed; left for the reconciler", outbox_id=record.outbox_id,
                                  kind=record.kind, created_at=record.created_at.isoformat())
                 if requeue_at is not None:
                     self.outbox.requeue(record, requeue_at)
+        if delivered:
+            try:
+                self.outbox.delete(delivered)
+            except Exception:  # noqa: BLE001 - delivered twice later is harmless (see above)
+                logger.exception("delivered outbox records not deleted; the reconciler delivers them again",
+                                 outbox_ids=delivered)
         return failed
 
     def drain(self, now: datetime, grace: timedelta = timedelta(seconds=30), limit: int = 200) -> tuple[int, int]:

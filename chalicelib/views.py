@@ -6,10 +6,10 @@ from datetime import datetime
 from typing import Any
 
 from . import schemas
-from .adapters.auth import Identity
 from .domain.catalog import MESSAGE_TEMPLATES, Reason
 from .domain.disputes import Actor, Assignment, Dispute, Offer, Status
 from .domain.evidence import Evidence
+from .domain.identity import Identity
 from .domain.ledger import Refund
 from .domain.messages import Message
 from .domain.money import Money

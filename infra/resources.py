@@ -160,15 +160,16 @@ EXECUTIONS = {"Fn::Sub": "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::Acc
                          "${DeadlineTimer.Name}:*"}
 UPLOADS, SERVED = {"Fn::Sub": "${EvidenceBucket.Arn}/uploads/*"}, {"Fn::Sub": "${EvidenceBucket.Arn}/evidence/*"}
 # What committing a change does after the write (chalicelib/relay.py): publish domain events and
-# settle the outbox record; start and stop timers (only where the change owes timers).
+# delete the delivered outbox records (one BatchWriteItem); start and stop timers (only where the
+# change owes timers).
 PUBLISH: dict[str, list[Any]] = {
     "events:PutEvents": [{"Fn::GetAtt": ["EventBus", "Arn"]}],
-    "dynamodb:DeleteItem": [_table("OutboxTable")],
+    "dynamodb:BatchWriteItem": [_table("OutboxTable")],
 }
 RELAY: dict[str, list[Any]] = {
     **PUBLISH,
     "states:StartExecution": [{"Ref": "DeadlineTimer"}],
-    "states:StopExecution": [EXECUTIONS], "states:DescribeExecution": [EXECUTIONS],
+    "states:StopExecution": [EXECUTIONS],
 }
 # A unit of work (chalicelib/adapters/dynamodb/unit_of_work.py) reads the aggregates it changes and
 # writes them with the outbox records in one transaction.

@@ -11,8 +11,8 @@ import time
 
 import jwt
 
-from chalicelib.adapters.auth import SERVICE_SCOPES
 from chalicelib.config import AuthSettings
+from chalicelib.domain.identity import SERVICE_SCOPES
 from local.keys import AUDIENCE, ISSUER, ensure_keypair
 
 

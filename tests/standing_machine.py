@@ -13,7 +13,7 @@ from typing import Any
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from chalicelib.adapters.auth import Identity
+from chalicelib.domain.identity import Identity
 from chalicelib.domain.catalog import Fault, Reason, Solution
 from chalicelib.domain.disputes import Dispute
 from chalicelib.domain.errors import DomainError

@@ -14,54 +14,34 @@ The service verifies tokens itself so every environment answers the same way (AP
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+import threading
+import time
+from collections import OrderedDict
+from typing import Any, Callable
 
 import jwt
 from cryptography.hazmat.primitives import serialization
 
 from ..config import AuthSettings
 from ..domain.errors import Unauthenticated
+from ..domain.identity import SERVICE_SCOPES, Identity
 
 ALGORITHMS = ["RS256"]
-# What a platform service may be granted (scopes on the resource server; infra/resources.py).
-REGISTER_ORDERS = "orders.write"
-REPORT_SCANS = "tracking.write"
-SERVICE_SCOPES = (REGISTER_ORDERS, REPORT_SCANS)
-
-
-@dataclass(frozen=True)
-class Identity:
-    sub: str
-    groups: frozenset[str]
-    scopes: frozenset[str] = frozenset()  # a service's granted scopes (never a person's)
-
-    @property
-    def is_moderator(self) -> bool:
-        return "moderators" in self.groups
-
-    @property
-    def is_moderation_admin(self) -> bool:
-        """Manages the auto-resolution rules (group ``moderation-admins``)."""
-        return "moderation-admins" in self.groups
-
-    @property
-    def is_service(self) -> bool:
-        return bool(self.scopes) or "services" in self.groups
-
-    @property
-    def party_id(self) -> str | None:
-        """The person this caller is, as an order's buyer or seller; None for a platform service,
-        whatever its ``sub``: a service's identity never acts as a party."""
-        return None if self.is_service else self.sub
-
-    def may(self, scope: str) -> bool:
-        return scope in self.scopes or "services" in self.groups
+# Verified tokens kept per warm container (least recently used dropped first): a client sends the
+# same token on every request for its lifetime, and decoding it again is most of a GET's own CPU.
+VERIFIED_CACHE_SIZE = 1024
 
 
 class TokenVerifier:
-    def __init__(self, settings: AuthSettings) -> None:
+    def __init__(self, settings: AuthSettings, now: Callable[[], float] = time.time,
+                 cache_size: int = VERIFIED_CACHE_SIZE) -> None:
         self._settings = settings
+        self._now = now
+        # Keyed by the whole token string (its signature included): a token that differs in any
+        # byte is verified from scratch. An entry is trusted only until the token's own expiry.
+        self._verified: OrderedDict[str, tuple[Identity, float]] = OrderedDict()
+        self._cache_size = cache_size
+        self._lock = threading.Lock()
         # An unknown key id makes PyJWT fetch the key set again: at most once per cooldown, and never
         # for long, so tokens with made-up key ids cannot turn requests into fetches or stall them.
         self._jwks = (jwt.PyJWKClient(settings.jwks_url, cache_keys=True, lifespan=3600, timeout=5,
@@ -82,17 +62,37 @@ class TokenVerifier:
         scheme, _, token = authorization.strip().partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthenticated("Authorization must be 'Bearer <token>'")
+        token = token.strip()
+        now = self._now()
+        with self._lock:
+            hit = self._verified.get(token)
+            if hit is not None and now < hit[1]:
+                self._verified.move_to_end(token)
+                return hit[0]
+            if hit is not None:
+                del self._verified[token]  # expired: verified again (and refused) below
+        identity, expires_at = self._decode(token)
+        if now < expires_at:
+            with self._lock:
+                self._verified[token] = (identity, expires_at)
+                while len(self._verified) > self._cache_size:
+                    self._verified.popitem(last=False)
+        return identity
+
+    def _decode(self, token: str) -> tuple[Identity, float]:
+        """The identity and the expiry (epoch seconds) of a token verified from scratch."""
         try:
             claims = jwt.decode(
-                token.strip(), self._key(token.strip()), algorithms=ALGORITHMS, issuer=self._settings.issuer,
+                token, self._key(token), algorithms=ALGORITHMS, issuer=self._settings.issuer,
                 leeway=30, options={"require": ["exp", "iss", "sub"], "verify_aud": False},
             )
         except (jwt.PyJWTError, ValueError) as exc:
             raise Unauthenticated("invalid token", details={"why": type(exc).__name__}) from exc
         if not isinstance(claims.get("sub"), str) or not claims["sub"]:
             raise Unauthenticated("token has no subject")
+        expires_at = float(claims["exp"])  # required and checked numeric by PyJWT
         if claims.get("token_use") == "access":
-            return self._service(claims)
+            return self._service(claims), expires_at
         if claims.get("token_use") != "id":  # Cognito marks each token; anything else is not one of its
             raise Unauthenticated("invalid token", details={"why": "UnknownTokenUse"})
         audience = claims.get("aud")
@@ -101,7 +101,7 @@ class TokenVerifier:
         groups = claims.get("cognito:groups") or []
         if isinstance(groups, str):
             groups = [groups]
-        return Identity(sub=claims["sub"], groups=frozenset(g for g in groups if isinstance(g, str)))
+        return Identity(sub=claims["sub"], groups=frozenset(g for g in groups if isinstance(g, str))), expires_at
 
     def _service(self, claims: dict[str, Any]) -> Identity:
         """A client-credentials access token: its scopes on our resource server, nothing else."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import builtins
 import copy
+import json
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
@@ -19,6 +20,7 @@ from ..domain.orders import Order
 from ..domain.policy import Policy
 from ..domain.rules import REPORT_COUNTS, Rule, rule_key, version_bucket
 from ..domain.standing import Bucket, Fact, merge
+from ..domain.timefmt import fmt
 from ..domain.timers import TimerCommand
 from ..ports import Clock, OrderExists, OutboxRecord, Page
 from ..services.unit_of_work import Relay, UnitOfWork
@@ -136,10 +138,14 @@ class InMemoryOrders(_Repo):
         stuck.sort(key=lambda o: (min(r.updated_at for r in o.refunds if r.needs_attention), o.order_id))
         return _page(stuck, limit, cursor)
 
-    def due_for_release(self, now: datetime, limit: int) -> list[Order]:
+    def due_for_release(self, now: datetime, limit: int, cursor: str | None = None) -> Page:
         policy = self.state.policy
-        due = [o for o, _ in self.state.orders.values() if (at := o.release_at(policy)) is not None and at <= now]
-        return sorted(due, key=lambda o: o.release_at(policy) or now)[:limit]
+        due = sorted((fmt(at), o.order_id, o) for o, _ in self.state.orders.values()
+                     if (at := o.release_at(policy)) is not None and at <= now)
+        after = tuple(json.loads(cursor)) if cursor else None
+        page = [entry for entry in due if after is None or entry[:2] > after][:limit]
+        more = len(page) == limit
+        return [o for _, _, o in page], json.dumps(page[-1][:2]) if more else None
 
 
 class InMemoryDisputes(_Repo):
@@ -360,9 +366,10 @@ class InMemoryOutbox:
             return sorted((r for r in self.state.outbox.values() if r.created_at <= created_before),
                           key=lambda r: r.created_at)[:limit]
 
-    def delete(self, outbox_id: str) -> None:
+    def delete(self, outbox_ids: Iterable[str]) -> None:
         with self.state.lock:
-            self.state.outbox.pop(outbox_id, None)
+            for outbox_id in outbox_ids:
+                self.state.outbox.pop(outbox_id, None)
 
     def requeue(self, record: OutboxRecord, at: datetime) -> None:
         with self.state.lock:

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from ..adapters.auth import Identity
 from ..domain.disputes import Actor, Command, Dispute
 from ..domain.errors import Forbidden, NotFound
+from ..domain.identity import Identity
 from ..domain.orders import ORDER_ROLES, Order, OrderCommand
 from ..domain.policy import Policy
 from ..logs import logger

@@ -5,10 +5,10 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from ..adapters.auth import Identity
 from ..domain import rules
 from ..domain.disputes import Actor, Command, Dispute, Offer, QueueFilter
 from ..domain.errors import ConcurrentModification, Conflict, RuleViolation
+from ..domain.identity import Identity
 from ..domain.orders import Order, OrderCommand
 from ..domain.policy import Policy
 from ..ports import Page

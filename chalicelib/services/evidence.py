@@ -1,7 +1,6 @@
 """Use cases of evidence: upload slots, processing what lands in the bucket, listing, expiry."""
 from __future__ import annotations
 
-from ..adapters.auth import Identity
 from ..domain.errors import ConcurrentModification, Conflict
 from ..domain.evidence import (
     ACCEPTED,
@@ -13,8 +12,8 @@ from ..domain.evidence import (
     UPLOAD_WINDOW,
     Evidence,
 )
+from ..domain.identity import Identity
 from ..domain.policy import Policy
-from ..inspection import inspect
 from ..ports import Clock, EvidenceStore
 from . import access
 from .base import UnitOfWorkFactory, UseCases
@@ -95,6 +94,10 @@ class EvidenceUseCases(UseCases):
             return self._finish(key, evidence.rejected("DISPUTE_CLOSED", now))
         if size > evidence.max_bytes:  # never download what is over the limit
             return self._finish(key, evidence.rejected("FILE_TOO_LARGE", now))
+        # Imported here: the inspectors (Pillow, pypdf) load in the evidence function only, never
+        # in the API, the timers or the sweep, which import this module but inspect nothing.
+        from ..inspection import inspect
+
         result = inspect(self.store.read(key), evidence.content_type, evidence.size_bytes, evidence.max_bytes)
         if result.rejection or result.clean is None:
             return self._finish(key, evidence.rejected(result.rejection or "PROCESSING_FAILED", now, result.sha256))

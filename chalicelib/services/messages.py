@@ -1,8 +1,8 @@
 """Use cases of the message thread of a dispute."""
 from __future__ import annotations
 
-from ..adapters.auth import Identity
 from ..domain.disputes import Actor
+from ..domain.identity import Identity
 from ..domain.messages import Message
 from ..ports import Page
 from . import access

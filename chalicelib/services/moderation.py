@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from ..adapters.auth import Identity
 from ..domain import standing as st
 from ..domain.disputes import Actor, Dispute
 from ..domain.errors import ConcurrentModification, NotFound
+from ..domain.identity import Identity
 from ..domain.policy import Policy
 from ..domain.rules import Rule, require_live_room
 from ..ports import ModerationRepository

@@ -2,8 +2,8 @@
 event and no part of the dispute, so nothing a party reads or receives can carry one."""
 from __future__ import annotations
 
-from ..adapters.auth import Identity
 from ..domain.disputes import Actor
+from ..domain.identity import Identity
 from ..domain.notes import Note
 from ..ports import Page
 from . import access

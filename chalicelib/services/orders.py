@@ -4,8 +4,8 @@ from __future__ import annotations
 import builtins
 from datetime import datetime, timedelta
 
-from ..adapters.auth import REGISTER_ORDERS, REPORT_SCANS, Identity
 from ..domain.errors import ConcurrentModification, Conflict, InvalidInput, NotFound
+from ..domain.identity import REGISTER_ORDERS, REPORT_SCANS, Identity
 from ..domain.orders import Order, OrderCommand
 from ..ports import OrderExists, Page
 from . import access
@@ -106,14 +106,11 @@ class Orders(UseCases):
         """The scheduled sweep: protection ended and no dispute is open, so the seller is paid."""
         now = self.clock.now()
         released: builtins.list[str] = []
-        seen: set[str] = set()
-        while True:  # page until nothing is due (released orders leave the index)
+        cursor: str | None = None
+        while True:  # page by page, each read once (a released order leaves the index)
             with self.uow() as uow:
-                batch = [o for o in uow.orders.due_for_release(now, limit) if o.order_id not in seen]
-            if not batch:
-                return released
+                batch, cursor = uow.orders.due_for_release(now, limit, cursor)
             for order in batch:
-                seen.add(order.order_id)
                 try:
                     with self.uow() as uow:
                         uow.orders.save(order.auto_release(now, self.policy))
@@ -121,3 +118,5 @@ class Orders(UseCases):
                     released.append(order.order_id)
                 except (Conflict, ConcurrentModification):
                     pass  # a dispute opened or the order moved meanwhile; the next sweep re-reads it
+            if cursor is None:
+                return released

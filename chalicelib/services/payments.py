@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from datetime import timedelta
 
-from ..adapters.auth import Identity
 from ..domain.errors import ConcurrentModification, InvalidInput, NotFound
+from ..domain.identity import Identity
 from ..domain.ledger import (
     EARLIER_ATTEMPT_PENDING,
     FAILED,
@@ -66,7 +66,7 @@ class Payments(UseCases):
             earlier = self._earlier_attempts(order, refund)
             if earlier is not None:
                 return earlier
-            if self._change(order_id, lambda o: o.refund_sending(refund_id, attempt, now)) is None:
+            if self._change(order_id, lambda o: o.refund_sending(refund_id, attempt, now), read=order) is None:
                 # Nothing to mark: another sender marked it first, or the refund moved on (an older
                 # attempt paid meanwhile): never send an attempt that is no longer the live one.
                 with self.uow() as uow:
@@ -151,7 +151,7 @@ class Payments(UseCases):
                            current=refund.attempt, status=notice.status)
             return "stale"
         outcome = self._apply(notice.order_id, notice.refund_id, notice.attempt, notice.status,
-                              notice.provider_refund_id, notice.failure_reason)
+                              notice.provider_refund_id, notice.failure_reason, read=order)
         if notice.status == SUCCEEDED:  # an older attempt's success is what holds a newer one (again on redelivery)
             self._stop_newer_attempt(notice.order_id, notice.refund_id)
         return outcome
@@ -186,13 +186,14 @@ class Payments(UseCases):
     def _flag(self, order_id: str, refund_id: str, reason: str) -> None:
         self._change(order_id, lambda o: o.flag_refund(refund_id, reason, self.clock.now()))
 
-    def _change(self, order_id: str, change: Callable[[Order], Order]) -> Order | None:
+    def _change(self, order_id: str, change: Callable[[Order], Order], read: Order | None = None) -> Order | None:
         """Apply ``change`` to the order (and its dispute's copy of the refund) in one commit,
-        re-reading when someone wrote first. None when it changed nothing."""
+        re-reading when someone wrote first. None when it changed nothing. ``read``: the order as
+        just read by the caller, tried first (its version guards the write like any other)."""
         for _ in range(ATTEMPTS):
             try:
                 with self.uow() as uow:
-                    order = uow.orders.get(order_id)
+                    order, read = (read if read is not None else uow.orders.get(order_id)), None
                     assert order is not None, "an order is never deleted"
                     changed = change(order)
                     if changed == order:
@@ -205,7 +206,7 @@ class Payments(UseCases):
         raise ConcurrentModification("the order kept changing under its refund")
 
     def _apply(self, order_id: str, refund_id: str, attempt: int, status: str, provider_refund_id: str | None,
-               failure_reason: str | None) -> str:
+               failure_reason: str | None, read: Order | None = None) -> str:
         """What the provider says of an attempt, into the ledger (settled once; failed moves nothing)."""
         now = self.clock.now()
 
@@ -217,7 +218,7 @@ class Payments(UseCases):
             return order.refund_submitted(refund_id, attempt, provider_refund_id, now)
 
         # The commit counts the refund paid, failed or needing attention (chalicelib/metrics.py).
-        if self._change(order_id, change) is None:
+        if self._change(order_id, change, read) is None:
             return "unchanged"
         return status.lower()
 

@@ -4,10 +4,10 @@ Each goes through the same domain rules as the real thing: a deadline expires as
 would, a scan is a carrier's scan, a refund settles as the provider's webhook would say."""
 from __future__ import annotations
 
-from ..adapters.auth import Identity
 from ..adapters.simulated_payments import SimulatedPayments
 from ..domain.disputes import Dispute
 from ..domain.errors import Conflict, NotFound
+from ..domain.identity import Identity
 from ..domain.orders import Order
 from ..domain.policy import Policy
 from ..ports import Clock, PaymentProvider

@@ -8,8 +8,8 @@ from typing import Any
 
 import boto3
 
-from chalicelib.adapters.auth import Identity
 from chalicelib.domain.errors import Conflict
+from chalicelib.domain.identity import Identity
 from chalicelib.services import commands as c
 from tests.integration.api import BUYER, MODERATOR, SELLER, Api
 from tests.integration.test_payments_over_http import run_at_once

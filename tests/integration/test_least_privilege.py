@@ -124,7 +124,7 @@ def scenario(settings, aws) -> list[Call]:
         stuck = api.open_dispute("o-3")["dispute_id"]
         slot = uploads.slot(stuck, jpeg(), "image/jpeg").json_body
         assert uploads.post(slot["upload"], jpeg()) in (200, 201, 204)
-        with mock.patch("chalicelib.services.evidence.inspect", side_effect=MemoryError("killed")):
+        with mock.patch("chalicelib.inspection.inspect", side_effect=MemoryError("killed")):
             uploads.deliver()
         assert uploads.listed(stuck, slot["evidence_id"])["status"] == "PROCESSING"
         unused = uploads.slot(stuck, jpeg(), "image/jpeg").json_body  # never used

@@ -99,8 +99,14 @@ class Repo:
             return uow.evidence.list(dispute_id)
 
     def orders_due_for_release(self, now, limit):
-        with self.uow() as uow:
-            return uow.orders.due_for_release(now, limit)
+        """Every page, in order (one request each)."""
+        found, cursor = [], None
+        while True:
+            with self.uow() as uow:
+                page, cursor = uow.orders.due_for_release(now, limit, cursor)
+            found += page
+            if cursor is None:
+                return found
 
 
 @pytest.fixture(params=["memory", "dynamodb"])
@@ -297,6 +303,14 @@ def test_orders_due_for_release_are_found_without_scanning(repo):
     released = repo.save_order(replace(found[0]).auto_release(T0 + POLICY.protection, POLICY))
     assert repo.orders_due_for_release(T0 + POLICY.protection, 10) == []
     assert released.escrow.status.value == "RELEASED"
+
+
+def test_orders_due_for_release_come_in_pages_each_read_once(repo):
+    for i in range(7):
+        o = repo.add_order(order(f"due-{i}"), "fp")
+        repo.save_order(o.ship("CP", f"CN{i}", T0 + timedelta(minutes=i)))
+    found = repo.orders_due_for_release(T0 + POLICY.protection + timedelta(hours=1), 2)
+    assert sorted(o.order_id for o in found) == [f"due-{i}" for i in range(7)]
 
 
 def test_a_dispute_its_order_and_its_outbox_commit_together_and_the_outbox_is_handed_over_after(repo):

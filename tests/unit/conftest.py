@@ -13,7 +13,6 @@ import pytest
 from PIL import Image
 
 from chalicelib import bootstrap
-from chalicelib.adapters.auth import Identity
 from chalicelib.adapters.memory import (
     FakeUnitOfWork,
     InMemoryOutbox,
@@ -26,6 +25,7 @@ from chalicelib.adapters.simulated_payments import SimulatedPayments
 from chalicelib.domain.catalog import Reason, Solution
 from chalicelib.domain.disputes import Dispute, Status
 from chalicelib.domain.evidence import Evidence
+from chalicelib.domain.identity import Identity
 from chalicelib.domain.money import Money
 from chalicelib.domain.orders import Order
 from chalicelib.domain.policy import Policy

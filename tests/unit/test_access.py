@@ -22,11 +22,11 @@ from typing import Any
 
 import pytest
 
-from chalicelib.adapters.auth import Identity
 from chalicelib.domain.catalog import Reason, Solution
 from chalicelib.domain.disputes import QueueFilter, Status
 from chalicelib.domain.errors import DomainError, Forbidden, NotFound
 from chalicelib.domain.evidence import ACCEPTED, PENDING_UPLOAD
+from chalicelib.domain.identity import Identity
 from chalicelib.domain.money import Money
 from chalicelib.domain.orders import EscrowStatus, OrderStatus
 from chalicelib.services import Services

@@ -12,9 +12,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from chalicelib.adapters.auth import Identity
 from chalicelib.domain.catalog import Reason, Solution
 from chalicelib.domain.errors import DomainError, RuleViolation
+from chalicelib.domain.identity import Identity
 from chalicelib.domain.money import Money
 from chalicelib.services import access
 from chalicelib.services import commands as c

@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 
 from chalicelib import views
-from chalicelib.adapters.auth import Identity
 from chalicelib.domain.catalog import Fault, Reason, Solution
 from chalicelib.domain.disputes import QueueFilter, Status
 from chalicelib.domain.errors import Conflict, Forbidden
+from chalicelib.domain.identity import Identity
 from chalicelib.domain.money import Money
 from chalicelib.domain.policy import Policy
 from chalicelib.domain.timefmt import fmt

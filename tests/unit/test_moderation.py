@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib.adapters.auth import Identity
+from chalicelib.domain.identity import Identity
 from chalicelib.domain.catalog import Reason, Solution
 from chalicelib.domain.disputes import Status
 from chalicelib.domain.errors import DomainError, Forbidden, NotFound, RuleViolation

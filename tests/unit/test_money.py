@@ -494,8 +494,8 @@ def test_money_events_carry_the_refund_id_and_each_movement_is_a_ledger_entry(wo
 def test_a_moderator_never_retries_a_refund_on_an_order_of_their_own(world: World) -> None:
     """A retry may pay (again, after an unknown outcome): not a decision for the buyer or seller,
     even one who is also a moderator."""
-    from chalicelib.adapters.auth import Identity
     from chalicelib.domain.errors import Forbidden
+    from chalicelib.domain.identity import Identity
 
     ctx = world.refund_needing_attention()
     for party in ("b-1", "s-1"):

@@ -2,6 +2,9 @@
 access tokens whose scopes on our resource server are all they may do."""
 from __future__ import annotations
 
+import time
+from typing import Any
+
 import pytest
 
 from chalicelib.adapters.auth import TokenVerifier
@@ -108,3 +111,72 @@ def test_made_up_key_ids_never_turn_requests_into_key_set_fetches():
         server.shutdown()
         server.server_close()
         thread.join(timeout=30)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def counted_verifier(monkeypatch: pytest.MonkeyPatch, size: int = 8) -> tuple[TokenVerifier, Clock, list[str]]:
+    import chalicelib.adapters.auth as auth
+
+    decoded: list[str] = []
+    original = auth.jwt.decode
+
+    def decode(raw: str, *args: Any, **kwargs: Any) -> Any:
+        decoded.append(raw)
+        return original(raw, *args, **kwargs)
+
+    monkeypatch.setattr(auth.jwt, "decode", decode)
+    clock = Clock()
+    v = TokenVerifier(AuthSettings(issuer=ISSUER, audience=AUDIENCE, public_key_pem=keypair()[1]), now=clock,
+                      cache_size=size)
+    return v, clock, decoded
+
+
+def test_a_verified_token_is_not_decoded_again_within_its_lifetime(monkeypatch: pytest.MonkeyPatch) -> None:
+    v, clock, decoded = counted_verifier(monkeypatch)
+    raw = token("b-1", ("moderators",))
+    first = v.verify(bearer(raw))
+    clock.now += 3000  # the token lives an hour
+    assert v.verify(bearer(raw)) == first and v.verify(f"bearer  {raw} ") == first
+    assert decoded == [raw]
+
+
+def test_a_cached_token_past_its_expiry_is_verified_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    v, clock, decoded = counted_verifier(monkeypatch)
+    raw = token("b-1", exp=int(time.time()) + 60)
+    v.verify(bearer(raw))
+    clock.now += 61  # past the token's expiry: its entry is not trusted (PyJWT decides, with its leeway)
+    v.verify(bearer(raw))
+    assert decoded == [raw, raw]
+
+
+def test_a_token_verified_inside_the_leeway_after_its_expiry_is_never_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    v, _, decoded = counted_verifier(monkeypatch)
+    raw = token("b-1", exp=int(time.time()) - 5)  # PyJWT's 30 s leeway still accepts it
+    v.verify(bearer(raw))
+    v.verify(bearer(raw))
+    assert decoded == [raw, raw]
+
+
+def test_a_token_that_differs_in_one_byte_is_verified_from_scratch(monkeypatch: pytest.MonkeyPatch) -> None:
+    v, _, decoded = counted_verifier(monkeypatch)
+    raw = token("b-1")
+    v.verify(bearer(raw))
+    forged = raw[:-2] + ("A" if raw[-2] != "A" else "B") + raw[-1]
+    with pytest.raises(Unauthenticated):
+        v.verify(bearer(forged))
+    assert decoded == [raw, forged]
+
+
+def test_the_cache_is_bounded_and_drops_the_least_recently_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    v, _, decoded = counted_verifier(monkeypatch, size=2)
+    a, b, c = token("a"), token("b"), token("c")
+    for raw in (a, b, a, c, a, b):  # c pushes out b (a was used since), then b comes back
+        v.verify(bearer(raw))
+    assert decoded == [a, b, c, b]

@@ -1,0 +1,93 @@
+"""One function's first invocation in a fresh process, as a Lambda container runs it: `import app`,
+then one event to one handler over AWS emulated by a moto server in another process (moto itself
+imports cryptography, so it must not share this process). Prints the heavy packages the process
+holds afterwards. Driven by tests/integration/test_entry_point_imports.py.
+
+    python -m tests.integration.entry_points <case>       (the environment names the emulator)
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Any
+
+HEAVY = ("PIL", "pypdf", "jwt", "cryptography", "stripe")
+SCHEDULED = {"id": "e", "detail-type": "Scheduled Event", "source": "aws.events", "time": "2026-11-01T12:00:00Z",
+             "region": "us-east-1", "resources": [], "detail": {}, "account": "123456789012", "version": "0"}
+PDF = (b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\n"
+       b"trailer<</Root 1 0 R>>\n%%EOF\n")
+
+
+def sqs_event(body: dict[str, Any]) -> dict[str, Any]:
+    return {"Records": [{"messageId": "m-1", "receiptHandle": "r", "body": json.dumps(body), "attributes": {},
+                         "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
+                         "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:q", "awsRegion": "us-east-1"}]}
+
+
+def a_dispute(services: Any, order_id: str) -> Any:
+    """A delivered order with a dispute open on it, made through the use cases (no token involved)."""
+    from chalicelib.domain.identity import Identity
+    from chalicelib.services import commands as c
+
+    service, buyer, seller = Identity("svc", frozenset({"services"})), Identity("b-1", frozenset()), \
+        Identity("s-1", frozenset())
+    services.orders.register(service, c.RegisterOrder.from_body({
+        "order_id": order_id, "buyer_id": "b-1", "seller_id": "s-1",
+        "items": [{"item_id": "i-1", "title": "Red dress", "quantity": 1,
+                   "unit_price": {"amount": 2000, "currency": "USD"}}],
+        "total": {"amount": 2000, "currency": "USD"}, "estimated_delivery_at": "2026-11-20T00:00:00Z"}))
+    shipped = services.orders.ship(seller, c.ShipOrder.from_body({"carrier": "CP", "tracking_number": "CN1"},
+                                                                 order_id))
+    assert shipped.shipment is not None
+    services.orders.record_scan(service, c.RecordScan.from_body(
+        {"status": "DELIVERED", "occurred_at": shipped.shipment.shipped_at.strftime("%Y-%m-%dT%H:%M:%SZ")}, order_id))
+    return services.disputes.open(buyer, c.OpenDispute.from_body({
+        "reason": "NOT_AS_DESCRIBED", "description": "Ordered red, received blue",
+        "requested": {"type": "REFUND_FULL"}}, order_id))
+
+
+def run(case: str) -> None:
+    from app import app
+    from chalicelib.bootstrap import container
+
+    if case == "api":
+        from chalice.test import Client
+
+        dispute = a_dispute(container().services, "o-api")
+        with Client(app, stage_name="prod") as client:  # the stage that pays with Stripe
+            r = client.http.get(f"/disputes/{dispute.dispute_id}",
+                                headers={"Authorization": f"Bearer {os.environ['TOKEN']}"})
+        assert r.status_code == 200, r.body
+    elif case == "webhook":
+        from chalice.test import Client
+
+        with Client(app, stage_name="prod") as client:  # the stage that pays with Stripe
+            r = client.http.post("/payments/webhook", headers={"Stripe-Signature": "t=1,v1=00"}, body=b"{}")
+        assert r.status_code == 400 and b"INVALID_WEBHOOK" in r.body, r.body  # refused by the Stripe SDK
+    elif case == "timer-fired":
+        dispute = a_dispute(container().services, "o-timer")
+        app.handler_map["timer-fired"](sqs_event({"kind": "REMIND", "timer": {
+            "dispute_id": dispute.dispute_id, "action": "SELLER_RESPONSE", "version": 0}}), None)
+    elif case == "evidence-uploaded":
+        from chalicelib.domain.identity import Identity
+        from chalicelib.services import commands as c
+
+        services = container().services
+        dispute = a_dispute(services, "o-evidence")
+        evidence, _ = services.evidence.request_upload(Identity("b-1", frozenset()), c.RequestUpload.from_body(
+            {"file_name": "receipt.pdf", "content_type": "application/pdf", "size_bytes": len(PDF)},
+            dispute.dispute_id))
+        container().clients.get("s3").put_object(Bucket=container().settings.evidence_bucket,
+                                                  Key=evidence.upload_key, Body=PDF)
+        app.handler_map["evidence-uploaded"](sqs_event({"Records": [{"s3": {"object": {
+            "key": evidence.upload_key}}}]}), None)
+        assert services.evidence.list(Identity("b-1", frozenset()), dispute.dispute_id)[0][0].status != "PENDING_UPLOAD"
+    else:  # the scheduled ones: release-escrow, drain-outbox, expire-evidence
+        app.handler_map[case](SCHEDULED, None)
+    print(json.dumps({"imported": sorted(name for name in HEAVY if name in sys.modules),
+                      "provider": container().services.payments.provider.name}))
+
+
+if __name__ == "__main__":
+    run(sys.argv[1])
