@@ -13,10 +13,10 @@ from typing import Any
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from chalicelib.domain.identity import Identity
 from chalicelib.domain.catalog import Fault, Reason, Solution
 from chalicelib.domain.disputes import Dispute
 from chalicelib.domain.errors import DomainError
+from chalicelib.domain.identity import Identity
 from chalicelib.domain.orders import Order
 from chalicelib.domain.policy import Policy
 from chalicelib.domain.timers import TimerCommand

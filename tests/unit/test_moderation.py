@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from chalicelib.domain.identity import Identity
 from chalicelib.domain.catalog import Reason, Solution
 from chalicelib.domain.disputes import Status
 from chalicelib.domain.errors import DomainError, Forbidden, NotFound, RuleViolation
+from chalicelib.domain.identity import Identity
 from chalicelib.domain.policy import Policy
 from chalicelib.domain.standing import Level, level_of
 from chalicelib.services import commands as c
