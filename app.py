@@ -34,11 +34,15 @@ def order_view(req: Request, order: Order) -> dict[str, Any]:
 
 
 def dispute_view(req: Request, dispute: Dispute, insights: Insights | None = None) -> dict[str, Any]:
-    """A dispute as the caller sees it; moderators also see the seller's standing and the buyer's
-    signals (``insights`` reads each party once for a whole page)."""
-    insights = insights or services().moderation.insights(req.identity)
+    """A dispute as the caller sees it. Where a moderator reads cases (``insights``: the routes
+    that read, not the actions), they also see the seller's standing and the buyer's signals,
+    read once per party for a whole page."""
     return views.dispute(dispute, container().clock.now(), container().settings.policy, req.identity,
-                         insights.of(dispute))
+                         insights.of(dispute) if insights is not None else None)
+
+
+def read_view(req: Request, dispute: Dispute) -> dict[str, Any]:
+    return dispute_view(req, dispute, services().moderation.insights(req.identity))
 
 
 def disputes_page(req: Request, items: list[Dispute], cursor: str | None) -> dict[str, Any]:
@@ -106,7 +110,7 @@ def list_disputes(req: Request) -> Reply:
 
 @api.route("/disputes/{dispute_id}")
 def get_dispute(req: Request, dispute_id: str) -> Reply:
-    return 200, dispute_view(req, services().disputes.get(req.identity, dispute_id))
+    return 200, read_view(req, services().disputes.get(req.identity, dispute_id))
 
 
 @api.route("/disputes/{dispute_id}/offers", "POST", schemas.OFFER)
@@ -189,7 +193,7 @@ def moderation_queue(req: Request) -> Reply:
 @api.route("/moderation/next", "POST", schemas.EMPTY)
 def next_case(req: Request) -> Reply:
     dispute = services().disputes.next_case(req.identity)
-    return (204, None) if dispute is None else (200, dispute_view(req, dispute))
+    return (204, None) if dispute is None else (200, read_view(req, dispute))
 
 
 @api.route("/disputes/{dispute_id}/claim", "POST", schemas.EMPTY)

@@ -132,8 +132,9 @@ class ModerationRepository(Protocol):
     def buckets(self, party: str, first: str, last: str) -> builtins.list[Bucket]:
         """The party's counter items with keys from ``first`` to ``last`` (one Query)."""
         ...
-    def counted(self, fact_ids: Iterable[str]) -> set[str]:
-        """Which of these facts have their marker already."""
+    def publish_level(self, seller_id: str, was: str, level: str) -> None:
+        """Stage the seller's published level: ``level``, if it is still ``was`` at commit
+        (VERSION_CONFLICT otherwise: another reader published the change)."""
         ...
     def record(self, facts: builtins.list[Fact]) -> None:
         """Stage the facts: a marker each (refused at commit if it exists: the change happened

@@ -153,10 +153,8 @@ def dispute(d: Dispute, now: datetime, policy: Policy, who: Identity | None = No
         "created_at": fmt(d.created_at), "updated_at": fmt(d.updated_at),
         # What only the case team sees: who holds the case now (an expired claim holds nothing).
         **({"assignment": _assignment(d.holder(now)),
-            "seller_standing": (insights or {}).get("seller_standing"),
-            "buyer_signals": (insights or {}).get("buyer_signals"),
             "rule_suggestions": [{"rule_id": x["rule_id"], "version": x["version"], "would": x["would"]}
-                                 for x in d.rule_suggestions]} if moderator else {}),
+                                 for x in d.rule_suggestions], **(insights or {})} if moderator else {}),
     }
 
 

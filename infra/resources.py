@@ -179,11 +179,13 @@ UNIT_OF_WORK: dict[str, list[Any]] = {
     "dynamodb:UpdateItem": [_table("OrdersTable"), _table("DisputesTable")],
 }
 # The changes that make standing facts true (registrations, disputes opening and ending, refunds
-# for never shipping) write their counters and markers, read the seller's counters to see a level
-# change, and whether a defect was counted already; opening reads the rules (docs/RULES.md 11).
+# for never shipping) write their counters and markers, reading nothing (docs/RULES.md 11).
+FACTS: dict[str, list[Any]] = {
+    "dynamodb:PutItem": [_table("ModerationTable")], "dynamodb:UpdateItem": [_table("ModerationTable")],
+}
+# The API also reads standings, signals and rules (an opening reads the rules; a rule by its key).
 STANDING: dict[str, list[Any]] = {
-    "dynamodb:GetItem": [_table("ModerationTable")], "dynamodb:PutItem": [_table("ModerationTable")],
-    "dynamodb:UpdateItem": [_table("ModerationTable")], "dynamodb:Query": [_table("ModerationTable")],
+    **FACTS, "dynamodb:GetItem": [_table("ModerationTable")], "dynamodb:Query": [_table("ModerationTable")],
 }
 
 
@@ -210,7 +212,7 @@ FUNCTION_GRANTS: dict[str, dict[str, list[Any]]] = {
         # Presigned: the apps upload to uploads/ and download served copies with these.
         "s3:PutObject": [UPLOADS], "s3:GetObject": [SERVED],
     }),
-    "TimerFired": _merge(UNIT_OF_WORK, RELAY, STANDING),
+    "TimerFired": _merge(UNIT_OF_WORK, RELAY, FACTS),
     # A record that fails again is moved to the back of the outbox (UpdateItem), never dropped.
     "DrainOutbox": _merge(UNIT_OF_WORK, RELAY, {"dynamodb:Query": [_table("OutboxTable", index=True)],
                                                 "dynamodb:UpdateItem": [_table("OutboxTable")]}),

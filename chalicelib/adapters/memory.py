@@ -19,7 +19,7 @@ from ..domain.notes import Note
 from ..domain.orders import Order
 from ..domain.policy import Policy
 from ..domain.rules import REPORT_COUNTS, Rule, rule_key, version_bucket
-from ..domain.standing import Bucket, Fact, merge
+from ..domain.standing import LEVEL_KEY, Bucket, Fact, Level, merge, seller_key
 from ..domain.timefmt import fmt
 from ..domain.timers import TimerCommand
 from ..ports import Clock, OrderExists, OutboxRecord, Page
@@ -313,9 +313,15 @@ class InMemoryModeration(_Repo):
                 for (p, bucket), (counts, members) in sorted(self.state.counters.items())
                 if p == party and first <= bucket <= last]
 
-    def counted(self, fact_ids: Iterable[str]) -> set[str]:
-        self._read()
-        return {f for f in fact_ids if f in self.state.markers}
+    def publish_level(self, seller_id: str, was: str, level: str) -> None:
+        key = (seller_key(seller_id), LEVEL_KEY)
+
+        def check() -> None:
+            members = self.state.counters.get(key, ({}, set()))[1]
+            if (next(iter(members)) if members else Level.NOT_ENOUGH_DATA.value) != was:
+                raise ConcurrentModification("the level was published meanwhile")
+
+        self.uow.stage(FakeWrite(check, lambda: self.state.counters.__setitem__(key, ({}, {level}))))
 
     def record(self, facts: builtins.list[Fact]) -> None:
         marked = [f for f in facts if f.marked]

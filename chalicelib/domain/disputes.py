@@ -478,6 +478,11 @@ class Dispute:
     def is_open(self) -> bool:
         return self.status not in TERMINAL
 
+    @property
+    def seller_at_fault(self) -> bool:
+        """Resolved with the seller at fault: a defect of theirs (seller standing)."""
+        return self.status is Status.RESOLVED and (self.resolution or {}).get("fault") == Fault.SELLER.value
+
     def settlement(self) -> tuple[str | None, Money | None, str | None]:
         """What the order must do now that the dispute ended: (outcome, refund, refund_id). No
         outcome (cancelled) leaves the order protected; RESEND keeps the money held for the

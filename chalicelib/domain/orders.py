@@ -18,7 +18,14 @@ from .policy import Policy
 from .timefmt import fmt, parse, parse_opt
 from .timers import REFUND_RETRY, REFUND_SETTLEMENT, SHIP_BY, START, STOP, TimerCommand, order_subject
 
-Effect = TimerCommand | PayRefund | MoneyEvent
+
+@dataclass(frozen=True)
+class Defect:
+    """The order became a defect of its seller (a resolution at their fault, or refunded for never
+    shipping): counted once per order, since the order's own versioned write records it."""
+
+
+Effect = TimerCommand | PayRefund | MoneyEvent | Defect
 MAX_SHIP_BY = timedelta(days=365)  # a Standard Step Functions execution lives at most a year
 MAX_SCANS = 100  # a shipment keeps its latest carrier scans, oldest first (the item stays small)
 __all__ = ["ORDER_ROLES", "Eligibility", "Escrow", "EscrowStatus", "Order", "OrderCommand", "OrderStatus", "Shipment"]
@@ -114,6 +121,7 @@ class Order:
     payment: dict[str, str] | None = None  # {"provider", "reference"}: the charge refunds go back to
     shipment_round: int = 1  # a RESEND asks for another shipment (and another ship-by timer)
     previous_shipments: tuple[Shipment, ...] = ()
+    defect_counted: bool = False  # seller standing counts at most one defect per order
     version: int | None = None
     effects: tuple[Effect, ...] = field(default=(), compare=False, repr=False)
 
@@ -199,8 +207,11 @@ class Order:
         if self.open_dispute_id:
             raise Conflict("a dispute is open on this order", code="DISPUTE_OPEN",
                            details={"dispute_id": self.open_dispute_id})
-        order = replace(self, status=OrderStatus.COMPLETED)
+        order = replace(self, status=OrderStatus.COMPLETED)._defect()
         return order._request_refund(self.escrow.still_held, now, policy, "NOT_SHIPPED", None, None)
+
+    def _defect(self) -> Order:
+        return self if self.defect_counted else replace(self, defect_counted=True)._then(Defect())
 
     # ---- escrow ---------------------------------------------------------------------------
     def release_at(self, policy: Policy) -> datetime | None:
@@ -235,12 +246,15 @@ class Order:
         return self._release_rest(now, "the protection period ended")
 
     def settle_dispute(self, dispute_id: str, outcome: str | None, refund: Money | None, refund_id: str | None,
-                       now: datetime, policy: Policy) -> Order:
+                       now: datetime, policy: Policy, seller_fault: bool = False) -> Order:
         """A dispute ended. A refund is owed and the rest released; a RESEND keeps the money held
-        and waits for the replacement; a cancelled dispute leaves the order protected."""
+        and waits for the replacement; a cancelled dispute leaves the order protected. At the
+        seller's fault, the order is their defect (once)."""
         if self.open_dispute_id != dispute_id:
             raise Conflict("this dispute is not the order's open dispute", code="INVALID_STATE")
         order = replace(self, open_dispute_id=None)
+        if seller_fault:
+            order = order._defect()
         if outcome == "RESEND":
             return order._await_replacement(now, policy)
         if outcome is None:
@@ -471,6 +485,7 @@ class Order:
             "delivered_at": fmt(self.delivered_at), "open_dispute_id": self.open_dispute_id,
             "payment": dict(self.payment) if self.payment else None, "shipment_round": self.shipment_round,
             "previous_shipments": [s.to_dict() for s in self.previous_shipments],
+            "defect_counted": self.defect_counted,
         }
 
     @classmethod
@@ -486,7 +501,7 @@ class Order:
             payment=d.get("payment"), shipment_round=int(d.get("shipment_round") or 1),
             previous_shipments=tuple(s for s in (Shipment.from_dict(x) for x in d.get("previous_shipments") or [])
                                      if s is not None),
-            version=version,
+            defect_counted=bool(d.get("defect_counted")), version=version,
         )
 
 

@@ -48,6 +48,11 @@ def day_bucket(day: date) -> str:
     return f"D#{day.isoformat()}"
 
 
+# The level last published for a seller, kept beside their day items so the first key range of a
+# standing read returns it too (it sorts after every day).
+LEVEL_KEY = "D#~level"
+
+
 def month_bucket(day: date) -> str:
     return f"M#{day.year:04d}-{day.month:02d}"
 
@@ -84,12 +89,6 @@ class Fact:
     def marked(self) -> bool:
         return self.bucket is None
 
-    @property
-    def once_per_order(self) -> bool:
-        """A defect may be found twice for one order (a second dispute): only the first counts,
-        and a second must not refuse the change that found it."""
-        return self.fact_id.startswith("defect:")
-
     def marker(self) -> dict[str, Any]:
         """What the marker keeps: enough to subtract the fact again."""
         return {"party": self.party, "buckets": list(self.buckets), "counts": dict(self.counts),
@@ -116,20 +115,16 @@ def defect(order_id: str, buyer_id: str, seller_id: str, placed: datetime) -> Fa
                 member=defect_member(buyer_id, order_id), monthly=True, seller_id=seller_id)
 
 
-def dispute_ended(dispute_id: str, order_id: str, buyer_id: str, seller_id: str, placed: datetime,
-                  outcome: str | None, fault: str) -> list[Fact]:
-    """A dispute resolved (``outcome``) or cancelled (None): the buyer's record, and a defect of
-    the seller's when it was their fault."""
+def dispute_ended(dispute_id: str, buyer_id: str, placed: datetime, outcome: str | None, fault: str) -> list[Fact]:
+    """A dispute resolved (``outcome``) or cancelled (None): the buyer's record. (A defect of the
+    seller's is the order's fact: ``orders.Defect``, once per order.)"""
     if outcome is None:
         counts = {"cancelled": 1}
     else:
         counts = {"lost": 1} if outcome == "REJECTED" else {"won": 1}
         if outcome == "REJECTED" or fault == Fault.BUYER.value:
             counts["against"] = 1  # lost, or the buyer's own fault: counted once
-    facts = [Fact(f"ended:{dispute_id}:buyer", buyer_key(buyer_id), placed.date(), counts)]
-    if fault == Fault.SELLER.value:
-        facts.append(defect(order_id, buyer_id, seller_id, placed))
-    return facts
+    return [Fact(f"ended:{dispute_id}:buyer", buyer_key(buyer_id), placed.date(), counts)]
 
 
 def dispute_facts(dispute_id: str, order_id: str, buyer_id: str, seller_id: str, placed: datetime,
@@ -140,10 +135,10 @@ def dispute_facts(dispute_id: str, order_id: str, buyer_id: str, seller_id: str,
         if e["event"] == "dispute.opened":
             out += dispute_opened(dispute_id, buyer_id, seller_id, placed)
         elif e["event"] == "dispute.resolved":
-            out += dispute_ended(dispute_id, order_id, buyer_id, seller_id, placed, e["details"]["outcome"],
+            out += dispute_ended(dispute_id, buyer_id, placed, e["details"]["outcome"],
                                  e["details"].get("fault", Fault.NONE.value))
         elif e["event"] == "dispute.cancelled":
-            out += dispute_ended(dispute_id, order_id, buyer_id, seller_id, placed, None, Fault.NONE.value)
+            out += dispute_ended(dispute_id, buyer_id, placed, None, Fault.NONE.value)
     return out
 
 
@@ -221,7 +216,8 @@ class Windows:
 
     @property
     def recent(self) -> tuple[str, str]:
-        return day_bucket(_month_start(self.short_start - timedelta(days=1))), day_bucket(self.today)
+        """Through the last published level's item (no fact is dated after today)."""
+        return day_bucket(_month_start(self.short_start - timedelta(days=1))), LEVEL_KEY
 
     def older(self) -> list[tuple[str, str]]:
         """Key ranges covering the long window before ``recent``'s first day."""
@@ -304,18 +300,17 @@ def standing(seller_id: str, now: datetime, policy: Policy, recent: list[Bucket]
                     level_of(orders, defects, buyers, policy))
 
 
+def published_level(recent: list[Bucket]) -> Level:
+    """The level last published for the seller (``seller.standing_changed``); at first, no data."""
+    for b in recent:
+        if b.key == LEVEL_KEY and b.members:
+            return Level(next(iter(b.members)))
+    return Level.NOT_ENOUGH_DATA
+
+
 def needs_long_window(recent: list[Bucket], now: datetime, policy: Policy) -> bool:
     w = Windows.at(now, policy)
     return w.sum(recent, w.short_start).get("orders") < policy.standing_min_orders
-
-
-def with_facts(buckets: list[Bucket], facts: Iterable[Fact]) -> list[Bucket]:
-    """The buckets as they will be once ``facts`` are applied (to foresee a level change): each
-    fact as a delta on its day, which every window counts once whichever items it reads."""
-    out = list(buckets)
-    for f in facts:
-        out.append(Bucket(day_bucket(f.day), dict(f.counts), frozenset([f.member]) if f.member else frozenset()))
-    return out
 
 
 @dataclass(frozen=True)

@@ -56,7 +56,8 @@ class Disputes(UseCases):
             self._apply_rules(uow, dispute, attached, now)
             if not dispute.is_open:  # an ACTIVE rule refunded it: the order settles in the same write
                 outcome, refund, refund_id = dispute.settlement()
-                attached = attached.settle_dispute(dispute.dispute_id, outcome, refund, refund_id, now, self.policy)
+                attached = attached.settle_dispute(dispute.dispute_id, outcome, refund, refund_id, now, self.policy,
+                                                   dispute.seller_at_fault)
             uow.orders.save(attached)
             saved = uow.disputes.save(dispute)
             uow.commit()
@@ -73,7 +74,7 @@ class Disputes(UseCases):
         case = rules.Case(
             reason=dispute.reason, total=order.total, still_held=order.escrow.still_held,
             days_without_scan=rules.days_without_scan(last_seen, now),
-            seller_level=read_standing(uow.moderation, order.seller_id, now, self.policy).level if with_standing
+            seller_level=read_standing(uow.moderation, order.seller_id, now, self.policy)[0].level if with_standing
             else None,
             buyer_flag=read_signals(uow.moderation, order.buyer_id, now, self.policy).flag if with_signals else None)
         evaluation = rules.evaluate(rules_, case, now)
@@ -209,5 +210,6 @@ def save_with_order(uow: UnitOfWork, dispute: Dispute, was_open: bool, policy: P
         order = uow.orders.get(dispute.order_id)
         assert order is not None, "a dispute's order is never deleted"
         outcome, refund, refund_id = dispute.settlement()
-        uow.orders.save(order.settle_dispute(dispute.dispute_id, outcome, refund, refund_id, uow.now(), policy))
+        uow.orders.save(order.settle_dispute(dispute.dispute_id, outcome, refund, refund_id, uow.now(), policy,
+                                             dispute.seller_at_fault))
     return uow.disputes.save(dispute, claimant)

@@ -16,21 +16,24 @@ from ..domain.errors import ConcurrentModification, NotFound
 from ..domain.identity import Identity
 from ..domain.policy import Policy
 from ..domain.rules import Rule, require_live_room
+from ..domain.timefmt import fmt
 from ..ports import ModerationRepository
 from . import access
 from .base import UseCases
 from .commands import SaveRule
 
 
-def read_standing(repo: ModerationRepository, seller_id: str, now: datetime, policy: Policy) -> st.Standing:
-    """At most three Queries: the recent days, and for a seller with few orders, the rest of the
-    long window (its first days and whole months)."""
+def read_standing(repo: ModerationRepository, seller_id: str, now: datetime, policy: Policy
+                  ) -> tuple[st.Standing, st.Level]:
+    """The standing and the level last published. At most three Queries: the recent days (and
+    the published level), and for a seller with few orders, the rest of the long window (its
+    first days and whole months)."""
     party, w = st.seller_key(seller_id), st.Windows.at(now, policy)
     recent = repo.buckets(party, *w.recent)
     older = None
     if st.needs_long_window(recent, now, policy):
         older = [b for first, last in w.older() for b in repo.buckets(party, first, last)]
-    return st.standing(seller_id, now, policy, recent, older)
+    return st.standing(seller_id, now, policy, recent, older), st.published_level(recent)
 
 
 def read_signals(repo: ModerationRepository, buyer_id: str, now: datetime, policy: Policy) -> st.Signals:
@@ -53,12 +56,11 @@ class Insights:
         if d.actor_for(self.who.party_id, self.who.is_moderator) is not Actor.MODERATOR:
             return None
         now, policy = self.uses.clock.now(), self.uses.policy
-        if d.seller_id not in self.sellers or d.buyer_id not in self.buyers:
+        if d.seller_id not in self.sellers:
+            self.sellers[d.seller_id] = self.uses.current_standing(d.seller_id)
+        if d.buyer_id not in self.buyers:
             with self.uses.uow() as uow:
-                if d.seller_id not in self.sellers:
-                    self.sellers[d.seller_id] = read_standing(uow.moderation, d.seller_id, now, policy)
-                if d.buyer_id not in self.buyers:
-                    self.buyers[d.buyer_id] = read_signals(uow.moderation, d.buyer_id, now, policy)
+                self.buyers[d.buyer_id] = read_signals(uow.moderation, d.buyer_id, now, policy)
         s, b = self.sellers[d.seller_id], self.buyers[d.buyer_id]
         return {"seller_standing": {"level": s.level.value, "defect_rate": s.defect_rate},
                 "buyer_signals": {"flag": b.flag.value, "lost": b.lost}}
@@ -69,8 +71,25 @@ class Moderation(UseCases):
         """Moderators, and the seller for themself; anyone else is told there is no such seller."""
         if not (who.is_moderator or (who.party_id is not None and who.party_id == seller_id)):
             raise NotFound("no such seller", code="SELLER_NOT_FOUND")
+        return self.current_standing(seller_id)
+
+    def current_standing(self, seller_id: str) -> st.Standing:
+        """The standing now. A level other than the one last published is published here
+        (``seller.standing_changed``), with the level, in one commit: a level is evaluated when a
+        standing is read (this route, moderators' views of the seller's cases, the rules), so the
+        writes that make facts true cost no read (docs/RULES.md 11)."""
+        now = self.clock.now()
         with self.uow() as uow:
-            return read_standing(uow.moderation, seller_id, self.clock.now(), self.policy)
+            standing, was = read_standing(uow.moderation, seller_id, now, self.policy)
+            if standing.level is not was:
+                uow.moderation.publish_level(seller_id, was.value, standing.level.value)
+                uow.publish("seller.standing_changed", {"seller_id": seller_id, "from": was.value,
+                                                        "to": standing.level.value, "as_of": fmt(now)})
+                try:
+                    uow.commit()
+                except ConcurrentModification:
+                    pass  # another reader published this change at the same instant
+        return standing
 
     def signals(self, who: Identity, buyer_id: str) -> st.Signals:
         """Moderators only; anyone else is told there is no such buyer."""

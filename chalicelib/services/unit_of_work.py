@@ -13,8 +13,8 @@ from typing import Any, Protocol
 
 from ..domain import standing as st
 from ..domain.disputes import Dispute
-from ..domain.ledger import MoneyEvent, PayRefund
-from ..domain.orders import Order
+from ..domain.ledger import PayRefund
+from ..domain.orders import Defect, Order
 from ..domain.policy import Policy
 from ..domain.rules import report_facts
 from ..domain.timefmt import fmt
@@ -30,11 +30,6 @@ from ..ports import (
     OrderRepository,
     OutboxRecord,
 )
-
-
-def _refunded_unshipped(effect: MoneyEvent) -> bool:
-    """An order refunded because it was never shipped: a defect of its seller."""
-    return effect.detail_type == "refund.requested" and effect.details.get("cause") == "NOT_SHIPPED"
 
 
 class Relay(Protocol):
@@ -98,9 +93,9 @@ class UnitOfWork(ABC):
                 self._outbox.append(OutboxRecord.timer(effect, now))
             elif isinstance(effect, PayRefund):
                 self._outbox.append(OutboxRecord.refund(effect, now))
+            elif isinstance(effect, Defect):
+                self.record([st.defect(order.order_id, order.buyer_id, order.seller_id, order.created_at)])
             else:
-                if _refunded_unshipped(effect):
-                    self.record([st.defect(order.order_id, order.buyer_id, order.seller_id, order.created_at)])
                 self.publish(effect.detail_type, {**effect.details, "at": fmt(now)})
 
     def record(self, facts: list[st.Fact]) -> None:
@@ -131,35 +126,13 @@ class UnitOfWork(ABC):
         count_committed((r.payload["detail_type"], r.payload["detail"]) for r in outbox if r.kind == "EVENT")
 
     def _stage_facts(self) -> None:
-        """Each fact once: a defect already counted for its order is dropped (a second dispute
-        of the order must not be refused for it); the others come from a versioned change that
-        happens once, so their markers cannot exist yet. A seller whose level these facts change
-        gets ``seller.standing_changed`` in the same commit (evaluated here, when facts are written)."""
+        """Each fact once, with the change that makes it true: every fact comes from a versioned
+        transition that happens once (a registration, a dispute's opening or end, an order's
+        defect, which the order itself records), so its marker cannot exist yet and never
+        refuses the change (docs/RULES.md 11). No read: a change costs no request more."""
         facts, self._facts = self._facts, []
-        if not facts:
-            return
-        unique = list({f.fact_id: f for f in facts}.values())
-        once = [f.fact_id for f in unique if f.once_per_order]
-        done = self.moderation.counted(once) if once else set()
-        unique = [f for f in unique if f.fact_id not in done]
-        for seller_id in sorted({f.seller_id for f in unique if f.seller_id}):
-            self._level_change(seller_id, [f for f in unique if f.seller_id == seller_id])
-        self.moderation.record(unique)
-
-    def _level_change(self, seller_id: str, facts: list[st.Fact]) -> None:
-        now, policy = self.clock.now(), self.policy
-        party = st.seller_key(seller_id)
-        w = st.Windows.at(now, policy)
-        recent = self.moderation.buckets(party, *w.recent)
-        after = st.with_facts(recent, facts)
-        older: list[st.Bucket] | None = None
-        if st.needs_long_window(recent, now, policy) or st.needs_long_window(after, now, policy):
-            older = [b for first, last in w.older() for b in self.moderation.buckets(party, first, last)]
-        was = st.standing(seller_id, now, policy, recent, older).level
-        becomes = st.standing(seller_id, now, policy, after, older).level
-        if was is not becomes:
-            self.publish("seller.standing_changed", {"seller_id": seller_id, "from": was.value, "to": becomes.value,
-                                                     "as_of": fmt(now)})
+        if facts:
+            self.moderation.record(list({f.fact_id: f for f in facts}.values()))
 
     @abstractmethod
     def _write(self, staged: list[Any], outbox: list[OutboxRecord]) -> None:

@@ -97,7 +97,8 @@ def test_a_generated_client_plays_a_whole_dispute(generated: Any, server: tuple[
     assert isinstance(standing, models.SellerStanding) and (standing.orders, standing.defects) == (1, 1)
     signals = module("api.moderation.buyer_signals").sync("b-1", client=moderator)
     assert isinstance(signals, models.BuyerSignals) and signals.won == 1
-    assert decided.seller_standing.level == models.StandingLevel.NOT_ENOUGH_DATA
+    seen = module("api.disputes.get_dispute").sync(did, client=moderator)
+    assert seen.seller_standing.level == models.StandingLevel.NOT_ENOUGH_DATA and seen.buyer_signals.lost == 0
     admin = client("a-1", "moderation-admins")
     rule = module("api.moderation.save_rule").sync("counterfeits", client=admin, body=models.RuleRequest.from_dict(
         {"description": "Counterfeits to a person", "mode": "DRY_RUN", "priority": 1,

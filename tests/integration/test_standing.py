@@ -55,6 +55,10 @@ def test_reading_a_big_sellers_standing_costs_a_fixed_few_requests(wired: Any, s
                                                                    window: int, queries: int, level: str) -> None:
     client = boto3.client("dynamodb", region_name="us-east-1")
     seeded = seed_seller(client, settings.moderation_table, "s-big", wired.clock.now().date(), recent_orders=recent)
+    with dynamodb_requests() as first:
+        wired.services.moderation.standing(MODERATOR, "s-big")
+    # the new level published with its event, then the event delivered (its outbox record deleted)
+    assert first == ["Query"] * queries + ["TransactWriteItems", "BatchWriteItem"]
     with dynamodb_requests() as seen:
         s = wired.services.moderation.standing(MODERATOR, "s-big")
     assert seen == ["Query"] * queries  # no scan, no read per order, whatever the seller's size

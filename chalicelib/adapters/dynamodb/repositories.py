@@ -17,7 +17,7 @@ from ...domain.notes import Note
 from ...domain.orders import Order
 from ...domain.policy import Policy
 from ...domain.rules import REPORT_COUNTS, Rule, rule_key, version_bucket
-from ...domain.standing import Bucket, Fact, merge
+from ...domain.standing import LEVEL_KEY, Bucket, Fact, Level, merge, seller_key
 from ...domain.timefmt import fmt
 from ...ports import OrderExists, OutboxRecord, Page
 from ...services.unit_of_work import UnitOfWork
@@ -310,9 +310,12 @@ class DynamoModeration(_Repo):
             out.append(Bucket(item.sk, counts, frozenset(item.members or ())))
         return out
 
-    def counted(self, fact_ids: Iterable[str]) -> set[str]:
-        # A commit holds one or two defects at most: a strongly consistent GetItem each.
-        return {f for f in fact_ids if _get(self.t.moderation, f"F#{f}", MARKER) is not None}
+    def publish_level(self, seller_id: str, was: str, level: str) -> None:
+        m = self.t.moderation
+        condition = m.members.contains(was) if was != Level.NOT_ENOUGH_DATA.value else \
+            (m.members.does_not_exist() | m.members.contains(was))
+        self.uow.stage(Write("update", m(seller_key(seller_id), LEVEL_KEY), lambda: _stale("level"),
+                             actions=[m.members.set({level})], condition=condition))
 
     def record(self, facts: builtins.list[Fact]) -> None:
         m = self.t.moderation
