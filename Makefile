@@ -6,7 +6,7 @@ REDOCLY := @redocly/cli@2.77.0
 STAMP  := $(VENV)/.installed-$(shell echo $(REDOCLY) | cat requirements.txt requirements-dev.txt - | cksum | cut -d' ' -f1)
 PORT   ?= 8000
 
-.PHONY: help dev test unit integration functional deploy-tests token lint clean synth package deploy bench
+.PHONY: help dev test unit integration functional browser deploy-tests token lint clean synth package deploy bench
 
 # checkov (the IaC scanner the tests run) pins its own dependency tree: it gets its own virtualenv.
 CHECKOV_VERSION := 3.3.30
@@ -30,13 +30,28 @@ $(STAMP): requirements.txt requirements-dev.txt
 help:
 	@grep -E '^## make ' $(MAKEFILE_LIST) | sed -e 's/^## //'
 
-## make dev [HOST=0.0.0.0] [PORT=8000] [MOTO_PORT=4566]: the API over emulated AWS on this machine; Ctrl-C stops it all.
+## make dev [HOST=0.0.0.0] [PORT=8000] [MOTO_PORT=4566] [DEMO=1]: the API and the console over emulated AWS on this
+## machine (DEMO=1: with sample cases); Ctrl-C stops it all.
+DEMO ?=
 dev: $(STAMP)
-	@PORT=$(PORT) $(PY) -m local.devserver
+	@PORT=$(PORT) DEMO=$(DEMO) $(PY) -m local.devserver
 
-## make test: every test tier: unit, integration, the synthesized stack (deploy), then functional.
+## make test: every test tier: unit, integration, the synthesized stack (deploy), functional, then the
+## browser tier when this machine has a Chromium (it says so plainly when not).
 test: $(STAMP) $(CHECKOV)
 	@CHECKOV=$(CHECKOV) $(PY) -m pytest -q tests/unit tests/integration tests/deploy tests/functional
+	@$(MAKE) --no-print-directory browser-if-chromium
+
+CHROMIUM ?= $(shell command -v chromium || command -v chromium-browser)
+.PHONY: browser-if-chromium
+browser-if-chromium:
+	@if [ -n "$(CHROMIUM)" ]; then CHROMIUM=$(CHROMIUM) $(PY) -m pytest -q tests/browser; else \
+		echo "make test: NO CHROMIUM on this machine, so the browser tier (tests/browser) DID NOT RUN." >&2; \
+		echo "           Install Debian's package (sudo apt-get install chromium) and run make browser." >&2; fi
+
+## make browser: the console in a real headless Chromium (Debian's `chromium` package) against `make dev`.
+browser: $(STAMP)
+	@CHROMIUM=$(CHROMIUM) $(PY) -m pytest -q tests/browser
 
 ## make unit: the domain and the use cases over in-memory fakes (no AWS at all; seconds).
 unit: $(STAMP)
@@ -90,6 +105,7 @@ bench: $(STAMP)
 	@$(PY) -m bench.bundle_import
 	@$(PY) -m bench.local_overhead
 	@$(PY) -m bench.standing_read
+	@$(PY) -m bench.console_render
 	@$(PY) -m bench.sweep_reads
 	@$(PY) -m bench.cost
 	@$(PY) -m bench.dev_memory

@@ -10,6 +10,7 @@ from chalice import Chalice, Rate
 from chalicelib import schemas, views
 from chalicelib.bootstrap import container
 from chalicelib.config import evidence_queue_name, sweep_rate_minutes, timer_queue_name
+from chalicelib.console.pages import blueprint as console_pages
 from chalicelib.domain.disputes import ASSIGNED_FILTERS, Dispute, QueueFilter
 from chalicelib.domain.orders import Order
 from chalicelib.http import Api, RawRequest, Reply, Request
@@ -23,6 +24,7 @@ app = Chalice(app_name="buyer-protection")
 api = Api(app, verifier=lambda: container().verifier, idempotent=lambda: container().idempotent,
           idempotency_config=lambda: container().idempotency_config,
           sandbox=lambda: container().settings.sandbox)
+app.register_blueprint(console_pages)  # the case team's console: HTML pages under /console (docs/CONSOLE.md)
 
 
 def services() -> Services:

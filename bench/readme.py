@@ -134,6 +134,20 @@ def evidence() -> str:
     ])
 
 
+def console() -> str:
+    r = load("console_render")
+    case, health = r["results"]["case_page_ms"], r["results"]["health_ms"]
+    return "\n".join([
+        f"Measured by `make bench` on {r['date']} ({local_machine(r)}; `bench/results/console_render.json`): "
+        f"the case page, with its",
+        f"photo, style sheet and script, loads in **{case['median']:.0f} ms** at p50 over {case['n']} loads in "
+        f"headless Chromium on `make dev`",
+        f"(p90 {case['p90']:.0f} ms; goal 1 s: {'met' if r['results']['goal_met'] else 'NOT met'}), "
+        f"{r['results']['case_page_over_health_p50']}x `GET /health` opened in the same tab "
+        f"({health['median']:.0f} ms).",
+    ])
+
+
 def local_machine(report: dict[str, Any]) -> str:
     m = report["machine"]
     cpu = m.get("cpu") or m.get("processor")
@@ -141,7 +155,7 @@ def local_machine(report: dict[str, Any]) -> str:
     return f"{cores} cores, {cpu}, Python {m['python']}"
 
 
-BLOCKS = {"timers": timers, "numbers": numbers, "evidence": evidence}
+BLOCKS = {"timers": timers, "numbers": numbers, "evidence": evidence, "console": console}
 
 
 def render(text: str) -> str:

@@ -40,6 +40,7 @@ from .services.timers import Timers as TimerUseCases
 
 if TYPE_CHECKING:
     from .adapters.auth import TokenVerifier
+    from .console.session import Sessions
 
 
 @dataclass
@@ -59,6 +60,24 @@ class Container:
         from .adapters.auth import TokenVerifier
 
         return TokenVerifier(self.settings.auth)
+
+    @cached_property
+    def sessions(self) -> Sessions | None:
+        """The console's session signer; None when this stage has no session key (no console)."""
+        from .console.session import Sessions
+
+        console = self.settings.console
+        return Sessions(console.session_key, console.session_seconds, self.clock) if console.session_key else None
+
+    @cached_property
+    def console_verifier(self) -> TokenVerifier | None:
+        """ID tokens of the console's app client (the hosted UI), when the stage has one."""
+        from dataclasses import replace
+
+        from .adapters.auth import TokenVerifier
+
+        hosted = self.settings.console.hosted_ui
+        return TokenVerifier(replace(self.settings.auth, audience=hosted.client_id)) if hosted else None
 
     @cached_property
     def _idempotency(self) -> tuple[Callable[..., dict[str, Any]], Any]:

@@ -134,6 +134,71 @@ def stripe_secret(secret_id: str, refresh: bool = False) -> tuple[str, str]:
 
 
 @dataclass(frozen=True)
+class HostedUi:
+    """The Cognito hosted UI the console signs moderators in with (deployed stages)."""
+
+    domain: str  # https://<prefix>.auth.<region>.amazoncognito.com
+    client_id: str  # the console's app client (a public client: PKCE, no secret)
+
+    def logout_url(self, host: str, base: str) -> str:
+        from urllib.parse import urlencode
+
+        return f"{self.domain}/logout?" + urlencode({"client_id": self.client_id,
+                                                       "logout_uri": f"https://{host}{base}/console/signed-out"})
+
+
+@dataclass(frozen=True)
+class ConsoleSettings:
+    """The case team's console. ``session_key`` signs its session cookies: random per process
+    unless given (make dev; sessions end when it stops), from a Secrets Manager secret when
+    deployed (every container must verify every other's cookies). Without a key the console is off."""
+
+    session_key: str = field(default="", repr=False)
+    session_seconds: int = 8 * 3600  # a working day; never longer than the ID token it came from
+    hosted_ui: HostedUi | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str], sandbox: bool) -> ConsoleSettings:
+        key = env.get("CONSOLE_SESSION_KEY") or ""
+        secret_id = env.get("CONSOLE_SESSION_SECRET_ARN") or ""
+        if not key and secret_id:
+            key = console_session_key(secret_id)
+        if not key and (sandbox or not env.get("AWS_LAMBDA_FUNCTION_NAME")):
+            key = secrets.token_urlsafe(48)  # one process (make dev, tests): its own key
+        domain, client = env.get("CONSOLE_AUTH_DOMAIN") or "", env.get("CONSOLE_CLIENT_ID") or ""
+        if domain and not client and env.get("CONSOLE_CLIENT_ID_PARAMETER"):
+            client = console_client_id(env["CONSOLE_CLIENT_ID_PARAMETER"])
+        hosted = HostedUi(domain.rstrip("/"), client) if domain and client else None
+        return cls(session_key=key, session_seconds=_seconds(env, "CONSOLE_SESSION_SECONDS", cls.session_seconds),
+                   hosted_ui=hosted)
+
+
+def console_client_id(parameter: str) -> str:
+    """The console's Cognito app client id from its SSM parameter (the stack writes it there),
+    read through Powertools Parameters once per container."""
+    from aws_lambda_powertools.utilities.parameters import get_parameter
+    from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
+
+    try:
+        return str(get_parameter(parameter, max_age=SECRET_MAX_AGE) or "")
+    except GetParameterError as exc:
+        raise ConfigError(f"CONSOLE_CLIENT_ID_PARAMETER: {parameter} cannot be read: {exc}") from exc
+
+
+def console_session_key(secret_id: str) -> str:
+    """The console's session key: the string in a Secrets Manager secret (the stack generates it),
+    read through Powertools Parameters once per container."""
+    from aws_lambda_powertools.utilities.parameters import get_secret
+    from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
+
+    try:
+        value: Any = get_secret(secret_id, max_age=SECRET_MAX_AGE)
+    except GetParameterError as exc:
+        raise ConfigError(f"CONSOLE_SESSION_SECRET_ARN: the secret {secret_id} cannot be read: {exc}") from exc
+    return str(value or "")
+
+
+@dataclass(frozen=True)
 class Settings:
     auth: AuthSettings
     policy: Policy = field(default_factory=Policy)
@@ -154,6 +219,7 @@ class Settings:
     sweep_interval_seconds: int = DEFAULT_SWEEP_INTERVAL_SECONDS
     payments: PaymentSettings = field(default_factory=PaymentSettings)
     sandbox: bool = False  # the /sandbox routes (make dev sets it; never in production)
+    console: ConsoleSettings = field(default_factory=ConsoleSettings)
 
     @property
     def tables(self) -> dict[str, str]:
@@ -207,6 +273,7 @@ class Settings:
             sweep_interval_seconds=_seconds(env, "SWEEP_INTERVAL_SECONDS", DEFAULT_SWEEP_INTERVAL_SECONDS),
             payments=payments,
             sandbox=sandbox,
+            console=ConsoleSettings.from_env(env, sandbox),
         )
 
 

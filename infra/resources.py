@@ -173,6 +173,12 @@ RELAY: dict[str, list[Any]] = {
 }
 # A unit of work (chalicelib/adapters/dynamodb/unit_of_work.py) reads the aggregates it changes and
 # writes them with the outbox records in one transaction.
+# The console (deployed): where it is served, where its client id is kept, its sign-in domain.
+CONSOLE_URL = "https://${RestAPI}.execute-api.${AWS::Region}.${AWS::URLSuffix}/api/console"
+CONSOLE_CLIENT_PARAMETER = "/${AWS::StackName}/console/client-id"
+HOSTED_UI = "https://${UserPoolDomain}.auth.${AWS::Region}.amazoncognito.com"
+
+
 UNIT_OF_WORK: dict[str, list[Any]] = {
     "dynamodb:GetItem": [_table("OrdersTable"), _table("DisputesTable")],
     "dynamodb:PutItem": [_table("OutboxTable")],
@@ -211,6 +217,10 @@ FUNCTION_GRANTS: dict[str, dict[str, list[Any]]] = {
                           + [_table(t, index=True) for t in ("OrdersTable", "DisputesTable")],
         # Presigned: the apps upload to uploads/ and download served copies with these.
         "s3:PutObject": [UPLOADS], "s3:GetObject": [SERVED],
+        # The console: its session key and its Cognito client's id.
+        "secretsmanager:GetSecretValue": [{"Ref": "ConsoleSessionSecret"}],
+        "ssm:GetParameter": [{"Fn::Sub": "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter"
+                                         + CONSOLE_CLIENT_PARAMETER}],
     }),
     "TimerFired": _merge(UNIT_OF_WORK, RELAY, FACTS),
     # A record that fails again is moved to the back of the outbox (UpdateItem), never dropped.
@@ -452,6 +462,27 @@ def identity_resources() -> dict[str, Any]:
         # The token endpoint (/oauth2/token) for client credentials lives on the pool's domain.
         "UserPoolDomain": {"Type": "AWS::Cognito::UserPoolDomain", "Properties": {
             "UserPoolId": {"Ref": "UserPool"}, "Domain": {"Fn::Sub": "${AWS::StackName}-${AWS::AccountId}"}}},
+        # The case team's console signs in through the hosted UI on that domain: a public client
+        # (PKCE, no secret) whose ID tokens last a working day, the console session's longest.
+        "ConsoleAppClient": {"Type": "AWS::Cognito::UserPoolClient", "Properties": {
+            "ClientName": {"Fn::Sub": "${AWS::StackName}-console"}, "UserPoolId": {"Ref": "UserPool"},
+            "GenerateSecret": False, "AllowedOAuthFlowsUserPoolClient": True, "AllowedOAuthFlows": ["code"],
+            "AllowedOAuthScopes": ["openid", "email", "profile"], "SupportedIdentityProviders": ["COGNITO"],
+            "CallbackURLs": [{"Fn::Sub": f"{CONSOLE_URL}/callback"}],
+            "LogoutURLs": [{"Fn::Sub": f"{CONSOLE_URL}/signed-out"}],
+            "ExplicitAuthFlows": ["ALLOW_REFRESH_TOKEN_AUTH"], "PreventUserExistenceErrors": "ENABLED",
+            "EnableTokenRevocation": True, "IdTokenValidity": 480, "AccessTokenValidity": 60,
+            "RefreshTokenValidity": 1,
+            "TokenValidityUnits": {"IdToken": "minutes", "AccessToken": "minutes", "RefreshToken": "days"}}},
+        # The API function reads the console client's id here: referring to the client from its
+        # environment would make a cycle (client -> callback URL -> API -> function -> client).
+        "ConsoleClientIdParameter": {"Type": "AWS::SSM::Parameter", "Properties": {
+            "Name": {"Fn::Sub": CONSOLE_CLIENT_PARAMETER}, "Type": "String", "Value": {"Ref": "ConsoleAppClient"},
+            "Description": "The console's Cognito app client id (read by the API function)."}},
+        # Signs the console's session cookies, the same key in every container of the API function.
+        "ConsoleSessionSecret": {"Type": "AWS::SecretsManager::Secret", "Properties": {
+            "Description": "Signs the case console's session cookies (HS256); replacing it signs everyone out.",
+            "GenerateSecretString": {"PasswordLength": 64, "ExcludePunctuation": True}}},
         "ServicesResourceServer": {"Type": "AWS::Cognito::UserPoolResourceServer", "Properties": {
             "UserPoolId": {"Ref": "UserPool"}, "Identifier": RESOURCE_SERVER, "Name": "buyer-protection API",
             "Scopes": [{"ScopeName": name, "ScopeDescription": why} for name, why in SCOPE_DESCRIPTIONS.items()]}},
@@ -466,6 +497,14 @@ def identity_resources() -> dict[str, Any]:
             "AccessTokenValidity": 60, "TokenValidityUnits": {"AccessToken": "minutes"},
             "ExplicitAuthFlows": ["ALLOW_REFRESH_TOKEN_AUTH"]}}
     return resources
+
+
+def console_environment() -> dict[str, Any]:
+    """The API function's console settings (chalicelib/config.py ConsoleSettings): the hosted UI,
+    where the console client's id is, and the session key's secret."""
+    return {"CONSOLE_AUTH_DOMAIN": {"Fn::Sub": HOSTED_UI},
+            "CONSOLE_CLIENT_ID_PARAMETER": {"Fn::Sub": CONSOLE_CLIENT_PARAMETER},
+            "CONSOLE_SESSION_SECRET_ARN": {"Ref": "ConsoleSessionSecret"}}
 
 
 def auth_environment() -> dict[str, Any]:
@@ -491,6 +530,10 @@ def outputs() -> dict[str, Any]:
         "TokenEndpoint": {"Value": {"Fn::Sub": "https://${UserPoolDomain}.auth.${AWS::Region}.amazoncognito.com"
                                                "/oauth2/token"}},
         "EvidenceBucketName": {"Value": {"Ref": "EvidenceBucket"}},
+        "ConsoleURL": {"Value": {"Fn::Sub": CONSOLE_URL + "/"},
+                       "Description": "The case team's console (moderators sign in with the hosted UI)."},
+        "ConsoleAppClientId": {"Value": {"Ref": "ConsoleAppClient"}},
+        "HostedUiEndpoint": {"Value": {"Fn::Sub": HOSTED_UI}},
         "AlarmTopicArn": {"Value": {"Ref": "AlarmTopic"}},
     }
     out.update({f"{logical_id}Id": {"Value": {"Ref": logical_id}} for logical_id in SERVICE_CLIENTS})
@@ -739,7 +782,9 @@ def cloudformation(stage: str, function_ids: list[str], timer_queue_name: str = 
                 **auth_environment()})
     stripe = stage_payment_provider(stage) == "stripe"
     for function_id in function_ids:
-        resources[function_id] = function_resource(function_id, {**env, **payment_environment(function_id, stripe)})
+        console = console_environment() if function_id == "APIHandler" else {}
+        resources[function_id] = function_resource(function_id, {**env, **payment_environment(function_id, stripe),
+                                                                 **console})
         resources[role_id(function_id)] = {"Properties": {"Policies": function_policy(function_id, stripe)}}
     resources["RestAPI"] = {"Properties": {
         "Name": API_NAME,

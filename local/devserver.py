@@ -86,6 +86,23 @@ def _public_host(host: str) -> str:
 STOP_GRACE_SECONDS = 0.5
 
 
+def _seed_demo(base: str) -> None:
+    """DEMO=1: sample cases made over the API once it serves (local/demo.py), in the background."""
+
+    def run() -> None:
+        from local.demo import seed
+
+        try:
+            made = seed(base)
+        except Exception as exc:  # noqa: BLE001 - the demo is a convenience: say why, keep serving
+            print(f"demo: the sample data could not be made: {exc}", file=sys.stderr, flush=True)
+            return
+        print(f"demo: ready: {len(made['escalated'])} escalated cases (one overdue), a refund needing a person, "
+              f"and a case in each of {', '.join(sorted(made['states']))}", flush=True)
+
+    threading.Thread(target=run, name="demo", daemon=True).start()
+
+
 def main() -> int:
     host = os.environ.get("HOST") or "127.0.0.1"
     port = int(os.environ.get("PORT", "8000"))
@@ -153,7 +170,10 @@ def main() -> int:
     stop_on_signals(server)
     _stop_when_orphaned(stop)
     print(f"ready: API on http://{public}:{port} (emulated AWS on {endpoint}); Ctrl-C stops", flush=True)
+    print(f"console: http://{public}:{port}/console/ (sign in with any moderator id)", flush=True)
     print("note: the data lives in memory only (emulated AWS): it is not kept across restarts", flush=True)
+    if os.environ.get("DEMO") not in (None, "", "0"):
+        _seed_demo(f"http://127.0.0.1:{port}" if host in ("0.0.0.0", "::") else f"http://{host}:{port}")
     try:
         server.serve_forever()
     finally:

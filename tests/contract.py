@@ -44,6 +44,9 @@ def check(method: str, url: str, status: int, content_type: str | None, body: by
     operation. A method and path the document has no operation for must answer in the error
     shape (unknown routes are part of the contract too)."""
     parts = urlsplit(url)
+    if parts.path == "/console" or parts.path.startswith("/console/"):
+        _check_console_page(method, url, status, content_type, body)
+        return
     args = {k: v[0] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
     ctype = (content_type or "").split(";")[0].strip() or "application/json"
     request = MockRequest(HOST, method, parts.path, args=args)
@@ -61,6 +64,17 @@ def check(method: str, url: str, status: int, content_type: str | None, body: by
             raise ContractViolation(f"{method} {url} -> {status}: not in the error shape: {body[:300]!r}") from exc
     except Exception as exc:
         raise ContractViolation(f"{method} {url} -> {status}: {exc}\n{_cause(exc)}\nbody: {body[:600]!r}") from exc
+
+
+def _check_console_page(method: str, url: str, status: int, content_type: str | None, body: bytes) -> None:
+    """The console's pages (openapi.yaml x-console-pages): HTML, a 303 after a POST or to sign in,
+    or an unknown route's 404 in the error shape; never a 5xx."""
+    ctype = (content_type or "").split(";")[0].strip()
+    if status == 404 and ctype == "application/json":
+        _error_validator().validate(json.loads(body))
+        return
+    if status >= 500 or not (status == 303 or ctype in ("text/html", "text/css", "text/javascript")):
+        raise ContractViolation(f"{method} {url} -> {status} {ctype}: not what a console page answers")
 
 
 def _cause(exc: BaseException) -> str:

@@ -85,8 +85,13 @@ class Payments(UseCases):
         receipt = self.provider.refund(request)
         logger.info("refund sent", refund_id=refund_id, attempt=attempt, status=receipt.status,
                     provider=self.provider.name)
-        return self._apply(order_id, refund_id, attempt, receipt.status, receipt.provider_refund_id,
-                           receipt.failure_reason)
+        outcome = self._apply(order_id, refund_id, attempt, receipt.status, receipt.provider_refund_id,
+                              receipt.failure_reason)
+        if outcome == "unchanged" and receipt.status != FAILED:
+            # An older attempt paid while this one was on its way (its cancel found nothing yet):
+            # cancel what was just sent.
+            self._stop_newer_attempt(order_id, refund_id)
+        return outcome
 
     @staticmethod
     def _request(order: Order, refund: Refund, attempt: int) -> RefundOrder:
@@ -104,7 +109,9 @@ class Payments(UseCases):
             if view.status == SUCCEEDED:
                 logger.warning("an earlier refund attempt succeeded after all: the new one is not sent",
                                refund_id=refund.refund_id, attempt=earlier, new_attempt=refund.attempt)
-                return self._apply(order.order_id, refund.refund_id, earlier, SUCCEEDED, view.provider_refund_id, None)
+                outcome = self._apply(order.order_id, refund.refund_id, earlier, SUCCEEDED, view.provider_refund_id, None)
+                self._stop_newer_attempt(order.order_id, refund.refund_id)  # another sender may have sent it
+                return outcome
             logger.error("an earlier refund attempt is still pending at the provider: the new one is held",
                          refund_id=refund.refund_id, attempt=earlier, new_attempt=refund.attempt)
             return self._apply(order.order_id, refund.refund_id, refund.attempt, FAILED, None, EARLIER_ATTEMPT_PENDING)

@@ -388,7 +388,13 @@ NOT_SET = {
     "AWS_REGION": "set by the Lambda runtime (reserved)",
     "AWS_DEFAULT_REGION": "set by the Lambda runtime (reserved)",
     "AWS_LAMBDA_FUNCTION_NAME": "set by the Lambda runtime (reserved)",
+    **{var: "the API function only: it serves the console (test_only_the_api_function_serves_the_console)"
+       for var in ("CONSOLE_AUTH_DOMAIN", "CONSOLE_CLIENT_ID_PARAMETER", "CONSOLE_SESSION_SECRET_ARN")},
+    "CONSOLE_CLIENT_ID": "local runs and tests; the stack gives CONSOLE_CLIENT_ID_PARAMETER",
+    "CONSOLE_SESSION_KEY": "local runs; the stack gives CONSOLE_SESSION_SECRET_ARN",
+    "CONSOLE_SESSION_SECONDS": "the default (a working day) applies",
 }
+CONSOLE_VARIABLES = {"CONSOLE_AUTH_DOMAIN", "CONSOLE_CLIENT_ID_PARAMETER", "CONSOLE_SESSION_SECRET_ARN"}
 # Set by the stack for a library the app uses, with the Powertools constant naming it.
 LIBRARY = {"POWERTOOLS_SERVICE_NAME": "SERVICE_NAME_ENV", "POWERTOOLS_LOG_LEVEL": "POWERTOOLS_LOG_LEVEL_ENV"}
 ENV_NAME = re.compile(r"[A-Z][A-Z0-9_]{2,}")
@@ -427,6 +433,19 @@ def test_every_variable_the_app_reads_is_set_on_every_function_or_explained(synt
     required = read - set(not_set)
     for function_id, env in environments(synthesized).items():
         assert required <= set(env), f"{function_id} lacks {sorted(required - set(env))}"
+
+
+def test_only_the_api_function_serves_the_console(synthesized: Synthesized) -> None:
+    """The console's hosted UI, client id and session key reach the API function, and no other."""
+    for function_id, env in environments(synthesized).items():
+        assert (set(env) & CONSOLE_VARIABLES) == (CONSOLE_VARIABLES if function_id == "APIHandler" else set())
+    resources = synthesized.template["Resources"]
+    client = resources["ConsoleAppClient"]["Properties"]
+    assert client["AllowedOAuthFlows"] == ["code"] and client["GenerateSecret"] is False
+    assert [u["Fn::Sub"] for u in client["CallbackURLs"]] == [
+        "https://${RestAPI}.execute-api.${AWS::Region}.${AWS::URLSuffix}/api/console/callback"]
+    assert resources["ConsoleClientIdParameter"]["Properties"]["Value"] == {"Ref": "ConsoleAppClient"}
+    assert {"ConsoleURL", "ConsoleAppClientId", "HostedUiEndpoint"} <= set(synthesized.template["Outputs"])
 
 
 def test_the_stack_sets_no_variable_nothing_reads(synthesized: Synthesized) -> None:

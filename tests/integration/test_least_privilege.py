@@ -148,9 +148,10 @@ def scenario(settings, aws) -> list[Call]:
 STAGE = "prod"
 
 
-def cold_starts(aws: dict[str, str], secret_arn: str) -> None:
+def cold_starts(aws: dict[str, str], secret_arn: str, console: dict[str, str] | None = None) -> None:
     """The first invocation of each paying function in a Stripe stage: its container is built
-    from the environment the template gives it, and reads the Stripe secret."""
+    from the environment the template gives it, and reads the Stripe secret (the API function
+    also the console's session key and client id)."""
     from aws_lambda_powertools.utilities.parameters import clear_caches
     from chalice.test import Client
 
@@ -180,6 +181,11 @@ def cold_starts(aws: dict[str, str], secret_arn: str) -> None:
         for function, invoke in invocations.items():
             bootstrap.reset()
             clear_caches()
+            for name, value in (console or {}).items():
+                if function == "APIHandler":  # the only function the template gives them
+                    patch.setenv(name, value)
+                else:
+                    patch.delenv(name, raising=False)
             assert invoke(), function
             assert bootstrap.container().settings.payments.stripe_api_key == "sk_test_least_privilege"
     bootstrap.reset()
@@ -197,7 +203,22 @@ def stripe_secret(aws_account) -> str:
 
 
 @pytest.fixture(scope="module")
-def exercised(base_settings, aws_account, stripe_secret) -> list[Call]:
+def console_store(aws_account) -> dict[str, str]:
+    """The console's session key secret and client id parameter, as the stack makes them; the API
+    function's environment naming them (infra/resources.py console_environment)."""
+    import boto3
+
+    secret = boto3.client("secretsmanager", region_name=REGION).create_secret(
+        Name=f"buyer-protection-{STAGE}/console-session", SecretString="k" * 64)["ARN"]
+    name = "/buyer-protection/console/client-id"  # the template's name, with this account's stack name
+    boto3.client("ssm", region_name=REGION).put_parameter(Name=name, Value="console-client", Type="String",
+                                                          Overwrite=True)
+    return {"CONSOLE_SESSION_SECRET_ARN": str(secret), "CONSOLE_CLIENT_ID_PARAMETER": name,
+            "CONSOLE_AUTH_DOMAIN": "https://buyer-protection.auth.us-east-1.amazoncognito.com"}
+
+
+@pytest.fixture(scope="module")
+def exercised(base_settings, aws_account, stripe_secret, console_store) -> list[Call]:
     """The cold starts' and the scenario's own calls: what "grants nothing beyond" is judged on,
     whatever else ran."""
     from dataclasses import replace
@@ -209,7 +230,7 @@ def exercised(base_settings, aws_account, stripe_secret) -> list[Call]:
     empty_account(settings, aws_account)
     try:
         with recording() as cold:  # nested in the session's recording
-            cold_starts(aws_account, stripe_secret)
+            cold_starts(aws_account, stripe_secret, console_store)
         return list(cold) + scenario(settings, aws_account)
     finally:
         while PROVIDERS:
@@ -252,13 +273,16 @@ def required(call: Call) -> list[tuple[str, str]]:
         return [(f"states:{op}", p.get("stateMachineArn") or p["executionArn"])]
     if call.service == "secretsmanager":
         return [(f"secretsmanager:{op}", p["SecretId"])]
+    if call.service == "ssm":
+        return [(f"ssm:{op}", f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter{p['Name']}")]
     if call.service == "events":
         return [("events:PutEvents", f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/{e['EventBusName']}")
                 for e in p["Entries"]]
     raise AssertionError(f"no policy mapping for {call.service}:{op}: add it to the template and here")
 
 
-def physical(settings: Any, aws: dict[str, str], secret_arn: str) -> dict[str, dict[str, str]]:
+def physical(settings: Any, aws: dict[str, str], secret_arn: str,
+             console: dict[str, str] | None = None) -> dict[str, dict[str, str]]:
     """What each logical id of the template is in the emulated account: {id: {attribute: value}}."""
     queues = {name: f"arn:aws:sqs:{REGION}:{ACCOUNT}:{url.rsplit('/', 1)[1]}" for name, url in aws.items()
               if name.endswith("_URL")}
@@ -274,6 +298,7 @@ def physical(settings: Any, aws: dict[str, str], secret_arn: str) -> dict[str, d
         # Not provisioned locally (Lambda's async invocation has no emulator here): a name only.
         "AsyncFailuresQueue": {"Arn": f"arn:aws:sqs:{REGION}:{ACCOUNT}:buyer-protection-async-failures"},
         "StripeSecretArn": {"Ref": secret_arn},  # the stack's parameter
+        "ConsoleSessionSecret": {"Ref": (console or {}).get("CONSOLE_SESSION_SECRET_ARN", "")},
     })
     return out
 
@@ -304,13 +329,13 @@ def resolve(value: Any, names: dict[str, dict[str, str]]) -> Any:
 
 
 @pytest.fixture(scope="module")
-def policies(base_settings, aws_account, stripe_secret) -> dict[str, list[dict[str, Any]]]:
+def policies(base_settings, aws_account, stripe_secret, console_store) -> dict[str, list[dict[str, Any]]]:
     """Each function's statements from the template, resolved against the emulated account."""
     from dataclasses import replace
 
     settings = replace(base_settings, timer_state_machine_arn=aws_account["TIMER_STATE_MACHINE_ARN"])
     resources = cloudformation(STAGE, function_ids())["Resources"]
-    names = physical(settings, aws_account, stripe_secret)
+    names = physical(settings, aws_account, stripe_secret, console_store)
     out = {}
     for function in function_ids():
         statements = [s for p in resources[role_id(function)]["Properties"]["Policies"] for s in p["PolicyDocument"]["Statement"]]
@@ -362,6 +387,15 @@ def test_each_function_is_granted_only_what_it_calls(exercised, policies):
     assert not unused, "granted, never used:\n" + "\n".join(map(str, unused))
 
 
-def test_the_stripe_secret_is_read_by_the_paying_functions_only_and_only_that_one(exercised, stripe_secret):
+def test_the_stripe_secret_is_read_by_the_paying_functions_only_and_only_that_one(exercised, stripe_secret,
+                                                                                   console_store):
     reads = {(c.function, c.operation, c.params["SecretId"]) for c in exercised if c.service == "secretsmanager"}
-    assert reads == {(function, "GetSecretValue", stripe_secret) for function in PAYS}
+    console_key = ("APIHandler", "GetSecretValue", console_store["CONSOLE_SESSION_SECRET_ARN"])
+    assert reads - {console_key} == {(function, "GetSecretValue", stripe_secret) for function in PAYS}
+
+
+def test_the_consoles_key_and_client_id_are_read_by_the_api_function_only(exercised, console_store):
+    key = console_store["CONSOLE_SESSION_SECRET_ARN"]
+    reads = {(c.function, c.service, c.operation) for c in exercised
+             if c.service == "ssm" or (c.service == "secretsmanager" and c.params["SecretId"] == key)}
+    assert reads == {("APIHandler", "secretsmanager", "GetSecretValue"), ("APIHandler", "ssm", "GetParameter")}

@@ -126,8 +126,16 @@ def spec_routes(doc: dict[str, Any]) -> set[tuple[str, str]]:
             if method in HTTP_METHODS}
 
 
+CONSOLE = "/console"  # the console's HTML pages: listed under x-console-pages, not under paths
+
+
+def is_console(path: str) -> bool:
+    return path == CONSOLE or path.startswith(CONSOLE + "/")
+
+
 def app_routes() -> set[tuple[str, str]]:
-    return {(path, method) for path, methods in app.routes.items() for method in methods}
+    """The JSON API's routes (the console's pages are checked against x-console-pages)."""
+    return {(path, method) for path, methods in app.routes.items() for method in methods if not is_console(path)}
 
 
 def operations(doc: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any], dict[str, Any]]]:
@@ -189,6 +197,13 @@ def test_the_document_declares_exactly_the_routes_of_the_app(spec: dict[str, Any
     documented, served = spec_routes(spec), app_routes()
     assert documented - served == set(), "documented but not served"
     assert served - documented == set(), "served but not documented"
+
+
+def test_the_console_pages_listed_in_the_document_are_exactly_the_apps(spec: dict[str, Any]) -> None:
+    listed = {(page["path"], page["method"]) for page in spec["x-console-pages"]["pages"]}
+    served = {(path, method) for path, methods in app.routes.items() for method in methods if is_console(path)}
+    assert listed == served
+    assert not any(is_console(path) for path in spec["paths"]), "console pages are not JSON routes"
 
 
 def test_every_post_route_has_its_body_schema_listed_here() -> None:

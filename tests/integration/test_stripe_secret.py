@@ -96,11 +96,14 @@ def test_the_stripe_stage_takes_the_secret_as_a_parameter_and_grants_it_to_the_p
     resources = template["Resources"]
     for function in ids:
         env = resources[function]["Properties"]["Environment"]["Variables"]
-        granted = [s for s in statements(resources, function) if any(a.startswith("secretsmanager:") for a in s["Action"])]
+        granted = [s for s in statements(resources, function) if any(a.startswith("secretsmanager:") for a in s["Action"])
+                   and {"Ref": "StripeSecretArn"} in s["Resource"]]
         if function in PAYS:
             assert env[STRIPE_SECRET_VAR] == {"Ref": "StripeSecretArn"} and "PAYMENT_PROVIDER" not in env
+            # The API function reads the console's session key too, through the same action.
+            console = [{"Ref": "ConsoleSessionSecret"}] if function == "APIHandler" else []
             assert granted == [{"Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"],
-                                "Resource": [{"Ref": "StripeSecretArn"}]}]
+                                "Resource": console + [{"Ref": "StripeSecretArn"}]}]
         else:
             assert env["PAYMENT_PROVIDER"] == "none" and STRIPE_SECRET_VAR not in env and granted == []
 
@@ -109,4 +112,8 @@ def test_a_simulated_stage_has_no_secret_parameter_and_no_grant() -> None:
     template = cloudformation("dev", function_ids())
     assert "StripeSecretArn" not in template["Parameters"]
     text = json.dumps(template["Resources"])
-    assert "secretsmanager" not in text and STRIPE_SECRET_VAR not in text
+    assert "StripeSecretArn" not in text and STRIPE_SECRET_VAR not in text
+    # The only secret there: the console's session key, read by the API function alone.
+    grants = [(f, s["Resource"]) for f in function_ids() for s in statements(template["Resources"], f)
+              if "secretsmanager:GetSecretValue" in s["Action"]]
+    assert grants == [("APIHandler", [{"Ref": "ConsoleSessionSecret"}])]

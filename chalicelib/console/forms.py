@@ -1,0 +1,81 @@
+"""What a console form sent, as the JSON body the API's route for the same action takes: the pages
+validate it with the route's own schema (chalicelib/schemas.py) and build the same typed command,
+so a rule (a rationale of 10-4000 characters, a partial amount under the order total) is checked
+in one place whichever way a moderator acts."""
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from functools import cache
+from typing import Any
+from urllib.parse import parse_qs
+
+from ..domain.errors import InvalidInput
+
+MAX_FORM_BYTES = 64 * 1024
+
+
+def parse(raw: bytes | None) -> dict[str, str]:
+    """An ``application/x-www-form-urlencoded`` body: the first value of each field."""
+    if raw and len(raw) > MAX_FORM_BYTES:
+        raise InvalidInput("the form is too large", code="BODY_TOO_LARGE", details={"max_bytes": MAX_FORM_BYTES})
+    try:
+        text = (raw or b"").decode("utf-8")
+        fields = parse_qs(text, keep_blank_values=True, strict_parsing=False, errors="strict", max_num_fields=50)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise InvalidInput("the form could not be read", code="VALIDATION_ERROR", details={"field": "body"}) from exc
+    return {name: values[0] for name, values in fields.items()}
+
+
+@cache
+def exponent(currency: str) -> int:
+    """How many digits a currency has after its decimal point (ISO 4217: USD 2, JPY 0, KWD 3)."""
+    import iso4217
+
+    try:
+        found = iso4217.Currency(currency).exponent
+    except ValueError:
+        found = None
+    return 2 if found is None else int(found)
+
+
+def minor_units(typed: str, currency: str, field: str = "amount") -> int:
+    """``8.00`` USD -> 800: an amount as a person types it, in the currency's minor units. Refused
+    (400 VALIDATION_ERROR): blank, not a plain decimal number, negative, or with more decimals
+    than the currency has."""
+    text = typed.strip().replace(",", "") if typed else ""
+    digits = exponent(currency)
+    try:
+        value = Decimal(text)
+    except InvalidOperation as exc:
+        raise InvalidInput(f"{field} must be an amount like {'8.00' if digits == 2 else '8'}", code="VALIDATION_ERROR",
+                           details={"field": field}) from exc
+    if not value.is_finite() or value < 0 or not text.replace(".", "", 1).isdigit():
+        raise InvalidInput(f"{field} must be a positive amount", code="VALIDATION_ERROR", details={"field": field})
+    minor = value.scaleb(digits)
+    if minor != minor.to_integral_value():
+        raise InvalidInput(f"{field} has more than {digits} decimals for {currency}", code="VALIDATION_ERROR",
+                           details={"field": field})
+    return int(minor)
+
+
+def major_units(minor: int, currency: str) -> str:
+    """800 USD -> ``8.00``: how the console writes an amount back."""
+    digits = exponent(currency)
+    return f"{Decimal(minor).scaleb(-digits):.{digits}f}"
+
+
+def decision_body(form: dict[str, str], currency: str) -> dict[str, Any]:
+    """The decision form as the body of ``POST /disputes/{id}/decision``: the amount only for a
+    partial refund, the fault only when one was chosen (else the contract's default applies)."""
+    body: dict[str, Any] = {"outcome": form.get("outcome", ""), "rationale": form.get("rationale", "")}
+    if body["outcome"] == "REFUND_PARTIAL":
+        body["amount"] = {"amount": minor_units(form.get("amount", ""), currency), "currency": currency}
+    if form.get("fault"):
+        body["fault"] = form["fault"]
+    version = form.get("expected_version", "")
+    if version:
+        if not (version.isascii() and version.isdigit()):
+            raise InvalidInput("expected_version must be a whole number", code="VALIDATION_ERROR",
+                               details={"field": "expected_version"})
+        body["expected_version"] = int(version)
+    return body

@@ -1,0 +1,359 @@
+"""The case team's console: HTML pages served by the same app as the API, over the same use cases
+and access rules (every change goes through the ``services`` method the JSON route calls, with
+the body that route validates). Handlers parse, call, and name a template; chalicelib/console/web.py
+does the rest."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+from chalice import Blueprint, Response
+
+from .. import schemas, views
+from ..bootstrap import container
+from ..domain.catalog import Fault
+from ..domain.disputes import ASSIGNED_FILTERS, Command, Dispute, QueueFilter, default_fault
+from ..domain.errors import Conflict, DomainError, Forbidden, Unauthenticated
+from ..domain.identity import Identity
+from ..domain.money import Money
+from ..domain.timefmt import parse as parse_time
+from ..http import Request, route_not_found, validate
+from ..services import commands as c
+from ..services.commands import PageRequest
+from . import forms, hosted_ui
+from .session import FORM_COOKIE, SESSION_COOKIE, SIGN_IN_COOKIE, SIGN_IN_SECONDS, Sessions, same_token
+from .web import Console, Ctx, Html, Redirect, origin, security_headers, static_file
+
+blueprint = Blueprint(__name__)
+AT_RISK = timedelta(days=1)  # a case due within a day is marked at risk in the queue
+QUEUE_PAGE = 20
+THREAD_PAGE = 100
+OUTCOMES = tuple(schemas.DECISION["properties"]["outcome"]["enum"])  # what the decision route takes
+FAULTS = tuple(f.value for f in Fault)
+
+
+def _sessions() -> Sessions | None:
+    return container().sessions
+
+
+def _sign_in_path() -> str | None:
+    settings = container().settings
+    if settings.sandbox:
+        return "/console/sign-in"
+    return "/console/login" if settings.console.hosted_ui else None
+
+
+def _form_targets() -> frozenset[str]:
+    hosted = container().settings.console.hosted_ui
+    return frozenset({hosted.domain}) if hosted else frozenset()
+
+
+def _case_on_error(ctx: Ctx, exc: DomainError, params: dict[str, str]) -> Html | None:
+    """An action on a case that was refused: the case page again, the answer on top in plain
+    words, and what the moderator typed kept in the form."""
+    dispute_id = params.get("dispute_id")
+    if dispute_id is None:
+        return None
+    try:
+        page = case_page(ctx, dispute_id)
+    except DomainError:
+        return None
+    page.values["problem"] = in_words(exc)
+    page.values["typed"] = ctx.form
+    return page
+
+
+console = Console(blueprint, sessions=_sessions, sign_in_path=_sign_in_path, form_targets=_form_targets,
+                  error_page=_case_on_error)
+
+
+def _claimed(exc: DomainError) -> dict[str, str]:
+    d = exc.details or {}
+    return {"title": "Another moderator holds this case",
+            "words": f"{d.get('moderator_id', 'Someone')} holds it until {_clock(d.get('expires_at'))}. "
+                     "Nothing was changed. Take another case, or come back when the claim ends."}
+
+
+def _moved_on(exc: DomainError) -> dict[str, str]:
+    return {"title": "The case moved on while you were deciding",
+            "words": "Something happened on this case since you opened it (see the timeline). Nothing was "
+                     "changed: read the case again and decide again."}
+
+
+def _invalid_state(exc: DomainError) -> dict[str, str]:
+    return {"title": "The case cannot take this action now", "words": f"{exc.message}. Nothing was changed."}
+
+
+# The refusals a moderator meets at work, in words; any other is the API's own message.
+WORDS: dict[str, Callable[[DomainError], dict[str, str]]] = {
+    "CASE_CLAIMED": _claimed, "VERSION_CONFLICT": _moved_on, "INVALID_STATE": _invalid_state}
+
+
+def in_words(exc: DomainError) -> dict[str, str]:
+    """The API's refusal as a moderator reads it."""
+    explain = WORDS.get(exc.code)
+    said = explain(exc) if explain is not None else {"title": "That was not accepted",
+                                                       "words": f"{exc.message}. Nothing was changed."}
+    return {**said, "code": exc.code}  # the API's own code beside the words, as support reads it
+
+
+def _clock(value: Any) -> str:
+    try:
+        return parse_time(str(value)).strftime("%Y-%m-%d %H:%M UTC")
+    except ValueError:
+        return "later"
+
+
+def _now() -> datetime:
+    return container().clock.now()
+
+
+def _dispute_view(ctx: Ctx, dispute: Any) -> dict[str, Any]:
+    return views.dispute(dispute, _now(), container().settings.policy, ctx.who)
+
+
+def _order_view(ctx: Ctx, order: Any) -> dict[str, Any]:
+    return views.order(order, _now(), container().settings.policy, ctx.who)
+
+
+def _mark(item: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """``overdue`` / ``at_risk`` for the queue, from the mediation deadline the API shows."""
+    mediation = next((d for d in item["deadlines"] if d["action"] == "MEDIATION"), None)
+    due = parse_time(mediation["due_at"]) if mediation else None
+    return {**item, "overdue": bool(mediation and mediation.get("overdue")),
+            "at_risk": bool(mediation and due and not mediation.get("overdue") and due - now <= AT_RISK),
+            "due_at": mediation["due_at"] if mediation else None}
+
+
+# ---- signing in -------------------------------------------------------------------------------
+@console.page("/console/sign-in", signed_in=False, available=lambda: container().settings.sandbox)
+def sign_in_form(ctx: Ctx) -> Html | Redirect:
+    """The development sign-in (make dev and SANDBOX stages only): any moderator id."""
+    jar_token = Sessions.new_form_token()
+    return Html("sign_in.html", {"csrf_token": jar_token, "moderator_id": ""},
+                cookies=[_signer().cookie(FORM_COOKIE, jar_token, max_age=3600, base=ctx.base)])
+
+
+@console.page("/console/sign-in", "POST", signed_in=False, available=lambda: container().settings.sandbox)
+def sign_in(ctx: Ctx) -> Html | Redirect:
+    moderator_id = ctx.form.get("moderator_id", "").strip()
+    validate({"moderator_id": moderator_id}, {"type": "object", "properties": {"moderator_id": schemas.ID}})
+    value, _ = _signer().issue(Identity(sub=moderator_id, groups=frozenset({"moderators"})))
+    return Redirect("/console/", cookies=[_signer().cookie(SESSION_COOKIE, value, base=ctx.base),
+                                          Sessions.expired(FORM_COOKIE, ctx.base)])
+
+
+def _signer() -> Sessions:
+    """The console's session signer (the edge answers 404 before any page runs without one)."""
+    sessions = container().sessions
+    assert sessions is not None, "console pages run only with a session key"
+    return sessions
+
+
+def _hosted() -> bool:
+    return container().settings.console.hosted_ui is not None
+
+
+def _callback_url(ctx: Ctx) -> str:
+    return f"https://{ctx.host}{ctx.base}/console/callback"
+
+
+@console.page("/console/login", signed_in=False, available=_hosted)
+def login(ctx: Ctx) -> Redirect:
+    """To the Cognito hosted UI, with a new state, nonce and PKCE verifier kept in a sealed cookie."""
+    ui = container().settings.console.hosted_ui
+    assert ui is not None
+    started = hosted_ui.SignIn.start()
+    cookie = _signer().cookie(SIGN_IN_COOKIE, _signer().seal(started.to_dict()), max_age=SIGN_IN_SECONDS,
+                              same_site="Lax", base=ctx.base)
+    return Redirect(hosted_ui.authorize_url(ui, started, _callback_url(ctx)), cookies=[cookie], outside=True)
+
+
+@console.page("/console/callback", signed_in=False, available=_hosted)
+def callback(ctx: Ctx) -> Html:
+    """The hosted UI's redirect: state checked, code exchanged server-side, ID token verified
+    (signature, issuer, the console client's audience, nonce), and only a moderator signed in."""
+    ui, verifier = container().settings.console.hosted_ui, container().console_verifier
+    assert ui is not None and verifier is not None
+    sealed = _signer().unseal(ctx.cookies.get(SIGN_IN_COOKIE))
+    started = hosted_ui.SignIn.from_dict(sealed or {})
+    if started is None or not same_token(started.state, ctx.query.get("state")) or not ctx.query.get("code"):
+        raise Unauthenticated("this sign-in has expired or was not started here: sign in again")
+    id_token = hosted_ui.exchange(ui, ctx.query["code"], started, _callback_url(ctx))
+    identity, expires = verifier.verify_sign_in(id_token, started.nonce)
+    if not identity.is_moderator:  # a party's account gets nothing from the console
+        raise Forbidden("the console is for the case team (the moderators group) only", code="NOT_YOUR_ACTION")
+    value, _ = _signer().issue(identity, not_after=expires)
+    # A page, not a redirect: the chain that brought us here started on the user pool's site, so a
+    # SameSite=Strict cookie would not go with a redirect; the page's own refresh is same-site.
+    return Html("signed_in.html", {"to": "/console/"}, cookies=[
+        _signer().cookie(SESSION_COOKIE, value, max_age=max(0, expires - int(_now().timestamp())), base=ctx.base),
+        Sessions.expired(SIGN_IN_COOKIE, ctx.base)])
+
+
+@console.page("/console/sign-out", "POST")
+def sign_out(ctx: Ctx) -> Redirect:
+    hosted = container().settings.console.hosted_ui
+    cleared = [Sessions.expired(SESSION_COOKIE, ctx.base)]
+    if hosted and not container().settings.sandbox:
+        return Redirect(hosted.logout_url(ctx.host, ctx.base), cookies=cleared, outside=True)
+    return Redirect("/console/signed-out", cookies=cleared)
+
+
+@console.page("/console/signed-out", signed_in=False)
+def signed_out(ctx: Ctx) -> Html:
+    return Html("problem.html", {"title": "Signed out", "words": "You are signed out of the console.",
+                                 "sign_in": _sign_in_path()})
+
+
+# ---- the queue --------------------------------------------------------------------------------
+@console.page("/console")
+def queue(ctx: Ctx) -> Html:
+    """Escalated cases oldest first, with the refunds that need a person beside them. The filters
+    are the API's (``GET /moderation/disputes``), read by the same rules."""
+    req = Request(identity=ctx.who, query={k: v for k, v in ctx.query.items() if v != ""},
+                  declared=("overdue", "assigned", "reason", "cursor"))
+    which = QueueFilter(overdue=req.flag("overdue"), assigned=req.choice("assigned", ASSIGNED_FILTERS),
+                        reason=req.choice("reason", views.REASONS))
+    services = container().services
+    items, next_cursor = services.disputes.moderation_queue(ctx.who, which, PageRequest(QUEUE_PAGE, req.cursor()))
+    now = _now()
+    cases = [_mark(_dispute_view(ctx, d), now) for d in items]
+    orders, _ = services.payments.needing_attention(ctx.who, QUEUE_PAGE, None)
+    refunds = [{"order": view, "refund": r} for view in (_order_view(ctx, o) for o in orders)
+               for r in view["refunds"] if r["needs_attention"]]
+    filters = {"overdue": req.query.get("overdue", ""), "assigned": which.assigned or "", "reason": which.reason or ""}
+    return Html("queue.html", {"cases": cases, "next_cursor": next_cursor, "refunds": refunds, "now": now,
+                               "filters": filters, "filter_query": urlencode({k: v for k, v in filters.items() if v}),
+                               "reasons": views.REASONS, "notice": ctx.query.get("notice", "")})
+
+
+@console.page("/console/next", "POST")
+def next_case(ctx: Ctx) -> Redirect:
+    """Take the oldest case nobody holds (the API's ``POST /moderation/next``)."""
+    dispute = container().services.disputes.next_case(ctx.who)
+    if dispute is None:
+        return Redirect("/console/?notice=none-left")
+    return Redirect(f"/console/disputes/{dispute.dispute_id}?notice=claimed")
+
+
+@console.page("/console/refunds/{order_id}/{refund_id}/retry", "POST")
+def retry_refund(ctx: Ctx, order_id: str, refund_id: str) -> Redirect:
+    container().services.payments.retry(ctx.who, order_id, refund_id)
+    return Redirect("/console/?notice=retried")
+
+
+# ---- a case -----------------------------------------------------------------------------------
+def case_page(ctx: Ctx, dispute_id: str) -> Html:
+    services, now = container().services, _now()
+    dispute = _dispute_view(ctx, services.disputes.get(ctx.who, dispute_id))
+    order = _order_view(ctx, services.orders.get(ctx.who, dispute["order_id"]))
+    evidence = [views.evidence(e, now, links) for e, links in services.evidence.list(ctx.who, dispute_id)]
+    messages, more_messages = services.messages.list(ctx.who, dispute_id, PageRequest(THREAD_PAGE, None))
+    notes, more_notes = services.notes.list(ctx.who, dispute_id, PageRequest(THREAD_PAGE, None))
+    images = frozenset(o for e in evidence for o in (origin(e["thumbnail_url"]), origin(e["download_url"])) if o)
+    total: dict[str, Any] = order["total"]
+    actions = {a["action"] for a in dispute["available_actions"]}
+    return Html("case.html", {
+        "d": dispute, "order": order, "evidence": evidence, "messages": [views.message(m) for m in messages],
+        "more_messages": bool(more_messages), "notes": [views.note(n) for n in notes], "more_notes": bool(more_notes),
+        "now": now, "me": ctx.who.sub, "actions": actions, "outcomes": OUTCOMES,
+        "faults": FAULTS, "total_major": forms.major_units(total["amount"], total["currency"]),
+        "exponent": forms.exponent(total["currency"]), "problem": None, "typed": {},
+        "notice": ctx.query.get("notice", ""),
+    }, images=images)
+
+
+@console.page("/console/disputes/{dispute_id}")
+def case(ctx: Ctx, dispute_id: str) -> Html:
+    return case_page(ctx, dispute_id)
+
+
+@console.page("/console/disputes/{dispute_id}/messages", "POST")
+def post_message(ctx: Ctx, dispute_id: str) -> Redirect:
+    body = {"body": ctx.form.get("body", "")}
+    validate(body, schemas.MESSAGE)
+    container().services.messages.post(ctx.who, c.PostMessage.from_body(body, dispute_id))
+    return Redirect(f"/console/disputes/{dispute_id}?notice=message#messages")
+
+
+@console.page("/console/disputes/{dispute_id}/notes", "POST")
+def add_note(ctx: Ctx, dispute_id: str) -> Redirect:
+    body = {"body": ctx.form.get("note", "")}
+    validate(body, schemas.NOTE)
+    container().services.notes.add(ctx.who, c.AddNote.from_body(body, dispute_id))
+    return Redirect(f"/console/disputes/{dispute_id}?notice=note#notes")
+
+
+@console.page("/console/disputes/{dispute_id}/claim", "POST")
+def claim(ctx: Ctx, dispute_id: str) -> Redirect:
+    container().services.disputes.claim(ctx.who, c.ClaimCase(dispute_id))
+    return Redirect(f"/console/disputes/{dispute_id}?notice=claimed")
+
+
+@console.page("/console/disputes/{dispute_id}/release", "POST")
+def release(ctx: Ctx, dispute_id: str) -> Redirect:
+    container().services.disputes.release(ctx.who, c.ReleaseCase(dispute_id))
+    return Redirect(f"/console/disputes/{dispute_id}?notice=released")
+
+
+def _decision(ctx: Ctx, dispute_id: str) -> tuple[c.Decide, dict[str, Any], Money]:
+    """The decision form as the API's decision command, checked as the route checks it, and the
+    partial amount against the order total (the domain's rule) before anyone confirms."""
+    services = container().services
+    dispute = services.disputes.get(ctx.who, dispute_id)
+    # Refused now, in the order and for the reason the decision itself would be: a party (403),
+    # another moderator's claim (409 CASE_CLAIMED), a case no longer escalated (409), the body (400),
+    # the amount (422).
+    actor = dispute.actor_for(ctx.who.sub, ctx.who.is_moderator)
+    assert actor is not None, "disputes.get returned it: the caller sees it"
+    Dispute.authorize(Command.DECIDE, actor)
+    dispute.require_not_held_by_other(ctx.who.sub, _now())
+    if "decide" not in {a["action"] for a in _dispute_view(ctx, dispute)["available_actions"]}:
+        raise Conflict("this case cannot be decided now", code="INVALID_STATE",
+                       details={"status": dispute.status.value})
+    total = dispute.order_total
+    body = forms.decision_body(ctx.form, total.currency)
+    validate(body, schemas.DECISION)
+    cmd = c.Decide.from_body(body, dispute_id)
+    if cmd.amount is not None:
+        cmd.amount.require_partial_of(total)
+    return cmd, body, total
+
+
+@console.page("/console/disputes/{dispute_id}/decision", "POST")
+def review_decision(ctx: Ctx, dispute_id: str) -> Html:
+    """Step one: the decision repeated in plain words, with one button to confirm it."""
+    cmd, body, total = _decision(ctx, dispute_id)
+    amount = cmd.amount or (total if cmd.outcome in views.FULL_REFUNDS else None)
+    return Html("confirm.html", {
+        "dispute_id": dispute_id, "outcome": cmd.outcome, "rationale": cmd.rationale,
+        "fault": ctx.form.get("fault", ""), "fault_shown": (cmd.fault or default_fault(cmd.outcome)).value,
+        "typed_amount": ctx.form.get("amount", "") if cmd.amount else "",
+        "amount": None if amount is None else f"{forms.major_units(amount.amount, amount.currency)} {amount.currency}",
+        "expected_version": body.get("expected_version", ""),
+    })
+
+
+@console.page("/console/disputes/{dispute_id}/decision/confirm", "POST")
+def confirm_decision(ctx: Ctx, dispute_id: str) -> Redirect:
+    """Step two: the same decision, sent to the same use case as the API's decision route."""
+    cmd, _, _ = _decision(ctx, dispute_id)
+    container().services.disputes.decide(ctx.who, cmd)
+    return Redirect(f"/console/disputes/{dispute_id}?notice=decided")
+
+
+# ---- the one static script and style sheet -------------------------------------------------------
+@blueprint.route("/console/static/{name}", methods=["GET"])
+def static(name: str) -> Response:
+    found = static_file(name)
+    if found is None or container().sessions is None:
+        return route_not_found()
+    text, kind = found
+    return Response(body=text, status_code=200, headers={**security_headers(), "Content-Type": kind,
+                                                         "Cache-Control": "no-cache"})
+
+
+__all__ = ["blueprint"]

@@ -1,0 +1,298 @@
+"""The case team's console in a real Chromium against `make dev`: what a moderator does all day,
+and what a party's words must never do there."""
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+
+from local.demo import LocalApi, escalated_case, wait_until
+from tests.browser.conftest import IMAGES, sign_in
+
+XSS_IMG = "<img src=x onerror=alert('img')>"
+XSS_SCRIPT = "<script>alert('script')</script>"
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def open_case(page: Any, base: str, dispute_id: str) -> Any:
+    response = page.goto(f"{base}/console/disputes/{dispute_id}")
+    assert response.status == 200
+    return response
+
+
+def decide(page: Any, outcome: str, rationale: str, amount: str = "", fault: str = "") -> None:
+    page.select_option("select[name=outcome]", outcome)
+    page.fill("input[name=amount]", amount)
+    page.select_option("select[name=fault]", fault)
+    page.fill("textarea[name=rationale]", rationale)
+    page.click("#decision button[type=submit]")
+
+
+def test_a_moderator_decides_a_partial_refund_through_the_confirmation_and_the_refund_is_paid(
+        dev: dict[str, Any], api: LocalApi, browse: Any) -> None:
+    base = dev["base"]
+    case = escalated_case(api, unique("o-partial"), amount=2500)
+    did = case["dispute_id"]
+    page = browse().page()
+    sign_in(page, base, "m-1")
+    assert page.locator(f"a[href='/console/disputes/{did}']").count() == 1, "the case is in the queue"
+    IMAGES.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(IMAGES / "console-queue.png"))
+    # The first case of this make dev: the oldest nobody holds, so the next one.
+    page.click("text=Take the next case")
+    page.wait_for_url(re.compile(rf"/console/disputes/{did}\?notice=claimed"))
+    assert page.inner_text("#holder") == "m-1 (you)"
+    assert api.call("GET", f"/disputes/{did}", "m-2")["assignment"]["moderator_id"] == "m-1"
+
+    # The buyer's photo as a thumbnail that really loaded, linking to the full-size copy.
+    thumb = page.locator("img.thumb")
+    assert thumb.count() == 1
+    assert page.evaluate("() => document.querySelector('img.thumb').complete"
+                         " && document.querySelector('img.thumb').naturalWidth") > 0
+    evidence = api.call("GET", f"/disputes/{did}/evidence", "m-1")["items"][0]
+    assert thumb.evaluate("i => i.closest('a').href").split("?")[0] == evidence["download_url"].split("?")[0]
+    assert "CN123456789" in page.inner_text("#tracking"), "the tracking is on the case"
+    timeline = page.inner_text("#timeline")
+    assert "opened" in timeline and "escalated" in timeline
+    page.fill("textarea[name=note]", "Listing photo is clearly red; buyer's photo clearly blue.")
+    page.click("#notes button[type=submit]")
+    page.wait_for_url(re.compile(r"notice=note"))
+    assert "Listing photo is clearly red" in page.inner_text("#notes")
+    page.screenshot(path=str(IMAGES / "console-case.png"), full_page=True)
+    assert "Listing photo" not in str(api.call("GET", f"/disputes/{did}", "b-1")), "parties never see notes"
+
+    decide(page, "REFUND_PARTIAL", "The photo shows a blue dress; the listing shows red. Part refund.",
+           amount="8.00", fault="CARRIER")
+    assert page.locator("h1").inner_text().startswith("Confirm the decision")
+    assert page.inner_text("#confirm-amount") == "8.00 USD" and page.inner_text("#confirm-fault") == "carrier"
+    assert page.locator("form").count() == 1, "the confirmation has one form"
+    assert page.locator("button, input[type=submit]").all_inner_texts() == ["Confirm decision"]
+    page.click("text=Confirm decision")
+    page.wait_for_url(re.compile(rf"/console/disputes/{did}\?notice=decided"))
+    assert page.inner_text("#status") == "RESOLVED"
+
+    dispute = api.call("GET", f"/disputes/{did}", "b-1")
+    assert dispute["status"] == "RESOLVED"
+    assert dispute["resolution"]["outcome"] == "REFUND_PARTIAL" and dispute["resolution"]["amount"] == {
+        "amount": 800, "currency": "USD"}
+    assert (dispute["resolution"]["decided_by"], dispute["resolution"]["fault"]) == ("moderator", "CARRIER")
+    assert "assignment" not in dispute, "parties never see who holds a case"
+    wait_until(lambda: api.call("GET", f"/disputes/{did}", "b-1")["refund"]["status"] == "SUCCEEDED", 60,
+               "the simulated provider to pay the refund")
+    escrow = api.call("GET", f"/orders/{case['order_id']}", "b-1")["escrow"]
+    assert (escrow["refunded"]["amount"], escrow["released"]["amount"]) == (800, 1700)
+
+
+def test_what_a_party_wrote_is_shown_as_text_and_runs_nothing(dev: dict[str, Any], api: LocalApi,
+                                                               browse: Any) -> None:
+    base = dev["base"]
+    payload = f"{XSS_SCRIPT}{XSS_IMG}"
+    case = escalated_case(api, unique("o-xss"), description=f"Broken {payload}", message=f"Look {payload}",
+                          file_name=f"{XSS_SCRIPT.replace('/', '')}{XSS_IMG}.jpg")
+    did = case["dispute_id"]
+    watched = browse()
+    page = watched.page()
+    sign_in(page, base, "m-1")
+    open_case(page, base, did)
+    page.fill("textarea[name=note]", f"Note {payload}")
+    page.click("#notes button[type=submit]")
+    page.wait_for_url(re.compile(r"notice=note"))
+    response = open_case(page, base, did)
+    page.wait_for_load_state("networkidle")
+
+    assert page.inner_text("#description") == f"Broken {payload}"
+    assert f"Look {payload}" in page.inner_text("#messages")
+    assert f"Note {payload}" in page.inner_text("#notes")
+    assert f"{XSS_SCRIPT.replace('/', '')}{XSS_IMG}.jpg" in page.inner_text(".file-name")
+    # None of it became an element: the only image is the thumbnail, the only script the console's.
+    assert page.evaluate("() => [...document.images].map(i => i.className)") == ["thumb"]
+    assert page.evaluate("() => [...document.scripts].map(s => new URL(s.src).pathname)") == [
+        "/console/static/console.js"]
+    assert watched.problems == []
+
+    headers = response.headers
+    csp = {d.split()[0]: d.split()[1:] for d in headers["content-security-policy"].split("; ")}
+    assert csp["default-src"] == ["'none'"] and csp["script-src"] == ["'self'"]
+    assert csp["frame-ancestors"] == ["'none'"] and csp["base-uri"] == ["'none'"]
+    moto_port = dev["ports"][1]
+    assert csp["img-src"] == [f"http://127.0.0.1:{moto_port}"], "images only from the evidence links' origin"
+    assert not any("unsafe" in v for values in csp.values() for v in values)
+    assert headers["x-frame-options"] == "DENY" and headers["referrer-policy"] == "no-referrer"
+    assert headers["cache-control"] == "no-store"
+
+
+def test_the_decision_form_is_worked_with_the_keyboard_alone_and_checks_the_amount_before_sending(
+        dev: dict[str, Any], api: LocalApi, browse: Any) -> None:
+    base = dev["base"]
+    case = escalated_case(api, unique("o-keys"), amount=2500)
+    did = case["dispute_id"]
+    page = browse().page()
+    sign_in(page, base, "m-2")
+    open_case(page, base, did)
+
+    controls = page.evaluate("() => [...document.querySelectorAll('#decision input:not([type=hidden]), "
+                             "#decision select, #decision textarea')].map(e => [e.name, e.labels.length > 0])")
+    assert {name for name, _ in controls} == {"outcome", "amount", "fault", "rationale"}
+    assert all(labelled for _, labelled in controls), "every control has a label"
+
+    def tab_to(selector: str, limit: int = 80) -> None:
+        for _ in range(limit):
+            page.keyboard.press("Tab")
+            if page.evaluate("s => document.activeElement && document.activeElement.matches(s)", selector):
+                return
+        raise AssertionError(f"Tab never reached {selector}")
+
+    tab_to("select[name=outcome]")
+    page.keyboard.press("ArrowDown")  # past "choose an outcome" to a full refund
+    page.keyboard.press("ArrowDown")  # then a partial one
+    assert page.input_value("select[name=outcome]") == "REFUND_PARTIAL"
+    tab_to("input[name=amount]")
+    page.keyboard.type("30.00")  # more than the 25.00 the order cost
+    tab_to("select[name=fault]")
+    page.keyboard.press("ArrowDown")  # the first named fault: the seller's
+    tab_to("textarea[name=rationale]")
+    page.keyboard.type("Half the set was missing from the parcel.")
+    tab_to("#decision button[type=submit]")
+    page.keyboard.press("Enter")
+    assert "less than the order total" in page.inner_text("#amount-error")
+    assert page.url == f"{base}/console/disputes/{did}", "the browser did not send it"
+    assert page.evaluate("() => document.activeElement.name") == "amount"
+
+    page.keyboard.press("Control+A")
+    page.keyboard.type("12.50")
+    tab_to("#decision button[type=submit]")
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"{base}/console/disputes/{did}/decision")
+    assert page.inner_text("#confirm-amount") == "12.50 USD"
+    tab_to("form[action$='/decision/confirm'] button")
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r"notice=decided"))
+    assert api.call("GET", f"/disputes/{did}", "s-1")["resolution"]["amount"]["amount"] == 1250
+
+
+def test_without_the_script_the_server_refuses_a_partial_amount_over_the_total_and_changes_nothing(
+        dev: dict[str, Any], api: LocalApi, browse: Any) -> None:
+    base = dev["base"]
+    case = escalated_case(api, unique("o-noscript"), amount=2500)
+    did = case["dispute_id"]
+    before = api.call("GET", f"/disputes/{did}", "m-1")
+    watched = browse(javascript=False)
+    watched.expect(422)
+    page = watched.page()
+    sign_in(page, base, "m-3")
+    open_case(page, base, did)
+    with page.expect_response(lambda r: r.url.endswith("/decision")) as answer:
+        decide(page, "REFUND_PARTIAL", "More than the order cost: must be refused.", amount="30.00")
+    assert answer.value.status == 422
+    assert "less than the order total" in page.inner_text("#problem")
+    assert page.input_value("textarea[name=rationale]") == "More than the order cost: must be refused."
+    after = api.call("GET", f"/disputes/{did}", "m-1")
+    assert (after["status"], after["version"]) == ("ESCALATED", before["version"])
+
+
+def test_a_case_that_moved_on_before_the_confirmation_is_refused_in_plain_words(
+        dev: dict[str, Any], api: LocalApi, browse: Any) -> None:
+    base = dev["base"]
+    case = escalated_case(api, unique("o-moved"))
+    did = case["dispute_id"]
+    watched = browse()
+    watched.expect(409)
+    page = watched.page()
+    sign_in(page, base, "m-4")
+    open_case(page, base, did)
+    decide(page, "REJECTED", "The photo shows the item as listed.")
+    page.wait_for_url(f"{base}/console/disputes/{did}/decision")
+    api.call("POST", f"/sandbox/disputes/{did}/expire-deadline", "b-1")  # the case moves on meanwhile
+    with page.expect_response(lambda r: r.url.endswith("/decision/confirm")) as answer:
+        page.click("text=Confirm decision")
+    assert answer.value.status == 409
+    assert "moved on" in page.inner_text("#problem") and "VERSION_CONFLICT" in page.inner_text("#problem")
+    assert api.call("GET", f"/disputes/{did}", "b-1")["status"] == "ESCALATED"
+
+
+def test_a_form_without_the_sessions_csrf_token_or_without_a_session_changes_nothing(
+        dev: dict[str, Any], api: LocalApi, browse: Any) -> None:
+    base = dev["base"]
+    case = escalated_case(api, unique("o-csrf"))
+    did = case["dispute_id"]
+    watched = browse()
+    page = watched.page()
+    sign_in(page, base, "m-5")
+    body = {"outcome": "REJECTED", "rationale": "Forged from another page, must not count."}
+    forged = watched.context.request.post(f"{base}/console/disputes/{did}/decision/confirm", form=body,
+                                          max_redirects=0)
+    assert forged.status == 403
+    # A party's bearer token is no console session: it is sent to sign in, and nothing changes.
+    token = api.token("b-1")
+    anonymous = browse().context.request.post(f"{base}/console/disputes/{did}/decision/confirm",
+                                              form={**body, "csrf_token": "x"}, max_redirects=0,
+                                              headers={"Authorization": f"Bearer {token}"})
+    assert anonymous.status == 303 and anonymous.headers["location"] == "/console/sign-in"
+    assert api.call("GET", f"/disputes/{did}", "b-1")["status"] == "ESCALATED"
+
+
+def test_the_queue_and_the_case_read_without_sideways_scrolling_on_a_laptop_and_a_tablet(
+        dev: dict[str, Any], api: LocalApi, browse: Any) -> None:
+    base = dev["base"]
+    did = escalated_case(api, unique("o-sizes"), description="A long complaint " * 40)["dispute_id"]
+    for size in ((1280, 800), (768, 1024)):
+        page = browse(viewport=size).page()
+        sign_in(page, base, "m-9")
+        for path in ("/console/", f"/console/disputes/{did}"):
+            page.goto(f"{base}{path}")
+            wide = page.evaluate("() => document.documentElement.scrollWidth")
+            assert wide <= size[0], f"{path} is {wide} px wide at {size}"
+            size_of = page.evaluate("() => parseFloat(getComputedStyle(document.body).fontSize)")
+            assert size_of >= 16, "body text at least 16 px"
+
+
+def test_a_second_moderators_decision_on_a_claimed_case_is_refused_with_who_holds_it(
+        dev: dict[str, Any], api: LocalApi, browse: Any) -> None:
+    base = dev["base"]
+    did = escalated_case(api, unique("o-claimed"))["dispute_id"]
+    first = browse().page()
+    sign_in(first, base, "m-6")
+    open_case(first, base, did)
+    first.click("text=Take this case")
+    first.wait_for_url(re.compile(r"notice=claimed"))
+
+    watched = browse()
+    watched.expect(409)
+    second = watched.page()
+    sign_in(second, base, "m-7")
+    open_case(second, base, did)
+    assert "m-6" in second.inner_text("#holder")
+    with second.expect_response(lambda r: r.url.endswith("/decision")) as answer:
+        decide(second, "REJECTED", "I would reject this, but someone else holds it.")
+    assert answer.value.status == 409
+    problem = second.inner_text("#problem")
+    assert "m-6 holds it until" in problem and "Another moderator holds this case" in problem
+    assert "CASE_CLAIMED" in problem
+    dispute = api.call("GET", f"/disputes/{did}", "m-7")
+    assert (dispute["status"], dispute["assignment"]["moderator_id"]) == ("ESCALATED", "m-6")
+
+    # The holder gives it back; then the second moderator may take it.
+    first.click("text=Give it back")
+    first.wait_for_url(re.compile(r"notice=released"))
+    open_case(second, base, did)
+    second.click("text=Take this case")
+    second.wait_for_url(re.compile(r"notice=claimed"))
+    assert api.call("GET", f"/disputes/{did}", "m-6")["assignment"]["moderator_id"] == "m-7"
+
+
+def test_the_next_case_button_says_so_when_no_case_is_left(dev: dict[str, Any], api: LocalApi,
+                                                          browse: Any) -> None:
+    base = dev["base"]
+    page = browse().page()
+    sign_in(page, base, "m-8")
+    for _ in range(50):  # take every case still free, as a moderator working the queue would
+        page.click("text=Take the next case")
+        page.wait_for_load_state()
+        if "notice=none-left" in page.url:
+            break
+        page.goto(f"{base}/console/")
+    assert "No case is waiting" in page.inner_text("main")
+    assert api.call("GET", "/moderation/disputes?assigned=none", "m-8")["items"] == []
