@@ -272,3 +272,18 @@ def test_the_queue_page_filters_as_the_api_does_and_refuses_an_unknown_value(api
     assert d["dispute_id"] not in page("assigned=me").body.decode()
     refused = page("assigned=everyone")
     assert refused.status_code == 400 and "assigned must be one of me, none, others" in refused.body.decode()
+
+
+def test_the_queue_and_the_case_show_the_sellers_standing_and_the_buyers_signals(api: Api, client: Any,
+                                                                                wired: Any) -> None:
+    d = api.escalated()
+    cookie, _ = session_cookie(wired, sub="m-3")
+    case = client.http.get(f"/console/disputes/{d['dispute_id']}", headers={"Cookie": cookie})
+    text = case.body.decode()
+    assert case.status_code == 200 and 'id="standing"' in text
+    assert re.search(r'id="seller-level">not enough data: defect rate 0\.00 %', text), text
+    assert re.search(r'id="buyer-flag">none: 0 disputes lost', text)
+    assert 'id="scans"' in text and "delivered" in text.split('id="scans"', 1)[1][:200]
+    queue = client.http.get("/console", headers={"Cookie": cookie})
+    assert queue.status_code == 200 and d["dispute_id"] in queue.body.decode()
+    assert "frequent disputer" not in queue.body.decode()  # a buyer with nothing lost carries no badge
