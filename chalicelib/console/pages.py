@@ -210,6 +210,17 @@ def signed_out(ctx: Ctx) -> Html:
                                  "sign_in": _sign_in_path()})
 
 
+# ---- auto-resolution rules ------------------------------------------------------------------------
+@console.page("/console/rules")
+def rules(ctx: Ctx) -> Html:
+    """The auto-resolution rules by priority, each with its current version's report (how its
+    dry-run suggestions compare with how people resolved the matched cases)."""
+    moderation = container().services.moderation
+    shown = [{**views.rule(r), "report": views.rule_report(*moderation.report(ctx.who, r.rule_id))}
+             for r in moderation.rules(ctx.who)]
+    return Html("rules.html", {"rules": shown})
+
+
 # ---- the queue --------------------------------------------------------------------------------
 @console.page("/console")
 def queue(ctx: Ctx) -> Html:
