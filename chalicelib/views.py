@@ -90,7 +90,8 @@ def order(o: Order, now: datetime, policy: Policy, who: Identity | None = None) 
         "escrow": {"status": escrow.status.value, "held": _money(escrow.held), "refunded": _money(escrow.refunded),
                    "refund_pending": _money(escrow.refund_pending), "released": _money(escrow.released),
                    "still_held": _money(escrow.still_held), "release_at": fmt(o.release_at(policy))},
-        "refunds": [order_refund(r) for r in o.refunds],
+        "refunds": [order_refund(r, case_team=who is not None and who.is_moderator
+                                 and who.sub not in (o.buyer_id, o.seller_id)) for r in o.refunds],
         "ship_by": fmt(o.ship_by),
         "dispute_eligibility": o.eligibility(now, policy).to_dict(),
         "open_dispute_id": o.open_dispute_id, "created_at": fmt(o.created_at), "version": o.version,
@@ -99,11 +100,13 @@ def order(o: Order, now: datetime, policy: Policy, who: Identity | None = None) 
     }
 
 
-def order_refund(r: Refund) -> dict[str, Any]:
+def order_refund(r: Refund, case_team: bool = False) -> dict[str, Any]:
+    """A refund on the order; ``case_team`` (a moderator who is no party) also reads why it needs a person."""
     return {"refund_id": r.refund_id, "amount": _money(r.amount), "cause": r.cause, "dispute_id": r.dispute_id,
             "status": r.status, "attempts": r.attempt, "failure_reason": r.public_failure_reason,
             "needs_attention": r.needs_attention, "settle_by": fmt(r.settle_by) if r.status == "PENDING" else None,
-            "created_at": fmt(r.created_at), "updated_at": fmt(r.updated_at)}
+            "created_at": fmt(r.created_at), "updated_at": fmt(r.updated_at),
+            **({"attention_reason": r.attention_reason} if case_team else {})}
 
 
 def offer(x: Offer, total: Money) -> dict[str, Any]:

@@ -194,6 +194,8 @@ class SimulatedPayments:
             status, reason = data["status"], data.get("failure_reason")
             if status not in (REFUND_PENDING, REFUND_SUCCEEDED, REFUND_FAILED) or not isinstance(reason, str | None):
                 raise ValueError("unexpected status or failure_reason")
+            if type(data["amount"].get("amount")) is not int:  # 2000.9 is not 2000, nor 1e400 a sum
+                raise ValueError("the amount is not a whole number of minor units")
             return SettlementNotice(str(event["id"]), str(data["refund_id"]), attempt_number(data["attempt"]),
                                     str(data["provider_refund_id"]), status, Money.from_dict(data["amount"]), reason,
                                     str(data.get("order_id") or ""))

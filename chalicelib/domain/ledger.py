@@ -41,8 +41,11 @@ class EscrowStatus(str, Enum):
 PENDING, SUCCEEDED, FAILED = "PENDING", "SUCCEEDED", "FAILED"
 # An earlier attempt is still live at the provider: a new one is not sent (it could pay twice).
 EARLIER_ATTEMPT_PENDING = "EARLIER_ATTEMPT_PENDING"
+# The provider holds a refund under this attempt's key for another amount or currency: it exists
+# (it may have paid), so it counts as no failure when a later attempt is considered.
+AMOUNT_OR_CURRENCY_MISMATCH = "AMOUNT_OR_CURRENCY_MISMATCH"
 # Failures after which a new attempt could pay twice, or cannot succeed: a person looks first.
-NEEDS_A_PERSON = frozenset({"charge_already_refunded", "amount_too_large", "AMOUNT_OR_CURRENCY_MISMATCH",
+NEEDS_A_PERSON = frozenset({"charge_already_refunded", "amount_too_large", AMOUNT_OR_CURRENCY_MISMATCH,
                             "NO_PAYMENT_REFERENCE", "OUTCOME_UNKNOWN", EARLIER_ATTEMPT_PENDING})
 # Why a person must look at a refund a machine cannot settle alone (Refund.attention_reason, for
 # moderators only; never shown to the parties, never a failure of the refund itself).
@@ -51,7 +54,7 @@ NOTICE_MISMATCH = "NOTICE_MISMATCH"  # a signed notice whose amount is not the r
 NEWER_ATTEMPT_LIVE = "NEWER_ATTEMPT_LIVE"  # an older attempt paid late; a newer one could not be cancelled
 ATTEMPTS_EXHAUSTED = "ATTEMPTS_EXHAUSTED"  # every automatic attempt failed
 # What the parties see of a failure: our own codes, else a generic one (a card's fate is the buyer's).
-PUBLIC_REASONS = frozenset({"NO_PAYMENT_REFERENCE", "AMOUNT_OR_CURRENCY_MISMATCH", "OUTCOME_UNKNOWN",
+PUBLIC_REASONS = frozenset({"NO_PAYMENT_REFERENCE", AMOUNT_OR_CURRENCY_MISMATCH, "OUTCOME_UNKNOWN",
                             EARLIER_ATTEMPT_PENDING})
 
 

@@ -16,6 +16,7 @@ from datetime import timedelta
 from ..domain.errors import ConcurrentModification, InvalidInput, NotFound
 from ..domain.identity import Identity
 from ..domain.ledger import (
+    AMOUNT_OR_CURRENCY_MISMATCH,
     EARLIER_ATTEMPT_PENDING,
     FAILED,
     NEWER_ATTEMPT_LIVE,
@@ -104,7 +105,9 @@ class Payments(UseCases):
         still pending holds the new attempt for a person. None: the new attempt may go."""
         for earlier in range(1, refund.attempt):
             view = self.provider.lookup(self._request(order, refund, earlier))  # unknown: the outbox retries
-            if view is None or view.status == FAILED:
+            # A refund that exists at the provider for another amount or currency is no failure
+            # we know of (it may have paid): like a pending one, it holds the new attempt.
+            if view is None or (view.status == FAILED and view.failure_reason != AMOUNT_OR_CURRENCY_MISMATCH):
                 continue
             if view.status == SUCCEEDED:
                 logger.warning("an earlier refund attempt succeeded after all: the new one is not sent",
@@ -112,7 +115,7 @@ class Payments(UseCases):
                 outcome = self._apply(order.order_id, refund.refund_id, earlier, SUCCEEDED, view.provider_refund_id, None)
                 self._stop_newer_attempt(order.order_id, refund.refund_id)  # another sender may have sent it
                 return outcome
-            logger.error("an earlier refund attempt is still pending at the provider: the new one is held",
+            logger.error("an earlier refund attempt is pending or unaccounted for at the provider: the new one is held",
                          refund_id=refund.refund_id, attempt=earlier, new_attempt=refund.attempt)
             return self._apply(order.order_id, refund.refund_id, refund.attempt, FAILED, None, EARLIER_ATTEMPT_PENDING)
         return None
