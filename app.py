@@ -19,6 +19,7 @@ from chalicelib.logs import logger, start_invocation
 from chalicelib.services import Services
 from chalicelib.services import commands as c
 from chalicelib.services.commands import PageRequest
+from chalicelib.services.moderation import Insights
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
@@ -39,8 +40,21 @@ def order_view(req: Request, order: Order) -> dict[str, Any]:
     return views.order(order, container().clock.now(), container().settings.policy, req.identity)
 
 
-def dispute_view(req: Request, dispute: Dispute) -> dict[str, Any]:
-    return views.dispute(dispute, container().clock.now(), container().settings.policy, req.identity)
+def dispute_view(req: Request, dispute: Dispute, insights: Insights | None = None) -> dict[str, Any]:
+    """A dispute as the caller sees it. Where a moderator reads cases (``insights``: the routes
+    that read, not the actions), they also see the seller's standing and the buyer's signals,
+    read once per party for a whole page."""
+    return views.dispute(dispute, container().clock.now(), container().settings.policy, req.identity,
+                         insights.of(dispute) if insights is not None else None)
+
+
+def read_view(req: Request, dispute: Dispute) -> dict[str, Any]:
+    return dispute_view(req, dispute, services().moderation.insights(req.identity))
+
+
+def disputes_page(req: Request, items: list[Dispute], cursor: str | None) -> dict[str, Any]:
+    insights = services().moderation.insights(req.identity)
+    return views.page([dispute_view(req, d, insights) for d in items], cursor)
 
 
 PAGED = ("limit", "cursor")  # the query parameters of every list (page(req) reads them)
@@ -98,12 +112,12 @@ def open_dispute(req: Request, order_id: str) -> Reply:
 def list_disputes(req: Request) -> Reply:
     items, cursor = services().disputes.list(req.identity, req.role(),
                                              req.choice("status", views.DISPUTE_STATUSES), page(req))
-    return 200, views.page([dispute_view(req, d) for d in items], cursor)
+    return 200, disputes_page(req, items, cursor)
 
 
 @api.route("/disputes/{dispute_id}")
 def get_dispute(req: Request, dispute_id: str) -> Reply:
-    return 200, dispute_view(req, services().disputes.get(req.identity, dispute_id))
+    return 200, read_view(req, services().disputes.get(req.identity, dispute_id))
 
 
 @api.route("/disputes/{dispute_id}/offers", "POST", schemas.OFFER)
@@ -180,13 +194,13 @@ def moderation_queue(req: Request) -> Reply:
     which = QueueFilter(overdue=req.flag("overdue"), assigned=req.choice("assigned", ASSIGNED_FILTERS),
                         reason=req.choice("reason", views.REASONS))
     items, cursor = services().disputes.moderation_queue(req.identity, which, page(req))
-    return 200, views.page([dispute_view(req, d) for d in items], cursor)
+    return 200, disputes_page(req, items, cursor)
 
 
 @api.route("/moderation/next", "POST", schemas.EMPTY)
 def next_case(req: Request) -> Reply:
     dispute = services().disputes.next_case(req.identity)
-    return (204, None) if dispute is None else (200, dispute_view(req, dispute))
+    return (204, None) if dispute is None else (200, read_view(req, dispute))
 
 
 @api.route("/disputes/{dispute_id}/claim", "POST", schemas.EMPTY)
@@ -213,6 +227,33 @@ def list_notes(req: Request, dispute_id: str) -> Reply:
 @api.route("/disputes/{dispute_id}/decision", "POST", schemas.DECISION)
 def decide(req: Request, dispute_id: str) -> Reply:
     return 200, dispute_view(req, services().disputes.decide(req.identity, c.Decide.from_body(req.body, dispute_id)))
+
+
+# ---- moderation intelligence: standing, signals, auto-resolution rules -------------------------
+@api.route("/sellers/{seller_id}/standing")
+def seller_standing(req: Request, seller_id: str) -> Reply:
+    return 200, services().moderation.standing(req.identity, seller_id).to_dict()
+
+
+@api.route("/buyers/{buyer_id}/signals")
+def buyer_signals(req: Request, buyer_id: str) -> Reply:
+    return 200, services().moderation.signals(req.identity, buyer_id).to_dict()
+
+
+@api.route("/moderation/rules")
+def list_rules(req: Request) -> Reply:
+    return 200, views.page([views.rule(r) for r in services().moderation.rules(req.identity)], None)
+
+
+@api.route("/moderation/rules/{rule_id}", "PUT", schemas.RULE)
+def save_rule(req: Request, rule_id: str) -> Reply:
+    return 200, views.rule(services().moderation.save_rule(req.identity, c.SaveRule.from_body(req.body, rule_id)))
+
+
+@api.route("/moderation/rules/{rule_id}/report")
+def rule_report(req: Request, rule_id: str) -> Reply:
+    rule, counts = services().moderation.report(req.identity, rule_id)
+    return 200, views.rule_report(rule, counts)
 
 
 @api.route("/moderation/refunds", query=PAGED)

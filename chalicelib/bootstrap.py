@@ -31,6 +31,7 @@ from .services.base import UnitOfWorkFactory
 from .services.disputes import Disputes
 from .services.evidence import EvidenceUseCases, Inspect
 from .services.messages import Messages
+from .services.moderation import Moderation
 from .services.notes import Notes
 from .services.orders import Orders
 from .services.payments import Payments
@@ -167,7 +168,7 @@ def use_cases(uow: UnitOfWorkFactory, clock: Clock, policy: Policy, relay: Outbo
     relay.pay = payments.send  # the relay sends the refunds a commit owes
     return Services(orders=orders, disputes=Disputes(uow, clock, policy),
                     evidence=EvidenceUseCases(uow, clock, policy, store, inspector), messages=Messages(uow, clock, policy),
-                    notes=Notes(uow, clock, policy),
+                    notes=Notes(uow, clock, policy), moderation=Moderation(uow, clock, policy),
                     payments=payments, timers=TimerUseCases(uow, clock, policy, relay, publisher, orders, payments),
                     sandbox=Sandbox(uow, clock, policy, sandbox, provider))
 

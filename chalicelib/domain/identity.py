@@ -21,6 +21,11 @@ class Identity:
         return "moderators" in self.groups
 
     @property
+    def is_moderation_admin(self) -> bool:
+        """Manages the auto-resolution rules (group ``moderation-admins``)."""
+        return "moderation-admins" in self.groups
+
+    @property
     def is_service(self) -> bool:
         return bool(self.scopes) or "services" in self.groups
 

@@ -7,9 +7,11 @@ from pathlib import Path
 from typing import Any
 
 LOGICAL_IDS = {"orders": "OrdersTable", "disputes": "DisputesTable", "messages": "MessagesTable",
-               "notes": "NotesTable", "outbox": "OutboxTable", "evidence": "EvidenceTable", "idempotency": "IdempotencyTable"}
+               "notes": "NotesTable", "moderation": "ModerationTable",
+               "outbox": "OutboxTable", "evidence": "EvidenceTable", "idempotency": "IdempotencyTable"}
 ENV_VARS = {"orders": "ORDERS_TABLE", "disputes": "DISPUTES_TABLE", "messages": "MESSAGES_TABLE",
-            "notes": "NOTES_TABLE", "outbox": "OUTBOX_TABLE", "evidence": "EVIDENCE_TABLE", "idempotency": "IDEMPOTENCY_TABLE"}
+            "notes": "NOTES_TABLE", "moderation": "MODERATION_TABLE",
+            "outbox": "OUTBOX_TABLE", "evidence": "EVIDENCE_TABLE", "idempotency": "IDEMPOTENCY_TABLE"}
 # What a stack keeps when deleted (DeletionPolicy Retain: the tables, the evidence bucket) is named
 # with the first 8 characters of the stack's id, new at every creation: a stack deleted (after a
 # failed first deploy, say) is created again under the same name without colliding with what the

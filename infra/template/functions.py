@@ -33,6 +33,15 @@ UNIT_OF_WORK: dict[str, list[Any]] = {
     "dynamodb:PutItem": [table_arn("OutboxTable")],
     "dynamodb:UpdateItem": [table_arn("OrdersTable"), table_arn("DisputesTable")],
 }
+# The changes that make standing facts true (registrations, disputes opening and ending, refunds
+# for never shipping) write their counters and markers, reading nothing (docs/RULES.md 11).
+FACTS: dict[str, list[Any]] = {
+    "dynamodb:PutItem": [table_arn("ModerationTable")], "dynamodb:UpdateItem": [table_arn("ModerationTable")],
+}
+# The API also reads standings, signals and rules (an opening reads the rules; a rule by its key).
+STANDING: dict[str, list[Any]] = {
+    **FACTS, "dynamodb:GetItem": [table_arn("ModerationTable")], "dynamodb:Query": [table_arn("ModerationTable")],
+}
 
 
 def _merge(*grants: dict[str, list[Any]]) -> dict[str, list[Any]]:
@@ -47,7 +56,7 @@ def _merge(*grants: dict[str, list[Any]]) -> dict[str, list[Any]]:
 # Each function: the actions its code calls, on the resources it uses (recorded during the
 # integration tests and checked by tests/integration/test_least_privilege.py).
 FUNCTION_GRANTS: dict[str, dict[str, list[Any]]] = {
-    "APIHandler": _merge(UNIT_OF_WORK, RELAY, {
+    "APIHandler": _merge(UNIT_OF_WORK, RELAY, STANDING, {
         "dynamodb:PutItem": [table_arn("OrdersTable"), table_arn("MessagesTable"), table_arn("NotesTable"),
                              table_arn("EvidenceTable"), table_arn("IdempotencyTable")],
         "dynamodb:UpdateItem": [table_arn("EvidenceTable"), table_arn("IdempotencyTable")],
@@ -62,7 +71,7 @@ FUNCTION_GRANTS: dict[str, dict[str, list[Any]]] = {
         "ssm:GetParameter": [{"Fn::Sub": "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter"
                                          + CONSOLE_CLIENT_PARAMETER}],
     }),
-    "TimerFired": _merge(UNIT_OF_WORK, RELAY),
+    "TimerFired": _merge(UNIT_OF_WORK, RELAY, FACTS),
     # A record that fails again is moved to the back of the outbox (UpdateItem), never dropped.
     "DrainOutbox": _merge(UNIT_OF_WORK, RELAY, {"dynamodb:Query": [table_arn("OutboxTable", index=True)],
                                                 "dynamodb:UpdateItem": [table_arn("OutboxTable")]}),

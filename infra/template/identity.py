@@ -19,7 +19,7 @@ HOSTED_UI = "https://${UserPoolDomain}.auth.${AWS::Region}.amazoncognito.com"
 
 def identity_resources() -> dict[str, Any]:
     """People sign in to a Cognito user pool through the mobile apps' client (ID tokens carry the
-    `moderators` group); the platform's services get access tokens by client credentials, with
+    `moderators` and `moderation-admins` groups); the platform's services get access tokens by client credentials, with
     scopes on this service's resource server."""
     resources: dict[str, Any] = {
         "UserPool": {"Type": "AWS::Cognito::UserPool", "DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain",
@@ -35,6 +35,9 @@ def identity_resources() -> dict[str, Any]:
         "ModeratorsGroup": {"Type": "AWS::Cognito::UserPoolGroup", "Properties": {
             "GroupName": "moderators", "UserPoolId": {"Ref": "UserPool"},
             "Description": "Moderators decide escalated disputes and retry failed refunds."}},
+        "ModerationAdminsGroup": {"Type": "AWS::Cognito::UserPoolGroup", "Properties": {
+            "GroupName": "moderation-admins", "UserPoolId": {"Ref": "UserPool"},
+            "Description": "Moderation admins manage the auto-resolution rules (docs/RULES.md)."}},
         "ServicesGroup": {"Type": "AWS::Cognito::UserPoolGroup", "Properties": {
             "GroupName": "services", "UserPoolId": {"Ref": "UserPool"},
             "Description": "Service accounts signing in as users (API version 1); client credentials are preferred."}},

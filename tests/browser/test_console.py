@@ -55,6 +55,9 @@ def test_a_moderator_decides_a_partial_refund_through_the_confirmation_and_the_r
     evidence = api.call("GET", f"/disputes/{did}/evidence", "m-1")["items"][0]
     assert thumb.evaluate("i => i.closest('a').href").split("?")[0] == evidence["download_url"].split("?")[0]
     assert "CN123456789" in page.inner_text("#tracking"), "the tracking is on the case"
+    # Version 1.3: the seller's standing and the buyer's signals, with what they mean.
+    assert page.inner_text("#seller-level").startswith(("not enough data", "good", "watch", "at risk"))
+    assert "disputes lost" in page.inner_text("#buyer-flag")
     timeline = page.inner_text("#timeline")
     assert "opened" in timeline and "escalated" in timeline
     page.fill("textarea[name=note]", "Listing photo is clearly red; buyer's photo clearly blue.")

@@ -423,11 +423,12 @@ def environments(synthesized: Synthesized) -> dict[str, dict[str, Any]]:
 
 
 def test_every_variable_the_app_reads_is_set_on_every_function_or_explained(synthesized: Synthesized) -> None:
-    from chalicelib.config import DURATIONS
+    from chalicelib.config import DURATIONS, STANDING
 
     read = variables_read()
     assert {"ORDERS_TABLE", "AUTH_JWKS_URL", "PAYMENT_PROVIDER"} <= read, read
-    not_set = {**NOT_SET, **{var: "a deadline (docs/RULES.md); the default applies" for var in DURATIONS}}
+    not_set = {**NOT_SET, **{var: "a deadline (docs/RULES.md); the default applies" for var in DURATIONS},
+               **{var: "a standing setting (docs/RULES.md 11); the default applies" for var in STANDING}}
     assert set(not_set) <= read, f"no longer read: drop {sorted(set(not_set) - read)}"
     required = read - set(not_set)
     for function_id, env in environments(synthesized).items():
@@ -579,3 +580,11 @@ def test_the_evidence_handler_reports_its_failed_messages_so_only_those_return(s
     events = synthesized.resources["EvidenceUploaded"]["Properties"]["Events"].values()
     sqs = [e for e in events if e["Type"] == "SQS"]
     assert len(sqs) == 1 and sqs[0]["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+
+
+def test_the_user_pool_has_the_groups_the_api_reads(synthesized: Synthesized) -> None:
+    """`moderators` decide cases, `moderation-admins` manage the auto-resolution rules (chalicelib/adapters/auth.py)."""
+    groups = {r["Properties"]["GroupName"]: r["Properties"]["UserPoolId"] for r in synthesized.resources.values()
+              if r["Type"] == "AWS::Cognito::UserPoolGroup"}
+    assert {"moderators", "moderation-admins", "services"} <= set(groups)
+    assert all(pool == {"Ref": "UserPool"} for pool in groups.values())

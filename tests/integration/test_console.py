@@ -272,3 +272,34 @@ def test_the_queue_page_filters_as_the_api_does_and_refuses_an_unknown_value(api
     assert d["dispute_id"] not in page("assigned=me").body.decode()
     refused = page("assigned=everyone")
     assert refused.status_code == 400 and "assigned must be one of me, none, others" in refused.body.decode()
+
+
+def test_the_queue_and_the_case_show_the_sellers_standing_and_the_buyers_signals(api: Api, client: Any,
+                                                                                wired: Any) -> None:
+    d = api.escalated()
+    cookie, _ = session_cookie(wired, sub="m-3")
+    case = client.http.get(f"/console/disputes/{d['dispute_id']}", headers={"Cookie": cookie})
+    text = case.body.decode()
+    assert case.status_code == 200 and 'id="standing"' in text
+    assert re.search(r'id="seller-level">not enough data: defect rate 0\.00 %', text), text
+    assert re.search(r'id="buyer-flag">none: 0 disputes lost', text)
+    assert 'id="scans"' in text and "delivered" in text.split('id="scans"', 1)[1][:200]
+    queue = client.http.get("/console", headers={"Cookie": cookie})
+    assert queue.status_code == 200 and d["dispute_id"] in queue.body.decode()
+    assert "frequent disputer" not in queue.body.decode()  # a buyer with nothing lost carries no badge
+
+
+def test_the_rules_page_lists_each_rule_with_its_report_and_shows_a_description_as_text(api: Api, client: Any,
+                                                                                        wired: Any) -> None:
+    rule = {"description": "<b>Counterfeits</b> to a person", "mode": "DRY_RUN", "priority": 1,
+            "when": {"reasons": ["NOT_AS_DESCRIBED"]}, "then": "ESCALATE"}
+    admin = ("a-1", "moderation-admins")
+    assert api.call("PUT", "/moderation/rules/counterfeits", admin, rule).status_code == 200
+    api.escalated()  # opened after the rule: evaluated, matched, escalated by people
+    cookie, _ = session_cookie(wired, sub="m-3")
+    page = client.http.get("/console/rules", headers={"Cookie": cookie})
+    text = page.body.decode()
+    assert page.status_code == 200 and "counterfeits" in text
+    assert "&lt;b&gt;Counterfeits&lt;/b&gt;" in text and "<b>Counterfeits" not in text
+    row = text.split("counterfeits", 1)[1].split("</tr>", 1)[0]
+    assert re.findall(r"<td>(\d+)</td>", row) == ["1", "1", "0", "0", "0"]  # still open: not decided yet

@@ -87,6 +87,14 @@ def scenario(settings, aws) -> list[Call]:
         noted = api.post(f"/disputes/{did}/notes", MODERATOR, {"body": "Seller answered within a day."})
         assert noted.status_code == 201, noted.json_body
         assert api.get(f"/disputes/{did}/notes", MODERATOR).status_code == 200
+        # Standing, signals and the rules (the moderation table).
+        for path in ("/sellers/s-1/standing", "/buyers/b-1/signals", "/moderation/rules"):
+            assert api.get(path, MODERATOR).status_code == 200, path
+        rule = {"description": "Counterfeits to a person", "mode": "DRY_RUN", "priority": 1,
+                "when": {"reasons": ["COUNTERFEIT"]}, "then": "ESCALATE"}
+        admin = ("a-1", "moderation-admins")
+        assert api.call("PUT", "/moderation/rules/counterfeits", admin, rule).status_code == 200
+        assert api.get("/moderation/rules/counterfeits/report", admin).status_code == 200
         # The seller stays silent: the timer grants the refund, which the provider cannot take,
         # twice (the reconciler moves the record to the back), then refuses (a new attempt is
         # owed: the retry timer sends it).

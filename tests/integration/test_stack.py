@@ -33,6 +33,7 @@ def test_local_tables_have_the_key_schemas_and_indexes_of_the_template(aws, sett
     resources = cloudformation("dev", ["APIHandler"])["Resources"]
     local_names = {"OrdersTable": settings.orders_table, "DisputesTable": settings.disputes_table,
                    "MessagesTable": settings.messages_table, "NotesTable": settings.notes_table,
+                   "ModerationTable": settings.moderation_table,
                    "OutboxTable": settings.outbox_table,
                    "EvidenceTable": settings.evidence_table,
                    "IdempotencyTable": settings.idempotency_table}

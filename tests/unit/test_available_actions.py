@@ -175,6 +175,7 @@ def listed(w: World, who: Identity) -> set[tuple[str, tuple[tuple[str, str], ...
 def stored(w: World) -> dict[str, Any]:
     s = w.state
     return copy.deepcopy({"orders": s.orders, "disputes": s.disputes, "messages": s.messages, "notes": s.notes,
+                          "counters": s.counters, "markers": s.markers, "rules": s.rules,
                           "evidence": s.evidence, "outbox": s.outbox})
 
 
