@@ -32,7 +32,7 @@ TIMER_MACHINE = "deadline_timer"
 TIMER_MACHINE_NAME = "buyer-protection-deadline-timer"
 # Lambda retries a failing timer message this often before it goes to the dead-letter queue.
 MAX_RECEIVES = 5
-# Every alarm notifies the operators' topic (subscribe to it after deploying: README).
+# Every alarm notifies the operators' topic (subscribe to it after deploying: docs/DEPLOYMENT.md).
 NOTIFY: dict[str, Any] = {"AlarmActions": [{"Ref": "AlarmTopic"}], "OKActions": [{"Ref": "AlarmTopic"}]}
 RETAIN = {"DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain"}
 # The API's name, per stack: its alarms watch this stage's API only.
