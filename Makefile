@@ -104,6 +104,7 @@ bench: $(STAMP)
 	@$(PY) -m bench.first_request
 	@$(PY) -m bench.bundle_import
 	@$(PY) -m bench.local_overhead
+	@$(PY) -m bench.standing_read
 	@$(PY) -m bench.console_render
 	@$(PY) -m bench.sweep_reads
 	@$(PY) -m bench.cost

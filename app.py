@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_plus
 
 from chalice import Chalice, Rate
+from chalice.app import CloudWatchEvent, SQSEvent
 
 from chalicelib import schemas, views
 from chalicelib.bootstrap import container
@@ -18,6 +19,11 @@ from chalicelib.logs import logger, start_invocation
 from chalicelib.services import Services
 from chalicelib.services import commands as c
 from chalicelib.services.commands import PageRequest
+from chalicelib.services.moderation import Insights
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 app = Chalice(app_name="buyer-protection")
 api = Api(app, verifier=lambda: container().verifier, idempotent=lambda: container().idempotent,
@@ -34,8 +40,21 @@ def order_view(req: Request, order: Order) -> dict[str, Any]:
     return views.order(order, container().clock.now(), container().settings.policy, req.identity)
 
 
-def dispute_view(req: Request, dispute: Dispute) -> dict[str, Any]:
-    return views.dispute(dispute, container().clock.now(), container().settings.policy, req.identity)
+def dispute_view(req: Request, dispute: Dispute, insights: Insights | None = None) -> dict[str, Any]:
+    """A dispute as the caller sees it. Where a moderator reads cases (``insights``: the routes
+    that read, not the actions), they also see the seller's standing and the buyer's signals,
+    read once per party for a whole page."""
+    return views.dispute(dispute, container().clock.now(), container().settings.policy, req.identity,
+                         insights.of(dispute) if insights is not None else None)
+
+
+def read_view(req: Request, dispute: Dispute) -> dict[str, Any]:
+    return dispute_view(req, dispute, services().moderation.insights(req.identity))
+
+
+def disputes_page(req: Request, items: list[Dispute], cursor: str | None) -> dict[str, Any]:
+    insights = services().moderation.insights(req.identity)
+    return views.page([dispute_view(req, d, insights) for d in items], cursor)
 
 
 PAGED = ("limit", "cursor")  # the query parameters of every list (page(req) reads them)
@@ -93,12 +112,12 @@ def open_dispute(req: Request, order_id: str) -> Reply:
 def list_disputes(req: Request) -> Reply:
     items, cursor = services().disputes.list(req.identity, req.role(),
                                              req.choice("status", views.DISPUTE_STATUSES), page(req))
-    return 200, views.page([dispute_view(req, d) for d in items], cursor)
+    return 200, disputes_page(req, items, cursor)
 
 
 @api.route("/disputes/{dispute_id}")
 def get_dispute(req: Request, dispute_id: str) -> Reply:
-    return 200, dispute_view(req, services().disputes.get(req.identity, dispute_id))
+    return 200, read_view(req, services().disputes.get(req.identity, dispute_id))
 
 
 @api.route("/disputes/{dispute_id}/offers", "POST", schemas.OFFER)
@@ -175,13 +194,13 @@ def moderation_queue(req: Request) -> Reply:
     which = QueueFilter(overdue=req.flag("overdue"), assigned=req.choice("assigned", ASSIGNED_FILTERS),
                         reason=req.choice("reason", views.REASONS))
     items, cursor = services().disputes.moderation_queue(req.identity, which, page(req))
-    return 200, views.page([dispute_view(req, d) for d in items], cursor)
+    return 200, disputes_page(req, items, cursor)
 
 
 @api.route("/moderation/next", "POST", schemas.EMPTY)
 def next_case(req: Request) -> Reply:
     dispute = services().disputes.next_case(req.identity)
-    return (204, None) if dispute is None else (200, dispute_view(req, dispute))
+    return (204, None) if dispute is None else (200, read_view(req, dispute))
 
 
 @api.route("/disputes/{dispute_id}/claim", "POST", schemas.EMPTY)
@@ -208,6 +227,33 @@ def list_notes(req: Request, dispute_id: str) -> Reply:
 @api.route("/disputes/{dispute_id}/decision", "POST", schemas.DECISION)
 def decide(req: Request, dispute_id: str) -> Reply:
     return 200, dispute_view(req, services().disputes.decide(req.identity, c.Decide.from_body(req.body, dispute_id)))
+
+
+# ---- moderation intelligence: standing, signals, auto-resolution rules -------------------------
+@api.route("/sellers/{seller_id}/standing")
+def seller_standing(req: Request, seller_id: str) -> Reply:
+    return 200, services().moderation.standing(req.identity, seller_id).to_dict()
+
+
+@api.route("/buyers/{buyer_id}/signals")
+def buyer_signals(req: Request, buyer_id: str) -> Reply:
+    return 200, services().moderation.signals(req.identity, buyer_id).to_dict()
+
+
+@api.route("/moderation/rules")
+def list_rules(req: Request) -> Reply:
+    return 200, views.page([views.rule(r) for r in services().moderation.rules(req.identity)], None)
+
+
+@api.route("/moderation/rules/{rule_id}", "PUT", schemas.RULE)
+def save_rule(req: Request, rule_id: str) -> Reply:
+    return 200, views.rule(services().moderation.save_rule(req.identity, c.SaveRule.from_body(req.body, rule_id)))
+
+
+@api.route("/moderation/rules/{rule_id}/report")
+def rule_report(req: Request, rule_id: str) -> Reply:
+    rule, counts = services().moderation.report(req.identity, rule_id)
+    return 200, views.rule_report(rule, counts)
 
 
 @api.route("/moderation/refunds", query=PAGED)
@@ -253,7 +299,7 @@ def message_templates(req: Request) -> Reply:
 
 # ---- scheduled --------------------------------------------------------------------------------
 @app.schedule(Rate(sweep_rate_minutes(), unit=Rate.MINUTES), name="release-escrow")
-def release_escrow(event) -> dict:
+def release_escrow(event: CloudWatchEvent) -> dict[str, list[str]]:
     """EventBridge: pay sellers whose protection period ended with no dispute open."""
     start_invocation(handler="release-escrow")
     released = services().orders.release_due_escrow()
@@ -262,7 +308,7 @@ def release_escrow(event) -> dict:
 
 
 @app.on_sqs_message(queue=timer_queue_name(), batch_size=1, name="timer-fired")
-def timer_fired(event) -> None:
+def timer_fired(event: SQSEvent) -> None:
     """Step Functions: a deadline timer reminds or expires (statemachines/deadline_timer.asl.json)."""
     for record in event:
         message = json.loads(record.body)
@@ -273,7 +319,7 @@ def timer_fired(event) -> None:
 
 
 @app.schedule(Rate(1, unit=Rate.MINUTES), name="drain-outbox")
-def drain_outbox(event) -> dict:
+def drain_outbox(event: CloudWatchEvent) -> dict[str, int]:
     """EventBridge: the reconciler. Starts timers and publishes events a crash left behind."""
     start_invocation(handler="drain-outbox")
     delivered, failed = services().timers.drain_outbox()
@@ -283,18 +329,28 @@ def drain_outbox(event) -> dict:
 
 
 @app.on_sqs_message(queue=evidence_queue_name(), batch_size=1, name="evidence-uploaded")
-def evidence_uploaded(event) -> None:
-    """S3 -> SQS: an upload landed under uploads/; check it and make the copy that is served."""
-    for record in event:
-        message = json.loads(record.body)
-        for s3_record in message.get("Records", []):  # none in S3's first s3:TestEvent
-            key = unquote_plus(s3_record["s3"]["object"]["key"])
-            start_invocation(handler="evidence-uploaded", key=key)
-            logger.info("evidence", outcome=services().evidence.process_upload(key))
+def evidence_uploaded(event: SQSEvent) -> PartialItemFailureResponse:
+    """S3 -> SQS: an upload landed under uploads/; check it and make the copy that is served.
+    A message that fails is reported (ReportBatchItemFailures) and comes back after its
+    visibility timeout; the others of its batch are done."""
+    # Imported here: only this function pays for Powertools' event classes (~0.1 s at a cold start).
+    from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+
+    return process_partial_response(event=event.to_dict(), record_handler=evidence_record,
+                                    processor=BatchProcessor(EventType.SQS))
+
+
+def evidence_record(record: SQSRecord) -> None:
+    """One SQS message: S3's notice of the objects created (none in S3's first s3:TestEvent)."""
+    notice = record.decoded_nested_s3_event
+    for s3_record in notice.records if "Records" in notice.raw_event else ():
+        key = unquote_plus(s3_record.s3.get_object.key)  # S3 sends keys URL-encoded
+        start_invocation(handler="evidence-uploaded", key=key)
+        logger.info("evidence", outcome=services().evidence.process_upload(key))
 
 
 @app.schedule(Rate(5, unit=Rate.MINUTES), name="expire-evidence")
-def expire_evidence(event) -> dict:
+def expire_evidence(event: CloudWatchEvent) -> dict[str, int]:
     """EventBridge: upload slots never used become EXPIRED and give the party its place back."""
     start_invocation(handler="expire-evidence")
     return {"expired": services().evidence.expire_uploads()}

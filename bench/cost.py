@@ -87,8 +87,8 @@ def main() -> None:
     from chalicelib import bootstrap
     from chalicelib.adapters.simulated_payments import SimulatedPayments
     from chalicelib.config import Settings
-    from infra.resources import provision
     from local.emulator import back_up_items_not_tables, make_dynamodb_atomic
+    from local.provision import provision
     from tests.integration.actions import Player
     from tests.integration.api import Api
     from tests.support import AUDIENCE, ISSUER, FakeClock, keypair

@@ -203,7 +203,8 @@ def _big_mp4() -> bytes:
 CHILD = """
 import resource, sys, time, json
 from chalicelib.domain.evidence import LIMITS
-from chalicelib.inspection import inspect
+from chalicelib.inspection import inspect, install
+install()
 path, content_type, run = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
 data = open(path, "rb").read()
 start = time.perf_counter()

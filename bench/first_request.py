@@ -36,7 +36,7 @@ def child() -> None:
 
     from chalicelib import bootstrap
     from chalicelib.config import Settings
-    from infra.resources import provision
+    from local.provision import provision
     from tests.support import AUDIENCE, ISSUER, keypair, order_body, service_auth
 
     created: list[str] = []
@@ -88,7 +88,7 @@ def cold_get() -> None:
 
     from chalicelib import bootstrap
     from chalicelib.config import Settings
-    from infra.resources import provision
+    from local.provision import provision
     from tests.support import AUDIENCE, ISSUER, auth, keypair
 
     with mock_aws():

@@ -1,7 +1,8 @@
 """The README's numbers, rendered from bench/results/*.json only (never typed by hand).
 
 `make bench` ends by rewriting the blocks between `<!-- bench:NAME -->` and `<!-- /bench:NAME -->`
-in README.md; tests/unit/test_readme_numbers.py checks the README still says what the results say.
+in README.md and docs/ (PAGES); tests/unit/test_readme_numbers.py checks the pages still say what the
+results say.
 
     python -m bench.readme        (part of make bench)
 """
@@ -16,6 +17,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 README = ROOT / "README.md"
+# The pages that carry measured numbers (each block stands in exactly one of them).
+PAGES = [README, ROOT / "docs" / "NUMBERS.md", ROOT / "docs" / "EVIDENCE.md", ROOT / "docs" / "ARCHITECTURE.md"]
 
 
 def load(name: str) -> dict[str, Any]:
@@ -39,6 +42,8 @@ def numbers() -> str:
     fr = first["results"]
     bundle, sweep, soak, cost = load("bundle_import"), load("sweep_reads"), load("dev_memory"), load("cost")
     cold = first["cold_get"]
+    standing = load("standing_read")
+    sr = standing["results"]
     phone = throughput["sets"]["phone photos"]
     noisy = next(v for k, v in throughput["sets"].items() if k != "phone photos")
     return "\n".join([
@@ -84,6 +89,12 @@ def numbers() -> str:
         "- AWS cost per million disputes, from the calls counted (prices in bench/prices.json): "
         + ", ".join(f"{kind.replace('_', '-')} ${r['usd_per_million_disputes_total']:,.0f}"
                     for kind, r in cost["results"].items()) + ".",
+        f"- Seller standing of a seller with 10,000 orders and 1,000 disputes ({standing['date']}): "
+        f"{sr['standing_long_window_ms']['median']:.1f} ms at p50 when the",
+        f"  365-day window is read (3 Queries), {sr['standing_short_window_ms']['median']:.1f} ms for the 90-day "
+        f"window (1 Query), against {sr['get_dispute_ms']['median']:.1f} ms for `GET /disputes/{{id}}`:",
+        f"  **{standing['ratio_long_window_over_dispute_p50']}x** and "
+        f"**{standing['ratio_short_window_over_dispute_p50']}x** (the emulator walks the whole partition per Query).",
     ])
 
 
@@ -150,18 +161,22 @@ def local_machine(report: dict[str, Any]) -> str:
 BLOCKS = {"timers": timers, "numbers": numbers, "evidence": evidence, "console": console}
 
 
-def render(text: str) -> str:
+def render(text: str, strict: bool = True) -> str:
+    """``text`` with every block it holds rewritten from the results (``strict``: it must hold all)."""
     for name, make in BLOCKS.items():
         pattern = re.compile(rf"(<!-- bench:{name} -->\n)(?:.*?\n)?(<!-- /bench:{name} -->)", re.S)
         if not pattern.search(text):
-            raise SystemExit(f"README.md has no <!-- bench:{name} --> block")
+            if strict:
+                raise SystemExit(f"no <!-- bench:{name} --> block")
+            continue
         text = pattern.sub(lambda m: m.group(1) + make() + "\n" + m.group(2), text)  # noqa: B023
     return text
 
 
 def main() -> int:
-    README.write_text(render(README.read_text()))
-    print(f"README.md: numbers rewritten from {RESULTS.relative_to(ROOT)}/")
+    for page in PAGES:
+        page.write_text(render(page.read_text(), strict=False))
+    print(f"{', '.join(str(p.relative_to(ROOT)) for p in PAGES)}: numbers rewritten from {RESULTS.relative_to(ROOT)}/")
     return 0
 
 

@@ -28,8 +28,8 @@ def main() -> None:
     from chalicelib import bootstrap
     from chalicelib.config import Settings
     from chalicelib.ports import SystemClock
-    from infra.resources import provision
     from local.emulator import back_up_items_not_tables, make_dynamodb_atomic
+    from local.provision import provision
     from tests.integration.sweep import load_backlog, sweep
     from tests.support import AUDIENCE, ISSUER, keypair
 

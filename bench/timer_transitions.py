@@ -32,8 +32,8 @@ def main() -> int:
     from chalicelib import bootstrap
     from chalicelib.config import Settings
     from chalicelib.ports import SystemClock
-    from infra.resources import provision
     from local.emulator import back_up_items_not_tables, make_dynamodb_atomic
+    from local.provision import provision
     from tests.integration.api import BUYER, MODERATOR, SELLER
     from tests.integration.timers import SECONDS, TimerRig, fast_policy
     from tests.support import AUDIENCE, ISSUER, keypair

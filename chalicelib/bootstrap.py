@@ -29,8 +29,9 @@ from .relay import OutboxRelay
 from .services import Services
 from .services.base import UnitOfWorkFactory
 from .services.disputes import Disputes
-from .services.evidence import EvidenceUseCases
+from .services.evidence import EvidenceUseCases, Inspect
 from .services.messages import Messages
+from .services.moderation import Moderation
 from .services.notes import Notes
 from .services.orders import Orders
 from .services.payments import Payments
@@ -151,14 +152,23 @@ _lock = threading.Lock()
 _container: Container | None = None
 
 
+def inspector() -> Inspect:
+    """The file inspectors (Pillow, pypdf), loaded in the function that checks an upload only, with
+    pypdf's budget hooks installed (idempotent: cheap on every later upload)."""
+    from .inspection import inspect, install
+
+    install()
+    return inspect
+
+
 def use_cases(uow: UnitOfWorkFactory, clock: Clock, policy: Policy, relay: OutboxRelay, publisher: EventPublisher,
               store: EvidenceStore, provider: PaymentProvider, sandbox: bool = False) -> Services:
     """The use cases over one unit-of-work factory (DynamoDB in the app, the fakes in tests)."""
     orders, payments = Orders(uow, clock, policy), Payments(uow, clock, policy, provider)
     relay.pay = payments.send  # the relay sends the refunds a commit owes
     return Services(orders=orders, disputes=Disputes(uow, clock, policy),
-                    evidence=EvidenceUseCases(uow, clock, policy, store), messages=Messages(uow, clock, policy),
-                    notes=Notes(uow, clock, policy),
+                    evidence=EvidenceUseCases(uow, clock, policy, store, inspector), messages=Messages(uow, clock, policy),
+                    notes=Notes(uow, clock, policy), moderation=Moderation(uow, clock, policy),
                     payments=payments, timers=TimerUseCases(uow, clock, policy, relay, publisher, orders, payments),
                     sandbox=Sandbox(uow, clock, policy, sandbox, provider))
 

@@ -26,6 +26,18 @@ DURATIONS: dict[str, tuple[str, int]] = {
     "CLAIM_LEASE_SECONDS": ("claim_lease", 1800),
     "EARLY_SETTLEMENT_SECONDS": ("early_settlement", 259200),
 }
+# Seller standing and buyer signals (docs/RULES.md): variable -> (Policy field, default, type).
+STANDING: dict[str, tuple[str, float, type]] = {
+    "STANDING_WINDOW_DAYS": ("standing_window_days", 90, int),
+    "STANDING_LONG_WINDOW_DAYS": ("standing_long_window_days", 365, int),
+    "STANDING_MIN_ORDERS": ("standing_min_orders", 25, int),
+    "STANDING_AT_RISK_DEFECT_RATE": ("at_risk_defect_rate", 0.02, float),
+    "STANDING_AT_RISK_BUYERS": ("at_risk_buyers", 4, int),
+    "STANDING_WATCH_DEFECT_RATE": ("watch_defect_rate", 0.01, float),
+    "STANDING_WATCH_BUYERS": ("watch_buyers", 2, int),
+    "SIGNALS_WINDOW_DAYS": ("signals_window_days", 90, int),
+    "FREQUENT_DISPUTER_LOSSES": ("frequent_disputer_losses", 3, int),
+}
 DEFAULT_SWEEP_INTERVAL_SECONDS = 3600
 DEFAULT_TIMER_QUEUE = "buyer-protection-timers"
 DEFAULT_EVIDENCE_QUEUE = "buyer-protection-evidence-uploads"
@@ -195,6 +207,7 @@ class Settings:
     disputes_table: str = "buyer-protection-disputes"
     messages_table: str = "buyer-protection-messages"
     notes_table: str = "buyer-protection-notes"
+    moderation_table: str = "buyer-protection-moderation"
     idempotency_table: str = "buyer-protection-idempotency"
     outbox_table: str = "buyer-protection-outbox"
     evidence_table: str = "buyer-protection-evidence"
@@ -212,7 +225,7 @@ class Settings:
     def tables(self) -> dict[str, str]:
         """Table name per logical table (see adapters/dynamodb/models.py)."""
         return {"orders": self.orders_table, "disputes": self.disputes_table, "messages": self.messages_table,
-                "notes": self.notes_table,
+                "notes": self.notes_table, "moderation": self.moderation_table,
                 "outbox": self.outbox_table, "evidence": self.evidence_table, "idempotency": self.idempotency_table}
 
     @classmethod
@@ -220,7 +233,7 @@ class Settings:
         env = os.environ if env is None else env
         durations: dict[str, Any] = {name: timedelta(seconds=_seconds(env, var, default))
                                      for var, (name, default) in DURATIONS.items()}
-        policy = Policy(**durations)
+        policy = Policy(**durations, **standing_settings(env))
         payments, sandbox = PaymentSettings.from_env(env), (env.get("SANDBOX") or "").lower() == "true"
         if sandbox and payments.provider == "stripe":  # the sandbox moves deadlines: never with real money
             raise ConfigError("SANDBOX=true pays refunds with the simulated provider only, not PAYMENT_PROVIDER=stripe")
@@ -248,6 +261,7 @@ class Settings:
             disputes_table=env.get("DISPUTES_TABLE", cls.disputes_table),
             messages_table=env.get("MESSAGES_TABLE", cls.messages_table),
             notes_table=env.get("NOTES_TABLE", cls.notes_table),
+            moderation_table=env.get("MODERATION_TABLE", cls.moderation_table),
             idempotency_table=env.get("IDEMPOTENCY_TABLE", cls.idempotency_table),
             outbox_table=env.get("OUTBOX_TABLE", cls.outbox_table),
             evidence_table=env.get("EVIDENCE_TABLE", cls.evidence_table),
@@ -261,6 +275,23 @@ class Settings:
             sandbox=sandbox,
             console=ConsoleSettings.from_env(env, sandbox),
         )
+
+
+def standing_settings(env: Mapping[str, str]) -> dict[str, Any]:
+    """The standing thresholds and windows (positive numbers; the long window at least the short)."""
+    out: dict[str, Any] = {}
+    for var, (name, default, kind) in STANDING.items():
+        raw = env.get(var)
+        try:
+            value = kind(default if raw is None or raw == "" else raw)
+        except ValueError as exc:
+            raise ConfigError(f"{var} must be a number, got {raw!r}") from exc
+        if value <= 0:
+            raise ConfigError(f"{var} must be positive, got {value}")
+        out[name] = value
+    if out["standing_long_window_days"] < out["standing_window_days"]:
+        raise ConfigError("STANDING_LONG_WINDOW_DAYS must be at least STANDING_WINDOW_DAYS")
+    return out
 
 
 def _seconds(env: Mapping[str, str], var: str, default: int) -> int:

@@ -181,7 +181,10 @@ PATH_ID = re.compile(str(ID["pattern"]).removesuffix("$").removesuffix("+") + f"
 NOT_FOUND_BY_PARAMETER = {"order_id": ("ORDER_NOT_FOUND", "no such order"),
                           "dispute_id": ("DISPUTE_NOT_FOUND", "no such dispute"),
                           "offer_id": ("OFFER_NOT_FOUND", "no such offer on this dispute"),
-                          "refund_id": ("REFUND_NOT_FOUND", "no such refund")}
+                          "refund_id": ("REFUND_NOT_FOUND", "no such refund"),
+                          "seller_id": ("SELLER_NOT_FOUND", "no such seller"),
+                          "buyer_id": ("BUYER_NOT_FOUND", "no such buyer"),
+                          "rule_id": ("RULE_NOT_FOUND", "no such rule")}
 
 
 def require_ids(params: Mapping[str, str]) -> None:
@@ -351,7 +354,7 @@ class Api:
             require_ids(params)
             query = dict(request.query_params or {})
             require_known_query(query, declared)
-            body = self._body(cast(bytes | None, request.raw_body), schema) if method == "POST" else {}
+            body = self._body(cast(bytes | None, request.raw_body), schema) if method in ("POST", "PUT") else {}
             req = Request(identity=identity, body=body, query=query, declared=declared)
             key = request.headers.get("idempotency-key")
             if method == "POST" and key:

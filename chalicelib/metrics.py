@@ -1,7 +1,7 @@
 """Business metrics as CloudWatch embedded-metric log lines (Powertools), which alarms watch.
 
 Every metric has one dimension, ``service``: POWERTOOLS_SERVICE_NAME, which the template sets to
-the stack's name (infra/resources.py, METRICS_SERVICE), so two stages in one account never feed
+the stack's name (infra/template/operations.py, METRICS_SERVICE), so two stages in one account never feed
 each other's alarms. Locally it is ``buyer-protection``.
 """
 from __future__ import annotations

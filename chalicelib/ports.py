@@ -15,6 +15,8 @@ from .domain.messages import Message
 from .domain.money import Money
 from .domain.notes import Note
 from .domain.orders import Order
+from .domain.rules import Rule
+from .domain.standing import Bucket, Fact
 from .domain.timers import TimerCommand
 
 Page = tuple[list, str | None]  # items, next cursor
@@ -121,6 +123,29 @@ class EvidenceRepository(Protocol):
     def expired(self, now: datetime, limit: int) -> builtins.list[Evidence]:
         """Unfinished slots whose ``attention_at`` has passed (unused, or stuck processing)."""
         ...
+
+
+class ModerationRepository(Protocol):
+    """Seller standing and buyer signals (counter items per party per day or month, a marker per
+    fact) and the auto-resolution rules with their report counters: one table, read by key ranges."""
+
+    def buckets(self, party: str, first: str, last: str) -> builtins.list[Bucket]:
+        """The party's counter items with keys from ``first`` to ``last`` (one Query)."""
+        ...
+    def publish_level(self, seller_id: str, was: str, level: str) -> None:
+        """Stage the seller's published level: ``level``, if it is still ``was`` at commit
+        (VERSION_CONFLICT otherwise: another reader published the change)."""
+        ...
+    def record(self, facts: builtins.list[Fact]) -> None:
+        """Stage the facts: a marker each (refused at commit if it exists: the change happened
+        already) and their counters, added up per item."""
+        ...
+    def rules(self) -> builtins.list[Rule]: ...
+    def rule(self, rule_id: str) -> Rule | None: ...
+    def save_rule(self, rule: Rule, previous_version: int | None) -> None:
+        """Stage a rule's new version (VERSION_CONFLICT at commit if another was saved meanwhile)."""
+        ...
+    def report(self, rule_id: str, version: int) -> dict[str, int]: ...
 
 
 class OutboxStore(Protocol):

@@ -7,6 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 from .domain.catalog import Fault, Reason, Solution
+from .domain.rules import Mode, Then
+from .domain.standing import Flag, Level
 
 ID = {"type": "string", "minLength": 1, "maxLength": 128, "pattern": "^[A-Za-z0-9._:@|-]+$"}
 MONEY = {"type": "object", "additionalProperties": False, "required": ["amount", "currency"],
@@ -69,3 +71,15 @@ EVIDENCE = _obj(["file_name", "content_type", "size_bytes"],
                 file_name={"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[^/\\\\\\x00-\\x1f]+$"},
                 content_type={"type": "string", "minLength": 3, "maxLength": 100},
                 size_bytes={"type": "integer", "minimum": 0, "maximum": 10**12})
+RULE = _obj(
+    ["description", "mode", "priority", "then"],
+    description={"type": "string", "minLength": 1, "maxLength": 500, "pattern": "\\S"},
+    mode={"enum": [m.value for m in Mode]},
+    priority={"type": "integer", "minimum": 0, "maximum": 1000},
+    when=_obj([], reasons={"type": "array", "maxItems": len(Reason), "items": {"enum": [r.value for r in Reason]}},
+              max_amount=MONEY, no_carrier_scan_days={"type": "integer", "minimum": 1, "maximum": 365},
+              seller_levels={"type": "array", "maxItems": len(Level), "items": {"enum": [x.value for x in Level]}},
+              buyer_flags={"type": "array", "maxItems": len(Flag), "items": {"enum": [x.value for x in Flag]}}),
+    then={"enum": [t.value for t in Then]},
+    expected_version=VERSION,
+)

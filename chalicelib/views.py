@@ -16,6 +16,7 @@ from .domain.money import Money
 from .domain.notes import Note
 from .domain.orders import Order, Shipment
 from .domain.policy import Policy
+from .domain.rules import REPORT_COUNTS, Rule
 from .domain.timefmt import fmt
 from .services import access
 
@@ -36,7 +37,8 @@ def _shipment(s: Shipment | None) -> dict[str, Any] | None:
     if s is None:
         return None
     return {"carrier": s.carrier, "tracking_number": s.tracking_number, "shipped_at": fmt(s.shipped_at),
-            "last_scan_at": fmt(s.last_scan_at)}
+            "last_scan_at": fmt(s.last_scan_at),
+            "scans": [{"status": status, "occurred_at": fmt(at)} for status, at in s.scans]}
 
 
 # action -> (method, path, the request body's schema: the one app.py validates the route with).
@@ -118,7 +120,8 @@ def _resolution(r: dict[str, Any] | None) -> dict[str, Any] | None:
     if r is None:
         return None
     return {"outcome": r["outcome"], "amount": _money_doc(r.get("amount")), "decided_by": r["decided_by"],
-            "rationale": r["rationale"], "resolved_at": r["resolved_at"], "fault": r.get("fault", "NONE")}
+            "rationale": r["rationale"], "resolved_at": r["resolved_at"], "fault": r.get("fault", "NONE"),
+            "rule": {"rule_id": r["rule"]["rule_id"], "version": r["rule"]["version"]} if r.get("rule") else None}
 
 
 def _refund(r: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -140,7 +143,10 @@ def _details(entry: dict[str, Any], moderator: bool) -> dict[str, Any]:
     return details if moderator else {k: v for k, v in details.items() if k != "moderator_id"}
 
 
-def dispute(d: Dispute, now: datetime, policy: Policy, who: Identity | None = None) -> dict[str, Any]:
+def dispute(d: Dispute, now: datetime, policy: Policy, who: Identity | None = None,
+            insights: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``insights``: the seller's standing and the buyer's signals (services.moderation.Insights),
+    shown to moderators only, as are the claim and the rules' suggestions."""
     moderator = who is not None and d.actor_for(who.sub, who.is_moderator) is Actor.MODERATOR
     return {
         "dispute_id": d.dispute_id, "order_id": d.order_id, "buyer_id": d.buyer_id, "seller_id": d.seller_id,
@@ -155,12 +161,26 @@ def dispute(d: Dispute, now: datetime, policy: Policy, who: Identity | None = No
                                                             dispute_id=d.dispute_id),
         "created_at": fmt(d.created_at), "updated_at": fmt(d.updated_at),
         # What only the case team sees: who holds the case now (an expired claim holds nothing).
-        **({"assignment": _assignment(d.holder(now))} if moderator else {}),
+        **({"assignment": _assignment(d.holder(now)),
+            "rule_suggestions": [{"rule_id": x["rule_id"], "version": x["version"], "would": x["would"]}
+                                 for x in d.rule_suggestions], **(insights or {})} if moderator else {}),
     }
 
 
 def _assignment(a: Assignment | None) -> dict[str, Any] | None:
     return None if a is None else a.to_dict()
+
+
+def rule(r: Rule) -> dict[str, Any]:
+    return {"rule_id": r.rule_id, "version": r.version, "description": r.description, "mode": r.mode.value,
+            "priority": r.priority, "when": r.when.to_dict(), "then": r.then.value, "saved_at": fmt(r.saved_at),
+            "saved_by": r.saved_by}
+
+
+def rule_report(r: Rule, counts: dict[str, int]) -> dict[str, Any]:
+    """How the current version's suggestions compare with how the matched cases ended."""
+    return {"rule_id": r.rule_id, "version": r.version, "mode": r.mode.value,
+            **{name: int(counts.get(name, 0)) for name in REPORT_COUNTS}}
 
 
 def note(n: Note) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """`make synth STAGE=dev`: the deployable stack, synthesized offline.
 
-1. renders the merge template (infra/resources.py) for the stage: identity, data, queues, timer
+1. renders the merge template (infra/template) for the stage: identity, data, queues, timer
    machine, alarms, and per function its environment, policy, concurrency and failure paths;
 2. runs `chalice package --merge-template` on a copy of the app without requirements.txt (Chalice
    would build the dependencies for this machine's Python; infra/bundle.py builds them for the
@@ -64,7 +64,7 @@ def find_placeholders(template: dict[str, Any]) -> list[str]:
 
 def synth(stage: str, out: Path) -> Path:
     from infra.bundle import bundle
-    from infra.resources import cloudformation
+    from infra.template import cloudformation
 
     started = time.monotonic()
     out.mkdir(parents=True, exist_ok=True)

@@ -1,7 +1,7 @@
 """`make dev`: the whole service on this machine, no AWS account.
 
 1. a moto server is the embedded AWS (Step Functions interpreter on);
-2. the resources are created from the same definitions the deployed stack uses (infra/resources.py);
+2. the resources are created from the same definitions the deployed stack uses (local/provision.py, infra/template);
 3. the Chalice app is served on 127.0.0.1:$PORT;
 4. a dispatcher feeds the app's non-HTTP handlers from the emulated services.
 Ctrl-C (or SIGTERM) stops everything it started.
@@ -154,7 +154,7 @@ def main() -> int:
     from chalice.config import Config
 
     from chalicelib.config import Settings
-    from infra.resources import provision
+    from local.provision import provision
 
     # Timers report back quickly locally: a message the handler refused is retried after 5 s.
     os.environ.update(provision(Settings.from_env(), visibility_timeout=5))

@@ -49,13 +49,16 @@ class SqsPump:
             "eventSource": "aws:sqs", "eventSourceARN": self.queue_arn, "awsRegion": "us-east-1"}
             for m in messages]}
         try:
-            self.handler(event, None)
+            result = self.handler(event, None)
         except Exception:  # noqa: BLE001 - like Lambda: the batch returns to the queue and is retried
             logger.exception("queue handler failed; the message will be retried", handler=self.handler_name)
             return 0
-        for m in messages:
+        # ReportBatchItemFailures: the messages a handler names as failed stay, to be retried.
+        failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])} if isinstance(result, dict) else set()
+        done = [m for m in messages if m["MessageId"] not in failed]
+        for m in done:
             self.client.delete_message(QueueUrl=self.queue_url, ReceiptHandle=m["ReceiptHandle"])
-        return len(messages)
+        return len(done)
 
 
 # SQS long polling: a poll waits this long for a message (idle CPU near zero) and the dispatcher

@@ -1,5 +1,5 @@
 """The local HTTP server: Chalice's own, with every answer it gives itself in this API's error
-shape, as the deployed API Gateway gives them (infra/resources.py GATEWAY_RESPONSES): an unknown
+shape, as the deployed API Gateway gives them (infra/template/api.py GATEWAY_RESPONSES): an unknown
 path is 404 ROUTE_NOT_FOUND (Chalice's emulation answers 403 and echoes the Authorization header
 back), any method http.server does not know 405 METHOD_NOT_ALLOWED with Allow (never a 501), and
 a malformed request gets JSON, not http.server's HTML page. A known path with another method reaches the app,

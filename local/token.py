@@ -1,6 +1,6 @@
 """`make token SUB=... [GROUPS=...] [SCOPES=...]`: print a bearer token the local API accepts, and
 nothing else. Shaped like Cognito's: a person's ID token (audience = the mobile apps' client, with
-groups: `moderators`, or `services` for a platform service signing in as a user, as version 1 of
+groups: `moderators`, `moderation-admins` (rules), or `services` for a platform service signing in as a user, as version 1 of
 the API has it), or with SCOPES a platform service's client-credentials access token (scopes on
 the `buyer-protection` resource server, no audience)."""
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Fixtures. One emulated AWS account (moto, in-process) for the whole run, provisioned once
-from infra/resources.py; every test starts from empty tables and queues."""
+from local/provision.py; every test starts from empty tables and queues."""
 from __future__ import annotations
 
 import os
@@ -35,9 +35,9 @@ def base_settings() -> Any:
 def aws_account(base_settings: Any) -> Iterator[dict[str, str]]:
     from moto import mock_aws
 
-    from infra.resources import provision
     from local.emulator import back_up_items_not_tables, make_dynamodb_atomic
     from local.post_policy import enforce_post_policy
+    from local.provision import provision
 
     make_dynamodb_atomic()
     back_up_items_not_tables()  # as in `make dev`: a transaction's cost is not the tables' size

@@ -9,6 +9,25 @@ from PIL import Image
 
 GPS = {1: "N", 2: (48.0, 51.0, 29.0), 3: "E", 4: (2.0, 17.0, 40.0)}
 COORDINATES = b"48.858093,2.294694"
+GPS_TAG = 0x8825
+
+
+def jpeg(size: tuple[int, int] = (64, 48), gps: bool = False, quality: int = 85) -> bytes:
+    """A real JPEG; with ``gps``, its EXIF carries a location, as phone photos do."""
+    image = Image.new("RGB", size, (200, 30, 30))
+    exif = Image.Exif()
+    exif[0x010F] = "PhoneMaker"  # Make
+    if gps:
+        exif[GPS_TAG] = dict(GPS)
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=quality, exif=exif)
+    return out.getvalue()
+
+
+def png(size: tuple[int, int] = (32, 32)) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", size, (0, 90, 200)).save(out, "PNG")
+    return out.getvalue()
 
 
 def box(kind: bytes, payload: bytes = b"") -> bytes:

@@ -1,6 +1,6 @@
-"""The README's curl blocks as steps, and what each step's shown answer promises: pure functions
+"""The walkthrough's curl blocks (docs/WALKTHROUGH.md) as steps, and what each step's shown answer promises: pure functions
 (tests/functional/test_readme.py plays the steps; tests/unit/test_readme_session.py checks this
-parsing on the README itself).
+parsing on the walkthrough itself).
 
 An answer is shown as comment lines after its step: `# 201 {...}`, continued by lines indented
 `#      ...`. Its literals (strings, numbers, booleans, null, arrays of those) are promised where

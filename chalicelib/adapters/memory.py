@@ -18,6 +18,8 @@ from ..domain.messages import Message
 from ..domain.notes import Note
 from ..domain.orders import Order
 from ..domain.policy import Policy
+from ..domain.rules import REPORT_COUNTS, Rule, rule_key, version_bucket
+from ..domain.standing import LEVEL_KEY, Bucket, Fact, Level, merge, seller_key
 from ..domain.timefmt import fmt
 from ..domain.timers import TimerCommand
 from ..ports import Clock, OrderExists, OutboxRecord, Page
@@ -45,6 +47,10 @@ class InMemoryState:
     notes: dict[str, list[Note]] = field(default_factory=dict)
     outbox: dict[str, OutboxRecord] = field(default_factory=dict)
     evidence: dict[tuple[str, str], Evidence] = field(default_factory=dict)
+    # The moderation table: counters per (party, bucket), a marker per fact, the rules.
+    counters: dict[tuple[str, str], tuple[dict[str, int], set[str]]] = field(default_factory=dict)
+    markers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    rules: dict[str, Rule] = field(default_factory=dict)
     lock: threading.RLock = field(default_factory=threading.RLock)
     reads: int = 0  # requests a real table would have served, for the query-count tests
 
@@ -95,7 +101,7 @@ class InMemoryOrders(_Repo):
         return entry[1] if entry else None
 
     def add(self, order: Order, fingerprint: str) -> Order:
-        self.uow.collect_order(order)
+        self.uow.collect_order(order, registered=True)
         stored = replace(order, version=1, effects=())
 
         def check() -> None:
@@ -300,6 +306,63 @@ class InMemoryEvidence(_Repo):
                 if (due := e.attention_at) is not None and due < now][:limit]
 
 
+class InMemoryModeration(_Repo):
+    def buckets(self, party: str, first: str, last: str) -> builtins.list[Bucket]:
+        self._read()
+        return [Bucket(bucket, dict(counts), frozenset(members))
+                for (p, bucket), (counts, members) in sorted(self.state.counters.items())
+                if p == party and first <= bucket <= last]
+
+    def publish_level(self, seller_id: str, was: str, level: str) -> None:
+        key = (seller_key(seller_id), LEVEL_KEY)
+
+        def check() -> None:
+            members = self.state.counters.get(key, ({}, set()))[1]
+            if (next(iter(members)) if members else Level.NOT_ENOUGH_DATA.value) != was:
+                raise ConcurrentModification("the level was published meanwhile")
+
+        self.uow.stage(FakeWrite(check, lambda: self.state.counters.__setitem__(key, ({}, {level}))))
+
+    def record(self, facts: builtins.list[Fact]) -> None:
+        marked = [f for f in facts if f.marked]
+
+        def check() -> None:
+            if any(f.fact_id in self.state.markers for f in marked):
+                raise ConcurrentModification("a fact of this change was counted already")
+
+        def apply() -> None:
+            for f in marked:
+                self.state.markers[f.fact_id] = f.marker()
+            for key, m in merge(facts).items():
+                counts, members = self.state.counters.setdefault(key, ({}, set()))
+                for name, value in m.counts.items():
+                    counts[name] = counts.get(name, 0) + value
+                members.update(m.members)
+
+        self.uow.stage(FakeWrite(check, apply))
+
+    def rules(self) -> builtins.list[Rule]:
+        self._read()
+        return sorted(self.state.rules.values(), key=lambda r: r.rule_id)
+
+    def rule(self, rule_id: str) -> Rule | None:
+        self._read()
+        return self.state.rules.get(rule_id)
+
+    def save_rule(self, rule: Rule, previous_version: int | None) -> None:
+        def check() -> None:
+            current = self.state.rules.get(rule.rule_id)
+            if (current.version if current else None) != previous_version:
+                raise ConcurrentModification("the rule changed meanwhile")
+
+        self.uow.stage(FakeWrite(check, lambda: self.state.rules.__setitem__(rule.rule_id, rule)))
+
+    def report(self, rule_id: str, version: int) -> dict[str, int]:
+        self._read()
+        counts = self.state.counters.get((rule_key(rule_id), version_bucket(version)), ({}, set()))[0]
+        return {name: counts.get(name, 0) for name in REPORT_COUNTS}
+
+
 class InMemoryOutbox:
     def __init__(self, state: InMemoryState) -> None:
         self.state = state
@@ -324,14 +387,14 @@ class FakeUnitOfWork(UnitOfWork):
     """Checks every staged write, then applies them all: the atomicity of a transaction."""
 
     def __init__(self, state: InMemoryState, relay: Relay, clock: Clock) -> None:
-        super().__init__(relay, clock)
+        super().__init__(relay, clock, state.policy)
         self.state = state
         self.orders = InMemoryOrders(state, self)
         self.disputes = InMemoryDisputes(state, self)
         self.messages = InMemoryMessages(state, self)
         self.notes = InMemoryNotes(state, self)
         self.evidence = InMemoryEvidence(state, self)
-        self.commits = 0
+        self.moderation = InMemoryModeration(state, self)
 
     def _write(self, staged: list[Any], outbox: list[OutboxRecord]) -> None:
         with self.state.lock:
@@ -340,7 +403,6 @@ class FakeUnitOfWork(UnitOfWork):
             for write in staged:
                 write.apply()
             self.state.outbox.update((r.outbox_id, r) for r in outbox)
-            self.commits += 1
 
 
 class RecordingTimers:

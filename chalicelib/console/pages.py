@@ -115,8 +115,10 @@ def _now() -> datetime:
     return container().clock.now()
 
 
-def _dispute_view(ctx: Ctx, dispute: Any) -> dict[str, Any]:
-    return views.dispute(dispute, _now(), container().settings.policy, ctx.who)
+def _dispute_view(ctx: Ctx, dispute: Any, insights: Any = None) -> dict[str, Any]:
+    """``insights``: the seller's standing and the buyer's signals, read once per party per page."""
+    return views.dispute(dispute, _now(), container().settings.policy, ctx.who,
+                         insights.of(dispute) if insights is not None else None)
 
 
 def _order_view(ctx: Ctx, order: Any) -> dict[str, Any]:
@@ -270,6 +272,17 @@ def signed_out(ctx: Ctx) -> Html:
                                  "sign_in": _sign_in_path()})
 
 
+# ---- auto-resolution rules ------------------------------------------------------------------------
+@console.page("/console/rules")
+def rules(ctx: Ctx) -> Html:
+    """The auto-resolution rules by priority, each with its current version's report (how its
+    dry-run suggestions compare with how people resolved the matched cases)."""
+    moderation = container().services.moderation
+    shown = [{**views.rule(r), "report": views.rule_report(*moderation.report(ctx.who, r.rule_id))}
+             for r in moderation.rules(ctx.who)]
+    return Html("rules.html", {"rules": shown})
+
+
 # ---- the queue --------------------------------------------------------------------------------
 @console.page("/console")
 def queue(ctx: Ctx) -> Html:
@@ -294,7 +307,8 @@ def _queue(ctx: Ctx) -> Html:
     services = container().services
     items, next_cursor = services.disputes.moderation_queue(ctx.who, which, PageRequest(QUEUE_PAGE, req.cursor()))
     now = _now()
-    cases = [{**_mark(_dispute_view(ctx, d), now), "order_total": d.order_total.to_dict()} for d in items]
+    insights = container().services.moderation.insights(ctx.who)
+    cases = [{**_mark(_dispute_view(ctx, d, insights), now), "order_total": d.order_total.to_dict()} for d in items]
     orders, _ = services.payments.needing_attention(ctx.who, QUEUE_PAGE, None)
     refunds = [{"order": view, "refund": r} for view in (_order_view(ctx, o) for o in orders)
                for r in view["refunds"] if r["needs_attention"]]
@@ -323,7 +337,7 @@ def retry_refund(ctx: Ctx, order_id: str, refund_id: str) -> Redirect:
 # ---- a case -----------------------------------------------------------------------------------
 def case_page(ctx: Ctx, dispute_id: str) -> Html:
     services, now = container().services, _now()
-    dispute = _dispute_view(ctx, services.disputes.get(ctx.who, dispute_id))
+    dispute = _dispute_view(ctx, services.disputes.get(ctx.who, dispute_id), services.moderation.insights(ctx.who))
     order = _order_view(ctx, services.orders.get(ctx.who, dispute["order_id"]))
     evidence = [views.evidence(e, now, links) for e, links in services.evidence.list(ctx.who, dispute_id)]
     messages, more_messages = services.messages.list(ctx.who, dispute_id, PageRequest(THREAD_PAGE, None))

@@ -66,6 +66,8 @@ class Command(str, Enum):
     CLOSE_FOR_SELLER = "CLOSE_FOR_SELLER"
     CONTEST_RETURN = "CONTEST_RETURN"
     FLAG_OVERDUE = "FLAG_OVERDUE"
+    RULE_REFUND = "RULE_REFUND"
+    RULE_ESCALATE = "RULE_ESCALATE"
 
 
 S, A, C = Status, Actor, Command
@@ -97,6 +99,9 @@ TRANSITIONS: dict[tuple[Command, Status], dict[Actor, Status]] = {
     # The seller says the return is not what was sold (empty box, wrong item, never scanned):
     # instead of paying by default at the receipt deadline, a moderator decides.
     (C.CONTEST_RETURN, S.RETURN_IN_TRANSIT): {A.SELLER: S.ESCALATED},
+    # An ACTIVE auto-resolution rule, as the dispute opens: a full refund, or straight to a moderator.
+    (C.RULE_REFUND, S.AWAITING_SELLER): {A.SYSTEM: S.RESOLVED},
+    (C.RULE_ESCALATE, S.AWAITING_SELLER): {A.SYSTEM: S.ESCALATED},
 }
 del S, A, C
 
@@ -248,6 +253,10 @@ class Dispute:
     # The fault a resolution still to come will carry: a moderator's return decision, or a
     # return agreed by the parties (the refund is paid once the item is back).
     pending_fault: Fault | None = None
+    # When its order was placed: every standing fact of the dispute counts on that day.
+    order_placed_at: datetime | None = None
+    # What matching DRY_RUN rules would have done (moderators only): [{rule_id, version, would}].
+    rule_suggestions: list[dict[str, Any]] = field(default_factory=list)
     # What this unit of work asks of the outside world, never stored on the dispute itself:
     # the events to publish, and the phase timers to stop and start (see ``TimerCommand``).
     new_events: list[dict[str, Any]] = field(default_factory=list, repr=False)
@@ -257,11 +266,11 @@ class Dispute:
     @classmethod
     def open(cls, *, order_id: str, buyer_id: str, seller_id: str, order_total: Money, reason: Reason,
              description: str, requested: Solution, amount: Money | None, item_ids: list[str],
-             now: datetime, policy: Policy) -> Dispute:
+             now: datetime, policy: Policy, order_placed_at: datetime | None = None) -> Dispute:
         """The buyer's complaint; their requested solution is the first offer."""
         d = cls(dispute_id=str(uuid.uuid4()), order_id=order_id, buyer_id=buyer_id, seller_id=seller_id,
                 reason=reason, description=description, item_ids=item_ids, order_total=order_total,
-                created_at=now, updated_at=now)
+                created_at=now, updated_at=now, order_placed_at=order_placed_at or now)
         d._enter_phase(Status.AWAITING_SELLER, now, policy, first=True)
         d._record(now, Actor.BUYER, "dispute.opened", {"reason": reason.value})
         d._add_offer(Actor.BUYER, requested, amount, description, now)
@@ -328,6 +337,25 @@ class Dispute:
             self._transition(target, now, policy)  # the full refund is paid when the item is back
             return
         self._resolve(Outcome(outcome), refund, Actor.MODERATOR, rationale, now, target, policy, fault)
+
+    def apply_rule(self, rule_id: str, version: int, then: str, description: str, now: datetime,
+                   policy: Policy) -> None:
+        """An ACTIVE auto-resolution rule acts as the dispute opens, through the transition table:
+        REFUND_FULL resolves it like a decision (the order's total, the seller's fault, the same
+        ledger), ESCALATE sends it to the moderators' queue."""
+        named = {"rule_id": rule_id, "version": version}
+        if then == "ESCALATE":
+            target = self._allowed(Command.RULE_ESCALATE, Actor.SYSTEM)
+            self.escalated_at = now
+            self._record(now, Actor.SYSTEM, "dispute.escalated", {"rule": named})
+            self._transition(target, now, policy)
+            return
+        target = self._allowed(Command.RULE_REFUND, Actor.SYSTEM)
+        rationale = f"auto-resolution rule {rule_id} (version {version}): {description}"
+        self._resolve(Outcome.REFUND_FULL, self.order_total, Actor.SYSTEM, rationale, now, target, policy,
+                      default_fault(Outcome.REFUND_FULL.value))
+        assert self.resolution is not None
+        self.resolution["rule"] = named
 
     # ---- the case team's ownership of an escalated case ----------------------------------
     def holder(self, now: datetime) -> Assignment | None:
@@ -451,6 +479,11 @@ class Dispute:
     @property
     def is_open(self) -> bool:
         return self.status not in TERMINAL
+
+    @property
+    def seller_at_fault(self) -> bool:
+        """Resolved with the seller at fault: a defect of theirs (seller standing)."""
+        return self.status is Status.RESOLVED and (self.resolution or {}).get("fault") == Fault.SELLER.value
 
     def settlement(self) -> tuple[str | None, Money | None, str | None]:
         """What the order must do now that the dispute ended: (outcome, refund, refund_id). No
@@ -650,6 +683,7 @@ class Dispute:
             "phase_due_at": fmt(self.phase_due_at), "escalated_at": fmt(self.escalated_at),
             "mediation_overdue": self.mediation_overdue, "timeline": self.timeline,
             "pending_fault": self.pending_fault.value if self.pending_fault else None,
+            "order_placed_at": fmt(self.order_placed_at), "rule_suggestions": list(self.rule_suggestions),
             "created_at": fmt(self.created_at), "updated_at": fmt(self.updated_at),
         }
 
@@ -669,6 +703,9 @@ class Dispute:
             buyer_visual_evidence=buyer_visual_evidence, evidence_used=dict(evidence_used or {}),
             evidence_created=dict(evidence_created or {}), assignment=assignment,
             pending_fault=Fault(d["pending_fault"]) if d.get("pending_fault") else None,
+            order_placed_at=parse_opt(d.get("order_placed_at")) or parse(d["created_at"]),
+            rule_suggestions=[{"rule_id": s["rule_id"], "version": int(s["version"]), "would": s["would"]}
+                              for s in d.get("rule_suggestions") or []],
         )
 
 

@@ -23,6 +23,9 @@ CODES: dict[str, str] = {
     "DISPUTE_NOT_FOUND": "no such dispute, or not this caller's",
     "OFFER_NOT_FOUND": "no such offer on this dispute",
     "REFUND_NOT_FOUND": "no such refund on this order",
+    "SELLER_NOT_FOUND": "no standing this caller may read (moderators, and the seller for themself)",
+    "BUYER_NOT_FOUND": "no signals this caller may read (moderators only)",
+    "RULE_NOT_FOUND": "no auto-resolution rule with this rule_id",
     "ROUTE_NOT_FOUND": "no route has this method and path (the sandbox routes outside sandbox stages)",
     "METHOD_NOT_ALLOWED": "the path exists but not with this method (the Allow header lists those it has)",
     # 409: the current state does not allow it
@@ -59,6 +62,8 @@ CODES: dict[str, str] = {
     "EVIDENCE_LIMIT_REACHED": "the party has as many files on the dispute as it may",
     "FILE_TOO_LARGE": "the declared file is over the type's limit (details.max_bytes)",
     "EMPTY_FILE": "the declared file is empty",
+    "INVALID_RULE": "an auto-resolution rule that cannot be (details.field): e.g. a max_amount of nothing",
+    "RULE_LIMIT_REACHED": "as many rules are DRY_RUN or ACTIVE as may be (details.limit)",
     # 429, and what API Gateway answers itself before the service runs
     "THROTTLED": "too many requests: retry later with the same Idempotency-Key",
     "REQUEST_REFUSED": "refused by API Gateway before it reached the service",

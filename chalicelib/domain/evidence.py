@@ -4,6 +4,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 from .catalog import EVIDENCE_EXPECTED, SUGGESTED_SOLUTIONS, Reason
@@ -34,8 +35,17 @@ UPLOAD_WINDOW = timedelta(minutes=15)
 # PROCESSING_FAILED and gives the party's place back.
 PROCESSING_LIMIT = timedelta(minutes=20)
 
-PENDING_UPLOAD, PROCESSING, ACCEPTED, REJECTED, EXPIRED = (
-    "PENDING_UPLOAD", "PROCESSING", "ACCEPTED", "REJECTED", "EXPIRED")
+class EvidenceStatus(StrEnum):
+    """Where a file is: a slot waiting for its upload, being checked, or final."""
+    PENDING_UPLOAD = "PENDING_UPLOAD"
+    PROCESSING = "PROCESSING"
+    ACCEPTED = "ACCEPTED"
+    REJECTED = "REJECTED"
+    EXPIRED = "EXPIRED"
+
+
+PENDING_UPLOAD, PROCESSING = EvidenceStatus.PENDING_UPLOAD, EvidenceStatus.PROCESSING
+ACCEPTED, REJECTED, EXPIRED = EvidenceStatus.ACCEPTED, EvidenceStatus.REJECTED, EvidenceStatus.EXPIRED
 FINAL = frozenset({ACCEPTED, REJECTED, EXPIRED})
 # Statuses that hold one of the party's ten places.
 COUNTED = frozenset({PENDING_UPLOAD, PROCESSING, ACCEPTED})
@@ -69,7 +79,7 @@ class Evidence:
     file_name: str
     content_type: str
     size_bytes: int
-    status: str
+    status: EvidenceStatus
     created_at: datetime
     expires_at: datetime
     rejection_reason: str | None = None
@@ -130,7 +140,7 @@ class Evidence:
         """A buyer's accepted photo or video: what the photo reasons of the checklist expect."""
         return self.uploaded_by == "buyer" and self.status == ACCEPTED and self.content_type in VISUAL_TYPES
 
-    def shown_status(self, now: datetime) -> str:
+    def shown_status(self, now: datetime) -> EvidenceStatus:
         """A slot whose upload window passed is EXPIRED, whether or not the sweep got to it."""
         return EXPIRED if self.status == PENDING_UPLOAD and now > self.expires_at else self.status
 
@@ -163,7 +173,7 @@ class Evidence:
     def to_dict(self) -> dict[str, Any]:
         return {"dispute_id": self.dispute_id, "evidence_id": self.evidence_id, "uploaded_by": self.uploaded_by,
                 "uploader_id": self.uploader_id, "file_name": self.file_name, "content_type": self.content_type,
-                "size_bytes": self.size_bytes, "status": self.status, "created_at": fmt(self.created_at),
+                "size_bytes": self.size_bytes, "status": self.status.value, "created_at": fmt(self.created_at),
                 "expires_at": fmt(self.expires_at), "rejection_reason": self.rejection_reason, "sha256": self.sha256,
                 "has_thumbnail": self.has_thumbnail, "processed_at": fmt(self.processed_at),
                 "served_sha256": self.served_sha256, "processing_since": fmt(self.processing_since)}
@@ -172,7 +182,7 @@ class Evidence:
     def from_dict(cls, d: dict[str, Any]) -> Evidence:
         return cls(dispute_id=d["dispute_id"], evidence_id=d["evidence_id"], uploaded_by=d["uploaded_by"],
                    uploader_id=d["uploader_id"], file_name=d["file_name"], content_type=d["content_type"],
-                   size_bytes=int(d["size_bytes"]), status=d["status"], created_at=parse(d["created_at"]),
+                   size_bytes=int(d["size_bytes"]), status=EvidenceStatus(d["status"]), created_at=parse(d["created_at"]),
                    expires_at=parse(d["expires_at"]), rejection_reason=d.get("rejection_reason"),
                    sha256=d.get("sha256"), has_thumbnail=bool(d.get("has_thumbnail")),
                    processed_at=parse_opt(d.get("processed_at")), served_sha256=d.get("served_sha256"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-# What a platform service may be granted (scopes on the resource server; infra/resources.py).
+# What a platform service may be granted (scopes on the resource server; infra/template/identity.py).
 REGISTER_ORDERS = "orders.write"
 REPORT_SCANS = "tracking.write"
 SERVICE_SCOPES = (REGISTER_ORDERS, REPORT_SCANS)
@@ -19,6 +19,11 @@ class Identity:
     @property
     def is_moderator(self) -> bool:
         return "moderators" in self.groups
+
+    @property
+    def is_moderation_admin(self) -> bool:
+        """Manages the auto-resolution rules (group ``moderation-admins``)."""
+        return "moderation-admins" in self.groups
 
     @property
     def is_service(self) -> bool:

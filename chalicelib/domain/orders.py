@@ -18,8 +18,16 @@ from .policy import Policy
 from .timefmt import fmt, parse, parse_opt
 from .timers import REFUND_RETRY, REFUND_SETTLEMENT, SHIP_BY, START, STOP, TimerCommand, order_subject
 
-Effect = TimerCommand | PayRefund | MoneyEvent
+
+@dataclass(frozen=True)
+class Defect:
+    """The order became a defect of its seller (a resolution at their fault, or refunded for never
+    shipping): counted once per order, since the order's own versioned write records it."""
+
+
+Effect = TimerCommand | PayRefund | MoneyEvent | Defect
 MAX_SHIP_BY = timedelta(days=365)  # a Standard Step Functions execution lives at most a year
+MAX_SCANS = 100  # a shipment keeps its latest carrier scans, oldest first (the item stays small)
 __all__ = ["ORDER_ROLES", "Eligibility", "Escrow", "EscrowStatus", "Order", "OrderCommand", "OrderStatus", "Shipment"]
 
 
@@ -52,17 +60,32 @@ class Shipment:
     tracking_number: str
     shipped_at: datetime
     last_scan_at: datetime | None = None
+    # Where the parcel was seen: (status, occurred_at), oldest first; a repeated scan is kept once.
+    scans: tuple[tuple[str, datetime], ...] = ()
+
+    def with_scan(self, status: str, occurred_at: datetime) -> Shipment:
+        last = self.last_scan_at
+        scans = self.scans if (status, occurred_at) in self.scans else \
+            tuple(sorted((*self.scans, (status, occurred_at)), key=lambda s: (s[1], s[0])))[-MAX_SCANS:]
+        return replace(self, last_scan_at=occurred_at if last is None else max(last, occurred_at), scans=scans)
+
+    @property
+    def last_seen(self) -> datetime:
+        """When the parcel was last seen: its latest scan, else when it was handed over."""
+        return self.last_scan_at or self.shipped_at
 
     def to_dict(self) -> dict[str, Any]:
         return {"carrier": self.carrier, "tracking_number": self.tracking_number,
-                "shipped_at": fmt(self.shipped_at), "last_scan_at": fmt(self.last_scan_at)}
+                "shipped_at": fmt(self.shipped_at), "last_scan_at": fmt(self.last_scan_at),
+                "scans": [{"status": st, "occurred_at": fmt(at)} for st, at in self.scans]}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> Shipment | None:
         if not data:
             return None
         return cls(carrier=data["carrier"], tracking_number=data["tracking_number"],
-                   shipped_at=parse(data["shipped_at"]), last_scan_at=parse_opt(data.get("last_scan_at")))
+                   shipped_at=parse(data["shipped_at"]), last_scan_at=parse_opt(data.get("last_scan_at")),
+                   scans=tuple((x["status"], parse(x["occurred_at"])) for x in data.get("scans") or []))
 
 
 @dataclass(frozen=True)
@@ -98,6 +121,7 @@ class Order:
     payment: dict[str, str] | None = None  # {"provider", "reference"}: the charge refunds go back to
     shipment_round: int = 1  # a RESEND asks for another shipment (and another ship-by timer)
     previous_shipments: tuple[Shipment, ...] = ()
+    defect_counted: bool = False  # seller standing counts at most one defect per order
     version: int | None = None
     effects: tuple[Effect, ...] = field(default=(), compare=False, repr=False)
 
@@ -169,9 +193,7 @@ class Order:
         if occurred_at > now + policy.scan_clock_skew:
             raise RuleViolation("a scan cannot happen in the future", code="INVALID_TIMESTAMP",
                                 details={"latest": fmt(now + policy.scan_clock_skew)})
-        last = self.shipment.last_scan_at
-        shipment = replace(self.shipment, last_scan_at=occurred_at if last is None else max(last, occurred_at))
-        order = replace(self, shipment=shipment)
+        order = replace(self, shipment=self.shipment.with_scan(status, occurred_at))
         if status == "DELIVERED" and self.status is OrderStatus.SHIPPED:
             order = replace(order, status=OrderStatus.DELIVERED, delivered_at=occurred_at)
         return order
@@ -185,8 +207,11 @@ class Order:
         if self.open_dispute_id:
             raise Conflict("a dispute is open on this order", code="DISPUTE_OPEN",
                            details={"dispute_id": self.open_dispute_id})
-        order = replace(self, status=OrderStatus.COMPLETED)
+        order = replace(self, status=OrderStatus.COMPLETED)._defect()
         return order._request_refund(self.escrow.still_held, now, policy, "NOT_SHIPPED", None, None)
+
+    def _defect(self) -> Order:
+        return self if self.defect_counted else replace(self, defect_counted=True)._then(Defect())
 
     # ---- escrow ---------------------------------------------------------------------------
     def release_at(self, policy: Policy) -> datetime | None:
@@ -221,12 +246,15 @@ class Order:
         return self._release_rest(now, "the protection period ended")
 
     def settle_dispute(self, dispute_id: str, outcome: str | None, refund: Money | None, refund_id: str | None,
-                       now: datetime, policy: Policy) -> Order:
+                       now: datetime, policy: Policy, seller_fault: bool = False) -> Order:
         """A dispute ended. A refund is owed and the rest released; a RESEND keeps the money held
-        and waits for the replacement; a cancelled dispute leaves the order protected."""
+        and waits for the replacement; a cancelled dispute leaves the order protected. At the
+        seller's fault, the order is their defect (once)."""
         if self.open_dispute_id != dispute_id:
             raise Conflict("this dispute is not the order's open dispute", code="INVALID_STATE")
         order = replace(self, open_dispute_id=None)
+        if seller_fault:
+            order = order._defect()
         if outcome == "RESEND":
             return order._await_replacement(now, policy)
         if outcome is None:
@@ -457,6 +485,7 @@ class Order:
             "delivered_at": fmt(self.delivered_at), "open_dispute_id": self.open_dispute_id,
             "payment": dict(self.payment) if self.payment else None, "shipment_round": self.shipment_round,
             "previous_shipments": [s.to_dict() for s in self.previous_shipments],
+            "defect_counted": self.defect_counted,
         }
 
     @classmethod
@@ -472,7 +501,7 @@ class Order:
             payment=d.get("payment"), shipment_round=int(d.get("shipment_round") or 1),
             previous_shipments=tuple(s for s in (Shipment.from_dict(x) for x in d.get("previous_shipments") or [])
                                      if s is not None),
-            version=version,
+            defect_counted=bool(d.get("defect_counted")), version=version,
         )
 
 

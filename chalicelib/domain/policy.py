@@ -29,3 +29,17 @@ class Policy:
     claim_lease: timedelta = timedelta(minutes=30)
     # A refund or resend agreed by the seller this soon after the dispute opened is no defect.
     early_settlement: timedelta = timedelta(hours=72)
+    # Seller standing (docs/RULES.md): a look-back window over the orders' dates, a longer one
+    # for sellers with few orders, and the levels' thresholds.
+    standing_window_days: int = 90
+    standing_long_window_days: int = 365
+    standing_min_orders: int = 25
+    at_risk_defect_rate: float = 0.02
+    at_risk_buyers: int = 4
+    watch_defect_rate: float = 0.01
+    watch_buyers: int = 2
+    # Buyer signals: informative only.
+    signals_window_days: int = 90
+    frequent_disputer_losses: int = 3
+    # Auto-resolution rules: at most this many not OFF (each is counted in an opening's write).
+    max_live_rules: int = 20

@@ -68,6 +68,11 @@ def sniff(data: bytes) -> str | None:
     return None
 
 
+def install() -> None:
+    """What inspecting needs set up once per process: pypdf's budget hooks (idempotent)."""
+    pdf.install()
+
+
 def inspect(data: bytes, declared_type: str, declared_size: int, max_bytes: int) -> Inspection:
     digest = hashlib.sha256(data).hexdigest()
     if not data:

@@ -14,7 +14,8 @@ together (``INFLATE_BUDGET``), as are its objects (``MAX_OBJECTS``), the array a
 elements parsed (``MAX_ELEMENTS``), the string bytes parsed (``MAX_STRING`` each, ``STRING_BUDGET``
 together) and its pages (``MAX_PAGES``); beyond them the file is refused
 (``PDF_TOO_COMPLEX``), so a small file packed with object streams or numbers cannot exhaust
-memory or time.
+memory or time. The budget is charged by hooks in pypdf, set by ``install()`` (the evidence
+function's wiring calls it; ``check_and_clean`` refuses to run without them).
 
 The written copy is read back and EVERY object in its cross-reference table checked, and its
 bytes outside streams scanned for action, file and metadata names; anything found refuses the
@@ -26,8 +27,10 @@ import io
 import logging
 import re
 import struct
+import threading
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
+from types import ModuleType
 from typing import Any
 
 import pypdf._reader as _reader_module
@@ -85,8 +88,6 @@ JPEG_STANDALONE = frozenset({0x01, *range(0xD0, 0xD8)})
 # JPEG 2000 (JP2/JPX) boxes that hold the image; XML, UUID (XMP, GeoJP2), IPR and URL boxes go.
 JP2_SIGNATURE = b"\x00\x00\x00\x0cjP  \r\n\x87\n"
 JP2_KEPT_BOXES = frozenset({b"jP  ", b"ftyp", b"rreq", b"jp2h", b"jpch", b"jplh", b"jp2c"})
-
-logging.getLogger("pypdf").setLevel(logging.ERROR)  # a damaged file is refused, not logged line by line
 
 
 class Refused(Exception):
@@ -191,17 +192,41 @@ def _chunks(stream: Any, start: int, first: bytes, scale: int = 1) -> Iterator[b
         read += len(chunk)
 
 
-# pypdf looks these up in their modules on each call: EncodedStreamObject.get_data imports
-# decode_stream_data from pypdf.filters; arrays and dictionaries call their module's read_object,
-# the reader its own import of it.
-pypdf.filters.decode_stream_data = _counted_decode
-_data_structures.read_object = _counted_read
-_reader_module.read_object = _counted_read
+# (module, name, hook): pypdf looks each name up in its module on every call, so the hook set there
+# charges every decode and parse to the budget of the file being checked. EncodedStreamObject.get_data
+# imports decode_stream_data from pypdf.filters; arrays and dictionaries call their module's
+# read_object, the reader its own import of it.
+HOOKS: tuple[tuple[ModuleType, str, Callable[..., Any]], ...] = (
+    (pypdf.filters, "decode_stream_data", _counted_decode),
+    (_data_structures, "read_object", _counted_read),
+    (_reader_module, "read_object", _counted_read),
+)
+_install_lock = threading.Lock()
+
+
+def install() -> None:
+    """Charge pypdf's stream decoding and object parsing to the per-file budget (the evidence
+    function's wiring calls this; idempotent). Raises if pypdf no longer has a hooked name: an
+    upgrade moved it, and the budget would silently not apply."""
+    with _install_lock:
+        for module, name, _ in HOOKS:
+            if not callable(getattr(module, name, None)):
+                raise RuntimeError(f"pypdf has no {module.__name__}.{name}: the PDF budget cannot be installed")
+        for module, name, hook in HOOKS:
+            setattr(module, name, hook)
+        logging.getLogger("pypdf").setLevel(logging.ERROR)  # a damaged file is refused, not logged line by line
+
+
+def installed() -> bool:
+    """Whether every budget hook is in place in pypdf."""
+    return all(getattr(module, name, None) is hook for module, name, hook in HOOKS)
 
 
 def check_and_clean(data: bytes) -> bytes:
     """The served copy, or ``Refused`` (CORRUPT_PDF, PDF_ENCRYPTED, TOO_MANY_PAGES, PDF_TOO_COMPLEX,
     PDF_NOT_CLEANABLE, PROCESSING_FAILED)."""
+    if not installed():  # never parse an upload without its budget: a few KB can inflate to GBs
+        raise RuntimeError("the PDF budget hooks are not installed: call chalicelib.inspection.pdf.install()")
     budget = _Budget()
     token = _BUDGET.set(budget)
     try:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from .disputes import Disputes
 from .evidence import EvidenceUseCases
 from .messages import Messages
+from .moderation import Moderation
 from .notes import Notes
 from .orders import Orders
 from .payments import Payments
@@ -22,6 +23,7 @@ class Services:
     evidence: EvidenceUseCases
     messages: Messages
     notes: Notes
+    moderation: Moderation
     payments: Payments
     timers: Timers
     sandbox: Sandbox

@@ -2,12 +2,29 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TypeVar
 
+from ..domain.errors import ConcurrentModification
 from ..domain.policy import Policy
 from ..ports import Clock
 from .unit_of_work import UnitOfWork
 
 UnitOfWorkFactory = Callable[[], UnitOfWork]
+T = TypeVar("T")
+# Tries of a change whose aggregate another writer committed first (a webhook and an answer at once).
+CONFLICT_ATTEMPTS = 3
+
+
+def retry_on_conflict(attempt: Callable[[], T], gave_up: str, attempts: int = CONFLICT_ATTEMPTS) -> T:
+    """Run ``attempt`` (one unit of work that re-reads what it changes, so the domain decides
+    again) until no other writer got in first; after ``attempts`` tries, ConcurrentModification
+    with ``gave_up`` as its message. Any other error is not retried."""
+    for _ in range(attempts):
+        try:
+            return attempt()
+        except ConcurrentModification:
+            continue
+    raise ConcurrentModification(gave_up)
 
 
 class UseCases:

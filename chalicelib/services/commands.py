@@ -240,6 +240,25 @@ class AddNote:
         return cls(dispute_id, body["body"])
 
 
+# ---- moderation -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SaveRule:
+    """A new version of an auto-resolution rule (its ``when`` is checked by the domain's When)."""
+
+    rule_id: str
+    description: str
+    mode: str
+    priority: int
+    when: dict[str, Any]
+    then: str
+    expected_version: int | None  # the version this change starts from (0: a new rule)
+
+    @classmethod
+    def from_body(cls, body: dict[str, Any], rule_id: str) -> SaveRule:
+        return cls(rule_id, body["description"], body["mode"], int(body["priority"]), dict(body.get("when") or {}),
+                   body["then"], body.get("expected_version"))
+
+
 # ---- the sandbox ------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class SimulateScan:

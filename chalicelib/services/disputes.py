@@ -5,10 +5,11 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from ..domain import rules
 from ..domain.disputes import Actor, Command, Dispute, Offer, QueueFilter
 from ..domain.errors import ConcurrentModification, Conflict, RuleViolation
 from ..domain.identity import Identity
-from ..domain.orders import OrderCommand
+from ..domain.orders import Order, OrderCommand
 from ..domain.policy import Policy
 from ..ports import Page
 from . import access
@@ -29,6 +30,7 @@ from .commands import (
     ReleaseCase,
     ShipReturn,
 )
+from .moderation import read_signals, read_standing
 from .unit_of_work import UnitOfWork
 
 Change = Callable[[Dispute, Actor, datetime], Any]
@@ -49,11 +51,38 @@ class Disputes(UseCases):
             dispute = Dispute.open(
                 order_id=order.order_id, buyer_id=order.buyer_id, seller_id=order.seller_id, order_total=order.total,
                 reason=cmd.reason, description=cmd.description, requested=cmd.requested, amount=cmd.amount,
-                item_ids=list(cmd.item_ids), now=now, policy=self.policy)
-            uow.orders.save(order.attach_dispute(dispute.dispute_id))
+                item_ids=list(cmd.item_ids), now=now, policy=self.policy, order_placed_at=order.created_at)
+            attached = order.attach_dispute(dispute.dispute_id)
+            self._apply_rules(uow, dispute, attached, now)
+            if not dispute.is_open:  # an ACTIVE rule refunded it: the order settles in the same write
+                outcome, refund, refund_id = dispute.settlement()
+                attached = attached.settle_dispute(dispute.dispute_id, outcome, refund, refund_id, now, self.policy,
+                                                   dispute.seller_at_fault)
+            uow.orders.save(attached)
             saved = uow.disputes.save(dispute)
             uow.commit()
             return saved
+
+    def _apply_rules(self, uow: UnitOfWork, dispute: Dispute, order: Order, now: datetime) -> None:
+        """The auto-resolution rules whose current version was saved by now: the first matching
+        ACTIVE one acts through the dispute's transitions; DRY_RUN ones leave suggestions."""
+        rules_ = [r for r in uow.moderation.rules() if r.applies_to(now)]
+        if not rules_:
+            return
+        with_standing, with_signals = rules.needs(rules_, now)
+        last_seen = order.shipment.last_seen if order.shipment else order.created_at
+        case = rules.Case(
+            reason=dispute.reason, total=order.total, still_held=order.escrow.still_held,
+            days_without_scan=rules.days_without_scan(last_seen, now),
+            seller_level=read_standing(uow.moderation, order.seller_id, now, self.policy)[0].level if with_standing
+            else None,
+            buyer_flag=read_signals(uow.moderation, order.buyer_id, now, self.policy).flag if with_signals else None)
+        evaluation = rules.evaluate(rules_, case, now)
+        dispute.rule_suggestions = evaluation.suggestions
+        uow.record(rules.evaluation_facts(evaluation, dispute.dispute_id))
+        acting = evaluation.acting
+        if acting is not None:
+            dispute.apply_rule(acting.rule_id, acting.version, acting.then.value, acting.description, now, self.policy)
 
     def get(self, who: Identity, dispute_id: str) -> Dispute:
         with self.uow() as uow:
@@ -181,5 +210,6 @@ def save_with_order(uow: UnitOfWork, dispute: Dispute, was_open: bool, policy: P
         order = uow.orders.get(dispute.order_id)
         assert order is not None, "a dispute's order is never deleted"
         outcome, refund, refund_id = dispute.settlement()
-        uow.orders.save(order.settle_dispute(dispute.dispute_id, outcome, refund, refund_id, uow.now(), policy))
+        uow.orders.save(order.settle_dispute(dispute.dispute_id, outcome, refund, refund_id, uow.now(), policy,
+                                             dispute.seller_at_fault))
     return uow.disputes.save(dispute, claimant)

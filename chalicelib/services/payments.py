@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from datetime import timedelta
 
-from ..domain.errors import ConcurrentModification, InvalidInput, NotFound
+from ..domain.errors import InvalidInput, NotFound
 from ..domain.identity import Identity
 from ..domain.ledger import (
     AMOUNT_OR_CURRENCY_MISMATCH,
@@ -33,10 +33,9 @@ from ..logs import logger
 from ..metrics import count
 from ..ports import Clock, InvalidWebhook, PaymentProvider, PaymentUnavailable, RefundOrder, SettlementNotice
 from . import access
-from .base import UnitOfWorkFactory, UseCases
+from .base import UnitOfWorkFactory, UseCases, retry_on_conflict
 from .unit_of_work import UnitOfWork
 
-ATTEMPTS = 3  # re-reads when the order moved under us (a webhook and an answer at once)
 # A provider forgets idempotency keys (Stripe: after 24 hours). Past this, an attempt whose fate
 # is unknown is never sent again: a person looks.
 KEY_LIFETIME = timedelta(hours=23)
@@ -200,20 +199,19 @@ class Payments(UseCases):
         """Apply ``change`` to the order (and its dispute's copy of the refund) in one commit,
         re-reading when someone wrote first. None when it changed nothing. ``read``: the order as
         just read by the caller, tried first (its version guards the write like any other)."""
-        for _ in range(ATTEMPTS):
-            try:
-                with self.uow() as uow:
-                    order, read = (read if read is not None else uow.orders.get(order_id)), None
-                    assert order is not None, "an order is never deleted"
-                    changed = change(order)
-                    if changed == order:
-                        return None
-                    self._save(uow, changed)
-                    uow.commit()
-                    return changed
-            except ConcurrentModification:
-                continue
-        raise ConcurrentModification("the order kept changing under its refund")
+        def attempt() -> Order | None:
+            nonlocal read
+            with self.uow() as uow:
+                order, read = (read if read is not None else uow.orders.get(order_id)), None
+                assert order is not None, "an order is never deleted"
+                changed = change(order)
+                if changed == order:
+                    return None
+                self._save(uow, changed)
+                uow.commit()
+                return changed
+
+        return retry_on_conflict(attempt, "the order kept changing under its refund")
 
     def _apply(self, order_id: str, refund_id: str, attempt: int, status: str, provider_refund_id: str | None,
                failure_reason: str | None, read: Order | None = None) -> str:
@@ -237,33 +235,31 @@ class Payments(UseCases):
         """REFUND_SETTLEMENT: still pending at the deadline -> overdue: alarm, ask the provider
         again with the same key, another settlement period. REFUND_RETRY: a failed refund's
         next attempt after its backoff."""
-        for _ in range(ATTEMPTS):
-            try:
-                with self.uow() as uow:
-                    order = uow.orders.get(order_id)
-                    if order is None or not order.ledger.has_refund(refund_id):
-                        return "stale"
-                    refund = order.ledger.refund(refund_id)
-                    now = self.clock.now()
-                    if action == REFUND_SETTLEMENT:
-                        if refund.status != PENDING or refund.settlement_round != round_:
-                            return "stale"
-                        changed = order.refund_overdue(refund_id, round_, now, self.policy)
-                    elif action == REFUND_RETRY:
-                        if refund.status != FAILED or refund.attempt != round_ or refund.needs_attention:
-                            return "stale"
-                        changed = order.retry_refund(refund_id, now, self.policy)
-                    else:
-                        raise ValueError(f"not a refund timer: {action}")
-                    self._save(uow, changed)
-                    uow.commit()
+        def attempt() -> str:
+            with self.uow() as uow:
+                order = uow.orders.get(order_id)
+                if order is None or not order.ledger.has_refund(refund_id):
+                    return "stale"
+                refund = order.ledger.refund(refund_id)
+                now = self.clock.now()
                 if action == REFUND_SETTLEMENT:
-                    logger.warning("refund settlement overdue: asked again with the same key", refund_id=refund_id)
-                    return "overdue"
-                return "retried"
-            except ConcurrentModification:
-                continue
-        raise ConcurrentModification("the order kept changing under its refund timer")
+                    if refund.status != PENDING or refund.settlement_round != round_:
+                        return "stale"
+                    changed = order.refund_overdue(refund_id, round_, now, self.policy)
+                elif action == REFUND_RETRY:
+                    if refund.status != FAILED or refund.attempt != round_ or refund.needs_attention:
+                        return "stale"
+                    changed = order.retry_refund(refund_id, now, self.policy)
+                else:
+                    raise ValueError(f"not a refund timer: {action}")
+                self._save(uow, changed)
+                uow.commit()
+            if action == REFUND_SETTLEMENT:
+                logger.warning("refund settlement overdue: asked again with the same key", refund_id=refund_id)
+                return "overdue"
+            return "retried"
+
+        return retry_on_conflict(attempt, "the order kept changing under its refund timer")
 
     # ---- people ---------------------------------------------------------------------------
     def retry(self, who: Identity, order_id: str, refund_id: str) -> Order:

@@ -9,7 +9,7 @@ from ..domain.timers import REFUND_RETRY, REFUND_SETTLEMENT, SHIP_BY
 from ..metrics import count
 from ..ports import Clock, EventPublisher
 from ..relay import OutboxRelay
-from .base import UnitOfWorkFactory, UseCases
+from .base import UnitOfWorkFactory, UseCases, retry_on_conflict
 from .disputes import save_with_order
 from .orders import Orders
 from .payments import Payments
@@ -38,26 +38,27 @@ class Timers(UseCases):
     def _dispute(self, kind: str, dispute_id: str, action: str) -> str:
         if kind == "REMIND":
             return self._remind(dispute_id, action)
-        for _ in range(3):
-            try:
-                with self.uow() as uow:
-                    dispute = uow.disputes.get(dispute_id)
-                    if dispute is None:
-                        return "stale"
-                    was_open, was_overdue = dispute.is_open, dispute.mediation_overdue
-                    dispute.expire(action, self.clock.now(), self.policy)
-                    save_with_order(uow, dispute, was_open, self.policy)
-                    uow.commit()
-                if dispute.mediation_overdue and not was_overdue:
-                    count("MediationOverdue")  # alarmed on (infra/resources.py)
-                return "expired"
-            except ConcurrentModification:
-                continue  # a party acted in the same instant: re-read, the domain decides again
-            except Conflict as exc:
-                if exc.code == "NOT_DUE":
-                    raise  # woke too early by our clock: let the queue redeliver it
-                return "stale"
-        raise ConcurrentModification("the dispute kept changing under its timer")
+        def attempt() -> str:
+            with self.uow() as uow:
+                dispute = uow.disputes.get(dispute_id)
+                if dispute is None:
+                    return "stale"
+                was_open, was_overdue = dispute.is_open, dispute.mediation_overdue
+                dispute.expire(action, self.clock.now(), self.policy)
+                save_with_order(uow, dispute, was_open, self.policy)
+                uow.commit()
+            if dispute.mediation_overdue and not was_overdue:
+                count("MediationOverdue")  # alarmed on (infra/template/operations.py)
+            return "expired"
+
+        try:  # a party acting in the same instant: re-read, the domain decides again
+            return retry_on_conflict(attempt, "the dispute kept changing under its timer")
+        except ConcurrentModification:
+            raise
+        except Conflict as exc:
+            if exc.code == "NOT_DUE":
+                raise  # woke too early by our clock: let the queue redeliver it
+            return "stale"
 
     def _remind(self, dispute_id: str, action: str) -> str:
         with self.uow() as uow:

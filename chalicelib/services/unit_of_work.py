@@ -11,9 +11,12 @@ from abc import ABC, abstractmethod
 from datetime import datetime
 from typing import Any, Protocol
 
+from ..domain import standing as st
 from ..domain.disputes import Dispute
 from ..domain.ledger import PayRefund
-from ..domain.orders import Order
+from ..domain.orders import Defect, Order
+from ..domain.policy import Policy
+from ..domain.rules import report_facts
 from ..domain.timefmt import fmt
 from ..domain.timers import TimerCommand
 from ..metrics import count_committed
@@ -22,6 +25,7 @@ from ..ports import (
     DisputeRepository,
     EvidenceRepository,
     MessageRepository,
+    ModerationRepository,
     NoteRepository,
     OrderRepository,
     OutboxRecord,
@@ -45,19 +49,22 @@ class UnitOfWork(ABC):
     messages: MessageRepository
     notes: NoteRepository
     evidence: EvidenceRepository
+    moderation: ModerationRepository
 
-    def __init__(self, relay: Relay, clock: Clock) -> None:
+    def __init__(self, relay: Relay, clock: Clock, policy: Policy) -> None:
         self.relay = relay
         self.clock = clock
+        self.policy = policy
         self._staged: list[Any] = []
         self._outbox: list[OutboxRecord] = []
+        self._facts: list[st.Fact] = []
 
     def __enter__(self) -> UnitOfWork:
-        self._staged, self._outbox = [], []
+        self._staged, self._outbox, self._facts = [], [], []
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._staged, self._outbox = [], []  # whatever was not committed is dropped
+        self._staged, self._outbox, self._facts = [], [], []  # whatever was not committed is dropped
 
     # ---- staging (called by the repositories and the use cases) ---------------------------
     def stage(self, write: Any) -> None:
@@ -69,19 +76,31 @@ class UnitOfWork(ABC):
         self._outbox += [OutboxRecord.timer(c, now) for c in dispute.timer_commands]
         self._outbox += [OutboxRecord.event(e["event"], event_detail(dispute, e, version), now)
                          for e in dispute.new_events]
+        placed = dispute.order_placed_at or dispute.created_at
+        self.record(st.dispute_facts(dispute.dispute_id, dispute.order_id, dispute.buyer_id, dispute.seller_id,
+                                     placed, dispute.new_events))
+        self.record(report_facts(dispute, dispute.new_events))
         dispute.timer_commands, dispute.new_events = [], []
 
-    def collect_order(self, order: Order) -> None:
+    def collect_order(self, order: Order, registered: bool = False) -> None:
         """Move what an order change asks of the world (money to send, timers, money events)
-        into this unit's outbox."""
+        into this unit's outbox, and the standing facts it makes true."""
         now = self.clock.now()
+        if registered:
+            self.record(st.order_registered(order.order_id, order.buyer_id, order.seller_id, order.created_at))
         for effect in order.effects:
             if isinstance(effect, TimerCommand):
                 self._outbox.append(OutboxRecord.timer(effect, now))
             elif isinstance(effect, PayRefund):
                 self._outbox.append(OutboxRecord.refund(effect, now))
+            elif isinstance(effect, Defect):
+                self.record([st.defect(order.order_id, order.buyer_id, order.seller_id, order.created_at)])
             else:
                 self.publish(effect.detail_type, {**effect.details, "at": fmt(now)})
+
+    def record(self, facts: list[st.Fact]) -> None:
+        """Standing facts, written with this unit's commit (see ``_stage_facts``)."""
+        self._facts += facts
 
     def publish(self, detail_type: str, detail: dict[str, Any]) -> None:
         """An event that is no transition (a message, a file, a payment), committed with the change."""
@@ -96,6 +115,7 @@ class UnitOfWork(ABC):
     def commit(self) -> None:
         """Write everything staged and the outbox atomically, then deliver the outbox (best
         effort: what fails stays in the outbox for the scheduled reconciler)."""
+        self._stage_facts()
         staged, outbox = self._staged, self._outbox
         self._staged, self._outbox = [], []
         if staged or outbox:
@@ -104,6 +124,15 @@ class UnitOfWork(ABC):
             self.relay.try_deliver(outbox)
         # Written: the facts are true now (a refused or failed write counts nothing).
         count_committed((r.payload["detail_type"], r.payload["detail"]) for r in outbox if r.kind == "EVENT")
+
+    def _stage_facts(self) -> None:
+        """Each fact once, with the change that makes it true: every fact comes from a versioned
+        transition that happens once (a registration, a dispute's opening or end, an order's
+        defect, which the order itself records), so its marker cannot exist yet and never
+        refuses the change (docs/RULES.md 11). No read: a change costs no request more."""
+        facts, self._facts = self._facts, []
+        if facts:
+            self.moderation.record(list({f.fact_id: f for f in facts}.values()))
 
     @abstractmethod
     def _write(self, staged: list[Any], outbox: list[OutboxRecord]) -> None:

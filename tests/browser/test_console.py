@@ -7,7 +7,7 @@ import uuid
 from typing import Any
 
 from local.demo import LocalApi, escalated_case, wait_until
-from tests.browser.conftest import IMAGES, sign_in
+from tests.browser.session import IMAGES, sign_in
 
 XSS_IMG = "<img src=x onerror=alert('img')>"
 XSS_SCRIPT = "<script>alert('script')</script>"
@@ -55,6 +55,9 @@ def test_a_moderator_decides_a_partial_refund_through_the_confirmation_and_the_r
     evidence = api.call("GET", f"/disputes/{did}/evidence", "m-1")["items"][0]
     assert thumb.evaluate("i => i.closest('a').href").split("?")[0] == evidence["download_url"].split("?")[0]
     assert "CN123456789" in page.inner_text("#tracking"), "the tracking is on the case"
+    # Version 1.3: the seller's standing and the buyer's signals, with what they mean.
+    assert page.inner_text("#seller-level").startswith(("not enough data", "good", "watch", "at risk"))
+    assert "disputes lost" in page.inner_text("#buyer-flag")
     timeline = page.inner_text("#timeline")
     assert "opened" in timeline and "escalated" in timeline
     page.fill("textarea[name=note]", "Listing photo is clearly red; buyer's photo clearly blue.")

@@ -5,25 +5,11 @@ from __future__ import annotations
 import json
 import zipfile
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-
-@dataclass(frozen=True)
-class Synthesized:
-    stage: str
-    out: Path
-    template: dict[str, Any]
-
-    @property
-    def resources(self) -> dict[str, Any]:
-        return self.template["Resources"]
-
-    def of_type(self, kind: str) -> dict[str, Any]:
-        return {k: v for k, v in self.resources.items() if v["Type"] == kind}
+from tests.deploy.synth import Synthesized
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.deploy.conftest import Synthesized
+from tests.deploy.synth import Synthesized
 
 ROOT = Path(__file__).resolve().parents[2]
 FUNCTION = "AWS::Serverless::Function"
@@ -423,11 +423,12 @@ def environments(synthesized: Synthesized) -> dict[str, dict[str, Any]]:
 
 
 def test_every_variable_the_app_reads_is_set_on_every_function_or_explained(synthesized: Synthesized) -> None:
-    from chalicelib.config import DURATIONS
+    from chalicelib.config import DURATIONS, STANDING
 
     read = variables_read()
     assert {"ORDERS_TABLE", "AUTH_JWKS_URL", "PAYMENT_PROVIDER"} <= read, read
-    not_set = {**NOT_SET, **{var: "a deadline (docs/RULES.md); the default applies" for var in DURATIONS}}
+    not_set = {**NOT_SET, **{var: "a deadline (docs/RULES.md); the default applies" for var in DURATIONS},
+               **{var: "a standing setting (docs/RULES.md 11); the default applies" for var in STANDING}}
     assert set(not_set) <= read, f"no longer read: drop {sorted(set(not_set) - read)}"
     required = read - set(not_set)
     for function_id, env in environments(synthesized).items():
@@ -465,7 +466,8 @@ def test_the_deployed_policies_are_the_ones_the_least_privilege_test_checks(synt
     """tests/integration/test_least_privilege.py checks cloudformation(stage, function_ids())'s
     policies against the calls each function makes: the template must deploy exactly those."""
     from infra.build import function_ids
-    from infra.resources import cloudformation, role_id
+    from infra.template import cloudformation
+    from infra.template.functions import role_id
 
     ids = function_ids()
     checked = cloudformation(synthesized.stage, ids)["Resources"]
@@ -487,7 +489,7 @@ def test_the_deployed_policies_are_the_ones_the_least_privilege_test_checks(synt
 # --- the template's other promises ---------------------------------------------------------------
 
 def test_gateway_responses_are_part_of_the_api_definition(synthesized: Synthesized) -> None:
-    from infra.resources import GATEWAY_RESPONSES
+    from infra.template.api import GATEWAY_RESPONSES
 
     assert not synthesized.of_type("AWS::ApiGateway::GatewayResponse")
     [api] = synthesized.of_type("AWS::Serverless::Api").values()
@@ -570,3 +572,19 @@ def test_every_named_resource_carries_the_stack_or_stage(synthesized: Synthesize
             name = sub(value)
             assert "${AWS::StackName}" in name or name.startswith(prefix), (resource_id, name)
     assert len(names) > 20
+
+
+def test_the_evidence_handler_reports_its_failed_messages_so_only_those_return(synthesized: Synthesized) -> None:
+    # app.py answers with batchItemFailures: without ReportBatchItemFailures, Lambda would take that
+    # answer for success and delete the failed messages too.
+    events = synthesized.resources["EvidenceUploaded"]["Properties"]["Events"].values()
+    sqs = [e for e in events if e["Type"] == "SQS"]
+    assert len(sqs) == 1 and sqs[0]["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+
+
+def test_the_user_pool_has_the_groups_the_api_reads(synthesized: Synthesized) -> None:
+    """`moderators` decide cases, `moderation-admins` manage the auto-resolution rules (chalicelib/adapters/auth.py)."""
+    groups = {r["Properties"]["GroupName"]: r["Properties"]["UserPoolId"] for r in synthesized.resources.values()
+              if r["Type"] == "AWS::Cognito::UserPoolGroup"}
+    assert {"moderators", "moderation-admins", "services"} <= set(groups)
+    assert all(pool == {"Ref": "UserPool"} for pool in groups.values())

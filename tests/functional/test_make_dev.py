@@ -146,7 +146,7 @@ def test_a_photo_posted_to_its_upload_slot_is_accepted_within_seconds(http):
 
     from PIL import Image
 
-    from tests.integration.evidence import jpeg
+    from tests.media import jpeg
 
     delivered_order(http, "o-photo")
     did = open_dispute(http, "o-photo")

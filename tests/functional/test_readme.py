@@ -29,7 +29,7 @@ CURL_STATUS = f"curl() {{ command curl -w '%{{stderr}}\\n{readme_session.STATUS_
 
 def readme_blocks() -> dict[str, list[Step]]:
     return {name: readme_session.steps(block)
-            for name, block in readme_session.blocks((ROOT / "README.md").read_text()).items()}
+            for name, block in readme_session.blocks((ROOT / "docs" / "WALKTHROUGH.md").read_text()).items()}
 
 
 class Shell:

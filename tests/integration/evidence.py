@@ -1,34 +1,12 @@
 """Making real files and uploading them the way a phone does: a presigned POST, then S3's event."""
 from __future__ import annotations
 
-import io
 from typing import Any
 
 import boto3
 import requests
-from PIL import Image
 
 from tests.integration.api import BUYER, Api
-
-GPS_TAG = 0x8825
-
-
-def jpeg(size: tuple[int, int] = (64, 48), gps: bool = False, quality: int = 85) -> bytes:
-    """A real JPEG; with ``gps``, its EXIF carries a location, as phone photos do."""
-    image = Image.new("RGB", size, (200, 30, 30))
-    exif = Image.Exif()
-    exif[0x010F] = "PhoneMaker"  # Make
-    if gps:
-        exif[GPS_TAG] = {1: "N", 2: (48.0, 51.0, 29.0), 3: "E", 4: (2.0, 17.0, 40.0)}
-    out = io.BytesIO()
-    image.save(out, "JPEG", quality=quality, exif=exif)
-    return out.getvalue()
-
-
-def png(size: tuple[int, int] = (32, 32)) -> bytes:
-    out = io.BytesIO()
-    Image.new("RGB", size, (0, 90, 200)).save(out, "PNG")
-    return out.getvalue()
 
 
 class Uploads:

@@ -44,7 +44,8 @@ def test_a_dispute_plays_out_from_order_to_a_moderators_decision(api, clock, aws
     assert offer.status_code == 201 and offer.json_body["status"] == "NEGOTIATING"
     assert api.post(f"/disputes/{did}/messages", BUYER, {"body": "200 is too little"}).status_code == 201
     from app import app
-    from tests.integration.evidence import Uploads, jpeg
+    from tests.integration.evidence import Uploads
+    from tests.media import jpeg
 
     assert Uploads(api, app, aws).upload(did, jpeg(gps=True))["status"] == "ACCEPTED"
     r = api.post(f"/disputes/{did}/escalate", BUYER, {"message": "Please decide"})

@@ -36,7 +36,7 @@ def headers(caller: str) -> dict[str, str]:
 
 
 def call(client: Any, method: str, path: str, caller: str, body: dict[str, Any] | None = None) -> Any:
-    payload = dumps(body if body is not None else {}).encode() if method == "POST" else b""
+    payload = dumps(body if body is not None else {}).encode() if method in ("POST", "PUT") else b""
     return client.http.request(method, path, headers=headers(caller), body=payload)
 
 
@@ -61,6 +61,11 @@ def awaiting_seller(client: Any) -> Ctx:
         "requested": {"type": "REFUND_PARTIAL", "amount": {"amount": 500, "currency": "USD"}}}), 201)
     assert d["status"] == "AWAITING_SELLER"
     return {"order_id": "o-1", "dispute_id": d["dispute_id"], "offer_id": d["offers"][0]["offer_id"]}
+
+
+RULE = {"description": "Escalate counterfeits at once", "mode": "ACTIVE", "priority": 5,
+        "when": {"reasons": ["COUNTERFEIT"]}, "then": "ESCALATE"}
+IDS = {"refund_id": "r-1", "seller_id": "s-1", "buyer_id": "b-1", "rule_id": "counterfeits"}
 
 
 # ---- the routes -------------------------------------------------------------------------------
@@ -116,6 +121,11 @@ MATRIX: tuple[Row, ...] = (
     Row("POST", "/sandbox/disputes/{dispute_id}/expire-deadline"),
     Row("POST", "/sandbox/orders/{order_id}/carrier-scans", {"status": "DELIVERED"}),
     Row("POST", "/sandbox/orders/{order_id}/refunds/{refund_id}/settle", {"outcome": "SUCCEEDED"}),
+    Row("GET", "/sellers/{seller_id}/standing"),
+    Row("GET", "/buyers/{buyer_id}/signals"),
+    Row("GET", "/moderation/rules"),
+    Row("PUT", "/moderation/rules/{rule_id}", RULE),
+    Row("GET", "/moderation/rules/{rule_id}/report"),
 )
 
 
@@ -154,8 +164,8 @@ def assert_error_shape(body: Any) -> None:
 def test_without_a_token_every_route_but_health_is_401_and_changes_nothing(client: Any, row: Row) -> None:
     """Against real ids, with a valid body: only the missing token stands in the way."""
     ctx = awaiting_seller(client) if row.path != "/health" else {}
-    path = row.path.format(**ctx, refund_id="r-1")
-    before = snapshot(client, ctx) if row.method == "POST" else None
+    path = row.path.format(**ctx, **IDS)
+    before = snapshot(client, ctx) if row.method in ("POST", "PUT") else None
 
     r = call(client, row.method, path, ANONYMOUS, row.body)
 
@@ -215,3 +225,38 @@ def test_a_non_partys_lists_are_empty(client: Any) -> None:
         for path in ("/orders", "/orders?role=seller", "/disputes", "/disputes?role=seller"):
             body = ok(call(client, "GET", path, caller), 200)
             assert body["items"] == [], f"{caller} sees others' items at {path}: {body}"
+
+
+# ---- moderation intelligence ------------------------------------------------------------------
+def test_a_seller_reading_another_sellers_standing_is_404_as_for_nobody(client: Any) -> None:
+    awaiting_seller(client)
+    mine = ok(call(client, "GET", "/sellers/s-1/standing", SELLER), 200)
+    assert (mine["orders"], mine["disputes"], mine["level"]) == (1, 1, "NOT_ENOUGH_DATA")
+    r = call(client, "GET", "/sellers/s-2/standing", SELLER)
+    assert (r.status_code, r.json_body["error"]["code"]) == (404, "SELLER_NOT_FOUND")
+    for caller in (BUYER, STRANGER, SERVICE):
+        r = call(client, "GET", "/sellers/s-1/standing", caller)
+        assert (r.status_code, r.json_body["error"]["code"]) == (404, "SELLER_NOT_FOUND"), caller
+    assert ok(call(client, "GET", "/sellers/s-1/standing", MODERATOR), 200)["orders"] == 1
+
+
+def test_a_buyer_reading_signals_is_404_even_their_own(client: Any) -> None:
+    awaiting_seller(client)
+    for caller in (BUYER, SELLER, STRANGER, SERVICE):
+        r = call(client, "GET", "/buyers/b-1/signals", caller)
+        assert (r.status_code, r.json_body["error"]["code"]) == (404, "BUYER_NOT_FOUND"), caller
+    signals = ok(call(client, "GET", "/buyers/b-1/signals", MODERATOR), 200)
+    assert (signals["orders"], signals["disputes_opened"], signals["flag"]) == (1, 1, "NONE")
+
+
+def test_a_moderator_editing_rules_without_moderation_admins_is_403_and_nothing_is_stored(client: Any) -> None:
+    r = call(client, "PUT", "/moderation/rules/counterfeits", MODERATOR, RULE)
+    assert (r.status_code, r.json_body["error"]["code"]) == (403, "NOT_YOUR_ACTION")
+    assert ok(call(client, "GET", "/moderation/rules", MODERATOR), 200)["items"] == []
+    admin = {**auth("admin-1", "moderation-admins")}
+    saved = client.http.request("PUT", "/moderation/rules/counterfeits", headers=admin, body=dumps(RULE).encode())
+    assert saved.status_code == 200 and saved.json_body["version"] == 1, saved.body
+    assert [x["rule_id"] for x in ok(call(client, "GET", "/moderation/rules", MODERATOR), 200)["items"]] == \
+        ["counterfeits"]
+    for caller in (BUYER, SELLER, STRANGER, SERVICE):
+        assert call(client, "GET", "/moderation/rules", caller).status_code == 403, caller

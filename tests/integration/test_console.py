@@ -495,3 +495,34 @@ def test_a_case_another_moderator_holds_says_why_there_is_no_message_box(api: Ap
     assert 'id="message-body"' not in html
     assert re.search(r'id="no-message-box">m-1 holds this case, so only they can write to the parties', html)
     assert 'id="no-message-box"' not in case_html(client, holder, d["dispute_id"])
+
+
+def test_the_queue_and_the_case_show_the_sellers_standing_and_the_buyers_signals(api: Api, client: Any,
+                                                                                wired: Any) -> None:
+    d = api.escalated()
+    cookie, _ = session_cookie(wired, sub="m-3")
+    case = client.http.get(f"/console/disputes/{d['dispute_id']}", headers={"Cookie": cookie})
+    text = case.body.decode()
+    assert case.status_code == 200 and 'id="standing"' in text
+    assert re.search(r'id="seller-level">not enough data: defect rate 0\.00 %', text), text
+    assert re.search(r'id="buyer-flag">none: 0 disputes lost', text)
+    assert 'id="scans"' in text and "delivered" in text.split('id="scans"', 1)[1][:200]
+    queue = client.http.get("/console", headers={"Cookie": cookie})
+    assert queue.status_code == 200 and d["dispute_id"] in queue.body.decode()
+    assert "frequent disputer" not in queue.body.decode()  # a buyer with nothing lost carries no badge
+
+
+def test_the_rules_page_lists_each_rule_with_its_report_and_shows_a_description_as_text(api: Api, client: Any,
+                                                                                        wired: Any) -> None:
+    rule = {"description": "<b>Counterfeits</b> to a person", "mode": "DRY_RUN", "priority": 1,
+            "when": {"reasons": ["NOT_AS_DESCRIBED"]}, "then": "ESCALATE"}
+    admin = ("a-1", "moderation-admins")
+    assert api.call("PUT", "/moderation/rules/counterfeits", admin, rule).status_code == 200
+    api.escalated()  # opened after the rule: evaluated, matched, escalated by people
+    cookie, _ = session_cookie(wired, sub="m-3")
+    page = client.http.get("/console/rules", headers={"Cookie": cookie})
+    text = page.body.decode()
+    assert page.status_code == 200 and "counterfeits" in text
+    assert "&lt;b&gt;Counterfeits&lt;/b&gt;" in text and "<b>Counterfeits" not in text
+    row = text.split("counterfeits", 1)[1].split("</tr>", 1)[0]
+    assert re.findall(r"<td>(\d+)</td>", row) == ["1", "1", "0", "0", "0"]  # still open: not decided yet

@@ -75,7 +75,7 @@ def emulator() -> Iterator[dict[str, str]]:
                 time.sleep(0.2)
         provisioned = subprocess.run(
             [sys.executable, "-c", "import json\nfrom chalicelib.config import Settings\n"
-             "from infra.resources import provision\nprint(json.dumps(provision(Settings.from_env())))"],
+             "from local.provision import provision\nprint(json.dumps(provision(Settings.from_env())))"],
             cwd=ROOT, env=base, capture_output=True, text=True, timeout=300)
         assert provisioned.returncode == 0, provisioned.stderr[-3000:]
         yield {**base, **json.loads(provisioned.stdout.strip().splitlines()[-1])}

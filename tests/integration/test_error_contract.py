@@ -81,11 +81,12 @@ def test_a_query_parameter_the_route_does_not_take_is_a_400_invalid_query_and_ch
         api: Api, wired: Any, method: str, path: str, declared: tuple[str, ...]) -> None:
     """Before: ignored, so ``/disputes?state=RESOLVED`` (a typo of ``status``) listed every dispute."""
     ids = api.escalated()
-    concrete = path.format(order_id="o-1", dispute_id=ids["dispute_id"], offer_id="x", refund_id="x")
+    concrete = path.format(order_id="o-1", dispute_id=ids["dispute_id"], offer_id="x", refund_id="x", seller_id="s-1",
+                           buyer_id="b-1", rule_id="r-1")
     before = (api.get("/orders/o-1").json_body, api.get(f"/disputes/{ids['dispute_id']}").json_body)
     who = SERVICE if path in ("/orders", "/orders/{order_id}/tracking-events") and method == "POST" else (
         MODERATOR if path.startswith("/moderation") or path.endswith("/decision") else BUYER)
-    r = api.call(method, f"{concrete}?nosuch=1", who, {} if method == "POST" else None)
+    r = api.call(method, f"{concrete}?nosuch=1", who, {} if method in ("POST", "PUT") else None)
     assert r.status_code == 400, (r.status_code, r.json_body)
     assert r.json_body["error"]["code"] == "INVALID_QUERY" and r.json_body["error"]["details"] == {
         "parameter": "nosuch", "allowed": list(declared)}
@@ -135,7 +136,7 @@ SANDBOX_ROUTES = ("/sandbox/disputes/{dispute_id}/expire-deadline", "/sandbox/or
 
 
 def test_the_unknown_route_body_is_the_deployed_gateways() -> None:
-    from infra.resources import GATEWAY_RESPONSES
+    from infra.template.api import GATEWAY_RESPONSES
 
     status, code, message = GATEWAY_RESPONSES["MISSING_AUTHENTICATION_TOKEN"]
     assert (status, {"error": {"code": code, "message": message, "details": {}}}) == (404, UNKNOWN_ROUTE)

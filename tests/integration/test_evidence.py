@@ -8,7 +8,8 @@ import requests
 from PIL import Image
 
 from tests.integration.api import BUYER, MODERATOR, SELLER, Api
-from tests.integration.evidence import Uploads, jpeg, png
+from tests.integration.evidence import Uploads
+from tests.media import jpeg, png
 
 
 @pytest.fixture
@@ -347,3 +348,28 @@ def test_two_uploads_to_one_slot_end_with_the_served_file_matching_the_recorded_
     assert e["status"] == "ACCEPTED" and e["sha256"] == hashlib.sha256(second).hexdigest()  # what S3 holds
     download(e)
     assert served_left(dispute) == 2 and uploads_left(dispute) == 0  # one copy and its thumbnail
+
+
+def sqs_record(message_id: str, body: str) -> dict:
+    return {"messageId": message_id, "receiptHandle": message_id, "body": body, "attributes": {},
+            "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
+            "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:evidence", "awsRegion": "us-east-1"}
+
+
+def test_a_batch_reports_only_its_failed_message_and_processes_the_rest(api, uploads, dispute):
+    from app import app
+
+    data = jpeg()
+    r = uploads.slot(dispute, data, "image/jpeg")
+    uploads.post(r.json_body["upload"], data)
+    import boto3
+
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    bodies = [m["Body"] for m in sqs.receive_message(QueueUrl=uploads.pump.queue_url, MaxNumberOfMessages=10,
+                                                     VisibilityTimeout=60)["Messages"]]
+    notice = next(b for b in bodies if "Records" in b)
+    test_event = '{"Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": "evidence"}'
+    response = app.handler_map["evidence-uploaded"]({"Records": [
+        sqs_record("garbled", "not json"), sqs_record("test-event", test_event), sqs_record("upload", notice)]}, None)
+    assert response == {"batchItemFailures": [{"itemIdentifier": "garbled"}]}
+    assert uploads.listed(dispute, r.json_body["evidence_id"])["status"] == "ACCEPTED"

@@ -8,8 +8,8 @@ import requests
 
 from chalicelib.adapters.memory import MemoryEvidenceStore
 from tests import media
-from tests.integration.evidence import jpeg, png
 from tests.integration.test_evidence import api, dispute, uploads
+from tests.media import jpeg, png
 
 BUCKET = "buyer-protection-evidence"
 HTML = b"<html><script>alert(document.domain)</script></html>"

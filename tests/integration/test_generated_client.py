@@ -91,3 +91,18 @@ def test_a_generated_client_plays_a_whole_dispute(generated: Any, server: tuple[
     assert isinstance(final, models.Order)
     assert final.escrow.refund_pending.amount == 2000 and final.escrow.still_held.amount == 0
     assert [r.status for r in final.refunds] == [models.OrderRefundStatus.PENDING]
+
+    # Version 1.3: standing, signals and rules parse into their models too.
+    standing = module("api.moderation.seller_standing").sync("s-1", client=moderator)
+    assert isinstance(standing, models.SellerStanding) and (standing.orders, standing.defects) == (1, 1)
+    signals = module("api.moderation.buyer_signals").sync("b-1", client=moderator)
+    assert isinstance(signals, models.BuyerSignals) and signals.won == 1
+    seen = module("api.disputes.get_dispute").sync(did, client=moderator)
+    assert seen.seller_standing.level == models.StandingLevel.NOT_ENOUGH_DATA and seen.buyer_signals.lost == 0
+    admin = client("a-1", "moderation-admins")
+    rule = module("api.moderation.save_rule").sync("counterfeits", client=admin, body=models.RuleRequest.from_dict(
+        {"description": "Counterfeits to a person", "mode": "DRY_RUN", "priority": 1,
+         "when": {"reasons": ["COUNTERFEIT"]}, "then": "ESCALATE"}))
+    assert isinstance(rule, models.Rule) and rule.version == 1
+    report = module("api.moderation.rule_report").sync("counterfeits", client=moderator)
+    assert isinstance(report, models.RuleReport) and report.evaluated == 0

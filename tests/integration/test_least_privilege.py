@@ -18,11 +18,14 @@ import pytest
 from chalicelib.config import STRIPE_SECRET_VAR
 from infra.build import function_ids
 from infra.bundle import BOTOCORE_SERVICES
-from infra.resources import LOGICAL_IDS, PAYS, cloudformation, role_id, stage_payment_provider
-from tests.integration.evidence import Uploads, jpeg
+from infra.template import cloudformation
+from infra.template.common import LOGICAL_IDS
+from infra.template.functions import PAYS, role_id, stage_payment_provider
+from tests.integration.evidence import Uploads
 from tests.integration.recorder import Call, recording
 from tests.integration.test_timers import PROVIDERS, world
 from tests.integration.timers import SECONDS, fast_policy
+from tests.media import jpeg
 
 
 class ShiftedClock:
@@ -84,6 +87,14 @@ def scenario(settings, aws) -> list[Call]:
         noted = api.post(f"/disputes/{did}/notes", MODERATOR, {"body": "Seller answered within a day."})
         assert noted.status_code == 201, noted.json_body
         assert api.get(f"/disputes/{did}/notes", MODERATOR).status_code == 200
+        # Standing, signals and the rules (the moderation table).
+        for path in ("/sellers/s-1/standing", "/buyers/b-1/signals", "/moderation/rules"):
+            assert api.get(path, MODERATOR).status_code == 200, path
+        rule = {"description": "Counterfeits to a person", "mode": "DRY_RUN", "priority": 1,
+                "when": {"reasons": ["COUNTERFEIT"]}, "then": "ESCALATE"}
+        admin = ("a-1", "moderation-admins")
+        assert api.call("PUT", "/moderation/rules/counterfeits", admin, rule).status_code == 200
+        assert api.get("/moderation/rules/counterfeits/report", admin).status_code == 200
         # The seller stays silent: the timer grants the refund, which the provider cannot take,
         # twice (the reconciler moves the record to the back), then refuses (a new attempt is
         # owed: the retry timer sends it).
@@ -197,7 +208,7 @@ def stripe_secret(aws_account) -> str:
 @pytest.fixture(scope="module")
 def console_store(aws_account) -> dict[str, str]:
     """The console's session key secret and client id parameter, as the stack makes them; the API
-    function's environment naming them (infra/resources.py console_environment)."""
+    function's environment naming them (infra/template/identity.py console_environment)."""
     import boto3
 
     secret = boto3.client("secretsmanager", region_name=REGION).create_secret(

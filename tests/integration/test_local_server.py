@@ -142,7 +142,7 @@ def test_a_body_that_is_not_json_is_a_415_in_the_error_shape_and_stores_nothing(
 
 
 def test_deployed_api_gateway_answers_in_the_same_shape_without_echoing_anything() -> None:
-    from infra.resources import cloudformation
+    from infra.template import cloudformation
 
     definition = cloudformation("dev", ["APIHandler"])["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]
     answers = definition["x-amazon-apigateway-gateway-responses"]

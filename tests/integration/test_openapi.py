@@ -66,7 +66,14 @@ BODY_SCHEMAS: dict[str, dict[str, Any]] = {
     "/sandbox/disputes/{dispute_id}/expire-deadline": schemas.EMPTY,
     "/sandbox/orders/{order_id}/carrier-scans": schemas.SIMULATED_SCAN,
     "/sandbox/orders/{order_id}/refunds/{refund_id}/settle": schemas.SIMULATED_SETTLEMENT,
+    "/moderation/rules/{rule_id}": schemas.RULE,  # PUT
 }
+# The routes above that take their body by another method than POST.
+BODY_METHOD = {"/moderation/rules/{rule_id}": "PUT"}
+
+
+def body_method(path: str) -> str:
+    return BODY_METHOD.get(path, "POST")
 # Routes without a bearer token: health, and the payment provider's webhook, which is verified by
 # its signature instead (and is idempotent by what it says, not by an Idempotency-Key).
 PUBLIC = {("/health", "GET"), ("/payments/webhook", "POST")}
@@ -155,8 +162,8 @@ def handler_source(path: str, method: str) -> str:
 
 
 def request_schema(doc: dict[str, Any], path: str) -> dict[str, Any]:
-    op = doc["paths"][path]["post"]
-    assert "requestBody" in op, f"POST {path} documents no request body"
+    op = doc["paths"][path][body_method(path).lower()]
+    assert "requestBody" in op, f"{body_method(path)} {path} documents no request body"
     body = resolve(doc, op["requestBody"])
     return resolve(doc, body["content"]["application/json"]["schema"])
 
@@ -200,13 +207,13 @@ def test_the_console_pages_listed_in_the_document_are_exactly_the_apps(spec: dic
 
 
 def test_every_post_route_has_its_body_schema_listed_here() -> None:
-    posts = {path for path, method in app_routes() if method == "POST" and (path, method) not in PUBLIC}
+    posts = {path for path, method in app_routes() if method in ("POST", "PUT") and (path, method) not in PUBLIC}
     assert posts == set(BODY_SCHEMAS), "update BODY_SCHEMAS to follow app.py"
 
 
 @pytest.mark.parametrize("path", sorted(BODY_SCHEMAS))
 def test_the_listed_body_schema_is_the_one_app_py_validates_with(path: str) -> None:
-    assert vars(app.routes[path]["POST"].view_function)["body_schema"] is BODY_SCHEMAS[path]
+    assert vars(app.routes[path][body_method(path)].view_function)["body_schema"] is BODY_SCHEMAS[path]
 
 
 # ---- request bodies -------------------------------------------------------------------------------
@@ -476,7 +483,7 @@ def test_every_code_in_the_catalog_is_one_the_service_sends() -> None:
     """The reverse direction: a code in the catalog (and so in the document's enum) that nothing
     sends misleads every client that branches on it."""
     from chalicelib.http import CHALICE_ERRORS
-    from infra.resources import GATEWAY_RESPONSES
+    from infra.template.api import GATEWAY_RESPONSES
 
     sent = {code for code, _, _ in raise_sites()} - caught_codes() | set(CHALICE_ERRORS.values())
     sent |= {code for _, code, _ in GATEWAY_RESPONSES.values()}

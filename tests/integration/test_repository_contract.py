@@ -396,3 +396,56 @@ def test_each_partys_quota_is_kept_on_the_dispute_and_survives_its_writes(repo):
     after = repo.get_dispute(d.dispute_id)
     assert (after.evidence_used, after.evidence_created) == ({"buyer": 2, "seller": 1}, {"buyer": 3, "seller": 1})
     assert after.may_take_evidence_slot(after.actor_for("b-1", False))
+
+
+# ---- moderation: standing counters, fact markers, rules ---------------------------------------------
+def test_facts_add_up_per_item_and_a_fact_written_twice_is_refused(repo):
+    from chalicelib.domain import standing as st
+
+    facts = [*st.order_registered("o-1", "b-1", "s-1", T0), st.defect("o-1", "b-1", "s-1", T0),
+             *st.order_registered("o-2", "b-2", "s-1", T0)]
+    repo._one(lambda uow: uow.moderation.record(facts))
+    with repo.uow() as uow:
+        days = uow.moderation.buckets(st.seller_key("s-1"), "D#2026-11-01", "D#2026-11-30")
+        months = uow.moderation.buckets(st.seller_key("s-1"), "M#2026-01", "M#2026-12")
+    for found in (days, months):
+        assert [(b.counts, b.members) for b in found] == [({"orders": 2, "defects": 1},
+                                                           frozenset({st.defect_member("b-1", "o-1")}))]
+    with pytest.raises(ConcurrentModification):
+        repo._one(lambda uow: uow.moderation.record([st.defect("o-1", "b-1", "s-1", T0)]))
+    with repo.uow() as uow:
+        assert uow.moderation.buckets(st.seller_key("s-1"), "D#2026-11-01", "D#2026-11-01")[0].counts["defects"] == 1
+
+
+def test_a_level_is_published_once_from_the_level_it_replaces(repo):
+    from chalicelib.domain import standing as st
+
+    def published() -> st.Level:
+        with repo.uow() as uow:
+            return st.published_level(uow.moderation.buckets(st.seller_key("s-1"), "D#2026-01-01", st.LEVEL_KEY))
+
+    assert published() is st.Level.NOT_ENOUGH_DATA
+    repo._one(lambda uow: uow.moderation.publish_level("s-1", "NOT_ENOUGH_DATA", "GOOD"))
+    assert published() is st.Level.GOOD
+    with pytest.raises(ConcurrentModification):  # another reader published GOOD first
+        repo._one(lambda uow: uow.moderation.publish_level("s-1", "NOT_ENOUGH_DATA", "GOOD"))
+    repo._one(lambda uow: uow.moderation.publish_level("s-1", "GOOD", "WATCH"))
+    assert published() is st.Level.WATCH
+
+
+def test_a_rule_is_versioned_and_a_stale_save_is_refused(repo):
+    from chalicelib.domain.rules import Rule
+
+    body = {"description": "Escalate counterfeits", "mode": "DRY_RUN", "priority": 3,
+            "when": {"reasons": ["COUNTERFEIT"], "max_amount": {"amount": 100, "currency": "EUR"}}, "then": "ESCALATE"}
+    first = Rule.define("r-1", **body, previous=None, now=T0, by="admin-1")
+    repo._one(lambda uow: uow.moderation.save_rule(first, None))
+    second = Rule.define("r-1", **{**body, "mode": "ACTIVE"}, previous=first, now=T0, by="admin-1")
+    repo._one(lambda uow: uow.moderation.save_rule(second, 1))
+    with pytest.raises(ConcurrentModification):
+        repo._one(lambda uow: uow.moderation.save_rule(second, 1))
+    with repo.uow() as uow:
+        assert uow.moderation.rules() == [second] and uow.moderation.rule("r-1") == second
+        assert uow.moderation.rule("r-2") is None
+        assert uow.moderation.report("r-1", 2) == {"evaluated": 0, "matched": 0, "decided_by_people": 0,
+                                                   "agreed": 0, "disagreed": 0}

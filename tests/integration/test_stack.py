@@ -4,7 +4,9 @@ from __future__ import annotations
 import boto3
 
 from infra.build import function_ids
-from infra.resources import LOGICAL_IDS, cloudformation, role_id
+from infra.template import cloudformation
+from infra.template.common import LOGICAL_IDS
+from infra.template.functions import role_id
 
 
 def keys(schema):
@@ -31,6 +33,7 @@ def test_local_tables_have_the_key_schemas_and_indexes_of_the_template(aws, sett
     resources = cloudformation("dev", ["APIHandler"])["Resources"]
     local_names = {"OrdersTable": settings.orders_table, "DisputesTable": settings.disputes_table,
                    "MessagesTable": settings.messages_table, "NotesTable": settings.notes_table,
+                   "ModerationTable": settings.moderation_table,
                    "OutboxTable": settings.outbox_table,
                    "EvidenceTable": settings.evidence_table,
                    "IdempotencyTable": settings.idempotency_table}

@@ -14,7 +14,8 @@ import pytest
 
 from chalicelib.config import STRIPE_SECRET_KEYS, STRIPE_SECRET_VAR, ConfigError, PaymentSettings, stripe_secret
 from infra.build import function_ids
-from infra.resources import PAYS, STRIPE_SECRET_PARAMETER, cloudformation
+from infra.template import cloudformation
+from infra.template.functions import PAYS, STRIPE_SECRET_PARAMETER
 
 DEPLOYED = {"AWS_LAMBDA_FUNCTION_NAME": "buyer-protection-prod-APIHandler", "PAYMENT_PROVIDER": "stripe"}
 

@@ -32,17 +32,18 @@ from chalicelib.domain.orders import EscrowStatus, OrderStatus
 from chalicelib.services import Services
 from chalicelib.services import commands as c
 from tests.support import T0, order_body
-from tests.unit.conftest import BUYER, MODERATOR, SELLER, SERVICE, STRANGER, Ctx, World
+from tests.unit.world import BUYER, MODERATOR, SELLER, SERVICE, STRANGER, Ctx, World
 
+ADMIN = Identity("admin-1", frozenset({"moderation-admins"}))
 # A platform service's token (client credentials) whose `sub` happens to be a party's id: it is a
 # service all the same, answered exactly as the service is (before: it acted as that party).
 SERVICE_AS_BUYER = Identity(BUYER.sub, frozenset(), scopes=SERVICE.scopes)
 SERVICE_AS_SELLER = Identity(SELLER.sub, frozenset(), scopes=SERVICE.scopes)
 CALLERS: dict[str, Identity] = {"buyer": BUYER, "seller": SELLER, "stranger": STRANGER, "moderator": MODERATOR,
                                 "service": SERVICE, "service_as_buyer": SERVICE_AS_BUYER,
-                                "service_as_seller": SERVICE_AS_SELLER}
+                                "service_as_seller": SERVICE_AS_SELLER, "admin": ADMIN}
 PARTIES = ("buyer", "seller")
-NON_PARTIES = ("stranger", "moderator", "service", "service_as_buyer", "service_as_seller")
+NON_PARTIES = ("stranger", "moderator", "service", "service_as_buyer", "service_as_seller", "admin")
 IMPOSTORS = ("service_as_buyer", "service_as_seller")
 PAGE = c.PageRequest(limit=100, cursor=None)
 ALLOWED = None  # the outcome of a cell whose caller may act
@@ -53,14 +54,28 @@ def only(*allowed: str) -> dict[str, Outcome]:
     """An action on an order or dispute: the allowed callers succeed, other parties and moderators
     are refused (403), strangers and services (no party) are told it does not exist (404)."""
     row: dict[str, Outcome] = {"buyer": Forbidden, "seller": Forbidden, "moderator": Forbidden,
-                               "stranger": NotFound, "service": NotFound}
+                               "stranger": NotFound, "service": NotFound, "admin": NotFound}
     row.update(dict.fromkeys(allowed, ALLOWED))
     return row
 
 
-def group_only(allowed: str) -> dict[str, Outcome]:
-    """A use case on no particular resource, for one group: everyone else is refused (403)."""
-    return {caller: ALLOWED if caller == allowed else Forbidden for caller in CALLERS}
+def group_only(*allowed: str) -> dict[str, Outcome]:
+    """A use case on no particular resource, for some groups: everyone else is refused (403)."""
+    return {caller: ALLOWED if caller in allowed else Forbidden for caller in CALLERS}
+
+
+def readers(*allowed: str) -> dict[str, Outcome]:
+    """Figures about a person (standing, signals): whoever may not read them is told they do not exist."""
+    return {caller: ALLOWED if caller in allowed else NotFound for caller in CALLERS}
+
+
+RULE = {"description": "Escalate counterfeits at once", "mode": "DRY_RUN", "priority": 5,
+        "when": {"reasons": ["COUNTERFEIT"]}, "then": "ESCALATE"}
+
+
+def a_rule(world: World) -> Ctx:
+    world.services.moderation.save_rule(ADMIN, c.SaveRule.from_body(RULE, "counterfeits"))
+    return {"rule_id": "counterfeits"}
 
 
 EVERYONE: dict[str, Outcome] = dict.fromkeys(CALLERS, ALLOWED)
@@ -219,6 +234,20 @@ MATRIX: tuple[Row, ...] = (
     Row("POST /orders/{order_id}/refunds/{refund_id}/retry", "payments.retry", lambda w: w.refund_needing_attention(),
         lambda s, who, ctx: s.payments.retry(who, ctx["order_id"], ctx["refund_id"]), only("moderator"),
         lambda r, ctx, caller: r.ledger.refund(ctx["refund_id"]).status == "PENDING"),
+    Row("GET /sellers/{seller_id}/standing", "moderation.standing", lambda w: {**w.awaiting_seller(), "seller_id": "s-1"},
+        lambda s, who, ctx: s.moderation.standing(who, ctx["seller_id"]), readers("seller", "moderator"),
+        lambda r, ctx, caller: (r.seller_id, r.orders, r.disputes) == ("s-1", 1, 1)),
+    Row("GET /buyers/{buyer_id}/signals", "moderation.signals", lambda w: {**w.awaiting_seller(), "buyer_id": "b-1"},
+        lambda s, who, ctx: s.moderation.signals(who, ctx["buyer_id"]), readers("moderator"),
+        lambda r, ctx, caller: (r.buyer_id, r.orders, r.disputes_opened) == ("b-1", 1, 1)),
+    Row("GET /moderation/rules", "moderation.rules", a_rule, lambda s, who, ctx: s.moderation.rules(who),
+        group_only("moderator", "admin"), lambda r, ctx, caller: [x.rule_id for x in r] == ["counterfeits"]),
+    Row("PUT /moderation/rules/{rule_id}", "moderation.save_rule", nothing,
+        lambda s, who, ctx: s.moderation.save_rule(who, c.SaveRule.from_body(RULE, "counterfeits")), group_only("admin"),
+        lambda r, ctx, caller: (r.rule_id, r.version) == ("counterfeits", 1)),
+    Row("GET /moderation/rules/{rule_id}/report", "moderation.report", a_rule,
+        lambda s, who, ctx: s.moderation.report(who, ctx["rule_id"]), group_only("moderator", "admin"),
+        lambda r, ctx, caller: r[0].rule_id == "counterfeits" and r[1]["evaluated"] == 0),
 )
 for _row in MATRIX:  # every cell of a service is the impostors' cell too
     _row.outcomes.update({impostor: _row.outcomes["service"] for impostor in IMPOSTORS})

@@ -19,7 +19,7 @@ from chalicelib.domain.money import Money
 from chalicelib.services import access
 from chalicelib.services import commands as c
 from tests.support import order_body
-from tests.unit.conftest import BUYER, MODERATOR, SELLER, SERVICE, World, jpeg, new_world
+from tests.unit.world import BUYER, MODERATOR, SELLER, SERVICE, World, jpeg, new_world
 
 CALLERS = {"buyer": BUYER, "seller": SELLER, "moderator": MODERATOR}
 OTHER_MODERATOR = Identity("m-2", frozenset({"moderators"}))
@@ -175,6 +175,7 @@ def listed(w: World, who: Identity) -> set[tuple[str, tuple[tuple[str, str], ...
 def stored(w: World) -> dict[str, Any]:
     s = w.state
     return copy.deepcopy({"orders": s.orders, "disputes": s.disputes, "messages": s.messages, "notes": s.notes,
+                          "counters": s.counters, "markers": s.markers, "rules": s.rules,
                           "evidence": s.evidence, "outbox": s.outbox})
 
 

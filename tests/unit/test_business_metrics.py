@@ -16,7 +16,7 @@ from chalicelib.domain.timers import TimerCommand
 from chalicelib.inspection import OTHER_REASON, REASONS
 from chalicelib.metrics import DEFAULT_SERVICE, DIMENSION, NAMESPACE, metric_for
 from chalicelib.services import commands as c
-from tests.unit.conftest import BUYER, MODERATOR, SELLER, World
+from tests.unit.world import BUYER, MODERATOR, SELLER, World
 
 Key = tuple[str, tuple[tuple[str, str], ...]]
 
@@ -163,7 +163,8 @@ def test_an_unknown_rejection_reason_is_reported_as_other_and_unmapped_events_co
 
 def test_the_dimension_is_the_stacks_service_name_which_the_alarms_watch(
         world: World, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
-    from infra.resources import METRICS_SERVICE, MONEY_ALARMS, cloudformation
+    from infra.template import cloudformation
+    from infra.template.operations import METRICS_SERVICE, MONEY_ALARMS
 
     monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "buyer-protection-prod")
     world.awaiting_seller()

@@ -22,7 +22,7 @@ from chalicelib.domain.policy import Policy
 from chalicelib.domain.timefmt import fmt
 from chalicelib.services import commands as c
 from tests.support import order_body
-from tests.unit.conftest import BUYER, MODERATOR, SELLER, SERVICE, World, new_world
+from tests.unit.world import BUYER, MODERATOR, SELLER, SERVICE, World, new_world
 
 OTHER = Identity("m-2", frozenset({"moderators"}))
 PAGE = c.PageRequest(100, None)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from infra.resources import cloudformation
+from infra.template import cloudformation
 
 DOC = (Path(__file__).resolve().parents[2] / "docs" / "DEPLOYMENT.md").read_text()
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text()

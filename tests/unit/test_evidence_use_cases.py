@@ -9,7 +9,7 @@ from datetime import timedelta
 from chalicelib.domain.evidence import PROCESSING_LIMIT
 from chalicelib.services import commands as c
 from tests.media import same_size_other_jpeg
-from tests.unit.conftest import BUYER, SELLER, World, jpeg
+from tests.unit.world import BUYER, SELLER, World, jpeg
 
 
 def slot(world: World, dispute_id: str, data: bytes, who=BUYER, content_type: str = "image/jpeg"):
@@ -146,3 +146,32 @@ def test_a_seller_upload_to_a_closed_dispute_is_rejected_too(world: World) -> No
     world.store.write(e.upload_key, data, "image/jpeg")
     world.services.evidence.process_upload(e.upload_key)
     assert listed(world, did, SELLER)[e.evidence_id][0].rejection_reason == "DISPUTE_CLOSED"
+
+
+def test_each_step_says_what_it_came_to_with_a_typed_result(world: World) -> None:
+    from chalicelib.services.evidence import Claim, Outcome, Verdict
+
+    evidence = world.services.evidence
+    did = world.awaiting_seller()["dispute_id"]
+    data = jpeg()
+    e = slot(world, did, data)
+    world.store.write("uploads/not/a-slot", data, "image/jpeg")
+    assert evidence.claim("uploads/not/a-slot") is Outcome.IGNORED
+    assert "uploads/not/a-slot" not in world.store.objects  # never processed, never served
+    world.store.write(e.upload_key, data, "image/jpeg")
+    claim = evidence.claim(e.upload_key)
+    assert isinstance(claim, Claim) and claim.dispute_open and claim.evidence.status == "PROCESSING"
+    verdict = evidence.inspect_upload(e.upload_key, claim)
+    assert isinstance(verdict, Verdict) and verdict.evidence.status == "ACCEPTED" and verdict.clean
+    written = evidence.store_served(verdict)
+    assert written == (verdict.evidence.file_key, verdict.evidence.thumbnail_key)
+    assert evidence.record(e.upload_key, verdict.evidence, written) is Outcome.ACCEPTED
+    assert e.upload_key not in world.store.objects  # the raw upload goes once recorded
+    world.store.write(e.upload_key, data, "image/jpeg")  # a second upload to the used slot
+    assert evidence.process_upload(e.upload_key) is Outcome.DUPLICATE
+    assert e.upload_key not in world.store.objects
+    other = slot(world, did, data)  # claimed by one delivery, whose object another removed
+    world.store.write(other.upload_key, data, "image/jpeg")
+    assert isinstance(evidence.claim(other.upload_key), Claim)
+    world.store.delete(other.upload_key)
+    assert evidence.process_upload(other.upload_key) is Outcome.MISSING

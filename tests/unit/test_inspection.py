@@ -6,7 +6,7 @@ from PIL import Image
 
 from chalicelib.inspection import REASONS, images, inspect, metadata, pdf, sniff, video
 from tests import media
-from tests.integration.evidence import jpeg, png
+from tests.media import jpeg, png
 
 MAX = 10 * 1024 * 1024
 

@@ -24,7 +24,7 @@ from pypdf.generic import (
 from chalicelib.inspection import REASONS, inspect, pdf
 from tests import media
 from tests.hostile_pdf import CATALOG, PAGES, page_using, pdf_at_every_limit, pdf_with_object_streams, raw_pdf
-from tests.integration.evidence import jpeg
+from tests.media import jpeg
 
 MIB = 1024 * 1024
 MAX = 10 * MIB  # chalicelib.domain.evidence.LIMITS["application/pdf"]
@@ -316,3 +316,68 @@ def test_a_photo_drawn_inline_in_a_page_is_refused_not_served_with_its_exif():
     data = raw_pdf({1: CATALOG, 2: PAGES, 3: page,
                     4: b"<< /Filter /FlateDecode /Length %d >>\nstream\n%s\nendstream" % (len(packed), packed)})
     assert run(data).rejection == "PDF_NOT_CLEANABLE"
+
+
+# ---- the budget hooks in pypdf ----------------------------------------------------------------
+
+def flate_page_pdf() -> bytes:
+    """A one-page PDF whose content is a FlateDecode stream (decoded, and its objects parsed)."""
+    writer = PdfWriter()
+    page = writer.add_blank_page(200, 200)
+    content = DecodedStreamObject()
+    content.set_data(b"0 0 m 100 100 l S")
+    page[NameObject("/Contents")] = writer._add_object(content)  # noqa: SLF001
+    page.compress_content_streams()
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("hooked", pdf.HOOKS, ids=lambda h: f"{h[0].__name__}.{h[1]}")
+def test_pypdf_still_calls_every_hooked_name_so_the_budget_is_charged(monkeypatch, hooked) -> None:
+    # Fails when a pypdf upgrade renames or moves a hooked name: the hook would then never run.
+    module, name, hook = hooked
+    pdf.install()
+    calls: list[int] = []
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        return hook(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, counted)
+    monkeypatch.setattr(pdf, "installed", lambda: True)  # the counting wrapper stands in for the hook
+    assert pdf.check_and_clean(flate_page_pdf())
+    assert calls, f"pypdf no longer calls {module.__name__}.{name}: the PDF budget does not apply"
+
+
+@pytest.mark.parametrize("hooked", pdf.HOOKS, ids=lambda h: f"{h[0].__name__}.{h[1]}")
+def test_installing_refuses_when_a_hooked_pypdf_name_is_missing(monkeypatch, hooked) -> None:
+    module, name, _ = hooked
+    monkeypatch.delattr(module, name)
+    with pytest.raises(RuntimeError, match=name):
+        pdf.install()
+    assert not hasattr(module, name)  # nothing half-installed under a made-up name
+
+
+def test_no_pdf_is_parsed_without_its_budget_and_the_wiring_installs_it(monkeypatch) -> None:
+    from chalicelib.services import commands as c
+    from tests.unit.world import BUYER, new_world
+
+    for module, name, _ in pdf.HOOKS:
+        monkeypatch.setattr(module, name, pdf._decode_stream_data if name == "decode_stream_data"  # noqa: SLF001
+                            else pdf._read_object)  # noqa: SLF001 - pypdf's own functions, unhooked
+    assert not pdf.installed()
+    with pytest.raises(RuntimeError, match="install"):
+        pdf.check_and_clean(flate_page_pdf())
+    world = new_world()  # bootstrap.use_cases: the evidence use case gets bootstrap.inspector
+    with world.payments:
+        did = world.awaiting_seller()["dispute_id"]
+        data = flate_page_pdf()
+        e, _ = world.services.evidence.request_upload(BUYER, c.RequestUpload(did, "receipt.pdf", "application/pdf",
+                                                                             len(data)))
+        assert not pdf.installed()  # nothing inspected yet: nothing loaded, nothing hooked
+        world.store.write(e.upload_key, data, "application/pdf")
+        assert world.services.evidence.process_upload(e.upload_key) == "accepted"
+    assert pdf.installed()
+    pdf.install()  # idempotent
+    assert pdf.installed() and pdf.check_and_clean(flate_page_pdf())

@@ -18,7 +18,7 @@ from chalicelib.domain.timers import REFUND_RETRY, REFUND_SETTLEMENT, SHIP_BY
 from chalicelib.ports import SettlementNotice
 from chalicelib.services import commands as c
 from tests.support import T0, order_body
-from tests.unit.conftest import BUYER, MODERATOR, SELLER, SERVICE, Ctx, World
+from tests.unit.world import BUYER, MODERATOR, SELLER, SERVICE, Ctx, World
 
 USD = "USD"
 

@@ -27,7 +27,7 @@ from chalicelib.domain.policy import Policy
 from chalicelib.ports import SettlementNotice
 from chalicelib.services import commands as c
 from tests.support import order_body
-from tests.unit.conftest import BUYER, MODERATOR, SELLER, SERVICE, new_world
+from tests.unit.world import BUYER, MODERATOR, SELLER, SERVICE, new_world
 
 ORDERS = [f"o-{i}" for i in range(4)]
 OUTCOMES = ["REFUND_FULL", "REFUND_PARTIAL", "REJECTED", "RETURN_AND_REFUND"]

@@ -8,7 +8,7 @@ from typing import Any
 
 from tests import readme_session as r
 
-README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+README = (Path(__file__).resolve().parents[2] / "docs" / "WALKTHROUGH.md").read_text()
 BLOCKS = {name: r.steps(block) for name, block in r.blocks(README).items()}
 
 

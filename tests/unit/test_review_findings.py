@@ -8,7 +8,7 @@ import pytest
 from chalicelib.domain.money import Money
 from chalicelib.domain.timers import REFUND_RETRY
 from chalicelib.ports import PaymentUnavailable, RefundOrder, RefundReceipt
-from tests.unit.conftest import BUYER, MODERATOR, World
+from tests.unit.world import BUYER, MODERATOR, World
 
 USD = "USD"
 

@@ -42,6 +42,7 @@ CONSTANTS: dict[str, tuple[timedelta | int, str | None]] = {
     "MAX_SHIP_BY": (orders.MAX_SHIP_BY, None),
     "MAX_FILES_PER_PARTY": (evidence.MAX_FILES_PER_PARTY, None),
     "SLOTS_PER_PLACE": (evidence.SLOTS_PER_PLACE, None),
+    "MAX_SCANS": (orders.MAX_SCANS, None),
 }
 # What Settings.from_env needs besides the durations.
 BASE_ENV = {"AUTH_PUBLIC_KEY": "unused", "AUTH_ISSUER": "issuer", "AUTH_AUDIENCE": "audience"}
@@ -109,6 +110,8 @@ def env_var_of(name: str) -> str | None:
 
 DURATION_ROWS = table("name", "default", "seconds", "environment variable", "governs")
 LIMIT_ROWS = table("name", "value", "environment variable", "governs")
+STANDING_ROWS = table("name", "default", "environment variable", "governs")
+STANDING_FIELDS = {name for name, _, _ in config.STANDING.values()}
 
 
 # ---- 10. durations and limits -----------------------------------------------------------------
@@ -150,8 +153,32 @@ def test_the_sweep_interval_variable_is_read() -> None:
     assert config.Settings.from_env({**BASE_ENV, "SWEEP_INTERVAL_SECONDS": "120"}).sweep_interval_seconds == 120
 
 
+@pytest.mark.parametrize("row", STANDING_ROWS, ids=lambda row: row[0])
+def test_each_standing_setting_is_the_codes_and_its_variable_sets_it(row: list[str]) -> None:
+    name, default, var_cell, _ = row
+    var = code(var_cell)
+    field_name, code_default, kind = config.STANDING[var]
+    assert field_name == code(name)
+    assert kind(default) == code_default == getattr(POLICY, field_name)
+    changed = config.Settings.from_env({**BASE_ENV, var: str(kind(code_default) * 2)})
+    assert getattr(changed.policy, field_name) == kind(code_default) * 2
+
+
+def test_every_standing_setting_has_a_row() -> None:
+    assert {code(row[2]) for row in STANDING_ROWS} == set(config.STANDING)
+
+
+def test_every_standing_setting_quoted_in_the_text_is_the_codes() -> None:
+    """"25 orders (`standing_min_orders`)", "3 (`frequent_disputer_losses`)": each must hold."""
+    mentions = re.findall(r"(\d+(?:\.\d+)?)(?: \w+)? \(`(\w+)`\)", FLAT)
+    checked = [(value, name) for value, name in mentions if name in STANDING_FIELDS]
+    assert len(checked) >= 4
+    for value, name in checked:
+        assert float(value) == getattr(POLICY, name), f"{value} ({name}) is not the code's value"
+
+
 def test_every_policy_value_and_variable_is_in_the_tables() -> None:
-    named = {code(row[0]) for row in DURATION_ROWS + LIMIT_ROWS}
+    named = {code(row[0]) for row in DURATION_ROWS + LIMIT_ROWS + STANDING_ROWS}
     assert POLICY_FIELDS <= named, f"missing from the tables: {sorted(POLICY_FIELDS - named)}"
     assert set(CONSTANTS) <= named, f"missing from the tables: {sorted(set(CONSTANTS) - named)}"
     variables = {code(row[-2]) for row in DURATION_ROWS + LIMIT_ROWS if row[-2] != "-"}
@@ -163,10 +190,15 @@ def test_every_duration_quoted_in_the_text_is_the_codes() -> None:
     mentions = re.findall(r"(\d+)[ -](second|minute|hour|day)s? \(`(\w+)`\)", FLAT)
     assert len(mentions) >= 20, "the prose should quote its durations with their names"
     for amount, unit, name in mentions:
+        if name in STANDING_FIELDS:  # windows are settings counted in days
+            assert unit == "day" and int(amount) == getattr(POLICY, name), f"{amount} {unit} ({name})"
+            continue
         assert duration(f"{amount} {unit}") == value_of(name), f"{amount} {unit} ({name}) is not the code's value"
     counts = re.findall(r"(\d+)(?: (?!(?:second|minute|hour|day)s?\b)\w+)? \(`(\w+)`\)", FLAT)
     assert len(counts) >= 4, "the prose should quote its limits with their names"
     for amount, name in counts:
+        if name in STANDING_FIELDS:
+            continue  # test_every_standing_setting_quoted_in_the_text_is_the_codes
         assert int(amount) == value_of(name), f"{amount} ({name}) is not the code's value"
 
 

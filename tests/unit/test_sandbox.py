@@ -11,7 +11,7 @@ from chalicelib.domain.errors import Conflict, NotFound
 from chalicelib.domain.ledger import EscrowStatus
 from chalicelib.domain.timefmt import fmt
 from chalicelib.services import commands as c
-from tests.unit.conftest import BUYER, MODERATOR, SELLER, World
+from tests.unit.world import BUYER, MODERATOR, SELLER, World
 
 
 def test_a_pending_deadline_passes_now_with_its_default_outcome(world: World) -> None:

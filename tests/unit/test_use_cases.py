@@ -18,7 +18,7 @@ from chalicelib.domain.timers import TimerCommand
 from chalicelib.ports import OutboxRecord
 from chalicelib.services import commands as c
 from tests.support import T0
-from tests.unit.conftest import BUYER, SELLER, World
+from tests.unit.world import BUYER, SELLER, World
 
 OPEN = c.OpenDispute("o-1", Reason.NOT_AS_DESCRIBED, "Ordered red, received blue", Solution.REFUND_PARTIAL,
                      Money(500, "USD"), ())

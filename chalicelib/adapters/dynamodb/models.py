@@ -5,7 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any
 
-from pynamodb.attributes import MapAttribute, NumberAttribute, UnicodeAttribute, VersionAttribute
+from pynamodb.attributes import (
+    MapAttribute,
+    NumberAttribute,
+    UnicodeAttribute,
+    UnicodeSetAttribute,
+    VersionAttribute,
+)
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
@@ -14,6 +20,7 @@ EVIDENCE_SHARDS = 4
 OUTBOX_SHARDS = 8
 # Table name per logical table, the names the stack and `make dev` give them by default.
 DEFAULT_TABLES = {"orders": "orders", "disputes": "disputes", "messages": "messages", "notes": "notes",
+                  "moderation": "moderation",
                   "outbox": "outbox", "evidence": "evidence", "idempotency": "idempotency"}
 
 
@@ -35,6 +42,7 @@ class Tables:
     disputes: Any
     messages: Any
     notes: Any
+    moderation: Any
     outbox: Any
     evidence: Any
     quota: Any  # the evidence table seen as per-party counters
@@ -133,6 +141,34 @@ def make_tables(names: dict[str, str], region_name: str) -> Tables:
         body = UnicodeAttribute()
         created_at = UnicodeAttribute()
 
+    class ModerationModel(Model):
+        """Seller standing, buyer signals and the rules, in one table read by key ranges:
+        ``S#<seller>``/``B#<buyer>`` + ``D#<day>`` or ``M#<month>``: a party's counters;
+        ``F#<fact id>`` + ``F``: a fact's marker (what it added); ``RULES`` + ``<rule id>``: a rule;
+        ``R#<rule id>`` + ``V#<version>``: that version's report counters."""
+
+        class Meta(StageMeta):
+            table_name = names["moderation"]
+
+        pk = UnicodeAttribute(hash_key=True)
+        sk = UnicodeAttribute(range_key=True)
+        orders = NumberAttribute(null=True)
+        disputes = NumberAttribute(null=True)
+        defects = NumberAttribute(null=True)
+        disputes_opened = NumberAttribute(null=True)
+        won = NumberAttribute(null=True)
+        lost = NumberAttribute(null=True)
+        cancelled = NumberAttribute(null=True)
+        against = NumberAttribute(null=True)
+        evaluated = NumberAttribute(null=True)
+        matched = NumberAttribute(null=True)
+        decided_by_people = NumberAttribute(null=True)
+        agreed = NumberAttribute(null=True)
+        disagreed = NumberAttribute(null=True)
+        members = UnicodeSetAttribute(null=True)  # a seller's defects: [buyer, order] as JSON
+        rule_version = NumberAttribute(null=True)
+        doc = MapAttribute(null=True)  # type: ignore[var-annotated]
+
     class OutboxModel(Model):
         """Pending work for the outside world; see ports.OutboxRecord. Deleted once done."""
 
@@ -207,7 +243,8 @@ def make_tables(names: dict[str, str], region_name: str) -> Tables:
         id = UnicodeAttribute(hash_key=True)
         expiration = NumberAttribute(null=True)  # the TTL attribute
 
-    return Tables(orders=OrderModel, disputes=DisputeModel, messages=MessageModel, notes=NoteModel, outbox=OutboxModel,
+    return Tables(orders=OrderModel, disputes=DisputeModel, messages=MessageModel, notes=NoteModel,
+                  moderation=ModerationModel, outbox=OutboxModel,
                   evidence=EvidenceModel, quota=EvidenceQuotaModel, dispute_counters=DisputeCounterModel,
                   idempotency=IdempotencyRecordModel)
 

@@ -45,3 +45,13 @@ def query_page(index: Any, hash_value: str, key_names: tuple[str, ...], limit: i
         raise
     more = len(models) == limit and result.last_evaluated_key
     return models, encode_cursor(result.last_evaluated_key) if more else None
+
+
+def query_shards(index: Any, prefix: str, shards: int, condition: Any, limit: int) -> list[Any]:
+    """A sharded index (hash keys ``<prefix>0`` .. ``<prefix><shards - 1>``, spread so no partition
+    is hot): up to ``limit`` items of each shard whose range key meets ``condition``, all shards
+    together (the caller orders them and keeps its first ``limit``)."""
+    items: list[Any] = []
+    for n in range(shards):
+        items += index.query(f"{prefix}{n}", condition, limit=limit)
+    return items

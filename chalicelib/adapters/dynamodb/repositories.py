@@ -16,12 +16,14 @@ from ...domain.messages import Message
 from ...domain.notes import Note
 from ...domain.orders import Order
 from ...domain.policy import Policy
+from ...domain.rules import REPORT_COUNTS, Rule, rule_key, version_bucket
+from ...domain.standing import LEVEL_KEY, Bucket, Fact, Level, merge, seller_key
 from ...domain.timefmt import fmt
 from ...ports import OrderExists, OutboxRecord, Page
 from ...services.unit_of_work import UnitOfWork
 from . import mapping
 from .models import EVIDENCE_SHARDS, OUTBOX_SHARDS, RELEASE_SHARDS, Tables
-from .pagination import query_page
+from .pagination import query_page, query_shards
 from .transactions import Write
 
 OPEN_STATUSES = tuple(status.value for status in Status if status not in TERMINAL)
@@ -121,7 +123,7 @@ class DynamoOrders(_Repo):
         # version is None: PynamoDB conditions the put on the item not existing
         self.uow.stage(Write("put", mapping.new_order_item(self.t, order, fingerprint, self.policy),
                              lambda: OrderExists(order.order_id)))
-        self.uow.collect_order(order)
+        self.uow.collect_order(order, registered=True)
         return replace(order, version=1, effects=())
 
     def save(self, order: Order) -> Order:
@@ -288,11 +290,64 @@ class DynamoEvidence(_Repo):
 
     def expired(self, now: datetime, limit: int) -> builtins.list[Evidence]:
         m = self.t.evidence
-        out: builtins.list[Evidence] = []
-        for n in range(EVIDENCE_SHARDS):
-            out += [mapping.evidence_from(i) for i in m.awaiting_upload.query(f"E#{n}", m.expires_at < fmt(now),
-                                                                              limit=limit)]
-        return out[:limit]
+        items = query_shards(m.awaiting_upload, "E#", EVIDENCE_SHARDS, m.expires_at < fmt(now), limit)
+        return [mapping.evidence_from(i) for i in items[:limit]]
+
+
+RULES = "RULES"
+MARKER = "F"
+
+
+class DynamoModeration(_Repo):
+    def buckets(self, party: str, first: str, last: str) -> builtins.list[Bucket]:
+        m = self.t.moderation
+        out = []
+        for item in m.query(party, m.sk.between(first, last)):
+            counts = {name: int(getattr(item, name)) for name in COUNTER_NAMES if getattr(item, name) is not None}
+            out.append(Bucket(item.sk, counts, frozenset(item.members or ())))
+        return out
+
+    def publish_level(self, seller_id: str, was: str, level: str) -> None:
+        m = self.t.moderation
+        condition = m.members.contains(was) if was != Level.NOT_ENOUGH_DATA.value else \
+            (m.members.does_not_exist() | m.members.contains(was))
+        self.uow.stage(Write("update", m(seller_key(seller_id), LEVEL_KEY), lambda: _stale("level"),
+                             actions=[m.members.set({level})], condition=condition))
+
+    def record(self, facts: builtins.list[Fact]) -> None:
+        m = self.t.moderation
+        for f in facts:
+            if f.marked:
+                self.uow.stage(Write("put", m(f"F#{f.fact_id}", MARKER, doc=f.marker()),
+                                     lambda: ConcurrentModification("a fact of this change was counted already"),
+                                     condition=m.pk.does_not_exist()))
+        for (party, bucket), merged in merge(facts).items():
+            actions = [getattr(m, name).add(value) for name, value in merged.counts.items()]
+            if merged.members:
+                actions.append(m.members.add(set(merged.members)))
+            self.uow.stage(Write("update", m(party, bucket), lambda: _stale("counters"), actions=actions))
+
+    def rules(self) -> builtins.list[Rule]:
+        m = self.t.moderation
+        return [Rule.from_dict(item.doc.as_dict()) for item in m.query(RULES, consistent_read=True)]
+
+    def rule(self, rule_id: str) -> Rule | None:
+        item = _get(self.t.moderation, RULES, rule_id)
+        return None if item is None else Rule.from_dict(item.doc.as_dict())
+
+    def save_rule(self, rule: Rule, previous_version: int | None) -> None:
+        m = self.t.moderation
+        condition = m.pk.does_not_exist() if previous_version is None else m.rule_version == previous_version
+        self.uow.stage(Write("put", m(RULES, rule.rule_id, rule_version=rule.version, doc=rule.to_dict()),
+                             lambda: _stale("rule"), condition=condition))
+
+    def report(self, rule_id: str, version: int) -> dict[str, int]:
+        item = _get(self.t.moderation, rule_key(rule_id), version_bucket(version))
+        return {name: int(getattr(item, name) or 0) if item is not None else 0 for name in REPORT_COUNTS}
+
+
+COUNTER_NAMES = ("orders", "disputes", "defects", "disputes_opened", "won", "lost", "cancelled", "against",
+                 *REPORT_COUNTS)
 
 
 class DynamoOutbox:
@@ -303,11 +358,8 @@ class DynamoOutbox:
 
     def pending(self, created_before: datetime, limit: int) -> list[OutboxRecord]:
         m = self.t.outbox
-        out: list[OutboxRecord] = []
-        for n in range(OUTBOX_SHARDS):
-            out += [mapping.outbox_from(i) for i in m.pending.query(f"P#{n}", m.created_at <= fmt(created_before),
-                                                                    limit=limit)]
-        return sorted(out, key=lambda r: r.created_at)[:limit]
+        items = query_shards(m.pending, "P#", OUTBOX_SHARDS, m.created_at <= fmt(created_before), limit)
+        return sorted(map(mapping.outbox_from, items), key=lambda r: r.created_at)[:limit]
 
     def delete(self, outbox_ids: Iterable[str]) -> None:
         # One BatchWriteItem per 25 records (PynamoDB retries what DynamoDB leaves unprocessed),

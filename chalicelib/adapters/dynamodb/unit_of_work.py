@@ -11,7 +11,14 @@ from ...ports import Clock, OutboxRecord
 from ...services.unit_of_work import Relay, UnitOfWork
 from . import mapping
 from .models import Tables
-from .repositories import DynamoDisputes, DynamoEvidence, DynamoMessages, DynamoNotes, DynamoOrders
+from .repositories import (
+    DynamoDisputes,
+    DynamoEvidence,
+    DynamoMessages,
+    DynamoModeration,
+    DynamoNotes,
+    DynamoOrders,
+)
 from .transactions import Write, commit
 
 
@@ -21,7 +28,7 @@ def _outbox_taken() -> Exception:
 
 class DynamoUnitOfWork(UnitOfWork):
     def __init__(self, tables: Tables, connection: Connection, policy: Policy, relay: Relay, clock: Clock) -> None:
-        super().__init__(relay, clock)
+        super().__init__(relay, clock, policy)
         self.tables = tables
         self.connection = connection
         self.orders = DynamoOrders(tables, self, policy)
@@ -29,6 +36,7 @@ class DynamoUnitOfWork(UnitOfWork):
         self.messages = DynamoMessages(tables, self, policy)
         self.notes = DynamoNotes(tables, self, policy)
         self.evidence = DynamoEvidence(tables, self, policy)
+        self.moderation = DynamoModeration(tables, self, policy)
 
     def _write(self, staged: list[Any], outbox: list[OutboxRecord]) -> None:
         records = [Write("put", mapping.outbox_item(self.tables, r), _outbox_taken,
