@@ -7,7 +7,7 @@ from typing import Any
 
 from . import schemas
 from .domain.catalog import MESSAGE_TEMPLATES, Reason
-from .domain.disputes import Actor, Assignment, Dispute, Offer, Status
+from .domain.disputes import Actor, Assignment, Dispute, Offer, Status, party_details
 from .domain.evidence import Evidence
 from .domain.identity import Identity
 from .domain.ledger import Refund
@@ -140,7 +140,7 @@ def _return_shipment(r: dict[str, Any] | None) -> dict[str, Any] | None:
 def _details(entry: dict[str, Any], moderator: bool) -> dict[str, Any]:
     """A timeline entry's details; which moderator decided is the case team's to read only."""
     details: dict[str, Any] = entry["details"]
-    return details if moderator else {k: v for k, v in details.items() if k != "moderator_id"}
+    return details if moderator else party_details(details)
 
 
 def dispute(d: Dispute, now: datetime, policy: Policy, who: Identity | None = None,

@@ -709,6 +709,15 @@ class Dispute:
         )
 
 
+# Timeline details only the case team reads: never shown to a party, never in a published event.
+CASE_TEAM_DETAILS = frozenset({"moderator_id"})
+
+
+def party_details(details: dict[str, Any]) -> dict[str, Any]:
+    """A timeline entry's details as a party (or a subscriber forwarding to parties) may see them."""
+    return {k: v for k, v in details.items() if k not in CASE_TEAM_DETAILS}
+
+
 def default_fault(outcome: str) -> Fault:
     """A moderator's decision that gives the buyer money back is the seller's fault unless said
     otherwise; a refusal is nobody's."""

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from ..domain import standing as st
-from ..domain.disputes import Dispute
+from ..domain.disputes import Dispute, party_details
 from ..domain.ledger import PayRefund
 from ..domain.orders import Defect, Order
 from ..domain.policy import Policy
@@ -40,7 +40,7 @@ def event_detail(d: Dispute, entry: dict[str, Any], version: int) -> dict[str, A
     """What subscribers (push notifications, analytics) get with every dispute event."""
     return {"dispute_id": d.dispute_id, "order_id": d.order_id, "buyer_id": d.buyer_id, "seller_id": d.seller_id,
             "status": d.status.value, "version": version, "at": entry["at"], "actor": entry["actor"],
-            "details": entry["details"]}
+            "details": party_details(entry["details"])}
 
 
 class UnitOfWork(ABC):

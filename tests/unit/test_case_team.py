@@ -366,3 +366,19 @@ def test_the_early_settlement_period_is_a_setting() -> None:
     w = new_world(Policy(refund_max_attempts=3, early_settlement=timedelta(days=10)))
     with w.payments:
         assert resolved_fault(w, agreement(5)(w)) == "NONE"
+
+
+def test_which_moderator_decided_is_the_case_teams_and_never_in_an_event(world: World) -> None:
+    did = world.escalated()["dispute_id"]
+    decide(world, MODERATOR, did, "REJECTED")
+    now = world.clock.now()
+    entry = next(e for e in world.dispute(did).timeline if e["event"] == "dispute.decided")
+    assert entry["details"]["moderator_id"] == MODERATOR.sub  # recorded, for the case team
+    shown = {who.sub: views.dispute(world.services.disputes.get(who, did), now, world.policy, who)
+             for who in (BUYER, SELLER, OTHER)}
+    decided = {sub: next(e for e in d["timeline"] if e["event"] == "dispute.decided")["details"]
+               for sub, d in shown.items()}
+    assert decided[OTHER.sub]["moderator_id"] == MODERATOR.sub
+    assert "moderator_id" not in decided[BUYER.sub] and "moderator_id" not in decided[SELLER.sub]
+    published = [e for e in world.publisher.events if "dispute.decided" in json.dumps(e)]
+    assert published and MODERATOR.sub not in json.dumps(published)
