@@ -14,12 +14,11 @@ transitions per timer come from bench/timer_transitions.py's measurement (2 for 
 from __future__ import annotations
 
 import json
-import os
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from bench.report import expect, write
+from bench.report import emulated_aws_environment, expect, write
 
 PRICES = Path(__file__).resolve().parent / "prices.json"
 STOPPED_TIMER_TRANSITIONS, EXPIRED_TIMER_TRANSITIONS = 2, 5
@@ -73,11 +72,7 @@ def dollars_per_million(use: dict[str, float], p: dict[str, Any]) -> dict[str, f
 
 
 def main() -> None:
-    for key, value in {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
-                       "AWS_DEFAULT_REGION": "us-east-1", "POWERTOOLS_LOG_LEVEL": "ERROR",
-                       "POWERTOOLS_METRICS_DISABLED": "true"}.items():
-        os.environ.setdefault(key, value)
-    os.environ.pop("AWS_ENDPOINT_URL", None)
+    emulated_aws_environment()
     from dataclasses import replace
 
     from chalice.test import Client
@@ -86,20 +81,18 @@ def main() -> None:
     from app import app
     from chalicelib import bootstrap
     from chalicelib.adapters.simulated_payments import SimulatedPayments
-    from chalicelib.config import Settings
     from local.emulator import back_up_items_not_tables, make_dynamodb_atomic
     from local.provision import provision
     from tests.integration.actions import Player
     from tests.integration.api import Api
-    from tests.support import AUDIENCE, ISSUER, FakeClock, keypair
+    from tests.support import FakeClock, local_settings
 
     prices = json.loads(PRICES.read_text())
     make_dynamodb_atomic()
     back_up_items_not_tables()
     results: dict[str, Any] = {}
     with mock_aws():
-        settings = Settings.from_env({"AUTH_ISSUER": ISSUER, "AUTH_AUDIENCE": AUDIENCE,
-                                      "AUTH_PUBLIC_KEY": keypair()[1], "AWS_DEFAULT_REGION": "us-east-1"})
+        settings = local_settings()
         env = provision(settings)
         for n, kind in enumerate(KINDS):
             clock = FakeClock()

@@ -58,3 +58,13 @@ def write(name: str, method: str, repetitions: dict[str, Any], results: Any, **e
     json.dump(report, sys.stdout, indent=2)
     print()
     return path
+
+
+def emulated_aws_environment() -> None:
+    """What a bench over moto in its own process needs before anything imports boto3: fake
+    credentials, one region, no endpoint override, quiet Powertools."""
+    for key, value in {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
+                       "AWS_DEFAULT_REGION": "us-east-1", "POWERTOOLS_LOG_LEVEL": "ERROR",
+                       "POWERTOOLS_METRICS_DISABLED": "true"}.items():
+        os.environ.setdefault(key, value)
+    os.environ.pop("AWS_ENDPOINT_URL", None)

@@ -7,37 +7,29 @@ a whole table for a GSI Query, so its time says nothing about DynamoDB's).
 """
 from __future__ import annotations
 
-import os
-
-from bench.report import expect, write
+from bench.report import emulated_aws_environment, expect, write
 
 TOTAL, DUE = 10_000, 1_000
 GOAL = 1.2
 
 
 def main() -> None:
-    for key, value in {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
-                       "AWS_DEFAULT_REGION": "us-east-1", "POWERTOOLS_LOG_LEVEL": "ERROR",
-                       "POWERTOOLS_METRICS_DISABLED": "true"}.items():
-        os.environ.setdefault(key, value)
-    os.environ.pop("AWS_ENDPOINT_URL", None)
+    emulated_aws_environment()
     from dataclasses import replace
 
     from moto import mock_aws
 
     from chalicelib import bootstrap
-    from chalicelib.config import Settings
     from chalicelib.ports import SystemClock
     from local.emulator import back_up_items_not_tables, make_dynamodb_atomic
     from local.provision import provision
     from tests.integration.sweep import load_backlog, sweep
-    from tests.support import AUDIENCE, ISSUER, keypair
+    from tests.support import local_settings
 
     make_dynamodb_atomic()
     back_up_items_not_tables()
     with mock_aws():
-        settings = Settings.from_env({"AUTH_ISSUER": ISSUER, "AUTH_AUDIENCE": AUDIENCE,
-                                      "AUTH_PUBLIC_KEY": keypair()[1], "AWS_DEFAULT_REGION": "us-east-1"})
+        settings = local_settings()
         env = provision(settings)
         clock = SystemClock()
         container = bootstrap.build(replace(settings, timer_state_machine_arn=env["TIMER_STATE_MACHINE_ARN"]),

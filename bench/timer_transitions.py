@@ -8,41 +8,34 @@ in every execution's history: what Step Functions Standard bills ($0.025 per 1,0
 """
 from __future__ import annotations
 
-import os
 import sys
 import time
 from dataclasses import replace
 from typing import Any
 
-from bench.report import expect, write
+from bench.report import emulated_aws_environment, expect, write
 
 PRICE_PER_TRANSITION = 0.025 / 1000  # USD, Step Functions Standard, us-east-1
 
 
 def main() -> int:
-    for key, value in {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
-                       "AWS_DEFAULT_REGION": "us-east-1", "POWERTOOLS_LOG_LEVEL": "ERROR",
-                       "POWERTOOLS_METRICS_DISABLED": "true"}.items():
-        os.environ.setdefault(key, value)
-    os.environ.pop("AWS_ENDPOINT_URL", None)
+    emulated_aws_environment()
     from chalice.test import Client
     from moto import mock_aws
 
     from app import app
     from chalicelib import bootstrap
-    from chalicelib.config import Settings
     from chalicelib.ports import SystemClock
     from local.emulator import back_up_items_not_tables, make_dynamodb_atomic
     from local.provision import provision
     from tests.integration.api import BUYER, MODERATOR, SELLER
     from tests.integration.timers import SECONDS, TimerRig, fast_policy
-    from tests.support import AUDIENCE, ISSUER, keypair
+    from tests.support import local_settings
 
     make_dynamodb_atomic()
     back_up_items_not_tables()
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
-        settings = Settings.from_env({"AUTH_ISSUER": ISSUER, "AUTH_AUDIENCE": AUDIENCE,
-                                      "AUTH_PUBLIC_KEY": keypair()[1], "AWS_DEFAULT_REGION": "us-east-1"})
+        settings = local_settings()
         env = provision(settings)
         # Parties act at once; a reminder comes 2 s before a 6 s deadline (as 1 day before 7 in production).
         policy = fast_policy(seller_response=6 * SECONDS, negotiation=6 * SECONDS, mediation_sla=6 * SECONDS,

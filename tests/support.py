@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
@@ -123,3 +125,31 @@ def _clients() -> tuple[Any, Any, Any]:
     import boto3
 
     return tuple(boto3.client(name, region_name="us-east-1") for name in ("dynamodb", "sqs", "stepfunctions"))
+
+
+@contextmanager
+def dynamodb_requests() -> Iterator[list[str]]:
+    """Every DynamoDB operation any botocore client sends while the block runs."""
+    from botocore.client import BaseClient
+
+    seen: list[str] = []
+    original = BaseClient._make_api_call
+
+    def counting(self: Any, operation: str, params: dict[str, Any]) -> Any:
+        if self.meta.service_model.service_name == "dynamodb":
+            seen.append(operation)
+        return original(self, operation, params)
+
+    BaseClient._make_api_call = counting
+    try:
+        yield seen
+    finally:
+        BaseClient._make_api_call = original
+
+
+def local_settings() -> Any:
+    """The service's settings over emulated AWS, with this test key pair (tests and benches)."""
+    from chalicelib.config import Settings
+
+    return Settings.from_env({"AUTH_ISSUER": ISSUER, "AUTH_AUDIENCE": AUDIENCE, "AUTH_PUBLIC_KEY": keypair()[1],
+                              "AWS_DEFAULT_REGION": "us-east-1"})

@@ -4,35 +4,13 @@ from __future__ import annotations
 import io
 import json
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
 import pytest
 
 from tests.integration.api import BUYER, SERVICE, Api
-from tests.support import order_body
-
-
-@contextmanager
-def dynamodb_requests() -> Iterator[list[str]]:
-    """Every DynamoDB operation any botocore client sends while the block runs."""
-    from botocore.client import BaseClient
-
-    seen: list[str] = []
-    original = BaseClient._make_api_call
-
-    def counting(self: Any, operation: str, params: dict[str, Any]) -> Any:
-        if self.meta.service_model.service_name == "dynamodb":
-            seen.append(operation)
-        return original(self, operation, params)
-
-    BaseClient._make_api_call = counting
-    try:
-        yield seen
-    finally:
-        BaseClient._make_api_call = original
+from tests.support import dynamodb_requests, order_body
 
 
 def test_reading_a_dispute_is_one_dynamodb_request(client: Any) -> None:

@@ -3,8 +3,6 @@ seller with 10,000 orders and 1,000 disputes, the HTTP shapes, and the stateful 
 tests/standing_machine.py for a shorter run than over the fakes."""
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
@@ -22,29 +20,9 @@ from chalicelib.domain.orders import Order
 from chalicelib.domain.policy import Policy
 from tests import standing_machine
 from tests.standing_seed import seed_seller
-from tests.support import T0, FakeClock, auth, dumps, empty_account, order_body, service_auth
+from tests.support import T0, FakeClock, auth, dumps, dynamodb_requests, empty_account, order_body, service_auth
 
 MODERATOR = standing_machine.MODERATOR
-
-
-@contextmanager
-def dynamodb_requests() -> Iterator[list[str]]:
-    """Every DynamoDB operation botocore sends meanwhile (PynamoDB's too)."""
-    from botocore.client import BaseClient
-
-    seen: list[str] = []
-    original = BaseClient._make_api_call
-
-    def counting(self: Any, operation: str, params: Any) -> Any:
-        if self.meta.service_model.service_name == "dynamodb":
-            seen.append(operation)
-        return original(self, operation, params)
-
-    BaseClient._make_api_call = counting
-    try:
-        yield seen
-    finally:
-        BaseClient._make_api_call = original
 
 
 @pytest.mark.parametrize(("recent", "window", "queries", "level"), [
