@@ -163,8 +163,12 @@ def seed(base: str, tag: str | None = None) -> dict[str, Any]:
         made["escalated"].append(escalated_case(
             api, f"demo-{tag}-{n}", buyer=f"b-{n + 1}", seller=f"s-{n + 1}", title=title, amount=amount,
             description=description, file_name=f"photo-{n + 1}.jpg", colour=colour, reason=reason, wait=False))
-    oldest = made["escalated"][0]["dispute_id"]
-    api.call("POST", f"/sandbox/disputes/{oldest}/expire-deadline", "b-1")  # mediation overdue
+    # The case the queue lists first (cases escalated within the same second tie on escalated_at,
+    # so the queue, not the order they were made in, says which is oldest): its mediation overdue.
+    ours = {c["dispute_id"] for c in made["escalated"]}
+    listed = api.call("GET", "/moderation/disputes?limit=100", MODERATOR)["items"]
+    oldest = next(d["dispute_id"] for d in listed if d["dispute_id"] in ours)
+    api.call("POST", f"/sandbox/disputes/{oldest}/expire-deadline", MODERATOR)
     made["overdue"] = oldest
 
     # One case in each other state.
