@@ -10,7 +10,7 @@ from chalice.app import CloudWatchEvent, SQSEvent
 
 from chalicelib import schemas, views
 from chalicelib.bootstrap import container
-from chalicelib.config import evidence_queue_name, sweep_rate_minutes, timer_queue_name
+from chalicelib.config import evidence_queue_name, refund_queue_name, sweep_rate_minutes, timer_queue_name
 from chalicelib.console.pages import blueprint as console_pages
 from chalicelib.domain.disputes import ASSIGNED_FILTERS, Dispute, QueueFilter
 from chalicelib.domain.orders import Order
@@ -318,9 +318,28 @@ def timer_fired(event: SQSEvent) -> None:
         logger.info("timer", kind=message["kind"], outcome=outcome)
 
 
+@app.on_sqs_message(queue=refund_queue_name(), batch_size=10, name="pay-refunds")
+def pay_refunds(event: SQSEvent) -> PartialItemFailureResponse:
+    """SQS: the refunds commits owe, sent to the payment provider off the request path (the only
+    function besides the API that holds the provider's keys). A message whose outcome could not
+    even be recorded is reported failed and comes back; the others of its batch are done."""
+    from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+
+    return process_partial_response(event=event.to_dict(), record_handler=refund_record,
+                                    processor=BatchProcessor(EventType.SQS))
+
+
+def refund_record(record: SQSRecord) -> None:
+    message = json.loads(record.body)
+    start_invocation(handler="pay-refunds", order_id=message.get("order_id"), refund_id=message.get("refund_id"),
+                     attempt=message.get("attempt"))
+    logger.info("refund", outcome=container().refund_worker.handle(message))
+
+
 @app.schedule(Rate(1, unit=Rate.MINUTES), name="drain-outbox")
 def drain_outbox(event: CloudWatchEvent) -> dict[str, int]:
-    """EventBridge: the reconciler. Starts timers and publishes events a crash left behind."""
+    """EventBridge: the reconciler. Starts timers, publishes events and hands refunds to the
+    refund queue where a crash or an outage left them behind."""
     start_invocation(handler="drain-outbox")
     delivered, failed = services().timers.drain_outbox()
     if delivered or failed:  # every minute deployed, every 5 s in make dev: silence while idle

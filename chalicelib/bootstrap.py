@@ -20,12 +20,13 @@ from .ports import (
     PaymentProvider,
     PaymentUnavailable,
     RefundOrder,
+    RefundQueue,
     RefundReceipt,
     SettlementNotice,
     SystemClock,
     Timers,
 )
-from .relay import OutboxRelay
+from .relay import OutboxRelay, RefundWorker
 from .services import Services
 from .services.base import UnitOfWorkFactory
 from .services.disputes import Disputes
@@ -54,6 +55,11 @@ class Container:
     clock: Clock
     outbox: OutboxStore
     clients: Clients = field(repr=False)
+
+    @cached_property
+    def refund_worker(self) -> RefundWorker:
+        """The pay-refunds function's worker: sends what the refund queue hands over."""
+        return RefundWorker(self.outbox, self.services.payments.send, self.clock)
 
     @cached_property
     def verifier(self) -> TokenVerifier:
@@ -165,7 +171,6 @@ def use_cases(uow: UnitOfWorkFactory, clock: Clock, policy: Policy, relay: Outbo
               store: EvidenceStore, provider: PaymentProvider, sandbox: bool = False) -> Services:
     """The use cases over one unit-of-work factory (DynamoDB in the app, the fakes in tests)."""
     orders, payments = Orders(uow, clock, policy), Payments(uow, clock, policy, provider)
-    relay.pay = payments.send  # the relay sends the refunds a commit owes
     return Services(orders=orders, disputes=Disputes(uow, clock, policy),
                     evidence=EvidenceUseCases(uow, clock, policy, store, inspector), messages=Messages(uow, clock, policy),
                     notes=Notes(uow, clock, policy), moderation=Moderation(uow, clock, policy),
@@ -217,13 +222,13 @@ def payment_provider(settings: PaymentSettings, deliver: Callable[[SettlementNot
 
 def build(settings: Settings | None = None, clock: Clock | None = None, timers: Timers | None = None,
           publisher: EventPublisher | None = None, store: EvidenceStore | None = None,
-          payments: PaymentProvider | None = None) -> Container:
+          payments: PaymentProvider | None = None, refunds: RefundQueue | None = None) -> Container:
     """Wire the real adapters (DynamoDB through PynamoDB, Powertools idempotency on DynamoDB,
     Step Functions timers, EventBridge events, S3); tests may pass fakes for the outside world."""
     from botocore.config import Config as BotoConfig
     from pynamodb.connection import Connection
 
-    from .adapters.aws import EventBridgePublisher, S3EvidenceStore, StepFunctionsTimers
+    from .adapters.aws import EventBridgePublisher, S3EvidenceStore, SqsRefundQueue, StepFunctionsTimers
     from .adapters.dynamodb import DynamoOutbox, DynamoUnitOfWork, make_tables, share_botocore_session
     from .adapters.dynamodb.session import boto3_session
 
@@ -239,7 +244,9 @@ def build(settings: Settings | None = None, clock: Clock | None = None, timers: 
     tables = make_tables(settings.tables, settings.region)
     connection = Connection(region=settings.region)
     outbox = DynamoOutbox(tables)
-    relay = OutboxRelay(outbox, timers, publisher)
+    # The refunds a commit owes are sent by the pay-refunds function, never in the request.
+    refunds = refunds or SqsRefundQueue(clients.lazy("sqs"), settings.refund_queue_url, settings.refund_queue_name)
+    relay = OutboxRelay(outbox, timers, publisher, refunds)
 
     def uow() -> DynamoUnitOfWork:
         return DynamoUnitOfWork(tables, connection, settings.policy, relay, clock)

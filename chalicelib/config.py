@@ -41,6 +41,7 @@ STANDING: dict[str, tuple[str, float, type]] = {
 DEFAULT_SWEEP_INTERVAL_SECONDS = 3600
 DEFAULT_TIMER_QUEUE = "buyer-protection-timers"
 DEFAULT_EVIDENCE_QUEUE = "buyer-protection-evidence-uploads"
+DEFAULT_REFUND_QUEUE = "buyer-protection-refunds"
 
 
 # The Stripe credentials of a deployed stage: the ARN of one Secrets Manager secret holding JSON
@@ -216,6 +217,9 @@ class Settings:
     event_bus_name: str = "buyer-protection"
     timer_queue_name: str = DEFAULT_TIMER_QUEUE
     timer_state_machine_arn: str = ""
+    # The refunds a commit owes go to this queue; the pay-refunds function sends them (app.py).
+    refund_queue_name: str = DEFAULT_REFUND_QUEUE
+    refund_queue_url: str = ""  # set by the stack; when empty, looked up by name on first use
     sweep_interval_seconds: int = DEFAULT_SWEEP_INTERVAL_SECONDS
     payments: PaymentSettings = field(default_factory=PaymentSettings)
     sandbox: bool = False  # the /sandbox routes (make dev sets it; never in production)
@@ -270,6 +274,8 @@ class Settings:
             event_bus_name=env.get("EVENT_BUS_NAME", cls.event_bus_name),
             timer_queue_name=timer_queue_name(env),
             timer_state_machine_arn=env.get("TIMER_STATE_MACHINE_ARN", ""),
+            refund_queue_name=refund_queue_name(env),
+            refund_queue_url=env.get("REFUND_QUEUE_URL", ""),
             sweep_interval_seconds=_seconds(env, "SWEEP_INTERVAL_SECONDS", DEFAULT_SWEEP_INTERVAL_SECONDS),
             payments=payments,
             sandbox=sandbox,
@@ -323,3 +329,8 @@ def timer_queue_name(env: Mapping[str, str] | None = None) -> str:
 def evidence_queue_name(env: Mapping[str, str] | None = None) -> str:
     """The queue S3 reports uploads to (fixed at package time, like the timer queue)."""
     return (os.environ if env is None else env).get("EVIDENCE_QUEUE_NAME") or DEFAULT_EVIDENCE_QUEUE
+
+
+def refund_queue_name(env: Mapping[str, str] | None = None) -> str:
+    """The queue of refunds to send (fixed at package time, like the timer queue)."""
+    return (os.environ if env is None else env).get("REFUND_QUEUE_NAME") or DEFAULT_REFUND_QUEUE

@@ -159,6 +159,15 @@ class OutboxStore(Protocol):
     def requeue(self, record: OutboxRecord, at: datetime) -> None: ...
 
 
+class RefundQueue(Protocol):
+    """Where a commit hands the refunds it owes to the worker that sends them (SQS deployed and in
+    `make dev`; a list in the unit tests). A message may arrive twice: sending is idempotent."""
+
+    def enqueue(self, messages: list[dict[str, Any]]) -> None:
+        """Hand every message over, in as few requests as the queue allows; raises if any was not."""
+        ...
+
+
 class EvidenceStore(Protocol):
     """Where evidence files live (S3): uploads land by presigned POST, served by presigned GET."""
 

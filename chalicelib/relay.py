@@ -1,43 +1,59 @@
-"""Delivers outbox records: starts and stops timers, publishes events, then deletes the record.
+"""Delivers outbox records: starts and stops timers, publishes events, hands refunds to the
+refund queue; and the refund worker that sends them.
 
 Called right after a commit for low latency, and by the scheduled reconciler (``drain``) for
 whatever a crash or an outage left behind. Every delivery is idempotent (timers have
-deterministic names; events carry their ``event_id``), so delivering twice is harmless.
+deterministic names; events carry their ``event_id``; a refund attempt its idempotency key), so
+delivering twice is harmless.
+
+A refund is never sent inside the request that owes it: the commit's REFUND record is handed to
+the refund queue (one SQS request) and stays in the outbox until the worker has sent it (or
+learned that it need not be). The worker (``RefundWorker``, the pay-refunds function) sends it
+and deletes the record; while the provider cannot be reached the record stays, and the
+reconciler hands it to the queue again.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
+from typing import Any
 
 from .domain.timers import TimerCommand
 from .logs import logger
-from .ports import EventPublisher, OutboxRecord, OutboxStore, Timers
+from .ports import Clock, EventPublisher, OutboxRecord, OutboxStore, RefundQueue, Timers
+
+REFUND = "REFUND"
+
+
+def refund_message(record: OutboxRecord) -> dict[str, Any]:
+    """What the refund queue carries: the attempt to send, and the outbox record that owes it."""
+    return {**record.payload, "outbox_id": record.outbox_id}
 
 
 class OutboxRelay:
-    def __init__(self, outbox: OutboxStore, timers: Timers, publisher: EventPublisher) -> None:
+    def __init__(self, outbox: OutboxStore, timers: Timers, publisher: EventPublisher, refunds: RefundQueue) -> None:
         self.outbox = outbox
-        # Set once the use cases exist (they need the relay too): sends one refund attempt.
-        self.pay: Callable[[str, str, int], object] | None = None
         self.timers = timers
         self.publisher = publisher
+        self.refunds = refunds
 
     def _send(self, record: OutboxRecord) -> None:
         if record.kind == "TIMER":
             command = TimerCommand.from_dict(record.payload)
             (self.timers.start if command.op == "START" else self.timers.stop)(command)
-        elif record.kind == "REFUND":
-            assert self.pay is not None, "the payments use cases are wired before any refund is owed"
-            p = record.payload
-            self.pay(p["order_id"], p["refund_id"], int(p["attempt"]))  # raises while the provider is unreachable
         else:
             self.publisher.publish(record.payload["detail_type"], record.payload["detail"])
 
     def try_deliver(self, records: Iterable[OutboxRecord], requeue_at: datetime | None = None) -> int:
         """Deliver what can be delivered now; failures stay in the outbox for ``drain`` (moved to
-        the back of it with ``requeue_at``, so a record that keeps failing never blocks others)."""
-        failed, delivered = 0, []
+        the back of it with ``requeue_at``, so a record that keeps failing never blocks others).
+        Refunds are handed to the refund queue in one request and stay in the outbox until the
+        worker has sent them (the reconciler moves those it handed over to the back too)."""
+        failed, delivered, refunds = 0, [], []
         for record in records:
+            if record.kind == REFUND:
+                refunds.append(record)
+                continue
             try:
                 self._send(record)
                 delivered.append(record.outbox_id)
@@ -46,6 +62,16 @@ class OutboxRelay:
                 logger.exception("outbox delivery failed; left for the reconciler", outbox_id=record.outbox_id,
                                  kind=record.kind, created_at=record.created_at.isoformat())
                 if requeue_at is not None:
+                    self.outbox.requeue(record, requeue_at)
+        if refunds:
+            try:
+                self.refunds.enqueue([refund_message(r) for r in refunds])
+            except Exception:  # noqa: BLE001 - the refund stays owed in the outbox; the reconciler hands it over
+                failed += len(refunds)
+                logger.exception("refunds not handed to the refund queue; left for the reconciler",
+                                 outbox_ids=[r.outbox_id for r in refunds])
+            if requeue_at is not None:  # handed over (or not): not again before the next grace
+                for record in refunds:
                     self.outbox.requeue(record, requeue_at)
         if delivered:
             try:
@@ -57,7 +83,37 @@ class OutboxRelay:
 
     def drain(self, now: datetime, grace: timedelta = timedelta(seconds=30), limit: int = 200) -> tuple[int, int]:
         """Deliver records older than ``grace`` (younger ones are still being delivered by their
-        request). Returns (delivered, failed)."""
+        request, or sent by the refund worker). Returns (delivered, failed)."""
         records = self.outbox.pending(now - grace, limit)
         failed = self.try_deliver(records, requeue_at=now)
         return len(records) - failed, failed
+
+
+class RefundWorker:
+    """Sends the refunds the queue hands over, one message at a time (the pay-refunds function,
+    and `make dev`'s dispatcher). ``send`` is ``Payments.send``: idempotent, so a message that
+    arrives twice, or two workers at once, pay once (same idempotency key at the provider)."""
+
+    def __init__(self, outbox: OutboxStore, send: Callable[[str, str, int], object], clock: Clock) -> None:
+        self.outbox = outbox
+        self.send = send
+        self.clock = clock
+
+    def handle(self, message: Mapping[str, Any]) -> str:
+        """Send one attempt, then forget its outbox record. While the provider cannot be reached
+        (or answers garbage) the record stays, moved to the back of the outbox: the reconciler
+        hands it to the queue again after its grace, with the same idempotency key. Raises only
+        when even that could not be recorded: the queue then delivers the message again."""
+        order_id, refund_id, attempt = str(message["order_id"]), str(message["refund_id"]), int(message["attempt"])
+        outbox_id = str(message["outbox_id"])
+        try:
+            outcome = self.send(order_id, refund_id, attempt)
+        except Exception:  # noqa: BLE001 - unknown outcome: sent again later with the same key
+            logger.exception("refund not sent; left in the outbox for the reconciler", outbox_id=outbox_id,
+                             refund_id=refund_id, attempt=attempt)
+            now = self.clock.now()
+            payload = {"order_id": order_id, "refund_id": refund_id, "attempt": attempt}
+            self.outbox.requeue(OutboxRecord(outbox_id, REFUND, payload, now), now)
+            return "left"
+        self.outbox.delete([outbox_id])
+        return str(outcome)

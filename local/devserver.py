@@ -165,7 +165,8 @@ def main() -> int:
     server = create_server(app, Config.create(chalice_stage="dev", app_name=app.app_name), host, port)
     stop = threading.Event()
     dispatcher = Dispatcher(app, settings, stop, queues={"timer-fired": os.environ["TIMER_QUEUE_URL"],
-                                                         "evidence-uploaded": os.environ["EVIDENCE_QUEUE_URL"]})
+                                                         "evidence-uploaded": os.environ["EVIDENCE_QUEUE_URL"],
+                                                         "pay-refunds": os.environ["REFUND_QUEUE_URL"]})
     dispatcher.start()
     stop_on_signals(server)
     _stop_when_orphaned(stop)

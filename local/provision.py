@@ -1,5 +1,5 @@
 """The stack's resources, created in the emulated AWS of `make dev` and the tests: the tables
-from the PynamoDB models, the queues, the bus, the evidence bucket and the timer machine, from the
+from the PynamoDB models, the queues (timers, evidence, refunds), the bus, the evidence bucket and the timer machine, from the
 definitions the deployed template uses (infra/template), so local and deployed cannot drift apart."""
 from __future__ import annotations
 
@@ -52,6 +52,8 @@ def provision(settings: Settings, visibility_timeout: int = 30) -> dict[str, str
     s3.put_bucket_notification_configuration(Bucket=settings.evidence_bucket, NotificationConfiguration={
         "QueueConfigurations": [{"QueueArn": evidence_queue_arn, "Events": ["s3:ObjectCreated:*"],
                                  "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "uploads/"}]}}}]})
+    # The refunds commits owe, for the pay-refunds handler.
+    refund_queue, refund_dlq = _queue_with_dlq(sqs, settings.refund_queue_name, visibility_timeout)
     sfn = boto3.client("stepfunctions", region_name=settings.region)
     definition = substitute(state_machine_definition(), {"TimerQueueUrl": queue})
     existing = {m["name"]: m["stateMachineArn"] for m in sfn.list_state_machines()["stateMachines"]}
@@ -59,4 +61,5 @@ def provision(settings: Settings, visibility_timeout: int = 30) -> dict[str, str
         name=TIMER_MACHINE_NAME, definition=definition, type="STANDARD",
         roleArn="arn:aws:iam::123456789012:role/deadline-timer")["stateMachineArn"]
     return {"TIMER_STATE_MACHINE_ARN": arn, "TIMER_QUEUE_URL": queue, "TIMER_DLQ_URL": dlq,
-            "EVENTS_TAP_QUEUE_URL": tap, "EVIDENCE_QUEUE_URL": evidence_queue, "EVIDENCE_DLQ_URL": evidence_dlq}
+            "EVENTS_TAP_QUEUE_URL": tap, "EVIDENCE_QUEUE_URL": evidence_queue, "EVIDENCE_DLQ_URL": evidence_dlq,
+            "REFUND_QUEUE_URL": refund_queue, "REFUND_DLQ_URL": refund_dlq}

@@ -50,7 +50,8 @@ def aws_account(base_settings: Any) -> Iterator[dict[str, str]]:
 
 @pytest.fixture
 def settings(base_settings: Any, aws_account: dict[str, str]) -> Any:
-    return replace(base_settings, timer_state_machine_arn=aws_account["TIMER_STATE_MACHINE_ARN"])
+    return replace(base_settings, timer_state_machine_arn=aws_account["TIMER_STATE_MACHINE_ARN"],
+                   refund_queue_url=aws_account["REFUND_QUEUE_URL"])
 
 
 @pytest.fixture

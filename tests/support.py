@@ -106,7 +106,8 @@ def empty_account(settings: Any, env: dict[str, str]) -> None:
                 f"#k{i}" for i in range(len(keys))), ExpressionAttributeNames={f"#k{i}": k for i, k in enumerate(keys)}):
             for item in page["Items"]:
                 ddb.delete_item(TableName=table, Key={k: item[k] for k in keys})
-    for var in ("TIMER_QUEUE_URL", "TIMER_DLQ_URL", "EVENTS_TAP_QUEUE_URL", "EVIDENCE_QUEUE_URL", "EVIDENCE_DLQ_URL"):
+    for var in ("TIMER_QUEUE_URL", "TIMER_DLQ_URL", "EVENTS_TAP_QUEUE_URL", "EVIDENCE_QUEUE_URL", "EVIDENCE_DLQ_URL",
+                "REFUND_QUEUE_URL", "REFUND_DLQ_URL"):
         while messages := sqs.receive_message(QueueUrl=env[var], MaxNumberOfMessages=10,
                                               VisibilityTimeout=0).get("Messages", []):
             sqs.delete_message_batch(QueueUrl=env[var], Entries=[
@@ -118,6 +119,19 @@ def empty_account(settings: Any, env: dict[str, str]) -> None:
                 sfn.stop_execution(executionArn=execution["executionArn"])
             except Exception:  # noqa: BLE001 - moto cannot stop an execution in its first instant;
                 pass  # it is a leftover of an earlier test, and its timer finds no dispute anyway
+
+
+def pay_refunds(env: dict[str, str]) -> int:
+    """The pay-refunds function over every message the refund queue holds now, as Lambda's event
+    source mapping would feed it; returns how many messages it handled."""
+    from app import app
+    from local.dispatcher import SqsPump
+
+    pump = SqsPump(app, "pay-refunds", env["REFUND_QUEUE_URL"], _clients()[1])
+    handled = 0
+    while done := pump.pump_once(wait_seconds=0):
+        handled += done
+    return handled
 
 
 @cache

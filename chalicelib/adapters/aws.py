@@ -1,4 +1,5 @@
-"""Step Functions timers and EventBridge events: the two small adapters beside DynamoDB."""
+"""Step Functions timers, EventBridge events, the refund queue (SQS) and the evidence bucket (S3):
+the small adapters beside DynamoDB."""
 from __future__ import annotations
 
 import json
@@ -11,6 +12,30 @@ from ..domain.timefmt import fmt
 from ..domain.timers import TimerCommand
 
 EVENT_SOURCE = "buyer-protection.disputes"
+
+
+class SqsRefundQueue:
+    """The refunds queue: one SendMessageBatch per ten messages (a commit owes one refund, rarely
+    two). The queue's URL comes from the stack; without it, it is looked up by name once."""
+
+    BATCH = 10  # SQS's most entries per SendMessageBatch
+
+    def __init__(self, client: Any, url: str, name: str) -> None:
+        self.client, self._url, self.name = client, url, name
+
+    @property
+    def url(self) -> str:
+        if not self._url:
+            self._url = str(self.client.get_queue_url(QueueName=self.name)["QueueUrl"])
+        return self._url
+
+    def enqueue(self, messages: list[dict[str, Any]]) -> None:
+        for start in range(0, len(messages), self.BATCH):
+            entries = [{"Id": str(n), "MessageBody": json.dumps(m, sort_keys=True)}
+                       for n, m in enumerate(messages[start:start + self.BATCH])]
+            failed = self.client.send_message_batch(QueueUrl=self.url, Entries=entries).get("Failed") or []
+            if failed:
+                raise RuntimeError(f"the refund queue refused {len(failed)} message(s): {failed[0].get('Code')}")
 
 
 class StepFunctionsTimers:

@@ -383,6 +383,23 @@ class InMemoryOutbox:
                 self.state.outbox[record.outbox_id] = replace(record, created_at=at)
 
 
+class InMemoryRefundQueue:
+    """The refund queue as a list: the unit tests run the worker when they choose (``take``)."""
+
+    def __init__(self) -> None:
+        self.messages: list[dict[str, Any]] = []
+        self.fail = False  # set: the queue refuses what is handed to it (an SQS outage)
+
+    def enqueue(self, messages: list[dict[str, Any]]) -> None:
+        if self.fail:
+            raise RuntimeError("the refund queue is unreachable")
+        self.messages += [dict(m) for m in messages]
+
+    def take(self) -> list[dict[str, Any]]:
+        taken, self.messages = self.messages, []
+        return taken
+
+
 class FakeUnitOfWork(UnitOfWork):
     """Checks every staged write, then applies them all: the atomicity of a transaction."""
 

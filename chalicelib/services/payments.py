@@ -48,8 +48,8 @@ class Payments(UseCases):
 
     # ---- sending --------------------------------------------------------------------------
     def send(self, order_id: str, refund_id: str, attempt: int) -> str:
-        """Send one attempt (the outbox relay calls this after the commit that owed it, and again
-        when it is overdue). Raises PaymentUnavailable when the outcome is unknown: the outbox
+        """Send one attempt (the refund worker calls this for each attempt a commit owed, off the
+        request path; again when it is overdue). Raises PaymentUnavailable when the outcome is unknown: the outbox
         keeps the record and the reconciler tries again. An attempt sent before is looked up at
         the provider first, and only sent again while the provider still knows its key."""
         with self.uow() as uow:
@@ -159,18 +159,22 @@ class Payments(UseCases):
             logger.warning("notice for another attempt ignored", refund_id=refund.refund_id, attempt=notice.attempt,
                            current=refund.attempt, status=notice.status)
             return "stale"
-        outcome = self._apply(notice.order_id, notice.refund_id, notice.attempt, notice.status,
-                              notice.provider_refund_id, notice.failure_reason, read=order)
+        outcome, changed = self._applied(notice.order_id, notice.refund_id, notice.attempt, notice.status,
+                                         notice.provider_refund_id, notice.failure_reason, read=order)
         if notice.status == SUCCEEDED:  # an older attempt's success is what holds a newer one (again on redelivery)
-            self._stop_newer_attempt(notice.order_id, notice.refund_id)
+            # The order as just written, when this notice changed it: no second read.
+            self._stop_newer_attempt(notice.order_id, notice.refund_id, changed)
         return outcome
 
-    def _stop_newer_attempt(self, order_id: str, refund_id: str) -> None:
+    def _stop_newer_attempt(self, order_id: str, refund_id: str, current: Order | None = None) -> None:
         """An older attempt paid while a newer one was out: cancel the newer one where the provider
         still can. Until it is known to have failed the refund stays held for a person and the
-        alarm stands; a redelivered notice tries again."""
-        with self.uow() as uow:
-            order = uow.orders.get(order_id)
+        alarm stands; a redelivered notice tries again. ``current``: the order as this caller
+        just wrote it (else it is read)."""
+        order = current
+        if order is None:
+            with self.uow() as uow:
+                order = uow.orders.get(order_id)
         refund = order.ledger.refund(refund_id) if order is not None else None
         if order is None or refund is None or refund.attention_reason != NEWER_ATTEMPT_LIVE:
             return
@@ -216,6 +220,11 @@ class Payments(UseCases):
     def _apply(self, order_id: str, refund_id: str, attempt: int, status: str, provider_refund_id: str | None,
                failure_reason: str | None, read: Order | None = None) -> str:
         """What the provider says of an attempt, into the ledger (settled once; failed moves nothing)."""
+        return self._applied(order_id, refund_id, attempt, status, provider_refund_id, failure_reason, read)[0]
+
+    def _applied(self, order_id: str, refund_id: str, attempt: int, status: str, provider_refund_id: str | None,
+                 failure_reason: str | None, read: Order | None = None) -> tuple[str, Order | None]:
+        """``_apply``, and the order as written (None when the answer changed nothing)."""
         now = self.clock.now()
 
         def change(order: Order) -> Order:
@@ -226,9 +235,8 @@ class Payments(UseCases):
             return order.refund_submitted(refund_id, attempt, provider_refund_id, now)
 
         # The commit counts the refund paid, failed or needing attention (chalicelib/metrics.py).
-        if self._change(order_id, change, read) is None:
-            return "unchanged"
-        return status.lower()
+        changed = self._change(order_id, change, read)
+        return ("unchanged" if changed is None else status.lower()), changed
 
     # ---- the refund timers ----------------------------------------------------------------
     def timer(self, action: str, order_id: str, refund_id: str, round_: int) -> str:

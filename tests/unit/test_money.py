@@ -37,8 +37,11 @@ def refund_status(world: World, dispute_id: str) -> str | None:
 
 
 def timer(world: World, action: str, **refs: object) -> str:
-    """A timer message as the machine sends it."""
-    return world.services.timers.fired("EXPIRE", {"action": action, **refs})
+    """A timer message as the machine sends it, then the refund worker (which sends what its
+    commit owed, off the timer's own invocation)."""
+    outcome = world.services.timers.fired("EXPIRE", {"action": action, **refs})
+    world.pay_refunds()
+    return outcome
 
 
 def events(world: World, prefix: str = "refund.") -> list[str]:
@@ -82,13 +85,18 @@ def test_a_lost_answer_is_looked_up_not_sent_again_and_the_buyer_is_paid_once(wo
 def test_an_unreachable_or_garbled_provider_is_retried_and_leaves_the_ledger_as_it_was(world: World,
                                                                                         fault: str) -> None:
     getattr(world.payments, fault)(2)
-    ctx = world.refunded()
+    ctx = world.refunded()  # the worker's first try: the provider is down
     before = world.order().ledger
+    assert [r.kind for r in world.state.outbox.values()] == ["REFUND"]  # still owed, in the outbox
     world.clock.advance(seconds=31)
-    assert world.services.timers.drain_outbox() == (0, 1)  # still down: kept, at the back
+    assert world.services.timers.drain_outbox() == (1, 0)  # handed to the refund queue again
+    assert world.pay_refunds() == ["left"]  # still down: kept, at the back
     assert world.order().ledger == before and world.payments.sent_for(ctx["refund_id"]) == 0
+    assert world.services.timers.drain_outbox() == (0, 0)  # not again before the grace has passed
     world.clock.advance(seconds=31)
     assert world.services.timers.drain_outbox() == (1, 0)
+    assert world.pay_refunds() == ["pending"]
+    assert world.state.outbox == {}  # sent: forgotten
     world.settle_payments()
     assert world.order().ledger.refund(ctx["refund_id"]).status == "SUCCEEDED"
     balanced(world)
@@ -299,7 +307,8 @@ def test_an_attempt_whose_fate_is_unknown_past_the_keys_lifetime_is_never_sent_a
     world.clock.advance(hours=24)
     world.payments.timeout_next(1, after_accepting=False)
     calls = world.payments.calls
-    assert world.services.timers.drain_outbox() == (1, 0)
+    assert world.services.timers.drain_outbox() == (1, 0)  # handed to the refund queue again
+    assert world.pay_refunds() == ["failed"]
     refund = world.order().ledger.refund(ctx["refund_id"])
     assert world.payments.calls == calls  # looked up (unknown), and not sent under a forgotten key
     assert (refund.status, refund.failure_reason, refund.needs_attention) == ("FAILED", "OUTCOME_UNKNOWN", True)

@@ -1,6 +1,7 @@
 """A stateful property test of the money (hypothesis): random sequences over many orders of API
-actions, timer expiries (early, late, twice), the provider failing, timing out, answering garbage
-or settling late, replayed and out-of-order webhooks, the reconciler and moderators' retries.
+actions, timer expiries (early, late, twice), the refund worker (late, partly, a message delivered
+again), the provider failing, timing out, answering garbage or settling late, replayed and
+out-of-order webhooks, the reconciler and moderators' retries.
 
 The provider may also change its mind: an attempt it failed succeeds later (its notice delivered
 or lost), with newer attempts cancellable or not.
@@ -39,6 +40,8 @@ class Money_(RuleBasedStateMachine):
         world = new_world(Policy(refund_max_attempts=2, refund_retry=timedelta(minutes=5)))
         self.clock, self.policy, self.state, self.timers = world.clock, world.policy, world.state, world.timers
         self.provider, self.services = world.payments, world.services
+        self.refunds, self.worker = world.refunds, world.worker
+        self.handed: list[dict[str, Any]] = []  # every message the refund queue carried
         self.notices: list[SettlementNotice] = []
         self.fired = 0
         self.provider_paid_twice: set[str] = set()  # refunds the provider itself may pay twice
@@ -113,10 +116,12 @@ class Money_(RuleBasedStateMachine):
         at the provider, and (maybe) its retry timer firing at once (attempt 2 goes out)."""
         self.provider.fail_next(1)
         self.a_dispute_is_agreed(order_id, total, Solution.REFUND_FULL, 1)
+        self.the_refund_worker_runs()
         self.money_settles()
         if retried:
             for command in [t for t in self.timers.started if t.action == "REFUND_RETRY"]:
                 self._try(lambda command=command: self.services.timers.fired("EXPIRE", command.message()))
+            self.the_refund_worker_runs()
 
     @rule(order_id=st.sampled_from(ORDERS))
     def reject_and_escalate(self, order_id: str) -> None:
@@ -172,6 +177,25 @@ class Money_(RuleBasedStateMachine):
     def the_reconciler_runs(self) -> None:
         self.clock.advance(seconds=31)
         self.services.timers.drain_outbox()
+
+    # ---- the refund worker (off the request path) ---------------------------------------------
+    @rule(some=st.booleans())
+    def the_refund_worker_runs(self, some: bool = False) -> None:
+        """The worker sends what the queue holds (``some``: only the first message; the rest
+        waits for a later run, while anything else may happen in between)."""
+        messages = self.refunds.take()
+        if some:
+            self.refunds.messages, messages = messages[1:], messages[:1]
+        self.handed += messages
+        for message in messages:
+            self._try(lambda m=message: self.worker.handle(m))
+
+    @rule(pick=st.integers(0, 10**6))
+    def a_refund_message_comes_again(self, pick: int) -> None:
+        """The queue delivers a message again (SQS is at least once), or two workers hold it."""
+        if self.handed:
+            message = self.handed[pick % len(self.handed)]
+            self._try(lambda: self.worker.handle(message))
 
     # ---- the provider -------------------------------------------------------------------------
     @rule(fault=st.sampled_from(["fail", "timeout", "lost_answer", "garbage", "late", "refuse"]))

@@ -66,6 +66,7 @@ def test_a_refund_is_made_to_settle_or_fail_now_as_the_providers_webhook_would_s
     with pytest.raises(Conflict):  # nothing is waiting at the provider any more
         world.services.sandbox.settle_refund(BUYER, c.SimulateSettlement(ctx["order_id"], ctx["refund_id"], None))
     world.services.payments.retry(MODERATOR, ctx["order_id"], ctx["refund_id"])
+    world.pay_refunds()  # the refund worker sends the new attempt
     order = world.services.sandbox.settle_refund(SELLER, c.SimulateSettlement(ctx["order_id"], ctx["refund_id"],
                                                                               None))
     assert order.escrow.status is EscrowStatus.REFUNDED and world.payments.sent_for(ctx["refund_id"]) == 2000

@@ -91,9 +91,14 @@ def test_a_dispute_that_ends_settles_its_order_in_the_same_commit(world: World, 
     assert ("TIMER", "STOP", "SELLER_RESPONSE") in shape(stored_then["records"])
     assert "REFUND" in [r.kind for r in stored_then["records"]]
     assert [t.action for t in world.timers.stopped if t.subject_id == ctx["dispute_id"]] == ["SELLER_RESPONSE"]
-    assert world.state.outbox == {}
+    # Delivered and forgotten, but the refund: handed to the refund queue, never sent by the
+    # request; its record stays until the worker has sent it.
+    [owed] = world.state.outbox.values()
+    assert owed.kind == "REFUND" and world.payments.calls == 0
+    assert world.refunds.messages == [{**owed.payload, "outbox_id": owed.outbox_id}]
 
     world.settle_payments()
+    assert world.state.outbox == {}
     settled = world.order()
     assert settled.escrow.status is EscrowStatus.SETTLED
     assert (settled.escrow.refunded, settled.escrow.refund_pending) == (Money(500, "USD"), Money(0, "USD"))

@@ -15,6 +15,7 @@ from chalicelib import bootstrap
 from chalicelib.adapters.memory import (
     FakeUnitOfWork,
     InMemoryOutbox,
+    InMemoryRefundQueue,
     InMemoryState,
     MemoryEvidenceStore,
     RecordingPublisher,
@@ -28,7 +29,7 @@ from chalicelib.domain.identity import Identity
 from chalicelib.domain.money import Money
 from chalicelib.domain.orders import Order
 from chalicelib.domain.policy import Policy
-from chalicelib.relay import OutboxRelay
+from chalicelib.relay import OutboxRelay, RefundWorker
 from chalicelib.services import Services
 from chalicelib.services import commands as c
 from tests.support import T0, FakeClock, order_body
@@ -60,6 +61,8 @@ class World:
     services: Services
     payments: SimulatedPayments
     policy: Policy
+    refunds: InMemoryRefundQueue
+    worker: RefundWorker
 
     # ---- what the tests compare ------------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:
@@ -153,8 +156,14 @@ class World:
         return self.state.orders[order_id][0]
 
     # ---- money -------------------------------------------------------------------------------
+    def pay_refunds(self) -> list[str]:
+        """The refund worker, over every message the refund queue holds: what each send did."""
+        return [self.worker.handle(m) for m in self.refunds.take()]
+
     def settle_payments(self) -> list[Any]:
-        """Let every refund attempt the provider holds settle now (its webhooks come in)."""
+        """The refund worker sends what is owed, then every refund attempt the provider holds
+        settles now (its webhooks come in)."""
+        self.pay_refunds()
         return self.payments.settle_due(now=float("inf"))
 
     def refunded(self) -> Ctx:
@@ -162,6 +171,7 @@ class World:
         ctx = self.awaiting_seller(Solution.REFUND_FULL, None)
         d = self.services.disputes.accept_offer(SELLER, c.AcceptOffer(ctx["dispute_id"], None, ctx["offer_id"]))
         assert d.refund is not None
+        self.pay_refunds()  # the refund worker, after the request
         return {**ctx, "refund_id": d.refund["refund_id"]}
 
     def refund_needing_attention(self) -> Ctx:
@@ -184,7 +194,8 @@ def new_world(policy: Policy | None = None) -> World:
     policy = policy or Policy(refund_max_attempts=3)
     state = InMemoryState(policy)
     timers, publisher, store = RecordingTimers(), RecordingPublisher(), MemoryEvidenceStore()
-    relay = OutboxRelay(InMemoryOutbox(state), timers, publisher)
+    refunds = InMemoryRefundQueue()
+    relay = OutboxRelay(InMemoryOutbox(state), timers, publisher, refunds)
     holder: list[Services] = []
     # The simulator's webhooks reach the service in-process; tests decide when money settles.
     payments = SimulatedPayments(lambda notice: holder[0].payments.settle(notice), auto_settle=False)
@@ -192,4 +203,5 @@ def new_world(policy: Policy | None = None) -> World:
                                    store, payments, sandbox=True)
     holder.append(services)
     return World(clock=clock, state=state, timers=timers, publisher=publisher, store=store, relay=relay,
-                 services=services, payments=payments, policy=policy)
+                 services=services, payments=payments, policy=policy, refunds=refunds,
+                 worker=RefundWorker(InMemoryOutbox(state), services.payments.send, clock))
