@@ -121,13 +121,13 @@ def empty_account(settings: Any, env: dict[str, str]) -> None:
                 pass  # it is a leftover of an earlier test, and its timer finds no dispute anyway
 
 
-def pay_refunds(env: dict[str, str]) -> int:
-    """The pay-refunds function over every message the refund queue holds now, as Lambda's event
-    source mapping would feed it; returns how many messages it handled."""
+def pay_refunds(queue_url: str) -> int:
+    """The pay-refunds function over every message the refund queue (``queue_url``) holds now, as
+    Lambda's event source mapping would feed it; returns how many messages it handled."""
     from app import app
     from local.dispatcher import SqsPump
 
-    pump = SqsPump(app, "pay-refunds", env["REFUND_QUEUE_URL"], _clients()[1])
+    pump = SqsPump(app, "pay-refunds", queue_url, _clients()[1])
     handled = 0
     while done := pump.pump_once(wait_seconds=0):
         handled += done

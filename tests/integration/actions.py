@@ -1,6 +1,6 @@
 """Every action a party, a moderator, a timer or the payment provider takes, each played through
 the app's own entry points with the AWS operations it makes counted (every botocore call, per
-service and operation, the relay's deliveries included). Used by the DynamoDB-calls test and by
+service and operation, the relay's deliveries included; the refund worker's apart). Used by the DynamoDB-calls test and by
 `make bench`'s cost per dispute (bench/cost.py)."""
 from __future__ import annotations
 
@@ -98,26 +98,20 @@ class Player:
     def __init__(self, api: Api, wired: Any, clock: Any) -> None:
         self.api, self.wired, self.clock = api, wired, clock
         self.counted: dict[str, Counter[tuple[str, str]]] = {}
-        # The calls of sending a refund, within an action's (the relay sends it after the commit).
-        self.refund_send: Counter[tuple[str, str]] = Counter()
-        relay = wired.relay
-        pay = relay.pay
-
-        def counted_pay(*args: Any) -> Any:
-            with aws_calls() as calls:
-                try:
-                    return pay(*args)
-                finally:
-                    self.refund_send.update(calls)
-
-        relay.pay = counted_pay
+        self.last = ""  # the last action played: the one that owed the refund the worker sends
 
     def record(self, action: str, calls: Counter[tuple[str, str]]) -> None:
-        """An action's calls, less those of a refund it sent (kept under "<action>: refund send")."""
-        sent, self.refund_send = self.refund_send, Counter()
-        self.counted[action] = calls - sent
-        if sent:
-            self.counted[f"{action}: refund send"] = sent
+        self.counted[action] = calls
+        self.last = action
+
+    def pay_refunds(self) -> None:
+        """The pay-refunds function, off the request path, sends what the last action owed; its
+        calls are kept under "<action>: refund send"."""
+        from tests.support import pay_refunds
+
+        with aws_calls() as calls:
+            assert pay_refunds(self.wired.settings.refund_queue_url) == 1
+        self.counted[f"{self.last}: refund send"] = calls
 
     def step(self, action: str, method: str, path: str, who: tuple[str, ...], body: Any = None,
              status: int = 200) -> dict[str, Any]:
@@ -181,6 +175,7 @@ class Player:
             answers.append(self.api.client.http.post("/payments/webhook", headers=headers, body=payload))
 
         payments._deliver = webhook  # this test's webhook goes over the route, not in-process
+        self.pay_refunds()
         with aws_calls() as calls:
             assert len(payments.settle_due(now=float("inf"))) == 1
         assert [a.status_code for a in answers] == [200], [a.body for a in answers]

@@ -1,0 +1,136 @@
+"""Refunds are sent off the request path: the buyer's accept commits the refund it owes (ledger and
+outbox record) and returns before the payment provider is called; the pay-refunds function
+(app.py, fed by the refund queue as Lambda's event source mapping would) sends it, once, under the
+same idempotency key however often, or however many workers at once, it is handed the message.
+All over the real wiring (moto: DynamoDB, SQS) and the app's own entry points."""
+from __future__ import annotations
+
+import json
+import threading
+from datetime import timedelta
+from typing import Any
+
+import boto3
+import pytest
+
+from tests.integration.api import BUYER, SELLER, Api
+from tests.support import pay_refunds
+
+
+@pytest.fixture
+def api(client: Any) -> Api:
+    return Api(client)
+
+
+def queued(wired: Any) -> list[dict[str, Any]]:
+    """The messages the refund queue holds (read and left there, visible again at once)."""
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    got = sqs.receive_message(QueueUrl=wired.settings.refund_queue_url, MaxNumberOfMessages=10,
+                              VisibilityTimeout=0).get("Messages", [])
+    return [json.loads(m["Body"]) for m in got]
+
+
+def keys(wired: Any, refund_id: str) -> list[str]:
+    """The idempotency keys the provider holds an attempt under, for this refund."""
+    return [f"{o.refund_id}:{o.attempt}" for o, _ in wired.payments.attempts(refund_id)]
+
+
+def owed_refunds(wired: Any) -> list[Any]:
+    return [r for r in wired.outbox.pending(wired.clock.now() + timedelta(days=1), 50) if r.kind == "REFUND"]
+
+
+def accepted(api: Api) -> dict[str, Any]:
+    """The seller counters, the buyer accepts: 300 owed to the buyer."""
+    api.delivered_order()
+    did = api.open_dispute()["dispute_id"]
+    offer = api.post(f"/disputes/{did}/offers", SELLER, {"type": "REFUND_PARTIAL",
+                                                         "amount": {"amount": 300, "currency": "USD"}})
+    assert offer.status_code == 201, offer.json_body
+    r = api.post(f"/disputes/{did}/offers/{offer.json_body['offer']['offer_id']}/accept", BUYER, {})
+    assert r.status_code == 200, r.json_body
+    return dict(r.json_body)
+
+
+def test_the_buyers_accept_returns_before_the_provider_is_called_and_the_worker_pays_once(api, wired):
+    d = accepted(api)
+    refund_id = d["refund"]["refund_id"]
+    # The request is over: the refund is owed (committed), not sent; the provider never heard of it.
+    assert wired.payments.calls == 0 and wired.payments.attempts(refund_id) == []
+    assert d["refund"]["status"] == "PENDING"
+    assert api.get("/orders/o-1").json_body["escrow"]["refund_pending"]["amount"] == 300
+    [record] = owed_refunds(wired)
+    [message] = queued(wired)
+    assert message == {"order_id": "o-1", "refund_id": refund_id, "attempt": 1, "outbox_id": record.outbox_id}
+
+    assert pay_refunds(wired.settings.refund_queue_url) == 1  # the pay-refunds function
+    assert wired.payments.calls == 1 and keys(wired, refund_id) == [f"{refund_id}:1"]
+    assert owed_refunds(wired) == [] and queued(wired) == []  # sent: forgotten
+
+    # The queue delivers the same message again (at least once): nothing more leaves.
+    for _ in range(2):
+        assert wired.refund_worker.handle(message) in ("stale", "unchanged", "pending")
+    assert wired.payments.calls == 1 and keys(wired, refund_id) == [f"{refund_id}:1"]
+
+    assert len(wired.payments.settle_due(now=float("inf"))) == 1  # the provider settles; its webhook comes in
+    order = api.get("/orders/o-1").json_body
+    assert (order["escrow"]["refunded"]["amount"], order["escrow"]["refund_pending"]["amount"]) == (300, 0)
+    assert wired.payments.sent_for(refund_id) == 300
+
+
+def test_two_workers_handed_the_same_refund_at_once_pay_it_once(api, wired):
+    refund_id = accepted(api)["refund"]["refund_id"]
+    [message] = queued(wired)
+    start = threading.Barrier(2)
+    outcomes: list[Any] = []
+
+    def worker() -> None:
+        start.wait()
+        try:
+            outcomes.append(wired.refund_worker.handle(message))
+        except Exception as exc:  # noqa: BLE001 - recorded, and failed below
+            outcomes.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not any(t.is_alive() for t in threads)
+    assert not any(isinstance(o, Exception) for o in outcomes), outcomes
+    # Both may have called the provider, under the one idempotency key: one attempt, paid once.
+    assert keys(wired, refund_id) == [f"{refund_id}:1"]
+    wired.payments.settle_due(now=float("inf"))
+    assert list(wired.payments.sent) == [f"{refund_id}:1"]
+    assert api.get("/orders/o-1").json_body["escrow"]["refunded"]["amount"] == 300
+    assert wired.payments.sent_for(refund_id) == 300
+
+
+def test_a_refund_the_provider_cannot_take_stays_owed_and_the_reconciler_hands_it_over_again(api, wired):
+    wired.payments.timeout_next(1)
+    refund_id = accepted(api)["refund"]["refund_id"]
+    assert pay_refunds(wired.settings.refund_queue_url) == 1  # handled: the outcome is unknown
+    assert wired.payments.sent_for(refund_id) == 0
+    assert len(owed_refunds(wired)) == 1 and queued(wired) == []  # still owed, in the outbox only
+    wired.clock.advance(seconds=31)
+    assert wired.services.timers.drain_outbox() == (1, 0)  # the reconciler hands it to the queue again
+    assert [m["refund_id"] for m in queued(wired)] == [refund_id]
+    assert pay_refunds(wired.settings.refund_queue_url) == 1
+    assert keys(wired, refund_id) == [f"{refund_id}:1"] and owed_refunds(wired) == []
+    wired.payments.settle_due(now=float("inf"))
+    assert list(wired.payments.sent) == [f"{refund_id}:1"] and wired.payments.sent_for(refund_id) == 300
+
+
+def test_a_refund_the_queue_would_not_take_stays_owed_until_the_reconciler_hands_it_over(api, wired, monkeypatch):
+    def unreachable(messages: list[dict[str, Any]]) -> None:
+        raise ConnectionError("SQS is unreachable")
+
+    monkeypatch.setattr(wired.relay.refunds, "enqueue", unreachable)
+    refund_id = accepted(api)["refund"]["refund_id"]  # the accept stands
+    assert queued(wired) == [] and len(owed_refunds(wired)) == 1
+    monkeypatch.undo()
+    wired.clock.advance(seconds=31)
+    assert wired.services.timers.drain_outbox() == (1, 0)
+    assert pay_refunds(wired.settings.refund_queue_url) == 1
+    assert keys(wired, refund_id) == [f"{refund_id}:1"] and owed_refunds(wired) == []
+    wired.payments.settle_due(now=float("inf"))
+    assert list(wired.payments.sent) == [f"{refund_id}:1"] and wired.payments.sent_for(refund_id) == 300
