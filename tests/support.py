@@ -121,11 +121,15 @@ def empty_account(settings: Any, env: dict[str, str]) -> None:
                 pass  # it is a leftover of an earlier test, and its timer finds no dispute anyway
 
 
-def pay_refunds(queue_url: str) -> int:
-    """The pay-refunds function over every message the refund queue (``queue_url``) holds now, as
-    Lambda's event source mapping would feed it; returns how many messages it handled."""
+def pay_refunds(queue_url: str | None = None) -> int:
+    """The pay-refunds function over every message the refund queue (``queue_url``, else the
+    installed app's) holds now, as Lambda's event source mapping would feed it; returns how many
+    messages it handled."""
     from app import app
+    from chalicelib import bootstrap
     from local.dispatcher import SqsPump
+
+    queue_url = queue_url or bootstrap.container().settings.refund_queue_url
 
     pump = SqsPump(app, "pay-refunds", queue_url, _clients()[1])
     handled = 0

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from tests.integration.api import BUYER, MODERATOR, SELLER, SERVICE, Api
-from tests.support import order_body, token
+from tests.support import order_body, pay_refunds, token
 
 
 @pytest.fixture
@@ -70,6 +70,7 @@ def test_a_dispute_plays_out_from_order_to_a_moderators_decision(api, clock, aws
     events = [e["event"] for e in d["timeline"]]
     assert events[0] == "dispute.opened" and events[-1] == "dispute.resolved"
 
+    assert pay_refunds() == 1  # the pay-refunds function sends it, after the request
     assert len(wired.payments.settle_due(now=float("inf"))) == 1  # the card refund settles
     order = api.get("/orders/o-1").json_body
     assert order["escrow"]["status"] == "SETTLED"
@@ -91,6 +92,7 @@ def test_return_and_refund_plays_out(api, wired):
     d = api.post(f"/disputes/{did}/confirm-return", SELLER, {}).json_body
     assert d["resolution"]["outcome"] == "REFUND_FULL" and d["return_shipment"]["tracking_number"] == "RR1"
     assert api.get("/orders/o-1").json_body["escrow"]["status"] == "HELD"  # refund pending
+    assert pay_refunds() == 1
     wired.payments.settle_due(now=float("inf"))
     assert api.get("/orders/o-1").json_body["escrow"]["status"] == "REFUNDED"
 

@@ -13,7 +13,7 @@ from chalicelib.domain.identity import Identity
 from chalicelib.services import commands as c
 from tests.integration.api import BUYER, MODERATOR, SELLER, Api
 from tests.integration.test_payments_over_http import run_at_once
-from tests.support import auth
+from tests.support import auth, pay_refunds
 
 OTHER = ("m-2", "moderators")
 RATIONALE = "The photos show a blue dress; the listing says red."
@@ -60,6 +60,7 @@ def test_a_claimed_case_is_decided_by_its_holder_only_and_others_are_told_who_ho
     assert decided.status_code == 200, decided.json_body
     assert decided.json_body["assignment"] is None
     assert decided.json_body["resolution"]["fault"] == "CARRIER"
+    assert pay_refunds() == 1
     wired.payments.settle_due(now=float("inf"))
     shown = api.get(f"/disputes/{did}", BUYER).json_body
     assert shown["resolution"]["fault"] == "CARRIER" and shown["refund"]["status"] == "SUCCEEDED"
@@ -127,6 +128,7 @@ def test_notes_are_for_moderators_and_never_reach_a_party(client: Any, wired: An
     assert len(api.get(f"/disputes/{did}/notes", MODERATOR).json_body["items"]) == 1
 
     api.post(f"/disputes/{did}/decision", MODERATOR, {"outcome": "REFUND_FULL", "rationale": RATIONALE})
+    assert pay_refunds() == 1
     wired.payments.settle_due(now=float("inf"))
     seen = [api.get(p, who).json_body for who in (BUYER, SELLER) for p in (
         f"/disputes/{did}", f"/disputes/{did}/messages", f"/disputes/{did}/evidence", "/orders/o-1",

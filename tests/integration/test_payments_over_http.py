@@ -14,7 +14,7 @@ import pytest
 from chalicelib.adapters.stripe_payments import StripePayments
 from tests.integration.api import BUYER, SELLER, SERVICE, Api
 from tests.integration.test_stripe_payments import API_KEY, SECRET, FakeStripe, Reply, fake, recording, sign
-from tests.support import order_body
+from tests.support import order_body, pay_refunds
 
 __all__ = ["fake"]  # the recorded-Stripe fixture, used here too
 PI = "pi_3PqL0x2eZvKYlo2C1GkqL8sT"
@@ -47,6 +47,7 @@ def full_refund_agreed(api: Api, total: int = 2500) -> tuple[str, str]:
     d = api.open_dispute(requested={"type": "REFUND_FULL"})
     r = api.post(f"/disputes/{d['dispute_id']}/offers/{d['offers'][0]['offer_id']}/accept", SELLER, {})
     assert r.status_code == 200, r.json_body
+    assert pay_refunds() == 1  # the pay-refunds function, after the request
     return d["dispute_id"], r.json_body["refund"]["refund_id"]
 
 
@@ -155,6 +156,7 @@ def test_the_same_refund_sent_and_settled_from_many_threads_at_once_is_paid_once
     wired.payments.timeout_next(1)  # the first send fails: the attempt is owed, as after a crash
     r = api.post(f"/disputes/{d['dispute_id']}/offers/{d['offers'][0]['offer_id']}/accept", SELLER, {})
     refund_id = r.json_body["refund"]["refund_id"]
+    assert pay_refunds() == 1  # the worker's send times out: left owed
     services = wired.services
 
     run_at_once(8, lambda: services.payments.send("o-1", refund_id, 1))
