@@ -33,7 +33,8 @@ def stage_queue_names(stage: str) -> dict[str, str]:
     """Queue names per stage, so two stages in one account never share (or collide on) a queue.
     The app reads them where its SQS handlers are declared, so they are set while packaging."""
     return {"TIMER_QUEUE_NAME": f"buyer-protection-{stage}-timers",
-            "EVIDENCE_QUEUE_NAME": f"buyer-protection-{stage}-evidence-uploads"}
+            "EVIDENCE_QUEUE_NAME": f"buyer-protection-{stage}-evidence-uploads",
+            "REFUND_QUEUE_NAME": f"buyer-protection-{stage}-refunds"}
 
 
 def function_ids() -> list[str]:
@@ -72,7 +73,7 @@ def synth(stage: str, out: Path) -> Path:
     env = {**os.environ, **queues, "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1")}
     merge = out / "merge.json"
     merge.write_text(json.dumps(cloudformation(stage, function_ids(), queues["TIMER_QUEUE_NAME"],
-                                               queues["EVIDENCE_QUEUE_NAME"]), indent=2))
+                                               queues["EVIDENCE_QUEUE_NAME"], queues["REFUND_QUEUE_NAME"]), indent=2))
     project = out / "project"
     copy_app(project)
     packaged = out / "chalice"

@@ -35,7 +35,7 @@ PLATFORMS = ("manylinux2014_x86_64", "manylinux_2_17_x86_64", "manylinux_2_28_x8
 # The AWS services the app makes clients for (chalicelib/bootstrap.py; the Stripe secret in
 # chalicelib/config.py); botocore's data for the ~440 others is dropped.
 # tests/integration/test_least_privilege.py checks the recorded calls stay within this list.
-BOTOCORE_SERVICES = ("dynamodb", "events", "s3", "secretsmanager", "ssm", "stepfunctions")
+BOTOCORE_SERVICES = ("dynamodb", "events", "s3", "secretsmanager", "sqs", "ssm", "stepfunctions")
 # Files no function imports: console scripts and pip's own byproducts.
 DROPPED_TOP_LEVEL = ("bin",)
 

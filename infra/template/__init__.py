@@ -1,7 +1,7 @@
 """The merge template for `chalice package`, composed from one module per resource family:
 
 - ``tables``: the tables, from the PynamoDB models;
-- ``messaging``: the timer machine, the queues and the event bus;
+- ``messaging``: the timer machine, the timer and refund queues and the event bus;
 - ``evidence``: the evidence bucket and its queue;
 - ``identity``: the user pool and the machine clients;
 - ``functions``: each Lambda function's policy, environment, concurrency and sources; the layer;
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib.config import DEFAULT_EVIDENCE_QUEUE, DEFAULT_TIMER_QUEUE
+from chalicelib.config import DEFAULT_EVIDENCE_QUEUE, DEFAULT_REFUND_QUEUE, DEFAULT_TIMER_QUEUE
 
 from .api import api_resources
 from .evidence import evidence_resources
@@ -52,17 +52,20 @@ def outputs() -> dict[str, Any]:
 
 
 def cloudformation(stage: str, function_ids: list[str], timer_queue_name: str = DEFAULT_TIMER_QUEUE,
-                   evidence_queue_name: str = DEFAULT_EVIDENCE_QUEUE) -> dict[str, Any]:
+                   evidence_queue_name: str = DEFAULT_EVIDENCE_QUEUE,
+                   refund_queue_name: str = DEFAULT_REFUND_QUEUE) -> dict[str, Any]:
     """The merge template for `chalice package`: identity, tables, timer machine, queues, bus,
     bucket, alarms, and for each Lambda function (by its logical id) its environment, policy,
     concurrency and failure destination; the API's access logs, throttling and tracing."""
-    resources: dict[str, Any] = {**messaging_resources(timer_queue_name), **evidence_resources(evidence_queue_name),
+    resources: dict[str, Any] = {**messaging_resources(timer_queue_name, refund_queue_name),
+                                 **evidence_resources(evidence_queue_name),
                                  **identity_resources(), **layer_resources(), **operations_resources(function_ids),
                                  **table_resources(), **api_resources()}
     env: dict[str, Any] = table_environment()
     env.update({"TIMER_STATE_MACHINE_ARN": {"Ref": "DeadlineTimer"}, "EVENT_BUS_NAME": {"Ref": "EventBus"},
                 "TIMER_QUEUE_NAME": timer_queue_name, "EVIDENCE_BUCKET": {"Ref": "EvidenceBucket"},
-                "EVIDENCE_QUEUE_NAME": evidence_queue_name, "POWERTOOLS_SERVICE_NAME": METRICS_SERVICE,
+                "EVIDENCE_QUEUE_NAME": evidence_queue_name, "REFUND_QUEUE_NAME": refund_queue_name,
+                "REFUND_QUEUE_URL": {"Ref": "RefundQueue"}, "POWERTOOLS_SERVICE_NAME": METRICS_SERVICE,
                 **auth_environment()})
     stripe = stage_payment_provider(stage) == "stripe"
     resources.update(function_resources(function_ids, env, stripe))

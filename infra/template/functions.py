@@ -26,6 +26,9 @@ RELAY: dict[str, list[Any]] = {
     "states:StartExecution": [{"Ref": "DeadlineTimer"}],
     "states:StopExecution": [EXECUTIONS],
 }
+# Where a change owes a refund, the relay hands it to the refund queue (one SendMessageBatch,
+# whose IAM action is sqs:SendMessage); the pay-refunds function sends it.
+OWES_REFUNDS: dict[str, list[Any]] = {"sqs:SendMessage": [{"Fn::GetAtt": ["RefundQueue", "Arn"]}]}
 # A unit of work (chalicelib/adapters/dynamodb/unit_of_work.py) reads the aggregates it changes and
 # writes them with the outbox records in one transaction.
 UNIT_OF_WORK: dict[str, list[Any]] = {
@@ -56,7 +59,7 @@ def _merge(*grants: dict[str, list[Any]]) -> dict[str, list[Any]]:
 # Each function: the actions its code calls, on the resources it uses (recorded during the
 # integration tests and checked by tests/integration/test_least_privilege.py).
 FUNCTION_GRANTS: dict[str, dict[str, list[Any]]] = {
-    "APIHandler": _merge(UNIT_OF_WORK, RELAY, STANDING, {
+    "APIHandler": _merge(UNIT_OF_WORK, RELAY, OWES_REFUNDS, STANDING, {
         "dynamodb:PutItem": [table_arn("OrdersTable"), table_arn("MessagesTable"), table_arn("NotesTable"),
                              table_arn("EvidenceTable"), table_arn("IdempotencyTable")],
         "dynamodb:UpdateItem": [table_arn("EvidenceTable"), table_arn("IdempotencyTable")],
@@ -71,10 +74,15 @@ FUNCTION_GRANTS: dict[str, dict[str, list[Any]]] = {
         "ssm:GetParameter": [{"Fn::Sub": "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter"
                                          + CONSOLE_CLIENT_PARAMETER}],
     }),
-    "TimerFired": _merge(UNIT_OF_WORK, RELAY, FACTS),
-    # A record that fails again is moved to the back of the outbox (UpdateItem), never dropped.
-    "DrainOutbox": _merge(UNIT_OF_WORK, RELAY, {"dynamodb:Query": [table_arn("OutboxTable", index=True)],
+    "TimerFired": _merge(UNIT_OF_WORK, RELAY, OWES_REFUNDS, FACTS),
+    # A record that fails again is moved to the back of the outbox (UpdateItem), never dropped; a
+    # refund left there is handed to the refund queue again. It reads and changes no aggregate.
+    "DrainOutbox": _merge(RELAY, OWES_REFUNDS, {"dynamodb:Query": [table_arn("OutboxTable", index=True)],
                                                 "dynamodb:UpdateItem": [table_arn("OutboxTable")]}),
+    # Sends a refund: reads the order, records the attempt and the provider's answer (and the
+    # dispute's copy of it), then forgets the outbox record; while the provider is unreachable it
+    # moves the record to the back of the outbox instead.
+    "PayRefunds": _merge(UNIT_OF_WORK, PUBLISH, {"dynamodb:UpdateItem": [table_arn("OutboxTable")]}),
     # Releasing changes the orders it found due (no read of its own) and publishes; no timer.
     "ReleaseEscrow": _merge(PUBLISH, {"dynamodb:Query": [table_arn("OrdersTable", index=True)],
                                       "dynamodb:UpdateItem": [table_arn("OrdersTable")],
@@ -98,17 +106,18 @@ FUNCTION_GRANTS: dict[str, dict[str, list[Any]]] = {
         "s3:DeleteObject": [UPLOADS],  # the raw upload of a file stuck in processing
     }),
 }
-# The functions that send refunds (the relay after a commit, the reconciler) or verify the
-# provider's webhooks (the API). Only these read the Stripe secret; the others get
-# PAYMENT_PROVIDER=none and no grant.
-PAYS = ("APIHandler", "TimerFired", "DrainOutbox")
+# The functions that call the payment provider: the pay-refunds function sends refunds; the API
+# verifies the provider's webhooks (and cancels a newer attempt an older one's success made
+# redundant). Only these read the Stripe secret; the others (the timers and the reconciler
+# included: they hand refunds to the queue) get PAYMENT_PROVIDER=none and no grant.
+PAYS = ("APIHandler", "PayRefunds")
 STRIPE_SECRET = {"Ref": "StripeSecretArn"}
 PAYMENT_GRANT: dict[str, list[Any]] = {"secretsmanager:GetSecretValue": [STRIPE_SECRET]}
 # The queue each SQS-triggered function's event source mapping reads (with the function's role).
-CONSUMES = {"TimerFired": "TimerQueue", "EvidenceUploaded": "EvidenceQueue"}
+CONSUMES = {"TimerFired": "TimerQueue", "EvidenceUploaded": "EvidenceQueue", "PayRefunds": "RefundQueue"}
 # Handlers that answer with the messages that failed (Powertools' batch processing, app.py):
 # only those come back, not the whole batch.
-REPORTS_BATCH_FAILURES = ("EvidenceUploaded",)
+REPORTS_BATCH_FAILURES = ("EvidenceUploaded", "PayRefunds")
 # Scheduled (asynchronously invoked) functions send what failed after retries here.
 SCHEDULED = ("ReleaseEscrow", "DrainOutbox", "ExpireEvidence")
 
@@ -150,7 +159,8 @@ def function_policy(function_id: str, stripe: bool = False) -> list[dict[str, An
 
 
 # Reserved concurrency: the API cannot take the capacity the timers, evidence and schedules need.
-RESERVED_CONCURRENCY = {"TimerFired": 5, "EvidenceUploaded": 5, "ReleaseEscrow": 2, "DrainOutbox": 2, "ExpireEvidence": 2}
+RESERVED_CONCURRENCY = {"TimerFired": 5, "EvidenceUploaded": 5, "PayRefunds": 5, "ReleaseEscrow": 2, "DrainOutbox": 2,
+                        "ExpireEvidence": 2}
 
 
 STRIPE_SECRET_PARAMETER = {
@@ -201,7 +211,7 @@ def function_resource(function_id: str, env: dict[str, Any]) -> dict[str, Any]:
         props["Events"] = {f"{function_id}SqsEventSource": {"Properties": source}}
     # Chalice names SQS sources by ARN string, not Ref: the queues must exist first; the log group
     # must exist before the function writes to it.
-    return {"Properties": props, "DependsOn": ["TimerQueue", "EvidenceQueue", f"{function_id}LogGroup"]}
+    return {"Properties": props, "DependsOn": ["TimerQueue", "EvidenceQueue", "RefundQueue", f"{function_id}LogGroup"]}
 
 
 def layer_resources() -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""The timer machine, the queues (each with a dead-letter queue and alarms) and the event bus."""
+"""The timer machine, the timer and refund queues (each with a dead-letter queue and alarms) and
+the event bus."""
 from __future__ import annotations
 
 from typing import Any
@@ -54,11 +55,18 @@ LOG_DELIVERY_ACTIONS = ["logs:CreateLogDelivery", "logs:DeleteLogDelivery", "log
                         "logs:PutResourcePolicy", "logs:UpdateLogDelivery"]
 
 
-def messaging_resources(timer_queue_name: str) -> dict[str, Any]:
-    """The timer machine, its queue (with a dead-letter queue and an alarm on it) and the bus."""
+def messaging_resources(timer_queue_name: str, refund_queue_name: str) -> dict[str, Any]:
+    """The timer machine, its queue, the refund queue (each with a dead-letter queue and alarms)
+    and the bus."""
     return {
         **queue_resources("Timer", timer_queue_name,
                           "A deadline could not be applied after retries: a dispute is stuck in its phase."),
+        # The refunds commits owe, for the pay-refunds function (chalicelib/relay.py). A message
+        # only fails when the worker could not even record the provider's silence; the refund
+        # stays owed in the outbox, and the reconciler hands it over again.
+        **queue_resources("Refund", refund_queue_name,
+                          "A refund message failed after retries: the refund stays owed in the outbox "
+                          "(the reconciler hands it over again); look at the pay-refunds logs."),
         "TimerFailedAlarm": {"Type": "AWS::CloudWatch::Alarm", "Properties": {
             "AlarmDescription": "A deadline timer execution failed: its expiry never reached the queue.", **NOTIFY,
             "Namespace": "AWS/States", "MetricName": "ExecutionsFailed",

@@ -95,14 +95,19 @@ def scenario(settings, aws) -> list[Call]:
         admin = ("a-1", "moderation-admins")
         assert api.call("PUT", "/moderation/rules/counterfeits", admin, rule).status_code == 200
         assert api.get("/moderation/rules/counterfeits/report", admin).status_code == 200
-        # The seller stays silent: the timer grants the refund, which the provider cannot take,
-        # twice (the reconciler moves the record to the back), then refuses (a new attempt is
-        # owed: the retry timer sends it).
+        # The seller stays silent: the timer grants the refund and hands it to the refund queue;
+        # the pay-refunds function finds the provider unreachable, twice (the record stays in the
+        # outbox, at the back; the reconciler hands it over again), then refused (a new attempt
+        # is owed: its retry timer hands it over, and the function sends it).
         payments.timeout_next(2)
         timers.run_until(lambda: api.get(f"/disputes/{did}").json_body["status"] == "RESOLVED")
-        assert reconcile() == {"delivered": 0, "failed": 1}
+        timers.pay_refunds()
+        assert payments.calls == 1 and payments.sent_for(refund_of(c, "o-1")) == 0
+        assert reconcile() == {"delivered": 1, "failed": 0}
+        assert timers.pay_refunds() == 1 and payments.calls == 2
         payments.refuse_next(1, "card_declined")
         assert reconcile() == {"delivered": 1, "failed": 0}
+        assert timers.pay_refunds() == 1 and payments.calls == 3
         timers.run_until(lambda: api.get("/orders/o-1").json_body["escrow"]["refunded"]["amount"] == 500)
         # A request that failed is not remembered: its key may be used again.
         late = api.post(f"/disputes/{did}/messages", BUYER, {"body": "Thanks."}, headers={"Idempotency-Key": "m-2"})
@@ -148,6 +153,14 @@ def scenario(settings, aws) -> list[Call]:
     return list(calls)
 
 
+def refund_of(c: Any, order_id: str) -> str:
+    """The id of the order's one refund."""
+    with c.services.payments.uow() as uow:
+        order = uow.orders.get(order_id)
+    [refund] = order.refunds
+    return str(refund.refund_id)
+
+
 STAGE = "prod"
 
 
@@ -160,17 +173,17 @@ def cold_starts(aws: dict[str, str], secret_arn: str, console: dict[str, str] | 
 
     from app import app
     from chalicelib import bootstrap
-    from local.dispatcher import scheduled_event
     from tests.integration.api import BUYER, Api
     from tests.support import AUDIENCE, ISSUER, keypair
 
-    stale = json.dumps({"kind": "EXPIRE", "timer": {"subject_id": "d-0", "action": "SELLER_RESPONSE",
-                                                    "round": 0, "dispute_id": "d-0"}})
+    gone = json.dumps({"order_id": "o-0", "refund_id": "r-0", "attempt": 1, "outbox_id": "r-0:1:0"})
     invocations = {
         "APIHandler": lambda: Api(Client(app, stage_name=STAGE)).get("/disputes/d-0", BUYER).status_code == 404,
-        "TimerFired": lambda: app.handler_map["timer-fired"](
-            {"Records": [{"body": stale, "receiptHandle": "r-0", "messageId": "m-0"}]}, None) is None,
-        "DrainOutbox": lambda: app.handler_map["drain-outbox"](scheduled_event("drain-outbox"), None)["failed"] == 0,
+        "PayRefunds": lambda: app.handler_map["pay-refunds"](
+            {"Records": [{"body": gone, "receiptHandle": "r-0", "messageId": "m-0", "attributes": {},
+                          "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
+                          "eventSourceARN": f"arn:aws:sqs:{REGION}:{ACCOUNT}:refunds", "awsRegion": REGION}]},
+            None) == {"batchItemFailures": []},
     }
     assert set(invocations) == set(PAYS)
     env = {"AUTH_ISSUER": ISSUER, "AUTH_AUDIENCE": AUDIENCE, "AUTH_PUBLIC_KEY": keypair()[1],
@@ -229,7 +242,8 @@ def exercised(base_settings, aws_account, stripe_secret, console_store) -> list[
     from chalicelib import bootstrap
     from tests.support import empty_account
 
-    settings = replace(base_settings, timer_state_machine_arn=aws_account["TIMER_STATE_MACHINE_ARN"])
+    settings = replace(base_settings, timer_state_machine_arn=aws_account["TIMER_STATE_MACHINE_ARN"],
+                       refund_queue_url=aws_account["REFUND_QUEUE_URL"])
     empty_account(settings, aws_account)
     try:
         with recording() as cold:  # nested in the session's recording
@@ -251,7 +265,7 @@ ACCOUNT, REGION = "123456789012", "us-east-1"
 PREFIX = {"dynamodb": "dynamodb", "stepfunctions": "states", "events": "events", "s3": "s3", "sqs": "sqs"}
 TRANSACT = {"Put": "PutItem", "Update": "UpdateItem", "Delete": "DeleteItem", "ConditionCheck": "ConditionCheckItem"}
 # Operations whose IAM action has another name.
-ACTION = {"HeadObject": "GetObject"}
+ACTION = {"HeadObject": "GetObject", "SendMessageBatch": "SendMessage"}
 
 
 def table_arn(name: str, index: str | None = None) -> str:
@@ -278,6 +292,8 @@ def required(call: Call) -> list[tuple[str, str]]:
         return [(f"secretsmanager:{op}", p["SecretId"])]
     if call.service == "ssm":
         return [(f"ssm:{op}", f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter{p['Name']}")]
+    if call.service == "sqs":
+        return [(f"sqs:{ACTION.get(op, op)}", f"arn:aws:sqs:{REGION}:{ACCOUNT}:{p['QueueUrl'].rsplit('/', 1)[1]}")]
     if call.service == "events":
         return [("events:PutEvents", f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/{e['EventBusName']}")
                 for e in p["Entries"]]
@@ -298,6 +314,7 @@ def physical(settings: Any, aws: dict[str, str], secret_arn: str,
                      "Arn": f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/{settings.event_bus_name}"},
         "EvidenceBucket": {"Ref": settings.evidence_bucket, "Arn": f"arn:aws:s3:::{settings.evidence_bucket}"},
         "TimerQueue": {"Arn": queues["TIMER_QUEUE_URL"]}, "EvidenceQueue": {"Arn": queues["EVIDENCE_QUEUE_URL"]},
+        "RefundQueue": {"Arn": queues["REFUND_QUEUE_URL"], "Ref": aws["REFUND_QUEUE_URL"]},
         # Not provisioned locally (Lambda's async invocation has no emulator here): a name only.
         "AsyncFailuresQueue": {"Arn": f"arn:aws:sqs:{REGION}:{ACCOUNT}:buyer-protection-async-failures"},
         "StripeSecretArn": {"Ref": secret_arn},  # the stack's parameter

@@ -24,7 +24,8 @@ def fast_policy(**overrides: Any) -> Policy:
 
 
 class TimerRig:
-    """Pumps the timer queue into the app's handler, as Lambda's event source mapping would."""
+    """Pumps the timer queue into the app's handler, and the refund queue into the pay-refunds
+    function, as Lambda's event source mappings would."""
 
     def __init__(self, app: Any, env: dict[str, str]) -> None:
         from local.dispatcher import SqsPump
@@ -35,10 +36,19 @@ class TimerRig:
         self.sqs = boto3.client("sqs", region_name="us-east-1")
 
     def run_until(self, done: Callable[[], bool], timeout: float = 15) -> None:
+        """Feed the timer queue to its handler, and the refund queue to the pay-refunds function
+        (the refunds a timer's expiry owes), until ``done``."""
         deadline = time.monotonic() + timeout
         while not done():
             assert time.monotonic() < deadline, "the timer did not fire in time"
             self.pump.pump_once(wait_seconds=1)
+            self.pay_refunds()
+
+    def pay_refunds(self) -> int:
+        """The pay-refunds function over what the refund queue holds now; how many it handled."""
+        from tests.support import pay_refunds
+
+        return pay_refunds(self.env["REFUND_QUEUE_URL"])
 
     def executions(self, dispute_id: str) -> dict[str, str]:
         """name -> status of the timer executions of one dispute."""
