@@ -209,9 +209,10 @@ def function_resource(function_id: str, env: dict[str, Any]) -> dict[str, Any]:
         if function_id in REPORTS_BATCH_FAILURES:
             source["FunctionResponseTypes"] = ["ReportBatchItemFailures"]
         props["Events"] = {f"{function_id}SqsEventSource": {"Properties": source}}
-    # Chalice names SQS sources by ARN string, not Ref: the queues must exist first; the log group
-    # must exist before the function writes to it.
-    return {"Properties": props, "DependsOn": ["TimerQueue", "EvidenceQueue", "RefundQueue", f"{function_id}LogGroup"]}
+    # Chalice names SQS sources by ARN string, not Ref: the queues must exist first (the refund
+    # queue does: every function's REFUND_QUEUE_URL refers to it); the log group must exist before
+    # the function writes to it.
+    return {"Properties": props, "DependsOn": ["TimerQueue", "EvidenceQueue", f"{function_id}LogGroup"]}
 
 
 def layer_resources() -> dict[str, Any]:

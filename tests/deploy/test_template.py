@@ -157,7 +157,7 @@ def notifies_the_topic(synthesized: Synthesized, alarm: dict[str, Any]) -> bool:
 def test_every_queue_has_a_dead_letter_queue_and_every_dead_letter_queue_is_a_queue_here(synthesized: Synthesized) -> None:
     queues = synthesized.of_type(QUEUE)
     dlqs = dead_letter_targets(synthesized)
-    assert {"TimerQueue", "EvidenceQueue"} <= set(queues) and dlqs
+    assert {"TimerQueue", "EvidenceQueue", "RefundQueue"} <= set(queues) and dlqs
     assert set(dlqs) <= set(queues), dlqs
     for queue_id, queue in queues.items():
         if queue_id in dlqs:
@@ -259,7 +259,7 @@ def test_every_sqs_event_source_reads_a_queue_of_the_stack_within_its_reserved_c
             reserved = function["Properties"]["ReservedConcurrentExecutions"]
             pollers = event["Properties"].get("ScalingConfig", {}).get("MaximumConcurrency")
             assert pollers and 2 <= pollers <= reserved, f"{function_id}: pollers may invoke past its reserved concurrency"
-    assert seen == {"TimerQueue", "EvidenceQueue"}
+    assert seen == {"TimerQueue", "EvidenceQueue", "RefundQueue"}
 
 
 # --- d. state machines ---------------------------------------------------------------------------
