@@ -260,11 +260,26 @@ def test_when_a_party_acts_as_the_deadline_fires_exactly_one_transition_wins(int
             while timers.pump.pump_once(wait_seconds=1):
                 pass
 
+        raced = threading.Event()
+
+        def refund_worker() -> None:  # the pay-refunds function, sending while the race goes on
+            while not raced.is_set():
+                if not timers.pay_refunds():
+                    time.sleep(0.05)
+
         threads = [threading.Thread(target=sellers), threading.Thread(target=timer)]
-        for t in threads:
+        worker = threading.Thread(target=refund_worker)
+        for t in [*threads, worker]:
             t.start()
         for t in threads:
             t.join(timeout=60)
+        raced.set()
+        worker.join(timeout=60)
+        timers.pay_refunds()  # what was handed over as the race ended
+        deadline = time.monotonic() + 15  # the simulated card refunds settle half a second after they are sent
+        while any(api.get(f"/orders/{o}").json_body["escrow"]["refund_pending"]["amount"] for _, _, o in disputes):
+            assert time.monotonic() < deadline, "the refunds did not settle"
+            time.sleep(0.2)
         won = {"seller": 0, "system": 0}
         for did, _, order_id in disputes:
             d = api.get(f"/disputes/{did}").json_body

@@ -61,14 +61,16 @@ class TimerRig:
         return out
 
     def wait_until_settled(self, dispute_id: str, timeout: float = 10) -> dict[str, str]:
-        """Wait until no timer of the dispute runs, reconciling as the scheduled reconciler would
-        (moto refuses to stop an execution in its very first instant; the owed stop is retried)."""
+        """Wait until no timer of the dispute runs and nothing is owed, reconciling as the scheduled
+        reconciler would (moto refuses to stop an execution in its very first instant; the owed
+        stop is retried), and sending the refunds as the pay-refunds function would."""
         from chalicelib import bootstrap
 
         c = bootstrap.container()
         deadline = time.monotonic() + timeout
         while True:
             c.relay.drain(c.clock.now(), grace=timedelta(0))
+            self.pay_refunds()  # the refunds the reconciler handed over, sent
             owed = c.outbox.pending(c.clock.now() + timedelta(minutes=5), 10)
             states = self.executions(dispute_id)
             if not owed and "RUNNING" not in states.values():
