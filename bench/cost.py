@@ -3,7 +3,8 @@
 Three kinds of dispute are played through the app (tests/integration/actions.py: in-process moto,
 the app's real wiring): negotiated (offer, message, accept, settled refund), contested (reject,
 escalate, a moderator's decision, settled refund) and auto-resolved (the seller's deadline
-expires and grants the request, settled refund). Every AWS call of the dispute's own actions is
+expires and grants the request, settled refund). Each refund is sent by the pay-refunds function
+from the refund queue (one more invocation; its calls counted like the actions'). Every AWS call of the dispute's own actions is
 counted (the order's registration and shipping are the order's cost, not the dispute's), with
 DynamoDB capacity units estimated from item sizes. Prices are in bench/prices.json; Step Functions
 transitions per timer come from bench/timer_transitions.py's measurement (2 for a timer stopped,
@@ -24,6 +25,9 @@ PRICES = Path(__file__).resolve().parent / "prices.json"
 STOPPED_TIMER_TRANSITIONS, EXPIRED_TIMER_TRANSITIONS = 2, 5
 TIMER_MESSAGES_WHEN_EXPIRED = 2  # a reminder and the expiry, each through SQS to a Lambda
 SQS_REQUESTS_PER_MESSAGE = 3  # sent by the state machine, received and deleted by Lambda's poller
+# A refund sent: handed to the refund queue by the request (its SendMessageBatch is counted there),
+# received and deleted by Lambda's poller for one pay-refunds invocation.
+POLLER_REQUESTS_PER_REFUND = 2
 KINDS = ("negotiated", "contested", "auto_resolved")
 # A reviewer's estimate on main before this bench existed (its own method and scope: the order's
 # calls included), kept for reference; the same method on the code before the outbox and sweep
@@ -39,19 +43,22 @@ def usage(counted: dict[str, Counter[tuple[str, str]]]) -> dict[str, float]:
     for calls in counted.values():
         total.update(calls)
     expired = sum(1 for action in counted if action == "timer expiry")
+    sends = sum(1 for action in counted if action.endswith(": refund send"))  # pay-refunds invocations
     requests = sum(1 for action in counted if action != "timer expiry" and not action.endswith(": refund send"))
     started = total[("stepfunctions", "StartExecution")]
     messages = expired * TIMER_MESSAGES_WHEN_EXPIRED
     return {
         "api_requests": requests,
-        "lambda_invocations": requests + messages,
+        "lambda_invocations": requests + messages + sends,
         "dynamodb_requests": sum(n for (service, _), n in total.items() if service == "dynamodb"),
         "dynamodb_read_units": total[(CAPACITY, "read")],
         "dynamodb_write_units": total[(CAPACITY, "write")],
         "state_transitions": started * STOPPED_TIMER_TRANSITIONS
         + expired * (EXPIRED_TIMER_TRANSITIONS - STOPPED_TIMER_TRANSITIONS),
         "events": total[("events", "PutEvents")],
-        "sqs_requests": messages * SQS_REQUESTS_PER_MESSAGE + total[("sqs", "SendMessage")],
+        "sqs_requests": messages * SQS_REQUESTS_PER_MESSAGE + sends * POLLER_REQUESTS_PER_REFUND
+        + sum(n for action, calls in counted.items() if not action.endswith(": refund send")
+              for (service, op), n in calls.items() if service == "sqs" and op in ("SendMessage", "SendMessageBatch")),
     }
 
 
@@ -98,7 +105,8 @@ def main() -> None:
             clock = FakeClock()
             payments = SimulatedPayments(lambda notice: bootstrap.container().services.payments.settle(notice),
                                          auto_settle=False)
-            container = bootstrap.build(replace(settings, timer_state_machine_arn=env["TIMER_STATE_MACHINE_ARN"]),
+            container = bootstrap.build(replace(settings, timer_state_machine_arn=env["TIMER_STATE_MACHINE_ARN"],
+                                                refund_queue_url=env["REFUND_QUEUE_URL"]),
                                         clock=clock, payments=payments)
             container.payments = payments  # type: ignore[attr-defined]
             bootstrap.install(container)
