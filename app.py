@@ -318,11 +318,13 @@ def timer_fired(event: SQSEvent) -> None:
         logger.info("timer", kind=message["kind"], outcome=outcome)
 
 
-@app.on_sqs_message(queue=refund_queue_name(), batch_size=10, name="pay-refunds")
+@app.on_sqs_message(queue=refund_queue_name(), batch_size=5, name="pay-refunds")
 def pay_refunds(event: SQSEvent) -> PartialItemFailureResponse:
     """SQS: the refunds commits owe, sent to the payment provider off the request path (the only
     function besides the API that holds the provider's keys). A message whose outcome could not
-    even be recorded is reported failed and comes back; the others of its batch are done."""
+    even be recorded is reported failed and comes back; the others of its batch are done. Five a
+    batch: each may wait up to two provider calls of 10 s, within the function's 120 s
+    (.chalice/config.json), itself within the queue's 180 s visibility timeout."""
     from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 
     return process_partial_response(event=event.to_dict(), record_handler=refund_record,
