@@ -134,3 +134,34 @@ def test_a_refund_the_queue_would_not_take_stays_owed_until_the_reconciler_hands
     assert keys(wired, refund_id) == [f"{refund_id}:1"] and owed_refunds(wired) == []
     wired.payments.settle_due(now=float("inf"))
     assert list(wired.payments.sent) == [f"{refund_id}:1"] and wired.payments.sent_for(refund_id) == 300
+
+
+def sqs_event(*bodies: dict[str, Any]) -> dict[str, Any]:
+    return {"Records": [{"messageId": f"m-{n}", "receiptHandle": f"r-{n}", "body": json.dumps(body), "attributes": {},
+                         "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
+                         "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:refunds", "awsRegion": "us-east-1"}
+                        for n, body in enumerate(bodies)]}
+
+
+def test_a_message_whose_outcome_cannot_even_be_recorded_is_reported_failed_the_rest_of_its_batch_done(
+        api, wired, monkeypatch):
+    """The provider is down and the outbox cannot be written either: that message comes back
+    (ReportBatchItemFailures); the batch's other message is sent and gone."""
+    from app import app
+
+    refund_id = accepted(api)["refund"]["refund_id"]
+    [message] = queued(wired)
+    unknown = {"order_id": "o-none", "refund_id": "r-none", "attempt": 1, "outbox_id": "r-none:1:0"}
+    wired.payments.timeout_next(1)
+
+    def unwritable(record: Any, at: Any) -> None:
+        raise ConnectionError("DynamoDB is unreachable")
+
+    monkeypatch.setattr(wired.outbox, "requeue", unwritable)
+    answer = app.handler_map["pay-refunds"](sqs_event(message, unknown), None)
+    assert answer == {"batchItemFailures": [{"itemIdentifier": "m-0"}]}
+    assert wired.payments.sent_for(refund_id) == 0 and len(owed_refunds(wired)) == 1  # still owed
+    monkeypatch.undo()
+    assert app.handler_map["pay-refunds"](sqs_event(message), None) == {"batchItemFailures": []}  # it came back
+    wired.payments.settle_due(now=float("inf"))
+    assert wired.payments.sent_for(refund_id) == 300 and owed_refunds(wired) == []
