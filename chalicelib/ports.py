@@ -146,6 +146,15 @@ class ModerationRepository(Protocol):
         """Stage a rule's new version (VERSION_CONFLICT at commit if another was saved meanwhile)."""
         ...
     def report(self, rule_id: str, version: int) -> dict[str, int]: ...
+    def stage_case(self, dispute_id: str, opened_at: datetime, opened: dict[str, Any] | None,
+                   ended: dict[str, Any] | None) -> None:
+        """Stage a dispute's record for rule previews: what a rule looked at as it opened
+        (``opened``) and/or how it ended (``ended``); one write of one item."""
+        ...
+    def recent_cases(self, since: datetime, limit: int) -> builtins.list[tuple[dict[str, Any], dict[str, Any] | None]]:
+        """The records of disputes opened since ``since``, newest first, at most ``limit``
+        (one Query): (opened, ended or None); a record without its opening is left out."""
+        ...
 
 
 class OutboxStore(Protocol):
