@@ -250,6 +250,12 @@ def save_rule(req: Request, rule_id: str) -> Reply:
     return 200, views.rule(services().moderation.save_rule(req.identity, c.SaveRule.from_body(req.body, rule_id)))
 
 
+@api.route("/moderation/rules/{rule_id}/preview", "POST", schemas.RULE)
+def preview_rule(req: Request, rule_id: str) -> Reply:
+    rule, preview = services().moderation.preview(req.identity, c.SaveRule.from_body(req.body, rule_id))
+    return 200, {"rule": views.rule(rule), "preview": preview.to_dict()}
+
+
 @api.route("/moderation/rules/{rule_id}/report")
 def rule_report(req: Request, rule_id: str) -> Reply:
     rule, counts = services().moderation.report(req.identity, rule_id)
