@@ -202,7 +202,8 @@ def sign_in_form(ctx: Ctx) -> Html | Redirect:
 def sign_in(ctx: Ctx) -> Html | Redirect:
     moderator_id = ctx.form.get("moderator_id", "").strip()
     validate({"moderator_id": moderator_id}, {"type": "object", "properties": {"moderator_id": schemas.ID}})
-    value, _ = _signer().issue(Identity(sub=moderator_id, groups=frozenset({"moderators"})))
+    groups = {"moderators", "moderation-admins"} if ctx.form.get("moderation_admin") else {"moderators"}
+    value, _ = _signer().issue(Identity(sub=moderator_id, groups=frozenset(groups)))
     # Back to the page asked for (a console path only: anything else is the queue).
     return Redirect(safe_next(ctx.form.get("next")) or "/console/", cookies=[
         _signer().cookie(SESSION_COOKIE, value, base=ctx.base), Sessions.expired(FORM_COOKIE, ctx.base),
