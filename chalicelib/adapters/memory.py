@@ -19,7 +19,7 @@ from ..domain.notes import Note
 from ..domain.orders import Order
 from ..domain.policy import Policy
 from ..domain.rules import REPORT_COUNTS, Rule, case_key, rule_key, version_bucket
-from ..domain.standing import LEVEL_KEY, Bucket, Fact, Level, merge, seller_key
+from ..domain.standing import LEVEL_KEY, Bucket, Fact, Level, merge, reversal, seller_key
 from ..domain.timefmt import fmt
 from ..domain.timers import TimerCommand
 from ..ports import Clock, OrderExists, OutboxRecord, Page
@@ -341,6 +341,28 @@ class InMemoryModeration(_Repo):
                 members.update(m.members)
 
         self.uow.stage(FakeWrite(check, apply))
+
+    def reverse(self, fact_ids: builtins.list[str]) -> None:
+        for fact_id in fact_ids:
+            self._read()
+            found = self.state.markers.get(fact_id)
+            if found is None:
+                continue
+            marker = copy.deepcopy(found)
+
+            def check(fact_id: str = fact_id) -> None:
+                if self.state.markers.get(fact_id, {}).get("reversals"):
+                    raise ConcurrentModification("this fact was subtracted already")
+
+            def apply(fact_id: str = fact_id, marker: dict[str, Any] = marker) -> None:
+                self.state.markers[fact_id] = {**self.state.markers[fact_id], "reversals": 1}
+                for key, m in reversal(marker).items():
+                    counts, members = self.state.counters.setdefault(key, ({}, set()))
+                    for name, value in m.counts.items():
+                        counts[name] = counts.get(name, 0) + value
+                    members.difference_update(m.members)
+
+            self.uow.stage(FakeWrite(check, apply))
 
     def rules(self) -> builtins.list[Rule]:
         self._read()

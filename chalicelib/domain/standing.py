@@ -163,6 +163,18 @@ def dispute_facts(dispute_id: str, order_id: str, buyer_id: str, seller_id: str,
     return out
 
 
+def reversal(marker: dict[str, Any]) -> dict[tuple[str, str], Merged]:
+    """What subtracting a fact changes, from its marker: each bucket's counts negated, and its
+    defect entry (``Merged.members``) to be removed from the shard that keeps it."""
+    out: dict[tuple[str, str], Merged] = {}
+    party, member = str(marker["party"]), marker.get("member")
+    for bucket in marker["buckets"]:
+        out[(party, bucket)] = Merged({name: -int(value) for name, value in marker["counts"].items()})
+        if member:
+            out.setdefault((party, member_bucket(bucket, member)), Merged()).members.add(member)
+    return out
+
+
 @dataclass
 class Merged:
     """Facts of one write, added up per counter item (a transaction touches an item once)."""

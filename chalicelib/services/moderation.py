@@ -14,6 +14,7 @@ from ..domain import standing as st
 from ..domain.disputes import Actor, Dispute
 from ..domain.errors import ConcurrentModification, NotFound
 from ..domain.identity import Identity
+from ..domain.orders import Order
 from ..domain.policy import Policy
 from ..domain.rules import PREVIEW_DAYS, PREVIEW_LIMIT, PastCase, Preview, Rule, preview, require_live_room
 from ..domain.timefmt import fmt
@@ -98,6 +99,19 @@ class Moderation(UseCases):
             raise NotFound("no such buyer", code="BUYER_NOT_FOUND")
         with self.uow() as uow:
             return read_signals(uow.moderation, buyer_id, self.clock.now(), self.policy)
+
+    def reverse_defect(self, who: Identity, order_id: str) -> Order:
+        """Subtract the defect counted for an order (its resolution's fault corrected, or its
+        never-shipped refund reversed): moderation admins only; once (a second time is refused
+        INVALID_STATE, and two at once: one loses the order's version)."""
+        access.require(who.is_moderation_admin, "only moderation admins correct the standing")
+        with self.uow() as uow:
+            order = uow.orders.get(order_id)
+            if order is None:
+                raise NotFound("no such order", code="ORDER_NOT_FOUND")
+            saved = uow.orders.save(order.reverse_defect())
+            uow.commit()
+            return saved
 
     def insights(self, who: Identity) -> Insights:
         return Insights(self, who)

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 from ..domain import standing as st
 from ..domain.disputes import Dispute, party_details
 from ..domain.ledger import PayRefund
-from ..domain.orders import Defect, Order
+from ..domain.orders import Defect, DefectReversed, Order
 from ..domain.policy import Policy
 from ..domain.rules import ended_case, report_facts
 from ..domain.timefmt import fmt
@@ -60,14 +60,15 @@ class UnitOfWork(ABC):
         self._facts: list[st.Fact] = []
         # Disputes' records for rule previews: dispute id -> [opened at, as it opened, its end].
         self._cases: dict[str, list[Any]] = {}
+        self._reversals: list[str] = []  # facts to subtract, by their markers
 
     def __enter__(self) -> UnitOfWork:
-        self._staged, self._outbox, self._facts, self._cases = [], [], [], {}
+        self._staged, self._outbox, self._facts, self._cases, self._reversals = [], [], [], {}, []
         return self
 
     def __exit__(self, *exc: object) -> None:
         # whatever was not committed is dropped
-        self._staged, self._outbox, self._facts, self._cases = [], [], [], {}
+        self._staged, self._outbox, self._facts, self._cases, self._reversals = [], [], [], {}, []
 
     # ---- staging (called by the repositories and the use cases) ---------------------------
     def stage(self, write: Any) -> None:
@@ -100,6 +101,9 @@ class UnitOfWork(ABC):
                 self._outbox.append(OutboxRecord.refund(effect, now))
             elif isinstance(effect, Defect):
                 self.record([st.defect(order.order_id, order.buyer_id, order.seller_id, order.created_at)])
+            elif isinstance(effect, DefectReversed):
+                self._reversals.append(st.defect(order.order_id, order.buyer_id, order.seller_id,
+                                                 order.created_at).fact_id)
             else:
                 self.publish(effect.detail_type, {**effect.details, "at": fmt(now)})
 
@@ -143,6 +147,9 @@ class UnitOfWork(ABC):
         facts, self._facts = self._facts, []
         if facts:
             self.moderation.record(list({f.fact_id: f for f in facts}.values()))
+        reversals, self._reversals = self._reversals, []
+        if reversals:
+            self.moderation.reverse(reversals)
         cases, self._cases = self._cases, {}
         for dispute_id, (opened_at, opened, ended) in cases.items():
             self.moderation.stage_case(dispute_id, opened_at, opened, ended)

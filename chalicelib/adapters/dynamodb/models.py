@@ -168,6 +168,7 @@ def make_tables(names: dict[str, str], region_name: str) -> Tables:
         disagreed = NumberAttribute(null=True)
         members = UnicodeSetAttribute(null=True)  # a seller's defects: [buyer, order] as JSON
         rule_version = NumberAttribute(null=True)
+        reversals = NumberAttribute(null=True)  # on a fact's marker: 1 once the fact was subtracted
         doc = MapAttribute(null=True)  # type: ignore[var-annotated]
         ended = MapAttribute(null=True)  # type: ignore[var-annotated,no-untyped-call]  # a dispute's record: its end
 

@@ -18,7 +18,7 @@ from ...domain.notes import Note
 from ...domain.orders import Order
 from ...domain.policy import Policy
 from ...domain.rules import CASES, REPORT_COUNTS, Rule, case_key, rule_key, version_bucket
-from ...domain.standing import LEVEL_KEY, Bucket, Fact, Level, merge, seller_key
+from ...domain.standing import LEVEL_KEY, Bucket, Fact, Level, merge, reversal, seller_key
 from ...domain.timefmt import fmt
 from ...ports import OrderExists, OutboxRecord, Page
 from ...services.unit_of_work import UnitOfWork
@@ -327,6 +327,22 @@ class DynamoModeration(_Repo):
             if merged.members:
                 actions.append(m.members.add(set(merged.members)))
             self.uow.stage(Write("update", m(party, bucket), lambda: _stale("counters"), actions=actions))
+
+    def reverse(self, fact_ids: builtins.list[str]) -> None:
+        m = self.t.moderation
+        for fact_id in fact_ids:
+            marker = _get(m, f"F#{fact_id}", MARKER)
+            if marker is None or marker.doc is None:
+                continue
+            self.uow.stage(Write("update", m(f"F#{fact_id}", MARKER),
+                                 lambda: ConcurrentModification("this fact was subtracted already"),
+                                 actions=[m.reversals.set(1)],
+                                 condition=m.pk.exists() & m.reversals.does_not_exist()))
+            for (party, bucket), merged in reversal(marker.doc.as_dict()).items():
+                actions = [getattr(m, name).add(value) for name, value in merged.counts.items()]
+                if merged.members:
+                    actions.append(m.members.delete(set(merged.members)))
+                self.uow.stage(Write("update", m(party, bucket), lambda: _stale("counters"), actions=actions))
 
     def rules(self) -> builtins.list[Rule]:
         m = self.t.moderation
