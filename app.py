@@ -240,6 +240,12 @@ def buyer_signals(req: Request, buyer_id: str) -> Reply:
     return 200, services().moderation.signals(req.identity, buyer_id).to_dict()
 
 
+@api.route("/orders/{order_id}/defect-reversal", "POST", schemas.EMPTY)
+def reverse_defect(req: Request, order_id: str) -> Reply:
+    order = services().moderation.reverse_defect(req.identity, order_id)
+    return 200, {"order_id": order.order_id, "seller_id": order.seller_id, "defect_reversed": order.defect_reversed}
+
+
 @api.route("/moderation/rules")
 def list_rules(req: Request) -> Reply:
     return 200, views.page([views.rule(r) for r in services().moderation.rules(req.identity)], None)

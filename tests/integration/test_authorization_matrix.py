@@ -126,6 +126,7 @@ MATRIX: tuple[Row, ...] = (
     Row("GET", "/moderation/rules"),
     Row("PUT", "/moderation/rules/{rule_id}", RULE),
     Row("POST", "/moderation/rules/{rule_id}/preview", RULE),
+    Row("POST", "/orders/{order_id}/defect-reversal"),
     Row("GET", "/moderation/rules/{rule_id}/report"),
 )
 
