@@ -157,3 +157,20 @@ def test_a_moderation_admin_reverses_a_defect_once_over_http(client: Any, wired:
     assert (again.status_code, again.json_body["error"]["code"]) == (409, "INVALID_STATE")
     after = client.http.get("/sellers/s-1/standing", headers=auth("m-1", "moderators")).json_body
     assert (after["orders"], after["disputes"], after["defects"], after["defective_buyers"]) == (1, 1, 0, 0)
+
+
+def test_a_moderators_claim_and_release_answer_with_the_figures_and_a_party_never_sees_them(client: Any,
+                                                                                        wired: Any) -> None:
+    did = delivered_and_disputed(client, "o-1").json_body["dispute_id"]
+    seller = auth("s-1")
+    assert client.http.post(f"/disputes/{did}/reject", headers=seller, body=dumps({"message": "No"})).status_code == 200
+    escalated = client.http.post(f"/disputes/{did}/escalate", headers=seller, body=dumps({}))
+    assert escalated.status_code == 200 and "seller_standing" not in escalated.json_body  # a party's answer
+    moderator = auth("m-1", "moderators")
+    for action in ("claim", "release"):
+        with dynamodb_requests() as seen:
+            r = client.http.post(f"/disputes/{did}/{action}", headers=moderator, body=dumps({}))
+        assert r.status_code == 200, r.body
+        assert r.json_body["seller_standing"] == {"level": "NOT_ENOUGH_DATA", "defect_rate": 0.0}
+        assert r.json_body["buyer_signals"] == {"flag": "NONE", "lost": 0}
+        assert seen.count("Query") == 3 + 1  # the seller's three key ranges (few orders), the buyer's one
