@@ -170,7 +170,7 @@ def make_tables(names: dict[str, str], region_name: str) -> Tables:
         rule_version = NumberAttribute(null=True)
         reversals = NumberAttribute(null=True)  # on a fact's marker: 1 once the fact was subtracted
         doc = MapAttribute(null=True)  # type: ignore[var-annotated]
-        ended = MapAttribute(null=True)  # type: ignore[var-annotated,no-untyped-call]  # a dispute's record: its end
+        ended = MapAttribute(null=True)  # type: ignore[var-annotated,no-untyped-call,unused-ignore]  # a dispute's record: its end
 
     class OutboxModel(Model):
         """Pending work for the outside world; see ports.OutboxRecord. Deleted once done."""
