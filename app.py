@@ -42,8 +42,10 @@ def order_view(req: Request, order: Order) -> dict[str, Any]:
 
 def dispute_view(req: Request, dispute: Dispute, insights: Insights | None = None) -> dict[str, Any]:
     """A dispute as the caller sees it. Where a moderator reads cases (``insights``: the routes
-    that read, not the actions), they also see the seller's standing and the buyer's signals,
-    read once per party for a whole page."""
+    that read, and the claim and its release), they also see the seller's standing and the
+    buyer's signals, read once per party for a whole page. A decision's answer leaves them out:
+    reading them would take the decision over its DynamoDB budget
+    (tests/integration/test_dynamodb_calls.py); the case page reads them again."""
     return views.dispute(dispute, container().clock.now(), container().settings.policy, req.identity,
                          insights.of(dispute) if insights is not None else None)
 
@@ -205,12 +207,12 @@ def next_case(req: Request) -> Reply:
 
 @api.route("/disputes/{dispute_id}/claim", "POST", schemas.EMPTY)
 def claim_case(req: Request, dispute_id: str) -> Reply:
-    return 200, dispute_view(req, services().disputes.claim(req.identity, c.ClaimCase(dispute_id)))
+    return 200, read_view(req, services().disputes.claim(req.identity, c.ClaimCase(dispute_id)))
 
 
 @api.route("/disputes/{dispute_id}/release", "POST", schemas.EMPTY)
 def release_case(req: Request, dispute_id: str) -> Reply:
-    return 200, dispute_view(req, services().disputes.release(req.identity, c.ReleaseCase(dispute_id)))
+    return 200, read_view(req, services().disputes.release(req.identity, c.ReleaseCase(dispute_id)))
 
 
 @api.route("/disputes/{dispute_id}/notes", "POST", schemas.NOTE)
@@ -240,6 +242,12 @@ def buyer_signals(req: Request, buyer_id: str) -> Reply:
     return 200, services().moderation.signals(req.identity, buyer_id).to_dict()
 
 
+@api.route("/orders/{order_id}/defect-reversal", "POST", schemas.EMPTY)
+def reverse_defect(req: Request, order_id: str) -> Reply:
+    order = services().moderation.reverse_defect(req.identity, order_id)
+    return 200, {"order_id": order.order_id, "seller_id": order.seller_id, "defect_reversed": order.defect_reversed}
+
+
 @api.route("/moderation/rules")
 def list_rules(req: Request) -> Reply:
     return 200, views.page([views.rule(r) for r in services().moderation.rules(req.identity)], None)
@@ -248,6 +256,12 @@ def list_rules(req: Request) -> Reply:
 @api.route("/moderation/rules/{rule_id}", "PUT", schemas.RULE)
 def save_rule(req: Request, rule_id: str) -> Reply:
     return 200, views.rule(services().moderation.save_rule(req.identity, c.SaveRule.from_body(req.body, rule_id)))
+
+
+@api.route("/moderation/rules/{rule_id}/preview", "POST", schemas.RULE)
+def preview_rule(req: Request, rule_id: str) -> Reply:
+    rule, preview = services().moderation.preview(req.identity, c.SaveRule.from_body(req.body, rule_id))
+    return 200, {"rule": views.rule(rule), "preview": preview.to_dict()}
 
 
 @api.route("/moderation/rules/{rule_id}/report")

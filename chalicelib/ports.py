@@ -140,12 +140,26 @@ class ModerationRepository(Protocol):
         """Stage the facts: a marker each (refused at commit if it exists: the change happened
         already) and their counters, added up per item."""
         ...
+    def reverse(self, fact_ids: builtins.list[str]) -> None:
+        """Stage the subtraction of each fact, read from its marker (one read each): its counters
+        and its defect entry, and the marker marked reversed (refused at commit if it is already:
+        a fact is subtracted once). A fact without a marker subtracts nothing."""
+        ...
     def rules(self) -> builtins.list[Rule]: ...
     def rule(self, rule_id: str) -> Rule | None: ...
     def save_rule(self, rule: Rule, previous_version: int | None) -> None:
         """Stage a rule's new version (VERSION_CONFLICT at commit if another was saved meanwhile)."""
         ...
     def report(self, rule_id: str, version: int) -> dict[str, int]: ...
+    def stage_case(self, dispute_id: str, opened_at: datetime, opened: dict[str, Any] | None,
+                   ended: dict[str, Any] | None) -> None:
+        """Stage a dispute's record for rule previews: what a rule looked at as it opened
+        (``opened``) and/or how it ended (``ended``); one write of one item."""
+        ...
+    def recent_cases(self, since: datetime, limit: int) -> builtins.list[tuple[dict[str, Any], dict[str, Any] | None]]:
+        """The records of disputes opened since ``since``, newest first, at most ``limit``
+        (one Query): (opened, ended or None); a record without its opening is left out."""
+        ...
 
 
 class OutboxStore(Protocol):

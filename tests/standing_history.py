@@ -17,10 +17,12 @@ def _in_window(placed: datetime, now: datetime, days: int) -> bool:
 
 
 def _defective(order: Order, disputes: list[Dispute]) -> bool:
-    """A resolution with the seller at fault, or a refund because it never shipped."""
+    """A resolution with the seller at fault, or a refund because it never shipped, unless a
+    moderation admin reversed the order's defect."""
     seller_fault = any(d.status is Status.RESOLVED and d.resolution and d.resolution.get("fault") == "SELLER"
                        for d in disputes)
-    return seller_fault or any(r.cause == "NOT_SHIPPED" for r in order.refunds)
+    defective = seller_fault or any(r.cause == "NOT_SHIPPED" for r in order.refunds)
+    return defective and not order.defect_reversed  # a reversed defect is never counted again
 
 
 def standing(seller_id: str, orders: Iterable[Order], disputes: Iterable[Dispute], now: datetime,

@@ -1,6 +1,6 @@
 """The stateful property test of seller standing and buyer signals (hypothesis), played over any
 wiring of the use cases: random histories of orders, disputes, decisions, timer expiries (early,
-late, twice), replays and time passing. After every step, the standing and signals the service
+late, twice), replays, defects reversed (once, or twice) and time passing. After every step, the standing and signals the service
 answers equal a recomputation from the whole stored history (tests/standing_history.py).
 
 Subclasses say how to build the world (``wire``) and how to read every stored order and dispute
@@ -30,6 +30,7 @@ SELLERS = ["s-1", "s-2"]
 BUYERS = ["b-1", "b-2", "b-3"]
 SERVICE = Identity("svc", frozenset(), scopes=frozenset({"orders.write", "tracking.write"}))
 MODERATOR = Identity("m-1", frozenset({"moderators"}))
+ADMIN = Identity("a-1", frozenset({"moderation-admins"}))
 # Small thresholds, so short histories reach every level and both windows.
 POLICY = Policy(standing_window_days=10, standing_long_window_days=40, standing_min_orders=3,
                 at_risk_defect_rate=0.3, at_risk_buyers=2, watch_defect_rate=0.1, watch_buyers=1,
@@ -149,6 +150,20 @@ class StandingMachine(RuleBasedStateMachine):
         if dispute_id is not None:
             buyer = self._party(order_id, 0)
             self._try(lambda: self.services.disputes.cancel(buyer, c.Cancel(dispute_id, None, None)))
+
+    @rule(order_id=st.sampled_from(ORDERS), twice=st.booleans())
+    def a_defect_is_reversed(self, order_id: str, twice: bool) -> None:
+        """A moderation admin subtracts an order's defect (a fault corrected), maybe twice: the
+        second is refused and subtracts nothing more."""
+        for _ in range(2 if twice else 1):
+            self._try(lambda: self.services.moderation.reverse_defect(ADMIN, order_id))
+
+    @rule(order_id=st.sampled_from(ORDERS), buyer=st.sampled_from(BUYERS), seller=st.sampled_from(SELLERS),
+          hours=st.integers(0, 24 * 5), twice=st.booleans())
+    def a_sellers_fault_is_corrected(self, order_id: str, buyer: str, seller: str, hours: int, twice: bool) -> None:
+        """Decided against the seller, then the defect reversed: the common path in one step."""
+        self.a_dispute_runs_its_course(order_id, buyer, seller, "REFUND_FULL", Fault.SELLER, False, hours)
+        self.a_defect_is_reversed(order_id, twice)
 
     # ---- time and timers ------------------------------------------------------------------
     @rule(hours=st.integers(0, 24 * 30))

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from chalicelib.domain.standing import day_bucket, defect_member, month_bucket, seller_key
+from chalicelib.domain.standing import day_bucket, defect_member, member_bucket, month_bucket, seller_key
 
 
 @dataclass(frozen=True)
@@ -33,10 +33,9 @@ def seed_seller(dynamodb: Any, table: str, seller_id: str, today: date, orders: 
 
     def add(day: date, name: str, member: str | None = None) -> None:
         for bucket in (day_bucket(day), month_bucket(day)):
-            item = per_item[(seller_key(seller_id), bucket)]
-            item[name] += 1
-            if member:
-                item["members"].add(member)
+            per_item[(seller_key(seller_id), bucket)][name] += 1
+            if member:  # kept in the bucket's member shard, as the service keeps it
+                per_item[(seller_key(seller_id), member_bucket(bucket, member))]["members"].add(member)
 
     for i in range(orders - recent_orders):
         day = old_days[i % len(old_days)]

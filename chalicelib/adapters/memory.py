@@ -18,8 +18,8 @@ from ..domain.messages import Message
 from ..domain.notes import Note
 from ..domain.orders import Order
 from ..domain.policy import Policy
-from ..domain.rules import REPORT_COUNTS, Rule, rule_key, version_bucket
-from ..domain.standing import LEVEL_KEY, Bucket, Fact, Level, merge, seller_key
+from ..domain.rules import REPORT_COUNTS, Rule, case_key, rule_key, version_bucket
+from ..domain.standing import LEVEL_KEY, Bucket, Fact, Level, merge, reversal, seller_key
 from ..domain.timefmt import fmt
 from ..domain.timers import TimerCommand
 from ..ports import Clock, OrderExists, OutboxRecord, Page
@@ -51,6 +51,7 @@ class InMemoryState:
     counters: dict[tuple[str, str], tuple[dict[str, int], set[str]]] = field(default_factory=dict)
     markers: dict[str, dict[str, Any]] = field(default_factory=dict)
     rules: dict[str, Rule] = field(default_factory=dict)
+    cases: dict[str, tuple[dict[str, Any] | None, dict[str, Any] | None]] = field(default_factory=dict)
     lock: threading.RLock = field(default_factory=threading.RLock)
     reads: int = 0  # requests a real table would have served, for the query-count tests
 
@@ -341,6 +342,28 @@ class InMemoryModeration(_Repo):
 
         self.uow.stage(FakeWrite(check, apply))
 
+    def reverse(self, fact_ids: builtins.list[str]) -> None:
+        for fact_id in fact_ids:
+            self._read()
+            found = self.state.markers.get(fact_id)
+            if found is None:
+                continue
+            marker = copy.deepcopy(found)
+
+            def check(fact_id: str = fact_id) -> None:
+                if self.state.markers.get(fact_id, {}).get("reversals"):
+                    raise ConcurrentModification("this fact was subtracted already")
+
+            def apply(fact_id: str = fact_id, marker: dict[str, Any] = marker) -> None:
+                self.state.markers[fact_id] = {**self.state.markers[fact_id], "reversals": 1}
+                for key, m in reversal(marker).items():
+                    counts, members = self.state.counters.setdefault(key, ({}, set()))
+                    for name, value in m.counts.items():
+                        counts[name] = counts.get(name, 0) + value
+                    members.difference_update(m.members)
+
+            self.uow.stage(FakeWrite(check, apply))
+
     def rules(self) -> builtins.list[Rule]:
         self._read()
         return sorted(self.state.rules.values(), key=lambda r: r.rule_id)
@@ -361,6 +384,30 @@ class InMemoryModeration(_Repo):
         self._read()
         counts = self.state.counters.get((rule_key(rule_id), version_bucket(version)), ({}, set()))[0]
         return {name: counts.get(name, 0) for name in REPORT_COUNTS}
+
+
+    def stage_case(self, dispute_id: str, opened_at: datetime, opened: dict[str, Any] | None,
+                   ended: dict[str, Any] | None) -> None:
+        key = case_key(opened_at, dispute_id)
+
+        def check() -> None:
+            if opened is not None and key in self.state.cases:
+                raise ConcurrentModification("the case record changed meanwhile")
+
+        def apply() -> None:
+            was = self.state.cases.get(key, (None, None))
+            self.state.cases[key] = (copy.deepcopy(opened) if opened is not None else was[0],
+                                     copy.deepcopy(ended) if ended is not None else was[1])
+
+        if opened is not None or ended is not None:
+            self.uow.stage(FakeWrite(check, apply))
+
+    def recent_cases(self, since: datetime, limit: int) -> builtins.list[tuple[dict[str, Any], dict[str, Any] | None]]:
+        self._read()
+        low = fmt(since) or ""
+        keys = sorted((k for k in self.state.cases if k >= low), reverse=True)[:limit]
+        return [(copy.deepcopy(opened), copy.deepcopy(ended)) for k in keys
+                for opened, ended in [self.state.cases[k]] if opened is not None]
 
 
 class InMemoryOutbox:

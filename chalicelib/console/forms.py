@@ -89,3 +89,47 @@ def decision_body(form: dict[str, str], currency: str) -> dict[str, Any]:
                                details={"field": "expected_version"})
         body["expected_version"] = int(version)
     return body
+
+
+def _choices(form: dict[str, str], name: str) -> list[str] | None:
+    """Ticked boxes named ``<name>.<value>``, in the form's order; none ticked: no condition."""
+    picked = [key.split(".", 1)[1] for key, value in form.items() if key.startswith(name + ".") and value]
+    return picked or None
+
+
+def _whole(form: dict[str, str], name: str) -> int | None:
+    text = form.get(name, "").strip()
+    if not text:
+        return None
+    if not (text.isascii() and text.isdigit()) or len(text) > 9:
+        raise InvalidInput(f"{name} must be a whole number", code="VALIDATION_ERROR", details={"field": name})
+    return int(text)
+
+
+def rule_body(form: dict[str, str]) -> dict[str, Any]:
+    """The rule form as the body of ``PUT /moderation/rules/{rule_id}``: a ``when`` key only for a
+    condition given (ticked boxes, a typed amount, a number of days)."""
+    priority = _whole(form, "priority")
+    body: dict[str, Any] = {"description": form.get("description", ""), "mode": form.get("mode", ""),
+                            "priority": 0 if priority is None else priority, "then": form.get("then", "")}
+    when: dict[str, Any] = {}
+    for name in ("reasons", "seller_levels", "buyer_flags"):
+        picked = _choices(form, name)
+        if picked is not None:
+            when[name] = picked
+    typed = form.get("max_amount", "").strip()
+    if typed:
+        currency = form.get("currency", "").strip().upper()
+        if not re.fullmatch(r"[A-Z]{3}", currency):
+            raise InvalidInput("currency must be three letters, like USD", code="VALIDATION_ERROR",
+                               details={"field": "currency"})
+        when["max_amount"] = {"amount": minor_units(typed, currency, "max_amount"), "currency": currency}
+    days = _whole(form, "no_carrier_scan_days")
+    if days is not None:
+        when["no_carrier_scan_days"] = days
+    if when:
+        body["when"] = when
+    version = _whole(form, "expected_version")
+    if version is not None:
+        body["expected_version"] = version
+    return body

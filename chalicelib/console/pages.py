@@ -15,16 +15,19 @@ from .. import schemas, views
 from ..bootstrap import container
 from ..domain.catalog import Fault
 from ..domain.disputes import ASSIGNED_FILTERS, Command, Dispute, QueueFilter, default_fault
-from ..domain.errors import Conflict, DomainError, Forbidden, InvalidInput, Unauthenticated
+from ..domain.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound, Unauthenticated
 from ..domain.identity import Identity
 from ..domain.money import Money
+from ..domain.rules import PREVIEW_DAYS, PREVIEW_LIMIT, Mode, Rule, Then
+from ..domain.standing import Flag, Level
 from ..domain.timefmt import parse as parse_time
 from ..http import Request, route_not_found, validate
+from ..services import access
 from ..services import commands as c
 from ..services.commands import PageRequest
 from . import forms, hosted_ui
 from .session import FORM_COOKIE, NEXT_COOKIE, SESSION_COOKIE, SIGN_IN_COOKIE, SIGN_IN_SECONDS, Sessions, same_token
-from .web import Console, Ctx, Html, Redirect, asked_for, origin, safe_next, security_headers, static_file
+from .web import STATUS, Console, Ctx, Html, Redirect, asked_for, origin, safe_next, security_headers, static_file
 
 blueprint = Blueprint(__name__)
 AT_RISK = timedelta(days=1)  # a case due within a day is marked at risk in the queue
@@ -199,7 +202,8 @@ def sign_in_form(ctx: Ctx) -> Html | Redirect:
 def sign_in(ctx: Ctx) -> Html | Redirect:
     moderator_id = ctx.form.get("moderator_id", "").strip()
     validate({"moderator_id": moderator_id}, {"type": "object", "properties": {"moderator_id": schemas.ID}})
-    value, _ = _signer().issue(Identity(sub=moderator_id, groups=frozenset({"moderators"})))
+    groups = {"moderators", "moderation-admins"} if ctx.form.get("moderation_admin") else {"moderators"}
+    value, _ = _signer().issue(Identity(sub=moderator_id, groups=frozenset(groups)))
     # Back to the page asked for (a console path only: anything else is the queue).
     return Redirect(safe_next(ctx.form.get("next")) or "/console/", cookies=[
         _signer().cookie(SESSION_COOKIE, value, base=ctx.base), Sessions.expired(FORM_COOKIE, ctx.base),
@@ -276,11 +280,98 @@ def signed_out(ctx: Ctx) -> Html:
 @console.page("/console/rules")
 def rules(ctx: Ctx) -> Html:
     """The auto-resolution rules by priority, each with its current version's report (how its
-    dry-run suggestions compare with how people resolved the matched cases)."""
+    dry-run suggestions compare with how people resolved the matched cases); moderation admins
+    get the way to edit each one and to write a new one."""
     moderation = container().services.moderation
     shown = [{**views.rule(r), "report": views.rule_report(*moderation.report(ctx.who, r.rule_id))}
              for r in moderation.rules(ctx.who)]
-    return Html("rules.html", {"rules": shown})
+    return Html("rules.html", {"rules": shown, "can_edit": ctx.who.is_moderation_admin,
+                               "notice": ctx.query.get("notice", "")})
+
+
+RULE_CHOICES = {"reasons": views.REASONS, "seller_levels": tuple(x.value for x in Level),
+                "buyer_flags": tuple(x.value for x in Flag)}
+
+
+def _rule_form(ctx: Ctx, typed: dict[str, str], editing: bool, status: int = 200, problem: Any = None,
+               preview: Any = None) -> Html:
+    fields = ("rule_id", "description", "mode", "priority", "then", "max_amount", "currency",
+              "no_carrier_scan_days", "expected_version",
+              *(f"{name}.{v}" for name, values in RULE_CHOICES.items() for v in values))
+    return Html("rule_edit.html", {
+        "typed": {**dict.fromkeys(fields, ""), **typed}, "editing": editing, "problem": problem, "preview": preview,
+        "choices": RULE_CHOICES,
+        "modes": tuple(m.value for m in Mode), "thens": tuple(t.value for t in Then),
+        "preview_days": PREVIEW_DAYS, "preview_limit": PREVIEW_LIMIT}, status=status)
+
+
+def _typed_rule(r: Rule) -> dict[str, str]:
+    """A stored rule as the form's fields."""
+    w = r.when.to_dict()
+    typed = {"rule_id": r.rule_id, "description": r.description, "mode": r.mode.value, "priority": str(r.priority),
+             "then": r.then.value, "expected_version": str(r.version)}
+    for name in RULE_CHOICES:
+        for value in w.get(name, ()):
+            typed[f"{name}.{value}"] = "on"
+    if "max_amount" in w:
+        m = w["max_amount"]
+        typed["max_amount"], typed["currency"] = forms.major_units(m["amount"], m["currency"]), m["currency"]
+    if "no_carrier_scan_days" in w:
+        typed["no_carrier_scan_days"] = str(w["no_carrier_scan_days"])
+    return typed
+
+
+def _rule_command(ctx: Ctx) -> c.SaveRule:
+    """The form as the PUT route's command, checked by the route's own schema."""
+    rule_id = ctx.form.get("rule_id", "").strip()
+    validate({"rule_id": rule_id}, {"type": "object", "properties": {"rule_id": schemas.ID}})
+    body = forms.rule_body(ctx.form)
+    validate(body, schemas.RULE)
+    return c.SaveRule.from_body(body, rule_id)
+
+
+def _rule_refused(ctx: Ctx, exc: DomainError) -> Html:
+    """The form again with what was typed, the refusal in words and the API's code."""
+    if isinstance(exc, (Forbidden, Unauthenticated)):
+        raise exc
+    status = next((code for cls, code in STATUS if isinstance(exc, cls)), 400)
+    editing = bool(ctx.form.get("editing"))
+    return _rule_form(ctx, ctx.form, editing=editing, status=status, problem=in_words(exc))
+
+
+@console.page("/console/rules/new")
+def new_rule(ctx: Ctx) -> Html:
+    access.require(ctx.who.is_moderation_admin, "only moderation admins change the rules")
+    return _rule_form(ctx, {"mode": "DRY_RUN", "priority": "10", "then": "ESCALATE"}, editing=False)
+
+
+@console.page("/console/rules/{rule_id}/edit")
+def edit_rule(ctx: Ctx, rule_id: str) -> Html:
+    access.require(ctx.who.is_moderation_admin, "only moderation admins change the rules")
+    rule = next((r for r in container().services.moderation.rules(ctx.who) if r.rule_id == rule_id), None)
+    if rule is None:
+        raise NotFound("no such rule", code="RULE_NOT_FOUND")
+    return _rule_form(ctx, _typed_rule(rule), editing=True)
+
+
+@console.page("/console/rules/preview", "POST")
+def preview_rule(ctx: Ctx) -> Html:
+    """Step one: the rule checked as a save checks it, and tried on the recent disputes."""
+    try:
+        _, preview = container().services.moderation.preview(ctx.who, _rule_command(ctx))
+    except DomainError as exc:
+        return _rule_refused(ctx, exc)
+    return _rule_form(ctx, ctx.form, editing=bool(ctx.form.get("editing")), preview=preview.to_dict())
+
+
+@console.page("/console/rules/save", "POST")
+def save_rule(ctx: Ctx) -> Html | Redirect:
+    """Step two: the same rule, saved by the use case of ``PUT /moderation/rules/{rule_id}``."""
+    try:
+        rule = container().services.moderation.save_rule(ctx.who, _rule_command(ctx))
+    except DomainError as exc:
+        return _rule_refused(ctx, exc)
+    return Redirect(f"/console/rules?notice=saved#rule-{rule.rule_id}")
 
 
 # ---- the queue --------------------------------------------------------------------------------

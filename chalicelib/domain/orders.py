@@ -25,7 +25,13 @@ class Defect:
     shipping): counted once per order, since the order's own versioned write records it."""
 
 
-Effect = TimerCommand | PayRefund | MoneyEvent | Defect
+@dataclass(frozen=True)
+class DefectReversed:
+    """A defect counted for the order was corrected (its resolution's fault found to be another's,
+    or its never-shipped refund reversed): subtracted once, by its marker."""
+
+
+Effect = TimerCommand | PayRefund | MoneyEvent | Defect | DefectReversed
 MAX_SHIP_BY = timedelta(days=365)  # a Standard Step Functions execution lives at most a year
 MAX_SCANS = 100  # a shipment keeps its latest carrier scans, oldest first (the item stays small)
 __all__ = ["ORDER_ROLES", "Eligibility", "Escrow", "EscrowStatus", "Order", "OrderCommand", "OrderStatus", "Shipment"]
@@ -122,6 +128,7 @@ class Order:
     shipment_round: int = 1  # a RESEND asks for another shipment (and another ship-by timer)
     previous_shipments: tuple[Shipment, ...] = ()
     defect_counted: bool = False  # seller standing counts at most one defect per order
+    defect_reversed: bool = False  # that defect was subtracted again (and is never counted anew)
     version: int | None = None
     effects: tuple[Effect, ...] = field(default=(), compare=False, repr=False)
 
@@ -212,6 +219,14 @@ class Order:
 
     def _defect(self) -> Order:
         return self if self.defect_counted else replace(self, defect_counted=True)._then(Defect())
+
+    def reverse_defect(self) -> Order:
+        """Subtract the defect counted for this order, once (the order's versioned write records
+        it, so a retry finds it done); the order never counts a defect again afterwards."""
+        if not self.defect_counted or self.defect_reversed:
+            raise Conflict("this order has no counted defect to reverse", code="INVALID_STATE",
+                           details={"defect_counted": self.defect_counted, "defect_reversed": self.defect_reversed})
+        return replace(self, defect_reversed=True)._then(DefectReversed())
 
     # ---- escrow ---------------------------------------------------------------------------
     def release_at(self, policy: Policy) -> datetime | None:
@@ -485,7 +500,7 @@ class Order:
             "delivered_at": fmt(self.delivered_at), "open_dispute_id": self.open_dispute_id,
             "payment": dict(self.payment) if self.payment else None, "shipment_round": self.shipment_round,
             "previous_shipments": [s.to_dict() for s in self.previous_shipments],
-            "defect_counted": self.defect_counted,
+            "defect_counted": self.defect_counted, "defect_reversed": self.defect_reversed,
         }
 
     @classmethod
@@ -501,7 +516,8 @@ class Order:
             payment=d.get("payment"), shipment_round=int(d.get("shipment_round") or 1),
             previous_shipments=tuple(s for s in (Shipment.from_dict(x) for x in d.get("previous_shipments") or [])
                                      if s is not None),
-            defect_counted=bool(d.get("defect_counted")), version=version,
+            defect_counted=bool(d.get("defect_counted")), defect_reversed=bool(d.get("defect_reversed")),
+            version=version,
         )
 
 

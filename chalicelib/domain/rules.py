@@ -260,3 +260,104 @@ def rule_key(rule_id: str) -> str:
 
 def version_bucket(version: int) -> str:
     return f"V#{version:08d}"
+
+
+# ---- the preview of a rule being edited -----------------------------------------------------------
+# A rule being edited is tried against the most recent disputes: those opened in the last
+# ``PREVIEW_DAYS`` days, at most ``PREVIEW_LIMIT`` of them (newest first). Each dispute leaves a
+# small record of what a rule looks at (``opened_case``) as it opens, and of how it ended
+# (``ended_case``) as it ends, in the same writes: the preview reads those records with one Query.
+PREVIEW_DAYS = 30
+PREVIEW_LIMIT = 200
+
+
+def opened_case(dispute_id: str, seller_id: str, buyer_id: str, reason: Reason, total: Money, still_held: Money,
+                last_seen: datetime, opened_at: datetime) -> dict[str, Any]:
+    """What a rule looked at when the dispute opened (the seller's level and the buyer's flag are
+    read afresh by a preview: they are figures of now, not of then)."""
+    return {"dispute_id": dispute_id, "seller_id": seller_id, "buyer_id": buyer_id, "reason": reason.value,
+            "total": total.to_dict(), "still_held": still_held.to_dict(), "last_seen": fmt(last_seen),
+            "opened_at": fmt(opened_at)}
+
+
+def ended_case(dispute: Any) -> dict[str, Any]:
+    """How the dispute ended: who resolved it (None: cancelled) and whether a moderator saw it."""
+    resolution = dispute.resolution or {}
+    return {"outcome": resolution.get("outcome"), "decided_by": resolution.get("decided_by"),
+            "escalated": dispute.escalated_at is not None}
+
+
+@dataclass(frozen=True)
+class PastCase:
+    """A recent dispute as a preview sees it: what a rule looked at as it opened, and its end."""
+
+    dispute_id: str
+    seller_id: str
+    buyer_id: str
+    opened_at: datetime
+    reason: Reason
+    total: Money
+    still_held: Money
+    last_seen: datetime
+    end: dict[str, Any] | None = None
+
+    @classmethod
+    def from_dict(cls, opened: dict[str, Any], end: dict[str, Any] | None) -> PastCase:
+        return cls(dispute_id=opened["dispute_id"], seller_id=opened["seller_id"], buyer_id=opened["buyer_id"],
+                   opened_at=parse(opened["opened_at"]), reason=Reason(opened["reason"]),
+                   total=Money.from_dict(opened["total"], "total"),
+                   still_held=Money.from_dict(opened["still_held"], "still_held"),
+                   last_seen=parse(opened["last_seen"]), end=end)
+
+    def case(self, seller_level: Level | None, buyer_flag: Flag | None) -> Case:
+        return Case(reason=self.reason, total=self.total, still_held=self.still_held,
+                    days_without_scan=days_without_scan(self.last_seen, self.opened_at),
+                    seller_level=seller_level, buyer_flag=buyer_flag)
+
+
+@dataclass(frozen=True)
+class Preview:
+    """How a rule would have done on the recent disputes: ``considered`` of them (opened since
+    ``since``, at most ``limit``), ``matched``, and of the matched ones that people resolved,
+    how many ``agreed`` with the rule's ``then`` (as its report counts them)."""
+
+    since: datetime
+    days: int
+    limit: int
+    considered: int
+    matched: int
+    decided_by_people: int
+    agreed: int
+    disagreed: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"since": fmt(self.since), "days": self.days, "limit": self.limit, "considered": self.considered,
+                "matched": self.matched, "decided_by_people": self.decided_by_people, "agreed": self.agreed,
+                "disagreed": self.disagreed}
+
+
+def preview(rule: Rule, cases: Iterable[PastCase], since: datetime, level_of: Any, flag_of: Any,
+            days: int = PREVIEW_DAYS, limit: int = PREVIEW_LIMIT) -> Preview:
+    """``rule`` (whatever its mode) tried on ``cases``; ``level_of(seller_id)`` and
+    ``flag_of(buyer_id)`` are asked only when the rule has a condition on them."""
+    considered = matched = people = agreed = disagreed = 0
+    for past in cases:
+        considered += 1
+        level = level_of(past.seller_id) if rule.when.needs_standing else None
+        flag = flag_of(past.buyer_id) if rule.when.needs_signals else None
+        if not rule.matches(past.case(level, flag)):
+            continue
+        matched += 1
+        end = past.end or {}
+        counts = agreement(rule.then.value, end if end.get("outcome") else None, bool(end.get("escalated")))
+        people += counts.get("decided_by_people", 0)
+        agreed += counts.get("agreed", 0)
+        disagreed += counts.get("disagreed", 0)
+    return Preview(since, days, limit, considered, matched, people, agreed, disagreed)
+
+
+CASES = "CASES"  # the partition of the disputes' records for previews, newest last
+
+
+def case_key(opened_at: datetime, dispute_id: str) -> str:
+    return f"{fmt(opened_at)}#{dispute_id}"

@@ -8,6 +8,7 @@ see ``Windows``. docs/RULES.md "Seller standing and buyer signals" says the same
 """
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -55,6 +56,26 @@ LEVEL_KEY = "D#~level"
 
 def month_bucket(day: date) -> str:
     return f"M#{day.year:04d}-{day.month:02d}"
+
+
+# A seller's defects are kept as a set of [buyer, order] entries (distinct buyers are counted from
+# them), spread over ``MEMBER_SHARDS`` items per day or month beside the counters' item, by a
+# stable hash of the entry: no item of a big seller nears DynamoDB's 400 KB (an entry is about 60
+# bytes: a shard holds some 6,000, so a month some 100,000 defects). A range read returns the
+# shards with their bucket (``<bucket>#<nn>`` sorts right after ``<bucket>``).
+MEMBER_SHARDS = 16
+SHARD_END = "#~"  # after every shard of a bucket
+
+
+def member_bucket(bucket: str, member: str) -> str:
+    """The item of ``bucket`` that keeps ``member``."""
+    shard = int.from_bytes(hashlib.sha256(member.encode()).digest()[:4], "big") % MEMBER_SHARDS
+    return f"{bucket}#{shard:02d}"
+
+
+def bucket_of(key: str) -> str:
+    """The day or month an item belongs to (a member shard's, or the counters' own)."""
+    return "#".join(key.split("#", 2)[:2])
 
 
 def defect_member(buyer_id: str, order_id: str) -> str:
@@ -142,6 +163,18 @@ def dispute_facts(dispute_id: str, order_id: str, buyer_id: str, seller_id: str,
     return out
 
 
+def reversal(marker: dict[str, Any]) -> dict[tuple[str, str], Merged]:
+    """What subtracting a fact changes, from its marker: each bucket's counts negated, and its
+    defect entry (``Merged.members``) to be removed from the shard that keeps it."""
+    out: dict[tuple[str, str], Merged] = {}
+    party, member = str(marker["party"]), marker.get("member")
+    for bucket in marker["buckets"]:
+        out[(party, bucket)] = Merged({name: -int(value) for name, value in marker["counts"].items()})
+        if member:
+            out.setdefault((party, member_bucket(bucket, member)), Merged()).members.add(member)
+    return out
+
+
 @dataclass
 class Merged:
     """Facts of one write, added up per counter item (a transaction touches an item once)."""
@@ -150,15 +183,16 @@ class Merged:
     members: set[str] = field(default_factory=set)
 
 
-def merge(facts: Iterable[Fact]) -> dict[tuple[str, str], Merged]:
+def merge(facts: Iterable[Fact], sign: int = 1) -> dict[tuple[str, str], Merged]:
+    """The counters' changes per item (``sign`` -1: a reversal's); a member goes to its shard."""
     out: dict[tuple[str, str], Merged] = {}
     for f in facts:
         for bucket in f.buckets:
             m = out.setdefault((f.party, bucket), Merged())
             for name, value in f.counts.items():
-                m.counts[name] = m.counts.get(name, 0) + value
+                m.counts[name] = m.counts.get(name, 0) + sign * value
             if f.member:
-                m.members.add(f.member)
+                out.setdefault((f.party, member_bucket(bucket, f.member)), Merged()).members.add(f.member)
     return out
 
 
@@ -226,11 +260,11 @@ class Windows:
         if self.long_start > last:
             return []
         if _month_start(self.long_start) == _month_start(last):
-            return [(day_bucket(self.long_start), day_bucket(last))]
-        ranges = [(day_bucket(self.long_start), day_bucket(_month_end(self.long_start)))]
+            return [(day_bucket(self.long_start), day_bucket(last) + SHARD_END)]
+        ranges = [(day_bucket(self.long_start), day_bucket(_month_end(self.long_start)) + SHARD_END)]
         first_month = _month_end(self.long_start) + timedelta(days=1)
         if first_month <= last:
-            ranges.append((month_bucket(first_month), month_bucket(last)))
+            ranges.append((month_bucket(first_month), month_bucket(last) + SHARD_END))
         return ranges
 
     def sum(self, buckets: Iterable[Bucket], start: date) -> Totals:
@@ -238,7 +272,7 @@ class Windows:
         totals = Totals()
         low, high = day_bucket(start), day_bucket(self.today)
         for b in buckets:
-            if b.key.startswith("M#") or low <= b.key <= high:
+            if b.key.startswith("M#") or low <= bucket_of(b.key) <= high:
                 totals.add(b.counts, b.members)
         return totals
 

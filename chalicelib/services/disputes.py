@@ -53,6 +53,10 @@ class Disputes(UseCases):
                 reason=cmd.reason, description=cmd.description, requested=cmd.requested, amount=cmd.amount,
                 item_ids=list(cmd.item_ids), now=now, policy=self.policy, order_placed_at=order.created_at)
             attached = order.attach_dispute(dispute.dispute_id)
+            last_seen = attached.shipment.last_seen if attached.shipment else attached.created_at
+            uow.case_opened(dispute.dispute_id, now, rules.opened_case(
+                dispute.dispute_id, order.seller_id, order.buyer_id, dispute.reason, order.total,
+                attached.escrow.still_held, last_seen, now))
             self._apply_rules(uow, dispute, attached, now)
             if not dispute.is_open:  # an ACTIVE rule refunded it: the order settles in the same write
                 outcome, refund, refund_id = dispute.settlement()

@@ -7,20 +7,22 @@ from __future__ import annotations
 
 import builtins
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from ..domain import standing as st
 from ..domain.disputes import Actor, Dispute
 from ..domain.errors import ConcurrentModification, NotFound
 from ..domain.identity import Identity
+from ..domain.orders import Order
 from ..domain.policy import Policy
-from ..domain.rules import Rule, require_live_room
+from ..domain.rules import PREVIEW_DAYS, PREVIEW_LIMIT, PastCase, Preview, Rule, preview, require_live_room
 from ..domain.timefmt import fmt
 from ..ports import ModerationRepository
 from . import access
 from .base import UseCases
 from .commands import SaveRule
+from .unit_of_work import UnitOfWork
 
 
 def read_standing(repo: ModerationRepository, seller_id: str, now: datetime, policy: Policy
@@ -98,6 +100,19 @@ class Moderation(UseCases):
         with self.uow() as uow:
             return read_signals(uow.moderation, buyer_id, self.clock.now(), self.policy)
 
+    def reverse_defect(self, who: Identity, order_id: str) -> Order:
+        """Subtract the defect counted for an order (its resolution's fault corrected, or its
+        never-shipped refund reversed): moderation admins only; once (a second time is refused
+        INVALID_STATE, and two at once: one loses the order's version)."""
+        access.require(who.is_moderation_admin, "only moderation admins correct the standing")
+        with self.uow() as uow:
+            order = uow.orders.get(order_id)
+            if order is None:
+                raise NotFound("no such order", code="ORDER_NOT_FOUND")
+            saved = uow.orders.save(order.reverse_defect())
+            uow.commit()
+            return saved
+
     def insights(self, who: Identity) -> Insights:
         return Insights(self, who)
 
@@ -107,24 +122,58 @@ class Moderation(UseCases):
         with self.uow() as uow:
             return sorted(uow.moderation.rules(), key=lambda r: r.sort_key)
 
+    def _define(self, uow: UnitOfWork, who: Identity, cmd: SaveRule) -> tuple[Rule, Rule | None, builtins.list[Rule]]:
+        """The rule ``cmd`` describes, validated as a save validates it (INVALID_RULE,
+        INVALID_CURRENCY, RULE_LIMIT_REACHED, VERSION_CONFLICT), with the version it replaces."""
+        access.require(who.is_moderation_admin, "only moderation admins change the rules")
+        rules = uow.moderation.rules()
+        previous = next((r for r in rules if r.rule_id == cmd.rule_id), None)
+        current = previous.version if previous else 0
+        if cmd.expected_version is not None and cmd.expected_version != current:
+            raise ConcurrentModification("the rule has moved on", details={"current_version": current})
+        rule = Rule.define(cmd.rule_id, cmd.description, cmd.mode, cmd.priority, cmd.when, cmd.then, previous,
+                           self.clock.now(), who.sub)
+        if rule is not previous:
+            require_live_room(rules, rule, self.policy.max_live_rules)
+        return rule, previous, rules
+
     def save_rule(self, who: Identity, cmd: SaveRule) -> Rule:
         """A new version of the rule (validated: nothing is stored when it is refused); it applies
         to disputes opened from now on."""
-        access.require(who.is_moderation_admin, "only moderation admins change the rules")
         with self.uow() as uow:
-            rules = uow.moderation.rules()
-            previous = next((r for r in rules if r.rule_id == cmd.rule_id), None)
-            current = previous.version if previous else 0
-            if cmd.expected_version is not None and cmd.expected_version != current:
-                raise ConcurrentModification("the rule has moved on", details={"current_version": current})
-            rule = Rule.define(cmd.rule_id, cmd.description, cmd.mode, cmd.priority, cmd.when, cmd.then, previous,
-                               self.clock.now(), who.sub)
+            rule, previous, _ = self._define(uow, who, cmd)
             if rule is previous:
                 return rule
-            require_live_room(rules, rule, self.policy.max_live_rules)
             uow.moderation.save_rule(rule, previous.version if previous else None)
             uow.commit()
             return rule
+
+    def preview(self, who: Identity, cmd: SaveRule) -> tuple[Rule, Preview]:
+        """The rule ``cmd`` describes, validated exactly as ``save_rule`` would (nothing is
+        stored), tried on the recent disputes: those opened in the last ``PREVIEW_DAYS`` days, at
+        most ``PREVIEW_LIMIT`` (one Query of their records). A condition on the seller's level or
+        the buyer's flag reads today's figures, once per distinct seller (at most three Queries)
+        and buyer (one Query) of those disputes."""
+        now = self.clock.now()
+        since = now - timedelta(days=PREVIEW_DAYS)
+        with self.uow() as uow:
+            rule, _, _ = self._define(uow, who, cmd)
+            cases = [PastCase.from_dict(opened, ended)
+                     for opened, ended in uow.moderation.recent_cases(since, PREVIEW_LIMIT)]
+            levels: dict[str, st.Level] = {}
+            flags: dict[str, st.Flag] = {}
+
+            def level_of(seller_id: str) -> st.Level:
+                if seller_id not in levels:
+                    levels[seller_id] = read_standing(uow.moderation, seller_id, now, self.policy)[0].level
+                return levels[seller_id]
+
+            def flag_of(buyer_id: str) -> st.Flag:
+                if buyer_id not in flags:
+                    flags[buyer_id] = read_signals(uow.moderation, buyer_id, now, self.policy).flag
+                return flags[buyer_id]
+
+            return rule, preview(rule, cases, since, level_of, flag_of)
 
     def report(self, who: Identity, rule_id: str) -> tuple[Rule, dict[str, int]]:
         access.require(who.is_moderator or who.is_moderation_admin, "only moderators read the rules")

@@ -14,9 +14,9 @@ from typing import Any, Protocol
 from ..domain import standing as st
 from ..domain.disputes import Dispute, party_details
 from ..domain.ledger import PayRefund
-from ..domain.orders import Defect, Order
+from ..domain.orders import Defect, DefectReversed, Order
 from ..domain.policy import Policy
-from ..domain.rules import report_facts
+from ..domain.rules import ended_case, report_facts
 from ..domain.timefmt import fmt
 from ..domain.timers import TimerCommand
 from ..metrics import count_committed
@@ -58,13 +58,17 @@ class UnitOfWork(ABC):
         self._staged: list[Any] = []
         self._outbox: list[OutboxRecord] = []
         self._facts: list[st.Fact] = []
+        # Disputes' records for rule previews: dispute id -> [opened at, as it opened, its end].
+        self._cases: dict[str, list[Any]] = {}
+        self._reversals: list[str] = []  # facts to subtract, by their markers
 
     def __enter__(self) -> UnitOfWork:
-        self._staged, self._outbox, self._facts = [], [], []
+        self._staged, self._outbox, self._facts, self._cases, self._reversals = [], [], [], {}, []
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._staged, self._outbox, self._facts = [], [], []  # whatever was not committed is dropped
+        # whatever was not committed is dropped
+        self._staged, self._outbox, self._facts, self._cases, self._reversals = [], [], [], {}, []
 
     # ---- staging (called by the repositories and the use cases) ---------------------------
     def stage(self, write: Any) -> None:
@@ -80,6 +84,8 @@ class UnitOfWork(ABC):
         self.record(st.dispute_facts(dispute.dispute_id, dispute.order_id, dispute.buyer_id, dispute.seller_id,
                                      placed, dispute.new_events))
         self.record(report_facts(dispute, dispute.new_events))
+        if any(e["event"] in ("dispute.resolved", "dispute.cancelled") for e in dispute.new_events):
+            self._cases.setdefault(dispute.dispute_id, [dispute.created_at, None, None])[2] = ended_case(dispute)
         dispute.timer_commands, dispute.new_events = [], []
 
     def collect_order(self, order: Order, registered: bool = False) -> None:
@@ -95,8 +101,16 @@ class UnitOfWork(ABC):
                 self._outbox.append(OutboxRecord.refund(effect, now))
             elif isinstance(effect, Defect):
                 self.record([st.defect(order.order_id, order.buyer_id, order.seller_id, order.created_at)])
+            elif isinstance(effect, DefectReversed):
+                self._reversals.append(st.defect(order.order_id, order.buyer_id, order.seller_id,
+                                                 order.created_at).fact_id)
             else:
                 self.publish(effect.detail_type, {**effect.details, "at": fmt(now)})
+
+    def case_opened(self, dispute_id: str, opened_at: datetime, opened: dict[str, Any]) -> None:
+        """A dispute's record for rule previews (rules.opened_case), written with this commit; its
+        end, if it ends in the same change (an ACTIVE rule), goes in the same item."""
+        self._cases.setdefault(dispute_id, [opened_at, None, None])[1] = opened
 
     def record(self, facts: list[st.Fact]) -> None:
         """Standing facts, written with this unit's commit (see ``_stage_facts``)."""
@@ -133,6 +147,12 @@ class UnitOfWork(ABC):
         facts, self._facts = self._facts, []
         if facts:
             self.moderation.record(list({f.fact_id: f for f in facts}.values()))
+        reversals, self._reversals = self._reversals, []
+        if reversals:
+            self.moderation.reverse(reversals)
+        cases, self._cases = self._cases, {}
+        for dispute_id, (opened_at, opened, ended) in cases.items():
+            self.moderation.stage_case(dispute_id, opened_at, opened, ended)
 
     @abstractmethod
     def _write(self, staged: list[Any], outbox: list[OutboxRecord]) -> None:

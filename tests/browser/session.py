@@ -54,10 +54,12 @@ class Watched:
 IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
 
 
-def sign_in(page: Any, base: str, moderator_id: str) -> None:
-    """The development sign-in, as a person does it."""
+def sign_in(page: Any, base: str, moderator_id: str, admin: bool = False) -> None:
+    """The development sign-in, as a person does it (``admin``: also a moderation admin)."""
     page.goto(f"{base}/console/")
     assert page.url.endswith("/console/sign-in")
     page.fill("input[name=moderator_id]", moderator_id)
+    if admin:
+        page.check("input[name=moderation_admin]")
     page.click("form button[type=submit]")
     page.wait_for_url(f"{base}/console/")

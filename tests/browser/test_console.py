@@ -430,3 +430,50 @@ def test_on_a_tablet_the_order_and_the_way_to_the_decision_come_before_the_narra
     sign_in(wide, base, "m-10")
     open_case(wide, base, did)
     assert wide.locator("#to-decision").is_hidden(), "two columns side by side need no jump"
+
+
+def test_an_admin_edits_a_rule_through_its_preview_and_a_moderator_gets_no_edit_form(
+        dev: dict[str, Any], api: LocalApi, browse: Any) -> None:
+    base = dev["base"]
+    escalated_case(api, unique("o-rule"))  # at least one recent dispute for the preview to consider
+    rule_id = unique("rule")
+    watched = browse()
+    page = watched.page()
+    sign_in(page, base, "a-1", admin=True)
+    page.goto(f"{base}/console/rules")
+    page.click("#new-rule")
+    page.fill("input[name=rule_id]", rule_id)
+    page.fill("textarea[name=description]", f"Escalate described-badly cases {XSS_IMG}")
+    page.select_option("select[name=mode]", "DRY_RUN")
+    page.fill("input[name=priority]", "3")
+    page.check("input[name='reasons.NOT_AS_DESCRIBED']")
+    page.select_option("select[name=then]", "ESCALATE")
+    assert page.locator("#save-button").count() == 0, "no save before a preview"
+    page.click("#preview-button")
+    page.wait_for_selector("#preview")
+    considered, matched = int(page.inner_text("#preview-considered")), int(page.inner_text("#preview-matched"))
+    assert considered >= 1 and 1 <= matched <= considered
+    assert int(page.inner_text("#preview-agreed")) + int(page.inner_text("#preview-disagreed")) == \
+        int(page.inner_text("#preview-people"))
+    assert "30 days" in page.inner_text("#preview")
+    assert page.input_value("textarea[name=description]") == f"Escalate described-badly cases {XSS_IMG}"
+    page.screenshot(path=str(IMAGES / "console-rule-preview.png"), full_page=True)
+    page.click("#save-button")
+    page.wait_for_url(re.compile(r"/console/rules\?notice=saved"))
+    row = page.locator(f"#rule-{rule_id}")
+    assert f"Escalate described-badly cases {XSS_IMG}" in row.inner_text()  # shown as text, ran nothing
+    assert "dry run" in row.inner_text() and "v1" in row.inner_text()
+    page.screenshot(path=str(IMAGES / "console-rules.png"), full_page=True)
+    saved = [r for r in api.call("GET", "/moderation/rules", "m-1")["items"] if r["rule_id"] == rule_id]
+    assert [(r["version"], r["mode"], r["when"], r["then"]) for r in saved] == [
+        (1, "DRY_RUN", {"reasons": ["NOT_AS_DESCRIBED"]}, "ESCALATE")]
+
+    plain = browse()
+    moderator = plain.page()
+    sign_in(moderator, base, "m-2")
+    moderator.goto(f"{base}/console/rules")
+    assert moderator.locator(f"#rule-{rule_id}").count() == 1
+    assert moderator.locator("#new-rule, .edit-rule").count() == 0
+    plain.expect(403)
+    refused = moderator.goto(f"{base}/console/rules/{rule_id}/edit")
+    assert refused.status == 403 and moderator.locator("#rule-form").count() == 0

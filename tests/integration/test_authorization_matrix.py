@@ -125,6 +125,8 @@ MATRIX: tuple[Row, ...] = (
     Row("GET", "/buyers/{buyer_id}/signals"),
     Row("GET", "/moderation/rules"),
     Row("PUT", "/moderation/rules/{rule_id}", RULE),
+    Row("POST", "/moderation/rules/{rule_id}/preview", RULE),
+    Row("POST", "/orders/{order_id}/defect-reversal"),
     Row("GET", "/moderation/rules/{rule_id}/report"),
 )
 
@@ -260,3 +262,10 @@ def test_a_moderator_editing_rules_without_moderation_admins_is_403_and_nothing_
         ["counterfeits"]
     for caller in (BUYER, SELLER, STRANGER, SERVICE):
         assert call(client, "GET", "/moderation/rules", caller).status_code == 403, caller
+    for caller in (MODERATOR, BUYER, SELLER, STRANGER, SERVICE):  # a preview is an admin's, as a save is
+        r = call(client, "POST", "/moderation/rules/counterfeits/preview", caller, RULE)
+        assert (r.status_code, r.json_body["error"]["code"]) == (403, "NOT_YOUR_ACTION"), caller
+    shown = ok(client.http.request("POST", "/moderation/rules/counterfeits/preview", headers=admin,
+                                   body=dumps({**RULE, "priority": 7}).encode()), 200)
+    assert shown["rule"]["version"] == 2 and shown["preview"]["considered"] == 0
+    assert [x["version"] for x in ok(call(client, "GET", "/moderation/rules", MODERATOR), 200)["items"]] == [1]

@@ -67,6 +67,8 @@ BODY_SCHEMAS: dict[str, dict[str, Any]] = {
     "/sandbox/orders/{order_id}/carrier-scans": schemas.SIMULATED_SCAN,
     "/sandbox/orders/{order_id}/refunds/{refund_id}/settle": schemas.SIMULATED_SETTLEMENT,
     "/moderation/rules/{rule_id}": schemas.RULE,  # PUT
+    "/moderation/rules/{rule_id}/preview": schemas.RULE,
+    "/orders/{order_id}/defect-reversal": schemas.EMPTY,
 }
 # The routes above that take their body by another method than POST.
 BODY_METHOD = {"/moderation/rules/{rule_id}": "PUT"}

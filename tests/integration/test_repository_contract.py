@@ -408,9 +408,12 @@ def test_facts_add_up_per_item_and_a_fact_written_twice_is_refused(repo):
     with repo.uow() as uow:
         days = uow.moderation.buckets(st.seller_key("s-1"), "D#2026-11-01", "D#2026-11-30")
         months = uow.moderation.buckets(st.seller_key("s-1"), "M#2026-01", "M#2026-12")
-    for found in (days, months):
-        assert [(b.counts, b.members) for b in found] == [({"orders": 2, "defects": 1},
-                                                           frozenset({st.defect_member("b-1", "o-1")}))]
+    member = st.defect_member("b-1", "o-1")
+    for found, bucket in ((days, st.day_bucket(T0.date())), (months, st.month_bucket(T0.date()))):
+        # the counters on the bucket's own item, the defect's entry on its member shard beside it
+        assert [(b.key, b.counts, b.members) for b in found] == [
+            (bucket, {"orders": 2, "defects": 1}, frozenset()),
+            (st.member_bucket(bucket, member), {}, frozenset({member}))]
     with pytest.raises(ConcurrentModification):
         repo._one(lambda uow: uow.moderation.record([st.defect("o-1", "b-1", "s-1", T0)]))
     with repo.uow() as uow:

@@ -135,3 +135,42 @@ def test_standing_and_signals_equal_a_recomputation_over_dynamodb(aws: dict[str,
 def settings_for_dynamodb() -> Any:
     return settings(max_examples=6, stateful_step_count=12, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+
+
+def test_a_moderation_admin_reverses_a_defect_once_over_http(client: Any, wired: Any) -> None:
+    did = delivered_and_disputed(client, "o-1").json_body["dispute_id"]
+    seller = auth("s-1")
+    assert client.http.post(f"/disputes/{did}/reject", headers=seller, body=dumps({"message": "No"})).status_code == 200
+    assert client.http.post(f"/disputes/{did}/escalate", headers=seller, body=dumps({})).status_code == 200
+    decided = client.http.post(f"/disputes/{did}/decision", headers=auth("m-1", "moderators"), body=dumps(
+        {"outcome": "REFUND_FULL", "rationale": "The photos show another colour."}))
+    assert decided.status_code == 200 and decided.json_body["resolution"]["fault"] == "SELLER"
+    standing = client.http.get("/sellers/s-1/standing", headers=auth("m-1", "moderators")).json_body
+    assert (standing["defects"], standing["defective_buyers"]) == (1, 1)
+    refused = client.http.post("/orders/o-1/defect-reversal", headers=auth("m-1", "moderators"), body=dumps({}))
+    assert (refused.status_code, refused.json_body["error"]["code"]) == (403, "NOT_YOUR_ACTION")
+    admin = auth("a-1", "moderation-admins")
+    reversed_ = client.http.post("/orders/o-1/defect-reversal", headers=admin, body=dumps({}))
+    assert reversed_.status_code == 200, reversed_.body
+    assert reversed_.json_body == {"order_id": "o-1", "seller_id": "s-1", "defect_reversed": True}
+    again = client.http.post("/orders/o-1/defect-reversal", headers=admin, body=dumps({}))
+    assert (again.status_code, again.json_body["error"]["code"]) == (409, "INVALID_STATE")
+    after = client.http.get("/sellers/s-1/standing", headers=auth("m-1", "moderators")).json_body
+    assert (after["orders"], after["disputes"], after["defects"], after["defective_buyers"]) == (1, 1, 0, 0)
+
+
+def test_a_moderators_claim_and_release_answer_with_the_figures_and_a_party_never_sees_them(client: Any,
+                                                                                        wired: Any) -> None:
+    did = delivered_and_disputed(client, "o-1").json_body["dispute_id"]
+    seller = auth("s-1")
+    assert client.http.post(f"/disputes/{did}/reject", headers=seller, body=dumps({"message": "No"})).status_code == 200
+    escalated = client.http.post(f"/disputes/{did}/escalate", headers=seller, body=dumps({}))
+    assert escalated.status_code == 200 and "seller_standing" not in escalated.json_body  # a party's answer
+    moderator = auth("m-1", "moderators")
+    for action in ("claim", "release"):
+        with dynamodb_requests() as seen:
+            r = client.http.post(f"/disputes/{did}/{action}", headers=moderator, body=dumps({}))
+        assert r.status_code == 200, r.body
+        assert r.json_body["seller_standing"] == {"level": "NOT_ENOUGH_DATA", "defect_rate": 0.0}
+        assert r.json_body["buyer_signals"] == {"flag": "NONE", "lost": 0}
+        assert seen.count("Query") == 3 + 1  # the seller's three key ranges (few orders), the buyer's one

@@ -78,6 +78,14 @@ def a_rule(world: World) -> Ctx:
     return {"rule_id": "counterfeits"}
 
 
+def a_defect(world: World) -> Ctx:
+    """An order whose dispute a moderator decided against the seller: a defect of theirs."""
+    ctx = world.escalated()
+    world.services.disputes.decide(MODERATOR, c.Decide(ctx["dispute_id"], None, "REFUND_FULL", None,
+                                                       "The photos show a different item", None))
+    return ctx
+
+
 EVERYONE: dict[str, Outcome] = dict.fromkeys(CALLERS, ALLOWED)
 READ_BY_PARTIES = only("buyer", "seller", "moderator")
 
@@ -245,6 +253,12 @@ MATRIX: tuple[Row, ...] = (
     Row("PUT /moderation/rules/{rule_id}", "moderation.save_rule", nothing,
         lambda s, who, ctx: s.moderation.save_rule(who, c.SaveRule.from_body(RULE, "counterfeits")), group_only("admin"),
         lambda r, ctx, caller: (r.rule_id, r.version) == ("counterfeits", 1)),
+    Row("POST /moderation/rules/{rule_id}/preview", "moderation.preview", a_rule,
+        lambda s, who, ctx: s.moderation.preview(who, c.SaveRule.from_body({**RULE, "priority": 9}, ctx["rule_id"])),
+        group_only("admin"), lambda r, ctx, caller: (r[0].version, r[1].considered) == (2, 0)),
+    Row("POST /orders/{order_id}/defect-reversal", "moderation.reverse_defect", a_defect,
+        lambda s, who, ctx: s.moderation.reverse_defect(who, ctx["order_id"]), group_only("admin"),
+        lambda r, ctx, caller: r.defect_reversed),
     Row("GET /moderation/rules/{rule_id}/report", "moderation.report", a_rule,
         lambda s, who, ctx: s.moderation.report(who, ctx["rule_id"]), group_only("moderator", "admin"),
         lambda r, ctx, caller: r[0].rule_id == "counterfeits" and r[1]["evaluated"] == 0),

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from chalicelib import config
-from chalicelib.domain import evidence, orders
+from chalicelib.domain import evidence, orders, rules
 from chalicelib.domain.catalog import EVIDENCE_EXPECTED, RECEIVED_REASONS, SUGGESTED_SOLUTIONS, Outcome, Reason, Solution
 from chalicelib.domain.disputes import PHASES, TERMINAL, TRANSITIONS, Dispute, Status
 from chalicelib.domain.errors import RuleViolation
@@ -43,6 +43,8 @@ CONSTANTS: dict[str, tuple[timedelta | int, str | None]] = {
     "MAX_FILES_PER_PARTY": (evidence.MAX_FILES_PER_PARTY, None),
     "SLOTS_PER_PLACE": (evidence.SLOTS_PER_PLACE, None),
     "MAX_SCANS": (orders.MAX_SCANS, None),
+    "PREVIEW_DAYS": (timedelta(days=rules.PREVIEW_DAYS), None),
+    "PREVIEW_LIMIT": (rules.PREVIEW_LIMIT, None),
 }
 # What Settings.from_env needs besides the durations.
 BASE_ENV = {"AUTH_PUBLIC_KEY": "unused", "AUTH_ISSUER": "issuer", "AUTH_AUDIENCE": "audience"}

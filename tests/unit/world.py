@@ -69,7 +69,7 @@ class World:
         """Everything stored, and everything that went out to the world (deep copies)."""
         s = self.state
         return copy.deepcopy({"orders": s.orders, "disputes": s.disputes, "messages": s.messages, "notes": s.notes,
-                              "counters": s.counters, "markers": s.markers, "rules": s.rules,
+                              "counters": s.counters, "markers": s.markers, "rules": s.rules, "cases": s.cases,
                               "evidence": s.evidence, "outbox": s.outbox, "objects": self.store.objects,
                               "started": self.timers.started, "stopped": self.timers.stopped,
                               "events": self.publisher.events})

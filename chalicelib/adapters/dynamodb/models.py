@@ -145,7 +145,8 @@ def make_tables(names: dict[str, str], region_name: str) -> Tables:
         """Seller standing, buyer signals and the rules, in one table read by key ranges:
         ``S#<seller>``/``B#<buyer>`` + ``D#<day>`` or ``M#<month>``: a party's counters;
         ``F#<fact id>`` + ``F``: a fact's marker (what it added); ``RULES`` + ``<rule id>``: a rule;
-        ``R#<rule id>`` + ``V#<version>``: that version's report counters."""
+        ``R#<rule id>`` + ``V#<version>``: that version's report counters; ``CASES`` + ``<opened at>#<dispute id>``:
+        a dispute's record for rule previews (``doc``: as it opened, ``ended``: how it ended)."""
 
         class Meta(StageMeta):
             table_name = names["moderation"]
@@ -167,7 +168,9 @@ def make_tables(names: dict[str, str], region_name: str) -> Tables:
         disagreed = NumberAttribute(null=True)
         members = UnicodeSetAttribute(null=True)  # a seller's defects: [buyer, order] as JSON
         rule_version = NumberAttribute(null=True)
+        reversals = NumberAttribute(null=True)  # on a fact's marker: 1 once the fact was subtracted
         doc = MapAttribute(null=True)  # type: ignore[var-annotated]
+        ended = MapAttribute(null=True)  # type: ignore[var-annotated,no-untyped-call,unused-ignore]  # a dispute's record: its end
 
     class OutboxModel(Model):
         """Pending work for the outside world; see ports.OutboxRecord. Deleted once done."""

@@ -3,6 +3,7 @@ are staged on the unit of work (see unit_of_work.py) and happen at its commit.""
 from __future__ import annotations
 
 import builtins
+import itertools
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import replace
@@ -16,8 +17,8 @@ from ...domain.messages import Message
 from ...domain.notes import Note
 from ...domain.orders import Order
 from ...domain.policy import Policy
-from ...domain.rules import REPORT_COUNTS, Rule, rule_key, version_bucket
-from ...domain.standing import LEVEL_KEY, Bucket, Fact, Level, merge, seller_key
+from ...domain.rules import CASES, REPORT_COUNTS, Rule, case_key, rule_key, version_bucket
+from ...domain.standing import LEVEL_KEY, Bucket, Fact, Level, merge, reversal, seller_key
 from ...domain.timefmt import fmt
 from ...ports import OrderExists, OutboxRecord, Page
 from ...services.unit_of_work import UnitOfWork
@@ -327,6 +328,22 @@ class DynamoModeration(_Repo):
                 actions.append(m.members.add(set(merged.members)))
             self.uow.stage(Write("update", m(party, bucket), lambda: _stale("counters"), actions=actions))
 
+    def reverse(self, fact_ids: builtins.list[str]) -> None:
+        m = self.t.moderation
+        for fact_id in fact_ids:
+            marker = _get(m, f"F#{fact_id}", MARKER)
+            if marker is None or marker.doc is None:
+                continue
+            self.uow.stage(Write("update", m(f"F#{fact_id}", MARKER),
+                                 lambda: ConcurrentModification("this fact was subtracted already"),
+                                 actions=[m.reversals.set(1)],
+                                 condition=m.pk.exists() & m.reversals.does_not_exist()))
+            for (party, bucket), merged in reversal(marker.doc.as_dict()).items():
+                actions = [getattr(m, name).add(value) for name, value in merged.counts.items()]
+                if merged.members:
+                    actions.append(m.members.delete(set(merged.members)))
+                self.uow.stage(Write("update", m(party, bucket), lambda: _stale("counters"), actions=actions))
+
     def rules(self) -> builtins.list[Rule]:
         m = self.t.moderation
         return [Rule.from_dict(item.doc.as_dict()) for item in m.query(RULES, consistent_read=True)]
@@ -344,6 +361,23 @@ class DynamoModeration(_Repo):
     def report(self, rule_id: str, version: int) -> dict[str, int]:
         item = _get(self.t.moderation, rule_key(rule_id), version_bucket(version))
         return {name: int(getattr(item, name) or 0) if item is not None else 0 for name in REPORT_COUNTS}
+
+
+    def stage_case(self, dispute_id: str, opened_at: datetime, opened: dict[str, Any] | None,
+                   ended: dict[str, Any] | None) -> None:
+        m = self.t.moderation
+        key = (CASES, case_key(opened_at, dispute_id))
+        if opened is not None:  # a new record (with its end, when a rule resolved it at once)
+            self.uow.stage(Write("put", m(*key, doc=opened, ended=ended), lambda: _stale("case record"),
+                                 condition=m.pk.does_not_exist()))
+        elif ended is not None:  # an end: a dispute opened before records were kept gets an end alone
+            self.uow.stage(Write("update", m(*key), lambda: _stale("case record"), actions=[m.ended.set(ended)]))
+
+    def recent_cases(self, since: datetime, limit: int) -> builtins.list[tuple[dict[str, Any], dict[str, Any] | None]]:
+        m = self.t.moderation
+        items = m.query(CASES, m.sk >= fmt(since), scan_index_forward=False, limit=limit, page_size=limit)
+        return [(item.doc.as_dict(), item.ended.as_dict() if item.ended is not None else None)
+                for item in itertools.islice(items, limit) if item.doc is not None]
 
 
 COUNTER_NAMES = ("orders", "disputes", "defects", "disputes_opened", "won", "lost", "cancelled", "against",
