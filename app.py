@@ -8,13 +8,14 @@ from urllib.parse import unquote_plus
 from chalice import Chalice, Rate
 from chalice.app import CloudWatchEvent, SQSEvent
 
-from chalicelib import schemas, views
+from chalicelib.api import requests as parse
+from chalicelib.api import schemas, views
+from chalicelib.api.routing import Api, RawRequest, Reply, Request
 from chalicelib.bootstrap import container
 from chalicelib.config import evidence_queue_name, sweep_rate_minutes, timer_queue_name
 from chalicelib.console.pages import blueprint as console_pages
 from chalicelib.domain.disputes import ASSIGNED_FILTERS, Dispute, QueueFilter
 from chalicelib.domain.orders import Order
-from chalicelib.http import Api, RawRequest, Reply, Request
 from chalicelib.logs import logger, start_invocation
 from chalicelib.services import Services
 from chalicelib.services import commands as c
@@ -72,7 +73,7 @@ def health() -> Reply:
 # ---- orders and escrow ------------------------------------------------------------------------
 @api.route("/orders", "POST", schemas.REGISTER_ORDER)
 def register_order(req: Request) -> Reply:
-    order, created = services().orders.register(req.identity, c.RegisterOrder.from_body(req.body))
+    order, created = services().orders.register(req.identity, parse.register_order(req.body))
     return (201 if created else 200), order_view(req, order)
 
 
@@ -89,12 +90,12 @@ def get_order(req: Request, order_id: str) -> Reply:
 
 @api.route("/orders/{order_id}/shipment", "POST", schemas.SHIPMENT)
 def ship_order(req: Request, order_id: str) -> Reply:
-    return 200, order_view(req, services().orders.ship(req.identity, c.ShipOrder.from_body(req.body, order_id)))
+    return 200, order_view(req, services().orders.ship(req.identity, parse.ship_order(req.body, order_id)))
 
 
 @api.route("/orders/{order_id}/tracking-events", "POST", schemas.TRACKING_EVENT)
 def tracking_event(req: Request, order_id: str) -> Reply:
-    return 200, order_view(req, services().orders.record_scan(req.identity, c.RecordScan.from_body(req.body, order_id)))
+    return 200, order_view(req, services().orders.record_scan(req.identity, parse.record_scan(req.body, order_id)))
 
 
 @api.route("/orders/{order_id}/confirm-receipt", "POST", schemas.EMPTY)
@@ -105,7 +106,7 @@ def confirm_receipt(req: Request, order_id: str) -> Reply:
 # ---- disputes ---------------------------------------------------------------------------------
 @api.route("/orders/{order_id}/disputes", "POST", schemas.OPEN_DISPUTE)
 def open_dispute(req: Request, order_id: str) -> Reply:
-    return 201, dispute_view(req, services().disputes.open(req.identity, c.OpenDispute.from_body(req.body, order_id)))
+    return 201, dispute_view(req, services().disputes.open(req.identity, parse.open_dispute(req.body, order_id)))
 
 
 @api.route("/disputes", query=("role", "status", *PAGED))
@@ -122,51 +123,51 @@ def get_dispute(req: Request, dispute_id: str) -> Reply:
 
 @api.route("/disputes/{dispute_id}/offers", "POST", schemas.OFFER)
 def make_offer(req: Request, dispute_id: str) -> Reply:
-    dispute, offer = services().disputes.make_offer(req.identity, c.MakeOffer.from_body(req.body, dispute_id))
+    dispute, offer = services().disputes.make_offer(req.identity, parse.make_offer(req.body, dispute_id))
     return 201, {**dispute_view(req, dispute), "offer": views.offer(offer, dispute.order_total)}
 
 
 @api.route("/disputes/{dispute_id}/offers/{offer_id}/accept", "POST", schemas.ACTION)
 def accept_offer(req: Request, dispute_id: str, offer_id: str) -> Reply:
-    cmd = c.AcceptOffer.from_body(req.body, dispute_id, offer_id)
+    cmd = parse.accept_offer(req.body, dispute_id, offer_id)
     return 200, dispute_view(req, services().disputes.accept_offer(req.identity, cmd))
 
 
 @api.route("/disputes/{dispute_id}/reject", "POST", schemas.REJECT)
 def reject_request(req: Request, dispute_id: str) -> Reply:
-    return 200, dispute_view(req, services().disputes.reject(req.identity, c.RejectRequest.from_body(req.body, dispute_id)))
+    return 200, dispute_view(req, services().disputes.reject(req.identity, parse.reject_request(req.body, dispute_id)))
 
 
 @api.route("/disputes/{dispute_id}/escalate", "POST", schemas.ACTION_WITH_MESSAGE)
 def escalate(req: Request, dispute_id: str) -> Reply:
-    return 200, dispute_view(req, services().disputes.escalate(req.identity, c.Escalate.from_body(req.body, dispute_id)))
+    return 200, dispute_view(req, services().disputes.escalate(req.identity, parse.escalate(req.body, dispute_id)))
 
 
 @api.route("/disputes/{dispute_id}/cancel", "POST", schemas.ACTION_WITH_MESSAGE)
 def cancel(req: Request, dispute_id: str) -> Reply:
-    return 200, dispute_view(req, services().disputes.cancel(req.identity, c.Cancel.from_body(req.body, dispute_id)))
+    return 200, dispute_view(req, services().disputes.cancel(req.identity, parse.cancel(req.body, dispute_id)))
 
 
 @api.route("/disputes/{dispute_id}/return-shipment", "POST", schemas.RETURN_SHIPMENT)
 def return_shipment(req: Request, dispute_id: str) -> Reply:
-    return 200, dispute_view(req, services().disputes.ship_return(req.identity, c.ShipReturn.from_body(req.body, dispute_id)))
+    return 200, dispute_view(req, services().disputes.ship_return(req.identity, parse.ship_return(req.body, dispute_id)))
 
 
 @api.route("/disputes/{dispute_id}/contest-return", "POST", schemas.CONTEST_RETURN)
 def contest_return(req: Request, dispute_id: str) -> Reply:
-    cmd = c.ContestReturn.from_body(req.body, dispute_id)
+    cmd = parse.contest_return(req.body, dispute_id)
     return 200, dispute_view(req, services().disputes.contest_return(req.identity, cmd))
 
 
 @api.route("/disputes/{dispute_id}/confirm-return", "POST", schemas.ACTION)
 def confirm_return(req: Request, dispute_id: str) -> Reply:
-    cmd = c.ConfirmReturn.from_body(req.body, dispute_id)
+    cmd = parse.confirm_return(req.body, dispute_id)
     return 200, dispute_view(req, services().disputes.confirm_return(req.identity, cmd))
 
 
 @api.route("/disputes/{dispute_id}/evidence", "POST", schemas.EVIDENCE)
 def request_upload(req: Request, dispute_id: str) -> Reply:
-    evidence, post = services().evidence.request_upload(req.identity, c.RequestUpload.from_body(req.body, dispute_id))
+    evidence, post = services().evidence.request_upload(req.identity, parse.request_upload(req.body, dispute_id))
     return 201, views.upload_slot(evidence, post)
 
 
@@ -179,7 +180,7 @@ def list_evidence(req: Request, dispute_id: str) -> Reply:
 
 @api.route("/disputes/{dispute_id}/messages", "POST", schemas.MESSAGE)
 def post_message(req: Request, dispute_id: str) -> Reply:
-    return 201, views.message(services().messages.post(req.identity, c.PostMessage.from_body(req.body, dispute_id)))
+    return 201, views.message(services().messages.post(req.identity, parse.post_message(req.body, dispute_id)))
 
 
 @api.route("/disputes/{dispute_id}/messages", query=PAGED)
@@ -215,7 +216,7 @@ def release_case(req: Request, dispute_id: str) -> Reply:
 
 @api.route("/disputes/{dispute_id}/notes", "POST", schemas.NOTE)
 def add_note(req: Request, dispute_id: str) -> Reply:
-    return 201, views.note(services().notes.add(req.identity, c.AddNote.from_body(req.body, dispute_id)))
+    return 201, views.note(services().notes.add(req.identity, parse.add_note(req.body, dispute_id)))
 
 
 @api.route("/disputes/{dispute_id}/notes", query=PAGED)
@@ -226,7 +227,7 @@ def list_notes(req: Request, dispute_id: str) -> Reply:
 
 @api.route("/disputes/{dispute_id}/decision", "POST", schemas.DECISION)
 def decide(req: Request, dispute_id: str) -> Reply:
-    return 200, dispute_view(req, services().disputes.decide(req.identity, c.Decide.from_body(req.body, dispute_id)))
+    return 200, dispute_view(req, services().disputes.decide(req.identity, parse.decide(req.body, dispute_id)))
 
 
 # ---- moderation intelligence: standing, signals, auto-resolution rules -------------------------
@@ -247,7 +248,7 @@ def list_rules(req: Request) -> Reply:
 
 @api.route("/moderation/rules/{rule_id}", "PUT", schemas.RULE)
 def save_rule(req: Request, rule_id: str) -> Reply:
-    return 200, views.rule(services().moderation.save_rule(req.identity, c.SaveRule.from_body(req.body, rule_id)))
+    return 200, views.rule(services().moderation.save_rule(req.identity, parse.save_rule(req.body, rule_id)))
 
 
 @api.route("/moderation/rules/{rule_id}/report")
@@ -275,13 +276,13 @@ def sandbox_expire_deadline(req: Request, dispute_id: str) -> Reply:
 
 @api.route("/sandbox/orders/{order_id}/carrier-scans", "POST", schemas.SIMULATED_SCAN)
 def sandbox_carrier_scan(req: Request, order_id: str) -> Reply:
-    return 200, order_view(req, services().sandbox.carrier_scan(req.identity, c.SimulateScan.from_body(req.body,
+    return 200, order_view(req, services().sandbox.carrier_scan(req.identity, parse.simulate_scan(req.body,
                                                                                                      order_id)))
 
 
 @api.route("/sandbox/orders/{order_id}/refunds/{refund_id}/settle", "POST", schemas.SIMULATED_SETTLEMENT)
 def sandbox_settle_refund(req: Request, order_id: str, refund_id: str) -> Reply:
-    cmd = c.SimulateSettlement.from_body(req.body, order_id, refund_id)
+    cmd = parse.simulate_settlement(req.body, order_id, refund_id)
     return 200, order_view(req, services().sandbox.settle_refund(req.identity, cmd))
 
 

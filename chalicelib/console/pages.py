@@ -11,7 +11,10 @@ from urllib.parse import urlencode
 
 from chalice import Blueprint, Response
 
-from .. import schemas, views
+from ..api import requests as parse
+from ..api import schemas, views
+from ..api.routing import Request, route_not_found
+from ..api.validation import validate
 from ..bootstrap import container
 from ..domain.catalog import Fault
 from ..domain.disputes import ASSIGNED_FILTERS, Command, Dispute, QueueFilter, default_fault
@@ -19,7 +22,6 @@ from ..domain.errors import Conflict, DomainError, Forbidden, InvalidInput, Unau
 from ..domain.identity import Identity
 from ..domain.money import Money
 from ..domain.timefmt import parse as parse_time
-from ..http import Request, route_not_found, validate
 from ..services import commands as c
 from ..services.commands import PageRequest
 from . import forms, hosted_ui
@@ -365,7 +367,7 @@ def case(ctx: Ctx, dispute_id: str) -> Html:
 def post_message(ctx: Ctx, dispute_id: str) -> Redirect:
     body = {"body": ctx.form.get("body", "")}
     validate(body, schemas.MESSAGE)
-    container().services.messages.post(ctx.who, c.PostMessage.from_body(body, dispute_id))
+    container().services.messages.post(ctx.who, parse.post_message(body, dispute_id))
     return Redirect(f"/console/disputes/{dispute_id}?notice=message#messages")
 
 
@@ -373,7 +375,7 @@ def post_message(ctx: Ctx, dispute_id: str) -> Redirect:
 def add_note(ctx: Ctx, dispute_id: str) -> Redirect:
     body = {"body": ctx.form.get("note", "")}
     validate(body, schemas.NOTE)
-    container().services.notes.add(ctx.who, c.AddNote.from_body(body, dispute_id))
+    container().services.notes.add(ctx.who, parse.add_note(body, dispute_id))
     return Redirect(f"/console/disputes/{dispute_id}?notice=note#notes")
 
 
@@ -408,7 +410,7 @@ def _decision(ctx: Ctx, dispute_id: str) -> tuple[c.Decide, dict[str, Any], Mone
     total = dispute.order_total
     body = forms.decision_body(ctx.form, total.currency)
     validate(body, schemas.DECISION)
-    cmd = c.Decide.from_body(body, dispute_id)
+    cmd = parse.decide(body, dispute_id)
     if cmd.amount is not None:
         cmd.amount.require_partial_of(total)
     return cmd, body, total

@@ -459,7 +459,7 @@ def test_upload_evidence_is_not_offered_once_the_party_has_taken_its_ten_places(
 
 def test_each_action_requires_the_fields_its_route_validates_with(api):
     from app import app
-    from chalicelib import views
+    from chalicelib.api import views
 
     for name, (method, path, schema) in views.ROUTES.items():
         assert vars(app.routes[path][method].view_function)["body_schema"] is schema, name

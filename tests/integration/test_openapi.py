@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from app import app
-from chalicelib import schemas, views
+from chalicelib.api import schemas, views
 from chalicelib.domain.catalog import Reason
 from chalicelib.domain.disputes import TIMELINE_EVENTS
 from chalicelib.domain.errors import CODES, INTERNAL_CODES
@@ -267,7 +267,7 @@ def test_every_post_takes_an_idempotency_key(spec: dict[str, Any]) -> None:
 def test_the_idempotency_key_header_states_the_rule_the_app_enforces(spec: dict[str, Any]) -> None:
     import re
 
-    from chalicelib.http import IDEMPOTENCY_KEY_PATTERN, MAX_IDEMPOTENCY_KEY
+    from chalicelib.api.routing import IDEMPOTENCY_KEY_PATTERN, MAX_IDEMPOTENCY_KEY
 
     schema = spec["components"]["parameters"]["IdempotencyKey"]["schema"]
     assert (schema["pattern"], schema["maxLength"], schema["minLength"]) == (IDEMPOTENCY_KEY_PATTERN,
@@ -482,7 +482,7 @@ def test_every_code_written_in_the_code_is_in_the_catalog() -> None:
 def test_every_code_in_the_catalog_is_one_the_service_sends() -> None:
     """The reverse direction: a code in the catalog (and so in the document's enum) that nothing
     sends misleads every client that branches on it."""
-    from chalicelib.http import CHALICE_ERRORS
+    from chalicelib.api.routing import CHALICE_ERRORS
     from infra.template.api import GATEWAY_RESPONSES
 
     sent = {code for code, _, _ in raise_sites()} - caught_codes() | set(CHALICE_ERRORS.values())
@@ -494,7 +494,7 @@ def test_every_code_in_the_catalog_is_one_the_service_sends() -> None:
 def test_each_code_is_listed_under_the_status_it_is_sent_with() -> None:
     """errors.py groups CODES under comments naming their statuses (``# 409: ...``); a code raised
     with an error class must sit under that class's status."""
-    from chalicelib.http import STATUS
+    from chalicelib.api.routing import STATUS
 
     section: set[int] = set()
     listed: dict[str, set[int]] = {}

@@ -12,6 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from chalicelib.api import requests as parse
 from chalicelib.domain.catalog import Reason, Solution
 from chalicelib.domain.errors import DomainError, RuleViolation
 from chalicelib.domain.identity import Identity
@@ -203,7 +204,7 @@ def test_every_listed_action_succeeds_and_every_other_is_refused(start: list[str
     w = new_world()
     moves = start + moves
     with w.payments:
-        w.services.orders.register(SERVICE, c.RegisterOrder.from_body(order_body(
+        w.services.orders.register(SERVICE, parse.register_order(order_body(
             estimated_delivery_at="2026-11-03T00:00:00Z", ship_by="2026-11-30T00:00:00Z")))
         for move in moves:
             play(w, move)
@@ -231,7 +232,7 @@ def test_every_listed_action_succeeds_and_every_other_is_refused(start: list[str
 def test_upload_evidence_is_listed_until_the_party_has_no_place_left() -> None:
     w = new_world()
     with w.payments:
-        w.services.orders.register(SERVICE, c.RegisterOrder.from_body(order_body(
+        w.services.orders.register(SERVICE, parse.register_order(order_body(
             estimated_delivery_at="2026-11-03T00:00:00Z", ship_by="2026-11-30T00:00:00Z")))
         for move in ["ship", "deliver", "open_photo_reason", "buyer_takes_slots"]:
             play(w, move)

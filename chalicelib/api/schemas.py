@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from .domain.catalog import Fault, Reason, Solution
-from .domain.rules import Mode, Then
-from .domain.standing import Flag, Level
+from ..domain.catalog import Fault, Reason, Solution
+from ..domain.rules import Mode, Then
+from ..domain.standing import Flag, Level
 
 ID = {"type": "string", "minLength": 1, "maxLength": 128, "pattern": "^[A-Za-z0-9._:@|-]+$"}
 MONEY = {"type": "object", "additionalProperties": False, "required": ["amount", "currency"],

@@ -5,20 +5,20 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from ..domain.catalog import MESSAGE_TEMPLATES, Reason
+from ..domain.disputes import Actor, Assignment, Dispute, Offer, Status, party_details
+from ..domain.evidence import Evidence
+from ..domain.identity import Identity
+from ..domain.ledger import Refund
+from ..domain.messages import Message
+from ..domain.money import Money
+from ..domain.notes import Note
+from ..domain.orders import Order, Shipment
+from ..domain.policy import Policy
+from ..domain.rules import REPORT_COUNTS, Rule
+from ..domain.timefmt import fmt
+from ..services import access
 from . import schemas
-from .domain.catalog import MESSAGE_TEMPLATES, Reason
-from .domain.disputes import Actor, Assignment, Dispute, Offer, Status, party_details
-from .domain.evidence import Evidence
-from .domain.identity import Identity
-from .domain.ledger import Refund
-from .domain.messages import Message
-from .domain.money import Money
-from .domain.notes import Note
-from .domain.orders import Order, Shipment
-from .domain.policy import Policy
-from .domain.rules import REPORT_COUNTS, Rule
-from .domain.timefmt import fmt
-from .services import access
 
 DISPUTE_STATUSES = tuple(s.value for s in Status)
 FULL_REFUNDS = ("REFUND_FULL", "RETURN_AND_REFUND")
