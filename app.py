@@ -15,10 +15,12 @@ from chalicelib.bootstrap import container
 from chalicelib.config import evidence_queue_name, sweep_rate_minutes, timer_queue_name
 from chalicelib.console.pages import blueprint as console_pages
 from chalicelib.domain.disputes import ASSIGNED_FILTERS, Dispute, QueueFilter
-from chalicelib.domain.orders import Order
+from chalicelib.domain.disputes import Command as C
+from chalicelib.domain.orders import Order, OrderCommand
 from chalicelib.logs import logger, start_invocation
 from chalicelib.services import Services
 from chalicelib.services import commands as c
+from chalicelib.services.access import Grant
 from chalicelib.services.commands import PageRequest
 from chalicelib.services.moderation import Insights
 
@@ -88,8 +90,8 @@ def get_order(req: Request, order_id: str) -> Reply:
     return 200, order_view(req, services().orders.get(req.identity, order_id))
 
 
-@api.route("/orders/{order_id}/shipment", "POST", schemas.SHIPMENT)
-def ship_order(req: Request, order_id: str) -> Reply:
+@api.route("/orders/{order_id}/shipment", "POST", schemas.SHIPMENT, action=OrderCommand.SHIP)
+def ship(req: Request, order_id: str) -> Reply:
     return 200, order_view(req, services().orders.ship(req.identity, parse.ship_order(req.body, order_id)))
 
 
@@ -98,13 +100,13 @@ def tracking_event(req: Request, order_id: str) -> Reply:
     return 200, order_view(req, services().orders.record_scan(req.identity, parse.record_scan(req.body, order_id)))
 
 
-@api.route("/orders/{order_id}/confirm-receipt", "POST", schemas.EMPTY)
+@api.route("/orders/{order_id}/confirm-receipt", "POST", schemas.EMPTY, action=OrderCommand.CONFIRM_RECEIPT)
 def confirm_receipt(req: Request, order_id: str) -> Reply:
     return 200, order_view(req, services().orders.confirm_receipt(req.identity, c.ConfirmReceipt(order_id)))
 
 
 # ---- disputes ---------------------------------------------------------------------------------
-@api.route("/orders/{order_id}/disputes", "POST", schemas.OPEN_DISPUTE)
+@api.route("/orders/{order_id}/disputes", "POST", schemas.OPEN_DISPUTE, action=OrderCommand.OPEN_DISPUTE)
 def open_dispute(req: Request, order_id: str) -> Reply:
     return 201, dispute_view(req, services().disputes.open(req.identity, parse.open_dispute(req.body, order_id)))
 
@@ -121,52 +123,53 @@ def get_dispute(req: Request, dispute_id: str) -> Reply:
     return 200, read_view(req, services().disputes.get(req.identity, dispute_id))
 
 
-@api.route("/disputes/{dispute_id}/offers", "POST", schemas.OFFER)
+@api.route("/disputes/{dispute_id}/offers", "POST", schemas.OFFER, action=C.MAKE_OFFER)
 def make_offer(req: Request, dispute_id: str) -> Reply:
     dispute, offer = services().disputes.make_offer(req.identity, parse.make_offer(req.body, dispute_id))
     return 201, {**dispute_view(req, dispute), "offer": views.offer(offer, dispute.order_total)}
 
 
-@api.route("/disputes/{dispute_id}/offers/{offer_id}/accept", "POST", schemas.ACTION)
+@api.route("/disputes/{dispute_id}/offers/{offer_id}/accept", "POST", schemas.ACTION,
+           action=(C.ACCEPT_REFUND, C.ACCEPT_RESEND, C.ACCEPT_RETURN))
 def accept_offer(req: Request, dispute_id: str, offer_id: str) -> Reply:
     cmd = parse.accept_offer(req.body, dispute_id, offer_id)
     return 200, dispute_view(req, services().disputes.accept_offer(req.identity, cmd))
 
 
-@api.route("/disputes/{dispute_id}/reject", "POST", schemas.REJECT)
-def reject_request(req: Request, dispute_id: str) -> Reply:
+@api.route("/disputes/{dispute_id}/reject", "POST", schemas.REJECT, action=C.REJECT)
+def reject(req: Request, dispute_id: str) -> Reply:
     return 200, dispute_view(req, services().disputes.reject(req.identity, parse.reject_request(req.body, dispute_id)))
 
 
-@api.route("/disputes/{dispute_id}/escalate", "POST", schemas.ACTION_WITH_MESSAGE)
+@api.route("/disputes/{dispute_id}/escalate", "POST", schemas.ACTION_WITH_MESSAGE, action=C.ESCALATE)
 def escalate(req: Request, dispute_id: str) -> Reply:
     return 200, dispute_view(req, services().disputes.escalate(req.identity, parse.escalate(req.body, dispute_id)))
 
 
-@api.route("/disputes/{dispute_id}/cancel", "POST", schemas.ACTION_WITH_MESSAGE)
+@api.route("/disputes/{dispute_id}/cancel", "POST", schemas.ACTION_WITH_MESSAGE, action=C.CANCEL)
 def cancel(req: Request, dispute_id: str) -> Reply:
     return 200, dispute_view(req, services().disputes.cancel(req.identity, parse.cancel(req.body, dispute_id)))
 
 
-@api.route("/disputes/{dispute_id}/return-shipment", "POST", schemas.RETURN_SHIPMENT)
-def return_shipment(req: Request, dispute_id: str) -> Reply:
+@api.route("/disputes/{dispute_id}/return-shipment", "POST", schemas.RETURN_SHIPMENT, action=C.SHIP_RETURN)
+def ship_return(req: Request, dispute_id: str) -> Reply:
     return 200, dispute_view(req, services().disputes.ship_return(req.identity, parse.ship_return(req.body, dispute_id)))
 
 
-@api.route("/disputes/{dispute_id}/contest-return", "POST", schemas.CONTEST_RETURN)
+@api.route("/disputes/{dispute_id}/contest-return", "POST", schemas.CONTEST_RETURN, action=C.CONTEST_RETURN)
 def contest_return(req: Request, dispute_id: str) -> Reply:
     cmd = parse.contest_return(req.body, dispute_id)
     return 200, dispute_view(req, services().disputes.contest_return(req.identity, cmd))
 
 
-@api.route("/disputes/{dispute_id}/confirm-return", "POST", schemas.ACTION)
+@api.route("/disputes/{dispute_id}/confirm-return", "POST", schemas.ACTION, action=C.CONFIRM_RETURN)
 def confirm_return(req: Request, dispute_id: str) -> Reply:
     cmd = parse.confirm_return(req.body, dispute_id)
     return 200, dispute_view(req, services().disputes.confirm_return(req.identity, cmd))
 
 
-@api.route("/disputes/{dispute_id}/evidence", "POST", schemas.EVIDENCE)
-def request_upload(req: Request, dispute_id: str) -> Reply:
+@api.route("/disputes/{dispute_id}/evidence", "POST", schemas.EVIDENCE, action=Grant.UPLOAD_EVIDENCE)
+def upload_evidence(req: Request, dispute_id: str) -> Reply:
     evidence, post = services().evidence.request_upload(req.identity, parse.request_upload(req.body, dispute_id))
     return 201, views.upload_slot(evidence, post)
 
@@ -178,7 +181,7 @@ def list_evidence(req: Request, dispute_id: str) -> Reply:
     return 200, views.page([views.evidence(e, now, links) for e, links in files], None)
 
 
-@api.route("/disputes/{dispute_id}/messages", "POST", schemas.MESSAGE)
+@api.route("/disputes/{dispute_id}/messages", "POST", schemas.MESSAGE, action=Grant.POST_MESSAGE)
 def post_message(req: Request, dispute_id: str) -> Reply:
     return 201, views.message(services().messages.post(req.identity, parse.post_message(req.body, dispute_id)))
 
@@ -204,17 +207,17 @@ def next_case(req: Request) -> Reply:
     return (204, None) if dispute is None else (200, read_view(req, dispute))
 
 
-@api.route("/disputes/{dispute_id}/claim", "POST", schemas.EMPTY)
-def claim_case(req: Request, dispute_id: str) -> Reply:
+@api.route("/disputes/{dispute_id}/claim", "POST", schemas.EMPTY, action=Grant.CLAIM)
+def claim(req: Request, dispute_id: str) -> Reply:
     return 200, dispute_view(req, services().disputes.claim(req.identity, c.ClaimCase(dispute_id)))
 
 
-@api.route("/disputes/{dispute_id}/release", "POST", schemas.EMPTY)
-def release_case(req: Request, dispute_id: str) -> Reply:
+@api.route("/disputes/{dispute_id}/release", "POST", schemas.EMPTY, action=Grant.RELEASE)
+def release(req: Request, dispute_id: str) -> Reply:
     return 200, dispute_view(req, services().disputes.release(req.identity, c.ReleaseCase(dispute_id)))
 
 
-@api.route("/disputes/{dispute_id}/notes", "POST", schemas.NOTE)
+@api.route("/disputes/{dispute_id}/notes", "POST", schemas.NOTE, action=Grant.ADD_NOTE)
 def add_note(req: Request, dispute_id: str) -> Reply:
     return 201, views.note(services().notes.add(req.identity, parse.add_note(req.body, dispute_id)))
 
@@ -225,7 +228,7 @@ def list_notes(req: Request, dispute_id: str) -> Reply:
     return 200, views.page([views.note(n) for n in items], cursor)
 
 
-@api.route("/disputes/{dispute_id}/decision", "POST", schemas.DECISION)
+@api.route("/disputes/{dispute_id}/decision", "POST", schemas.DECISION, action=(C.DECIDE, C.DECIDE_RETURN))
 def decide(req: Request, dispute_id: str) -> Reply:
     return 200, dispute_view(req, services().disputes.decide(req.identity, parse.decide(req.body, dispute_id)))
 
@@ -263,7 +266,7 @@ def refunds_needing_attention(req: Request) -> Reply:
     return 200, views.page([order_view(req, o) for o in items], cursor)
 
 
-@api.route("/orders/{order_id}/refunds/{refund_id}/retry", "POST", schemas.EMPTY)
+@api.route("/orders/{order_id}/refunds/{refund_id}/retry", "POST", schemas.EMPTY, action=OrderCommand.RETRY_REFUND)
 def retry_refund(req: Request, order_id: str, refund_id: str) -> Reply:
     return 200, order_view(req, services().payments.retry(req.identity, order_id, refund_id))
 

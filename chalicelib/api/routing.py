@@ -6,6 +6,7 @@ import functools
 import json
 import re
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any, Callable, Mapping, cast
 
 from chalice.app import Chalice, Response
@@ -149,6 +150,34 @@ Reply = tuple[int, Any]
 IdempotentRunner = Callable[..., dict[str, Any]]
 
 
+@dataclass(frozen=True)
+class Action:
+    """An action an app offers (``available_actions``): the route that performs it. Declared once,
+    by the route itself (``Api.route(..., action=...)``); its name is the handler's name."""
+
+    name: str
+    method: str
+    path: str
+    schema: dict[str, Any] | None
+
+    @property
+    def required(self) -> list[str]:
+        """The body fields a request must carry: the schema's own ``required`` list."""
+        return list((self.schema or {}).get("required", []))
+
+
+# What the access rules list (a command of a domain transition table, or an access grant) -> the
+# route that performs it. Filled as app.py declares its routes: the one place an action is named.
+ACTIONS: dict[Enum, Action] = {}
+
+
+def action_for(key: Enum) -> Action:
+    try:
+        return ACTIONS[key]
+    except KeyError:
+        raise LookupError(f"no route declares {key!r} as its action (app.py declares them on import)") from None
+
+
 SANDBOX_PREFIX = "/sandbox/"
 # GET routes have no body: any Content-Type passes (Chalice checks it on every method otherwise).
 ANY_CONTENT_TYPE = ["*/*"]
@@ -198,18 +227,26 @@ class Api:
 
     def route(self, path: str, method: str = "GET", schema: dict[str, Any] | None = None,
               public: bool = False, raw: bool = False,
-              query: tuple[str, ...] = ()) -> Callable[[Callable[..., Reply]], Callable[..., Response]]:
+              query: tuple[str, ...] = (),
+              action: Enum | tuple[Enum, ...] = ()) -> Callable[[Callable[..., Reply]], Callable[..., Response]]:
         """``query``: the query parameters the route takes (openapi.yaml lists the same); any
-        other is 400 INVALID_QUERY."""
+        other is 400 INVALID_QUERY. ``action``: what the access rules call what this route does
+        (a command of a transition table, or an access grant): the route becomes the action an app
+        is offered for it, named after its handler."""
         assert public or not raw, "a raw route verifies its caller itself: it must be public"
+        keys = action if isinstance(action, tuple) else (action,)
 
         def register(handler: Callable[..., Reply]) -> Callable[..., Response]:
+            for key in keys:
+                assert key not in ACTIONS, f"{key} is already the action of {ACTIONS[key].name}"
+                ACTIONS[key] = Action(handler.__name__, method, path, schema)
             @functools.wraps(handler)
             def view(**params: str) -> Response:
                 return self._handle(path, method, schema, public, handler, params, raw, query)
 
             view.body_schema = schema  # type: ignore[attr-defined]  # read by the OpenAPI test
             view.query_parameters = query  # type: ignore[attr-defined]  # read by the OpenAPI test
+            view.actions = keys  # type: ignore[attr-defined]  # read by the tests of available_actions
             # JSON is parsed whatever Content-Type says (curl's default is form-encoded), so the
             # apps get this API's error body rather than API Gateway's bare 415.
             content_types = ANY_CONTENT_TYPE if method in ("GET", "HEAD") else ACCEPTED_CONTENT_TYPES

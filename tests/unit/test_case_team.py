@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+import app  # noqa: F401  (its routes declare the actions views list: api/routing.py ACTIONS)
 from chalicelib.api import requests as parse
 from chalicelib.api import views
 from chalicelib.domain.catalog import Fault, Reason, Solution

@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 
+import app  # noqa: F401  (its routes declare the actions views list: api/routing.py ACTIONS)
 from chalicelib.api import requests as parse
 from chalicelib.domain.catalog import Reason, Solution
 from chalicelib.domain.disputes import Status

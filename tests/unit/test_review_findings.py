@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+import app  # noqa: F401  (its routes declare the actions views list: api/routing.py ACTIONS)
 from chalicelib.domain.money import Money
 from chalicelib.domain.timers import REFUND_RETRY
 from chalicelib.ports import PaymentUnavailable, RefundOrder, RefundReceipt
