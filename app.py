@@ -92,12 +92,12 @@ def get_order(req: Request, order_id: str) -> Reply:
 
 @api.route("/orders/{order_id}/shipment", "POST", schemas.SHIPMENT, action=OrderCommand.SHIP)
 def ship(req: Request, order_id: str) -> Reply:
-    return 200, order_view(req, services().orders.ship(req.identity, parse.ship_order(req.body, order_id)))
+    return 200, order_view(req, services().orders.ship(req.identity, req.command(c.ShipOrder, order_id=order_id)))
 
 
 @api.route("/orders/{order_id}/tracking-events", "POST", schemas.TRACKING_EVENT)
 def tracking_event(req: Request, order_id: str) -> Reply:
-    return 200, order_view(req, services().orders.record_scan(req.identity, parse.record_scan(req.body, order_id)))
+    return 200, order_view(req, services().orders.record_scan(req.identity, req.command(c.RecordScan, order_id=order_id)))
 
 
 @api.route("/orders/{order_id}/confirm-receipt", "POST", schemas.EMPTY, action=OrderCommand.CONFIRM_RECEIPT)
@@ -125,52 +125,52 @@ def get_dispute(req: Request, dispute_id: str) -> Reply:
 
 @api.route("/disputes/{dispute_id}/offers", "POST", schemas.OFFER, action=C.MAKE_OFFER)
 def make_offer(req: Request, dispute_id: str) -> Reply:
-    dispute, offer = services().disputes.make_offer(req.identity, parse.make_offer(req.body, dispute_id))
+    dispute, offer = services().disputes.make_offer(req.identity, req.command(c.MakeOffer, dispute_id=dispute_id))
     return 201, {**dispute_view(req, dispute), "offer": views.offer(offer, dispute.order_total)}
 
 
 @api.route("/disputes/{dispute_id}/offers/{offer_id}/accept", "POST", schemas.ACTION,
            action=(C.ACCEPT_REFUND, C.ACCEPT_RESEND, C.ACCEPT_RETURN))
 def accept_offer(req: Request, dispute_id: str, offer_id: str) -> Reply:
-    cmd = parse.accept_offer(req.body, dispute_id, offer_id)
+    cmd = req.command(c.AcceptOffer, dispute_id=dispute_id, offer_id=offer_id)
     return 200, dispute_view(req, services().disputes.accept_offer(req.identity, cmd))
 
 
 @api.route("/disputes/{dispute_id}/reject", "POST", schemas.REJECT, action=C.REJECT)
 def reject(req: Request, dispute_id: str) -> Reply:
-    return 200, dispute_view(req, services().disputes.reject(req.identity, parse.reject_request(req.body, dispute_id)))
+    return 200, dispute_view(req, services().disputes.reject(req.identity, req.command(c.RejectRequest, dispute_id=dispute_id)))
 
 
 @api.route("/disputes/{dispute_id}/escalate", "POST", schemas.ACTION_WITH_MESSAGE, action=C.ESCALATE)
 def escalate(req: Request, dispute_id: str) -> Reply:
-    return 200, dispute_view(req, services().disputes.escalate(req.identity, parse.escalate(req.body, dispute_id)))
+    return 200, dispute_view(req, services().disputes.escalate(req.identity, req.command(c.Escalate, dispute_id=dispute_id)))
 
 
 @api.route("/disputes/{dispute_id}/cancel", "POST", schemas.ACTION_WITH_MESSAGE, action=C.CANCEL)
 def cancel(req: Request, dispute_id: str) -> Reply:
-    return 200, dispute_view(req, services().disputes.cancel(req.identity, parse.cancel(req.body, dispute_id)))
+    return 200, dispute_view(req, services().disputes.cancel(req.identity, req.command(c.Cancel, dispute_id=dispute_id)))
 
 
 @api.route("/disputes/{dispute_id}/return-shipment", "POST", schemas.RETURN_SHIPMENT, action=C.SHIP_RETURN)
 def ship_return(req: Request, dispute_id: str) -> Reply:
-    return 200, dispute_view(req, services().disputes.ship_return(req.identity, parse.ship_return(req.body, dispute_id)))
+    return 200, dispute_view(req, services().disputes.ship_return(req.identity, req.command(c.ShipReturn, dispute_id=dispute_id)))
 
 
 @api.route("/disputes/{dispute_id}/contest-return", "POST", schemas.CONTEST_RETURN, action=C.CONTEST_RETURN)
 def contest_return(req: Request, dispute_id: str) -> Reply:
-    cmd = parse.contest_return(req.body, dispute_id)
+    cmd = req.command(c.ContestReturn, dispute_id=dispute_id)
     return 200, dispute_view(req, services().disputes.contest_return(req.identity, cmd))
 
 
 @api.route("/disputes/{dispute_id}/confirm-return", "POST", schemas.ACTION, action=C.CONFIRM_RETURN)
 def confirm_return(req: Request, dispute_id: str) -> Reply:
-    cmd = parse.confirm_return(req.body, dispute_id)
+    cmd = req.command(c.ConfirmReturn, dispute_id=dispute_id)
     return 200, dispute_view(req, services().disputes.confirm_return(req.identity, cmd))
 
 
 @api.route("/disputes/{dispute_id}/evidence", "POST", schemas.EVIDENCE, action=Grant.UPLOAD_EVIDENCE)
 def upload_evidence(req: Request, dispute_id: str) -> Reply:
-    evidence, post = services().evidence.request_upload(req.identity, parse.request_upload(req.body, dispute_id))
+    evidence, post = services().evidence.request_upload(req.identity, req.command(c.RequestUpload, dispute_id=dispute_id))
     return 201, views.upload_slot(evidence, post)
 
 
@@ -183,7 +183,7 @@ def list_evidence(req: Request, dispute_id: str) -> Reply:
 
 @api.route("/disputes/{dispute_id}/messages", "POST", schemas.MESSAGE, action=Grant.POST_MESSAGE)
 def post_message(req: Request, dispute_id: str) -> Reply:
-    return 201, views.message(services().messages.post(req.identity, parse.post_message(req.body, dispute_id)))
+    return 201, views.message(services().messages.post(req.identity, req.command(c.PostMessage, dispute_id=dispute_id)))
 
 
 @api.route("/disputes/{dispute_id}/messages", query=PAGED)
@@ -219,7 +219,7 @@ def release(req: Request, dispute_id: str) -> Reply:
 
 @api.route("/disputes/{dispute_id}/notes", "POST", schemas.NOTE, action=Grant.ADD_NOTE)
 def add_note(req: Request, dispute_id: str) -> Reply:
-    return 201, views.note(services().notes.add(req.identity, parse.add_note(req.body, dispute_id)))
+    return 201, views.note(services().notes.add(req.identity, req.command(c.AddNote, dispute_id=dispute_id)))
 
 
 @api.route("/disputes/{dispute_id}/notes", query=PAGED)
@@ -230,7 +230,7 @@ def list_notes(req: Request, dispute_id: str) -> Reply:
 
 @api.route("/disputes/{dispute_id}/decision", "POST", schemas.DECISION, action=(C.DECIDE, C.DECIDE_RETURN))
 def decide(req: Request, dispute_id: str) -> Reply:
-    return 200, dispute_view(req, services().disputes.decide(req.identity, parse.decide(req.body, dispute_id)))
+    return 200, dispute_view(req, services().disputes.decide(req.identity, req.command(c.Decide, dispute_id=dispute_id)))
 
 
 # ---- moderation intelligence: standing, signals, auto-resolution rules -------------------------
@@ -279,8 +279,7 @@ def sandbox_expire_deadline(req: Request, dispute_id: str) -> Reply:
 
 @api.route("/sandbox/orders/{order_id}/carrier-scans", "POST", schemas.SIMULATED_SCAN)
 def sandbox_carrier_scan(req: Request, order_id: str) -> Reply:
-    return 200, order_view(req, services().sandbox.carrier_scan(req.identity, parse.simulate_scan(req.body,
-                                                                                                     order_id)))
+    return 200, order_view(req, services().sandbox.carrier_scan(req.identity, req.command(c.SimulateScan, order_id=order_id)))
 
 
 @api.route("/sandbox/orders/{order_id}/refunds/{refund_id}/settle", "POST", schemas.SIMULATED_SETTLEMENT)

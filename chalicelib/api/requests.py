@@ -1,13 +1,19 @@
 """Request bodies into the typed commands of the use cases (services/commands.py): the wire's
-shapes and spellings end here. Each body has passed its route's schema (api/schemas.py) already."""
+shapes and spellings end here. Each body has passed its route's schema (api/schemas.py) already.
+
+``command`` builds any command whose fields are the body's fields and the path's ids, by the
+field's type; the few bodies shaped otherwise have their own function below."""
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
+import types
 from datetime import datetime
-from typing import Any
+from enum import Enum
+from typing import Any, TypeVar, Union, get_args, get_origin, get_type_hints
 
-from ..domain.catalog import Fault, Reason, Solution
+from ..domain.catalog import Reason, Solution
 from ..domain.errors import InvalidInput
 from ..domain.money import Money
 from ..domain.timefmt import parse
@@ -31,6 +37,56 @@ def _timestamp(value: str, field: str) -> datetime:
                            details={"field": field}) from exc
 
 
+T = TypeVar("T")
+
+
+_FIELDS: dict[type[Any], tuple[tuple[str, Any, bool], ...]] = {}
+
+
+def _fields(cls: type[Any]) -> tuple[tuple[str, Any, bool], ...]:
+    """(name, type, has a default) of a command dataclass, None stripped from optional types."""
+    if cls in _FIELDS:
+        return _FIELDS[cls]
+    hints = get_type_hints(cls)
+    out = []
+    for f in dataclasses.fields(cls):
+        kind = hints[f.name]
+        if get_origin(kind) in (Union, types.UnionType):
+            kind = next(a for a in get_args(kind) if a is not type(None))
+        has_default = f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
+        out.append((f.name, kind, has_default))
+    _FIELDS[cls] = tuple(out)
+    return _FIELDS[cls]
+
+
+def _value(kind: Any, value: Any, name: str) -> Any:
+    if kind is Money:
+        return Money.from_dict(value, name)
+    if kind is datetime:
+        return _timestamp(value, name)
+    if isinstance(kind, type) and issubclass(kind, Enum):
+        return kind(value)
+    if get_origin(kind) is tuple:
+        return tuple(value)
+    if get_origin(kind) is dict:
+        return dict(value)
+    return value
+
+
+def command(cls: type[T], body: dict[str, Any], **ids: str) -> T:
+    """The command ``cls`` from the path's ``ids`` and the body's fields of the same names (absent:
+    None, or the field's default): a Money from its object, a timestamp parsed, an enum by value."""
+    values: dict[str, Any] = {}
+    for name, kind, has_default in _fields(cls):
+        if name in ids:
+            values[name] = ids[name]
+        elif body.get(name) is not None:
+            values[name] = _value(kind, body[name], name)
+        elif not has_default:
+            values[name] = None
+    return cls(**values)
+
+
 def register_order(body: dict[str, Any]) -> c.RegisterOrder:
     return c.RegisterOrder(order_id=body["order_id"], buyer_id=body["buyer_id"], seller_id=body["seller_id"],
                            items=tuple(body["items"]), total=Money.from_dict(body["total"], "total"),
@@ -40,77 +96,15 @@ def register_order(body: dict[str, Any]) -> c.RegisterOrder:
                            payment=dict(body["payment"]) if body.get("payment") else None)
 
 
-def ship_order(body: dict[str, Any], order_id: str) -> c.ShipOrder:
-    return c.ShipOrder(order_id, body["carrier"], body["tracking_number"])
-
-
-def record_scan(body: dict[str, Any], order_id: str) -> c.RecordScan:
-    return c.RecordScan(order_id, body["status"], _timestamp(body["occurred_at"], "occurred_at"))
-
-
 def open_dispute(body: dict[str, Any], order_id: str) -> c.OpenDispute:
     requested = body["requested"]
     return c.OpenDispute(order_id, Reason(body["reason"]), body["description"], Solution(requested["type"]),
                          _money(requested.get("amount"), "requested.amount"), tuple(body.get("item_ids") or ()))
 
 
-def make_offer(body: dict[str, Any], dispute_id: str) -> c.MakeOffer:
-    return c.MakeOffer(dispute_id, body.get("expected_version"), Solution(body["type"]), _money(body.get("amount"), "amount"),
-                       body.get("message"))
-
-
-def accept_offer(body: dict[str, Any], dispute_id: str, offer_id: str) -> c.AcceptOffer:
-    return c.AcceptOffer(dispute_id, body.get("expected_version"), offer_id)
-
-
-def reject_request(body: dict[str, Any], dispute_id: str) -> c.RejectRequest:
-    return c.RejectRequest(dispute_id, body.get("expected_version"), body["message"])
-
-
-def escalate(body: dict[str, Any], dispute_id: str) -> c.Escalate:
-    return c.Escalate(dispute_id, body.get("expected_version"), body.get("message"))
-
-
-def cancel(body: dict[str, Any], dispute_id: str) -> c.Cancel:
-    return c.Cancel(dispute_id, body.get("expected_version"), body.get("message"))
-
-
-def decide(body: dict[str, Any], dispute_id: str) -> c.Decide:
-    return c.Decide(dispute_id, body.get("expected_version"), body["outcome"], _money(body.get("amount"), "amount"),
-                    body["rationale"], Fault(body["fault"]) if body.get("fault") else None)
-
-
-def ship_return(body: dict[str, Any], dispute_id: str) -> c.ShipReturn:
-    return c.ShipReturn(dispute_id, body.get("expected_version"), body["carrier"], body["tracking_number"])
-
-
-def contest_return(body: dict[str, Any], dispute_id: str) -> c.ContestReturn:
-    return c.ContestReturn(dispute_id, body.get("expected_version"), body["reason"], body["message"])
-
-
-def confirm_return(body: dict[str, Any], dispute_id: str) -> c.ConfirmReturn:
-    return c.ConfirmReturn(dispute_id, body.get("expected_version"))
-
-
-def request_upload(body: dict[str, Any], dispute_id: str) -> c.RequestUpload:
-    return c.RequestUpload(dispute_id, body["file_name"], body["content_type"], body["size_bytes"])
-
-
-def post_message(body: dict[str, Any], dispute_id: str) -> c.PostMessage:
-    return c.PostMessage(dispute_id, body["body"])
-
-
-def add_note(body: dict[str, Any], dispute_id: str) -> c.AddNote:
-    return c.AddNote(dispute_id, body["body"])
-
-
 def save_rule(body: dict[str, Any], rule_id: str) -> c.SaveRule:
     return c.SaveRule(rule_id, body["description"], body["mode"], int(body["priority"]), dict(body.get("when") or {}),
                       body["then"], body.get("expected_version"))
-
-
-def simulate_scan(body: dict[str, Any], order_id: str) -> c.SimulateScan:
-    return c.SimulateScan(order_id, body["status"])
 
 
 def simulate_settlement(body: dict[str, Any], order_id: str, refund_id: str) -> c.SimulateSettlement:

@@ -7,7 +7,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Callable, Mapping, cast
+from typing import Any, Callable, Mapping, TypeVar, cast
 
 from chalice.app import Chalice, Response
 
@@ -24,9 +24,11 @@ from ..domain.errors import (
 from ..domain.identity import Identity
 from ..logs import logger, start_invocation
 from ..ports import PaymentUnavailable
+from . import requests
 from .schemas import ID
 from .validation import require_unicode, validate
 
+T = TypeVar("T")
 STATUS: tuple[tuple[type[DomainError], int], ...] = (
     (InvalidInput, 400), (Unauthenticated, 401), (Forbidden, 403), (NotFound, 404), (Conflict, 409),
     (RuleViolation, 422),
@@ -106,6 +108,10 @@ class Request:
     body: dict[str, Any] = field(default_factory=dict)
     query: dict[str, str] = field(default_factory=dict)
     declared: tuple[str, ...] = ()
+
+    def command(self, cls: type[T], **ids: str) -> T:
+        """The body as the typed command ``cls``, with the path's ``ids`` (api/requests.py)."""
+        return requests.command(cls, self.body, **ids)
 
     def _get(self, name: str, default: str | None = None) -> str | None:
         assert name in self.declared, f"?{name} is read but not declared on its route (Api.route query=...)"

@@ -367,7 +367,7 @@ def case(ctx: Ctx, dispute_id: str) -> Html:
 def post_message(ctx: Ctx, dispute_id: str) -> Redirect:
     body = {"body": ctx.form.get("body", "")}
     validate(body, schemas.MESSAGE)
-    container().services.messages.post(ctx.who, parse.post_message(body, dispute_id))
+    container().services.messages.post(ctx.who, parse.command(c.PostMessage, body, dispute_id=dispute_id))
     return Redirect(f"/console/disputes/{dispute_id}?notice=message#messages")
 
 
@@ -375,7 +375,7 @@ def post_message(ctx: Ctx, dispute_id: str) -> Redirect:
 def add_note(ctx: Ctx, dispute_id: str) -> Redirect:
     body = {"body": ctx.form.get("note", "")}
     validate(body, schemas.NOTE)
-    container().services.notes.add(ctx.who, parse.add_note(body, dispute_id))
+    container().services.notes.add(ctx.who, parse.command(c.AddNote, body, dispute_id=dispute_id))
     return Redirect(f"/console/disputes/{dispute_id}?notice=note#notes")
 
 
@@ -410,7 +410,7 @@ def _decision(ctx: Ctx, dispute_id: str) -> tuple[c.Decide, dict[str, Any], Mone
     total = dispute.order_total
     body = forms.decision_body(ctx.form, total.currency)
     validate(body, schemas.DECISION)
-    cmd = parse.decide(body, dispute_id)
+    cmd = parse.command(c.Decide, body, dispute_id=dispute_id)
     if cmd.amount is not None:
         cmd.amount.require_partial_of(total)
     return cmd, body, total
