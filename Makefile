@@ -6,7 +6,7 @@ REDOCLY := @redocly/cli@2.77.0
 STAMP  := $(VENV)/.installed-$(shell echo $(REDOCLY) | cat requirements.txt requirements-dev.txt - | cksum | cut -d' ' -f1)
 PORT   ?= 8000
 
-.PHONY: help dev test unit integration functional browser deploy-tests token lint clean synth package deploy bench
+.PHONY: help dev test unit integration functional browser deploy-tests token lint clean synth package deploy bench openapi
 
 # checkov (the IaC scanner the tests run) pins its own dependency tree: it gets its own virtualenv.
 CHECKOV_VERSION := 3.3.30
@@ -112,9 +112,14 @@ bench: $(STAMP)
 	@$(PY) -m bench.soak
 	@$(PY) -m bench.readme
 
+## make openapi: write openapi/components/requests.yaml from chalicelib/api/schemas.py and bundle openapi/ into
+## openapi.yaml with the pinned Redocly CLI (offline); the tests check both are up to date.
+openapi: $(STAMP)
+	@$(PY) openapi/build.py
+
 ## make lint: ruff and mypy (files and settings in pyproject.toml), both clean.
 lint: $(STAMP)
-	@$(PY) -m ruff check app.py chalicelib local infra bench tests
+	@$(PY) -m ruff check app.py chalicelib local infra bench tests openapi
 	@$(PY) -m mypy
 
 ## make clean: remove the virtualenv and local state.

@@ -8,16 +8,19 @@ from urllib.parse import unquote_plus
 from chalice import Chalice, Rate
 from chalice.app import CloudWatchEvent, SQSEvent
 
-from chalicelib import schemas, views
+from chalicelib.api import requests as parse
+from chalicelib.api import schemas, views
+from chalicelib.api.routing import Api, RawRequest, Reply, Request
 from chalicelib.bootstrap import container
 from chalicelib.config import evidence_queue_name, refund_queue_name, sweep_rate_minutes, timer_queue_name
 from chalicelib.console.pages import blueprint as console_pages
 from chalicelib.domain.disputes import ASSIGNED_FILTERS, Dispute, QueueFilter
-from chalicelib.domain.orders import Order
-from chalicelib.http import Api, RawRequest, Reply, Request
+from chalicelib.domain.disputes import Command as C
+from chalicelib.domain.orders import Order, OrderCommand
 from chalicelib.logs import logger, start_invocation
 from chalicelib.services import Services
 from chalicelib.services import commands as c
+from chalicelib.services.access import Grant
 from chalicelib.services.commands import PageRequest
 from chalicelib.services.moderation import Insights
 
@@ -74,7 +77,7 @@ def health() -> Reply:
 # ---- orders and escrow ------------------------------------------------------------------------
 @api.route("/orders", "POST", schemas.REGISTER_ORDER)
 def register_order(req: Request) -> Reply:
-    order, created = services().orders.register(req.identity, c.RegisterOrder.from_body(req.body))
+    order, created = services().orders.register(req.identity, parse.register_order(req.body))
     return (201 if created else 200), order_view(req, order)
 
 
@@ -89,25 +92,25 @@ def get_order(req: Request, order_id: str) -> Reply:
     return 200, order_view(req, services().orders.get(req.identity, order_id))
 
 
-@api.route("/orders/{order_id}/shipment", "POST", schemas.SHIPMENT)
-def ship_order(req: Request, order_id: str) -> Reply:
-    return 200, order_view(req, services().orders.ship(req.identity, c.ShipOrder.from_body(req.body, order_id)))
+@api.route("/orders/{order_id}/shipment", "POST", schemas.SHIPMENT, action=OrderCommand.SHIP)
+def ship(req: Request, order_id: str) -> Reply:
+    return 200, order_view(req, services().orders.ship(req.identity, req.command(c.ShipOrder, order_id=order_id)))
 
 
 @api.route("/orders/{order_id}/tracking-events", "POST", schemas.TRACKING_EVENT)
 def tracking_event(req: Request, order_id: str) -> Reply:
-    return 200, order_view(req, services().orders.record_scan(req.identity, c.RecordScan.from_body(req.body, order_id)))
+    return 200, order_view(req, services().orders.record_scan(req.identity, req.command(c.RecordScan, order_id=order_id)))
 
 
-@api.route("/orders/{order_id}/confirm-receipt", "POST", schemas.EMPTY)
+@api.route("/orders/{order_id}/confirm-receipt", "POST", schemas.EMPTY, action=OrderCommand.CONFIRM_RECEIPT)
 def confirm_receipt(req: Request, order_id: str) -> Reply:
     return 200, order_view(req, services().orders.confirm_receipt(req.identity, c.ConfirmReceipt(order_id)))
 
 
 # ---- disputes ---------------------------------------------------------------------------------
-@api.route("/orders/{order_id}/disputes", "POST", schemas.OPEN_DISPUTE)
+@api.route("/orders/{order_id}/disputes", "POST", schemas.OPEN_DISPUTE, action=OrderCommand.OPEN_DISPUTE)
 def open_dispute(req: Request, order_id: str) -> Reply:
-    return 201, dispute_view(req, services().disputes.open(req.identity, c.OpenDispute.from_body(req.body, order_id)))
+    return 201, dispute_view(req, services().disputes.open(req.identity, parse.open_dispute(req.body, order_id)))
 
 
 @api.route("/disputes", query=("role", "status", *PAGED))
@@ -122,53 +125,54 @@ def get_dispute(req: Request, dispute_id: str) -> Reply:
     return 200, read_view(req, services().disputes.get(req.identity, dispute_id))
 
 
-@api.route("/disputes/{dispute_id}/offers", "POST", schemas.OFFER)
+@api.route("/disputes/{dispute_id}/offers", "POST", schemas.OFFER, action=C.MAKE_OFFER)
 def make_offer(req: Request, dispute_id: str) -> Reply:
-    dispute, offer = services().disputes.make_offer(req.identity, c.MakeOffer.from_body(req.body, dispute_id))
+    dispute, offer = services().disputes.make_offer(req.identity, req.command(c.MakeOffer, dispute_id=dispute_id))
     return 201, {**dispute_view(req, dispute), "offer": views.offer(offer, dispute.order_total)}
 
 
-@api.route("/disputes/{dispute_id}/offers/{offer_id}/accept", "POST", schemas.ACTION)
+@api.route("/disputes/{dispute_id}/offers/{offer_id}/accept", "POST", schemas.ACTION,
+           action=(C.ACCEPT_REFUND, C.ACCEPT_RESEND, C.ACCEPT_RETURN))
 def accept_offer(req: Request, dispute_id: str, offer_id: str) -> Reply:
-    cmd = c.AcceptOffer.from_body(req.body, dispute_id, offer_id)
+    cmd = req.command(c.AcceptOffer, dispute_id=dispute_id, offer_id=offer_id)
     return 200, dispute_view(req, services().disputes.accept_offer(req.identity, cmd))
 
 
-@api.route("/disputes/{dispute_id}/reject", "POST", schemas.REJECT)
-def reject_request(req: Request, dispute_id: str) -> Reply:
-    return 200, dispute_view(req, services().disputes.reject(req.identity, c.RejectRequest.from_body(req.body, dispute_id)))
+@api.route("/disputes/{dispute_id}/reject", "POST", schemas.REJECT, action=C.REJECT)
+def reject(req: Request, dispute_id: str) -> Reply:
+    return 200, dispute_view(req, services().disputes.reject(req.identity, req.command(c.RejectRequest, dispute_id=dispute_id)))
 
 
-@api.route("/disputes/{dispute_id}/escalate", "POST", schemas.ACTION_WITH_MESSAGE)
+@api.route("/disputes/{dispute_id}/escalate", "POST", schemas.ACTION_WITH_MESSAGE, action=C.ESCALATE)
 def escalate(req: Request, dispute_id: str) -> Reply:
-    return 200, dispute_view(req, services().disputes.escalate(req.identity, c.Escalate.from_body(req.body, dispute_id)))
+    return 200, dispute_view(req, services().disputes.escalate(req.identity, req.command(c.Escalate, dispute_id=dispute_id)))
 
 
-@api.route("/disputes/{dispute_id}/cancel", "POST", schemas.ACTION_WITH_MESSAGE)
+@api.route("/disputes/{dispute_id}/cancel", "POST", schemas.ACTION_WITH_MESSAGE, action=C.CANCEL)
 def cancel(req: Request, dispute_id: str) -> Reply:
-    return 200, dispute_view(req, services().disputes.cancel(req.identity, c.Cancel.from_body(req.body, dispute_id)))
+    return 200, dispute_view(req, services().disputes.cancel(req.identity, req.command(c.Cancel, dispute_id=dispute_id)))
 
 
-@api.route("/disputes/{dispute_id}/return-shipment", "POST", schemas.RETURN_SHIPMENT)
-def return_shipment(req: Request, dispute_id: str) -> Reply:
-    return 200, dispute_view(req, services().disputes.ship_return(req.identity, c.ShipReturn.from_body(req.body, dispute_id)))
+@api.route("/disputes/{dispute_id}/return-shipment", "POST", schemas.RETURN_SHIPMENT, action=C.SHIP_RETURN)
+def ship_return(req: Request, dispute_id: str) -> Reply:
+    return 200, dispute_view(req, services().disputes.ship_return(req.identity, req.command(c.ShipReturn, dispute_id=dispute_id)))
 
 
-@api.route("/disputes/{dispute_id}/contest-return", "POST", schemas.CONTEST_RETURN)
+@api.route("/disputes/{dispute_id}/contest-return", "POST", schemas.CONTEST_RETURN, action=C.CONTEST_RETURN)
 def contest_return(req: Request, dispute_id: str) -> Reply:
-    cmd = c.ContestReturn.from_body(req.body, dispute_id)
+    cmd = req.command(c.ContestReturn, dispute_id=dispute_id)
     return 200, dispute_view(req, services().disputes.contest_return(req.identity, cmd))
 
 
-@api.route("/disputes/{dispute_id}/confirm-return", "POST", schemas.ACTION)
+@api.route("/disputes/{dispute_id}/confirm-return", "POST", schemas.ACTION, action=C.CONFIRM_RETURN)
 def confirm_return(req: Request, dispute_id: str) -> Reply:
-    cmd = c.ConfirmReturn.from_body(req.body, dispute_id)
+    cmd = req.command(c.ConfirmReturn, dispute_id=dispute_id)
     return 200, dispute_view(req, services().disputes.confirm_return(req.identity, cmd))
 
 
-@api.route("/disputes/{dispute_id}/evidence", "POST", schemas.EVIDENCE)
-def request_upload(req: Request, dispute_id: str) -> Reply:
-    evidence, post = services().evidence.request_upload(req.identity, c.RequestUpload.from_body(req.body, dispute_id))
+@api.route("/disputes/{dispute_id}/evidence", "POST", schemas.EVIDENCE, action=Grant.UPLOAD_EVIDENCE)
+def upload_evidence(req: Request, dispute_id: str) -> Reply:
+    evidence, post = services().evidence.request_upload(req.identity, req.command(c.RequestUpload, dispute_id=dispute_id))
     return 201, views.upload_slot(evidence, post)
 
 
@@ -179,9 +183,9 @@ def list_evidence(req: Request, dispute_id: str) -> Reply:
     return 200, views.page([views.evidence(e, now, links) for e, links in files], None)
 
 
-@api.route("/disputes/{dispute_id}/messages", "POST", schemas.MESSAGE)
+@api.route("/disputes/{dispute_id}/messages", "POST", schemas.MESSAGE, action=Grant.POST_MESSAGE)
 def post_message(req: Request, dispute_id: str) -> Reply:
-    return 201, views.message(services().messages.post(req.identity, c.PostMessage.from_body(req.body, dispute_id)))
+    return 201, views.message(services().messages.post(req.identity, req.command(c.PostMessage, dispute_id=dispute_id)))
 
 
 @api.route("/disputes/{dispute_id}/messages", query=PAGED)
@@ -205,19 +209,19 @@ def next_case(req: Request) -> Reply:
     return (204, None) if dispute is None else (200, read_view(req, dispute))
 
 
-@api.route("/disputes/{dispute_id}/claim", "POST", schemas.EMPTY)
-def claim_case(req: Request, dispute_id: str) -> Reply:
+@api.route("/disputes/{dispute_id}/claim", "POST", schemas.EMPTY, action=Grant.CLAIM)
+def claim(req: Request, dispute_id: str) -> Reply:
     return 200, read_view(req, services().disputes.claim(req.identity, c.ClaimCase(dispute_id)))
 
 
-@api.route("/disputes/{dispute_id}/release", "POST", schemas.EMPTY)
-def release_case(req: Request, dispute_id: str) -> Reply:
+@api.route("/disputes/{dispute_id}/release", "POST", schemas.EMPTY, action=Grant.RELEASE)
+def release(req: Request, dispute_id: str) -> Reply:
     return 200, read_view(req, services().disputes.release(req.identity, c.ReleaseCase(dispute_id)))
 
 
-@api.route("/disputes/{dispute_id}/notes", "POST", schemas.NOTE)
+@api.route("/disputes/{dispute_id}/notes", "POST", schemas.NOTE, action=Grant.ADD_NOTE)
 def add_note(req: Request, dispute_id: str) -> Reply:
-    return 201, views.note(services().notes.add(req.identity, c.AddNote.from_body(req.body, dispute_id)))
+    return 201, views.note(services().notes.add(req.identity, req.command(c.AddNote, dispute_id=dispute_id)))
 
 
 @api.route("/disputes/{dispute_id}/notes", query=PAGED)
@@ -226,9 +230,9 @@ def list_notes(req: Request, dispute_id: str) -> Reply:
     return 200, views.page([views.note(n) for n in items], cursor)
 
 
-@api.route("/disputes/{dispute_id}/decision", "POST", schemas.DECISION)
+@api.route("/disputes/{dispute_id}/decision", "POST", schemas.DECISION, action=(C.DECIDE, C.DECIDE_RETURN))
 def decide(req: Request, dispute_id: str) -> Reply:
-    return 200, dispute_view(req, services().disputes.decide(req.identity, c.Decide.from_body(req.body, dispute_id)))
+    return 200, dispute_view(req, services().disputes.decide(req.identity, req.command(c.Decide, dispute_id=dispute_id)))
 
 
 # ---- moderation intelligence: standing, signals, auto-resolution rules -------------------------
@@ -255,12 +259,12 @@ def list_rules(req: Request) -> Reply:
 
 @api.route("/moderation/rules/{rule_id}", "PUT", schemas.RULE)
 def save_rule(req: Request, rule_id: str) -> Reply:
-    return 200, views.rule(services().moderation.save_rule(req.identity, c.SaveRule.from_body(req.body, rule_id)))
+    return 200, views.rule(services().moderation.save_rule(req.identity, parse.save_rule(req.body, rule_id)))
 
 
 @api.route("/moderation/rules/{rule_id}/preview", "POST", schemas.RULE)
 def preview_rule(req: Request, rule_id: str) -> Reply:
-    rule, preview = services().moderation.preview(req.identity, c.SaveRule.from_body(req.body, rule_id))
+    rule, preview = services().moderation.preview(req.identity, parse.save_rule(req.body, rule_id))
     return 200, {"rule": views.rule(rule), "preview": preview.to_dict()}
 
 
@@ -276,7 +280,7 @@ def refunds_needing_attention(req: Request) -> Reply:
     return 200, views.page([order_view(req, o) for o in items], cursor)
 
 
-@api.route("/orders/{order_id}/refunds/{refund_id}/retry", "POST", schemas.EMPTY)
+@api.route("/orders/{order_id}/refunds/{refund_id}/retry", "POST", schemas.EMPTY, action=OrderCommand.RETRY_REFUND)
 def retry_refund(req: Request, order_id: str, refund_id: str) -> Reply:
     return 200, order_view(req, services().payments.retry(req.identity, order_id, refund_id))
 
@@ -289,13 +293,12 @@ def sandbox_expire_deadline(req: Request, dispute_id: str) -> Reply:
 
 @api.route("/sandbox/orders/{order_id}/carrier-scans", "POST", schemas.SIMULATED_SCAN)
 def sandbox_carrier_scan(req: Request, order_id: str) -> Reply:
-    return 200, order_view(req, services().sandbox.carrier_scan(req.identity, c.SimulateScan.from_body(req.body,
-                                                                                                     order_id)))
+    return 200, order_view(req, services().sandbox.carrier_scan(req.identity, req.command(c.SimulateScan, order_id=order_id)))
 
 
 @api.route("/sandbox/orders/{order_id}/refunds/{refund_id}/settle", "POST", schemas.SIMULATED_SETTLEMENT)
 def sandbox_settle_refund(req: Request, order_id: str, refund_id: str) -> Reply:
-    cmd = c.SimulateSettlement.from_body(req.body, order_id, refund_id)
+    cmd = parse.simulate_settlement(req.body, order_id, refund_id)
     return 200, order_view(req, services().sandbox.settle_refund(req.identity, cmd))
 
 

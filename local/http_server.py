@@ -3,7 +3,7 @@ shape, as the deployed API Gateway gives them (infra/template/api.py GATEWAY_RES
 path is 404 ROUTE_NOT_FOUND (Chalice's emulation answers 403 and echoes the Authorization header
 back), any method http.server does not know 405 METHOD_NOT_ALLOWED with Allow (never a 501), and
 a malformed request gets JSON, not http.server's HTML page. A known path with another method reaches the app,
-which answers 405 METHOD_NOT_ALLOWED with Allow itself (chalicelib/http.py); OPTIONS too (no CORS
+which answers 405 METHOD_NOT_ALLOWED with Allow itself (chalicelib/api/routing.py); OPTIONS too (no CORS
 preflight: the API has no browser clients). HEAD is answered as GET, without the body. A chunked
 request body is decoded (bounded); a body whose length is ambiguous is refused."""
 from __future__ import annotations
@@ -26,7 +26,7 @@ from chalice.local import (
     ThreadedHTTPServer,
 )
 
-from chalicelib.http import MAX_BODY_BYTES, ROUTE_NOT_FOUND_MESSAGE, error_body
+from chalicelib.api.routing import MAX_BODY_BYTES, ROUTE_NOT_FOUND_MESSAGE, error_body
 
 MAX_CHUNK_LINE = 1024  # a chunk-size line (hex size and extensions) or a trailer line
 MAX_TRAILERS = 32

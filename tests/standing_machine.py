@@ -13,6 +13,7 @@ from typing import Any
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
+from chalicelib.api import requests as parse
 from chalicelib.domain.catalog import Fault, Reason, Solution
 from chalicelib.domain.disputes import Dispute
 from chalicelib.domain.errors import DomainError
@@ -77,7 +78,7 @@ class StandingMachine(RuleBasedStateMachine):
         """Registered (a replay of the same body changes nothing; another body is refused)."""
         body = order_body(order_id, buyer_id=buyer, seller_id=seller,
                           estimated_delivery_at="2026-11-05T00:00:00Z")
-        if self._try(lambda: self.services.orders.register(SERVICE, c.RegisterOrder.from_body(body))) is not None:
+        if self._try(lambda: self.services.orders.register(SERVICE, parse.register_order(body))) is not None:
             self.parties.setdefault(order_id, (buyer, seller))
 
     @rule(order_id=st.sampled_from(ORDERS), delivered=st.booleans())

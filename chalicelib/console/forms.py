@@ -1,5 +1,5 @@
 """What a console form sent, as the JSON body the API's route for the same action takes: the pages
-validate it with the route's own schema (chalicelib/schemas.py) and build the same typed command,
+validate it with the route's own schema (chalicelib/api/schemas.py) and build the same typed command,
 so a rule (a rationale of 10-4000 characters, a partial amount under the order total) is checked
 in one place whichever way a moderator acts."""
 from __future__ import annotations

@@ -11,7 +11,10 @@ from urllib.parse import urlencode
 
 from chalice import Blueprint, Response
 
-from .. import schemas, views
+from ..api import requests as parse
+from ..api import schemas, views
+from ..api.routing import Request, route_not_found
+from ..api.validation import validate
 from ..bootstrap import container
 from ..domain.catalog import Fault
 from ..domain.disputes import ASSIGNED_FILTERS, Command, Dispute, QueueFilter, default_fault
@@ -21,7 +24,6 @@ from ..domain.money import Money
 from ..domain.rules import PREVIEW_DAYS, PREVIEW_LIMIT, Mode, Rule, Then
 from ..domain.standing import Flag, Level
 from ..domain.timefmt import parse as parse_time
-from ..http import Request, route_not_found, validate
 from ..services import access
 from ..services import commands as c
 from ..services.commands import PageRequest
@@ -327,7 +329,7 @@ def _rule_command(ctx: Ctx) -> c.SaveRule:
     validate({"rule_id": rule_id}, {"type": "object", "properties": {"rule_id": schemas.ID}})
     body = forms.rule_body(ctx.form)
     validate(body, schemas.RULE)
-    return c.SaveRule.from_body(body, rule_id)
+    return parse.save_rule(body, rule_id)
 
 
 def _rule_refused(ctx: Ctx, exc: DomainError) -> Html:
@@ -456,7 +458,7 @@ def case(ctx: Ctx, dispute_id: str) -> Html:
 def post_message(ctx: Ctx, dispute_id: str) -> Redirect:
     body = {"body": ctx.form.get("body", "")}
     validate(body, schemas.MESSAGE)
-    container().services.messages.post(ctx.who, c.PostMessage.from_body(body, dispute_id))
+    container().services.messages.post(ctx.who, parse.command(c.PostMessage, body, dispute_id=dispute_id))
     return Redirect(f"/console/disputes/{dispute_id}?notice=message#messages")
 
 
@@ -464,7 +466,7 @@ def post_message(ctx: Ctx, dispute_id: str) -> Redirect:
 def add_note(ctx: Ctx, dispute_id: str) -> Redirect:
     body = {"body": ctx.form.get("note", "")}
     validate(body, schemas.NOTE)
-    container().services.notes.add(ctx.who, c.AddNote.from_body(body, dispute_id))
+    container().services.notes.add(ctx.who, parse.command(c.AddNote, body, dispute_id=dispute_id))
     return Redirect(f"/console/disputes/{dispute_id}?notice=note#notes")
 
 
@@ -499,7 +501,7 @@ def _decision(ctx: Ctx, dispute_id: str) -> tuple[c.Decide, dict[str, Any], Mone
     total = dispute.order_total
     body = forms.decision_body(ctx.form, total.currency)
     validate(body, schemas.DECISION)
-    cmd = c.Decide.from_body(body, dispute_id)
+    cmd = parse.command(c.Decide, body, dispute_id=dispute_id)
     if cmd.amount is not None:
         cmd.amount.require_partial_of(total)
     return cmd, body, total

@@ -1,4 +1,4 @@
-"""The console's edge, wrapped once around every page as chalicelib/http.py is around every JSON
+"""The console's edge, wrapped once around every page as chalicelib/api/routing.py is around every JSON
 route: the session (who), the CSRF token on every POST, ids checked, errors turned into a page in
 plain words, and the security headers on every answer. Handlers only call the use cases and say
 which template to render; they never see a cookie."""
@@ -14,9 +14,9 @@ from urllib.parse import quote, unquote, urlencode, urlsplit
 
 from chalice import Blueprint, Response
 
+from ..api.routing import require_ids, route_not_found
 from ..domain.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound, RuleViolation, Unauthenticated
 from ..domain.identity import Identity
-from ..http import require_ids, route_not_found
 from ..logs import logger, start_invocation
 from . import forms
 from .session import FORM_COOKIE, NEXT_COOKIE, SESSION_COOKIE, Session, Sessions, cookies, same_token

@@ -1,4 +1,4 @@
-"""Typed domain errors. The HTTP edge maps each class to one status code (chalicelib/http.py)."""
+"""Typed domain errors. The HTTP edge maps each class to one status code (chalicelib/api/routing.py)."""
 from __future__ import annotations
 
 from typing import Any

@@ -7,6 +7,7 @@ the domain's business (domain/disputes.py); this module only knows who is who.
 from __future__ import annotations
 
 from datetime import datetime
+from enum import Enum
 
 from ..domain.disputes import Actor, Command, Dispute
 from ..domain.errors import Forbidden, NotFound
@@ -39,31 +40,44 @@ def visible_dispute(who: Identity, dispute: Dispute | None) -> tuple[Dispute, Ac
 
 
 # ---- what a caller may do now (the apps draw their buttons from this) --------------------------
-def dispute_actions(who: Identity, dispute: Dispute, policy: Policy,
-                    now: datetime) -> list[tuple[str, dict[str, str]]]:
-    """(action, path ids) the caller may take on the dispute now: the domain's transitions, and
-    what the access rules allow beside them (evidence and messages while it is open; for
-    moderators, the claim and notes; a case another moderator holds is theirs to decide and write on)."""
+class Grant(str, Enum):
+    """What the access rules allow on a dispute beside its transition table's commands."""
+
+    UPLOAD_EVIDENCE = "UPLOAD_EVIDENCE"
+    POST_MESSAGE = "POST_MESSAGE"
+    CLAIM = "CLAIM"
+    RELEASE = "RELEASE"
+    ADD_NOTE = "ADD_NOTE"
+
+
+# What a caller may do, with the path ids it needs (an offer's, a refund's). The route that performs
+# each names it once (chalicelib/api: Api.route(action=...)); available_actions is drawn from that.
+Allowed = list[tuple[Command | OrderCommand | Grant, dict[str, str]]]
+
+
+def dispute_actions(who: Identity, dispute: Dispute, policy: Policy, now: datetime) -> Allowed:
+    """What the caller may do on the dispute now: the domain's transitions, and what the access
+    rules allow beside them (evidence and messages while it is open; for moderators, the claim and
+    notes; a case another moderator holds is theirs to decide and write on)."""
     actor = dispute.actor_for(who.party_id, who.is_moderator)
     if actor is None:
         return []
     held = dispute.holder(now)
     held_by_other = actor is Actor.MODERATOR and held is not None and held.moderator_id != who.sub
-    out: list[tuple[str, dict[str, str]]] = []
-    for command, offer_id in dispute.allowed(actor, policy):
-        name = COMMAND_ACTIONS[command]
-        if (name, {}) not in out and not held_by_other:
-            out.append((name, {"offer_id": offer_id} if offer_id else {}))
+    out: Allowed = []
+    if not held_by_other:
+        out += [(command, {"offer_id": offer_id} if offer_id else {})
+                for command, offer_id in dispute.allowed(actor, policy)]
     if dispute.may_take_evidence_slot(actor):  # a party, with a free place of their quota
-        out.append(("upload_evidence", {}))
+        out.append((Grant.UPLOAD_EVIDENCE, {}))
     if dispute.is_open and not held_by_other:
-        out.append(("post_message", {}))
+        out.append((Grant.POST_MESSAGE, {}))
     if actor is Actor.MODERATOR:
         if dispute.may_claim(who.sub, now):
-            out.append(("claim", {}))
+            out.append((Grant.CLAIM, {}))
         if held is not None and held.moderator_id == who.sub:
-            out.append(("release", {}))
-        out.append(("add_note", {}))
+            out.append((Grant.RELEASE, {}))
+        out.append((Grant.ADD_NOTE, {}))
     return out
 
 
@@ -79,27 +93,11 @@ def require_order_role(who: Identity, order: Order, command: OrderCommand, messa
     require(gives(who, order, command), message)
 
 
-def order_actions(who: Identity, order: Order, now: datetime, policy: Policy) -> list[tuple[str, dict[str, str]]]:
-    """(action, path ids) the caller may take on the order now: what the order allows (its own
-    guards), for the role that gives each command."""
-    return [(ORDER_COMMAND_ACTIONS[command], {"refund_id": refund_id} if refund_id else {})
+def order_actions(who: Identity, order: Order, now: datetime, policy: Policy) -> Allowed:
+    """What the caller may do on the order now: what the order allows (its own guards), for the
+    role that gives each command."""
+    return [(command, {"refund_id": refund_id} if refund_id else {})
             for command, refund_id in order.allowed(now, policy) if gives(who, order, command)]
-
-
-# Each command of the transition table, as the action an app offers.
-COMMAND_ACTIONS: dict[Command, str] = {
-    Command.MAKE_OFFER: "make_offer", Command.ACCEPT_REFUND: "accept_offer", Command.ACCEPT_RESEND: "accept_offer",
-    Command.ACCEPT_RETURN: "accept_offer", Command.REJECT: "reject", Command.ESCALATE: "escalate",
-    Command.CANCEL: "cancel", Command.DECIDE: "decide", Command.DECIDE_RETURN: "decide",
-    Command.SHIP_RETURN: "ship_return", Command.CONFIRM_RETURN: "confirm_return",
-    Command.CONTEST_RETURN: "contest_return",
-}
-
-
-ORDER_COMMAND_ACTIONS: dict[OrderCommand, str] = {
-    OrderCommand.SHIP: "ship", OrderCommand.CONFIRM_RECEIPT: "confirm_receipt",
-    OrderCommand.OPEN_DISPUTE: "open_dispute", OrderCommand.RETRY_REFUND: "retry_refund",
-}
 
 
 def require(allowed: bool, message: str) -> None:

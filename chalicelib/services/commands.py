@@ -1,33 +1,13 @@
-"""Typed commands: what a caller asks for, built once at the HTTP edge from the validated body.
-Use cases take these, never a request's raw dict."""
+"""Typed commands: what a caller asks for, as plain typed data. The HTTP edge builds them from the
+validated body (api/requests.py); use cases take these, never a request's raw dict."""
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from ..domain.catalog import Fault, Reason, Solution
-from ..domain.errors import InvalidInput
 from ..domain.money import Money
-from ..domain.timefmt import parse
-
-
-def _money(data: dict[str, Any] | None, where: str) -> Money | None:
-    return None if data is None else Money.from_dict(data, where)
-
-
-def _timestamp(value: str, field: str) -> datetime:
-    try:
-        return parse(value)
-    except ValueError as exc:
-        raise InvalidInput(f"{field} must be an RFC 3339 timestamp with a time zone", code="VALIDATION_ERROR",
-                           details={"field": field}) from exc
-
-
-def fingerprint(body: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
 # ---- orders -----------------------------------------------------------------------------------
@@ -43,15 +23,6 @@ class RegisterOrder:
     ship_by: datetime | None = None  # default: the policy's ship-by period after payment
     payment: dict[str, str] | None = None  # {"provider", "reference"}: where refunds go back to
 
-    @classmethod
-    def from_body(cls, body: dict[str, Any]) -> RegisterOrder:
-        return cls(order_id=body["order_id"], buyer_id=body["buyer_id"], seller_id=body["seller_id"],
-                   items=tuple(body["items"]), total=Money.from_dict(body["total"], "total"),
-                   estimated_delivery_at=_timestamp(body["estimated_delivery_at"], "estimated_delivery_at"),
-                   fingerprint=fingerprint(body),
-                   ship_by=_timestamp(body["ship_by"], "ship_by") if body.get("ship_by") else None,
-                   payment=dict(body["payment"]) if body.get("payment") else None)
-
 
 @dataclass(frozen=True)
 class ShipOrder:
@@ -59,20 +30,12 @@ class ShipOrder:
     carrier: str
     tracking_number: str
 
-    @classmethod
-    def from_body(cls, body: dict[str, Any], order_id: str) -> ShipOrder:
-        return cls(order_id, body["carrier"], body["tracking_number"])
-
 
 @dataclass(frozen=True)
 class RecordScan:
     order_id: str
     status: str  # IN_TRANSIT | DELIVERED
     occurred_at: datetime
-
-    @classmethod
-    def from_body(cls, body: dict[str, Any], order_id: str) -> RecordScan:
-        return cls(order_id, body["status"], _timestamp(body["occurred_at"], "occurred_at"))
 
 
 @dataclass(frozen=True)
@@ -90,12 +53,6 @@ class OpenDispute:
     amount: Money | None
     item_ids: tuple[str, ...]
 
-    @classmethod
-    def from_body(cls, body: dict[str, Any], order_id: str) -> OpenDispute:
-        requested = body["requested"]
-        return cls(order_id, Reason(body["reason"]), body["description"], Solution(requested["type"]),
-                   _money(requested.get("amount"), "requested.amount"), tuple(body.get("item_ids") or ()))
-
 
 @dataclass(frozen=True)
 class DisputeAction:
@@ -111,46 +68,25 @@ class MakeOffer(DisputeAction):
     amount: Money | None
     message: str | None
 
-    @classmethod
-    def from_body(cls, body: dict[str, Any], dispute_id: str) -> MakeOffer:
-        return cls(dispute_id, body.get("expected_version"), Solution(body["type"]), _money(body.get("amount"), "amount"),
-                   body.get("message"))
-
 
 @dataclass(frozen=True)
 class AcceptOffer(DisputeAction):
     offer_id: str
-
-    @classmethod
-    def from_body(cls, body: dict[str, Any], dispute_id: str, offer_id: str) -> AcceptOffer:
-        return cls(dispute_id, body.get("expected_version"), offer_id)
 
 
 @dataclass(frozen=True)
 class RejectRequest(DisputeAction):
     message: str
 
-    @classmethod
-    def from_body(cls, body: dict[str, Any], dispute_id: str) -> RejectRequest:
-        return cls(dispute_id, body.get("expected_version"), body["message"])
-
 
 @dataclass(frozen=True)
 class Escalate(DisputeAction):
     message: str | None
 
-    @classmethod
-    def from_body(cls, body: dict[str, Any], dispute_id: str) -> Escalate:
-        return cls(dispute_id, body.get("expected_version"), body.get("message"))
-
 
 @dataclass(frozen=True)
 class Cancel(DisputeAction):
     message: str | None
-
-    @classmethod
-    def from_body(cls, body: dict[str, Any], dispute_id: str) -> Cancel:
-        return cls(dispute_id, body.get("expected_version"), body.get("message"))
 
 
 @dataclass(frozen=True)
@@ -159,11 +95,6 @@ class Decide(DisputeAction):
     amount: Money | None
     rationale: str
     fault: Fault | None = None  # None: the outcome's default (domain.disputes.default_fault)
-
-    @classmethod
-    def from_body(cls, body: dict[str, Any], dispute_id: str) -> Decide:
-        return cls(dispute_id, body.get("expected_version"), body["outcome"], _money(body.get("amount"), "amount"),
-                   body["rationale"], Fault(body["fault"]) if body.get("fault") else None)
 
 
 @dataclass(frozen=True)
@@ -183,26 +114,16 @@ class ShipReturn(DisputeAction):
     carrier: str
     tracking_number: str
 
-    @classmethod
-    def from_body(cls, body: dict[str, Any], dispute_id: str) -> ShipReturn:
-        return cls(dispute_id, body.get("expected_version"), body["carrier"], body["tracking_number"])
-
 
 @dataclass(frozen=True)
 class ContestReturn(DisputeAction):
     reason: str  # EMPTY_BOX | WRONG_ITEM | DAMAGED | NOT_SCANNED | OTHER
     message: str
 
-    @classmethod
-    def from_body(cls, body: dict[str, Any], dispute_id: str) -> ContestReturn:
-        return cls(dispute_id, body.get("expected_version"), body["reason"], body["message"])
-
 
 @dataclass(frozen=True)
 class ConfirmReturn(DisputeAction):
-    @classmethod
-    def from_body(cls, body: dict[str, Any], dispute_id: str) -> ConfirmReturn:
-        return cls(dispute_id, body.get("expected_version"))
+    """The seller confirms the returned item arrived."""
 
 
 # ---- evidence and messages --------------------------------------------------------------------
@@ -213,19 +134,11 @@ class RequestUpload:
     content_type: str
     size_bytes: int
 
-    @classmethod
-    def from_body(cls, body: dict[str, Any], dispute_id: str) -> RequestUpload:
-        return cls(dispute_id, body["file_name"], body["content_type"], body["size_bytes"])
-
 
 @dataclass(frozen=True)
 class PostMessage:
     dispute_id: str
     body: str
-
-    @classmethod
-    def from_body(cls, body: dict[str, Any], dispute_id: str) -> PostMessage:
-        return cls(dispute_id, body["body"])
 
 
 @dataclass(frozen=True)
@@ -234,10 +147,6 @@ class AddNote:
 
     dispute_id: str
     body: str
-
-    @classmethod
-    def from_body(cls, body: dict[str, Any], dispute_id: str) -> AddNote:
-        return cls(dispute_id, body["body"])
 
 
 # ---- moderation -------------------------------------------------------------------------------
@@ -253,11 +162,6 @@ class SaveRule:
     then: str
     expected_version: int | None  # the version this change starts from (0: a new rule)
 
-    @classmethod
-    def from_body(cls, body: dict[str, Any], rule_id: str) -> SaveRule:
-        return cls(rule_id, body["description"], body["mode"], int(body["priority"]), dict(body.get("when") or {}),
-                   body["then"], body.get("expected_version"))
-
 
 # ---- the sandbox ------------------------------------------------------------------------------
 @dataclass(frozen=True)
@@ -265,21 +169,12 @@ class SimulateScan:
     order_id: str
     status: str  # IN_TRANSIT | DELIVERED
 
-    @classmethod
-    def from_body(cls, body: dict[str, Any], order_id: str) -> SimulateScan:
-        return cls(order_id, body["status"])
-
 
 @dataclass(frozen=True)
 class SimulateSettlement:
     order_id: str
     refund_id: str
     failure_reason: str | None  # None: the refund succeeds
-
-    @classmethod
-    def from_body(cls, body: dict[str, Any], order_id: str, refund_id: str) -> SimulateSettlement:
-        failed = body["outcome"] == "FAILED"
-        return cls(order_id, refund_id, (body.get("failure_reason") or "card_declined") if failed else None)
 
 
 # ---- queries ----------------------------------------------------------------------------------

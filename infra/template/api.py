@@ -24,7 +24,7 @@ GATEWAY_RESPONSES = {
 def gateway_responses() -> dict[str, Any]:
     """The API definition's x-amazon-apigateway-gateway-responses: part of the API's body, they are
     deployed with the stage (a separate AWS::ApiGateway::GatewayResponse would need a new deployment)."""
-    from chalicelib.http import error_body
+    from chalicelib.api.routing import error_body
 
     responses: dict[str, Any] = {}
     for kind, (status, code, message) in GATEWAY_RESPONSES.items():

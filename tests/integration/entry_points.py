@@ -27,22 +27,23 @@ def sqs_event(body: dict[str, Any]) -> dict[str, Any]:
 
 def a_dispute(services: Any, order_id: str) -> Any:
     """A delivered order with a dispute open on it, made through the use cases (no token involved)."""
+    from chalicelib.api import requests as parse
     from chalicelib.domain.identity import Identity
     from chalicelib.services import commands as c
 
     service, buyer, seller = Identity("svc", frozenset({"services"})), Identity("b-1", frozenset()), \
         Identity("s-1", frozenset())
-    services.orders.register(service, c.RegisterOrder.from_body({
+    services.orders.register(service, parse.register_order({
         "order_id": order_id, "buyer_id": "b-1", "seller_id": "s-1",
         "items": [{"item_id": "i-1", "title": "Red dress", "quantity": 1,
                    "unit_price": {"amount": 2000, "currency": "USD"}}],
         "total": {"amount": 2000, "currency": "USD"}, "estimated_delivery_at": "2026-11-20T00:00:00Z"}))
-    shipped = services.orders.ship(seller, c.ShipOrder.from_body({"carrier": "CP", "tracking_number": "CN1"},
-                                                                 order_id))
+    shipped = services.orders.ship(seller, parse.command(c.ShipOrder, {"carrier": "CP", "tracking_number": "CN1"},
+                                                         order_id=order_id))
     assert shipped.shipment is not None
-    services.orders.record_scan(service, c.RecordScan.from_body(
-        {"status": "DELIVERED", "occurred_at": shipped.shipment.shipped_at.strftime("%Y-%m-%dT%H:%M:%SZ")}, order_id))
-    return services.disputes.open(buyer, c.OpenDispute.from_body({
+    scan = {"status": "DELIVERED", "occurred_at": shipped.shipment.shipped_at.strftime("%Y-%m-%dT%H:%M:%SZ")}
+    services.orders.record_scan(service, parse.command(c.RecordScan, scan, order_id=order_id))
+    return services.disputes.open(buyer, parse.open_dispute({
         "reason": "NOT_AS_DESCRIBED", "description": "Ordered red, received blue",
         "requested": {"type": "REFUND_FULL"}}, order_id))
 
@@ -70,14 +71,15 @@ def run(case: str) -> None:
         app.handler_map["timer-fired"](sqs_event({"kind": "REMIND", "timer": {
             "dispute_id": dispute.dispute_id, "action": "SELLER_RESPONSE", "version": 0}}), None)
     elif case == "evidence-uploaded":
+        from chalicelib.api import requests as parse
         from chalicelib.domain.identity import Identity
         from chalicelib.services import commands as c
 
         services = container().services
         dispute = a_dispute(services, "o-evidence")
-        evidence, _ = services.evidence.request_upload(Identity("b-1", frozenset()), c.RequestUpload.from_body(
-            {"file_name": "receipt.pdf", "content_type": "application/pdf", "size_bytes": len(PDF)},
-            dispute.dispute_id))
+        slot = {"file_name": "receipt.pdf", "content_type": "application/pdf", "size_bytes": len(PDF)}
+        evidence, _ = services.evidence.request_upload(Identity("b-1", frozenset()),
+                                                       parse.command(c.RequestUpload, slot, dispute_id=dispute.dispute_id))
         container().clients.get("s3").put_object(Bucket=container().settings.evidence_bucket,
                                                   Key=evidence.upload_key, Body=PDF)
         app.handler_map["evidence-uploaded"](sqs_event({"Records": [{"s3": {"object": {

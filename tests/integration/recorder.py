@@ -14,7 +14,7 @@ from typing import Any
 from chalice.utils import to_cfn_resource_name
 
 ROOT = Path(__file__).resolve().parent.parent.parent
-APP, API_EDGE = str(ROOT / "app.py"), str(ROOT / "chalicelib" / "http.py")
+APP, API_EDGE = str(ROOT / "app.py"), str(ROOT / "chalicelib" / "api" / "routing.py")
 EVENT_HANDLERS = {"release_escrow", "timer_fired", "drain_outbox", "evidence_uploaded", "expire_evidence",
                   "pay_refunds"}
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -461,14 +462,21 @@ def test_upload_evidence_is_not_offered_once_the_party_has_taken_its_ten_places(
 
 def test_each_action_requires_the_fields_its_route_validates_with(api):
     from app import app
-    from chalicelib import views
 
-    for name, (method, path, schema) in views.ROUTES.items():
-        assert vars(app.routes[path][method].view_function)["body_schema"] is schema, name
+    # Every listed action is a route of the app, and asks for what that route's schema requires.
+    routes = {view.view_name: (path, method, vars(view.view_function).get("body_schema"))
+              for path, methods in app.routes.items() for method, view in methods.items()}
     api.delivered_order()
+    listed = api.get("/orders/o-1", BUYER).json_body["available_actions"]
     d = api.open_dispute()
-    listed = {a["action"]: a["required"] for a in d["available_actions"]}
-    assert listed["make_offer"] == ["type"] and listed["cancel"] == []
+    listed += d["available_actions"] + api.get(f"/disputes/{d['dispute_id']}", SELLER).json_body["available_actions"]
+    assert {a["action"] for a in listed} >= {"open_dispute", "cancel", "make_offer", "reject", "upload_evidence"}
+    for action in listed:
+        path, method, schema = routes[action["action"]]
+        assert action["method"] == method and re.fullmatch(re.sub(r"\{\w+\}", "[^/]+", path), action["path"])
+        assert action["required"] == schema["required"]
+    required = {a["action"]: a["required"] for a in d["available_actions"]}
+    assert required["make_offer"] == ["type"] and required["cancel"] == []
     order = api.get("/orders/o-1", BUYER).json_body
     assert {a["action"]: a["required"] for a in order["available_actions"]} == {}  # a dispute is open
 

@@ -209,7 +209,7 @@ def test_a_path_id_no_id_can_be_is_a_404_of_its_route_never_a_500(api: Api, meth
 
 
 def test_path_ids_of_the_document_are_the_ids_the_edge_accepts() -> None:
-    from chalicelib import schemas
+    from chalicelib.api import schemas
     from tests.contract import document
 
     for name in ("OrderId", "DisputeId", "OfferId", "RefundId"):

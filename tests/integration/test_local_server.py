@@ -237,7 +237,7 @@ def test_a_chunked_body_is_decoded_and_processed_exactly_once(server: tuple[str,
 
 
 def test_a_chunked_body_over_the_limit_is_refused_and_the_connection_closed(server: tuple[str, int]) -> None:
-    from chalicelib.http import MAX_BODY_BYTES
+    from chalicelib.api.routing import MAX_BODY_BYTES
 
     head = b"POST /orders HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
     answer = _exchange(server, head + _chunked(b"x" * (MAX_BODY_BYTES + 1), 8192) + SMUGGLED)

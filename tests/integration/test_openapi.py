@@ -1,10 +1,11 @@
-"""openapi.yaml stays true to the app: the same routes, the same request bodies as
-chalicelib/schemas.py, the statuses and query parameters the handlers use, and a well-formed
+"""openapi.yaml stays true to the app: the bundle of openapi/ with the request bodies written from
+chalicelib/api/schemas.py (make openapi), the statuses and query parameters the handlers use, and a well-formed
 OpenAPI 3.0 document that a strict linter accepts, with its error codes and event names
 enumerated. (Every response the tests receive is checked against it: tests/contract.py.)"""
 from __future__ import annotations
 
 import ast
+import importlib.util
 import inspect
 import json
 import os
@@ -19,7 +20,7 @@ import pytest
 import yaml
 
 from app import app
-from chalicelib import schemas, views
+from chalicelib.api import schemas, views
 from chalicelib.domain.catalog import Reason
 from chalicelib.domain.disputes import TIMELINE_EVENTS
 from chalicelib.domain.errors import CODES, INTERNAL_CODES
@@ -38,53 +39,15 @@ from chalicelib.inspection import REASONS as REJECTION_REASONS
 from chalicelib.services.evidence import LINK_SECONDS
 
 SPEC_PATH = Path(__file__).resolve().parents[2] / "openapi.yaml"
+_BUILD = importlib.util.spec_from_file_location("openapi_build", SPEC_PATH.parent / "openapi" / "build.py")
+assert _BUILD is not None and _BUILD.loader is not None
+build = importlib.util.module_from_spec(_BUILD)
+_BUILD.loader.exec_module(build)  # make openapi's own code: what it writes is what these tests expect
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 
-# The body schema app.py passes for each POST route (every POST route validates a body).
-BODY_SCHEMAS: dict[str, dict[str, Any]] = {
-    "/orders": schemas.REGISTER_ORDER,
-    "/orders/{order_id}/shipment": schemas.SHIPMENT,
-    "/orders/{order_id}/tracking-events": schemas.TRACKING_EVENT,
-    "/orders/{order_id}/confirm-receipt": schemas.EMPTY,
-    "/orders/{order_id}/disputes": schemas.OPEN_DISPUTE,
-    "/disputes/{dispute_id}/offers": schemas.OFFER,
-    "/disputes/{dispute_id}/offers/{offer_id}/accept": schemas.ACTION,
-    "/disputes/{dispute_id}/reject": schemas.REJECT,
-    "/disputes/{dispute_id}/escalate": schemas.ACTION_WITH_MESSAGE,
-    "/disputes/{dispute_id}/cancel": schemas.ACTION_WITH_MESSAGE,
-    "/disputes/{dispute_id}/return-shipment": schemas.RETURN_SHIPMENT,
-    "/disputes/{dispute_id}/confirm-return": schemas.ACTION,
-    "/disputes/{dispute_id}/evidence": schemas.EVIDENCE,
-    "/disputes/{dispute_id}/messages": schemas.MESSAGE,
-    "/disputes/{dispute_id}/decision": schemas.DECISION,
-    "/disputes/{dispute_id}/contest-return": schemas.CONTEST_RETURN,
-    "/disputes/{dispute_id}/claim": schemas.EMPTY,
-    "/disputes/{dispute_id}/release": schemas.EMPTY,
-    "/moderation/next": schemas.EMPTY,
-    "/disputes/{dispute_id}/notes": schemas.NOTE,
-    "/orders/{order_id}/refunds/{refund_id}/retry": schemas.EMPTY,
-    "/sandbox/disputes/{dispute_id}/expire-deadline": schemas.EMPTY,
-    "/sandbox/orders/{order_id}/carrier-scans": schemas.SIMULATED_SCAN,
-    "/sandbox/orders/{order_id}/refunds/{refund_id}/settle": schemas.SIMULATED_SETTLEMENT,
-    "/moderation/rules/{rule_id}": schemas.RULE,  # PUT
-    "/moderation/rules/{rule_id}/preview": schemas.RULE,
-    "/orders/{order_id}/defect-reversal": schemas.EMPTY,
-}
-# The routes above that take their body by another method than POST.
-BODY_METHOD = {"/moderation/rules/{rule_id}": "PUT"}
-
-
-def body_method(path: str) -> str:
-    return BODY_METHOD.get(path, "POST")
 # Routes without a bearer token: health, and the payment provider's webhook, which is verified by
 # its signature instead (and is idempotent by what it says, not by an Idempotency-Key).
 PUBLIC = {("/health", "GET"), ("/payments/webhook", "POST")}
-
-# JSON Schema keywords that constrain a request body; both documents must agree on each.
-CONSTRAINTS = ("type", "required", "enum", "minLength", "maxLength", "minimum", "maximum", "pattern",
-               "minItems", "maxItems", "uniqueItems", "additionalProperties")
-UNORDERED = ("required", "enum")
-
 
 # ---- helpers ------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
@@ -163,37 +126,6 @@ def handler_source(path: str, method: str) -> str:
     return src[src.index("def "):]  # without the decorator
 
 
-def request_schema(doc: dict[str, Any], path: str) -> dict[str, Any]:
-    op = doc["paths"][path][body_method(path).lower()]
-    assert "requestBody" in op, f"{body_method(path)} {path} documents no request body"
-    body = resolve(doc, op["requestBody"])
-    return resolve(doc, body["content"]["application/json"]["schema"])
-
-
-def assert_same_constraints(doc: dict[str, Any], ours: Any, theirs: dict[str, Any], where: str) -> None:
-    """``ours`` (openapi.yaml, $refs followed) constrains a body exactly as ``theirs`` (schemas.py)."""
-    ours = resolve(doc, ours)
-    unknown = set(theirs) - set(CONSTRAINTS) - {"properties", "items"}
-    assert not unknown, f"{where}: schemas.py uses {sorted(unknown)}; teach this test to compare them"
-    for key in CONSTRAINTS:
-        if key == "type" and key not in theirs:
-            continue  # schemas.py leaves `type` off its string enums; openapi.yaml says `string`
-        mine, real = ours.get(key), theirs.get(key)
-        if key == "required":  # OpenAPI 3.0 forbids `required: []`; both mean "nothing required"
-            mine, real = mine or [], real or []
-        if key in UNORDERED and mine is not None and real is not None:
-            mine, real = sorted(mine), sorted(real)
-        assert mine == real, f"{where}: {key} is {mine!r} in openapi.yaml but {real!r} in schemas.py"
-    if "properties" in theirs or "properties" in ours:
-        mine_props, real_props = ours.get("properties") or {}, theirs.get("properties") or {}
-        assert sorted(mine_props) == sorted(real_props), f"{where}: properties differ"
-        for name, sub in real_props.items():
-            assert_same_constraints(doc, mine_props[name], sub, f"{where}.{name}")
-    if "items" in theirs or "items" in ours:
-        assert "items" in ours and "items" in theirs, f"{where}: items declared on one side only"
-        assert_same_constraints(doc, ours["items"], theirs["items"], f"{where}[]")
-
-
 # ---- the routes -----------------------------------------------------------------------------------
 def test_the_document_declares_exactly_the_routes_of_the_app(spec: dict[str, Any]) -> None:
     documented, served = spec_routes(spec), app_routes()
@@ -208,28 +140,56 @@ def test_the_console_pages_listed_in_the_document_are_exactly_the_apps(spec: dic
     assert not any(is_console(path) for path in spec["paths"]), "console pages are not JSON routes"
 
 
-def test_every_post_route_has_its_body_schema_listed_here() -> None:
-    posts = {path for path, method in app_routes() if method in ("POST", "PUT") and (path, method) not in PUBLIC}
-    assert posts == set(BODY_SCHEMAS), "update BODY_SCHEMAS to follow app.py"
+def body_routes() -> list[tuple[str, str]]:
+    """The routes that validate a request body (Api.route's schema)."""
+    return sorted((path, method) for path, method in app_routes()
+                  if vars(app.routes[path][method].view_function).get("body_schema") is not None)
 
 
-@pytest.mark.parametrize("path", sorted(BODY_SCHEMAS))
-def test_the_listed_body_schema_is_the_one_app_py_validates_with(path: str) -> None:
-    assert vars(app.routes[path][body_method(path)].view_function)["body_schema"] is BODY_SCHEMAS[path]
+def test_every_signed_in_post_and_put_validates_its_body() -> None:
+    writes = {(path, method) for path, method in app_routes() if method in ("POST", "PUT") and (path, method) not in PUBLIC}
+    assert writes == set(body_routes())
 
 
-# ---- request bodies -------------------------------------------------------------------------------
-@pytest.mark.parametrize("path", sorted(BODY_SCHEMAS))
-def test_request_body_has_the_required_fields_and_properties_of_schemas_py(spec: dict[str, Any],
-                                                                           path: str) -> None:
-    ours, theirs = request_schema(spec, path), BODY_SCHEMAS[path]
-    assert sorted(ours.get("required", [])) == sorted(theirs["required"])
-    assert sorted(ours.get("properties", {})) == sorted(theirs["properties"])
+# ---- request bodies: one source (chalicelib/api/schemas.py), written into the document -------------
+@pytest.mark.parametrize("path,method", body_routes())
+def test_each_route_documents_the_request_body_it_validates_with(spec: dict[str, Any], path: str, method: str) -> None:
+    body = resolve(spec, spec["paths"][path][method.lower()]["requestBody"])
+    schema = vars(app.routes[path][method].view_function)["body_schema"]
+    name = next(name for name, component in schemas.COMPONENTS.items() if component is schema)
+    assert body["content"]["application/json"]["schema"] == {"$ref": f"#/components/schemas/{name}"}
+    assert body.get("required") is True or not schema.get("required")
 
 
-@pytest.mark.parametrize("path", sorted(BODY_SCHEMAS))
-def test_request_body_constraints_match_schemas_py_all_the_way_down(spec: dict[str, Any], path: str) -> None:
-    assert_same_constraints(spec, request_schema(spec, path), BODY_SCHEMAS[path], f"POST {path}")
+def test_the_request_components_are_the_ones_make_openapi_writes_from_the_code() -> None:
+    assert build.REQUESTS.read_text(encoding="utf-8") == build.requests_yaml(), "run make openapi"
+
+
+def test_the_committed_openapi_yaml_is_the_bundle_of_its_sources() -> None:
+    """openapi.yaml is what the pinned Redocly CLI bundles from openapi/ (clients and tests read it)."""
+    assert SPEC_PATH.read_text(encoding="utf-8") == build.bundle(), "run make openapi"
+
+
+def test_the_bundled_request_components_are_the_validators_schemas(spec: dict[str, Any]) -> None:
+    """Followed through the bundle, each component constrains exactly as the dict the edge validates with."""
+    def unref(node: Any) -> Any:
+        node = resolve(spec, node)
+        if isinstance(node, dict):
+            return {k: unref(v) for k, v in node.items()
+                    if not (k == "description" and isinstance(v, str)) and k not in ("example", "format")}
+        return [unref(v) for v in node] if isinstance(node, list) else node
+
+    def plain(node: Any) -> Any:
+        if isinstance(node, dict):
+            out = {k: plain(v) for k, v in node.items()
+                   if not (k == "description" and isinstance(v, str)) and not (k == "required" and not v)}
+            if "enum" in out and "type" not in out:
+                out["type"] = "string"
+            return out
+        return [plain(v) for v in node] if isinstance(node, list) else node
+
+    for name, schema in schemas.COMPONENTS.items():
+        assert unref(spec["components"]["schemas"][name]) == plain(schema), name
 
 
 # ---- what the handlers do -------------------------------------------------------------------------
@@ -269,7 +229,7 @@ def test_every_post_takes_an_idempotency_key(spec: dict[str, Any]) -> None:
 def test_the_idempotency_key_header_states_the_rule_the_app_enforces(spec: dict[str, Any]) -> None:
     import re
 
-    from chalicelib.http import IDEMPOTENCY_KEY_PATTERN, MAX_IDEMPOTENCY_KEY
+    from chalicelib.api.routing import IDEMPOTENCY_KEY_PATTERN, MAX_IDEMPOTENCY_KEY
 
     schema = spec["components"]["parameters"]["IdempotencyKey"]["schema"]
     assert (schema["pattern"], schema["maxLength"], schema["minLength"]) == (IDEMPOTENCY_KEY_PATTERN,
@@ -484,7 +444,7 @@ def test_every_code_written_in_the_code_is_in_the_catalog() -> None:
 def test_every_code_in_the_catalog_is_one_the_service_sends() -> None:
     """The reverse direction: a code in the catalog (and so in the document's enum) that nothing
     sends misleads every client that branches on it."""
-    from chalicelib.http import CHALICE_ERRORS
+    from chalicelib.api.routing import CHALICE_ERRORS
     from infra.template.api import GATEWAY_RESPONSES
 
     sent = {code for code, _, _ in raise_sites()} - caught_codes() | set(CHALICE_ERRORS.values())
@@ -496,7 +456,7 @@ def test_every_code_in_the_catalog_is_one_the_service_sends() -> None:
 def test_each_code_is_listed_under_the_status_it_is_sent_with() -> None:
     """errors.py groups CODES under comments naming their statuses (``# 409: ...``); a code raised
     with an error class must sit under that class's status."""
-    from chalicelib.http import STATUS
+    from chalicelib.api.routing import STATUS
 
     section: set[int] = set()
     listed: dict[str, set[int]] = {}

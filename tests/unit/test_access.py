@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from chalicelib.api import requests as parse
 from chalicelib.domain.catalog import Reason, Solution
 from chalicelib.domain.disputes import QueueFilter, Status
 from chalicelib.domain.errors import DomainError, Forbidden, NotFound
@@ -74,7 +75,7 @@ RULE = {"description": "Escalate counterfeits at once", "mode": "DRY_RUN", "prio
 
 
 def a_rule(world: World) -> Ctx:
-    world.services.moderation.save_rule(ADMIN, c.SaveRule.from_body(RULE, "counterfeits"))
+    world.services.moderation.save_rule(ADMIN, parse.save_rule(RULE, "counterfeits"))
     return {"rule_id": "counterfeits"}
 
 
@@ -134,7 +135,7 @@ class Row:
 
 MATRIX: tuple[Row, ...] = (
     Row("POST /orders", "orders.register", nothing,
-        lambda s, who, ctx: s.orders.register(who, c.RegisterOrder.from_body(order_body())),
+        lambda s, who, ctx: s.orders.register(who, parse.register_order(order_body())),
         group_only("service"), lambda r, ctx, caller: r[1] is True and r[0].order_id == "o-1"),
     Row("GET /orders", "orders.list", lambda w: w.awaiting_seller(),
         lambda s, who, ctx: s.orders.list(who, role_of(who), PAGE), EVERYONE,
@@ -251,7 +252,7 @@ MATRIX: tuple[Row, ...] = (
     Row("GET /moderation/rules", "moderation.rules", a_rule, lambda s, who, ctx: s.moderation.rules(who),
         group_only("moderator", "admin"), lambda r, ctx, caller: [x.rule_id for x in r] == ["counterfeits"]),
     Row("PUT /moderation/rules/{rule_id}", "moderation.save_rule", nothing,
-        lambda s, who, ctx: s.moderation.save_rule(who, c.SaveRule.from_body(RULE, "counterfeits")), group_only("admin"),
+        lambda s, who, ctx: s.moderation.save_rule(who, parse.save_rule(RULE, "counterfeits")), group_only("admin"),
         lambda r, ctx, caller: (r.rule_id, r.version) == ("counterfeits", 1)),
     Row("POST /moderation/rules/{rule_id}/preview", "moderation.preview", a_rule,
         lambda s, who, ctx: s.moderation.preview(who, c.SaveRule.from_body({**RULE, "priority": 9}, ctx["rule_id"])),
@@ -394,7 +395,7 @@ def test_only_services_report_tracking_events(world: World, caller: str, refused
 @pytest.mark.parametrize("caller", [c for c in CALLERS if c != "service" and c not in IMPOSTORS])
 def test_only_services_register_orders_even_for_the_buyer_or_seller_named_in_them(world: World, caller: str) -> None:
     before = world.snapshot()
-    err = refusal(lambda: world.services.orders.register(CALLERS[caller], c.RegisterOrder.from_body(order_body())))
+    err = refusal(lambda: world.services.orders.register(CALLERS[caller], parse.register_order(order_body())))
     assert isinstance(err, Forbidden) and err.code == "NOT_YOUR_ACTION", as_seen(err)
     assert world.snapshot() == before
 

@@ -12,10 +12,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from app import app  # its routes declare the actions (api/routing.py ACTIONS)
+from chalicelib.api import requests as parse
+from chalicelib.api.routing import action_for
 from chalicelib.domain.catalog import Reason, Solution
+from chalicelib.domain.disputes import TRANSITIONS, Actor
 from chalicelib.domain.errors import DomainError, RuleViolation
 from chalicelib.domain.identity import Identity
 from chalicelib.domain.money import Money
+from chalicelib.domain.orders import OrderCommand
 from chalicelib.services import access
 from chalicelib.services import commands as c
 from tests.support import order_body
@@ -162,14 +167,13 @@ def accept(s: Any, who: Identity, dispute_id: str, offer_id: str) -> Callable[[]
 
 
 def listed(w: World, who: Identity) -> set[tuple[str, tuple[tuple[str, str], ...]]]:
+    """What the caller is offered, by the name of the route that performs each (its declaration)."""
     order = w.state.orders["o-1"][0]
-    out = {(name, tuple(sorted(ids.items()))) for name, ids in access.order_actions(who, order, w.clock.now(),
-                                                                                     w.policy)}
+    allowed = access.order_actions(who, order, w.clock.now(), w.policy)
     did = first_dispute(w)
     if did is not None:
-        d = w.state.disputes[did]
-        out |= {(name, tuple(sorted(ids.items()))) for name, ids in access.dispute_actions(who, d, w.policy, w.clock.now())}
-    return out
+        allowed += access.dispute_actions(who, w.state.disputes[did], w.policy, w.clock.now())
+    return {(action_for(key).name, tuple(sorted(ids.items()))) for key, ids in allowed}
 
 
 def stored(w: World) -> dict[str, Any]:
@@ -203,7 +207,7 @@ def test_every_listed_action_succeeds_and_every_other_is_refused(start: list[str
     w = new_world()
     moves = start + moves
     with w.payments:
-        w.services.orders.register(SERVICE, c.RegisterOrder.from_body(order_body(
+        w.services.orders.register(SERVICE, parse.register_order(order_body(
             estimated_delivery_at="2026-11-03T00:00:00Z", ship_by="2026-11-30T00:00:00Z")))
         for move in moves:
             play(w, move)
@@ -231,7 +235,7 @@ def test_every_listed_action_succeeds_and_every_other_is_refused(start: list[str
 def test_upload_evidence_is_listed_until_the_party_has_no_place_left() -> None:
     w = new_world()
     with w.payments:
-        w.services.orders.register(SERVICE, c.RegisterOrder.from_body(order_body(
+        w.services.orders.register(SERVICE, parse.register_order(order_body(
             estimated_delivery_at="2026-11-03T00:00:00Z", ship_by="2026-11-30T00:00:00Z")))
         for move in ["ship", "deliver", "open_photo_reason", "buyer_takes_slots"]:
             play(w, move)
@@ -252,3 +256,17 @@ def test_upload_evidence_is_listed_until_the_party_has_no_place_left() -> None:
         assert ("upload_evidence", ()) not in listed(w, BUYER)
         with pytest.raises(RuleViolation):
             take_slots(w, BUYER, did, 1)
+
+
+def test_every_command_a_person_gives_and_every_grant_is_the_action_of_exactly_one_route() -> None:
+    """available_actions is drawn from the routes' declarations: none may be missing or doubled."""
+    given_by_people = {command for (command, _), actors in TRANSITIONS.items()
+                       if set(actors) & {Actor.BUYER, Actor.SELLER, Actor.MODERATOR}}
+    declared = [key for methods in app.routes.values() for route in methods.values()
+                for key in vars(route.view_function).get("actions", ())]
+    assert len(declared) == len(set(declared)), "an action is declared by two routes"
+    assert set(declared) == given_by_people | set(OrderCommand) | set(access.Grant)
+    for key in declared:
+        route = action_for(key)
+        view = app.routes[route.path][route.method]
+        assert view.view_name == route.name and vars(view.view_function)["body_schema"] is route.schema

@@ -12,7 +12,9 @@ from typing import Any
 
 import pytest
 
-from chalicelib import views
+import app  # noqa: F401  (its routes declare the actions views list: api/routing.py ACTIONS)
+from chalicelib.api import requests as parse
+from chalicelib.api import views
 from chalicelib.domain.catalog import Fault, Reason, Solution
 from chalicelib.domain.disputes import QueueFilter, Status
 from chalicelib.domain.errors import Conflict, Forbidden
@@ -196,7 +198,7 @@ def test_the_queue_filters_by_holder_and_reason(world: World) -> None:
 
 def escalate_another(w: World, order_id: str) -> str:
     """One more escalated case, on a new order of the same buyer and seller."""
-    w.services.orders.register(SERVICE, c.RegisterOrder.from_body(order_body(order_id)))
+    w.services.orders.register(SERVICE, parse.register_order(order_body(order_id)))
     w.services.orders.ship(SELLER, c.ShipOrder(order_id, "CP", "CN9"))
     w.services.orders.record_scan(SERVICE, c.RecordScan(order_id, "DELIVERED", w.clock.now()))
     d = w.services.disputes.open(BUYER, c.OpenDispute(order_id, Reason.NOT_AS_DESCRIBED, "Ordered red, received blue",

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from chalicelib.api import requests as parse
 from chalicelib.domain.catalog import Reason, Solution
 from chalicelib.domain.disputes import Status
 from chalicelib.domain.errors import DomainError, Forbidden, NotFound, RuleViolation
@@ -36,7 +37,7 @@ def disputed(w: World, order_id: str, buyer: str = "b-1", seller: str = "s-1",
              reason: Reason = Reason.NOT_AS_DESCRIBED, total: int = 2000, delivered: bool = True,
              wait_days: int = 0) -> Any:
     """Registered, shipped, ``wait_days`` later delivered (or not) and disputed."""
-    w.services.orders.register(SERVICE, c.RegisterOrder.from_body(order_body(
+    w.services.orders.register(SERVICE, parse.register_order(order_body(
         order_id, total=total, buyer_id=buyer, seller_id=seller,
         estimated_delivery_at=(w.clock.now() + timedelta(days=14)).strftime("%Y-%m-%dT%H:%M:%SZ"))))
     w.services.orders.ship(person(seller), c.ShipOrder(order_id, "CP", "CN1"))
@@ -48,7 +49,7 @@ def disputed(w: World, order_id: str, buyer: str = "b-1", seller: str = "s-1",
 
 
 def save(w: World, who: Identity, rule_id: str, body: dict[str, Any]) -> Any:
-    return w.services.moderation.save_rule(who, c.SaveRule.from_body(body, rule_id))
+    return w.services.moderation.save_rule(who, parse.save_rule(body, rule_id))
 
 
 def rule_body(**overrides: Any) -> dict[str, Any]:
@@ -97,7 +98,7 @@ def test_an_early_settlement_is_no_defect_and_a_replayed_timer_counts_nothing(w:
 
 
 def test_an_order_refunded_for_never_shipping_is_a_defect_once(w: World) -> None:
-    w.services.orders.register(SERVICE, c.RegisterOrder.from_body(order_body("o-1")))
+    w.services.orders.register(SERVICE, parse.register_order(order_body("o-1")))
     w.clock.advance(days=8)
     timer = {"action": "SHIP_BY", "order_id": "o-1", "round": 1}
     assert w.services.timers.fired("EXPIRE", timer) == "refunded"
@@ -114,7 +115,7 @@ def test_a_level_change_is_published_once_when_the_standing_is_read() -> None:
             return [(e[1]["seller_id"], e[1]["from"], e[1]["to"]) for e in w.publisher.events
                     if e[0] == "seller.standing_changed"]
 
-        w.services.orders.register(SERVICE, c.RegisterOrder.from_body(order_body("o-0")))
+        w.services.orders.register(SERVICE, parse.register_order(order_body("o-0")))
         d = disputed(w, "o-1")
         assert changes() == []  # the writes that make facts true read nothing
         assert w.services.moderation.standing(MODERATOR, "s-1").level is Level.GOOD
@@ -278,7 +279,7 @@ def test_only_moderation_admins_change_rules_and_moderators_read_them(w: World) 
 
 
 def test_the_order_keeps_every_carrier_scan_oldest_first(w: World) -> None:
-    w.services.orders.register(SERVICE, c.RegisterOrder.from_body(order_body("o-1")))
+    w.services.orders.register(SERVICE, parse.register_order(order_body("o-1")))
     w.services.orders.ship(person("s-1"), c.ShipOrder("o-1", "CP", "CN1"))
     t = w.clock.now()
     for at, status in [(t + timedelta(hours=5), "IN_TRANSIT"), (t + timedelta(hours=2), "IN_TRANSIT"),

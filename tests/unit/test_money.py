@@ -8,6 +8,8 @@ from datetime import timedelta
 
 import pytest
 
+import app  # noqa: F401  (its routes declare the actions views list: api/routing.py ACTIONS)
+from chalicelib.api import requests as parse
 from chalicelib.domain.catalog import Reason, Solution
 from chalicelib.domain.disputes import Status
 from chalicelib.domain.errors import Conflict, InvalidInput, RuleViolation
@@ -207,7 +209,7 @@ def test_an_earlier_attempt_seen_failed_that_reports_success_settles_the_refund_
 
 def test_a_refund_flagged_after_it_succeeded_is_never_shown_to_the_parties_as_declined(world: World) -> None:
     # Before: the flag's reason overwrote failure_reason, and the parties read PAYMENT_PROVIDER_DECLINED.
-    from chalicelib import views
+    from chalicelib.api import views
 
     ctx = world.refunded()
     [paid] = world.settle_payments()
@@ -400,7 +402,7 @@ def test_a_shipped_order_is_not_refunded_by_its_ship_by_timer(world: World) -> N
 
 def test_a_late_shipment_moves_the_not_received_window_and_the_release_date_with_it(world: World) -> None:
     body = order_body(estimated_delivery_at="2026-11-05T00:00:00Z", ship_by="2026-12-30T00:00:00Z")
-    world.services.orders.register(SERVICE, c.RegisterOrder.from_body(body))
+    world.services.orders.register(SERVICE, parse.register_order(body))
     world.clock.advance(days=30)  # the buyer's window from the estimate alone would have closed
     world.services.orders.ship(SELLER, c.ShipOrder("o-1", "CP", "NEVERSCANNED"))
     order = world.order()

@@ -21,6 +21,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
+from chalicelib.api import requests as parse
 from chalicelib.domain.catalog import Reason, Solution
 from chalicelib.domain.errors import DomainError
 from chalicelib.domain.money import Money
@@ -68,7 +69,7 @@ class Money_(RuleBasedStateMachine):
     # ---- the API ------------------------------------------------------------------------------
     @rule(order_id=st.sampled_from(ORDERS), total=st.integers(2, 5000))
     def register(self, order_id: str, total: int) -> None:
-        self._try(lambda: self.services.orders.register(SERVICE, c.RegisterOrder.from_body(order_body(
+        self._try(lambda: self.services.orders.register(SERVICE, parse.register_order(order_body(
             order_id, total=total, estimated_delivery_at="2026-11-05T00:00:00Z"))))
 
     @rule(order_id=st.sampled_from(ORDERS), delivered=st.booleans())

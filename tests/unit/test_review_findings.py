@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+import app  # noqa: F401  (its routes declare the actions views list: api/routing.py ACTIONS)
 from chalicelib.domain.money import Money
 from chalicelib.domain.timers import REFUND_RETRY
 from chalicelib.ports import PaymentUnavailable, RefundOrder, RefundReceipt
@@ -100,7 +101,7 @@ def test_moderators_read_why_a_refund_needs_them_and_parties_never_do(world: Wor
     the reason in attention_reason". No view renders it: a moderator cannot tell PAID_TWICE or
     AMOUNT_OR_CURRENCY_MISMATCH (never retry) from ATTEMPTS_EXHAUSTED (retry), and the retry
     button is offered for both."""
-    from chalicelib import views
+    from chalicelib.api import views
 
     world.payments.refuse_next(1, "amount_too_large")
     ctx = world.refunded()

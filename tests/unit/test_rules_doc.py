@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from chalicelib import config
+from chalicelib.api.schemas import CONTEST_RETURN, DECISION
 from chalicelib.domain import evidence, orders, rules
 from chalicelib.domain.catalog import EVIDENCE_EXPECTED, RECEIVED_REASONS, SUGGESTED_SOLUTIONS, Outcome, Reason, Solution
 from chalicelib.domain.disputes import PHASES, TERMINAL, TRANSITIONS, Dispute, Status
@@ -18,7 +19,6 @@ from chalicelib.domain.ledger import NEEDS_A_PERSON, PUBLIC_REASONS, EscrowStatu
 from chalicelib.domain.money import Money
 from chalicelib.domain.orders import OrderStatus
 from chalicelib.domain.policy import Policy
-from chalicelib.schemas import CONTEST_RETURN, DECISION
 from chalicelib.services import evidence as evidence_service
 from chalicelib.services import payments
 from tests.support import T0

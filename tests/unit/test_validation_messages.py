@@ -6,8 +6,8 @@ from typing import Any
 import fastjsonschema
 import pytest
 
-from chalicelib import schemas
-from chalicelib.http import PATTERNS, plain
+from chalicelib.api import schemas
+from chalicelib.api.validation import PATTERNS, plain
 
 SCHEMA = {"type": "object", "properties": {
     "when": {"type": "string", "format": "date"},

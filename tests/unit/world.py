@@ -22,6 +22,7 @@ from chalicelib.adapters.memory import (
     RecordingTimers,
 )
 from chalicelib.adapters.simulated_payments import SimulatedPayments
+from chalicelib.api import requests as parse
 from chalicelib.domain.catalog import Reason, Solution
 from chalicelib.domain.disputes import Dispute, Status
 from chalicelib.domain.evidence import Evidence
@@ -76,7 +77,7 @@ class World:
 
     # ---- states, built through the use cases themselves ------------------------------------
     def registered(self) -> Ctx:
-        order, created = self.services.orders.register(SERVICE, c.RegisterOrder.from_body(order_body()))
+        order, created = self.services.orders.register(SERVICE, parse.register_order(order_body()))
         assert created
         return {"order_id": order.order_id}
 

@@ -6,12 +6,12 @@ import functools
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, cast
+from enum import Enum
+from typing import Any, Callable, Mapping, TypeVar, cast
 
-import fastjsonschema
-from chalice import Chalice, Response
+from chalice.app import Chalice, Response
 
-from .domain.errors import (
+from ..domain.errors import (
     Conflict,
     DomainError,
     Forbidden,
@@ -21,11 +21,14 @@ from .domain.errors import (
     Unauthenticated,
     sent_code,
 )
-from .domain.identity import Identity
-from .logs import logger, start_invocation
-from .ports import PaymentUnavailable
-from .schemas import ID, TIMESTAMP
+from ..domain.identity import Identity
+from ..logs import logger, start_invocation
+from ..ports import PaymentUnavailable
+from . import requests
+from .schemas import ID
+from .validation import require_unicode, validate
 
+T = TypeVar("T")
 STATUS: tuple[tuple[type[DomainError], int], ...] = (
     (InvalidInput, 400), (Unauthenticated, 401), (Forbidden, 403), (NotFound, 404), (Conflict, 409),
     (RuleViolation, 422),
@@ -38,117 +41,8 @@ IDEMPOTENCY_KEY_PATTERN = "^[\\x20-\\x7E]+$"
 _IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
 
 
-_validators: dict[int, Callable[[Any], Any]] = {}
-
-
 class IdempotencyStoreUnavailable(Exception):
     """The Idempotency-Key store cannot be read or written: 503, the client tries again."""
-
-
-def _validator(schema: dict[str, Any]) -> Callable[[Any], Any]:
-    """The schema compiled once per process. (fastjsonschema is the engine of Powertools'
-    validation utility, whose ``validate`` compiles the schema again on every call: ~6 ms.)"""
-    compiled = _validators.get(id(schema))
-    if compiled is None:
-        compiled = _validators[id(schema)] = fastjsonschema.compile(schema)
-    return compiled
-
-
-def _require_unicode(value: Any, path: str = "body") -> None:
-    """JSON lets a string carry half a surrogate pair ("\\ud800"); it is not text, and nothing
-    downstream (DynamoDB, the response) can encode it: refused here, naming the field."""
-    pending = [(value, path)]
-    while pending:
-        item, where = pending.pop()
-        if isinstance(item, dict):
-            for key, child in item.items():
-                pending += [(key, where), (child, f"{where}.{key}" if isinstance(key, str) else where)]
-        elif isinstance(item, list):
-            pending += [(child, f"{where}[{i}]") for i, child in enumerate(item)]
-        elif isinstance(item, str):
-            try:
-                item.encode("utf-8")
-            except UnicodeEncodeError as exc:
-                raise InvalidInput(f"{where.removeprefix('body.')} is not valid Unicode text", code="INVALID_TEXT",
-                                   details={"field": where.removeprefix("body.")}) from exc
-
-
-_LISTED = re.compile(r"[\[{](.*)[\]}]")
-# What a pattern of chalicelib/schemas.py asks for, in words.
-PATTERNS: dict[str, str] = {
-    "\\S": "must not be blank",
-    str(ID["pattern"]): "may contain only letters, digits and . _ : @ | -",
-    "^[A-Z]{3}$": "must be three capital letters (an ISO 4217 currency code)",
-    "^[A-Za-z0-9_]+$": "may contain only letters, digits and _",
-    "^[^/\\\\\\x00-\\x1f]+$": "must not contain /, \\ or control characters",
-    str(TIMESTAMP["pattern"]): "must be an RFC 3339 timestamp with a zone, e.g. 2026-11-23T10:00:00Z",
-}
-TYPES = {"string": "a string", "integer": "a whole number", "number": "a number", "object": "an object",
-         "array": "a list", "boolean": "true or false", "null": "null"}
-
-
-def _plural(n: Any, one: str) -> str:
-    return f"{n} {one}{'' if n == 1 else 's'}"
-
-
-def _rule_in_words(rule: str | None, value: Any) -> str:
-    """One phrasing per JSON-schema rule kind (``value`` is the rule's value in the schema)."""
-    if rule == "type":
-        kinds = value if isinstance(value, list) else [value]
-        return "must be " + " or ".join(TYPES.get(str(k), str(k)) for k in kinds)
-    if rule == "pattern":
-        return PATTERNS.get(str(value), "is not in the expected format")
-    if rule == "minLength":
-        return "must not be empty" if value == 1 else f"must be at least {_plural(value, 'character')} long"
-    if rule == "maxLength":
-        return f"must be at most {_plural(value, 'character')} long"
-    if rule == "minimum":
-        return f"must be at least {value}"
-    if rule == "maximum":
-        return f"must be at most {value}"
-    if rule == "exclusiveMinimum":
-        return f"must be more than {value}"
-    if rule == "exclusiveMaximum":
-        return f"must be less than {value}"
-    if rule == "minItems":
-        return "must not be empty" if value == 1 else f"must have at least {_plural(value, 'item')}"
-    if rule == "maxItems":
-        return f"must have at most {_plural(value, 'item')}"
-    if rule == "uniqueItems":
-        return "must not repeat an item"
-    if rule == "enum":
-        return "must be one of " + ", ".join(str(v) for v in value)
-    if rule == "const":
-        return f"must be {value}"
-    if rule == "format":
-        return f"must be a valid {value}"
-    if rule in ("minProperties", "maxProperties"):
-        return f"must have {'at least' if rule == 'minProperties' else 'at most'} {_plural(value, 'field')}"
-    return "is not valid"
-
-
-def plain(exc: fastjsonschema.JsonSchemaValueException) -> tuple[str, str]:
-    """The validator's complaint in plain words and the field it is about, with its path
-    (``items[0].quantity``), never the validator's own vocabulary (``data.items[0].quantity must
-    be bigger than or equal to 1``)."""
-    where = (exc.name or "data").removeprefix("data").lstrip(".")
-    listed = _LISTED.search(exc.message or "")
-    names = [n.strip(" '\"") for n in listed.group(1).split(",")] if listed else []
-    if exc.rule in ("additionalProperties", "required") and names:
-        fields = [".".join(filter(None, (where, name))) for name in names]
-        what = "unknown" if exc.rule == "additionalProperties" else "missing required"
-        return f"{what} field{'s' if len(fields) > 1 else ''}: {', '.join(fields)}", fields[0]
-    return f"{where or 'the body'} {_rule_in_words(exc.rule, exc.rule_definition)}", where or "body"
-
-
-def validate(body: dict[str, Any], schema: dict[str, Any]) -> None:
-    """A request body against its route's schema (chalicelib/schemas.py), or 400 VALIDATION_ERROR
-    in plain words. The console's forms are checked with the same schemas."""
-    try:
-        _validator(schema)(body)
-    except fastjsonschema.JsonSchemaValueException as exc:
-        message, field_name = plain(exc)
-        raise InvalidInput(message, code="VALIDATION_ERROR", details={"field": field_name, "rule": exc.rule}) from exc
 
 
 def error_body(code: str, message: str, details: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -175,7 +69,7 @@ def error_response(exc: DomainError) -> Response:
     return Response(body, status_code=status, headers={"Content-Type": "application/json"})
 
 
-# Path parameters are ids of this API (chalicelib/schemas.py ID); any other value names nothing,
+# Path parameters are ids of this API (api/schemas.py ID); any other value names nothing,
 # and never reaches a store (DynamoDB refuses an empty key, or one over 2048 bytes).
 PATH_ID = re.compile(str(ID["pattern"]).removesuffix("$").removesuffix("+") + f"{{{ID['minLength']},{ID['maxLength']}}}$")
 NOT_FOUND_BY_PARAMETER = {"order_id": ("ORDER_NOT_FOUND", "no such order"),
@@ -214,6 +108,10 @@ class Request:
     body: dict[str, Any] = field(default_factory=dict)
     query: dict[str, str] = field(default_factory=dict)
     declared: tuple[str, ...] = ()
+
+    def command(self, cls: type[T], **ids: str) -> T:
+        """The body as the typed command ``cls``, with the path's ``ids`` (api/requests.py)."""
+        return requests.command(cls, self.body, **ids)
 
     def _get(self, name: str, default: str | None = None) -> str | None:
         assert name in self.declared, f"?{name} is read but not declared on its route (Api.route query=...)"
@@ -256,6 +154,34 @@ class RawRequest:
 
 Reply = tuple[int, Any]
 IdempotentRunner = Callable[..., dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Action:
+    """An action an app offers (``available_actions``): the route that performs it. Declared once,
+    by the route itself (``Api.route(..., action=...)``); its name is the handler's name."""
+
+    name: str
+    method: str
+    path: str
+    schema: dict[str, Any] | None
+
+    @property
+    def required(self) -> list[str]:
+        """The body fields a request must carry: the schema's own ``required`` list."""
+        return list((self.schema or {}).get("required", []))
+
+
+# What the access rules list (a command of a domain transition table, or an access grant) -> the
+# route that performs it. Filled as app.py declares its routes: the one place an action is named.
+ACTIONS: dict[Enum, Action] = {}
+
+
+def action_for(key: Enum) -> Action:
+    try:
+        return ACTIONS[key]
+    except KeyError:
+        raise LookupError(f"no route declares {key!r} as its action (app.py declares them on import)") from None
 
 
 SANDBOX_PREFIX = "/sandbox/"
@@ -307,18 +233,26 @@ class Api:
 
     def route(self, path: str, method: str = "GET", schema: dict[str, Any] | None = None,
               public: bool = False, raw: bool = False,
-              query: tuple[str, ...] = ()) -> Callable[[Callable[..., Reply]], Callable[..., Response]]:
+              query: tuple[str, ...] = (),
+              action: Enum | tuple[Enum, ...] = ()) -> Callable[[Callable[..., Reply]], Callable[..., Response]]:
         """``query``: the query parameters the route takes (openapi.yaml lists the same); any
-        other is 400 INVALID_QUERY."""
+        other is 400 INVALID_QUERY. ``action``: what the access rules call what this route does
+        (a command of a transition table, or an access grant): the route becomes the action an app
+        is offered for it, named after its handler."""
         assert public or not raw, "a raw route verifies its caller itself: it must be public"
+        keys = action if isinstance(action, tuple) else (action,)
 
         def register(handler: Callable[..., Reply]) -> Callable[..., Response]:
+            for key in keys:
+                assert key not in ACTIONS, f"{key} is already the action of {ACTIONS[key].name}"
+                ACTIONS[key] = Action(handler.__name__, method, path, schema)
             @functools.wraps(handler)
             def view(**params: str) -> Response:
                 return self._handle(path, method, schema, public, handler, params, raw, query)
 
             view.body_schema = schema  # type: ignore[attr-defined]  # read by the OpenAPI test
             view.query_parameters = query  # type: ignore[attr-defined]  # read by the OpenAPI test
+            view.actions = keys  # type: ignore[attr-defined]  # read by the tests of available_actions
             # JSON is parsed whatever Content-Type says (curl's default is form-encoded), so the
             # apps get this API's error body rather than API Gateway's bare 415.
             content_types = ANY_CONTENT_TYPE if method in ("GET", "HEAD") else ACCEPTED_CONTENT_TYPES
@@ -422,7 +356,7 @@ class Api:
                 raise InvalidInput("request body is not valid JSON", code="MALFORMED_JSON") from exc
         if not isinstance(body, dict):
             raise InvalidInput("request body must be a JSON object", code="MALFORMED_JSON")
-        _require_unicode(body)
+        require_unicode(body)
         if schema is not None:
             validate(body, schema)
         return body

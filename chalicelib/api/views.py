@@ -5,20 +5,20 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from . import schemas
-from .domain.catalog import MESSAGE_TEMPLATES, Reason
-from .domain.disputes import Actor, Assignment, Dispute, Offer, Status, party_details
-from .domain.evidence import Evidence
-from .domain.identity import Identity
-from .domain.ledger import Refund
-from .domain.messages import Message
-from .domain.money import Money
-from .domain.notes import Note
-from .domain.orders import Order, Shipment
-from .domain.policy import Policy
-from .domain.rules import REPORT_COUNTS, Rule
-from .domain.timefmt import fmt
-from .services import access
+from ..domain.catalog import MESSAGE_TEMPLATES, Reason
+from ..domain.disputes import Actor, Assignment, Dispute, Offer, Status, party_details
+from ..domain.evidence import Evidence
+from ..domain.identity import Identity
+from ..domain.ledger import Refund
+from ..domain.messages import Message
+from ..domain.money import Money
+from ..domain.notes import Note
+from ..domain.orders import Order, Shipment
+from ..domain.policy import Policy
+from ..domain.rules import REPORT_COUNTS, Rule
+from ..domain.timefmt import fmt
+from ..services import access
+from .routing import action_for
 
 DISPUTE_STATUSES = tuple(s.value for s in Status)
 FULL_REFUNDS = ("REFUND_FULL", "RETURN_AND_REFUND")
@@ -41,41 +41,16 @@ def _shipment(s: Shipment | None) -> dict[str, Any] | None:
             "scans": [{"status": status, "occurred_at": fmt(at)} for status, at in s.scans]}
 
 
-# action -> (method, path, the request body's schema: the one app.py validates the route with).
-ROUTES: dict[str, tuple[str, str, dict[str, Any]]] = {
-    "ship": ("POST", "/orders/{order_id}/shipment", schemas.SHIPMENT),
-    "confirm_receipt": ("POST", "/orders/{order_id}/confirm-receipt", schemas.EMPTY),
-    "open_dispute": ("POST", "/orders/{order_id}/disputes", schemas.OPEN_DISPUTE),
-    "retry_refund": ("POST", "/orders/{order_id}/refunds/{refund_id}/retry", schemas.EMPTY),
-    "make_offer": ("POST", "/disputes/{dispute_id}/offers", schemas.OFFER),
-    "accept_offer": ("POST", "/disputes/{dispute_id}/offers/{offer_id}/accept", schemas.ACTION),
-    "reject": ("POST", "/disputes/{dispute_id}/reject", schemas.REJECT),
-    "escalate": ("POST", "/disputes/{dispute_id}/escalate", schemas.ACTION_WITH_MESSAGE),
-    "cancel": ("POST", "/disputes/{dispute_id}/cancel", schemas.ACTION_WITH_MESSAGE),
-    "decide": ("POST", "/disputes/{dispute_id}/decision", schemas.DECISION),
-    "ship_return": ("POST", "/disputes/{dispute_id}/return-shipment", schemas.RETURN_SHIPMENT),
-    "confirm_return": ("POST", "/disputes/{dispute_id}/confirm-return", schemas.ACTION),
-    "contest_return": ("POST", "/disputes/{dispute_id}/contest-return", schemas.CONTEST_RETURN),
-    "upload_evidence": ("POST", "/disputes/{dispute_id}/evidence", schemas.EVIDENCE),
-    "post_message": ("POST", "/disputes/{dispute_id}/messages", schemas.MESSAGE),
-    "claim": ("POST", "/disputes/{dispute_id}/claim", schemas.EMPTY),
-    "release": ("POST", "/disputes/{dispute_id}/release", schemas.EMPTY),
-    "add_note": ("POST", "/disputes/{dispute_id}/notes", schemas.NOTE),
-}
-
-
-def required_fields(schema: dict[str, Any]) -> list[str]:
-    """The body fields a request must carry: the schema's own ``required`` list."""
-    return list(schema.get("required", []))
-
-
-def actions(allowed: list[tuple[str, dict[str, str]]], **ids: str) -> list[dict[str, Any]]:
-    """``available_actions``: what the caller may do now, as the requests to make."""
-    out = []
-    for name, extra in allowed:
-        method, path, schema = ROUTES[name]
-        out.append({"action": name, "method": method, "path": path.format(**ids, **extra),
-                    "required": required_fields(schema)})
+def actions(allowed: access.Allowed, **ids: str) -> list[dict[str, Any]]:
+    """``available_actions``: what the caller may do now, as the requests to make (the route that
+    declared each action: api/routing.py ACTIONS). Two commands one route performs are one action."""
+    out: list[dict[str, Any]] = []
+    for key, extra in allowed:
+        route = action_for(key)
+        shown = {"action": route.name, "method": route.method, "path": route.path.format(**ids, **extra),
+                 "required": route.required}
+        if shown not in out:
+            out.append(shown)
     return out
 
 

@@ -1,0 +1,85 @@
+"""``make openapi``: the OpenAPI document from its sources.
+
+1. ``openapi/components/requests.yaml`` is written from ``chalicelib/api/schemas.py``, the one
+   source of the request bodies (the edge validates with the same dicts).
+2. ``openapi/openapi.yaml`` (paths and components per area, by ``$ref``) is bundled by the pinned
+   Redocly CLI into the top-level ``openapi.yaml`` that clients and the tests read.
+
+``python openapi/build.py`` does both; tests/integration/test_openapi.py checks that the committed
+files are what this produces.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+SOURCES = ROOT / "openapi"
+REQUESTS = SOURCES / "components" / "requests.yaml"
+BUNDLE = ROOT / "openapi.yaml"
+REDOCLY = Path(sys.prefix) / "node" / "node_modules" / ".bin" / "redocly"
+GENERATED = "# Written by `make openapi` from chalicelib/api/schemas.py: edit that file, not this one.\n"
+BUNDLED = ("# Bundled by `make openapi` (Redocly CLI) from openapi/: edit those files, not this one.\n"
+           "# Request bodies come from chalicelib/api/schemas.py (openapi/components/requests.yaml).\n")
+# What only the document says of a component (the validator would act on a `format`).
+DOC_ONLY: dict[str, dict[str, Any]] = {"Timestamp": {"format": "date-time"},
+                                       "Money": {"example": {"amount": 1999, "currency": "USD"}}}
+
+
+def request_components() -> dict[str, Any]:
+    """The request schemas as OpenAPI 3.0 components: a schema named in ``COMPONENTS`` is referred
+    to by name wherever it is used; string enums say ``type: string``; no empty ``required``."""
+    sys.path.insert(0, str(ROOT))
+    from chalicelib.api.schemas import COMPONENTS
+
+    names = {id(schema): name for name, schema in COMPONENTS.items()}
+
+    def convert(node: dict[str, Any], top: bool = False) -> dict[str, Any]:
+        if not top and id(node) in names:
+            return {"$ref": f"requests.yaml#/{names[id(node)]}"}
+        out: dict[str, Any] = {}
+        if "enum" in node and "type" not in node and all(isinstance(v, str) for v in node["enum"]):
+            out["type"] = "string"
+        for key, value in node.items():
+            if key == "properties":
+                out[key] = {name: convert(sub) for name, sub in value.items()}
+            elif key == "items":
+                out[key] = convert(value)
+            elif key == "required" and not value:
+                continue  # OpenAPI 3.0 forbids an empty list; both mean "nothing required"
+            else:
+                out[key] = value
+        return out
+
+    return {name: {**convert(schema, top=True), **DOC_ONLY.get(name, {})} for name, schema in COMPONENTS.items()}
+
+
+def requests_yaml() -> str:
+    return GENERATED + yaml.safe_dump(request_components(), sort_keys=False, width=110, allow_unicode=True)
+
+
+def bundle() -> str:
+    """openapi/ bundled by the pinned Redocly CLI (offline), as the top-level openapi.yaml holds it."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "openapi.yaml"
+        run = subprocess.run([str(REDOCLY), "bundle", str(SOURCES / "openapi.yaml"), "-o", str(out)],
+                             capture_output=True, text=True, timeout=300,
+                             env={**os.environ, "REDOCLY_TELEMETRY": "off", "REDOCLY_SUPPRESS_UPDATE_NOTICE": "true"})
+        if run.returncode != 0:
+            raise RuntimeError(run.stderr[-3000:])
+        return BUNDLED + out.read_text(encoding="utf-8")
+
+
+def main() -> None:
+    REQUESTS.write_text(requests_yaml(), encoding="utf-8")
+    BUNDLE.write_text(bundle(), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
