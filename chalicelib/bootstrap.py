@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Callable
 
-from .config import ConfigError, PaymentSettings, Settings, stripe_secret
+from .config import ConfigError, PaymentSettings, Settings
 from .domain.policy import Policy
 from .logs import logger
 from .ports import (
@@ -200,13 +200,13 @@ def payment_provider(settings: PaymentSettings, deliver: Callable[[SettlementNot
         def stripe() -> PaymentProvider:
             from .adapters.stripe_payments import StripePayments
 
-            secret_id = settings.stripe_secret_id
-            if settings.stripe_secret_error:
-                logger.error("Stripe keys unreadable at start: refunds stay owed until they can be read",
-                             why=settings.stripe_secret_error)
-            return StripePayments(settings.stripe_api_key, settings.stripe_webhook_secret, settings.stripe_api_base,
-                                  credentials=(lambda refresh: stripe_secret(secret_id, refresh)) if secret_id
-                                  else None)
+            api_key = webhook_secret = ""
+            try:  # the secret is read here, when a refund is first sent or a webhook first verified
+                api_key, webhook_secret = settings.stripe_keys()
+            except ConfigError as exc:
+                logger.error("Stripe keys unreadable: refunds stay owed until they can be read", why=str(exc))
+            return StripePayments(api_key, webhook_secret, settings.stripe_api_base,
+                                  credentials=settings.stripe_keys if settings.stripe_secret_id else None)
 
         return LazyProvider(stripe, "stripe")
     from .adapters.simulated_payments import SimulatedPayments

@@ -78,11 +78,10 @@ class PaymentSettings:
     stripe_api_key: str = field(default="", repr=False)
     stripe_webhook_secret: str = field(default="", repr=False)
     stripe_api_base: str | None = None
-    # A deployed Stripe stage: the secret the keys came from (read again when Stripe refuses them).
+    # A deployed Stripe stage: the secret the keys are read from, when a refund is first sent or a
+    # webhook first verified (``stripe_keys``), never at start: a function's first request pays no
+    # Secrets Manager round trip (nor a second boto3 session) for keys it may never use.
     stripe_secret_id: str = ""
-    # Why the secret could not be read at start (the keys are then empty): refunds stay owed and
-    # webhooks are answered 503 until it can be; everything else keeps working.
-    stripe_secret_error: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> PaymentSettings:
@@ -94,21 +93,25 @@ class PaymentSettings:
         if provider not in ("simulated", "stripe", "none"):
             raise ConfigError(f"PAYMENT_PROVIDER must be simulated, stripe or none, got {provider!r}")
         api_key, webhook_secret = env.get("STRIPE_API_KEY", ""), env.get("STRIPE_WEBHOOK_SECRET", "")
-        secret_id = secret_error = ""
+        secret_id = ""
         if provider == "stripe" and not (api_key and webhook_secret):
+            api_key = webhook_secret = ""
             secret_id = env.get(STRIPE_SECRET_VAR) or ""
             if not secret_id:
                 raise ConfigError(f"PAYMENT_PROVIDER=stripe needs {STRIPE_SECRET_VAR} (a Secrets Manager secret) "
                                   "or STRIPE_API_KEY and STRIPE_WEBHOOK_SECRET")
-            try:
-                api_key, webhook_secret = stripe_secret(secret_id)
-            except ConfigError as exc:  # a bad secret must not stop timers and every other route
-                secret_error = str(exc)
         return cls(provider=provider, simulated_settle_seconds=_seconds(env, "SIMULATED_SETTLE_SECONDS", 2),
                    simulated_webhook_secret=env.get("SIMULATED_WEBHOOK_SECRET") or secrets.token_hex(32),
                    stripe_api_key=api_key, stripe_webhook_secret=webhook_secret,
-                   stripe_api_base=env.get("STRIPE_API_BASE") or None, stripe_secret_id=secret_id,
-                   stripe_secret_error=secret_error)
+                   stripe_api_base=env.get("STRIPE_API_BASE") or None, stripe_secret_id=secret_id)
+
+    def stripe_keys(self, refresh: bool = False) -> tuple[str, str]:
+        """(API key, webhook signing secret): the ones given in the environment (local runs), or
+        read from the stage's secret (cached for the container unless ``refresh``). A missing or
+        malformed secret is a ConfigError: it stops payments only, never the other routes."""
+        if not self.stripe_secret_id:
+            return self.stripe_api_key, self.stripe_webhook_secret
+        return stripe_secret(self.stripe_secret_id, refresh)
 
 
 def stripe_secret(secret_id: str, refresh: bool = False) -> tuple[str, str]:
