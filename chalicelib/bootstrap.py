@@ -154,11 +154,14 @@ _container: Container | None = None
 
 def inspector() -> Inspect:
     """The file inspectors (Pillow, pypdf), loaded in the function that checks an upload only, with
-    pypdf's budget hooks installed (idempotent: cheap on every later upload)."""
-    from .inspection import inspect, install
+    pypdf's budget hooks installed (idempotent: cheap on every later upload) and the CPU budget of
+    this function's share of a CPU (inspection/budget.py)."""
+    from functools import partial
+
+    from .inspection import budget, inspect, install
 
     install()
-    return inspect
+    return partial(inspect, cpu_seconds=budget.configured())
 
 
 def use_cases(uow: UnitOfWorkFactory, clock: Clock, policy: Policy, relay: OutboxRelay, publisher: EventPublisher,
