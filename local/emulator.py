@@ -112,3 +112,45 @@ def _restore(table: Any, hash_key: Any, range_key: Any, item: Any) -> None:
             del table.items[hash_key]
     else:
         table.items[hash_key][range_key] = item
+
+
+# Finished executions moto keeps per state machine (the newest; every running one stays). AWS
+# keeps a Standard workflow's history for 90 days; the emulator keeps what a developer looks at.
+FINISHED_EXECUTIONS_KEPT = 100
+
+
+def forget_finished_executions() -> None:
+    """Make moto's Step Functions keep the newest FINISHED_EXECUTIONS_KEPT finished executions per state machine,
+    so `make dev` stays flat however many timers it runs.
+
+    moto (5.x, ``StepFunctionsParserBackend.start_execution``, the interpreter `make dev` turns on)
+    appends every execution to ``state_machine.executions`` and never removes one. Each holds a
+    deep copy of its state machine, its interpreter's environment, event history, worker and
+    thread objects: hundreds of KB per execution, kept for the life of the server (a dispute
+    starts two or three timers). ``_get_executions`` then walks them all on every Describe, Stop
+    and List call, so those calls slow down as the history grows too. (Upstream, the same belongs
+    in moto as a retention setting: drop finished executions past a count or an age, as AWS does
+    after 90 days.)"""
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+    if getattr(StepFunctionsParserBackend.start_execution, "_forgets", False):
+        return
+    original = StepFunctionsParserBackend.start_execution
+
+    @functools.wraps(original)
+    def start_execution(self: Any, state_machine_arn: str, *args: Any, **kwargs: Any) -> Any:
+        execution = original(self, state_machine_arn, *args, **kwargs)
+        executions = self.describe_state_machine(state_machine_arn).executions
+        finished = [e for e in list(executions) if e.stop_date is not None]
+        kept = FINISHED_EXECUTIONS_KEPT
+        if len(finished) > kept:
+            finished.sort(key=lambda e: e.stop_date)
+            for old in finished[:len(finished) - kept]:
+                try:
+                    executions.remove(old)  # one at a time: an execution started meanwhile stays
+                except ValueError:
+                    pass  # removed by a concurrent start
+        return execution
+
+    start_execution._forgets = True  # type: ignore[attr-defined]
+    StepFunctionsParserBackend.start_execution = start_execution  # type: ignore[method-assign]
