@@ -136,6 +136,7 @@ def main() -> int:
         configure_moto,
         forget_finished_executions,
         make_dynamodb_atomic,
+        track_instances_weakly,
     )
     from local.http_server import create_server
     from local.keys import AUDIENCE, ISSUER, ensure_keypair
@@ -144,6 +145,7 @@ def main() -> int:
     make_dynamodb_atomic()
     back_up_items_not_tables()  # moto's transactions copy whole tables otherwise
     forget_finished_executions()  # moto keeps every Step Functions execution otherwise
+    track_instances_weakly()  # moto keeps every model object it ever made otherwise
     enforce_post_policy()  # uploads S3 would refuse are refused here too
     moto = ThreadedMotoServer(ip_address=host, port=moto_port, verbose=False)
     moto.start()
