@@ -43,7 +43,8 @@ def play(base: str, s: Any, tokens: dict[str, str], i: int) -> None:
         r = s.request(method, f"{base}{path}", json=body, timeout=60,
                       headers={"Authorization": f"Bearer {tokens[who]}"})
         # ``race``: a party acts as the 2 s deadline expires; losing to the timer is a right answer.
-        lost = race and r.status_code == 409 and r.json()["error"]["code"] in ("VERSION_CONFLICT", "INVALID_STATE")
+        lost = race and r.status_code == 409 and r.json()["error"]["code"] in ("VERSION_CONFLICT", "INVALID_STATE",
+                                                                       "OFFER_NOT_OPEN")
         expect(r.status_code == status or lost, f"{method} {path}: {r.status_code} {r.text[:300]}")
         return dict(r.json())
 

@@ -94,9 +94,9 @@ def numbers() -> str:
         f"cycle on one core): the slowest of {len(budget['results']['rows'])}",
         f"  worst-case inputs uses {budget['results']['worst']['cpu_seconds']} s of CPU, "
         f"{budget['results']['worst']['lambda_seconds']} s at that share: **{budget['ratio_worst_over_timeout']}** "
-        f"of the {budget['timeout_seconds']} s timeout (goal at most 0.5;",
-        f"  it was 0.85). Past its budget of {budget['budget_cpu_seconds']} s of CPU a file is refused with "
-        "`INSPECTION_BUDGET_EXCEEDED`, never retried"
+        f"of the {budget['timeout_seconds']} s timeout (goal at most 0.5).",
+        f"  Any file past the budget of {budget['budget_cpu_seconds']} s of CPU (half the timeout at that share) is "
+        "refused with `INSPECTION_BUDGET_EXCEEDED`, never retried"
         + (f" ({len(budget['results']['refused_over_budget'])} of the inputs were)." if budget['results']
            ['refused_over_budget'] else " (none of the inputs was)."),
         "- AWS cost per million disputes, from the calls counted (prices in bench/prices.json): "

@@ -22,7 +22,7 @@ from infra.template import cloudformation
 from infra.template.common import LOGICAL_IDS
 from infra.template.functions import PAYS, role_id, stage_payment_provider
 from tests.integration.evidence import Uploads
-from tests.integration.recorder import Call, recording
+from tests.integration.recorder import Call, acting_as, recording
 from tests.integration.test_timers import PROVIDERS, world
 from tests.integration.timers import SECONDS, fast_policy
 from tests.media import jpeg
@@ -167,7 +167,10 @@ def cold_starts(aws: dict[str, str], secret_arn: str, console: dict[str, str] | 
     stale = json.dumps({"kind": "EXPIRE", "timer": {"subject_id": "d-0", "action": "SELLER_RESPONSE",
                                                     "round": 0, "dispute_id": "d-0"}})
     invocations = {
-        "APIHandler": lambda: Api(Client(app, stage_name=STAGE)).get("/disputes/d-0", BUYER).status_code == 404,
+        # A GET reads no secret; the first webhook reads the Stripe keys to verify it (refused: unsigned).
+        "APIHandler": lambda: Api(Client(app, stage_name=STAGE)).get("/disputes/d-0", BUYER).status_code == 404
+        and Client(app, stage_name=STAGE).http.post("/payments/webhook", headers={"Stripe-Signature": "t=1,v1=00"},
+                                                    body=b"{}").status_code == 400,
         "TimerFired": lambda: app.handler_map["timer-fired"](
             {"Records": [{"body": stale, "receiptHandle": "r-0", "messageId": "m-0"}]}, None) is None,
         "DrainOutbox": lambda: app.handler_map["drain-outbox"](scheduled_event("drain-outbox"), None)["failed"] == 0,
@@ -190,8 +193,8 @@ def cold_starts(aws: dict[str, str], secret_arn: str, console: dict[str, str] | 
                 else:
                     patch.delenv(name, raising=False)
             assert invoke(), function
-            # Read when first needed (a refund sent, a webhook verified), by the paying functions only.
-            assert bootstrap.container().settings.payments.stripe_keys()[0] == "sk_test_least_privilege"
+            with acting_as(function):  # its first refund reads the keys (the read, not the refund, here)
+                assert bootstrap.container().settings.payments.stripe_keys()[0] == "sk_test_least_privilege"
     bootstrap.reset()
     clear_caches()
 
