@@ -67,7 +67,8 @@ class Container:
         from .console.session import Sessions
 
         console = self.settings.console
-        return Sessions(console.session_key, console.session_seconds, self.clock) if console.session_key else None
+        key = console.key()  # a deployed stage's secret is read here, by the first console page
+        return Sessions(key, console.session_seconds, self.clock) if key else None
 
     @cached_property
     def console_verifier(self) -> TokenVerifier | None:
@@ -76,7 +77,7 @@ class Container:
 
         from .adapters.auth import TokenVerifier
 
-        hosted = self.settings.console.hosted_ui
+        hosted = self.settings.console.hosted()
         return TokenVerifier(replace(self.settings.auth, audience=hosted.client_id)) if hosted else None
 
     @cached_property

@@ -154,26 +154,42 @@ class HostedUi:
 class ConsoleSettings:
     """The case team's console. ``session_key`` signs its session cookies: random per process
     unless given (make dev; sessions end when it stops), from a Secrets Manager secret when
-    deployed (every container must verify every other's cookies). Without a key the console is off."""
+    deployed (every container must verify every other's cookies). Without a key the console is off.
+    A deployed stage's key and hosted-UI client id are read when the console first needs them
+    (``key()``, ``hosted()``), never at start: the API's other routes read neither."""
 
     session_key: str = field(default="", repr=False)
     session_seconds: int = 8 * 3600  # a working day; never longer than the ID token it came from
     hosted_ui: HostedUi | None = None
+    session_secret_id: str = ""  # CONSOLE_SESSION_SECRET_ARN, when no key is given
+    auth_domain: str = ""  # with client_id_parameter: the hosted UI, its client id read on first use
+    client_id_parameter: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], sandbox: bool) -> ConsoleSettings:
         key = env.get("CONSOLE_SESSION_KEY") or ""
-        secret_id = env.get("CONSOLE_SESSION_SECRET_ARN") or ""
-        if not key and secret_id:
-            key = console_session_key(secret_id)
-        if not key and (sandbox or not env.get("AWS_LAMBDA_FUNCTION_NAME")):
+        secret_id = "" if key else env.get("CONSOLE_SESSION_SECRET_ARN") or ""
+        if not key and not secret_id and (sandbox or not env.get("AWS_LAMBDA_FUNCTION_NAME")):
             key = secrets.token_urlsafe(48)  # one process (make dev, tests): its own key
         domain, client = env.get("CONSOLE_AUTH_DOMAIN") or "", env.get("CONSOLE_CLIENT_ID") or ""
-        if domain and not client and env.get("CONSOLE_CLIENT_ID_PARAMETER"):
-            client = console_client_id(env["CONSOLE_CLIENT_ID_PARAMETER"])
+        parameter = (env.get("CONSOLE_CLIENT_ID_PARAMETER") or "") if domain and not client else ""
         hosted = HostedUi(domain.rstrip("/"), client) if domain and client else None
         return cls(session_key=key, session_seconds=_seconds(env, "CONSOLE_SESSION_SECONDS", cls.session_seconds),
-                   hosted_ui=hosted)
+                   hosted_ui=hosted, session_secret_id=secret_id, auth_domain=domain.rstrip("/") if parameter else "",
+                   client_id_parameter=parameter)
+
+    def key(self) -> str:
+        """The session key: given, or read from the stage's secret (cached for the container)."""
+        if self.session_key or not self.session_secret_id:
+            return self.session_key
+        return console_session_key(self.session_secret_id)
+
+    def hosted(self) -> HostedUi | None:
+        """The hosted UI: given, or with its client id read from the stage's parameter (cached)."""
+        if self.hosted_ui is not None or not self.client_id_parameter:
+            return self.hosted_ui
+        client = console_client_id(self.client_id_parameter)
+        return HostedUi(self.auth_domain, client) if client else None
 
 
 def console_client_id(parameter: str) -> str:

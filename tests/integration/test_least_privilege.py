@@ -167,10 +167,12 @@ def cold_starts(aws: dict[str, str], secret_arn: str, console: dict[str, str] | 
     stale = json.dumps({"kind": "EXPIRE", "timer": {"subject_id": "d-0", "action": "SELLER_RESPONSE",
                                                     "round": 0, "dispute_id": "d-0"}})
     invocations = {
-        # A GET reads no secret; the first webhook reads the Stripe keys to verify it (refused: unsigned).
+        # A GET reads no secret; the first webhook reads the Stripe keys to verify it (refused: unsigned),
+        # the first console sign-in the console's client id and session key.
         "APIHandler": lambda: Api(Client(app, stage_name=STAGE)).get("/disputes/d-0", BUYER).status_code == 404
         and Client(app, stage_name=STAGE).http.post("/payments/webhook", headers={"Stripe-Signature": "t=1,v1=00"},
-                                                    body=b"{}").status_code == 400,
+                                                    body=b"{}").status_code == 400
+        and Client(app, stage_name=STAGE).http.get("/console/login").status_code in (302, 303),
         "TimerFired": lambda: app.handler_map["timer-fired"](
             {"Records": [{"body": stale, "receiptHandle": "r-0", "messageId": "m-0"}]}, None) is None,
         "DrainOutbox": lambda: app.handler_map["drain-outbox"](scheduled_event("drain-outbox"), None)["failed"] == 0,
