@@ -86,8 +86,8 @@ def numbers() -> str:
         f"- `make dev` playing {soak['repetitions']['disputes']} disputes with short timers: "
         f"{soak['results']['samples'][0]['rss_mb']} MB resident at the start, then "
         f"{', '.join(f'+{g}' for g in soak['results']['growth_mb_per_100'])} MB",
-        "  per hundred disputes (goal: flat after the first hundred; before moto's Step Functions executions were "
-        "bounded",
+        "  per hundred disputes, under 1 GB in all (goal: no growth after the first hundred beyond the items the "
+        "emulator holds; before its Step Functions executions were bounded",
         "  in local/emulator.py: +32.4, +38.0, +33.6 MB per hundred; before its transactions were: +155, +417, "
         "+680 MB per fifty).",
         f"- Evidence inspection at the 512 MB function's share of a CPU ({budget['cpu_share']} of a vCPU, a duty "
