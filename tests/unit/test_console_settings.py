@@ -23,8 +23,16 @@ def test_nothing_is_read_with_the_settings_and_each_is_read_on_first_use(monkeyp
     monkeypatch.setattr(config, "console_client_id", never)
     console = ConsoleSettings.from_env(DEPLOYED, sandbox=False)
     assert (console.session_key, console.hosted_ui) == ("", None)
-    monkeypatch.setattr(config, "console_session_key", lambda secret: read.append(secret) or "k" * 64)
-    monkeypatch.setattr(config, "console_client_id", lambda parameter: read.append(parameter) or "client-1")
+    def key(secret: str) -> str:
+        read.append(secret)
+        return "k" * 64
+
+    def client_id(parameter: str) -> str:
+        read.append(parameter)
+        return "client-1"
+
+    monkeypatch.setattr(config, "console_session_key", key)
+    monkeypatch.setattr(config, "console_client_id", client_id)
     assert console.key() == "k" * 64
     assert console.hosted() == HostedUi("https://bp.auth.us-east-1.amazoncognito.com", "client-1")
     assert read == [DEPLOYED["CONSOLE_SESSION_SECRET_ARN"], DEPLOYED["CONSOLE_CLIENT_ID_PARAMETER"]]
