@@ -101,6 +101,7 @@ bench: $(STAMP)
 	@$(PY) -m bench.timer_transitions
 	@$(PY) -m bench.evidence_throughput
 	@$(PY) -m bench.evidence_memory
+	@$(PY) -m bench.evidence_budget
 	@$(PY) -m bench.first_request
 	@$(PY) -m bench.bundle_import
 	@$(PY) -m bench.local_overhead

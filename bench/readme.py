@@ -44,6 +44,7 @@ def numbers() -> str:
     cold = first["cold_get"]
     standing = load("standing_read")
     sr = standing["results"]
+    budget = load("evidence_budget")
     phone = throughput["sets"]["phone photos"]
     noisy = next(v for k, v in throughput["sets"].items() if k != "phone photos")
     return "\n".join([
@@ -73,7 +74,8 @@ def numbers() -> str:
         f"- A cold container's first `GET /disputes/{{id}}` (prod configuration, wiring included, imports excluded): "
         f"{cold['first_get_cpu_ms']['median']} ms of CPU",
         f"  at p50 against {cold['baseline_cpu_ms']['median']} ms for a fresh boto3 session + DynamoDB client + one "
-        f"GetItem: **{cold['ratio_p50']}x** (goal at most 1.5).",
+        f"GetItem: **{cold['ratio_p50']}x** (goal at most 1.5; it was 2.08x while every function read the Stripe",
+        "  secret at start, 4.6x before that: the secret is now read when a refund or webhook first needs it).",
         f"- The Lambda bundle: the function's code {bundle['zipped_mb']['deployment.zip']} MB zipped, its dependencies "
         f"layer {bundle['zipped_mb']['layer.zip']} MB. Importing the app (which every function pays)",
         f"  from it on the runtime's Python takes **{bundle['results']['bundle']['ratio_app_over_baseline']}x** "
@@ -84,8 +86,19 @@ def numbers() -> str:
         f"- `make dev` playing {soak['repetitions']['disputes']} disputes with short timers: "
         f"{soak['results']['samples'][0]['rss_mb']} MB resident at the start, then "
         f"{', '.join(f'+{g}' for g in soak['results']['growth_mb_per_100'])} MB",
-        "  per hundred disputes (before moto's transactions were fixed in local/emulator.py: +155, +417, +680 MB "
-        "per fifty).",
+        "  per hundred disputes, under 1 GB in all (goal: no growth after the first hundred beyond the items the "
+        "emulator holds; before its Step Functions executions were bounded",
+        "  in local/emulator.py: +32.4, +38.0, +33.6 MB per hundred; before its transactions were: +155, +417, "
+        "+680 MB per fifty).",
+        f"- Evidence inspection at the 512 MB function's share of a CPU ({budget['cpu_share']} of a vCPU, a duty "
+        f"cycle on one core): the slowest of {len(budget['results']['rows'])}",
+        f"  worst-case inputs uses {budget['results']['worst']['cpu_seconds']} s of CPU, "
+        f"{budget['results']['worst']['lambda_seconds']} s at that share: **{budget['ratio_worst_over_timeout']}** "
+        f"of the {budget['timeout_seconds']} s timeout (goal at most 0.5).",
+        f"  Any file past the budget of {budget['budget_cpu_seconds']} s of CPU (half the timeout at that share) is "
+        "refused with `INSPECTION_BUDGET_EXCEEDED`, never retried"
+        + (f" ({len(budget['results']['refused_over_budget'])} of the inputs were)." if budget['results']
+           ['refused_over_budget'] else " (none of the inputs was)."),
         "- AWS cost per million disputes, from the calls counted (prices in bench/prices.json): "
         + ", ".join(f"{kind.replace('_', '-')} ${r['usd_per_million_disputes_total']:,.0f}"
                     for kind, r in cost["results"].items()) + ".",

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Callable
 
-from .config import ConfigError, PaymentSettings, Settings, stripe_secret
+from .config import ConfigError, PaymentSettings, Settings
 from .domain.policy import Policy
 from .logs import logger
 from .ports import (
@@ -73,7 +73,8 @@ class Container:
         from .console.session import Sessions
 
         console = self.settings.console
-        return Sessions(console.session_key, console.session_seconds, self.clock) if console.session_key else None
+        key = console.key()  # a deployed stage's secret is read here, by the first console page
+        return Sessions(key, console.session_seconds, self.clock) if key else None
 
     @cached_property
     def console_verifier(self) -> TokenVerifier | None:
@@ -82,7 +83,7 @@ class Container:
 
         from .adapters.auth import TokenVerifier
 
-        hosted = self.settings.console.hosted_ui
+        hosted = self.settings.console.hosted()
         return TokenVerifier(replace(self.settings.auth, audience=hosted.client_id)) if hosted else None
 
     @cached_property
@@ -160,11 +161,14 @@ _container: Container | None = None
 
 def inspector() -> Inspect:
     """The file inspectors (Pillow, pypdf), loaded in the function that checks an upload only, with
-    pypdf's budget hooks installed (idempotent: cheap on every later upload)."""
-    from .inspection import inspect, install
+    pypdf's budget hooks installed (idempotent: cheap on every later upload) and the CPU budget of
+    this function's share of a CPU (inspection/budget.py)."""
+    from functools import partial
+
+    from .inspection import budget, inspect, install
 
     install()
-    return inspect
+    return partial(inspect, cpu_seconds=budget.configured())
 
 
 def use_cases(uow: UnitOfWorkFactory, clock: Clock, policy: Policy, relay: OutboxRelay, publisher: EventPublisher,
@@ -205,13 +209,13 @@ def payment_provider(settings: PaymentSettings, deliver: Callable[[SettlementNot
         def stripe() -> PaymentProvider:
             from .adapters.stripe_payments import StripePayments
 
-            secret_id = settings.stripe_secret_id
-            if settings.stripe_secret_error:
-                logger.error("Stripe keys unreadable at start: refunds stay owed until they can be read",
-                             why=settings.stripe_secret_error)
-            return StripePayments(settings.stripe_api_key, settings.stripe_webhook_secret, settings.stripe_api_base,
-                                  credentials=(lambda refresh: stripe_secret(secret_id, refresh)) if secret_id
-                                  else None)
+            api_key = webhook_secret = ""
+            try:  # the secret is read here, when a refund is first sent or a webhook first verified
+                api_key, webhook_secret = settings.stripe_keys()
+            except ConfigError as exc:
+                logger.error("Stripe keys unreadable: refunds stay owed until they can be read", why=str(exc))
+            return StripePayments(api_key, webhook_secret, settings.stripe_api_base,
+                                  credentials=settings.stripe_keys if settings.stripe_secret_id else None)
 
         return LazyProvider(stripe, "stripe")
     from .adapters.simulated_payments import SimulatedPayments

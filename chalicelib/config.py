@@ -79,11 +79,10 @@ class PaymentSettings:
     stripe_api_key: str = field(default="", repr=False)
     stripe_webhook_secret: str = field(default="", repr=False)
     stripe_api_base: str | None = None
-    # A deployed Stripe stage: the secret the keys came from (read again when Stripe refuses them).
+    # A deployed Stripe stage: the secret the keys are read from, when a refund is first sent or a
+    # webhook first verified (``stripe_keys``), never at start: a function's first request pays no
+    # Secrets Manager round trip (nor a second boto3 session) for keys it may never use.
     stripe_secret_id: str = ""
-    # Why the secret could not be read at start (the keys are then empty): refunds stay owed and
-    # webhooks are answered 503 until it can be; everything else keeps working.
-    stripe_secret_error: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> PaymentSettings:
@@ -95,21 +94,25 @@ class PaymentSettings:
         if provider not in ("simulated", "stripe", "none"):
             raise ConfigError(f"PAYMENT_PROVIDER must be simulated, stripe or none, got {provider!r}")
         api_key, webhook_secret = env.get("STRIPE_API_KEY", ""), env.get("STRIPE_WEBHOOK_SECRET", "")
-        secret_id = secret_error = ""
+        secret_id = ""
         if provider == "stripe" and not (api_key and webhook_secret):
+            api_key = webhook_secret = ""
             secret_id = env.get(STRIPE_SECRET_VAR) or ""
             if not secret_id:
                 raise ConfigError(f"PAYMENT_PROVIDER=stripe needs {STRIPE_SECRET_VAR} (a Secrets Manager secret) "
                                   "or STRIPE_API_KEY and STRIPE_WEBHOOK_SECRET")
-            try:
-                api_key, webhook_secret = stripe_secret(secret_id)
-            except ConfigError as exc:  # a bad secret must not stop timers and every other route
-                secret_error = str(exc)
         return cls(provider=provider, simulated_settle_seconds=_seconds(env, "SIMULATED_SETTLE_SECONDS", 2),
                    simulated_webhook_secret=env.get("SIMULATED_WEBHOOK_SECRET") or secrets.token_hex(32),
                    stripe_api_key=api_key, stripe_webhook_secret=webhook_secret,
-                   stripe_api_base=env.get("STRIPE_API_BASE") or None, stripe_secret_id=secret_id,
-                   stripe_secret_error=secret_error)
+                   stripe_api_base=env.get("STRIPE_API_BASE") or None, stripe_secret_id=secret_id)
+
+    def stripe_keys(self, refresh: bool = False) -> tuple[str, str]:
+        """(API key, webhook signing secret): the ones given in the environment (local runs), or
+        read from the stage's secret (cached for the container unless ``refresh``). A missing or
+        malformed secret is a ConfigError: it stops payments only, never the other routes."""
+        if not self.stripe_secret_id:
+            return self.stripe_api_key, self.stripe_webhook_secret
+        return stripe_secret(self.stripe_secret_id, refresh)
 
 
 def stripe_secret(secret_id: str, refresh: bool = False) -> tuple[str, str]:
@@ -152,26 +155,42 @@ class HostedUi:
 class ConsoleSettings:
     """The case team's console. ``session_key`` signs its session cookies: random per process
     unless given (make dev; sessions end when it stops), from a Secrets Manager secret when
-    deployed (every container must verify every other's cookies). Without a key the console is off."""
+    deployed (every container must verify every other's cookies). Without a key the console is off.
+    A deployed stage's key and hosted-UI client id are read when the console first needs them
+    (``key()``, ``hosted()``), never at start: the API's other routes read neither."""
 
     session_key: str = field(default="", repr=False)
     session_seconds: int = 8 * 3600  # a working day; never longer than the ID token it came from
     hosted_ui: HostedUi | None = None
+    session_secret_id: str = ""  # CONSOLE_SESSION_SECRET_ARN, when no key is given
+    auth_domain: str = ""  # with client_id_parameter: the hosted UI, its client id read on first use
+    client_id_parameter: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], sandbox: bool) -> ConsoleSettings:
         key = env.get("CONSOLE_SESSION_KEY") or ""
-        secret_id = env.get("CONSOLE_SESSION_SECRET_ARN") or ""
-        if not key and secret_id:
-            key = console_session_key(secret_id)
-        if not key and (sandbox or not env.get("AWS_LAMBDA_FUNCTION_NAME")):
+        secret_id = "" if key else env.get("CONSOLE_SESSION_SECRET_ARN") or ""
+        if not key and not secret_id and (sandbox or not env.get("AWS_LAMBDA_FUNCTION_NAME")):
             key = secrets.token_urlsafe(48)  # one process (make dev, tests): its own key
         domain, client = env.get("CONSOLE_AUTH_DOMAIN") or "", env.get("CONSOLE_CLIENT_ID") or ""
-        if domain and not client and env.get("CONSOLE_CLIENT_ID_PARAMETER"):
-            client = console_client_id(env["CONSOLE_CLIENT_ID_PARAMETER"])
+        parameter = (env.get("CONSOLE_CLIENT_ID_PARAMETER") or "") if domain and not client else ""
         hosted = HostedUi(domain.rstrip("/"), client) if domain and client else None
         return cls(session_key=key, session_seconds=_seconds(env, "CONSOLE_SESSION_SECONDS", cls.session_seconds),
-                   hosted_ui=hosted)
+                   hosted_ui=hosted, session_secret_id=secret_id, auth_domain=domain.rstrip("/") if parameter else "",
+                   client_id_parameter=parameter)
+
+    def key(self) -> str:
+        """The session key: given, or read from the stage's secret (cached for the container)."""
+        if self.session_key or not self.session_secret_id:
+            return self.session_key
+        return console_session_key(self.session_secret_id)
+
+    def hosted(self) -> HostedUi | None:
+        """The hosted UI: given, or with its client id read from the stage's parameter (cached)."""
+        if self.hosted_ui is not None or not self.client_id_parameter:
+            return self.hosted_ui
+        client = console_client_id(self.client_id_parameter)
+        return HostedUi(self.auth_domain, client) if client else None
 
 
 def console_client_id(parameter: str) -> str:

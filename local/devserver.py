@@ -131,13 +131,21 @@ def main() -> int:
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no access log for every AWS call
 
     from local.dispatcher import Dispatcher
-    from local.emulator import back_up_items_not_tables, configure_moto, make_dynamodb_atomic
+    from local.emulator import (
+        back_up_items_not_tables,
+        configure_moto,
+        forget_finished_executions,
+        make_dynamodb_atomic,
+        track_instances_weakly,
+    )
     from local.http_server import create_server
     from local.keys import AUDIENCE, ISSUER, ensure_keypair
     from local.post_policy import enforce_post_policy
 
     make_dynamodb_atomic()
     back_up_items_not_tables()  # moto's transactions copy whole tables otherwise
+    forget_finished_executions()  # moto keeps every Step Functions execution otherwise
+    track_instances_weakly()  # moto keeps every model object it ever made otherwise
     enforce_post_policy()  # uploads S3 would refuse are refused here too
     moto = ThreadedMotoServer(ip_address=host, port=moto_port, verbose=False)
     moto.start()

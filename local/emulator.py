@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import functools
 import threading
+import weakref
+from collections.abc import Iterator
 from typing import Any
 
 import requests
@@ -112,3 +114,100 @@ def _restore(table: Any, hash_key: Any, range_key: Any, item: Any) -> None:
             del table.items[hash_key]
     else:
         table.items[hash_key][range_key] = item
+
+
+# Finished executions moto keeps per state machine (the newest; every running one stays). AWS
+# keeps a Standard workflow's history for 90 days; the emulator keeps what a developer looks at.
+FINISHED_EXECUTIONS_KEPT = 100
+
+
+def forget_finished_executions() -> None:
+    """Make moto's Step Functions keep the newest FINISHED_EXECUTIONS_KEPT finished executions per state machine,
+    so `make dev` stays flat however many timers it runs.
+
+    moto (5.x, ``StepFunctionsParserBackend.start_execution``, the interpreter `make dev` turns on)
+    appends every execution to ``state_machine.executions`` and never removes one. Each holds a
+    deep copy of its state machine, its interpreter's environment, event history, worker and
+    thread objects: hundreds of KB per execution, kept for the life of the server (a dispute
+    starts two or three timers). ``_get_executions`` then walks them all on every Describe, Stop
+    and List call, so those calls slow down as the history grows too. (Upstream, the same belongs
+    in moto as a retention setting: drop finished executions past a count or an age, as AWS does
+    after 90 days.)"""
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+    if getattr(StepFunctionsParserBackend.start_execution, "_forgets", False):
+        return
+    original = StepFunctionsParserBackend.start_execution
+
+    @functools.wraps(original)
+    def start_execution(self: Any, state_machine_arn: str, *args: Any, **kwargs: Any) -> Any:
+        execution = original(self, state_machine_arn, *args, **kwargs)
+        executions = self.describe_state_machine(state_machine_arn).executions
+        finished = [e for e in list(executions) if e.stop_date is not None]
+        kept = FINISHED_EXECUTIONS_KEPT
+        if len(finished) > kept:
+            finished.sort(key=lambda e: e.stop_date)
+            for old in finished[:len(finished) - kept]:
+                try:
+                    executions.remove(old)  # one at a time: an execution started meanwhile stays
+                except ValueError:
+                    pass  # removed by a concurrent start
+        return execution
+
+    start_execution._forgets = True  # type: ignore[attr-defined]
+    StepFunctionsParserBackend.start_execution = start_execution  # type: ignore[method-assign]
+
+
+class _WeakInstances:
+    """What moto's ``BaseModel`` records each new instance in, holding it weakly: iterating gives
+    the instances still alive (moto's dashboard and S3's reset iterate it), nothing else is kept."""
+
+    def __init__(self) -> None:
+        self._refs: dict[int, weakref.ref[Any]] = {}
+
+    def append(self, instance: Any) -> None:
+        key = id(instance)
+
+        def forget(_: object) -> None:  # runs as the instance is freed, before its id can be reused
+            self._refs.pop(key, None)
+
+        try:
+            self._refs[key] = weakref.ref(instance, forget)
+        except TypeError:
+            pass  # a class without weak references (none in moto 5.x): left out of a registry only
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter([obj for ref in list(self._refs.values()) if (obj := ref()) is not None])
+
+    def __len__(self) -> int:
+        return len(self._refs)
+
+
+def track_instances_weakly() -> None:
+    """Make moto stop keeping every model object it ever made.
+
+    moto (5.x, ``moto.core.common_models.BaseModel.__new__``) appends every instance of every
+    model class to a class-level list, ``instances_tracked``, and never removes one (only a full
+    reset empties it). Models include objects made per request and dropped at once: a DynamoDB
+    ``Item`` is deep-copied for every Query and Scan result, every conditional write's old image
+    and every transaction's rollback copy; a Step Functions ``StateMachine`` is deep-copied for
+    every execution. So a long `make dev` session kept every item ever read (about 300 KB per
+    dispute played, without end). Here the list holds weak references: what moto reads from it
+    (the dashboard, S3's reset) still sees every live instance. (Upstream, the same change
+    belongs in ``BaseModel.__new__``: a weak collection for ``instances_tracked``.)"""
+    from moto.core.common_models import BaseModel
+
+    if getattr(BaseModel.__new__, "_weak", False):
+        return
+
+    def __new__(cls: Any, *args: Any, **kwargs: Any) -> Any:
+        instance = super(BaseModel, cls).__new__(cls)
+        tracked = cls.__dict__.get("instances_tracked")
+        if not isinstance(tracked, _WeakInstances):  # made by moto's metaclass, or emptied by a reset
+            tracked = _WeakInstances()
+            cls.instances_tracked = tracked
+        tracked.append(instance)
+        return instance
+
+    __new__._weak = True  # type: ignore[attr-defined]
+    BaseModel.__new__ = __new__  # type: ignore[method-assign]

@@ -35,12 +35,19 @@ def base_settings() -> Any:
 def aws_account(base_settings: Any) -> Iterator[dict[str, str]]:
     from moto import mock_aws
 
-    from local.emulator import back_up_items_not_tables, make_dynamodb_atomic
+    from local.emulator import (
+        back_up_items_not_tables,
+        forget_finished_executions,
+        make_dynamodb_atomic,
+        track_instances_weakly,
+    )
     from local.post_policy import enforce_post_policy
     from local.provision import provision
 
     make_dynamodb_atomic()
     back_up_items_not_tables()  # as in `make dev`: a transaction's cost is not the tables' size
+    forget_finished_executions()  # as in `make dev`: the timers' history does not grow without end
+    track_instances_weakly()  # as in `make dev`: moto forgets the items it copied once they are dropped
     enforce_post_policy()  # as in `make dev`: a presigned POST is held to its policy, as S3 does
     # The Step Functions interpreter is on for the whole run (moto keeps machines made with it
     # off apart from those made without it): timers really run wherever a test starts them.

@@ -47,11 +47,11 @@ def _sign_in_path() -> str | None:
     settings = container().settings
     if settings.sandbox:
         return "/console/sign-in"
-    return "/console/login" if settings.console.hosted_ui else None
+    return "/console/login" if settings.console.hosted() else None
 
 
 def _form_targets() -> frozenset[str]:
-    hosted = container().settings.console.hosted_ui
+    hosted = container().settings.console.hosted()
     return frozenset({hosted.domain}) if hosted else frozenset()
 
 
@@ -220,7 +220,7 @@ def _signer() -> Sessions:
 
 
 def _hosted() -> bool:
-    return container().settings.console.hosted_ui is not None
+    return container().settings.console.hosted() is not None
 
 
 def _callback_url(ctx: Ctx) -> str:
@@ -230,7 +230,7 @@ def _callback_url(ctx: Ctx) -> str:
 @console.page("/console/login", signed_in=False, available=_hosted)
 def login(ctx: Ctx) -> Redirect:
     """To the Cognito hosted UI, with a new state, nonce and PKCE verifier kept in a sealed cookie."""
-    ui = container().settings.console.hosted_ui
+    ui = container().settings.console.hosted()
     assert ui is not None
     started = hosted_ui.SignIn.start()
     # The page asked for travels sealed with the state: only what this login checked comes back.
@@ -244,7 +244,7 @@ def login(ctx: Ctx) -> Redirect:
 def callback(ctx: Ctx) -> Html:
     """The hosted UI's redirect: state checked, code exchanged server-side, ID token verified
     (signature, issuer, the console client's audience, nonce), and only a moderator signed in."""
-    ui, verifier = container().settings.console.hosted_ui, container().console_verifier
+    ui, verifier = container().settings.console.hosted(), container().console_verifier
     assert ui is not None and verifier is not None
     sealed = _signer().unseal(ctx.cookies.get(SIGN_IN_COOKIE))
     started = hosted_ui.SignIn.from_dict(sealed or {})
@@ -265,7 +265,7 @@ def callback(ctx: Ctx) -> Html:
 
 @console.page("/console/sign-out", "POST")
 def sign_out(ctx: Ctx) -> Redirect:
-    hosted = container().settings.console.hosted_ui
+    hosted = container().settings.console.hosted()
     cleared = [Sessions.expired(SESSION_COOKIE, ctx.base)]
     if hosted and not container().settings.sandbox:
         return Redirect(hosted.logout_url(ctx.host, ctx.base), cookies=cleared, outside=True)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from . import images, pdf, video
+from . import budget, images, pdf, video
 
 QUICKTIME_ATOMS = (b"moov", b"mdat", b"wide", b"free", b"skip", b"pnot")
 
@@ -48,6 +48,7 @@ REASONS = {
     "PDF_NOT_CLEANABLE": "The PDF holds a picture whose metadata could not be removed.",
     "DISPUTE_CLOSED": "The dispute closed before the file was checked.",
     "PROCESSING_FAILED": "The file could not be checked in time; upload it again.",
+    budget.CODE: "The file takes longer to check than allowed; send a smaller or simpler one.",
 }
 
 
@@ -73,7 +74,10 @@ def install() -> None:
     pdf.install()
 
 
-def inspect(data: bytes, declared_type: str, declared_size: int, max_bytes: int) -> Inspection:
+def inspect(data: bytes, declared_type: str, declared_size: int, max_bytes: int,
+            cpu_seconds: float | None = None) -> Inspection:
+    """What ``data`` is; within ``cpu_seconds`` of CPU when given (budget.py: the evidence function
+    passes its own), past which it is refused with INSPECTION_BUDGET_EXCEEDED."""
     digest = hashlib.sha256(data).hexdigest()
     if not data:
         return Inspection(digest, "EMPTY_FILE")
@@ -86,6 +90,17 @@ def inspect(data: bytes, declared_type: str, declared_size: int, max_bytes: int)
         return Inspection(digest, "UNRECOGNIZED_CONTENT")
     if actual != declared_type:
         return Inspection(digest, "TYPE_MISMATCH")
+    with budget.limited(cpu_seconds):
+        try:
+            result = _inspect(data, declared_type, digest)
+        except budget.OverBudget:
+            return Inspection(digest, budget.CODE)
+        # Past the budget, whatever the inspectors made of it (a library may have swallowed the
+        # checkpoint's error and reported the file damaged): the same file is refused the same way.
+        return Inspection(digest, budget.CODE) if budget.exceeded() else result
+
+
+def _inspect(data: bytes, declared_type: str, digest: str) -> Inspection:
     try:
         if declared_type in images.PIL_FORMATS:
             cleaned = images.clean(data, images.PIL_FORMATS[declared_type])

@@ -29,6 +29,7 @@ from typing import Any
 from PIL import Image, ImageCms, JpegImagePlugin
 
 from . import metadata
+from .budget import OverBudget, check
 from .icc import rebuild as icc_rebuild
 
 SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))  # what is served: no profile needed
@@ -95,10 +96,13 @@ def clean(data: bytes, pil_format: str) -> CleanImage:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = decode(data, pil_format)
+            check()  # the CPU budget (budget.py), between Pillow's steps
             upright = orient(image, pil_format)
+            check()
             served = encode(upright, pil_format)
+            check()
             thumb = thumbnail(upright)
-    except Refused:
+    except (Refused, OverBudget):
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise Refused("DECOMPRESSION_BOMB") from exc

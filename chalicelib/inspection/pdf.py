@@ -48,6 +48,8 @@ from pypdf.generic import (
     StreamObject,
 )
 
+from .budget import OverBudget, check
+
 MIB = 1024 * 1024
 MAX_PAGES = 2000
 MAX_OBJECTS = 100_000  # indirect objects in the upload's cross-reference table
@@ -117,6 +119,7 @@ def _counted_decode(stream: StreamObject) -> bytes:
     budget = _BUDGET.get()
     if budget is None:
         return _decode_stream_data(stream)
+    check()  # the CPU budget (budget.py): sticky too
     if budget.exceeded:
         raise LimitReachedError("PDF budget used up")
     encoded = getattr(stream, "_data", b"") or b""
@@ -140,6 +143,7 @@ def _counted_read(stream: Any, *args: Any, **kwargs: Any) -> PdfObject:
     than ``MAX_STRING`` is refused before pypdf reads it byte by byte."""
     budget = _BUDGET.get()
     if budget is not None:
+        check()  # the CPU budget (budget.py): sticky too
         budget.elements -= 1
         budget.strings -= _string_length(stream)
         if budget.elements < 0 or budget.strings < 0 or budget.exceeded:
@@ -261,6 +265,7 @@ def _clean(data: bytes, budget: _Budget) -> bytes:
             raise Refused("TOO_MANY_PAGES")
         writer = PdfWriter()
         for page in reader.pages:
+            check()
             writer.add_page(page)
             if budget.exceeded:
                 raise Refused("PDF_TOO_COMPLEX")
@@ -271,7 +276,7 @@ def _clean(data: bytes, budget: _Budget) -> bytes:
         _drop_unreachable(writer)
         out = io.BytesIO()
         writer.write(out)
-    except Refused:
+    except (Refused, OverBudget):
         raise
     except Exception as exc:  # noqa: BLE001 - whatever pypdf cannot read or write is not served
         if budget.exceeded:

@@ -18,6 +18,7 @@ import io
 import struct
 from collections.abc import Iterator
 
+from .budget import check
 from .metadata import VIDEO_ALLOWED, VIDEO_CONTAINERS, video_is_clean
 
 # Accepted at the top level; those not in VIDEO_ALLOWED[b""] are served blanked.
@@ -41,6 +42,7 @@ def boxes(data: bytes, start: int, end: int) -> Iterator[tuple[bytes, int, int, 
     time; raises ValueError when a size does not fit."""
     pos = start
     while pos < end:
+        check()  # the CPU budget (budget.py)
         if end - pos < 8:
             raise ValueError("a box header runs past its parent")
         size, kind = struct.unpack_from(">I4s", data, pos)

@@ -7,6 +7,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,9 +28,25 @@ class Call:
     params: Any = field(compare=False, hash=False)
 
 
+_ACTING: ContextVar[str | None] = ContextVar("acting_as", default=None)
+
+
+@contextmanager
+def acting_as(function: str) -> Iterator[None]:
+    """Calls made inside are that function's: what it does on a path the test cannot drive from
+    its handler (a Stripe stage's first refund reads the keys; no refund is sent here)."""
+    token = _ACTING.set(function)
+    try:
+        yield
+    finally:
+        _ACTING.reset(token)
+
+
 def _function() -> str | None:
     """The function whose code is on the stack: an event handler of app.py, else the API when a
     request is being served; None for the tests' own calls (set-up, use cases called directly)."""
+    if (acting := _ACTING.get()) is not None:
+        return acting
     frame: Any = sys._getframe(2)
     in_api = False
     while frame is not None:

@@ -60,3 +60,26 @@ def test_an_accepted_transaction_writes_every_item(table: Any, settings: Any) ->
     ])
     items = {i["outbox_id"]: i["kind"] for i in table.scan(ConsistentRead=True)["Items"]}
     assert items == {"kept": "TIMER", "new": "EVENT"}
+
+
+def test_moto_forgets_the_item_copies_it_made_once_they_are_dropped(table: Any, settings: Any) -> None:
+    """moto's BaseModel recorded every instance ever made (local/emulator.py track_instances_weakly):
+    every Query result and conditional write copies items, so `make dev` grew with each request."""
+    import gc
+
+    from moto.dynamodb.models.dynamo_type import Item
+
+    from local.emulator import _WeakInstances
+
+    tracked: Any = Item  # moto's metaclass adds instances_tracked
+    table.put_item(Item={"outbox_id": "read-often", "kind": "EVENT"})
+    client = boto3.client("dynamodb", region_name="us-east-1")
+    gc.collect()
+    before = len(tracked.instances_tracked)
+    for _ in range(200):  # each Scan deep-copies its results, each conditional put the old item
+        assert client.scan(TableName=settings.outbox_table)["Count"] == 1
+        table.put_item(Item={"outbox_id": "read-often", "kind": "EVENT"}, ConditionExpression="attribute_exists(outbox_id)")
+    gc.collect()
+    assert isinstance(tracked.instances_tracked, _WeakInstances)
+    assert len(tracked.instances_tracked) < before + 20  # not the 400 copies made
+    assert any(i.attrs["outbox_id"].value == "read-often" for i in tracked.instances_tracked)  # the live one is seen

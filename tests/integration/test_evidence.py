@@ -373,3 +373,32 @@ def test_a_batch_reports_only_its_failed_message_and_processes_the_rest(api, upl
         sqs_record("garbled", "not json"), sqs_record("test-event", test_event), sqs_record("upload", notice)]}, None)
     assert response == {"batchItemFailures": [{"itemIdentifier": "garbled"}]}
     assert uploads.listed(dispute, r.json_body["evidence_id"])["status"] == "ACCEPTED"
+
+
+def test_a_file_over_the_inspection_budget_is_rejected_once_and_never_retried(api, uploads, dispute, monkeypatch):
+    """The CPU budget (chalicelib/inspection/budget.py), made tiny: the file is refused with its
+    code and the message is done with (no batch failure: the queue never redelivers it, so it never
+    reaches the dead-letter queue)."""
+    import boto3
+
+    from app import app
+    from chalicelib.inspection.budget import CODE
+
+    monkeypatch.setenv("INSPECTION_CPU_SECONDS", "0.000000001")
+    data = jpeg(gps=True)
+    r = uploads.slot(dispute, data, "image/jpeg")
+    uploads.post(r.json_body["upload"], data)
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    message = sqs.receive_message(QueueUrl=uploads.pump.queue_url, MaxNumberOfMessages=1, VisibilityTimeout=0)
+    notice = next(m["Body"] for m in message["Messages"] if "Records" in m["Body"])
+    response = app.handler_map["evidence-uploaded"]({"Records": [sqs_record("upload", notice)]}, None)
+    assert response == {"batchItemFailures": []}
+    e = uploads.listed(dispute, r.json_body["evidence_id"])
+    assert (e["status"], e["rejection_reason"], e["download_url"]) == ("REJECTED", CODE, None)
+    assert uploads_left(dispute) == 0 and accepted_count(api, dispute) == 0
+    # Its S3 event delivered again (at least once): nothing changes, still nothing to retry.
+    again = app.handler_map["evidence-uploaded"]({"Records": [sqs_record("upload", notice)]}, None)
+    assert again == {"batchItemFailures": []}
+    assert uploads.listed(dispute, r.json_body["evidence_id"])["rejection_reason"] == CODE
+    monkeypatch.delenv("INSPECTION_CPU_SECONDS")
+    assert uploads.upload(dispute, data)["status"] == "ACCEPTED"  # the same file, with its budget

@@ -22,7 +22,7 @@ from infra.template import cloudformation
 from infra.template.common import LOGICAL_IDS
 from infra.template.functions import PAYS, role_id, stage_payment_provider
 from tests.integration.evidence import Uploads
-from tests.integration.recorder import Call, recording
+from tests.integration.recorder import Call, acting_as, recording
 from tests.integration.test_timers import PROVIDERS, world
 from tests.integration.timers import SECONDS, fast_policy
 from tests.media import jpeg
@@ -166,8 +166,8 @@ STAGE = "prod"
 
 def cold_starts(aws: dict[str, str], secret_arn: str, console: dict[str, str] | None = None) -> None:
     """The first invocation of each paying function in a Stripe stage: its container is built
-    from the environment the template gives it, and reads the Stripe secret (the API function
-    also the console's session key and client id)."""
+    from the environment the template gives it (the API function reads the console's session key
+    and client id), then it reads the Stripe secret as its first refund or webhook would."""
     from aws_lambda_powertools.utilities.parameters import clear_caches
     from chalice.test import Client
 
@@ -178,7 +178,12 @@ def cold_starts(aws: dict[str, str], secret_arn: str, console: dict[str, str] | 
 
     gone = json.dumps({"order_id": "o-0", "refund_id": "r-0", "attempt": 1, "outbox_id": "r-0:1:0"})
     invocations = {
-        "APIHandler": lambda: Api(Client(app, stage_name=STAGE)).get("/disputes/d-0", BUYER).status_code == 404,
+        # A GET reads no secret; the first webhook reads the Stripe keys to verify it (refused: unsigned),
+        # the first console sign-in the console's client id and session key.
+        "APIHandler": lambda: Api(Client(app, stage_name=STAGE)).get("/disputes/d-0", BUYER).status_code == 404
+        and Client(app, stage_name=STAGE).http.post("/payments/webhook", headers={"Stripe-Signature": "t=1,v1=00"},
+                                                    body=b"{}").status_code == 400
+        and Client(app, stage_name=STAGE).http.get("/console/login").status_code in (302, 303),
         "PayRefunds": lambda: app.handler_map["pay-refunds"](
             {"Records": [{"body": gone, "receiptHandle": "r-0", "messageId": "m-0", "attributes": {},
                           "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
@@ -203,7 +208,8 @@ def cold_starts(aws: dict[str, str], secret_arn: str, console: dict[str, str] | 
                 else:
                     patch.delenv(name, raising=False)
             assert invoke(), function
-            assert bootstrap.container().settings.payments.stripe_api_key == "sk_test_least_privilege"
+            with acting_as(function):  # its first refund reads the keys (the read, not the refund, here)
+                assert bootstrap.container().settings.payments.stripe_keys()[0] == "sk_test_least_privilege"
     bootstrap.reset()
     clear_caches()
 

@@ -34,19 +34,53 @@ def secret(aws_account: Any, value: str) -> str:
     return str(client.create_secret(Name=f"buyer-protection/stripe-{uuid.uuid4().hex[:8]}", SecretString=value)["ARN"])
 
 
-def test_the_keys_come_from_the_secret_read_once_per_container(aws_account: Any) -> None:
+READS: list[str] = []  # the SecretIds moto was asked for, in order
+
+
+@pytest.fixture(autouse=True)
+def counted_reads(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    from moto.secretsmanager.models import SecretsManagerBackend
+
+    original = SecretsManagerBackend.get_secret_value
+
+    def counting(self: Any, secret_id: str, *args: Any, **kwargs: Any) -> Any:
+        READS.append(secret_id)
+        return original(self, secret_id, *args, **kwargs)
+
+    READS.clear()
+    monkeypatch.setattr(SecretsManagerBackend, "get_secret_value", counting)
+    yield
+    READS.clear()
+
+
+def test_the_keys_come_from_the_secret_when_first_needed_read_once_per_container(aws_account: Any) -> None:
     from aws_lambda_powertools.utilities.parameters import clear_caches
 
     arn = secret(aws_account, json.dumps({"api_key": "sk_live_1", "webhook_secret": "whsec_1"}))
     settings = PaymentSettings.from_env({**DEPLOYED, STRIPE_SECRET_VAR: arn})
-    assert (settings.provider, settings.stripe_api_key, settings.stripe_webhook_secret) == (
-        "stripe", "sk_live_1", "whsec_1")
+    assert (settings.provider, settings.stripe_secret_id, settings.stripe_api_key) == ("stripe", arn, "")
+    assert READS == []  # a container starts without reading it: only a refund or a webhook needs the keys
+    assert settings.stripe_keys() == ("sk_live_1", "whsec_1")
     boto3.client("secretsmanager", region_name="us-east-1").put_secret_value(
         SecretId=arn, SecretString=json.dumps({"api_key": "sk_live_2", "webhook_secret": "whsec_2"}))
     again = PaymentSettings.from_env({**DEPLOYED, STRIPE_SECRET_VAR: arn})
-    assert again.stripe_api_key == "sk_live_1"  # cached: no second read in this container
+    assert again.stripe_keys() == ("sk_live_1", "whsec_1")  # cached: no second read in this container
+    assert len(READS) == 1
+    assert again.stripe_keys(refresh=True) == ("sk_live_2", "whsec_2")  # Stripe refused the keys: read again
     clear_caches()  # a new container
-    assert PaymentSettings.from_env({**DEPLOYED, STRIPE_SECRET_VAR: arn}).stripe_api_key == "sk_live_2"
+    assert PaymentSettings.from_env({**DEPLOYED, STRIPE_SECRET_VAR: arn}).stripe_keys()[0] == "sk_live_2"
+
+
+def test_the_provider_reads_the_secret_on_its_first_use_only(aws_account: Any) -> None:
+    from chalicelib.bootstrap import payment_provider
+    from chalicelib.ports import InvalidWebhook
+
+    arn = secret(aws_account, json.dumps({"api_key": "sk_live_1", "webhook_secret": "whsec_1"}))
+    provider = payment_provider(PaymentSettings.from_env({**DEPLOYED, STRIPE_SECRET_VAR: arn}), lambda notice: None)
+    assert READS == []
+    with pytest.raises(InvalidWebhook):  # unsigned: refused, after the keys were read to check it
+        provider.parse_webhook(b"{}", {})
+    assert READS[:1] == [arn]  # (a refused signature may read it again: the keys may have been rotated)
 
 
 @pytest.mark.parametrize("value, says", [
@@ -61,8 +95,10 @@ def test_a_malformed_secret_is_a_clear_error_that_stops_payments_only(aws_accoun
     arn = secret(aws_account, value)
     settings = PaymentSettings.from_env({**DEPLOYED, STRIPE_SECRET_VAR: arn})
     assert (settings.stripe_api_key, settings.stripe_webhook_secret, settings.stripe_secret_id) == ("", "", arn)
-    assert says in settings.stripe_secret_error and STRIPE_SECRET_VAR in settings.stripe_secret_error
-    assert "sk_live" not in settings.stripe_secret_error  # never the secret's content
+    with pytest.raises(ConfigError) as err:
+        settings.stripe_keys()
+    assert says in str(err.value) and STRIPE_SECRET_VAR in str(err.value)
+    assert "sk_live" not in str(err.value)  # never the secret's content
     with pytest.raises(ConfigError):
         stripe_secret(arn, refresh=True)
 
@@ -70,13 +106,18 @@ def test_a_malformed_secret_is_a_clear_error_that_stops_payments_only(aws_accoun
 def test_a_missing_secret_is_a_clear_error_that_stops_payments_only(aws_account: Any) -> None:
     arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:buyer-protection/none-AbCdEf"
     settings = PaymentSettings.from_env({**DEPLOYED, STRIPE_SECRET_VAR: arn})
-    assert f"the secret {arn} cannot be read" in settings.stripe_secret_error
+    with pytest.raises(ConfigError) as err:
+        settings.stripe_keys()
+    assert f"the secret {arn} cannot be read" in str(err.value)
 
 
 def test_keys_are_never_in_the_settings_repr(aws_account: Any) -> None:
     arn = secret(aws_account, json.dumps({"api_key": "sk_live_1", "webhook_secret": "whsec_1"}))
     settings = PaymentSettings.from_env({**DEPLOYED, STRIPE_SECRET_VAR: arn})
-    assert settings.stripe_api_key == "sk_live_1" and "sk_live_1" not in repr(settings) and "whsec_1" not in repr(settings)
+    assert settings.stripe_keys()[0] == "sk_live_1" and "sk_live_1" not in repr(settings)
+    local = PaymentSettings.from_env({"PAYMENT_PROVIDER": "stripe", "STRIPE_API_KEY": "sk_live_1",
+                                      "STRIPE_WEBHOOK_SECRET": "whsec_1"})
+    assert "sk_live_1" not in repr(local) and "whsec_1" not in repr(local)
 
 
 def statements(resources: dict[str, Any], function: str) -> list[dict[str, Any]]:

@@ -255,7 +255,7 @@ MATRIX: tuple[Row, ...] = (
         lambda s, who, ctx: s.moderation.save_rule(who, parse.save_rule(RULE, "counterfeits")), group_only("admin"),
         lambda r, ctx, caller: (r.rule_id, r.version) == ("counterfeits", 1)),
     Row("POST /moderation/rules/{rule_id}/preview", "moderation.preview", a_rule,
-        lambda s, who, ctx: s.moderation.preview(who, c.SaveRule.from_body({**RULE, "priority": 9}, ctx["rule_id"])),
+        lambda s, who, ctx: s.moderation.preview(who, parse.save_rule({**RULE, "priority": 9}, ctx["rule_id"])),
         group_only("admin"), lambda r, ctx, caller: (r[0].version, r[1].considered) == (2, 0)),
     Row("POST /orders/{order_id}/defect-reversal", "moderation.reverse_defect", a_defect,
         lambda s, who, ctx: s.moderation.reverse_defect(who, ctx["order_id"]), group_only("admin"),

@@ -44,7 +44,7 @@ def test_keys_in_the_environment_are_used_without_reading_any_secret(monkeypatch
     monkeypatch.setattr(config, "stripe_secret", no_aws)
     ok = PaymentSettings.from_env({"PAYMENT_PROVIDER": "stripe", "STRIPE_API_KEY": "sk", "STRIPE_WEBHOOK_SECRET": "wh",
                                    "STRIPE_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:s"})
-    assert (ok.stripe_api_key, ok.stripe_webhook_secret) == ("sk", "wh")
+    assert (ok.stripe_api_key, ok.stripe_webhook_secret) == ("sk", "wh") == ok.stripe_keys(refresh=True)
 
 
 def test_functions_that_pay_nothing_run_without_any_payment_credentials() -> None:
