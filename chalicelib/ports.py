@@ -4,7 +4,7 @@ from __future__ import annotations
 import builtins
 import uuid
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -47,6 +47,46 @@ class OutboxRecord:
     def event(cls, detail_type: str, detail: dict[str, Any], now: datetime) -> OutboxRecord:
         event_id = str(uuid.uuid4())
         return cls(event_id, "EVENT", {"detail_type": detail_type, "detail": {**detail, "event_id": event_id}}, now)
+
+
+@dataclass(frozen=True)
+class Seen:
+    """An aggregate as a repository saved it, its effects still on it (the commit collects them).
+    ``registered``: a new order (its registration is a standing fact)."""
+
+    aggregate: Order | Dispute
+    registered: bool = False
+
+
+class Changes:
+    """What one unit of work will write, gathered by its repositories: the writes they staged, in
+    order, and the aggregates they saved (``seen``), whose effects the unit of work collects at
+    its commit. The repositories write here; they never call into the unit of work."""
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+        self.writes: list[Any] = []
+        self.seen: list[Seen] = []
+
+    def stage(self, write: Any) -> None:
+        self.writes.append(write)
+
+    def saw_order(self, order: Order, registered: bool = False) -> Order:
+        """The order as stored: its effects stay here, the version moves on."""
+        self.seen.append(Seen(order, registered))
+        return replace(order, version=(order.version or 0) + 1, effects=())
+
+    def saw_dispute(self, dispute: Dispute) -> Dispute:
+        """Takes the effects the dispute recorded (its version already the stored one)."""
+        self.seen.append(Seen(replace(dispute, effects=list(dispute.effects))))
+        dispute.effects.clear()
+        return dispute
+
+    def now(self) -> datetime:
+        return self.clock.now()
+
+    def clear(self) -> None:
+        self.writes, self.seen = [], []
 
 
 class OrderExists(Exception):

@@ -22,7 +22,7 @@ from ..domain.rules import REPORT_COUNTS, Rule, rule_key, version_bucket
 from ..domain.standing import LEVEL_KEY, Bucket, Fact, Level, merge, seller_key
 from ..domain.timefmt import fmt
 from ..domain.timers import TimerCommand
-from ..ports import Clock, OrderExists, OutboxRecord, Page
+from ..ports import Changes, Clock, OrderExists, OutboxRecord, Page
 from ..services.unit_of_work import Relay, UnitOfWork
 
 
@@ -81,9 +81,9 @@ class FakeWrite:
 
 
 class _Repo:
-    def __init__(self, state: InMemoryState, uow: UnitOfWork) -> None:
+    def __init__(self, state: InMemoryState, changes: Changes) -> None:
         self.state = state
-        self.uow = uow
+        self.changes = changes
 
     def _read(self) -> None:
         self.state.reads += 1
@@ -101,19 +101,17 @@ class InMemoryOrders(_Repo):
         return entry[1] if entry else None
 
     def add(self, order: Order, fingerprint: str) -> Order:
-        self.uow.collect_order(order, registered=True)
-        stored = replace(order, version=1, effects=())
+        stored = self.changes.saw_order(replace(order, version=None), registered=True)
 
         def check() -> None:
             if order.order_id in self.state.orders:
                 raise OrderExists(order.order_id)
 
-        self.uow.stage(FakeWrite(check, lambda: self.state.orders.__setitem__(order.order_id, (stored, fingerprint))))
+        self.changes.stage(FakeWrite(check, lambda: self.state.orders.__setitem__(order.order_id, (stored, fingerprint))))
         return stored
 
     def save(self, order: Order) -> Order:
-        self.uow.collect_order(order)
-        stored = replace(order, version=(order.version or 0) + 1, effects=())
+        stored = self.changes.saw_order(order)
 
         def check() -> None:
             current = self.state.orders.get(order.order_id)
@@ -123,7 +121,7 @@ class InMemoryOrders(_Repo):
         def apply() -> None:
             self.state.orders[order.order_id] = (stored, self.state.orders[order.order_id][1])
 
-        self.uow.stage(FakeWrite(check, apply))
+        self.changes.stage(FakeWrite(check, apply))
         return stored
 
     def list_for(self, role: str, party_id: str, limit: int, cursor: str | None) -> Page:
@@ -156,10 +154,10 @@ class InMemoryDisputes(_Repo):
 
     def save(self, dispute: Dispute, claimant: str | None = None) -> Dispute:
         expected, version = dispute.version, (dispute.version or 0) + 1
-        self.uow.collect(dispute, version)
+        dispute.version = version
+        self.changes.saw_dispute(dispute)
         stored = copy.deepcopy(dispute)
-        stored.version = version
-        now = self.uow.now()
+        now = self.changes.now()
 
         def check() -> None:
             current = self.state.disputes.get(dispute.dispute_id)
@@ -178,7 +176,7 @@ class InMemoryDisputes(_Repo):
             stored.evidence_created = dict(current.evidence_created) if current else {}
             self.state.disputes[dispute.dispute_id] = stored
 
-        self.uow.stage(FakeWrite(check, apply))
+        self.changes.stage(FakeWrite(check, apply))
         dispute.version = version
         return dispute
 
@@ -210,10 +208,10 @@ class InMemoryDisputes(_Repo):
         def apply() -> None:
             self.state.disputes[dispute.dispute_id].assignment = assignment
 
-        self.uow.stage(FakeWrite(check, apply))
+        self.changes.stage(FakeWrite(check, apply))
 
     def release(self, dispute: Dispute, moderator_id: str) -> None:
-        now = self.uow.now()
+        now = self.changes.now()
 
         def check() -> None:
             current = self.state.disputes.get(dispute.dispute_id)
@@ -225,18 +223,18 @@ class InMemoryDisputes(_Repo):
             if current.assignment is not None and current.assignment.moderator_id == moderator_id:
                 current.assignment = None
 
-        self.uow.stage(FakeWrite(check, apply))
+        self.changes.stage(FakeWrite(check, apply))
 
 
 class InMemoryMessages(_Repo):
     def add(self, message: Message, claimant: str | None = None) -> None:
-        now = self.uow.now()
+        now = self.changes.now()
 
         def check() -> None:
             self.state.require_open(message.dispute_id)
             self.state.require_unclaimed(message.dispute_id, claimant, now)
 
-        self.uow.stage(FakeWrite(check, lambda: self.state.messages.setdefault(message.dispute_id, []).append(message)))
+        self.changes.stage(FakeWrite(check, lambda: self.state.messages.setdefault(message.dispute_id, []).append(message)))
 
     def list(self, dispute_id: str, limit: int, cursor: str | None) -> Page:
         self._read()
@@ -246,7 +244,7 @@ class InMemoryMessages(_Repo):
 
 class InMemoryNotes(_Repo):
     def add(self, note: Note) -> None:
-        self.uow.stage(FakeWrite(lambda: None, lambda: self.state.notes.setdefault(note.dispute_id, []).append(note)))
+        self.changes.stage(FakeWrite(lambda: None, lambda: self.state.notes.setdefault(note.dispute_id, []).append(note)))
 
     def list(self, dispute_id: str, limit: int, cursor: str | None) -> Page:
         self._read()
@@ -277,7 +275,7 @@ class InMemoryEvidence(_Repo):
             self.state.evidence[(evidence.dispute_id, evidence.evidence_id)] = evidence
             self.state.count_places(evidence, used=1, created=1)
 
-        self.uow.stage(FakeWrite(check, apply))
+        self.changes.stage(FakeWrite(check, apply))
 
     def save(self, evidence: Evidence, from_statuses: Iterable[str]) -> None:
         allowed = set(from_statuses)
@@ -299,7 +297,7 @@ class InMemoryEvidence(_Repo):
             if evidence.satisfies_checklist and dispute is not None:
                 dispute.buyer_visual_evidence += 1
 
-        self.uow.stage(FakeWrite(check, apply))
+        self.changes.stage(FakeWrite(check, apply))
 
     def expired(self, now: datetime, limit: int) -> builtins.list[Evidence]:
         return [e for e in self.state.evidence.values()
@@ -321,7 +319,7 @@ class InMemoryModeration(_Repo):
             if (next(iter(members)) if members else Level.NOT_ENOUGH_DATA.value) != was:
                 raise ConcurrentModification("the level was published meanwhile")
 
-        self.uow.stage(FakeWrite(check, lambda: self.state.counters.__setitem__(key, ({}, {level}))))
+        self.changes.stage(FakeWrite(check, lambda: self.state.counters.__setitem__(key, ({}, {level}))))
 
     def record(self, facts: builtins.list[Fact]) -> None:
         marked = [f for f in facts if f.marked]
@@ -339,7 +337,7 @@ class InMemoryModeration(_Repo):
                     counts[name] = counts.get(name, 0) + value
                 members.update(m.members)
 
-        self.uow.stage(FakeWrite(check, apply))
+        self.changes.stage(FakeWrite(check, apply))
 
     def rules(self) -> builtins.list[Rule]:
         self._read()
@@ -355,7 +353,7 @@ class InMemoryModeration(_Repo):
             if (current.version if current else None) != previous_version:
                 raise ConcurrentModification("the rule changed meanwhile")
 
-        self.uow.stage(FakeWrite(check, lambda: self.state.rules.__setitem__(rule.rule_id, rule)))
+        self.changes.stage(FakeWrite(check, lambda: self.state.rules.__setitem__(rule.rule_id, rule)))
 
     def report(self, rule_id: str, version: int) -> dict[str, int]:
         self._read()
@@ -389,12 +387,12 @@ class FakeUnitOfWork(UnitOfWork):
     def __init__(self, state: InMemoryState, relay: Relay, clock: Clock) -> None:
         super().__init__(relay, clock, state.policy)
         self.state = state
-        self.orders = InMemoryOrders(state, self)
-        self.disputes = InMemoryDisputes(state, self)
-        self.messages = InMemoryMessages(state, self)
-        self.notes = InMemoryNotes(state, self)
-        self.evidence = InMemoryEvidence(state, self)
-        self.moderation = InMemoryModeration(state, self)
+        self.orders = InMemoryOrders(state, self.changes)
+        self.disputes = InMemoryDisputes(state, self.changes)
+        self.messages = InMemoryMessages(state, self.changes)
+        self.notes = InMemoryNotes(state, self.changes)
+        self.evidence = InMemoryEvidence(state, self.changes)
+        self.moderation = InMemoryModeration(state, self.changes)
 
     def _write(self, staged: list[Any], outbox: list[OutboxRecord]) -> None:
         with self.state.lock:

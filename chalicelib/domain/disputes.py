@@ -218,6 +218,16 @@ class QueueFilter:
 ASSIGNED_FILTERS = ("me", "none", "others")
 
 
+@dataclass(frozen=True)
+class Recorded:
+    """A new timeline entry, published as an event of the same name (see ``TIMELINE_EVENTS``)."""
+
+    entry: dict[str, Any]
+
+
+DisputeEffect = TimerCommand | Recorded
+
+
 @dataclass
 class Dispute:
     dispute_id: str
@@ -257,10 +267,10 @@ class Dispute:
     order_placed_at: datetime | None = None
     # What matching DRY_RUN rules would have done (moderators only): [{rule_id, version, would}].
     rule_suggestions: list[dict[str, Any]] = field(default_factory=list)
-    # What this unit of work asks of the outside world, never stored on the dispute itself:
-    # the events to publish, and the phase timers to stop and start (see ``TimerCommand``).
-    new_events: list[dict[str, Any]] = field(default_factory=list, repr=False)
-    timer_commands: list[TimerCommand] = field(default_factory=list, repr=False)
+    # What a change asks of the outside world, never stored on the dispute itself (as
+    # ``Order.effects``): the timeline entries to publish, and the phase timers to stop and start.
+    # The repository takes them when the dispute is saved; the unit of work commits them.
+    effects: list[DisputeEffect] = field(default_factory=list, compare=False, repr=False)
 
     # ---- opening --------------------------------------------------------------------------
     @classmethod
@@ -624,13 +634,13 @@ class Dispute:
     def _enter_phase(self, status: Status, now: datetime, policy: Policy, first: bool = False) -> None:
         old = None if first else PHASES.get(self.status)
         if old is not None:
-            self.timer_commands.append(TimerCommand(STOP, self.dispute_id, old.action, refs={"dispute_id": self.dispute_id}))
+            self.effects.append(TimerCommand(STOP, self.dispute_id, old.action, refs={"dispute_id": self.dispute_id}))
         self.status = status
         phase = PHASES.get(status)
         self.phase_due_at = None if phase is None else now + _duration(policy, phase.duration)
         if phase is not None and self.phase_due_at is not None:
             remind_at = self.phase_due_at - policy.reminder_before
-            self.timer_commands.append(TimerCommand(
+            self.effects.append(TimerCommand(
                 START, self.dispute_id, phase.action, due_at=self.phase_due_at, refs={"dispute_id": self.dispute_id},
                 # Parties get a reminder before their deadline, if there is time for one.
                 remind_at=remind_at if phase.actor in ("buyer", "seller") and remind_at > now else None))
@@ -669,7 +679,7 @@ class Dispute:
     def _record(self, now: datetime, actor: Actor, event: str, details: dict[str, Any]) -> None:
         entry = {"at": fmt(now), "actor": actor.value, "event": _event(event), "details": details}
         self.timeline.append(entry)
-        self.new_events.append(entry)
+        self.effects.append(Recorded(entry))
 
     # ---- persistence shape ----------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:

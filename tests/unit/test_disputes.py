@@ -8,6 +8,7 @@ from chalicelib.domain.disputes import PHASES, TRANSITIONS, Actor, Command, Disp
 from chalicelib.domain.errors import Conflict, Forbidden, NotFound, RuleViolation
 from chalicelib.domain.money import Money
 from chalicelib.domain.policy import Policy
+from chalicelib.domain.timers import TimerCommand
 from tests.support import T0
 
 POLICY = Policy()
@@ -234,27 +235,31 @@ def test_the_timeline_records_every_step_and_the_dispute_round_trips():
     assert again.to_dict() == d.to_dict() and again.version == 3
 
 
+def timers(d: Dispute) -> list[TimerCommand]:
+    return [e for e in d.effects if isinstance(e, TimerCommand)]
+
+
 def commands(d: Dispute) -> list[tuple[str, str]]:
-    return [(c.op, c.action) for c in d.timer_commands]
+    return [(c.op, c.action) for c in timers(d)]
 
 
 def test_each_phase_asks_for_its_timer_and_leaving_it_stops_that_timer():
     d = opened()
     d.buyer_visual_evidence = 1
     assert commands(d) == [("START", "SELLER_RESPONSE")]
-    start = d.timer_commands[0]
+    start = timers(d)[0]
     assert start.due_at == T0 + POLICY.seller_response and start.remind_at == start.due_at - POLICY.reminder_before
-    d.timer_commands.clear()
+    d.effects.clear()
     d.reject(S, "no", T0, POLICY)
     assert commands(d) == [("STOP", "SELLER_RESPONSE"), ("START", "NEGOTIATION")]
-    d.timer_commands.clear()
+    d.effects.clear()
     d.make_offer(B, Solution.REFUND_FULL, None, None, T0, POLICY)  # no phase change, no timer change
     assert commands(d) == []
     d.escalate(B, None, T0, POLICY)
-    mediation = d.timer_commands[-1]
+    mediation = timers(d)[-1]
     assert commands(d) == [("STOP", "NEGOTIATION"), ("START", "MEDIATION")]
     assert mediation.remind_at is None  # moderators work from the overdue queue, not reminders
-    d.timer_commands.clear()
+    d.effects.clear()
     d.decide("REJECTED", None, "Tracking shows delivery.", T0, POLICY, by="m-1")
     assert commands(d) == [("STOP", "MEDIATION")]
 
@@ -264,7 +269,7 @@ def test_no_reminder_when_the_deadline_is_closer_than_the_reminder_lead():
     d = Dispute.open(order_id="o", buyer_id="b", seller_id="s", order_total=Money(2000, USD), reason=Reason.WRONG_ITEM,
                      description="Blue, not red", requested=Solution.REFUND_FULL, amount=None, item_ids=[], now=T0,
                      policy=short)
-    assert d.timer_commands[0].remind_at is None
+    assert timers(d)[0].remind_at is None
 
 
 def test_a_timer_waking_a_moment_early_still_expires_the_phase():
