@@ -22,6 +22,7 @@ from .ports import (
     RefundOrder,
     RefundReceipt,
     SettlementNotice,
+    SettlementSimulator,
     SystemClock,
     Timers,
 )
@@ -147,6 +148,9 @@ class LazyProvider:
     def parse_webhook(self, payload: bytes, headers: Mapping[str, str]) -> SettlementNotice | None:
         return self._get().parse_webhook(payload, headers)
 
+    def settlement_simulator(self) -> SettlementSimulator | None:
+        return self._get().settlement_simulator()
+
 
 _lock = threading.Lock()
 _container: Container | None = None
@@ -190,6 +194,9 @@ class NoPayments:
 
     def parse_webhook(self, payload: bytes, headers: Mapping[str, str]) -> SettlementNotice | None:
         raise InvalidWebhook("this function receives no webhooks")
+
+    def settlement_simulator(self) -> SettlementSimulator | None:
+        return None
 
 
 def payment_provider(settings: PaymentSettings, deliver: Callable[[SettlementNotice], object]) -> PaymentProvider:

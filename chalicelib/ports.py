@@ -305,6 +305,15 @@ class InvalidWebhook(Exception):
     """A webhook whose signature or payload does not verify: never acted upon."""
 
 
+class SettlementSimulator(Protocol):
+    """A provider's capability to settle a refund's waiting attempt on request, as its webhook
+    would (the simulated provider has it, for the sandbox; a real one has not)."""
+
+    def settle_now(self, refund_id: str, attempt: int, failure_reason: str | None = None) -> list[SettlementNotice]:
+        """Settle (or fail, with ``failure_reason``) that attempt now; [] when none is waiting."""
+        ...
+
+
 class PaymentProvider(Protocol):
     """Where refunds are paid. Every call is safe to repeat with the same ``RefundOrder``."""
 
@@ -327,4 +336,8 @@ class PaymentProvider(Protocol):
     def parse_webhook(self, payload: bytes, headers: Mapping[str, str]) -> SettlementNotice | None:
         """Verify and read a webhook; None for events that are not about our refunds; raise
         InvalidWebhook when the signature or payload does not verify."""
+        ...
+
+    def settlement_simulator(self) -> SettlementSimulator | None:
+        """The capability to settle refunds on request, if this provider has it."""
         ...

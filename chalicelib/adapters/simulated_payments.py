@@ -214,6 +214,9 @@ class SimulatedPayments:
             return [(a.order, a.receipt()) for a in sorted(found, key=lambda a: a.order.attempt)]
 
     # ---- settlement and delivery -------------------------------------------------------------------
+    def settlement_simulator(self) -> SimulatedPayments:
+        """This provider settles on request (the sandbox's capability)."""
+        return self
     def settle_now(self, refund_id: str, attempt: int, failure_reason: str | None = None) -> list[SettlementNotice]:
         """The sandbox's "make it settle": that pending attempt settles at once, failing with
         ``failure_reason`` if one is given, and its notice is delivered like any other."""
