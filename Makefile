@@ -116,6 +116,7 @@ bench: $(STAMP)
 lint: $(STAMP)
 	@$(PY) -m ruff check app.py chalicelib local infra bench tests
 	@$(PY) -m mypy
+	@$(PY) -m mypy --strict app.py chalicelib
 
 ## make clean: remove the virtualenv and local state.
 clean:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, cast
 
 import fastjsonschema
-from chalice import Chalice, Response
+from chalice.app import Chalice, Response
 
 from .domain.errors import (
     Conflict,

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeAlias, TypeVar
 
 from .domain.disputes import Dispute, QueueFilter
 from .domain.evidence import Evidence
@@ -19,7 +19,8 @@ from .domain.rules import Rule
 from .domain.standing import Bucket, Fact
 from .domain.timers import TimerCommand
 
-Page = tuple[list, str | None]  # items, next cursor
+T = TypeVar("T")
+Page: TypeAlias = tuple[list[T], str | None]  # one page of items, and where the next starts (None: the last)
 
 
 @dataclass(frozen=True)
@@ -104,12 +105,12 @@ class OrderRepository(Protocol):
     def save(self, order: Order) -> Order:
         """Stage a versioned write; returns the order as it will be stored (version + 1)."""
         ...
-    def list_for(self, role: str, party_id: str, limit: int, cursor: str | None) -> Page: ...
-    def due_for_release(self, now: datetime, limit: int, cursor: str | None = None) -> Page:
+    def list_for(self, role: str, party_id: str, limit: int, cursor: str | None) -> Page[Order]: ...
+    def due_for_release(self, now: datetime, limit: int, cursor: str | None = None) -> Page[Order]:
         """One page of the orders whose escrow is due by ``now`` (one request), and where the next
         page starts (None: that was the last). An order released meanwhile is not read again."""
         ...
-    def needing_attention(self, limit: int, cursor: str | None) -> Page:
+    def needing_attention(self, limit: int, cursor: str | None) -> Page[Order]:
         """Orders with a refund every automatic attempt failed, oldest first."""
         ...
 
@@ -121,8 +122,8 @@ class DisputeRepository(Protocol):
         returns the dispute as it will be stored. With ``claimant``, the commit also fails with
         CASE_CLAIMED if another moderator's claim holds by then."""
         ...
-    def list_for(self, role: str, party_id: str, status: str | None, limit: int, cursor: str | None) -> Page: ...
-    def escalated(self, which: QueueFilter, now: datetime, limit: int, cursor: str | None) -> Page:
+    def list_for(self, role: str, party_id: str, status: str | None, limit: int, cursor: str | None) -> Page[Dispute]: ...
+    def escalated(self, which: QueueFilter, now: datetime, limit: int, cursor: str | None) -> Page[Dispute]:
         """ESCALATED disputes ``which`` matches at ``now``, oldest escalation first."""
         ...
     def claim(self, dispute: Dispute, now: datetime) -> None:
@@ -139,12 +140,12 @@ class MessageRepository(Protocol):
         """Stage a message; the commit fails with DISPUTE_CLOSED if the dispute closed meanwhile
         (and, with ``claimant``, with CASE_CLAIMED if another moderator's claim holds)."""
         ...
-    def list(self, dispute_id: str, limit: int, cursor: str | None) -> Page: ...
+    def list(self, dispute_id: str, limit: int, cursor: str | None) -> Page[Message]: ...
 
 
 class NoteRepository(Protocol):
     def add(self, note: Note) -> None: ...
-    def list(self, dispute_id: str, limit: int, cursor: str | None) -> Page: ...
+    def list(self, dispute_id: str, limit: int, cursor: str | None) -> Page[Note]: ...
 
 
 class EvidenceRepository(Protocol):

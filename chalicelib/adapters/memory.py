@@ -22,11 +22,11 @@ from ..domain.rules import REPORT_COUNTS, Rule, rule_key, version_bucket
 from ..domain.standing import LEVEL_KEY, Bucket, Fact, Level, merge, seller_key
 from ..domain.timefmt import fmt
 from ..domain.timers import TimerCommand
-from ..ports import Changes, Clock, OrderExists, OutboxRecord, Page
+from ..ports import Changes, Clock, OrderExists, OutboxRecord, Page, T
 from ..services.unit_of_work import Relay, UnitOfWork
 
 
-def _page(items: list[Any], limit: int, cursor: str | None) -> Page:
+def _page(items: list[T], limit: int, cursor: str | None) -> Page[T]:
     try:
         start = int(cursor) if cursor else 0
     except ValueError as exc:
@@ -124,19 +124,19 @@ class InMemoryOrders(_Repo):
         self.changes.stage(FakeWrite(check, apply))
         return stored
 
-    def list_for(self, role: str, party_id: str, limit: int, cursor: str | None) -> Page:
+    def list_for(self, role: str, party_id: str, limit: int, cursor: str | None) -> Page[Order]:
         self._read()
         mine = [o for o, _ in self.state.orders.values() if getattr(o, f"{role}_id") == party_id]
         mine.sort(key=lambda o: (o.created_at, o.order_id), reverse=True)
         return _page(mine, limit, cursor)
 
-    def needing_attention(self, limit: int, cursor: str | None) -> Page:
+    def needing_attention(self, limit: int, cursor: str | None) -> Page[Order]:
         self._read()
         stuck = [o for o, _ in self.state.orders.values() if any(r.needs_attention for r in o.refunds)]
         stuck.sort(key=lambda o: (min(r.updated_at for r in o.refunds if r.needs_attention), o.order_id))
         return _page(stuck, limit, cursor)
 
-    def due_for_release(self, now: datetime, limit: int, cursor: str | None = None) -> Page:
+    def due_for_release(self, now: datetime, limit: int, cursor: str | None = None) -> Page[Order]:
         policy = self.state.policy
         due = sorted((fmt(at), o.order_id, o) for o, _ in self.state.orders.values()
                      if (at := o.release_at(policy)) is not None and at <= now)
@@ -180,14 +180,14 @@ class InMemoryDisputes(_Repo):
         dispute.version = version
         return dispute
 
-    def list_for(self, role: str, party_id: str, status: str | None, limit: int, cursor: str | None) -> Page:
+    def list_for(self, role: str, party_id: str, status: str | None, limit: int, cursor: str | None) -> Page[Dispute]:
         self._read()
         mine = [copy.deepcopy(d) for d in self.state.disputes.values() if getattr(d, f"{role}_id") == party_id
                 and (status is None or d.status.value == status)]
         mine.sort(key=lambda d: (d.created_at, d.dispute_id), reverse=True)
         return _page(mine, limit, cursor)
 
-    def escalated(self, which: QueueFilter, now: datetime, limit: int, cursor: str | None) -> Page:
+    def escalated(self, which: QueueFilter, now: datetime, limit: int, cursor: str | None) -> Page[Dispute]:
         self._read()
         queue = [copy.deepcopy(d) for d in self.state.disputes.values()
                  if d.escalated_at is not None and which.matches(d, now)]
@@ -236,7 +236,7 @@ class InMemoryMessages(_Repo):
 
         self.changes.stage(FakeWrite(check, lambda: self.state.messages.setdefault(message.dispute_id, []).append(message)))
 
-    def list(self, dispute_id: str, limit: int, cursor: str | None) -> Page:
+    def list(self, dispute_id: str, limit: int, cursor: str | None) -> Page[Message]:
         self._read()
         thread = sorted(self.state.messages.get(dispute_id, []), key=lambda m: m.sort_key)
         return _page(thread, limit, cursor)
@@ -246,7 +246,7 @@ class InMemoryNotes(_Repo):
     def add(self, note: Note) -> None:
         self.changes.stage(FakeWrite(lambda: None, lambda: self.state.notes.setdefault(note.dispute_id, []).append(note)))
 
-    def list(self, dispute_id: str, limit: int, cursor: str | None) -> Page:
+    def list(self, dispute_id: str, limit: int, cursor: str | None) -> Page[Note]:
         self._read()
         return _page(sorted(self.state.notes.get(dispute_id, []), key=lambda n: n.sort_key), limit, cursor)
 

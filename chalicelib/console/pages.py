@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
-from chalice import Blueprint, Response
+from chalice.app import Blueprint, Response
 
 from .. import schemas, views
 from ..bootstrap import container

@@ -329,7 +329,7 @@ def _legacy_attention(d: dict[str, Any]) -> str | None:
 
 def retry_delay(base: timedelta, attempt: int) -> timedelta:
     """Backoff before attempt ``attempt + 1``: base, 2x base, 4x base..."""
-    return base * (2 ** max(0, attempt - 1))
+    return base * (1 << max(0, attempt - 1))
 
 
 @dataclass(frozen=True)

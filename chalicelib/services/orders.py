@@ -50,7 +50,7 @@ class Orders(UseCases):
         with self.uow() as uow:
             return access.visible_order(who, uow.orders.get(order_id))
 
-    def list(self, who: Identity, role: str, page: PageRequest) -> Page:
+    def list(self, who: Identity, role: str, page: PageRequest) -> Page[Order]:
         if who.party_id is None:
             return [], None  # a service is nobody's buyer or seller: it has no orders of its own
         with self.uow() as uow:

@@ -129,18 +129,18 @@ class DynamoOrders(_Repo):
         self.changes.stage(Write("update", item, lambda: _stale("order"), actions=actions))
         return self.changes.saw_order(order)
 
-    def list_for(self, role: str, party_id: str, limit: int, cursor: str | None) -> Page:
+    def list_for(self, role: str, party_id: str, limit: int, cursor: str | None) -> Page[Order]:
         index = self.t.orders.by_buyer if role == "buyer" else self.t.orders.by_seller
         items, nxt = query_page(index, party_id, ("order_id", f"{role}_id", "created_at"), limit, cursor, forward=False)
         return [mapping.order_from(i) for i in items], nxt
 
-    def needing_attention(self, limit: int, cursor: str | None) -> Page:
+    def needing_attention(self, limit: int, cursor: str | None) -> Page[Order]:
         m = self.t.orders
         items, nxt = query_page(m.needing_attention, "REFUNDS", ("order_id", "attention_queue", "attention_since"),
                                 limit, cursor, forward=True)
         return [mapping.order_from(i) for i in items], nxt
 
-    def due_for_release(self, now: datetime, limit: int, cursor: str | None = None) -> Page:
+    def due_for_release(self, now: datetime, limit: int, cursor: str | None = None) -> Page[Order]:
         # The cursor is (shard, DynamoDB's LastEvaluatedKey in it): the sweep reads each shard once,
         # page after page, never from its start again (4.55 items read per release at 1,000 due of
         # 10,000 when every pass re-read every shard; 1.0 now).
@@ -171,7 +171,7 @@ class DynamoDisputes(_Repo):
         dispute.version = (dispute.version or 0) + 1
         return self.changes.saw_dispute(dispute)
 
-    def list_for(self, role: str, party_id: str, status: str | None, limit: int, cursor: str | None) -> Page:
+    def list_for(self, role: str, party_id: str, status: str | None, limit: int, cursor: str | None) -> Page[Dispute]:
         m = self.t.disputes
         index = m.by_buyer if role == "buyer" else m.by_seller
         extra = {"filter_condition": m.status == status} if status else {}
@@ -179,7 +179,7 @@ class DynamoDisputes(_Repo):
                                 forward=False, **extra)
         return [mapping.dispute_from(i) for i in items], nxt
 
-    def escalated(self, which: QueueFilter, now: datetime, limit: int, cursor: str | None) -> Page:
+    def escalated(self, which: QueueFilter, now: datetime, limit: int, cursor: str | None) -> Page[Dispute]:
         m = self.t.disputes
         condition = _queue_condition(m, which, now)
         extra: dict[str, Any] = {} if condition is None else {"filter_condition": condition}
@@ -216,7 +216,7 @@ class DynamoMessages(_Repo):
         self.changes.stage(self._dispute_open(message.dispute_id, claimant))
         self.changes.stage(Write("put", mapping.message_item(self.t, message), lambda: _stale("message")))
 
-    def list(self, dispute_id: str, limit: int, cursor: str | None) -> Page:
+    def list(self, dispute_id: str, limit: int, cursor: str | None) -> Page[Message]:
         items, nxt = query_page(self.t.messages, dispute_id, ("dispute_id", "message_key"), limit, cursor, forward=True)
         return [mapping.message_from(i) for i in items], nxt
 
@@ -226,7 +226,7 @@ class DynamoNotes(_Repo):
         self.changes.stage(Write("put", mapping.note_item(self.t, note), lambda: _stale("note"),
                              condition=self.t.notes.note_key.does_not_exist()))
 
-    def list(self, dispute_id: str, limit: int, cursor: str | None) -> Page:
+    def list(self, dispute_id: str, limit: int, cursor: str | None) -> Page[Note]:
         items, nxt = query_page(self.t.notes, dispute_id, ("dispute_id", "note_key"), limit, cursor, forward=True)
         return [mapping.note_from(i) for i in items], nxt
 
