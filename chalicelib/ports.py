@@ -10,7 +10,7 @@ from typing import Any, Protocol, TypeAlias, TypeVar
 
 from .domain.disputes import Dispute, QueueFilter
 from .domain.evidence import Evidence
-from .domain.ledger import PayRefund
+from .domain.ledger import PayRefund, RefundStatus
 from .domain.messages import Message
 from .domain.money import Money
 from .domain.notes import Note
@@ -252,9 +252,17 @@ class RefundOrder:
         return f"{self.refund_id}:{self.attempt}"
 
 
-REFUND_PENDING, REFUND_SUCCEEDED, REFUND_FAILED = "PENDING", "SUCCEEDED", "FAILED"
-REFUND_STATUSES = (REFUND_PENDING, REFUND_SUCCEEDED, REFUND_FAILED)
+# What a provider may say of an attempt: the domain's refund statuses (domain/ledger.py).
+REFUND_PENDING, REFUND_SUCCEEDED, REFUND_FAILED = RefundStatus.PENDING, RefundStatus.SUCCEEDED, RefundStatus.FAILED
+REFUND_STATUSES = tuple(RefundStatus)
 MAX_ATTEMPT = 1000  # far beyond any retry policy; a bigger number in a notice is not one of ours
+
+
+def refund_status(value: object) -> RefundStatus:
+    """A refund status as a provider's answer carries it; ValueError for anything else."""
+    if isinstance(value, str) and value in REFUND_STATUSES:
+        return RefundStatus(value)
+    raise ValueError(f"not a refund status: {str(value)[:20]!r}")
 
 
 def attempt_number(value: object) -> int:
@@ -272,9 +280,12 @@ class RefundReceipt:
     """What a provider says of one refund attempt: PENDING (accepted, not settled yet),
     SUCCEEDED (the money left) or FAILED (it will not; ``failure_reason`` says why)."""
 
-    status: str
+    status: RefundStatus
     provider_refund_id: str | None = None
     failure_reason: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "status", refund_status(self.status))
 
 
 @dataclass(frozen=True)
@@ -285,7 +296,7 @@ class SettlementNotice:
     refund_id: str  # ours, carried by the provider in the refund's metadata
     attempt: int
     provider_refund_id: str
-    status: str  # PENDING | SUCCEEDED | FAILED
+    status: RefundStatus
     amount: Money
     failure_reason: str | None = None
     order_id: str = ""  # ours too, carried in the refund's metadata
@@ -293,8 +304,7 @@ class SettlementNotice:
     def __post_init__(self) -> None:
         # Whatever adapter read it, a notice that is not one of ours in shape never reaches the ledger.
         attempt_number(self.attempt)
-        if self.status not in REFUND_STATUSES:
-            raise ValueError(f"not a refund status: {self.status!r}")
+        object.__setattr__(self, "status", refund_status(self.status))
 
 
 class PaymentUnavailable(Exception):

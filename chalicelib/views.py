@@ -10,7 +10,7 @@ from .domain.catalog import MESSAGE_TEMPLATES, Reason
 from .domain.disputes import Actor, Assignment, Dispute, Offer, Status, party_details
 from .domain.evidence import Evidence
 from .domain.identity import Identity
-from .domain.ledger import Refund
+from .domain.ledger import Refund, RefundStatus
 from .domain.messages import Message
 from .domain.money import Money
 from .domain.notes import Note
@@ -103,8 +103,8 @@ def order(o: Order, now: datetime, policy: Policy, who: Identity | None = None) 
 def order_refund(r: Refund, case_team: bool = False) -> dict[str, Any]:
     """A refund on the order; ``case_team`` (a moderator who is no party) also reads why it needs a person."""
     return {"refund_id": r.refund_id, "amount": _money(r.amount), "cause": r.cause, "dispute_id": r.dispute_id,
-            "status": r.status, "attempts": r.attempt, "failure_reason": r.public_failure_reason,
-            "needs_attention": r.needs_attention, "settle_by": fmt(r.settle_by) if r.status == "PENDING" else None,
+            "status": r.status.value, "attempts": r.attempt, "failure_reason": r.public_failure_reason,
+            "needs_attention": r.needs_attention, "settle_by": fmt(r.settle_by) if r.status is RefundStatus.PENDING else None,
             "created_at": fmt(r.created_at), "updated_at": fmt(r.updated_at),
             **({"attention_reason": r.attention_reason} if case_team else {})}
 

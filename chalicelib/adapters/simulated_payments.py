@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..domain.ledger import RefundStatus
 from ..domain.money import Money
 from ..ports import (
     REFUND_FAILED,
@@ -37,7 +38,7 @@ class _Attempt:
     order: RefundOrder
     provider_id: str
     due: float
-    status: str = REFUND_PENDING
+    status: RefundStatus = REFUND_PENDING
     failure_reason: str | None = None  # set early by fail_next, but only told once it has FAILED
 
     def receipt(self) -> RefundReceipt:

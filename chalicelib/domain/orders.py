@@ -12,7 +12,7 @@ from typing import Any
 
 from .catalog import RECEIVED_REASONS, Reason
 from .errors import Conflict, DomainError, RuleViolation
-from .ledger import Escrow, EscrowStatus, Ledger, MoneyEvent, PayRefund, Refund, retry_delay
+from .ledger import Escrow, EscrowStatus, Ledger, MoneyEvent, PayRefund, Refund, RefundStatus, retry_delay
 from .money import Money
 from .policy import Policy
 from .timefmt import fmt, parse, parse_opt
@@ -299,7 +299,7 @@ class Order:
         if order.ledger == self.ledger:
             return self
         after = order.ledger.refund(refund_id)
-        if before.status == "SUCCEEDED":
+        if before.status is RefundStatus.SUCCEEDED:
             return order  # a newer attempt, live when an older one paid, failed: the hold is lifted
         effects: list[Effect] = [self._settlement_timer(before, STOP), self._money_event("refund.failed", after)]
         if after.needs_attention:
@@ -324,7 +324,7 @@ class Order:
         """A refund still pending at its settlement deadline: alarm, ask again with the same
         idempotency key (never a new payment), and give it another settlement period."""
         refund = self.ledger.refund(refund_id)
-        if refund.status != "PENDING" or refund.settlement_round != round_:
+        if not refund.awaits_settlement(round_):
             raise Conflict("the refund is not waiting for this settlement deadline", code="INVALID_STATE",
                            details={"status": refund.status})
         ledger, late = self.ledger.settlement_overdue(refund_id, now, now + policy.refund_settlement)

@@ -243,11 +243,11 @@ class Payments(UseCases):
                 refund = order.ledger.refund(refund_id)
                 now = self.clock.now()
                 if action == REFUND_SETTLEMENT:
-                    if refund.status != PENDING or refund.settlement_round != round_:
+                    if not refund.awaits_settlement(round_):
                         return "stale"
                     changed = order.refund_overdue(refund_id, round_, now, self.policy)
                 elif action == REFUND_RETRY:
-                    if refund.status != FAILED or refund.attempt != round_ or refund.needs_attention:
+                    if not refund.awaits_retry(round_):
                         return "stale"
                     changed = order.retry_refund(refund_id, now, self.policy)
                 else:

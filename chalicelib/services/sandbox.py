@@ -7,6 +7,7 @@ from __future__ import annotations
 from ..domain.disputes import Dispute
 from ..domain.errors import Conflict, NotFound
 from ..domain.identity import Identity
+from ..domain.ledger import RefundStatus
 from ..domain.orders import Order
 from ..domain.policy import Policy
 from ..ports import Clock, PaymentProvider
@@ -66,7 +67,7 @@ class Sandbox(UseCases):
         if simulator is None:
             raise Conflict("refunds settle by themselves only with the simulated provider",
                            code="NOT_SIMULATED_PROVIDER")
-        if refund.status != "PENDING" or not simulator.settle_now(refund_id, refund.attempt, failure_reason):
+        if refund.status is not RefundStatus.PENDING or not simulator.settle_now(refund_id, refund.attempt, failure_reason):
             raise Conflict("the refund has no attempt waiting at the provider", code="REFUND_NOT_PENDING",
                            details={"status": refund.status})
         with self.uow() as uow:

@@ -11,7 +11,7 @@ import pytest
 from chalicelib.domain.catalog import Reason, Solution
 from chalicelib.domain.disputes import Status
 from chalicelib.domain.errors import Conflict, InvalidInput, RuleViolation
-from chalicelib.domain.ledger import Entry, EscrowStatus
+from chalicelib.domain.ledger import Entry, EscrowStatus, RefundStatus
 from chalicelib.domain.money import Money
 from chalicelib.domain.orders import OrderStatus
 from chalicelib.domain.timers import REFUND_RETRY, REFUND_SETTLEMENT, SHIP_BY
@@ -163,7 +163,7 @@ def test_a_replayed_or_out_of_order_notice_changes_nothing(world: World) -> None
 def test_a_notice_for_an_unknown_refund_is_answered_and_changes_nothing(world: World) -> None:
     ctx = world.refunded()
     before = world.snapshot()
-    notice = SettlementNotice("evt_1", "r-unknown", 1, "sim_re_1", "SUCCEEDED", Money(2000, USD), None, "o-1")
+    notice = SettlementNotice("evt_1", "r-unknown", 1, "sim_re_1", RefundStatus.SUCCEEDED, Money(2000, USD), None, "o-1")
     assert world.services.payments.settle(notice) == "unknown_refund"
     assert world.services.payments.settle(replace(notice, order_id="o-unknown")) == "unknown_refund"
     assert world.snapshot() == before and ctx
@@ -172,7 +172,7 @@ def test_a_notice_for_an_unknown_refund_is_answered_and_changes_nothing(world: W
 def test_a_notice_that_does_not_match_its_refund_moves_no_money_and_asks_for_a_person(world: World) -> None:
     ctx = world.refunded()
     escrow = world.order().escrow
-    notice = SettlementNotice("evt_1", ctx["refund_id"], 1, "sim_re_1", "SUCCEEDED", Money(1, USD), None, "o-1")
+    notice = SettlementNotice("evt_1", ctx["refund_id"], 1, "sim_re_1", RefundStatus.SUCCEEDED, Money(1, USD), None, "o-1")
     assert world.services.payments.settle(notice) == "mismatch"
     refund = world.order().ledger.refund(ctx["refund_id"])
     assert world.order().escrow == escrow and refund.status == "PENDING"
@@ -279,7 +279,7 @@ def test_a_new_attempt_is_held_for_a_person_while_an_earlier_one_is_still_pendin
     ctx = world.refunded()
     [(first, _)] = world.payments.attempts(ctx["refund_id"])
     # A notice says attempt 1 failed while the provider still holds it pending (it will change its mind).
-    said = SettlementNotice("evt_f", ctx["refund_id"], 1, "sim_re_1", "FAILED", Money(2000, USD), "card_declined",
+    said = SettlementNotice("evt_f", ctx["refund_id"], 1, "sim_re_1", RefundStatus.FAILED, Money(2000, USD), "card_declined",
                             "o-1")
     assert world.services.payments.settle(said) == "failed"
     assert timer(world, REFUND_RETRY, order_id="o-1", refund_id=ctx["refund_id"], round=1) == "retried"
@@ -319,7 +319,7 @@ def test_a_failure_after_which_a_retry_could_pay_twice_goes_to_a_person_at_once(
 
 def test_a_webhook_with_a_bad_signature_is_refused_and_a_signed_one_settles(world: World) -> None:
     ctx = world.refunded()
-    payload, headers = world.payments.sign(SettlementNotice("evt_9", ctx["refund_id"], 1, "sim_re_x", "SUCCEEDED",
+    payload, headers = world.payments.sign(SettlementNotice("evt_9", ctx["refund_id"], 1, "sim_re_x", RefundStatus.SUCCEEDED,
                                                             Money(2000, USD), None, "o-1"))
     before = world.snapshot()
     for bad in ({**headers, "X-Sim-Signature": "0" * 64}, {}):
@@ -335,7 +335,7 @@ def test_a_webhook_with_a_bad_signature_is_refused_and_a_signed_one_settles(worl
 
 def test_a_signed_webhook_with_an_attempt_of_1e400_is_refused_as_invalid_and_changes_nothing(world: World) -> None:
     ctx = world.refunded()
-    payload, headers = world.payments.sign(SettlementNotice("evt_9", ctx["refund_id"], 1, "sim_re_x", "SUCCEEDED",
+    payload, headers = world.payments.sign(SettlementNotice("evt_9", ctx["refund_id"], 1, "sim_re_x", RefundStatus.SUCCEEDED,
                                                             Money(2000, USD), None, "o-1"))
     forged = payload.replace(b'"attempt": 1', b'"attempt": 1e400')
     assert forged != payload

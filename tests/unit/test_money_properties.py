@@ -22,6 +22,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 
 from chalicelib.domain.catalog import Reason, Solution
 from chalicelib.domain.errors import DomainError
+from chalicelib.domain.ledger import RefundStatus
 from chalicelib.domain.money import Money
 from chalicelib.domain.policy import Policy
 from chalicelib.ports import SettlementNotice
@@ -216,7 +217,7 @@ class Money_(RuleBasedStateMachine):
             return
         notice = self.notices[pick % len(self.notices)]
         if earlier:
-            notice = replace(notice, status="PENDING", failure_reason=None)
+            notice = replace(notice, status=RefundStatus.PENDING, failure_reason=None)
         self._try(lambda: self.services.payments.settle(notice))
 
     @rule(order_id=st.sampled_from(ORDERS))
