@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from enum import Enum
 from typing import Any, Protocol, TypeAlias, TypeVar
 
 from .domain.disputes import Dispute, QueueFilter
@@ -23,6 +24,12 @@ T = TypeVar("T")
 Page: TypeAlias = tuple[list[T], str | None]  # one page of items, and where the next starts (None: the last)
 
 
+class OutboxKind(str, Enum):
+    TIMER = "TIMER"  # start or stop a timer
+    EVENT = "EVENT"  # publish an event
+    REFUND = "REFUND"  # send one attempt of a refund
+
+
 @dataclass(frozen=True)
 class OutboxRecord:
     """Work for the outside world (start/stop a timer, publish an event), written in the same
@@ -30,24 +37,24 @@ class OutboxRecord:
     commit and a crash."""
 
     outbox_id: str
-    kind: str  # TIMER | EVENT | REFUND
+    kind: OutboxKind
     payload: dict[str, Any]
     created_at: datetime
 
     @classmethod
     def timer(cls, command: TimerCommand, now: datetime) -> OutboxRecord:
-        return cls(str(uuid.uuid4()), "TIMER", command.to_dict(), now)
+        return cls(str(uuid.uuid4()), OutboxKind.TIMER, command.to_dict(), now)
 
     @classmethod
     def refund(cls, pay: PayRefund, now: datetime) -> OutboxRecord:
         """Send one attempt of a refund; the provider deduplicates on ``<refund_id>:<attempt>``."""
-        return cls(f"{pay.refund_id}:{pay.attempt}:{uuid.uuid4().hex[:8]}", "REFUND",
+        return cls(f"{pay.refund_id}:{pay.attempt}:{uuid.uuid4().hex[:8]}", OutboxKind.REFUND,
                    {"order_id": pay.order_id, "refund_id": pay.refund_id, "attempt": pay.attempt}, now)
 
     @classmethod
     def event(cls, detail_type: str, detail: dict[str, Any], now: datetime) -> OutboxRecord:
         event_id = str(uuid.uuid4())
-        return cls(event_id, "EVENT", {"detail_type": detail_type, "detail": {**detail, "event_id": event_id}}, now)
+        return cls(event_id, OutboxKind.EVENT, {"detail_type": detail_type, "detail": {**detail, "event_id": event_id}}, now)
 
 
 @dataclass(frozen=True)

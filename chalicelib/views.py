@@ -113,7 +113,7 @@ def offer(x: Offer, total: Money) -> dict[str, Any]:
     """An offer, with the amount it would refund (the order total for full refunds and returns)."""
     refunds = x.amount if x.amount is not None else total if x.type.value in FULL_REFUNDS else None
     return {"offer_id": x.offer_id, "by": x.by, "type": x.type.value, "amount": _money(refunds),
-            "message": x.message, "status": x.status, "created_at": fmt(x.created_at)}
+            "message": x.message, "status": x.status.value, "created_at": fmt(x.created_at)}
 
 
 def _resolution(r: dict[str, Any] | None) -> dict[str, Any] | None:

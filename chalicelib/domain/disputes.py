@@ -147,6 +147,13 @@ def checked_amount(kind: str, amount: Money | None, total: Money) -> Money | Non
     return total if refunds_all else None
 
 
+class OfferStatus(str, Enum):
+    OPEN = "OPEN"  # waiting for the other side
+    ACCEPTED = "ACCEPTED"
+    SUPERSEDED = "SUPERSEDED"  # its author made another offer
+    WITHDRAWN = "WITHDRAWN"  # the negotiation ended otherwise
+
+
 @dataclass
 class Offer:
     offer_id: str
@@ -154,19 +161,19 @@ class Offer:
     type: Solution
     amount: Money | None
     message: str | None
-    status: str
+    status: OfferStatus
     created_at: datetime
 
     def to_dict(self) -> dict[str, Any]:
         return {"offer_id": self.offer_id, "by": self.by, "type": self.type.value,
                 "amount": self.amount.to_dict() if self.amount else None, "message": self.message,
-                "status": self.status, "created_at": fmt(self.created_at)}
+                "status": self.status.value, "created_at": fmt(self.created_at)}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Offer:
         return cls(offer_id=d["offer_id"], by=d["by"], type=Solution(d["type"]),
                    amount=Money.from_dict(d["amount"]) if d.get("amount") else None, message=d.get("message"),
-                   status=d["status"], created_at=parse(d["created_at"]))
+                   status=OfferStatus(d["status"]), created_at=parse(d["created_at"]))
 
 
 @dataclass(frozen=True)
@@ -301,8 +308,9 @@ class Dispute:
         offer = self._offer(offer_id)
         if actor.value == offer.by:
             raise Forbidden("you cannot accept your own offer", code="NOT_YOUR_ACTION")
-        if offer.status != "OPEN":
-            raise Conflict(f"the offer is {offer.status}", code="OFFER_NOT_OPEN", details={"status": offer.status})
+        if offer.status is not OfferStatus.OPEN:
+            raise Conflict(f"the offer is {offer.status.value}", code="OFFER_NOT_OPEN",
+                           details={"status": offer.status.value})
         self._agree(actor, offer, now, policy)
 
     def reject(self, actor: Actor, message: str, now: datetime, policy: Policy) -> None:
@@ -436,7 +444,7 @@ class Dispute:
                            details={"due_at": fmt(self.phase_due_at)})
         self._record(now, Actor.SYSTEM, "dispute.deadline_expired", {"action": action})
         if action == "SELLER_RESPONSE":
-            offer = next(o for o in self.offers if o.by == "buyer" and o.status == "OPEN")
+            offer = next(o for o in self.offers if o.by == "buyer" and o.status is OfferStatus.OPEN)
             self._agree(Actor.SYSTEM, offer, now, policy)
         elif action == "NEGOTIATION":
             self.escalate(Actor.SYSTEM, None, now, policy)
@@ -560,7 +568,7 @@ class Dispute:
             out.append((command, None))
         for offer in self.offers:
             actors = TRANSITIONS.get((ACCEPT_COMMAND[offer.type], self.status), {})
-            if offer.status == "OPEN" and offer.by != actor.value and actor in actors:
+            if offer.status is OfferStatus.OPEN and offer.by != actor.value and actor in actors:
                 out.append((ACCEPT_COMMAND[offer.type], offer.offer_id))
         return out
 
@@ -583,7 +591,7 @@ class Dispute:
 
     def _agree(self, actor: Actor, offer: Offer, now: datetime, policy: Policy) -> None:
         target = self._allowed(ACCEPT_COMMAND[offer.type], actor)
-        offer.status = "ACCEPTED"
+        offer.status = OfferStatus.ACCEPTED
         self._record(now, actor, "dispute.offer_accepted", {"offer_id": offer.offer_id, "type": offer.type.value})
         refund = checked_amount(offer.type.value, offer.amount, self.order_total)
         fault = Fault.SELLER if actor is Actor.SYSTEM else self._agreement_fault(offer, actor, now, policy)
@@ -626,8 +634,8 @@ class Dispute:
         if target is not self.status:
             if self.status in NEGOTIABLE and target not in NEGOTIABLE:
                 for o in self.offers:
-                    if o.status == "OPEN":
-                        o.status = "WITHDRAWN"
+                    if o.status is OfferStatus.OPEN:
+                        o.status = OfferStatus.WITHDRAWN
             self._enter_phase(target, now, policy)
         self.updated_at = now
 
@@ -650,11 +658,11 @@ class Dispute:
         self._check_solution(kind)
         refunds = checked_amount(kind.value, amount, self.order_total)  # what it would refund
         for o in self.offers:
-            if o.by == actor.value and o.status == "OPEN":
-                o.status = "SUPERSEDED"
+            if o.by == actor.value and o.status is OfferStatus.OPEN:
+                o.status = OfferStatus.SUPERSEDED
         offer = Offer(offer_id=str(uuid.uuid4()), by=actor.value, type=kind,
                       amount=amount if kind is Solution.REFUND_PARTIAL else None, message=message,
-                      status="OPEN", created_at=now)
+                      status=OfferStatus.OPEN, created_at=now)
         self.offers.append(offer)
         # The timeline shows what it would refund, as offers[].amount does (the total for full refunds).
         self._record(now, actor, "dispute.offer_made", {"offer_id": offer.offer_id, "type": kind.value,

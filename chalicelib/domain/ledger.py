@@ -287,8 +287,8 @@ class Ledger:
         """Why the refund cannot be tried again now (only a failed one is), or None."""
         r = self.refund(refund_id)
         if r.status != FAILED:
-            return Conflict(f"only a failed refund is retried; this one is {r.status}", code="REFUND_NOT_FAILED",
-                            details={"status": r.status})
+            return Conflict(f"only a failed refund is retried; this one is {r.status.value}", code="REFUND_NOT_FAILED",
+                            details={"status": r.status.value})
         return None
 
     def retry_refund(self, refund_id: str, now: datetime, settle_by: datetime) -> tuple[Ledger, Refund]:

@@ -326,7 +326,7 @@ class Order:
         refund = self.ledger.refund(refund_id)
         if not refund.awaits_settlement(round_):
             raise Conflict("the refund is not waiting for this settlement deadline", code="INVALID_STATE",
-                           details={"status": refund.status})
+                           details={"status": refund.status.value})
         ledger, late = self.ledger.settlement_overdue(refund_id, now, now + policy.refund_settlement)
         return replace(self, ledger=ledger)._then(self._money_event("refund.overdue", refund),
                                                   *self._pay(late, now, policy))
@@ -458,7 +458,7 @@ class Order:
     def _money_event(self, detail_type: str, refund: Refund) -> MoneyEvent:
         return MoneyEvent(detail_type, {"order_id": self.order_id, "refund_id": refund.refund_id,
                                         "dispute_id": refund.dispute_id, "amount": refund.amount.to_dict(),
-                                        "status": refund.status, "attempt": refund.attempt,
+                                        "status": refund.status.value, "attempt": refund.attempt,
                                         "failure_reason": refund.failure_reason, "cause": refund.cause})
 
     def _ship_by_timer(self, op: str) -> TimerCommand:

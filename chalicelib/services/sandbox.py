@@ -69,7 +69,7 @@ class Sandbox(UseCases):
                            code="NOT_SIMULATED_PROVIDER")
         if refund.status is not RefundStatus.PENDING or not simulator.settle_now(refund_id, refund.attempt, failure_reason):
             raise Conflict("the refund has no attempt waiting at the provider", code="REFUND_NOT_PENDING",
-                           details={"status": refund.status})
+                           details={"status": refund.status.value})
         with self.uow() as uow:
             settled = uow.orders.get(order_id)
             assert settled is not None

@@ -29,6 +29,7 @@ from ..ports import (
     ModerationRepository,
     NoteRepository,
     OrderRepository,
+    OutboxKind,
     OutboxRecord,
     Seen,
 )
@@ -132,7 +133,7 @@ class UnitOfWork(ABC):
         if outbox:
             self.relay.try_deliver(outbox)
         # Written: the facts are true now (a refused or failed write counts nothing).
-        count_committed((r.payload["detail_type"], r.payload["detail"]) for r in outbox if r.kind == "EVENT")
+        count_committed((r.payload["detail_type"], r.payload["detail"]) for r in outbox if r.kind is OutboxKind.EVENT)
 
     def _stage_facts(self) -> None:
         """Each fact once, with the change that makes it true: every fact comes from a versioned
