@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any
 
-from .catalog import Fault, Outcome, Reason, Solution
+from .catalog import Decision, Fault, Outcome, Reason, ReturnProblem, Solution
 from .errors import Conflict, Forbidden, NotFound, RuleViolation
 from .evidence import checklist, has_free_place
 from .money import Money
@@ -335,26 +335,27 @@ class Dispute:
         self._record(now, actor, "dispute.cancelled", {"message": message} if message else {})
         self._transition(target, now, policy)
 
-    def decide(self, outcome: str, amount: Money | None, rationale: str, now: datetime, policy: Policy, *,
+    def decide(self, outcome: Decision, amount: Money | None, rationale: str, now: datetime, policy: Policy, *,
                by: str, fault: Fault | None = None) -> None:
         """A moderator's decision, always with a written rationale and whose fault it was (by
         default the seller's when the buyer gets money back, nobody's when refused)."""
-        command = Command.DECIDE_RETURN if outcome == "RETURN_AND_REFUND" else Command.DECIDE
+        outcome = Decision(outcome)
+        command = Command.DECIDE_RETURN if outcome is Decision.RETURN_AND_REFUND else Command.DECIDE
         target = self._allowed(command, Actor.MODERATOR)
         self.require_not_held_by_other(by, now)
         if command is Command.DECIDE_RETURN:
             self._check_solution(Solution.RETURN_AND_REFUND)  # decisions obey the rules offers obey
-        refund = checked_amount(outcome, amount, self.order_total)
-        fault = fault or default_fault(outcome)
+        refund = checked_amount(outcome.value, amount, self.order_total)
+        fault = fault or default_fault(outcome.value)
         # Which moderator decided (the case team reads it; views.dispute keeps it from the parties).
-        self._record(now, Actor.MODERATOR, "dispute.decided", {"outcome": outcome, "amount": _m(refund),
+        self._record(now, Actor.MODERATOR, "dispute.decided", {"outcome": outcome.value, "amount": _m(refund),
                                                                 "rationale": rationale, "fault": fault.value,
                                                                 "moderator_id": by})
         if command is Command.DECIDE_RETURN:
             self.pending_fault = fault
             self._transition(target, now, policy)  # the full refund is paid when the item is back
             return
-        self._resolve(Outcome(outcome), refund, Actor.MODERATOR, rationale, now, target, policy, fault)
+        self._resolve(Outcome(outcome.value), refund, Actor.MODERATOR, rationale, now, target, policy, fault)
 
     def apply_rule(self, rule_id: str, version: int, then: str, description: str, now: datetime,
                    policy: Policy) -> None:
@@ -413,13 +414,13 @@ class Dispute:
         self._record(now, actor, "dispute.return_shipped", {"carrier": carrier, "tracking_number": tracking_number})
         self._transition(target, now, policy)
 
-    def contest_return(self, actor: Actor, reason: str, message: str, now: datetime, policy: Policy) -> None:
+    def contest_return(self, actor: Actor, reason: ReturnProblem, message: str, now: datetime, policy: Policy) -> None:
         """The seller contests the return before its receipt deadline: a moderator decides, with
         the seller's evidence, instead of the refund being paid by default."""
         target = self._allowed(Command.CONTEST_RETURN, actor)
         self.escalated_at = now
         self.mediation_overdue = False  # a new mediation, with its own target
-        self._record(now, actor, "dispute.return_contested", {"reason": reason, "message": message})
+        self._record(now, actor, "dispute.return_contested", {"reason": ReturnProblem(reason).value, "message": message})
         self._transition(target, now, policy)
 
     def confirm_return(self, actor: Actor, now: datetime, policy: Policy) -> None:

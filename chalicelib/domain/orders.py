@@ -28,7 +28,8 @@ class Defect:
 Effect = TimerCommand | PayRefund | MoneyEvent | Defect
 MAX_SHIP_BY = timedelta(days=365)  # a Standard Step Functions execution lives at most a year
 MAX_SCANS = 100  # a shipment keeps its latest carrier scans, oldest first (the item stays small)
-__all__ = ["ORDER_ROLES", "Eligibility", "Escrow", "EscrowStatus", "Order", "OrderCommand", "OrderStatus", "Shipment"]
+__all__ = ["ORDER_ROLES", "Eligibility", "Escrow", "EscrowStatus", "Order", "OrderCommand", "OrderStatus", "ScanStatus",
+           "Shipment"]
 
 
 class OrderCommand(str, Enum):
@@ -45,6 +46,13 @@ ORDER_ROLES: dict[OrderCommand, str] = {
     OrderCommand.SHIP: "seller", OrderCommand.CONFIRM_RECEIPT: "buyer", OrderCommand.OPEN_DISPUTE: "buyer",
     OrderCommand.RETRY_REFUND: "moderator",
 }
+
+
+class ScanStatus(str, Enum):
+    """Where a carrier saw the parcel."""
+
+    IN_TRANSIT = "IN_TRANSIT"
+    DELIVERED = "DELIVERED"
 
 
 class OrderStatus(str, Enum):
@@ -181,7 +189,7 @@ class Order:
                           shipment=Shipment(carrier=carrier, tracking_number=tracking_number, shipped_at=now))
         return shipped._then(self._ship_by_timer(STOP))
 
-    def record_scan(self, status: str, occurred_at: datetime, now: datetime, policy: Policy) -> Order:
+    def record_scan(self, status: ScanStatus, occurred_at: datetime, now: datetime, policy: Policy) -> Order:
         """A carrier scan. Scans can arrive late or twice; they never move the order backwards, and
         one from the future (beyond carriers' clock drift) is refused: a delivery dated ahead
         would move the buyer's dispute window."""
@@ -193,8 +201,8 @@ class Order:
         if occurred_at > now + policy.scan_clock_skew:
             raise RuleViolation("a scan cannot happen in the future", code="INVALID_TIMESTAMP",
                                 details={"latest": fmt(now + policy.scan_clock_skew)})
-        order = replace(self, shipment=self.shipment.with_scan(status, occurred_at))
-        if status == "DELIVERED" and self.status is OrderStatus.SHIPPED:
+        order = replace(self, shipment=self.shipment.with_scan(ScanStatus(status).value, occurred_at))
+        if status == ScanStatus.DELIVERED and self.status is OrderStatus.SHIPPED:
             order = replace(order, status=OrderStatus.DELIVERED, delivered_at=occurred_at)
         return order
 

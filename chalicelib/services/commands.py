@@ -8,9 +8,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from ..domain.catalog import Fault, Reason, Solution
+from ..domain.catalog import Decision, Fault, Reason, ReturnProblem, Solution
 from ..domain.errors import InvalidInput
+from ..domain.ledger import RefundStatus
 from ..domain.money import Money
+from ..domain.orders import ScanStatus
 from ..domain.timefmt import parse
 
 
@@ -67,12 +69,12 @@ class ShipOrder:
 @dataclass(frozen=True)
 class RecordScan:
     order_id: str
-    status: str  # IN_TRANSIT | DELIVERED
+    status: ScanStatus
     occurred_at: datetime
 
     @classmethod
     def from_body(cls, body: dict[str, Any], order_id: str) -> RecordScan:
-        return cls(order_id, body["status"], _timestamp(body["occurred_at"], "occurred_at"))
+        return cls(order_id, ScanStatus(body["status"]), _timestamp(body["occurred_at"], "occurred_at"))
 
 
 @dataclass(frozen=True)
@@ -155,14 +157,14 @@ class Cancel(DisputeAction):
 
 @dataclass(frozen=True)
 class Decide(DisputeAction):
-    outcome: str
+    outcome: Decision
     amount: Money | None
     rationale: str
     fault: Fault | None = None  # None: the outcome's default (domain.disputes.default_fault)
 
     @classmethod
     def from_body(cls, body: dict[str, Any], dispute_id: str) -> Decide:
-        return cls(dispute_id, body.get("expected_version"), body["outcome"], _money(body.get("amount"), "amount"),
+        return cls(dispute_id, body.get("expected_version"), Decision(body["outcome"]), _money(body.get("amount"), "amount"),
                    body["rationale"], Fault(body["fault"]) if body.get("fault") else None)
 
 
@@ -190,12 +192,12 @@ class ShipReturn(DisputeAction):
 
 @dataclass(frozen=True)
 class ContestReturn(DisputeAction):
-    reason: str  # EMPTY_BOX | WRONG_ITEM | DAMAGED | NOT_SCANNED | OTHER
+    reason: ReturnProblem
     message: str
 
     @classmethod
     def from_body(cls, body: dict[str, Any], dispute_id: str) -> ContestReturn:
-        return cls(dispute_id, body.get("expected_version"), body["reason"], body["message"])
+        return cls(dispute_id, body.get("expected_version"), ReturnProblem(body["reason"]), body["message"])
 
 
 @dataclass(frozen=True)
@@ -263,11 +265,11 @@ class SaveRule:
 @dataclass(frozen=True)
 class SimulateScan:
     order_id: str
-    status: str  # IN_TRANSIT | DELIVERED
+    status: ScanStatus
 
     @classmethod
     def from_body(cls, body: dict[str, Any], order_id: str) -> SimulateScan:
-        return cls(order_id, body["status"])
+        return cls(order_id, ScanStatus(body["status"]))
 
 
 @dataclass(frozen=True)
@@ -278,7 +280,7 @@ class SimulateSettlement:
 
     @classmethod
     def from_body(cls, body: dict[str, Any], order_id: str, refund_id: str) -> SimulateSettlement:
-        failed = body["outcome"] == "FAILED"
+        failed = body["outcome"] == RefundStatus.FAILED.value
         return cls(order_id, refund_id, (body.get("failure_reason") or "card_declined") if failed else None)
 
 

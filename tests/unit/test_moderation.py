@@ -7,10 +7,11 @@ from typing import Any
 
 import pytest
 
-from chalicelib.domain.catalog import Reason, Solution
+from chalicelib.domain.catalog import Decision, Reason, Solution
 from chalicelib.domain.disputes import Status
 from chalicelib.domain.errors import DomainError, Forbidden, NotFound, RuleViolation
 from chalicelib.domain.identity import Identity
+from chalicelib.domain.orders import ScanStatus
 from chalicelib.domain.policy import Policy
 from chalicelib.domain.standing import Level, level_of
 from chalicelib.services import commands as c
@@ -42,7 +43,7 @@ def disputed(w: World, order_id: str, buyer: str = "b-1", seller: str = "s-1",
     w.services.orders.ship(person(seller), c.ShipOrder(order_id, "CP", "CN1"))
     w.clock.advance(days=wait_days)
     if delivered:
-        w.services.orders.record_scan(SERVICE, c.RecordScan(order_id, "DELIVERED", w.clock.now()))
+        w.services.orders.record_scan(SERVICE, c.RecordScan(order_id, ScanStatus.DELIVERED, w.clock.now()))
     return w.services.disputes.open(person(buyer), c.OpenDispute(order_id, reason, "Something is wrong here",
                                                                  Solution.REFUND_FULL, None, ()))
 
@@ -131,7 +132,7 @@ def test_buyer_signals_flag_a_frequent_disputer_from_lost_disputes_only(w: World
         d = disputed(w, f"o-{i}", seller=f"s-{i}")
         w.services.disputes.reject(person(f"s-{i}"), c.RejectRequest(d.dispute_id, None, "It was as described"))
         w.services.disputes.escalate(person(f"s-{i}"), c.Escalate(d.dispute_id, None, None))
-        w.services.disputes.decide(MODERATOR, c.Decide(d.dispute_id, None, "REJECTED", None, "Photos show no fault"))
+        w.services.disputes.decide(MODERATOR, c.Decide(d.dispute_id, None, Decision.REJECTED, None, "Photos show no fault"))
         if i == 1:
             assert w.services.moderation.signals(MODERATOR, "b-1").flag.value == "NONE"
     s = w.services.moderation.signals(MODERATOR, "b-1")
@@ -215,7 +216,7 @@ def test_a_dry_run_changes_nothing_and_its_report_counts_agreement(w: World) -> 
     refused = disputed(w, "o-2")
     w.services.disputes.reject(person("s-1"), c.RejectRequest(refused.dispute_id, None, "It was as described"))
     w.services.disputes.escalate(person("s-1"), c.Escalate(refused.dispute_id, None, None))
-    w.services.disputes.decide(MODERATOR, c.Decide(refused.dispute_id, None, "REJECTED", None, "No fault found"))
+    w.services.disputes.decide(MODERATOR, c.Decide(refused.dispute_id, None, Decision.REJECTED, None, "No fault found"))
     disputed(w, "o-3")  # still open: matched, not decided yet
     disputed(w, "o-4", reason=Reason.COUNTERFEIT)  # evaluated, not matched
     _, report = w.services.moderation.report(MODERATOR, "dry")
@@ -284,6 +285,6 @@ def test_the_order_keeps_every_carrier_scan_oldest_first(w: World) -> None:
     for at, status in [(t + timedelta(hours=5), "IN_TRANSIT"), (t + timedelta(hours=2), "IN_TRANSIT"),
                        (t + timedelta(hours=5), "IN_TRANSIT")]:
         w.clock.current = max(w.clock.now(), at)
-        w.services.orders.record_scan(SERVICE, c.RecordScan("o-1", status, at))
+        w.services.orders.record_scan(SERVICE, c.RecordScan("o-1", ScanStatus(status), at))
     scans = w.order("o-1").shipment.scans  # type: ignore[union-attr]
     assert scans == (("IN_TRANSIT", t + timedelta(hours=2)), ("IN_TRANSIT", t + timedelta(hours=5)))

@@ -8,12 +8,12 @@ from datetime import timedelta
 
 import pytest
 
-from chalicelib.domain.catalog import Reason, Solution
+from chalicelib.domain.catalog import Decision, Reason, ReturnProblem, Solution
 from chalicelib.domain.disputes import Status
 from chalicelib.domain.errors import Conflict, InvalidInput, RuleViolation
 from chalicelib.domain.ledger import Entry, EscrowStatus, RefundStatus
 from chalicelib.domain.money import Money
-from chalicelib.domain.orders import OrderStatus
+from chalicelib.domain.orders import OrderStatus, ScanStatus
 from chalicelib.domain.timers import REFUND_RETRY, REFUND_SETTLEMENT, SHIP_BY
 from chalicelib.ports import SettlementNotice
 from chalicelib.services import commands as c
@@ -409,7 +409,7 @@ def test_a_late_shipment_moves_the_not_received_window_and_the_release_date_with
 def test_escrow_is_never_auto_released_before_the_buyers_window_closes(world: World) -> None:
     world.shipped()
     world.clock.advance(days=55)
-    world.services.orders.record_scan(SERVICE, c.RecordScan("o-1", "DELIVERED", world.clock.now()))
+    world.services.orders.record_scan(SERVICE, c.RecordScan("o-1", ScanStatus.DELIVERED, world.clock.now()))
     order = world.order()
     assert order.release_at(world.policy) == world.clock.now() + world.policy.dispute_window  # not shipment + 60 d
     world.clock.advance(days=6)
@@ -443,7 +443,7 @@ def test_after_a_resend_the_buyers_window_follows_the_replacement(world: World) 
     world.services.disputes.accept_offer(SELLER, c.AcceptOffer(ctx["dispute_id"], None, ctx["offer_id"]))
     world.clock.advance(days=2)
     world.services.orders.ship(SELLER, c.ShipOrder("o-1", "CP", "REPLACEMENT1"))
-    world.services.orders.record_scan(SERVICE, c.RecordScan("o-1", "DELIVERED", world.clock.now()))
+    world.services.orders.record_scan(SERVICE, c.RecordScan("o-1", ScanStatus.DELIVERED, world.clock.now()))
     e = world.order().eligibility(world.clock.now(), world.policy)
     assert e.can_open and e.closes_at == world.clock.now() + world.policy.dispute_window
     assert [t.round for t in world.timers.stopped if t.action == SHIP_BY] == [1, 2]
@@ -458,7 +458,7 @@ def test_a_moderator_cannot_decide_a_return_of_an_item_never_received(world: Wor
     world.services.disputes.escalate(SELLER, c.Escalate(d.dispute_id, None, None))
     before = world.snapshot()
     with pytest.raises(RuleViolation) as err:
-        world.services.disputes.decide(MODERATOR, c.Decide(d.dispute_id, None, "RETURN_AND_REFUND", None,
+        world.services.disputes.decide(MODERATOR, c.Decide(d.dispute_id, None, Decision.RETURN_AND_REFUND, None,
                                                            "Send it back to the seller please"))
     assert err.value.code == "SOLUTION_NOT_ALLOWED" and world.snapshot() == before
 
@@ -467,11 +467,11 @@ def test_a_seller_contests_a_return_and_a_moderator_decides_instead_of_the_defau
     ctx = world.return_in_transit()
     d = world.dispute(ctx["dispute_id"])
     assert d.return_shipment == {"carrier": "CP", "tracking_number": "RT123", "shipped_at": "2026-11-01T12:00:00Z"}
-    d = world.services.disputes.contest_return(SELLER, c.ContestReturn(ctx["dispute_id"], None, "EMPTY_BOX",
+    d = world.services.disputes.contest_return(SELLER, c.ContestReturn(ctx["dispute_id"], None, ReturnProblem.EMPTY_BOX,
                                                                        "The box came back empty"))
     assert d.status is Status.ESCALATED
     assert timer(world, "RETURN_RECEIPT", dispute_id=ctx["dispute_id"]) == "stale"  # no refund by default
-    d = world.services.disputes.decide(MODERATOR, c.Decide(ctx["dispute_id"], None, "REJECTED", None,
+    d = world.services.disputes.decide(MODERATOR, c.Decide(ctx["dispute_id"], None, Decision.REJECTED, None,
                                                            "The return was an empty box"))
     assert d.status is Status.RESOLVED and world.order().escrow.released == Money(2000, USD)
     assert world.order().refunds == ()

@@ -9,6 +9,7 @@ from chalicelib.adapters.memory import FakeUnitOfWork
 from chalicelib.domain.disputes import QueueFilter, Status
 from chalicelib.domain.errors import Conflict, NotFound
 from chalicelib.domain.ledger import EscrowStatus
+from chalicelib.domain.orders import ScanStatus
 from chalicelib.domain.timefmt import fmt
 from chalicelib.services import commands as c
 from tests.unit.world import BUYER, MODERATOR, SELLER, World
@@ -52,7 +53,7 @@ def test_an_expired_mediation_is_overdue_in_the_queue_and_has_no_deadline_left(w
 
 def test_a_simulated_scan_delivers_the_parcel(world: World) -> None:
     ctx = world.shipped()
-    order = world.services.sandbox.carrier_scan(SELLER, c.SimulateScan(ctx["order_id"], "DELIVERED"))
+    order = world.services.sandbox.carrier_scan(SELLER, c.SimulateScan(ctx["order_id"], ScanStatus.DELIVERED))
     assert order.delivered_at == world.clock.now() and order.eligibility(world.clock.now(), world.policy).can_open
 
 
@@ -77,7 +78,7 @@ def test_without_a_sandbox_its_use_cases_do_not_exist(world: World) -> None:
                               world.policy, world.relay, world.publisher, world.store, world.payments).sandbox
     before = world.snapshot()
     for attempt in (lambda: off.expire_deadline(BUYER, ctx["dispute_id"]),
-                    lambda: off.carrier_scan(BUYER, c.SimulateScan(ctx["order_id"], "DELIVERED")),
+                    lambda: off.carrier_scan(BUYER, c.SimulateScan(ctx["order_id"], ScanStatus.DELIVERED)),
                     lambda: off.settle_refund(BUYER, c.SimulateSettlement(ctx["order_id"], ctx["refund_id"], None))):
         with pytest.raises(NotFound) as err:
             attempt()
