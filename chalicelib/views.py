@@ -7,7 +7,7 @@ from typing import Any
 
 from . import schemas
 from .domain.catalog import MESSAGE_TEMPLATES, Reason
-from .domain.disputes import Actor, Assignment, Dispute, Offer, Status, party_details
+from .domain.disputes import Actor, Assignment, Dispute, Offer, ReturnShipment, Status, party_details
 from .domain.evidence import Evidence
 from .domain.identity import Identity
 from .domain.ledger import Refund, RefundStatus
@@ -131,10 +131,8 @@ def _refund(r: dict[str, Any] | None) -> dict[str, Any] | None:
             "attempts": r.get("attempts", 1), "failure_reason": r.get("failure_reason"), "updated_at": r["updated_at"]}
 
 
-def _return_shipment(r: dict[str, Any] | None) -> dict[str, Any] | None:
-    if r is None:
-        return None
-    return {"carrier": r["carrier"], "tracking_number": r["tracking_number"], "shipped_at": r["shipped_at"]}
+def _return_shipment(r: ReturnShipment | None) -> dict[str, Any] | None:
+    return None if r is None else r.to_dict()
 
 
 def _details(entry: dict[str, Any], moderator: bool) -> dict[str, Any]:
@@ -162,8 +160,7 @@ def dispute(d: Dispute, now: datetime, policy: Policy, who: Identity | None = No
         "created_at": fmt(d.created_at), "updated_at": fmt(d.updated_at),
         # What only the case team sees: who holds the case now (an expired claim holds nothing).
         **({"assignment": _assignment(d.holder(now)),
-            "rule_suggestions": [{"rule_id": x["rule_id"], "version": x["version"], "would": x["would"]}
-                                 for x in d.rule_suggestions], **(insights or {})} if moderator else {}),
+            "rule_suggestions": [x.to_dict() for x in d.rule_suggestions], **(insights or {})} if moderator else {}),
     }
 
 

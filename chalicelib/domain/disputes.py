@@ -16,6 +16,7 @@ from .errors import Conflict, Forbidden, NotFound, RuleViolation
 from .evidence import checklist, has_free_place
 from .money import Money
 from .policy import Policy
+from .rules import RuleSuggestion
 from .timefmt import fmt, parse, parse_opt
 from .timers import START, STOP, TimerCommand
 
@@ -177,6 +178,22 @@ class Offer:
 
 
 @dataclass(frozen=True)
+class ReturnShipment:
+    """The parcel the buyer sends the item back in."""
+
+    carrier: str
+    tracking_number: str
+    shipped_at: datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"carrier": self.carrier, "tracking_number": self.tracking_number, "shipped_at": fmt(self.shipped_at)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any] | None) -> ReturnShipment | None:
+        return None if not d else cls(d["carrier"], d["tracking_number"], parse(d["shipped_at"]))
+
+
+@dataclass(frozen=True)
 class Assignment:
     """A moderator's claim on an escalated case, for a lease: while it lasts, only they decide
     or write to the parties. Kept beside the dispute's versioned document (a claim is no change
@@ -251,7 +268,7 @@ class Dispute:
     offers: list[Offer] = field(default_factory=list)
     resolution: dict[str, Any] | None = None
     refund: dict[str, Any] | None = None
-    return_shipment: dict[str, Any] | None = None
+    return_shipment: ReturnShipment | None = None
     phase_due_at: datetime | None = None
     escalated_at: datetime | None = None
     mediation_overdue: bool = False
@@ -273,7 +290,7 @@ class Dispute:
     # When its order was placed: every standing fact of the dispute counts on that day.
     order_placed_at: datetime | None = None
     # What matching DRY_RUN rules would have done (moderators only): [{rule_id, version, would}].
-    rule_suggestions: list[dict[str, Any]] = field(default_factory=list)
+    rule_suggestions: list[RuleSuggestion] = field(default_factory=list)
     # What a change asks of the outside world, never stored on the dispute itself (as
     # ``Order.effects``): the timeline entries to publish, and the phase timers to stop and start.
     # The repository takes them when the dispute is saved; the unit of work commits them.
@@ -410,7 +427,7 @@ class Dispute:
 
     def ship_return(self, actor: Actor, carrier: str, tracking_number: str, now: datetime, policy: Policy) -> None:
         target = self._allowed(Command.SHIP_RETURN, actor)
-        self.return_shipment = {"carrier": carrier, "tracking_number": tracking_number, "shipped_at": fmt(now)}
+        self.return_shipment = ReturnShipment(carrier, tracking_number, now)
         self._record(now, actor, "dispute.return_shipped", {"carrier": carrier, "tracking_number": tracking_number})
         self._transition(target, now, policy)
 
@@ -698,11 +715,12 @@ class Dispute:
             "seller_id": self.seller_id, "reason": self.reason.value, "description": self.description,
             "item_ids": list(self.item_ids), "order_total": self.order_total.to_dict(),
             "status": self.status.value, "offers": [o.to_dict() for o in self.offers],
-            "resolution": self.resolution, "refund": self.refund, "return_shipment": self.return_shipment,
+            "resolution": self.resolution, "refund": self.refund,
+            "return_shipment": self.return_shipment.to_dict() if self.return_shipment else None,
             "phase_due_at": fmt(self.phase_due_at), "escalated_at": fmt(self.escalated_at),
             "mediation_overdue": self.mediation_overdue, "timeline": self.timeline,
             "pending_fault": self.pending_fault.value if self.pending_fault else None,
-            "order_placed_at": fmt(self.order_placed_at), "rule_suggestions": list(self.rule_suggestions),
+            "order_placed_at": fmt(self.order_placed_at), "rule_suggestions": [s.to_dict() for s in self.rule_suggestions],
             "created_at": fmt(self.created_at), "updated_at": fmt(self.updated_at),
         }
 
@@ -715,7 +733,7 @@ class Dispute:
             reason=Reason(d["reason"]), description=d["description"], item_ids=list(d.get("item_ids") or []),
             order_total=Money.from_dict(d["order_total"]), status=Status(d["status"]),
             offers=[Offer.from_dict(o) for o in d.get("offers") or []], resolution=d.get("resolution"),
-            refund=d.get("refund"), return_shipment=d.get("return_shipment"),
+            refund=d.get("refund"), return_shipment=ReturnShipment.from_dict(d.get("return_shipment")),
             phase_due_at=parse_opt(d.get("phase_due_at")), escalated_at=parse_opt(d.get("escalated_at")),
             mediation_overdue=bool(d.get("mediation_overdue")), timeline=list(d.get("timeline") or []),
             created_at=parse(d["created_at"]), updated_at=parse(d["updated_at"]), version=version,
@@ -723,8 +741,7 @@ class Dispute:
             evidence_created=dict(evidence_created or {}), assignment=assignment,
             pending_fault=Fault(d["pending_fault"]) if d.get("pending_fault") else None,
             order_placed_at=parse_opt(d.get("order_placed_at")) or parse(d["created_at"]),
-            rule_suggestions=[{"rule_id": s["rule_id"], "version": int(s["version"]), "would": s["would"]}
-                              for s in d.get("rule_suggestions") or []],
+            rule_suggestions=[RuleSuggestion.from_dict(s) for s in d.get("rule_suggestions") or []],
         )
 
 

@@ -31,6 +31,22 @@ class Then(str, Enum):
     ESCALATE = "ESCALATE"
 
 
+@dataclass(frozen=True)
+class RuleSuggestion:
+    """What a matching DRY_RUN rule would have done to a dispute as it opened (moderators only)."""
+
+    rule_id: str
+    version: int
+    would: Then
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"rule_id": self.rule_id, "version": self.version, "would": self.would.value}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> RuleSuggestion:
+        return cls(d["rule_id"], int(d["version"]), Then(d["would"]))
+
+
 MAX_SCAN_DAYS = 365
 
 
@@ -190,7 +206,7 @@ class Evaluation:
     evaluated: list[Rule] = field(default_factory=list)
     matched: list[Rule] = field(default_factory=list)
     acting: Rule | None = None
-    suggestions: list[dict[str, Any]] = field(default_factory=list)
+    suggestions: list[RuleSuggestion] = field(default_factory=list)
 
 
 def evaluate(rules: Iterable[Rule], case: Case, opened_at: datetime) -> Evaluation:
@@ -201,7 +217,7 @@ def evaluate(rules: Iterable[Rule], case: Case, opened_at: datetime) -> Evaluati
             continue
         out.matched.append(rule)
         if rule.mode is Mode.DRY_RUN:
-            out.suggestions.append({"rule_id": rule.rule_id, "version": rule.version, "would": rule.then.value})
+            out.suggestions.append(RuleSuggestion(rule.rule_id, rule.version, rule.then))
         elif out.acting is None:
             out.acting = rule
     return out
@@ -237,9 +253,9 @@ def report_facts(dispute: Any, events: Iterable[dict[str, Any]]) -> list[Fact]:
         return []
     out = []
     for s in dispute.rule_suggestions:
-        counts = agreement(s["would"], dispute.resolution, dispute.escalated_at is not None)
+        counts = agreement(s.would.value, dispute.resolution, dispute.escalated_at is not None)
         if counts:
-            out.append(rule_fact(s["rule_id"], int(s["version"]), f"ended:{dispute.dispute_id}", counts))
+            out.append(rule_fact(s.rule_id, s.version, f"ended:{dispute.dispute_id}", counts))
     return out
 
 

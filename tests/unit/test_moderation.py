@@ -211,7 +211,7 @@ def test_a_dry_run_changes_nothing_and_its_report_counts_agreement(w: World) -> 
     save(w, ADMIN, "dry", rule_body(mode="DRY_RUN", when={"reasons": ["NOT_AS_DESCRIBED"]}))
     agreed = disputed(w, "o-1")
     assert agreed.status is Status.AWAITING_SELLER and agreed.resolution is None
-    assert agreed.rule_suggestions == [{"rule_id": "dry", "version": 1, "would": "REFUND_FULL"}]
+    assert [s.to_dict() for s in agreed.rule_suggestions] == [{"rule_id": "dry", "version": 1, "would": "REFUND_FULL"}]
     w.services.disputes.accept_offer(person("s-1"), c.AcceptOffer(agreed.dispute_id, None, agreed.offers[0].offer_id))
     refused = disputed(w, "o-2")
     w.services.disputes.reject(person("s-1"), c.RejectRequest(refused.dispute_id, None, "It was as described"))
