@@ -14,6 +14,7 @@ from typing import Any
 from .catalog import Decision, Fault, Outcome, Reason, ReturnProblem, Solution
 from .errors import Conflict, Forbidden, NotFound, RuleViolation
 from .evidence import checklist, has_free_place
+from .ledger import RefundStatus
 from .money import Money
 from .policy import Policy
 from .rules import RuleSuggestion
@@ -532,13 +533,13 @@ class Dispute:
             return outcome, None, None
         return outcome, Money.from_dict(self.refund["amount"]), self.refund["refund_id"]
 
-    def sync_refund(self, status: str, attempt: int, failure_reason: str | None, settle_by: datetime | None,
+    def sync_refund(self, status: RefundStatus, attempt: int, failure_reason: str | None, settle_by: datetime | None,
                     now: datetime) -> None:
         """The order's refund moved on (the order holds the money; this is the dispute's copy).
         ``failure_reason`` is what the parties may see (Refund.public_failure_reason)."""
         if self.refund is None:
             return
-        changed = {"status": status, "attempts": attempt, "failure_reason": failure_reason,
+        changed = {"status": RefundStatus(status).value, "attempts": attempt, "failure_reason": failure_reason,
                    "settle_by": fmt(settle_by)}
         if all(self.refund.get(k) == v for k, v in changed.items()):
             return
