@@ -7,7 +7,7 @@ from typing import Any
 
 from . import schemas
 from .domain.catalog import MESSAGE_TEMPLATES, Reason
-from .domain.disputes import Actor, Assignment, Dispute, Offer, ReturnShipment, Status, party_details
+from .domain.disputes import Actor, Assignment, Dispute, Offer, Resolution, ReturnShipment, Status, party_details
 from .domain.evidence import Evidence
 from .domain.identity import Identity
 from .domain.ledger import Refund, RefundStatus
@@ -116,12 +116,12 @@ def offer(x: Offer, total: Money) -> dict[str, Any]:
             "message": x.message, "status": x.status.value, "created_at": fmt(x.created_at)}
 
 
-def _resolution(r: dict[str, Any] | None) -> dict[str, Any] | None:
+def _resolution(r: Resolution | None) -> dict[str, Any] | None:
     if r is None:
         return None
-    return {"outcome": r["outcome"], "amount": _money_doc(r.get("amount")), "decided_by": r["decided_by"],
-            "rationale": r["rationale"], "resolved_at": r["resolved_at"], "fault": r.get("fault", "NONE"),
-            "rule": {"rule_id": r["rule"]["rule_id"], "version": r["rule"]["version"]} if r.get("rule") else None}
+    return {"outcome": r.outcome.value, "amount": _money(r.amount), "decided_by": r.decided_by.value,
+            "rationale": r.rationale, "resolved_at": fmt(r.resolved_at), "fault": r.fault.value,
+            "rule": r.rule.to_dict() if r.rule else None}
 
 
 def _refund(r: dict[str, Any] | None) -> dict[str, Any] | None:

@@ -6,7 +6,7 @@ timer expired, goes through ``Dispute._transition`` and the ``TRANSITIONS`` tabl
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any
@@ -179,6 +179,45 @@ class Offer:
 
 
 @dataclass(frozen=True)
+class RuleRef:
+    """The auto-resolution rule (and its version) that resolved a dispute."""
+
+    rule_id: str
+    version: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"rule_id": self.rule_id, "version": self.version}
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """How a dispute ended: by whom, why, whose fault, and the money it gives back."""
+
+    outcome: Outcome
+    amount: Money | None  # what it refunds (REFUND_FULL, REFUND_PARTIAL)
+    decided_by: Actor
+    rationale: str
+    resolved_at: datetime
+    fault: Fault = Fault.NONE
+    rule: RuleRef | None = None  # the rule that decided it, if one did
+
+    def to_dict(self) -> dict[str, Any]:
+        """The stored shape (``rule`` only when a rule decided)."""
+        return {"outcome": self.outcome.value, "amount": _m(self.amount), "decided_by": self.decided_by.value,
+                "rationale": self.rationale, "resolved_at": fmt(self.resolved_at), "fault": self.fault.value,
+                **({"rule": self.rule.to_dict()} if self.rule else {})}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any] | None) -> Resolution | None:
+        if not d:
+            return None
+        rule = d.get("rule")
+        return cls(Outcome(d["outcome"]), Money.from_dict(d["amount"]) if d.get("amount") else None,
+                   Actor(d["decided_by"]), d["rationale"], parse(d["resolved_at"]), Fault(d.get("fault") or "NONE"),
+                   RuleRef(rule["rule_id"], int(rule["version"])) if rule else None)
+
+
+@dataclass(frozen=True)
 class ReturnShipment:
     """The parcel the buyer sends the item back in."""
 
@@ -267,7 +306,7 @@ class Dispute:
     updated_at: datetime
     status: Status = Status.AWAITING_SELLER
     offers: list[Offer] = field(default_factory=list)
-    resolution: dict[str, Any] | None = None
+    resolution: Resolution | None = None
     refund: dict[str, Any] | None = None
     return_shipment: ReturnShipment | None = None
     phase_due_at: datetime | None = None
@@ -392,7 +431,7 @@ class Dispute:
         self._resolve(Outcome.REFUND_FULL, self.order_total, Actor.SYSTEM, rationale, now, target, policy,
                       default_fault(Outcome.REFUND_FULL.value))
         assert self.resolution is not None
-        self.resolution["rule"] = named
+        self.resolution = replace(self.resolution, rule=RuleRef(rule_id, version))
 
     # ---- the case team's ownership of an escalated case ----------------------------------
     def holder(self, now: datetime) -> Assignment | None:
@@ -520,7 +559,7 @@ class Dispute:
     @property
     def seller_at_fault(self) -> bool:
         """Resolved with the seller at fault: a defect of theirs (seller standing)."""
-        return self.status is Status.RESOLVED and (self.resolution or {}).get("fault") == Fault.SELLER.value
+        return self.status is Status.RESOLVED and self.resolution is not None and self.resolution.fault is Fault.SELLER
 
     def settlement(self) -> tuple[str | None, Money | None, str | None]:
         """What the order must do now that the dispute ended: (outcome, refund, refund_id). No
@@ -528,7 +567,7 @@ class Dispute:
         replacement; otherwise the refund is owed and the rest goes to the seller."""
         if self.status is not Status.RESOLVED or self.resolution is None:
             return None, None, None
-        outcome = self.resolution["outcome"]
+        outcome = self.resolution.outcome.value
         if self.refund is None:
             return outcome, None, None
         return outcome, Money.from_dict(self.refund["amount"]), self.refund["refund_id"]
@@ -633,9 +672,8 @@ class Dispute:
 
     def _resolve(self, outcome: Outcome, refund: Money | None, by: Actor, rationale: str, now: datetime,
                  target: Status, policy: Policy, fault: Fault) -> None:
-        self.resolution = {"outcome": outcome.value, "amount": _m(refund) if outcome in (
-            Outcome.REFUND_FULL, Outcome.REFUND_PARTIAL) else None, "decided_by": by.value,
-            "rationale": rationale, "resolved_at": fmt(now), "fault": fault.value}
+        self.resolution = Resolution(outcome, refund if outcome in (Outcome.REFUND_FULL, Outcome.REFUND_PARTIAL)
+                                     else None, by, rationale, now, fault)
         self.pending_fault = None
         if outcome in (Outcome.REFUND_FULL, Outcome.REFUND_PARTIAL) and refund is not None:
             # The refund is recorded with the resolution, in the same write: paying it out is
@@ -716,7 +754,7 @@ class Dispute:
             "seller_id": self.seller_id, "reason": self.reason.value, "description": self.description,
             "item_ids": list(self.item_ids), "order_total": self.order_total.to_dict(),
             "status": self.status.value, "offers": [o.to_dict() for o in self.offers],
-            "resolution": self.resolution, "refund": self.refund,
+            "resolution": self.resolution.to_dict() if self.resolution else None, "refund": self.refund,
             "return_shipment": self.return_shipment.to_dict() if self.return_shipment else None,
             "phase_due_at": fmt(self.phase_due_at), "escalated_at": fmt(self.escalated_at),
             "mediation_overdue": self.mediation_overdue, "timeline": self.timeline,
@@ -733,7 +771,7 @@ class Dispute:
             dispute_id=d["dispute_id"], order_id=d["order_id"], buyer_id=d["buyer_id"], seller_id=d["seller_id"],
             reason=Reason(d["reason"]), description=d["description"], item_ids=list(d.get("item_ids") or []),
             order_total=Money.from_dict(d["order_total"]), status=Status(d["status"]),
-            offers=[Offer.from_dict(o) for o in d.get("offers") or []], resolution=d.get("resolution"),
+            offers=[Offer.from_dict(o) for o in d.get("offers") or []], resolution=Resolution.from_dict(d.get("resolution")),
             refund=d.get("refund"), return_shipment=ReturnShipment.from_dict(d.get("return_shipment")),
             phase_due_at=parse_opt(d.get("phase_due_at")), escalated_at=parse_opt(d.get("escalated_at")),
             mediation_overdue=bool(d.get("mediation_overdue")), timeline=list(d.get("timeline") or []),

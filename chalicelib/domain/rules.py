@@ -11,13 +11,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .catalog import Reason
 from .errors import RuleViolation
 from .money import Money
 from .standing import Fact, Flag, Level
 from .timefmt import fmt, parse
+
+if TYPE_CHECKING:
+    from .disputes import Resolution
 
 
 class Mode(str, Enum):
@@ -233,16 +236,16 @@ REPORT_COUNTS = ("evaluated", "matched", "decided_by_people", "agreed", "disagre
 PEOPLE = ("buyer", "seller", "moderator")
 
 
-def agreement(would: str, resolution: dict[str, Any] | None, escalated: bool) -> dict[str, int]:
+def agreement(would: str, resolution: Resolution | None, escalated: bool) -> dict[str, int]:
     """How a suggestion compares with how its case ended: counted when people decided it (a
     party's agreement or a moderator's decision, not a timer or a rule). REFUND_FULL agrees with
     a full refund; ESCALATE agrees when the case went to a moderator."""
-    if resolution is None or resolution.get("decided_by") not in PEOPLE:
+    if resolution is None or resolution.decided_by.value not in PEOPLE:
         return {}
     if would == Then.ESCALATE.value:
         agreed = escalated
     else:
-        agreed = resolution.get("outcome") == "REFUND_FULL"
+        agreed = resolution.outcome.value == "REFUND_FULL"
     return {"decided_by_people": 1, "agreed" if agreed else "disagreed": 1}
 
 

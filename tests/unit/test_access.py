@@ -197,7 +197,7 @@ MATRIX: tuple[Row, ...] = (
         lambda s, who, ctx: s.disputes.decide(who, c.Decide(ctx["dispute_id"], None, Decision.REFUND_FULL, None,
                                                              "The photos show a blue dress, not a red one")),
         only("moderator"), lambda r, ctx, caller: r.status is Status.RESOLVED
-        and (r.resolution or {}).get("outcome") == "REFUND_FULL"),
+        and (r.resolution.to_dict() if r.resolution else {}).get("outcome") == "REFUND_FULL"),
     Row("POST /disputes/{dispute_id}/claim", "disputes.claim", lambda w: w.escalated(),
         lambda s, who, ctx: s.disputes.claim(who, c.ClaimCase(ctx["dispute_id"])), only("moderator"),
         lambda r, ctx, caller: r.assignment is not None and r.assignment.moderator_id == MODERATOR.sub),

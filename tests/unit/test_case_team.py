@@ -259,7 +259,7 @@ def resolved_fault(w: World, did: str) -> str:
         assert d.resolution is None
         return Fault.NONE.value
     assert d.status is Status.RESOLVED and d.resolution is not None
-    return str(d.resolution["fault"])
+    return str(d.resolution.to_dict()["fault"])
 
 
 def by_moderator(outcome: str, then: Callable[[World, str], None] = lambda w, did: None) -> Callable[[World], str]:

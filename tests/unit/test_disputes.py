@@ -68,7 +68,7 @@ def test_seller_accepting_the_request_resolves_with_that_refund():
     d = opened()
     d.accept(S, d.offers[0].offer_id, T0, POLICY)
     assert d.status is Status.RESOLVED
-    assert d.resolution["outcome"] == "REFUND_PARTIAL" and d.resolution["decided_by"] == "seller"
+    assert d.resolution.to_dict()["outcome"] == "REFUND_PARTIAL" and d.resolution.to_dict()["decided_by"] == "seller"
     assert d.settlement()[:2] == ("REFUND_PARTIAL", Money(500, USD))
     assert d.refund["status"] == "PENDING" and d.refund["amount"] == {"amount": 500, "currency": USD}
 
@@ -117,7 +117,7 @@ def test_accepting_return_and_refund_waits_for_the_return_then_pays_on_receipt()
     d.ship_return(B, "CP", "RR1", T0, POLICY)
     assert d.status is Status.RETURN_IN_TRANSIT and d.deadlines(POLICY, T0)[0]["actor"] == "seller"
     d.confirm_return(S, T0, POLICY)
-    assert d.status is Status.RESOLVED and d.resolution["outcome"] == "REFUND_FULL"
+    assert d.status is Status.RESOLVED and d.resolution.to_dict()["outcome"] == "REFUND_FULL"
     assert d.settlement()[1] == Money(2000, USD)
 
 
@@ -125,7 +125,7 @@ def test_accepting_resend_resolves_and_keeps_the_escrow_held():
     d = negotiating()
     offer = d.make_offer(S, Solution.RESEND, None, "Sending another", T0, POLICY)
     d.accept(B, offer.offer_id, T0, POLICY)
-    assert d.resolution["outcome"] == "RESEND" and d.settlement() == ("RESEND", None, None) and d.refund is None
+    assert d.resolution.to_dict()["outcome"] == "RESEND" and d.settlement() == ("RESEND", None, None) and d.refund is None
 
 
 def test_escalation_is_only_from_negotiation():
@@ -144,7 +144,7 @@ def test_only_moderators_decide_and_a_decision_needs_escalation():
     with pytest.raises(Conflict):
         negotiating().decide("REJECTED", None, "Photos show the listed colour.", T0, POLICY, by="m-1")
     d.decide("REFUND_PARTIAL", Money(700, USD), "Colour differs slightly from the listing.", T0, POLICY, by="m-1")
-    assert d.resolution == {"outcome": "REFUND_PARTIAL", "amount": {"amount": 700, "currency": USD},
+    assert d.resolution.to_dict() == {"outcome": "REFUND_PARTIAL", "amount": {"amount": 700, "currency": USD},
                             "decided_by": "moderator", "rationale": "Colour differs slightly from the listing.",
                             "resolved_at": "2026-11-01T12:00:00Z", "fault": "SELLER"}
 
@@ -170,7 +170,7 @@ def test_seller_silence_grants_the_buyers_request():
     with pytest.raises(Conflict):
         d.expire("SELLER_RESPONSE", T0 + timedelta(days=6), POLICY)
     d.expire("SELLER_RESPONSE", T0 + timedelta(days=7), POLICY)
-    assert d.status is Status.RESOLVED and d.resolution["decided_by"] == "system"
+    assert d.status is Status.RESOLVED and d.resolution.to_dict()["decided_by"] == "system"
     assert d.settlement()[:2] == ("REFUND_PARTIAL", Money(500, USD))
 
 
@@ -202,13 +202,13 @@ def test_a_return_never_shipped_closes_for_the_seller_and_one_never_confirmed_pa
     d.decide("RETURN_AND_REFUND", None, "Item must come back for inspection.", T0, POLICY, by="m-1")
     later = T0 + timedelta(days=10)
     d.expire("RETURN_SHIPMENT", later, POLICY)
-    assert d.resolution["outcome"] == "REJECTED"
+    assert d.resolution.to_dict()["outcome"] == "REJECTED"
 
     d = escalated()
     d.decide("RETURN_AND_REFUND", None, "Item must come back for inspection.", T0, POLICY, by="m-1")
     d.ship_return(B, "CP", "RR1", T0, POLICY)
     d.expire("RETURN_RECEIPT", later, POLICY)
-    assert d.resolution["outcome"] == "REFUND_FULL" and d.resolution["decided_by"] == "system"
+    assert d.resolution.to_dict()["outcome"] == "REFUND_FULL" and d.resolution.to_dict()["decided_by"] == "system"
 
 
 def test_a_timer_for_a_phase_already_left_is_a_conflict():

@@ -177,9 +177,9 @@ def test_an_active_rule_resolves_a_matching_dispute_at_opening_and_pays_once(w: 
     assert rule.version == 1
     d = disputed(w, "o-1", reason=Reason.NOT_RECEIVED, delivered=False, wait_days=21)  # never scanned since
     assert d.status is Status.RESOLVED
-    assert d.resolution is not None and d.resolution["decided_by"] == "system"
-    assert d.resolution["rule"] == {"rule_id": "never-scanned", "version": 1}
-    assert "never-scanned" in d.resolution["rationale"] and d.resolution["fault"] == "SELLER"
+    assert d.resolution is not None and d.resolution.to_dict()["decided_by"] == "system"
+    assert d.resolution.to_dict()["rule"] == {"rule_id": "never-scanned", "version": 1}
+    assert "never-scanned" in d.resolution.to_dict()["rationale"] and d.resolution.to_dict()["fault"] == "SELLER"
     order = w.order("o-1")
     assert order.escrow.refund_pending.amount == 2000 and order.open_dispute_id is None
     w.services.timers.drain_outbox()
@@ -230,7 +230,7 @@ def test_a_rule_saved_after_a_dispute_opened_never_touches_it(w: World) -> None:
     assert w.services.timers.fired("EXPIRE", {"action": "SELLER_RESPONSE", "dispute_id": d.dispute_id}) == "expired"
     after = w.dispute(d.dispute_id)
     assert after.status is Status.RESOLVED and after.resolution is not None
-    assert after.resolution.get("rule") is None and after.rule_suggestions == []
+    assert after.resolution.to_dict().get("rule") is None and after.rule_suggestions == []
     _, report = w.services.moderation.report(MODERATOR, "counterfeits")
     assert report["evaluated"] == 0
 

@@ -18,7 +18,7 @@ from tests.unit.world import BUYER, MODERATOR, SELLER, World
 def test_a_pending_deadline_passes_now_with_its_default_outcome(world: World) -> None:
     ctx = world.awaiting_seller()
     d = world.services.sandbox.expire_deadline(BUYER, ctx["dispute_id"])
-    assert d.status is Status.RESOLVED and (d.resolution or {}).get("decided_by") == "system"
+    assert d.status is Status.RESOLVED and (d.resolution.to_dict() if d.resolution else {}).get("decided_by") == "system"
     assert [t.action for t in world.timers.stopped if t.subject_id == ctx["dispute_id"]] == ["SELLER_RESPONSE"]
     with pytest.raises(Conflict) as err:
         world.services.sandbox.expire_deadline(BUYER, ctx["dispute_id"])
@@ -31,7 +31,7 @@ def test_an_expiry_is_recorded_now_not_at_the_deadline_it_brings_forward(world: 
     now = world.clock.now()
     d = world.services.sandbox.expire_deadline(BUYER, ctx["dispute_id"])
     expired = [e for e in d.timeline if e["event"] == "dispute.deadline_expired"]
-    assert d.updated_at == now and (d.resolution or {}).get("resolved_at") == fmt(now)
+    assert d.updated_at == now and (d.resolution.to_dict() if d.resolution else {}).get("resolved_at") == fmt(now)
     assert [e["at"] for e in expired] == [fmt(now)] and {e["at"] for e in d.timeline[2:]} == {fmt(now)}
 
 
