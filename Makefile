@@ -122,6 +122,7 @@ openapi: $(STAMP)
 lint: $(STAMP)
 	@$(PY) -m ruff check app.py chalicelib local infra bench tests openapi
 	@$(PY) -m mypy
+	@$(PY) -m mypy --strict app.py chalicelib
 
 ## make clean: remove the virtualenv and local state.
 clean:

@@ -23,6 +23,7 @@ from .ports import (
     RefundQueue,
     RefundReceipt,
     SettlementNotice,
+    SettlementSimulator,
     SystemClock,
     Timers,
 )
@@ -154,6 +155,9 @@ class LazyProvider:
     def parse_webhook(self, payload: bytes, headers: Mapping[str, str]) -> SettlementNotice | None:
         return self._get().parse_webhook(payload, headers)
 
+    def settlement_simulator(self) -> SettlementSimulator | None:
+        return self._get().settlement_simulator()
+
 
 _lock = threading.Lock()
 _container: Container | None = None
@@ -199,6 +203,9 @@ class NoPayments:
 
     def parse_webhook(self, payload: bytes, headers: Mapping[str, str]) -> SettlementNotice | None:
         raise InvalidWebhook("this function receives no webhooks")
+
+    def settlement_simulator(self) -> SettlementSimulator | None:
+        return None
 
 
 def payment_provider(settings: PaymentSettings, deliver: Callable[[SettlementNotice], object]) -> PaymentProvider:

@@ -4,13 +4,14 @@ from __future__ import annotations
 import builtins
 import uuid
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from enum import Enum
+from typing import Any, Protocol, TypeAlias, TypeVar
 
 from .domain.disputes import Dispute, QueueFilter
 from .domain.evidence import Evidence
-from .domain.ledger import PayRefund
+from .domain.ledger import PayRefund, RefundStatus
 from .domain.messages import Message
 from .domain.money import Money
 from .domain.notes import Note
@@ -19,7 +20,14 @@ from .domain.rules import Rule
 from .domain.standing import Bucket, Fact
 from .domain.timers import TimerCommand
 
-Page = tuple[list, str | None]  # items, next cursor
+T = TypeVar("T")
+Page: TypeAlias = tuple[list[T], str | None]  # one page of items, and where the next starts (None: the last)
+
+
+class OutboxKind(str, Enum):
+    TIMER = "TIMER"  # start or stop a timer
+    EVENT = "EVENT"  # publish an event
+    REFUND = "REFUND"  # send one attempt of a refund
 
 
 @dataclass(frozen=True)
@@ -29,24 +37,64 @@ class OutboxRecord:
     commit and a crash."""
 
     outbox_id: str
-    kind: str  # TIMER | EVENT | REFUND
+    kind: OutboxKind
     payload: dict[str, Any]
     created_at: datetime
 
     @classmethod
     def timer(cls, command: TimerCommand, now: datetime) -> OutboxRecord:
-        return cls(str(uuid.uuid4()), "TIMER", command.to_dict(), now)
+        return cls(str(uuid.uuid4()), OutboxKind.TIMER, command.to_dict(), now)
 
     @classmethod
     def refund(cls, pay: PayRefund, now: datetime) -> OutboxRecord:
         """Send one attempt of a refund; the provider deduplicates on ``<refund_id>:<attempt>``."""
-        return cls(f"{pay.refund_id}:{pay.attempt}:{uuid.uuid4().hex[:8]}", "REFUND",
+        return cls(f"{pay.refund_id}:{pay.attempt}:{uuid.uuid4().hex[:8]}", OutboxKind.REFUND,
                    {"order_id": pay.order_id, "refund_id": pay.refund_id, "attempt": pay.attempt}, now)
 
     @classmethod
     def event(cls, detail_type: str, detail: dict[str, Any], now: datetime) -> OutboxRecord:
         event_id = str(uuid.uuid4())
-        return cls(event_id, "EVENT", {"detail_type": detail_type, "detail": {**detail, "event_id": event_id}}, now)
+        return cls(event_id, OutboxKind.EVENT, {"detail_type": detail_type, "detail": {**detail, "event_id": event_id}}, now)
+
+
+@dataclass(frozen=True)
+class Seen:
+    """An aggregate as a repository saved it, its effects still on it (the commit collects them).
+    ``registered``: a new order (its registration is a standing fact)."""
+
+    aggregate: Order | Dispute
+    registered: bool = False
+
+
+class Changes:
+    """What one unit of work will write, gathered by its repositories: the writes they staged, in
+    order, and the aggregates they saved (``seen``), whose effects the unit of work collects at
+    its commit. The repositories write here; they never call into the unit of work."""
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+        self.writes: list[Any] = []
+        self.seen: list[Seen] = []
+
+    def stage(self, write: Any) -> None:
+        self.writes.append(write)
+
+    def saw_order(self, order: Order, registered: bool = False) -> Order:
+        """The order as stored: its effects stay here, the version moves on."""
+        self.seen.append(Seen(order, registered))
+        return replace(order, version=(order.version or 0) + 1, effects=())
+
+    def saw_dispute(self, dispute: Dispute) -> Dispute:
+        """Takes the effects the dispute recorded (its version already the stored one)."""
+        self.seen.append(Seen(replace(dispute, effects=list(dispute.effects))))
+        dispute.effects.clear()
+        return dispute
+
+    def now(self) -> datetime:
+        return self.clock.now()
+
+    def clear(self) -> None:
+        self.writes, self.seen = [], []
 
 
 class OrderExists(Exception):
@@ -64,12 +112,12 @@ class OrderRepository(Protocol):
     def save(self, order: Order) -> Order:
         """Stage a versioned write; returns the order as it will be stored (version + 1)."""
         ...
-    def list_for(self, role: str, party_id: str, limit: int, cursor: str | None) -> Page: ...
-    def due_for_release(self, now: datetime, limit: int, cursor: str | None = None) -> Page:
+    def list_for(self, role: str, party_id: str, limit: int, cursor: str | None) -> Page[Order]: ...
+    def due_for_release(self, now: datetime, limit: int, cursor: str | None = None) -> Page[Order]:
         """One page of the orders whose escrow is due by ``now`` (one request), and where the next
         page starts (None: that was the last). An order released meanwhile is not read again."""
         ...
-    def needing_attention(self, limit: int, cursor: str | None) -> Page:
+    def needing_attention(self, limit: int, cursor: str | None) -> Page[Order]:
         """Orders with a refund every automatic attempt failed, oldest first."""
         ...
 
@@ -81,8 +129,8 @@ class DisputeRepository(Protocol):
         returns the dispute as it will be stored. With ``claimant``, the commit also fails with
         CASE_CLAIMED if another moderator's claim holds by then."""
         ...
-    def list_for(self, role: str, party_id: str, status: str | None, limit: int, cursor: str | None) -> Page: ...
-    def escalated(self, which: QueueFilter, now: datetime, limit: int, cursor: str | None) -> Page:
+    def list_for(self, role: str, party_id: str, status: str | None, limit: int, cursor: str | None) -> Page[Dispute]: ...
+    def escalated(self, which: QueueFilter, now: datetime, limit: int, cursor: str | None) -> Page[Dispute]:
         """ESCALATED disputes ``which`` matches at ``now``, oldest escalation first."""
         ...
     def claim(self, dispute: Dispute, now: datetime) -> None:
@@ -99,12 +147,12 @@ class MessageRepository(Protocol):
         """Stage a message; the commit fails with DISPUTE_CLOSED if the dispute closed meanwhile
         (and, with ``claimant``, with CASE_CLAIMED if another moderator's claim holds)."""
         ...
-    def list(self, dispute_id: str, limit: int, cursor: str | None) -> Page: ...
+    def list(self, dispute_id: str, limit: int, cursor: str | None) -> Page[Message]: ...
 
 
 class NoteRepository(Protocol):
     def add(self, note: Note) -> None: ...
-    def list(self, dispute_id: str, limit: int, cursor: str | None) -> Page: ...
+    def list(self, dispute_id: str, limit: int, cursor: str | None) -> Page[Note]: ...
 
 
 class EvidenceRepository(Protocol):
@@ -234,9 +282,17 @@ class RefundOrder:
         return f"{self.refund_id}:{self.attempt}"
 
 
-REFUND_PENDING, REFUND_SUCCEEDED, REFUND_FAILED = "PENDING", "SUCCEEDED", "FAILED"
-REFUND_STATUSES = (REFUND_PENDING, REFUND_SUCCEEDED, REFUND_FAILED)
+# What a provider may say of an attempt: the domain's refund statuses (domain/ledger.py).
+REFUND_PENDING, REFUND_SUCCEEDED, REFUND_FAILED = RefundStatus.PENDING, RefundStatus.SUCCEEDED, RefundStatus.FAILED
+REFUND_STATUSES = tuple(RefundStatus)
 MAX_ATTEMPT = 1000  # far beyond any retry policy; a bigger number in a notice is not one of ours
+
+
+def refund_status(value: object) -> RefundStatus:
+    """A refund status as a provider's answer carries it; ValueError for anything else."""
+    if isinstance(value, str) and value in REFUND_STATUSES:
+        return RefundStatus(value)
+    raise ValueError(f"not a refund status: {str(value)[:20]!r}")
 
 
 def attempt_number(value: object) -> int:
@@ -254,9 +310,12 @@ class RefundReceipt:
     """What a provider says of one refund attempt: PENDING (accepted, not settled yet),
     SUCCEEDED (the money left) or FAILED (it will not; ``failure_reason`` says why)."""
 
-    status: str
+    status: RefundStatus
     provider_refund_id: str | None = None
     failure_reason: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "status", refund_status(self.status))
 
 
 @dataclass(frozen=True)
@@ -267,7 +326,7 @@ class SettlementNotice:
     refund_id: str  # ours, carried by the provider in the refund's metadata
     attempt: int
     provider_refund_id: str
-    status: str  # PENDING | SUCCEEDED | FAILED
+    status: RefundStatus
     amount: Money
     failure_reason: str | None = None
     order_id: str = ""  # ours too, carried in the refund's metadata
@@ -275,8 +334,7 @@ class SettlementNotice:
     def __post_init__(self) -> None:
         # Whatever adapter read it, a notice that is not one of ours in shape never reaches the ledger.
         attempt_number(self.attempt)
-        if self.status not in REFUND_STATUSES:
-            raise ValueError(f"not a refund status: {self.status!r}")
+        object.__setattr__(self, "status", refund_status(self.status))
 
 
 class PaymentUnavailable(Exception):
@@ -286,6 +344,15 @@ class PaymentUnavailable(Exception):
 
 class InvalidWebhook(Exception):
     """A webhook whose signature or payload does not verify: never acted upon."""
+
+
+class SettlementSimulator(Protocol):
+    """A provider's capability to settle a refund's waiting attempt on request, as its webhook
+    would (the simulated provider has it, for the sandbox; a real one has not)."""
+
+    def settle_now(self, refund_id: str, attempt: int, failure_reason: str | None = None) -> list[SettlementNotice]:
+        """Settle (or fail, with ``failure_reason``) that attempt now; [] when none is waiting."""
+        ...
 
 
 class PaymentProvider(Protocol):
@@ -310,4 +377,8 @@ class PaymentProvider(Protocol):
     def parse_webhook(self, payload: bytes, headers: Mapping[str, str]) -> SettlementNotice | None:
         """Verify and read a webhook; None for events that are not about our refunds; raise
         InvalidWebhook when the signature or payload does not verify."""
+        ...
+
+    def settlement_simulator(self) -> SettlementSimulator | None:
+        """The capability to settle refunds on request, if this provider has it."""
         ...

@@ -19,7 +19,7 @@ def _in_window(placed: datetime, now: datetime, days: int) -> bool:
 def _defective(order: Order, disputes: list[Dispute]) -> bool:
     """A resolution with the seller at fault, or a refund because it never shipped, unless a
     moderation admin reversed the order's defect."""
-    seller_fault = any(d.status is Status.RESOLVED and d.resolution and d.resolution.get("fault") == "SELLER"
+    seller_fault = any(d.status is Status.RESOLVED and d.resolution and d.resolution.to_dict().get("fault") == "SELLER"
                        for d in disputes)
     defective = seller_fault or any(r.cause == "NOT_SHIPPED" for r in order.refunds)
     return defective and not order.defect_reversed  # a reversed defect is never counted again
@@ -62,10 +62,10 @@ def signals(buyer_id: str, orders: Iterable[Order], disputes: Iterable[Dispute],
     orders_in = [o for o in orders if o.buyer_id == buyer_id and _in_window(o.created_at, now, days)]
     ds = [d for d in disputes if d.buyer_id == buyer_id and _in_window(placed[d.order_id], now, days)]
     resolved = [d for d in ds if d.status is Status.RESOLVED and d.resolution]
-    won = sum(1 for d in resolved if d.resolution and d.resolution["outcome"] != "REJECTED")
-    lost = sum(1 for d in resolved if d.resolution and d.resolution["outcome"] == "REJECTED")
-    against = sum(1 for d in resolved if d.resolution and (d.resolution["outcome"] == "REJECTED"
-                                                             or d.resolution.get("fault") == "BUYER"))
+    won = sum(1 for d in resolved if d.resolution and d.resolution.to_dict()["outcome"] != "REJECTED")
+    lost = sum(1 for d in resolved if d.resolution and d.resolution.to_dict()["outcome"] == "REJECTED")
+    against = sum(1 for d in resolved if d.resolution and (d.resolution.to_dict()["outcome"] == "REJECTED"
+                                                             or d.resolution.to_dict().get("fault") == "BUYER"))
     return {"buyer_id": buyer_id, "window_days": days, "orders": len(orders_in), "disputes_opened": len(ds),
             "won": won, "lost": lost, "cancelled": sum(1 for d in ds if d.status is Status.CANCELLED),
             "flag": "FREQUENT_DISPUTER" if against >= policy.frequent_disputer_losses else "NONE"}

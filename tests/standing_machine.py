@@ -14,11 +14,11 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from chalicelib.api import requests as parse
-from chalicelib.domain.catalog import Fault, Reason, Solution
+from chalicelib.domain.catalog import Decision, Fault, Reason, Solution
 from chalicelib.domain.disputes import Dispute
 from chalicelib.domain.errors import DomainError
 from chalicelib.domain.identity import Identity
-from chalicelib.domain.orders import Order
+from chalicelib.domain.orders import Order, ScanStatus
 from chalicelib.domain.policy import Policy
 from chalicelib.domain.timers import TimerCommand
 from chalicelib.services import Services
@@ -86,7 +86,7 @@ class StandingMachine(RuleBasedStateMachine):
         self._try(lambda: self.services.orders.ship(self._party(order_id, 1), c.ShipOrder(order_id, "CP", "CN1")))
         if delivered:
             self._try(lambda: self.services.orders.record_scan(SERVICE, c.RecordScan(
-                order_id, "DELIVERED", self.clock.now())))
+                order_id, ScanStatus.DELIVERED, self.clock.now())))
 
     # ---- disputes -------------------------------------------------------------------------
     @rule(order_id=st.sampled_from(ORDERS), solution=st.sampled_from([Solution.REFUND_FULL, Solution.RESEND]),
@@ -143,7 +143,7 @@ class StandingMachine(RuleBasedStateMachine):
         dispute_id = self._dispute_id(order_id)
         if dispute_id is not None:
             self._try(lambda: self.services.disputes.decide(MODERATOR, c.Decide(
-                dispute_id, None, outcome, None, "A moderator's reasons here", fault)))
+                dispute_id, None, Decision(outcome), None, "A moderator's reasons here", fault)))
 
     @rule(order_id=st.sampled_from(ORDERS))
     def cancel(self, order_id: str) -> None:

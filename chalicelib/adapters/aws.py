@@ -97,10 +97,11 @@ class S3EvidenceStore:
     def presigned_post(self, key: str, content_type: str, max_bytes: int, expires_in: int) -> dict[str, Any]:
         # The policy pins the key, the type and the size; S3 refuses any other upload. (Checked
         # again on arrival all the same: an emulator, or a client, may not have applied it.)
-        return self.client.generate_presigned_post(
+        post: dict[str, Any] = self.client.generate_presigned_post(
             Bucket=self.bucket, Key=key, Fields={"Content-Type": content_type},
             Conditions=[{"key": key}, {"Content-Type": content_type}, ["content-length-range", 1, max_bytes]],
             ExpiresIn=expires_in)
+        return post
 
     def size(self, key: str) -> int | None:
         try:
@@ -127,6 +128,7 @@ class S3EvidenceStore:
         # under the extension of its verified type.
         safe = download_name(file_name, content_type)
         disposition = "inline" if inline else "attachment"
-        return self.client.generate_presigned_url("get_object", ExpiresIn=expires_in, Params={
+        url: str = self.client.generate_presigned_url("get_object", ExpiresIn=expires_in, Params={
             "Bucket": self.bucket, "Key": key, "ResponseContentType": content_type,
             "ResponseContentDisposition": f'{disposition}; filename="{safe}"'})
+        return url

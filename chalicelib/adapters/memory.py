@@ -22,11 +22,11 @@ from ..domain.rules import REPORT_COUNTS, Rule, case_key, rule_key, version_buck
 from ..domain.standing import LEVEL_KEY, Bucket, Fact, Level, merge, reversal, seller_key
 from ..domain.timefmt import fmt
 from ..domain.timers import TimerCommand
-from ..ports import Clock, OrderExists, OutboxRecord, Page
+from ..ports import Changes, Clock, OrderExists, OutboxRecord, Page, T
 from ..services.unit_of_work import Relay, UnitOfWork
 
 
-def _page(items: list[Any], limit: int, cursor: str | None) -> Page:
+def _page(items: list[T], limit: int, cursor: str | None) -> Page[T]:
     try:
         start = int(cursor) if cursor else 0
     except ValueError as exc:
@@ -82,9 +82,9 @@ class FakeWrite:
 
 
 class _Repo:
-    def __init__(self, state: InMemoryState, uow: UnitOfWork) -> None:
+    def __init__(self, state: InMemoryState, changes: Changes) -> None:
         self.state = state
-        self.uow = uow
+        self.changes = changes
 
     def _read(self) -> None:
         self.state.reads += 1
@@ -102,19 +102,17 @@ class InMemoryOrders(_Repo):
         return entry[1] if entry else None
 
     def add(self, order: Order, fingerprint: str) -> Order:
-        self.uow.collect_order(order, registered=True)
-        stored = replace(order, version=1, effects=())
+        stored = self.changes.saw_order(replace(order, version=None), registered=True)
 
         def check() -> None:
             if order.order_id in self.state.orders:
                 raise OrderExists(order.order_id)
 
-        self.uow.stage(FakeWrite(check, lambda: self.state.orders.__setitem__(order.order_id, (stored, fingerprint))))
+        self.changes.stage(FakeWrite(check, lambda: self.state.orders.__setitem__(order.order_id, (stored, fingerprint))))
         return stored
 
     def save(self, order: Order) -> Order:
-        self.uow.collect_order(order)
-        stored = replace(order, version=(order.version or 0) + 1, effects=())
+        stored = self.changes.saw_order(order)
 
         def check() -> None:
             current = self.state.orders.get(order.order_id)
@@ -124,22 +122,22 @@ class InMemoryOrders(_Repo):
         def apply() -> None:
             self.state.orders[order.order_id] = (stored, self.state.orders[order.order_id][1])
 
-        self.uow.stage(FakeWrite(check, apply))
+        self.changes.stage(FakeWrite(check, apply))
         return stored
 
-    def list_for(self, role: str, party_id: str, limit: int, cursor: str | None) -> Page:
+    def list_for(self, role: str, party_id: str, limit: int, cursor: str | None) -> Page[Order]:
         self._read()
         mine = [o for o, _ in self.state.orders.values() if getattr(o, f"{role}_id") == party_id]
         mine.sort(key=lambda o: (o.created_at, o.order_id), reverse=True)
         return _page(mine, limit, cursor)
 
-    def needing_attention(self, limit: int, cursor: str | None) -> Page:
+    def needing_attention(self, limit: int, cursor: str | None) -> Page[Order]:
         self._read()
         stuck = [o for o, _ in self.state.orders.values() if any(r.needs_attention for r in o.refunds)]
         stuck.sort(key=lambda o: (min(r.updated_at for r in o.refunds if r.needs_attention), o.order_id))
         return _page(stuck, limit, cursor)
 
-    def due_for_release(self, now: datetime, limit: int, cursor: str | None = None) -> Page:
+    def due_for_release(self, now: datetime, limit: int, cursor: str | None = None) -> Page[Order]:
         policy = self.state.policy
         due = sorted((fmt(at), o.order_id, o) for o, _ in self.state.orders.values()
                      if (at := o.release_at(policy)) is not None and at <= now)
@@ -157,10 +155,10 @@ class InMemoryDisputes(_Repo):
 
     def save(self, dispute: Dispute, claimant: str | None = None) -> Dispute:
         expected, version = dispute.version, (dispute.version or 0) + 1
-        self.uow.collect(dispute, version)
+        dispute.version = version
+        self.changes.saw_dispute(dispute)
         stored = copy.deepcopy(dispute)
-        stored.version = version
-        now = self.uow.now()
+        now = self.changes.now()
 
         def check() -> None:
             current = self.state.disputes.get(dispute.dispute_id)
@@ -179,18 +177,18 @@ class InMemoryDisputes(_Repo):
             stored.evidence_created = dict(current.evidence_created) if current else {}
             self.state.disputes[dispute.dispute_id] = stored
 
-        self.uow.stage(FakeWrite(check, apply))
+        self.changes.stage(FakeWrite(check, apply))
         dispute.version = version
         return dispute
 
-    def list_for(self, role: str, party_id: str, status: str | None, limit: int, cursor: str | None) -> Page:
+    def list_for(self, role: str, party_id: str, status: str | None, limit: int, cursor: str | None) -> Page[Dispute]:
         self._read()
         mine = [copy.deepcopy(d) for d in self.state.disputes.values() if getattr(d, f"{role}_id") == party_id
                 and (status is None or d.status.value == status)]
         mine.sort(key=lambda d: (d.created_at, d.dispute_id), reverse=True)
         return _page(mine, limit, cursor)
 
-    def escalated(self, which: QueueFilter, now: datetime, limit: int, cursor: str | None) -> Page:
+    def escalated(self, which: QueueFilter, now: datetime, limit: int, cursor: str | None) -> Page[Dispute]:
         self._read()
         queue = [copy.deepcopy(d) for d in self.state.disputes.values()
                  if d.escalated_at is not None and which.matches(d, now)]
@@ -211,10 +209,10 @@ class InMemoryDisputes(_Repo):
         def apply() -> None:
             self.state.disputes[dispute.dispute_id].assignment = assignment
 
-        self.uow.stage(FakeWrite(check, apply))
+        self.changes.stage(FakeWrite(check, apply))
 
     def release(self, dispute: Dispute, moderator_id: str) -> None:
-        now = self.uow.now()
+        now = self.changes.now()
 
         def check() -> None:
             current = self.state.disputes.get(dispute.dispute_id)
@@ -226,20 +224,20 @@ class InMemoryDisputes(_Repo):
             if current.assignment is not None and current.assignment.moderator_id == moderator_id:
                 current.assignment = None
 
-        self.uow.stage(FakeWrite(check, apply))
+        self.changes.stage(FakeWrite(check, apply))
 
 
 class InMemoryMessages(_Repo):
     def add(self, message: Message, claimant: str | None = None) -> None:
-        now = self.uow.now()
+        now = self.changes.now()
 
         def check() -> None:
             self.state.require_open(message.dispute_id)
             self.state.require_unclaimed(message.dispute_id, claimant, now)
 
-        self.uow.stage(FakeWrite(check, lambda: self.state.messages.setdefault(message.dispute_id, []).append(message)))
+        self.changes.stage(FakeWrite(check, lambda: self.state.messages.setdefault(message.dispute_id, []).append(message)))
 
-    def list(self, dispute_id: str, limit: int, cursor: str | None) -> Page:
+    def list(self, dispute_id: str, limit: int, cursor: str | None) -> Page[Message]:
         self._read()
         thread = sorted(self.state.messages.get(dispute_id, []), key=lambda m: m.sort_key)
         return _page(thread, limit, cursor)
@@ -247,9 +245,9 @@ class InMemoryMessages(_Repo):
 
 class InMemoryNotes(_Repo):
     def add(self, note: Note) -> None:
-        self.uow.stage(FakeWrite(lambda: None, lambda: self.state.notes.setdefault(note.dispute_id, []).append(note)))
+        self.changes.stage(FakeWrite(lambda: None, lambda: self.state.notes.setdefault(note.dispute_id, []).append(note)))
 
-    def list(self, dispute_id: str, limit: int, cursor: str | None) -> Page:
+    def list(self, dispute_id: str, limit: int, cursor: str | None) -> Page[Note]:
         self._read()
         return _page(sorted(self.state.notes.get(dispute_id, []), key=lambda n: n.sort_key), limit, cursor)
 
@@ -278,7 +276,7 @@ class InMemoryEvidence(_Repo):
             self.state.evidence[(evidence.dispute_id, evidence.evidence_id)] = evidence
             self.state.count_places(evidence, used=1, created=1)
 
-        self.uow.stage(FakeWrite(check, apply))
+        self.changes.stage(FakeWrite(check, apply))
 
     def save(self, evidence: Evidence, from_statuses: Iterable[str]) -> None:
         allowed = set(from_statuses)
@@ -300,7 +298,7 @@ class InMemoryEvidence(_Repo):
             if evidence.satisfies_checklist and dispute is not None:
                 dispute.buyer_visual_evidence += 1
 
-        self.uow.stage(FakeWrite(check, apply))
+        self.changes.stage(FakeWrite(check, apply))
 
     def expired(self, now: datetime, limit: int) -> builtins.list[Evidence]:
         return [e for e in self.state.evidence.values()
@@ -322,7 +320,7 @@ class InMemoryModeration(_Repo):
             if (next(iter(members)) if members else Level.NOT_ENOUGH_DATA.value) != was:
                 raise ConcurrentModification("the level was published meanwhile")
 
-        self.uow.stage(FakeWrite(check, lambda: self.state.counters.__setitem__(key, ({}, {level}))))
+        self.changes.stage(FakeWrite(check, lambda: self.state.counters.__setitem__(key, ({}, {level}))))
 
     def record(self, facts: builtins.list[Fact]) -> None:
         marked = [f for f in facts if f.marked]
@@ -340,7 +338,7 @@ class InMemoryModeration(_Repo):
                     counts[name] = counts.get(name, 0) + value
                 members.update(m.members)
 
-        self.uow.stage(FakeWrite(check, apply))
+        self.changes.stage(FakeWrite(check, apply))
 
     def reverse(self, fact_ids: builtins.list[str]) -> None:
         for fact_id in fact_ids:
@@ -362,7 +360,7 @@ class InMemoryModeration(_Repo):
                         counts[name] = counts.get(name, 0) + value
                     members.difference_update(m.members)
 
-            self.uow.stage(FakeWrite(check, apply))
+            self.changes.stage(FakeWrite(check, apply))
 
     def rules(self) -> builtins.list[Rule]:
         self._read()
@@ -378,7 +376,7 @@ class InMemoryModeration(_Repo):
             if (current.version if current else None) != previous_version:
                 raise ConcurrentModification("the rule changed meanwhile")
 
-        self.uow.stage(FakeWrite(check, lambda: self.state.rules.__setitem__(rule.rule_id, rule)))
+        self.changes.stage(FakeWrite(check, lambda: self.state.rules.__setitem__(rule.rule_id, rule)))
 
     def report(self, rule_id: str, version: int) -> dict[str, int]:
         self._read()
@@ -400,7 +398,7 @@ class InMemoryModeration(_Repo):
                                      copy.deepcopy(ended) if ended is not None else was[1])
 
         if opened is not None or ended is not None:
-            self.uow.stage(FakeWrite(check, apply))
+            self.changes.stage(FakeWrite(check, apply))
 
     def recent_cases(self, since: datetime, limit: int) -> builtins.list[tuple[dict[str, Any], dict[str, Any] | None]]:
         self._read()
@@ -453,12 +451,12 @@ class FakeUnitOfWork(UnitOfWork):
     def __init__(self, state: InMemoryState, relay: Relay, clock: Clock) -> None:
         super().__init__(relay, clock, state.policy)
         self.state = state
-        self.orders = InMemoryOrders(state, self)
-        self.disputes = InMemoryDisputes(state, self)
-        self.messages = InMemoryMessages(state, self)
-        self.notes = InMemoryNotes(state, self)
-        self.evidence = InMemoryEvidence(state, self)
-        self.moderation = InMemoryModeration(state, self)
+        self.orders = InMemoryOrders(state, self.changes)
+        self.disputes = InMemoryDisputes(state, self.changes)
+        self.messages = InMemoryMessages(state, self.changes)
+        self.notes = InMemoryNotes(state, self.changes)
+        self.evidence = InMemoryEvidence(state, self.changes)
+        self.moderation = InMemoryModeration(state, self.changes)
 
     def _write(self, staged: list[Any], outbox: list[OutboxRecord]) -> None:
         with self.state.lock:

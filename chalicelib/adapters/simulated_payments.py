@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..domain.ledger import RefundStatus
 from ..domain.money import Money
 from ..ports import (
     REFUND_FAILED,
@@ -37,7 +38,7 @@ class _Attempt:
     order: RefundOrder
     provider_id: str
     due: float
-    status: str = REFUND_PENDING
+    status: RefundStatus = REFUND_PENDING
     failure_reason: str | None = None  # set early by fail_next, but only told once it has FAILED
 
     def receipt(self) -> RefundReceipt:
@@ -214,6 +215,9 @@ class SimulatedPayments:
             return [(a.order, a.receipt()) for a in sorted(found, key=lambda a: a.order.attempt)]
 
     # ---- settlement and delivery -------------------------------------------------------------------
+    def settlement_simulator(self) -> SimulatedPayments:
+        """This provider settles on request (the sandbox's capability)."""
+        return self
     def settle_now(self, refund_id: str, attempt: int, failure_reason: str | None = None) -> list[SettlementNotice]:
         """The sandbox's "make it settle": that pending attempt settles at once, failing with
         ``failure_reason`` if one is given, and its notice is delivered like any other."""

@@ -176,6 +176,10 @@ class StripePayments:
         except _SHAPE_ERRORS as e:
             raise PaymentUnavailable(f"Stripe refund lookup {order.idempotency_key}: unreadable answer") from e
 
+    def settlement_simulator(self) -> None:
+        """Stripe settles refunds by itself only: no simulation."""
+        return None
+
     def parse_webhook(self, payload: bytes, headers: Mapping[str, str]) -> SettlementNotice | None:
         """Verify the Stripe-Signature (300 s tolerance) and read a refund event; None if not about ours."""
         signature = next((value for key, value in headers.items() if key.lower() == "stripe-signature"), None)

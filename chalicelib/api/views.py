@@ -6,10 +6,10 @@ from datetime import datetime
 from typing import Any
 
 from ..domain.catalog import MESSAGE_TEMPLATES, Reason
-from ..domain.disputes import Actor, Assignment, Dispute, Offer, Status, party_details
+from ..domain.disputes import Actor, Assignment, Dispute, Offer, Resolution, ReturnShipment, Status, party_details
 from ..domain.evidence import Evidence
 from ..domain.identity import Identity
-from ..domain.ledger import Refund
+from ..domain.ledger import Refund, RefundStatus
 from ..domain.messages import Message
 from ..domain.money import Money
 from ..domain.notes import Note
@@ -78,8 +78,8 @@ def order(o: Order, now: datetime, policy: Policy, who: Identity | None = None) 
 def order_refund(r: Refund, case_team: bool = False) -> dict[str, Any]:
     """A refund on the order; ``case_team`` (a moderator who is no party) also reads why it needs a person."""
     return {"refund_id": r.refund_id, "amount": _money(r.amount), "cause": r.cause, "dispute_id": r.dispute_id,
-            "status": r.status, "attempts": r.attempt, "failure_reason": r.public_failure_reason,
-            "needs_attention": r.needs_attention, "settle_by": fmt(r.settle_by) if r.status == "PENDING" else None,
+            "status": r.status.value, "attempts": r.attempt, "failure_reason": r.public_failure_reason,
+            "needs_attention": r.needs_attention, "settle_by": fmt(r.settle_by) if r.status is RefundStatus.PENDING else None,
             "created_at": fmt(r.created_at), "updated_at": fmt(r.updated_at),
             **({"attention_reason": r.attention_reason} if case_team else {})}
 
@@ -88,15 +88,15 @@ def offer(x: Offer, total: Money) -> dict[str, Any]:
     """An offer, with the amount it would refund (the order total for full refunds and returns)."""
     refunds = x.amount if x.amount is not None else total if x.type.value in FULL_REFUNDS else None
     return {"offer_id": x.offer_id, "by": x.by, "type": x.type.value, "amount": _money(refunds),
-            "message": x.message, "status": x.status, "created_at": fmt(x.created_at)}
+            "message": x.message, "status": x.status.value, "created_at": fmt(x.created_at)}
 
 
-def _resolution(r: dict[str, Any] | None) -> dict[str, Any] | None:
+def _resolution(r: Resolution | None) -> dict[str, Any] | None:
     if r is None:
         return None
-    return {"outcome": r["outcome"], "amount": _money_doc(r.get("amount")), "decided_by": r["decided_by"],
-            "rationale": r["rationale"], "resolved_at": r["resolved_at"], "fault": r.get("fault", "NONE"),
-            "rule": {"rule_id": r["rule"]["rule_id"], "version": r["rule"]["version"]} if r.get("rule") else None}
+    return {"outcome": r.outcome.value, "amount": _money(r.amount), "decided_by": r.decided_by.value,
+            "rationale": r.rationale, "resolved_at": fmt(r.resolved_at), "fault": r.fault.value,
+            "rule": r.rule.to_dict() if r.rule else None}
 
 
 def _refund(r: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -106,10 +106,8 @@ def _refund(r: dict[str, Any] | None) -> dict[str, Any] | None:
             "attempts": r.get("attempts", 1), "failure_reason": r.get("failure_reason"), "updated_at": r["updated_at"]}
 
 
-def _return_shipment(r: dict[str, Any] | None) -> dict[str, Any] | None:
-    if r is None:
-        return None
-    return {"carrier": r["carrier"], "tracking_number": r["tracking_number"], "shipped_at": r["shipped_at"]}
+def _return_shipment(r: ReturnShipment | None) -> dict[str, Any] | None:
+    return None if r is None else r.to_dict()
 
 
 def _details(entry: dict[str, Any], moderator: bool) -> dict[str, Any]:
@@ -137,8 +135,7 @@ def dispute(d: Dispute, now: datetime, policy: Policy, who: Identity | None = No
         "created_at": fmt(d.created_at), "updated_at": fmt(d.updated_at),
         # What only the case team sees: who holds the case now (an expired claim holds nothing).
         **({"assignment": _assignment(d.holder(now)),
-            "rule_suggestions": [{"rule_id": x["rule_id"], "version": x["version"], "would": x["would"]}
-                                 for x in d.rule_suggestions], **(insights or {})} if moderator else {}),
+            "rule_suggestions": [x.to_dict() for x in d.rule_suggestions], **(insights or {})} if moderator else {}),
     }
 
 

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
-from chalice import Blueprint, Response
+from chalice.app import Blueprint, Response
 
 from ..api import requests as parse
 from ..api import schemas, views
@@ -535,7 +535,7 @@ def review_decision(ctx: Ctx, dispute_id: str) -> Html | Redirect:
         return Redirect(f"/console/disputes/{dispute_id}?notice=decided")
     amount = cmd.amount or (total if cmd.outcome in views.FULL_REFUNDS else None)
     return Html("confirm.html", {
-        "dispute_id": dispute_id, "outcome": cmd.outcome, "rationale": cmd.rationale,
+        "dispute_id": dispute_id, "outcome": cmd.outcome.value, "rationale": cmd.rationale,
         "fault": ctx.form.get("fault", ""), "fault_shown": (cmd.fault or default_fault(cmd.outcome)).value,
         "typed_amount": ctx.form.get("amount", "") if cmd.amount else "",
         "amount": None if amount is None else f"{forms.major_units(amount.amount, amount.currency)} {amount.currency}",

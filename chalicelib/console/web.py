@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import quote, unquote, urlencode, urlsplit
 
-from chalice import Blueprint, Response
+from chalice.app import Blueprint, Response
 
 from ..api.routing import require_ids, route_not_found
 from ..domain.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound, RuleViolation, Unauthenticated

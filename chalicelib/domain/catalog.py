@@ -31,6 +31,25 @@ class Outcome(str, Enum):
     REJECTED = "REJECTED"
 
 
+class Decision(str, Enum):
+    """What a moderator may decide: an outcome, or a return first (the refund once the item is back)."""
+
+    REFUND_FULL = "REFUND_FULL"
+    REFUND_PARTIAL = "REFUND_PARTIAL"
+    RETURN_AND_REFUND = "RETURN_AND_REFUND"
+    REJECTED = "REJECTED"
+
+
+class ReturnProblem(str, Enum):
+    """Why a seller contests a return."""
+
+    EMPTY_BOX = "EMPTY_BOX"
+    WRONG_ITEM = "WRONG_ITEM"
+    DAMAGED = "DAMAGED"
+    NOT_SCANNED = "NOT_SCANNED"
+    OTHER = "OTHER"
+
+
 class Fault(str, Enum):
     """Whose failure a resolution records (seller standing counts SELLER)."""
 

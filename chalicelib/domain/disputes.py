@@ -6,16 +6,18 @@ timer expired, goes through ``Dispute._transition`` and the ``TRANSITIONS`` tabl
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any
 
-from .catalog import Fault, Outcome, Reason, Solution
+from .catalog import Decision, Fault, Outcome, Reason, ReturnProblem, Solution
 from .errors import Conflict, Forbidden, NotFound, RuleViolation
 from .evidence import checklist, has_free_place
+from .ledger import RefundStatus
 from .money import Money
 from .policy import Policy
+from .rules import RuleSuggestion
 from .timefmt import fmt, parse, parse_opt
 from .timers import START, STOP, TimerCommand
 
@@ -147,6 +149,13 @@ def checked_amount(kind: str, amount: Money | None, total: Money) -> Money | Non
     return total if refunds_all else None
 
 
+class OfferStatus(str, Enum):
+    OPEN = "OPEN"  # waiting for the other side
+    ACCEPTED = "ACCEPTED"
+    SUPERSEDED = "SUPERSEDED"  # its author made another offer
+    WITHDRAWN = "WITHDRAWN"  # the negotiation ended otherwise
+
+
 @dataclass
 class Offer:
     offer_id: str
@@ -154,19 +163,74 @@ class Offer:
     type: Solution
     amount: Money | None
     message: str | None
-    status: str
+    status: OfferStatus
     created_at: datetime
 
     def to_dict(self) -> dict[str, Any]:
         return {"offer_id": self.offer_id, "by": self.by, "type": self.type.value,
                 "amount": self.amount.to_dict() if self.amount else None, "message": self.message,
-                "status": self.status, "created_at": fmt(self.created_at)}
+                "status": self.status.value, "created_at": fmt(self.created_at)}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Offer:
         return cls(offer_id=d["offer_id"], by=d["by"], type=Solution(d["type"]),
                    amount=Money.from_dict(d["amount"]) if d.get("amount") else None, message=d.get("message"),
-                   status=d["status"], created_at=parse(d["created_at"]))
+                   status=OfferStatus(d["status"]), created_at=parse(d["created_at"]))
+
+
+@dataclass(frozen=True)
+class RuleRef:
+    """The auto-resolution rule (and its version) that resolved a dispute."""
+
+    rule_id: str
+    version: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"rule_id": self.rule_id, "version": self.version}
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """How a dispute ended: by whom, why, whose fault, and the money it gives back."""
+
+    outcome: Outcome
+    amount: Money | None  # what it refunds (REFUND_FULL, REFUND_PARTIAL)
+    decided_by: Actor
+    rationale: str
+    resolved_at: datetime
+    fault: Fault = Fault.NONE
+    rule: RuleRef | None = None  # the rule that decided it, if one did
+
+    def to_dict(self) -> dict[str, Any]:
+        """The stored shape (``rule`` only when a rule decided)."""
+        return {"outcome": self.outcome.value, "amount": _m(self.amount), "decided_by": self.decided_by.value,
+                "rationale": self.rationale, "resolved_at": fmt(self.resolved_at), "fault": self.fault.value,
+                **({"rule": self.rule.to_dict()} if self.rule else {})}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any] | None) -> Resolution | None:
+        if not d:
+            return None
+        rule = d.get("rule")
+        return cls(Outcome(d["outcome"]), Money.from_dict(d["amount"]) if d.get("amount") else None,
+                   Actor(d["decided_by"]), d["rationale"], parse(d["resolved_at"]), Fault(d.get("fault") or "NONE"),
+                   RuleRef(rule["rule_id"], int(rule["version"])) if rule else None)
+
+
+@dataclass(frozen=True)
+class ReturnShipment:
+    """The parcel the buyer sends the item back in."""
+
+    carrier: str
+    tracking_number: str
+    shipped_at: datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"carrier": self.carrier, "tracking_number": self.tracking_number, "shipped_at": fmt(self.shipped_at)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any] | None) -> ReturnShipment | None:
+        return None if not d else cls(d["carrier"], d["tracking_number"], parse(d["shipped_at"]))
 
 
 @dataclass(frozen=True)
@@ -218,6 +282,16 @@ class QueueFilter:
 ASSIGNED_FILTERS = ("me", "none", "others")
 
 
+@dataclass(frozen=True)
+class Recorded:
+    """A new timeline entry, published as an event of the same name (see ``TIMELINE_EVENTS``)."""
+
+    entry: dict[str, Any]
+
+
+DisputeEffect = TimerCommand | Recorded
+
+
 @dataclass
 class Dispute:
     dispute_id: str
@@ -232,9 +306,9 @@ class Dispute:
     updated_at: datetime
     status: Status = Status.AWAITING_SELLER
     offers: list[Offer] = field(default_factory=list)
-    resolution: dict[str, Any] | None = None
+    resolution: Resolution | None = None
     refund: dict[str, Any] | None = None
-    return_shipment: dict[str, Any] | None = None
+    return_shipment: ReturnShipment | None = None
     phase_due_at: datetime | None = None
     escalated_at: datetime | None = None
     mediation_overdue: bool = False
@@ -256,11 +330,11 @@ class Dispute:
     # When its order was placed: every standing fact of the dispute counts on that day.
     order_placed_at: datetime | None = None
     # What matching DRY_RUN rules would have done (moderators only): [{rule_id, version, would}].
-    rule_suggestions: list[dict[str, Any]] = field(default_factory=list)
-    # What this unit of work asks of the outside world, never stored on the dispute itself:
-    # the events to publish, and the phase timers to stop and start (see ``TimerCommand``).
-    new_events: list[dict[str, Any]] = field(default_factory=list, repr=False)
-    timer_commands: list[TimerCommand] = field(default_factory=list, repr=False)
+    rule_suggestions: list[RuleSuggestion] = field(default_factory=list)
+    # What a change asks of the outside world, never stored on the dispute itself (as
+    # ``Order.effects``): the timeline entries to publish, and the phase timers to stop and start.
+    # The repository takes them when the dispute is saved; the unit of work commits them.
+    effects: list[DisputeEffect] = field(default_factory=list, compare=False, repr=False)
 
     # ---- opening --------------------------------------------------------------------------
     @classmethod
@@ -291,8 +365,9 @@ class Dispute:
         offer = self._offer(offer_id)
         if actor.value == offer.by:
             raise Forbidden("you cannot accept your own offer", code="NOT_YOUR_ACTION")
-        if offer.status != "OPEN":
-            raise Conflict(f"the offer is {offer.status}", code="OFFER_NOT_OPEN", details={"status": offer.status})
+        if offer.status is not OfferStatus.OPEN:
+            raise Conflict(f"the offer is {offer.status.value}", code="OFFER_NOT_OPEN",
+                           details={"status": offer.status.value})
         self._agree(actor, offer, now, policy)
 
     def reject(self, actor: Actor, message: str, now: datetime, policy: Policy) -> None:
@@ -317,26 +392,27 @@ class Dispute:
         self._record(now, actor, "dispute.cancelled", {"message": message} if message else {})
         self._transition(target, now, policy)
 
-    def decide(self, outcome: str, amount: Money | None, rationale: str, now: datetime, policy: Policy, *,
+    def decide(self, outcome: Decision, amount: Money | None, rationale: str, now: datetime, policy: Policy, *,
                by: str, fault: Fault | None = None) -> None:
         """A moderator's decision, always with a written rationale and whose fault it was (by
         default the seller's when the buyer gets money back, nobody's when refused)."""
-        command = Command.DECIDE_RETURN if outcome == "RETURN_AND_REFUND" else Command.DECIDE
+        outcome = Decision(outcome)
+        command = Command.DECIDE_RETURN if outcome is Decision.RETURN_AND_REFUND else Command.DECIDE
         target = self._allowed(command, Actor.MODERATOR)
         self.require_not_held_by_other(by, now)
         if command is Command.DECIDE_RETURN:
             self._check_solution(Solution.RETURN_AND_REFUND)  # decisions obey the rules offers obey
-        refund = checked_amount(outcome, amount, self.order_total)
-        fault = fault or default_fault(outcome)
+        refund = checked_amount(outcome.value, amount, self.order_total)
+        fault = fault or default_fault(outcome.value)
         # Which moderator decided (the case team reads it; views.dispute keeps it from the parties).
-        self._record(now, Actor.MODERATOR, "dispute.decided", {"outcome": outcome, "amount": _m(refund),
+        self._record(now, Actor.MODERATOR, "dispute.decided", {"outcome": outcome.value, "amount": _m(refund),
                                                                 "rationale": rationale, "fault": fault.value,
                                                                 "moderator_id": by})
         if command is Command.DECIDE_RETURN:
             self.pending_fault = fault
             self._transition(target, now, policy)  # the full refund is paid when the item is back
             return
-        self._resolve(Outcome(outcome), refund, Actor.MODERATOR, rationale, now, target, policy, fault)
+        self._resolve(Outcome(outcome.value), refund, Actor.MODERATOR, rationale, now, target, policy, fault)
 
     def apply_rule(self, rule_id: str, version: int, then: str, description: str, now: datetime,
                    policy: Policy) -> None:
@@ -355,7 +431,7 @@ class Dispute:
         self._resolve(Outcome.REFUND_FULL, self.order_total, Actor.SYSTEM, rationale, now, target, policy,
                       default_fault(Outcome.REFUND_FULL.value))
         assert self.resolution is not None
-        self.resolution["rule"] = named
+        self.resolution = replace(self.resolution, rule=RuleRef(rule_id, version))
 
     # ---- the case team's ownership of an escalated case ----------------------------------
     def holder(self, now: datetime) -> Assignment | None:
@@ -391,17 +467,17 @@ class Dispute:
 
     def ship_return(self, actor: Actor, carrier: str, tracking_number: str, now: datetime, policy: Policy) -> None:
         target = self._allowed(Command.SHIP_RETURN, actor)
-        self.return_shipment = {"carrier": carrier, "tracking_number": tracking_number, "shipped_at": fmt(now)}
+        self.return_shipment = ReturnShipment(carrier, tracking_number, now)
         self._record(now, actor, "dispute.return_shipped", {"carrier": carrier, "tracking_number": tracking_number})
         self._transition(target, now, policy)
 
-    def contest_return(self, actor: Actor, reason: str, message: str, now: datetime, policy: Policy) -> None:
+    def contest_return(self, actor: Actor, reason: ReturnProblem, message: str, now: datetime, policy: Policy) -> None:
         """The seller contests the return before its receipt deadline: a moderator decides, with
         the seller's evidence, instead of the refund being paid by default."""
         target = self._allowed(Command.CONTEST_RETURN, actor)
         self.escalated_at = now
         self.mediation_overdue = False  # a new mediation, with its own target
-        self._record(now, actor, "dispute.return_contested", {"reason": reason, "message": message})
+        self._record(now, actor, "dispute.return_contested", {"reason": ReturnProblem(reason).value, "message": message})
         self._transition(target, now, policy)
 
     def confirm_return(self, actor: Actor, now: datetime, policy: Policy) -> None:
@@ -426,7 +502,7 @@ class Dispute:
                            details={"due_at": fmt(self.phase_due_at)})
         self._record(now, Actor.SYSTEM, "dispute.deadline_expired", {"action": action})
         if action == "SELLER_RESPONSE":
-            offer = next(o for o in self.offers if o.by == "buyer" and o.status == "OPEN")
+            offer = next(o for o in self.offers if o.by == "buyer" and o.status is OfferStatus.OPEN)
             self._agree(Actor.SYSTEM, offer, now, policy)
         elif action == "NEGOTIATION":
             self.escalate(Actor.SYSTEM, None, now, policy)
@@ -483,7 +559,7 @@ class Dispute:
     @property
     def seller_at_fault(self) -> bool:
         """Resolved with the seller at fault: a defect of theirs (seller standing)."""
-        return self.status is Status.RESOLVED and (self.resolution or {}).get("fault") == Fault.SELLER.value
+        return self.status is Status.RESOLVED and self.resolution is not None and self.resolution.fault is Fault.SELLER
 
     def settlement(self) -> tuple[str | None, Money | None, str | None]:
         """What the order must do now that the dispute ended: (outcome, refund, refund_id). No
@@ -491,18 +567,18 @@ class Dispute:
         replacement; otherwise the refund is owed and the rest goes to the seller."""
         if self.status is not Status.RESOLVED or self.resolution is None:
             return None, None, None
-        outcome = self.resolution["outcome"]
+        outcome = self.resolution.outcome.value
         if self.refund is None:
             return outcome, None, None
         return outcome, Money.from_dict(self.refund["amount"]), self.refund["refund_id"]
 
-    def sync_refund(self, status: str, attempt: int, failure_reason: str | None, settle_by: datetime | None,
+    def sync_refund(self, status: RefundStatus, attempt: int, failure_reason: str | None, settle_by: datetime | None,
                     now: datetime) -> None:
         """The order's refund moved on (the order holds the money; this is the dispute's copy).
         ``failure_reason`` is what the parties may see (Refund.public_failure_reason)."""
         if self.refund is None:
             return
-        changed = {"status": status, "attempts": attempt, "failure_reason": failure_reason,
+        changed = {"status": RefundStatus(status).value, "attempts": attempt, "failure_reason": failure_reason,
                    "settle_by": fmt(settle_by)}
         if all(self.refund.get(k) == v for k, v in changed.items()):
             return
@@ -550,7 +626,7 @@ class Dispute:
             out.append((command, None))
         for offer in self.offers:
             actors = TRANSITIONS.get((ACCEPT_COMMAND[offer.type], self.status), {})
-            if offer.status == "OPEN" and offer.by != actor.value and actor in actors:
+            if offer.status is OfferStatus.OPEN and offer.by != actor.value and actor in actors:
                 out.append((ACCEPT_COMMAND[offer.type], offer.offer_id))
         return out
 
@@ -573,7 +649,7 @@ class Dispute:
 
     def _agree(self, actor: Actor, offer: Offer, now: datetime, policy: Policy) -> None:
         target = self._allowed(ACCEPT_COMMAND[offer.type], actor)
-        offer.status = "ACCEPTED"
+        offer.status = OfferStatus.ACCEPTED
         self._record(now, actor, "dispute.offer_accepted", {"offer_id": offer.offer_id, "type": offer.type.value})
         refund = checked_amount(offer.type.value, offer.amount, self.order_total)
         fault = Fault.SELLER if actor is Actor.SYSTEM else self._agreement_fault(offer, actor, now, policy)
@@ -596,9 +672,8 @@ class Dispute:
 
     def _resolve(self, outcome: Outcome, refund: Money | None, by: Actor, rationale: str, now: datetime,
                  target: Status, policy: Policy, fault: Fault) -> None:
-        self.resolution = {"outcome": outcome.value, "amount": _m(refund) if outcome in (
-            Outcome.REFUND_FULL, Outcome.REFUND_PARTIAL) else None, "decided_by": by.value,
-            "rationale": rationale, "resolved_at": fmt(now), "fault": fault.value}
+        self.resolution = Resolution(outcome, refund if outcome in (Outcome.REFUND_FULL, Outcome.REFUND_PARTIAL)
+                                     else None, by, rationale, now, fault)
         self.pending_fault = None
         if outcome in (Outcome.REFUND_FULL, Outcome.REFUND_PARTIAL) and refund is not None:
             # The refund is recorded with the resolution, in the same write: paying it out is
@@ -616,21 +691,21 @@ class Dispute:
         if target is not self.status:
             if self.status in NEGOTIABLE and target not in NEGOTIABLE:
                 for o in self.offers:
-                    if o.status == "OPEN":
-                        o.status = "WITHDRAWN"
+                    if o.status is OfferStatus.OPEN:
+                        o.status = OfferStatus.WITHDRAWN
             self._enter_phase(target, now, policy)
         self.updated_at = now
 
     def _enter_phase(self, status: Status, now: datetime, policy: Policy, first: bool = False) -> None:
         old = None if first else PHASES.get(self.status)
         if old is not None:
-            self.timer_commands.append(TimerCommand(STOP, self.dispute_id, old.action, refs={"dispute_id": self.dispute_id}))
+            self.effects.append(TimerCommand(STOP, self.dispute_id, old.action, refs={"dispute_id": self.dispute_id}))
         self.status = status
         phase = PHASES.get(status)
         self.phase_due_at = None if phase is None else now + _duration(policy, phase.duration)
         if phase is not None and self.phase_due_at is not None:
             remind_at = self.phase_due_at - policy.reminder_before
-            self.timer_commands.append(TimerCommand(
+            self.effects.append(TimerCommand(
                 START, self.dispute_id, phase.action, due_at=self.phase_due_at, refs={"dispute_id": self.dispute_id},
                 # Parties get a reminder before their deadline, if there is time for one.
                 remind_at=remind_at if phase.actor in ("buyer", "seller") and remind_at > now else None))
@@ -640,11 +715,11 @@ class Dispute:
         self._check_solution(kind)
         refunds = checked_amount(kind.value, amount, self.order_total)  # what it would refund
         for o in self.offers:
-            if o.by == actor.value and o.status == "OPEN":
-                o.status = "SUPERSEDED"
+            if o.by == actor.value and o.status is OfferStatus.OPEN:
+                o.status = OfferStatus.SUPERSEDED
         offer = Offer(offer_id=str(uuid.uuid4()), by=actor.value, type=kind,
                       amount=amount if kind is Solution.REFUND_PARTIAL else None, message=message,
-                      status="OPEN", created_at=now)
+                      status=OfferStatus.OPEN, created_at=now)
         self.offers.append(offer)
         # The timeline shows what it would refund, as offers[].amount does (the total for full refunds).
         self._record(now, actor, "dispute.offer_made", {"offer_id": offer.offer_id, "type": kind.value,
@@ -669,7 +744,7 @@ class Dispute:
     def _record(self, now: datetime, actor: Actor, event: str, details: dict[str, Any]) -> None:
         entry = {"at": fmt(now), "actor": actor.value, "event": _event(event), "details": details}
         self.timeline.append(entry)
-        self.new_events.append(entry)
+        self.effects.append(Recorded(entry))
 
     # ---- persistence shape ----------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -679,11 +754,12 @@ class Dispute:
             "seller_id": self.seller_id, "reason": self.reason.value, "description": self.description,
             "item_ids": list(self.item_ids), "order_total": self.order_total.to_dict(),
             "status": self.status.value, "offers": [o.to_dict() for o in self.offers],
-            "resolution": self.resolution, "refund": self.refund, "return_shipment": self.return_shipment,
+            "resolution": self.resolution.to_dict() if self.resolution else None, "refund": self.refund,
+            "return_shipment": self.return_shipment.to_dict() if self.return_shipment else None,
             "phase_due_at": fmt(self.phase_due_at), "escalated_at": fmt(self.escalated_at),
             "mediation_overdue": self.mediation_overdue, "timeline": self.timeline,
             "pending_fault": self.pending_fault.value if self.pending_fault else None,
-            "order_placed_at": fmt(self.order_placed_at), "rule_suggestions": list(self.rule_suggestions),
+            "order_placed_at": fmt(self.order_placed_at), "rule_suggestions": [s.to_dict() for s in self.rule_suggestions],
             "created_at": fmt(self.created_at), "updated_at": fmt(self.updated_at),
         }
 
@@ -695,8 +771,8 @@ class Dispute:
             dispute_id=d["dispute_id"], order_id=d["order_id"], buyer_id=d["buyer_id"], seller_id=d["seller_id"],
             reason=Reason(d["reason"]), description=d["description"], item_ids=list(d.get("item_ids") or []),
             order_total=Money.from_dict(d["order_total"]), status=Status(d["status"]),
-            offers=[Offer.from_dict(o) for o in d.get("offers") or []], resolution=d.get("resolution"),
-            refund=d.get("refund"), return_shipment=d.get("return_shipment"),
+            offers=[Offer.from_dict(o) for o in d.get("offers") or []], resolution=Resolution.from_dict(d.get("resolution")),
+            refund=d.get("refund"), return_shipment=ReturnShipment.from_dict(d.get("return_shipment")),
             phase_due_at=parse_opt(d.get("phase_due_at")), escalated_at=parse_opt(d.get("escalated_at")),
             mediation_overdue=bool(d.get("mediation_overdue")), timeline=list(d.get("timeline") or []),
             created_at=parse(d["created_at"]), updated_at=parse(d["updated_at"]), version=version,
@@ -704,8 +780,7 @@ class Dispute:
             evidence_created=dict(evidence_created or {}), assignment=assignment,
             pending_fault=Fault(d["pending_fault"]) if d.get("pending_fault") else None,
             order_placed_at=parse_opt(d.get("order_placed_at")) or parse(d["created_at"]),
-            rule_suggestions=[{"rule_id": s["rule_id"], "version": int(s["version"]), "would": s["would"]}
-                              for s in d.get("rule_suggestions") or []],
+            rule_suggestions=[RuleSuggestion.from_dict(s) for s in d.get("rule_suggestions") or []],
         )
 
 

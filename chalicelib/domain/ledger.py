@@ -38,7 +38,15 @@ class EscrowStatus(str, Enum):
     SETTLED = "SETTLED"  # split between the two, all of it arrived
 
 
-PENDING, SUCCEEDED, FAILED = "PENDING", "SUCCEEDED", "FAILED"
+class RefundStatus(str, Enum):
+    """Where a refund stands, and what a payment provider says of one of its attempts."""
+
+    PENDING = "PENDING"  # asked for (or accepted by the provider), not settled yet
+    SUCCEEDED = "SUCCEEDED"  # the money left for the buyer
+    FAILED = "FAILED"  # the attempt failed: no money moved, the buyer is still owed it
+
+
+PENDING, SUCCEEDED, FAILED = RefundStatus.PENDING, RefundStatus.SUCCEEDED, RefundStatus.FAILED
 # An earlier attempt is still live at the provider: a new one is not sent (it could pay twice).
 EARLIER_ATTEMPT_PENDING = "EARLIER_ATTEMPT_PENDING"
 # The provider holds a refund under this attempt's key for another amount or currency: it exists
@@ -87,7 +95,7 @@ class Refund:
     amount: Money
     cause: str  # DISPUTE | NOT_SHIPPED
     dispute_id: str | None
-    status: str  # PENDING | SUCCEEDED | FAILED
+    status: RefundStatus
     attempt: int  # the current attempt; the provider's idempotency key is "<refund_id>:<attempt>"
     created_at: datetime
     updated_at: datetime
@@ -103,6 +111,15 @@ class Refund:
     def settled(self) -> bool:
         return self.status == SUCCEEDED
 
+    def awaits_settlement(self, round_: int) -> bool:
+        """Still pending at the settlement deadline of timer round ``round_``: anything else
+        (settled, failed, a newer round started) makes that deadline stale."""
+        return self.status == PENDING and self.settlement_round == round_
+
+    def awaits_retry(self, attempt: int) -> bool:
+        """Failed at ``attempt`` and left to the machine: anything else makes its retry stale."""
+        return self.status == FAILED and self.attempt == attempt and not self.needs_attention
+
     @property
     def public_failure_reason(self) -> str | None:
         """What the parties see: why the current attempt failed, and only while it has."""
@@ -110,7 +127,7 @@ class Refund:
 
     def to_dict(self) -> dict[str, Any]:
         return {"refund_id": self.refund_id, "amount": self.amount.to_dict(), "cause": self.cause,
-                "dispute_id": self.dispute_id, "status": self.status, "attempt": self.attempt,
+                "dispute_id": self.dispute_id, "status": self.status.value, "attempt": self.attempt,
                 "created_at": fmt(self.created_at), "updated_at": fmt(self.updated_at),
                 "provider_refund_id": self.provider_refund_id, "failure_reason": self.failure_reason,
                 "needs_attention": self.needs_attention, "settlement_round": self.settlement_round,
@@ -120,7 +137,7 @@ class Refund:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Refund:
         return cls(refund_id=d["refund_id"], amount=Money.from_dict(d["amount"]), cause=d["cause"],
-                   dispute_id=d.get("dispute_id"), status=d["status"], attempt=int(d["attempt"]),
+                   dispute_id=d.get("dispute_id"), status=RefundStatus(d["status"]), attempt=int(d["attempt"]),
                    created_at=parse(d["created_at"]), updated_at=parse(d["updated_at"]),
                    provider_refund_id=d.get("provider_refund_id"), failure_reason=d.get("failure_reason"),
                    needs_attention=bool(d.get("needs_attention")), settlement_round=int(d.get("settlement_round") or 0),
@@ -270,8 +287,8 @@ class Ledger:
         """Why the refund cannot be tried again now (only a failed one is), or None."""
         r = self.refund(refund_id)
         if r.status != FAILED:
-            return Conflict(f"only a failed refund is retried; this one is {r.status}", code="REFUND_NOT_FAILED",
-                            details={"status": r.status})
+            return Conflict(f"only a failed refund is retried; this one is {r.status.value}", code="REFUND_NOT_FAILED",
+                            details={"status": r.status.value})
         return None
 
     def retry_refund(self, refund_id: str, now: datetime, settle_by: datetime) -> tuple[Ledger, Refund]:
@@ -329,7 +346,7 @@ def _legacy_attention(d: dict[str, Any]) -> str | None:
 
 def retry_delay(base: timedelta, attempt: int) -> timedelta:
     """Backoff before attempt ``attempt + 1``: base, 2x base, 4x base..."""
-    return base * (2 ** max(0, attempt - 1))
+    return base * (1 << max(0, attempt - 1))
 
 
 @dataclass(frozen=True)

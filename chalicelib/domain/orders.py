@@ -12,7 +12,7 @@ from typing import Any
 
 from .catalog import RECEIVED_REASONS, Reason
 from .errors import Conflict, DomainError, RuleViolation
-from .ledger import Escrow, EscrowStatus, Ledger, MoneyEvent, PayRefund, Refund, retry_delay
+from .ledger import Escrow, EscrowStatus, Ledger, MoneyEvent, PayRefund, Refund, RefundStatus, retry_delay
 from .money import Money
 from .policy import Policy
 from .timefmt import fmt, parse, parse_opt
@@ -34,7 +34,8 @@ class DefectReversed:
 Effect = TimerCommand | PayRefund | MoneyEvent | Defect | DefectReversed
 MAX_SHIP_BY = timedelta(days=365)  # a Standard Step Functions execution lives at most a year
 MAX_SCANS = 100  # a shipment keeps its latest carrier scans, oldest first (the item stays small)
-__all__ = ["ORDER_ROLES", "Eligibility", "Escrow", "EscrowStatus", "Order", "OrderCommand", "OrderStatus", "Shipment"]
+__all__ = ["ORDER_ROLES", "Eligibility", "Escrow", "EscrowStatus", "Order", "OrderCommand", "OrderStatus", "ScanStatus",
+           "Shipment"]
 
 
 class OrderCommand(str, Enum):
@@ -51,6 +52,13 @@ ORDER_ROLES: dict[OrderCommand, str] = {
     OrderCommand.SHIP: "seller", OrderCommand.CONFIRM_RECEIPT: "buyer", OrderCommand.OPEN_DISPUTE: "buyer",
     OrderCommand.RETRY_REFUND: "moderator",
 }
+
+
+class ScanStatus(str, Enum):
+    """Where a carrier saw the parcel."""
+
+    IN_TRANSIT = "IN_TRANSIT"
+    DELIVERED = "DELIVERED"
 
 
 class OrderStatus(str, Enum):
@@ -188,7 +196,7 @@ class Order:
                           shipment=Shipment(carrier=carrier, tracking_number=tracking_number, shipped_at=now))
         return shipped._then(self._ship_by_timer(STOP))
 
-    def record_scan(self, status: str, occurred_at: datetime, now: datetime, policy: Policy) -> Order:
+    def record_scan(self, status: ScanStatus, occurred_at: datetime, now: datetime, policy: Policy) -> Order:
         """A carrier scan. Scans can arrive late or twice; they never move the order backwards, and
         one from the future (beyond carriers' clock drift) is refused: a delivery dated ahead
         would move the buyer's dispute window."""
@@ -200,8 +208,8 @@ class Order:
         if occurred_at > now + policy.scan_clock_skew:
             raise RuleViolation("a scan cannot happen in the future", code="INVALID_TIMESTAMP",
                                 details={"latest": fmt(now + policy.scan_clock_skew)})
-        order = replace(self, shipment=self.shipment.with_scan(status, occurred_at))
-        if status == "DELIVERED" and self.status is OrderStatus.SHIPPED:
+        order = replace(self, shipment=self.shipment.with_scan(ScanStatus(status).value, occurred_at))
+        if status == ScanStatus.DELIVERED and self.status is OrderStatus.SHIPPED:
             order = replace(order, status=OrderStatus.DELIVERED, delivered_at=occurred_at)
         return order
 
@@ -314,7 +322,7 @@ class Order:
         if order.ledger == self.ledger:
             return self
         after = order.ledger.refund(refund_id)
-        if before.status == "SUCCEEDED":
+        if before.status is RefundStatus.SUCCEEDED:
             return order  # a newer attempt, live when an older one paid, failed: the hold is lifted
         effects: list[Effect] = [self._settlement_timer(before, STOP), self._money_event("refund.failed", after)]
         if after.needs_attention:
@@ -339,9 +347,9 @@ class Order:
         """A refund still pending at its settlement deadline: alarm, ask again with the same
         idempotency key (never a new payment), and give it another settlement period."""
         refund = self.ledger.refund(refund_id)
-        if refund.status != "PENDING" or refund.settlement_round != round_:
+        if not refund.awaits_settlement(round_):
             raise Conflict("the refund is not waiting for this settlement deadline", code="INVALID_STATE",
-                           details={"status": refund.status})
+                           details={"status": refund.status.value})
         ledger, late = self.ledger.settlement_overdue(refund_id, now, now + policy.refund_settlement)
         return replace(self, ledger=ledger)._then(self._money_event("refund.overdue", refund),
                                                   *self._pay(late, now, policy))
@@ -473,7 +481,7 @@ class Order:
     def _money_event(self, detail_type: str, refund: Refund) -> MoneyEvent:
         return MoneyEvent(detail_type, {"order_id": self.order_id, "refund_id": refund.refund_id,
                                         "dispute_id": refund.dispute_id, "amount": refund.amount.to_dict(),
-                                        "status": refund.status, "attempt": refund.attempt,
+                                        "status": refund.status.value, "attempt": refund.attempt,
                                         "failure_reason": refund.failure_reason, "cause": refund.cause})
 
     def _ship_by_timer(self, op: str) -> TimerCommand:

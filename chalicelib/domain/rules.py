@@ -11,13 +11,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .catalog import Reason
 from .errors import RuleViolation
 from .money import Money
 from .standing import Fact, Flag, Level
 from .timefmt import fmt, parse
+
+if TYPE_CHECKING:
+    from .disputes import Resolution
 
 
 class Mode(str, Enum):
@@ -29,6 +32,22 @@ class Mode(str, Enum):
 class Then(str, Enum):
     REFUND_FULL = "REFUND_FULL"
     ESCALATE = "ESCALATE"
+
+
+@dataclass(frozen=True)
+class RuleSuggestion:
+    """What a matching DRY_RUN rule would have done to a dispute as it opened (moderators only)."""
+
+    rule_id: str
+    version: int
+    would: Then
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"rule_id": self.rule_id, "version": self.version, "would": self.would.value}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> RuleSuggestion:
+        return cls(d["rule_id"], int(d["version"]), Then(d["would"]))
 
 
 MAX_SCAN_DAYS = 365
@@ -190,7 +209,7 @@ class Evaluation:
     evaluated: list[Rule] = field(default_factory=list)
     matched: list[Rule] = field(default_factory=list)
     acting: Rule | None = None
-    suggestions: list[dict[str, Any]] = field(default_factory=list)
+    suggestions: list[RuleSuggestion] = field(default_factory=list)
 
 
 def evaluate(rules: Iterable[Rule], case: Case, opened_at: datetime) -> Evaluation:
@@ -201,7 +220,7 @@ def evaluate(rules: Iterable[Rule], case: Case, opened_at: datetime) -> Evaluati
             continue
         out.matched.append(rule)
         if rule.mode is Mode.DRY_RUN:
-            out.suggestions.append({"rule_id": rule.rule_id, "version": rule.version, "would": rule.then.value})
+            out.suggestions.append(RuleSuggestion(rule.rule_id, rule.version, rule.then))
         elif out.acting is None:
             out.acting = rule
     return out
@@ -217,16 +236,16 @@ REPORT_COUNTS = ("evaluated", "matched", "decided_by_people", "agreed", "disagre
 PEOPLE = ("buyer", "seller", "moderator")
 
 
-def agreement(would: str, resolution: dict[str, Any] | None, escalated: bool) -> dict[str, int]:
+def agreement(would: str, resolution: Resolution | None, escalated: bool) -> dict[str, int]:
     """How a suggestion compares with how its case ended: counted when people decided it (a
     party's agreement or a moderator's decision, not a timer or a rule). REFUND_FULL agrees with
     a full refund; ESCALATE agrees when the case went to a moderator."""
-    if resolution is None or resolution.get("decided_by") not in PEOPLE:
+    if resolution is None or resolution.decided_by.value not in PEOPLE:
         return {}
     if would == Then.ESCALATE.value:
         agreed = escalated
     else:
-        agreed = resolution.get("outcome") == "REFUND_FULL"
+        agreed = resolution.outcome.value == "REFUND_FULL"
     return {"decided_by_people": 1, "agreed" if agreed else "disagreed": 1}
 
 
@@ -237,9 +256,9 @@ def report_facts(dispute: Any, events: Iterable[dict[str, Any]]) -> list[Fact]:
         return []
     out = []
     for s in dispute.rule_suggestions:
-        counts = agreement(s["would"], dispute.resolution, dispute.escalated_at is not None)
+        counts = agreement(s.would.value, dispute.resolution, dispute.escalated_at is not None)
         if counts:
-            out.append(rule_fact(s["rule_id"], int(s["version"]), f"ended:{dispute.dispute_id}", counts))
+            out.append(rule_fact(s.rule_id, s.version, f"ended:{dispute.dispute_id}", counts))
     return out
 
 

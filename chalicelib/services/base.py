@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from enum import StrEnum
 from typing import TypeVar
 
 from ..domain.errors import ConcurrentModification
@@ -25,6 +26,17 @@ def retry_on_conflict(attempt: Callable[[], T], gave_up: str, attempts: int = CO
         except ConcurrentModification:
             continue
     raise ConcurrentModification(gave_up)
+
+
+class Fired(StrEnum):
+    """What a timer's firing came to (logged by the handler)."""
+
+    STALE = "stale"  # nothing was waiting for it any more (its step is done, or a newer round began)
+    EXPIRED = "expired"  # a dispute's deadline passed: its default outcome applied
+    REMINDED = "reminded"  # a party was reminded of their deadline
+    REFUNDED = "refunded"  # never shipped: the buyer got everything back
+    OVERDUE = "overdue"  # a refund still pending at its settlement deadline: asked again
+    RETRIED = "retried"  # a failed refund's next attempt went out
 
 
 class UseCases:

@@ -6,8 +6,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from ..domain.catalog import Fault, Reason, Solution
+from ..domain.catalog import Decision, Fault, Reason, ReturnProblem, Solution
 from ..domain.money import Money
+from ..domain.orders import ScanStatus
 
 
 # ---- orders -----------------------------------------------------------------------------------
@@ -34,7 +35,7 @@ class ShipOrder:
 @dataclass(frozen=True)
 class RecordScan:
     order_id: str
-    status: str  # IN_TRANSIT | DELIVERED
+    status: ScanStatus
     occurred_at: datetime
 
 
@@ -91,7 +92,7 @@ class Cancel(DisputeAction):
 
 @dataclass(frozen=True)
 class Decide(DisputeAction):
-    outcome: str
+    outcome: Decision
     amount: Money | None
     rationale: str
     fault: Fault | None = None  # None: the outcome's default (domain.disputes.default_fault)
@@ -117,7 +118,7 @@ class ShipReturn(DisputeAction):
 
 @dataclass(frozen=True)
 class ContestReturn(DisputeAction):
-    reason: str  # EMPTY_BOX | WRONG_ITEM | DAMAGED | NOT_SCANNED | OTHER
+    reason: ReturnProblem
     message: str
 
 
@@ -167,7 +168,7 @@ class SaveRule:
 @dataclass(frozen=True)
 class SimulateScan:
     order_id: str
-    status: str  # IN_TRANSIT | DELIVERED
+    status: ScanStatus
 
 
 @dataclass(frozen=True)

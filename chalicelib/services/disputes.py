@@ -92,13 +92,13 @@ class Disputes(UseCases):
         with self.uow() as uow:
             return access.visible_dispute(who, uow.disputes.get(dispute_id))[0]
 
-    def list(self, who: Identity, role: str, status: str | None, page: PageRequest) -> Page:
+    def list(self, who: Identity, role: str, status: str | None, page: PageRequest) -> Page[Dispute]:
         if who.party_id is None:
             return [], None  # a service is nobody's buyer or seller: it has no disputes of its own
         with self.uow() as uow:
             return uow.disputes.list_for(role, who.party_id, status, page.limit, page.cursor)
 
-    def moderation_queue(self, who: Identity, which: QueueFilter, page: PageRequest) -> Page:
+    def moderation_queue(self, who: Identity, which: QueueFilter, page: PageRequest) -> Page[Dispute]:
         """The escalated cases ``which`` keeps (QueueFilter: overdue, held by whom, reason),
         oldest escalation first."""
         access.require_moderator(who, "only moderators see the moderation queue")

@@ -27,7 +27,7 @@ class Messages(UseCases):
             uow.commit()
             return message
 
-    def list(self, who: Identity, dispute_id: str, page: PageRequest) -> Page:
+    def list(self, who: Identity, dispute_id: str, page: PageRequest) -> Page[Message]:
         with self.uow() as uow:
             access.visible_dispute(who, uow.disputes.get(dispute_id))
             return uow.messages.list(dispute_id, page.limit, page.cursor)

@@ -23,7 +23,7 @@ class Notes(UseCases):
             uow.commit()
             return note
 
-    def list(self, who: Identity, dispute_id: str, page: PageRequest) -> Page:
+    def list(self, who: Identity, dispute_id: str, page: PageRequest) -> Page[Note]:
         with self.uow() as uow:
             _, actor = access.visible_dispute(who, uow.disputes.get(dispute_id))
             access.require(actor is Actor.MODERATOR, PARTIES_REFUSED)

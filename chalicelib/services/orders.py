@@ -9,7 +9,7 @@ from ..domain.identity import REGISTER_ORDERS, REPORT_SCANS, Identity
 from ..domain.orders import Order, OrderCommand
 from ..ports import OrderExists, Page
 from . import access
-from .base import UseCases
+from .base import Fired, UseCases
 from .commands import ConfirmReceipt, PageRequest, RecordScan, RegisterOrder, ShipOrder
 
 TIMESTAMP_RANGE = timedelta(days=3650)  # client timestamps further than this from now are typos
@@ -50,7 +50,7 @@ class Orders(UseCases):
         with self.uow() as uow:
             return access.visible_order(who, uow.orders.get(order_id))
 
-    def list(self, who: Identity, role: str, page: PageRequest) -> Page:
+    def list(self, who: Identity, role: str, page: PageRequest) -> Page[Order]:
         if who.party_id is None:
             return [], None  # a service is nobody's buyer or seller: it has no orders of its own
         with self.uow() as uow:
@@ -85,22 +85,22 @@ class Orders(UseCases):
             uow.commit()
             return saved
 
-    def ship_by_passed(self, order_id: str, round_: int) -> str:
+    def ship_by_passed(self, order_id: str, round_: int) -> Fired:
         """The ship-by timer: nothing shipped by the ship-by date, so the buyer is refunded."""
         try:
             with self.uow() as uow:
                 order = uow.orders.get(order_id)
                 if order is None or order.shipment_round != round_:
-                    return "stale"
+                    return Fired.STALE
                 uow.orders.save(order.refund_unshipped(self.clock.now(), self.policy))
                 uow.commit()
-                return "refunded"
+                return Fired.REFUNDED
         except ConcurrentModification:
             raise  # the order moved (shipped?) at this instant: redelivered, it decides again
         except Conflict as exc:
             if exc.code == "NOT_DUE":
                 raise  # woke too early by our clock: let the queue redeliver it
-            return "stale"  # shipped, or a dispute holds the money
+            return Fired.STALE  # shipped, or a dispute holds the money
 
     def release_due_escrow(self, limit: int = 100) -> builtins.list[str]:
         """The scheduled sweep: protection ended and no dispute is open, so the seller is paid."""

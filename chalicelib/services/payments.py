@@ -33,7 +33,7 @@ from ..logs import logger
 from ..metrics import count
 from ..ports import Clock, InvalidWebhook, PaymentProvider, PaymentUnavailable, RefundOrder, SettlementNotice
 from . import access
-from .base import UnitOfWorkFactory, UseCases, retry_on_conflict
+from .base import Fired, UnitOfWorkFactory, UseCases, retry_on_conflict
 from .unit_of_work import UnitOfWork
 
 # A provider forgets idempotency keys (Stripe: after 24 hours). Past this, an attempt whose fate
@@ -239,24 +239,24 @@ class Payments(UseCases):
         return ("unchanged" if changed is None else status.lower()), changed
 
     # ---- the refund timers ----------------------------------------------------------------
-    def timer(self, action: str, order_id: str, refund_id: str, round_: int) -> str:
+    def timer(self, action: str, order_id: str, refund_id: str, round_: int) -> Fired:
         """REFUND_SETTLEMENT: still pending at the deadline -> overdue: alarm, ask the provider
         again with the same key, another settlement period. REFUND_RETRY: a failed refund's
         next attempt after its backoff."""
-        def attempt() -> str:
+        def attempt() -> Fired:
             with self.uow() as uow:
                 order = uow.orders.get(order_id)
                 if order is None or not order.ledger.has_refund(refund_id):
-                    return "stale"
+                    return Fired.STALE
                 refund = order.ledger.refund(refund_id)
                 now = self.clock.now()
                 if action == REFUND_SETTLEMENT:
-                    if refund.status != PENDING or refund.settlement_round != round_:
-                        return "stale"
+                    if not refund.awaits_settlement(round_):
+                        return Fired.STALE
                     changed = order.refund_overdue(refund_id, round_, now, self.policy)
                 elif action == REFUND_RETRY:
-                    if refund.status != FAILED or refund.attempt != round_ or refund.needs_attention:
-                        return "stale"
+                    if not refund.awaits_retry(round_):
+                        return Fired.STALE
                     changed = order.retry_refund(refund_id, now, self.policy)
                 else:
                     raise ValueError(f"not a refund timer: {action}")
@@ -264,8 +264,8 @@ class Payments(UseCases):
                 uow.commit()
             if action == REFUND_SETTLEMENT:
                 logger.warning("refund settlement overdue: asked again with the same key", refund_id=refund_id)
-                return "overdue"
-            return "retried"
+                return Fired.OVERDUE
+            return Fired.RETRIED
 
         return retry_on_conflict(attempt, "the order kept changing under its refund timer")
 

@@ -4,10 +4,10 @@ Each goes through the same domain rules as the real thing: a deadline expires as
 would, a scan is a carrier's scan, a refund settles as the provider's webhook would say."""
 from __future__ import annotations
 
-from ..adapters.simulated_payments import SimulatedPayments
 from ..domain.disputes import Dispute
 from ..domain.errors import Conflict, NotFound
 from ..domain.identity import Identity
+from ..domain.ledger import RefundStatus
 from ..domain.orders import Order
 from ..domain.policy import Policy
 from ..ports import Clock, PaymentProvider
@@ -63,12 +63,13 @@ class Sandbox(UseCases):
         if not order.ledger.has_refund(refund_id):
             raise NotFound("no such refund", code="REFUND_NOT_FOUND")
         refund = order.ledger.refund(refund_id)
-        if not isinstance(self.provider, SimulatedPayments):
+        simulator = self.provider.settlement_simulator()
+        if simulator is None:
             raise Conflict("refunds settle by themselves only with the simulated provider",
                            code="NOT_SIMULATED_PROVIDER")
-        if refund.status != "PENDING" or not self.provider.settle_now(refund_id, refund.attempt, failure_reason):
+        if refund.status is not RefundStatus.PENDING or not simulator.settle_now(refund_id, refund.attempt, failure_reason):
             raise Conflict("the refund has no attempt waiting at the provider", code="REFUND_NOT_PENDING",
-                           details={"status": refund.status})
+                           details={"status": refund.status.value})
         with self.uow() as uow:
             settled = uow.orders.get(order_id)
             assert settled is not None

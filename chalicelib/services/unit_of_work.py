@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from ..domain import standing as st
-from ..domain.disputes import Dispute, party_details
+from ..domain.disputes import Dispute, Recorded, party_details
 from ..domain.ledger import PayRefund
 from ..domain.orders import Defect, DefectReversed, Order
 from ..domain.policy import Policy
@@ -21,6 +21,7 @@ from ..domain.timefmt import fmt
 from ..domain.timers import TimerCommand
 from ..metrics import count_committed
 from ..ports import (
+    Changes,
     Clock,
     DisputeRepository,
     EvidenceRepository,
@@ -28,7 +29,9 @@ from ..ports import (
     ModerationRepository,
     NoteRepository,
     OrderRepository,
+    OutboxKind,
     OutboxRecord,
+    Seen,
 )
 
 
@@ -55,7 +58,8 @@ class UnitOfWork(ABC):
         self.relay = relay
         self.clock = clock
         self.policy = policy
-        self._staged: list[Any] = []
+        # The repositories stage their writes and the aggregates they saved here.
+        self.changes = Changes(clock)
         self._outbox: list[OutboxRecord] = []
         self._facts: list[st.Fact] = []
         # Disputes' records for rule previews: dispute id -> [opened at, as it opened, its end].
@@ -63,49 +67,49 @@ class UnitOfWork(ABC):
         self._reversals: list[str] = []  # facts to subtract, by their markers
 
     def __enter__(self) -> UnitOfWork:
-        self._staged, self._outbox, self._facts, self._cases, self._reversals = [], [], [], {}, []
+        self._reset()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        # whatever was not committed is dropped
-        self._staged, self._outbox, self._facts, self._cases, self._reversals = [], [], [], {}, []
+        self._reset()  # whatever was not committed is dropped
 
-    # ---- staging (called by the repositories and the use cases) ---------------------------
-    def stage(self, write: Any) -> None:
-        self._staged.append(write)
+    def _reset(self) -> None:
+        self.changes.clear()
+        self._outbox, self._facts, self._cases, self._reversals = [], [], {}, []
 
-    def collect(self, dispute: Dispute, version: int) -> None:
-        """Move what a dispute recorded (events, timer commands) into this unit's outbox."""
+    # ---- what the saved aggregates recorded: one collect path -----------------------------
+    def _collect(self, seen: Seen) -> None:
+        """Move what an aggregate recorded (timers, money to send, events) into this unit's
+        outbox, and the standing facts it makes true."""
         now = self.clock.now()
-        self._outbox += [OutboxRecord.timer(c, now) for c in dispute.timer_commands]
-        self._outbox += [OutboxRecord.event(e["event"], event_detail(dispute, e, version), now)
-                         for e in dispute.new_events]
-        placed = dispute.order_placed_at or dispute.created_at
-        self.record(st.dispute_facts(dispute.dispute_id, dispute.order_id, dispute.buyer_id, dispute.seller_id,
-                                     placed, dispute.new_events))
-        self.record(report_facts(dispute, dispute.new_events))
-        if any(e["event"] in ("dispute.resolved", "dispute.cancelled") for e in dispute.new_events):
-            self._cases.setdefault(dispute.dispute_id, [dispute.created_at, None, None])[2] = ended_case(dispute)
-        dispute.timer_commands, dispute.new_events = [], []
-
-    def collect_order(self, order: Order, registered: bool = False) -> None:
-        """Move what an order change asks of the world (money to send, timers, money events)
-        into this unit's outbox, and the standing facts it makes true."""
-        now = self.clock.now()
-        if registered:
-            self.record(st.order_registered(order.order_id, order.buyer_id, order.seller_id, order.created_at))
-        for effect in order.effects:
+        aggregate = seen.aggregate
+        if isinstance(aggregate, Order) and seen.registered:
+            self.record(st.order_registered(aggregate.order_id, aggregate.buyer_id, aggregate.seller_id,
+                                            aggregate.created_at))
+        entries: list[dict[str, Any]] = []
+        for effect in aggregate.effects:
             if isinstance(effect, TimerCommand):
                 self._outbox.append(OutboxRecord.timer(effect, now))
             elif isinstance(effect, PayRefund):
                 self._outbox.append(OutboxRecord.refund(effect, now))
             elif isinstance(effect, Defect):
-                self.record([st.defect(order.order_id, order.buyer_id, order.seller_id, order.created_at)])
+                self.record([st.defect(aggregate.order_id, aggregate.buyer_id, aggregate.seller_id,
+                                       aggregate.created_at)])
             elif isinstance(effect, DefectReversed):
-                self._reversals.append(st.defect(order.order_id, order.buyer_id, order.seller_id,
-                                                 order.created_at).fact_id)
+                self._reversals.append(st.defect(aggregate.order_id, aggregate.buyer_id, aggregate.seller_id,
+                                                 aggregate.created_at).fact_id)
+            elif isinstance(effect, Recorded):
+                entries.append(effect.entry)
             else:
                 self.publish(effect.detail_type, {**effect.details, "at": fmt(now)})
+        if isinstance(aggregate, Dispute):
+            d = aggregate
+            self._outbox += [OutboxRecord.event(e["event"], event_detail(d, e, d.version or 0), now) for e in entries]
+            self.record(st.dispute_facts(d.dispute_id, d.order_id, d.buyer_id, d.seller_id,
+                                         d.order_placed_at or d.created_at, entries))
+            self.record(report_facts(d, entries))
+            if any(e["event"] in ("dispute.resolved", "dispute.cancelled") for e in entries):
+                self._cases.setdefault(d.dispute_id, [d.created_at, None, None])[2] = ended_case(d)
 
     def case_opened(self, dispute_id: str, opened_at: datetime, opened: dict[str, Any]) -> None:
         """A dispute's record for rule previews (rules.opened_case), written with this commit; its
@@ -129,15 +133,20 @@ class UnitOfWork(ABC):
     def commit(self) -> None:
         """Write everything staged and the outbox atomically, then deliver the outbox (best
         effort: what fails stays in the outbox for the scheduled reconciler)."""
+        published, self._outbox = self._outbox, []
+        for seen in self.changes.seen:
+            self._collect(seen)
+        self._outbox += published
         self._stage_facts()
-        staged, outbox = self._staged, self._outbox
-        self._staged, self._outbox = [], []
+        staged, outbox = self.changes.writes, self._outbox
+        self.changes.clear()
+        self._outbox = []
         if staged or outbox:
             self._write(staged, outbox)
         if outbox:
             self.relay.try_deliver(outbox)
         # Written: the facts are true now (a refused or failed write counts nothing).
-        count_committed((r.payload["detail_type"], r.payload["detail"]) for r in outbox if r.kind == "EVENT")
+        count_committed((r.payload["detail_type"], r.payload["detail"]) for r in outbox if r.kind is OutboxKind.EVENT)
 
     def _stage_facts(self) -> None:
         """Each fact once, with the change that makes it true: every fact comes from a versioned

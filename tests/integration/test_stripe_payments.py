@@ -18,6 +18,7 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 
 from chalicelib.adapters.stripe_payments import StripePayments
+from chalicelib.domain.ledger import RefundStatus
 from chalicelib.domain.money import Money
 from chalicelib.ports import InvalidWebhook, PaymentUnavailable, RefundOrder, RefundReceipt
 
@@ -150,9 +151,9 @@ def test_a_charge_reference_goes_as_charge_and_succeeded_maps_to_succeeded(fake,
 
 
 @pytest.mark.parametrize("status, reason, expected", [
-    ("requires_action", None, RefundReceipt("PENDING", "re_3PqL0x2eZvKYlo2C1a8ZbHk4", None)),
-    ("failed", "lost_or_stolen_card", RefundReceipt("FAILED", "re_3PqL0x2eZvKYlo2C1a8ZbHk4", "lost_or_stolen_card")),
-    ("canceled", None, RefundReceipt("FAILED", "re_3PqL0x2eZvKYlo2C1a8ZbHk4", "canceled")),
+    ("requires_action", None, RefundReceipt(RefundStatus.PENDING, "re_3PqL0x2eZvKYlo2C1a8ZbHk4", None)),
+    ("failed", "lost_or_stolen_card", RefundReceipt(RefundStatus.FAILED, "re_3PqL0x2eZvKYlo2C1a8ZbHk4", "lost_or_stolen_card")),
+    ("canceled", None, RefundReceipt(RefundStatus.FAILED, "re_3PqL0x2eZvKYlo2C1a8ZbHk4", "canceled")),
 ])
 def test_the_other_refund_statuses_map_onto_receipts(fake, stripe_payments, status, reason, expected):
     fake.answer(Reply(body=json.dumps({**recorded("refund_pending.json"), "status": status,

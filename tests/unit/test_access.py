@@ -23,13 +23,13 @@ from typing import Any
 import pytest
 
 from chalicelib.api import requests as parse
-from chalicelib.domain.catalog import Reason, Solution
+from chalicelib.domain.catalog import Decision, Reason, ReturnProblem, Solution
 from chalicelib.domain.disputes import QueueFilter, Status
 from chalicelib.domain.errors import DomainError, Forbidden, NotFound
 from chalicelib.domain.evidence import ACCEPTED, PENDING_UPLOAD
 from chalicelib.domain.identity import Identity
 from chalicelib.domain.money import Money
-from chalicelib.domain.orders import EscrowStatus, OrderStatus
+from chalicelib.domain.orders import EscrowStatus, OrderStatus, ScanStatus
 from chalicelib.services import Services
 from chalicelib.services import commands as c
 from tests.support import T0, order_body
@@ -147,7 +147,7 @@ MATRIX: tuple[Row, ...] = (
         lambda s, who, ctx: s.orders.ship(who, c.ShipOrder(ctx["order_id"], "CP", "CN123")), only("seller"),
         lambda r, ctx, caller: r.status is OrderStatus.SHIPPED),
     Row("POST /orders/{order_id}/tracking-events", "orders.record_scan", lambda w: w.shipped(),
-        lambda s, who, ctx: s.orders.record_scan(who, c.RecordScan(ctx["order_id"], "DELIVERED", T0)), only("service"),
+        lambda s, who, ctx: s.orders.record_scan(who, c.RecordScan(ctx["order_id"], ScanStatus.DELIVERED, T0)), only("service"),
         lambda r, ctx, caller: r.status is OrderStatus.DELIVERED),
     Row("POST /orders/{order_id}/confirm-receipt", "orders.confirm_receipt", lambda w: w.shipped(),
         lambda s, who, ctx: s.orders.confirm_receipt(who, c.ConfirmReceipt(ctx["order_id"])), only("buyer"),
@@ -203,10 +203,10 @@ MATRIX: tuple[Row, ...] = (
         lambda s, who, ctx: s.disputes.moderation_queue(who, QueueFilter(), PAGE), group_only("moderator"),
         lambda r, ctx, caller: ids(r) == [ctx["dispute_id"]]),
     Row("POST /disputes/{dispute_id}/decision", "disputes.decide", lambda w: w.escalated(),
-        lambda s, who, ctx: s.disputes.decide(who, c.Decide(ctx["dispute_id"], None, "REFUND_FULL", None,
+        lambda s, who, ctx: s.disputes.decide(who, c.Decide(ctx["dispute_id"], None, Decision.REFUND_FULL, None,
                                                              "The photos show a blue dress, not a red one")),
         only("moderator"), lambda r, ctx, caller: r.status is Status.RESOLVED
-        and (r.resolution or {}).get("outcome") == "REFUND_FULL"),
+        and (r.resolution.to_dict() if r.resolution else {}).get("outcome") == "REFUND_FULL"),
     Row("POST /disputes/{dispute_id}/claim", "disputes.claim", lambda w: w.escalated(),
         lambda s, who, ctx: s.disputes.claim(who, c.ClaimCase(ctx["dispute_id"])), only("moderator"),
         lambda r, ctx, caller: r.assignment is not None and r.assignment.moderator_id == MODERATOR.sub),
@@ -224,14 +224,14 @@ MATRIX: tuple[Row, ...] = (
         lambda s, who, ctx: s.notes.list(who, ctx["dispute_id"], PAGE), only("moderator"),
         lambda r, ctx, caller: r == ([], None)),
     Row("POST /disputes/{dispute_id}/contest-return", "disputes.contest_return", lambda w: w.return_in_transit(),
-        lambda s, who, ctx: s.disputes.contest_return(who, c.ContestReturn(ctx["dispute_id"], None, "EMPTY_BOX",
+        lambda s, who, ctx: s.disputes.contest_return(who, c.ContestReturn(ctx["dispute_id"], None, ReturnProblem.EMPTY_BOX,
                                                                            "The box came back empty")),
         only("seller"), lambda r, ctx, caller: r.status is Status.ESCALATED),
     Row("POST /sandbox/disputes/{dispute_id}/expire-deadline", "sandbox.expire_deadline",
         lambda w: w.awaiting_seller(), lambda s, who, ctx: s.sandbox.expire_deadline(who, ctx["dispute_id"]),
         READ_BY_PARTIES, lambda r, ctx, caller: r.status is Status.RESOLVED),
     Row("POST /sandbox/orders/{order_id}/carrier-scans", "sandbox.carrier_scan", lambda w: w.shipped(),
-        lambda s, who, ctx: s.sandbox.carrier_scan(who, c.SimulateScan(ctx["order_id"], "DELIVERED")),
+        lambda s, who, ctx: s.sandbox.carrier_scan(who, c.SimulateScan(ctx["order_id"], ScanStatus.DELIVERED)),
         only("buyer", "seller"), lambda r, ctx, caller: r.status is OrderStatus.DELIVERED),
     Row("POST /sandbox/orders/{order_id}/refunds/{refund_id}/settle", "sandbox.settle_refund",
         lambda w: w.refunded(), lambda s, who, ctx: s.sandbox.settle_refund(who, c.SimulateSettlement(
@@ -382,7 +382,7 @@ def test_the_moderation_queue_is_for_moderators_only(world: World, caller: str) 
 def test_only_services_report_tracking_events(world: World, caller: str, refused: type[DomainError]) -> None:
     """Parties and moderators are refused (403); a stranger does not learn the order exists (404)."""
     ctx = world.shipped()
-    scan = c.RecordScan(ctx["order_id"], "DELIVERED", T0)
+    scan = c.RecordScan(ctx["order_id"], ScanStatus.DELIVERED, T0)
     before = world.snapshot()
 
     err = refusal(lambda: world.services.orders.record_scan(CALLERS[caller], scan))

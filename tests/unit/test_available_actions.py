@@ -15,12 +15,12 @@ from hypothesis import strategies as st
 from app import app  # its routes declare the actions (api/routing.py ACTIONS)
 from chalicelib.api import requests as parse
 from chalicelib.api.routing import action_for
-from chalicelib.domain.catalog import Reason, Solution
+from chalicelib.domain.catalog import Decision, Reason, ReturnProblem, Solution
 from chalicelib.domain.disputes import TRANSITIONS, Actor
 from chalicelib.domain.errors import DomainError, RuleViolation
 from chalicelib.domain.identity import Identity
 from chalicelib.domain.money import Money
-from chalicelib.domain.orders import OrderCommand
+from chalicelib.domain.orders import OrderCommand, ScanStatus
 from chalicelib.services import access
 from chalicelib.services import commands as c
 from tests.support import order_body
@@ -57,7 +57,7 @@ def play(w: World, move: str) -> None:
 
     steps: dict[str, Callable[[], Any]] = {
         "ship": lambda: s.orders.ship(SELLER, c.ShipOrder("o-1", "CP", "CN1")),
-        "deliver": lambda: s.orders.record_scan(SERVICE, c.RecordScan("o-1", "DELIVERED", w.clock.now())),
+        "deliver": lambda: s.orders.record_scan(SERVICE, c.RecordScan("o-1", ScanStatus.DELIVERED, w.clock.now())),
         "open_photo_reason": lambda: dispute(Reason.NOT_AS_DESCRIBED, Solution.REFUND_PARTIAL),
         "open_not_received": lambda: dispute(Reason.NOT_RECEIVED, Solution.REFUND_FULL),
         "open_return": lambda: dispute(Reason.DAMAGED_OR_DEFECTIVE, Solution.RETURN_AND_REFUND),
@@ -70,15 +70,15 @@ def play(w: World, move: str) -> None:
         "seller_escalates": lambda: s.disputes.escalate(SELLER, c.Escalate(did or "", None, None)),
         "buyer_photo": lambda: w.upload_photo(did or ""),
         "buyer_escalates": lambda: s.disputes.escalate(BUYER, c.Escalate(did or "", None, None)),
-        "decide_refund": lambda: s.disputes.decide(MODERATOR, c.Decide(did or "", None, "REFUND_FULL", None,
+        "decide_refund": lambda: s.disputes.decide(MODERATOR, c.Decide(did or "", None, Decision.REFUND_FULL, None,
                                                                         "Because of the photos")),
-        "decide_return": lambda: s.disputes.decide(MODERATOR, c.Decide(did or "", None, "RETURN_AND_REFUND", None,
+        "decide_return": lambda: s.disputes.decide(MODERATOR, c.Decide(did or "", None, Decision.RETURN_AND_REFUND, None,
                                                                         "Send it back please")),
-        "decide_rejected": lambda: s.disputes.decide(MODERATOR, c.Decide(did or "", None, "REJECTED", None,
+        "decide_rejected": lambda: s.disputes.decide(MODERATOR, c.Decide(did or "", None, Decision.REJECTED, None,
                                                                           "As listed, no refund")),
         "ship_return": lambda: s.disputes.ship_return(BUYER, c.ShipReturn(did or "", None, "CP", "R1")),
         "confirm_return": lambda: s.disputes.confirm_return(SELLER, c.ConfirmReturn(did or "", None)),
-        "contest_return": lambda: s.disputes.contest_return(SELLER, c.ContestReturn(did or "", None, "EMPTY_BOX",
+        "contest_return": lambda: s.disputes.contest_return(SELLER, c.ContestReturn(did or "", None, ReturnProblem.EMPTY_BOX,
                                                                                      "Nothing inside")),
         "cancel": lambda: s.disputes.cancel(BUYER, c.Cancel(did or "", None, None)),
         "time_passes": lambda: w.clock.advance(days=3),
@@ -141,10 +141,10 @@ def catalogue(w: World, who: Identity) -> dict[tuple[str, tuple[tuple[str, str],
         ("reject", ()): lambda: s.disputes.reject(who, c.RejectRequest(did, None, "No, it is as listed")),
         ("escalate", ()): lambda: s.disputes.escalate(who, c.Escalate(did, None, None)),
         ("cancel", ()): lambda: s.disputes.cancel(who, c.Cancel(did, None, None)),
-        ("decide", ()): lambda: s.disputes.decide(who, c.Decide(did, None, "REFUND_FULL", None, "Decided on the facts")),
+        ("decide", ()): lambda: s.disputes.decide(who, c.Decide(did, None, Decision.REFUND_FULL, None, "Decided on the facts")),
         ("ship_return", ()): lambda: s.disputes.ship_return(who, c.ShipReturn(did, None, "CP", "R2")),
         ("confirm_return", ()): lambda: s.disputes.confirm_return(who, c.ConfirmReturn(did, None)),
-        ("contest_return", ()): lambda: s.disputes.contest_return(who, c.ContestReturn(did, None, "WRONG_ITEM",
+        ("contest_return", ()): lambda: s.disputes.contest_return(who, c.ContestReturn(did, None, ReturnProblem.WRONG_ITEM,
                                                                                         "Not what I sent")),
         ("upload_evidence", ()): lambda: s.evidence.request_upload(who, c.RequestUpload(did, "a.jpg", "image/jpeg",
                                                                                          len(jpeg()))),

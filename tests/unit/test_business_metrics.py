@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from chalicelib.adapters.memory import FakeUnitOfWork
-from chalicelib.domain.catalog import Reason, Solution
+from chalicelib.domain.catalog import Decision, Reason, Solution
 from chalicelib.domain.errors import ConcurrentModification, DomainError
 from chalicelib.domain.timers import TimerCommand
 from chalicelib.inspection import OTHER_REASON, REASONS
@@ -77,7 +77,7 @@ def test_refused_and_rolled_back_commands_count_nothing(world: World, capsys: py
     refused = [
         lambda: world.services.disputes.cancel(SELLER, c.Cancel(did, None, None)),  # not the seller's to cancel
         lambda: world.services.disputes.escalate(BUYER, c.Escalate(did, None, None)),  # not in this phase
-        lambda: world.services.disputes.decide(MODERATOR, c.Decide(did, None, "REFUND_FULL", None, "Too early")),
+        lambda: world.services.disputes.decide(MODERATOR, c.Decide(did, None, Decision.REFUND_FULL, None, "Too early")),
         lambda: world.services.disputes.open(BUYER, c.OpenDispute(  # one open dispute per order
             ctx["order_id"], world.dispute(did).reason, "Again", Solution.REFUND_FULL, None, ())),
     ]
@@ -120,7 +120,7 @@ def test_escalation_by_a_party_or_by_the_negotiation_deadline_and_a_moderators_d
         world: World, capsys: pytest.CaptureFixture[str]) -> None:
     ctx = world.escalated()
     assert emitted(capsys) == only(DisputesOpened=1, DisputesEscalated=1)
-    world.services.disputes.decide(MODERATOR, c.Decide(ctx["dispute_id"], None, "REFUND_FULL", None,
+    world.services.disputes.decide(MODERATOR, c.Decide(ctx["dispute_id"], None, Decision.REFUND_FULL, None,
                                                        "The photos show the wrong colour."))
     assert emitted(capsys) == only(DisputesDecided=1, RefundsRequested=1)
 

@@ -15,11 +15,12 @@ import pytest
 import app  # noqa: F401  (its routes declare the actions views list: api/routing.py ACTIONS)
 from chalicelib.api import requests as parse
 from chalicelib.api import views
-from chalicelib.domain.catalog import Fault, Reason, Solution
+from chalicelib.domain.catalog import Decision, Fault, Reason, Solution
 from chalicelib.domain.disputes import QueueFilter, Status
 from chalicelib.domain.errors import Conflict, Forbidden
 from chalicelib.domain.identity import Identity
 from chalicelib.domain.money import Money
+from chalicelib.domain.orders import ScanStatus
 from chalicelib.domain.policy import Policy
 from chalicelib.domain.timefmt import fmt
 from chalicelib.services import commands as c
@@ -33,7 +34,7 @@ RATIONALE = "The photos show a different colour from the listing."
 
 def decide(w: World, who: Identity, did: str, outcome: str = "REFUND_FULL", fault: Fault | None = None,
            amount: Any = None) -> Any:
-    return w.services.disputes.decide(who, c.Decide(did, None, outcome, amount, RATIONALE, fault))
+    return w.services.disputes.decide(who, c.Decide(did, None, Decision(outcome), amount, RATIONALE, fault))
 
 
 def refused(run: Callable[[], Any]) -> Any:
@@ -133,7 +134,7 @@ def test_a_claim_raced_by_a_write_that_lands_first_is_refused_at_commit(world: W
         d = uow.disputes.get(did)
         assert d is not None and d.holder(world.clock.now()) is None
         svc.claim(OTHER, c.ClaimCase(did))  # meanwhile a colleague takes it
-        d.decide("REFUND_FULL", None, RATIONALE, world.clock.now(), world.policy, by=MODERATOR.sub)
+        d.decide(Decision.REFUND_FULL, None, RATIONALE, world.clock.now(), world.policy, by=MODERATOR.sub)
         uow.disputes.save(d, claimant=MODERATOR.sub)
         with pytest.raises(Conflict) as err:
             uow.commit()
@@ -200,7 +201,7 @@ def escalate_another(w: World, order_id: str) -> str:
     """One more escalated case, on a new order of the same buyer and seller."""
     w.services.orders.register(SERVICE, parse.register_order(order_body(order_id)))
     w.services.orders.ship(SELLER, c.ShipOrder(order_id, "CP", "CN9"))
-    w.services.orders.record_scan(SERVICE, c.RecordScan(order_id, "DELIVERED", w.clock.now()))
+    w.services.orders.record_scan(SERVICE, c.RecordScan(order_id, ScanStatus.DELIVERED, w.clock.now()))
     d = w.services.disputes.open(BUYER, c.OpenDispute(order_id, Reason.NOT_AS_DESCRIBED, "Ordered red, received blue",
                                                       Solution.REFUND_FULL, None, ()))
     w.services.disputes.make_offer(SELLER, c.MakeOffer(d.dispute_id, None, Solution.REFUND_PARTIAL, _money(300), None))
@@ -260,7 +261,7 @@ def resolved_fault(w: World, did: str) -> str:
         assert d.resolution is None
         return Fault.NONE.value
     assert d.status is Status.RESOLVED and d.resolution is not None
-    return str(d.resolution["fault"])
+    return str(d.resolution.to_dict()["fault"])
 
 
 def by_moderator(outcome: str, then: Callable[[World, str], None] = lambda w, did: None) -> Callable[[World], str]:

@@ -8,6 +8,7 @@ from chalicelib.domain.disputes import PHASES, TRANSITIONS, Actor, Command, Disp
 from chalicelib.domain.errors import Conflict, Forbidden, NotFound, RuleViolation
 from chalicelib.domain.money import Money
 from chalicelib.domain.policy import Policy
+from chalicelib.domain.timers import TimerCommand
 from tests.support import T0
 
 POLICY = Policy()
@@ -67,7 +68,7 @@ def test_seller_accepting_the_request_resolves_with_that_refund():
     d = opened()
     d.accept(S, d.offers[0].offer_id, T0, POLICY)
     assert d.status is Status.RESOLVED
-    assert d.resolution["outcome"] == "REFUND_PARTIAL" and d.resolution["decided_by"] == "seller"
+    assert d.resolution.to_dict()["outcome"] == "REFUND_PARTIAL" and d.resolution.to_dict()["decided_by"] == "seller"
     assert d.settlement()[:2] == ("REFUND_PARTIAL", Money(500, USD))
     assert d.refund["status"] == "PENDING" and d.refund["amount"] == {"amount": 500, "currency": USD}
 
@@ -116,7 +117,7 @@ def test_accepting_return_and_refund_waits_for_the_return_then_pays_on_receipt()
     d.ship_return(B, "CP", "RR1", T0, POLICY)
     assert d.status is Status.RETURN_IN_TRANSIT and d.deadlines(POLICY, T0)[0]["actor"] == "seller"
     d.confirm_return(S, T0, POLICY)
-    assert d.status is Status.RESOLVED and d.resolution["outcome"] == "REFUND_FULL"
+    assert d.status is Status.RESOLVED and d.resolution.to_dict()["outcome"] == "REFUND_FULL"
     assert d.settlement()[1] == Money(2000, USD)
 
 
@@ -124,7 +125,7 @@ def test_accepting_resend_resolves_and_keeps_the_escrow_held():
     d = negotiating()
     offer = d.make_offer(S, Solution.RESEND, None, "Sending another", T0, POLICY)
     d.accept(B, offer.offer_id, T0, POLICY)
-    assert d.resolution["outcome"] == "RESEND" and d.settlement() == ("RESEND", None, None) and d.refund is None
+    assert d.resolution.to_dict()["outcome"] == "RESEND" and d.settlement() == ("RESEND", None, None) and d.refund is None
 
 
 def test_escalation_is_only_from_negotiation():
@@ -143,7 +144,7 @@ def test_only_moderators_decide_and_a_decision_needs_escalation():
     with pytest.raises(Conflict):
         negotiating().decide("REJECTED", None, "Photos show the listed colour.", T0, POLICY, by="m-1")
     d.decide("REFUND_PARTIAL", Money(700, USD), "Colour differs slightly from the listing.", T0, POLICY, by="m-1")
-    assert d.resolution == {"outcome": "REFUND_PARTIAL", "amount": {"amount": 700, "currency": USD},
+    assert d.resolution.to_dict() == {"outcome": "REFUND_PARTIAL", "amount": {"amount": 700, "currency": USD},
                             "decided_by": "moderator", "rationale": "Colour differs slightly from the listing.",
                             "resolved_at": "2026-11-01T12:00:00Z", "fault": "SELLER"}
 
@@ -169,7 +170,7 @@ def test_seller_silence_grants_the_buyers_request():
     with pytest.raises(Conflict):
         d.expire("SELLER_RESPONSE", T0 + timedelta(days=6), POLICY)
     d.expire("SELLER_RESPONSE", T0 + timedelta(days=7), POLICY)
-    assert d.status is Status.RESOLVED and d.resolution["decided_by"] == "system"
+    assert d.status is Status.RESOLVED and d.resolution.to_dict()["decided_by"] == "system"
     assert d.settlement()[:2] == ("REFUND_PARTIAL", Money(500, USD))
 
 
@@ -201,13 +202,13 @@ def test_a_return_never_shipped_closes_for_the_seller_and_one_never_confirmed_pa
     d.decide("RETURN_AND_REFUND", None, "Item must come back for inspection.", T0, POLICY, by="m-1")
     later = T0 + timedelta(days=10)
     d.expire("RETURN_SHIPMENT", later, POLICY)
-    assert d.resolution["outcome"] == "REJECTED"
+    assert d.resolution.to_dict()["outcome"] == "REJECTED"
 
     d = escalated()
     d.decide("RETURN_AND_REFUND", None, "Item must come back for inspection.", T0, POLICY, by="m-1")
     d.ship_return(B, "CP", "RR1", T0, POLICY)
     d.expire("RETURN_RECEIPT", later, POLICY)
-    assert d.resolution["outcome"] == "REFUND_FULL" and d.resolution["decided_by"] == "system"
+    assert d.resolution.to_dict()["outcome"] == "REFUND_FULL" and d.resolution.to_dict()["decided_by"] == "system"
 
 
 def test_a_timer_for_a_phase_already_left_is_a_conflict():
@@ -234,27 +235,31 @@ def test_the_timeline_records_every_step_and_the_dispute_round_trips():
     assert again.to_dict() == d.to_dict() and again.version == 3
 
 
+def timers(d: Dispute) -> list[TimerCommand]:
+    return [e for e in d.effects if isinstance(e, TimerCommand)]
+
+
 def commands(d: Dispute) -> list[tuple[str, str]]:
-    return [(c.op, c.action) for c in d.timer_commands]
+    return [(c.op, c.action) for c in timers(d)]
 
 
 def test_each_phase_asks_for_its_timer_and_leaving_it_stops_that_timer():
     d = opened()
     d.buyer_visual_evidence = 1
     assert commands(d) == [("START", "SELLER_RESPONSE")]
-    start = d.timer_commands[0]
+    start = timers(d)[0]
     assert start.due_at == T0 + POLICY.seller_response and start.remind_at == start.due_at - POLICY.reminder_before
-    d.timer_commands.clear()
+    d.effects.clear()
     d.reject(S, "no", T0, POLICY)
     assert commands(d) == [("STOP", "SELLER_RESPONSE"), ("START", "NEGOTIATION")]
-    d.timer_commands.clear()
+    d.effects.clear()
     d.make_offer(B, Solution.REFUND_FULL, None, None, T0, POLICY)  # no phase change, no timer change
     assert commands(d) == []
     d.escalate(B, None, T0, POLICY)
-    mediation = d.timer_commands[-1]
+    mediation = timers(d)[-1]
     assert commands(d) == [("STOP", "NEGOTIATION"), ("START", "MEDIATION")]
     assert mediation.remind_at is None  # moderators work from the overdue queue, not reminders
-    d.timer_commands.clear()
+    d.effects.clear()
     d.decide("REJECTED", None, "Tracking shows delivery.", T0, POLICY, by="m-1")
     assert commands(d) == [("STOP", "MEDIATION")]
 
@@ -264,7 +269,7 @@ def test_no_reminder_when_the_deadline_is_closer_than_the_reminder_lead():
     d = Dispute.open(order_id="o", buyer_id="b", seller_id="s", order_total=Money(2000, USD), reason=Reason.WRONG_ITEM,
                      description="Blue, not red", requested=Solution.REFUND_FULL, amount=None, item_ids=[], now=T0,
                      policy=short)
-    assert d.timer_commands[0].remind_at is None
+    assert timers(d)[0].remind_at is None
 
 
 def test_a_timer_waking_a_moment_early_still_expires_the_phase():

@@ -8,10 +8,11 @@ from typing import Any
 import pytest
 
 from chalicelib.api import requests as parse
-from chalicelib.domain.catalog import Reason, Solution
+from chalicelib.domain.catalog import Decision, Reason, Solution
 from chalicelib.domain.disputes import Status
 from chalicelib.domain.errors import DomainError, Forbidden, NotFound, RuleViolation
 from chalicelib.domain.identity import Identity
+from chalicelib.domain.orders import ScanStatus
 from chalicelib.domain.policy import Policy
 from chalicelib.domain.standing import Level, level_of
 from chalicelib.services import commands as c
@@ -43,7 +44,7 @@ def disputed(w: World, order_id: str, buyer: str = "b-1", seller: str = "s-1",
     w.services.orders.ship(person(seller), c.ShipOrder(order_id, "CP", "CN1"))
     w.clock.advance(days=wait_days)
     if delivered:
-        w.services.orders.record_scan(SERVICE, c.RecordScan(order_id, "DELIVERED", w.clock.now()))
+        w.services.orders.record_scan(SERVICE, c.RecordScan(order_id, ScanStatus.DELIVERED, w.clock.now()))
     return w.services.disputes.open(person(buyer), c.OpenDispute(order_id, reason, "Something is wrong here",
                                                                  Solution.REFUND_FULL, None, ()))
 
@@ -132,7 +133,7 @@ def test_buyer_signals_flag_a_frequent_disputer_from_lost_disputes_only(w: World
         d = disputed(w, f"o-{i}", seller=f"s-{i}")
         w.services.disputes.reject(person(f"s-{i}"), c.RejectRequest(d.dispute_id, None, "It was as described"))
         w.services.disputes.escalate(person(f"s-{i}"), c.Escalate(d.dispute_id, None, None))
-        w.services.disputes.decide(MODERATOR, c.Decide(d.dispute_id, None, "REJECTED", None, "Photos show no fault"))
+        w.services.disputes.decide(MODERATOR, c.Decide(d.dispute_id, None, Decision.REJECTED, None, "Photos show no fault"))
         if i == 1:
             assert w.services.moderation.signals(MODERATOR, "b-1").flag.value == "NONE"
     s = w.services.moderation.signals(MODERATOR, "b-1")
@@ -177,9 +178,9 @@ def test_an_active_rule_resolves_a_matching_dispute_at_opening_and_pays_once(w: 
     assert rule.version == 1
     d = disputed(w, "o-1", reason=Reason.NOT_RECEIVED, delivered=False, wait_days=21)  # never scanned since
     assert d.status is Status.RESOLVED
-    assert d.resolution is not None and d.resolution["decided_by"] == "system"
-    assert d.resolution["rule"] == {"rule_id": "never-scanned", "version": 1}
-    assert "never-scanned" in d.resolution["rationale"] and d.resolution["fault"] == "SELLER"
+    assert d.resolution is not None and d.resolution.to_dict()["decided_by"] == "system"
+    assert d.resolution.to_dict()["rule"] == {"rule_id": "never-scanned", "version": 1}
+    assert "never-scanned" in d.resolution.to_dict()["rationale"] and d.resolution.to_dict()["fault"] == "SELLER"
     order = w.order("o-1")
     assert order.escrow.refund_pending.amount == 2000 and order.open_dispute_id is None
     w.services.timers.drain_outbox()
@@ -211,12 +212,12 @@ def test_a_dry_run_changes_nothing_and_its_report_counts_agreement(w: World) -> 
     save(w, ADMIN, "dry", rule_body(mode="DRY_RUN", when={"reasons": ["NOT_AS_DESCRIBED"]}))
     agreed = disputed(w, "o-1")
     assert agreed.status is Status.AWAITING_SELLER and agreed.resolution is None
-    assert agreed.rule_suggestions == [{"rule_id": "dry", "version": 1, "would": "REFUND_FULL"}]
+    assert [s.to_dict() for s in agreed.rule_suggestions] == [{"rule_id": "dry", "version": 1, "would": "REFUND_FULL"}]
     w.services.disputes.accept_offer(person("s-1"), c.AcceptOffer(agreed.dispute_id, None, agreed.offers[0].offer_id))
     refused = disputed(w, "o-2")
     w.services.disputes.reject(person("s-1"), c.RejectRequest(refused.dispute_id, None, "It was as described"))
     w.services.disputes.escalate(person("s-1"), c.Escalate(refused.dispute_id, None, None))
-    w.services.disputes.decide(MODERATOR, c.Decide(refused.dispute_id, None, "REJECTED", None, "No fault found"))
+    w.services.disputes.decide(MODERATOR, c.Decide(refused.dispute_id, None, Decision.REJECTED, None, "No fault found"))
     disputed(w, "o-3")  # still open: matched, not decided yet
     disputed(w, "o-4", reason=Reason.COUNTERFEIT)  # evaluated, not matched
     _, report = w.services.moderation.report(MODERATOR, "dry")
@@ -230,7 +231,7 @@ def test_a_rule_saved_after_a_dispute_opened_never_touches_it(w: World) -> None:
     assert w.services.timers.fired("EXPIRE", {"action": "SELLER_RESPONSE", "dispute_id": d.dispute_id}) == "expired"
     after = w.dispute(d.dispute_id)
     assert after.status is Status.RESOLVED and after.resolution is not None
-    assert after.resolution.get("rule") is None and after.rule_suggestions == []
+    assert after.resolution.to_dict().get("rule") is None and after.rule_suggestions == []
     _, report = w.services.moderation.report(MODERATOR, "counterfeits")
     assert report["evaluated"] == 0
 
@@ -285,6 +286,6 @@ def test_the_order_keeps_every_carrier_scan_oldest_first(w: World) -> None:
     for at, status in [(t + timedelta(hours=5), "IN_TRANSIT"), (t + timedelta(hours=2), "IN_TRANSIT"),
                        (t + timedelta(hours=5), "IN_TRANSIT")]:
         w.clock.current = max(w.clock.now(), at)
-        w.services.orders.record_scan(SERVICE, c.RecordScan("o-1", status, at))
+        w.services.orders.record_scan(SERVICE, c.RecordScan("o-1", ScanStatus(status), at))
     scans = w.order("o-1").shipment.scans  # type: ignore[union-attr]
     assert scans == (("IN_TRANSIT", t + timedelta(hours=2)), ("IN_TRANSIT", t + timedelta(hours=5)))

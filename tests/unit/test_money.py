@@ -10,12 +10,12 @@ import pytest
 
 import app  # noqa: F401  (its routes declare the actions views list: api/routing.py ACTIONS)
 from chalicelib.api import requests as parse
-from chalicelib.domain.catalog import Reason, Solution
+from chalicelib.domain.catalog import Decision, Reason, ReturnProblem, Solution
 from chalicelib.domain.disputes import Status
 from chalicelib.domain.errors import Conflict, InvalidInput, RuleViolation
-from chalicelib.domain.ledger import Entry, EscrowStatus
+from chalicelib.domain.ledger import Entry, EscrowStatus, RefundStatus
 from chalicelib.domain.money import Money
-from chalicelib.domain.orders import OrderStatus
+from chalicelib.domain.orders import OrderStatus, ScanStatus
 from chalicelib.domain.timers import REFUND_RETRY, REFUND_SETTLEMENT, SHIP_BY
 from chalicelib.ports import SettlementNotice
 from chalicelib.services import commands as c
@@ -173,7 +173,7 @@ def test_a_replayed_or_out_of_order_notice_changes_nothing(world: World) -> None
 def test_a_notice_for_an_unknown_refund_is_answered_and_changes_nothing(world: World) -> None:
     ctx = world.refunded()
     before = world.snapshot()
-    notice = SettlementNotice("evt_1", "r-unknown", 1, "sim_re_1", "SUCCEEDED", Money(2000, USD), None, "o-1")
+    notice = SettlementNotice("evt_1", "r-unknown", 1, "sim_re_1", RefundStatus.SUCCEEDED, Money(2000, USD), None, "o-1")
     assert world.services.payments.settle(notice) == "unknown_refund"
     assert world.services.payments.settle(replace(notice, order_id="o-unknown")) == "unknown_refund"
     assert world.snapshot() == before and ctx
@@ -182,7 +182,7 @@ def test_a_notice_for_an_unknown_refund_is_answered_and_changes_nothing(world: W
 def test_a_notice_that_does_not_match_its_refund_moves_no_money_and_asks_for_a_person(world: World) -> None:
     ctx = world.refunded()
     escrow = world.order().escrow
-    notice = SettlementNotice("evt_1", ctx["refund_id"], 1, "sim_re_1", "SUCCEEDED", Money(1, USD), None, "o-1")
+    notice = SettlementNotice("evt_1", ctx["refund_id"], 1, "sim_re_1", RefundStatus.SUCCEEDED, Money(1, USD), None, "o-1")
     assert world.services.payments.settle(notice) == "mismatch"
     refund = world.order().ledger.refund(ctx["refund_id"])
     assert world.order().escrow == escrow and refund.status == "PENDING"
@@ -289,7 +289,7 @@ def test_a_new_attempt_is_held_for_a_person_while_an_earlier_one_is_still_pendin
     ctx = world.refunded()
     [(first, _)] = world.payments.attempts(ctx["refund_id"])
     # A notice says attempt 1 failed while the provider still holds it pending (it will change its mind).
-    said = SettlementNotice("evt_f", ctx["refund_id"], 1, "sim_re_1", "FAILED", Money(2000, USD), "card_declined",
+    said = SettlementNotice("evt_f", ctx["refund_id"], 1, "sim_re_1", RefundStatus.FAILED, Money(2000, USD), "card_declined",
                             "o-1")
     assert world.services.payments.settle(said) == "failed"
     assert timer(world, REFUND_RETRY, order_id="o-1", refund_id=ctx["refund_id"], round=1) == "retried"
@@ -330,7 +330,7 @@ def test_a_failure_after_which_a_retry_could_pay_twice_goes_to_a_person_at_once(
 
 def test_a_webhook_with_a_bad_signature_is_refused_and_a_signed_one_settles(world: World) -> None:
     ctx = world.refunded()
-    payload, headers = world.payments.sign(SettlementNotice("evt_9", ctx["refund_id"], 1, "sim_re_x", "SUCCEEDED",
+    payload, headers = world.payments.sign(SettlementNotice("evt_9", ctx["refund_id"], 1, "sim_re_x", RefundStatus.SUCCEEDED,
                                                             Money(2000, USD), None, "o-1"))
     before = world.snapshot()
     for bad in ({**headers, "X-Sim-Signature": "0" * 64}, {}):
@@ -346,7 +346,7 @@ def test_a_webhook_with_a_bad_signature_is_refused_and_a_signed_one_settles(worl
 
 def test_a_signed_webhook_with_an_attempt_of_1e400_is_refused_as_invalid_and_changes_nothing(world: World) -> None:
     ctx = world.refunded()
-    payload, headers = world.payments.sign(SettlementNotice("evt_9", ctx["refund_id"], 1, "sim_re_x", "SUCCEEDED",
+    payload, headers = world.payments.sign(SettlementNotice("evt_9", ctx["refund_id"], 1, "sim_re_x", RefundStatus.SUCCEEDED,
                                                             Money(2000, USD), None, "o-1"))
     forged = payload.replace(b'"attempt": 1', b'"attempt": 1e400')
     assert forged != payload
@@ -420,7 +420,7 @@ def test_a_late_shipment_moves_the_not_received_window_and_the_release_date_with
 def test_escrow_is_never_auto_released_before_the_buyers_window_closes(world: World) -> None:
     world.shipped()
     world.clock.advance(days=55)
-    world.services.orders.record_scan(SERVICE, c.RecordScan("o-1", "DELIVERED", world.clock.now()))
+    world.services.orders.record_scan(SERVICE, c.RecordScan("o-1", ScanStatus.DELIVERED, world.clock.now()))
     order = world.order()
     assert order.release_at(world.policy) == world.clock.now() + world.policy.dispute_window  # not shipment + 60 d
     world.clock.advance(days=6)
@@ -433,7 +433,7 @@ def test_escrow_is_never_auto_released_before_the_buyers_window_closes(world: Wo
 def test_a_resend_keeps_the_money_held_waits_for_the_replacement_and_pays_once(world: World) -> None:
     ctx = world.awaiting_seller(Solution.RESEND, None)
     d = world.services.disputes.accept_offer(SELLER, c.AcceptOffer(ctx["dispute_id"], None, ctx["offer_id"]))
-    assert (d.resolution or {}).get("outcome") == "RESEND"
+    assert (d.resolution.to_dict() if d.resolution else {}).get("outcome") == "RESEND"
     order = world.order()
     assert order.status is OrderStatus.PAID and order.escrow.still_held == Money(2000, USD)
     assert order.shipment is None and order.shipment_round == 2 and len(order.previous_shipments) == 1
@@ -454,7 +454,7 @@ def test_after_a_resend_the_buyers_window_follows_the_replacement(world: World) 
     world.services.disputes.accept_offer(SELLER, c.AcceptOffer(ctx["dispute_id"], None, ctx["offer_id"]))
     world.clock.advance(days=2)
     world.services.orders.ship(SELLER, c.ShipOrder("o-1", "CP", "REPLACEMENT1"))
-    world.services.orders.record_scan(SERVICE, c.RecordScan("o-1", "DELIVERED", world.clock.now()))
+    world.services.orders.record_scan(SERVICE, c.RecordScan("o-1", ScanStatus.DELIVERED, world.clock.now()))
     e = world.order().eligibility(world.clock.now(), world.policy)
     assert e.can_open and e.closes_at == world.clock.now() + world.policy.dispute_window
     assert [t.round for t in world.timers.stopped if t.action == SHIP_BY] == [1, 2]
@@ -469,7 +469,7 @@ def test_a_moderator_cannot_decide_a_return_of_an_item_never_received(world: Wor
     world.services.disputes.escalate(SELLER, c.Escalate(d.dispute_id, None, None))
     before = world.snapshot()
     with pytest.raises(RuleViolation) as err:
-        world.services.disputes.decide(MODERATOR, c.Decide(d.dispute_id, None, "RETURN_AND_REFUND", None,
+        world.services.disputes.decide(MODERATOR, c.Decide(d.dispute_id, None, Decision.RETURN_AND_REFUND, None,
                                                            "Send it back to the seller please"))
     assert err.value.code == "SOLUTION_NOT_ALLOWED" and world.snapshot() == before
 
@@ -477,12 +477,13 @@ def test_a_moderator_cannot_decide_a_return_of_an_item_never_received(world: Wor
 def test_a_seller_contests_a_return_and_a_moderator_decides_instead_of_the_default_refund(world: World) -> None:
     ctx = world.return_in_transit()
     d = world.dispute(ctx["dispute_id"])
-    assert d.return_shipment == {"carrier": "CP", "tracking_number": "RT123", "shipped_at": "2026-11-01T12:00:00Z"}
-    d = world.services.disputes.contest_return(SELLER, c.ContestReturn(ctx["dispute_id"], None, "EMPTY_BOX",
+    assert d.return_shipment is not None
+    assert d.return_shipment.to_dict() == {"carrier": "CP", "tracking_number": "RT123", "shipped_at": "2026-11-01T12:00:00Z"}
+    d = world.services.disputes.contest_return(SELLER, c.ContestReturn(ctx["dispute_id"], None, ReturnProblem.EMPTY_BOX,
                                                                        "The box came back empty"))
     assert d.status is Status.ESCALATED
     assert timer(world, "RETURN_RECEIPT", dispute_id=ctx["dispute_id"]) == "stale"  # no refund by default
-    d = world.services.disputes.decide(MODERATOR, c.Decide(ctx["dispute_id"], None, "REJECTED", None,
+    d = world.services.disputes.decide(MODERATOR, c.Decide(ctx["dispute_id"], None, Decision.REJECTED, None,
                                                            "The return was an empty box"))
     assert d.status is Status.RESOLVED and world.order().escrow.released == Money(2000, USD)
     assert world.order().refunds == ()

@@ -22,9 +22,11 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from chalicelib.api import requests as parse
-from chalicelib.domain.catalog import Reason, Solution
+from chalicelib.domain.catalog import Decision, Reason, ReturnProblem, Solution
 from chalicelib.domain.errors import DomainError
+from chalicelib.domain.ledger import RefundStatus
 from chalicelib.domain.money import Money
+from chalicelib.domain.orders import ScanStatus
 from chalicelib.domain.policy import Policy
 from chalicelib.ports import SettlementNotice
 from chalicelib.services import commands as c
@@ -77,7 +79,7 @@ class Money_(RuleBasedStateMachine):
         self._try(lambda: self.services.orders.ship(SELLER, c.ShipOrder(order_id, "CP", "CN1")))
         if delivered:
             self._try(lambda: self.services.orders.record_scan(SERVICE, c.RecordScan(
-                order_id, "DELIVERED", self.clock.now())))
+                order_id, ScanStatus.DELIVERED, self.clock.now())))
 
     @rule(order_id=st.sampled_from(ORDERS))
     def confirm_receipt(self, order_id: str) -> None:
@@ -137,7 +139,7 @@ class Money_(RuleBasedStateMachine):
         if dispute_id is not None:
             amount = Money(part, "USD") if outcome == "REFUND_PARTIAL" else None
             self._try(lambda: self.services.disputes.decide(MODERATOR, c.Decide(
-                dispute_id, None, outcome, amount, "A moderator's reasons here")))
+                dispute_id, None, Decision(outcome), amount, "A moderator's reasons here")))
 
     @rule(order_id=st.sampled_from(ORDERS), contest=st.booleans())
     def the_return(self, order_id: str, contest: bool) -> None:
@@ -147,7 +149,7 @@ class Money_(RuleBasedStateMachine):
         self._try(lambda: self.services.disputes.ship_return(BUYER, c.ShipReturn(dispute_id, None, "CP", "R1")))
         if contest:
             self._try(lambda: self.services.disputes.contest_return(SELLER, c.ContestReturn(
-                dispute_id, None, "EMPTY_BOX", "Nothing inside")))
+                dispute_id, None, ReturnProblem.EMPTY_BOX, "Nothing inside")))
         else:
             self._try(lambda: self.services.disputes.confirm_return(SELLER, c.ConfirmReturn(dispute_id, None)))
 
@@ -241,7 +243,7 @@ class Money_(RuleBasedStateMachine):
             return
         notice = self.notices[pick % len(self.notices)]
         if earlier:
-            notice = replace(notice, status="PENDING", failure_reason=None)
+            notice = replace(notice, status=RefundStatus.PENDING, failure_reason=None)
         self._try(lambda: self.services.payments.settle(notice))
 
     @rule(order_id=st.sampled_from(ORDERS))

@@ -9,7 +9,7 @@ from chalicelib.domain.catalog import Reason
 from chalicelib.domain.errors import Conflict, RuleViolation
 from chalicelib.domain.ledger import Entry, EscrowStatus, Ledger
 from chalicelib.domain.money import Money
-from chalicelib.domain.orders import Order, OrderStatus
+from chalicelib.domain.orders import Order, OrderStatus, ScanStatus
 from chalicelib.domain.policy import Policy
 from chalicelib.domain.timefmt import parse
 from tests.support import T0
@@ -219,8 +219,8 @@ def test_a_refund_above_what_is_still_held_or_in_another_currency_is_refused():
 def test_a_scan_dated_beyond_carriers_clock_drift_is_refused_and_changes_nothing() -> None:
     shipped = an_order().ship("CP", "CN1", T0)
     policy = Policy()
-    assert shipped.record_scan("DELIVERED", T0 + policy.scan_clock_skew, T0, policy).status is OrderStatus.DELIVERED
+    assert shipped.record_scan(ScanStatus.DELIVERED, T0 + policy.scan_clock_skew, T0, policy).status is OrderStatus.DELIVERED
     with pytest.raises(RuleViolation) as refused:
-        shipped.record_scan("DELIVERED", T0 + policy.scan_clock_skew + timedelta(seconds=1), T0, policy)
+        shipped.record_scan(ScanStatus.DELIVERED, T0 + policy.scan_clock_skew + timedelta(seconds=1), T0, policy)
     assert refused.value.code == "INVALID_TIMESTAMP"
     assert shipped.status is OrderStatus.SHIPPED and shipped.shipment is not None and shipped.shipment.last_scan_at is None

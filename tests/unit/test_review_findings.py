@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 import app  # noqa: F401  (its routes declare the actions views list: api/routing.py ACTIONS)
+from chalicelib.domain.ledger import RefundStatus
 from chalicelib.domain.money import Money
 from chalicelib.domain.timers import REFUND_RETRY
 from chalicelib.ports import PaymentUnavailable, RefundOrder, RefundReceipt
@@ -75,7 +76,7 @@ def test_an_earlier_attempt_that_exists_at_the_provider_for_another_amount_holds
     attempt 2, the look-up of attempt 1 answers the same FAILED receipt and _earlier_attempts
     takes it for "known to have failed": attempt 2 is sent, a second refund of a refund that
     exists. The rule: a new attempt goes only once every earlier one is known to have failed."""
-    mismatch = RefundReceipt("FAILED", "re_stripe_1", "AMOUNT_OR_CURRENCY_MISMATCH")
+    mismatch = RefundReceipt(RefundStatus.FAILED, "re_stripe_1", "AMOUNT_OR_CURRENCY_MISMATCH")
     sent: list[int] = []
     real_refund = world.payments.refund
 
@@ -125,7 +126,7 @@ def test_a_signed_webhook_with_an_amount_that_is_no_whole_number_is_refused_and_
     from chalicelib.ports import SettlementNotice
 
     ctx = world.refunded()
-    payload, headers = world.payments.sign(SettlementNotice("evt_9", ctx["refund_id"], 1, "sim_re_x", "SUCCEEDED",
+    payload, headers = world.payments.sign(SettlementNotice("evt_9", ctx["refund_id"], 1, "sim_re_x", RefundStatus.SUCCEEDED,
                                                             Money(2000, USD), None, "o-1"))
     forged = payload.replace(b'"amount": 2000', b'"amount": ' + amount)
     assert forged != payload

@@ -9,6 +9,7 @@ from chalicelib.adapters.memory import FakeUnitOfWork
 from chalicelib.domain.disputes import QueueFilter, Status
 from chalicelib.domain.errors import Conflict, NotFound
 from chalicelib.domain.ledger import EscrowStatus
+from chalicelib.domain.orders import ScanStatus
 from chalicelib.domain.timefmt import fmt
 from chalicelib.services import commands as c
 from tests.unit.world import BUYER, MODERATOR, SELLER, World
@@ -17,7 +18,7 @@ from tests.unit.world import BUYER, MODERATOR, SELLER, World
 def test_a_pending_deadline_passes_now_with_its_default_outcome(world: World) -> None:
     ctx = world.awaiting_seller()
     d = world.services.sandbox.expire_deadline(BUYER, ctx["dispute_id"])
-    assert d.status is Status.RESOLVED and (d.resolution or {}).get("decided_by") == "system"
+    assert d.status is Status.RESOLVED and (d.resolution.to_dict() if d.resolution else {}).get("decided_by") == "system"
     assert [t.action for t in world.timers.stopped if t.subject_id == ctx["dispute_id"]] == ["SELLER_RESPONSE"]
     with pytest.raises(Conflict) as err:
         world.services.sandbox.expire_deadline(BUYER, ctx["dispute_id"])
@@ -30,7 +31,7 @@ def test_an_expiry_is_recorded_now_not_at_the_deadline_it_brings_forward(world: 
     now = world.clock.now()
     d = world.services.sandbox.expire_deadline(BUYER, ctx["dispute_id"])
     expired = [e for e in d.timeline if e["event"] == "dispute.deadline_expired"]
-    assert d.updated_at == now and (d.resolution or {}).get("resolved_at") == fmt(now)
+    assert d.updated_at == now and (d.resolution.to_dict() if d.resolution else {}).get("resolved_at") == fmt(now)
     assert [e["at"] for e in expired] == [fmt(now)] and {e["at"] for e in d.timeline[2:]} == {fmt(now)}
 
 
@@ -52,7 +53,7 @@ def test_an_expired_mediation_is_overdue_in_the_queue_and_has_no_deadline_left(w
 
 def test_a_simulated_scan_delivers_the_parcel(world: World) -> None:
     ctx = world.shipped()
-    order = world.services.sandbox.carrier_scan(SELLER, c.SimulateScan(ctx["order_id"], "DELIVERED"))
+    order = world.services.sandbox.carrier_scan(SELLER, c.SimulateScan(ctx["order_id"], ScanStatus.DELIVERED))
     assert order.delivered_at == world.clock.now() and order.eligibility(world.clock.now(), world.policy).can_open
 
 
@@ -78,7 +79,7 @@ def test_without_a_sandbox_its_use_cases_do_not_exist(world: World) -> None:
                               world.policy, world.relay, world.publisher, world.store, world.payments).sandbox
     before = world.snapshot()
     for attempt in (lambda: off.expire_deadline(BUYER, ctx["dispute_id"]),
-                    lambda: off.carrier_scan(BUYER, c.SimulateScan(ctx["order_id"], "DELIVERED")),
+                    lambda: off.carrier_scan(BUYER, c.SimulateScan(ctx["order_id"], ScanStatus.DELIVERED)),
                     lambda: off.settle_refund(BUYER, c.SimulateSettlement(ctx["order_id"], ctx["refund_id"], None))):
         with pytest.raises(NotFound) as err:
             attempt()

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from chalicelib.adapters import memory
-from chalicelib.domain.catalog import Reason, Solution
+from chalicelib.domain.catalog import Decision, Reason, Solution
 from chalicelib.domain.disputes import Status
 from chalicelib.domain.errors import ConcurrentModification, RuleViolation
 from chalicelib.domain.money import Money
@@ -187,7 +187,7 @@ def test_a_sellers_photo_does_not_satisfy_the_buyers_evidence_checklist(world: W
 
 
 @pytest.mark.parametrize("who,command", [
-    (BUYER, lambda d: c.Decide(d, 99, "REFUND_FULL", None, "Because the photos show it")),
+    (BUYER, lambda d: c.Decide(d, 99, Decision.REFUND_FULL, None, "Because the photos show it")),
     (SELLER, lambda d: c.Cancel(d, 99, None)),
 ])
 def test_an_action_that_is_not_the_callers_is_403_even_with_a_stale_version(world: World, who: Any,

@@ -28,7 +28,7 @@ from chalicelib.domain.disputes import Dispute, Status
 from chalicelib.domain.evidence import Evidence
 from chalicelib.domain.identity import Identity
 from chalicelib.domain.money import Money
-from chalicelib.domain.orders import Order
+from chalicelib.domain.orders import Order, ScanStatus
 from chalicelib.domain.policy import Policy
 from chalicelib.relay import OutboxRelay, RefundWorker
 from chalicelib.services import Services
@@ -88,7 +88,7 @@ class World:
 
     def delivered(self) -> Ctx:
         ctx = self.shipped()
-        self.services.orders.record_scan(SERVICE, c.RecordScan(ctx["order_id"], "DELIVERED", T0))
+        self.services.orders.record_scan(SERVICE, c.RecordScan(ctx["order_id"], ScanStatus.DELIVERED, T0))
         return ctx
 
     def awaiting_seller(self, requested: Solution = Solution.REFUND_PARTIAL, amount: int | None = 500) -> Ctx:

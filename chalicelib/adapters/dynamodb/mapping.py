@@ -11,7 +11,7 @@ from ...domain.notes import Note
 from ...domain.orders import Order
 from ...domain.policy import Policy
 from ...domain.timefmt import fmt, parse
-from ...ports import OutboxRecord
+from ...ports import OutboxKind, OutboxRecord
 from .models import EVIDENCE_SHARDS, OUTBOX_SHARDS, RELEASE_SHARDS, Tables
 
 
@@ -131,9 +131,9 @@ def evidence_from(item: Any) -> Evidence:
 
 
 def outbox_item(t: Tables, record: OutboxRecord) -> Any:
-    return t.outbox(record.outbox_id, kind=record.kind, payload=record.payload, created_at=fmt(record.created_at),
+    return t.outbox(record.outbox_id, kind=record.kind.value, payload=record.payload, created_at=fmt(record.created_at),
                     shard=f"P#{shard(record.outbox_id, OUTBOX_SHARDS)}")
 
 
 def outbox_from(item: Any) -> OutboxRecord:
-    return OutboxRecord(item.outbox_id, item.kind, item.payload.as_dict(), parse(item.created_at))
+    return OutboxRecord(item.outbox_id, OutboxKind(item.kind), item.payload.as_dict(), parse(item.created_at))

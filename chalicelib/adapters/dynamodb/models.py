@@ -77,7 +77,7 @@ def make_tables(names: dict[str, str], region_name: str) -> Tables:
         # index moderators work from, oldest first.
         attention_queue = UnicodeAttribute(null=True)
         attention_since = UnicodeAttribute(null=True)
-        doc = MapAttribute()  # type: ignore[var-annotated]
+        doc: MapAttribute[str, Any] = MapAttribute()  # type: ignore[no-untyped-call]
         version = VersionAttribute()
 
         by_buyer = _gsi("by_buyer", "buyer_id", "created_at")
@@ -109,7 +109,7 @@ def make_tables(names: dict[str, str], region_name: str) -> Tables:
         claim_moderator = UnicodeAttribute(null=True)
         claimed_at = UnicodeAttribute(null=True)
         claim_expires_at = UnicodeAttribute(null=True)
-        doc = MapAttribute()  # type: ignore[var-annotated]
+        doc: MapAttribute[str, Any] = MapAttribute()  # type: ignore[no-untyped-call]
         version = VersionAttribute()
 
         by_buyer = _gsi("by_buyer", "buyer_id", "created_at")
@@ -169,8 +169,8 @@ def make_tables(names: dict[str, str], region_name: str) -> Tables:
         members = UnicodeSetAttribute(null=True)  # a seller's defects: [buyer, order] as JSON
         rule_version = NumberAttribute(null=True)
         reversals = NumberAttribute(null=True)  # on a fact's marker: 1 once the fact was subtracted
-        doc = MapAttribute(null=True)  # type: ignore[var-annotated]
-        ended = MapAttribute(null=True)  # type: ignore[var-annotated,no-untyped-call,unused-ignore]  # a dispute's record: its end
+        doc: MapAttribute[str, Any] = MapAttribute(null=True)  # type: ignore[no-untyped-call]
+        ended: MapAttribute[str, Any] = MapAttribute(null=True)  # type: ignore[no-untyped-call]  # a dispute's record: its end
 
     class OutboxModel(Model):
         """Pending work for the outside world; see ports.OutboxRecord. Deleted once done."""
@@ -180,7 +180,7 @@ def make_tables(names: dict[str, str], region_name: str) -> Tables:
 
         outbox_id = UnicodeAttribute(hash_key=True)
         kind = UnicodeAttribute()
-        payload = MapAttribute()  # type: ignore[var-annotated]
+        payload: MapAttribute[str, Any] = MapAttribute()  # type: ignore[no-untyped-call]
         created_at = UnicodeAttribute()
         shard = UnicodeAttribute()
 
@@ -196,7 +196,7 @@ def make_tables(names: dict[str, str], region_name: str) -> Tables:
         dispute_id = UnicodeAttribute(hash_key=True)
         evidence_id = UnicodeAttribute(range_key=True)
         status = UnicodeAttribute(null=True)
-        doc = MapAttribute(null=True)  # type: ignore[var-annotated]
+        doc: MapAttribute[str, Any] = MapAttribute(null=True)  # type: ignore[no-untyped-call]
         # Set only while an upload is awaited or processed (``Evidence.attention_at``): a sparse
         # index for the sweep that expires unused slots and fails stuck ones.
         pending_shard = UnicodeAttribute(null=True)

@@ -20,8 +20,7 @@ from ...domain.policy import Policy
 from ...domain.rules import CASES, REPORT_COUNTS, Rule, case_key, rule_key, version_bucket
 from ...domain.standing import LEVEL_KEY, Bucket, Fact, Level, merge, reversal, seller_key
 from ...domain.timefmt import fmt
-from ...ports import OrderExists, OutboxRecord, Page
-from ...services.unit_of_work import UnitOfWork
+from ...ports import Changes, OrderExists, OutboxRecord, Page
 from . import mapping
 from .models import EVIDENCE_SHARDS, OUTBOX_SHARDS, RELEASE_SHARDS, Tables
 from .pagination import query_page, query_shards
@@ -46,9 +45,9 @@ def _closed() -> Conflict:
 
 
 class _Repo:
-    def __init__(self, tables: Tables, uow: UnitOfWork, policy: Policy) -> None:
+    def __init__(self, tables: Tables, changes: Changes, policy: Policy) -> None:
         self.t = tables
-        self.uow = uow
+        self.changes = changes
         self.policy = policy
 
     def _dispute_open(self, dispute_id: str, claimant: str | None = None) -> Write:
@@ -59,7 +58,7 @@ class _Repo:
         condition = m.status.is_in(*OPEN_STATUSES)
         if claimant is None:
             return Write("check", m, _closed, key=(dispute_id,), condition=condition)
-        now = self.uow.now()
+        now = self.changes.now()
         return Write("check", m, self._claim_refusal(dispute_id, claimant, now, _closed), key=(dispute_id,),
                      condition=condition & _free_for(m, claimant, now))
 
@@ -122,29 +121,27 @@ class DynamoOrders(_Repo):
 
     def add(self, order: Order, fingerprint: str) -> Order:
         # version is None: PynamoDB conditions the put on the item not existing
-        self.uow.stage(Write("put", mapping.new_order_item(self.t, order, fingerprint, self.policy),
-                             lambda: OrderExists(order.order_id)))
-        self.uow.collect_order(order, registered=True)
-        return replace(order, version=1, effects=())
+        self.changes.stage(Write("put", mapping.new_order_item(self.t, order, fingerprint, self.policy),
+                                 lambda: OrderExists(order.order_id)))
+        return self.changes.saw_order(replace(order, version=None), registered=True)
 
     def save(self, order: Order) -> Order:
         item, actions = mapping.order_update(self.t, order, self.policy)
-        self.uow.stage(Write("update", item, lambda: _stale("order"), actions=actions))
-        self.uow.collect_order(order)
-        return replace(order, version=(order.version or 0) + 1, effects=())
+        self.changes.stage(Write("update", item, lambda: _stale("order"), actions=actions))
+        return self.changes.saw_order(order)
 
-    def list_for(self, role: str, party_id: str, limit: int, cursor: str | None) -> Page:
+    def list_for(self, role: str, party_id: str, limit: int, cursor: str | None) -> Page[Order]:
         index = self.t.orders.by_buyer if role == "buyer" else self.t.orders.by_seller
         items, nxt = query_page(index, party_id, ("order_id", f"{role}_id", "created_at"), limit, cursor, forward=False)
         return [mapping.order_from(i) for i in items], nxt
 
-    def needing_attention(self, limit: int, cursor: str | None) -> Page:
+    def needing_attention(self, limit: int, cursor: str | None) -> Page[Order]:
         m = self.t.orders
         items, nxt = query_page(m.needing_attention, "REFUNDS", ("order_id", "attention_queue", "attention_since"),
                                 limit, cursor, forward=True)
         return [mapping.order_from(i) for i in items], nxt
 
-    def due_for_release(self, now: datetime, limit: int, cursor: str | None = None) -> Page:
+    def due_for_release(self, now: datetime, limit: int, cursor: str | None = None) -> Page[Order]:
         # The cursor is (shard, DynamoDB's LastEvaluatedKey in it): the sweep reads each shard once,
         # page after page, never from its start again (4.55 items read per release at 1,000 due of
         # 10,000 when every pass re-read every shard; 1.0 now).
@@ -166,17 +163,16 @@ class DynamoDisputes(_Repo):
     def save(self, dispute: Dispute, claimant: str | None = None) -> Dispute:
         item, actions = mapping.dispute_update(self.t, dispute)
         if claimant is None:
-            self.uow.stage(Write("update", item, lambda: _stale("dispute"), actions=actions))
+            self.changes.stage(Write("update", item, lambda: _stale("dispute"), actions=actions))
         else:
-            now = self.uow.now()
-            self.uow.stage(Write("update", item, self._claim_refusal(dispute.dispute_id, claimant, now,
+            now = self.changes.now()
+            self.changes.stage(Write("update", item, self._claim_refusal(dispute.dispute_id, claimant, now,
                                                                      lambda: _stale("dispute")),
                                  actions=actions, condition=_free_for(self.t.disputes, claimant, now)))
         dispute.version = (dispute.version or 0) + 1
-        self.uow.collect(dispute, dispute.version)
-        return dispute
+        return self.changes.saw_dispute(dispute)
 
-    def list_for(self, role: str, party_id: str, status: str | None, limit: int, cursor: str | None) -> Page:
+    def list_for(self, role: str, party_id: str, status: str | None, limit: int, cursor: str | None) -> Page[Dispute]:
         m = self.t.disputes
         index = m.by_buyer if role == "buyer" else m.by_seller
         extra = {"filter_condition": m.status == status} if status else {}
@@ -184,7 +180,7 @@ class DynamoDisputes(_Repo):
                                 forward=False, **extra)
         return [mapping.dispute_from(i) for i in items], nxt
 
-    def escalated(self, which: QueueFilter, now: datetime, limit: int, cursor: str | None) -> Page:
+    def escalated(self, which: QueueFilter, now: datetime, limit: int, cursor: str | None) -> Page[Dispute]:
         m = self.t.disputes
         condition = _queue_condition(m, which, now)
         extra: dict[str, Any] = {} if condition is None else {"filter_condition": condition}
@@ -200,7 +196,7 @@ class DynamoDisputes(_Repo):
         def not_escalated() -> Exception:
             return Conflict("only an escalated case can be claimed", code="INVALID_STATE")
 
-        self.uow.stage(Write(
+        self.changes.stage(Write(
             "update", c(dispute.dispute_id), self._claim_refusal(dispute.dispute_id, a.moderator_id, now, not_escalated),
             actions=[c.claim_moderator.set(a.moderator_id), c.claimed_at.set(fmt(a.claimed_at)),
                      c.claim_expires_at.set(fmt(a.expires_at))],
@@ -208,8 +204,8 @@ class DynamoDisputes(_Repo):
 
     def release(self, dispute: Dispute, moderator_id: str) -> None:
         c = self.t.dispute_counters
-        now = self.uow.now()
-        self.uow.stage(Write(
+        now = self.changes.now()
+        self.changes.stage(Write(
             "update", c(dispute.dispute_id), self._claim_refusal(dispute.dispute_id, moderator_id, now,
                                                                  lambda: _stale("claim")),
             actions=[c.claim_moderator.remove(), c.claimed_at.remove(), c.claim_expires_at.remove()],
@@ -218,20 +214,20 @@ class DynamoDisputes(_Repo):
 
 class DynamoMessages(_Repo):
     def add(self, message: Message, claimant: str | None = None) -> None:
-        self.uow.stage(self._dispute_open(message.dispute_id, claimant))
-        self.uow.stage(Write("put", mapping.message_item(self.t, message), lambda: _stale("message")))
+        self.changes.stage(self._dispute_open(message.dispute_id, claimant))
+        self.changes.stage(Write("put", mapping.message_item(self.t, message), lambda: _stale("message")))
 
-    def list(self, dispute_id: str, limit: int, cursor: str | None) -> Page:
+    def list(self, dispute_id: str, limit: int, cursor: str | None) -> Page[Message]:
         items, nxt = query_page(self.t.messages, dispute_id, ("dispute_id", "message_key"), limit, cursor, forward=True)
         return [mapping.message_from(i) for i in items], nxt
 
 
 class DynamoNotes(_Repo):
     def add(self, note: Note) -> None:
-        self.uow.stage(Write("put", mapping.note_item(self.t, note), lambda: _stale("note"),
+        self.changes.stage(Write("put", mapping.note_item(self.t, note), lambda: _stale("note"),
                              condition=self.t.notes.note_key.does_not_exist()))
 
-    def list(self, dispute_id: str, limit: int, cursor: str | None) -> Page:
+    def list(self, dispute_id: str, limit: int, cursor: str | None) -> Page[Note]:
         items, nxt = query_page(self.t.notes, dispute_id, ("dispute_id", "note_key"), limit, cursor, forward=True)
         return [mapping.note_from(i) for i in items], nxt
 
@@ -266,27 +262,27 @@ class DynamoEvidence(_Repo):
                              details={"limit": max_per_party})
         # The quota's copy on the dispute's item, whose condition is the open check (one write
         # per item in a transaction); staged first, so a closed dispute is said before a full quota.
-        self.uow.stage(self._count_places(evidence, 1, 1))
+        self.changes.stage(self._count_places(evidence, 1, 1))
         # The quota is the lock: two slots asked for at once cannot both take the tenth place.
-        self.uow.stage(Write("update", self._quota(evidence), lambda: full, condition=quota_ok,
+        self.changes.stage(Write("update", self._quota(evidence), lambda: full, condition=quota_ok,
                              actions=[q.used.add(1), q.created.add(1)]))
-        self.uow.stage(Write("put", mapping.evidence_item(self.t, evidence), lambda: _stale("evidence"),
+        self.changes.stage(Write("put", mapping.evidence_item(self.t, evidence), lambda: _stale("evidence"),
                              condition=self.t.evidence.evidence_id.does_not_exist()))
 
     def save(self, evidence: Evidence, from_statuses: Iterable[str]) -> None:
         previous = list(from_statuses)
         if evidence.status == ACCEPTED and not evidence.satisfies_checklist:
-            self.uow.stage(self._dispute_open(evidence.dispute_id))  # accepted into an open dispute only
-        self.uow.stage(Write("put", mapping.evidence_item(self.t, evidence), lambda: _stale("evidence"),
+            self.changes.stage(self._dispute_open(evidence.dispute_id))  # accepted into an open dispute only
+        self.changes.stage(Write("put", mapping.evidence_item(self.t, evidence), lambda: _stale("evidence"),
                              condition=self.t.evidence.status.is_in(*previous)))
         if evidence.status not in COUNTED and all(s in COUNTED for s in previous):
-            self.uow.stage(Write("update", self._quota(evidence), lambda: _stale("evidence quota"),
+            self.changes.stage(Write("update", self._quota(evidence), lambda: _stale("evidence quota"),
                                  actions=[self.t.quota.used.add(-1)]))
-            self.uow.stage(self._count_places(evidence, -1, 0, only_open=False))
+            self.changes.stage(self._count_places(evidence, -1, 0, only_open=False))
         if evidence.satisfies_checklist:
             # One write per item in a transaction: the counter's own condition is the open check.
             c = self.t.dispute_counters
-            self.uow.stage(Write("update", c(evidence.dispute_id), _closed, actions=[c.buyer_visual_evidence.add(1)],
+            self.changes.stage(Write("update", c(evidence.dispute_id), _closed, actions=[c.buyer_visual_evidence.add(1)],
                                  condition=self.t.disputes.status.is_in(*OPEN_STATUSES)))
 
     def expired(self, now: datetime, limit: int) -> builtins.list[Evidence]:
@@ -312,21 +308,21 @@ class DynamoModeration(_Repo):
         m = self.t.moderation
         condition = m.members.contains(was) if was != Level.NOT_ENOUGH_DATA.value else \
             (m.members.does_not_exist() | m.members.contains(was))
-        self.uow.stage(Write("update", m(seller_key(seller_id), LEVEL_KEY), lambda: _stale("level"),
+        self.changes.stage(Write("update", m(seller_key(seller_id), LEVEL_KEY), lambda: _stale("level"),
                              actions=[m.members.set({level})], condition=condition))
 
     def record(self, facts: builtins.list[Fact]) -> None:
         m = self.t.moderation
         for f in facts:
             if f.marked:
-                self.uow.stage(Write("put", m(f"F#{f.fact_id}", MARKER, doc=f.marker()),
+                self.changes.stage(Write("put", m(f"F#{f.fact_id}", MARKER, doc=f.marker()),
                                      lambda: ConcurrentModification("a fact of this change was counted already"),
                                      condition=m.pk.does_not_exist()))
         for (party, bucket), merged in merge(facts).items():
             actions = [getattr(m, name).add(value) for name, value in merged.counts.items()]
             if merged.members:
                 actions.append(m.members.add(set(merged.members)))
-            self.uow.stage(Write("update", m(party, bucket), lambda: _stale("counters"), actions=actions))
+            self.changes.stage(Write("update", m(party, bucket), lambda: _stale("counters"), actions=actions))
 
     def reverse(self, fact_ids: builtins.list[str]) -> None:
         m = self.t.moderation
@@ -334,7 +330,7 @@ class DynamoModeration(_Repo):
             marker = _get(m, f"F#{fact_id}", MARKER)
             if marker is None or marker.doc is None:
                 continue
-            self.uow.stage(Write("update", m(f"F#{fact_id}", MARKER),
+            self.changes.stage(Write("update", m(f"F#{fact_id}", MARKER),
                                  lambda: ConcurrentModification("this fact was subtracted already"),
                                  actions=[m.reversals.set(1)],
                                  condition=m.pk.exists() & m.reversals.does_not_exist()))
@@ -342,7 +338,7 @@ class DynamoModeration(_Repo):
                 actions = [getattr(m, name).add(value) for name, value in merged.counts.items()]
                 if merged.members:
                     actions.append(m.members.delete(set(merged.members)))
-                self.uow.stage(Write("update", m(party, bucket), lambda: _stale("counters"), actions=actions))
+                self.changes.stage(Write("update", m(party, bucket), lambda: _stale("counters"), actions=actions))
 
     def rules(self) -> builtins.list[Rule]:
         m = self.t.moderation
@@ -355,7 +351,7 @@ class DynamoModeration(_Repo):
     def save_rule(self, rule: Rule, previous_version: int | None) -> None:
         m = self.t.moderation
         condition = m.pk.does_not_exist() if previous_version is None else m.rule_version == previous_version
-        self.uow.stage(Write("put", m(RULES, rule.rule_id, rule_version=rule.version, doc=rule.to_dict()),
+        self.changes.stage(Write("put", m(RULES, rule.rule_id, rule_version=rule.version, doc=rule.to_dict()),
                              lambda: _stale("rule"), condition=condition))
 
     def report(self, rule_id: str, version: int) -> dict[str, int]:
@@ -368,10 +364,10 @@ class DynamoModeration(_Repo):
         m = self.t.moderation
         key = (CASES, case_key(opened_at, dispute_id))
         if opened is not None:  # a new record (with its end, when a rule resolved it at once)
-            self.uow.stage(Write("put", m(*key, doc=opened, ended=ended), lambda: _stale("case record"),
+            self.changes.stage(Write("put", m(*key, doc=opened, ended=ended), lambda: _stale("case record"),
                                  condition=m.pk.does_not_exist()))
         elif ended is not None:  # an end: a dispute opened before records were kept gets an end alone
-            self.uow.stage(Write("update", m(*key), lambda: _stale("case record"), actions=[m.ended.set(ended)]))
+            self.changes.stage(Write("update", m(*key), lambda: _stale("case record"), actions=[m.ended.set(ended)]))
 
     def recent_cases(self, since: datetime, limit: int) -> builtins.list[tuple[dict[str, Any], dict[str, Any] | None]]:
         m = self.t.moderation

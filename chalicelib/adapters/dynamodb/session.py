@@ -18,7 +18,7 @@ from pynamodb.connection import base
 _lock = threading.RLock()
 
 
-class _SerializedSession(botocore.session.Session):
+class _SerializedSession(botocore.session.Session):  # type: ignore[misc]  # botocore is untyped
     def create_client(self, *args: Any, **kwargs: Any) -> Any:
         with _lock:
             return super().create_client(*args, **kwargs)
@@ -51,4 +51,4 @@ def boto3_session(region: str) -> Any:
 
 def share_botocore_session() -> None:
     """Make every PynamoDB connection created from now on use the shared session."""
-    base.get_session = shared_session
+    base.get_session = shared_session  # type: ignore[attr-defined, unused-ignore]  # strict: not re-exported

@@ -31,12 +31,12 @@ class DynamoUnitOfWork(UnitOfWork):
         super().__init__(relay, clock, policy)
         self.tables = tables
         self.connection = connection
-        self.orders = DynamoOrders(tables, self, policy)
-        self.disputes = DynamoDisputes(tables, self, policy)
-        self.messages = DynamoMessages(tables, self, policy)
-        self.notes = DynamoNotes(tables, self, policy)
-        self.evidence = DynamoEvidence(tables, self, policy)
-        self.moderation = DynamoModeration(tables, self, policy)
+        self.orders = DynamoOrders(tables, self.changes, policy)
+        self.disputes = DynamoDisputes(tables, self.changes, policy)
+        self.messages = DynamoMessages(tables, self.changes, policy)
+        self.notes = DynamoNotes(tables, self.changes, policy)
+        self.evidence = DynamoEvidence(tables, self.changes, policy)
+        self.moderation = DynamoModeration(tables, self.changes, policy)
 
     def _write(self, staged: list[Any], outbox: list[OutboxRecord]) -> None:
         records = [Write("put", mapping.outbox_item(self.tables, r), _outbox_taken,

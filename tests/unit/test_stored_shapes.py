@@ -1,0 +1,63 @@
+"""What the aggregates store, and what the outbox carries, is plain data: the domain's enums are
+written as their values. (PynamoDB cannot serialise an Enum inside a raw map attribute; the
+in-memory fakes keep objects, so without this check a leaked enum fails only against DynamoDB.)"""
+from __future__ import annotations
+
+from enum import Enum
+from typing import Any
+
+from chalicelib.domain.catalog import Decision, ReturnProblem
+from chalicelib.services import commands as c
+from tests.unit.world import MODERATOR, SELLER, World
+
+PLAIN = (str, int, float, bool, type(None))
+
+
+def not_plain(value: Any, where: str = "") -> list[str]:
+    """Where, in a stored document, a value is not plain data (an Enum, a datetime, an object)."""
+    if isinstance(value, dict):
+        return [bad for k, v in value.items() for bad in not_plain(v, f"{where}.{k}")]
+    if isinstance(value, list | tuple):
+        return [bad for i, v in enumerate(value) for bad in not_plain(v, f"{where}[{i}]")]
+    if isinstance(value, Enum) or not isinstance(value, PLAIN):
+        return [f"{where}: {type(value).__name__}"]
+    return []
+
+
+def stored(world: World) -> dict[str, Any]:
+    s = world.state
+    return {"orders": {k: o.to_dict() for k, (o, _) in s.orders.items()},
+            "disputes": {k: d.to_dict() for k, d in s.disputes.items()},
+            "outbox": {k: r.payload for k, r in s.outbox.items()}}
+
+
+def test_the_checker_finds_an_enum_in_a_document() -> None:
+    assert not_plain({"a": [{"outcome": Decision.REJECTED}], "b": "REJECTED"}) == [".a[0].outcome: Decision"]
+
+
+def test_a_settled_refund_is_stored_as_plain_values(world: World) -> None:
+    ctx = world.refunded()
+    world.settle_payments()
+    docs = stored(world)
+    assert docs["disputes"][ctx["dispute_id"]]["refund"]["status"] == "SUCCEEDED"
+    assert docs["orders"][ctx["order_id"]]["ledger"]["refunds"][0]["status"] == "SUCCEEDED"
+    assert not_plain(docs) == []
+
+
+def test_a_return_decision_is_stored_as_plain_values(world: World) -> None:
+    ctx = world.escalated()
+    world.services.disputes.decide(MODERATOR, c.Decide(ctx["dispute_id"], None, Decision.RETURN_AND_REFUND, None,
+                                                       "The item goes back first, then the refund."))
+    docs = stored(world)
+    assert docs["disputes"][ctx["dispute_id"]]["timeline"][-1]["details"]["outcome"] == "RETURN_AND_REFUND"
+    assert not_plain(docs) == []
+
+
+def test_a_contested_return_and_its_scans_are_stored_as_plain_values(world: World) -> None:
+    ctx = world.return_in_transit()
+    world.services.disputes.contest_return(SELLER, c.ContestReturn(ctx["dispute_id"], None, ReturnProblem.EMPTY_BOX,
+                                                                   "Nothing inside the parcel"))
+    docs = stored(world)
+    assert docs["disputes"][ctx["dispute_id"]]["timeline"][-1]["details"]["reason"] == "EMPTY_BOX"
+    assert docs["orders"][ctx["order_id"]]["shipment"]["scans"][-1]["status"] == "DELIVERED"
+    assert not_plain(docs) == []
