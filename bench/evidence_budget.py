@@ -32,6 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CHILD = """
 import json, sys, time
 from chalicelib.domain.evidence import LIMITS
+from chalicelib.config import inspection_budget_inputs
 from chalicelib.inspection import budget, inspect, install
 install()
 path, content_type = sys.argv[1], sys.argv[2]
@@ -39,7 +40,7 @@ data = open(path, "rb").read()
 print("ready", flush=True)
 sys.stdin.readline()
 wall, cpu = time.perf_counter(), time.thread_time()
-result = inspect(data, content_type, len(data), LIMITS[content_type], cpu_seconds=budget.configured())
+result = inspect(data, content_type, len(data), LIMITS[content_type], cpu_seconds=budget.configured(*inspection_budget_inputs()))
 print(json.dumps({"wall": time.perf_counter() - wall, "cpu": time.thread_time() - cpu,
                   "rejection": result.rejection, "served": len(result.clean or b"")}), flush=True)
 """
@@ -82,7 +83,7 @@ def main() -> int:
     from chalicelib.inspection import budget
 
     share = budget.cpu_share(budget.EVIDENCE_MEMORY_MB)
-    limit = budget.configured({"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(budget.EVIDENCE_MEMORY_MB)})
+    limit = budget.configured(memory_mb=budget.EVIDENCE_MEMORY_MB)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for n, (label, content_type, expected) in enumerate(maker("--list")):

@@ -169,10 +169,11 @@ def inspector() -> Inspect:
     this function's share of a CPU (inspection/budget.py)."""
     from functools import partial
 
+    from .config import inspection_budget_inputs
     from .inspection import budget, inspect, install
 
     install()
-    return partial(inspect, cpu_seconds=budget.configured())
+    return partial(inspect, cpu_seconds=budget.configured(*inspection_budget_inputs()))
 
 
 def use_cases(uow: UnitOfWorkFactory, clock: Clock, policy: Policy, relay: OutboxRelay, publisher: EventPublisher,

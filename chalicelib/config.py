@@ -353,3 +353,12 @@ def evidence_queue_name(env: Mapping[str, str] | None = None) -> str:
 def refund_queue_name(env: Mapping[str, str] | None = None) -> str:
     """The queue of refunds to send (fixed at package time, like the timer queue)."""
     return (os.environ if env is None else env).get("REFUND_QUEUE_NAME") or DEFAULT_REFUND_QUEUE
+
+
+def inspection_budget_inputs(env: Mapping[str, str] | None = None) -> tuple[float | None, int | None]:
+    """What sizes the evidence inspection's CPU budget (inspection/budget.py ``configured``): an
+    explicit INSPECTION_CPU_SECONDS (tests, benches), and the function's memory, which Lambda sets."""
+    env = os.environ if env is None else env
+    override = env.get("INSPECTION_CPU_SECONDS")
+    memory = env.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
+    return (float(override) if override else None), (int(memory) if memory else None)

@@ -20,9 +20,9 @@ from typing import Any
 
 from .domain.timers import TimerCommand
 from .logs import logger
-from .ports import Clock, EventPublisher, OutboxRecord, OutboxStore, RefundQueue, Timers
+from .ports import Clock, EventPublisher, OutboxKind, OutboxRecord, OutboxStore, RefundQueue, Timers
 
-REFUND = "REFUND"
+REFUND = OutboxKind.REFUND
 
 
 def refund_message(record: OutboxRecord) -> dict[str, Any]:
@@ -38,7 +38,7 @@ class OutboxRelay:
         self.refunds = refunds
 
     def _send(self, record: OutboxRecord) -> None:
-        if record.kind == "TIMER":
+        if record.kind is OutboxKind.TIMER:
             command = TimerCommand.from_dict(record.payload)
             (self.timers.start if command.op == "START" else self.timers.stop)(command)
         else:

@@ -236,16 +236,17 @@ REPORT_COUNTS = ("evaluated", "matched", "decided_by_people", "agreed", "disagre
 PEOPLE = ("buyer", "seller", "moderator")
 
 
-def agreement(would: str, resolution: Resolution | None, escalated: bool) -> dict[str, int]:
-    """How a suggestion compares with how its case ended: counted when people decided it (a
-    party's agreement or a moderator's decision, not a timer or a rule). REFUND_FULL agrees with
-    a full refund; ESCALATE agrees when the case went to a moderator."""
-    if resolution is None or resolution.decided_by.value not in PEOPLE:
+def agreement(would: str, outcome: str | None, decided_by: str | None, escalated: bool) -> dict[str, int]:
+    """How a suggestion compares with how its case ended (``outcome`` and ``decided_by`` of its
+    resolution; None: it has none): counted when people decided it (a party's agreement or a
+    moderator's decision, not a timer or a rule). REFUND_FULL agrees with a full refund; ESCALATE
+    agrees when the case went to a moderator."""
+    if outcome is None or decided_by not in PEOPLE:
         return {}
     if would == Then.ESCALATE.value:
         agreed = escalated
     else:
-        agreed = resolution.outcome.value == "REFUND_FULL"
+        agreed = outcome == "REFUND_FULL"
     return {"decided_by_people": 1, "agreed" if agreed else "disagreed": 1}
 
 
@@ -256,7 +257,8 @@ def report_facts(dispute: Any, events: Iterable[dict[str, Any]]) -> list[Fact]:
         return []
     out = []
     for s in dispute.rule_suggestions:
-        counts = agreement(s.would.value, dispute.resolution, dispute.escalated_at is not None)
+        end = ended_case(dispute)
+        counts = agreement(s.would.value, end["outcome"], end["decided_by"], end["escalated"])
         if counts:
             out.append(rule_fact(s.rule_id, s.version, f"ended:{dispute.dispute_id}", counts))
     return out
@@ -301,8 +303,9 @@ def opened_case(dispute_id: str, seller_id: str, buyer_id: str, reason: Reason, 
 
 def ended_case(dispute: Any) -> dict[str, Any]:
     """How the dispute ended: who resolved it (None: cancelled) and whether a moderator saw it."""
-    resolution = dispute.resolution or {}
-    return {"outcome": resolution.get("outcome"), "decided_by": resolution.get("decided_by"),
+    resolution: Resolution | None = dispute.resolution
+    return {"outcome": resolution.outcome.value if resolution else None,
+            "decided_by": resolution.decided_by.value if resolution else None,
             "escalated": dispute.escalated_at is not None}
 
 
@@ -368,7 +371,7 @@ def preview(rule: Rule, cases: Iterable[PastCase], since: datetime, level_of: An
             continue
         matched += 1
         end = past.end or {}
-        counts = agreement(rule.then.value, end if end.get("outcome") else None, bool(end.get("escalated")))
+        counts = agreement(rule.then.value, end.get("outcome"), end.get("decided_by"), bool(end.get("escalated")))
         people += counts.get("decided_by_people", 0)
         agreed += counts.get("agreed", 0)
         disagreed += counts.get("disagreed", 0)

@@ -10,9 +10,8 @@ it is refused (INSPECTION_BUDGET_EXCEEDED), recorded like any other rejection, n
 """
 from __future__ import annotations
 
-import os
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
@@ -53,15 +52,13 @@ def cpu_seconds(memory_mb: int = EVIDENCE_MEMORY_MB, timeout_seconds: float = EV
     return round(cpu_share(memory_mb) * timeout_seconds * SHARE_OF_TIMEOUT, 2)
 
 
-def configured(env: Mapping[str, str] | None = None) -> float:
-    """The budget of this process: INSPECTION_CPU_SECONDS if set, else sized to the function's
-    memory (AWS_LAMBDA_FUNCTION_MEMORY_SIZE, which Lambda sets; the evidence function's otherwise,
-    so `make dev` refuses what the deployed function would)."""
-    env = os.environ if env is None else env
-    if env.get("INSPECTION_CPU_SECONDS"):
-        return float(env["INSPECTION_CPU_SECONDS"])
-    memory = int(env.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE") or EVIDENCE_MEMORY_MB)
-    return cpu_seconds(memory)
+def configured(override: float | None = None, memory_mb: int | None = None) -> float:
+    """The budget of this process: ``override`` (INSPECTION_CPU_SECONDS) if set, else sized to the
+    function's memory (AWS_LAMBDA_FUNCTION_MEMORY_SIZE, which Lambda sets; the evidence function's
+    otherwise, so `make dev` refuses what the deployed function would). config.py reads both."""
+    if override:
+        return override
+    return cpu_seconds(memory_mb or EVIDENCE_MEMORY_MB)
 
 
 @contextmanager

@@ -388,6 +388,8 @@ NOT_SET = {
     "AWS_REGION": "set by the Lambda runtime (reserved)",
     "AWS_DEFAULT_REGION": "set by the Lambda runtime (reserved)",
     "AWS_LAMBDA_FUNCTION_NAME": "set by the Lambda runtime (reserved)",
+    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "set by the Lambda runtime (reserved)",
+    "INSPECTION_CPU_SECONDS": "tests and benches; deployed, the budget is sized to the function's memory",
     **{var: "the API function only: it serves the console (test_only_the_api_function_serves_the_console)"
        for var in ("CONSOLE_AUTH_DOMAIN", "CONSOLE_CLIENT_ID_PARAMETER", "CONSOLE_SESSION_SECRET_ARN")},
     "CONSOLE_CLIENT_ID": "local runs and tests; the stack gives CONSOLE_CLIENT_ID_PARAMETER",

@@ -82,7 +82,7 @@ def a_rule(world: World) -> Ctx:
 def a_defect(world: World) -> Ctx:
     """An order whose dispute a moderator decided against the seller: a defect of theirs."""
     ctx = world.escalated()
-    world.services.disputes.decide(MODERATOR, c.Decide(ctx["dispute_id"], None, "REFUND_FULL", None,
+    world.services.disputes.decide(MODERATOR, c.Decide(ctx["dispute_id"], None, Decision.REFUND_FULL, None,
                                                        "The photos show a different item", None))
     return ctx
 

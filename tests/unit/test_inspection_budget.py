@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from chalicelib.config import inspection_budget_inputs
 from chalicelib.inspection import REASONS, budget, inspect, install
 from tests import media
 
@@ -55,9 +56,10 @@ def test_the_budget_is_half_the_timeout_at_the_functions_share_of_a_cpu() -> Non
     # Lambda: one vCPU at 1,769 MB, so the evidence function's 512 MB has about 0.29 of one.
     assert budget.cpu_share(512) == pytest.approx(0.289, abs=0.001) and budget.cpu_share(4096) == 1.0
     assert budget.cpu_seconds(512, 30) == pytest.approx(4.34, abs=0.01)
-    assert budget.configured({}) == budget.cpu_seconds(budget.EVIDENCE_MEMORY_MB, budget.EVIDENCE_TIMEOUT_SECONDS)
-    assert budget.configured({"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1024"}) == budget.cpu_seconds(1024)
-    assert budget.configured({"INSPECTION_CPU_SECONDS": "0.5", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1024"}) == 0.5
+    configured = lambda env: budget.configured(*inspection_budget_inputs(env))  # noqa: E731
+    assert configured({}) == budget.cpu_seconds(budget.EVIDENCE_MEMORY_MB, budget.EVIDENCE_TIMEOUT_SECONDS)
+    assert configured({"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1024"}) == budget.cpu_seconds(1024)
+    assert configured({"INSPECTION_CPU_SECONDS": "0.5", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1024"}) == 0.5
 
 
 def test_the_evidence_function_is_deployed_with_the_memory_and_timeout_the_budget_is_sized_for() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from chalicelib.api import requests as parse
-from chalicelib.domain.catalog import Fault, Solution
+from chalicelib.domain.catalog import Decision, Fault, Solution
 from chalicelib.domain.errors import InvalidInput
 from chalicelib.domain.money import Money
 from chalicelib.services import commands as c
@@ -14,7 +14,7 @@ def test_fields_come_from_the_body_and_ids_from_the_path_each_as_its_type() -> N
     cmd = parse.command(c.Decide, {"outcome": "REFUND_PARTIAL", "amount": {"amount": 500, "currency": "USD"},
                                    "rationale": "The photo shows the tear", "fault": "SELLER", "expected_version": 3},
                         dispute_id="d-1")
-    assert cmd == c.Decide("d-1", 3, "REFUND_PARTIAL", Money(500, "USD"), "The photo shows the tear", Fault.SELLER)
+    assert cmd == c.Decide("d-1", 3, Decision.REFUND_PARTIAL, Money(500, "USD"), "The photo shows the tear", Fault.SELLER)
     offer = parse.command(c.MakeOffer, {"type": "RESEND"}, dispute_id="d-1")
     assert offer == c.MakeOffer("d-1", None, Solution.RESEND, None, None)
 
