@@ -26,6 +26,7 @@ NONE: list[str] = []
 EXPECTED = {
     "api": ["cryptography", "jwt"],
     "webhook": ["stripe"],
+    "pay-refunds": ["stripe"],
     "timer-fired": NONE,
     "drain-outbox": NONE,
     "release-escrow": NONE,
