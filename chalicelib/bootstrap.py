@@ -180,10 +180,11 @@ def use_cases(uow: UnitOfWorkFactory, clock: Clock, policy: Policy, relay: Outbo
               store: EvidenceStore, provider: PaymentProvider, sandbox: bool = False) -> Services:
     """The use cases over one unit-of-work factory (DynamoDB in the app, the fakes in tests)."""
     orders, payments = Orders(uow, clock, policy), Payments(uow, clock, policy, provider)
+    moderation = Moderation(uow, clock, policy)
     return Services(orders=orders, disputes=Disputes(uow, clock, policy),
                     evidence=EvidenceUseCases(uow, clock, policy, store, inspector), messages=Messages(uow, clock, policy),
-                    notes=Notes(uow, clock, policy), moderation=Moderation(uow, clock, policy),
-                    payments=payments, timers=TimerUseCases(uow, clock, policy, relay, publisher, orders, payments),
+                    notes=Notes(uow, clock, policy), moderation=moderation, payments=payments,
+                    timers=TimerUseCases(uow, clock, policy, relay, publisher, orders, payments, moderation),
                     sandbox=Sandbox(uow, clock, policy, sandbox, provider))
 
 

@@ -28,6 +28,7 @@ class OutboxKind(str, Enum):
     TIMER = "TIMER"  # start or stop a timer
     EVENT = "EVENT"  # publish an event
     REFUND = "REFUND"  # send one attempt of a refund
+    STANDING = "STANDING"  # a seller's standing to evaluate (the reconciler publishes a level change)
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,11 @@ class OutboxRecord:
         """Send one attempt of a refund; the provider deduplicates on ``<refund_id>:<attempt>``."""
         return cls(f"{pay.refund_id}:{pay.attempt}:{uuid.uuid4().hex[:8]}", OutboxKind.REFUND,
                    {"order_id": pay.order_id, "refund_id": pay.refund_id, "attempt": pay.attempt}, now)
+
+    @classmethod
+    def standing(cls, seller_id: str, now: datetime) -> OutboxRecord:
+        """A fact of the seller's changed: the reconciler evaluates its level (off the request)."""
+        return cls(str(uuid.uuid4()), OutboxKind.STANDING, {"seller_id": seller_id}, now)
 
     @classmethod
     def event(cls, detail_type: str, detail: dict[str, Any], now: datetime) -> OutboxRecord:

@@ -51,6 +51,8 @@ class OutboxRelay:
         worker has sent them (the reconciler moves those it handed over to the back too)."""
         failed, delivered, refunds = 0, [], []
         for record in records:
+            if record.kind is OutboxKind.STANDING:
+                continue  # evaluated by the reconciler's standing check (services/timers.py), not here
             if record.kind == REFUND:
                 refunds.append(record)
                 continue
@@ -84,7 +86,7 @@ class OutboxRelay:
     def drain(self, now: datetime, grace: timedelta = timedelta(seconds=30), limit: int = 200) -> tuple[int, int]:
         """Deliver records older than ``grace`` (younger ones are still being delivered by their
         request, or sent by the refund worker). Returns (delivered, failed)."""
-        records = self.outbox.pending(now - grace, limit)
+        records = [r for r in self.outbox.pending(now - grace, limit) if r.kind is not OutboxKind.STANDING]
         failed = self.try_deliver(records, requeue_at=now)
         return len(records) - failed, failed
 

@@ -117,6 +117,12 @@ class Fact:
 
 
 # ---- which facts a change makes true -------------------------------------------------------------
+def moves_level(fact: Fact) -> bool:
+    """Whether a seller's fact can change its level: the level reads orders and defects only
+    (disputes opened move the dispute rate, which no level reads)."""
+    return bool(fact.seller_id) and bool({"orders", "defects"} & set(fact.counts))
+
+
 def order_registered(order_id: str, buyer_id: str, seller_id: str, placed: datetime) -> list[Fact]:
     day = placed.date()
     return [Fact(f"registered:{order_id}:seller", seller_key(seller_id), day, {"orders": 1}, monthly=True,

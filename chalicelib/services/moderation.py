@@ -77,7 +77,8 @@ class Moderation(UseCases):
 
     def current_standing(self, seller_id: str) -> st.Standing:
         """The standing now. A level other than the one last published is published here
-        (``seller.standing_changed``), with the level, in one commit: a level is evaluated when a
+        (``seller.standing_changed``), with the level, in one commit. Called by the reconciler for
+        the sellers whose orders or defects a write changed (services/timers.py), and where a
         standing is read (this route, moderators' views of the seller's cases, the rules), so the
         writes that make facts true cost no read (docs/RULES.md 11)."""
         now = self.clock.now()

@@ -1,25 +1,29 @@
 """Use cases the timers drive: a deadline reminds or expires, and the outbox reconciler."""
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 from ..domain.errors import ConcurrentModification, Conflict
 from ..domain.policy import Policy
 from ..domain.timers import REFUND_RETRY, REFUND_SETTLEMENT, SHIP_BY
+from ..logs import logger
 from ..metrics import count
-from ..ports import Clock, EventPublisher
+from ..ports import Clock, EventPublisher, OutboxKind
 from ..relay import OutboxRelay
 from .base import Fired, UnitOfWorkFactory, UseCases, retry_on_conflict
 from .disputes import save_with_order
+from .moderation import Moderation
 from .orders import Orders
 from .payments import Payments
 
 
 class Timers(UseCases):
     def __init__(self, uow: UnitOfWorkFactory, clock: Clock, policy: Policy, relay: OutboxRelay,
-                 publisher: EventPublisher, orders: Orders, payments: Payments) -> None:
+                 publisher: EventPublisher, orders: Orders, payments: Payments, moderation: Moderation) -> None:
         super().__init__(uow, clock, policy)
         self.relay = relay
+        self.moderation = moderation
         self.publisher = publisher
         self.orders = orders
         self.payments = payments
@@ -72,5 +76,35 @@ class Timers(UseCases):
         return Fired.REMINDED
 
     def drain_outbox(self) -> tuple[int, int]:
-        """The reconciler: deliver what a crash or an outage left in the outbox."""
-        return self.relay.drain(self.clock.now())
+        """The reconciler: deliver what a crash or an outage left in the outbox, then evaluate
+        the standing of the sellers whose facts changed (a level change is published once:
+        ``Moderation.current_standing``). Returns the records delivered and failed (the standing
+        checks are logged apart)."""
+        now = self.clock.now()
+        delivered, failed = self.relay.drain(now)
+        checked, unchecked = self.check_standing(now)
+        if checked or unchecked:
+            logger.info("standing evaluated", records=checked, failed=unchecked)
+        return delivered, failed
+
+    def check_standing(self, now: datetime, grace: timedelta = timedelta(seconds=30),
+                       limit: int = 200) -> tuple[int, int]:
+        """Each seller named by the STANDING records older than ``grace`` evaluated once; its
+        records deleted once it was (a failure leaves them for the next pass)."""
+        outbox = self.relay.outbox
+        due: dict[str, list[str]] = {}
+        for record in outbox.pending(now - grace, limit):
+            if record.kind is OutboxKind.STANDING:
+                due.setdefault(str(record.payload["seller_id"]), []).append(record.outbox_id)
+        done: list[str] = []
+        failed = 0
+        for seller_id, ids in due.items():
+            try:
+                self.moderation.current_standing(seller_id)
+                done += ids
+            except Exception:  # noqa: BLE001 - evaluated again at the next pass
+                failed += len(ids)
+                logger.exception("standing not evaluated; left for the next pass", seller_id=seller_id)
+        if done:
+            outbox.delete(done)
+        return len(done), failed

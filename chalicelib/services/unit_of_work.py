@@ -64,7 +64,7 @@ class UnitOfWork(ABC):
         self._facts: list[st.Fact] = []
         # Disputes' records for rule previews: dispute id -> [opened at, as it opened, its end].
         self._cases: dict[str, list[Any]] = {}
-        self._reversals: list[str] = []  # facts to subtract, by their markers
+        self._reversals: list[tuple[str, str]] = []  # facts to subtract: (marker, seller id)
 
     def __enter__(self) -> UnitOfWork:
         self._reset()
@@ -96,8 +96,8 @@ class UnitOfWork(ABC):
                 self.record([st.defect(aggregate.order_id, aggregate.buyer_id, aggregate.seller_id,
                                        aggregate.created_at)])
             elif isinstance(effect, DefectReversed):
-                self._reversals.append(st.defect(aggregate.order_id, aggregate.buyer_id, aggregate.seller_id,
-                                                 aggregate.created_at).fact_id)
+                self._reversals.append((st.defect(aggregate.order_id, aggregate.buyer_id, aggregate.seller_id,
+                                                  aggregate.created_at).fact_id, aggregate.seller_id))
             elif isinstance(effect, Recorded):
                 entries.append(effect.entry)
             else:
@@ -158,7 +158,12 @@ class UnitOfWork(ABC):
             self.moderation.record(list({f.fact_id: f for f in facts}.values()))
         reversals, self._reversals = self._reversals, []
         if reversals:
-            self.moderation.reverse(reversals)
+            self.moderation.reverse([fact_id for fact_id, _ in reversals])
+        # A seller whose orders or defects change may change level: the reconciler evaluates it after this
+        # commit and publishes a change (seller.standing_changed), at no read in this request.
+        now = self.clock.now()
+        sellers = {f.seller_id for f in facts if f.seller_id and st.moves_level(f)} | {s for _, s in reversals}
+        self._outbox += [OutboxRecord.standing(seller_id, now) for seller_id in sorted(sellers)]
         cases, self._cases = self._cases, {}
         for dispute_id, (opened_at, opened, ended) in cases.items():
             self.moderation.stage_case(dispute_id, opened_at, opened, ended)

@@ -128,6 +128,37 @@ def test_a_level_change_is_published_once_when_the_standing_is_read() -> None:
         assert changes() == [("s-1", "NOT_ENOUGH_DATA", "GOOD"), ("s-1", "GOOD", "WATCH")]
 
 
+def test_a_fact_that_changes_the_level_is_published_by_the_reconciler_once_without_any_read() -> None:
+    """No one reads the standing: the writes leave a standing check in the outbox (no read in the
+    request), and the reconciler evaluates it and publishes each level change once."""
+    w = new_world(Policy(standing_min_orders=2, watch_buyers=1, at_risk_buyers=5))
+    with w.payments:
+
+        def changes() -> list[tuple[str, str, str]]:
+            return [(e[1]["seller_id"], e[1]["from"], e[1]["to"]) for e in w.publisher.events
+                    if e[0] == "seller.standing_changed"]
+
+        def reconcile() -> None:
+            w.clock.advance(seconds=31)  # past the reconciler's grace
+            w.services.timers.drain_outbox()
+
+        w.services.orders.register(SERVICE, parse.register_order(order_body("o-0")))
+        d = disputed(w, "o-1")
+        assert changes() == [] and w.standing_checks() == ["s-1", "s-1"]  # one per order registered
+        reconcile()
+        assert changes() == [("s-1", "NOT_ENOUGH_DATA", "GOOD")] and w.standing_checks() == []
+        w.clock.advance(days=4)  # after the early-settlement period: a defect of the seller's
+        reads = w.state.reads
+        w.services.disputes.accept_offer(person("s-1"), c.AcceptOffer(d.dispute_id, None, d.offers[0].offer_id))
+        assert w.standing_checks() == ["s-1"] and changes() == [("s-1", "NOT_ENOUGH_DATA", "GOOD")]
+        assert w.state.reads - reads == 2  # the dispute and its order: no standing read in the request
+        reconcile()
+        reconcile()  # a second pass, and a read after, publish nothing more
+        w.services.moderation.standing(MODERATOR, "s-1")
+        assert changes() == [("s-1", "NOT_ENOUGH_DATA", "GOOD"), ("s-1", "GOOD", "WATCH")]
+        assert w.standing_checks() == []
+
+
 def test_buyer_signals_flag_a_frequent_disputer_from_lost_disputes_only(w: World) -> None:
     for i in range(3):
         d = disputed(w, f"o-{i}", seller=f"s-{i}")

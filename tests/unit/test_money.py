@@ -73,7 +73,7 @@ def test_a_partial_refund_is_pending_until_the_provider_settles_it_then_refunded
 def test_a_lost_answer_is_looked_up_not_sent_again_and_the_buyer_is_paid_once(world: World) -> None:
     world.payments.timeout_next(1, after_accepting=True)  # the provider took it; we never heard back
     ctx = world.refunded()
-    assert len(world.state.outbox) == 1  # the REFUND record stays for the reconciler
+    assert len(world.outbox()) == 1  # the REFUND record stays for the reconciler
     world.clock.advance(seconds=31)
     assert world.services.timers.drain_outbox() == (1, 0)
     # The reconciler asked the provider what became of the attempt instead of sending it again.
@@ -89,7 +89,7 @@ def test_an_unreachable_or_garbled_provider_is_retried_and_leaves_the_ledger_as_
     getattr(world.payments, fault)(2)
     ctx = world.refunded()  # the worker's first try: the provider is down
     before = world.order().ledger
-    assert [r.kind for r in world.state.outbox.values()] == ["REFUND"]  # still owed, in the outbox
+    assert [r.kind for r in world.outbox().values()] == ["REFUND"]  # still owed, in the outbox
     world.clock.advance(seconds=31)
     assert world.services.timers.drain_outbox() == (1, 0)  # handed to the refund queue again
     assert world.pay_refunds() == ["left"]  # still down: kept, at the back
@@ -98,7 +98,7 @@ def test_an_unreachable_or_garbled_provider_is_retried_and_leaves_the_ledger_as_
     world.clock.advance(seconds=31)
     assert world.services.timers.drain_outbox() == (1, 0)
     assert world.pay_refunds() == ["pending"]
-    assert world.state.outbox == {}  # sent: forgotten
+    assert world.outbox() == {}  # sent: forgotten
     world.settle_payments()
     assert world.order().ledger.refund(ctx["refund_id"]).status == "SUCCEEDED"
     balanced(world)

@@ -37,7 +37,7 @@ def spy_on_delivery(world: World, monkeypatch: pytest.MonkeyPatch) -> list[dict[
     deliver = world.relay.try_deliver
 
     def try_deliver(records: list[OutboxRecord], requeue_at: Any = None) -> int:
-        seen.append({"records": list(records), "outbox": dict(world.state.outbox),
+        seen.append({"records": list(records), "outbox": world.outbox(),
                      "disputes": dict(world.state.disputes), "orders": dict(world.state.orders)})
         return deliver(records, requeue_at)
 
@@ -71,7 +71,7 @@ def test_opening_a_dispute_commits_it_with_its_order_and_outbox_which_the_relay_
                      remind_at=T0 + timedelta(days=6), refs={"dispute_id": dispute.dispute_id})]
     assert [(t, d["dispute_id"]) for t, d in world.publisher.events] == [
         ("dispute.opened", dispute.dispute_id), ("dispute.offer_made", dispute.dispute_id)]
-    assert world.state.outbox == {}
+    assert world.outbox() == {}
     assert world.state.disputes[dispute.dispute_id].status is Status.AWAITING_SELLER
 
 
@@ -93,12 +93,12 @@ def test_a_dispute_that_ends_settles_its_order_in_the_same_commit(world: World, 
     assert [t.action for t in world.timers.stopped if t.subject_id == ctx["dispute_id"]] == ["SELLER_RESPONSE"]
     # Delivered and forgotten, but the refund: handed to the refund queue, never sent by the
     # request; its record stays until the worker has sent it.
-    [owed] = world.state.outbox.values()
+    [owed] = world.outbox().values()
     assert owed.kind == "REFUND" and world.payments.calls == 0
     assert world.refunds.messages == [{**owed.payload, "outbox_id": owed.outbox_id}]
 
     world.settle_payments()
-    assert world.state.outbox == {}
+    assert world.outbox() == {}
     settled = world.order()
     assert settled.escrow.status is EscrowStatus.SETTLED
     assert (settled.escrow.refunded, settled.escrow.refund_pending) == (Money(500, "USD"), Money(0, "USD"))
@@ -145,13 +145,13 @@ def test_when_the_timers_are_down_the_change_commits_and_its_timer_waits_in_the_
     assert world.state.orders["o-1"][0].open_dispute_id == dispute.dispute_id
     assert [t for t, _ in world.publisher.events] == ["dispute.opened", "dispute.offer_made"]  # events went out
     assert [t for t in world.timers.started if t.subject_id == dispute.dispute_id] == []
-    assert shape(list(world.state.outbox.values())) == [("TIMER", "START", "SELLER_RESPONSE")]
+    assert shape(list(world.outbox().values())) == [("TIMER", "START", "SELLER_RESPONSE")]
 
     # Within the grace period the record is its request's to deliver, not the reconciler's.
     assert world.services.timers.drain_outbox() == (0, 0)
     world.clock.advance(seconds=31)
     assert world.services.timers.drain_outbox() == (0, 1)  # still down: the record stays, at the back
-    assert len(world.state.outbox) == 1
+    assert len(world.outbox()) == 1
 
     world.timers.fail_next = 0  # back up
     assert world.services.timers.drain_outbox() == (0, 0)  # requeued just now: waits its grace again
@@ -159,7 +159,7 @@ def test_when_the_timers_are_down_the_change_commits_and_its_timer_waits_in_the_
     assert world.services.timers.drain_outbox() == (1, 0)
     assert [(t.op, t.subject_id, t.action) for t in world.timers.started if t.subject_id == dispute.dispute_id] == [
         ("START", dispute.dispute_id, "SELLER_RESPONSE")]
-    assert world.state.outbox == {}
+    assert world.outbox() == {}
     assert world.services.timers.drain_outbox() == (0, 0)
 
 

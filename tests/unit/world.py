@@ -30,6 +30,7 @@ from chalicelib.domain.identity import Identity
 from chalicelib.domain.money import Money
 from chalicelib.domain.orders import Order, ScanStatus
 from chalicelib.domain.policy import Policy
+from chalicelib.ports import OutboxKind, OutboxRecord
 from chalicelib.relay import OutboxRelay, RefundWorker
 from chalicelib.services import Services
 from chalicelib.services import commands as c
@@ -160,6 +161,15 @@ class World:
     def pay_refunds(self) -> list[str]:
         """The refund worker, over every message the refund queue holds: what each send did."""
         return [self.worker.handle(m) for m in self.refunds.take()]
+
+    def outbox(self) -> dict[str, OutboxRecord]:
+        """The outbox records for the outside world (timers, events, refunds): without the sellers'
+        standing checks, which wait for the reconciler by design (services/timers.py)."""
+        return {k: r for k, r in self.state.outbox.items() if r.kind is not OutboxKind.STANDING}
+
+    def standing_checks(self) -> list[str]:
+        """The sellers whose standing the reconciler will evaluate."""
+        return [r.payload["seller_id"] for r in self.state.outbox.values() if r.kind is OutboxKind.STANDING]
 
     def settle_payments(self) -> list[Any]:
         """The refund worker sends what is owed, then every refund attempt the provider holds
