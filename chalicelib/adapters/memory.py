@@ -382,6 +382,14 @@ class InMemoryOutbox:
             if record.outbox_id in self.state.outbox:
                 self.state.outbox[record.outbox_id] = replace(record, created_at=at)
 
+    def delete_refund(self, record: OutboxRecord) -> bool:
+        with self.state.lock:
+            stored = self.state.outbox.get(record.outbox_id)
+            if stored is not None and (stored.kind, stored.payload) != (record.kind, record.payload):
+                return False
+            self.state.outbox.pop(record.outbox_id, None)
+            return True
+
 
 class InMemoryRefundQueue:
     """The refund queue as a list: the unit tests run the worker when they choose (``take``)."""

@@ -16,9 +16,12 @@ from chalicelib.domain.money import Money
 from chalicelib.domain.orders import OrderStatus
 from chalicelib.domain.timers import REFUND_RETRY, REFUND_SETTLEMENT, SHIP_BY
 from chalicelib.ports import SettlementNotice
+from chalicelib.relay import REFUND_LEASE
 from chalicelib.services import commands as c
 from tests.support import T0, order_body
 from tests.unit.world import BUYER, MODERATOR, SELLER, SERVICE, Ctx, World
+
+LEASE = REFUND_LEASE.total_seconds() + 1  # the reconciler hands a refund over again after it
 
 USD = "USD"
 
@@ -72,7 +75,7 @@ def test_a_lost_answer_is_looked_up_not_sent_again_and_the_buyer_is_paid_once(wo
     world.payments.timeout_next(1, after_accepting=True)  # the provider took it; we never heard back
     ctx = world.refunded()
     assert len(world.state.outbox) == 1  # the REFUND record stays for the reconciler
-    world.clock.advance(seconds=31)
+    world.clock.advance(seconds=LEASE)
     assert world.services.timers.drain_outbox() == (1, 0)
     # The reconciler asked the provider what became of the attempt instead of sending it again.
     assert world.payments.calls == 1 and len(world.payments.attempts(ctx["refund_id"])) == 1
@@ -88,12 +91,12 @@ def test_an_unreachable_or_garbled_provider_is_retried_and_leaves_the_ledger_as_
     ctx = world.refunded()  # the worker's first try: the provider is down
     before = world.order().ledger
     assert [r.kind for r in world.state.outbox.values()] == ["REFUND"]  # still owed, in the outbox
-    world.clock.advance(seconds=31)
+    world.clock.advance(seconds=LEASE)
     assert world.services.timers.drain_outbox() == (1, 0)  # handed to the refund queue again
     assert world.pay_refunds() == ["left"]  # still down: kept, at the back
     assert world.order().ledger == before and world.payments.sent_for(ctx["refund_id"]) == 0
-    assert world.services.timers.drain_outbox() == (0, 0)  # not again before the grace has passed
-    world.clock.advance(seconds=31)
+    assert world.services.timers.drain_outbox() == (0, 0)  # not again before the lease has passed
+    world.clock.advance(seconds=LEASE)
     assert world.services.timers.drain_outbox() == (1, 0)
     assert world.pay_refunds() == ["pending"]
     assert world.state.outbox == {}  # sent: forgotten
