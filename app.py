@@ -328,9 +328,10 @@ def pay_refunds(event: SQSEvent) -> PartialItemFailureResponse:
     function besides the API that holds the provider's keys). A message whose outcome could not
     even be recorded is reported failed and comes back. One message an invocation: attempt N of a
     refund may make N + 1 provider calls (it looks up every earlier attempt, sends, may cancel),
-    each of up to 20 s (the Stripe client's 10 s to connect and 10 s to read), so one message of
-    the last attempt fits the function's 120 s (.chalice/config.json), itself within the queue's
-    180 s visibility timeout; a batch of several would not (tests/unit/test_refund_worker.py)."""
+    each bounded by the Stripe client's timeouts (10 s to connect, 10 s per read), so a message
+    has the function's whole 120 s (.chalice/config.json, within the queue's 180 s visibility
+    timeout) to itself; a batch of five did not fit (tests/deploy/test_template.py). Should one
+    still run out of time, its record stays owed and it is sent again under the same key."""
     from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 
     return process_partial_response(event=event.to_dict(), record_handler=refund_record,
