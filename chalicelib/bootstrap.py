@@ -59,7 +59,8 @@ class Container:
     @cached_property
     def refund_worker(self) -> RefundWorker:
         """The pay-refunds function's worker: sends what the refund queue hands over."""
-        return RefundWorker(self.outbox, self.services.payments.send, self.clock)
+        return RefundWorker(self.outbox, self.services.payments.send, self.clock,
+                            self.services.payments.stop_newer_attempt)
 
     @cached_property
     def verifier(self) -> TokenVerifier:
@@ -175,7 +176,7 @@ def inspector() -> Inspect:
 def use_cases(uow: UnitOfWorkFactory, clock: Clock, policy: Policy, relay: OutboxRelay, publisher: EventPublisher,
               store: EvidenceStore, provider: PaymentProvider, sandbox: bool = False) -> Services:
     """The use cases over one unit-of-work factory (DynamoDB in the app, the fakes in tests)."""
-    orders, payments = Orders(uow, clock, policy), Payments(uow, clock, policy, provider)
+    orders, payments = Orders(uow, clock, policy), Payments(uow, clock, policy, provider, relay.refunds.enqueue)
     return Services(orders=orders, disputes=Disputes(uow, clock, policy),
                     evidence=EvidenceUseCases(uow, clock, policy, store, inspector), messages=Messages(uow, clock, policy),
                     notes=Notes(uow, clock, policy), moderation=Moderation(uow, clock, policy),

@@ -28,6 +28,7 @@ from .metrics import REFUNDS_UNSENT, count
 from .ports import Clock, EventPublisher, OutboxRecord, OutboxStore, RefundQueue, Timers
 
 REFUND = "REFUND"
+CANCEL = "cancel"  # a refund message's ``op``: cancel a newer attempt (else: send the attempt)
 # How long a REFUND record handed to the refund queue (or left by the worker) is the queue's: the
 # reconciler does not hand it over again before. Longer than the refund queue's visibility
 # timeout (infra/template/messaging.py, 180 s; tests/deploy check it), so a message being worked
@@ -38,6 +39,12 @@ REFUND_LEASE = timedelta(minutes=5)
 def refund_message(record: OutboxRecord) -> dict[str, Any]:
     """What the refund queue carries: the attempt to send, and the outbox record that owes it."""
     return {**record.payload, "outbox_id": record.outbox_id}
+
+
+def cancel_message(order_id: str, refund_id: str, attempt: int) -> dict[str, Any]:
+    """What the refund queue carries to have the worker cancel a refund's newer ``attempt`` (a
+    webhook learned that an older one paid): no outbox record, the ledger says if it is owed."""
+    return {"op": CANCEL, "order_id": order_id, "refund_id": refund_id, "attempt": attempt}
 
 
 class OutboxRelay:
@@ -115,10 +122,14 @@ class RefundWorker:
     A message only ever forgets the outbox record that owes its own attempt: one naming another
     refund's record is refused, and the record is deleted only while its payload is the message's."""
 
-    def __init__(self, outbox: OutboxStore, send: Callable[[str, str, int], object], clock: Clock) -> None:
+    def __init__(self, outbox: OutboxStore, send: Callable[[str, str, int], object], clock: Clock,
+                 stop: Callable[[str, str], str]) -> None:
+        """``stop``: ``Payments.stop_newer_attempt``, for a message whose ``op`` is ``cancel`` (a
+        webhook learned that an older attempt paid while a newer one was out)."""
         self.outbox = outbox
         self.send = send
         self.clock = clock
+        self.stop = stop
 
     def handle(self, message: Mapping[str, Any]) -> str:
         """Send one attempt, then forget its outbox record. While the provider cannot be reached
@@ -127,6 +138,8 @@ class RefundWorker:
         the queue again after ``REFUND_LEASE``, with the same idempotency key. Raises only when
         even that could not be recorded: the queue then delivers the message again."""
         order_id, refund_id, attempt = str(message["order_id"]), str(message["refund_id"]), int(message["attempt"])
+        if message.get("op") == CANCEL:  # no outbox record: the ledger says whether one is still owed
+            return self.stop(order_id, refund_id)
         outbox_id = str(message["outbox_id"])
         payload = {"order_id": order_id, "refund_id": refund_id, "attempt": attempt}
         if not owes(outbox_id, refund_id, attempt):

@@ -195,3 +195,31 @@ def test_the_relays_clients_wait_seconds_and_try_once_inside_a_request(wired):
         config = client.meta.config
         assert (config.connect_timeout, config.read_timeout) == (2, 5), client.meta.service_model.service_name
         assert config.retries["total_max_attempts"] == 1
+
+
+def test_a_webhook_hands_the_cancel_of_a_newer_attempt_to_the_pay_refunds_function(api, wired, monkeypatch):
+    """Attempt 1 was declined, attempt 2 went out, then attempt 1 pays after all: its webhook (the
+    API function) calls no provider; the pay-refunds function cancels attempt 2."""
+    wired.payments.fail_next(1)
+    refund_id = accepted(api)["refund"]["refund_id"]
+    assert pay_refunds(wired.settings.refund_queue_url) == 1
+    [failed] = wired.payments.settle_due(now=float("inf"))
+    assert failed.status == "FAILED"
+    assert wired.services.payments.timer("REFUND_RETRY", "o-1", refund_id, 1) == "retried"
+    assert pay_refunds(wired.settings.refund_queue_url) == 1  # attempt 2 is out
+    assert keys(wired, refund_id) == [f"{refund_id}:1", f"{refund_id}:2"]
+
+    def no_provider_here(order: Any) -> None:
+        raise AssertionError("the webhook called the provider")
+
+    monkeypatch.setattr(wired.payments, "cancel", no_provider_here)
+    wired.payments.change_mind(refund_id, 1)  # its notice reaches the app in-process
+    monkeypatch.undo()
+    assert queued(wired) == [{"op": "cancel", "order_id": "o-1", "refund_id": refund_id, "attempt": 2}]
+    assert pay_refunds(wired.settings.refund_queue_url) == 1
+    [(_, first), (_, second)] = wired.payments.attempts(refund_id)
+    assert (first.status, second.status, second.failure_reason) == ("SUCCEEDED", "FAILED", "canceled")
+    wired.payments.settle_due(now=float("inf"))
+    order = api.get("/orders/o-1").json_body
+    assert (order["escrow"]["refunded"]["amount"], order["escrow"]["refund_pending"]["amount"]) == (300, 0)
+    assert wired.payments.sent_for(refund_id) == 300

@@ -254,6 +254,10 @@ def test_a_late_success_of_an_older_attempt_cancels_the_newer_one_at_the_provide
     [(_, first), (_, second)] = world.payments.attempts(ctx["refund_id"])
     assert (first.status, second.status) == ("FAILED", "PENDING")  # attempt 2 is out, live
     world.payments.change_mind(ctx["refund_id"], 1)  # attempt 1 pays after all; its notice comes in
+    # The webhook calls no provider: it hands the cancel to the refund worker, which holds the key.
+    assert [m["op"] for m in world.refunds.messages] == ["cancel"]
+    assert world.payments.attempts(ctx["refund_id"])[1][1].status == "PENDING"
+    assert world.pay_refunds() == ["cancelled"]
     [(_, first), (_, second)] = world.payments.attempts(ctx["refund_id"])
     assert (first.status, second.status, second.failure_reason) == ("SUCCEEDED", "FAILED", "canceled")
     world.settle_payments()
@@ -271,6 +275,7 @@ def test_a_newer_attempt_the_provider_cannot_cancel_holds_the_refund_for_a_perso
     world.payments.refuse_cancels()
     capsys.readouterr()
     world.payments.change_mind(ctx["refund_id"], 1)
+    assert world.pay_refunds() == ["held"]  # the refund worker tried to cancel it
     refund = world.order().ledger.refund(ctx["refund_id"])
     assert (refund.status, refund.needs_attention, refund.attention_reason) == ("SUCCEEDED", True, "NEWER_ATTEMPT_LIVE")
     assert '"RefundsPaidTwice"' in capsys.readouterr().out  # the alarm's metric
