@@ -323,6 +323,10 @@ def release_escrow(event: CloudWatchEvent) -> dict[str, list[str]]:
     return {"released": released}
 
 
+# pay-refunds takes one message at a time: see pay_refunds.
+REFUND_BATCH_SIZE = 1
+
+
 @app.on_sqs_message(queue=timer_queue_name(), batch_size=1, name="timer-fired")
 def timer_fired(event: SQSEvent) -> None:
     """Step Functions: a deadline timer reminds or expires (statemachines/deadline_timer.asl.json)."""
@@ -334,13 +338,16 @@ def timer_fired(event: SQSEvent) -> None:
         logger.info("timer", kind=message["kind"], outcome=outcome)
 
 
-@app.on_sqs_message(queue=refund_queue_name(), batch_size=5, name="pay-refunds")
+@app.on_sqs_message(queue=refund_queue_name(), batch_size=REFUND_BATCH_SIZE, name="pay-refunds")
 def pay_refunds(event: SQSEvent) -> PartialItemFailureResponse:
     """SQS: the refunds commits owe, sent to the payment provider off the request path (the only
     function besides the API that holds the provider's keys). A message whose outcome could not
-    even be recorded is reported failed and comes back; the others of its batch are done. Five a
-    batch: each may wait up to two provider calls of 10 s, within the function's 120 s
-    (.chalice/config.json), itself within the queue's 180 s visibility timeout."""
+    even be recorded is reported failed and comes back. One message an invocation: attempt N of a
+    refund may make N + 1 provider calls (it looks up every earlier attempt, sends, may cancel),
+    each bounded by the Stripe client's timeouts (10 s to connect, 10 s per read), so a message
+    has the function's whole 120 s (.chalice/config.json, within the queue's 180 s visibility
+    timeout) to itself; a batch of five did not fit (tests/deploy/test_template.py). Should one
+    still run out of time, its record stays owed and it is sent again under the same key."""
     from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 
     return process_partial_response(event=event.to_dict(), record_handler=refund_record,

@@ -60,7 +60,8 @@ class Container:
     @cached_property
     def refund_worker(self) -> RefundWorker:
         """The pay-refunds function's worker: sends what the refund queue hands over."""
-        return RefundWorker(self.outbox, self.services.payments.send, self.clock)
+        return RefundWorker(self.outbox, self.services.payments.send, self.clock,
+                            self.services.payments.stop_newer_attempt)
 
     @cached_property
     def verifier(self) -> TokenVerifier:
@@ -98,6 +99,11 @@ class Container:
     @property
     def idempotency_config(self) -> Any:
         return self._idempotency[1]
+
+
+# How the outbox relay's clients (Step Functions, EventBridge, SQS) wait: seconds to connect and to
+# read, and a single attempt (botocore's defaults: 60 s each, and retries).
+POST_COMMIT_CLIENT: dict[str, Any] = {"connect_timeout": 2, "read_timeout": 5, "retries": {"total_max_attempts": 1}}
 
 
 class Clients:
@@ -179,7 +185,7 @@ def inspector() -> Inspect:
 def use_cases(uow: UnitOfWorkFactory, clock: Clock, policy: Policy, relay: OutboxRelay, publisher: EventPublisher,
               store: EvidenceStore, provider: PaymentProvider, sandbox: bool = False) -> Services:
     """The use cases over one unit-of-work factory (DynamoDB in the app, the fakes in tests)."""
-    orders, payments = Orders(uow, clock, policy), Payments(uow, clock, policy, provider)
+    orders, payments = Orders(uow, clock, policy), Payments(uow, clock, policy, provider, relay.refunds.enqueue)
     moderation = Moderation(uow, clock, policy)
     return Services(orders=orders, disputes=Disputes(uow, clock, policy),
                     evidence=EvidenceUseCases(uow, clock, policy, store, inspector), messages=Messages(uow, clock, policy),
@@ -249,16 +255,20 @@ def build(settings: Settings | None = None, clock: Clock | None = None, timers: 
     clock = clock or SystemClock()
     share_botocore_session()
     clients = Clients(boto3_session(settings.region))
+    # The relay's clients call after a commit, inside a request of at most 30 s: a short wait and
+    # one try each (botocore's default is 60 s and retries), the reconciler being the retry.
+    post_commit = BotoConfig(**POST_COMMIT_CLIENT)
     if timers is None:
         if not settings.timer_state_machine_arn:
             raise ConfigError("TIMER_STATE_MACHINE_ARN is required")
-        timers = StepFunctionsTimers(clients.lazy("stepfunctions"), settings.timer_state_machine_arn)
-    publisher = publisher or EventBridgePublisher(clients.lazy("events"), settings.event_bus_name)
+        timers = StepFunctionsTimers(clients.lazy("stepfunctions", config=post_commit), settings.timer_state_machine_arn)
+    publisher = publisher or EventBridgePublisher(clients.lazy("events", config=post_commit), settings.event_bus_name)
     tables = make_tables(settings.tables, settings.region)
     connection = Connection(region=settings.region)
     outbox = DynamoOutbox(tables)
     # The refunds a commit owes are sent by the pay-refunds function, never in the request.
-    refunds = refunds or SqsRefundQueue(clients.lazy("sqs"), settings.refund_queue_url, settings.refund_queue_name)
+    refunds = refunds or SqsRefundQueue(clients.lazy("sqs", config=post_commit), settings.refund_queue_url,
+                                        settings.refund_queue_name)
     relay = OutboxRelay(outbox, timers, publisher, refunds)
 
     def uow() -> DynamoUnitOfWork:

@@ -30,6 +30,9 @@ EVENT_METRICS = {
     "dispute.evidence_accepted": "EvidenceAccepted",
     "dispute.evidence_rejected": "EvidenceRejected",
 }
+# A refund the worker could not send (the provider unreachable, or answering garbage): it stays
+# owed in the outbox and is handed over again. Counted each time; its alarm is an outage's signal.
+REFUNDS_UNSENT = "RefundsUnsent"
 # A resolution by the timers (a deadline's default outcome), not by the parties or a moderator.
 AUTO_RESOLVED = "DisputesAutoResolved"
 

@@ -225,6 +225,10 @@ class OutboxStore(Protocol):
         ...
 
     def requeue(self, record: OutboxRecord, at: datetime) -> None: ...
+    def delete_refund(self, record: OutboxRecord) -> bool:
+        """Forget the REFUND record ``record.outbox_id`` only if it owes ``record.payload`` (one
+        request). True when forgotten or already gone; False when it owes something else (kept)."""
+        ...
 
 
 class RefundQueue(Protocol):

@@ -11,6 +11,10 @@ the refund queue (one SQS request) and stays in the outbox until the worker has 
 learned that it need not be). The worker (``RefundWorker``, the pay-refunds function) sends it
 and deletes the record; while the provider cannot be reached the record stays, and the
 reconciler hands it to the queue again.
+
+A REFUND record's ``created_at`` is the time it was last handed to the queue (or last tried by
+the worker): the reconciler hands it over again only once ``REFUND_LEASE`` has passed since, so a
+message still waiting in the queue or being worked on is not copied every run.
 """
 from __future__ import annotations
 
@@ -20,14 +24,27 @@ from typing import Any
 
 from .domain.timers import TimerCommand
 from .logs import logger
+from .metrics import REFUNDS_UNSENT, count
 from .ports import Clock, EventPublisher, OutboxKind, OutboxRecord, OutboxStore, RefundQueue, Timers
 
 REFUND = OutboxKind.REFUND
+CANCEL = "cancel"  # a refund message's ``op``: cancel a newer attempt (else: send the attempt)
+# How long a REFUND record handed to the refund queue (or left by the worker) is the queue's: the
+# reconciler does not hand it over again before. Longer than the refund queue's visibility
+# timeout (infra/template/messaging.py, 180 s; tests/deploy check it), so a message being worked
+# on has either been done or come back to the queue by then.
+REFUND_LEASE = timedelta(minutes=5)
 
 
 def refund_message(record: OutboxRecord) -> dict[str, Any]:
     """What the refund queue carries: the attempt to send, and the outbox record that owes it."""
     return {**record.payload, "outbox_id": record.outbox_id}
+
+
+def cancel_message(order_id: str, refund_id: str, attempt: int) -> dict[str, Any]:
+    """What the refund queue carries to have the worker cancel a refund's newer ``attempt`` (a
+    webhook learned that an older one paid): no outbox record, the ledger says if it is owed."""
+    return {"op": CANCEL, "order_id": order_id, "refund_id": refund_id, "attempt": attempt}
 
 
 class OutboxRelay:
@@ -83,39 +100,64 @@ class OutboxRelay:
                                  outbox_ids=delivered)
         return failed
 
-    def drain(self, now: datetime, grace: timedelta = timedelta(seconds=30), limit: int = 200) -> tuple[int, int]:
+    def drain(self, now: datetime, grace: timedelta = timedelta(seconds=30), limit: int = 200,
+              refund_lease: timedelta = REFUND_LEASE) -> tuple[int, int]:
         """Deliver records older than ``grace`` (younger ones are still being delivered by their
-        request, or sent by the refund worker). Returns (delivered, failed)."""
-        records = [r for r in self.outbox.pending(now - grace, limit) if r.kind is not OutboxKind.STANDING]
+        request), and refunds last handed over (or tried) longer than ``refund_lease`` ago (younger
+        ones are the queue's or the worker's). Returns (delivered, failed)."""
+        records = [r for r in self.outbox.pending(now - grace, limit) if r.kind is not OutboxKind.STANDING
+                   and (r.kind != REFUND or r.created_at <= now - refund_lease)]
         failed = self.try_deliver(records, requeue_at=now)
         return len(records) - failed, failed
+
+
+def owes(record_id: str, refund_id: str, attempt: int) -> bool:
+    """Whether the outbox record ``record_id`` is the one that owes this attempt of this refund
+    (``OutboxRecord.refund`` names it ``<refund_id>:<attempt>:<random>``)."""
+    return record_id.startswith(f"{refund_id}:{attempt}:")
 
 
 class RefundWorker:
     """Sends the refunds the queue hands over, one message at a time (the pay-refunds function,
     and `make dev`'s dispatcher). ``send`` is ``Payments.send``: idempotent, so a message that
-    arrives twice, or two workers at once, pay once (same idempotency key at the provider)."""
+    arrives twice, or two workers at once, pay once (same idempotency key at the provider).
+    A message only ever forgets the outbox record that owes its own attempt: one naming another
+    refund's record is refused, and the record is deleted only while its payload is the message's."""
 
-    def __init__(self, outbox: OutboxStore, send: Callable[[str, str, int], object], clock: Clock) -> None:
+    def __init__(self, outbox: OutboxStore, send: Callable[[str, str, int], object], clock: Clock,
+                 stop: Callable[[str, str], str]) -> None:
+        """``stop``: ``Payments.stop_newer_attempt``, for a message whose ``op`` is ``cancel`` (a
+        webhook learned that an older attempt paid while a newer one was out)."""
         self.outbox = outbox
         self.send = send
         self.clock = clock
+        self.stop = stop
 
     def handle(self, message: Mapping[str, Any]) -> str:
         """Send one attempt, then forget its outbox record. While the provider cannot be reached
-        (or answers garbage) the record stays, moved to the back of the outbox: the reconciler
-        hands it to the queue again after its grace, with the same idempotency key. Raises only
-        when even that could not be recorded: the queue then delivers the message again."""
+        (or answers garbage) the record stays, moved to the back of the outbox, and
+        ``RefundsUnsent`` is counted (its alarm watches for an outage): the reconciler hands it to
+        the queue again after ``REFUND_LEASE``, with the same idempotency key. Raises only when
+        even that could not be recorded: the queue then delivers the message again."""
         order_id, refund_id, attempt = str(message["order_id"]), str(message["refund_id"]), int(message["attempt"])
+        if message.get("op") == CANCEL:  # no outbox record: the ledger says whether one is still owed
+            return self.stop(order_id, refund_id)
         outbox_id = str(message["outbox_id"])
+        payload = {"order_id": order_id, "refund_id": refund_id, "attempt": attempt}
+        if not owes(outbox_id, refund_id, attempt):
+            logger.error("refund message names another refund's outbox record: refused", outbox_id=outbox_id,
+                         refund_id=refund_id, attempt=attempt)
+            return "refused"
         try:
             outcome = self.send(order_id, refund_id, attempt)
         except Exception:  # noqa: BLE001 - unknown outcome: sent again later with the same key
             logger.exception("refund not sent; left in the outbox for the reconciler", outbox_id=outbox_id,
                              refund_id=refund_id, attempt=attempt)
             now = self.clock.now()
-            payload = {"order_id": order_id, "refund_id": refund_id, "attempt": attempt}
             self.outbox.requeue(OutboxRecord(outbox_id, REFUND, payload, now), now)
+            count(REFUNDS_UNSENT)  # its alarm: the provider has been unreachable for a while
             return "left"
-        self.outbox.delete([outbox_id])
+        if not self.outbox.delete_refund(OutboxRecord(outbox_id, REFUND, payload, self.clock.now())):
+            logger.error("refund message does not match the outbox record it names: record kept", outbox_id=outbox_id,
+                         refund_id=refund_id, attempt=attempt)
         return str(outcome)

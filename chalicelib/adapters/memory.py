@@ -424,8 +424,17 @@ class InMemoryOutbox:
 
     def requeue(self, record: OutboxRecord, at: datetime) -> None:
         with self.state.lock:
-            if record.outbox_id in self.state.outbox:
-                self.state.outbox[record.outbox_id] = replace(record, created_at=at)
+            stored = self.state.outbox.get(record.outbox_id)
+            if stored is not None:  # like DynamoDB's UpdateItem: only the time changes
+                self.state.outbox[record.outbox_id] = replace(stored, created_at=at)
+
+    def delete_refund(self, record: OutboxRecord) -> bool:
+        with self.state.lock:
+            stored = self.state.outbox.get(record.outbox_id)
+            if stored is not None and (stored.kind, stored.payload) != (record.kind, record.payload):
+                return False
+            self.state.outbox.pop(record.outbox_id, None)
+            return True
 
 
 class InMemoryRefundQueue:

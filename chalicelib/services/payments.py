@@ -6,12 +6,15 @@ attempt is only sent once every earlier one is known at the provider to have fai
 have arrived), and the order's ledger settles a refund once whatever the order or the number of
 notices that say so. A provider may change its mind: an attempt it failed can succeed later.
 That success counts; a newer attempt already sent is then cancelled, or, where the provider cannot
-cancel it, the refund is held for a person and the alarm raised (NEWER_ATTEMPT_LIVE).
+cancel it, the refund is held for a person and the alarm raised (NEWER_ATTEMPT_LIVE). A webhook
+never calls the provider itself: it hands the cancel to the refund worker, through the refund
+queue, which holds the provider's API key.
 """
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import timedelta
+from typing import Any
 
 from ..domain.errors import InvalidInput, NotFound
 from ..domain.identity import Identity
@@ -32,6 +35,7 @@ from ..domain.timers import REFUND_RETRY, REFUND_SETTLEMENT
 from ..logs import logger
 from ..metrics import count
 from ..ports import Clock, InvalidWebhook, PaymentProvider, PaymentUnavailable, RefundOrder, SettlementNotice
+from ..relay import cancel_message
 from . import access
 from .base import Fired, UnitOfWorkFactory, UseCases, retry_on_conflict
 from .unit_of_work import UnitOfWork
@@ -42,9 +46,12 @@ KEY_LIFETIME = timedelta(hours=23)
 
 
 class Payments(UseCases):
-    def __init__(self, uow: UnitOfWorkFactory, clock: Clock, policy: Policy, provider: PaymentProvider) -> None:
+    def __init__(self, uow: UnitOfWorkFactory, clock: Clock, policy: Policy, provider: PaymentProvider,
+                 hand_over: Callable[[list[dict[str, Any]]], None]) -> None:
+        """``hand_over``: gives messages to the refund worker (``RefundQueue.enqueue``)."""
         super().__init__(uow, clock, policy)
         self.provider = provider
+        self.hand_over = hand_over
 
     # ---- sending --------------------------------------------------------------------------
     def send(self, order_id: str, refund_id: str, attempt: int) -> str:
@@ -90,7 +97,7 @@ class Payments(UseCases):
         if outcome == "unchanged" and receipt.status != FAILED:
             # An older attempt paid while this one was on its way (its cancel found nothing yet):
             # cancel what was just sent.
-            self._stop_newer_attempt(order_id, refund_id)
+            self.stop_newer_attempt(order_id, refund_id)
         return outcome
 
     @staticmethod
@@ -112,7 +119,7 @@ class Payments(UseCases):
                 logger.warning("an earlier refund attempt succeeded after all: the new one is not sent",
                                refund_id=refund.refund_id, attempt=earlier, new_attempt=refund.attempt)
                 outcome = self._apply(order.order_id, refund.refund_id, earlier, SUCCEEDED, view.provider_refund_id, None)
-                self._stop_newer_attempt(order.order_id, refund.refund_id)  # another sender may have sent it
+                self.stop_newer_attempt(order.order_id, refund.refund_id)  # another sender may have sent it
                 return outcome
             logger.error("an earlier refund attempt is pending or unaccounted for at the provider: the new one is held",
                          refund_id=refund.refund_id, attempt=earlier, new_attempt=refund.attempt)
@@ -163,14 +170,13 @@ class Payments(UseCases):
                                          notice.provider_refund_id, notice.failure_reason, read=order)
         if notice.status == SUCCEEDED:  # an older attempt's success is what holds a newer one (again on redelivery)
             # The order as just written, when this notice changed it: no second read.
-            self._stop_newer_attempt(notice.order_id, notice.refund_id, changed)
+            self._hand_over_stop(notice.order_id, notice.refund_id, changed)
         return outcome
 
-    def _stop_newer_attempt(self, order_id: str, refund_id: str, current: Order | None = None) -> None:
-        """An older attempt paid while a newer one was out: cancel the newer one where the provider
-        still can. Until it is known to have failed the refund stays held for a person and the
-        alarm stands; a redelivered notice tries again. ``current``: the order as this caller
-        just wrote it (else it is read)."""
+    def _hand_over_stop(self, order_id: str, refund_id: str, current: Order | None) -> None:
+        """An older attempt paid while a newer one was out: the refund worker cancels the newer
+        one (``stop_newer_attempt``). Until then the refund is held for a person; should the queue
+        not take the message, the alarm is raised, and a redelivered notice hands it over again."""
         order = current
         if order is None:
             with self.uow() as uow:
@@ -179,22 +185,41 @@ class Payments(UseCases):
         if order is None or refund is None or refund.attention_reason != NEWER_ATTEMPT_LIVE:
             return
         try:
+            self.hand_over([cancel_message(order_id, refund_id, refund.attempt)])
+        except Exception:  # noqa: BLE001 - the refund stays held for a person; the alarm says so
+            logger.exception("the newer refund attempt's cancel was not handed over: held for a person",
+                             refund_id=refund_id, attempt=refund.attempt)
+            count("RefundsPaidTwice")
+
+    def stop_newer_attempt(self, order_id: str, refund_id: str) -> str:
+        """An older attempt paid while a newer one was out (the refund worker, or a sender that
+        learned it): cancel the newer one where the provider still can. Until it is known to have
+        failed the refund stays held for a person and the alarm stands; a redelivered notice
+        hands it over again."""
+        with self.uow() as uow:
+            order = uow.orders.get(order_id)
+        refund = order.ledger.refund(refund_id) if order is not None else None
+        if order is None or refund is None or refund.attention_reason != NEWER_ATTEMPT_LIVE:
+            return "stale"
+        try:
             view = self.provider.cancel(self._request(order, refund, refund.attempt))
         except PaymentUnavailable:
             logger.exception("could not cancel the newer refund attempt: held for a person", refund_id=refund_id,
                              attempt=refund.attempt)
             count("RefundsPaidTwice")  # the alarm: money may leave twice until a person looks
-            return
+            return "held"
         if view is not None and view.status == FAILED:
             logger.warning("newer refund attempt cancelled: paid once", refund_id=refund_id, attempt=refund.attempt)
             self._apply(order_id, refund_id, refund.attempt, FAILED, view.provider_refund_id, view.failure_reason)
-        elif view is not None and view.status == SUCCEEDED:
+            return "cancelled"
+        if view is not None and view.status == SUCCEEDED:
             logger.error("the newer refund attempt had paid too: paid twice", refund_id=refund_id)
             self._flag(order_id, refund_id, PAID_TWICE)
-        else:
-            logger.error("the newer refund attempt could not be cancelled: held for a person", refund_id=refund_id,
-                         attempt=refund.attempt, provider_status=view.status if view else None)
-            count("RefundsPaidTwice")
+            return "paid_twice"
+        logger.error("the newer refund attempt could not be cancelled: held for a person", refund_id=refund_id,
+                     attempt=refund.attempt, provider_status=view.status if view else None)
+        count("RefundsPaidTwice")
+        return "held"
 
     def _flag(self, order_id: str, refund_id: str, reason: str) -> None:
         self._change(order_id, lambda o: o.flag_refund(refund_id, reason, self.clock.now()))

@@ -81,8 +81,10 @@ FUNCTION_GRANTS: dict[str, dict[str, list[Any]]] = {
                                                 "dynamodb:UpdateItem": [table_arn("OutboxTable")]}),
     # Sends a refund: reads the order, records the attempt and the provider's answer (and the
     # dispute's copy of it) with the timers it starts (settlement, retry), then forgets the outbox
-    # record; while the provider is unreachable it moves the record to the back of the outbox.
-    "PayRefunds": _merge(UNIT_OF_WORK, RELAY, {"dynamodb:UpdateItem": [table_arn("OutboxTable")]}),
+    # record (a DeleteItem on condition that it owes that attempt); while the provider is
+    # unreachable it moves the record to the back of the outbox.
+    "PayRefunds": _merge(UNIT_OF_WORK, RELAY, {"dynamodb:UpdateItem": [table_arn("OutboxTable")],
+                                                "dynamodb:DeleteItem": [table_arn("OutboxTable")]}),
     # Releasing changes the orders it found due (no read of its own) and publishes; no timer.
     "ReleaseEscrow": _merge(PUBLISH, {"dynamodb:Query": [table_arn("OrdersTable", index=True)],
                                       "dynamodb:UpdateItem": [table_arn("OrdersTable")],

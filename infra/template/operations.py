@@ -6,6 +6,7 @@ from typing import Any
 
 from chalicelib.metrics import DIMENSION as METRICS_DIMENSION
 from chalicelib.metrics import NAMESPACE as METRICS_NAMESPACE
+from chalicelib.metrics import REFUNDS_UNSENT
 
 from .common import API_NAME, NOTIFY, function_name, schedule_rule_arn
 from .functions import SCHEDULED
@@ -24,12 +25,23 @@ MONEY_ALARMS = {
 }
 
 
-def money_alarm(metric: str, why: str) -> dict[str, Any]:
+# A refund the worker could not send is counted each time it is tried again (every few minutes,
+# chalicelib/relay.py REFUND_LEASE): a provider outage alarms once refunds were left unsent in two
+# ten-minute periods in a row, long before any refund is overdue; one lost answer does not.
+OUTAGE_ALARMS = {
+    REFUNDS_UNSENT: "Refunds could not be sent for 20 minutes (the payment provider unreachable, or "
+                    "answering garbage): they stay owed and are tried again; look at the pay-refunds logs.",
+}
+OUTAGE_PERIOD_SECONDS, OUTAGE_PERIODS = 600, 2
+
+
+def money_alarm(metric: str, why: str, period: int = 300, periods: int = 1) -> dict[str, Any]:
+    """An alarm when ``metric`` was counted in each of ``periods`` periods of ``period`` seconds."""
     return {"Type": "AWS::CloudWatch::Alarm", "Properties": {
         "AlarmDescription": why, **NOTIFY, "Namespace": METRICS_NAMESPACE, "MetricName": metric,
         "Dimensions": METRICS_DIMENSIONS,
-        "Statistic": "Sum", "Period": 300, "EvaluationPeriods": 1, "Threshold": 0,
-        "ComparisonOperator": "GreaterThanThreshold", "TreatMissingData": "notBreaching"}}
+        "Statistic": "Sum", "Period": period, "EvaluationPeriods": periods, "DatapointsToAlarm": periods,
+        "Threshold": 0, "ComparisonOperator": "GreaterThanThreshold", "TreatMissingData": "notBreaching"}}
 
 
 def alarm_topic_resources() -> dict[str, Any]:
@@ -67,6 +79,8 @@ def operations_resources(function_ids: list[str]) -> dict[str, Any]:
     resources: dict[str, Any] = {
         **alarm_topic_resources(),
         **{f"{metric}Alarm": money_alarm(metric, why) for metric, why in MONEY_ALARMS.items()},
+        **{f"{metric}Alarm": money_alarm(metric, why, OUTAGE_PERIOD_SECONDS, OUTAGE_PERIODS)
+           for metric, why in OUTAGE_ALARMS.items()},
         # The scheduled functions' failure destination (their role sends) and their rules'
         # dead-letter queue (EventBridge sends, through the queue policy): a dead-letter queue itself.
         "AsyncFailuresQueue": dead_letter_queue({"Fn::Sub": "${AWS::StackName}-async-failures"}),

@@ -590,3 +590,33 @@ def test_the_user_pool_has_the_groups_the_api_reads(synthesized: Synthesized) ->
               if r["Type"] == "AWS::Cognito::UserPoolGroup"}
     assert {"moderators", "moderation-admins", "services"} <= set(groups)
     assert all(pool == {"Ref": "UserPool"} for pool in groups.values())
+
+
+def test_the_refund_worker_takes_one_message_within_the_queues_visibility_and_the_reconcilers_lease(
+        synthesized: Synthesized) -> None:
+    """One message an invocation: attempt N of a refund may make N + 1 provider calls, so a batch
+    of several could outlast the function's timeout (app.py, pay_refunds). A message being worked
+    on is back in the queue by the end of its visibility timeout, before the reconciler's lease on
+    its outbox record ends (chalicelib/relay.py): the reconciler never copies a message in flight."""
+    from chalicelib.relay import REFUND_LEASE
+
+    function = synthesized.resources["PayRefunds"]["Properties"]
+    [sqs] = [e for e in function["Events"].values() if e["Type"] == "SQS"]
+    visibility = synthesized.resources["RefundQueue"]["Properties"]["VisibilityTimeout"]
+    assert sqs["Properties"]["BatchSize"] == 1
+    assert function["Timeout"] < visibility < REFUND_LEASE.total_seconds()
+
+
+def test_a_refund_left_unsent_for_twenty_minutes_alarms_long_before_it_is_overdue(synthesized: Synthesized) -> None:
+    from chalicelib.domain.policy import Policy
+    from chalicelib.metrics import NAMESPACE, REFUNDS_UNSENT
+    from chalicelib.relay import REFUND_LEASE
+
+    alarm = synthesized.resources["RefundsUnsentAlarm"]
+    props = alarm["Properties"]
+    assert (props["Namespace"], props["MetricName"], props["Statistic"]) == (NAMESPACE, REFUNDS_UNSENT, "Sum")
+    assert notifies_the_topic(synthesized, props)
+    window = props["Period"] * props["EvaluationPeriods"]
+    # Every period of an outage counts the refund at least once (it is tried again each lease).
+    assert props["Period"] > REFUND_LEASE.total_seconds() + 60
+    assert window <= 20 * 60 < Policy().refund_settlement.total_seconds()

@@ -16,6 +16,7 @@ from unittest import mock
 import pytest
 
 from chalicelib.config import STRIPE_SECRET_VAR
+from chalicelib.relay import REFUND_LEASE
 from infra.build import function_ids
 from infra.bundle import BOTOCORE_SERVICES
 from infra.template import cloudformation
@@ -65,9 +66,10 @@ def scenario(settings, aws) -> list[Call]:
         return app.handler_map[name](scheduled_event(name), None)
 
     def reconcile() -> Any:
-        """The reconciler, once what is owed is older than its grace (the test ages the records)."""
+        """The reconciler, once what is owed is older than its grace and a refund's lease (the test
+        ages the records)."""
         for record in c.outbox.pending(clock.now() + timedelta(hours=1), 100):
-            c.outbox.requeue(record, clock.now() - timedelta(minutes=1))
+            c.outbox.requeue(record, clock.now() - REFUND_LEASE - timedelta(minutes=1))
         return schedule("drain-outbox")
 
     with recording() as calls:  # nested in the session's recording

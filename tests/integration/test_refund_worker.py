@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import json
 import threading
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
 import boto3
 import pytest
 
+from chalicelib.relay import REFUND_LEASE
 from tests.integration.api import BUYER, SELLER, Api
 from tests.support import pay_refunds
 
@@ -111,7 +113,7 @@ def test_a_refund_the_provider_cannot_take_stays_owed_and_the_reconciler_hands_i
     assert pay_refunds(wired.settings.refund_queue_url) == 1  # handled: the outcome is unknown
     assert wired.payments.sent_for(refund_id) == 0
     assert len(owed_refunds(wired)) == 1 and queued(wired) == []  # still owed, in the outbox only
-    wired.clock.advance(seconds=31)
+    wired.clock.advance(seconds=REFUND_LEASE.total_seconds() + 1)
     assert wired.services.timers.drain_outbox() == (1, 0)  # the reconciler hands it to the queue again
     assert [m["refund_id"] for m in queued(wired)] == [refund_id]
     assert pay_refunds(wired.settings.refund_queue_url) == 1
@@ -128,7 +130,7 @@ def test_a_refund_the_queue_would_not_take_stays_owed_until_the_reconciler_hands
     refund_id = accepted(api)["refund"]["refund_id"]  # the accept stands
     assert queued(wired) == [] and len(owed_refunds(wired)) == 1
     monkeypatch.undo()
-    wired.clock.advance(seconds=31)
+    wired.clock.advance(seconds=REFUND_LEASE.total_seconds() + 1)
     assert wired.services.timers.drain_outbox() == (1, 0)
     assert pay_refunds(wired.settings.refund_queue_url) == 1
     assert keys(wired, refund_id) == [f"{refund_id}:1"] and owed_refunds(wired) == []
@@ -165,3 +167,59 @@ def test_a_message_whose_outcome_cannot_even_be_recorded_is_reported_failed_the_
     assert app.handler_map["pay-refunds"](sqs_event(message), None) == {"batchItemFailures": []}  # it came back
     wired.payments.settle_due(now=float("inf"))
     assert wired.payments.sent_for(refund_id) == 300 and owed_refunds(wired) == []
+
+
+def test_the_worker_forgets_only_the_outbox_record_that_owes_its_attempt(api, wired):
+    wired.payments.timeout_next(1)
+    refund_id = accepted(api)["refund"]["refund_id"]
+    [message] = queued(wired)
+    assert pay_refunds(wired.settings.refund_queue_url) == 1  # the provider timed out: still owed
+    [record] = owed_refunds(wired)
+    # A message about another order's refund carrying this refund's ids: nothing sent, record kept.
+    assert wired.refund_worker.handle({**message, "order_id": "o-unknown"}) == "unknown"
+    assert wired.refund_worker.handle({**message, "refund_id": "some-other-refund"}) == "refused"
+    assert [r.outbox_id for r in owed_refunds(wired)] == [record.outbox_id]
+    stale = replace(record, payload={**record.payload, "order_id": "o-unknown"})
+    assert wired.outbox.delete_refund(stale) is False  # DynamoDB's condition: it owes something else
+    assert [r.outbox_id for r in owed_refunds(wired)] == [record.outbox_id]
+    assert wired.refund_worker.handle(message) == "pending"  # the true message pays it, once
+    assert owed_refunds(wired) == [] and wired.outbox.delete_refund(record) is True  # gone: nothing to keep
+    wired.payments.settle_due(now=float("inf"))
+    assert list(wired.payments.sent) == [f"{refund_id}:1"] and wired.payments.sent_for(refund_id) == 300
+
+
+def test_the_relays_clients_wait_seconds_and_try_once_inside_a_request(wired):
+    """After a commit, inside an API request of at most 30 s, the relay's calls (SQS, Step
+    Functions, EventBridge) fail fast and are not retried by botocore: the reconciler retries."""
+    for client in (wired.relay.refunds.client, wired.relay.timers.client, wired.relay.publisher.client):
+        config = client.meta.config
+        assert (config.connect_timeout, config.read_timeout) == (2, 5), client.meta.service_model.service_name
+        assert config.retries["total_max_attempts"] == 1
+
+
+def test_a_webhook_hands_the_cancel_of_a_newer_attempt_to_the_pay_refunds_function(api, wired, monkeypatch):
+    """Attempt 1 was declined, attempt 2 went out, then attempt 1 pays after all: its webhook (the
+    API function) calls no provider; the pay-refunds function cancels attempt 2."""
+    wired.payments.fail_next(1)
+    refund_id = accepted(api)["refund"]["refund_id"]
+    assert pay_refunds(wired.settings.refund_queue_url) == 1
+    [failed] = wired.payments.settle_due(now=float("inf"))
+    assert failed.status == "FAILED"
+    assert wired.services.payments.timer("REFUND_RETRY", "o-1", refund_id, 1) == "retried"
+    assert pay_refunds(wired.settings.refund_queue_url) == 1  # attempt 2 is out
+    assert keys(wired, refund_id) == [f"{refund_id}:1", f"{refund_id}:2"]
+
+    def no_provider_here(order: Any) -> None:
+        raise AssertionError("the webhook called the provider")
+
+    monkeypatch.setattr(wired.payments, "cancel", no_provider_here)
+    wired.payments.change_mind(refund_id, 1)  # its notice reaches the app in-process
+    monkeypatch.undo()
+    assert queued(wired) == [{"op": "cancel", "order_id": "o-1", "refund_id": refund_id, "attempt": 2}]
+    assert pay_refunds(wired.settings.refund_queue_url) == 1
+    [(_, first), (_, second)] = wired.payments.attempts(refund_id)
+    assert (first.status, second.status, second.failure_reason) == ("SUCCEEDED", "FAILED", "canceled")
+    wired.payments.settle_due(now=float("inf"))
+    order = api.get("/orders/o-1").json_body
+    assert (order["escrow"]["refunded"]["amount"], order["escrow"]["refund_pending"]["amount"]) == (300, 0)
+    assert wired.payments.sent_for(refund_id) == 300

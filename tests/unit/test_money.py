@@ -18,9 +18,12 @@ from chalicelib.domain.money import Money
 from chalicelib.domain.orders import OrderStatus, ScanStatus
 from chalicelib.domain.timers import REFUND_RETRY, REFUND_SETTLEMENT, SHIP_BY
 from chalicelib.ports import SettlementNotice
+from chalicelib.relay import REFUND_LEASE
 from chalicelib.services import commands as c
 from tests.support import T0, order_body
 from tests.unit.world import BUYER, MODERATOR, SELLER, SERVICE, Ctx, World
+
+LEASE = REFUND_LEASE.total_seconds() + 1  # the reconciler hands a refund over again after it
 
 USD = "USD"
 
@@ -74,7 +77,7 @@ def test_a_lost_answer_is_looked_up_not_sent_again_and_the_buyer_is_paid_once(wo
     world.payments.timeout_next(1, after_accepting=True)  # the provider took it; we never heard back
     ctx = world.refunded()
     assert len(world.outbox()) == 1  # the REFUND record stays for the reconciler
-    world.clock.advance(seconds=31)
+    world.clock.advance(seconds=LEASE)
     assert world.services.timers.drain_outbox() == (1, 0)
     # The reconciler asked the provider what became of the attempt instead of sending it again.
     assert world.payments.calls == 1 and len(world.payments.attempts(ctx["refund_id"])) == 1
@@ -90,12 +93,12 @@ def test_an_unreachable_or_garbled_provider_is_retried_and_leaves_the_ledger_as_
     ctx = world.refunded()  # the worker's first try: the provider is down
     before = world.order().ledger
     assert [r.kind for r in world.outbox().values()] == ["REFUND"]  # still owed, in the outbox
-    world.clock.advance(seconds=31)
+    world.clock.advance(seconds=LEASE)
     assert world.services.timers.drain_outbox() == (1, 0)  # handed to the refund queue again
     assert world.pay_refunds() == ["left"]  # still down: kept, at the back
     assert world.order().ledger == before and world.payments.sent_for(ctx["refund_id"]) == 0
-    assert world.services.timers.drain_outbox() == (0, 0)  # not again before the grace has passed
-    world.clock.advance(seconds=31)
+    assert world.services.timers.drain_outbox() == (0, 0)  # not again before the lease has passed
+    world.clock.advance(seconds=LEASE)
     assert world.services.timers.drain_outbox() == (1, 0)
     assert world.pay_refunds() == ["pending"]
     assert world.outbox() == {}  # sent: forgotten
@@ -253,6 +256,10 @@ def test_a_late_success_of_an_older_attempt_cancels_the_newer_one_at_the_provide
     [(_, first), (_, second)] = world.payments.attempts(ctx["refund_id"])
     assert (first.status, second.status) == ("FAILED", "PENDING")  # attempt 2 is out, live
     world.payments.change_mind(ctx["refund_id"], 1)  # attempt 1 pays after all; its notice comes in
+    # The webhook calls no provider: it hands the cancel to the refund worker, which holds the key.
+    assert [m["op"] for m in world.refunds.messages] == ["cancel"]
+    assert world.payments.attempts(ctx["refund_id"])[1][1].status == "PENDING"
+    assert world.pay_refunds() == ["cancelled"]
     [(_, first), (_, second)] = world.payments.attempts(ctx["refund_id"])
     assert (first.status, second.status, second.failure_reason) == ("SUCCEEDED", "FAILED", "canceled")
     world.settle_payments()
@@ -270,6 +277,7 @@ def test_a_newer_attempt_the_provider_cannot_cancel_holds_the_refund_for_a_perso
     world.payments.refuse_cancels()
     capsys.readouterr()
     world.payments.change_mind(ctx["refund_id"], 1)
+    assert world.pay_refunds() == ["held"]  # the refund worker tried to cancel it
     refund = world.order().ledger.refund(ctx["refund_id"])
     assert (refund.status, refund.needs_attention, refund.attention_reason) == ("SUCCEEDED", True, "NEWER_ATTEMPT_LIVE")
     assert '"RefundsPaidTwice"' in capsys.readouterr().out  # the alarm's metric

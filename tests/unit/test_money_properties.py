@@ -9,8 +9,9 @@ or lost), with newer attempts cancellable or not.
 After every step, for every order: held == refunded + refund pending + released + still held,
 nothing negative; and, from the simulated provider's own count, no refund was paid more than
 once, and a refund is SUCCEEDED exactly when its money was sent. The one exception is the
-provider's own: a change of mind after another attempt of the same refund had already paid; such
-a refund is then always held for a person (PAID_TWICE), never silently counted once."""
+provider's own: a change of mind after another attempt of the same refund had already paid (or
+before the refund worker ran the cancel a webhook handed it); such a refund is then always held
+for a person (PAID_TWICE), never silently counted once."""
 from __future__ import annotations
 
 from dataclasses import replace
@@ -48,6 +49,7 @@ class Money_(RuleBasedStateMachine):
         self.notices: list[SettlementNotice] = []
         self.fired = 0
         self.provider_paid_twice: set[str] = set()  # refunds the provider itself may pay twice
+        self.cancels_refused = False  # as the provider was last told (refuse_cancels)
         self.unheard: set[str] = set()  # attempts that paid after a change of mind whose notice was lost
 
     def teardown(self) -> None:
@@ -191,14 +193,20 @@ class Money_(RuleBasedStateMachine):
             self.refunds.messages, messages = messages[1:], messages[:1]
         self.handed += messages
         for message in messages:
-            self._try(lambda m=message: self.worker.handle(m))
+            self._handle(message)
 
     @rule(pick=st.integers(0, 10**6))
     def a_refund_message_comes_again(self, pick: int) -> None:
         """The queue delivers a message again (SQS is at least once), or two workers hold it."""
         if self.handed:
-            message = self.handed[pick % len(self.handed)]
-            self._try(lambda: self.worker.handle(message))
+            self._handle(self.handed[pick % len(self.handed)])
+
+    def _handle(self, message: dict[str, Any]) -> None:
+        if message.get("op") == "cancel" and self.cancels_refused and any(
+                r.status == "PENDING" for _, r in self.provider.attempts(message["refund_id"])):
+            # The cancel a webhook handed over runs now, while the provider refuses cancels.
+            self.provider_paid_twice.add(message["refund_id"])
+        self._try(lambda: self.worker.handle(message))
 
     # ---- the provider -------------------------------------------------------------------------
     @rule(fault=st.sampled_from(["fail", "timeout", "lost_answer", "garbage", "late", "refuse"]))
@@ -221,6 +229,7 @@ class Money_(RuleBasedStateMachine):
             # Another attempt had paid, or is out and will not be stopped: the provider may pay twice.
             self.provider_paid_twice.add(order.refund_id)
         self.provider.refuse_cancels(not cancellable)
+        self.cancels_refused = not cancellable
         notice = self.provider.change_mind(order.refund_id, order.attempt, deliver=delivered)
         if notice is not None:
             self.notices.append(notice)  # a lost one may still come in later (replays)
@@ -232,6 +241,12 @@ class Money_(RuleBasedStateMachine):
 
     @rule()
     def money_settles(self) -> None:
+        # A cancel the refund worker has not run yet (a webhook hands it over through the queue)
+        # cannot stop a newer attempt that settles now: the provider may pay it too.
+        for message in self.refunds.messages:
+            if message.get("op") == "cancel" and any(
+                    r.status == "PENDING" for _, r in self.provider.attempts(message["refund_id"])):
+                self.provider_paid_twice.add(message["refund_id"])
         self.notices += self.provider.settle_due(now=10**8)
 
     @rule(pick=st.integers(0, 10**6), earlier=st.booleans())

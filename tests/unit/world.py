@@ -215,4 +215,5 @@ def new_world(policy: Policy | None = None) -> World:
     holder.append(services)
     return World(clock=clock, state=state, timers=timers, publisher=publisher, store=store, relay=relay,
                  services=services, payments=payments, policy=policy, refunds=refunds,
-                 worker=RefundWorker(InMemoryOutbox(state), services.payments.send, clock))
+                 worker=RefundWorker(InMemoryOutbox(state), services.payments.send, clock,
+                                     services.payments.stop_newer_attempt))

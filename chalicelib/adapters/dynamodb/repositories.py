@@ -405,3 +405,17 @@ class DynamoOutbox:
         except Exception as exc:  # noqa: BLE001 - only "already gone" is expected here
             if getattr(exc, "cause_response_code", None) != "ConditionalCheckFailedException":
                 raise  # else: delivered and deleted meanwhile
+
+    def delete_refund(self, record: OutboxRecord) -> bool:
+        # One DeleteItem, on condition that the record is gone already or owes this very attempt.
+        m = self.t.outbox
+        owes = m.kind == record.kind
+        for key, value in record.payload.items():
+            owes &= m.payload[key] == value
+        try:
+            m(record.outbox_id).delete(condition=m.outbox_id.does_not_exist() | owes)
+        except Exception as exc:  # noqa: BLE001 - only "owes something else" is expected here
+            if getattr(exc, "cause_response_code", None) != "ConditionalCheckFailedException":
+                raise
+            return False
+        return True
