@@ -153,8 +153,9 @@ class Moderation(UseCases):
 
     def preview(self, who: Identity, cmd: SaveRule) -> tuple[Rule, Preview]:
         """The rule ``cmd`` describes, validated as ``save_rule`` would but for the live rules'
-        limit (nothing is stored, so a preview at the limit is allowed; its save is refused), tried on the recent disputes: those opened in the last ``PREVIEW_DAYS`` days, at
-        most ``PREVIEW_LIMIT`` (one Query of their records). A condition on the seller's level or
+        limit (nothing is stored, so a preview at the limit is allowed; its save is refused), tried
+        on the recent disputes: those opened in the last ``PREVIEW_DAYS`` days, at most
+        ``PREVIEW_LIMIT`` (one Query of their records). A condition on the seller's level or
         the buyer's flag reads today's figures, once per distinct seller (at most three Queries)
         and buyer (one Query) of those disputes."""
         now = self.clock.now()
