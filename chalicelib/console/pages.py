@@ -24,7 +24,7 @@ from ..domain.disputes import ASSIGNED_FILTERS, Command, Dispute, QueueFilter, d
 from ..domain.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound, Unauthenticated
 from ..domain.identity import Identity
 from ..domain.money import Money
-from ..domain.rules import PREVIEW_DAYS, PREVIEW_LIMIT, Mode, Rule, Then
+from ..domain.rules import PREVIEW_DAYS, PREVIEW_LIMIT, Mode, Preview, Rule, Then
 from ..domain.standing import Flag, Level
 from ..domain.timefmt import parse as parse_time
 from ..services import access
@@ -153,11 +153,14 @@ def _shown(value: Any) -> str:
 
 def timeline_entries(dispute: dict[str, Any]) -> list[dict[str, Any]]:
     """The timeline with each entry's details as (label, text, is party text) rows; an offer's
-    message comes from the offer it made."""
+    message comes from the offer it made; the rule that escalated or refunded, "by rule r1 (v2)"."""
     offers = {o["offer_id"]: o for o in dispute["offers"]}
+    by_rule = (dispute.get("resolution") or {}).get("rule")  # a rule's refund names it on its resolution
     entries = []
     for t in dispute["timeline"]:
         details = dict(t.get("details") or {})
+        if by_rule and t["event"] == "dispute.resolved" and t["actor"] == "system":
+            details.setdefault("rule", by_rule)
         offer = offers.get(str(details.get("offer_id", "")))
         if offer is not None and offer.get("message") and t["event"] == "dispute.offer_made":
             details.setdefault("message", offer["message"])
@@ -176,6 +179,8 @@ def decision_of(dispute: dict[str, Any]) -> dict[str, Any] | None:
     r = dispute.get("resolution")
     if r is not None:
         by = details.get("moderator_id") if r["decided_by"] == "moderator" and decided else None
+        rule = r.get("rule")  # a rule's refund: decided by that rule's version
+        by = by or (f"rule {rule['rule_id']} (v{rule['version']})" if rule else None)
         return {"outcome": r["outcome"], "amount": r["amount"], "fault": r["fault"], "rationale": r["rationale"],
                 "by": by or r["decided_by"], "moderator_id": by, "at": r["resolved_at"],
                 "decided_at": decided["at"] if decided else r["resolved_at"], "pending": False}
@@ -387,10 +392,10 @@ def _every_dispute(body: dict[str, Any]) -> bool:
     return body.get("mode") == Mode.ACTIVE.value and not body.get("when")
 
 
-def _previewed(ctx: Ctx, rule_id: str, body: dict[str, Any], status: int = 200, problem: Any = None) -> Html:
+def _previewed(ctx: Ctx, rule_id: str, body: dict[str, Any], preview: Preview, status: int = 200,
+               problem: Any = None) -> Html:
     """The form with the rule's preview, its digest for the save, and (an ACTIVE rule with no
     condition) the box that confirms it acts on every dispute."""
-    _, preview = container().services.moderation.preview(ctx.who, parse.save_rule(body, rule_id))
     page = _rule_form(ctx, ctx.form, editing=bool(ctx.form.get("editing")), status=status, problem=problem,
                       preview={**preview.to_dict(), "digest": preview_digest(ctx, rule_id, body),
                                "every_dispute": _every_dispute(body)})
@@ -450,9 +455,19 @@ def preview_rule(ctx: Ctx) -> Html:
     preview stores nothing), and tried on the recent disputes."""
     try:
         rule_id, body = _rule_request(ctx)
-        return _previewed(ctx, rule_id, body)
+        _, preview = container().services.moderation.preview(ctx.who, parse.save_rule(body, rule_id))
+        return _previewed(ctx, rule_id, body, preview)
     except DomainError as exc:
         return _rule_refused(ctx, exc)
+
+
+STALE_PREVIEW = {"title": "Check this preview before saving", "code": "",
+                 "words": "The form is not the rule that was previewed (a field changed since, or it was never "
+                          "previewed). Nothing was saved. Below is the preview of the rule as it is now: check it, "
+                          "then save."}
+UNCONFIRMED = {"title": "Confirm a rule that acts on every dispute", "code": "",
+               "words": "This ACTIVE rule has no condition: it would act on every dispute opened from now on. "
+                        "Nothing was saved. Tick the box under the preview to confirm, or add a condition."}
 
 
 @console.page("/console/rules/save", "POST")
@@ -461,21 +476,16 @@ def save_rule(ctx: Ctx) -> Html | Redirect:
     ``PUT /moderation/rules/{rule_id}``; an ACTIVE rule with no condition only with its box ticked."""
     try:
         rule_id, body = _rule_request(ctx)
-        if not hmac.compare_digest(ctx.form.get("previewed", ""), preview_digest(ctx, rule_id, body)):
-            # Not what was previewed: nothing saved, the preview of the form as it is now instead (a
-            # rule the use case refuses is refused as ever). The console's own refusal: no API code.
-            return _previewed(ctx, rule_id, body, status=409, problem={
-                "title": "Check this preview before saving",
-                "words": "The form is not the rule that was previewed (a field changed since, or it was never "
-                         "previewed). Nothing was saved. Below is the preview of the rule as it is now: check "
-                         "it, then save.", "code": ""})
-        if _every_dispute(body) and not ctx.form.get(EVERY_DISPUTE):
-            problem = {"title": "Confirm a rule that acts on every dispute",
-                       "words": "This ACTIVE rule has no condition: it would act on every dispute opened from now "
-                                "on. Nothing was saved. Tick the box under the preview to confirm, or add a "
-                                "condition.", "code": ""}
-            return _previewed(ctx, rule_id, body, status=400, problem=problem)
-        rule = container().services.moderation.save_rule(ctx.who, parse.save_rule(body, rule_id))
+        services, cmd = container().services, parse.save_rule(body, rule_id)
+        # The console's own refusals (the API has no preview step), so no API code: not what was
+        # previewed, or an ACTIVE rule for every dispute unconfirmed. Nothing is saved; the answer
+        # is the preview of the form as it is now (a rule the use case refuses is refused as ever).
+        unchanged = hmac.compare_digest(ctx.form.get("previewed", ""), preview_digest(ctx, rule_id, body))
+        if not unchanged or (_every_dispute(body) and not ctx.form.get(EVERY_DISPUTE)):
+            _, preview = services.moderation.preview(ctx.who, cmd)
+            return _previewed(ctx, rule_id, body, preview, status=409 if not unchanged else 400,
+                              problem=STALE_PREVIEW if not unchanged else UNCONFIRMED)
+        rule = services.moderation.save_rule(ctx.who, cmd)
     except DomainError as exc:
         return _rule_refused(ctx, exc)
     return Redirect(f"/console/rules?notice=saved#rule-{rule.rule_id}")
