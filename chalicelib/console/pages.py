@@ -21,7 +21,7 @@ from ..api.validation import validate
 from ..bootstrap import container
 from ..domain.catalog import Fault
 from ..domain.disputes import ASSIGNED_FILTERS, Command, Dispute, QueueFilter, default_fault
-from ..domain.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound, Unauthenticated
+from ..domain.errors import ConcurrentModification, Conflict, DomainError, Forbidden, InvalidInput, NotFound, Unauthenticated
 from ..domain.identity import Identity
 from ..domain.money import Money
 from ..domain.rules import PREVIEW_DAYS, PREVIEW_LIMIT, Mode, Preview, Rule, Then
@@ -426,7 +426,7 @@ def _rule_refused(ctx: Ctx, exc: DomainError) -> Html:
     """The form again with what was typed, the refusal in words and the API's code."""
     if isinstance(exc, (Forbidden, Unauthenticated)):
         raise exc
-    if exc.code == "VERSION_CONFLICT":
+    if isinstance(exc, ConcurrentModification):
         return _rule_conflict(ctx, exc)
     status = next((code for cls, code in STATUS if isinstance(exc, cls)), 400)
     editing = bool(ctx.form.get("editing"))
