@@ -545,7 +545,10 @@ def retry_refund(ctx: Ctx, order_id: str, refund_id: str) -> Redirect:
 # ---- a case -----------------------------------------------------------------------------------
 def case_page(ctx: Ctx, dispute_id: str) -> Html:
     services, now = container().services, _now()
-    dispute = _dispute_view(ctx, services.disputes.get(ctx.who, dispute_id), services.moderation.insights(ctx.who))
+    found, insights = services.disputes.get(ctx.who, dispute_id), services.moderation.insights(ctx.who)
+    dispute = _dispute_view(ctx, found, insights)
+    # The standing's counts, read with it: too few orders for a rate are said as counts.
+    standing = insights.sellers.get(found.seller_id)
     order = _order_view(ctx, services.orders.get(ctx.who, dispute["order_id"]))
     evidence = [views.evidence(e, now, links) for e, links in services.evidence.list(ctx.who, dispute_id)]
     messages, more_messages = services.messages.list(ctx.who, dispute_id, PageRequest(THREAD_PAGE, None))
@@ -561,6 +564,7 @@ def case_page(ctx: Ctx, dispute_id: str) -> Html:
         "exponent": forms.exponent(total["currency"]), "problem": None, "typed": {},
         "notice": ctx.query.get("notice", ""), "timeline": timeline_entries(dispute),
         "decision": decision_of(dispute),
+        "seller_counts": {"orders": standing.orders, "defects": standing.defects} if standing else None,
     }, images=images)
 
 

@@ -64,8 +64,7 @@ class Insights:
             with self.uses.uow() as uow:
                 self.buyers[d.buyer_id] = read_signals(uow.moderation, d.buyer_id, now, policy)
         s, b = self.sellers[d.seller_id], self.buyers[d.buyer_id]
-        return {"seller_standing": {"level": s.level.value, "defect_rate": s.defect_rate, "orders": s.orders,
-                                    "defects": s.defects},
+        return {"seller_standing": {"level": s.level.value, "defect_rate": s.defect_rate},
                 "buyer_signals": {"flag": b.flag.value, "lost": b.lost}}
 
 
