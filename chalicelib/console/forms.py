@@ -63,8 +63,9 @@ def minor_units(typed: str, currency: str, field: str = "amount") -> int:
         raise InvalidInput(f"{field} must be a positive amount", code="VALIDATION_ERROR", details={"field": field})
     minor = value.scaleb(digits)
     if minor != minor.to_integral_value():
-        raise InvalidInput(f"{field} has more than {digits} decimals for {currency}", code="VALIDATION_ERROR",
-                           details={"field": field})
+        said = (f"{currency} has no minor units: give a whole amount" if digits == 0 else
+                f"{currency} has {digits} decimals at most: give an amount like {Decimal(8):.{digits}f}")
+        raise InvalidInput(f"{field}: {said}", code="VALIDATION_ERROR", details={"field": field})
     return int(minor)
 
 
@@ -110,8 +111,11 @@ def rule_body(form: dict[str, str]) -> dict[str, Any]:
     """The rule form as the body of ``PUT /moderation/rules/{rule_id}``: a ``when`` key only for a
     condition given (ticked boxes, a typed amount, a number of days)."""
     priority = _whole(form, "priority")
+    if priority is None:  # never a silent 0 (the first to act)
+        raise InvalidInput("priority: give a whole number from 0 (acts first) to 1000", code="VALIDATION_ERROR",
+                           details={"field": "priority"})
     body: dict[str, Any] = {"description": form.get("description", ""), "mode": form.get("mode", ""),
-                            "priority": 0 if priority is None else priority, "then": form.get("then", "")}
+                            "priority": priority, "then": form.get("then", "")}
     when: dict[str, Any] = {}
     for name in ("reasons", "seller_levels", "buyer_flags"):
         picked = _choices(form, name)

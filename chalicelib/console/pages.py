@@ -4,6 +4,9 @@ the body that route validates). Handlers parse, call, and name a template; chali
 does the rest."""
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -18,10 +21,10 @@ from ..api.validation import validate
 from ..bootstrap import container
 from ..domain.catalog import Fault
 from ..domain.disputes import ASSIGNED_FILTERS, Command, Dispute, QueueFilter, default_fault
-from ..domain.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound, Unauthenticated
+from ..domain.errors import ConcurrentModification, Conflict, DomainError, Forbidden, InvalidInput, NotFound, Unauthenticated
 from ..domain.identity import Identity
 from ..domain.money import Money
-from ..domain.rules import PREVIEW_DAYS, PREVIEW_LIMIT, Mode, Rule, Then
+from ..domain.rules import PREVIEW_DAYS, PREVIEW_LIMIT, Mode, Preview, Rule, Then
 from ..domain.standing import Flag, Level
 from ..domain.timefmt import parse as parse_time
 from ..services import access
@@ -136,11 +139,13 @@ DETAIL_LABELS = (
     ("outcome", "outcome"), ("type", "offer"), ("amount", "amount"), ("fault", "fault"), ("reason", "reason"),
     ("action", "deadline missed"), ("carrier", "carrier"), ("tracking_number", "tracking"),
     ("attempt", "attempt"), ("failure_reason", "failure"), ("moderator_id", "by"), ("message", "message"),
-    ("rationale", "rationale"))
+    ("rationale", "rationale"), ("rule", "rule"))
 PARTY_TEXT = frozenset({"message", "rationale", "failure_reason"})
 
 
 def _shown(value: Any) -> str:
+    if isinstance(value, dict) and "rule_id" in value:  # the rule that acted: "by rule r1 (v2)"
+        return f"by rule {value['rule_id']} (v{value.get('version', '?')})"
     if isinstance(value, dict) and "amount" in value and "currency" in value:
         return f"{forms.major_units(int(value['amount']), str(value['currency']))} {value['currency']}"
     return str(value).replace("_", " ").lower() if isinstance(value, str) and value.isupper() else str(value)
@@ -148,11 +153,14 @@ def _shown(value: Any) -> str:
 
 def timeline_entries(dispute: dict[str, Any]) -> list[dict[str, Any]]:
     """The timeline with each entry's details as (label, text, is party text) rows; an offer's
-    message comes from the offer it made."""
+    message comes from the offer it made; the rule that escalated or refunded, "by rule r1 (v2)"."""
     offers = {o["offer_id"]: o for o in dispute["offers"]}
+    by_rule = (dispute.get("resolution") or {}).get("rule")  # a rule's refund names it on its resolution
     entries = []
     for t in dispute["timeline"]:
         details = dict(t.get("details") or {})
+        if by_rule and t["event"] == "dispute.resolved" and t["actor"] == "system":
+            details.setdefault("rule", by_rule)
         offer = offers.get(str(details.get("offer_id", "")))
         if offer is not None and offer.get("message") and t["event"] == "dispute.offer_made":
             details.setdefault("message", offer["message"])
@@ -171,6 +179,8 @@ def decision_of(dispute: dict[str, Any]) -> dict[str, Any] | None:
     r = dispute.get("resolution")
     if r is not None:
         by = details.get("moderator_id") if r["decided_by"] == "moderator" and decided else None
+        rule = r.get("rule")  # a rule's refund: decided by that rule's version
+        by = by or (f"rule {rule['rule_id']} (v{rule['version']})" if rule else None)
         return {"outcome": r["outcome"], "amount": r["amount"], "fault": r["fault"], "rationale": r["rationale"],
                 "by": by or r["decided_by"], "moderator_id": by, "at": r["resolved_at"],
                 "decided_at": decided["at"] if decided else r["resolved_at"], "pending": False}
@@ -279,30 +289,61 @@ def signed_out(ctx: Ctx) -> Html:
 
 
 # ---- auto-resolution rules ------------------------------------------------------------------------
+RULE_CHOICES = {"reasons": views.REASONS, "seller_levels": tuple(x.value for x in Level),
+                "buyer_flags": tuple(x.value for x in Flag)}
+# The server's rule-id pattern as the form's ``pattern`` attribute (a browser compiles it with the
+# ``v`` flag, where ``|`` and ``-`` in a class are escaped).
+RULE_ID_PATTERN = str(schemas.ID["pattern"]).strip("^$").replace("|", "\\|").replace("-]", "\\-]")
+RULE_LABELS = {"reasons": "reasons", "seller_levels": "seller level", "buyer_flags": "buyer flag",
+               "max_amount": "order total at most", "no_carrier_scan_days": "no carrier scan for at least"}
+EVERY_DISPUTE = "confirm_every_dispute"  # the preview's box: an ACTIVE rule with no condition
+
+
+def _words(value: str) -> str:
+    return value.replace("_", " ").lower()
+
+
+def rule_conditions(when: dict[str, Any]) -> list[dict[str, str]]:
+    """A rule's ``when`` as the form says it: an amount in major units with its currency, reasons,
+    levels and flags in words; empty: the rule matches every dispute."""
+    shown = []
+    for key, value in when.items():
+        if isinstance(value, dict):
+            text = f"{forms.major_units(int(value['amount']), str(value['currency']))} {value['currency']}"
+        elif key == "no_carrier_scan_days":
+            text = f"{value} days"
+        elif isinstance(value, list):
+            text = ", ".join(_words(str(v)) for v in value)
+        else:
+            text = str(value)
+        shown.append({"label": RULE_LABELS.get(key, key.replace("_", " ")), "text": text})
+    return shown
+
+
+def _rule_shown(r: Rule) -> dict[str, Any]:
+    return {**views.rule(r), "conditions": rule_conditions(r.when.to_dict())}
+
+
 @console.page("/console/rules")
 def rules(ctx: Ctx) -> Html:
     """The auto-resolution rules by priority, each with its current version's report (how its
     dry-run suggestions compare with how people resolved the matched cases); moderation admins
     get the way to edit each one and to write a new one."""
     moderation = container().services.moderation
-    shown = [{**views.rule(r), "report": views.rule_report(*moderation.report(ctx.who, r.rule_id))}
+    shown = [{**_rule_shown(r), "report": views.rule_report(*moderation.report(ctx.who, r.rule_id))}
              for r in moderation.rules(ctx.who)]
     return Html("rules.html", {"rules": shown, "can_edit": ctx.who.is_moderation_admin,
                                "notice": ctx.query.get("notice", "")})
 
 
-RULE_CHOICES = {"reasons": views.REASONS, "seller_levels": tuple(x.value for x in Level),
-                "buyer_flags": tuple(x.value for x in Flag)}
-
-
 def _rule_form(ctx: Ctx, typed: dict[str, str], editing: bool, status: int = 200, problem: Any = None,
-               preview: Any = None) -> Html:
+               preview: Any = None, current: Any = None) -> Html:
     fields = ("rule_id", "description", "mode", "priority", "then", "max_amount", "currency",
-              "no_carrier_scan_days", "expected_version",
+              "no_carrier_scan_days", "expected_version", EVERY_DISPUTE,
               *(f"{name}.{v}" for name, values in RULE_CHOICES.items() for v in values))
     return Html("rule_edit.html", {
         "typed": {**dict.fromkeys(fields, ""), **typed}, "editing": editing, "problem": problem, "preview": preview,
-        "choices": RULE_CHOICES,
+        "choices": RULE_CHOICES, "rule_id_pattern": RULE_ID_PATTERN, "current": current,
         "modes": tuple(m.value for m in Mode), "thens": tuple(t.value for t in Then),
         "preview_days": PREVIEW_DAYS, "preview_limit": PREVIEW_LIMIT}, status=status)
 
@@ -323,19 +364,70 @@ def _typed_rule(r: Rule) -> dict[str, str]:
     return typed
 
 
-def _rule_command(ctx: Ctx) -> c.SaveRule:
-    """The form as the PUT route's command, checked by the route's own schema."""
+def _rule_request(ctx: Ctx) -> tuple[str, dict[str, Any]]:
+    """The form as the PUT route's rule id and body, checked by the route's own schema. A new rule
+    (the form without ``editing``) is sent with ``expected_version`` 0: an id that exists is refused
+    (``VERSION_CONFLICT``), never replaced; an edit sends the version it was opened at."""
     rule_id = ctx.form.get("rule_id", "").strip()
     validate({"rule_id": rule_id}, {"type": "object", "properties": {"rule_id": schemas.ID}})
     body = forms.rule_body(ctx.form)
+    if not ctx.form.get("editing"):
+        body["expected_version"] = 0
+    elif "expected_version" not in body:
+        raise InvalidInput("expected_version: an edit sends the version it was opened at", code="VALIDATION_ERROR",
+                           details={"field": "expected_version"})
     validate(body, schemas.RULE)
-    return parse.save_rule(body, rule_id)
+    return rule_id, body
+
+
+def preview_digest(ctx: Ctx, rule_id: str, body: dict[str, Any]) -> str:
+    """What was previewed, as an HMAC keyed with the session's own secret token: the save button
+    carries it, and a save of anything else is refused."""
+    assert ctx.session is not None, "signed-in pages only"
+    text = json.dumps({"rule_id": rule_id, **body}, sort_keys=True, separators=(",", ":"))
+    return hmac.new(ctx.session.csrf.encode(), text.encode(), hashlib.sha256).hexdigest()
+
+
+def _every_dispute(body: dict[str, Any]) -> bool:
+    return body.get("mode") == Mode.ACTIVE.value and not body.get("when")
+
+
+def _previewed(ctx: Ctx, rule_id: str, body: dict[str, Any], preview: Preview, status: int = 200,
+               problem: Any = None) -> Html:
+    """The form with the rule's preview, its digest for the save, and (an ACTIVE rule with no
+    condition) the box that confirms it acts on every dispute."""
+    page = _rule_form(ctx, ctx.form, editing=bool(ctx.form.get("editing")), status=status, problem=problem,
+                      preview={**preview.to_dict(), "digest": preview_digest(ctx, rule_id, body),
+                               "every_dispute": _every_dispute(body)})
+    return page
+
+
+def _rule_conflict(ctx: Ctx, exc: DomainError) -> Html:
+    """A rule that moved on: said in the rule's words, with the rule as it is now beside the form;
+    an edit's ``expected_version`` becomes the current one, so sending it again applies on top."""
+    rule_id = ctx.form.get("rule_id", "").strip()
+    current = next((r for r in container().services.moderation.rules(ctx.who) if r.rule_id == rule_id), None)
+    version = current.version if current else int((exc.details or {}).get("current_version", 0))
+    typed = dict(ctx.form)
+    if ctx.form.get("editing"):
+        typed["expected_version"] = str(version)
+        said = {"title": "This rule was changed by someone else since you opened it",
+                "words": f"It is now version {version} (shown beside). Nothing was saved. Your form now applies on "
+                         "top of that version: check it, preview it again and save."}
+    else:
+        said = {"title": "A rule with this id exists",
+                "words": f"A rule with the id {rule_id} exists (version {version}): edit it, or choose another id. "
+                         "Nothing was saved.", "edit": rule_id}
+    return _rule_form(ctx, typed, editing=bool(ctx.form.get("editing")), status=409,
+                      problem={**said, "code": exc.code}, current=_rule_shown(current) if current else None)
 
 
 def _rule_refused(ctx: Ctx, exc: DomainError) -> Html:
     """The form again with what was typed, the refusal in words and the API's code."""
     if isinstance(exc, (Forbidden, Unauthenticated)):
         raise exc
+    if isinstance(exc, ConcurrentModification):
+        return _rule_conflict(ctx, exc)
     status = next((code for cls, code in STATUS if isinstance(exc, cls)), 400)
     editing = bool(ctx.form.get("editing"))
     return _rule_form(ctx, ctx.form, editing=editing, status=status, problem=in_words(exc))
@@ -344,7 +436,8 @@ def _rule_refused(ctx: Ctx, exc: DomainError) -> Html:
 @console.page("/console/rules/new")
 def new_rule(ctx: Ctx) -> Html:
     access.require(ctx.who.is_moderation_admin, "only moderation admins change the rules")
-    return _rule_form(ctx, {"mode": "DRY_RUN", "priority": "10", "then": "ESCALATE"}, editing=False)
+    return _rule_form(ctx, {"mode": "DRY_RUN", "priority": "10", "then": "ESCALATE", "expected_version": "0"},
+                      editing=False)
 
 
 @console.page("/console/rules/{rule_id}/edit")
@@ -358,19 +451,41 @@ def edit_rule(ctx: Ctx, rule_id: str) -> Html:
 
 @console.page("/console/rules/preview", "POST")
 def preview_rule(ctx: Ctx) -> Html:
-    """Step one: the rule checked as a save checks it, and tried on the recent disputes."""
+    """Step one: the rule checked as a save checks it (but for the room among the live rules: a
+    preview stores nothing), and tried on the recent disputes."""
     try:
-        _, preview = container().services.moderation.preview(ctx.who, _rule_command(ctx))
+        rule_id, body = _rule_request(ctx)
+        _, preview = container().services.moderation.preview(ctx.who, parse.save_rule(body, rule_id))
+        return _previewed(ctx, rule_id, body, preview)
     except DomainError as exc:
         return _rule_refused(ctx, exc)
-    return _rule_form(ctx, ctx.form, editing=bool(ctx.form.get("editing")), preview=preview.to_dict())
+
+
+STALE_PREVIEW = {"title": "Check this preview before saving", "code": "",
+                 "words": "The form is not the rule that was previewed (a field changed since, or it was never "
+                          "previewed). Nothing was saved. Below is the preview of the rule as it is now: check it, "
+                          "then save."}
+UNCONFIRMED = {"title": "Confirm a rule that acts on every dispute", "code": "",
+               "words": "This ACTIVE rule has no condition: it would act on every dispute opened from now on. "
+                        "Nothing was saved. Tick the box under the preview to confirm, or add a condition."}
 
 
 @console.page("/console/rules/save", "POST")
 def save_rule(ctx: Ctx) -> Html | Redirect:
-    """Step two: the same rule, saved by the use case of ``PUT /moderation/rules/{rule_id}``."""
+    """Step two: the rule previewed, unchanged since (its digest), saved by the use case of
+    ``PUT /moderation/rules/{rule_id}``; an ACTIVE rule with no condition only with its box ticked."""
     try:
-        rule = container().services.moderation.save_rule(ctx.who, _rule_command(ctx))
+        rule_id, body = _rule_request(ctx)
+        services, cmd = container().services, parse.save_rule(body, rule_id)
+        # The console's own refusals (the API has no preview step), so no API code: not what was
+        # previewed, or an ACTIVE rule for every dispute unconfirmed. Nothing is saved; the answer
+        # is the preview of the form as it is now (a rule the use case refuses is refused as ever).
+        unchanged = hmac.compare_digest(ctx.form.get("previewed", ""), preview_digest(ctx, rule_id, body))
+        if not unchanged or (_every_dispute(body) and not ctx.form.get(EVERY_DISPUTE)):
+            _, preview = services.moderation.preview(ctx.who, cmd)
+            return _previewed(ctx, rule_id, body, preview, status=409 if not unchanged else 400,
+                              problem=STALE_PREVIEW if not unchanged else UNCONFIRMED)
+        rule = services.moderation.save_rule(ctx.who, cmd)
     except DomainError as exc:
         return _rule_refused(ctx, exc)
     return Redirect(f"/console/rules?notice=saved#rule-{rule.rule_id}")
@@ -430,7 +545,10 @@ def retry_refund(ctx: Ctx, order_id: str, refund_id: str) -> Redirect:
 # ---- a case -----------------------------------------------------------------------------------
 def case_page(ctx: Ctx, dispute_id: str) -> Html:
     services, now = container().services, _now()
-    dispute = _dispute_view(ctx, services.disputes.get(ctx.who, dispute_id), services.moderation.insights(ctx.who))
+    found, insights = services.disputes.get(ctx.who, dispute_id), services.moderation.insights(ctx.who)
+    dispute = _dispute_view(ctx, found, insights)
+    # The standing's counts, read with it: too few orders for a rate are said as counts.
+    standing = insights.sellers.get(found.seller_id)
     order = _order_view(ctx, services.orders.get(ctx.who, dispute["order_id"]))
     evidence = [views.evidence(e, now, links) for e, links in services.evidence.list(ctx.who, dispute_id)]
     messages, more_messages = services.messages.list(ctx.who, dispute_id, PageRequest(THREAD_PAGE, None))
@@ -446,6 +564,7 @@ def case_page(ctx: Ctx, dispute_id: str) -> Html:
         "exponent": forms.exponent(total["currency"]), "problem": None, "typed": {},
         "notice": ctx.query.get("notice", ""), "timeline": timeline_entries(dispute),
         "decision": decision_of(dispute),
+        "seller_counts": {"orders": standing.orders, "defects": standing.defects} if standing else None,
     }, images=images)
 
 
@@ -528,7 +647,12 @@ def _require_undecided(ctx: Ctx, dispute: Dispute) -> None:
 
 @console.page("/console/disputes/{dispute_id}/decision", "POST")
 def review_decision(ctx: Ctx, dispute_id: str) -> Html | Redirect:
-    """Step one: the decision repeated in plain words, with one button to confirm it."""
+    """Step one: the decision repeated in plain words, with one button to confirm it. From the
+    confirmation, ``back`` returns to the case with the decision's fields as typed (nothing sent)."""
+    if ctx.form.get("back"):
+        page = case_page(ctx, dispute_id)
+        page.values["typed"] = {k: ctx.form.get(k, "") for k in ("outcome", "amount", "fault", "rationale")}
+        return page
     try:
         cmd, body, total = _decision(ctx, dispute_id)
     except AlreadyYours:

@@ -185,7 +185,7 @@ class Console:
             status = next((s for cls, s in STATUS if isinstance(exc, cls)), 400)
             page = self.error_page(ctx, exc, params) if ctx.session is not None else None
             if page is None:
-                page = Html("problem.html", {"title": "That did not work", "words": exc.message})
+                page = Html("problem.html", {"title": "That did not work", "words": exc.message, "code": exc.code})
             page.status = status
             return self._respond(ctx, page)
         except Exception:  # noqa: BLE001 - the page's one place an unexpected failure becomes a 500

@@ -123,9 +123,11 @@ class Moderation(UseCases):
         with self.uow() as uow:
             return sorted(uow.moderation.rules(), key=lambda r: r.sort_key)
 
-    def _define(self, uow: UnitOfWork, who: Identity, cmd: SaveRule) -> tuple[Rule, Rule | None, builtins.list[Rule]]:
+    def _define(self, uow: UnitOfWork, who: Identity, cmd: SaveRule, room: bool = True
+                ) -> tuple[Rule, Rule | None, builtins.list[Rule]]:
         """The rule ``cmd`` describes, validated as a save validates it (INVALID_RULE,
-        INVALID_CURRENCY, RULE_LIMIT_REACHED, VERSION_CONFLICT), with the version it replaces."""
+        INVALID_CURRENCY, RULE_LIMIT_REACHED, VERSION_CONFLICT), with the version it replaces;
+        ``room=False`` (a preview, which stores nothing) skips the live rules' limit."""
         access.require(who.is_moderation_admin, "only moderation admins change the rules")
         rules = uow.moderation.rules()
         previous = next((r for r in rules if r.rule_id == cmd.rule_id), None)
@@ -134,7 +136,7 @@ class Moderation(UseCases):
             raise ConcurrentModification("the rule has moved on", details={"current_version": current})
         rule = Rule.define(cmd.rule_id, cmd.description, cmd.mode, cmd.priority, cmd.when, cmd.then, previous,
                            self.clock.now(), who.sub)
-        if rule is not previous:
+        if room and rule is not previous:
             require_live_room(rules, rule, self.policy.max_live_rules)
         return rule, previous, rules
 
@@ -150,15 +152,16 @@ class Moderation(UseCases):
             return rule
 
     def preview(self, who: Identity, cmd: SaveRule) -> tuple[Rule, Preview]:
-        """The rule ``cmd`` describes, validated exactly as ``save_rule`` would (nothing is
-        stored), tried on the recent disputes: those opened in the last ``PREVIEW_DAYS`` days, at
-        most ``PREVIEW_LIMIT`` (one Query of their records). A condition on the seller's level or
+        """The rule ``cmd`` describes, validated as ``save_rule`` would but for the live rules'
+        limit (nothing is stored, so a preview at the limit is allowed; its save is refused), tried
+        on the recent disputes: those opened in the last ``PREVIEW_DAYS`` days, at most
+        ``PREVIEW_LIMIT`` (one Query of their records). A condition on the seller's level or
         the buyer's flag reads today's figures, once per distinct seller (at most three Queries)
         and buyer (one Query) of those disputes."""
         now = self.clock.now()
         since = now - timedelta(days=PREVIEW_DAYS)
         with self.uow() as uow:
-            rule, _, _ = self._define(uow, who, cmd)
+            rule, _, _ = self._define(uow, who, cmd, room=False)
             cases = [PastCase.from_dict(opened, ended)
                      for opened, ended in uow.moderation.recent_cases(since, PREVIEW_LIMIT)]
             levels: dict[str, st.Level] = {}

@@ -71,8 +71,10 @@ def test_a_moderator_decides_a_partial_refund_through_the_confirmation_and_the_r
            amount="8.00", fault="CARRIER")
     assert page.locator("h1").inner_text().startswith("Confirm the decision")
     assert page.inner_text("#confirm-amount") == "8.00 USD" and page.inner_text("#confirm-fault") == "carrier"
-    assert page.locator("form").count() == 1, "the confirmation has one form"
-    assert page.locator("button, input[type=submit]").all_inner_texts() == ["Confirm decision"]
+    # One button decides; beside it only the way back (keeping what was typed) and signing out.
+    assert page.locator("form[action$='/decision/confirm']").count() == 1, "one form decides"
+    assert page.locator("button, input[type=submit]").all_inner_texts() == [
+        "Sign out", "Confirm decision", "Back to the case, change nothing"]
     page.click("text=Confirm decision")
     page.wait_for_url(re.compile(rf"/console/disputes/{did}\?notice=decided"))
     assert page.inner_text("#status") == "RESOLVED"
@@ -477,3 +479,43 @@ def test_an_admin_edits_a_rule_through_its_preview_and_a_moderator_gets_no_edit_
     plain.expect(403)
     refused = moderator.goto(f"{base}/console/rules/{rule_id}/edit")
     assert refused.status == 403 and moderator.locator("#rule-form").count() == 0
+
+
+def test_a_half_typed_decision_survives_a_note_and_the_way_back_from_the_confirmation(
+        dev: dict[str, Any], api: LocalApi, browse: Any) -> None:
+    base = dev["base"]
+    did = escalated_case(api, unique("o-draft"), amount=2500)["dispute_id"]
+    page = browse().page()
+    sign_in(page, base, "m-11")
+    open_case(page, base, did)
+    rationale = "Half the set is missing:\nsee the buyer's photo <b>here</b>."
+    page.select_option("select[name=outcome]", "REFUND_PARTIAL")
+    page.fill("input[name=amount]", "12.50")
+    page.select_option("select[name=fault]", "CARRIER")
+    page.fill("textarea[name=rationale]", rationale)
+    # a note added half way through reloads the page: the decision typed so far is still there
+    page.fill("textarea[name=note]", "Asked the carrier about the weight at pickup.")
+    page.click("#notes button[type=submit]")
+    page.wait_for_url(re.compile(r"notice=note"))
+    assert "Asked the carrier" in page.inner_text("#notes")
+    typed = ("select[name=outcome]", "input[name=amount]", "select[name=fault]", "textarea[name=rationale]")
+    assert [page.input_value(f"#decision {s}") for s in typed] == ["REFUND_PARTIAL", "12.50", "CARRIER", rationale]
+    # to the confirmation and back, changing nothing: the same fields, and still nothing decided
+    page.click("#decision button[type=submit]")
+    page.wait_for_url(f"{base}/console/disputes/{did}/decision")
+    assert page.inner_text("#confirm-amount") == "12.50 USD"
+    assert page.locator("header form[action$='/console/sign-out']").count() == 1, "sign out from here too"
+    page.click("#back-to-case")
+    page.wait_for_selector("#decision")
+    assert [page.input_value(f"#decision {s}") for s in typed] == ["REFUND_PARTIAL", "12.50", "CARRIER", rationale]
+    assert api.call("GET", f"/disputes/{did}", "m-1")["status"] == "ESCALATED"
+    # confirmed, the draft is gone: the case shows the decision and keeps no stale draft
+    page.click("#decision button[type=submit]")
+    page.wait_for_url(f"{base}/console/disputes/{did}/decision")
+    page.click("text=Confirm decision")
+    page.wait_for_url(re.compile(rf"/console/disputes/{did}\?notice=decided"))
+    assert page.evaluate(f"() => sessionStorage.getItem('decision-draft:{did}')") is None
+    resolution = api.call("GET", f"/disputes/{did}", "b-1")["resolution"]
+    assert (resolution["outcome"], resolution["amount"]["amount"], resolution["fault"]) == (
+        "REFUND_PARTIAL", 1250, "CARRIER")
+    assert resolution["rationale"] == rationale

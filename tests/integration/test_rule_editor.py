@@ -54,6 +54,15 @@ def history(client: Any, wired: Any) -> dict[str, str]:
     return ids
 
 
+def previewed(client: Any, cookie: str, fields: dict[str, str]) -> dict[str, str]:
+    """The form's fields with the digest its preview gave the save button (the save refuses any other)."""
+    shown = post(client, "/console/rules/preview", cookie, fields)
+    assert shown.status_code == 200, shown.body.decode()
+    found = re.search(r'name="previewed" value="([0-9a-f]{64})"', shown.body.decode())
+    assert found is not None
+    return {**fields, "previewed": found.group(1)}
+
+
 def numbers(text: str) -> dict[str, int]:
     return {name: int(value) for name, value in re.findall(r'id="preview-(\w+)">(\d+)<', text)}
 
@@ -78,7 +87,7 @@ def test_an_admin_previews_then_saves_a_rule_and_the_rules_page_shows_it_as_text
         csrf, **{"reasons.NOT_AS_DESCRIBED": "", "reasons.WRONG_ITEM": "on"})).body.decode())
     assert other == {"considered": 3, "matched": 0, "people": 0, "agreed": 0, "disagreed": 0}
 
-    saved = post(client, "/console/rules/save", cookie, rule_form(csrf))
+    saved = post(client, "/console/rules/save", cookie, previewed(client, cookie, rule_form(csrf)))
     assert saved.status_code == 303 and "/console/rules?notice=saved" in saved.headers["Location"]
     stored = client.http.get("/moderation/rules", headers=auth("m-1", "moderators")).json_body["items"]
     assert [(r["rule_id"], r["version"], r["mode"], r["when"], r["then"]) for r in stored] == [
@@ -87,11 +96,11 @@ def test_an_admin_previews_then_saves_a_rule_and_the_rules_page_shows_it_as_text
     assert 'href="/console/rules/refund-nad/edit"' in page and "&lt;b&gt;not as described" in page
     edit = client.http.get("/console/rules/refund-nad/edit", headers={"Cookie": cookie}).body.decode()
     assert 'name="expected_version" value="1"' in edit and 'name="reasons.NOT_AS_DESCRIBED" value="on" checked' in edit
-    # an edit from that page makes version 2; sent again from the stale page, it is refused
-    assert post(client, "/console/rules/save", cookie, rule_form(
-        csrf, editing="1", expected_version="1", mode="ACTIVE")).status_code == 303
-    stale = post(client, "/console/rules/save", cookie, rule_form(csrf, editing="1", expected_version="1",
-                                                                   mode="OFF"))
+    # two edits previewed from that page; the first saved makes version 2, the second is refused
+    first = previewed(client, cookie, rule_form(csrf, editing="1", expected_version="1", mode="ACTIVE"))
+    second = previewed(client, cookie, rule_form(csrf, editing="1", expected_version="1", mode="OFF"))
+    assert post(client, "/console/rules/save", cookie, first).status_code == 303
+    stale = post(client, "/console/rules/save", cookie, second)
     assert stale.status_code == 409 and "VERSION_CONFLICT" in stale.body.decode()
     assert [r["version"] for r in client.http.get("/moderation/rules", headers=auth("m-1", "moderators"))
             .json_body["items"]] == [2]
@@ -156,3 +165,139 @@ def test_a_preview_on_the_sellers_level_reads_each_seller_once_and_the_records_a
     cookie, csrf = cookie_of(wired, ADMIN)  # a session of now
     later = post(client, "/console/rules/preview", cookie, rule_form(csrf)).body.decode()
     assert numbers(later)["considered"] == 0 and f"in the last {PREVIEW_DAYS} days" in later
+
+
+def stored_rules(client: Any) -> list[tuple[str, int, str, dict[str, Any], str]]:
+    return [(r["rule_id"], r["version"], r["mode"], r["when"], r["then"])
+            for r in client.http.get("/moderation/rules", headers=auth("m-1", "moderators")).json_body["items"]]
+
+
+def test_a_save_of_anything_but_the_previewed_rule_is_refused_and_every_dispute_needs_its_box(
+        client: Any, wired: Any, history: dict[str, str]) -> None:
+    cookie, csrf = cookie_of(wired, ADMIN)
+    shown = previewed(client, cookie, rule_form(csrf))  # a dry run on one reason, previewed
+    # changed on the preview page (ACTIVE, every condition unticked) and saved without a new preview
+    changed = {**shown, "mode": "ACTIVE", "reasons.NOT_AS_DESCRIBED": ""}
+    refused = post(client, "/console/rules/save", cookie, changed)
+    text = refused.body.decode()
+    assert refused.status_code == 409 and "Check this preview before saving" in text and "Nothing was saved" in text
+    assert stored_rules(client) == []
+    # the answer is the preview of the form as it is now, with its own digest and the box to confirm
+    again = re.search(r'name="previewed" value="([0-9a-f]{64})"', text)
+    assert again is not None and again.group(1) != shown["previewed"]
+    assert numbers(text)["matched"] == 3 and 'id="every-dispute"' in text and 'name="confirm_every_dispute"' in text
+    unconfirmed = post(client, "/console/rules/save", cookie, {**changed, "previewed": again.group(1)})
+    assert unconfirmed.status_code == 400 and "Confirm a rule that acts on every dispute" in unconfirmed.body.decode()
+    assert stored_rules(client) == []
+    # a digest from another session is no digest
+    other_cookie, other_csrf = cookie_of(wired, ("a-2", frozenset({"moderation-admins"})))
+    foreign = post(client, "/console/rules/save", other_cookie, {**changed, "csrf_token": other_csrf,
+                                                                  "previewed": again.group(1),
+                                                                  "confirm_every_dispute": "on"})
+    assert foreign.status_code == 409 and stored_rules(client) == []
+    confirmed = post(client, "/console/rules/save", cookie, {**changed, "previewed": again.group(1),
+                                                             "confirm_every_dispute": "on"})
+    assert confirmed.status_code == 303, confirmed.body.decode()
+    assert stored_rules(client) == [("refund-nad", 1, "ACTIVE", {}, "REFUND_FULL")]
+
+
+def test_a_new_rule_with_an_existing_id_is_refused_saying_to_edit_it_and_the_rule_is_unchanged(
+        client: Any, wired: Any) -> None:
+    admin = auth("a-1", "moderation-admins")
+    assert client.http.put("/moderation/rules/refund-nad", headers=admin, body=dumps(
+        {"description": "to a person", "mode": "DRY_RUN", "priority": 1, "then": "ESCALATE"})).status_code == 200
+    cookie, csrf = cookie_of(wired, ADMIN)
+    new = client.http.get("/console/rules/new", headers={"Cookie": cookie}).body.decode()
+    assert 'name="expected_version" value="0"' in new
+    for path, fields in (("/console/rules/preview", rule_form(csrf, expected_version="0")),
+                         ("/console/rules/save", rule_form(csrf)),  # sent without a version: new all the same
+                         ("/console/rules/save", rule_form(csrf, expected_version="1"))):
+        answer = post(client, path, cookie, fields)
+        text = answer.body.decode()
+        assert answer.status_code == 409, (path, text)
+        assert "A rule with this id exists" in text and "version 1" in text and "<code>VERSION_CONFLICT</code>" in text
+        assert 'href="/console/rules/refund-nad/edit"' in text and 'id="save-button"' not in text
+    assert stored_rules(client) == [("refund-nad", 1, "DRY_RUN", {}, "ESCALATE")]
+
+
+def test_a_rule_changed_meanwhile_is_said_in_the_rules_words_and_the_form_applies_on_top_of_it(
+        client: Any, wired: Any) -> None:
+    admin = auth("a-1", "moderation-admins")
+    body = {"description": "to a person", "mode": "DRY_RUN", "priority": 1, "then": "ESCALATE"}
+    assert client.http.put("/moderation/rules/refund-nad", headers=admin, body=dumps(body)).status_code == 200
+    cookie, csrf = cookie_of(wired, ADMIN)
+    edit = client.http.get("/console/rules/refund-nad/edit", headers={"Cookie": cookie}).body.decode()
+    assert 'name="expected_version" value="1"' in edit
+    shown = previewed(client, cookie, rule_form(csrf, editing="1", expected_version="1"))
+    # someone else saves version 2 (through the API) meanwhile
+    assert client.http.put("/moderation/rules/refund-nad", headers=admin, body=dumps(
+        {**body, "description": "Someone else's\nwords", "when": {"max_amount": {"amount": 5000, "currency": "USD"}},
+         "expected_version": 1})).status_code == 200
+    stale = post(client, "/console/rules/save", cookie, shown)
+    text = stale.body.decode()
+    assert stale.status_code == 409 and "<code>VERSION_CONFLICT</code>" in text
+    assert "This rule was changed by someone else since you opened it" in text and "now version 2" in text
+    assert "The case moved on" not in text
+    current = text.split('id="current-rule"', 1)[1].split("</section>", 1)[0]
+    assert "version 2" in current and "Someone else&#39;s\nwords" in current and "50.00 USD" in current
+    assert 'name="expected_version" value="2"' in text and 'name="expected_version" value="1"' not in text
+    assert [(v, w) for _, v, _, w, _ in stored_rules(client)] == [(2, {"max_amount": {"amount": 5000,
+                                                                                      "currency": "USD"}})]
+    # sent again from that form (previewed, then saved), it applies on top of version 2
+    retry = previewed(client, cookie, rule_form(csrf, editing="1", expected_version="2"))
+    assert post(client, "/console/rules/save", cookie, retry).status_code == 303
+    assert stored_rules(client) == [("refund-nad", 3, "DRY_RUN", {"reasons": ["NOT_AS_DESCRIBED"]}, "REFUND_FULL")]
+
+
+def test_the_rules_list_says_amounts_choices_and_line_breaks_as_the_form_does(client: Any, wired: Any) -> None:
+    admin = auth("a-1", "moderation-admins")
+    assert client.http.put("/moderation/rules/small", headers=admin, body=dumps({
+        "description": "Line one\nLine <i>two</i>", "mode": "DRY_RUN", "priority": 1, "then": "ESCALATE",
+        "when": {"max_amount": {"amount": 5000, "currency": "USD"}, "reasons": ["NOT_AS_DESCRIBED"],
+                 "seller_levels": ["AT_RISK"], "buyer_flags": ["FREQUENT_DISPUTER"], "no_carrier_scan_days": 7}})
+    ).status_code == 200
+    cookie, _ = cookie_of(wired, MODERATOR)
+    text = client.http.get("/console/rules", headers={"Cookie": cookie}).body.decode()
+    when = text.split('class="rule-when">', 1)[1].split("</td>", 1)[0]
+    assert "order total at most: 50.00 USD" in when and "minor units" not in when and "5000" not in when
+    assert "reasons: not as described" in when and "seller level: at risk" in when
+    assert "buyer flag: frequent disputer" in when and "no carrier scan for at least: 7 days" in when
+    assert '<span class="rule-text">Line one\nLine &lt;i&gt;two&lt;/i&gt;</span>' in text
+    css = client.http.get("/console/static/console.css").body.decode()
+    assert re.search(r"\.rule-text \{[^}]*white-space: pre-line", css)
+
+
+def test_the_editors_smaller_refusals_are_clear(client: Any, wired: Any) -> None:
+    cookie, csrf = cookie_of(wired, MODERATOR)
+    forbidden = client.http.get("/console/rules/new", headers={"Cookie": cookie})
+    assert forbidden.status_code == 403 and "<code>NOT_YOUR_ACTION</code>" in forbidden.body.decode()
+    cookie, csrf = cookie_of(wired, ADMIN)
+    for path in ("/console/rules/preview", "/console/rules/save"):
+        blank = post(client, path, cookie, rule_form(csrf, priority=""))
+        assert blank.status_code == 400 and "priority: give a whole number" in blank.body.decode()
+        yen = post(client, path, cookie, rule_form(csrf, max_amount="8.5", currency="JPY"))
+        assert yen.status_code == 400 and "JPY has no minor units: give a whole amount" in yen.body.decode()
+    assert stored_rules(client) == []
+    # the form's rule-id pattern is the server's: what one accepts the other does
+    page = client.http.get("/console/rules/new", headers={"Cookie": cookie}).body.decode()
+    found = re.search(r'id="rule_id"[^>]*pattern="([^"]+)"', page)
+    assert found is not None
+    pattern = re.compile(found.group(1).replace("&#34;", '"'))
+    for candidate, ok in (("r.v2:x@y|z-1_a", True), ("no spaces", False), ("a/b", False), ("ünï", False)):
+        assert bool(pattern.fullmatch(candidate)) is ok, candidate
+        answer = post(client, "/console/rules/preview", cookie, rule_form(csrf, rule_id=candidate))
+        assert (answer.status_code == 200) is ok, (candidate, answer.body.decode())
+
+
+def test_a_preview_at_the_limit_of_live_rules_is_allowed_and_only_the_save_is_refused(client: Any,
+                                                                                   wired: Any) -> None:
+    admin = auth("a-1", "moderation-admins")
+    limit = wired.services.moderation.policy.max_live_rules
+    for i in range(limit):
+        assert client.http.put(f"/moderation/rules/live-{i}", headers=admin, body=dumps(
+            {"description": "live", "mode": "DRY_RUN", "priority": i, "then": "ESCALATE"})).status_code == 200
+    cookie, csrf = cookie_of(wired, ADMIN)
+    shown = previewed(client, cookie, rule_form(csrf, rule_id="one-more"))
+    saved = post(client, "/console/rules/save", cookie, shown)
+    assert saved.status_code == 422 and "<code>RULE_LIMIT_REACHED</code>" in saved.body.decode()
+    assert "one-more" not in [r[0] for r in stored_rules(client)] and len(stored_rules(client)) == limit

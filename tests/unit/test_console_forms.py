@@ -114,3 +114,22 @@ def test_links_and_cookies_carry_the_stages_prefix_when_there_is_one(path: str, 
     assert _stage_prefix(StagedRequest(path, resource, params)) == base
     cookie = Sessions("k" * 40, 60, FakeClock()).cookie("console_session", "v", base=base)
     assert f"; Path={base}/console;" in cookie
+
+
+@pytest.mark.parametrize(("typed", "currency", "said"), [
+    ("8.5", "JPY", "amount: JPY has no minor units: give a whole amount"),
+    ("8.123", "USD", "amount: USD has 2 decimals at most: give an amount like 8.00"),
+    ("1.2345", "KWD", "amount: KWD has 3 decimals at most: give an amount like 8.000"),
+])
+def test_too_many_decimals_for_the_currency_is_said_in_plain_words(typed: str, currency: str, said: str) -> None:
+    with pytest.raises(InvalidInput) as refused:
+        forms.minor_units(typed, currency)
+    assert refused.value.message == said and refused.value.details == {"field": "amount"}
+
+
+@pytest.mark.parametrize("priority", ["", "  "])
+def test_a_rule_without_a_priority_is_refused_never_read_as_the_first_to_act(priority: str) -> None:
+    with pytest.raises(InvalidInput) as refused:
+        forms.rule_body({"description": "d", "mode": "DRY_RUN", "priority": priority, "then": "ESCALATE"})
+    assert refused.value.details == {"field": "priority"} and "whole number from 0" in refused.value.message
+    assert forms.rule_body({"description": "d", "mode": "DRY_RUN", "priority": "0", "then": "ESCALATE"})["priority"] == 0

@@ -1,5 +1,5 @@
-// The console's one script: live countdowns, the partial amount checked before sending, and a
-// confirmation sent once.
+// The console's one script: live countdowns, the partial amount checked before sending, a
+// decision's draft kept across reloads, and a confirmation sent once.
 // The server checks everything again; without this script the console works the same.
 "use strict";
 
@@ -68,6 +68,40 @@ function checkDecision(form) {
   return message === "";
 }
 
+// A decision half typed survives the page reloading (a note or a message added, the case taken):
+// kept in this tab's sessionStorage per case, put back only into an empty form (what the server
+// filled in wins), and forgotten once the decision is confirmed.
+const DRAFT_FIELDS = ["outcome", "amount", "fault", "rationale"];
+
+function draftKey(el) {
+  return el && el.dataset.draft ? `decision-draft:${el.dataset.draft}` : null;
+}
+
+function keepDraft(form) {
+  const key = draftKey(form);
+  if (!key) return;
+  const draft = {};
+  for (const name of DRAFT_FIELDS) draft[name] = form.elements.namedItem(name).value;
+  try {
+    if (DRAFT_FIELDS.some((name) => draft[name] !== "")) sessionStorage.setItem(key, JSON.stringify(draft));
+    else sessionStorage.removeItem(key);
+  } catch (e) { /* storage off or full: the draft is only a convenience */ }
+}
+
+function restoreDraft(form) {
+  const key = draftKey(form);
+  if (!key || DRAFT_FIELDS.some((name) => form.elements.namedItem(name).value !== "")) return;
+  let draft = null;
+  try { draft = JSON.parse(sessionStorage.getItem(key) || "null"); } catch (e) { draft = null; }
+  if (!draft || typeof draft !== "object") return;
+  for (const name of DRAFT_FIELDS) {
+    const field = form.elements.namedItem(name);
+    if (typeof draft[name] !== "string") continue;
+    if (field.tagName === "SELECT" && ![...field.options].some((o) => o.value === draft[name])) continue;
+    field.value = draft[name];
+  }
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   tick();
   setInterval(tick, 1000);
@@ -79,7 +113,9 @@ document.addEventListener("DOMContentLoaded", () => {
         form.elements.namedItem("amount").focus();
       }
     });
-    form.addEventListener("input", () => checkDecision(form));
+    restoreDraft(form);
+    form.addEventListener("input", () => { checkDecision(form); keepDraft(form); });
+    form.addEventListener("change", () => keepDraft(form));
   }
   // The confirmation is sent once: a second click waits for the first (the server stays the guard).
   const confirm = document.getElementById("confirm-form");
@@ -88,6 +124,7 @@ document.addEventListener("DOMContentLoaded", () => {
       const button = confirm.querySelector("button[type=submit]");
       if (button.disabled) { event.preventDefault(); return; }
       button.disabled = true;  // the button has no name: the form sends the same fields
+      try { const key = draftKey(confirm); if (key) sessionStorage.removeItem(key); } catch (e) { /* none kept */ }
     });
   }
 });
