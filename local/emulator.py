@@ -141,7 +141,8 @@ def forget_finished_executions() -> None:
 
     @functools.wraps(original)
     def start_execution(self: Any, state_machine_arn: str, *args: Any, **kwargs: Any) -> Any:
-        execution = original(self, state_machine_arn, *args, **kwargs)
+        # Pruned before the new one starts: a quick execution may finish before its start returns,
+        # and is never the one its own start forgets.
         executions = self.describe_state_machine(state_machine_arn).executions
         finished = [e for e in list(executions) if e.stop_date is not None]
         kept = FINISHED_EXECUTIONS_KEPT
@@ -152,7 +153,7 @@ def forget_finished_executions() -> None:
                     executions.remove(old)  # one at a time: an execution started meanwhile stays
                 except ValueError:
                     pass  # removed by a concurrent start
-        return execution
+        return original(self, state_machine_arn, *args, **kwargs)
 
     start_execution._forgets = True  # type: ignore[attr-defined]
     StepFunctionsParserBackend.start_execution = start_execution  # type: ignore[method-assign]

@@ -76,9 +76,13 @@ FUNCTION_GRANTS: dict[str, dict[str, list[Any]]] = {
     }),
     "TimerFired": _merge(UNIT_OF_WORK, RELAY, OWES_REFUNDS, FACTS),
     # A record that fails again is moved to the back of the outbox (UpdateItem), never dropped; a
-    # refund left there is handed to the refund queue again. It reads and changes no aggregate.
-    "DrainOutbox": _merge(RELAY, OWES_REFUNDS, {"dynamodb:Query": [table_arn("OutboxTable", index=True)],
-                                                "dynamodb:UpdateItem": [table_arn("OutboxTable")]}),
+    # refund left there is handed to the refund queue again. It reads and changes no aggregate. It
+    # evaluates the standing of the sellers whose orders or defects changed (Query), and records a
+    # level change with its event (UpdateItem, PutItem in one transaction).
+    "DrainOutbox": _merge(RELAY, OWES_REFUNDS, {
+        "dynamodb:Query": [table_arn("OutboxTable", index=True), table_arn("ModerationTable")],
+        "dynamodb:UpdateItem": [table_arn("OutboxTable"), table_arn("ModerationTable")],
+        "dynamodb:PutItem": [table_arn("OutboxTable")]}),
     # Sends a refund: reads the order, records the attempt and the provider's answer (and the
     # dispute's copy of it) with the timers it starts (settlement, retry), then forgets the outbox
     # record (a DeleteItem on condition that it owes that attempt); while the provider is

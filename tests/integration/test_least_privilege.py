@@ -57,7 +57,10 @@ def scenario(settings, aws) -> list[Call]:
     from tests.integration.api import BUYER, MODERATOR, SELLER
 
     clock = ShiftedClock()
-    policy = fast_policy(dispute_window=timedelta(days=15), refund_retry=2 * SECONDS)
+    # A seller rated from its first order, on watch from one defective buyer: the defect the timer's
+    # refund makes changes the level, which the reconciler publishes.
+    policy = fast_policy(dispute_window=timedelta(days=15), refund_retry=2 * SECONDS, standing_min_orders=1,
+                         watch_buyers=1)
     api, timers, c = world(settings, aws, policy=policy, clock=clock)
     payments = PROVIDERS[-1]
     uploads = Uploads(api, app, aws)
@@ -105,7 +108,9 @@ def scenario(settings, aws) -> list[Call]:
         timers.run_until(lambda: api.get(f"/disputes/{did}").json_body["status"] == "RESOLVED")
         timers.pay_refunds()
         assert payments.calls == 1 and payments.sent_for(refund_of(c, "o-1")) == 0
-        assert reconcile() == {"delivered": 1, "failed": 0}
+        assert reconcile() == {"delivered": 1, "failed": 0}  # and the seller's new level is published
+        assert [json.loads(e["Detail"])["to"] for e in published(calls, "DrainOutbox")
+                if e["DetailType"] == "seller.standing_changed"] == ["WATCH"]  # the level the defect made
         assert timers.pay_refunds() == 1 and payments.calls == 2
         payments.refuse_next(1, "card_declined")
         assert reconcile() == {"delivered": 1, "failed": 0}
@@ -153,6 +158,12 @@ def scenario(settings, aws) -> list[Call]:
         clock.advance(days=61)
         assert "o-4" in schedule("release-escrow")["released"]
     return list(calls)
+
+
+def published(calls: list[Call], function: str) -> list[dict[str, Any]]:
+    """The events a function put on the bus, in the recorded calls."""
+    return [entry for call in calls if call.function == function and call.service == "events"
+            and call.operation == "PutEvents" for entry in call.params.get("Entries", [])]
 
 
 def refund_of(c: Any, order_id: str) -> str:

@@ -316,10 +316,13 @@ def test_orders_due_for_release_come_in_pages_each_read_once(repo):
 def test_a_dispute_its_order_and_its_outbox_commit_together_and_the_outbox_is_handed_over_after(repo):
     o = repo.add_order(order(), "fp")
     handed = repo.relay.handed
-    assert [(r.kind, r.payload["action"]) for r in handed] == [("TIMER", "SHIP_BY")]  # the seller's ship-by clock
+    # The seller's ship-by clock, and a check of the seller's standing (an order registered) that
+    # the relay leaves for the reconciler.
+    assert [(r.kind, r.payload.get("action") or r.payload.get("seller_id")) for r in handed] == [
+        ("TIMER", "SHIP_BY"), ("STANDING", "s-1")]
     d = dispute_for(o)
     repo.save_dispute(d, o.attach_dispute(d.dispute_id))
-    kinds = sorted(r.kind for r in handed[1:])
+    kinds = sorted(r.kind for r in handed[2:])
     assert kinds == ["EVENT", "EVENT", "TIMER"]  # opened + offer made; the seller's timer
     owed = repo.outbox.pending(T0 + timedelta(days=1), 10)
     assert sorted(r.outbox_id for r in owed) == sorted(r.outbox_id for r in handed)
@@ -327,7 +330,7 @@ def test_a_dispute_its_order_and_its_outbox_commit_together_and_the_outbox_is_ha
     rival = dispute_for(o)  # refused: nothing of it is written, its outbox included
     with pytest.raises(ConcurrentModification):
         repo.save_dispute(rival, o.attach_dispute(rival.dispute_id))
-    assert len(repo.outbox.pending(T0 + timedelta(days=1), 10)) == 4 and len(handed) == 4
+    assert len(repo.outbox.pending(T0 + timedelta(days=1), 10)) == 5 and len(handed) == 5
 
 
 def test_an_accepted_photo_counts_for_the_checklist_without_making_the_dispute_stale(repo):

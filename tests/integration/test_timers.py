@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from chalicelib.adapters.aws import StepFunctionsTimers
-from chalicelib.ports import SystemClock
+from chalicelib.ports import OutboxKind, SystemClock
 from tests.integration.api import BUYER, MODERATOR, SELLER, Api
 from tests.integration.timers import SECONDS, TimerRig, fast_policy
 
@@ -211,8 +211,10 @@ def test_a_timer_that_failed_to_start_is_started_by_the_reconciler(interpreter, 
         assert r.status_code == 201  # the dispute is stored; its timer start is owed, not lost
         did = r.json_body["dispute_id"]
         assert timers.executions(did) == {}
-        assert len(c.outbox.pending(c.clock.now() + timedelta(minutes=1), 10)) == 1
+        owed = [r for r in c.outbox.pending(c.clock.now() + timedelta(minutes=1), 10) if r.kind is OutboxKind.TIMER]
+        assert len(owed) == 1
         c.relay.drain(c.clock.now(), grace=timedelta(0))  # what the scheduled reconciler does
+        c.services.timers.check_standing(c.clock.now(), grace=timedelta(0))  # and then (the order's seller)
         assert list(timers.executions(did)) == ["SELLER_RESPONSE"]  # started (running, or its 2 s ran out)
         assert c.outbox.pending(c.clock.now() + timedelta(minutes=1), 10) == []
         # Starting twice is harmless: the name is deterministic.

@@ -70,6 +70,7 @@ class TimerRig:
         deadline = time.monotonic() + timeout
         while True:
             c.relay.drain(c.clock.now(), grace=timedelta(0))
+            c.services.timers.check_standing(c.clock.now(), grace=timedelta(0))  # the sellers' levels
             self.pay_refunds()  # the refunds the reconciler handed over, sent
             owed = c.outbox.pending(c.clock.now() + timedelta(minutes=5), 10)
             states = self.executions(dispute_id)
