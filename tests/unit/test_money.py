@@ -38,7 +38,7 @@ def balanced(world: World, order_id: str = "o-1") -> None:
 
 
 def refund_status(world: World, dispute_id: str) -> str | None:
-    return (world.dispute(dispute_id).refund or {}).get("status")
+    return (world.shown(dispute_id)["refund"] or {}).get("status")
 
 
 def timer(world: World, action: str, **refs: object) -> str:
@@ -221,7 +221,7 @@ def test_a_refund_flagged_after_it_succeeded_is_never_shown_to_the_parties_as_de
     assert world.services.payments.settle(mismatch) == "mismatch"
     refund = world.order().ledger.refund(ctx["refund_id"])
     assert (refund.status, refund.needs_attention, refund.attention_reason) == ("SUCCEEDED", True, "NOTICE_MISMATCH")
-    shown = world.dispute(ctx["dispute_id"]).refund
+    shown = world.shown(ctx["dispute_id"])["refund"]
     assert shown is not None and (shown["status"], shown["failure_reason"]) == ("SUCCEEDED", None)
     [on_order] = views.order(world.order(), world.clock.now(), world.policy, BUYER)["refunds"]
     assert (on_order["status"], on_order["failure_reason"]) == ("SUCCEEDED", None)
@@ -333,7 +333,7 @@ def test_a_failure_after_which_a_retry_could_pay_twice_goes_to_a_person_at_once(
     assert (refund.status, refund.needs_attention, refund.attempt) == ("FAILED", True, 1)
     assert not [t for t in world.timers.started if t.action == REFUND_RETRY]
     assert refund_status(world, ctx["dispute_id"]) == "FAILED"
-    assert world.dispute(ctx["dispute_id"]).refund["failure_reason"] == "PAYMENT_PROVIDER_DECLINED"  # type: ignore[index]
+    assert world.shown(ctx["dispute_id"])["refund"]["failure_reason"] == "PAYMENT_PROVIDER_DECLINED"
 
 
 def test_a_webhook_with_a_bad_signature_is_refused_and_a_signed_one_settles(world: World) -> None:

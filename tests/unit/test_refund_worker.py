@@ -19,7 +19,7 @@ def accepted(world: World) -> str:
     ctx = world.awaiting_seller(Solution.REFUND_FULL, None)
     d = world.services.disputes.accept_offer(SELLER, c.AcceptOffer(ctx["dispute_id"], None, ctx["offer_id"]))
     assert d.refund is not None
-    return str(d.refund["refund_id"])
+    return d.refund.refund_id
 
 
 def owed(world: World) -> list[str]:
