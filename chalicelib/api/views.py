@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from ..domain.catalog import MESSAGE_TEMPLATES, Reason
-from ..domain.disputes import Actor, Assignment, Dispute, Offer, Resolution, ReturnShipment, Status, party_details
+from ..domain.disputes import Actor, Assignment, Offer, Resolution, ReturnShipment, Status, party_details
 from ..domain.evidence import Evidence
 from ..domain.identity import Identity
 from ..domain.ledger import Refund, RefundStatus

@@ -325,3 +325,17 @@ def test_only_an_early_expiry_skips_the_not_due_check_and_it_is_recorded_at_that
     d.expire("SELLER_RESPONSE", T0 + timedelta(hours=1), POLICY, early=True)
     assert d.status is Status.RESOLVED and d.updated_at == T0 + timedelta(hours=1)
     assert {e["at"] for e in d.timeline[2:]} == {"2026-11-01T13:00:00Z"}
+
+
+def test_a_dispute_stored_with_a_copy_of_its_refund_reads_its_reference_from_that_copy():
+    """Deployed tables hold disputes written while the dispute kept a copy of its refund."""
+    d = opened()
+    d.accept(S, d.offers[0].offer_id, T0, POLICY)
+    doc = d.to_dict()
+    assert "refund" not in doc and doc["refund_id"] == d.refund_id
+    old = {k: v for k, v in doc.items() if k != "refund_id"}
+    old["refund"] = {"refund_id": d.refund_id, "amount": {"amount": 500, "currency": USD}, "status": "SUCCEEDED",
+                     "attempts": 1, "failure_reason": None, "created_at": "2026-11-01T12:00:00Z",
+                     "updated_at": "2026-11-01T12:00:00Z"}
+    read = Dispute.from_dict(old, 3)
+    assert read.refund_id == d.refund_id and read.settlement() == d.settlement()
