@@ -14,7 +14,7 @@ from typing import Any
 from .catalog import Decision, Fault, Outcome, Reason, ReturnProblem, Solution
 from .errors import Conflict, Forbidden, NotFound, RuleViolation
 from .evidence import checklist, has_free_place
-from .ledger import RefundStatus
+from .ledger import Refund, RefundStatus
 from .money import Money
 from .policy import Policy
 from .rules import RuleSuggestion
@@ -307,7 +307,9 @@ class Dispute:
     status: Status = Status.AWAITING_SELLER
     offers: list[Offer] = field(default_factory=list)
     resolution: Resolution | None = None
-    refund: dict[str, Any] | None = None
+    # The refund its resolution owes: a reference only. The order's ledger is the refund's one
+    # record; where the dispute is shown, its refund is read from there (services DisputeView).
+    refund_id: str | None = None
     return_shipment: ReturnShipment | None = None
     phase_due_at: datetime | None = None
     escalated_at: datetime | None = None
@@ -568,32 +570,13 @@ class Dispute:
         if self.status is not Status.RESOLVED or self.resolution is None:
             return None, None, None
         outcome = self.resolution.outcome.value
-        if self.refund is None:
+        if self.refund_id is None or self.resolution.amount is None:
             return outcome, None, None
-        return outcome, Money.from_dict(self.refund["amount"]), self.refund["refund_id"]
+        return outcome, self.resolution.amount, self.refund_id
 
-    def sync_refund(self, status: RefundStatus, attempt: int, failure_reason: str | None, settle_by: datetime | None,
-                    now: datetime) -> None:
-        """The order's refund moved on (the order holds the money; this is the dispute's copy).
-        ``failure_reason`` is what the parties may see (Refund.public_failure_reason)."""
-        if self.refund is None:
-            return
-        changed = {"status": RefundStatus(status).value, "attempts": attempt, "failure_reason": failure_reason,
-                   "settle_by": fmt(settle_by)}
-        if all(self.refund.get(k) == v for k, v in changed.items()):
-            return
-        moved = (self.refund["status"], self.refund.get("attempts")) != (status, attempt)
-        self.refund = {**self.refund, **changed, "updated_at": fmt(now)}
-        if not moved:
-            return  # a new settlement deadline only
-        # A timeline entry, not an event: the order publishes the money events.
-        self.timeline.append({"at": fmt(now), "actor": Actor.SYSTEM.value, "event": _event(f"dispute.refund_{status.lower()}"),
-                              "details": {"refund_id": self.refund["refund_id"], "attempt": attempt,
-                                          "failure_reason": failure_reason}})
-        self.updated_at = now
-
-    def deadlines(self, policy: Policy, now: datetime) -> list[dict[str, Any]]:
-        """Every pending action: who must act, by when, and what happens by default."""
+    def deadlines(self, policy: Policy, now: datetime, refund: Refund | None = None) -> list[dict[str, Any]]:
+        """Every pending action: who must act, by when, and what happens by default. ``refund``:
+        the order's refund this dispute owes (its settlement is the platform's to wait for)."""
         out: list[dict[str, Any]] = []
         phase = PHASES.get(self.status)
         if phase is not None and self.phase_due_at is not None:
@@ -603,8 +586,8 @@ class Dispute:
             out.append({"action": phase.action, "actor": actor, "due_at": fmt(self.phase_due_at),
                         "on_expiry": phase.on_expiry,
                         **({"overdue": True} if self.is_overdue(now) else {})})
-        if self.refund and self.refund.get("status") == "PENDING":
-            due = parse_opt(self.refund.get("settle_by")) or parse(self.refund["created_at"]) + policy.refund_settlement
+        if refund is not None and refund.status is RefundStatus.PENDING:
+            due = refund.settle_by or refund.created_at + policy.refund_settlement
             out.append({"action": "REFUND_SETTLEMENT", "actor": "platform", "due_at": fmt(due),
                         "on_expiry": "ALARM_AND_RETRY"})
         return out
@@ -678,9 +661,8 @@ class Dispute:
         if outcome in (Outcome.REFUND_FULL, Outcome.REFUND_PARTIAL) and refund is not None:
             # The refund is recorded with the resolution, in the same write: paying it out is
             # a separate, idempotent step keyed by refund_id, so it can never be lost or doubled.
-            self.refund = {"refund_id": str(uuid.uuid4()), "amount": refund.to_dict(), "status": "PENDING",
-                           "attempts": 1, "failure_reason": None, "settle_by": fmt(now + policy.refund_settlement),
-                           "created_at": fmt(now), "updated_at": fmt(now)}
+            # The order records it (Order.settle_dispute) under this id, for the resolution's amount.
+            self.refund_id = str(uuid.uuid4())
         self._record(now, by, "dispute.resolved", {"outcome": outcome.value, "amount": _m(refund),
                                                    "fault": fault.value})
         self._transition(target, now, policy)
@@ -754,7 +736,7 @@ class Dispute:
             "seller_id": self.seller_id, "reason": self.reason.value, "description": self.description,
             "item_ids": list(self.item_ids), "order_total": self.order_total.to_dict(),
             "status": self.status.value, "offers": [o.to_dict() for o in self.offers],
-            "resolution": self.resolution.to_dict() if self.resolution else None, "refund": self.refund,
+            "resolution": self.resolution.to_dict() if self.resolution else None, "refund_id": self.refund_id,
             "return_shipment": self.return_shipment.to_dict() if self.return_shipment else None,
             "phase_due_at": fmt(self.phase_due_at), "escalated_at": fmt(self.escalated_at),
             "mediation_overdue": self.mediation_overdue, "timeline": self.timeline,
@@ -772,7 +754,7 @@ class Dispute:
             reason=Reason(d["reason"]), description=d["description"], item_ids=list(d.get("item_ids") or []),
             order_total=Money.from_dict(d["order_total"]), status=Status(d["status"]),
             offers=[Offer.from_dict(o) for o in d.get("offers") or []], resolution=Resolution.from_dict(d.get("resolution")),
-            refund=d.get("refund"), return_shipment=ReturnShipment.from_dict(d.get("return_shipment")),
+            refund_id=_refund_id(d), return_shipment=ReturnShipment.from_dict(d.get("return_shipment")),
             phase_due_at=parse_opt(d.get("phase_due_at")), escalated_at=parse_opt(d.get("escalated_at")),
             mediation_overdue=bool(d.get("mediation_overdue")), timeline=list(d.get("timeline") or []),
             created_at=parse(d["created_at"]), updated_at=parse(d["updated_at"]), version=version,
@@ -786,6 +768,23 @@ class Dispute:
 
 # Timeline details only the case team reads: never shown to a party, never in a published event.
 CASE_TEAM_DETAILS = frozenset({"moderator_id"})
+
+
+def refund_timeline(refund: Refund) -> list[dict[str, Any]]:
+    """The timeline entries of the refund a dispute owes, from the order's record of its moves
+    (the order publishes the money events: these are shown, never published)."""
+    return [{"at": fmt(m.at), "actor": Actor.SYSTEM.value, "event": _event(f"dispute.refund_{m.status.value.lower()}"),
+             "details": {"refund_id": refund.refund_id, "attempt": m.attempt, "failure_reason": m.failure_reason}}
+            for m in refund.history]
+
+
+def _refund_id(d: dict[str, Any]) -> str | None:
+    """Items stored before the order's ledger became the refund's only record carried a copy of
+    it (a ``refund`` map); deployed tables still hold such items, so their reference is read there."""
+    if d.get("refund_id"):
+        return str(d["refund_id"])
+    copy = d.get("refund")
+    return str(copy["refund_id"]) if copy else None
 
 
 def party_details(details: dict[str, Any]) -> dict[str, Any]:

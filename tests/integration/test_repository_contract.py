@@ -59,6 +59,10 @@ class Repo:
     def save_order(self, o):
         return self._one(lambda uow: uow.orders.save(o))
 
+    def get_orders(self, order_ids):
+        with self.uow() as uow:
+            return uow.orders.get_many(order_ids)
+
     def get_dispute(self, dispute_id):
         with self.uow() as uow:
             return uow.disputes.get(dispute_id)
@@ -151,6 +155,12 @@ def test_an_order_is_stored_once_with_its_fingerprint(repo):
         repo.add_order(order(), "fp-2")
     assert repo.order_fingerprint("o-1") == "fp-1"
     assert repo.get_order("missing") is None
+
+
+def test_orders_are_read_together_by_id_and_a_missing_one_is_left_out(repo):
+    first, second = repo.add_order(order("o-1"), "fp-1"), repo.add_order(order("o-2"), "fp-2")
+    assert repo.get_orders(["o-2", "missing", "o-1", "o-2"]) == {"o-1": first, "o-2": second}
+    assert repo.get_orders([]) == {}
 
 
 def test_a_stale_order_write_is_refused(repo):

@@ -70,7 +70,8 @@ def test_seller_accepting_the_request_resolves_with_that_refund():
     assert d.status is Status.RESOLVED
     assert d.resolution.to_dict()["outcome"] == "REFUND_PARTIAL" and d.resolution.to_dict()["decided_by"] == "seller"
     assert d.settlement()[:2] == ("REFUND_PARTIAL", Money(500, USD))
-    assert d.refund["status"] == "PENDING" and d.refund["amount"] == {"amount": 500, "currency": USD}
+    # Only the reference: the order records the refund (status, attempts) under this id.
+    assert d.refund_id is not None and d.settlement() == ("REFUND_PARTIAL", Money(500, USD), d.refund_id)
 
 
 def test_a_party_cannot_accept_its_own_offer():
@@ -125,7 +126,7 @@ def test_accepting_resend_resolves_and_keeps_the_escrow_held():
     d = negotiating()
     offer = d.make_offer(S, Solution.RESEND, None, "Sending another", T0, POLICY)
     d.accept(B, offer.offer_id, T0, POLICY)
-    assert d.resolution.to_dict()["outcome"] == "RESEND" and d.settlement() == ("RESEND", None, None) and d.refund is None
+    assert d.resolution.to_dict()["outcome"] == "RESEND" and d.settlement() == ("RESEND", None, None) and d.refund_id is None
 
 
 def test_escalation_is_only_from_negotiation():
@@ -152,7 +153,7 @@ def test_only_moderators_decide_and_a_decision_needs_escalation():
 def test_a_rejected_decision_releases_everything_to_the_seller():
     d = escalated()
     d.decide("REJECTED", None, "Tracking shows delivery to the buyer's door.", T0, POLICY, by="m-1")
-    assert d.settlement() == ("REJECTED", None, None) and d.refund is None
+    assert d.settlement() == ("REJECTED", None, None) and d.refund_id is None
 
 
 def test_the_seller_cannot_cancel_and_the_buyer_cannot_cancel_twice():
@@ -324,3 +325,17 @@ def test_only_an_early_expiry_skips_the_not_due_check_and_it_is_recorded_at_that
     d.expire("SELLER_RESPONSE", T0 + timedelta(hours=1), POLICY, early=True)
     assert d.status is Status.RESOLVED and d.updated_at == T0 + timedelta(hours=1)
     assert {e["at"] for e in d.timeline[2:]} == {"2026-11-01T13:00:00Z"}
+
+
+def test_a_dispute_stored_with_a_copy_of_its_refund_reads_its_reference_from_that_copy():
+    """Deployed tables hold disputes written while the dispute kept a copy of its refund."""
+    d = opened()
+    d.accept(S, d.offers[0].offer_id, T0, POLICY)
+    doc = d.to_dict()
+    assert "refund" not in doc and doc["refund_id"] == d.refund_id
+    old = {k: v for k, v in doc.items() if k != "refund_id"}
+    old["refund"] = {"refund_id": d.refund_id, "amount": {"amount": 500, "currency": USD}, "status": "SUCCEEDED",
+                     "attempts": 1, "failure_reason": None, "created_at": "2026-11-01T12:00:00Z",
+                     "updated_at": "2026-11-01T12:00:00Z"}
+    read = Dispute.from_dict(old, 3)
+    assert read.refund_id == d.refund_id and read.settlement() == d.settlement()

@@ -224,3 +224,24 @@ def test_a_scan_dated_beyond_carriers_clock_drift_is_refused_and_changes_nothing
         shipped.record_scan(ScanStatus.DELIVERED, T0 + policy.scan_clock_skew + timedelta(seconds=1), T0, policy)
     assert refused.value.code == "INVALID_TIMESTAMP"
     assert shipped.status is OrderStatus.SHIPPED and shipped.shipment is not None and shipped.shipment.last_scan_at is None
+
+
+def test_a_refund_keeps_each_move_of_its_status_or_attempt_and_a_new_deadline_alone_is_none():
+    ledger, refund = Ledger.hold(Money(2000, "USD"), T0).request_refund(Money(500, "USD"), T0, T0 + DAY, "DISPUTE")
+    assert refund.history == () and refund.last_moved_at == T0
+    ledger, _ = ledger.settlement_overdue(refund.refund_id, T0 + DAY, T0 + 8 * DAY)  # a new settle-by only
+    ledger = ledger.refund_sending(refund.refund_id, 1, T0 + DAY)
+    ledger = ledger.refund_failed(refund.refund_id, 1, "card_declined", T0 + 2 * DAY, max_attempts=3)
+    ledger, _ = ledger.retry_refund(refund.refund_id, T0 + 3 * DAY, T0 + 10 * DAY)
+    ledger = ledger.refund_settled(refund.refund_id, 2, "re_1", T0 + 4 * DAY)
+    ledger = ledger.refund_settled(refund.refund_id, 2, "re_1", T0 + 5 * DAY)  # a replayed notice: no move
+    moved = ledger.refund(refund.refund_id)
+    assert [(m.at - T0, m.status.value, m.attempt, m.failure_reason) for m in moved.history] == [
+        (2 * DAY, "FAILED", 1, "PAYMENT_PROVIDER_DECLINED"), (3 * DAY, "PENDING", 2, None), (4 * DAY, "SUCCEEDED", 2, None)]
+    assert moved.last_moved_at == T0 + 4 * DAY
+    stored = Ledger.from_dict(ledger.to_dict(), "USD")
+    assert stored.refund(refund.refund_id).history == moved.history
+    # Refunds stored before the history existed read as having none.
+    old = ledger.to_dict()
+    del old["refunds"][0]["history"]
+    assert Ledger.from_dict(old, "USD").refund(refund.refund_id).history == ()

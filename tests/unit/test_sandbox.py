@@ -41,7 +41,7 @@ def test_an_expired_mediation_is_overdue_in_the_queue_and_has_no_deadline_left(w
     page = c.PageRequest(10, None)
     d = world.services.sandbox.expire_deadline(MODERATOR, ctx["dispute_id"])
     now = world.clock.now()
-    assert d.deadlines(world.policy, now)[0]["overdue"] is True and d.is_overdue(now)
+    assert d.deadlines(world.policy, now)[0]["overdue"] is True and d.dispute.is_overdue(now)
     assert [x.dispute_id for x in queue(MODERATOR, QueueFilter(overdue=True), page)[0]] == [ctx["dispute_id"]]
     assert queue(MODERATOR, QueueFilter(overdue=False), page)[0] == []
     before, published = world.snapshot(), len(world.publisher.events)

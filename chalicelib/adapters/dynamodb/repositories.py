@@ -115,6 +115,12 @@ class DynamoOrders(_Repo):
         item = _get(self.t.orders, order_id)
         return None if item is None else mapping.order_from(item)
 
+    def get_many(self, order_ids: Iterable[str]) -> dict[str, Order]:
+        # One BatchGetItem per 100 keys (PynamoDB asks again for what DynamoDB leaves unprocessed).
+        orders = (mapping.order_from(i) for i in self.t.orders.batch_get(list(dict.fromkeys(order_ids)),
+                                                                          consistent_read=True))
+        return {o.order_id: o for o in orders}
+
     def fingerprint(self, order_id: str) -> str | None:
         item = _get(self.t.orders, order_id)
         return None if item is None else str(item.fingerprint)
