@@ -6,9 +6,10 @@ from datetime import datetime
 from typing import Any
 
 from ..domain.catalog import MESSAGE_TEMPLATES, Reason
-from ..domain.disputes import Actor, Assignment, Dispute, Offer, Resolution, ReturnShipment, Status, party_details
+from ..domain.disputes import Actor, Assignment, Dispute, Offer, Resolution, ReturnShipment, Status, TimelineEntry
 from ..domain.evidence import Evidence
 from ..domain.identity import Identity
+from ..domain.jsontypes import JSONValue
 from ..domain.ledger import Refund, RefundStatus
 from ..domain.messages import Message
 from ..domain.money import Money
@@ -110,10 +111,9 @@ def _return_shipment(r: ReturnShipment | None) -> dict[str, Any] | None:
     return None if r is None else r.to_dict()
 
 
-def _details(entry: dict[str, Any], moderator: bool) -> dict[str, Any]:
+def _details(entry: TimelineEntry, moderator: bool) -> dict[str, JSONValue]:
     """A timeline entry's details; which moderator decided is the case team's to read only."""
-    details: dict[str, Any] = entry["details"]
-    return details if moderator else party_details(details)
+    return dict(entry.details) if moderator else entry.party_details()
 
 
 def dispute(d: Dispute, now: datetime, policy: Policy, who: Identity | None = None,
@@ -127,7 +127,7 @@ def dispute(d: Dispute, now: datetime, policy: Policy, who: Identity | None = No
         "status": d.status.value, "offers": [offer(x, d.order_total) for x in d.offers], "resolution": _resolution(d.resolution),
         "refund": _refund(d.refund), "return_shipment": _return_shipment(d.return_shipment),
         "deadlines": d.deadlines(policy, now), "evidence_checklist": d.evidence_checklist(),
-        "timeline": [{"at": e["at"], "actor": e["actor"], "event": e["event"], "details": _details(e, moderator)}
+        "timeline": [{"at": fmt(e.at), "actor": e.actor.value, "event": e.event, "details": _details(e, moderator)}
                      for e in d.timeline],
         "escalated_at": fmt(d.escalated_at), "version": d.version,
         "available_actions": [] if who is None else actions(access.dispute_actions(who, d, policy, now),
