@@ -59,8 +59,8 @@ def order(o: Order, now: datetime, policy: Policy, who: Identity | None = None) 
     escrow = o.escrow
     return {
         "order_id": o.order_id, "buyer_id": o.buyer_id, "seller_id": o.seller_id,
-        "items": [{"item_id": i["item_id"], "title": i["title"], "quantity": i["quantity"],
-                   "unit_price": _money_doc(i["unit_price"])} for i in o.items],
+        "items": [{"item_id": i.item_id, "title": i.title, "quantity": i.quantity,
+                   "unit_price": _money(i.unit_price)} for i in o.items],
         "total": _money(o.total), "status": o.status.value, "shipment": _shipment(o.shipment),
         "estimated_delivery_at": fmt(o.estimated_delivery_at), "delivered_at": fmt(o.delivered_at),
         "escrow": {"status": escrow.status.value, "held": _money(escrow.held), "refunded": _money(escrow.refunded),
