@@ -509,7 +509,7 @@ class Order:
         return TimerCommand(op, refund.refund_id, REFUND_SETTLEMENT, round=refund.settlement_round,
                             refs=self._refund_refs(refund))
 
-    def _refund_refs(self, refund: Refund) -> dict[str, Any]:
+    def _refund_refs(self, refund: Refund) -> dict[str, str]:
         return {"order_id": self.order_id, "refund_id": refund.refund_id}
 
     def _money_event(self, detail_type: str, refund: Refund) -> MoneyEvent:
