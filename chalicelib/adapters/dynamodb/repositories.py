@@ -188,17 +188,14 @@ class DynamoDisputes(_Repo):
     def list_for(self, role: str, party_id: str, status: str | None, limit: int, cursor: str | None) -> Page[Dispute]:
         m = self.t.disputes
         index = m.by_buyer if role == "buyer" else m.by_seller
-        extra = {"filter_condition": m.status == status} if status else {}
         items, nxt = query_page(index, party_id, ("dispute_id", f"{role}_id", "created_at"), limit, cursor,
-                                forward=False, **extra)
+                                forward=False, filter_condition=(m.status == status) if status else None)
         return [mapping.dispute_from(i) for i in items], nxt
 
     def escalated(self, which: QueueFilter, now: datetime, limit: int, cursor: str | None) -> Page[Dispute]:
         m = self.t.disputes
-        condition = _queue_condition(m, which, now)
-        extra: dict[str, Any] = {} if condition is None else {"filter_condition": condition}
         items, nxt = query_page(m.escalated, "ESCALATED", ("dispute_id", "moderation_queue", "escalated_at"), limit,
-                                cursor, forward=True, **extra)
+                                cursor, forward=True, filter_condition=_queue_condition(m, which, now))
         return [mapping.dispute_from(i) for i in items], nxt
 
     def claim(self, dispute: Dispute, now: datetime) -> None:
