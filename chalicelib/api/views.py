@@ -6,9 +6,10 @@ from datetime import datetime
 from typing import Any
 
 from ..domain.catalog import MESSAGE_TEMPLATES, Reason
-from ..domain.disputes import Actor, Assignment, Offer, Resolution, ReturnShipment, Status, party_details
+from ..domain.disputes import Actor, Assignment, Offer, Resolution, ReturnShipment, Status, TimelineEntry
 from ..domain.evidence import Evidence
 from ..domain.identity import Identity
+from ..domain.jsontypes import JSONValue
 from ..domain.ledger import Refund, RefundStatus
 from ..domain.messages import Message
 from ..domain.money import Money
@@ -59,8 +60,8 @@ def order(o: Order, now: datetime, policy: Policy, who: Identity | None = None) 
     escrow = o.escrow
     return {
         "order_id": o.order_id, "buyer_id": o.buyer_id, "seller_id": o.seller_id,
-        "items": [{"item_id": i["item_id"], "title": i["title"], "quantity": i["quantity"],
-                   "unit_price": _money_doc(i["unit_price"])} for i in o.items],
+        "items": [{"item_id": i.item_id, "title": i.title, "quantity": i.quantity,
+                   "unit_price": _money(i.unit_price)} for i in o.items],
         "total": _money(o.total), "status": o.status.value, "shipment": _shipment(o.shipment),
         "estimated_delivery_at": fmt(o.estimated_delivery_at), "delivered_at": fmt(o.delivered_at),
         "escrow": {"status": escrow.status.value, "held": _money(escrow.held), "refunded": _money(escrow.refunded),
@@ -112,10 +113,9 @@ def _return_shipment(r: ReturnShipment | None) -> dict[str, Any] | None:
     return None if r is None else r.to_dict()
 
 
-def _details(entry: dict[str, Any], moderator: bool) -> dict[str, Any]:
+def _details(entry: TimelineEntry, moderator: bool) -> dict[str, JSONValue]:
     """A timeline entry's details; which moderator decided is the case team's to read only."""
-    details: dict[str, Any] = entry["details"]
-    return details if moderator else party_details(details)
+    return dict(entry.details) if moderator else entry.party_details()
 
 
 def dispute(v: DisputeView, now: datetime, policy: Policy, who: Identity | None = None,
@@ -132,7 +132,7 @@ def dispute(v: DisputeView, now: datetime, policy: Policy, who: Identity | None 
         "status": d.status.value, "offers": [offer(x, d.order_total) for x in d.offers], "resolution": _resolution(d.resolution),
         "refund": _refund(v.refund), "return_shipment": _return_shipment(d.return_shipment),
         "deadlines": v.deadlines(policy, now), "evidence_checklist": d.evidence_checklist(),
-        "timeline": [{"at": e["at"], "actor": e["actor"], "event": e["event"], "details": _details(e, moderator)}
+        "timeline": [{"at": fmt(e.at), "actor": e.actor.value, "event": e.event, "details": _details(e, moderator)}
                      for e in v.timeline],
         "escalated_at": fmt(d.escalated_at), "version": d.version,
         "available_actions": [] if who is None else actions(access.dispute_actions(who, d, policy, now),

@@ -14,11 +14,12 @@ from typing import Any
 from .catalog import Decision, Fault, Outcome, Reason, ReturnProblem, Solution
 from .errors import Conflict, Forbidden, NotFound, RuleViolation
 from .evidence import checklist, has_free_place
+from .jsontypes import JSONObject, JSONValue
 from .ledger import Refund, RefundStatus
 from .money import Money
 from .policy import Policy
 from .rules import RuleSuggestion
-from .timefmt import fmt, parse, parse_opt
+from .timefmt import fmt, parse, parse_opt, utc
 from .timers import START, STOP, TimerCommand
 
 
@@ -283,10 +284,39 @@ ASSIGNED_FILTERS = ("me", "none", "others")
 
 
 @dataclass(frozen=True)
+class TimelineEntry:
+    """One step of a dispute's history: when, by whom, which of ``TIMELINE_EVENTS``, and its
+    details (stored and shown as ``{"at", "actor", "event", "details"}``)."""
+
+    at: datetime
+    actor: Actor
+    event: str
+    details: JSONObject
+
+    @classmethod
+    def new(cls, now: datetime, actor: Actor, event: str, details: JSONObject) -> TimelineEntry:
+        """A step happening now (whole seconds, as stored): ``event`` must be one of TIMELINE_EVENTS."""
+        if event not in TIMELINE_EVENTS:
+            raise ValueError(f"{event} is not in TIMELINE_EVENTS")
+        return cls(utc(now), actor, event, details)
+
+    def party_details(self) -> dict[str, JSONValue]:
+        """The details as a party (or a subscriber forwarding to parties) may see them."""
+        return party_details(self.details)
+
+    def to_dict(self) -> dict[str, JSONValue]:
+        return {"at": fmt(self.at), "actor": self.actor.value, "event": self.event, "details": dict(self.details)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TimelineEntry:
+        return cls(parse(d["at"]), Actor(d["actor"]), str(d["event"]), dict(d.get("details") or {}))
+
+
+@dataclass(frozen=True)
 class Recorded:
     """A new timeline entry, published as an event of the same name (see ``TIMELINE_EVENTS``)."""
 
-    entry: dict[str, Any]
+    entry: TimelineEntry
 
 
 DisputeEffect = TimerCommand | Recorded
@@ -314,7 +344,7 @@ class Dispute:
     phase_due_at: datetime | None = None
     escalated_at: datetime | None = None
     mediation_overdue: bool = False
-    timeline: list[dict[str, Any]] = field(default_factory=list)
+    timeline: list[TimelineEntry] = field(default_factory=list)
     version: int | None = None
     # Accepted photos and videos of the buyer, counted as they are accepted (the evidence
     # checklist reads this instead of listing the files).
@@ -421,7 +451,7 @@ class Dispute:
         """An ACTIVE auto-resolution rule acts as the dispute opens, through the transition table:
         REFUND_FULL resolves it like a decision (the order's total, the seller's fault, the same
         ledger), ESCALATE sends it to the moderators' queue."""
-        named = {"rule_id": rule_id, "version": version}
+        named: JSONObject = {"rule_id": rule_id, "version": version}
         if then == "ESCALATE":
             target = self._allowed(Command.RULE_ESCALATE, Actor.SYSTEM)
             self.escalated_at = now
@@ -720,11 +750,11 @@ class Dispute:
 
     def _whose_turn(self) -> str:
         """In negotiation, the party that did not make the last move (an offer or a refusal)."""
-        moves = [e["actor"] for e in self.timeline if e["event"] in ("dispute.offer_made", "dispute.request_rejected")]
-        return "buyer" if moves and moves[-1] == "seller" else "seller"
+        moves = [e.actor for e in self.timeline if e.event in ("dispute.offer_made", "dispute.request_rejected")]
+        return "buyer" if moves and moves[-1] is Actor.SELLER else "seller"
 
-    def _record(self, now: datetime, actor: Actor, event: str, details: dict[str, Any]) -> None:
-        entry = {"at": fmt(now), "actor": actor.value, "event": _event(event), "details": details}
+    def _record(self, now: datetime, actor: Actor, event: str, details: JSONObject) -> None:
+        entry = TimelineEntry.new(now, actor, event, details)
         self.timeline.append(entry)
         self.effects.append(Recorded(entry))
 
@@ -739,7 +769,7 @@ class Dispute:
             "resolution": self.resolution.to_dict() if self.resolution else None, "refund_id": self.refund_id,
             "return_shipment": self.return_shipment.to_dict() if self.return_shipment else None,
             "phase_due_at": fmt(self.phase_due_at), "escalated_at": fmt(self.escalated_at),
-            "mediation_overdue": self.mediation_overdue, "timeline": self.timeline,
+            "mediation_overdue": self.mediation_overdue, "timeline": [e.to_dict() for e in self.timeline],
             "pending_fault": self.pending_fault.value if self.pending_fault else None,
             "order_placed_at": fmt(self.order_placed_at), "rule_suggestions": [s.to_dict() for s in self.rule_suggestions],
             "created_at": fmt(self.created_at), "updated_at": fmt(self.updated_at),
@@ -756,7 +786,8 @@ class Dispute:
             offers=[Offer.from_dict(o) for o in d.get("offers") or []], resolution=Resolution.from_dict(d.get("resolution")),
             refund_id=_refund_id(d), return_shipment=ReturnShipment.from_dict(d.get("return_shipment")),
             phase_due_at=parse_opt(d.get("phase_due_at")), escalated_at=parse_opt(d.get("escalated_at")),
-            mediation_overdue=bool(d.get("mediation_overdue")), timeline=list(d.get("timeline") or []),
+            mediation_overdue=bool(d.get("mediation_overdue")),
+            timeline=[TimelineEntry.from_dict(e) for e in d.get("timeline") or []],
             created_at=parse(d["created_at"]), updated_at=parse(d["updated_at"]), version=version,
             buyer_visual_evidence=buyer_visual_evidence, evidence_used=dict(evidence_used or {}),
             evidence_created=dict(evidence_created or {}), assignment=assignment,
@@ -770,11 +801,11 @@ class Dispute:
 CASE_TEAM_DETAILS = frozenset({"moderator_id"})
 
 
-def refund_timeline(refund: Refund) -> list[dict[str, Any]]:
+def refund_timeline(refund: Refund) -> list[TimelineEntry]:
     """The timeline entries of the refund a dispute owes, from the order's record of its moves
     (the order publishes the money events: these are shown, never published)."""
-    return [{"at": fmt(m.at), "actor": Actor.SYSTEM.value, "event": _event(f"dispute.refund_{m.status.value.lower()}"),
-             "details": {"refund_id": refund.refund_id, "attempt": m.attempt, "failure_reason": m.failure_reason}}
+    return [TimelineEntry.new(m.at, Actor.SYSTEM, f"dispute.refund_{m.status.value.lower()}",
+                              {"refund_id": refund.refund_id, "attempt": m.attempt, "failure_reason": m.failure_reason})
             for m in refund.history]
 
 
@@ -787,7 +818,7 @@ def _refund_id(d: dict[str, Any]) -> str | None:
     return str(copy["refund_id"]) if copy else None
 
 
-def party_details(details: dict[str, Any]) -> dict[str, Any]:
+def party_details(details: JSONObject) -> dict[str, JSONValue]:
     """A timeline entry's details as a party (or a subscriber forwarding to parties) may see them."""
     return {k: v for k, v in details.items() if k not in CASE_TEAM_DETAILS}
 
@@ -806,9 +837,3 @@ def _duration(policy: Policy, name: str) -> timedelta:
     value = getattr(policy, name)
     assert isinstance(value, timedelta)
     return value
-
-
-def _event(name: str) -> str:
-    if name not in TIMELINE_EVENTS:
-        raise ValueError(f"{name} is not in TIMELINE_EVENTS")
-    return name

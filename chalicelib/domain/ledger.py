@@ -19,6 +19,7 @@ from enum import Enum
 from typing import Any
 
 from .errors import Conflict, NotFound, RuleViolation
+from .jsontypes import JSONObject
 from .money import Money
 from .timefmt import fmt, parse, parse_opt
 
@@ -397,4 +398,4 @@ class MoneyEvent:
     """A money movement subscribers hear about (refund.requested, escrow.released...)."""
 
     detail_type: str
-    details: dict[str, Any]
+    details: JSONObject

@@ -7,7 +7,18 @@ from datetime import datetime
 from typing import Any
 
 from ..domain import rules
-from ..domain.disputes import Actor, Assignment, Command, Dispute, Offer, QueueFilter, Resolution, Status, refund_timeline
+from ..domain.disputes import (
+    Actor,
+    Assignment,
+    Command,
+    Dispute,
+    Offer,
+    QueueFilter,
+    Resolution,
+    Status,
+    TimelineEntry,
+    refund_timeline,
+)
 from ..domain.errors import ConcurrentModification, Conflict, RuleViolation
 from ..domain.identity import Identity
 from ..domain.ledger import Refund
@@ -83,11 +94,11 @@ class DisputeView:
         return moved if self.refund is None else max(moved, self.refund.last_moved_at)
 
     @property
-    def timeline(self) -> list[dict[str, Any]]:
+    def timeline(self) -> list[TimelineEntry]:
         """The dispute's timeline with its refund's moves, in time order."""
         if self.refund is None:
             return list(self.dispute.timeline)
-        return sorted([*self.dispute.timeline, *refund_timeline(self.refund)], key=lambda e: str(e["at"]))
+        return sorted([*self.dispute.timeline, *refund_timeline(self.refund)], key=lambda e: e.at)
 
     def deadlines(self, policy: Policy, now: datetime) -> list[dict[str, Any]]:
         return self.dispute.deadlines(policy, now, self.refund)

@@ -119,7 +119,7 @@ class Payments(UseCases):
 
     @staticmethod
     def _request(order: Order, refund: Refund, attempt: int) -> RefundOrder:
-        return RefundOrder(refund.refund_id, attempt, order.order_id, (order.payment or {}).get("reference"),
+        return RefundOrder(refund.refund_id, attempt, order.order_id, order.payment.reference if order.payment else None,
                            refund.amount)
 
     def _earlier_attempts(self, order: Order, refund: Refund) -> RefundOutcome | None:

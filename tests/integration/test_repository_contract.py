@@ -13,7 +13,7 @@ from chalicelib.domain.errors import ConcurrentModification, Conflict, InvalidIn
 from chalicelib.domain.evidence import Evidence
 from chalicelib.domain.messages import Message
 from chalicelib.domain.money import Money
-from chalicelib.domain.orders import Order
+from chalicelib.domain.orders import Order, OrderItem
 from chalicelib.domain.policy import Policy
 from chalicelib.ports import OrderExists, OutboxRecord
 from tests.support import T0, FakeClock
@@ -136,8 +136,7 @@ def repo(request):
 
 def order(order_id="o-1", buyer="b-1", seller="s-1", at=T0) -> Order:
     return Order.register(order_id=order_id, buyer_id=buyer, seller_id=seller,
-                          items=[{"item_id": "i-1", "title": "Lamp", "quantity": 1,
-                                  "unit_price": {"amount": 1000, "currency": "EUR"}}],
+                          items=[OrderItem("i-1", "Lamp", 1, Money(1000, "EUR"))],
                           total=Money(1000, "EUR"), estimated_delivery_at=T0 + timedelta(days=10), now=at)
 
 

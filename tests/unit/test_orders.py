@@ -9,7 +9,7 @@ from chalicelib.domain.catalog import Reason
 from chalicelib.domain.errors import Conflict, RuleViolation
 from chalicelib.domain.ledger import Entry, EscrowStatus, Ledger
 from chalicelib.domain.money import Money
-from chalicelib.domain.orders import Order, OrderStatus, ScanStatus
+from chalicelib.domain.orders import Order, OrderItem, OrderStatus, ScanStatus
 from chalicelib.domain.policy import Policy
 from chalicelib.domain.timefmt import parse
 from tests.support import T0
@@ -20,8 +20,7 @@ DAY = timedelta(days=1)
 
 def an_order(total: int = 2000, eta_days: int = 20) -> Order:
     return Order.register(order_id="o-1", buyer_id="b-1", seller_id="s-1",
-                          items=[{"item_id": "i-1", "title": "Red dress", "quantity": 1,
-                                  "unit_price": {"amount": total, "currency": "USD"}}],
+                          items=[OrderItem("i-1", "Red dress", 1, Money(total, "USD"))],
                           total=Money(total, "USD"), estimated_delivery_at=T0 + eta_days * DAY, now=T0)
 
 
@@ -34,7 +33,7 @@ def test_a_paid_order_holds_its_whole_total_in_escrow():
 def test_items_costing_more_than_the_total_are_refused():
     with pytest.raises(RuleViolation) as err:
         Order.register(order_id="o", buyer_id="b", seller_id="s",
-                       items=[{"item_id": "i", "title": "t", "quantity": 2, "unit_price": {"amount": 600, "currency": "USD"}}],
+                       items=[OrderItem("i", "t", 2, Money(600, "USD"))],
                        total=Money(1000, "USD"), estimated_delivery_at=T0, now=T0)
     assert err.value.code == "INVALID_AMOUNT"
 
@@ -59,8 +58,7 @@ def test_an_unshipped_order_can_be_disputed_as_not_received_after_the_estimated_
 def test_an_order_never_shipped_whose_window_passed_says_not_shipped_and_when_its_money_comes_back():
     # Before: WINDOW_CLOSED, and NOT_RECEIVED refused as closed, while its ship-by refund was still ahead.
     order = Order.register(order_id="o-1", buyer_id="b-1", seller_id="s-1",
-                           items=[{"item_id": "i-1", "title": "Red dress", "quantity": 1,
-                                   "unit_price": {"amount": 2000, "currency": "USD"}}],
+                           items=[OrderItem("i-1", "Red dress", 1, Money(2000, "USD"))],
                            total=Money(2000, "USD"), estimated_delivery_at=T0 + 2 * DAY, now=T0,
                            ship_by=T0 + 60 * DAY)
     late = T0 + 30 * DAY  # past the window (estimate + 15 days), before the ship-by date
