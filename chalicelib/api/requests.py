@@ -18,6 +18,7 @@ from ..domain.errors import InvalidInput
 from ..domain.money import Money
 from ..domain.timefmt import parse
 from ..services import commands as c
+from ..services.disputes import OpenDispute
 
 
 def fingerprint(body: dict[str, Any]) -> str:
@@ -96,9 +97,9 @@ def register_order(body: dict[str, Any]) -> c.RegisterOrder:
                            payment=dict(body["payment"]) if body.get("payment") else None)
 
 
-def open_dispute(body: dict[str, Any], order_id: str) -> c.OpenDispute:
+def open_dispute(body: dict[str, Any], order_id: str) -> OpenDispute:
     requested = body["requested"]
-    return c.OpenDispute(order_id, Reason(body["reason"]), body["description"], Solution(requested["type"]),
+    return OpenDispute(order_id, Reason(body["reason"]), body["description"], Solution(requested["type"]),
                          _money(requested.get("amount"), "requested.amount"), tuple(body.get("item_ids") or ()))
 
 

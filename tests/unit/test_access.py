@@ -32,6 +32,20 @@ from chalicelib.domain.money import Money
 from chalicelib.domain.orders import EscrowStatus, OrderStatus, ScanStatus
 from chalicelib.services import Services
 from chalicelib.services import commands as c
+from chalicelib.services.disputes import (
+    AcceptOffer,
+    Cancel,
+    ClaimCase,
+    ConfirmReturn,
+    ContestReturn,
+    Decide,
+    Escalate,
+    MakeOffer,
+    OpenDispute,
+    RejectRequest,
+    ReleaseCase,
+    ShipReturn,
+)
 from tests.support import T0, order_body
 from tests.unit.world import BUYER, MODERATOR, SELLER, SERVICE, STRANGER, Ctx, World
 
@@ -82,7 +96,7 @@ def a_rule(world: World) -> Ctx:
 def a_defect(world: World) -> Ctx:
     """An order whose dispute a moderator decided against the seller: a defect of theirs."""
     ctx = world.escalated()
-    world.services.disputes.decide(MODERATOR, c.Decide(ctx["dispute_id"], None, Decision.REFUND_FULL, None,
+    world.services.disputes.decide(MODERATOR, Decide(ctx["dispute_id"], None, Decision.REFUND_FULL, None,
                                                        "The photos show a different item", None))
     return ctx
 
@@ -112,7 +126,7 @@ def counterparty_offer(world: World, caller: str) -> Ctx:
 def claimed(world: World) -> Ctx:
     """An escalated case the moderator holds."""
     ctx = world.escalated()
-    world.services.disputes.claim(MODERATOR, c.ClaimCase(ctx["dispute_id"]))
+    world.services.disputes.claim(MODERATOR, ClaimCase(ctx["dispute_id"]))
     return ctx
 
 
@@ -153,7 +167,7 @@ MATRIX: tuple[Row, ...] = (
         lambda s, who, ctx: s.orders.confirm_receipt(who, c.ConfirmReceipt(ctx["order_id"])), only("buyer"),
         lambda r, ctx, caller: r.escrow.status is EscrowStatus.RELEASED),
     Row("POST /orders/{order_id}/disputes", "disputes.open", lambda w: w.delivered(),
-        lambda s, who, ctx: s.disputes.open(who, c.OpenDispute(
+        lambda s, who, ctx: s.disputes.open(who, OpenDispute(
             ctx["order_id"], Reason.NOT_AS_DESCRIBED, "Ordered red, received blue", Solution.REFUND_PARTIAL,
             Money(500, "USD"), ())), only("buyer"),
         lambda r, ctx, caller: r.status is Status.AWAITING_SELLER and r.order_id == ctx["order_id"]),
@@ -164,27 +178,27 @@ MATRIX: tuple[Row, ...] = (
         lambda s, who, ctx: s.disputes.get(who, ctx["dispute_id"]), READ_BY_PARTIES,
         lambda r, ctx, caller: r.dispute_id == ctx["dispute_id"]),
     Row("POST /disputes/{dispute_id}/offers", "disputes.make_offer", lambda w: w.awaiting_seller(),
-        lambda s, who, ctx: s.disputes.make_offer(who, c.MakeOffer(
+        lambda s, who, ctx: s.disputes.make_offer(who, MakeOffer(
             ctx["dispute_id"], None, Solution.REFUND_PARTIAL, Money(1000, "USD"), None) if who == SELLER else
-            c.MakeOffer(ctx["dispute_id"], None, Solution.REFUND_FULL, None, None)), only("buyer", "seller"),
+            MakeOffer(ctx["dispute_id"], None, Solution.REFUND_FULL, None, None)), only("buyer", "seller"),
         lambda r, ctx, caller: r[1].by == caller and r[1].status == "OPEN"),
     Row("POST /disputes/{dispute_id}/offers/{offer_id}/accept", "disputes.accept_offer", counterparty_offer,
-        lambda s, who, ctx: s.disputes.accept_offer(who, c.AcceptOffer(ctx["dispute_id"], None, ctx["offer_id"])),
+        lambda s, who, ctx: s.disputes.accept_offer(who, AcceptOffer(ctx["dispute_id"], None, ctx["offer_id"])),
         only("buyer", "seller"), lambda r, ctx, caller: r.status is Status.RESOLVED, per_caller_setup=True),
     Row("POST /disputes/{dispute_id}/reject", "disputes.reject", lambda w: w.awaiting_seller(),
-        lambda s, who, ctx: s.disputes.reject(who, c.RejectRequest(ctx["dispute_id"], None, "The photo shows red")),
+        lambda s, who, ctx: s.disputes.reject(who, RejectRequest(ctx["dispute_id"], None, "The photo shows red")),
         only("seller"), lambda r, ctx, caller: r.status is Status.NEGOTIATING),
     Row("POST /disputes/{dispute_id}/escalate", "disputes.escalate", lambda w: w.negotiating_with_photo(),
-        lambda s, who, ctx: s.disputes.escalate(who, c.Escalate(ctx["dispute_id"], None, "We cannot agree")),
+        lambda s, who, ctx: s.disputes.escalate(who, Escalate(ctx["dispute_id"], None, "We cannot agree")),
         only("buyer", "seller"), lambda r, ctx, caller: r.status is Status.ESCALATED),
     Row("POST /disputes/{dispute_id}/cancel", "disputes.cancel", lambda w: w.awaiting_seller(),
-        lambda s, who, ctx: s.disputes.cancel(who, c.Cancel(ctx["dispute_id"], None, None)), only("buyer"),
+        lambda s, who, ctx: s.disputes.cancel(who, Cancel(ctx["dispute_id"], None, None)), only("buyer"),
         lambda r, ctx, caller: r.status is Status.CANCELLED),
     Row("POST /disputes/{dispute_id}/return-shipment", "disputes.ship_return", lambda w: w.awaiting_return(),
-        lambda s, who, ctx: s.disputes.ship_return(who, c.ShipReturn(ctx["dispute_id"], None, "CP", "RT123")),
+        lambda s, who, ctx: s.disputes.ship_return(who, ShipReturn(ctx["dispute_id"], None, "CP", "RT123")),
         only("buyer"), lambda r, ctx, caller: r.status is Status.RETURN_IN_TRANSIT),
     Row("POST /disputes/{dispute_id}/confirm-return", "disputes.confirm_return", lambda w: w.return_in_transit(),
-        lambda s, who, ctx: s.disputes.confirm_return(who, c.ConfirmReturn(ctx["dispute_id"], None)), only("seller"),
+        lambda s, who, ctx: s.disputes.confirm_return(who, ConfirmReturn(ctx["dispute_id"], None)), only("seller"),
         lambda r, ctx, caller: r.status is Status.RESOLVED),
     Row("POST /disputes/{dispute_id}/evidence", "evidence.request_upload", lambda w: w.awaiting_seller(),
         lambda s, who, ctx: s.evidence.request_upload(who, c.RequestUpload(ctx["dispute_id"], "photo.jpg", "image/jpeg",
@@ -203,15 +217,15 @@ MATRIX: tuple[Row, ...] = (
         lambda s, who, ctx: s.disputes.moderation_queue(who, QueueFilter(), PAGE), group_only("moderator"),
         lambda r, ctx, caller: ids(r) == [ctx["dispute_id"]]),
     Row("POST /disputes/{dispute_id}/decision", "disputes.decide", lambda w: w.escalated(),
-        lambda s, who, ctx: s.disputes.decide(who, c.Decide(ctx["dispute_id"], None, Decision.REFUND_FULL, None,
+        lambda s, who, ctx: s.disputes.decide(who, Decide(ctx["dispute_id"], None, Decision.REFUND_FULL, None,
                                                              "The photos show a blue dress, not a red one")),
         only("moderator"), lambda r, ctx, caller: r.status is Status.RESOLVED
         and (r.resolution.to_dict() if r.resolution else {}).get("outcome") == "REFUND_FULL"),
     Row("POST /disputes/{dispute_id}/claim", "disputes.claim", lambda w: w.escalated(),
-        lambda s, who, ctx: s.disputes.claim(who, c.ClaimCase(ctx["dispute_id"])), only("moderator"),
+        lambda s, who, ctx: s.disputes.claim(who, ClaimCase(ctx["dispute_id"])), only("moderator"),
         lambda r, ctx, caller: r.assignment is not None and r.assignment.moderator_id == MODERATOR.sub),
     Row("POST /disputes/{dispute_id}/release", "disputes.release", claimed,
-        lambda s, who, ctx: s.disputes.release(who, c.ReleaseCase(ctx["dispute_id"])), only("moderator"),
+        lambda s, who, ctx: s.disputes.release(who, ReleaseCase(ctx["dispute_id"])), only("moderator"),
         lambda r, ctx, caller: r.assignment is None),
     Row("POST /moderation/next", "disputes.next_case", lambda w: w.escalated(),
         lambda s, who, ctx: s.disputes.next_case(who), group_only("moderator"),
@@ -224,7 +238,7 @@ MATRIX: tuple[Row, ...] = (
         lambda s, who, ctx: s.notes.list(who, ctx["dispute_id"], PAGE), only("moderator"),
         lambda r, ctx, caller: r == ([], None)),
     Row("POST /disputes/{dispute_id}/contest-return", "disputes.contest_return", lambda w: w.return_in_transit(),
-        lambda s, who, ctx: s.disputes.contest_return(who, c.ContestReturn(ctx["dispute_id"], None, ReturnProblem.EMPTY_BOX,
+        lambda s, who, ctx: s.disputes.contest_return(who, ContestReturn(ctx["dispute_id"], None, ReturnProblem.EMPTY_BOX,
                                                                            "The box came back empty")),
         only("seller"), lambda r, ctx, caller: r.status is Status.ESCALATED),
     Row("POST /sandbox/disputes/{dispute_id}/expire-deadline", "sandbox.expire_deadline",
@@ -363,7 +377,7 @@ def test_a_party_cannot_accept_its_own_offer(world: World, caller: str) -> None:
     before = world.snapshot()
 
     err = refusal(lambda: world.services.disputes.accept_offer(
-        CALLERS[caller], c.AcceptOffer(ctx["dispute_id"], None, ctx["offer_id"])))
+        CALLERS[caller], AcceptOffer(ctx["dispute_id"], None, ctx["offer_id"])))
 
     assert isinstance(err, Forbidden) and err.code == "NOT_YOUR_ACTION", as_seen(err)
     assert world.snapshot() == before
@@ -408,7 +422,7 @@ def test_a_services_token_whose_sub_is_a_partys_id_never_acts_as_that_party(worl
     before = world.snapshot()
     assert isinstance(refusal(lambda: world.services.orders.get(who, ctx["order_id"])), NotFound)
     assert isinstance(refusal(lambda: world.services.disputes.get(who, ctx["dispute_id"])), NotFound)
-    assert isinstance(refusal(lambda: world.services.disputes.cancel(who, c.Cancel(ctx["dispute_id"], None, None))),
+    assert isinstance(refusal(lambda: world.services.disputes.cancel(who, Cancel(ctx["dispute_id"], None, None))),
                       NotFound)
     assert world.services.orders.list(who, "buyer", PAGE) == ([], None)
     assert world.services.disputes.list(who, "seller", None, PAGE) == ([], None)

@@ -23,6 +23,20 @@ from chalicelib.domain.money import Money
 from chalicelib.domain.orders import OrderCommand, ScanStatus
 from chalicelib.services import access
 from chalicelib.services import commands as c
+from chalicelib.services.disputes import (
+    AcceptOffer,
+    Cancel,
+    ClaimCase,
+    ConfirmReturn,
+    ContestReturn,
+    Decide,
+    Escalate,
+    MakeOffer,
+    OpenDispute,
+    RejectRequest,
+    ReleaseCase,
+    ShipReturn,
+)
 from tests.support import order_body
 from tests.unit.world import BUYER, MODERATOR, SELLER, SERVICE, World, jpeg, new_world
 
@@ -52,7 +66,7 @@ def play(w: World, move: str) -> None:
     open_offer = next((o.offer_id for o in d.offers if o.status == "OPEN"), "") if d else ""
 
     def dispute(reason: Reason, solution: Solution) -> None:
-        s.disputes.open(BUYER, c.OpenDispute("o-1", reason, "Something is wrong with it", solution,
+        s.disputes.open(BUYER, OpenDispute("o-1", reason, "Something is wrong with it", solution,
                                              Money(500, "USD") if solution is Solution.REFUND_PARTIAL else None, ()))
 
     steps: dict[str, Callable[[], Any]] = {
@@ -62,25 +76,25 @@ def play(w: World, move: str) -> None:
         "open_not_received": lambda: dispute(Reason.NOT_RECEIVED, Solution.REFUND_FULL),
         "open_return": lambda: dispute(Reason.DAMAGED_OR_DEFECTIVE, Solution.RETURN_AND_REFUND),
         "open_resend": lambda: dispute(Reason.DAMAGED_OR_DEFECTIVE, Solution.RESEND),
-        "reject": lambda: s.disputes.reject(SELLER, c.RejectRequest(did or "", None, "No")),
-        "counter": lambda: s.disputes.make_offer(SELLER, c.MakeOffer(did or "", None, Solution.REFUND_PARTIAL,
+        "reject": lambda: s.disputes.reject(SELLER, RejectRequest(did or "", None, "No")),
+        "counter": lambda: s.disputes.make_offer(SELLER, MakeOffer(did or "", None, Solution.REFUND_PARTIAL,
                                                                       Money(300, "USD"), None)),
-        "buyer_accepts": lambda: s.disputes.accept_offer(BUYER, c.AcceptOffer(did or "", None, open_offer)),
-        "seller_accepts": lambda: s.disputes.accept_offer(SELLER, c.AcceptOffer(did or "", None, open_offer)),
-        "seller_escalates": lambda: s.disputes.escalate(SELLER, c.Escalate(did or "", None, None)),
+        "buyer_accepts": lambda: s.disputes.accept_offer(BUYER, AcceptOffer(did or "", None, open_offer)),
+        "seller_accepts": lambda: s.disputes.accept_offer(SELLER, AcceptOffer(did or "", None, open_offer)),
+        "seller_escalates": lambda: s.disputes.escalate(SELLER, Escalate(did or "", None, None)),
         "buyer_photo": lambda: w.upload_photo(did or ""),
-        "buyer_escalates": lambda: s.disputes.escalate(BUYER, c.Escalate(did or "", None, None)),
-        "decide_refund": lambda: s.disputes.decide(MODERATOR, c.Decide(did or "", None, Decision.REFUND_FULL, None,
+        "buyer_escalates": lambda: s.disputes.escalate(BUYER, Escalate(did or "", None, None)),
+        "decide_refund": lambda: s.disputes.decide(MODERATOR, Decide(did or "", None, Decision.REFUND_FULL, None,
                                                                         "Because of the photos")),
-        "decide_return": lambda: s.disputes.decide(MODERATOR, c.Decide(did or "", None, Decision.RETURN_AND_REFUND, None,
+        "decide_return": lambda: s.disputes.decide(MODERATOR, Decide(did or "", None, Decision.RETURN_AND_REFUND, None,
                                                                         "Send it back please")),
-        "decide_rejected": lambda: s.disputes.decide(MODERATOR, c.Decide(did or "", None, Decision.REJECTED, None,
+        "decide_rejected": lambda: s.disputes.decide(MODERATOR, Decide(did or "", None, Decision.REJECTED, None,
                                                                           "As listed, no refund")),
-        "ship_return": lambda: s.disputes.ship_return(BUYER, c.ShipReturn(did or "", None, "CP", "R1")),
-        "confirm_return": lambda: s.disputes.confirm_return(SELLER, c.ConfirmReturn(did or "", None)),
-        "contest_return": lambda: s.disputes.contest_return(SELLER, c.ContestReturn(did or "", None, ReturnProblem.EMPTY_BOX,
+        "ship_return": lambda: s.disputes.ship_return(BUYER, ShipReturn(did or "", None, "CP", "R1")),
+        "confirm_return": lambda: s.disputes.confirm_return(SELLER, ConfirmReturn(did or "", None)),
+        "contest_return": lambda: s.disputes.contest_return(SELLER, ContestReturn(did or "", None, ReturnProblem.EMPTY_BOX,
                                                                                      "Nothing inside")),
-        "cancel": lambda: s.disputes.cancel(BUYER, c.Cancel(did or "", None, None)),
+        "cancel": lambda: s.disputes.cancel(BUYER, Cancel(did or "", None, None)),
         "time_passes": lambda: w.clock.advance(days=3),
         "timers_fire": lambda: fire_due(w),
         "money_settles": lambda: w.payments.settle_due(now=float("inf")),
@@ -90,8 +104,8 @@ def play(w: World, move: str) -> None:
         "seller_takes_slots": lambda: take_slots(w, SELLER, did or "", 5),
         "slots_expire": lambda: expire_slots(w),
         # The case team: the moderator under test, or a colleague, holds the case for a while.
-        "moderator_claims": lambda: s.disputes.claim(MODERATOR, c.ClaimCase(did or "")),
-        "other_moderator_claims": lambda: s.disputes.claim(OTHER_MODERATOR, c.ClaimCase(did or "")),
+        "moderator_claims": lambda: s.disputes.claim(MODERATOR, ClaimCase(did or "")),
+        "other_moderator_claims": lambda: s.disputes.claim(OTHER_MODERATOR, ClaimCase(did or "")),
         "lease_passes": lambda: w.clock.advance(seconds=w.policy.claim_lease.total_seconds()),
     }
     try:
@@ -128,7 +142,7 @@ def catalogue(w: World, who: Identity) -> dict[tuple[str, tuple[tuple[str, str],
     out: dict[tuple[str, tuple[tuple[str, str], ...]], Callable[[], Any]] = {
         ("ship", ()): lambda: s.orders.ship(who, c.ShipOrder("o-1", "CP", "CN2")),
         ("confirm_receipt", ()): lambda: s.orders.confirm_receipt(who, c.ConfirmReceipt("o-1")),
-        ("open_dispute", ()): lambda: s.disputes.open(who, c.OpenDispute("o-1", reasons[0], "It is all wrong here",
+        ("open_dispute", ()): lambda: s.disputes.open(who, OpenDispute("o-1", reasons[0], "It is all wrong here",
                                                                           Solution.REFUND_FULL, None, ())),
     }
     for r in order.refunds:
@@ -137,20 +151,20 @@ def catalogue(w: World, who: Identity) -> dict[tuple[str, tuple[tuple[str, str],
         return out
     d = w.state.disputes[did]
     out.update({
-        ("make_offer", ()): lambda: s.disputes.make_offer(who, c.MakeOffer(did, None, Solution.REFUND_FULL, None, None)),
-        ("reject", ()): lambda: s.disputes.reject(who, c.RejectRequest(did, None, "No, it is as listed")),
-        ("escalate", ()): lambda: s.disputes.escalate(who, c.Escalate(did, None, None)),
-        ("cancel", ()): lambda: s.disputes.cancel(who, c.Cancel(did, None, None)),
-        ("decide", ()): lambda: s.disputes.decide(who, c.Decide(did, None, Decision.REFUND_FULL, None, "Decided on the facts")),
-        ("ship_return", ()): lambda: s.disputes.ship_return(who, c.ShipReturn(did, None, "CP", "R2")),
-        ("confirm_return", ()): lambda: s.disputes.confirm_return(who, c.ConfirmReturn(did, None)),
-        ("contest_return", ()): lambda: s.disputes.contest_return(who, c.ContestReturn(did, None, ReturnProblem.WRONG_ITEM,
+        ("make_offer", ()): lambda: s.disputes.make_offer(who, MakeOffer(did, None, Solution.REFUND_FULL, None, None)),
+        ("reject", ()): lambda: s.disputes.reject(who, RejectRequest(did, None, "No, it is as listed")),
+        ("escalate", ()): lambda: s.disputes.escalate(who, Escalate(did, None, None)),
+        ("cancel", ()): lambda: s.disputes.cancel(who, Cancel(did, None, None)),
+        ("decide", ()): lambda: s.disputes.decide(who, Decide(did, None, Decision.REFUND_FULL, None, "Decided on the facts")),
+        ("ship_return", ()): lambda: s.disputes.ship_return(who, ShipReturn(did, None, "CP", "R2")),
+        ("confirm_return", ()): lambda: s.disputes.confirm_return(who, ConfirmReturn(did, None)),
+        ("contest_return", ()): lambda: s.disputes.contest_return(who, ContestReturn(did, None, ReturnProblem.WRONG_ITEM,
                                                                                         "Not what I sent")),
         ("upload_evidence", ()): lambda: s.evidence.request_upload(who, c.RequestUpload(did, "a.jpg", "image/jpeg",
                                                                                          len(jpeg()))),
         ("post_message", ()): lambda: s.messages.post(who, c.PostMessage(did, "Hello there")),
-        ("claim", ()): lambda: s.disputes.claim(who, c.ClaimCase(did)),
-        ("release", ()): lambda: s.disputes.release(who, c.ReleaseCase(did)),
+        ("claim", ()): lambda: s.disputes.claim(who, ClaimCase(did)),
+        ("release", ()): lambda: s.disputes.release(who, ReleaseCase(did)),
         ("add_note", ()): lambda: s.notes.add(who, c.AddNote(did, "Checked the seller's listing")),
     })
     for offer in d.offers:
@@ -163,7 +177,7 @@ def retry(s: Any, who: Identity, refund_id: str) -> Callable[[], Any]:
 
 
 def accept(s: Any, who: Identity, dispute_id: str, offer_id: str) -> Callable[[], Any]:
-    return lambda: s.disputes.accept_offer(who, c.AcceptOffer(dispute_id, None, offer_id))
+    return lambda: s.disputes.accept_offer(who, AcceptOffer(dispute_id, None, offer_id))
 
 
 def listed(w: World, who: Identity) -> set[tuple[str, tuple[tuple[str, str], ...]]]:
