@@ -161,9 +161,9 @@ def catalogue(w: World, dispute_id: str | None, order_id: str = "o-1") -> dict[K
         if not route.keys or ("dispute_id" in route.params and dispute is None):
             continue
         ids = {"order_id": order_id, **({"dispute_id": dispute_id} if dispute_id else {})}
-        extra = [p for p in route.params if p in choices]
-        for value in (choices[extra[0]] if extra else [None]):
-            more = {extra[0]: value} if extra and value is not None else {}
+        extra = next((p for p in route.params if p in choices), None)
+        each: list[dict[str, str]] = [{extra: value} for value in choices[extra]] if extra else [{}]
+        for more in each:
             out[(route.name, tuple(sorted(more.items())))] = {**ids, **more}
     return out
 
