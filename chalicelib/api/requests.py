@@ -1,5 +1,6 @@
-"""Request bodies into the typed commands of the use cases (services/commands.py): the wire's
-shapes and spellings end here. Each body has passed its route's schema (api/schemas.py) already.
+"""Request bodies into the typed commands of the use cases (services/commands.py, and the
+dispute's in services/disputes.py): the wire's shapes and spellings end here. Each body has
+passed its route's schema (api/schemas.py) already.
 
 ``command`` builds any command whose fields are the body's fields and the path's ids, by the
 field's type; the few bodies shaped otherwise have their own function below."""
