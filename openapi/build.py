@@ -5,8 +5,11 @@
 2. ``openapi/openapi.yaml`` (paths and components per area, by ``$ref``) is bundled by the pinned
    Redocly CLI into the top-level ``openapi.yaml`` that clients and the tests read.
 
-``python openapi/build.py`` does both; tests/integration/test_openapi.py checks that the committed
-files are what this produces.
+3. The transition table of ``docs/RULES.md`` (between its markers) is written from ``TRANSITIONS``
+   in ``chalicelib/domain/disputes.py``, so an action's transitions are written once, in the code.
+
+``python openapi/build.py`` does all three; tests/integration/test_openapi.py and
+tests/unit/test_rules_doc.py check that the committed files are what this produces.
 """
 from __future__ import annotations
 
@@ -24,6 +27,9 @@ SOURCES = ROOT / "openapi"
 REQUESTS = SOURCES / "components" / "requests.yaml"
 BUNDLE = ROOT / "openapi.yaml"
 REDOCLY = Path(sys.prefix) / "node" / "node_modules" / ".bin" / "redocly"
+RULES = ROOT / "docs" / "RULES.md"
+TABLE_START = "<!-- make openapi writes this table from TRANSITIONS (chalicelib/domain/disputes.py) -->"
+TABLE_END = "<!-- /transitions -->"
 GENERATED = "# Written by `make openapi` from chalicelib/api/schemas.py: edit that file, not this one.\n"
 BUNDLED = ("# Bundled by `make openapi` (Redocly CLI) from openapi/: edit those files, not this one.\n"
            "# Request bodies come from chalicelib/api/schemas.py (openapi/components/requests.yaml).\n")
@@ -64,6 +70,32 @@ def requests_yaml() -> str:
     return GENERATED + yaml.safe_dump(request_components(), sort_keys=False, width=110, allow_unicode=True)
 
 
+def transition_table() -> str:
+    """Who may do what, from where: one row per source state, command and state after (its actors
+    together), in the order of the statuses and then of ``TRANSITIONS``."""
+    sys.path.insert(0, str(ROOT))
+    from chalicelib.domain.disputes import TRANSITIONS, Status
+
+    rows = ["| from | action | by | to |", "|---|---|---|---|"]
+    for status in Status:
+        for (command, source), by in TRANSITIONS.items():
+            if source is not status:
+                continue
+            targets: dict[Status, list[str]] = {}
+            for actor, after in by.items():
+                targets.setdefault(after, []).append(actor.value)
+            rows += [f"| `{status.value}` | `{command.value}` | {', '.join(actors)} | `{after.value}` |"
+                     for after, actors in targets.items()]
+    return "\n".join(rows)
+
+
+def rules_md(text: str) -> str:
+    """docs/RULES.md with its transition table written from the code."""
+    head, rest = text.split(TABLE_START, 1)
+    _, tail = rest.split(TABLE_END, 1)
+    return f"{head}{TABLE_START}\n{transition_table()}\n{TABLE_END}{tail}"
+
+
 def bundle() -> str:
     """openapi/ bundled by the pinned Redocly CLI (offline), as the top-level openapi.yaml holds it."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -79,6 +111,7 @@ def bundle() -> str:
 def main() -> None:
     REQUESTS.write_text(requests_yaml(), encoding="utf-8")
     BUNDLE.write_text(bundle(), encoding="utf-8")
+    RULES.write_text(rules_md(RULES.read_text(encoding="utf-8")), encoding="utf-8")
 
 
 if __name__ == "__main__":
