@@ -2,8 +2,9 @@
 
 1. ``openapi/components/requests.yaml`` is written from ``chalicelib/api/schemas.py``, the one
    source of the request bodies (the edge validates with the same dicts).
-2. ``openapi/openapi.yaml`` (paths and components per area, by ``$ref``) is bundled by the pinned
-   Redocly CLI into the top-level ``openapi.yaml`` that clients and the tests read.
+2. ``openapi/openapi.yaml`` (components per area, by ``$ref``; the paths of ``openapi/paths/*.yaml``,
+   listed in the order of app.py's routes) is bundled by the pinned Redocly CLI into the
+   top-level ``openapi.yaml`` that clients and the tests read.
 
 3. The transition table of ``docs/RULES.md`` (between its markers) is written from ``TRANSITIONS``
    in ``chalicelib/domain/disputes.py``, so an action's transitions are written once, in the code.
@@ -30,6 +31,7 @@ REDOCLY = Path(sys.prefix) / "node" / "node_modules" / ".bin" / "redocly"
 RULES = ROOT / "docs" / "RULES.md"
 TABLE_START = "<!-- make openapi writes this table from TRANSITIONS (chalicelib/domain/disputes.py) -->"
 TABLE_END = "<!-- /transitions -->"
+PATHS = "paths: {}  # make openapi: every path of paths/*.yaml, in the order of app.py's routes\n"
 GENERATED = "# Written by `make openapi` from chalicelib/api/schemas.py: edit that file, not this one.\n"
 BUNDLED = ("# Bundled by `make openapi` (Redocly CLI) from openapi/: edit those files, not this one.\n"
            "# Request bodies come from chalicelib/api/schemas.py (openapi/components/requests.yaml).\n")
@@ -96,16 +98,41 @@ def rules_md(text: str) -> str:
     return f"{head}{TABLE_START}\n{transition_table()}\n{TABLE_END}{tail}"
 
 
+def paths_block() -> str:
+    """The document's ``paths``: every path of ``openapi/paths/*.yaml``, by ``$ref``, in the order of
+    app.py's routes (a route is described once, in its area's file, and listed by no hand)."""
+    sys.path.insert(0, str(ROOT))
+    from app import app
+
+    where = {path: f.name for f in sorted((SOURCES / "paths").glob("*.yaml"))
+             for path in yaml.safe_load(f.read_text(encoding="utf-8"))}
+    served = [path for path in app.routes if not path.startswith("/console")]
+    if set(served) != set(where):
+        raise RuntimeError(f"paths without a route: {sorted(set(where) - set(served))}; "
+                           f"routes without a path: {sorted(set(served) - set(where))}")
+    pointer = {path: path.replace("~", "~0").replace("/", "~1") for path in served}
+    return "paths:\n" + "".join(f"  {path}:\n    $ref: paths/{where[path]}#/{pointer[path]}\n" for path in served)
+
+
 def bundle() -> str:
-    """openapi/ bundled by the pinned Redocly CLI (offline), as the top-level openapi.yaml holds it."""
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "openapi.yaml"
-        run = subprocess.run([str(REDOCLY), "bundle", str(SOURCES / "openapi.yaml"), "-o", str(out)],
-                             capture_output=True, text=True, timeout=300,
-                             env={**os.environ, "REDOCLY_TELEMETRY": "off", "REDOCLY_SUPPRESS_UPDATE_NOTICE": "true"})
-        if run.returncode != 0:
-            raise RuntimeError(run.stderr[-3000:])
-        return BUNDLED + out.read_text(encoding="utf-8")
+    """openapi/ bundled by the pinned Redocly CLI (offline), as the top-level openapi.yaml holds it:
+    its root, ``openapi/openapi.yaml``, with the paths of ``paths_block``."""
+    root = (SOURCES / "openapi.yaml").read_text(encoding="utf-8")
+    assert root.count(PATHS) == 1, f"openapi/openapi.yaml must hold the line {PATHS!r}"
+    with tempfile.TemporaryDirectory() as tmp, \
+            tempfile.NamedTemporaryFile("w", dir=SOURCES, prefix=".bundle-", suffix=".yaml", delete=False) as full:
+        try:
+            full.write(root.replace(PATHS, paths_block()))
+            full.close()
+            out = Path(tmp) / "openapi.yaml"
+            run = subprocess.run([str(REDOCLY), "bundle", full.name, "-o", str(out)],
+                                 capture_output=True, text=True, timeout=300,
+                                 env={**os.environ, "REDOCLY_TELEMETRY": "off", "REDOCLY_SUPPRESS_UPDATE_NOTICE": "true"})
+            if run.returncode != 0:
+                raise RuntimeError(run.stderr[-3000:])
+            return BUNDLED + out.read_text(encoding="utf-8")
+        finally:
+            os.unlink(full.name)
 
 
 def main() -> None:
