@@ -3,8 +3,9 @@
 1. ``openapi/components/requests.yaml`` is written from ``chalicelib/api/schemas.py``, the one
    source of the request bodies (the edge validates with the same dicts).
 2. ``openapi/openapi.yaml`` (components per area, by ``$ref``; the paths of ``openapi/paths/*.yaml``,
-   listed in the order of app.py's routes) is bundled by the pinned Redocly CLI into the
-   top-level ``openapi.yaml`` that clients and the tests read.
+   listed in the order of app.py's routes; the action names of ``available_actions``, those the
+   routes declare) is bundled by the pinned Redocly CLI into the top-level ``openapi.yaml`` that
+   clients and the tests read.
 
 3. The transition table of ``docs/RULES.md`` (between its markers) is written from ``TRANSITIONS``
    in ``chalicelib/domain/disputes.py``, so an action's transitions are written once, in the code.
@@ -15,6 +16,7 @@ tests/unit/test_rules_doc.py check that the committed files are what this produc
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -31,6 +33,7 @@ REDOCLY = Path(sys.prefix) / "node" / "node_modules" / ".bin" / "redocly"
 RULES = ROOT / "docs" / "RULES.md"
 TABLE_START = "<!-- make openapi writes this table from TRANSITIONS (chalicelib/domain/disputes.py) -->"
 TABLE_END = "<!-- /transitions -->"
+ACTIONS = "enum: []  # make openapi: every action app.py's routes declare, in their order\n"
 PATHS = "paths: {}  # make openapi: every path of paths/*.yaml, in the order of app.py's routes\n"
 GENERATED = "# Written by `make openapi` from chalicelib/api/schemas.py: edit that file, not this one.\n"
 BUNDLED = ("# Bundled by `make openapi` (Redocly CLI) from openapi/: edit those files, not this one.\n"
@@ -114,25 +117,36 @@ def paths_block() -> str:
     return "paths:\n" + "".join(f"  {path}:\n    $ref: paths/{where[path]}#/{pointer[path]}\n" for path in served)
 
 
+def actions_enum() -> str:
+    """The names ``available_actions`` may hold: every action app.py's routes declare, in their order."""
+    sys.path.insert(0, str(ROOT))
+    from app import app
+
+    names = [entry.view_name for path, methods in app.routes.items() for entry in methods.values()
+             if vars(entry.view_function).get("actions")]
+    return "enum:\n" + "".join(f"      - {name}\n" for name in names)
+
+
 def bundle() -> str:
     """openapi/ bundled by the pinned Redocly CLI (offline), as the top-level openapi.yaml holds it:
-    its root, ``openapi/openapi.yaml``, with the paths of ``paths_block``."""
+    a copy of the sources with what they leave to the code filled in (the paths, in the order of
+    app.py's routes; the actions ``available_actions`` may name)."""
     root = (SOURCES / "openapi.yaml").read_text(encoding="utf-8")
+    orders = (SOURCES / "components" / "orders.yaml").read_text(encoding="utf-8")
     assert root.count(PATHS) == 1, f"openapi/openapi.yaml must hold the line {PATHS!r}"
-    with tempfile.TemporaryDirectory() as tmp, \
-            tempfile.NamedTemporaryFile("w", dir=SOURCES, prefix=".bundle-", suffix=".yaml", delete=False) as full:
-        try:
-            full.write(root.replace(PATHS, paths_block()))
-            full.close()
-            out = Path(tmp) / "openapi.yaml"
-            run = subprocess.run([str(REDOCLY), "bundle", full.name, "-o", str(out)],
-                                 capture_output=True, text=True, timeout=300,
-                                 env={**os.environ, "REDOCLY_TELEMETRY": "off", "REDOCLY_SUPPRESS_UPDATE_NOTICE": "true"})
-            if run.returncode != 0:
-                raise RuntimeError(run.stderr[-3000:])
-            return BUNDLED + out.read_text(encoding="utf-8")
-        finally:
-            os.unlink(full.name)
+    assert orders.count(ACTIONS) == 1, f"openapi/components/orders.yaml must hold the line {ACTIONS!r}"
+    with tempfile.TemporaryDirectory() as tmp:
+        sources = Path(tmp) / "openapi"
+        shutil.copytree(SOURCES, sources, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
+        (sources / "openapi.yaml").write_text(root.replace(PATHS, paths_block()), encoding="utf-8")
+        (sources / "components" / "orders.yaml").write_text(orders.replace(ACTIONS, actions_enum()), encoding="utf-8")
+        out = Path(tmp) / "bundled.yaml"
+        run = subprocess.run([str(REDOCLY), "bundle", str(sources / "openapi.yaml"), "-o", str(out)],
+                             capture_output=True, text=True, timeout=300,
+                             env={**os.environ, "REDOCLY_TELEMETRY": "off", "REDOCLY_SUPPRESS_UPDATE_NOTICE": "true"})
+        if run.returncode != 0:
+            raise RuntimeError(run.stderr[-3000:])
+        return BUNDLED + out.read_text(encoding="utf-8")
 
 
 def main() -> None:
