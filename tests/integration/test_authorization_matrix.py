@@ -170,7 +170,7 @@ def route_path(client: Any, route: walk.Route, ctx: Ctx, offer: int | None, **id
 
 
 def offered_to_someone(node: walk.Node, route: walk.Route) -> int | None:
-    return next(o for o in (node.offers(c, route) for c in walk.PEOPLE) if o is not False)
+    return node.offer_for(route, *walk.PEOPLE)
 
 
 @pytest.mark.parametrize("route", walk.command_routes(), ids=str)
@@ -205,9 +205,8 @@ def test_who_the_transitions_do_not_name_is_refused_over_http_and_nothing_change
 def test_who_the_transitions_name_gives_it_over_http_and_the_dispute_moves_as_declared(
         client: Any, aws: dict[str, str], route: walk.Route, caller: str) -> None:
     node = walk.first_node(route, (caller,))
-    offer = node.offers(caller, route)
     ctx = reach(client, aws, node)
-    path = route_path(client, route, ctx, None if offer is False else offer)
+    path = route_path(client, route, ctx, node.offer_for(route, caller))
 
     r = call(client, route.method, path, caller, walk.sample_body(route.schema))
 

@@ -329,10 +329,9 @@ def derived_cells(outcome: Outcome) -> list[Any]:
 @pytest.mark.parametrize(("route", "caller"), derived_cells(ALLOWED))
 def test_an_allowed_caller_succeeds_and_the_route_does_the_transition_it_declares(route: Route, caller: str) -> None:
     node = first_node(route, (caller,))
-    offer = node.offers(caller, route)
     with replay(node.opening, node.path) as (w, ctx):
         before = w.dispute(ctx["dispute_id"]).status
-        status, _ = call(w, CALLERS[caller], route, ids_of(w, ctx, None if offer is False else offer))
+        status, _ = call(w, CALLERS[caller], route, ids_of(w, ctx, node.offer_for(route, caller)))
         after = w.dispute(ctx["dispute_id"]).status
     assert status in (200, 201), status
     assert after in leads_to(route, before, ACTOR_OF[caller]), f"{route} by {caller} from {node}: {after}"
@@ -342,7 +341,7 @@ def refused_on_route(route: Route, caller: str) -> tuple[DomainError, DomainErro
     """``route`` for ``caller`` in the shallowest state where someone may give it: the refusal (and
     nothing stored or sent because of it), and the refusal of the same call for ids nobody has."""
     node = first_node(route)
-    offer = next(o for o in (node.offers(c, route) for c in PEOPLE) if o is not False)
+    offer = node.offer_for(route, *PEOPLE)
     with replay(node.opening, node.path) as (w, ctx):
         ids = ids_of(w, ctx, offer)
         before = w.snapshot()

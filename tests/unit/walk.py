@@ -194,9 +194,16 @@ class Node:
     status: Status
     offered: dict[str, frozenset[tuple[str, int | None]]]  # caller -> (route name, offer index)
 
-    def offers(self, caller: str, route: Route) -> int | None | bool:
-        """The offer index ``caller`` is offered ``route`` with (None: no offer), False if not offered."""
-        return next((i for name, i in sorted(self.offered[caller], key=str) if name == route.name), False)
+    def offers(self, caller: str, route: Route) -> bool:
+        """Whether ``caller`` is offered ``route`` here."""
+        return any(name == route.name for name, _ in self.offered[caller])
+
+    def offer_for(self, route: Route, *callers: str) -> int | None:
+        """The index of the offer the first of ``callers`` who is offered ``route`` acts on (None:
+        an action on no offer)."""
+        caller = next(c for c in callers if self.offers(c, route))
+        indices = [i for name, i in self.offered[caller] if name == route.name]
+        return None if None in indices else min(i for i in indices if i is not None)
 
     def __str__(self) -> str:
         steps = ", ".join(f"{s.caller} {s.route}" + (f"[{s.offer}]" if s.offer is not None else "") for s in self.path)
@@ -270,12 +277,10 @@ def walk(depth: int = 4) -> tuple[Node, ...]:
     return tuple(nodes)
 
 
-def first_node(route: Route, callers: tuple[str, ...] = tuple(PEOPLE), photo: bool = True) -> Node:
-    """The shallowest state in which one of ``callers`` is offered ``route`` (``photo``: the
-    buyer's photo may be part of the way there)."""
+def first_node(route: Route, callers: tuple[str, ...] = tuple(PEOPLE)) -> Node:
+    """The shallowest state in which one of ``callers`` is offered ``route``."""
     for node in walk():
-        if any(node.offers(c, route) is not False for c in callers) and \
-                (photo or all(s.route != PHOTO for s in node.path)):
+        if any(node.offers(c, route) for c in callers):
             return node
     raise AssertionError(f"no state within the walk offers {route} to {', '.join(callers)}: "
                          "add an opening to tests/unit/walk.py OPENINGS")
