@@ -13,7 +13,7 @@ from chalicelib.api.routing import Api, RawRequest, Reply, Request
 from chalicelib.bootstrap import container
 from chalicelib.config import evidence_queue_name, refund_queue_name, sweep_rate_minutes, timer_queue_name
 from chalicelib.console.pages import blueprint as console_pages
-from chalicelib.domain.disputes import ASSIGNED_FILTERS, Dispute, QueueFilter
+from chalicelib.domain.disputes import ASSIGNED_FILTERS, QueueFilter
 from chalicelib.domain.disputes import Command as C
 from chalicelib.domain.orders import Order, OrderCommand
 from chalicelib.logs import logger, start_invocation
@@ -28,6 +28,7 @@ from chalicelib.services.disputes import (
     ConfirmReturn,
     ContestReturn,
     Decide,
+    DisputeView,
     Escalate,
     MakeOffer,
     RejectRequest,
@@ -55,21 +56,21 @@ def order_view(req: Request, order: Order) -> dict[str, Any]:
     return views.order(order, container().clock.now(), container().settings.policy, req.identity)
 
 
-def dispute_view(req: Request, dispute: Dispute, insights: Insights | None = None) -> dict[str, Any]:
+def dispute_view(req: Request, dispute: DisputeView, insights: Insights | None = None) -> dict[str, Any]:
     """A dispute as the caller sees it. Where a moderator reads cases (``insights``: the routes
     that read, and the claim and its release), they also see the seller's standing and the
     buyer's signals, read once per party for a whole page. A decision's answer leaves them out:
     reading them would take the decision over its DynamoDB budget
     (tests/integration/test_dynamodb_calls.py); the case page reads them again."""
     return views.dispute(dispute, container().clock.now(), container().settings.policy, req.identity,
-                         insights.of(dispute) if insights is not None else None)
+                         insights.of(dispute.dispute) if insights is not None else None)
 
 
-def read_view(req: Request, dispute: Dispute) -> dict[str, Any]:
+def read_view(req: Request, dispute: DisputeView) -> dict[str, Any]:
     return dispute_view(req, dispute, services().moderation.insights(req.identity))
 
 
-def disputes_page(req: Request, items: list[Dispute], cursor: str | None) -> dict[str, Any]:
+def disputes_page(req: Request, items: list[DisputeView], cursor: str | None) -> dict[str, Any]:
     insights = services().moderation.insights(req.identity)
     return views.page([dispute_view(req, d, insights) for d in items], cursor)
 
@@ -140,7 +141,7 @@ def get_dispute(req: Request, dispute_id: str) -> Reply:
 @api.route("/disputes/{dispute_id}/offers", "POST", schemas.OFFER, action=C.MAKE_OFFER)
 def make_offer(req: Request, dispute_id: str) -> Reply:
     dispute, offer = services().disputes.make_offer(req.identity, req.command(MakeOffer, dispute_id=dispute_id))
-    return 201, {**dispute_view(req, dispute), "offer": views.offer(offer, dispute.order_total)}
+    return 201, {**dispute_view(req, dispute), "offer": views.offer(offer, dispute.dispute.order_total)}
 
 
 @api.route("/disputes/{dispute_id}/offers/{offer_id}/accept", "POST", schemas.ACTION,

@@ -111,6 +111,9 @@ class OrderExists(Exception):
 # unit of work that owns the repository and happen all together, or not at all, at its commit.
 class OrderRepository(Protocol):
     def get(self, order_id: str) -> Order | None: ...
+    def get_many(self, order_ids: Iterable[str]) -> dict[str, Order]:
+        """The orders stored under these ids, by id, in one request (a missing one is left out)."""
+        ...
     def fingerprint(self, order_id: str) -> str | None: ...
     def add(self, order: Order, fingerprint: str) -> Order:
         """Stage a new order (OrderExists at commit if the id is taken); returns it as stored."""

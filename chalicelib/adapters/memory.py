@@ -96,6 +96,10 @@ class InMemoryOrders(_Repo):
         entry = self.state.orders.get(order_id)
         return entry[0] if entry else None
 
+    def get_many(self, order_ids: Iterable[str]) -> dict[str, Order]:
+        self._read()
+        return {i: self.state.orders[i][0] for i in order_ids if i in self.state.orders}
+
     def fingerprint(self, order_id: str) -> str | None:
         self._read()
         entry = self.state.orders.get(order_id)

@@ -17,6 +17,7 @@ from typing import Any, TypeVar, Union, get_args, get_origin, get_type_hints
 from ..domain.catalog import Reason, Solution
 from ..domain.errors import InvalidInput
 from ..domain.money import Money
+from ..domain.orders import OrderItem, PaymentRef
 from ..domain.timefmt import parse
 from ..services import commands as c
 from ..services.disputes import OpenDispute
@@ -91,11 +92,12 @@ def command(cls: type[T], body: dict[str, Any], **ids: str) -> T:
 
 def register_order(body: dict[str, Any]) -> c.RegisterOrder:
     return c.RegisterOrder(order_id=body["order_id"], buyer_id=body["buyer_id"], seller_id=body["seller_id"],
-                           items=tuple(body["items"]), total=Money.from_dict(body["total"], "total"),
+                           items=tuple(OrderItem.from_dict(i, f"items[{n}]") for n, i in enumerate(body["items"])),
+                           total=Money.from_dict(body["total"], "total"),
                            estimated_delivery_at=_timestamp(body["estimated_delivery_at"], "estimated_delivery_at"),
                            fingerprint=fingerprint(body),
                            ship_by=_timestamp(body["ship_by"], "ship_by") if body.get("ship_by") else None,
-                           payment=dict(body["payment"]) if body.get("payment") else None)
+                           payment=PaymentRef.from_dict(body.get("payment")))
 
 
 def open_dispute(body: dict[str, Any], order_id: str) -> OpenDispute:

@@ -6,9 +6,10 @@ from datetime import datetime
 from typing import Any
 
 from ..domain.catalog import MESSAGE_TEMPLATES, Reason
-from ..domain.disputes import Actor, Assignment, Dispute, Offer, Resolution, ReturnShipment, Status, party_details
+from ..domain.disputes import Actor, Assignment, Offer, Resolution, ReturnShipment, Status, TimelineEntry
 from ..domain.evidence import Evidence
 from ..domain.identity import Identity
+from ..domain.jsontypes import JSONValue
 from ..domain.ledger import Refund, RefundStatus
 from ..domain.messages import Message
 from ..domain.money import Money
@@ -18,6 +19,7 @@ from ..domain.policy import Policy
 from ..domain.rules import REPORT_COUNTS, Rule
 from ..domain.timefmt import fmt
 from ..services import access
+from ..services.disputes import DisputeView
 from .routing import action_for
 
 DISPUTE_STATUSES = tuple(s.value for s in Status)
@@ -58,8 +60,8 @@ def order(o: Order, now: datetime, policy: Policy, who: Identity | None = None) 
     escrow = o.escrow
     return {
         "order_id": o.order_id, "buyer_id": o.buyer_id, "seller_id": o.seller_id,
-        "items": [{"item_id": i["item_id"], "title": i["title"], "quantity": i["quantity"],
-                   "unit_price": _money_doc(i["unit_price"])} for i in o.items],
+        "items": [{"item_id": i.item_id, "title": i.title, "quantity": i.quantity,
+                   "unit_price": _money(i.unit_price)} for i in o.items],
         "total": _money(o.total), "status": o.status.value, "shipment": _shipment(o.shipment),
         "estimated_delivery_at": fmt(o.estimated_delivery_at), "delivered_at": fmt(o.delivered_at),
         "escrow": {"status": escrow.status.value, "held": _money(escrow.held), "refunded": _money(escrow.refunded),
@@ -99,40 +101,43 @@ def _resolution(r: Resolution | None) -> dict[str, Any] | None:
             "rule": r.rule.to_dict() if r.rule else None}
 
 
-def _refund(r: dict[str, Any] | None) -> dict[str, Any] | None:
+def _refund(r: Refund | None) -> dict[str, Any] | None:
+    """The refund a dispute owes, as the order's ledger holds it (what the parties may see)."""
     if r is None:
         return None
-    return {"refund_id": r["refund_id"], "amount": _money_doc(r["amount"]), "status": r["status"],
-            "attempts": r.get("attempts", 1), "failure_reason": r.get("failure_reason"), "updated_at": r["updated_at"]}
+    return {"refund_id": r.refund_id, "amount": _money(r.amount), "status": r.status.value, "attempts": r.attempt,
+            "failure_reason": r.public_failure_reason, "updated_at": fmt(r.last_moved_at)}
 
 
 def _return_shipment(r: ReturnShipment | None) -> dict[str, Any] | None:
     return None if r is None else r.to_dict()
 
 
-def _details(entry: dict[str, Any], moderator: bool) -> dict[str, Any]:
+def _details(entry: TimelineEntry, moderator: bool) -> dict[str, JSONValue]:
     """A timeline entry's details; which moderator decided is the case team's to read only."""
-    details: dict[str, Any] = entry["details"]
-    return details if moderator else party_details(details)
+    return dict(entry.details) if moderator else entry.party_details()
 
 
-def dispute(d: Dispute, now: datetime, policy: Policy, who: Identity | None = None,
+def dispute(v: DisputeView, now: datetime, policy: Policy, who: Identity | None = None,
             insights: dict[str, Any] | None = None) -> dict[str, Any]:
-    """``insights``: the seller's standing and the buyer's signals (services.moderation.Insights),
-    shown to moderators only, as are the claim and the rules' suggestions."""
+    """``v``: the dispute and its refund as the order holds it (its refund, settlement deadline,
+    refund timeline entries and last move are derived from there). ``insights``: the seller's
+    standing and the buyer's signals (services.moderation.Insights), shown to moderators only, as
+    are the claim and the rules' suggestions."""
+    d = v.dispute
     moderator = who is not None and d.actor_for(who.sub, who.is_moderator) is Actor.MODERATOR
     return {
         "dispute_id": d.dispute_id, "order_id": d.order_id, "buyer_id": d.buyer_id, "seller_id": d.seller_id,
         "reason": d.reason.value, "description": d.description, "item_ids": list(d.item_ids),
         "status": d.status.value, "offers": [offer(x, d.order_total) for x in d.offers], "resolution": _resolution(d.resolution),
-        "refund": _refund(d.refund), "return_shipment": _return_shipment(d.return_shipment),
-        "deadlines": d.deadlines(policy, now), "evidence_checklist": d.evidence_checklist(),
-        "timeline": [{"at": e["at"], "actor": e["actor"], "event": e["event"], "details": _details(e, moderator)}
-                     for e in d.timeline],
+        "refund": _refund(v.refund), "return_shipment": _return_shipment(d.return_shipment),
+        "deadlines": v.deadlines(policy, now), "evidence_checklist": d.evidence_checklist(),
+        "timeline": [{"at": fmt(e.at), "actor": e.actor.value, "event": e.event, "details": _details(e, moderator)}
+                     for e in v.timeline],
         "escalated_at": fmt(d.escalated_at), "version": d.version,
         "available_actions": [] if who is None else actions(access.dispute_actions(who, d, policy, now),
                                                             dispute_id=d.dispute_id),
-        "created_at": fmt(d.created_at), "updated_at": fmt(d.updated_at),
+        "created_at": fmt(d.created_at), "updated_at": fmt(v.updated_at),
         # What only the case team sees: who holds the case now (an expired claim holds nothing).
         **({"assignment": _assignment(d.holder(now)),
             "rule_suggestions": [x.to_dict() for x in d.rule_suggestions], **(insights or {})} if moderator else {}),

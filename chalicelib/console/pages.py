@@ -32,6 +32,7 @@ from ..domain.timefmt import parse as parse_time
 from ..services import access
 from ..services import commands as c
 from ..services.commands import PageRequest
+from ..services.disputes import DisputeView
 from . import forms, hosted_ui
 from .session import FORM_COOKIE, NEXT_COOKIE, SESSION_COOKIE, SIGN_IN_COOKIE, SIGN_IN_SECONDS, Sessions, same_token
 from .web import STATUS, Console, Ctx, Html, Redirect, asked_for, origin, safe_next, security_headers, static_file
@@ -125,10 +126,11 @@ def _now() -> datetime:
     return container().clock.now()
 
 
-def _dispute_view(ctx: Ctx, dispute: Any, insights: Any = None) -> dict[str, Any]:
-    """``insights``: the seller's standing and the buyer's signals, read once per party per page."""
-    return views.dispute(dispute, _now(), container().settings.policy, ctx.who,
-                         insights.of(dispute) if insights is not None else None)
+def _dispute_view(ctx: Ctx, shown: DisputeView, insights: Any = None) -> dict[str, Any]:
+    """``shown``: the dispute and its refund (services.disputes.DisputeView). ``insights``: the
+    seller's standing and the buyer's signals, read once per party per page."""
+    return views.dispute(shown, _now(), container().settings.policy, ctx.who,
+                         insights.of(shown.dispute) if insights is not None else None)
 
 
 def _order_view(ctx: Ctx, order: Any) -> dict[str, Any]:
@@ -518,7 +520,7 @@ def _queue(ctx: Ctx) -> Html:
     items, next_cursor = services.disputes.moderation_queue(ctx.who, which, PageRequest(QUEUE_PAGE, req.cursor()))
     now = _now()
     insights = container().services.moderation.insights(ctx.who)
-    cases = [{**_mark(_dispute_view(ctx, d, insights), now), "order_total": d.order_total.to_dict()} for d in items]
+    cases = [{**_mark(_dispute_view(ctx, d, insights), now), "order_total": d.dispute.order_total.to_dict()} for d in items]
     orders, _ = services.payments.needing_attention(ctx.who, QUEUE_PAGE, None)
     refunds = [{"order": view, "refund": r} for view in (_order_view(ctx, o) for o in orders)
                for r in view["refunds"] if r["needs_attention"]]
@@ -550,7 +552,7 @@ def case_page(ctx: Ctx, dispute_id: str) -> Html:
     found, insights = services.disputes.get(ctx.who, dispute_id), services.moderation.insights(ctx.who)
     dispute = _dispute_view(ctx, found, insights)
     # The standing's counts, read with it: too few orders for a rate are said as counts.
-    standing = insights.sellers.get(found.seller_id)
+    standing = insights.sellers.get(found.dispute.seller_id)
     order = _order_view(ctx, services.orders.get(ctx.who, dispute["order_id"]))
     evidence = [views.evidence(e, now, links) for e, links in services.evidence.list(ctx.who, dispute_id)]
     messages, more_messages = services.messages.list(ctx.who, dispute_id, PageRequest(THREAD_PAGE, None))
@@ -607,8 +609,9 @@ def _decision(ctx: Ctx, dispute_id: str) -> tuple[Decide, dict[str, Any], Money]
     """The decision form as the API's decision command, checked as the route checks it, and the
     partial amount against the order total (the domain's rule) before anyone confirms."""
     services = container().services
-    dispute = services.disputes.get(ctx.who, dispute_id)
-    _require_undecided(ctx, dispute)
+    shown = services.disputes.get(ctx.who, dispute_id)
+    dispute = shown.dispute
+    _require_undecided(ctx, shown)
     # Refused now, in the order and for the reason the decision itself would be: a party (403),
     # another moderator's claim (409 CASE_CLAIMED), a case no longer escalated (409), the body (400),
     # the amount (422).
@@ -616,7 +619,7 @@ def _decision(ctx: Ctx, dispute_id: str) -> tuple[Decide, dict[str, Any], Money]
     assert actor is not None, "disputes.get returned it: the caller sees it"
     Dispute.authorize(Command.DECIDE, actor)
     dispute.require_not_held_by_other(ctx.who.sub, _now())
-    if "decide" not in {a["action"] for a in _dispute_view(ctx, dispute)["available_actions"]}:
+    if "decide" not in {a["action"] for a in _dispute_view(ctx, shown)["available_actions"]}:
         raise Conflict("this case cannot be decided now", code="INVALID_STATE",
                        details={"status": dispute.status.value})
     total = dispute.order_total
@@ -632,7 +635,7 @@ class AlreadyYours(Exception):
     """The same moderator sent the same decision again (a double click, a resubmitted page)."""
 
 
-def _require_undecided(ctx: Ctx, dispute: Dispute) -> None:
+def _require_undecided(ctx: Ctx, dispute: DisputeView) -> None:
     """A case decided already: the same decision again from the one who made it is that decision
     (AlreadyYours); anyone else's, or another outcome, is refused saying who decided and when."""
     if dispute.status.value == "ESCALATED":

@@ -14,11 +14,12 @@ from typing import Any
 from .catalog import Decision, Fault, Outcome, Reason, ReturnProblem, Solution
 from .errors import Conflict, Forbidden, NotFound, RuleViolation
 from .evidence import checklist, has_free_place
-from .ledger import RefundStatus
+from .jsontypes import JSONObject, JSONValue
+from .ledger import Refund, RefundStatus
 from .money import Money
 from .policy import Policy
 from .rules import RuleSuggestion
-from .timefmt import fmt, parse, parse_opt
+from .timefmt import fmt, parse, parse_opt, utc
 from .timers import START, STOP, TimerCommand
 
 
@@ -283,10 +284,39 @@ ASSIGNED_FILTERS = ("me", "none", "others")
 
 
 @dataclass(frozen=True)
+class TimelineEntry:
+    """One step of a dispute's history: when, by whom, which of ``TIMELINE_EVENTS``, and its
+    details (stored and shown as ``{"at", "actor", "event", "details"}``)."""
+
+    at: datetime
+    actor: Actor
+    event: str
+    details: JSONObject
+
+    @classmethod
+    def new(cls, now: datetime, actor: Actor, event: str, details: JSONObject) -> TimelineEntry:
+        """A step happening now (whole seconds, as stored): ``event`` must be one of TIMELINE_EVENTS."""
+        if event not in TIMELINE_EVENTS:
+            raise ValueError(f"{event} is not in TIMELINE_EVENTS")
+        return cls(utc(now), actor, event, details)
+
+    def party_details(self) -> dict[str, JSONValue]:
+        """The details as a party (or a subscriber forwarding to parties) may see them."""
+        return party_details(self.details)
+
+    def to_dict(self) -> dict[str, JSONValue]:
+        return {"at": fmt(self.at), "actor": self.actor.value, "event": self.event, "details": dict(self.details)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TimelineEntry:
+        return cls(parse(d["at"]), Actor(d["actor"]), str(d["event"]), dict(d.get("details") or {}))
+
+
+@dataclass(frozen=True)
 class Recorded:
     """A new timeline entry, published as an event of the same name (see ``TIMELINE_EVENTS``)."""
 
-    entry: dict[str, Any]
+    entry: TimelineEntry
 
 
 DisputeEffect = TimerCommand | Recorded
@@ -307,12 +337,14 @@ class Dispute:
     status: Status = Status.AWAITING_SELLER
     offers: list[Offer] = field(default_factory=list)
     resolution: Resolution | None = None
-    refund: dict[str, Any] | None = None
+    # The refund its resolution owes: a reference only. The order's ledger is the refund's one
+    # record; where the dispute is shown, its refund is read from there (services DisputeView).
+    refund_id: str | None = None
     return_shipment: ReturnShipment | None = None
     phase_due_at: datetime | None = None
     escalated_at: datetime | None = None
     mediation_overdue: bool = False
-    timeline: list[dict[str, Any]] = field(default_factory=list)
+    timeline: list[TimelineEntry] = field(default_factory=list)
     version: int | None = None
     # Accepted photos and videos of the buyer, counted as they are accepted (the evidence
     # checklist reads this instead of listing the files).
@@ -419,7 +451,7 @@ class Dispute:
         """An ACTIVE auto-resolution rule acts as the dispute opens, through the transition table:
         REFUND_FULL resolves it like a decision (the order's total, the seller's fault, the same
         ledger), ESCALATE sends it to the moderators' queue."""
-        named = {"rule_id": rule_id, "version": version}
+        named: JSONObject = {"rule_id": rule_id, "version": version}
         if then == "ESCALATE":
             target = self._allowed(Command.RULE_ESCALATE, Actor.SYSTEM)
             self.escalated_at = now
@@ -568,32 +600,13 @@ class Dispute:
         if self.status is not Status.RESOLVED or self.resolution is None:
             return None, None, None
         outcome = self.resolution.outcome.value
-        if self.refund is None:
+        if self.refund_id is None or self.resolution.amount is None:
             return outcome, None, None
-        return outcome, Money.from_dict(self.refund["amount"]), self.refund["refund_id"]
+        return outcome, self.resolution.amount, self.refund_id
 
-    def sync_refund(self, status: RefundStatus, attempt: int, failure_reason: str | None, settle_by: datetime | None,
-                    now: datetime) -> None:
-        """The order's refund moved on (the order holds the money; this is the dispute's copy).
-        ``failure_reason`` is what the parties may see (Refund.public_failure_reason)."""
-        if self.refund is None:
-            return
-        changed = {"status": RefundStatus(status).value, "attempts": attempt, "failure_reason": failure_reason,
-                   "settle_by": fmt(settle_by)}
-        if all(self.refund.get(k) == v for k, v in changed.items()):
-            return
-        moved = (self.refund["status"], self.refund.get("attempts")) != (status, attempt)
-        self.refund = {**self.refund, **changed, "updated_at": fmt(now)}
-        if not moved:
-            return  # a new settlement deadline only
-        # A timeline entry, not an event: the order publishes the money events.
-        self.timeline.append({"at": fmt(now), "actor": Actor.SYSTEM.value, "event": _event(f"dispute.refund_{status.lower()}"),
-                              "details": {"refund_id": self.refund["refund_id"], "attempt": attempt,
-                                          "failure_reason": failure_reason}})
-        self.updated_at = now
-
-    def deadlines(self, policy: Policy, now: datetime) -> list[dict[str, Any]]:
-        """Every pending action: who must act, by when, and what happens by default."""
+    def deadlines(self, policy: Policy, now: datetime, refund: Refund | None = None) -> list[dict[str, Any]]:
+        """Every pending action: who must act, by when, and what happens by default. ``refund``:
+        the order's refund this dispute owes (its settlement is the platform's to wait for)."""
         out: list[dict[str, Any]] = []
         phase = PHASES.get(self.status)
         if phase is not None and self.phase_due_at is not None:
@@ -603,8 +616,8 @@ class Dispute:
             out.append({"action": phase.action, "actor": actor, "due_at": fmt(self.phase_due_at),
                         "on_expiry": phase.on_expiry,
                         **({"overdue": True} if self.is_overdue(now) else {})})
-        if self.refund and self.refund.get("status") == "PENDING":
-            due = parse_opt(self.refund.get("settle_by")) or parse(self.refund["created_at"]) + policy.refund_settlement
+        if refund is not None and refund.status is RefundStatus.PENDING:
+            due = refund.settle_by or refund.created_at + policy.refund_settlement
             out.append({"action": "REFUND_SETTLEMENT", "actor": "platform", "due_at": fmt(due),
                         "on_expiry": "ALARM_AND_RETRY"})
         return out
@@ -678,9 +691,8 @@ class Dispute:
         if outcome in (Outcome.REFUND_FULL, Outcome.REFUND_PARTIAL) and refund is not None:
             # The refund is recorded with the resolution, in the same write: paying it out is
             # a separate, idempotent step keyed by refund_id, so it can never be lost or doubled.
-            self.refund = {"refund_id": str(uuid.uuid4()), "amount": refund.to_dict(), "status": "PENDING",
-                           "attempts": 1, "failure_reason": None, "settle_by": fmt(now + policy.refund_settlement),
-                           "created_at": fmt(now), "updated_at": fmt(now)}
+            # The order records it (Order.settle_dispute) under this id, for the resolution's amount.
+            self.refund_id = str(uuid.uuid4())
         self._record(now, by, "dispute.resolved", {"outcome": outcome.value, "amount": _m(refund),
                                                    "fault": fault.value})
         self._transition(target, now, policy)
@@ -738,11 +750,11 @@ class Dispute:
 
     def _whose_turn(self) -> str:
         """In negotiation, the party that did not make the last move (an offer or a refusal)."""
-        moves = [e["actor"] for e in self.timeline if e["event"] in ("dispute.offer_made", "dispute.request_rejected")]
-        return "buyer" if moves and moves[-1] == "seller" else "seller"
+        moves = [e.actor for e in self.timeline if e.event in ("dispute.offer_made", "dispute.request_rejected")]
+        return "buyer" if moves and moves[-1] is Actor.SELLER else "seller"
 
-    def _record(self, now: datetime, actor: Actor, event: str, details: dict[str, Any]) -> None:
-        entry = {"at": fmt(now), "actor": actor.value, "event": _event(event), "details": details}
+    def _record(self, now: datetime, actor: Actor, event: str, details: JSONObject) -> None:
+        entry = TimelineEntry.new(now, actor, event, details)
         self.timeline.append(entry)
         self.effects.append(Recorded(entry))
 
@@ -754,10 +766,10 @@ class Dispute:
             "seller_id": self.seller_id, "reason": self.reason.value, "description": self.description,
             "item_ids": list(self.item_ids), "order_total": self.order_total.to_dict(),
             "status": self.status.value, "offers": [o.to_dict() for o in self.offers],
-            "resolution": self.resolution.to_dict() if self.resolution else None, "refund": self.refund,
+            "resolution": self.resolution.to_dict() if self.resolution else None, "refund_id": self.refund_id,
             "return_shipment": self.return_shipment.to_dict() if self.return_shipment else None,
             "phase_due_at": fmt(self.phase_due_at), "escalated_at": fmt(self.escalated_at),
-            "mediation_overdue": self.mediation_overdue, "timeline": self.timeline,
+            "mediation_overdue": self.mediation_overdue, "timeline": [e.to_dict() for e in self.timeline],
             "pending_fault": self.pending_fault.value if self.pending_fault else None,
             "order_placed_at": fmt(self.order_placed_at), "rule_suggestions": [s.to_dict() for s in self.rule_suggestions],
             "created_at": fmt(self.created_at), "updated_at": fmt(self.updated_at),
@@ -772,9 +784,10 @@ class Dispute:
             reason=Reason(d["reason"]), description=d["description"], item_ids=list(d.get("item_ids") or []),
             order_total=Money.from_dict(d["order_total"]), status=Status(d["status"]),
             offers=[Offer.from_dict(o) for o in d.get("offers") or []], resolution=Resolution.from_dict(d.get("resolution")),
-            refund=d.get("refund"), return_shipment=ReturnShipment.from_dict(d.get("return_shipment")),
+            refund_id=_refund_id(d), return_shipment=ReturnShipment.from_dict(d.get("return_shipment")),
             phase_due_at=parse_opt(d.get("phase_due_at")), escalated_at=parse_opt(d.get("escalated_at")),
-            mediation_overdue=bool(d.get("mediation_overdue")), timeline=list(d.get("timeline") or []),
+            mediation_overdue=bool(d.get("mediation_overdue")),
+            timeline=[TimelineEntry.from_dict(e) for e in d.get("timeline") or []],
             created_at=parse(d["created_at"]), updated_at=parse(d["updated_at"]), version=version,
             buyer_visual_evidence=buyer_visual_evidence, evidence_used=dict(evidence_used or {}),
             evidence_created=dict(evidence_created or {}), assignment=assignment,
@@ -788,7 +801,24 @@ class Dispute:
 CASE_TEAM_DETAILS = frozenset({"moderator_id"})
 
 
-def party_details(details: dict[str, Any]) -> dict[str, Any]:
+def refund_timeline(refund: Refund) -> list[TimelineEntry]:
+    """The timeline entries of the refund a dispute owes, from the order's record of its moves
+    (the order publishes the money events: these are shown, never published)."""
+    return [TimelineEntry.new(m.at, Actor.SYSTEM, f"dispute.refund_{m.status.value.lower()}",
+                              {"refund_id": refund.refund_id, "attempt": m.attempt, "failure_reason": m.failure_reason})
+            for m in refund.history]
+
+
+def _refund_id(d: dict[str, Any]) -> str | None:
+    """Items stored before the order's ledger became the refund's only record carried a copy of
+    it (a ``refund`` map); deployed tables still hold such items, so their reference is read there."""
+    if d.get("refund_id"):
+        return str(d["refund_id"])
+    copy = d.get("refund")
+    return str(copy["refund_id"]) if copy else None
+
+
+def party_details(details: JSONObject) -> dict[str, JSONValue]:
     """A timeline entry's details as a party (or a subscriber forwarding to parties) may see them."""
     return {k: v for k, v in details.items() if k not in CASE_TEAM_DETAILS}
 
@@ -807,9 +837,3 @@ def _duration(policy: Policy, name: str) -> timedelta:
     value = getattr(policy, name)
     assert isinstance(value, timedelta)
     return value
-
-
-def _event(name: str) -> str:
-    if name not in TIMELINE_EVENTS:
-        raise ValueError(f"{name} is not in TIMELINE_EVENTS")
-    return name

@@ -19,6 +19,7 @@ from enum import Enum
 from typing import Any
 
 from .errors import Conflict, NotFound, RuleViolation
+from .jsontypes import JSONObject
 from .money import Money
 from .timefmt import fmt, parse, parse_opt
 
@@ -88,8 +89,28 @@ class LedgerEntry:
 
 
 @dataclass(frozen=True)
+class RefundMove:
+    """A refund's status or attempt moved (what the dispute's timeline shows of it): when, to
+    what, and why the attempt failed as the parties may read it (``public_reason``)."""
+
+    at: datetime
+    status: RefundStatus
+    attempt: int
+    failure_reason: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"at": fmt(self.at), "status": self.status.value, "attempt": self.attempt,
+                "failure_reason": self.failure_reason}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> RefundMove:
+        return cls(parse(d["at"]), RefundStatus(d["status"]), int(d["attempt"]), d.get("failure_reason"))
+
+
+@dataclass(frozen=True)
 class Refund:
-    """Money owed back to the buyer, paid through the payment provider, exactly once."""
+    """Money owed back to the buyer, paid through the payment provider, exactly once. The order's
+    ledger is its only record: a dispute shows it from here (services.disputes.DisputeView)."""
 
     refund_id: str
     amount: Money
@@ -106,6 +127,14 @@ class Refund:
     settle_by: datetime | None = None  # the current settlement deadline
     sent_at: datetime | None = None  # when the current attempt was first sent (None: never tried)
     attention_reason: str | None = None  # why a person must look (moderators only)
+    # Every move of its status or attempt, oldest first (Ledger._update appends them); a new
+    # settlement deadline alone is no move. Refunds stored before it existed read as none.
+    history: tuple[RefundMove, ...] = ()
+
+    @property
+    def last_moved_at(self) -> datetime:
+        """When the parties last saw it move (its request, else its latest move)."""
+        return self.history[-1].at if self.history else self.created_at
 
     @property
     def settled(self) -> bool:
@@ -132,7 +161,7 @@ class Refund:
                 "provider_refund_id": self.provider_refund_id, "failure_reason": self.failure_reason,
                 "needs_attention": self.needs_attention, "settlement_round": self.settlement_round,
                 "settle_by": fmt(self.settle_by), "sent_at": fmt(self.sent_at),
-                "attention_reason": self.attention_reason}
+                "attention_reason": self.attention_reason, "history": [m.to_dict() for m in self.history]}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Refund:
@@ -142,7 +171,8 @@ class Refund:
                    provider_refund_id=d.get("provider_refund_id"), failure_reason=d.get("failure_reason"),
                    needs_attention=bool(d.get("needs_attention")), settlement_round=int(d.get("settlement_round") or 0),
                    settle_by=parse_opt(d.get("settle_by")), sent_at=parse_opt(d.get("sent_at")),
-                   attention_reason=d.get("attention_reason") or _legacy_attention(d))
+                   attention_reason=d.get("attention_reason") or _legacy_attention(d),
+                   history=tuple(RefundMove.from_dict(m) for m in d.get("history") or []))
 
 
 @dataclass(frozen=True)
@@ -324,6 +354,11 @@ class Ledger:
         return ledger
 
     def _update(self, refund: Refund) -> Ledger:
+        """Replace the refund; a move of its status or attempt joins its history (the one place)."""
+        before = self.refund(refund.refund_id)
+        if (before.status, before.attempt) != (refund.status, refund.attempt):
+            move = RefundMove(refund.updated_at, refund.status, refund.attempt, refund.public_failure_reason)
+            refund = replace(refund, history=(*before.history, move))
         return replace(self, refunds=tuple(refund if r.refund_id == refund.refund_id else r for r in self.refunds))
 
     # ---- persistence shape ----------------------------------------------------------------
@@ -363,4 +398,4 @@ class MoneyEvent:
     """A money movement subscribers hear about (refund.requested, escrow.released...)."""
 
     detail_type: str
-    details: dict[str, Any]
+    details: JSONObject

@@ -34,8 +34,8 @@ class DefectReversed:
 Effect = TimerCommand | PayRefund | MoneyEvent | Defect | DefectReversed
 MAX_SHIP_BY = timedelta(days=365)  # a Standard Step Functions execution lives at most a year
 MAX_SCANS = 100  # a shipment keeps its latest carrier scans, oldest first (the item stays small)
-__all__ = ["ORDER_ROLES", "Eligibility", "Escrow", "EscrowStatus", "Order", "OrderCommand", "OrderStatus", "ScanStatus",
-           "Shipment"]
+__all__ = ["ORDER_ROLES", "Eligibility", "Escrow", "EscrowStatus", "Order", "OrderCommand", "OrderItem", "OrderStatus",
+           "PaymentRef", "ScanStatus", "Shipment"]
 
 
 class OrderCommand(str, Enum):
@@ -66,6 +66,41 @@ class OrderStatus(str, Enum):
     SHIPPED = "SHIPPED"
     DELIVERED = "DELIVERED"
     COMPLETED = "COMPLETED"
+
+
+@dataclass(frozen=True)
+class OrderItem:
+    """One line of an order, as checkout registered it."""
+
+    item_id: str
+    title: str
+    quantity: int
+    unit_price: Money
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"item_id": self.item_id, "title": self.title, "quantity": self.quantity,
+                "unit_price": self.unit_price.to_dict()}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], where: str = "") -> OrderItem:
+        """``where``: the item's path in the request body (``items[0]``), named by a refusal."""
+        return cls(str(d["item_id"]), str(d["title"]), int(d["quantity"]),
+                   Money.from_dict(d["unit_price"], ".".join(filter(None, (where, "unit_price")))))
+
+
+@dataclass(frozen=True)
+class PaymentRef:
+    """The charge refunds go back to: the provider's name and its reference (``pi_...``)."""
+
+    provider: str
+    reference: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"provider": self.provider, "reference": self.reference}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any] | None) -> PaymentRef | None:
+        return None if not d else cls(str(d["provider"]), str(d["reference"]))
 
 
 @dataclass(frozen=True)
@@ -122,7 +157,7 @@ class Order:
     order_id: str
     buyer_id: str
     seller_id: str
-    items: tuple[dict[str, Any], ...]
+    items: tuple[OrderItem, ...]
     total: Money
     estimated_delivery_at: datetime
     created_at: datetime
@@ -132,7 +167,7 @@ class Order:
     shipment: Shipment | None = None
     delivered_at: datetime | None = None
     open_dispute_id: str | None = None
-    payment: dict[str, str] | None = None  # {"provider", "reference"}: the charge refunds go back to
+    payment: PaymentRef | None = None  # the charge refunds go back to
     shipment_round: int = 1  # a RESEND asks for another shipment (and another ship-by timer)
     previous_shipments: tuple[Shipment, ...] = ()
     defect_counted: bool = False  # seller standing counts at most one defect per order
@@ -150,24 +185,23 @@ class Order:
 
     # ---- registration ---------------------------------------------------------------------
     @classmethod
-    def register(cls, *, order_id: str, buyer_id: str, seller_id: str, items: list[dict[str, Any]],
+    def register(cls, *, order_id: str, buyer_id: str, seller_id: str, items: list[OrderItem],
                  total: Money, estimated_delivery_at: datetime, now: datetime, ship_by: datetime | None = None,
-                 payment: dict[str, str] | None = None, policy: Policy | None = None) -> Order:
+                 payment: PaymentRef | None = None, policy: Policy | None = None) -> Order:
         """Checkout registers a paid order; its whole total goes into escrow, and the seller's
         ship-by timer starts (an order not shipped by then is refunded)."""
         if buyer_id == seller_id:
             raise RuleViolation("buyer and seller must differ", code="INVALID_ORDER")
         if total.amount <= 0:
             raise RuleViolation("order total must be positive", code="INVALID_AMOUNT")
-        ids = [i["item_id"] for i in items]
+        ids = [i.item_id for i in items]
         if len(set(ids)) != len(ids):
             raise RuleViolation("item_id values must be unique", code="INVALID_ORDER")
         line_sum = 0
-        for index, item in enumerate(items):
-            price = Money.from_dict(item["unit_price"], f"items[{index}].unit_price")
-            if price.currency != total.currency:
+        for item in items:
+            if item.unit_price.currency != total.currency:
                 raise RuleViolation("item prices must be in the order's currency", code="INVALID_AMOUNT")
-            line_sum += price.amount * int(item["quantity"])
+            line_sum += item.unit_price.amount * item.quantity
         if line_sum > total.amount:
             raise RuleViolation("items cost more than the order total", code="INVALID_AMOUNT",
                                 details={"items_total": line_sum, "total": total.amount})
@@ -444,7 +478,7 @@ class Order:
         return replace(self, open_dispute_id=dispute_id)
 
     def item_ids(self) -> set[str]:
-        return {i["item_id"] for i in self.items}
+        return {i.item_id for i in self.items}
 
     # ---- internals ------------------------------------------------------------------------
     def _then(self, *effects: Effect) -> Order:
@@ -475,7 +509,7 @@ class Order:
         return TimerCommand(op, refund.refund_id, REFUND_SETTLEMENT, round=refund.settlement_round,
                             refs=self._refund_refs(refund))
 
-    def _refund_refs(self, refund: Refund) -> dict[str, Any]:
+    def _refund_refs(self, refund: Refund) -> dict[str, str]:
         return {"order_id": self.order_id, "refund_id": refund.refund_id}
 
     def _money_event(self, detail_type: str, refund: Refund) -> MoneyEvent:
@@ -501,12 +535,12 @@ class Order:
         """The stored document (everything but the version)."""
         return {
             "order_id": self.order_id, "buyer_id": self.buyer_id, "seller_id": self.seller_id,
-            "items": [dict(i) for i in self.items], "total": self.total.to_dict(),
+            "items": [i.to_dict() for i in self.items], "total": self.total.to_dict(),
             "estimated_delivery_at": fmt(self.estimated_delivery_at), "created_at": fmt(self.created_at),
             "ledger": self.ledger.to_dict(), "ship_by": fmt(self.ship_by), "status": self.status.value,
             "shipment": self.shipment.to_dict() if self.shipment else None,
             "delivered_at": fmt(self.delivered_at), "open_dispute_id": self.open_dispute_id,
-            "payment": dict(self.payment) if self.payment else None, "shipment_round": self.shipment_round,
+            "payment": self.payment.to_dict() if self.payment else None, "shipment_round": self.shipment_round,
             "previous_shipments": [s.to_dict() for s in self.previous_shipments],
             "defect_counted": self.defect_counted, "defect_reversed": self.defect_reversed,
         }
@@ -516,12 +550,12 @@ class Order:
         total = Money.from_dict(d["total"])
         return cls(
             order_id=d["order_id"], buyer_id=d["buyer_id"], seller_id=d["seller_id"],
-            items=tuple(d["items"]), total=total,
+            items=tuple(OrderItem.from_dict(i) for i in d["items"]), total=total,
             estimated_delivery_at=parse(d["estimated_delivery_at"]), created_at=parse(d["created_at"]),
             ledger=Ledger.from_dict(d["ledger"], total.currency), ship_by=parse(d["ship_by"]),
             status=OrderStatus(d["status"]), shipment=Shipment.from_dict(d.get("shipment")),
             delivered_at=parse_opt(d.get("delivered_at")), open_dispute_id=d.get("open_dispute_id"),
-            payment=d.get("payment"), shipment_round=int(d.get("shipment_round") or 1),
+            payment=PaymentRef.from_dict(d.get("payment")), shipment_round=int(d.get("shipment_round") or 1),
             previous_shipments=tuple(s for s in (Shipment.from_dict(x) for x in d.get("previous_shipments") or [])
                                      if s is not None),
             defect_counted=bool(d.get("defect_counted")), defect_reversed=bool(d.get("defect_reversed")),

@@ -20,7 +20,7 @@ from .standing import Fact, Flag, Level
 from .timefmt import fmt, parse
 
 if TYPE_CHECKING:
-    from .disputes import Resolution
+    from .disputes import Resolution, TimelineEntry
 
 
 class Mode(str, Enum):
@@ -250,9 +250,9 @@ def agreement(would: str, outcome: str | None, decided_by: str | None, escalated
     return {"decided_by_people": 1, "agreed" if agreed else "disagreed": 1}
 
 
-def report_facts(dispute: Any, events: Iterable[dict[str, Any]]) -> list[Fact]:
+def report_facts(dispute: Any, events: Iterable[TimelineEntry]) -> list[Fact]:
     """A dispute's end, compared with each suggestion its opening recorded (the rule's report)."""
-    if not dispute.rule_suggestions or not any(e["event"] in ("dispute.resolved", "dispute.cancelled")
+    if not dispute.rule_suggestions or not any(e.event in ("dispute.resolved", "dispute.cancelled")
                                                for e in events):
         return []
     out = []

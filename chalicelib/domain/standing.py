@@ -14,11 +14,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .catalog import Fault
 from .policy import Policy
 from .timefmt import fmt
+
+if TYPE_CHECKING:
+    from .disputes import TimelineEntry
 
 
 class Level(str, Enum):
@@ -155,16 +158,16 @@ def dispute_ended(dispute_id: str, buyer_id: str, placed: datetime, outcome: str
 
 
 def dispute_facts(dispute_id: str, order_id: str, buyer_id: str, seller_id: str, placed: datetime,
-                  events: Iterable[dict[str, Any]]) -> list[Fact]:
+                  events: Iterable[TimelineEntry]) -> list[Fact]:
     """The facts a dispute's new timeline entries make true (opened, resolved, cancelled)."""
     out: list[Fact] = []
     for e in events:
-        if e["event"] == "dispute.opened":
+        if e.event == "dispute.opened":
             out += dispute_opened(dispute_id, buyer_id, seller_id, placed)
-        elif e["event"] == "dispute.resolved":
-            out += dispute_ended(dispute_id, buyer_id, placed, e["details"]["outcome"],
-                                 e["details"].get("fault", Fault.NONE.value))
-        elif e["event"] == "dispute.cancelled":
+        elif e.event == "dispute.resolved":
+            out += dispute_ended(dispute_id, buyer_id, placed, str(e.details["outcome"]),
+                                 str(e.details.get("fault", Fault.NONE.value)))
+        elif e.event == "dispute.cancelled":
             out += dispute_ended(dispute_id, buyer_id, placed, None, Fault.NONE.value)
     return out
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import overload
 
 
 def utc(dt: datetime) -> datetime:
@@ -14,6 +15,10 @@ def utc(dt: datetime) -> datetime:
         raise ValueError(f"out of range: {dt!r}") from exc
 
 
+@overload
+def fmt(dt: datetime) -> str: ...
+@overload
+def fmt(dt: None) -> None: ...
 def fmt(dt: datetime | None) -> str | None:
     return None if dt is None else utc(dt).strftime("%Y-%m-%dT%H:%M:%SZ")
 

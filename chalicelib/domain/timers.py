@@ -32,7 +32,7 @@ class TimerCommand:
     due_at: datetime | None = None
     remind_at: datetime | None = None
     round: int = 0  # for subjects that wait for the same action more than once
-    refs: dict[str, Any] = field(default_factory=dict)  # what the handler needs to find the subject
+    refs: dict[str, str] = field(default_factory=dict)  # what the handler needs to find the subject (ids)
 
     @property
     def name(self) -> str:
@@ -45,7 +45,7 @@ class TimerCommand:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TimerCommand:
         return cls(d["op"], d["subject_id"], d["action"], parse_opt(d.get("due_at")), parse_opt(d.get("remind_at")),
-                   int(d.get("round") or 0), dict(d.get("refs") or {}))
+                   int(d.get("round") or 0), {str(k): str(v) for k, v in (d.get("refs") or {}).items()})
 
     def message(self) -> dict[str, Any]:
         """What the machine hands back to the timer handler when it reminds or expires."""

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from ..domain.money import Money
-from ..domain.orders import ScanStatus
+from ..domain.orders import OrderItem, PaymentRef, ScanStatus
 
 
 # ---- orders -----------------------------------------------------------------------------------
@@ -17,12 +17,12 @@ class RegisterOrder:
     order_id: str
     buyer_id: str
     seller_id: str
-    items: tuple[dict[str, Any], ...]
+    items: tuple[OrderItem, ...]
     total: Money
     estimated_delivery_at: datetime
     fingerprint: str  # of the whole body: replaying the same registration is not a conflict
     ship_by: datetime | None = None  # default: the policy's ship-by period after payment
-    payment: dict[str, str] | None = None  # {"provider", "reference"}: where refunds go back to
+    payment: PaymentRef | None = None  # where refunds go back to
 
 
 @dataclass(frozen=True)

@@ -1,16 +1,28 @@
 """Use cases of the dispute aggregate: opening, the parties' and moderators' actions, reading."""
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from ..domain import rules
 from ..domain.catalog import Decision, Fault, Reason, ReturnProblem, Solution
-from ..domain.disputes import Actor, Command, Dispute, Offer, QueueFilter
+from ..domain.disputes import (
+    Actor,
+    Assignment,
+    Command,
+    Dispute,
+    Offer,
+    QueueFilter,
+    Resolution,
+    Status,
+    TimelineEntry,
+    refund_timeline,
+)
 from ..domain.errors import ConcurrentModification, Conflict, RuleViolation
 from ..domain.identity import Identity
+from ..domain.ledger import Refund
 from ..domain.money import Money
 from ..domain.orders import Order, OrderCommand
 from ..domain.policy import Policy
@@ -108,9 +120,87 @@ class ConfirmReturn(DisputeAction):
 Change = Callable[[Dispute, Actor, datetime], Any]
 
 
+@dataclass(frozen=True)
+class DisputeView:
+    """A dispute as it is shown: the dispute, and the refund its resolution owes as the order's
+    ledger holds it (None: it owes none). The ledger is the refund's only record; what the dispute
+    shows of it (the refund, its settlement deadline, its timeline entries, when the case last
+    moved) is derived here. The few facts every reader of a dispute asks for are at hand here."""
+
+    dispute: Dispute
+    refund: Refund | None = None
+
+    @property
+    def dispute_id(self) -> str:
+        return self.dispute.dispute_id
+
+    @property
+    def order_id(self) -> str:
+        return self.dispute.order_id
+
+    @property
+    def status(self) -> Status:
+        return self.dispute.status
+
+    @property
+    def version(self) -> int | None:
+        return self.dispute.version
+
+    @property
+    def resolution(self) -> Resolution | None:
+        return self.dispute.resolution
+
+    @property
+    def assignment(self) -> Assignment | None:
+        return self.dispute.assignment
+
+    @property
+    def offers(self) -> list[Offer]:
+        return self.dispute.offers
+
+    @property
+    def updated_at(self) -> datetime:
+        """The later of the dispute's last change and its refund's last move."""
+        moved = self.dispute.updated_at
+        return moved if self.refund is None else max(moved, self.refund.last_moved_at)
+
+    @property
+    def timeline(self) -> list[TimelineEntry]:
+        """The dispute's timeline with its refund's moves, in time order."""
+        if self.refund is None:
+            return list(self.dispute.timeline)
+        return sorted([*self.dispute.timeline, *refund_timeline(self.refund)], key=lambda e: e.at)
+
+    def deadlines(self, policy: Policy, now: datetime) -> list[dict[str, Any]]:
+        return self.dispute.deadlines(policy, now, self.refund)
+
+
+def owed_refund(dispute: Dispute, order: Order | None) -> Refund | None:
+    """The refund ``dispute`` owes, as ``order`` (its order) records it."""
+    if dispute.refund_id is None or order is None or not order.ledger.has_refund(dispute.refund_id):
+        return None
+    return order.ledger.refund(dispute.refund_id)
+
+
+def shown(uow: UnitOfWork, dispute: Dispute) -> DisputeView:
+    """``dispute`` with its refund: its order is read only when it owes one (one GetItem)."""
+    if dispute.refund_id is None:
+        return DisputeView(dispute)
+    return DisputeView(dispute, owed_refund(dispute, uow.orders.get(dispute.order_id)))
+
+
+def shown_page(uow: UnitOfWork, disputes: Iterable[Dispute]) -> list[DisputeView]:
+    """A page of disputes with their refunds: the orders of those that owe one, in one read
+    (one BatchGetItem; none when the page owes no refund)."""
+    disputes = list(disputes)
+    order_ids = sorted({d.order_id for d in disputes if d.refund_id is not None})
+    orders = uow.orders.get_many(order_ids) if order_ids else {}
+    return [DisputeView(d, owed_refund(d, orders.get(d.order_id))) for d in disputes]
+
+
 class Disputes(UseCases):
     # ---- opening and reading --------------------------------------------------------------
-    def open(self, who: Identity, cmd: OpenDispute) -> Dispute:
+    def open(self, who: Identity, cmd: OpenDispute) -> DisputeView:
         with self.uow() as uow:
             order = access.visible_order(who, uow.orders.get(cmd.order_id))
             access.require_order_role(who, order, OrderCommand.OPEN_DISPUTE, "only the buyer opens a dispute")
@@ -137,7 +227,7 @@ class Disputes(UseCases):
             uow.orders.save(attached)
             saved = uow.disputes.save(dispute)
             uow.commit()
-            return saved
+            return DisputeView(saved, owed_refund(saved, attached))
 
     def _apply_rules(self, uow: UnitOfWork, dispute: Dispute, order: Order, now: datetime) -> None:
         """The auto-resolution rules whose current version was saved by now: the first matching
@@ -160,26 +250,28 @@ class Disputes(UseCases):
         if acting is not None:
             dispute.apply_rule(acting.rule_id, acting.version, acting.then.value, acting.description, now, self.policy)
 
-    def get(self, who: Identity, dispute_id: str) -> Dispute:
+    def get(self, who: Identity, dispute_id: str) -> DisputeView:
         with self.uow() as uow:
-            return access.visible_dispute(who, uow.disputes.get(dispute_id))[0]
+            return shown(uow, access.visible_dispute(who, uow.disputes.get(dispute_id))[0])
 
-    def list(self, who: Identity, role: str, status: str | None, page: PageRequest) -> Page[Dispute]:
+    def list(self, who: Identity, role: str, status: str | None, page: PageRequest) -> Page[DisputeView]:
         if who.party_id is None:
             return [], None  # a service is nobody's buyer or seller: it has no disputes of its own
         with self.uow() as uow:
-            return uow.disputes.list_for(role, who.party_id, status, page.limit, page.cursor)
+            items, cursor = uow.disputes.list_for(role, who.party_id, status, page.limit, page.cursor)
+            return shown_page(uow, items), cursor
 
-    def moderation_queue(self, who: Identity, which: QueueFilter, page: PageRequest) -> Page[Dispute]:
+    def moderation_queue(self, who: Identity, which: QueueFilter, page: PageRequest) -> Page[DisputeView]:
         """The escalated cases ``which`` keeps (QueueFilter: overdue, held by whom, reason),
         oldest escalation first."""
         access.require_moderator(who, "only moderators see the moderation queue")
         with self.uow() as uow:
-            return uow.disputes.escalated(QueueFilter(who.sub, which.overdue, which.assigned, which.reason),
-                                          self.clock.now(), page.limit, page.cursor)
+            items, cursor = uow.disputes.escalated(QueueFilter(who.sub, which.overdue, which.assigned, which.reason),
+                                                   self.clock.now(), page.limit, page.cursor)
+            return shown_page(uow, items), cursor
 
     # ---- the case team's ownership of escalated cases -------------------------------------
-    def claim(self, who: Identity, cmd: ClaimCase) -> Dispute:
+    def claim(self, who: Identity, cmd: ClaimCase) -> DisputeView:
         """Take the case (or renew one's claim) for the lease; exactly one moderator wins a race:
         the claim's write is conditioned on no other claim holding."""
         with self.uow() as uow:
@@ -187,18 +279,18 @@ class Disputes(UseCases):
             dispute.claim(who.sub, self.clock.now(), self.policy)
             uow.disputes.claim(dispute, self.clock.now())
             uow.commit()
-            return dispute
+            return DisputeView(dispute)  # an escalated case: it owes no refund
 
-    def release(self, who: Identity, cmd: ReleaseCase) -> Dispute:
+    def release(self, who: Identity, cmd: ReleaseCase) -> DisputeView:
         """Give the case back; nothing to do when the caller does not hold it and nobody else does."""
         with self.uow() as uow:
             dispute = self._moderated(who, uow.disputes.get(cmd.dispute_id))
             if dispute.release(who.sub, self.clock.now()):
                 uow.disputes.release(dispute, who.sub)
                 uow.commit()
-            return dispute
+            return shown(uow, dispute)
 
-    def next_case(self, who: Identity, attempts: int = 5, batch: int = 10) -> Dispute | None:
+    def next_case(self, who: Identity, attempts: int = 5, batch: int = 10) -> DisputeView | None:
         """Claim the oldest escalated case nobody holds and the caller is no party of. A case
         another moderator takes meanwhile is skipped (its claim write is refused), so two
         moderators asking at once never get the same one."""
@@ -224,7 +316,7 @@ class Disputes(UseCases):
         return dispute
 
     # ---- actions --------------------------------------------------------------------------
-    def make_offer(self, who: Identity, cmd: MakeOffer) -> tuple[Dispute, Offer]:
+    def make_offer(self, who: Identity, cmd: MakeOffer) -> tuple[DisputeView, Offer]:
         made: dict[str, Offer] = {}
 
         def offer(d: Dispute, a: Actor, now: datetime) -> None:
@@ -233,39 +325,39 @@ class Disputes(UseCases):
         dispute = self._act(who, cmd, Command.MAKE_OFFER, offer)
         return dispute, made["offer"]
 
-    def accept_offer(self, who: Identity, cmd: AcceptOffer) -> Dispute:
+    def accept_offer(self, who: Identity, cmd: AcceptOffer) -> DisputeView:
         return self._act(who, cmd, Command.ACCEPT_REFUND, lambda d, a, now: d.accept(a, cmd.offer_id, now, self.policy))
 
-    def reject(self, who: Identity, cmd: RejectRequest) -> Dispute:
+    def reject(self, who: Identity, cmd: RejectRequest) -> DisputeView:
         return self._act(who, cmd, Command.REJECT, lambda d, a, now: d.reject(a, cmd.message, now, self.policy))
 
-    def escalate(self, who: Identity, cmd: Escalate) -> Dispute:
+    def escalate(self, who: Identity, cmd: Escalate) -> DisputeView:
         return self._act(who, cmd, Command.ESCALATE, lambda d, a, now: d.escalate(a, cmd.message, now, self.policy))
 
-    def cancel(self, who: Identity, cmd: Cancel) -> Dispute:
+    def cancel(self, who: Identity, cmd: Cancel) -> DisputeView:
         return self._act(who, cmd, Command.CANCEL, lambda d, a, now: d.cancel(a, cmd.message, now, self.policy))
 
-    def decide(self, who: Identity, cmd: Decide) -> Dispute:
+    def decide(self, who: Identity, cmd: Decide) -> DisputeView:
         def decide(d: Dispute, a: Actor, now: datetime) -> None:
             d.decide(cmd.outcome, cmd.amount, cmd.rationale, now, self.policy, by=who.sub, fault=cmd.fault)
 
         # The claim is checked again by the write itself: a case taken meanwhile is not decided.
         return self._act(who, cmd, Command.DECIDE, decide, claimant=who.sub)
 
-    def ship_return(self, who: Identity, cmd: ShipReturn) -> Dispute:
+    def ship_return(self, who: Identity, cmd: ShipReturn) -> DisputeView:
         return self._act(who, cmd, Command.SHIP_RETURN,
                          lambda d, a, now: d.ship_return(a, cmd.carrier, cmd.tracking_number, now, self.policy))
 
-    def contest_return(self, who: Identity, cmd: ContestReturn) -> Dispute:
+    def contest_return(self, who: Identity, cmd: ContestReturn) -> DisputeView:
         return self._act(who, cmd, Command.CONTEST_RETURN,
                          lambda d, a, now: d.contest_return(a, cmd.reason, cmd.message, now, self.policy))
 
-    def confirm_return(self, who: Identity, cmd: ConfirmReturn) -> Dispute:
+    def confirm_return(self, who: Identity, cmd: ConfirmReturn) -> DisputeView:
         return self._act(who, cmd, Command.CONFIRM_RETURN, lambda d, a, now: d.confirm_return(a, now, self.policy))
 
     # ---- the one path every change takes --------------------------------------------------
     def _act(self, who: Identity, cmd: DisputeAction, command: Command, change: Change,
-             claimant: str | None = None) -> Dispute:
+             claimant: str | None = None) -> DisputeView:
         """Who (404, then 403), then which version (409), then the domain's rules for the state."""
         with self.uow() as uow:
             dispute, actor = access.visible_dispute(who, uow.disputes.get(cmd.dispute_id))
@@ -280,12 +372,16 @@ class Disputes(UseCases):
 
 
 def save_with_order(uow: UnitOfWork, dispute: Dispute, was_open: bool, policy: Policy,
-                    claimant: str | None = None) -> Dispute:
-    """Stage a changed dispute; when it has just ended, settle its order in the same commit."""
+                    claimant: str | None = None) -> DisputeView:
+    """Stage a changed dispute; when it has just ended, settle its order in the same commit (the
+    refund it owes, if any, is shown from that order: no read of its own)."""
+    settled: Order | None = None
     if was_open and not dispute.is_open:
         order = uow.orders.get(dispute.order_id)
         assert order is not None, "a dispute's order is never deleted"
         outcome, refund, refund_id = dispute.settlement()
-        uow.orders.save(order.settle_dispute(dispute.dispute_id, outcome, refund, refund_id, uow.now(), policy,
-                                             dispute.seller_at_fault))
-    return uow.disputes.save(dispute, claimant)
+        settled = order.settle_dispute(dispute.dispute_id, outcome, refund, refund_id, uow.now(), policy,
+                                       dispute.seller_at_fault)
+        uow.orders.save(settled)
+    saved = uow.disputes.save(dispute, claimant)
+    return DisputeView(saved, owed_refund(saved, settled))

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import timedelta
+from enum import StrEnum
 from typing import Any
 
 from ..domain.errors import InvalidInput, NotFound
@@ -38,11 +39,27 @@ from ..ports import Clock, InvalidWebhook, PaymentProvider, PaymentUnavailable, 
 from ..relay import cancel_message
 from . import access
 from .base import Fired, UnitOfWorkFactory, UseCases, retry_on_conflict
-from .unit_of_work import UnitOfWork
 
 # A provider forgets idempotency keys (Stripe: after 24 hours). Past this, an attempt whose fate
 # is unknown is never sent again: a person looks.
 KEY_LIFETIME = timedelta(hours=23)
+
+
+class RefundOutcome(StrEnum):
+    """What a payments use case came to (logged by its caller, and the webhook's answer)."""
+
+    PENDING = "pending"  # the provider's answer, applied: the attempt is on its way
+    SUCCEEDED = "succeeded"  # ... the money left for the buyer
+    FAILED = "failed"  # ... the attempt failed (nothing moved)
+    UNCHANGED = "unchanged"  # the answer changed nothing (a replay, an answer already known)
+    STALE = "stale"  # not the live attempt any more (settled, failed, or a newer one exists)
+    UNKNOWN = "unknown"  # no such order or refund to send
+    IGNORED = "ignored"  # a verified notice about something else than a refund
+    UNKNOWN_REFUND = "unknown_refund"  # a notice for a refund we do not know
+    MISMATCH = "mismatch"  # a notice whose amount is not the refund's: flagged for a person
+    PAID_TWICE = "paid_twice"  # a second attempt paid too: flagged for a person
+    HELD = "held"  # a newer attempt could not be cancelled: held for a person
+    CANCELLED = "cancelled"  # the newer attempt was cancelled: paid once
 
 
 class Payments(UseCases):
@@ -54,7 +71,7 @@ class Payments(UseCases):
         self.hand_over = hand_over
 
     # ---- sending --------------------------------------------------------------------------
-    def send(self, order_id: str, refund_id: str, attempt: int) -> str:
+    def send(self, order_id: str, refund_id: str, attempt: int) -> RefundOutcome:
         """Send one attempt (the refund worker calls this for each attempt a commit owed, off the
         request path; again when it is overdue). Raises PaymentUnavailable when the outcome is unknown: the outbox
         keeps the record and the reconciler tries again. An attempt sent before is looked up at
@@ -63,10 +80,10 @@ class Payments(UseCases):
             order = uow.orders.get(order_id)
         if order is None or not order.ledger.has_refund(refund_id):
             logger.error("refund to send not found", order_id=order_id, refund_id=refund_id)
-            return "unknown"
+            return RefundOutcome.UNKNOWN
         refund = order.ledger.refund(refund_id)
         if refund.status != PENDING or refund.attempt != attempt:
-            return "stale"  # settled, failed, or a newer attempt exists: never send an old one
+            return RefundOutcome.STALE  # settled, failed, or a newer attempt exists: never send an old one
         request = self._request(order, refund, attempt)
         now = self.clock.now()
         if refund.sent_at is None:
@@ -80,7 +97,7 @@ class Payments(UseCases):
                     again = uow.orders.get(order_id)
                 current = again.ledger.refund(refund_id) if again is not None else None
                 if current is None or current.status != PENDING or current.attempt != attempt:
-                    return "stale"
+                    return RefundOutcome.STALE
         else:
             known = self.provider.lookup(request)
             if known is not None:
@@ -94,7 +111,7 @@ class Payments(UseCases):
                     provider=self.provider.name)
         outcome = self._apply(order_id, refund_id, attempt, receipt.status, receipt.provider_refund_id,
                               receipt.failure_reason)
-        if outcome == "unchanged" and receipt.status != FAILED:
+        if outcome is RefundOutcome.UNCHANGED and receipt.status != FAILED:
             # An older attempt paid while this one was on its way (its cancel found nothing yet):
             # cancel what was just sent.
             self.stop_newer_attempt(order_id, refund_id)
@@ -102,10 +119,10 @@ class Payments(UseCases):
 
     @staticmethod
     def _request(order: Order, refund: Refund, attempt: int) -> RefundOrder:
-        return RefundOrder(refund.refund_id, attempt, order.order_id, (order.payment or {}).get("reference"),
+        return RefundOrder(refund.refund_id, attempt, order.order_id, order.payment.reference if order.payment else None,
                            refund.amount)
 
-    def _earlier_attempts(self, order: Order, refund: Refund) -> str | None:
+    def _earlier_attempts(self, order: Order, refund: Refund) -> RefundOutcome | None:
         """Before a new attempt goes out: every earlier one must be known at the provider to have
         failed (or never to have reached it). One that succeeded after all settles the refund; one
         still pending holds the new attempt for a person. None: the new attempt may go."""
@@ -127,7 +144,7 @@ class Payments(UseCases):
         return None
 
     # ---- learning the outcome -------------------------------------------------------------
-    def webhook(self, payload: bytes, headers: Mapping[str, str]) -> str:
+    def webhook(self, payload: bytes, headers: Mapping[str, str]) -> RefundOutcome:
         """A provider's signed notice. Refused (400) unless its signature verifies."""
         try:
             notice = self.provider.parse_webhook(payload, headers)
@@ -135,10 +152,10 @@ class Payments(UseCases):
             logger.warning("webhook refused", why=str(exc), provider=self.provider.name)
             raise InvalidInput("the webhook signature or payload does not verify", code="INVALID_WEBHOOK") from exc
         if notice is None:
-            return "ignored"
+            return RefundOutcome.IGNORED
         return self.settle(notice)
 
-    def settle(self, notice: SettlementNotice) -> str:
+    def settle(self, notice: SettlementNotice) -> RefundOutcome:
         """What a provider says of one attempt. Replays and late notices change nothing (a
         refund settled stays settled); a notice that does not match is flagged for a person."""
         with self.uow() as uow:
@@ -147,25 +164,25 @@ class Payments(UseCases):
             # Answered (a provider retries what it thinks we missed), never acted upon; alarmed.
             logger.error("notice for an unknown refund", refund_id=notice.refund_id, event_id=notice.event_id)
             count("WebhooksUnmatched")
-            return "unknown_refund"
+            return RefundOutcome.UNKNOWN_REFUND
         refund = order.ledger.refund(notice.refund_id)
         if notice.amount != refund.amount:
             logger.error("notice does not match the refund", refund_id=refund.refund_id, event_id=notice.event_id,
                          notice_amount=notice.amount.to_dict(), amount=refund.amount.to_dict())
             self._flag(notice.order_id, refund.refund_id, NOTICE_MISMATCH)
-            return "mismatch"
+            return RefundOutcome.MISMATCH
         if notice.status == SUCCEEDED and refund.status == SUCCEEDED and refund.provider_refund_id not in (
                 None, notice.provider_refund_id):
             logger.error("a second refund succeeded at the provider: paid twice?", refund_id=refund.refund_id,
                          provider_refund_id=notice.provider_refund_id, settled_by=refund.provider_refund_id)
             count("RefundsPaidTwice")
             self._flag(notice.order_id, refund.refund_id, PAID_TWICE)
-            return "paid_twice"
+            return RefundOutcome.PAID_TWICE
 
         if notice.attempt != refund.attempt and notice.status != SUCCEEDED:
             logger.warning("notice for another attempt ignored", refund_id=refund.refund_id, attempt=notice.attempt,
                            current=refund.attempt, status=notice.status)
-            return "stale"
+            return RefundOutcome.STALE
         outcome, changed = self._applied(notice.order_id, notice.refund_id, notice.attempt, notice.status,
                                          notice.provider_refund_id, notice.failure_reason, read=order)
         if notice.status == SUCCEEDED:  # an older attempt's success is what holds a newer one (again on redelivery)
@@ -191,7 +208,7 @@ class Payments(UseCases):
                              refund_id=refund_id, attempt=refund.attempt)
             count("RefundsPaidTwice")
 
-    def stop_newer_attempt(self, order_id: str, refund_id: str) -> str:
+    def stop_newer_attempt(self, order_id: str, refund_id: str) -> RefundOutcome:
         """An older attempt paid while a newer one was out (the refund worker, or a sender that
         learned it): cancel the newer one where the provider still can. Until it is known to have
         failed the refund stays held for a person and the alarm stands; a redelivered notice
@@ -200,32 +217,32 @@ class Payments(UseCases):
             order = uow.orders.get(order_id)
         refund = order.ledger.refund(refund_id) if order is not None else None
         if order is None or refund is None or refund.attention_reason != NEWER_ATTEMPT_LIVE:
-            return "stale"
+            return RefundOutcome.STALE
         try:
             view = self.provider.cancel(self._request(order, refund, refund.attempt))
         except PaymentUnavailable:
             logger.exception("could not cancel the newer refund attempt: held for a person", refund_id=refund_id,
                              attempt=refund.attempt)
             count("RefundsPaidTwice")  # the alarm: money may leave twice until a person looks
-            return "held"
+            return RefundOutcome.HELD
         if view is not None and view.status == FAILED:
             logger.warning("newer refund attempt cancelled: paid once", refund_id=refund_id, attempt=refund.attempt)
             self._apply(order_id, refund_id, refund.attempt, FAILED, view.provider_refund_id, view.failure_reason)
-            return "cancelled"
+            return RefundOutcome.CANCELLED
         if view is not None and view.status == SUCCEEDED:
             logger.error("the newer refund attempt had paid too: paid twice", refund_id=refund_id)
             self._flag(order_id, refund_id, PAID_TWICE)
-            return "paid_twice"
+            return RefundOutcome.PAID_TWICE
         logger.error("the newer refund attempt could not be cancelled: held for a person", refund_id=refund_id,
                      attempt=refund.attempt, provider_status=view.status if view else None)
         count("RefundsPaidTwice")
-        return "held"
+        return RefundOutcome.HELD
 
     def _flag(self, order_id: str, refund_id: str, reason: str) -> None:
         self._change(order_id, lambda o: o.flag_refund(refund_id, reason, self.clock.now()))
 
     def _change(self, order_id: str, change: Callable[[Order], Order], read: Order | None = None) -> Order | None:
-        """Apply ``change`` to the order (and its dispute's copy of the refund) in one commit,
+        """Apply ``change`` to the order (the refund's one record; no dispute is read or written),
         re-reading when someone wrote first. None when it changed nothing. ``read``: the order as
         just read by the caller, tried first (its version guards the write like any other)."""
         def attempt() -> Order | None:
@@ -236,19 +253,19 @@ class Payments(UseCases):
                 changed = change(order)
                 if changed == order:
                     return None
-                self._save(uow, changed)
+                uow.orders.save(changed)
                 uow.commit()
                 return changed
 
         return retry_on_conflict(attempt, "the order kept changing under its refund")
 
     def _apply(self, order_id: str, refund_id: str, attempt: int, status: str, provider_refund_id: str | None,
-               failure_reason: str | None, read: Order | None = None) -> str:
+               failure_reason: str | None, read: Order | None = None) -> RefundOutcome:
         """What the provider says of an attempt, into the ledger (settled once; failed moves nothing)."""
         return self._applied(order_id, refund_id, attempt, status, provider_refund_id, failure_reason, read)[0]
 
     def _applied(self, order_id: str, refund_id: str, attempt: int, status: str, provider_refund_id: str | None,
-                 failure_reason: str | None, read: Order | None = None) -> tuple[str, Order | None]:
+                 failure_reason: str | None, read: Order | None = None) -> tuple[RefundOutcome, Order | None]:
         """``_apply``, and the order as written (None when the answer changed nothing)."""
         now = self.clock.now()
 
@@ -261,7 +278,7 @@ class Payments(UseCases):
 
         # The commit counts the refund paid, failed or needing attention (chalicelib/metrics.py).
         changed = self._change(order_id, change, read)
-        return ("unchanged" if changed is None else status.lower()), changed
+        return (RefundOutcome.UNCHANGED if changed is None else RefundOutcome(status.lower())), changed
 
     # ---- the refund timers ----------------------------------------------------------------
     def timer(self, action: str, order_id: str, refund_id: str, round_: int) -> Fired:
@@ -285,7 +302,7 @@ class Payments(UseCases):
                     changed = order.retry_refund(refund_id, now, self.policy)
                 else:
                     raise ValueError(f"not a refund timer: {action}")
-                self._save(uow, changed)
+                uow.orders.save(changed)
                 uow.commit()
             if action == REFUND_SETTLEMENT:
                 logger.warning("refund settlement overdue: asked again with the same key", refund_id=refund_id)
@@ -302,7 +319,7 @@ class Payments(UseCases):
             access.require_order_role(who, order, OrderCommand.RETRY_REFUND, "only moderators retry refunds")
             if not order.ledger.has_refund(refund_id):
                 raise NotFound("no such refund", code="REFUND_NOT_FOUND")
-            saved = self._save(uow, order.retry_refund(refund_id, self.clock.now(), self.policy))
+            saved = uow.orders.save(order.retry_refund(refund_id, self.clock.now(), self.policy))
             uow.commit()
             return saved
 
@@ -310,20 +327,3 @@ class Payments(UseCases):
         access.require_moderator(who, "only moderators see refunds needing attention")
         with self.uow() as uow:
             return uow.orders.needing_attention(limit, cursor)
-
-    @staticmethod
-    def _save(uow: UnitOfWork, order: Order) -> Order:
-        """The order, and the copy of its refund on the dispute, in one commit."""
-        saved = uow.orders.save(order)
-        for refund in order.refunds:
-            if refund.dispute_id is None:
-                continue
-            dispute = uow.disputes.get(refund.dispute_id)
-            if dispute is None or dispute.refund is None or dispute.refund["refund_id"] != refund.refund_id:
-                continue
-            before = dict(dispute.refund)
-            dispute.sync_refund(refund.status, refund.attempt, refund.public_failure_reason, refund.settle_by,
-                                uow.now())
-            if dispute.refund != before:
-                uow.disputes.save(dispute)
-        return saved

@@ -4,7 +4,6 @@ Each goes through the same domain rules as the real thing: a deadline expires as
 would, a scan is a carrier's scan, a refund settles as the provider's webhook would say."""
 from __future__ import annotations
 
-from ..domain.disputes import Dispute
 from ..domain.errors import Conflict, NotFound
 from ..domain.identity import Identity
 from ..domain.ledger import RefundStatus
@@ -14,7 +13,7 @@ from ..ports import Clock, PaymentProvider
 from . import access
 from .base import UnitOfWorkFactory, UseCases
 from .commands import SimulateScan, SimulateSettlement
-from .disputes import save_with_order
+from .disputes import DisputeView, save_with_order
 
 
 class Sandbox(UseCases):
@@ -28,7 +27,7 @@ class Sandbox(UseCases):
         if not self.enabled:
             raise NotFound("no route has this method and path", code="ROUTE_NOT_FOUND")  # as the edge answers
 
-    def expire_deadline(self, who: Identity, dispute_id: str) -> Dispute:
+    def expire_deadline(self, who: Identity, dispute_id: str) -> DisputeView:
         """The dispute's pending deadline passes now: its default outcome applies, as its timer's would."""
         self._require_sandbox()
         with self.uow() as uow:

@@ -12,7 +12,8 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from ..domain import standing as st
-from ..domain.disputes import Dispute, Recorded, party_details
+from ..domain.disputes import Dispute, Recorded, TimelineEntry, party_details
+from ..domain.jsontypes import JSONObject
 from ..domain.ledger import PayRefund
 from ..domain.orders import Defect, DefectReversed, Order
 from ..domain.policy import Policy
@@ -39,11 +40,15 @@ class Relay(Protocol):
     def try_deliver(self, records: list[OutboxRecord]) -> int: ...
 
 
-def event_detail(d: Dispute, entry: dict[str, Any], version: int) -> dict[str, Any]:
+def event_detail(d: Dispute, entry: TimelineEntry, version: int) -> dict[str, Any]:
     """What subscribers (push notifications, analytics) get with every dispute event."""
+    return _detail(d, fmt(entry.at), entry.actor.value, entry.details, version)
+
+
+def _detail(d: Dispute, at: str | None, actor: str, details: JSONObject, version: int) -> dict[str, Any]:
     return {"dispute_id": d.dispute_id, "order_id": d.order_id, "buyer_id": d.buyer_id, "seller_id": d.seller_id,
-            "status": d.status.value, "version": version, "at": entry["at"], "actor": entry["actor"],
-            "details": party_details(entry["details"])}
+            "status": d.status.value, "version": version, "at": at, "actor": actor,
+            "details": party_details(details)}
 
 
 class UnitOfWork(ABC):
@@ -86,7 +91,7 @@ class UnitOfWork(ABC):
         if isinstance(aggregate, Order) and seen.registered:
             self.record(st.order_registered(aggregate.order_id, aggregate.buyer_id, aggregate.seller_id,
                                             aggregate.created_at))
-        entries: list[dict[str, Any]] = []
+        entries: list[TimelineEntry] = []
         for effect in aggregate.effects:
             if isinstance(effect, TimerCommand):
                 self._outbox.append(OutboxRecord.timer(effect, now))
@@ -104,11 +109,11 @@ class UnitOfWork(ABC):
                 self.publish(effect.detail_type, {**effect.details, "at": fmt(now)})
         if isinstance(aggregate, Dispute):
             d = aggregate
-            self._outbox += [OutboxRecord.event(e["event"], event_detail(d, e, d.version or 0), now) for e in entries]
+            self._outbox += [OutboxRecord.event(e.event, event_detail(d, e, d.version or 0), now) for e in entries]
             self.record(st.dispute_facts(d.dispute_id, d.order_id, d.buyer_id, d.seller_id,
                                          d.order_placed_at or d.created_at, entries))
             self.record(report_facts(d, entries))
-            if any(e["event"] in ("dispute.resolved", "dispute.cancelled") for e in entries):
+            if any(e.event in ("dispute.resolved", "dispute.cancelled") for e in entries):
                 self._cases.setdefault(d.dispute_id, [d.created_at, None, None])[2] = ended_case(d)
 
     def case_opened(self, dispute_id: str, opened_at: datetime, opened: dict[str, Any]) -> None:
@@ -124,10 +129,9 @@ class UnitOfWork(ABC):
         """An event that is no transition (a message, a file, a payment), committed with the change."""
         self._outbox.append(OutboxRecord.event(detail_type, detail, self.clock.now()))
 
-    def side_event(self, dispute: Dispute, actor: str, details: dict[str, Any]) -> dict[str, Any]:
+    def side_event(self, dispute: Dispute, actor: str, details: JSONObject) -> dict[str, Any]:
         """The detail of an event about a dispute that is no transition of it."""
-        entry = {"at": fmt(self.clock.now()), "actor": actor, "details": details}
-        return event_detail(dispute, entry, dispute.version or 0)
+        return _detail(dispute, fmt(self.clock.now()), actor, details, dispute.version or 0)
 
     # ---- the one commit -------------------------------------------------------------------
     def commit(self) -> None:

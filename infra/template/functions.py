@@ -65,6 +65,8 @@ FUNCTION_GRANTS: dict[str, dict[str, list[Any]]] = {
         "dynamodb:UpdateItem": [table_arn("EvidenceTable"), table_arn("IdempotencyTable")],
         "dynamodb:DeleteItem": [table_arn("IdempotencyTable")],
         "dynamodb:ConditionCheckItem": [table_arn("DisputesTable")],
+        # A page of disputes shows the refunds its resolved ones owe: their orders in one request.
+        "dynamodb:BatchGetItem": [table_arn("OrdersTable")],
         "dynamodb:Query": [table_arn("MessagesTable"), table_arn("NotesTable"), table_arn("EvidenceTable")]
                           + [table_arn(t, index=True) for t in ("OrdersTable", "DisputesTable")],
         # Presigned: the apps upload to uploads/ and download served copies with these.
@@ -83,12 +85,14 @@ FUNCTION_GRANTS: dict[str, dict[str, list[Any]]] = {
         "dynamodb:Query": [table_arn("OutboxTable", index=True), table_arn("ModerationTable")],
         "dynamodb:UpdateItem": [table_arn("OutboxTable"), table_arn("ModerationTable")],
         "dynamodb:PutItem": [table_arn("OutboxTable")]}),
-    # Sends a refund: reads the order, records the attempt and the provider's answer (and the
-    # dispute's copy of it) with the timers it starts (settlement, retry), then forgets the outbox
-    # record (a DeleteItem on condition that it owes that attempt); while the provider is
-    # unreachable it moves the record to the back of the outbox.
-    "PayRefunds": _merge(UNIT_OF_WORK, RELAY, {"dynamodb:UpdateItem": [table_arn("OutboxTable")],
-                                                "dynamodb:DeleteItem": [table_arn("OutboxTable")]}),
+    # Sends a refund: reads the order, records the attempt and the provider's answer on it (the
+    # refund's one record: no dispute is read or written) with the timers it starts (settlement,
+    # retry), then forgets the outbox record (a DeleteItem on condition that it owes that
+    # attempt); while the provider is unreachable it moves the record to the back of the outbox.
+    "PayRefunds": _merge(RELAY, {"dynamodb:GetItem": [table_arn("OrdersTable")],
+                                 "dynamodb:PutItem": [table_arn("OutboxTable")],
+                                 "dynamodb:UpdateItem": [table_arn("OrdersTable"), table_arn("OutboxTable")],
+                                 "dynamodb:DeleteItem": [table_arn("OutboxTable")]}),
     # Releasing changes the orders it found due (no read of its own) and publishes; no timer.
     "ReleaseEscrow": _merge(PUBLISH, {"dynamodb:Query": [table_arn("OrdersTable", index=True)],
                                       "dynamodb:UpdateItem": [table_arn("OrdersTable")],

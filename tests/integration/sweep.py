@@ -10,7 +10,7 @@ from datetime import timedelta
 from typing import Any
 
 from chalicelib.domain.money import Money
-from chalicelib.domain.orders import Order
+from chalicelib.domain.orders import Order, OrderItem
 
 
 @contextmanager
@@ -46,8 +46,7 @@ def load_backlog(settings: Any, now: Any, total: int, due: int) -> None:
         for i in range(total):
             registered = now - policy.protection - timedelta(days=30) if i < due else now
             order = Order.register(order_id=f"o-{i:05d}", buyer_id="b-1", seller_id="s-1",
-                                   items=[{"item_id": "i-1", "title": "Lamp", "quantity": 1,
-                                           "unit_price": {"amount": 1000, "currency": "USD"}}],
+                                   items=[OrderItem("i-1", "Lamp", 1, Money(1000, "USD"))],
                                    total=Money(1000, "USD"), estimated_delivery_at=registered + timedelta(days=5),
                                    now=registered).ship("CP", f"CN{i}", registered)
             item = new_order_item(tables, order, "fp", policy)

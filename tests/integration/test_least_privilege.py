@@ -116,6 +116,9 @@ def scenario(settings, aws) -> list[Call]:
         assert reconcile() == {"delivered": 1, "failed": 0}
         assert timers.pay_refunds() == 1 and payments.calls == 3
         timers.run_until(lambda: api.get("/orders/o-1").json_body["escrow"]["refunded"]["amount"] == 500)
+        # A page of disputes shows its refunded ones' refunds: their orders in one BatchGetItem.
+        [listed] = api.get("/disputes?role=buyer").json_body["items"]
+        assert listed["refund"]["status"] == "SUCCEEDED", listed
         # A request that failed is not remembered: its key may be used again.
         late = api.post(f"/disputes/{did}/messages", BUYER, {"body": "Thanks."}, headers={"Idempotency-Key": "m-2"})
         assert late.status_code == 409, late.json_body

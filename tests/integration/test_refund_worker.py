@@ -15,6 +15,7 @@ import boto3
 import pytest
 
 from chalicelib.relay import REFUND_LEASE
+from chalicelib.services.payments import RefundOutcome
 from tests.integration.api import BUYER, SELLER, Api
 from tests.support import pay_refunds
 
@@ -176,13 +177,13 @@ def test_the_worker_forgets_only_the_outbox_record_that_owes_its_attempt(api, wi
     assert pay_refunds(wired.settings.refund_queue_url) == 1  # the provider timed out: still owed
     [record] = owed_refunds(wired)
     # A message about another order's refund carrying this refund's ids: nothing sent, record kept.
-    assert wired.refund_worker.handle({**message, "order_id": "o-unknown"}) == "unknown"
+    assert wired.refund_worker.handle({**message, "order_id": "o-unknown"}) == RefundOutcome.UNKNOWN
     assert wired.refund_worker.handle({**message, "refund_id": "some-other-refund"}) == "refused"
     assert [r.outbox_id for r in owed_refunds(wired)] == [record.outbox_id]
     stale = replace(record, payload={**record.payload, "order_id": "o-unknown"})
     assert wired.outbox.delete_refund(stale) is False  # DynamoDB's condition: it owes something else
     assert [r.outbox_id for r in owed_refunds(wired)] == [record.outbox_id]
-    assert wired.refund_worker.handle(message) == "pending"  # the true message pays it, once
+    assert wired.refund_worker.handle(message) == RefundOutcome.PENDING  # the true message pays it, once
     assert owed_refunds(wired) == [] and wired.outbox.delete_refund(record) is True  # gone: nothing to keep
     wired.payments.settle_due(now=float("inf"))
     assert list(wired.payments.sent) == [f"{refund_id}:1"] and wired.payments.sent_for(refund_id) == 300
@@ -223,3 +224,82 @@ def test_a_webhook_hands_the_cancel_of_a_newer_attempt_to_the_pay_refunds_functi
     order = api.get("/orders/o-1").json_body
     assert (order["escrow"]["refunded"]["amount"], order["escrow"]["refund_pending"]["amount"]) == (300, 0)
     assert wired.payments.sent_for(refund_id) == 300
+
+
+# ---- the order's ledger is the refund's only record ------------------------------------------------
+def raw_dispute(wired: Any, dispute_id: str) -> dict[str, Any]:
+    """The dispute's item as DynamoDB holds it (its document, deserialized)."""
+    from boto3.dynamodb.types import TypeDeserializer
+
+    item = boto3.client("dynamodb", region_name="us-east-1").get_item(
+        TableName=wired.settings.disputes_table, Key={"dispute_id": {"S": dispute_id}}, ConsistentRead=True)["Item"]
+    return {k: TypeDeserializer().deserialize(v) for k, v in item.items()}
+
+
+def test_the_dispute_item_holds_no_copy_of_the_refund_once_it_settles(api, wired):
+    d = accepted(api)
+    refund_id = d["refund"]["refund_id"]
+    assert pay_refunds(wired.settings.refund_queue_url) == 1
+    [settled] = wired.payments.settle_due(now=float("inf"))
+    assert settled.status == "SUCCEEDED"
+    item = raw_dispute(wired, d["dispute_id"])
+    assert "refund" not in item["doc"] and item["doc"]["refund_id"] == refund_id
+    assert "SUCCEEDED" not in json.dumps(item, default=str)  # nothing of the refund's fate is on the dispute
+    assert item["version"] == d["version"]  # the refund settling wrote no dispute
+    shown = api.get(f"/disputes/{d['dispute_id']}").json_body
+    assert (shown["refund"]["status"], shown["version"]) == ("SUCCEEDED", d["version"])
+
+
+def test_a_refund_that_fails_then_succeeds_shows_each_move_in_the_disputes_timeline_in_time_order(api, wired):
+    wired.payments.fail_next(1)
+    d = accepted(api)
+    did, refund_id = d["dispute_id"], d["refund"]["refund_id"]
+    wired.clock.advance(minutes=1)
+    assert pay_refunds(wired.settings.refund_queue_url) == 1
+    [failed] = wired.payments.settle_due(now=float("inf"))
+    assert failed.status == "FAILED"
+    failing = api.get(f"/disputes/{did}").json_body
+    assert (failing["refund"]["status"], failing["refund"]["failure_reason"]) == ("FAILED", "PAYMENT_PROVIDER_DECLINED")
+    assert [x["action"] for x in failing["deadlines"]] == []  # nothing to settle while it waits for its retry
+    wired.clock.advance(hours=1)
+    assert wired.services.payments.timer("REFUND_RETRY", "o-1", refund_id, 1) == "retried"
+    wired.clock.advance(minutes=1)
+    assert pay_refunds(wired.settings.refund_queue_url) == 1
+    [paid] = wired.payments.settle_due(now=float("inf"))
+    assert paid.status == "SUCCEEDED"
+
+    shown = api.get(f"/disputes/{did}").json_body
+    moves = [(e["event"], e["actor"], e["details"]) for e in shown["timeline"] if e["event"].startswith("dispute.refund_")]
+    assert moves == [
+        ("dispute.refund_failed", "system",
+         {"refund_id": refund_id, "attempt": 1, "failure_reason": "PAYMENT_PROVIDER_DECLINED"}),
+        ("dispute.refund_pending", "system", {"refund_id": refund_id, "attempt": 2, "failure_reason": None}),
+        ("dispute.refund_succeeded", "system", {"refund_id": refund_id, "attempt": 2, "failure_reason": None}),
+    ]
+    times = [e["at"] for e in shown["timeline"]]
+    assert times == sorted(times) and shown["timeline"][-1]["event"] == "dispute.refund_succeeded"
+    assert shown["refund"] == {"refund_id": refund_id, "amount": {"amount": 300, "currency": "USD"}, "status": "SUCCEEDED",
+                               "attempts": 2, "failure_reason": None, "updated_at": times[-1]}
+    # The case moved when its refund last did; its version stays the resolution's.
+    assert shown["updated_at"] == times[-1] > d["updated_at"] and shown["version"] == d["version"]
+
+
+def test_a_dispute_stored_with_a_copy_of_its_refund_still_reads_and_shows_it(api, wired):
+    """Deployed tables hold disputes written while the dispute kept a copy of its refund (a
+    ``refund`` map, no ``refund_id``): they read, and show the refund from the order."""
+    d = accepted(api)
+    did, refund_id = d["dispute_id"], d["refund"]["refund_id"]
+    old_copy = {"refund_id": refund_id, "amount": {"amount": 300, "currency": "USD"}, "status": "PENDING",
+                "attempts": 1, "failure_reason": None, "settle_by": d["deadlines"][0]["due_at"],
+                "created_at": d["updated_at"], "updated_at": d["updated_at"]}
+    boto3.resource("dynamodb", region_name="us-east-1").Table(wired.settings.disputes_table).update_item(
+        Key={"dispute_id": did}, UpdateExpression="SET doc.refund = :copy REMOVE doc.refund_id",
+        ExpressionAttributeValues={":copy": old_copy})
+    assert "refund_id" not in raw_dispute(wired, did)["doc"]
+    shown = api.get(f"/disputes/{did}").json_body
+    assert shown["refund"] == d["refund"] and shown["deadlines"] == d["deadlines"]
+    listed = api.get("/disputes?role=buyer").json_body["items"]
+    assert [x["refund"] for x in listed] == [d["refund"]]
+    assert pay_refunds(wired.settings.refund_queue_url) == 1
+    wired.payments.settle_due(now=float("inf"))
+    assert api.get(f"/disputes/{did}").json_body["refund"]["status"] == "SUCCEEDED"

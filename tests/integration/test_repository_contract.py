@@ -13,7 +13,7 @@ from chalicelib.domain.errors import ConcurrentModification, Conflict, InvalidIn
 from chalicelib.domain.evidence import Evidence
 from chalicelib.domain.messages import Message
 from chalicelib.domain.money import Money
-from chalicelib.domain.orders import Order
+from chalicelib.domain.orders import Order, OrderItem
 from chalicelib.domain.policy import Policy
 from chalicelib.ports import OrderExists, OutboxRecord
 from tests.support import T0, FakeClock
@@ -58,6 +58,10 @@ class Repo:
 
     def save_order(self, o):
         return self._one(lambda uow: uow.orders.save(o))
+
+    def get_orders(self, order_ids):
+        with self.uow() as uow:
+            return uow.orders.get_many(order_ids)
 
     def get_dispute(self, dispute_id):
         with self.uow() as uow:
@@ -132,8 +136,7 @@ def repo(request):
 
 def order(order_id="o-1", buyer="b-1", seller="s-1", at=T0) -> Order:
     return Order.register(order_id=order_id, buyer_id=buyer, seller_id=seller,
-                          items=[{"item_id": "i-1", "title": "Lamp", "quantity": 1,
-                                  "unit_price": {"amount": 1000, "currency": "EUR"}}],
+                          items=[OrderItem("i-1", "Lamp", 1, Money(1000, "EUR"))],
                           total=Money(1000, "EUR"), estimated_delivery_at=T0 + timedelta(days=10), now=at)
 
 
@@ -151,6 +154,12 @@ def test_an_order_is_stored_once_with_its_fingerprint(repo):
         repo.add_order(order(), "fp-2")
     assert repo.order_fingerprint("o-1") == "fp-1"
     assert repo.get_order("missing") is None
+
+
+def test_orders_are_read_together_by_id_and_a_missing_one_is_left_out(repo):
+    first, second = repo.add_order(order("o-1"), "fp-1"), repo.add_order(order("o-2"), "fp-2")
+    assert repo.get_orders(["o-2", "missing", "o-1", "o-2"]) == {"o-1": first, "o-2": second}
+    assert repo.get_orders([]) == {}
 
 
 def test_a_stale_order_write_is_refused(repo):

@@ -387,8 +387,8 @@ def test_which_moderator_decided_is_the_case_teams_and_never_in_an_event(world: 
     did = world.escalated()["dispute_id"]
     decide(world, MODERATOR, did, "REJECTED")
     now = world.clock.now()
-    entry = next(e for e in world.dispute(did).timeline if e["event"] == "dispute.decided")
-    assert entry["details"]["moderator_id"] == MODERATOR.sub  # recorded, for the case team
+    entry = next(e for e in world.dispute(did).timeline if e.event == "dispute.decided")
+    assert entry.details["moderator_id"] == MODERATOR.sub  # recorded, for the case team
     shown = {who.sub: views.dispute(world.services.disputes.get(who, did), now, world.policy, who)
              for who in (BUYER, SELLER, OTHER)}
     decided = {sub: next(e for e in d["timeline"] if e["event"] == "dispute.decided")["details"]

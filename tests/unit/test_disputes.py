@@ -8,6 +8,7 @@ from chalicelib.domain.disputes import PHASES, TRANSITIONS, Actor, Command, Disp
 from chalicelib.domain.errors import Conflict, Forbidden, NotFound, RuleViolation
 from chalicelib.domain.money import Money
 from chalicelib.domain.policy import Policy
+from chalicelib.domain.timefmt import fmt
 from chalicelib.domain.timers import TimerCommand
 from tests.support import T0
 
@@ -70,7 +71,8 @@ def test_seller_accepting_the_request_resolves_with_that_refund():
     assert d.status is Status.RESOLVED
     assert d.resolution.to_dict()["outcome"] == "REFUND_PARTIAL" and d.resolution.to_dict()["decided_by"] == "seller"
     assert d.settlement()[:2] == ("REFUND_PARTIAL", Money(500, USD))
-    assert d.refund["status"] == "PENDING" and d.refund["amount"] == {"amount": 500, "currency": USD}
+    # Only the reference: the order records the refund (status, attempts) under this id.
+    assert d.refund_id is not None and d.settlement() == ("REFUND_PARTIAL", Money(500, USD), d.refund_id)
 
 
 def test_a_party_cannot_accept_its_own_offer():
@@ -125,7 +127,7 @@ def test_accepting_resend_resolves_and_keeps_the_escrow_held():
     d = negotiating()
     offer = d.make_offer(S, Solution.RESEND, None, "Sending another", T0, POLICY)
     d.accept(B, offer.offer_id, T0, POLICY)
-    assert d.resolution.to_dict()["outcome"] == "RESEND" and d.settlement() == ("RESEND", None, None) and d.refund is None
+    assert d.resolution.to_dict()["outcome"] == "RESEND" and d.settlement() == ("RESEND", None, None) and d.refund_id is None
 
 
 def test_escalation_is_only_from_negotiation():
@@ -152,7 +154,7 @@ def test_only_moderators_decide_and_a_decision_needs_escalation():
 def test_a_rejected_decision_releases_everything_to_the_seller():
     d = escalated()
     d.decide("REJECTED", None, "Tracking shows delivery to the buyer's door.", T0, POLICY, by="m-1")
-    assert d.settlement() == ("REJECTED", None, None) and d.refund is None
+    assert d.settlement() == ("REJECTED", None, None) and d.refund_id is None
 
 
 def test_the_seller_cannot_cancel_and_the_buyer_cannot_cancel_twice():
@@ -266,11 +268,21 @@ def test_every_waiting_state_has_a_phase_and_every_state_is_reachable():
 def test_the_timeline_records_every_step_and_the_dispute_round_trips():
     d = escalated()
     d.decide("REJECTED", None, "Tracking shows delivery to the buyer's door.", T0, POLICY, by="m-1")
-    events = [e["event"] for e in d.timeline]
+    events = [e.event for e in d.timeline]
     assert events == ["dispute.opened", "dispute.offer_made", "dispute.request_rejected", "dispute.escalated",
                       "dispute.decided", "dispute.resolved"]
     again = Dispute.from_dict(d.to_dict(), 3)
-    assert again.to_dict() == d.to_dict() and again.version == 3
+    assert again.to_dict() == d.to_dict() and again.timeline == d.timeline and again.version == 3
+
+
+def test_a_timeline_entry_is_stored_as_a_plain_map_of_at_actor_event_details():
+    d = opened()
+    d.reject(S, "The colour is as shown", T0 + timedelta(seconds=1, microseconds=5), POLICY)
+    assert d.to_dict()["timeline"][-1] == {"at": "2026-11-01T12:00:01Z", "actor": "seller",
+                                           "event": "dispute.request_rejected",
+                                           "details": {"message": "The colour is as shown"}}
+    with pytest.raises(ValueError):
+        d._record(T0, S, "dispute.unheard_of", {})
 
 
 def timers(d: Dispute) -> list[TimerCommand]:
@@ -330,7 +342,7 @@ def test_the_offer_made_entry_shows_the_amount_the_offer_refunds():
     d = opened(requested=Solution.REFUND_FULL)
     d.make_offer(S, Solution.REFUND_PARTIAL, Money(300, USD), None, T0, POLICY)
     d.make_offer(B, Solution.RESEND, None, None, T0, POLICY)
-    made = [e["details"]["amount"] for e in d.timeline if e["event"] == "dispute.offer_made"]
+    made = [e.details["amount"] for e in d.timeline if e.event == "dispute.offer_made"]
     assert made == [{"amount": 2000, "currency": USD}, {"amount": 300, "currency": USD}, None]
 
 
@@ -361,4 +373,18 @@ def test_only_an_early_expiry_skips_the_not_due_check_and_it_is_recorded_at_that
     assert early.value.code == "NOT_DUE"
     d.expire("SELLER_RESPONSE", T0 + timedelta(hours=1), POLICY, early=True)
     assert d.status is Status.RESOLVED and d.updated_at == T0 + timedelta(hours=1)
-    assert {e["at"] for e in d.timeline[2:]} == {"2026-11-01T13:00:00Z"}
+    assert {fmt(e.at) for e in d.timeline[2:]} == {"2026-11-01T13:00:00Z"}
+
+
+def test_a_dispute_stored_with_a_copy_of_its_refund_reads_its_reference_from_that_copy():
+    """Deployed tables hold disputes written while the dispute kept a copy of its refund."""
+    d = opened()
+    d.accept(S, d.offers[0].offer_id, T0, POLICY)
+    doc = d.to_dict()
+    assert "refund" not in doc and doc["refund_id"] == d.refund_id
+    old = {k: v for k, v in doc.items() if k != "refund_id"}
+    old["refund"] = {"refund_id": d.refund_id, "amount": {"amount": 500, "currency": USD}, "status": "SUCCEEDED",
+                     "attempts": 1, "failure_reason": None, "created_at": "2026-11-01T12:00:00Z",
+                     "updated_at": "2026-11-01T12:00:00Z"}
+    read = Dispute.from_dict(old, 3)
+    assert read.refund_id == d.refund_id and read.settlement() == d.settlement()

@@ -184,7 +184,7 @@ def test_only_moderators_and_the_seller_themself_read_a_standing(w: World) -> No
 
 
 def test_moderators_see_standing_and_signals_on_a_dispute_and_parties_never_do(w: World) -> None:
-    d = disputed(w, "o-1")
+    d = disputed(w, "o-1").dispute
     mine = w.services.moderation.insights(MODERATOR).of(d)
     assert mine == {"seller_standing": {"level": "NOT_ENOUGH_DATA", "defect_rate": 0.0},
                     "buyer_signals": {"flag": "NONE", "lost": 0}}
@@ -199,7 +199,7 @@ def test_a_page_of_cases_reads_each_party_once(w: World) -> None:
     w.state.reads = 0
     for _ in range(5):
         for d in disputes:
-            insights.of(d)
+            insights.of(d.dispute)
     # 4 sellers with few orders (three key ranges each) and 4 buyers (one each), whatever the repeats.
     assert w.state.reads == 4 * 3 + 4 and [e for e in w.publisher.events if e[0] == "seller.standing_changed"] == []
 
@@ -227,7 +227,7 @@ def test_an_active_escalate_rule_sends_the_case_to_the_queue(w: World) -> None:
     save(w, ADMIN, "counterfeits", rule_body(
         then="ESCALATE", when={"reasons": ["COUNTERFEIT"]}))
     d = disputed(w, "o-1", reason=Reason.COUNTERFEIT)
-    assert d.status is Status.ESCALATED and d.escalated_at == w.clock.now()
+    assert d.status is Status.ESCALATED and d.dispute.escalated_at == w.clock.now()
 
 
 def test_no_rule_matches_a_parcel_scanned_recently_or_an_order_over_the_cap(w: World) -> None:
@@ -244,7 +244,7 @@ def test_a_dry_run_changes_nothing_and_its_report_counts_agreement(w: World) -> 
     save(w, ADMIN, "dry", rule_body(mode="DRY_RUN", when={"reasons": ["NOT_AS_DESCRIBED"]}))
     agreed = disputed(w, "o-1")
     assert agreed.status is Status.AWAITING_SELLER and agreed.resolution is None
-    assert [s.to_dict() for s in agreed.rule_suggestions] == [{"rule_id": "dry", "version": 1, "would": "REFUND_FULL"}]
+    assert [s.to_dict() for s in agreed.dispute.rule_suggestions] == [{"rule_id": "dry", "version": 1, "would": "REFUND_FULL"}]
     w.services.disputes.accept_offer(person("s-1"), AcceptOffer(agreed.dispute_id, None, agreed.offers[0].offer_id))
     refused = disputed(w, "o-2")
     w.services.disputes.reject(person("s-1"), RejectRequest(refused.dispute_id, None, "It was as described"))

@@ -21,6 +21,7 @@ from chalicelib.ports import SettlementNotice
 from chalicelib.relay import REFUND_LEASE
 from chalicelib.services import commands as c
 from chalicelib.services.disputes import AcceptOffer, Cancel, ContestReturn, Decide, Escalate, OpenDispute, RejectRequest
+from chalicelib.services.payments import RefundOutcome
 from tests.support import T0, order_body
 from tests.unit.world import BUYER, MODERATOR, SELLER, SERVICE, Ctx, World
 
@@ -39,7 +40,7 @@ def balanced(world: World, order_id: str = "o-1") -> None:
 
 
 def refund_status(world: World, dispute_id: str) -> str | None:
-    return (world.dispute(dispute_id).refund or {}).get("status")
+    return (world.shown(dispute_id)["refund"] or {}).get("status")
 
 
 def timer(world: World, action: str, **refs: object) -> str:
@@ -101,7 +102,7 @@ def test_an_unreachable_or_garbled_provider_is_retried_and_leaves_the_ledger_as_
     assert world.services.timers.drain_outbox() == (0, 0)  # not again before the lease has passed
     world.clock.advance(seconds=LEASE)
     assert world.services.timers.drain_outbox() == (1, 0)
-    assert world.pay_refunds() == ["pending"]
+    assert world.pay_refunds() == [RefundOutcome.PENDING]
     assert world.outbox() == {}  # sent: forgotten
     world.settle_payments()
     assert world.order().ledger.refund(ctx["refund_id"]).status == "SUCCEEDED"
@@ -167,9 +168,9 @@ def test_a_replayed_or_out_of_order_notice_changes_nothing(world: World) -> None
     ctx = world.refunded()
     [notice] = world.settle_payments()
     after = world.order()
-    assert world.services.payments.settle(notice) == "unchanged"  # replayed
-    assert world.services.payments.settle(replace(notice, status="PENDING")) == "unchanged"  # late "pending"
-    assert world.services.payments.settle(replace(notice, status="FAILED", failure_reason="x")) == "unchanged"
+    assert world.services.payments.settle(notice) == RefundOutcome.UNCHANGED  # replayed
+    assert world.services.payments.settle(replace(notice, status="PENDING")) == RefundOutcome.UNCHANGED  # late "pending"
+    assert world.services.payments.settle(replace(notice, status="FAILED", failure_reason="x")) == RefundOutcome.UNCHANGED
     assert world.order() == after and world.order().ledger.refund(ctx["refund_id"]).status == "SUCCEEDED"
     balanced(world)
 
@@ -178,8 +179,8 @@ def test_a_notice_for_an_unknown_refund_is_answered_and_changes_nothing(world: W
     ctx = world.refunded()
     before = world.snapshot()
     notice = SettlementNotice("evt_1", "r-unknown", 1, "sim_re_1", RefundStatus.SUCCEEDED, Money(2000, USD), None, "o-1")
-    assert world.services.payments.settle(notice) == "unknown_refund"
-    assert world.services.payments.settle(replace(notice, order_id="o-unknown")) == "unknown_refund"
+    assert world.services.payments.settle(notice) == RefundOutcome.UNKNOWN_REFUND
+    assert world.services.payments.settle(replace(notice, order_id="o-unknown")) == RefundOutcome.UNKNOWN_REFUND
     assert world.snapshot() == before and ctx
 
 
@@ -187,7 +188,7 @@ def test_a_notice_that_does_not_match_its_refund_moves_no_money_and_asks_for_a_p
     ctx = world.refunded()
     escrow = world.order().escrow
     notice = SettlementNotice("evt_1", ctx["refund_id"], 1, "sim_re_1", RefundStatus.SUCCEEDED, Money(1, USD), None, "o-1")
-    assert world.services.payments.settle(notice) == "mismatch"
+    assert world.services.payments.settle(notice) == RefundOutcome.MISMATCH
     refund = world.order().ledger.refund(ctx["refund_id"])
     assert world.order().escrow == escrow and refund.status == "PENDING"
     assert refund.needs_attention and refund.attention_reason == "NOTICE_MISMATCH"
@@ -200,12 +201,12 @@ def test_an_earlier_attempt_seen_failed_that_reports_success_settles_the_refund_
     [failed] = world.settle_payments()
     assert world.order().ledger.refund(ctx["refund_id"]).status == "FAILED"
     late = replace(failed, status="SUCCEEDED", failure_reason=None, event_id="evt_late")
-    assert world.services.payments.settle(late) == "succeeded"  # the money did leave after all
+    assert world.services.payments.settle(late) == RefundOutcome.SUCCEEDED  # the money did leave after all
     refund = world.order().ledger.refund(ctx["refund_id"])
     assert refund.status == "SUCCEEDED" and world.order().escrow.refunded == Money(2000, USD)
     assert timer(world, REFUND_RETRY, order_id="o-1", refund_id=ctx["refund_id"], round=1) == "stale"
     another = replace(late, provider_refund_id="sim_re_other", event_id="evt_other")
-    assert world.services.payments.settle(another) == "paid_twice"  # alarmed, and a person looks
+    assert world.services.payments.settle(another) == RefundOutcome.PAID_TWICE  # alarmed, and a person looks
     refund = world.order().ledger.refund(ctx["refund_id"])
     assert refund.needs_attention and refund.attention_reason == "PAID_TWICE"
     assert world.order().escrow.refunded == Money(2000, USD)
@@ -217,12 +218,13 @@ def test_a_refund_flagged_after_it_succeeded_is_never_shown_to_the_parties_as_de
 
     ctx = world.refunded()
     [paid] = world.settle_payments()
-    assert world.services.payments.settle(replace(paid, provider_refund_id="sim_re_other", event_id="e2")) == "paid_twice"
+    second = replace(paid, provider_refund_id="sim_re_other", event_id="e2")
+    assert world.services.payments.settle(second) == RefundOutcome.PAID_TWICE
     mismatch = replace(paid, amount=Money(1, USD), event_id="e3")
-    assert world.services.payments.settle(mismatch) == "mismatch"
+    assert world.services.payments.settle(mismatch) == RefundOutcome.MISMATCH
     refund = world.order().ledger.refund(ctx["refund_id"])
     assert (refund.status, refund.needs_attention, refund.attention_reason) == ("SUCCEEDED", True, "NOTICE_MISMATCH")
-    shown = world.dispute(ctx["dispute_id"]).refund
+    shown = world.shown(ctx["dispute_id"])["refund"]
     assert shown is not None and (shown["status"], shown["failure_reason"]) == ("SUCCEEDED", None)
     [on_order] = views.order(world.order(), world.clock.now(), world.policy, BUYER)["refunds"]
     assert (on_order["status"], on_order["failure_reason"]) == ("SUCCEEDED", None)
@@ -260,7 +262,7 @@ def test_a_late_success_of_an_older_attempt_cancels_the_newer_one_at_the_provide
     # The webhook calls no provider: it hands the cancel to the refund worker, which holds the key.
     assert [m["op"] for m in world.refunds.messages] == ["cancel"]
     assert world.payments.attempts(ctx["refund_id"])[1][1].status == "PENDING"
-    assert world.pay_refunds() == ["cancelled"]
+    assert world.pay_refunds() == [RefundOutcome.CANCELLED]
     [(_, first), (_, second)] = world.payments.attempts(ctx["refund_id"])
     assert (first.status, second.status, second.failure_reason) == ("SUCCEEDED", "FAILED", "canceled")
     world.settle_payments()
@@ -278,7 +280,7 @@ def test_a_newer_attempt_the_provider_cannot_cancel_holds_the_refund_for_a_perso
     world.payments.refuse_cancels()
     capsys.readouterr()
     world.payments.change_mind(ctx["refund_id"], 1)
-    assert world.pay_refunds() == ["held"]  # the refund worker tried to cancel it
+    assert world.pay_refunds() == [RefundOutcome.HELD]  # the refund worker tried to cancel it
     refund = world.order().ledger.refund(ctx["refund_id"])
     assert (refund.status, refund.needs_attention, refund.attention_reason) == ("SUCCEEDED", True, "NEWER_ATTEMPT_LIVE")
     assert '"RefundsPaidTwice"' in capsys.readouterr().out  # the alarm's metric
@@ -300,7 +302,7 @@ def test_a_new_attempt_is_held_for_a_person_while_an_earlier_one_is_still_pendin
     # A notice says attempt 1 failed while the provider still holds it pending (it will change its mind).
     said = SettlementNotice("evt_f", ctx["refund_id"], 1, "sim_re_1", RefundStatus.FAILED, Money(2000, USD), "card_declined",
                             "o-1")
-    assert world.services.payments.settle(said) == "failed"
+    assert world.services.payments.settle(said) == RefundOutcome.FAILED
     assert timer(world, REFUND_RETRY, order_id="o-1", refund_id=ctx["refund_id"], round=1) == "retried"
     assert [o.attempt for o, _ in world.payments.attempts(ctx["refund_id"])] == [1]  # 2 was never sent
     refund = world.order().ledger.refund(ctx["refund_id"])
@@ -319,7 +321,7 @@ def test_an_attempt_whose_fate_is_unknown_past_the_keys_lifetime_is_never_sent_a
     world.payments.timeout_next(1, after_accepting=False)
     calls = world.payments.calls
     assert world.services.timers.drain_outbox() == (1, 0)  # handed to the refund queue again
-    assert world.pay_refunds() == ["failed"]
+    assert world.pay_refunds() == [RefundOutcome.FAILED]
     refund = world.order().ledger.refund(ctx["refund_id"])
     assert world.payments.calls == calls  # looked up (unknown), and not sent under a forgotten key
     assert (refund.status, refund.failure_reason, refund.needs_attention) == ("FAILED", "OUTCOME_UNKNOWN", True)
@@ -334,7 +336,7 @@ def test_a_failure_after_which_a_retry_could_pay_twice_goes_to_a_person_at_once(
     assert (refund.status, refund.needs_attention, refund.attempt) == ("FAILED", True, 1)
     assert not [t for t in world.timers.started if t.action == REFUND_RETRY]
     assert refund_status(world, ctx["dispute_id"]) == "FAILED"
-    assert world.dispute(ctx["dispute_id"]).refund["failure_reason"] == "PAYMENT_PROVIDER_DECLINED"  # type: ignore[index]
+    assert world.shown(ctx["dispute_id"])["refund"]["failure_reason"] == "PAYMENT_PROVIDER_DECLINED"
 
 
 def test_a_webhook_with_a_bad_signature_is_refused_and_a_signed_one_settles(world: World) -> None:
@@ -349,7 +351,7 @@ def test_a_webhook_with_a_bad_signature_is_refused_and_a_signed_one_settles(worl
     with pytest.raises(InvalidInput):
         world.services.payments.webhook(payload + b" ", headers)  # tampered
     assert world.snapshot() == before
-    assert world.services.payments.webhook(payload, headers) == "succeeded"
+    assert world.services.payments.webhook(payload, headers) == RefundOutcome.SUCCEEDED
     assert world.order().escrow.refunded == Money(2000, USD)
 
 
@@ -488,13 +490,13 @@ def test_a_seller_contests_a_return_and_a_moderator_decides_instead_of_the_defau
     d = world.dispute(ctx["dispute_id"])
     assert d.return_shipment is not None
     assert d.return_shipment.to_dict() == {"carrier": "CP", "tracking_number": "RT123", "shipped_at": "2026-11-01T12:00:00Z"}
-    d = world.services.disputes.contest_return(SELLER, ContestReturn(ctx["dispute_id"], None, ReturnProblem.EMPTY_BOX,
-                                                                       "The box came back empty"))
-    assert d.status is Status.ESCALATED
+    shown = world.services.disputes.contest_return(SELLER, ContestReturn(ctx["dispute_id"], None, ReturnProblem.EMPTY_BOX,
+                                                                            "The box came back empty"))
+    assert shown.status is Status.ESCALATED
     assert timer(world, "RETURN_RECEIPT", dispute_id=ctx["dispute_id"]) == "stale"  # no refund by default
-    d = world.services.disputes.decide(MODERATOR, Decide(ctx["dispute_id"], None, Decision.REJECTED, None,
-                                                           "The return was an empty box"))
-    assert d.status is Status.RESOLVED and world.order().escrow.released == Money(2000, USD)
+    shown = world.services.disputes.decide(MODERATOR, Decide(ctx["dispute_id"], None, Decision.REJECTED, None,
+                                                               "The return was an empty box"))
+    assert shown.status is Status.RESOLVED and shown.refund is None and world.order().escrow.released == Money(2000, USD)
     assert world.order().refunds == ()
     balanced(world)
 

@@ -9,7 +9,7 @@ from chalicelib.domain.catalog import Reason
 from chalicelib.domain.errors import Conflict, RuleViolation
 from chalicelib.domain.ledger import Entry, EscrowStatus, Ledger
 from chalicelib.domain.money import Money
-from chalicelib.domain.orders import Order, OrderStatus, ScanStatus
+from chalicelib.domain.orders import Order, OrderItem, OrderStatus, ScanStatus
 from chalicelib.domain.policy import Policy
 from chalicelib.domain.timefmt import parse
 from tests.support import T0
@@ -20,8 +20,7 @@ DAY = timedelta(days=1)
 
 def an_order(total: int = 2000, eta_days: int = 20) -> Order:
     return Order.register(order_id="o-1", buyer_id="b-1", seller_id="s-1",
-                          items=[{"item_id": "i-1", "title": "Red dress", "quantity": 1,
-                                  "unit_price": {"amount": total, "currency": "USD"}}],
+                          items=[OrderItem("i-1", "Red dress", 1, Money(total, "USD"))],
                           total=Money(total, "USD"), estimated_delivery_at=T0 + eta_days * DAY, now=T0)
 
 
@@ -34,7 +33,7 @@ def test_a_paid_order_holds_its_whole_total_in_escrow():
 def test_items_costing_more_than_the_total_are_refused():
     with pytest.raises(RuleViolation) as err:
         Order.register(order_id="o", buyer_id="b", seller_id="s",
-                       items=[{"item_id": "i", "title": "t", "quantity": 2, "unit_price": {"amount": 600, "currency": "USD"}}],
+                       items=[OrderItem("i", "t", 2, Money(600, "USD"))],
                        total=Money(1000, "USD"), estimated_delivery_at=T0, now=T0)
     assert err.value.code == "INVALID_AMOUNT"
 
@@ -59,8 +58,7 @@ def test_an_unshipped_order_can_be_disputed_as_not_received_after_the_estimated_
 def test_an_order_never_shipped_whose_window_passed_says_not_shipped_and_when_its_money_comes_back():
     # Before: WINDOW_CLOSED, and NOT_RECEIVED refused as closed, while its ship-by refund was still ahead.
     order = Order.register(order_id="o-1", buyer_id="b-1", seller_id="s-1",
-                           items=[{"item_id": "i-1", "title": "Red dress", "quantity": 1,
-                                   "unit_price": {"amount": 2000, "currency": "USD"}}],
+                           items=[OrderItem("i-1", "Red dress", 1, Money(2000, "USD"))],
                            total=Money(2000, "USD"), estimated_delivery_at=T0 + 2 * DAY, now=T0,
                            ship_by=T0 + 60 * DAY)
     late = T0 + 30 * DAY  # past the window (estimate + 15 days), before the ship-by date
@@ -224,3 +222,24 @@ def test_a_scan_dated_beyond_carriers_clock_drift_is_refused_and_changes_nothing
         shipped.record_scan(ScanStatus.DELIVERED, T0 + policy.scan_clock_skew + timedelta(seconds=1), T0, policy)
     assert refused.value.code == "INVALID_TIMESTAMP"
     assert shipped.status is OrderStatus.SHIPPED and shipped.shipment is not None and shipped.shipment.last_scan_at is None
+
+
+def test_a_refund_keeps_each_move_of_its_status_or_attempt_and_a_new_deadline_alone_is_none():
+    ledger, refund = Ledger.hold(Money(2000, "USD"), T0).request_refund(Money(500, "USD"), T0, T0 + DAY, "DISPUTE")
+    assert refund.history == () and refund.last_moved_at == T0
+    ledger, _ = ledger.settlement_overdue(refund.refund_id, T0 + DAY, T0 + 8 * DAY)  # a new settle-by only
+    ledger = ledger.refund_sending(refund.refund_id, 1, T0 + DAY)
+    ledger = ledger.refund_failed(refund.refund_id, 1, "card_declined", T0 + 2 * DAY, max_attempts=3)
+    ledger, _ = ledger.retry_refund(refund.refund_id, T0 + 3 * DAY, T0 + 10 * DAY)
+    ledger = ledger.refund_settled(refund.refund_id, 2, "re_1", T0 + 4 * DAY)
+    ledger = ledger.refund_settled(refund.refund_id, 2, "re_1", T0 + 5 * DAY)  # a replayed notice: no move
+    moved = ledger.refund(refund.refund_id)
+    assert [(m.at - T0, m.status.value, m.attempt, m.failure_reason) for m in moved.history] == [
+        (2 * DAY, "FAILED", 1, "PAYMENT_PROVIDER_DECLINED"), (3 * DAY, "PENDING", 2, None), (4 * DAY, "SUCCEEDED", 2, None)]
+    assert moved.last_moved_at == T0 + 4 * DAY
+    stored = Ledger.from_dict(ledger.to_dict(), "USD")
+    assert stored.refund(refund.refund_id).history == moved.history
+    # Refunds stored before the history existed read as having none.
+    old = ledger.to_dict()
+    del old["refunds"][0]["history"]
+    assert Ledger.from_dict(old, "USD").refund(refund.refund_id).history == ()

@@ -11,6 +11,7 @@ from chalicelib.metrics import REFUNDS_UNSENT
 from chalicelib.ports import RefundOrder, RefundReceipt
 from chalicelib.relay import REFUND_LEASE
 from chalicelib.services.disputes import AcceptOffer
+from chalicelib.services.payments import RefundOutcome
 from tests.unit.world import SELLER, World
 
 
@@ -19,7 +20,7 @@ def accepted(world: World) -> str:
     ctx = world.awaiting_seller(Solution.REFUND_FULL, None)
     d = world.services.disputes.accept_offer(SELLER, AcceptOffer(ctx["dispute_id"], None, ctx["offer_id"]))
     assert d.refund is not None
-    return str(d.refund["refund_id"])
+    return d.refund.refund_id
 
 
 def owed(world: World) -> list[str]:
@@ -43,7 +44,7 @@ def test_a_queued_refund_is_not_handed_over_again_on_every_run_of_the_reconciler
         return lookup(order)
 
     world.payments.lookup = counted  # type: ignore[method-assign]
-    assert world.pay_refunds() == ["pending"]
+    assert world.pay_refunds() == [RefundOutcome.PENDING]
     assert (world.payments.calls, lookups, owed(world)) == (1, 0, [])
 
 
@@ -58,7 +59,7 @@ def test_a_refund_left_behind_is_handed_over_again_once_its_lease_has_passed(wor
     assert world.services.timers.drain_outbox() == (0, 0)
     world.clock.advance(seconds=2)
     assert world.services.timers.drain_outbox() == (1, 0)
-    assert world.pay_refunds() == ["pending", "unchanged"]  # the copy is looked up, never sent twice
+    assert world.pay_refunds() == [RefundOutcome.PENDING, RefundOutcome.UNCHANGED]  # the copy is looked up, never sent twice
     assert world.payments.calls == 1 and owed(world) == []
     world.settle_payments()
     assert world.payments.sent_for(refund_id) == 2000
@@ -75,9 +76,9 @@ def test_a_message_naming_another_refunds_outbox_record_never_deletes_it(world: 
         assert world.worker.handle(forged) == "refused"
         assert owed(world) == [record_id] and world.payments.calls == calls  # kept, and nothing sent
     # The right refund and attempt, but the record of another order: sent to nobody, record kept.
-    assert world.worker.handle({**message, "order_id": "o-unknown"}) == "unknown"
+    assert world.worker.handle({**message, "order_id": "o-unknown"}) == RefundOutcome.UNKNOWN
     assert owed(world) == [record_id] and world.payments.calls == calls
-    assert world.worker.handle(message) == "pending"  # the true message still pays it, once
+    assert world.worker.handle(message) == RefundOutcome.PENDING  # the true message still pays it, once
     assert owed(world) == [] and world.payments.calls == calls + 1
     world.settle_payments()
     assert world.payments.sent_for(refund_id) == 2000 and world.order(order_id).escrow.refunded.amount == 2000
@@ -96,5 +97,5 @@ def test_a_refund_the_worker_could_not_send_is_counted_for_the_outage_alarm(
     assert f'"{REFUNDS_UNSENT}"' in capsys.readouterr().out
     world.clock.advance(seconds=REFUND_LEASE.total_seconds() + 1)
     assert world.services.timers.drain_outbox() == (1, 0)
-    assert world.pay_refunds() == ["pending"]  # back: sent, and nothing counted
+    assert world.pay_refunds() == [RefundOutcome.PENDING]  # back: sent, and nothing counted
     assert REFUNDS_UNSENT not in capsys.readouterr().out

@@ -10,6 +10,7 @@ from chalicelib.domain.ledger import RefundStatus
 from chalicelib.domain.money import Money
 from chalicelib.domain.timers import REFUND_RETRY
 from chalicelib.ports import PaymentUnavailable, RefundOrder, RefundReceipt
+from chalicelib.services.payments import RefundOutcome
 from tests.unit.world import BUYER, MODERATOR, World
 
 USD = "USD"
@@ -52,7 +53,7 @@ def test_late_success_seen_by_a_concurrent_sender_still_cancels_the_newer_attemp
     def lookup(order: RefundOrder) -> RefundReceipt | None:
         if order.attempt == 1 and not state["raced"]:
             state["raced"] = True  # sender B is between its read and its look-up: sender A runs now
-            assert payments.send("o-1", ctx["refund_id"], 2) == "pending"
+            assert payments.send("o-1", ctx["refund_id"], 2) == RefundOutcome.PENDING
             assert world.payments.change_mind(ctx["refund_id"], 1, deliver=False) is not None
         return real_lookup(order)
 

@@ -30,9 +30,9 @@ def test_an_expiry_is_recorded_now_not_at_the_deadline_it_brings_forward(world: 
     world.clock.advance(hours=1)
     now = world.clock.now()
     d = world.services.sandbox.expire_deadline(BUYER, ctx["dispute_id"])
-    expired = [e for e in d.timeline if e["event"] == "dispute.deadline_expired"]
+    expired = [e for e in d.timeline if e.event == "dispute.deadline_expired"]
     assert d.updated_at == now and (d.resolution.to_dict() if d.resolution else {}).get("resolved_at") == fmt(now)
-    assert [e["at"] for e in expired] == [fmt(now)] and {e["at"] for e in d.timeline[2:]} == {fmt(now)}
+    assert [fmt(e.at) for e in expired] == [fmt(now)] and {fmt(e.at) for e in d.timeline[2:]} == {fmt(now)}
 
 
 def test_an_expired_mediation_is_overdue_in_the_queue_and_has_no_deadline_left(world: World) -> None:
@@ -41,7 +41,7 @@ def test_an_expired_mediation_is_overdue_in_the_queue_and_has_no_deadline_left(w
     page = c.PageRequest(10, None)
     d = world.services.sandbox.expire_deadline(MODERATOR, ctx["dispute_id"])
     now = world.clock.now()
-    assert d.deadlines(world.policy, now)[0]["overdue"] is True and d.is_overdue(now)
+    assert d.deadlines(world.policy, now)[0]["overdue"] is True and d.dispute.is_overdue(now)
     assert [x.dispute_id for x in queue(MODERATOR, QueueFilter(overdue=True), page)[0]] == [ctx["dispute_id"]]
     assert queue(MODERATOR, QueueFilter(overdue=False), page)[0] == []
     before, published = world.snapshot(), len(world.publisher.events)

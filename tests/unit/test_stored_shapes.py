@@ -6,9 +6,12 @@ from __future__ import annotations
 from enum import Enum
 from typing import Any
 
+from chalicelib.api import requests as parse
 from chalicelib.domain.catalog import Decision, ReturnProblem
+from chalicelib.domain.orders import Order
 from chalicelib.services.disputes import ContestReturn, Decide
-from tests.unit.world import MODERATOR, SELLER, World
+from tests.support import order_body
+from tests.unit.world import MODERATOR, SELLER, SERVICE, World
 
 PLAIN = (str, int, float, bool, type(None))
 
@@ -39,8 +42,11 @@ def test_a_settled_refund_is_stored_as_plain_values(world: World) -> None:
     ctx = world.refunded()
     world.settle_payments()
     docs = stored(world)
-    assert docs["disputes"][ctx["dispute_id"]]["refund"]["status"] == "SUCCEEDED"
-    assert docs["orders"][ctx["order_id"]]["ledger"]["refunds"][0]["status"] == "SUCCEEDED"
+    [refund] = docs["orders"][ctx["order_id"]]["ledger"]["refunds"]
+    assert refund["status"] == "SUCCEEDED" and refund["history"][-1]["status"] == "SUCCEEDED"
+    # The order's ledger is the refund's only record: the dispute keeps its reference alone.
+    dispute = docs["disputes"][ctx["dispute_id"]]
+    assert "refund" not in dispute and dispute["refund_id"] == refund["refund_id"]
     assert not_plain(docs) == []
 
 
@@ -61,3 +67,11 @@ def test_a_contested_return_and_its_scans_are_stored_as_plain_values(world: Worl
     assert docs["disputes"][ctx["dispute_id"]]["timeline"][-1]["details"]["reason"] == "EMPTY_BOX"
     assert docs["orders"][ctx["order_id"]]["shipment"]["scans"][-1]["status"] == "DELIVERED"
     assert not_plain(docs) == []
+
+
+def test_an_orders_items_and_payment_are_stored_as_the_maps_checkout_sent(world: World) -> None:
+    body = order_body("o-9", payment={"provider": "stripe", "reference": "pi_123"})
+    world.services.orders.register(SERVICE, parse.register_order(body))
+    doc = stored(world)["orders"]["o-9"]
+    assert doc["items"] == body["items"] and doc["payment"] == body["payment"]
+    assert Order.from_dict(doc, 1).to_dict() == doc and not_plain(doc) == []

@@ -104,7 +104,7 @@ def test_a_dispute_that_ends_settles_its_order_in_the_same_commit(world: World, 
     assert settled.escrow.status is EscrowStatus.SETTLED
     assert (settled.escrow.refunded, settled.escrow.refund_pending) == (Money(500, "USD"), Money(0, "USD"))
     assert world.payments.sent_for(settled.refunds[0].refund_id) == 500
-    assert (world.dispute(ctx["dispute_id"]).refund or {}).get("status") == "SUCCEEDED"
+    assert (world.shown(ctx["dispute_id"])["refund"] or {}).get("status") == "SUCCEEDED"
 
 
 def test_a_refused_offer_leaves_the_state_and_the_outbox_as_they_were(world: World) -> None:
@@ -167,7 +167,7 @@ def test_when_the_timers_are_down_the_change_commits_and_its_timer_waits_in_the_
 def test_a_buyers_accepted_photo_satisfies_the_evidence_checklist_without_listing_the_files(
         world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     ctx = world.awaiting_seller()
-    assert world.services.disputes.get(BUYER, ctx["dispute_id"]).evidence_checklist()["satisfied"] is False
+    assert world.services.disputes.get(BUYER, ctx["dispute_id"]).dispute.evidence_checklist()["satisfied"] is False
 
     world.upload_photo(ctx["dispute_id"])
 
@@ -176,7 +176,7 @@ def test_a_buyers_accepted_photo_satisfies_the_evidence_checklist_without_listin
 
     monkeypatch.setattr(memory.InMemoryEvidence, "list", no_listing)
     reads = world.state.reads
-    checklist = world.services.disputes.get(BUYER, ctx["dispute_id"]).evidence_checklist()
+    checklist = world.services.disputes.get(BUYER, ctx["dispute_id"]).dispute.evidence_checklist()
     assert checklist["satisfied"] is True and checklist["missing"] == []
     assert world.state.reads == reads + 1  # the dispute, and nothing else
 
@@ -184,7 +184,7 @@ def test_a_buyers_accepted_photo_satisfies_the_evidence_checklist_without_listin
 def test_a_sellers_photo_does_not_satisfy_the_buyers_evidence_checklist(world: World) -> None:
     ctx = world.awaiting_seller()
     world.upload_photo(ctx["dispute_id"], who=SELLER)
-    assert world.services.disputes.get(BUYER, ctx["dispute_id"]).evidence_checklist()["satisfied"] is False
+    assert world.services.disputes.get(BUYER, ctx["dispute_id"]).dispute.evidence_checklist()["satisfied"] is False
 
 
 @pytest.mark.parametrize("who,command", [

@@ -155,6 +155,12 @@ class World:
     def dispute(self, dispute_id: str) -> Dispute:
         return self.state.disputes[dispute_id]
 
+    def shown(self, dispute_id: str) -> dict[str, Any]:
+        """The dispute as its buyer reads it over the API (its refund derived from the order)."""
+        from chalicelib.api import views
+
+        return views.dispute(self.services.disputes.get(BUYER, dispute_id), self.clock.now(), self.policy, BUYER)
+
     def order(self, order_id: str = "o-1") -> Order:
         return self.state.orders[order_id][0]
 
@@ -184,7 +190,7 @@ class World:
         d = self.services.disputes.accept_offer(SELLER, AcceptOffer(ctx["dispute_id"], None, ctx["offer_id"]))
         assert d.refund is not None
         self.pay_refunds()  # the refund worker, after the request
-        return {**ctx, "refund_id": d.refund["refund_id"]}
+        return {**ctx, "refund_id": d.refund.refund_id}
 
     def refund_needing_attention(self) -> Ctx:
         """A refund whose every automatic attempt failed at the provider."""

@@ -2,7 +2,11 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from typing import Any, TypeVar
+
+from pynamodb.attributes import MapAttribute
+from pynamodb.expressions.update import Action
+from pynamodb.models import Model
 
 from ...domain.disputes import Assignment, Dispute, Status
 from ...domain.evidence import Evidence
@@ -12,24 +16,45 @@ from ...domain.orders import Order
 from ...domain.policy import Policy
 from ...domain.timefmt import fmt, parse
 from ...ports import OutboxKind, OutboxRecord
-from .models import EVIDENCE_SHARDS, OUTBOX_SHARDS, RELEASE_SHARDS, Tables
+from .models import (
+    EVIDENCE_SHARDS,
+    OUTBOX_SHARDS,
+    RELEASE_SHARDS,
+    DisputeModel,
+    EvidenceModel,
+    MessageModel,
+    NoteModel,
+    OrderModel,
+    OutboxModel,
+    Tables,
+)
+
+_M = TypeVar("_M", bound=Model)
 
 
 def shard(key: str, shards: int) -> int:
     return int(hashlib.sha256(key.encode()).hexdigest(), 16) % shards
 
 
-def version(value: int | None) -> dict[str, int]:
-    """PynamoDB refuses version=None; leaving it out makes the write conditional on a new item."""
-    return {} if value is None else {"version": value}
+def versioned(model: type[_M], key: str, version: int | None) -> _M:
+    """``model``'s item ``key`` at ``version``. PynamoDB refuses version=None; leaving it out
+    makes the write conditional on a new item."""
+    return model(key) if version is None else model(key, version=version)
+
+
+def as_dict(doc: MapAttribute[str, Any]) -> dict[str, Any]:
+    """A raw map attribute's value as plain data (PynamoDB's ``as_dict`` is untyped)."""
+    value: dict[str, Any] = doc.as_dict()  # type: ignore[no-untyped-call]
+    return value
 
 
 # ---- orders -----------------------------------------------------------------------------------
-def release_fields(order: Order, policy: Policy) -> tuple[str | None, str | None]:
-    """The sparse auto-release index: set only while the order waits for its release date."""
+def release_fields(order: Order, policy: Policy) -> tuple[str, str] | None:
+    """The sparse auto-release index (shard, release date): set only while the order waits for
+    its release date."""
     release_at = order.release_at(policy)
     if release_at is None:
-        return None, None
+        return None
     return f"HELD#{shard(order.order_id, RELEASE_SHARDS)}", fmt(release_at)
 
 
@@ -39,20 +64,20 @@ def attention_since(order: Order) -> str | None:
     return fmt(min(stuck)) if stuck else None
 
 
-def new_order_item(t: Tables, order: Order, fingerprint: str, policy: Policy) -> Any:
-    release_shard, release_at = release_fields(order, policy)
+def new_order_item(t: Tables, order: Order, fingerprint: str, policy: Policy) -> OrderModel:
+    release_shard, release_at = release_fields(order, policy) or (None, None)
     return t.orders(order.order_id, buyer_id=order.buyer_id, seller_id=order.seller_id,
                     created_at=fmt(order.created_at), fingerprint=fingerprint, release_shard=release_shard,
                     release_at=release_at, doc=order.to_dict())
 
 
-def order_update(t: Tables, order: Order, policy: Policy) -> tuple[Any, list[Any]]:
+def order_update(t: Tables, order: Order, policy: Policy) -> tuple[OrderModel, list[Action]]:
     """The versioned update that stores ``order`` (its registration fingerprint untouched)."""
     m = t.orders
-    release_shard, release_at = release_fields(order, policy)
-    actions = [m.doc.set(order.to_dict())]
-    if release_shard:
-        actions += [m.release_shard.set(release_shard), m.release_at.set(release_at)]
+    release = release_fields(order, policy)
+    actions: list[Action] = [m.doc.set(order.to_dict())]
+    if release:
+        actions += [m.release_shard.set(release[0]), m.release_at.set(release[1])]
     else:
         actions += [m.release_shard.remove(), m.release_at.remove()]
     since = attention_since(order)
@@ -60,80 +85,82 @@ def order_update(t: Tables, order: Order, policy: Policy) -> tuple[Any, list[Any
         actions += [m.attention_queue.set("REFUNDS"), m.attention_since.set(since)]
     else:
         actions += [m.attention_queue.remove(), m.attention_since.remove()]
-    return m(order.order_id, **version(order.version)), actions
+    return versioned(m, order.order_id, order.version), actions
 
 
-def order_from(item: Any) -> Order:
-    return Order.from_dict(item.doc.as_dict(), item.version)
+def order_from(item: OrderModel) -> Order:
+    return Order.from_dict(as_dict(item.doc), item.version)
 
 
 # ---- disputes ---------------------------------------------------------------------------------
-def dispute_update(t: Tables, d: Dispute) -> tuple[Any, list[Any]]:
+def dispute_update(t: Tables, d: Dispute) -> tuple[DisputeModel, list[Action]]:
     """The versioned update that stores ``d``. An update, not a put: the counters other writes
     keep on the same item (see DisputeCounterModel) survive it."""
     m = t.disputes
     escalated = d.status is Status.ESCALATED
-    actions = [m.order_id.set(d.order_id), m.buyer_id.set(d.buyer_id), m.seller_id.set(d.seller_id),
-               m.status.set(d.status.value), m.created_at.set(fmt(d.created_at)), m.doc.set(d.to_dict())]
+    actions: list[Action] = [m.order_id.set(d.order_id), m.buyer_id.set(d.buyer_id), m.seller_id.set(d.seller_id),
+                             m.status.set(d.status.value), m.created_at.set(fmt(d.created_at)),
+                             m.doc.set(d.to_dict())]
     if escalated:
+        assert d.escalated_at is not None, "an escalated dispute has its escalation time"
         # The claim is the claim writes' business while the case is in the queue.
         actions += [m.moderation_queue.set("ESCALATED"), m.escalated_at.set(fmt(d.escalated_at))]
     else:
         actions += [m.moderation_queue.remove(), m.escalated_at.remove(), m.claim_moderator.remove(),
                     m.claimed_at.remove(), m.claim_expires_at.remove()]
-    return m(d.dispute_id, **version(d.version)), actions
+    return versioned(m, d.dispute_id, d.version), actions
 
 
-def assignment_from(item: Any) -> Assignment | None:
+def assignment_from(item: DisputeModel) -> Assignment | None:
     if not (item.claim_moderator and item.claimed_at and item.claim_expires_at):
         return None
     return Assignment(item.claim_moderator, parse(item.claimed_at), parse(item.claim_expires_at))
 
 
-def dispute_from(item: Any) -> Dispute:
+def dispute_from(item: DisputeModel) -> Dispute:
     roles = ("buyer", "seller")
-    return Dispute.from_dict(item.doc.as_dict(), item.version, int(item.buyer_visual_evidence or 0),
+    return Dispute.from_dict(as_dict(item.doc), item.version, int(item.buyer_visual_evidence or 0),
                              evidence_used={r: int(getattr(item, f"{r}_evidence_used") or 0) for r in roles},
                              evidence_created={r: int(getattr(item, f"{r}_evidence_created") or 0) for r in roles},
                              assignment=assignment_from(item))
 
 
 # ---- messages, evidence, outbox ---------------------------------------------------------------
-def message_item(t: Tables, message: Message) -> Any:
+def message_item(t: Tables, message: Message) -> MessageModel:
     return t.messages(message.dispute_id, message.sort_key, message_id=message.message_id,
                       author_id=message.author_id, author_role=message.author_role, body=message.body,
                       created_at=fmt(message.created_at))
 
 
-def message_from(item: Any) -> Message:
+def message_from(item: MessageModel) -> Message:
     return Message(item.dispute_id, item.message_id, item.author_id, item.author_role, item.body,
                    parse(item.created_at))
 
 
-def note_item(t: Tables, note: Note) -> Any:
+def note_item(t: Tables, note: Note) -> NoteModel:
     return t.notes(note.dispute_id, note.sort_key, note_id=note.note_id, author_id=note.author_id, body=note.body,
                    created_at=fmt(note.created_at))
 
 
-def note_from(item: Any) -> Note:
+def note_from(item: NoteModel) -> Note:
     return Note(item.dispute_id, item.note_id, item.author_id, item.body, parse(item.created_at))
 
 
-def evidence_item(t: Tables, e: Evidence) -> Any:
+def evidence_item(t: Tables, e: Evidence) -> EvidenceModel:
     due = e.attention_at  # awaiting an upload, or processing: in the sweep's sparse index until final
     return t.evidence(e.dispute_id, e.evidence_id, status=e.status, doc=e.to_dict(),
                       pending_shard=f"E#{shard(e.evidence_id, EVIDENCE_SHARDS)}" if due else None,
                       expires_at=fmt(due) if due else None)
 
 
-def evidence_from(item: Any) -> Evidence:
-    return Evidence.from_dict(item.doc.as_dict())
+def evidence_from(item: EvidenceModel) -> Evidence:
+    return Evidence.from_dict(as_dict(item.doc))
 
 
-def outbox_item(t: Tables, record: OutboxRecord) -> Any:
+def outbox_item(t: Tables, record: OutboxRecord) -> OutboxModel:
     return t.outbox(record.outbox_id, kind=record.kind.value, payload=record.payload, created_at=fmt(record.created_at),
                     shard=f"P#{shard(record.outbox_id, OUTBOX_SHARDS)}")
 
 
-def outbox_from(item: Any) -> OutboxRecord:
-    return OutboxRecord(item.outbox_id, OutboxKind(item.kind), item.payload.as_dict(), parse(item.created_at))
+def outbox_from(item: OutboxModel) -> OutboxRecord:
+    return OutboxRecord(item.outbox_id, OutboxKind(item.kind), as_dict(item.payload), parse(item.created_at))

@@ -4,11 +4,16 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, TypeVar
 
 from pynamodb.exceptions import QueryError
+from pynamodb.expressions.condition import Condition
+from pynamodb.indexes import Index
+from pynamodb.models import Model
 
 from ...domain.errors import InvalidInput
+
+_M = TypeVar("_M", bound=Model)
 
 
 def encode_cursor(key: dict[str, Any] | None) -> str | None:
@@ -32,11 +37,12 @@ def decode_cursor(cursor: str | None, expected_keys: Iterable[str]) -> dict[str,
         raise InvalidInput("cursor is not valid", code="INVALID_CURSOR") from exc
 
 
-def query_page(index: Any, hash_value: str, key_names: tuple[str, ...], limit: int, cursor: str | None,
-               forward: bool, **kwargs: Any) -> tuple[list[Any], str | None]:
+def query_page(index: type[_M] | Index[_M], hash_value: str, key_names: tuple[str, ...], limit: int,
+               cursor: str | None, forward: bool, filter_condition: Condition | None = None) -> tuple[list[_M], str | None]:
     """One page of ``index`` (a model or an index) for ``hash_value``: one request to DynamoDB."""
     start = decode_cursor(cursor, key_names)
-    result = index.query(hash_value, limit=limit, last_evaluated_key=start, scan_index_forward=forward, **kwargs)
+    result = index.query(hash_value, limit=limit, last_evaluated_key=start, scan_index_forward=forward,
+                         filter_condition=filter_condition)
     try:
         models = list(result)
     except QueryError as exc:
@@ -47,11 +53,11 @@ def query_page(index: Any, hash_value: str, key_names: tuple[str, ...], limit: i
     return models, encode_cursor(result.last_evaluated_key) if more else None
 
 
-def query_shards(index: Any, prefix: str, shards: int, condition: Any, limit: int) -> list[Any]:
+def query_shards(index: Index[_M], prefix: str, shards: int, condition: Condition, limit: int) -> list[_M]:
     """A sharded index (hash keys ``<prefix>0`` .. ``<prefix><shards - 1>``, spread so no partition
     is hot): up to ``limit`` items of each shard whose range key meets ``condition``, all shards
     together (the caller orders them and keeps its first ``limit``)."""
-    items: list[Any] = []
+    items: list[_M] = []
     for n in range(shards):
         items += index.query(f"{prefix}{n}", condition, limit=limit)
     return items

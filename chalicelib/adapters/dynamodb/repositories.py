@@ -8,7 +8,10 @@ import json
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
+
+from pynamodb.expressions.condition import Condition
+from pynamodb.models import Model
 
 from ...domain.disputes import TERMINAL, Dispute, QueueFilter, Status, case_claimed
 from ...domain.errors import ConcurrentModification, Conflict, RuleViolation
@@ -22,16 +25,25 @@ from ...domain.standing import LEVEL_KEY, Bucket, Fact, Level, merge, reversal, 
 from ...domain.timefmt import fmt
 from ...ports import Changes, OrderExists, OutboxRecord, Page
 from . import mapping
-from .models import EVIDENCE_SHARDS, OUTBOX_SHARDS, RELEASE_SHARDS, Tables
+from .models import (
+    EVIDENCE_SHARDS,
+    OUTBOX_SHARDS,
+    RELEASE_SHARDS,
+    DisputeCounterModel,
+    DisputeModel,
+    EvidenceQuotaModel,
+    Tables,
+)
 from .pagination import query_page, query_shards
 from .transactions import Write
 
+_M = TypeVar("_M", bound=Model)
 OPEN_STATUSES = tuple(status.value for status in Status if status not in TERMINAL)
 
 
-def _get(model: Any, *key: str) -> Any:
+def _get(model: type[_M], hash_key: str, range_key: str | None = None) -> _M | None:
     try:
-        return model.get(*key, consistent_read=True)
+        return model.get(hash_key, range_key, consistent_read=True)
     except model.DoesNotExist:
         return None
 
@@ -76,13 +88,14 @@ class _Repo:
         return refused
 
 
-def _free_for(model: Any, moderator_id: str, now: datetime) -> Any:
+def _free_for(model: type[DisputeModel] | type[DisputeCounterModel], moderator_id: str, now: datetime) -> Condition:
     """No claim but ``moderator_id``'s holds at ``now`` (Dispute.require_not_held_by_other)."""
-    return (model.claim_moderator.does_not_exist() | (model.claim_moderator == moderator_id)
-            | (model.claim_expires_at <= fmt(now)))
+    free: Condition = (model.claim_moderator.does_not_exist() | (model.claim_moderator == moderator_id)
+                       | (model.claim_expires_at <= fmt(now)))
+    return free
 
 
-def _queue_condition(m: Any, which: QueueFilter, now: datetime) -> Any:
+def _queue_condition(m: type[DisputeModel], which: QueueFilter, now: datetime) -> Condition | None:
     """QueueFilter.matches as a filter on the queue index (every item in it is ESCALATED)."""
     at = fmt(now)
     held = m.claim_moderator.exists() & (m.claim_expires_at > at)
@@ -104,7 +117,7 @@ def _queue_condition(m: Any, which: QueueFilter, now: datetime) -> Any:
         parts.append(m.doc["reason"] == which.reason)
     if which.not_party_of is not None:
         parts.append((m.buyer_id != which.not_party_of) & (m.seller_id != which.not_party_of))
-    condition = None
+    condition: Condition | None = None
     for part in parts:
         condition = part if condition is None else condition & part
     return condition
@@ -114,6 +127,12 @@ class DynamoOrders(_Repo):
     def get(self, order_id: str) -> Order | None:
         item = _get(self.t.orders, order_id)
         return None if item is None else mapping.order_from(item)
+
+    def get_many(self, order_ids: Iterable[str]) -> dict[str, Order]:
+        # One BatchGetItem per 100 keys (PynamoDB asks again for what DynamoDB leaves unprocessed).
+        orders = (mapping.order_from(i) for i in self.t.orders.batch_get(list(dict.fromkeys(order_ids)),
+                                                                          consistent_read=True))
+        return {o.order_id: o for o in orders}
 
     def fingerprint(self, order_id: str) -> str | None:
         item = _get(self.t.orders, order_id)
@@ -175,17 +194,14 @@ class DynamoDisputes(_Repo):
     def list_for(self, role: str, party_id: str, status: str | None, limit: int, cursor: str | None) -> Page[Dispute]:
         m = self.t.disputes
         index = m.by_buyer if role == "buyer" else m.by_seller
-        extra = {"filter_condition": m.status == status} if status else {}
         items, nxt = query_page(index, party_id, ("dispute_id", f"{role}_id", "created_at"), limit, cursor,
-                                forward=False, **extra)
+                                forward=False, filter_condition=(m.status == status) if status else None)
         return [mapping.dispute_from(i) for i in items], nxt
 
     def escalated(self, which: QueueFilter, now: datetime, limit: int, cursor: str | None) -> Page[Dispute]:
         m = self.t.disputes
-        condition = _queue_condition(m, which, now)
-        extra: dict[str, Any] = {} if condition is None else {"filter_condition": condition}
         items, nxt = query_page(m.escalated, "ESCALATED", ("dispute_id", "moderation_queue", "escalated_at"), limit,
-                                cursor, forward=True, **extra)
+                                cursor, forward=True, filter_condition=_queue_condition(m, which, now))
         return [mapping.dispute_from(i) for i in items], nxt
 
     def claim(self, dispute: Dispute, now: datetime) -> None:
@@ -242,7 +258,7 @@ class DynamoEvidence(_Repo):
         m = self.t.evidence
         return [mapping.evidence_from(i) for i in m.query(dispute_id, m.evidence_id >= "0", consistent_read=True)]
 
-    def _quota(self, e: Evidence) -> Any:
+    def _quota(self, e: Evidence) -> EvidenceQuotaModel:
         return self.t.quota(e.dispute_id, f"#quota#{e.uploaded_by}")
 
     def _count_places(self, e: Evidence, used: int, created: int, only_open: bool = True) -> Write:
@@ -334,7 +350,7 @@ class DynamoModeration(_Repo):
                                  lambda: ConcurrentModification("this fact was subtracted already"),
                                  actions=[m.reversals.set(1)],
                                  condition=m.pk.exists() & m.reversals.does_not_exist()))
-            for (party, bucket), merged in reversal(marker.doc.as_dict()).items():
+            for (party, bucket), merged in reversal(mapping.as_dict(marker.doc)).items():
                 actions = [getattr(m, name).add(value) for name, value in merged.counts.items()]
                 if merged.members:
                     actions.append(m.members.delete(set(merged.members)))
@@ -342,11 +358,11 @@ class DynamoModeration(_Repo):
 
     def rules(self) -> builtins.list[Rule]:
         m = self.t.moderation
-        return [Rule.from_dict(item.doc.as_dict()) for item in m.query(RULES, consistent_read=True)]
+        return [Rule.from_dict(mapping.as_dict(item.doc)) for item in m.query(RULES, consistent_read=True)]
 
     def rule(self, rule_id: str) -> Rule | None:
         item = _get(self.t.moderation, RULES, rule_id)
-        return None if item is None else Rule.from_dict(item.doc.as_dict())
+        return None if item is None else Rule.from_dict(mapping.as_dict(item.doc))
 
     def save_rule(self, rule: Rule, previous_version: int | None) -> None:
         m = self.t.moderation
@@ -372,7 +388,7 @@ class DynamoModeration(_Repo):
     def recent_cases(self, since: datetime, limit: int) -> builtins.list[tuple[dict[str, Any], dict[str, Any] | None]]:
         m = self.t.moderation
         items = m.query(CASES, m.sk >= fmt(since), scan_index_forward=False, limit=limit, page_size=limit)
-        return [(item.doc.as_dict(), item.ended.as_dict() if item.ended is not None else None)
+        return [(mapping.as_dict(item.doc), mapping.as_dict(item.ended) if item.ended is not None else None)
                 for item in itertools.islice(items, limit) if item.doc is not None]
 
 
