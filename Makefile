@@ -114,7 +114,8 @@ bench: $(STAMP)
 	@$(PY) -m bench.readme
 
 ## make openapi: write openapi/components/requests.yaml from chalicelib/api/schemas.py and bundle openapi/ into
-## openapi.yaml with the pinned Redocly CLI (offline); the tests check both are up to date.
+## openapi.yaml with the pinned Redocly CLI (offline), and docs/RULES.md's transition table from the domain's
+## TRANSITIONS; the tests check all three are up to date.
 openapi: $(STAMP)
 	@$(PY) openapi/build.py
 

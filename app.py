@@ -21,7 +21,20 @@ from chalicelib.services import Services
 from chalicelib.services import commands as c
 from chalicelib.services.access import Grant
 from chalicelib.services.commands import PageRequest
-from chalicelib.services.disputes import DisputeView
+from chalicelib.services.disputes import (
+    AcceptOffer,
+    Cancel,
+    ClaimCase,
+    ConfirmReturn,
+    ContestReturn,
+    Decide,
+    DisputeView,
+    Escalate,
+    MakeOffer,
+    RejectRequest,
+    ReleaseCase,
+    ShipReturn,
+)
 from chalicelib.services.moderation import Insights
 
 if TYPE_CHECKING:
@@ -127,46 +140,46 @@ def get_dispute(req: Request, dispute_id: str) -> Reply:
 
 @api.route("/disputes/{dispute_id}/offers", "POST", schemas.OFFER, action=C.MAKE_OFFER)
 def make_offer(req: Request, dispute_id: str) -> Reply:
-    dispute, offer = services().disputes.make_offer(req.identity, req.command(c.MakeOffer, dispute_id=dispute_id))
+    dispute, offer = services().disputes.make_offer(req.identity, req.command(MakeOffer, dispute_id=dispute_id))
     return 201, {**dispute_view(req, dispute), "offer": views.offer(offer, dispute.dispute.order_total)}
 
 
 @api.route("/disputes/{dispute_id}/offers/{offer_id}/accept", "POST", schemas.ACTION,
            action=(C.ACCEPT_REFUND, C.ACCEPT_RESEND, C.ACCEPT_RETURN))
 def accept_offer(req: Request, dispute_id: str, offer_id: str) -> Reply:
-    cmd = req.command(c.AcceptOffer, dispute_id=dispute_id, offer_id=offer_id)
+    cmd = req.command(AcceptOffer, dispute_id=dispute_id, offer_id=offer_id)
     return 200, dispute_view(req, services().disputes.accept_offer(req.identity, cmd))
 
 
 @api.route("/disputes/{dispute_id}/reject", "POST", schemas.REJECT, action=C.REJECT)
 def reject(req: Request, dispute_id: str) -> Reply:
-    return 200, dispute_view(req, services().disputes.reject(req.identity, req.command(c.RejectRequest, dispute_id=dispute_id)))
+    return 200, dispute_view(req, services().disputes.reject(req.identity, req.command(RejectRequest, dispute_id=dispute_id)))
 
 
 @api.route("/disputes/{dispute_id}/escalate", "POST", schemas.ACTION_WITH_MESSAGE, action=C.ESCALATE)
 def escalate(req: Request, dispute_id: str) -> Reply:
-    return 200, dispute_view(req, services().disputes.escalate(req.identity, req.command(c.Escalate, dispute_id=dispute_id)))
+    return 200, dispute_view(req, services().disputes.escalate(req.identity, req.command(Escalate, dispute_id=dispute_id)))
 
 
 @api.route("/disputes/{dispute_id}/cancel", "POST", schemas.ACTION_WITH_MESSAGE, action=C.CANCEL)
 def cancel(req: Request, dispute_id: str) -> Reply:
-    return 200, dispute_view(req, services().disputes.cancel(req.identity, req.command(c.Cancel, dispute_id=dispute_id)))
+    return 200, dispute_view(req, services().disputes.cancel(req.identity, req.command(Cancel, dispute_id=dispute_id)))
 
 
 @api.route("/disputes/{dispute_id}/return-shipment", "POST", schemas.RETURN_SHIPMENT, action=C.SHIP_RETURN)
 def ship_return(req: Request, dispute_id: str) -> Reply:
-    return 200, dispute_view(req, services().disputes.ship_return(req.identity, req.command(c.ShipReturn, dispute_id=dispute_id)))
+    return 200, dispute_view(req, services().disputes.ship_return(req.identity, req.command(ShipReturn, dispute_id=dispute_id)))
 
 
 @api.route("/disputes/{dispute_id}/contest-return", "POST", schemas.CONTEST_RETURN, action=C.CONTEST_RETURN)
 def contest_return(req: Request, dispute_id: str) -> Reply:
-    cmd = req.command(c.ContestReturn, dispute_id=dispute_id)
+    cmd = req.command(ContestReturn, dispute_id=dispute_id)
     return 200, dispute_view(req, services().disputes.contest_return(req.identity, cmd))
 
 
 @api.route("/disputes/{dispute_id}/confirm-return", "POST", schemas.ACTION, action=C.CONFIRM_RETURN)
 def confirm_return(req: Request, dispute_id: str) -> Reply:
-    cmd = req.command(c.ConfirmReturn, dispute_id=dispute_id)
+    cmd = req.command(ConfirmReturn, dispute_id=dispute_id)
     return 200, dispute_view(req, services().disputes.confirm_return(req.identity, cmd))
 
 
@@ -211,12 +224,12 @@ def next_case(req: Request) -> Reply:
 
 @api.route("/disputes/{dispute_id}/claim", "POST", schemas.EMPTY, action=Grant.CLAIM)
 def claim(req: Request, dispute_id: str) -> Reply:
-    return 200, read_view(req, services().disputes.claim(req.identity, c.ClaimCase(dispute_id)))
+    return 200, read_view(req, services().disputes.claim(req.identity, ClaimCase(dispute_id)))
 
 
 @api.route("/disputes/{dispute_id}/release", "POST", schemas.EMPTY, action=Grant.RELEASE)
 def release(req: Request, dispute_id: str) -> Reply:
-    return 200, read_view(req, services().disputes.release(req.identity, c.ReleaseCase(dispute_id)))
+    return 200, read_view(req, services().disputes.release(req.identity, ReleaseCase(dispute_id)))
 
 
 @api.route("/disputes/{dispute_id}/notes", "POST", schemas.NOTE, action=Grant.ADD_NOTE)
@@ -232,7 +245,7 @@ def list_notes(req: Request, dispute_id: str) -> Reply:
 
 @api.route("/disputes/{dispute_id}/decision", "POST", schemas.DECISION, action=(C.DECIDE, C.DECIDE_RETURN))
 def decide(req: Request, dispute_id: str) -> Reply:
-    return 200, dispute_view(req, services().disputes.decide(req.identity, req.command(c.Decide, dispute_id=dispute_id)))
+    return 200, dispute_view(req, services().disputes.decide(req.identity, req.command(Decide, dispute_id=dispute_id)))
 
 
 # ---- moderation intelligence: standing, signals, auto-resolution rules -------------------------

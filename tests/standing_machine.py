@@ -23,6 +23,7 @@ from chalicelib.domain.policy import Policy
 from chalicelib.domain.timers import TimerCommand
 from chalicelib.services import Services
 from chalicelib.services import commands as c
+from chalicelib.services.disputes import AcceptOffer, Cancel, Decide, Escalate, OpenDispute, RejectRequest
 from tests import standing_history as model
 from tests.support import FakeClock, order_body
 
@@ -93,7 +94,7 @@ class StandingMachine(RuleBasedStateMachine):
           received=st.booleans())
     def open_dispute(self, order_id: str, solution: Solution, received: bool) -> None:
         reason = Reason.NOT_AS_DESCRIBED if received else Reason.NOT_RECEIVED
-        self._try(lambda: self.services.disputes.open(self._party(order_id, 0), c.OpenDispute(
+        self._try(lambda: self.services.disputes.open(self._party(order_id, 0), OpenDispute(
             order_id, reason, "Something is wrong with it", solution, None, ())))
 
     @rule(order_id=st.sampled_from(ORDERS), buyer=st.sampled_from(BUYERS), seller=st.sampled_from(SELLERS),
@@ -126,7 +127,7 @@ class StandingMachine(RuleBasedStateMachine):
         dispute = next(d for d in self.history()[1] if d.dispute_id == dispute_id)
         who = self._party(order_id, 1 if by_seller else 0)
         for offer in [o for o in dispute.offers if o.status == "OPEN"]:
-            cmd = c.AcceptOffer(dispute_id, None, offer.offer_id)
+            cmd = AcceptOffer(dispute_id, None, offer.offer_id)
             self._try(lambda cmd=cmd: self.services.disputes.accept_offer(who, cmd))
 
     @rule(order_id=st.sampled_from(ORDERS))
@@ -134,15 +135,15 @@ class StandingMachine(RuleBasedStateMachine):
         dispute_id = self._dispute_id(order_id)
         if dispute_id is not None:
             seller = self._party(order_id, 1)
-            self._try(lambda: self.services.disputes.reject(seller, c.RejectRequest(dispute_id, None, "No way")))
-            self._try(lambda: self.services.disputes.escalate(seller, c.Escalate(dispute_id, None, None)))
+            self._try(lambda: self.services.disputes.reject(seller, RejectRequest(dispute_id, None, "No way")))
+            self._try(lambda: self.services.disputes.escalate(seller, Escalate(dispute_id, None, None)))
 
     @rule(order_id=st.sampled_from(ORDERS), outcome=st.sampled_from(["REFUND_FULL", "REJECTED"]),
           fault=st.sampled_from([None, *Fault]))
     def decide(self, order_id: str, outcome: str, fault: Fault | None) -> None:
         dispute_id = self._dispute_id(order_id)
         if dispute_id is not None:
-            self._try(lambda: self.services.disputes.decide(MODERATOR, c.Decide(
+            self._try(lambda: self.services.disputes.decide(MODERATOR, Decide(
                 dispute_id, None, Decision(outcome), None, "A moderator's reasons here", fault)))
 
     @rule(order_id=st.sampled_from(ORDERS))
@@ -150,7 +151,7 @@ class StandingMachine(RuleBasedStateMachine):
         dispute_id = self._dispute_id(order_id)
         if dispute_id is not None:
             buyer = self._party(order_id, 0)
-            self._try(lambda: self.services.disputes.cancel(buyer, c.Cancel(dispute_id, None, None)))
+            self._try(lambda: self.services.disputes.cancel(buyer, Cancel(dispute_id, None, None)))
 
     @rule(order_id=st.sampled_from(ORDERS), twice=st.booleans())
     def a_defect_is_reversed(self, order_id: str, twice: bool) -> None:

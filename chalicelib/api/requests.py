@@ -1,5 +1,6 @@
-"""Request bodies into the typed commands of the use cases (services/commands.py): the wire's
-shapes and spellings end here. Each body has passed its route's schema (api/schemas.py) already.
+"""Request bodies into the typed commands of the use cases (services/commands.py, and the
+dispute's in services/disputes.py): the wire's shapes and spellings end here. Each body has
+passed its route's schema (api/schemas.py) already.
 
 ``command`` builds any command whose fields are the body's fields and the path's ids, by the
 field's type; the few bodies shaped otherwise have their own function below."""
@@ -19,6 +20,7 @@ from ..domain.money import Money
 from ..domain.orders import OrderItem, PaymentRef
 from ..domain.timefmt import parse
 from ..services import commands as c
+from ..services.disputes import OpenDispute
 
 
 def fingerprint(body: dict[str, Any]) -> str:
@@ -98,9 +100,9 @@ def register_order(body: dict[str, Any]) -> c.RegisterOrder:
                            payment=PaymentRef.from_dict(body.get("payment")))
 
 
-def open_dispute(body: dict[str, Any], order_id: str) -> c.OpenDispute:
+def open_dispute(body: dict[str, Any], order_id: str) -> OpenDispute:
     requested = body["requested"]
-    return c.OpenDispute(order_id, Reason(body["reason"]), body["description"], Solution(requested["type"]),
+    return OpenDispute(order_id, Reason(body["reason"]), body["description"], Solution(requested["type"]),
                          _money(requested.get("amount"), "requested.amount"), tuple(body.get("item_ids") or ()))
 
 

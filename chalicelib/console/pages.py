@@ -14,6 +14,8 @@ from urllib.parse import urlencode
 
 from chalice.app import Blueprint, Response
 
+from chalicelib.services.disputes import ClaimCase, Decide, ReleaseCase
+
 from ..api import requests as parse
 from ..api import schemas, views
 from ..api.routing import Request, route_not_found
@@ -593,17 +595,17 @@ def add_note(ctx: Ctx, dispute_id: str) -> Redirect:
 
 @console.page("/console/disputes/{dispute_id}/claim", "POST")
 def claim(ctx: Ctx, dispute_id: str) -> Redirect:
-    container().services.disputes.claim(ctx.who, c.ClaimCase(dispute_id))
+    container().services.disputes.claim(ctx.who, ClaimCase(dispute_id))
     return Redirect(f"/console/disputes/{dispute_id}?notice=claimed")
 
 
 @console.page("/console/disputes/{dispute_id}/release", "POST")
 def release(ctx: Ctx, dispute_id: str) -> Redirect:
-    container().services.disputes.release(ctx.who, c.ReleaseCase(dispute_id))
+    container().services.disputes.release(ctx.who, ReleaseCase(dispute_id))
     return Redirect(f"/console/disputes/{dispute_id}?notice=released")
 
 
-def _decision(ctx: Ctx, dispute_id: str) -> tuple[c.Decide, dict[str, Any], Money]:
+def _decision(ctx: Ctx, dispute_id: str) -> tuple[Decide, dict[str, Any], Money]:
     """The decision form as the API's decision command, checked as the route checks it, and the
     partial amount against the order total (the domain's rule) before anyone confirms."""
     services = container().services
@@ -623,7 +625,7 @@ def _decision(ctx: Ctx, dispute_id: str) -> tuple[c.Decide, dict[str, Any], Mone
     total = dispute.order_total
     body = forms.decision_body(ctx.form, total.currency)
     validate(body, schemas.DECISION)
-    cmd = parse.command(c.Decide, body, dispute_id=dispute_id)
+    cmd = parse.command(Decide, body, dispute_id=dispute_id)
     if cmd.amount is not None:
         cmd.amount.require_partial_of(total)
     return cmd, body, total

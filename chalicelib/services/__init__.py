@@ -1,6 +1,7 @@
 """The use cases, grouped by aggregate. Each takes the caller's identity and a typed command
-(services/commands.py), runs in one unit of work (services/unit_of_work.py), and leaves rules
-to the domain and who-may-see-what to services/access.py."""
+(services/commands.py; a dispute's is written beside its use case in services/disputes.py), runs
+in one unit of work (services/unit_of_work.py), and leaves rules to the domain and
+who-may-see-what to services/access.py."""
 from __future__ import annotations
 
 from dataclasses import dataclass

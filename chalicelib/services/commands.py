@@ -1,12 +1,12 @@
 """Typed commands: what a caller asks for, as plain typed data. The HTTP edge builds them from the
-validated body (api/requests.py); use cases take these, never a request's raw dict."""
+validated body (api/requests.py); use cases take these, never a request's raw dict. The dispute's
+commands live beside their use cases, in services/disputes.py (an action is added in one file)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from ..domain.catalog import Decision, Fault, Reason, ReturnProblem, Solution
 from ..domain.money import Money
 from ..domain.orders import OrderItem, PaymentRef, ScanStatus
 
@@ -42,89 +42,6 @@ class RecordScan:
 @dataclass(frozen=True)
 class ConfirmReceipt:
     order_id: str
-
-
-# ---- disputes ---------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class OpenDispute:
-    order_id: str
-    reason: Reason
-    description: str
-    requested: Solution
-    amount: Money | None
-    item_ids: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class DisputeAction:
-    """Any action on a dispute; ``expected_version`` guards against acting on a stale view."""
-
-    dispute_id: str
-    expected_version: int | None
-
-
-@dataclass(frozen=True)
-class MakeOffer(DisputeAction):
-    type: Solution
-    amount: Money | None
-    message: str | None
-
-
-@dataclass(frozen=True)
-class AcceptOffer(DisputeAction):
-    offer_id: str
-
-
-@dataclass(frozen=True)
-class RejectRequest(DisputeAction):
-    message: str
-
-
-@dataclass(frozen=True)
-class Escalate(DisputeAction):
-    message: str | None
-
-
-@dataclass(frozen=True)
-class Cancel(DisputeAction):
-    message: str | None
-
-
-@dataclass(frozen=True)
-class Decide(DisputeAction):
-    outcome: Decision
-    amount: Money | None
-    rationale: str
-    fault: Fault | None = None  # None: the outcome's default (domain.disputes.default_fault)
-
-
-@dataclass(frozen=True)
-class ClaimCase:
-    """Take an escalated case, or renew one's own claim."""
-
-    dispute_id: str
-
-
-@dataclass(frozen=True)
-class ReleaseCase:
-    dispute_id: str
-
-
-@dataclass(frozen=True)
-class ShipReturn(DisputeAction):
-    carrier: str
-    tracking_number: str
-
-
-@dataclass(frozen=True)
-class ContestReturn(DisputeAction):
-    reason: ReturnProblem
-    message: str
-
-
-@dataclass(frozen=True)
-class ConfirmReturn(DisputeAction):
-    """The seller confirms the returned item arrived."""
 
 
 # ---- evidence and messages --------------------------------------------------------------------

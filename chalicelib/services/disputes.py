@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from ..domain import rules
+from ..domain.catalog import Decision, Fault, Reason, ReturnProblem, Solution
 from ..domain.disputes import (
     Actor,
     Assignment,
@@ -22,29 +23,99 @@ from ..domain.disputes import (
 from ..domain.errors import ConcurrentModification, Conflict, RuleViolation
 from ..domain.identity import Identity
 from ..domain.ledger import Refund
+from ..domain.money import Money
 from ..domain.orders import Order, OrderCommand
 from ..domain.policy import Policy
 from ..ports import Page
 from . import access
 from .base import UseCases
-from .commands import (
-    AcceptOffer,
-    Cancel,
-    ClaimCase,
-    ConfirmReturn,
-    ContestReturn,
-    Decide,
-    DisputeAction,
-    Escalate,
-    MakeOffer,
-    OpenDispute,
-    PageRequest,
-    RejectRequest,
-    ReleaseCase,
-    ShipReturn,
-)
+from .commands import PageRequest
 from .moderation import read_signals, read_standing
 from .unit_of_work import UnitOfWork
+
+
+# ---- the typed commands of the dispute's use cases (api/requests.py builds them from the body) ----
+@dataclass(frozen=True)
+class OpenDispute:
+    order_id: str
+    reason: Reason
+    description: str
+    requested: Solution
+    amount: Money | None
+    item_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class DisputeAction:
+    """Any action on a dispute; ``expected_version`` guards against acting on a stale view."""
+
+    dispute_id: str
+    expected_version: int | None
+
+
+@dataclass(frozen=True)
+class MakeOffer(DisputeAction):
+    type: Solution
+    amount: Money | None
+    message: str | None
+
+
+@dataclass(frozen=True)
+class AcceptOffer(DisputeAction):
+    offer_id: str
+
+
+@dataclass(frozen=True)
+class RejectRequest(DisputeAction):
+    message: str
+
+
+@dataclass(frozen=True)
+class Escalate(DisputeAction):
+    message: str | None
+
+
+@dataclass(frozen=True)
+class Cancel(DisputeAction):
+    message: str | None
+
+
+@dataclass(frozen=True)
+class Decide(DisputeAction):
+    outcome: Decision
+    amount: Money | None
+    rationale: str
+    fault: Fault | None = None  # None: the outcome's default (domain.disputes.default_fault)
+
+
+@dataclass(frozen=True)
+class ClaimCase:
+    """Take an escalated case, or renew one's own claim."""
+
+    dispute_id: str
+
+
+@dataclass(frozen=True)
+class ReleaseCase:
+    dispute_id: str
+
+
+@dataclass(frozen=True)
+class ShipReturn(DisputeAction):
+    carrier: str
+    tracking_number: str
+
+
+@dataclass(frozen=True)
+class ContestReturn(DisputeAction):
+    reason: ReturnProblem
+    message: str
+
+
+@dataclass(frozen=True)
+class ConfirmReturn(DisputeAction):
+    """The seller confirms the returned item arrived."""
+
 
 Change = Callable[[Dispute, Actor, datetime], Any]
 

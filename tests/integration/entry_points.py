@@ -92,12 +92,12 @@ def run(case: str) -> None:
         from chalicelib.domain.identity import Identity
         from chalicelib.ports import OutboxKind
         from chalicelib.relay import refund_message
-        from chalicelib.services import commands as c
+        from chalicelib.services.disputes import AcceptOffer
 
         services = container().services
         dispute = a_dispute(services, "o-refund")
         services.disputes.accept_offer(Identity("s-1", frozenset()), parse.command(
-            c.AcceptOffer, {}, dispute_id=dispute.dispute_id, offer_id=dispute.offers[-1].offer_id))
+            AcceptOffer, {}, dispute_id=dispute.dispute_id, offer_id=dispute.offers[-1].offer_id))
         later = container().clock.now() + timedelta(days=1)
         owed = [r for r in container().outbox.pending(later, 50) if r.kind is OutboxKind.REFUND]
         assert len(owed) == 1, owed

@@ -1,6 +1,9 @@
-"""Who may call what, as far as the HTTP edge decides it: every route of the app has a row.
+"""Who may call what, as far as the HTTP edge decides it: every route of the app, as app.py declares it.
 
 - no token -> 401 with the API's error body, on every route but ``GET /health`` (public);
+- every route that performs a transition of the dispute (its ``action=``), drawn from the route
+  table and the domain's TRANSITIONS: whoever the transitions name gives it (2xx, and the dispute
+  moves as declared), other parties and moderators get 403, strangers and services 404;
 - the service layer's refusals reach the caller as the API's 403 and 404 (one example of each):
   404 exactly as if the id did not exist, and a refused POST leaves every resource as it was
   (compared through GETs by the buyer, before and after);
@@ -12,12 +15,14 @@ service) is proven at the service level, over the fakes: tests/unit/test_access.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
+from chalicelib.domain.catalog import Solution
+from chalicelib.domain.disputes import Status
 from tests.support import auth, dumps, order_body, service_auth
+from tests.unit import walk
 
 BUYER, SELLER, STRANGER, MODERATOR, SERVICE, ANONYMOUS = "buyer", "seller", "stranger", "moderator", "service", "none"
 CALLERS = (BUYER, SELLER, STRANGER, MODERATOR, SERVICE, ANONYMOUS)
@@ -63,84 +68,27 @@ def awaiting_seller(client: Any) -> Ctx:
     return {"order_id": "o-1", "dispute_id": d["dispute_id"], "offer_id": d["offers"][0]["offer_id"]}
 
 
+def opened(client: Any, requested: Solution, amount: int | None) -> Ctx:
+    """A dispute in AWAITING_SELLER on a delivered order, the buyer asking for ``requested``."""
+    ok(call(client, "POST", "/orders", SERVICE, order_body()), 201)
+    ok(call(client, "POST", "/orders/o-1/shipment", SELLER, {"carrier": "CP", "tracking_number": "CN123"}), 200)
+    ok(call(client, "POST", "/orders/o-1/tracking-events", SERVICE, DELIVERED_AT_T0), 200)
+    money = {"amount": {"amount": amount, "currency": "USD"}} if amount is not None else {}
+    d = ok(call(client, "POST", "/orders/o-1/disputes", BUYER, {
+        "reason": "NOT_AS_DESCRIBED", "description": "Ordered red, received blue",
+        "requested": {"type": requested.value, **money}}), 201)
+    return {"order_id": "o-1", "dispute_id": d["dispute_id"]}
+
+
 RULE = {"description": "Escalate counterfeits at once", "mode": "ACTIVE", "priority": 5,
         "when": {"reasons": ["COUNTERFEIT"]}, "then": "ESCALATE"}
 IDS = {"refund_id": "r-1", "seller_id": "s-1", "buyer_id": "b-1", "rule_id": "counterfeits"}
 
 
-# ---- the routes -------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Row:
-    method: str
-    path: str
-    body: dict[str, Any] = field(default_factory=dict)  # valid: only the missing token is wrong
-    public: bool = False
-
-    def __str__(self) -> str:
-        return f"{self.method} {self.path}"
-
-
-MATRIX: tuple[Row, ...] = (
-    Row("GET", "/health", public=True),
-    Row("POST", "/orders", order_body()),
-    Row("GET", "/orders"),
-    Row("GET", "/orders/{order_id}"),
-    Row("POST", "/orders/{order_id}/shipment", {"carrier": "CP", "tracking_number": "CN123"}),
-    Row("POST", "/orders/{order_id}/tracking-events", DELIVERED_AT_T0),
-    Row("POST", "/orders/{order_id}/confirm-receipt"),
-    Row("POST", "/orders/{order_id}/disputes", {
-        "reason": "NOT_AS_DESCRIBED", "description": "Ordered red, received blue",
-        "requested": {"type": "REFUND_PARTIAL", "amount": {"amount": 500, "currency": "USD"}}}),
-    Row("GET", "/disputes"),
-    Row("GET", "/disputes/{dispute_id}"),
-    Row("POST", "/disputes/{dispute_id}/offers", {"type": "REFUND_FULL"}),
-    Row("POST", "/disputes/{dispute_id}/offers/{offer_id}/accept"),
-    Row("POST", "/disputes/{dispute_id}/reject", {"message": "The photo shows the red dress I sent"}),
-    Row("POST", "/disputes/{dispute_id}/escalate", {"message": "We cannot agree"}),
-    Row("POST", "/disputes/{dispute_id}/cancel"),
-    Row("POST", "/disputes/{dispute_id}/return-shipment", {"carrier": "CP", "tracking_number": "RT123"}),
-    Row("POST", "/disputes/{dispute_id}/confirm-return"),
-    Row("POST", "/disputes/{dispute_id}/evidence",
-        {"file_name": "photo.jpg", "content_type": "image/jpeg", "size_bytes": 1234}),
-    Row("GET", "/disputes/{dispute_id}/evidence"),
-    Row("POST", "/disputes/{dispute_id}/messages", {"body": "Hello there"}),
-    Row("GET", "/disputes/{dispute_id}/messages"),
-    Row("GET", "/moderation/disputes"),
-    Row("POST", "/disputes/{dispute_id}/decision",
-        {"outcome": "REFUND_FULL", "rationale": "The photos show a blue dress, not a red one"}),
-    Row("POST", "/disputes/{dispute_id}/claim"),
-    Row("POST", "/disputes/{dispute_id}/release"),
-    Row("POST", "/moderation/next"),
-    Row("POST", "/disputes/{dispute_id}/notes", {"body": "Checked the listing photos"}),
-    Row("GET", "/disputes/{dispute_id}/notes"),
-    Row("GET", "/message-templates"),
-    Row("POST", "/disputes/{dispute_id}/contest-return", {"reason": "EMPTY_BOX", "message": "The box was empty"}),
-    Row("GET", "/moderation/refunds"),
-    Row("POST", "/orders/{order_id}/refunds/{refund_id}/retry"),
-    Row("POST", "/payments/webhook", public=True),
-    Row("POST", "/sandbox/disputes/{dispute_id}/expire-deadline"),
-    Row("POST", "/sandbox/orders/{order_id}/carrier-scans", {"status": "DELIVERED"}),
-    Row("POST", "/sandbox/orders/{order_id}/refunds/{refund_id}/settle", {"outcome": "SUCCEEDED"}),
-    Row("GET", "/sellers/{seller_id}/standing"),
-    Row("GET", "/buyers/{buyer_id}/signals"),
-    Row("GET", "/moderation/rules"),
-    Row("PUT", "/moderation/rules/{rule_id}", RULE),
-    Row("POST", "/moderation/rules/{rule_id}/preview", RULE),
-    Row("POST", "/orders/{order_id}/defect-reversal"),
-    Row("GET", "/moderation/rules/{rule_id}/report"),
-)
-
-
-def test_the_matrix_covers_every_route_of_the_app_and_nothing_else() -> None:
-    from app import app
-
-    # The console's pages have their own checks (tests/integration/test_console.py).
-    routes = {(method, path) for path, methods in app.routes.items() for method in methods
-              if not path.startswith("/console")}
-    rows = [(r.method, r.path) for r in MATRIX]
-    assert len(rows) == len(set(rows)), "a route has two rows"
-    assert set(rows) - routes == set(), "rows for routes the app does not have"
-    assert routes - set(rows) == set(), "routes without a row in the authorization matrix"
+# ---- the routes ---------------------------------------------------------------------------------
+# Every route of the app (tests/unit/walk.py reads app.py's route table), with a valid body of its
+# schema: only the missing token is wrong. A route added to app.py is in these tests as it is.
+ROUTES = walk.routes()
 
 
 def snapshot(client: Any, ctx: Ctx) -> dict[str, tuple[int, Any]]:
@@ -162,14 +110,14 @@ def assert_error_shape(body: Any) -> None:
 
 
 # ---- no token -----------------------------------------------------------------------------------
-@pytest.mark.parametrize("row", MATRIX, ids=str)
-def test_without_a_token_every_route_but_health_is_401_and_changes_nothing(client: Any, row: Row) -> None:
+@pytest.mark.parametrize("row", ROUTES, ids=str)
+def test_without_a_token_every_route_but_health_is_401_and_changes_nothing(client: Any, row: walk.Route) -> None:
     """Against real ids, with a valid body: only the missing token stands in the way."""
     ctx = awaiting_seller(client) if row.path != "/health" else {}
     path = row.path.format(**ctx, **IDS)
     before = snapshot(client, ctx) if row.method in ("POST", "PUT") else None
 
-    r = call(client, row.method, path, ANONYMOUS, row.body)
+    r = call(client, row.method, path, ANONYMOUS, walk.sample_body(row.schema))
 
     if row.path == "/health":
         assert (r.status_code, r.json_body) == (200, {"status": "ok"}), r.body
@@ -194,6 +142,76 @@ def test_the_routes_without_a_resource_or_a_use_case_answer_every_signed_in_call
         r = call(client, "GET", path, caller)
         assert r.status_code == 200, (path, r.body)
         assert not (isinstance(r.json_body, dict) and "error" in r.json_body), r.json_body
+
+
+# ---- the routes that perform a transition, derived from TRANSITIONS -------------------------------
+def reach(client: Any, aws: dict[str, str], node: walk.Node) -> Ctx:
+    """The state the walk over the fakes reached (tests/unit/walk.py), reached again over HTTP."""
+    ctx = opened(client, *walk.OPENINGS[node.opening])
+    for step in node.path:
+        if step.route == walk.PHOTO:
+            from app import app
+            from tests.integration.api import Api
+            from tests.integration.evidence import Uploads
+            from tests.media import jpeg
+
+            assert Uploads(Api(client), app, aws).upload(ctx["dispute_id"], jpeg())["status"] == "ACCEPTED"
+            continue
+        route = walk.route_named(step.route)
+        r = call(client, route.method, route_path(client, route, ctx, step.offer), step.caller,
+                 walk.sample_body(route.schema))
+        assert r.status_code in (200, 201), (str(node), step, r.body)
+    return ctx
+
+
+def route_path(client: Any, route: walk.Route, ctx: Ctx, offer: int | None, **ids: str) -> str:
+    offers = ok(call(client, "GET", f"/disputes/{ctx['dispute_id']}", BUYER), 200)["offers"]
+    return route.path.format(**{**ctx, **ids}, **({"offer_id": offers[offer]["offer_id"]} if offer is not None else {}))
+
+
+def offered_to_someone(node: walk.Node, route: walk.Route) -> int | None:
+    return node.offer_for(route, *walk.PEOPLE)
+
+
+@pytest.mark.parametrize("route", walk.command_routes(), ids=str)
+def test_who_the_transitions_do_not_name_is_refused_over_http_and_nothing_changes(
+        client: Any, aws: dict[str, str], route: walk.Route) -> None:
+    """In the shallowest state where someone may give it: a party or moderator its commands'
+    transitions do not name gets 403 NOT_YOUR_ACTION; a stranger or a service gets 404 exactly as
+    for a dispute nobody has."""
+    node = walk.first_node(route)
+    offer = offered_to_someone(node, route)
+    ctx = reach(client, aws, node)
+    path = route_path(client, route, ctx, offer)
+    unknown = route_path(client, route, ctx, offer, dispute_id=f"dispute-{uuid.uuid4()}")
+    body = walk.sample_body(route.schema)
+    before = snapshot(client, ctx)
+    for caller in SIGNED_IN:
+        if caller in walk.PEOPLE and walk.ACTOR_OF[caller] in walk.givers(route):
+            continue
+        r = call(client, route.method, path, caller, body)
+        if caller in walk.PEOPLE:
+            assert (r.status_code, r.json_body["error"]["code"]) == (403, "NOT_YOUR_ACTION"), (caller, r.body)
+        else:
+            nobody = call(client, route.method, unknown, caller, body)
+            assert (r.status_code, r.json_body) == (nobody.status_code, nobody.json_body), caller
+            assert r.status_code == 404, (caller, r.body)
+        assert_error_shape(r.json_body)
+    assert snapshot(client, ctx) == before
+
+
+@pytest.mark.parametrize(("route", "caller"), [pytest.param(r, c, id=f"{r}[{c}]") for r in walk.command_routes()
+                                               for c in walk.PEOPLE if walk.ACTOR_OF[c] in walk.givers(r)])
+def test_who_the_transitions_name_gives_it_over_http_and_the_dispute_moves_as_declared(
+        client: Any, aws: dict[str, str], route: walk.Route, caller: str) -> None:
+    node = walk.first_node(route, (caller,))
+    ctx = reach(client, aws, node)
+    path = route_path(client, route, ctx, node.offer_for(route, caller))
+
+    r = call(client, route.method, path, caller, walk.sample_body(route.schema))
+
+    assert r.status_code in (200, 201), r.body
+    assert Status(r.json_body["status"]) in walk.leads_to(route, node.status, walk.ACTOR_OF[caller]), r.body
 
 
 # ---- the service layer's refusals, as HTTP answers ----------------------------------------------

@@ -10,7 +10,7 @@ import boto3
 
 from chalicelib.domain.errors import Conflict
 from chalicelib.domain.identity import Identity
-from chalicelib.services import commands as c
+from chalicelib.services.disputes import ClaimCase
 from tests.integration.api import BUYER, MODERATOR, SELLER, Api
 from tests.integration.test_payments_over_http import run_at_once
 from tests.support import auth, pay_refunds
@@ -98,7 +98,7 @@ def test_a_decision_racing_a_claim_is_refused_by_the_write_itself(client: Any, w
     with disputes.uow() as uow:  # read: nobody holds the case
         d = uow.disputes.get(did)
         assert d.holder(wired.clock.now()) is None
-        disputes.claim(_who("m-2"), c.ClaimCase(did))  # a colleague claims meanwhile
+        disputes.claim(_who("m-2"), ClaimCase(did))  # a colleague claims meanwhile
         d.decide("REJECTED", None, RATIONALE, wired.clock.now(), disputes.policy, by="m-1")
         uow.disputes.save(d, claimant="m-1")
         try:

@@ -9,6 +9,11 @@ caller, over the in-memory fakes (the API's rules, services/access.py and the do
 - lists answer the caller's own items only;
 - a refused command changes nothing: not the stored state, not the outbox, not the outside world.
 
+The routes that perform a transition of the dispute (``action=`` a domain Command) have no row:
+their cells are drawn from the route table and the domain's TRANSITIONS (tests/unit/walk.py), in
+the shallowest state the dispute reaches in which the action is offered, so a route added later is
+covered as it is declared. Who may give each command is stated by hand in tests/unit/test_disputes.py.
+
 What only the HTTP edge decides (no token -> 401, the error body) stays in
 tests/integration/test_authorization_matrix.py.
 """
@@ -23,7 +28,7 @@ from typing import Any
 import pytest
 
 from chalicelib.api import requests as parse
-from chalicelib.domain.catalog import Decision, Reason, ReturnProblem, Solution
+from chalicelib.domain.catalog import Decision, Reason, Solution
 from chalicelib.domain.disputes import QueueFilter, Status
 from chalicelib.domain.errors import DomainError, Forbidden, NotFound
 from chalicelib.domain.evidence import ACCEPTED, PENDING_UPLOAD
@@ -32,7 +37,16 @@ from chalicelib.domain.money import Money
 from chalicelib.domain.orders import EscrowStatus, OrderStatus, ScanStatus
 from chalicelib.services import Services
 from chalicelib.services import commands as c
+from chalicelib.services.disputes import (
+    AcceptOffer,
+    Cancel,
+    ClaimCase,
+    Decide,
+    OpenDispute,
+    ReleaseCase,
+)
 from tests.support import T0, order_body
+from tests.unit.walk import ACTOR_OF, PEOPLE, Route, call, command_routes, first_node, givers, ids_of, leads_to, replay
 from tests.unit.world import BUYER, MODERATOR, SELLER, SERVICE, STRANGER, Ctx, World
 
 ADMIN = Identity("admin-1", frozenset({"moderation-admins"}))
@@ -82,7 +96,7 @@ def a_rule(world: World) -> Ctx:
 def a_defect(world: World) -> Ctx:
     """An order whose dispute a moderator decided against the seller: a defect of theirs."""
     ctx = world.escalated()
-    world.services.disputes.decide(MODERATOR, c.Decide(ctx["dispute_id"], None, Decision.REFUND_FULL, None,
+    world.services.disputes.decide(MODERATOR, Decide(ctx["dispute_id"], None, Decision.REFUND_FULL, None,
                                                        "The photos show a different item", None))
     return ctx
 
@@ -104,15 +118,10 @@ def nothing(world: World) -> Ctx:
     return {}
 
 
-def counterparty_offer(world: World, caller: str) -> Ctx:
-    """For accept: an open offer by the caller's counterparty (the seller's for everyone but the seller)."""
-    return world.awaiting_seller() if caller == "seller" else world.negotiating()
-
-
 def claimed(world: World) -> Ctx:
     """An escalated case the moderator holds."""
     ctx = world.escalated()
-    world.services.disputes.claim(MODERATOR, c.ClaimCase(ctx["dispute_id"]))
+    world.services.disputes.claim(MODERATOR, ClaimCase(ctx["dispute_id"]))
     return ctx
 
 
@@ -153,7 +162,7 @@ MATRIX: tuple[Row, ...] = (
         lambda s, who, ctx: s.orders.confirm_receipt(who, c.ConfirmReceipt(ctx["order_id"])), only("buyer"),
         lambda r, ctx, caller: r.escrow.status is EscrowStatus.RELEASED),
     Row("POST /orders/{order_id}/disputes", "disputes.open", lambda w: w.delivered(),
-        lambda s, who, ctx: s.disputes.open(who, c.OpenDispute(
+        lambda s, who, ctx: s.disputes.open(who, OpenDispute(
             ctx["order_id"], Reason.NOT_AS_DESCRIBED, "Ordered red, received blue", Solution.REFUND_PARTIAL,
             Money(500, "USD"), ())), only("buyer"),
         lambda r, ctx, caller: r.status is Status.AWAITING_SELLER and r.order_id == ctx["order_id"]),
@@ -163,29 +172,6 @@ MATRIX: tuple[Row, ...] = (
     Row("GET /disputes/{dispute_id}", "disputes.get", lambda w: w.awaiting_seller(),
         lambda s, who, ctx: s.disputes.get(who, ctx["dispute_id"]), READ_BY_PARTIES,
         lambda r, ctx, caller: r.dispute_id == ctx["dispute_id"]),
-    Row("POST /disputes/{dispute_id}/offers", "disputes.make_offer", lambda w: w.awaiting_seller(),
-        lambda s, who, ctx: s.disputes.make_offer(who, c.MakeOffer(
-            ctx["dispute_id"], None, Solution.REFUND_PARTIAL, Money(1000, "USD"), None) if who == SELLER else
-            c.MakeOffer(ctx["dispute_id"], None, Solution.REFUND_FULL, None, None)), only("buyer", "seller"),
-        lambda r, ctx, caller: r[1].by == caller and r[1].status == "OPEN"),
-    Row("POST /disputes/{dispute_id}/offers/{offer_id}/accept", "disputes.accept_offer", counterparty_offer,
-        lambda s, who, ctx: s.disputes.accept_offer(who, c.AcceptOffer(ctx["dispute_id"], None, ctx["offer_id"])),
-        only("buyer", "seller"), lambda r, ctx, caller: r.status is Status.RESOLVED, per_caller_setup=True),
-    Row("POST /disputes/{dispute_id}/reject", "disputes.reject", lambda w: w.awaiting_seller(),
-        lambda s, who, ctx: s.disputes.reject(who, c.RejectRequest(ctx["dispute_id"], None, "The photo shows red")),
-        only("seller"), lambda r, ctx, caller: r.status is Status.NEGOTIATING),
-    Row("POST /disputes/{dispute_id}/escalate", "disputes.escalate", lambda w: w.negotiating_with_photo(),
-        lambda s, who, ctx: s.disputes.escalate(who, c.Escalate(ctx["dispute_id"], None, "We cannot agree")),
-        only("buyer", "seller"), lambda r, ctx, caller: r.status is Status.ESCALATED),
-    Row("POST /disputes/{dispute_id}/cancel", "disputes.cancel", lambda w: w.awaiting_seller(),
-        lambda s, who, ctx: s.disputes.cancel(who, c.Cancel(ctx["dispute_id"], None, None)), only("buyer"),
-        lambda r, ctx, caller: r.status is Status.CANCELLED),
-    Row("POST /disputes/{dispute_id}/return-shipment", "disputes.ship_return", lambda w: w.awaiting_return(),
-        lambda s, who, ctx: s.disputes.ship_return(who, c.ShipReturn(ctx["dispute_id"], None, "CP", "RT123")),
-        only("buyer"), lambda r, ctx, caller: r.status is Status.RETURN_IN_TRANSIT),
-    Row("POST /disputes/{dispute_id}/confirm-return", "disputes.confirm_return", lambda w: w.return_in_transit(),
-        lambda s, who, ctx: s.disputes.confirm_return(who, c.ConfirmReturn(ctx["dispute_id"], None)), only("seller"),
-        lambda r, ctx, caller: r.status is Status.RESOLVED),
     Row("POST /disputes/{dispute_id}/evidence", "evidence.request_upload", lambda w: w.awaiting_seller(),
         lambda s, who, ctx: s.evidence.request_upload(who, c.RequestUpload(ctx["dispute_id"], "photo.jpg", "image/jpeg",
                                                                            1234)),
@@ -202,16 +188,11 @@ MATRIX: tuple[Row, ...] = (
     Row("GET /moderation/disputes", "disputes.moderation_queue", lambda w: w.escalated(),
         lambda s, who, ctx: s.disputes.moderation_queue(who, QueueFilter(), PAGE), group_only("moderator"),
         lambda r, ctx, caller: ids(r) == [ctx["dispute_id"]]),
-    Row("POST /disputes/{dispute_id}/decision", "disputes.decide", lambda w: w.escalated(),
-        lambda s, who, ctx: s.disputes.decide(who, c.Decide(ctx["dispute_id"], None, Decision.REFUND_FULL, None,
-                                                             "The photos show a blue dress, not a red one")),
-        only("moderator"), lambda r, ctx, caller: r.status is Status.RESOLVED
-        and (r.resolution.to_dict() if r.resolution else {}).get("outcome") == "REFUND_FULL"),
     Row("POST /disputes/{dispute_id}/claim", "disputes.claim", lambda w: w.escalated(),
-        lambda s, who, ctx: s.disputes.claim(who, c.ClaimCase(ctx["dispute_id"])), only("moderator"),
+        lambda s, who, ctx: s.disputes.claim(who, ClaimCase(ctx["dispute_id"])), only("moderator"),
         lambda r, ctx, caller: r.assignment is not None and r.assignment.moderator_id == MODERATOR.sub),
     Row("POST /disputes/{dispute_id}/release", "disputes.release", claimed,
-        lambda s, who, ctx: s.disputes.release(who, c.ReleaseCase(ctx["dispute_id"])), only("moderator"),
+        lambda s, who, ctx: s.disputes.release(who, ReleaseCase(ctx["dispute_id"])), only("moderator"),
         lambda r, ctx, caller: r.assignment is None),
     Row("POST /moderation/next", "disputes.next_case", lambda w: w.escalated(),
         lambda s, who, ctx: s.disputes.next_case(who), group_only("moderator"),
@@ -223,10 +204,6 @@ MATRIX: tuple[Row, ...] = (
     Row("GET /disputes/{dispute_id}/notes", "notes.list", lambda w: w.escalated(),
         lambda s, who, ctx: s.notes.list(who, ctx["dispute_id"], PAGE), only("moderator"),
         lambda r, ctx, caller: r == ([], None)),
-    Row("POST /disputes/{dispute_id}/contest-return", "disputes.contest_return", lambda w: w.return_in_transit(),
-        lambda s, who, ctx: s.disputes.contest_return(who, c.ContestReturn(ctx["dispute_id"], None, ReturnProblem.EMPTY_BOX,
-                                                                           "The box came back empty")),
-        only("seller"), lambda r, ctx, caller: r.status is Status.ESCALATED),
     Row("POST /sandbox/disputes/{dispute_id}/expire-deadline", "sandbox.expire_deadline",
         lambda w: w.awaiting_seller(), lambda s, who, ctx: s.sandbox.expire_deadline(who, ctx["dispute_id"]),
         READ_BY_PARTIES, lambda r, ctx, caller: r.status is Status.RESOLVED),
@@ -294,8 +271,10 @@ def test_every_route_that_calls_a_use_case_has_a_row_naming_the_use_case_it_call
     routes = {f"{method} {path}": view for path, methods in app.routes.items() for method, view in methods.items()
               if not path.startswith("/console")}
     rows = [row.route for row in MATRIX]
+    derived = {str(route) for route in command_routes()}
     assert len(rows) == len(set(rows)), "a route has two rows"
-    assert set(rows) | NO_USE_CASE == set(routes), "rows and the app's routes differ"
+    assert not set(rows) & derived, "a route that performs a transition has a row: its cells are derived"
+    assert set(rows) | derived | NO_USE_CASE == set(routes), "rows and the app's routes differ"
     for row in MATRIX:
         source = inspect.getsource(vars(routes[row.route].view_function)["__wrapped__"])
         assert f"services().{row.use_case}(" in source, f"{row.route} does not call {row.use_case}"
@@ -333,6 +312,59 @@ def test_a_non_party_is_told_it_does_not_exist_exactly_as_for_an_unknown_id_and_
     assert as_seen(refusal(lambda: row.act(world.services, CALLERS[caller], unknown))) == as_seen(err)
 
 
+# ---- the routes that perform a transition: cells derived from TRANSITIONS ----------------------------
+def expected(route: Route, caller: str) -> Outcome:
+    """The persons its commands' transitions name succeed, other parties and moderators are refused
+    (403), anyone who is no party and no moderator is told the dispute does not exist (404)."""
+    if caller in PEOPLE:
+        return ALLOWED if ACTOR_OF[caller] in givers(route) else Forbidden
+    return NotFound
+
+
+def derived_cells(outcome: Outcome) -> list[Any]:
+    return [pytest.param(route, caller, id=f"{route.name}[{caller}]")
+            for route in command_routes() for caller in CALLERS if expected(route, caller) is outcome]
+
+
+@pytest.mark.parametrize(("route", "caller"), derived_cells(ALLOWED))
+def test_an_allowed_caller_succeeds_and_the_route_does_the_transition_it_declares(route: Route, caller: str) -> None:
+    node = first_node(route, (caller,))
+    with replay(node.opening, node.path) as (w, ctx):
+        before = w.dispute(ctx["dispute_id"]).status
+        status, _ = call(w, CALLERS[caller], route, ids_of(w, ctx, node.offer_for(route, caller)))
+        after = w.dispute(ctx["dispute_id"]).status
+    assert status in (200, 201), status
+    assert after in leads_to(route, before, ACTOR_OF[caller]), f"{route} by {caller} from {node}: {after}"
+
+
+def refused_on_route(route: Route, caller: str) -> tuple[DomainError, DomainError]:
+    """``route`` for ``caller`` in the shallowest state where someone may give it: the refusal (and
+    nothing stored or sent because of it), and the refusal of the same call for ids nobody has."""
+    node = first_node(route)
+    offer = node.offer_for(route, *PEOPLE)
+    with replay(node.opening, node.path) as (w, ctx):
+        ids = ids_of(w, ctx, offer)
+        before = w.snapshot()
+        err = refusal(lambda: call(w, CALLERS[caller], route, ids))
+        assert w.snapshot() == before, f"a refused {route} by {caller} changed something"
+        unknown = refusal(lambda: call(w, CALLERS[caller], route, {k: f"{k[:-3]}-{uuid.uuid4()}" for k in ids}))
+    return err, unknown
+
+
+@pytest.mark.parametrize(("route", "caller"), derived_cells(Forbidden))
+def test_a_party_or_moderator_the_transitions_do_not_name_is_forbidden_and_nothing_changes(
+        route: Route, caller: str) -> None:
+    err, _ = refused_on_route(route, caller)
+    assert isinstance(err, Forbidden) and err.code == "NOT_YOUR_ACTION", as_seen(err)
+
+
+@pytest.mark.parametrize(("route", "caller"), derived_cells(NotFound))
+def test_a_non_party_is_told_the_dispute_does_not_exist_whatever_the_transition(route: Route, caller: str) -> None:
+    err, unknown = refused_on_route(route, caller)
+    assert isinstance(err, NotFound), as_seen(err)
+    assert as_seen(unknown) == as_seen(err)
+
+
 # ---- lists --------------------------------------------------------------------------------------
 @pytest.mark.parametrize("role", ["buyer", "seller"])
 @pytest.mark.parametrize("caller", NON_PARTIES)
@@ -363,7 +395,7 @@ def test_a_party_cannot_accept_its_own_offer(world: World, caller: str) -> None:
     before = world.snapshot()
 
     err = refusal(lambda: world.services.disputes.accept_offer(
-        CALLERS[caller], c.AcceptOffer(ctx["dispute_id"], None, ctx["offer_id"])))
+        CALLERS[caller], AcceptOffer(ctx["dispute_id"], None, ctx["offer_id"])))
 
     assert isinstance(err, Forbidden) and err.code == "NOT_YOUR_ACTION", as_seen(err)
     assert world.snapshot() == before
@@ -408,7 +440,7 @@ def test_a_services_token_whose_sub_is_a_partys_id_never_acts_as_that_party(worl
     before = world.snapshot()
     assert isinstance(refusal(lambda: world.services.orders.get(who, ctx["order_id"])), NotFound)
     assert isinstance(refusal(lambda: world.services.disputes.get(who, ctx["dispute_id"])), NotFound)
-    assert isinstance(refusal(lambda: world.services.disputes.cancel(who, c.Cancel(ctx["dispute_id"], None, None))),
+    assert isinstance(refusal(lambda: world.services.disputes.cancel(who, Cancel(ctx["dispute_id"], None, None))),
                       NotFound)
     assert world.services.orders.list(who, "buyer", PAGE) == ([], None)
     assert world.services.disputes.list(who, "seller", None, PAGE) == ([], None)

@@ -1,7 +1,9 @@
-"""`available_actions` tells the truth: over random states of an order and its dispute, for the
-buyer, the seller and a moderator, every action listed succeeds and every action not listed is
-refused (and changes nothing). The list is derived from the one transition table; this test
-holds it to what the use cases really do."""
+"""`available_actions` tells the truth: in every state a breadth-first walk of the dispute reaches,
+and over random stories of an order and its dispute (money, timers, upload quotas, claims), for
+the buyer, the seller and a moderator, every action listed succeeds through its route and every
+action not listed is refused (and changes nothing). The actions tried are every route that
+declares one (tests/unit/walk.py): a new action is covered with no edit here. The list is derived
+from the one transition table; this test holds it to what the routes really do."""
 from __future__ import annotations
 
 import copy
@@ -16,25 +18,44 @@ from app import app  # its routes declare the actions (api/routing.py ACTIONS)
 from chalicelib.api import requests as parse
 from chalicelib.api.routing import action_for
 from chalicelib.domain.catalog import Decision, Reason, ReturnProblem, Solution
-from chalicelib.domain.disputes import TRANSITIONS, Actor
+from chalicelib.domain.disputes import TRANSITIONS, Actor, Status
 from chalicelib.domain.errors import DomainError, RuleViolation
 from chalicelib.domain.identity import Identity
 from chalicelib.domain.money import Money
 from chalicelib.domain.orders import OrderCommand, ScanStatus
 from chalicelib.services import access
 from chalicelib.services import commands as c
+from chalicelib.services.disputes import (
+    AcceptOffer,
+    Cancel,
+    ClaimCase,
+    ConfirmReturn,
+    ContestReturn,
+    Decide,
+    Escalate,
+    MakeOffer,
+    OpenDispute,
+    RejectRequest,
+    ShipReturn,
+)
 from tests.support import order_body
-from tests.unit.world import BUYER, MODERATOR, SELLER, SERVICE, World, jpeg, new_world
+from tests.unit import walk
+from tests.unit.walk import Key
+from tests.unit.world import BUYER, MODERATOR, SELLER, SERVICE, World, new_world
 
 CALLERS = {"buyer": BUYER, "seller": SELLER, "moderator": MODERATOR}
 OTHER_MODERATOR = Identity("m-2", frozenset({"moderators"}))
 # Giving back a case one does not hold answers 200 and changes nothing (API.md 1.2): never listed.
 HARMLESS_NO_OPS = {("release", ())}
+# The stories' moves: these, with their particular bodies (a counter-offer, each decision, the
+# sandbox of time, money, quotas and claims), and every route's transition by each person with its
+# sample body ("<route> by <person>", drawn from app.py: a new action needs no move written here).
 MOVES = ["ship", "deliver", "open_photo_reason", "open_not_received", "open_return", "open_resend", "reject",
          "counter", "buyer_accepts", "seller_accepts", "seller_escalates", "buyer_photo", "buyer_escalates",
          "decide_refund", "decide_return", "decide_rejected", "ship_return", "confirm_return", "contest_return",
          "cancel", "time_passes", "timers_fire", "money_settles", "money_fails", "buyer_takes_slots",
-         "seller_takes_slots", "slots_expire", "moderator_claims", "other_moderator_claims", "lease_passes"]
+         "seller_takes_slots", "slots_expire", "moderator_claims", "other_moderator_claims", "lease_passes",
+         *(f"{route.name} by {person}" for route in walk.command_routes() for person in walk.PEOPLE)]
 
 
 def first_dispute(w: World) -> str | None:
@@ -52,7 +73,7 @@ def play(w: World, move: str) -> None:
     open_offer = next((o.offer_id for o in d.offers if o.status == "OPEN"), "") if d else ""
 
     def dispute(reason: Reason, solution: Solution) -> None:
-        s.disputes.open(BUYER, c.OpenDispute("o-1", reason, "Something is wrong with it", solution,
+        s.disputes.open(BUYER, OpenDispute("o-1", reason, "Something is wrong with it", solution,
                                              Money(500, "USD") if solution is Solution.REFUND_PARTIAL else None, ()))
 
     steps: dict[str, Callable[[], Any]] = {
@@ -62,25 +83,25 @@ def play(w: World, move: str) -> None:
         "open_not_received": lambda: dispute(Reason.NOT_RECEIVED, Solution.REFUND_FULL),
         "open_return": lambda: dispute(Reason.DAMAGED_OR_DEFECTIVE, Solution.RETURN_AND_REFUND),
         "open_resend": lambda: dispute(Reason.DAMAGED_OR_DEFECTIVE, Solution.RESEND),
-        "reject": lambda: s.disputes.reject(SELLER, c.RejectRequest(did or "", None, "No")),
-        "counter": lambda: s.disputes.make_offer(SELLER, c.MakeOffer(did or "", None, Solution.REFUND_PARTIAL,
+        "reject": lambda: s.disputes.reject(SELLER, RejectRequest(did or "", None, "No")),
+        "counter": lambda: s.disputes.make_offer(SELLER, MakeOffer(did or "", None, Solution.REFUND_PARTIAL,
                                                                       Money(300, "USD"), None)),
-        "buyer_accepts": lambda: s.disputes.accept_offer(BUYER, c.AcceptOffer(did or "", None, open_offer)),
-        "seller_accepts": lambda: s.disputes.accept_offer(SELLER, c.AcceptOffer(did or "", None, open_offer)),
-        "seller_escalates": lambda: s.disputes.escalate(SELLER, c.Escalate(did or "", None, None)),
+        "buyer_accepts": lambda: s.disputes.accept_offer(BUYER, AcceptOffer(did or "", None, open_offer)),
+        "seller_accepts": lambda: s.disputes.accept_offer(SELLER, AcceptOffer(did or "", None, open_offer)),
+        "seller_escalates": lambda: s.disputes.escalate(SELLER, Escalate(did or "", None, None)),
         "buyer_photo": lambda: w.upload_photo(did or ""),
-        "buyer_escalates": lambda: s.disputes.escalate(BUYER, c.Escalate(did or "", None, None)),
-        "decide_refund": lambda: s.disputes.decide(MODERATOR, c.Decide(did or "", None, Decision.REFUND_FULL, None,
+        "buyer_escalates": lambda: s.disputes.escalate(BUYER, Escalate(did or "", None, None)),
+        "decide_refund": lambda: s.disputes.decide(MODERATOR, Decide(did or "", None, Decision.REFUND_FULL, None,
                                                                         "Because of the photos")),
-        "decide_return": lambda: s.disputes.decide(MODERATOR, c.Decide(did or "", None, Decision.RETURN_AND_REFUND, None,
+        "decide_return": lambda: s.disputes.decide(MODERATOR, Decide(did or "", None, Decision.RETURN_AND_REFUND, None,
                                                                         "Send it back please")),
-        "decide_rejected": lambda: s.disputes.decide(MODERATOR, c.Decide(did or "", None, Decision.REJECTED, None,
+        "decide_rejected": lambda: s.disputes.decide(MODERATOR, Decide(did or "", None, Decision.REJECTED, None,
                                                                           "As listed, no refund")),
-        "ship_return": lambda: s.disputes.ship_return(BUYER, c.ShipReturn(did or "", None, "CP", "R1")),
-        "confirm_return": lambda: s.disputes.confirm_return(SELLER, c.ConfirmReturn(did or "", None)),
-        "contest_return": lambda: s.disputes.contest_return(SELLER, c.ContestReturn(did or "", None, ReturnProblem.EMPTY_BOX,
+        "ship_return": lambda: s.disputes.ship_return(BUYER, ShipReturn(did or "", None, "CP", "R1")),
+        "confirm_return": lambda: s.disputes.confirm_return(SELLER, ConfirmReturn(did or "", None)),
+        "contest_return": lambda: s.disputes.contest_return(SELLER, ContestReturn(did or "", None, ReturnProblem.EMPTY_BOX,
                                                                                      "Nothing inside")),
-        "cancel": lambda: s.disputes.cancel(BUYER, c.Cancel(did or "", None, None)),
+        "cancel": lambda: s.disputes.cancel(BUYER, Cancel(did or "", None, None)),
         "time_passes": lambda: w.clock.advance(days=3),
         "timers_fire": lambda: fire_due(w),
         "money_settles": lambda: w.payments.settle_due(now=float("inf")),
@@ -90,10 +111,14 @@ def play(w: World, move: str) -> None:
         "seller_takes_slots": lambda: take_slots(w, SELLER, did or "", 5),
         "slots_expire": lambda: expire_slots(w),
         # The case team: the moderator under test, or a colleague, holds the case for a while.
-        "moderator_claims": lambda: s.disputes.claim(MODERATOR, c.ClaimCase(did or "")),
-        "other_moderator_claims": lambda: s.disputes.claim(OTHER_MODERATOR, c.ClaimCase(did or "")),
+        "moderator_claims": lambda: s.disputes.claim(MODERATOR, ClaimCase(did or "")),
+        "other_moderator_claims": lambda: s.disputes.claim(OTHER_MODERATOR, ClaimCase(did or "")),
         "lease_passes": lambda: w.clock.advance(seconds=w.policy.claim_lease.total_seconds()),
     }
+    if " by " in move:
+        name, person = move.split(" by ")
+        ids = {"order_id": "o-1", "dispute_id": did or "", "offer_id": open_offer}
+        steps[move] = lambda: walk.call(w, walk.PEOPLE[person], walk.route_named(name), ids)
     try:
         steps[move]()
     except (DomainError, AssertionError):
@@ -120,60 +145,8 @@ def fire_due(w: World) -> None:
                 pass
 
 
-def catalogue(w: World, who: Identity) -> dict[tuple[str, tuple[tuple[str, str], ...]], Callable[[], Any]]:
-    """Every action that exists on this order and its dispute, as the call an app would make."""
-    s, did = w.services, first_dispute(w)
-    order = w.state.orders["o-1"][0]
-    reasons = order.eligibility(w.clock.now(), w.policy).reasons or (Reason.NOT_RECEIVED,)
-    out: dict[tuple[str, tuple[tuple[str, str], ...]], Callable[[], Any]] = {
-        ("ship", ()): lambda: s.orders.ship(who, c.ShipOrder("o-1", "CP", "CN2")),
-        ("confirm_receipt", ()): lambda: s.orders.confirm_receipt(who, c.ConfirmReceipt("o-1")),
-        ("open_dispute", ()): lambda: s.disputes.open(who, c.OpenDispute("o-1", reasons[0], "It is all wrong here",
-                                                                          Solution.REFUND_FULL, None, ())),
-    }
-    for r in order.refunds:
-        out[("retry_refund", (("refund_id", r.refund_id),))] = retry(s, who, r.refund_id)
-    if did is None:
-        return out
-    d = w.state.disputes[did]
-    out.update({
-        ("make_offer", ()): lambda: s.disputes.make_offer(who, c.MakeOffer(did, None, Solution.REFUND_FULL, None, None)),
-        ("reject", ()): lambda: s.disputes.reject(who, c.RejectRequest(did, None, "No, it is as listed")),
-        ("escalate", ()): lambda: s.disputes.escalate(who, c.Escalate(did, None, None)),
-        ("cancel", ()): lambda: s.disputes.cancel(who, c.Cancel(did, None, None)),
-        ("decide", ()): lambda: s.disputes.decide(who, c.Decide(did, None, Decision.REFUND_FULL, None, "Decided on the facts")),
-        ("ship_return", ()): lambda: s.disputes.ship_return(who, c.ShipReturn(did, None, "CP", "R2")),
-        ("confirm_return", ()): lambda: s.disputes.confirm_return(who, c.ConfirmReturn(did, None)),
-        ("contest_return", ()): lambda: s.disputes.contest_return(who, c.ContestReturn(did, None, ReturnProblem.WRONG_ITEM,
-                                                                                        "Not what I sent")),
-        ("upload_evidence", ()): lambda: s.evidence.request_upload(who, c.RequestUpload(did, "a.jpg", "image/jpeg",
-                                                                                         len(jpeg()))),
-        ("post_message", ()): lambda: s.messages.post(who, c.PostMessage(did, "Hello there")),
-        ("claim", ()): lambda: s.disputes.claim(who, c.ClaimCase(did)),
-        ("release", ()): lambda: s.disputes.release(who, c.ReleaseCase(did)),
-        ("add_note", ()): lambda: s.notes.add(who, c.AddNote(did, "Checked the seller's listing")),
-    })
-    for offer in d.offers:
-        out[("accept_offer", (("offer_id", offer.offer_id),))] = accept(s, who, did, offer.offer_id)
-    return out
-
-
-def retry(s: Any, who: Identity, refund_id: str) -> Callable[[], Any]:
-    return lambda: s.payments.retry(who, "o-1", refund_id)
-
-
-def accept(s: Any, who: Identity, dispute_id: str, offer_id: str) -> Callable[[], Any]:
-    return lambda: s.disputes.accept_offer(who, c.AcceptOffer(dispute_id, None, offer_id))
-
-
-def listed(w: World, who: Identity) -> set[tuple[str, tuple[tuple[str, str], ...]]]:
-    """What the caller is offered, by the name of the route that performs each (its declaration)."""
-    order = w.state.orders["o-1"][0]
-    allowed = access.order_actions(who, order, w.clock.now(), w.policy)
-    did = first_dispute(w)
-    if did is not None:
-        allowed += access.dispute_actions(who, w.state.disputes[did], w.policy, w.clock.now())
-    return {(action_for(key).name, tuple(sorted(ids.items()))) for key, ids in allowed}
+def listed(w: World, who: Identity) -> set[Key]:
+    return walk.listed(w, who, first_dispute(w))
 
 
 def stored(w: World) -> dict[str, Any]:
@@ -186,6 +159,54 @@ def stored(w: World) -> dict[str, Any]:
 def restore(w: World, saved: dict[str, Any]) -> None:
     for name, value in copy.deepcopy(saved).items():
         setattr(w.state, name, value)
+
+
+def opening_body(w: World) -> dict[str, Any]:
+    """A dispute the order may have now: its first eligible reason (the schema's first may not be)."""
+    reasons = w.state.orders["o-1"][0].eligibility(w.clock.now(), w.policy).reasons or (Reason.NOT_RECEIVED,)
+    return {"reason": reasons[0].value, "description": "It is all wrong here", "requested": {"type": "REFUND_FULL"}}
+
+
+def offers_tell_the_truth(w: World, dispute_id: str | None, story: str) -> None:
+    """For the buyer, the seller and a moderator: every action listed succeeds through its route (and
+    a transition moves the dispute as its declared command says), every other one is refused and
+    changes nothing. Every action that exists is tried: each route declaring one (walk.catalogue)."""
+    saved = stored(w)
+    for role, who in CALLERS.items():
+        offered = listed(w, who)
+        actions = walk.catalogue(w, dispute_id)
+        assert offered <= set(actions), f"{role} is offered actions that do not exist: {offered - set(actions)}"
+        for key, ids in actions.items():
+            route = walk.route_named(key[0])
+            before = w.state.disputes[dispute_id].status if dispute_id else None
+            try:
+                walk.call(w, who, route, ids, opening_body(w) if route.name == "open_dispute" else None)
+                outcome = None
+            except DomainError as exc:
+                outcome = exc
+            if key in offered:
+                assert outcome is None, f"{role}: listed {key} was refused: {outcome!r} {story}"
+                if route.commands and before is not None and dispute_id is not None:
+                    after = w.state.disputes[dispute_id].status
+                    assert after in walk.leads_to(route, before, walk.ACTOR_OF[role]), \
+                        f"{role}: {key} moved the dispute from {before.value} to {after.value} {story}"
+            elif key in HARMLESS_NO_OPS and outcome is None:  # the contract answers 200 and changes nothing
+                assert stored(w) == saved, f"{role}: unlisted {key} changed the state"
+            else:
+                assert outcome is not None, f"{role}: {key} is not listed but succeeded {story}"
+                assert stored(w) == saved, f"{role}: refused {key} changed the state"
+            restore(w, saved)
+
+
+def test_in_every_state_the_walk_reaches_every_listed_action_succeeds_and_every_other_is_refused() -> None:
+    """The bounded breadth-first walk of tests/unit/walk.py: every state a dispute reaches, within
+    its depth, by the transitions it offers (from each opening), each (state, person) checked. An
+    action added to the app is walked and checked with no edit here."""
+    nodes = walk.walk()
+    assert {node.status for node in nodes} == set(Status), "the walk misses a state of the dispute"
+    for node in nodes:
+        with walk.replay(node.opening, node.path) as (w, ctx):
+            offers_tell_the_truth(w, ctx["dispute_id"], f"in {node}")
 
 
 STARTS = [[], ["ship"], ["ship", "deliver"], ["ship", "deliver", "open_photo_reason"],
@@ -211,25 +232,7 @@ def test_every_listed_action_succeeds_and_every_other_is_refused(start: list[str
             estimated_delivery_at="2026-11-03T00:00:00Z", ship_by="2026-11-30T00:00:00Z")))
         for move in moves:
             play(w, move)
-        saved = stored(w)
-        for role, who in CALLERS.items():
-            offered = listed(w, who)
-            actions = catalogue(w, who)
-            assert offered <= set(actions), f"{role} is offered actions that do not exist: {offered - set(actions)}"
-            for key, act in actions.items():
-                try:
-                    act()
-                    outcome = None
-                except DomainError as exc:
-                    outcome = exc
-                if key in offered:
-                    assert outcome is None, f"{role}: listed {key} was refused: {outcome!r} after {moves}"
-                elif key in HARMLESS_NO_OPS and outcome is None:  # the contract answers 200 and changes nothing
-                    assert stored(w) == saved, f"{role}: unlisted {key} changed the state"
-                else:
-                    assert outcome is not None, f"{role}: {key} is not listed but succeeded after {moves}"
-                    assert stored(w) == saved, f"{role}: refused {key} changed the state"
-                restore(w, saved)
+        offers_tell_the_truth(w, first_dispute(w), f"after {moves}")
 
 
 def test_upload_evidence_is_listed_until_the_party_has_no_place_left() -> None:

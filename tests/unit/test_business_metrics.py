@@ -16,6 +16,7 @@ from chalicelib.domain.timers import TimerCommand
 from chalicelib.inspection import OTHER_REASON, REASONS
 from chalicelib.metrics import DEFAULT_SERVICE, DIMENSION, NAMESPACE, metric_for
 from chalicelib.services import commands as c
+from chalicelib.services.disputes import Cancel, Decide, Escalate, OpenDispute
 from tests.unit.world import BUYER, MODERATOR, SELLER, World
 
 Key = tuple[str, tuple[tuple[str, str], ...]]
@@ -64,7 +65,7 @@ def test_opening_a_dispute_counts_it_once_and_the_order_before_it_counts_nothing
         world: World, capsys: pytest.CaptureFixture[str]) -> None:
     ctx = world.delivered()
     assert emitted(capsys) == Counter()
-    world.services.disputes.open(BUYER, c.OpenDispute(ctx["order_id"], Reason.NOT_AS_DESCRIBED, "Wrong colour",
+    world.services.disputes.open(BUYER, OpenDispute(ctx["order_id"], Reason.NOT_AS_DESCRIBED, "Wrong colour",
                                                       Solution.REFUND_FULL, None, ()))
     assert emitted(capsys) == only(DisputesOpened=1)
 
@@ -75,10 +76,10 @@ def test_refused_and_rolled_back_commands_count_nothing(world: World, capsys: py
     assert emitted(capsys) == only(DisputesOpened=1)
     did = ctx["dispute_id"]
     refused = [
-        lambda: world.services.disputes.cancel(SELLER, c.Cancel(did, None, None)),  # not the seller's to cancel
-        lambda: world.services.disputes.escalate(BUYER, c.Escalate(did, None, None)),  # not in this phase
-        lambda: world.services.disputes.decide(MODERATOR, c.Decide(did, None, Decision.REFUND_FULL, None, "Too early")),
-        lambda: world.services.disputes.open(BUYER, c.OpenDispute(  # one open dispute per order
+        lambda: world.services.disputes.cancel(SELLER, Cancel(did, None, None)),  # not the seller's to cancel
+        lambda: world.services.disputes.escalate(BUYER, Escalate(did, None, None)),  # not in this phase
+        lambda: world.services.disputes.decide(MODERATOR, Decide(did, None, Decision.REFUND_FULL, None, "Too early")),
+        lambda: world.services.disputes.open(BUYER, OpenDispute(  # one open dispute per order
             ctx["order_id"], world.dispute(did).reason, "Again", Solution.REFUND_FULL, None, ())),
     ]
     for command in refused:
@@ -91,10 +92,10 @@ def test_refused_and_rolled_back_commands_count_nothing(world: World, capsys: py
 
     monkeypatch.setattr(FakeUnitOfWork, "_write", lost_race)
     with pytest.raises(ConcurrentModification):
-        world.services.disputes.cancel(BUYER, c.Cancel(did, None, "Arrived after all"))
+        world.services.disputes.cancel(BUYER, Cancel(did, None, "Arrived after all"))
     assert emitted(capsys) == Counter()
     monkeypatch.undo()
-    world.services.disputes.cancel(BUYER, c.Cancel(did, None, "Arrived after all"))
+    world.services.disputes.cancel(BUYER, Cancel(did, None, "Arrived after all"))
     assert emitted(capsys) == only(DisputesCancelled=1)
 
 
@@ -120,7 +121,7 @@ def test_escalation_by_a_party_or_by_the_negotiation_deadline_and_a_moderators_d
         world: World, capsys: pytest.CaptureFixture[str]) -> None:
     ctx = world.escalated()
     assert emitted(capsys) == only(DisputesOpened=1, DisputesEscalated=1)
-    world.services.disputes.decide(MODERATOR, c.Decide(ctx["dispute_id"], None, Decision.REFUND_FULL, None,
+    world.services.disputes.decide(MODERATOR, Decide(ctx["dispute_id"], None, Decision.REFUND_FULL, None,
                                                        "The photos show the wrong colour."))
     assert emitted(capsys) == only(DisputesDecided=1, RefundsRequested=1)
 
@@ -194,5 +195,5 @@ def test_a_metric_that_cannot_be_written_never_fails_the_change_it_counts(world:
     ctx = world.awaiting_seller()  # counted (DisputesOpened): the count fails, the dispute stands
     did = ctx["dispute_id"]
     assert world.dispute(did).status.value == "AWAITING_SELLER"
-    world.services.disputes.cancel(BUYER, c.Cancel(did, None, "Arrived after all"))  # and the next change too
+    world.services.disputes.cancel(BUYER, Cancel(did, None, "Arrived after all"))  # and the next change too
     assert world.dispute(did).status.value == "CANCELLED"

@@ -24,6 +24,18 @@ from chalicelib.domain.orders import ScanStatus
 from chalicelib.domain.policy import Policy
 from chalicelib.domain.timefmt import fmt
 from chalicelib.services import commands as c
+from chalicelib.services.disputes import (
+    AcceptOffer,
+    Cancel,
+    ClaimCase,
+    ConfirmReturn,
+    Decide,
+    Escalate,
+    MakeOffer,
+    OpenDispute,
+    ReleaseCase,
+    ShipReturn,
+)
 from tests.support import order_body
 from tests.unit.world import BUYER, MODERATOR, SELLER, SERVICE, World, new_world
 
@@ -34,7 +46,7 @@ RATIONALE = "The photos show a different colour from the listing."
 
 def decide(w: World, who: Identity, did: str, outcome: str = "REFUND_FULL", fault: Fault | None = None,
            amount: Any = None) -> Any:
-    return w.services.disputes.decide(who, c.Decide(did, None, Decision(outcome), amount, RATIONALE, fault))
+    return w.services.disputes.decide(who, Decide(did, None, Decision(outcome), amount, RATIONALE, fault))
 
 
 def refused(run: Callable[[], Any]) -> Any:
@@ -46,11 +58,11 @@ def refused(run: Callable[[], Any]) -> Any:
 # ---- claims ---------------------------------------------------------------------------------------
 def test_a_claim_holds_the_case_for_the_lease_and_others_are_told_who_holds_it(world: World) -> None:
     did = world.escalated()["dispute_id"]
-    d = world.services.disputes.claim(MODERATOR, c.ClaimCase(did))
+    d = world.services.disputes.claim(MODERATOR, ClaimCase(did))
     assert d.assignment is not None and d.assignment.moderator_id == MODERATOR.sub
     assert d.assignment.expires_at == world.clock.now() + world.policy.claim_lease
     before = world.snapshot()
-    err = refused(lambda: world.services.disputes.claim(OTHER, c.ClaimCase(did)))
+    err = refused(lambda: world.services.disputes.claim(OTHER, ClaimCase(did)))
     assert (err.code, err.details) == ("CASE_CLAIMED", {"moderator_id": MODERATOR.sub,
                                                         "expires_at": fmt(d.assignment.expires_at)})
     assert world.snapshot() == before
@@ -58,34 +70,34 @@ def test_a_claim_holds_the_case_for_the_lease_and_others_are_told_who_holds_it(w
 
 def test_claiming_again_renews_ones_own_claim_and_keeps_when_it_was_taken(world: World) -> None:
     did = world.escalated()["dispute_id"]
-    first = world.services.disputes.claim(MODERATOR, c.ClaimCase(did)).assignment
+    first = world.services.disputes.claim(MODERATOR, ClaimCase(did)).assignment
     world.clock.advance(minutes=20)
-    again = world.services.disputes.claim(MODERATOR, c.ClaimCase(did)).assignment
+    again = world.services.disputes.claim(MODERATOR, ClaimCase(did)).assignment
     assert first is not None and again is not None
     assert again.claimed_at == first.claimed_at and again.expires_at == world.clock.now() + world.policy.claim_lease
 
 
 def test_an_expired_claim_holds_nothing_and_another_moderator_takes_the_case_over(world: World) -> None:
     did = world.escalated()["dispute_id"]
-    world.services.disputes.claim(MODERATOR, c.ClaimCase(did))
+    world.services.disputes.claim(MODERATOR, ClaimCase(did))
     world.clock.advance(seconds=world.policy.claim_lease.total_seconds())
-    d = world.services.disputes.claim(OTHER, c.ClaimCase(did))
+    d = world.services.disputes.claim(OTHER, ClaimCase(did))
     assert d.assignment is not None and d.assignment.moderator_id == OTHER.sub
-    err = refused(lambda: world.services.disputes.release(MODERATOR, c.ReleaseCase(did)))
+    err = refused(lambda: world.services.disputes.release(MODERATOR, ReleaseCase(did)))
     assert err.code == "CASE_CLAIMED"
 
 
 def test_only_an_escalated_case_can_be_claimed(world: World) -> None:
     did = world.negotiating()["dispute_id"]
     before = world.snapshot()
-    assert refused(lambda: world.services.disputes.claim(MODERATOR, c.ClaimCase(did))).code == "INVALID_STATE"
+    assert refused(lambda: world.services.disputes.claim(MODERATOR, ClaimCase(did))).code == "INVALID_STATE"
     assert world.snapshot() == before
 
 
 def test_a_moderator_who_is_a_party_of_the_order_cannot_take_its_case(world: World) -> None:
     did = world.escalated()["dispute_id"]
     seller_moderator = Identity(SELLER.sub, frozenset({"moderators"}))
-    for act in (lambda: world.services.disputes.claim(seller_moderator, c.ClaimCase(did)),
+    for act in (lambda: world.services.disputes.claim(seller_moderator, ClaimCase(did)),
                 lambda: world.services.notes.add(seller_moderator, c.AddNote(did, "my own case")),
                 lambda: world.services.notes.list(seller_moderator, did, PAGE)):
         assert refused(act).code == "NOT_YOUR_ACTION"
@@ -95,21 +107,21 @@ def test_a_moderator_who_is_a_party_of_the_order_cannot_take_its_case(world: Wor
 def test_releasing_gives_the_case_back_and_releasing_what_one_does_not_hold_changes_nothing(world: World) -> None:
     did = world.escalated()["dispute_id"]
     before = world.snapshot()
-    assert world.services.disputes.release(MODERATOR, c.ReleaseCase(did)).assignment is None
+    assert world.services.disputes.release(MODERATOR, ReleaseCase(did)).assignment is None
     assert world.snapshot() == before
-    world.services.disputes.claim(MODERATOR, c.ClaimCase(did))
+    world.services.disputes.claim(MODERATOR, ClaimCase(did))
     held = world.snapshot()
-    assert refused(lambda: world.services.disputes.release(OTHER, c.ReleaseCase(did))).code == "CASE_CLAIMED"
+    assert refused(lambda: world.services.disputes.release(OTHER, ReleaseCase(did))).code == "CASE_CLAIMED"
     assert world.snapshot() == held
-    assert world.services.disputes.release(MODERATOR, c.ReleaseCase(did)).assignment is None
+    assert world.services.disputes.release(MODERATOR, ReleaseCase(did)).assignment is None
     assert world.dispute(did).assignment is None
-    assert world.services.disputes.claim(OTHER, c.ClaimCase(did)).assignment is not None
+    assert world.services.disputes.claim(OTHER, ClaimCase(did)).assignment is not None
 
 
 def test_while_another_moderator_holds_the_case_a_decision_or_message_is_refused_and_changes_nothing(
         world: World) -> None:
     did = world.escalated()["dispute_id"]
-    world.services.disputes.claim(OTHER, c.ClaimCase(did))
+    world.services.disputes.claim(OTHER, ClaimCase(did))
     before = world.snapshot()
     for act in (lambda: decide(world, MODERATOR, did),
                 lambda: world.services.messages.post(MODERATOR, c.PostMessage(did, "We are looking at it"))):
@@ -133,7 +145,7 @@ def test_a_claim_raced_by_a_write_that_lands_first_is_refused_at_commit(world: W
     with svc.uow() as uow:  # the decision has read the case: nobody held it
         d = uow.disputes.get(did)
         assert d is not None and d.holder(world.clock.now()) is None
-        svc.claim(OTHER, c.ClaimCase(did))  # meanwhile a colleague takes it
+        svc.claim(OTHER, ClaimCase(did))  # meanwhile a colleague takes it
         d.decide(Decision.REFUND_FULL, None, RATIONALE, world.clock.now(), world.policy, by=MODERATOR.sub)
         uow.disputes.save(d, claimant=MODERATOR.sub)
         with pytest.raises(Conflict) as err:
@@ -146,7 +158,7 @@ def test_next_case_takes_the_oldest_case_nobody_holds(world: World) -> None:
     first = world.escalated()["dispute_id"]
     world.clock.advance(hours=1)
     second = escalate_another(world, "o-2")
-    world.services.disputes.claim(OTHER, c.ClaimCase(first))
+    world.services.disputes.claim(OTHER, ClaimCase(first))
     got = world.services.disputes.next_case(MODERATOR)
     assert got is not None and got.dispute_id == second
     assert world.services.disputes.next_case(MODERATOR) is None  # both held now
@@ -185,8 +197,8 @@ def test_the_queue_filters_by_holder_and_reason(world: World) -> None:
     theirs = escalate_another(world, "o-2")
     world.clock.advance(minutes=1)
     free = escalate_another(world, "o-3")
-    world.services.disputes.claim(MODERATOR, c.ClaimCase(mine))
-    world.services.disputes.claim(OTHER, c.ClaimCase(theirs))
+    world.services.disputes.claim(MODERATOR, ClaimCase(mine))
+    world.services.disputes.claim(OTHER, ClaimCase(theirs))
 
     def queue(**kw: Any) -> list[str]:
         items, _ = world.services.disputes.moderation_queue(MODERATOR, QueueFilter(**kw), PAGE)
@@ -202,10 +214,10 @@ def escalate_another(w: World, order_id: str) -> str:
     w.services.orders.register(SERVICE, parse.register_order(order_body(order_id)))
     w.services.orders.ship(SELLER, c.ShipOrder(order_id, "CP", "CN9"))
     w.services.orders.record_scan(SERVICE, c.RecordScan(order_id, ScanStatus.DELIVERED, w.clock.now()))
-    d = w.services.disputes.open(BUYER, c.OpenDispute(order_id, Reason.NOT_AS_DESCRIBED, "Ordered red, received blue",
+    d = w.services.disputes.open(BUYER, OpenDispute(order_id, Reason.NOT_AS_DESCRIBED, "Ordered red, received blue",
                                                       Solution.REFUND_FULL, None, ()))
-    w.services.disputes.make_offer(SELLER, c.MakeOffer(d.dispute_id, None, Solution.REFUND_PARTIAL, _money(300), None))
-    w.services.disputes.escalate(SELLER, c.Escalate(d.dispute_id, None, None))
+    w.services.disputes.make_offer(SELLER, MakeOffer(d.dispute_id, None, Solution.REFUND_PARTIAL, _money(300), None))
+    w.services.disputes.escalate(SELLER, Escalate(d.dispute_id, None, None))
     return d.dispute_id
 
 
@@ -274,8 +286,8 @@ def by_moderator(outcome: str, then: Callable[[World, str], None] = lambda w, di
 
 
 def confirm_return(w: World, did: str) -> None:
-    w.services.disputes.ship_return(BUYER, c.ShipReturn(did, None, "CP", "RT1"))
-    w.services.disputes.confirm_return(SELLER, c.ConfirmReturn(did, None))
+    w.services.disputes.ship_return(BUYER, ShipReturn(did, None, "CP", "RT1"))
+    w.services.disputes.confirm_return(SELLER, ConfirmReturn(did, None))
 
 
 def silence(w: World) -> str:
@@ -295,13 +307,13 @@ def agreement(days_later: float, by_seller_offer: bool = False) -> Callable[[Wor
         ctx = w.awaiting_seller()
         did = ctx["dispute_id"]
         if by_seller_offer:  # the seller's counter-offer, made at once, accepted by the buyer later
-            _, offer = w.services.disputes.make_offer(SELLER, c.MakeOffer(did, None, Solution.REFUND_PARTIAL,
+            _, offer = w.services.disputes.make_offer(SELLER, MakeOffer(did, None, Solution.REFUND_PARTIAL,
                                                                           _money(300), None))
             w.clock.advance(days=days_later)
-            w.services.disputes.accept_offer(BUYER, c.AcceptOffer(did, None, offer.offer_id))
+            w.services.disputes.accept_offer(BUYER, AcceptOffer(did, None, offer.offer_id))
         else:
             w.clock.advance(days=days_later)
-            w.services.disputes.accept_offer(SELLER, c.AcceptOffer(did, None, ctx["offer_id"]))
+            w.services.disputes.accept_offer(SELLER, AcceptOffer(did, None, ctx["offer_id"]))
         return did
     return play
 
@@ -314,7 +326,7 @@ def return_never_shipped(w: World) -> str:
 
 def cancelled(w: World) -> str:
     did = w.awaiting_seller()["dispute_id"]
-    w.services.disputes.cancel(BUYER, c.Cancel(did, None, None))
+    w.services.disputes.cancel(BUYER, Cancel(did, None, None))
     return did
 
 

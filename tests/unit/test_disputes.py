@@ -220,6 +220,44 @@ def test_a_timer_for_a_phase_already_left_is_a_conflict():
         d.expire("SELLER_RESPONSE", T0 + timedelta(days=8), POLICY)
 
 
+# Who may ever give each command: the transition table's actors, stated once, by hand. The access
+# tests draw each route's callers from TRANSITIONS (tests/unit/walk.py); this holds TRANSITIONS to it.
+GIVEN_BY = {
+    Command.MAKE_OFFER: {B, S},
+    Command.ACCEPT_REFUND: {B, S, SYS},
+    Command.ACCEPT_RESEND: {B, S, SYS},
+    Command.ACCEPT_RETURN: {B, S, SYS},
+    Command.REJECT: {S},
+    Command.ESCALATE: {B, S, SYS},
+    Command.CANCEL: {B},
+    Command.DECIDE: {M},
+    Command.DECIDE_RETURN: {M},
+    Command.SHIP_RETURN: {B},
+    Command.CONFIRM_RETURN: {S, SYS},
+    Command.CONTEST_RETURN: {S},
+    Command.CLOSE_FOR_SELLER: {SYS},
+    Command.FLAG_OVERDUE: {SYS},
+    Command.RULE_REFUND: {SYS},
+    Command.RULE_ESCALATE: {SYS},
+}
+
+
+def test_who_may_give_each_command_is_what_the_transition_table_says():
+    actors = {command: {a for (c, _), by in TRANSITIONS.items() if c is command for a in by} for command in Command}
+    assert actors == GIVEN_BY
+
+
+@pytest.mark.parametrize("command", list(Command))
+def test_anyone_else_is_refused_before_the_state_is_looked_at(command):
+    for actor in Actor:
+        if actor in GIVEN_BY[command]:
+            Dispute.authorize(command, actor)
+        else:
+            with pytest.raises(Forbidden) as err:
+                Dispute.authorize(command, actor)
+            assert err.value.code == "NOT_YOUR_ACTION"
+
+
 def test_every_waiting_state_has_a_phase_and_every_state_is_reachable():
     reachable = {Status.AWAITING_SELLER} | {to for actors in TRANSITIONS.values() for to in actors.values()}
     assert reachable == set(Status)

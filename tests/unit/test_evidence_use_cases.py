@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from chalicelib.domain.evidence import PROCESSING_LIMIT
 from chalicelib.services import commands as c
+from chalicelib.services.disputes import Cancel
 from tests.media import same_size_other_jpeg
 from tests.unit.world import BUYER, SELLER, World, jpeg
 
@@ -55,7 +56,7 @@ def test_an_upload_after_the_dispute_closed_is_rejected_and_frees_nothing_wrongl
     did = world.awaiting_seller()["dispute_id"]
     data = jpeg()
     e = slot(world, did, data)  # taken while the dispute was open
-    world.services.disputes.cancel(BUYER, c.Cancel(did, None, None))
+    world.services.disputes.cancel(BUYER, Cancel(did, None, None))
     world.store.write(e.upload_key, data, "image/jpeg")
     assert world.services.evidence.process_upload(e.upload_key) == "rejected"
     stored, links = listed(world, did)[e.evidence_id]
@@ -74,7 +75,7 @@ def test_a_dispute_closing_while_the_file_is_checked_rejects_it_and_removes_the_
     def close_meanwhile(key: str, body: bytes, content_type: str) -> None:
         store_write(key, body, content_type)
         if world.dispute(did).is_open:
-            world.services.disputes.cancel(BUYER, c.Cancel(did, None, None))
+            world.services.disputes.cancel(BUYER, Cancel(did, None, None))
 
     world.store.write = close_meanwhile  # type: ignore[method-assign, assignment]
     assert world.services.evidence.process_upload(e.upload_key) == "rejected"
@@ -142,7 +143,7 @@ def test_a_seller_upload_to_a_closed_dispute_is_rejected_too(world: World) -> No
     did = world.awaiting_seller()["dispute_id"]
     data = jpeg()
     e = slot(world, did, data, who=SELLER)
-    world.services.disputes.cancel(BUYER, c.Cancel(did, None, None))
+    world.services.disputes.cancel(BUYER, Cancel(did, None, None))
     world.store.write(e.upload_key, data, "image/jpeg")
     world.services.evidence.process_upload(e.upload_key)
     assert listed(world, did, SELLER)[e.evidence_id][0].rejection_reason == "DISPUTE_CLOSED"

@@ -16,6 +16,7 @@ from chalicelib.domain.orders import ScanStatus
 from chalicelib.domain.policy import Policy
 from chalicelib.domain.standing import Level, level_of
 from chalicelib.services import commands as c
+from chalicelib.services.disputes import AcceptOffer, Decide, Escalate, OpenDispute, RejectRequest
 from tests.support import order_body
 from tests.unit.world import MODERATOR, SERVICE, World, new_world
 
@@ -45,7 +46,7 @@ def disputed(w: World, order_id: str, buyer: str = "b-1", seller: str = "s-1",
     w.clock.advance(days=wait_days)
     if delivered:
         w.services.orders.record_scan(SERVICE, c.RecordScan(order_id, ScanStatus.DELIVERED, w.clock.now()))
-    return w.services.disputes.open(person(buyer), c.OpenDispute(order_id, reason, "Something is wrong here",
+    return w.services.disputes.open(person(buyer), OpenDispute(order_id, reason, "Something is wrong here",
                                                                  Solution.REFUND_FULL, None, ()))
 
 
@@ -81,7 +82,7 @@ def test_a_sellers_standing_counts_defects_once_per_order_and_distinct_buyers(w:
     for i in range(3):
         d = disputed(w, f"o-{i}", buyer=f"b-{i % 2}")
         w.clock.advance(days=4)  # after the early-settlement period: the seller's fault
-        w.services.disputes.accept_offer(person("s-1"), c.AcceptOffer(d.dispute_id, None, d.offers[0].offer_id))
+        w.services.disputes.accept_offer(person("s-1"), AcceptOffer(d.dispute_id, None, d.offers[0].offer_id))
     s = w.services.moderation.standing(MODERATOR, "s-1")
     assert (s.orders, s.disputes, s.defects, s.defective_buyers) == (3, 3, 3, 2)
     assert s.window_days == 365 and s.level is Level.NOT_ENOUGH_DATA  # fewer than 25 in 90 days
@@ -90,7 +91,7 @@ def test_a_sellers_standing_counts_defects_once_per_order_and_distinct_buyers(w:
 
 def test_an_early_settlement_is_no_defect_and_a_replayed_timer_counts_nothing(w: World) -> None:
     d = disputed(w, "o-1")
-    w.services.disputes.accept_offer(person("s-1"), c.AcceptOffer(d.dispute_id, None, d.offers[0].offer_id))
+    w.services.disputes.accept_offer(person("s-1"), AcceptOffer(d.dispute_id, None, d.offers[0].offer_id))
     before = w.snapshot()["counters"]
     w.clock.advance(days=8)
     assert w.services.timers.fired("EXPIRE", {"action": "SELLER_RESPONSE", "dispute_id": d.dispute_id}) == "stale"
@@ -123,7 +124,7 @@ def test_a_level_change_is_published_once_when_the_standing_is_read() -> None:
         w.services.moderation.standing(person("s-1"), "s-1")
         assert changes() == [("s-1", "NOT_ENOUGH_DATA", "GOOD")]
         w.clock.advance(days=4)
-        w.services.disputes.accept_offer(person("s-1"), c.AcceptOffer(d.dispute_id, None, d.offers[0].offer_id))
+        w.services.disputes.accept_offer(person("s-1"), AcceptOffer(d.dispute_id, None, d.offers[0].offer_id))
         w.services.moderation.insights(MODERATOR).of(w.dispute(d.dispute_id))  # a moderator views the case
         assert changes() == [("s-1", "NOT_ENOUGH_DATA", "GOOD"), ("s-1", "GOOD", "WATCH")]
 
@@ -149,7 +150,7 @@ def test_a_fact_that_changes_the_level_is_published_by_the_reconciler_once_witho
         assert changes() == [("s-1", "NOT_ENOUGH_DATA", "GOOD")] and w.standing_checks() == []
         w.clock.advance(days=4)  # after the early-settlement period: a defect of the seller's
         reads = w.state.reads
-        w.services.disputes.accept_offer(person("s-1"), c.AcceptOffer(d.dispute_id, None, d.offers[0].offer_id))
+        w.services.disputes.accept_offer(person("s-1"), AcceptOffer(d.dispute_id, None, d.offers[0].offer_id))
         assert w.standing_checks() == ["s-1"] and changes() == [("s-1", "NOT_ENOUGH_DATA", "GOOD")]
         assert w.state.reads - reads == 2  # the dispute and its order: no standing read in the request
         reconcile()
@@ -162,9 +163,9 @@ def test_a_fact_that_changes_the_level_is_published_by_the_reconciler_once_witho
 def test_buyer_signals_flag_a_frequent_disputer_from_lost_disputes_only(w: World) -> None:
     for i in range(3):
         d = disputed(w, f"o-{i}", seller=f"s-{i}")
-        w.services.disputes.reject(person(f"s-{i}"), c.RejectRequest(d.dispute_id, None, "It was as described"))
-        w.services.disputes.escalate(person(f"s-{i}"), c.Escalate(d.dispute_id, None, None))
-        w.services.disputes.decide(MODERATOR, c.Decide(d.dispute_id, None, Decision.REJECTED, None, "Photos show no fault"))
+        w.services.disputes.reject(person(f"s-{i}"), RejectRequest(d.dispute_id, None, "It was as described"))
+        w.services.disputes.escalate(person(f"s-{i}"), Escalate(d.dispute_id, None, None))
+        w.services.disputes.decide(MODERATOR, Decide(d.dispute_id, None, Decision.REJECTED, None, "Photos show no fault"))
         if i == 1:
             assert w.services.moderation.signals(MODERATOR, "b-1").flag.value == "NONE"
     s = w.services.moderation.signals(MODERATOR, "b-1")
@@ -244,11 +245,11 @@ def test_a_dry_run_changes_nothing_and_its_report_counts_agreement(w: World) -> 
     agreed = disputed(w, "o-1")
     assert agreed.status is Status.AWAITING_SELLER and agreed.resolution is None
     assert [s.to_dict() for s in agreed.dispute.rule_suggestions] == [{"rule_id": "dry", "version": 1, "would": "REFUND_FULL"}]
-    w.services.disputes.accept_offer(person("s-1"), c.AcceptOffer(agreed.dispute_id, None, agreed.offers[0].offer_id))
+    w.services.disputes.accept_offer(person("s-1"), AcceptOffer(agreed.dispute_id, None, agreed.offers[0].offer_id))
     refused = disputed(w, "o-2")
-    w.services.disputes.reject(person("s-1"), c.RejectRequest(refused.dispute_id, None, "It was as described"))
-    w.services.disputes.escalate(person("s-1"), c.Escalate(refused.dispute_id, None, None))
-    w.services.disputes.decide(MODERATOR, c.Decide(refused.dispute_id, None, Decision.REJECTED, None, "No fault found"))
+    w.services.disputes.reject(person("s-1"), RejectRequest(refused.dispute_id, None, "It was as described"))
+    w.services.disputes.escalate(person("s-1"), Escalate(refused.dispute_id, None, None))
+    w.services.disputes.decide(MODERATOR, Decide(refused.dispute_id, None, Decision.REJECTED, None, "No fault found"))
     disputed(w, "o-3")  # still open: matched, not decided yet
     disputed(w, "o-4", reason=Reason.COUNTERFEIT)  # evaluated, not matched
     _, report = w.services.moderation.report(MODERATOR, "dry")

@@ -20,6 +20,7 @@ from chalicelib.domain.timers import REFUND_RETRY, REFUND_SETTLEMENT, SHIP_BY
 from chalicelib.ports import SettlementNotice
 from chalicelib.relay import REFUND_LEASE
 from chalicelib.services import commands as c
+from chalicelib.services.disputes import AcceptOffer, Cancel, ContestReturn, Decide, Escalate, OpenDispute, RejectRequest
 from chalicelib.services.payments import RefundOutcome
 from tests.support import T0, order_body
 from tests.unit.world import BUYER, MODERATOR, SELLER, SERVICE, Ctx, World
@@ -57,7 +58,7 @@ def events(world: World, prefix: str = "refund.") -> list[str]:
 # ---- refunds paid exactly once --------------------------------------------------------------
 def test_a_partial_refund_is_pending_until_the_provider_settles_it_then_refunded_once(world: World) -> None:
     ctx = world.awaiting_seller()
-    world.services.disputes.accept_offer(SELLER, c.AcceptOffer(ctx["dispute_id"], None, ctx["offer_id"]))
+    world.services.disputes.accept_offer(SELLER, AcceptOffer(ctx["dispute_id"], None, ctx["offer_id"]))
     escrow = world.order().escrow
     assert (escrow.refund_pending, escrow.released, escrow.refunded) == (Money(500, USD), Money(1500, USD),
                                                                       Money(0, USD))
@@ -391,10 +392,10 @@ def test_an_order_never_shipped_by_its_ship_by_date_is_refunded_by_its_timer(wor
 def test_a_dispute_cancelled_on_an_order_never_shipped_past_its_ship_by_date_refunds_it(world: World) -> None:
     world.registered()
     world.clock.advance(days=20)  # past the estimate: NOT_RECEIVED opens; the ship-by date passed too
-    d = world.services.disputes.open(BUYER, c.OpenDispute("o-1", Reason.NOT_RECEIVED, "It never arrived here",
+    d = world.services.disputes.open(BUYER, OpenDispute("o-1", Reason.NOT_RECEIVED, "It never arrived here",
                                                           Solution.REFUND_FULL, None, ()))
     assert timer(world, SHIP_BY, order_id="o-1", round=1) == "stale"  # the dispute holds the money
-    world.services.disputes.cancel(BUYER, c.Cancel(d.dispute_id, None, None))
+    world.services.disputes.cancel(BUYER, Cancel(d.dispute_id, None, None))
     order = world.order()
     assert order.escrow.refund_pending == Money(2000, USD) and order.refunds[0].cause == "NOT_SHIPPED"
     world.settle_payments()
@@ -419,7 +420,7 @@ def test_a_late_shipment_moves_the_not_received_window_and_the_release_date_with
     e = order.eligibility(world.clock.now(), world.policy)
     assert e.closes_at == world.clock.now() + world.policy.tracking_grace + world.policy.dispute_window
     world.clock.advance(days=11)  # never scanned: the buyer may open NOT_RECEIVED
-    d = world.services.disputes.open(BUYER, c.OpenDispute("o-1", Reason.NOT_RECEIVED, "It never arrived here",
+    d = world.services.disputes.open(BUYER, OpenDispute("o-1", Reason.NOT_RECEIVED, "It never arrived here",
                                                           Solution.REFUND_FULL, None, ()))
     assert d.status is Status.AWAITING_SELLER
     release_at = order.release_at(world.policy)
@@ -442,13 +443,13 @@ def test_escrow_is_never_auto_released_before_the_buyers_window_closes(world: Wo
 
 def test_a_resend_keeps_the_money_held_waits_for_the_replacement_and_pays_once(world: World) -> None:
     ctx = world.awaiting_seller(Solution.RESEND, None)
-    d = world.services.disputes.accept_offer(SELLER, c.AcceptOffer(ctx["dispute_id"], None, ctx["offer_id"]))
+    d = world.services.disputes.accept_offer(SELLER, AcceptOffer(ctx["dispute_id"], None, ctx["offer_id"]))
     assert (d.resolution.to_dict() if d.resolution else {}).get("outcome") == "RESEND"
     order = world.order()
     assert order.status is OrderStatus.PAID and order.escrow.still_held == Money(2000, USD)
     assert order.shipment is None and order.shipment_round == 2 and len(order.previous_shipments) == 1
     with pytest.raises(RuleViolation) as err:  # no new dispute before the replacement ships
-        world.services.disputes.open(BUYER, c.OpenDispute("o-1", Reason.NOT_RECEIVED, "Where is the new one?",
+        world.services.disputes.open(BUYER, OpenDispute("o-1", Reason.NOT_RECEIVED, "Where is the new one?",
                                                           Solution.REFUND_FULL, None, ()))
     assert err.value.code == "DISPUTE_WINDOW_NOT_OPEN"
     assert timer(world, SHIP_BY, order_id="o-1", round=1) == "stale"  # the first shipment's timer
@@ -461,7 +462,7 @@ def test_a_resend_keeps_the_money_held_waits_for_the_replacement_and_pays_once(w
 
 def test_after_a_resend_the_buyers_window_follows_the_replacement(world: World) -> None:
     ctx = world.awaiting_seller(Solution.RESEND, None)
-    world.services.disputes.accept_offer(SELLER, c.AcceptOffer(ctx["dispute_id"], None, ctx["offer_id"]))
+    world.services.disputes.accept_offer(SELLER, AcceptOffer(ctx["dispute_id"], None, ctx["offer_id"]))
     world.clock.advance(days=2)
     world.services.orders.ship(SELLER, c.ShipOrder("o-1", "CP", "REPLACEMENT1"))
     world.services.orders.record_scan(SERVICE, c.RecordScan("o-1", ScanStatus.DELIVERED, world.clock.now()))
@@ -473,13 +474,13 @@ def test_after_a_resend_the_buyers_window_follows_the_replacement(world: World) 
 def test_a_moderator_cannot_decide_a_return_of_an_item_never_received(world: World) -> None:
     world.registered()
     world.clock.advance(days=20)  # past the estimated delivery date
-    d = world.services.disputes.open(BUYER, c.OpenDispute("o-1", Reason.NOT_RECEIVED, "It never arrived here",
+    d = world.services.disputes.open(BUYER, OpenDispute("o-1", Reason.NOT_RECEIVED, "It never arrived here",
                                                           Solution.REFUND_FULL, None, ()))
-    world.services.disputes.reject(SELLER, c.RejectRequest(d.dispute_id, None, "It was delivered"))
-    world.services.disputes.escalate(SELLER, c.Escalate(d.dispute_id, None, None))
+    world.services.disputes.reject(SELLER, RejectRequest(d.dispute_id, None, "It was delivered"))
+    world.services.disputes.escalate(SELLER, Escalate(d.dispute_id, None, None))
     before = world.snapshot()
     with pytest.raises(RuleViolation) as err:
-        world.services.disputes.decide(MODERATOR, c.Decide(d.dispute_id, None, Decision.RETURN_AND_REFUND, None,
+        world.services.disputes.decide(MODERATOR, Decide(d.dispute_id, None, Decision.RETURN_AND_REFUND, None,
                                                            "Send it back to the seller please"))
     assert err.value.code == "SOLUTION_NOT_ALLOWED" and world.snapshot() == before
 
@@ -489,11 +490,11 @@ def test_a_seller_contests_a_return_and_a_moderator_decides_instead_of_the_defau
     d = world.dispute(ctx["dispute_id"])
     assert d.return_shipment is not None
     assert d.return_shipment.to_dict() == {"carrier": "CP", "tracking_number": "RT123", "shipped_at": "2026-11-01T12:00:00Z"}
-    shown = world.services.disputes.contest_return(SELLER, c.ContestReturn(ctx["dispute_id"], None, ReturnProblem.EMPTY_BOX,
+    shown = world.services.disputes.contest_return(SELLER, ContestReturn(ctx["dispute_id"], None, ReturnProblem.EMPTY_BOX,
                                                                             "The box came back empty"))
     assert shown.status is Status.ESCALATED
     assert timer(world, "RETURN_RECEIPT", dispute_id=ctx["dispute_id"]) == "stale"  # no refund by default
-    shown = world.services.disputes.decide(MODERATOR, c.Decide(ctx["dispute_id"], None, Decision.REJECTED, None,
+    shown = world.services.disputes.decide(MODERATOR, Decide(ctx["dispute_id"], None, Decision.REJECTED, None,
                                                                "The return was an empty box"))
     assert shown.status is Status.RESOLVED and shown.refund is None and world.order().escrow.released == Money(2000, USD)
     assert world.order().refunds == ()
@@ -502,7 +503,7 @@ def test_a_seller_contests_a_return_and_a_moderator_decides_instead_of_the_defau
 
 def test_money_events_carry_the_refund_id_and_each_movement_is_a_ledger_entry(world: World) -> None:
     ctx = world.awaiting_seller()
-    world.services.disputes.accept_offer(SELLER, c.AcceptOffer(ctx["dispute_id"], None, ctx["offer_id"]))
+    world.services.disputes.accept_offer(SELLER, AcceptOffer(ctx["dispute_id"], None, ctx["offer_id"]))
     world.settle_payments()
     kinds = [e.kind for e in world.order().ledger.entries]
     assert kinds == [Entry.HOLD, Entry.REFUND_REQUESTED, Entry.RELEASE, Entry.REFUND_SETTLED]

@@ -31,6 +31,17 @@ from chalicelib.domain.orders import ScanStatus
 from chalicelib.domain.policy import Policy
 from chalicelib.ports import SettlementNotice
 from chalicelib.services import commands as c
+from chalicelib.services.disputes import (
+    AcceptOffer,
+    Cancel,
+    ConfirmReturn,
+    ContestReturn,
+    Decide,
+    Escalate,
+    OpenDispute,
+    RejectRequest,
+    ShipReturn,
+)
 from tests.support import order_body
 from tests.unit.world import BUYER, MODERATOR, SELLER, SERVICE, new_world
 
@@ -92,7 +103,7 @@ class Money_(RuleBasedStateMachine):
     def open_dispute(self, order_id: str, solution: Solution, part: int, received: bool) -> None:
         reason = Reason.NOT_AS_DESCRIBED if received else Reason.NOT_RECEIVED
         amount = Money(part, "USD") if solution is Solution.REFUND_PARTIAL else None
-        self._try(lambda: self.services.disputes.open(BUYER, c.OpenDispute(
+        self._try(lambda: self.services.disputes.open(BUYER, OpenDispute(
             order_id, reason, "Something is wrong with it", solution, amount, ())))
 
     @rule(order_id=st.sampled_from(ORDERS), by_seller=st.booleans())
@@ -103,7 +114,7 @@ class Money_(RuleBasedStateMachine):
         who = SELLER if by_seller else BUYER
         offers = [o for o in self.state.disputes[dispute_id].offers if o.status == "OPEN"]
         for offer in offers:
-            cmd = c.AcceptOffer(dispute_id, None, offer.offer_id)
+            cmd = AcceptOffer(dispute_id, None, offer.offer_id)
             self._try(lambda cmd=cmd: self.services.disputes.accept_offer(who, cmd))
 
     @rule(order_id=st.sampled_from(ORDERS), total=st.integers(2, 5000), solution=st.sampled_from(
@@ -132,15 +143,15 @@ class Money_(RuleBasedStateMachine):
     def reject_and_escalate(self, order_id: str) -> None:
         dispute_id = self._dispute_id(order_id)
         if dispute_id is not None:
-            self._try(lambda: self.services.disputes.reject(SELLER, c.RejectRequest(dispute_id, None, "No way")))
-            self._try(lambda: self.services.disputes.escalate(SELLER, c.Escalate(dispute_id, None, None)))
+            self._try(lambda: self.services.disputes.reject(SELLER, RejectRequest(dispute_id, None, "No way")))
+            self._try(lambda: self.services.disputes.escalate(SELLER, Escalate(dispute_id, None, None)))
 
     @rule(order_id=st.sampled_from(ORDERS), outcome=st.sampled_from(OUTCOMES), part=st.integers(1, 4999))
     def decide(self, order_id: str, outcome: str, part: int) -> None:
         dispute_id = self._dispute_id(order_id)
         if dispute_id is not None:
             amount = Money(part, "USD") if outcome == "REFUND_PARTIAL" else None
-            self._try(lambda: self.services.disputes.decide(MODERATOR, c.Decide(
+            self._try(lambda: self.services.disputes.decide(MODERATOR, Decide(
                 dispute_id, None, Decision(outcome), amount, "A moderator's reasons here")))
 
     @rule(order_id=st.sampled_from(ORDERS), contest=st.booleans())
@@ -148,18 +159,18 @@ class Money_(RuleBasedStateMachine):
         dispute_id = self._dispute_id(order_id)
         if dispute_id is None:
             return
-        self._try(lambda: self.services.disputes.ship_return(BUYER, c.ShipReturn(dispute_id, None, "CP", "R1")))
+        self._try(lambda: self.services.disputes.ship_return(BUYER, ShipReturn(dispute_id, None, "CP", "R1")))
         if contest:
-            self._try(lambda: self.services.disputes.contest_return(SELLER, c.ContestReturn(
+            self._try(lambda: self.services.disputes.contest_return(SELLER, ContestReturn(
                 dispute_id, None, ReturnProblem.EMPTY_BOX, "Nothing inside")))
         else:
-            self._try(lambda: self.services.disputes.confirm_return(SELLER, c.ConfirmReturn(dispute_id, None)))
+            self._try(lambda: self.services.disputes.confirm_return(SELLER, ConfirmReturn(dispute_id, None)))
 
     @rule(order_id=st.sampled_from(ORDERS))
     def cancel(self, order_id: str) -> None:
         dispute_id = self._dispute_id(order_id)
         if dispute_id is not None:
-            self._try(lambda: self.services.disputes.cancel(BUYER, c.Cancel(dispute_id, None, None)))
+            self._try(lambda: self.services.disputes.cancel(BUYER, Cancel(dispute_id, None, None)))
 
     # ---- time and timers ----------------------------------------------------------------------
     @rule(minutes=st.integers(0, 60 * 24 * 20))

@@ -10,7 +10,7 @@ from chalicelib.domain.catalog import Solution
 from chalicelib.metrics import REFUNDS_UNSENT
 from chalicelib.ports import RefundOrder, RefundReceipt
 from chalicelib.relay import REFUND_LEASE
-from chalicelib.services import commands as c
+from chalicelib.services.disputes import AcceptOffer
 from chalicelib.services.payments import RefundOutcome
 from tests.unit.world import SELLER, World
 
@@ -18,7 +18,7 @@ from tests.unit.world import SELLER, World
 def accepted(world: World) -> str:
     """The seller's full refund accepted: the refund is owed, handed to the queue by the request."""
     ctx = world.awaiting_seller(Solution.REFUND_FULL, None)
-    d = world.services.disputes.accept_offer(SELLER, c.AcceptOffer(ctx["dispute_id"], None, ctx["offer_id"]))
+    d = world.services.disputes.accept_offer(SELLER, AcceptOffer(ctx["dispute_id"], None, ctx["offer_id"]))
     assert d.refund is not None
     return d.refund.refund_id
 

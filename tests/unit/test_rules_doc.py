@@ -2,6 +2,7 @@
 the code's own, so a changed default or a new rule fails here until the page is updated."""
 from __future__ import annotations
 
+import importlib.util
 import re
 from dataclasses import fields
 from datetime import timedelta
@@ -285,6 +286,15 @@ def test_each_status_row_is_its_phase(row: list[str]) -> None:
     assert deadline[1] == phase.action and deadline[3] == phase.duration
     assert duration(deadline[2]) == getattr(POLICY, phase.duration)
     assert codes(row[3])[0] == phase.on_expiry
+
+
+def test_the_transition_table_is_written_from_the_code() -> None:
+    """make openapi writes it from TRANSITIONS (openapi/build.py): an action's rows are written once."""
+    spec = importlib.util.spec_from_file_location("openapi_build", ROOT / "openapi" / "build.py")
+    assert spec is not None and spec.loader is not None
+    build = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(build)
+    assert build.rules_md(DOC) == DOC, "run make openapi"
 
 
 def test_the_transition_table_is_the_codes() -> None:

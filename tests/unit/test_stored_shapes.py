@@ -9,7 +9,7 @@ from typing import Any
 from chalicelib.api import requests as parse
 from chalicelib.domain.catalog import Decision, ReturnProblem
 from chalicelib.domain.orders import Order
-from chalicelib.services import commands as c
+from chalicelib.services.disputes import ContestReturn, Decide
 from tests.support import order_body
 from tests.unit.world import MODERATOR, SELLER, SERVICE, World
 
@@ -52,7 +52,7 @@ def test_a_settled_refund_is_stored_as_plain_values(world: World) -> None:
 
 def test_a_return_decision_is_stored_as_plain_values(world: World) -> None:
     ctx = world.escalated()
-    world.services.disputes.decide(MODERATOR, c.Decide(ctx["dispute_id"], None, Decision.RETURN_AND_REFUND, None,
+    world.services.disputes.decide(MODERATOR, Decide(ctx["dispute_id"], None, Decision.RETURN_AND_REFUND, None,
                                                        "The item goes back first, then the refund."))
     docs = stored(world)
     assert docs["disputes"][ctx["dispute_id"]]["timeline"][-1]["details"]["outcome"] == "RETURN_AND_REFUND"
@@ -61,7 +61,7 @@ def test_a_return_decision_is_stored_as_plain_values(world: World) -> None:
 
 def test_a_contested_return_and_its_scans_are_stored_as_plain_values(world: World) -> None:
     ctx = world.return_in_transit()
-    world.services.disputes.contest_return(SELLER, c.ContestReturn(ctx["dispute_id"], None, ReturnProblem.EMPTY_BOX,
+    world.services.disputes.contest_return(SELLER, ContestReturn(ctx["dispute_id"], None, ReturnProblem.EMPTY_BOX,
                                                                    "Nothing inside the parcel"))
     docs = stored(world)
     assert docs["disputes"][ctx["dispute_id"]]["timeline"][-1]["details"]["reason"] == "EMPTY_BOX"

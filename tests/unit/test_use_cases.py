@@ -17,10 +17,11 @@ from chalicelib.domain.orders import EscrowStatus
 from chalicelib.domain.timers import TimerCommand
 from chalicelib.ports import OutboxRecord
 from chalicelib.services import commands as c
+from chalicelib.services.disputes import AcceptOffer, Cancel, Decide, MakeOffer, OpenDispute, RejectRequest
 from tests.support import T0
 from tests.unit.world import BUYER, SELLER, World
 
-OPEN = c.OpenDispute("o-1", Reason.NOT_AS_DESCRIBED, "Ordered red, received blue", Solution.REFUND_PARTIAL,
+OPEN = OpenDispute("o-1", Reason.NOT_AS_DESCRIBED, "Ordered red, received blue", Solution.REFUND_PARTIAL,
                      Money(500, "USD"), ())
 
 
@@ -79,7 +80,7 @@ def test_a_dispute_that_ends_settles_its_order_in_the_same_commit(world: World, 
     ctx = world.awaiting_seller()
     seen = spy_on_delivery(world, monkeypatch)
 
-    world.services.disputes.accept_offer(SELLER, c.AcceptOffer(ctx["dispute_id"], None, ctx["offer_id"]))
+    world.services.disputes.accept_offer(SELLER, AcceptOffer(ctx["dispute_id"], None, ctx["offer_id"]))
 
     stored_then = seen[0]
     assert stored_then["disputes"][ctx["dispute_id"]].status is Status.RESOLVED
@@ -111,7 +112,7 @@ def test_a_refused_offer_leaves_the_state_and_the_outbox_as_they_were(world: Wor
     before = world.snapshot()
 
     with pytest.raises(RuleViolation) as err:
-        world.services.disputes.make_offer(SELLER, c.MakeOffer(ctx["dispute_id"], None, Solution.REFUND_PARTIAL,
+        world.services.disputes.make_offer(SELLER, MakeOffer(ctx["dispute_id"], None, Solution.REFUND_PARTIAL,
                                                                Money(2500, "USD"), None))
 
     assert err.value.code == "INVALID_AMOUNT"
@@ -123,11 +124,11 @@ def test_acting_on_a_stale_version_is_a_version_conflict_that_changes_nothing(wo
     seen_version = world.services.disputes.get(BUYER, ctx["dispute_id"]).version
     assert seen_version is not None
     world.services.messages.post(SELLER, c.PostMessage(ctx["dispute_id"], "Let me check"))  # no new version
-    world.services.disputes.reject(SELLER, c.RejectRequest(ctx["dispute_id"], seen_version, "It was red"))
+    world.services.disputes.reject(SELLER, RejectRequest(ctx["dispute_id"], seen_version, "It was red"))
     before = world.snapshot()
 
     with pytest.raises(ConcurrentModification) as err:
-        world.services.disputes.cancel(BUYER, c.Cancel(ctx["dispute_id"], seen_version, None))
+        world.services.disputes.cancel(BUYER, Cancel(ctx["dispute_id"], seen_version, None))
 
     assert err.value.code == "VERSION_CONFLICT"
     assert err.value.details == {"current_version": seen_version + 1}
@@ -187,8 +188,8 @@ def test_a_sellers_photo_does_not_satisfy_the_buyers_evidence_checklist(world: W
 
 
 @pytest.mark.parametrize("who,command", [
-    (BUYER, lambda d: c.Decide(d, 99, Decision.REFUND_FULL, None, "Because the photos show it")),
-    (SELLER, lambda d: c.Cancel(d, 99, None)),
+    (BUYER, lambda d: Decide(d, 99, Decision.REFUND_FULL, None, "Because the photos show it")),
+    (SELLER, lambda d: Cancel(d, 99, None)),
 ])
 def test_an_action_that_is_not_the_callers_is_403_even_with_a_stale_version(world: World, who: Any,
                                                                             command: Any) -> None:
@@ -196,7 +197,7 @@ def test_an_action_that_is_not_the_callers_is_403_even_with_a_stale_version(worl
 
     ctx = world.awaiting_seller()
     before = world.snapshot()
-    use_case = world.services.disputes.decide if isinstance(command("x"), c.Decide) else world.services.disputes.cancel
+    use_case = world.services.disputes.decide if isinstance(command("x"), Decide) else world.services.disputes.cancel
     with pytest.raises(Forbidden) as err:
         use_case(who, command(ctx["dispute_id"]))
     assert err.value.code == "NOT_YOUR_ACTION" and world.snapshot() == before

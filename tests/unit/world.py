@@ -34,6 +34,7 @@ from chalicelib.ports import OutboxKind, OutboxRecord
 from chalicelib.relay import OutboxRelay, RefundWorker
 from chalicelib.services import Services
 from chalicelib.services import commands as c
+from chalicelib.services.disputes import AcceptOffer, Escalate, MakeOffer, OpenDispute, ShipReturn
 from tests.support import T0, FakeClock, order_body
 
 BUYER = Identity("b-1", frozenset())
@@ -95,7 +96,7 @@ class World:
     def awaiting_seller(self, requested: Solution = Solution.REFUND_PARTIAL, amount: int | None = 500) -> Ctx:
         """AWAITING_SELLER; the buyer's request is the open offer ``offer_id``."""
         ctx = self.delivered()
-        d = self.services.disputes.open(BUYER, c.OpenDispute(
+        d = self.services.disputes.open(BUYER, OpenDispute(
             ctx["order_id"], Reason.NOT_AS_DESCRIBED, "Ordered red, received blue", requested,
             None if amount is None else Money(amount, "USD"), ()))
         assert d.status is Status.AWAITING_SELLER
@@ -104,7 +105,7 @@ class World:
     def negotiating(self) -> Ctx:
         """NEGOTIATING, with the seller's counter-offer open as ``offer_id``."""
         ctx = self.awaiting_seller()
-        d, offer = self.services.disputes.make_offer(SELLER, c.MakeOffer(
+        d, offer = self.services.disputes.make_offer(SELLER, MakeOffer(
             ctx["dispute_id"], None, Solution.REFUND_PARTIAL, Money(1000, "USD"), None))
         assert d.status is Status.NEGOTIATING
         return {**ctx, "offer_id": offer.offer_id}
@@ -123,19 +124,19 @@ class World:
 
     def escalated(self) -> Ctx:
         ctx = self.negotiating()
-        d = self.services.disputes.escalate(SELLER, c.Escalate(ctx["dispute_id"], None, None))
+        d = self.services.disputes.escalate(SELLER, Escalate(ctx["dispute_id"], None, None))
         assert d.status is Status.ESCALATED
         return ctx
 
     def awaiting_return(self) -> Ctx:
         ctx = self.awaiting_seller(Solution.RETURN_AND_REFUND, None)
-        d = self.services.disputes.accept_offer(SELLER, c.AcceptOffer(ctx["dispute_id"], None, ctx["offer_id"]))
+        d = self.services.disputes.accept_offer(SELLER, AcceptOffer(ctx["dispute_id"], None, ctx["offer_id"]))
         assert d.status is Status.AWAITING_RETURN
         return ctx
 
     def return_in_transit(self) -> Ctx:
         ctx = self.awaiting_return()
-        d = self.services.disputes.ship_return(BUYER, c.ShipReturn(ctx["dispute_id"], None, "CP", "RT123"))
+        d = self.services.disputes.ship_return(BUYER, ShipReturn(ctx["dispute_id"], None, "CP", "RT123"))
         assert d.status is Status.RETURN_IN_TRANSIT
         return ctx
 
@@ -186,7 +187,7 @@ class World:
     def refunded(self) -> Ctx:
         """A full refund agreed (the seller accepted), sent to the provider, not settled yet."""
         ctx = self.awaiting_seller(Solution.REFUND_FULL, None)
-        d = self.services.disputes.accept_offer(SELLER, c.AcceptOffer(ctx["dispute_id"], None, ctx["offer_id"]))
+        d = self.services.disputes.accept_offer(SELLER, AcceptOffer(ctx["dispute_id"], None, ctx["offer_id"]))
         assert d.refund is not None
         self.pay_refunds()  # the refund worker, after the request
         return {**ctx, "refund_id": d.refund.refund_id}
