@@ -4,8 +4,8 @@
    source of the request bodies (the edge validates with the same dicts).
 2. ``openapi/openapi.yaml`` (components per area, by ``$ref``; the paths of ``openapi/paths/*.yaml``,
    listed in the order of app.py's routes; the action names of ``available_actions``, those the
-   routes declare) is bundled by the pinned Redocly CLI into the top-level ``openapi.yaml`` that
-   clients and the tests read.
+   routes declare; the timeline's event names, ``TIMELINE_EVENTS``) is bundled by the pinned
+   Redocly CLI into the top-level ``openapi.yaml`` that clients and the tests read.
 
 3. The transition table of ``docs/RULES.md`` (between its markers) is written from ``TRANSITIONS``
    in ``chalicelib/domain/disputes.py``, so an action's transitions are written once, in the code.
@@ -34,6 +34,7 @@ RULES = ROOT / "docs" / "RULES.md"
 TABLE_START = "<!-- make openapi writes this table from TRANSITIONS (chalicelib/domain/disputes.py) -->"
 TABLE_END = "<!-- /transitions -->"
 ACTIONS = "enum: []  # make openapi: every action app.py's routes declare, in their order\n"
+EVENTS = "enum: []  # make openapi: TIMELINE_EVENTS (chalicelib/domain/disputes.py), in its order\n"
 PATHS = "paths: {}  # make openapi: every path of paths/*.yaml, in the order of app.py's routes\n"
 GENERATED = "# Written by `make openapi` from chalicelib/api/schemas.py: edit that file, not this one.\n"
 BUNDLED = ("# Bundled by `make openapi` (Redocly CLI) from openapi/: edit those files, not this one.\n"
@@ -127,19 +128,30 @@ def actions_enum() -> str:
     return "enum:\n" + "".join(f"      - {name}\n" for name in names)
 
 
+def events_enum() -> str:
+    """The names a timeline entry's ``event`` may hold: the domain's ``TIMELINE_EVENTS``."""
+    sys.path.insert(0, str(ROOT))
+    from chalicelib.domain.disputes import TIMELINE_EVENTS
+
+    return "enum:\n" + "".join(f"      - {name}\n" for name in TIMELINE_EVENTS)
+
+
 def bundle() -> str:
     """openapi/ bundled by the pinned Redocly CLI (offline), as the top-level openapi.yaml holds it:
     a copy of the sources with what they leave to the code filled in (the paths, in the order of
-    app.py's routes; the actions ``available_actions`` may name)."""
+    app.py's routes; the actions ``available_actions`` may name; the timeline's event names)."""
     root = (SOURCES / "openapi.yaml").read_text(encoding="utf-8")
     orders = (SOURCES / "components" / "orders.yaml").read_text(encoding="utf-8")
+    disputes = (SOURCES / "components" / "disputes.yaml").read_text(encoding="utf-8")
     assert root.count(PATHS) == 1, f"openapi/openapi.yaml must hold the line {PATHS!r}"
     assert orders.count(ACTIONS) == 1, f"openapi/components/orders.yaml must hold the line {ACTIONS!r}"
+    assert disputes.count(EVENTS) == 1, f"openapi/components/disputes.yaml must hold the line {EVENTS!r}"
     with tempfile.TemporaryDirectory() as tmp:
         sources = Path(tmp) / "openapi"
         shutil.copytree(SOURCES, sources, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
         (sources / "openapi.yaml").write_text(root.replace(PATHS, paths_block()), encoding="utf-8")
         (sources / "components" / "orders.yaml").write_text(orders.replace(ACTIONS, actions_enum()), encoding="utf-8")
+        (sources / "components" / "disputes.yaml").write_text(disputes.replace(EVENTS, events_enum()), encoding="utf-8")
         out = Path(tmp) / "bundled.yaml"
         run = subprocess.run([str(REDOCLY), "bundle", str(sources / "openapi.yaml"), "-o", str(out)],
                              capture_output=True, text=True, timeout=300,
