@@ -101,12 +101,13 @@ def _resolution(r: Resolution | None) -> dict[str, Any] | None:
             "rule": r.rule.to_dict() if r.rule else None}
 
 
-def _refund(r: Refund | None) -> dict[str, Any] | None:
+def _refund(v: DisputeView) -> dict[str, Any] | None:
     """The refund a dispute owes, as the order's ledger holds it (what the parties may see)."""
+    r = v.refund
     if r is None:
         return None
     return {"refund_id": r.refund_id, "amount": _money(r.amount), "status": r.status.value, "attempts": r.attempt,
-            "failure_reason": r.public_failure_reason, "updated_at": fmt(r.last_moved_at)}
+            "failure_reason": r.public_failure_reason, "updated_at": fmt(v.refund_moved_at)}
 
 
 def _return_shipment(r: ReturnShipment | None) -> dict[str, Any] | None:
@@ -130,7 +131,7 @@ def dispute(v: DisputeView, now: datetime, policy: Policy, who: Identity | None 
         "dispute_id": d.dispute_id, "order_id": d.order_id, "buyer_id": d.buyer_id, "seller_id": d.seller_id,
         "reason": d.reason.value, "description": d.description, "item_ids": list(d.item_ids),
         "status": d.status.value, "offers": [offer(x, d.order_total) for x in d.offers], "resolution": _resolution(d.resolution),
-        "refund": _refund(v.refund), "return_shipment": _return_shipment(d.return_shipment),
+        "refund": _refund(v), "return_shipment": _return_shipment(d.return_shipment),
         "deadlines": v.deadlines(policy, now), "evidence_checklist": d.evidence_checklist(),
         "timeline": [{"at": fmt(e.at), "actor": e.actor.value, "event": e.event, "details": _details(e, moderator)}
                      for e in v.timeline],

@@ -45,6 +45,8 @@ TIMELINE_EVENTS = (
     "dispute.return_contested", "dispute.return_received", "dispute.deadline_expired", "dispute.resolved",
     "dispute.refund_pending", "dispute.refund_succeeded", "dispute.refund_failed",
 )
+# The entries of a refund's moves: this prefix and the refund's status (refund_timeline).
+REFUND_EVENT_PREFIX = "dispute.refund_"
 
 
 class Actor(str, Enum):
@@ -804,7 +806,7 @@ CASE_TEAM_DETAILS = frozenset({"moderator_id"})
 def refund_timeline(refund: Refund) -> list[TimelineEntry]:
     """The timeline entries of the refund a dispute owes, from the order's record of its moves
     (the order publishes the money events: these are shown, never published)."""
-    return [TimelineEntry.new(m.at, Actor.SYSTEM, f"dispute.refund_{m.status.value.lower()}",
+    return [TimelineEntry.new(m.at, Actor.SYSTEM, f"{REFUND_EVENT_PREFIX}{m.status.value.lower()}",
                               {"refund_id": refund.refund_id, "attempt": m.attempt, "failure_reason": m.failure_reason})
             for m in refund.history]
 

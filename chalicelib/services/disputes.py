@@ -9,6 +9,7 @@ from typing import Any
 from ..domain import rules
 from ..domain.catalog import Decision, Fault, Reason, ReturnProblem, Solution
 from ..domain.disputes import (
+    REFUND_EVENT_PREFIX,
     Actor,
     Assignment,
     Command,
@@ -26,6 +27,8 @@ from ..domain.ledger import Refund
 from ..domain.money import Money
 from ..domain.orders import Order, OrderCommand
 from ..domain.policy import Policy
+from ..logs import logger
+from ..metrics import count
 from ..ports import Page
 from . import access
 from .base import UseCases
@@ -161,8 +164,18 @@ class DisputeView:
     @property
     def updated_at(self) -> datetime:
         """The later of the dispute's last change and its refund's last move."""
-        moved = self.dispute.updated_at
-        return moved if self.refund is None else max(moved, self.refund.last_moved_at)
+        moved = self.refund_moved_at
+        return self.dispute.updated_at if moved is None else max(self.dispute.updated_at, moved)
+
+    @property
+    def refund_moved_at(self) -> datetime | None:
+        """When the refund's status or attempt last moved (when it was asked for, if never). A
+        dispute stored while it kept a copy of its refund holds that copy's moves in its own
+        timeline, and its order's refund has no record of them: those count too."""
+        if self.refund is None:
+            return None
+        kept = (e.at for e in self.dispute.timeline if e.event.startswith(REFUND_EVENT_PREFIX))
+        return max([self.refund.last_moved_at, *kept])
 
     @property
     def timeline(self) -> list[TimelineEntry]:
@@ -176,10 +189,17 @@ class DisputeView:
 
 
 def owed_refund(dispute: Dispute, order: Order | None) -> Refund | None:
-    """The refund ``dispute`` owes, as ``order`` (its order) records it."""
-    if dispute.refund_id is None or order is None or not order.ledger.has_refund(dispute.refund_id):
+    """The refund ``dispute`` owes, as ``order`` (its order) records it. A reference the order
+    does not hold (or holds for another dispute) shows no refund, and is logged and counted."""
+    if dispute.refund_id is None or order is None:
         return None
-    return order.ledger.refund(dispute.refund_id)
+    refund = order.ledger.refund(dispute.refund_id) if order.ledger.has_refund(dispute.refund_id) else None
+    if refund is None or refund.dispute_id not in (None, dispute.dispute_id):
+        logger.error("a dispute's refund is not on its order", dispute_id=dispute.dispute_id,
+                     order_id=order.order_id, refund_id=dispute.refund_id)
+        count("DisputeRefundsMissing")
+        return None
+    return refund
 
 
 def shown(uow: UnitOfWork, dispute: Dispute) -> DisputeView:

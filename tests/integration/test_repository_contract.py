@@ -464,3 +464,46 @@ def test_a_rule_is_versioned_and_a_stale_save_is_refused(repo):
         assert uow.moderation.rule("r-2") is None
         assert uow.moderation.report("r-1", 2) == {"evaluated": 0, "matched": 0, "decided_by_people": 0,
                                                    "agreed": 0, "disagreed": 0}
+
+
+def test_orders_left_unprocessed_by_dynamodb_are_asked_for_again_after_a_pause_then_one_by_one(
+        aws, settings, monkeypatch):
+    """DynamoDB may leave keys of a BatchGetItem unprocessed (throttling): moto never does, so the
+    answer of its one request is cut here. 150 orders: two requests of at most 100 keys; keys left
+    over are asked for again after a growing pause, and those still left after the last round are
+    read one by one; every order is found, none twice."""
+    from pynamodb.connection import Connection
+
+    from chalicelib.adapters.dynamodb import DynamoOutbox, DynamoUnitOfWork, make_tables, repositories
+
+    tables = make_tables(settings.tables, "us-east-1")
+    repo = Repo(lambda: DynamoUnitOfWork(tables, Connection(region="us-east-1"), POLICY, Relay(), FakeClock()),
+                DynamoOutbox(tables))
+    ids = [f"o-{i:03}" for i in range(150)]
+    for i in ids:
+        repo.add_order(order(i), "fp")
+    real = repositories._batch_get_page
+    sizes: list[int] = []
+    pauses: list[float] = []
+
+    def throttled(model, keys):
+        sizes.append(len(keys))
+        items, left = real(model, keys)
+        assert left == []
+        return items[:1], [k for k in keys if k["order_id"]["S"] != items[0]["order_id"]["S"]]
+
+    monkeypatch.setattr(repositories, "_batch_get_page", throttled)
+    monkeypatch.setattr(repositories.time, "sleep", pauses.append)
+    assert repo.get_orders(ids) == {i: repo.get_order(i) for i in ids}
+    rounds = repositories.BATCH_GET_ROUNDS
+    assert sizes == [100 - n for n in range(rounds)] + [50 - n for n in range(rounds)]
+    assert len(pauses) == 2 * (rounds - 1)
+    caps = [repositories.BATCH_GET_PAUSE * 2 ** n for n in range(1, rounds)] * 2
+    assert all(0 <= p <= cap for p, cap in zip(pauses, caps, strict=True))
+
+
+def test_the_pynamodb_batch_step_the_order_reads_use_is_still_there():
+    """get_many calls PynamoDB's one-request step (private): this fails if an upgrade moves it."""
+    from pynamodb.models import Model
+
+    assert callable(getattr(Model, "_batch_get_page", None))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import builtins
 import itertools
 import json
+import random
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from datetime import datetime
@@ -38,6 +40,11 @@ from .pagination import query_page, query_shards
 from .transactions import Write
 
 _M = TypeVar("_M", bound=Model)
+# BatchGetItem: at most 100 keys a request; unprocessed keys asked for again at most 4 more times,
+# after pauses drawn up to 0.05 s, 0.1 s, 0.2 s, 0.4 s (then key by key).
+BATCH_GET_KEYS = 100
+BATCH_GET_ROUNDS = 5
+BATCH_GET_PAUSE = 0.025
 OPEN_STATUSES = tuple(status.value for status in Status if status not in TERMINAL)
 
 
@@ -46,6 +53,15 @@ def _get(model: type[_M], hash_key: str, range_key: str | None = None) -> _M | N
         return model.get(hash_key, range_key, consistent_read=True)
     except model.DoesNotExist:
         return None
+
+
+def _batch_get_page(model: type[_M], keys: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """One BatchGetItem request: the raw items, and the keys DynamoDB left unprocessed. PynamoDB's
+    one-request step (``Model._batch_get_page``; tests/integration/test_repository_contract.py
+    fails if it is renamed)."""
+    page: Callable[..., tuple[list[dict[str, Any]] | None, list[dict[str, Any]] | None]] = model._batch_get_page
+    items, unprocessed = page(keys, consistent_read=True, attributes_to_get=None)
+    return items or [], unprocessed or []
 
 
 def _stale(what: str) -> ConcurrentModification:
@@ -129,10 +145,28 @@ class DynamoOrders(_Repo):
         return None if item is None else mapping.order_from(item)
 
     def get_many(self, order_ids: Iterable[str]) -> dict[str, Order]:
-        # One BatchGetItem per 100 keys (PynamoDB asks again for what DynamoDB leaves unprocessed).
-        orders = (mapping.order_from(i) for i in self.t.orders.batch_get(list(dict.fromkeys(order_ids)),
-                                                                          consistent_read=True))
-        return {o.order_id: o for o in orders}
+        """One BatchGetItem per 100 keys. What DynamoDB leaves unprocessed (throttling) is asked for
+        again after an exponential, jittered pause, a few times (PynamoDB's own ``batch_get`` asks
+        again at once, without end); what is still left is read key by key."""
+        model, ids = self.t.orders, list(dict.fromkeys(order_ids))
+        found: dict[str, Order] = {}
+        for start in range(0, len(ids), BATCH_GET_KEYS):
+            keys = [{"order_id": {"S": i}} for i in ids[start:start + BATCH_GET_KEYS]]
+            for attempt in range(BATCH_GET_ROUNDS):
+                if attempt:
+                    time.sleep(random.uniform(0, BATCH_GET_PAUSE * 2 ** attempt))
+                items, keys = _batch_get_page(model, keys)
+                for raw in items:
+                    order = mapping.order_from(model.from_raw_data(raw))
+                    found[order.order_id] = order
+                if not keys:
+                    break
+            for key in keys:
+                item = _get(model, key["order_id"]["S"])
+                if item is not None:
+                    order = mapping.order_from(item)
+                    found[order.order_id] = order
+        return found
 
     def fingerprint(self, order_id: str) -> str | None:
         item = _get(self.t.orders, order_id)
