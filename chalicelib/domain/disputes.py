@@ -15,7 +15,7 @@ from .catalog import Decision, Fault, Outcome, Reason, ReturnProblem, Solution
 from .errors import Conflict, Forbidden, NotFound, RuleViolation
 from .evidence import checklist, has_free_place
 from .jsontypes import JSONObject, JSONValue
-from .ledger import Refund, RefundStatus
+from .ledger import Refund, RefundStatus, retry_delay
 from .money import Money
 from .policy import Policy
 from .rules import RuleSuggestion
@@ -622,6 +622,13 @@ class Dispute:
             due = refund.settle_by or refund.created_at + policy.refund_settlement
             out.append({"action": "REFUND_SETTLEMENT", "actor": "platform", "due_at": fmt(due),
                         "on_expiry": "ALARM_AND_RETRY"})
+        elif refund is not None and refund.awaits_retry(refund.attempt):
+            # Failed, and the machine tries again after its backoff (Order.refund_failed starts that
+            # timer when the failure is recorded: the refund's last move).
+            failed_at = refund.history[-1].at if refund.history else refund.updated_at
+            out.append({"action": "REFUND_RETRY", "actor": "platform",
+                        "due_at": fmt(failed_at + retry_delay(policy.refund_retry, refund.attempt)),
+                        "on_expiry": "RETRY_REFUND"})
         return out
 
     def allowed(self, actor: Actor, policy: Policy) -> list[tuple[Command, str | None]]:

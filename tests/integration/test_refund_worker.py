@@ -14,6 +14,7 @@ from typing import Any
 import boto3
 import pytest
 
+from chalicelib.domain.timefmt import fmt, parse
 from chalicelib.relay import REFUND_LEASE
 from chalicelib.services.payments import RefundOutcome
 from tests.integration.api import BUYER, SELLER, Api
@@ -260,7 +261,10 @@ def test_a_refund_that_fails_then_succeeds_shows_each_move_in_the_disputes_timel
     assert failed.status == "FAILED"
     failing = api.get(f"/disputes/{did}").json_body
     assert (failing["refund"]["status"], failing["refund"]["failure_reason"]) == ("FAILED", "PAYMENT_PROVIDER_DECLINED")
-    assert [x["action"] for x in failing["deadlines"]] == []  # nothing to settle while it waits for its retry
+    # Nothing to settle while it waits for its retry: the retry is what it waits for, an hour on.
+    retry_at = fmt(parse(failing["refund"]["updated_at"]) + timedelta(hours=1))
+    assert failing["deadlines"] == [{"action": "REFUND_RETRY", "actor": "platform", "due_at": retry_at,
+                                     "on_expiry": "RETRY_REFUND"}]
     wired.clock.advance(hours=1)
     assert wired.services.payments.timer("REFUND_RETRY", "o-1", refund_id, 1) == "retried"
     wired.clock.advance(minutes=1)

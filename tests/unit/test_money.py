@@ -16,6 +16,7 @@ from chalicelib.domain.errors import Conflict, InvalidInput, RuleViolation
 from chalicelib.domain.ledger import Entry, EscrowStatus, RefundStatus
 from chalicelib.domain.money import Money
 from chalicelib.domain.orders import OrderStatus, ScanStatus
+from chalicelib.domain.timefmt import fmt
 from chalicelib.domain.timers import REFUND_RETRY, REFUND_SETTLEMENT, SHIP_BY
 from chalicelib.ports import SettlementNotice
 from chalicelib.relay import REFUND_LEASE
@@ -119,6 +120,9 @@ def test_a_failed_refund_is_retried_after_its_backoff_under_a_new_key_and_paid_o
     assert refund_status(world, ctx["dispute_id"]) == "FAILED"
     retry = [t for t in world.timers.started if t.action == REFUND_RETRY]
     assert [(t.round, t.due_at) for t in retry] == [(1, T0 + world.policy.refund_retry)]
+    # The dispute shows what it waits for: the retry, due when its timer fires.
+    assert world.shown(ctx["dispute_id"])["deadlines"] == [
+        {"action": "REFUND_RETRY", "actor": "platform", "due_at": fmt(retry[0].due_at), "on_expiry": "RETRY_REFUND"}]
 
     assert timer(world, REFUND_RETRY, order_id="o-1", refund_id=ctx["refund_id"], round=1) == "retried"
     assert timer(world, REFUND_RETRY, order_id="o-1", refund_id=ctx["refund_id"], round=1) == "stale"  # redelivered
@@ -337,6 +341,7 @@ def test_a_failure_after_which_a_retry_could_pay_twice_goes_to_a_person_at_once(
     assert not [t for t in world.timers.started if t.action == REFUND_RETRY]
     assert refund_status(world, ctx["dispute_id"]) == "FAILED"
     assert world.shown(ctx["dispute_id"])["refund"]["failure_reason"] == "PAYMENT_PROVIDER_DECLINED"
+    assert world.shown(ctx["dispute_id"])["deadlines"] == []  # no machine retry: a person looks
 
 
 def test_a_webhook_with_a_bad_signature_is_refused_and_a_signed_one_settles(world: World) -> None:
