@@ -43,7 +43,7 @@ CODES: dict[str, str] = {
     "NOT_SHIPPED_YET": "the order has not been shipped",
     "ESCROW_RELEASED": "escrow has been paid out already",
     "OFFER_NOT_OPEN": "the offer was accepted, superseded or withdrawn (details.status)",
-    "NO_PENDING_DEADLINE": "no deadline is pending on the dispute (sandbox)",
+    "NO_PENDING_DEADLINE": "no deadline of the dispute is pending; a refund's settlement or retry is not one (sandbox)",
     "REFUND_NOT_FAILED": "only a failed refund is retried",
     "REFUND_NOT_PENDING": "the refund has no attempt waiting at the provider (sandbox)",
     "NOT_SIMULATED_PROVIDER": "the stage pays through a real provider: refunds settle only by its webhook (sandbox)",

@@ -34,8 +34,8 @@ class Sandbox(UseCases):
             dispute, _ = access.visible_dispute(who, uow.disputes.get(dispute_id))
             phase = dispute.pending_phase()
             if phase is None:  # ended, or a mediation already flagged overdue
-                raise Conflict("no deadline is pending on this dispute", code="NO_PENDING_DEADLINE",
-                               details={"status": dispute.status.value})
+                raise Conflict("no deadline of the dispute is pending (a refund settles through the sandbox's settle route)",
+                               code="NO_PENDING_DEADLINE", details={"status": dispute.status.value})
             was_open = dispute.is_open
             # Recorded now, as everything else is: only the "not due yet" check is skipped.
             dispute.expire(phase.action, self.clock.now(), self.policy, early=True)
