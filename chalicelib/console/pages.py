@@ -25,6 +25,15 @@ from ..domain.catalog import Fault
 from ..domain.disputes import ASSIGNED_FILTERS, Command, Dispute, QueueFilter, default_fault
 from ..domain.errors import ConcurrentModification, Conflict, DomainError, Forbidden, InvalidInput, NotFound, Unauthenticated
 from ..domain.identity import Identity
+from ..domain.ledger import (
+    AMOUNT_OR_CURRENCY_MISMATCH,
+    ATTEMPTS_EXHAUSTED,
+    COULD_PAY_TWICE,
+    EARLIER_ATTEMPT_PENDING,
+    NEWER_ATTEMPT_LIVE,
+    NOTICE_MISMATCH,
+    PAID_TWICE,
+)
 from ..domain.money import Money
 from ..domain.rules import PREVIEW_DAYS, PREVIEW_LIMIT, Mode, Preview, Rule, Then
 from ..domain.standing import Flag, Level
@@ -194,6 +203,40 @@ def decision_of(dispute: dict[str, Any]) -> dict[str, Any] | None:
             "rationale": details.get("rationale"), "by": details.get("moderator_id") or "a moderator",
             "moderator_id": details.get("moderator_id"), "at": decided["at"], "decided_at": decided["at"],
             "pending": True}
+
+
+# Why a refund needs a person (its attention_reason), as a moderator reads it.
+REFUND_TROUBLE = {
+    ATTEMPTS_EXHAUSTED: "Every automatic attempt failed. No money moved: the buyer is still owed it.",
+    "NO_PAYMENT_REFERENCE": "The order has no payment reference: the payment provider has no charge to refund "
+                            "it from. No money moved.",
+    "OUTCOME_UNKNOWN": "The payment provider cannot say what became of an attempt sent more than a day ago: "
+                       "it may have paid.",
+    EARLIER_ATTEMPT_PENDING: "An earlier attempt is still pending (or unaccounted for) at the payment provider: "
+                             "it may yet pay. The new attempt was not sent.",
+    AMOUNT_OR_CURRENCY_MISMATCH: "The payment provider holds a refund of this attempt for another amount or "
+                                 "currency: it may have paid.",
+    "charge_already_refunded": "The payment provider says the charge was already refunded: the money may be "
+                               "back with the buyer already.",
+    "amount_too_large": "The payment provider says less is left to refund on the charge than this refund: part "
+                        "of it may be back with the buyer already.",
+    NOTICE_MISMATCH: "The payment provider sent a signed notice of this refund for another amount.",
+    PAID_TWICE: "Paid twice? A second attempt succeeded at the payment provider after another had.",
+    NEWER_ATTEMPT_LIVE: "An older attempt paid late while a newer one was out, and the newer one could not be "
+                        "cancelled: it may pay too.",
+}
+
+
+def refund_card(order: dict[str, Any], refund: dict[str, Any]) -> dict[str, Any]:
+    """A refund needing a person as the queue shows it: why, in words; a retry only where the
+    server takes one (the order's ``available_actions``: a failed refund); and where money may
+    have left already, to check with the payment provider first."""
+    reason = refund.get("attention_reason")
+    path = f"/orders/{order['order_id']}/refunds/{refund['refund_id']}/retry"
+    return {"order": order, "refund": refund, "reason": reason,
+            "why": REFUND_TROUBLE.get(str(reason), f"The payment provider answered: {_shown(reason)}."),
+            "retry": any(a["method"] == "POST" and a["path"] == path for a in order["available_actions"]),
+            "check_first": reason in COULD_PAY_TWICE}
 
 
 def _mark(item: dict[str, Any], now: datetime) -> dict[str, Any]:
@@ -521,14 +564,17 @@ def _queue(ctx: Ctx) -> Html:
     now = _now()
     insights = container().services.moderation.insights(ctx.who)
     cases = [{**_mark(_dispute_view(ctx, d, insights), now), "order_total": d.dispute.order_total.to_dict()} for d in items]
-    orders, _ = services.payments.needing_attention(ctx.who, QUEUE_PAGE, None)
-    refunds = [{"order": view, "refund": r} for view in (_order_view(ctx, o) for o in orders)
+    # The refunds needing a person page with their own cursor (GET /moderation/refunds's).
+    refunds_cursor = ctx.query.get("refunds") or None
+    orders, more_refunds = services.payments.needing_attention(ctx.who, QUEUE_PAGE, refunds_cursor)
+    refunds = [refund_card(view, r) for view in (_order_view(ctx, o) for o in orders)
                for r in view["refunds"] if r["needs_attention"]]
     filters = {"overdue": req.query.get("overdue", ""), "assigned": which.assigned or "", "reason": which.reason or ""}
     return Html("queue.html", {"cases": cases, "next_cursor": next_cursor, "refunds": refunds, "now": now,
                                "filters": filters, "filter_query": urlencode({k: v for k, v in filters.items() if v}),
                                "reasons": views.REASONS, "notice": ctx.query.get("notice", ""),
-                               "paged": bool(req.query.get("cursor"))})
+                               "paged": bool(req.query.get("cursor")), "more_refunds": more_refunds,
+                               "refunds_paged": bool(refunds_cursor)})
 
 
 @console.page("/console/next", "POST")

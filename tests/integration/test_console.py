@@ -581,3 +581,96 @@ def test_back_from_the_confirmation_keeps_the_decision_as_typed_and_changes_noth
            'aria-describedby="amount-error" value="3.50"' in page
     assert ">Half the set was &lt;missing&gt;,\nsee the photo.</textarea>" in page
     assert api.snapshot(dispute_id=d["dispute_id"]) == before, "going back decides nothing"
+
+
+def _refund_needing_a_person(api: Api, wired: Any, order_id: str, status: str, reason: str) -> str:
+    """An order whose one refund needs a person for ``reason``, left ``status``: written as the
+    ledger writes it (the provider's paths to each state are the payments tests')."""
+    from datetime import timedelta
+
+    from chalicelib.domain.money import Money
+
+    api.delivered_order(order_id)
+    now = wired.clock.now()
+    with wired.services.payments.uow() as uow:
+        order = uow.orders.get(order_id)
+        ledger, refund = order.ledger.request_refund(Money(500, "USD"), now, now + timedelta(days=7), "DISPUTE")
+        rid = refund.refund_id
+        if status == "FAILED":  # a reason of its own, else the last automatic attempt failed
+            ledger = ledger.refund_failed(rid, 1, reason if reason != "ATTEMPTS_EXHAUSTED" else "card_declined",
+                                          now, max_attempts=1)
+        elif status == "SUCCEEDED":
+            ledger = ledger.refund_settled(rid, 1, "re_1", now).flag(rid, reason, now)
+        else:
+            ledger = ledger.flag(rid, reason, now)
+        assert ledger.refund(rid).attention_reason == reason and ledger.refund(rid).status == status
+        uow.orders.save(replace(order, ledger=ledger))
+        uow.commit()
+    return rid
+
+
+def _refund_card(text: str, refund_id: str) -> str:
+    start = text.index(f'id="refund-{refund_id}"')
+    return text[start:text.index("</li>", start)]
+
+
+@pytest.mark.parametrize(("status", "reason", "said", "retry", "check_first"), [
+    ("FAILED", "ATTEMPTS_EXHAUSTED", "Every automatic attempt failed", True, False),
+    ("FAILED", "OUTCOME_UNKNOWN", "it may have paid", True, True),
+    ("FAILED", "charge_already_refunded", "the charge was already refunded", True, True),
+    ("FAILED", "NO_PAYMENT_REFERENCE", "no payment reference", True, False),
+    ("SUCCEEDED", "PAID_TWICE", "Paid twice?", False, True),
+    ("SUCCEEDED", "NEWER_ATTEMPT_LIVE", "the newer one could not be cancelled", False, True),
+    ("PENDING", "NOTICE_MISMATCH", "a signed notice of this refund for another amount", False, True),
+])
+def test_a_refund_needing_a_person_says_why_and_offers_a_retry_only_where_the_server_takes_one(
+        api: Api, client: Any, wired: Any, status: str, reason: str, said: str, retry: bool,
+        check_first: bool) -> None:
+    refund_id = _refund_needing_a_person(api, wired, "o-1", status, reason)
+    cookie, csrf = session_cookie(wired)
+    card = _refund_card(client.http.get("/console/", headers={"Cookie": cookie}).body.decode(), refund_id)
+    assert said in card and f"({reason})" in card, card
+    assert ("Retry refund" in card) is retry, card
+    # Beside the button where a new attempt could pay twice; without one, what to do instead.
+    assert ("Check with the payment provider first: a new attempt could pay twice" in card) is (retry and check_first)
+    if status == "SUCCEEDED":
+        assert "Paid: there is nothing to retry" in card and "recover any second payment" in card
+    elif not retry:
+        assert "nothing to retry unless it fails. Check with the payment provider." in card
+    # The button is there exactly when the server takes the retry (the same use case as the API's).
+    before = api.snapshot()
+    r = post_form(client, f"/console/refunds/o-1/{refund_id}/retry", {"csrf_token": csrf}, cookie)
+    if retry:
+        assert (r.status_code, r.headers["Location"]) == (303, "/console/?notice=retried"), r.body
+    else:
+        assert r.status_code == 409 and "REFUND_NOT_FAILED" in r.body.decode()
+        assert api.snapshot() == before
+
+
+def test_the_refunds_needing_a_person_page_on_with_their_own_cursor(api: Api, client: Any, wired: Any,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from chalicelib.console import pages
+
+    monkeypatch.setattr(pages, "QUEUE_PAGE", 2)
+    ids = [_refund_needing_a_person(api, wired, f"o-{n}", "FAILED", "ATTEMPTS_EXHAUSTED") for n in range(3)]
+    cookie, _ = session_cookie(wired)
+    seen: list[str] = []
+    path: str | None = "/console/"
+    while path is not None:
+        text = client.http.get(path, headers={"Cookie": cookie}).body.decode()
+        seen += [i for i in ids if f'id="refund-{i}"' in text]
+        more = re.search(r'href="([^"]*)" id="more-refunds"', text)
+        path = html.unescape(more.group(1)) if more else None
+        assert len(seen) <= 3
+    assert sorted(seen) == sorted(ids), "every refund needing a person is reachable from the queue"
+    assert 'id="first-refunds"' in text
+
+
+def test_every_reason_a_refund_needs_a_person_is_said_in_words() -> None:
+    from chalicelib.console.pages import REFUND_TROUBLE
+    from chalicelib.domain import ledger
+
+    reasons = ledger.NEEDS_A_PERSON | {ledger.ATTEMPTS_EXHAUSTED, ledger.PAID_TWICE, ledger.NOTICE_MISMATCH,
+                                       ledger.NEWER_ATTEMPT_LIVE}
+    assert reasons <= set(REFUND_TROUBLE)
+    assert ledger.COULD_PAY_TWICE <= reasons and ledger.ATTEMPTS_EXHAUSTED not in ledger.COULD_PAY_TWICE
