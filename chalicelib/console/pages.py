@@ -184,25 +184,31 @@ def timeline_entries(dispute: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def decision_of(dispute: dict[str, Any]) -> dict[str, Any] | None:
-    """The case's decision: the resolution, or (a return-and-refund decision paid only when the item
-    is back) the moderator's ``dispute.decided`` entry; who decided is the moderator's id when a
-    moderator did."""
+    """The case's decision, and who made it (a moderator's id when a moderator did). A moderator's
+    ``dispute.decided`` entry is the decision whenever one exists: a return and refund resolves
+    only later, when the seller confirms the item is back (or the receipt or shipping deadline
+    passes), and that resolution is shown as what followed (``then``), never as who decided.
+    Otherwise the resolution (agreed by the parties, or a rule's: "rule r1 (v2)")."""
     decided = next((t for t in reversed(dispute["timeline"]) if t["event"] == "dispute.decided"), None)
-    details = decided["details"] if decided else {}
     r = dispute.get("resolution")
-    if r is not None:
-        by = details.get("moderator_id") if r["decided_by"] == "moderator" and decided else None
-        rule = r.get("rule")  # a rule's refund: decided by that rule's version
-        by = by or (f"rule {rule['rule_id']} (v{rule['version']})" if rule else None)
-        return {"outcome": r["outcome"], "amount": r["amount"], "fault": r["fault"], "rationale": r["rationale"],
-                "by": by or r["decided_by"], "moderator_id": by, "at": r["resolved_at"],
-                "decided_at": decided["at"] if decided else r["resolved_at"], "pending": False}
-    if decided is None:
+    if decided is not None:
+        details, moderator = decided["details"], decided["details"].get("moderator_id")
+        then = None
+        if r is not None and r["decided_by"] != "moderator":  # what became of a return and refund
+            returned = any(t["event"] == "dispute.return_received" and t["at"] >= decided["at"]
+                           for t in dispute["timeline"])
+            then = {"outcome": r["outcome"], "rationale": r["rationale"], "at": r["resolved_at"],
+                    "paid_on_return": returned and r["outcome"] == "REFUND_FULL"}
+        return {"outcome": details.get("outcome"), "amount": (r or {}).get("amount") or details.get("amount"),
+                "fault": details.get("fault") or (r or {}).get("fault"), "rationale": details.get("rationale"),
+                "by": moderator or "a moderator", "moderator_id": moderator, "at": decided["at"],
+                "decided_at": decided["at"], "pending": r is None, "then": then}
+    if r is None:
         return None
-    return {"outcome": details.get("outcome"), "amount": details.get("amount"), "fault": details.get("fault"),
-            "rationale": details.get("rationale"), "by": details.get("moderator_id") or "a moderator",
-            "moderator_id": details.get("moderator_id"), "at": decided["at"], "decided_at": decided["at"],
-            "pending": True}
+    rule = r.get("rule")  # a rule's refund: decided by that rule's version
+    return {"outcome": r["outcome"], "amount": r["amount"], "fault": r["fault"], "rationale": r["rationale"],
+            "by": f"rule {rule['rule_id']} (v{rule['version']})" if rule else r["decided_by"], "moderator_id": None,
+            "at": r["resolved_at"], "decided_at": r["resolved_at"], "pending": False, "then": None}
 
 
 # Why a refund needs a person (its attention_reason), as a moderator reads it.

@@ -375,6 +375,42 @@ def test_a_return_decision_not_yet_paid_shows_its_decision_from_the_timeline(api
     assert "Send it back and get it all back." in card and "m-2" in card
 
 
+def test_a_return_decision_completed_by_the_sellers_receipt_stays_the_moderators_decision(
+        api: Api, client: Any, wired: Any) -> None:
+    from tests.integration.api import BUYER, SELLER
+
+    d = api.escalated()
+    did = d["dispute_id"]
+    cookie, csrf = session_cookie(wired, sub="m-2")
+    assert decide_in_console(client, cookie, csrf, did, outcome="RETURN_AND_REFUND", amount="",
+                             rationale="Send it back and get it all back.").status_code == 303
+    decided_at = next(t["at"] for t in api.get(f"/disputes/{did}").json_body["timeline"]
+                      if t["event"] == "dispute.decided")
+    wired.clock.advance(hours=2)
+    assert api.post(f"/disputes/{did}/return-shipment", BUYER, {"carrier": "CP", "tracking_number": "RR1"}).status_code == 200
+    wired.clock.advance(hours=3)
+    done = api.post(f"/disputes/{did}/confirm-return", SELLER, {}).json_body
+    assert done["resolution"]["decided_by"] == "seller"
+    received_at = done["resolution"]["resolved_at"]
+    assert received_at != decided_at
+    html_ = case_html(client, cookie, did)
+    card = html_[html_.index('id="decision-card"'):html_.index("</section>", html_.index('id="decision-card"'))]
+    outcome = re.search(r'id="decision-outcome">([^<]*)<', card)
+    assert outcome and outcome.group(1) == "return and refund", card
+    assert 'id="decision-rationale">Send it back and get it all back.<' in card
+    assert re.search(rf'id="decision-by">m-2, <time datetime="{decided_at}">', card), card
+    assert re.search(rf'id="decision-then">refund paid on return receipt <time datetime="{received_at}">', card), card
+    assert "seller confirmed the returned item arrived" not in card and "seller" not in \
+        card.split('id="decision-by">', 1)[1].split("</dd>", 1)[0]
+    status = html_.split('<p class="status">', 1)[1].split("</p>", 1)[0]
+    assert "RETURN_AND_REFUND" in status and "decided by m-2" in status and "refund paid on return receipt" in status
+    assert "decided by seller" not in status
+    # The same moderator's confirmation sent again is that decision, not someone else's.
+    again = decide_in_console(client, cookie, csrf, did, outcome="RETURN_AND_REFUND", amount="",
+                              rationale="Send it back and get it all back.")
+    assert (again.status_code, again.headers["Location"]) == (303, f"/console/disputes/{did}?notice=decided")
+
+
 def test_a_resubmitted_confirmation_lands_on_the_decision_and_anyone_elses_is_told_who_decided(
         api: Api, client: Any, wired: Any) -> None:
     d = api.escalated()
