@@ -153,7 +153,7 @@ DETAIL_LABELS = (
     ("action", "deadline missed"), ("carrier", "carrier"), ("tracking_number", "tracking"),
     ("attempt", "attempt"), ("failure_reason", "failure"), ("moderator_id", "by"), ("message", "message"),
     ("rationale", "rationale"), ("rule", "rule"))
-PARTY_TEXT = frozenset({"message", "rationale", "failure_reason"})
+PARTY_TEXT = frozenset({"message", "rationale", "failure_reason", "carrier", "tracking_number"})
 
 
 def _shown(value: Any) -> str:

@@ -11,6 +11,7 @@ import re
 import threading
 from collections.abc import Iterator
 from dataclasses import replace
+from html.parser import HTMLParser
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -20,7 +21,7 @@ import pytest
 from chalicelib.config import HostedUi
 from tests.integration.api import SELLER as SELLER_WHO
 from tests.integration.api import Api
-from tests.support import token
+from tests.support import order_body, token
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 PAGES = ["/console", "/console/disputes/{dispute_id}"]
@@ -710,3 +711,56 @@ def test_every_reason_a_refund_needs_a_person_is_said_in_words() -> None:
                                        ledger.NEWER_ATTEMPT_LIVE}
     assert reasons <= set(REFUND_TROUBLE)
     assert ledger.COULD_PAY_TWICE <= reasons and ledger.ATTEMPTS_EXHAUSTED not in ledger.COULD_PAY_TWICE
+
+
+RLO = "\u202e"  # RIGHT-TO-LEFT OVERRIDE: what follows it, to the end of its paragraph, reads backwards
+
+
+class _Texts(HTMLParser):
+    """Each text of the page with the attributes of the element that holds it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.open: list[dict[str, str | None]] = [{}]
+        self.found: list[tuple[str, dict[str, str | None]]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag not in ("br", "img", "input", "meta", "link"):
+            self.open.append({"tag": tag, **dict(attrs)})
+
+    def handle_endtag(self, tag: str) -> None:
+        if len(self.open) > 1:
+            self.open.pop()
+
+    def handle_data(self, data: str) -> None:
+        self.found.append((data, self.open[-1]))
+
+
+def test_a_partys_text_is_isolated_so_bidi_controls_cannot_reorder_what_surrounds_it(
+        api: Api, client: Any, wired: Any) -> None:
+    from tests.integration.api import BUYER, SELLER, SERVICE
+
+    items = [{"item_id": "i-1", "title": f"{RLO}Red dress", "quantity": 1, "unit_price": {"amount": 2000, "currency": "USD"}}]
+    assert api.post("/orders", SERVICE, order_body("o-1", items=items)).status_code == 201
+    shipped = api.post("/orders/o-1/shipment", SELLER, {"carrier": f"{RLO}CP", "tracking_number": f"CN1{RLO}"})
+    assert shipped.status_code == 200, shipped.json_body
+    assert api.post("/orders/o-1/tracking-events", SERVICE, {"status": "DELIVERED", "occurred_at": shipped.json_body[
+        "shipment"]["shipped_at"]}).status_code == 200
+    d = api.open_dispute(description=f"Ordered red {RLO}<b>received blue</b>")
+    did = d["dispute_id"]
+    assert api.post(f"/disputes/{did}/messages", BUYER, {"body": f"Look {RLO}at the photo"}).status_code == 201
+    assert api.post(f"/disputes/{did}/reject", SELLER, {"message": f"As listed {RLO}red"}).status_code == 200
+    assert api.post(f"/disputes/{did}/escalate", SELLER, {}).status_code == 200
+    cookie, _ = session_cookie(wired)
+    page = case_html(client, cookie, did)
+    assert "&lt;b&gt;received blue&lt;/b&gt;" in page and "<b>received" not in page  # still text
+    parser = _Texts()
+    parser.feed(page)
+    holding = [(text, where) for text, where in parser.found if RLO in text]
+    # the title, carrier and tracking (order and timeline), description, message, refusal
+    assert len(holding) >= 7, holding
+    for text, where in holding:
+        assert "party-text" in str(where.get("class")).split() and where.get("dir") == "auto", (text, where)
+    css = client.http.get("/console/static/console.css").body.decode()
+    rule = re.search(r"\.party-text \{([^}]*)\}", css)
+    assert rule and "unicode-bidi: isolate" in rule.group(1)
