@@ -240,7 +240,8 @@ def refund_card(order: dict[str, Any], refund: dict[str, Any]) -> dict[str, Any]
     reason = refund.get("attention_reason")
     path = f"/orders/{order['order_id']}/refunds/{refund['refund_id']}/retry"
     return {"order": order, "refund": refund, "reason": reason,
-            "why": REFUND_TROUBLE.get(str(reason), f"The payment provider answered: {_shown(reason)}."),
+            "why": REFUND_TROUBLE.get(str(reason), f"The payment provider answered: {_shown(reason)}."
+                                      if reason else "No reason was recorded: check it at the payment provider."),
             "retry": any(a["method"] == "POST" and a["path"] == path for a in order["available_actions"]),
             "check_first": reason in COULD_PAY_TWICE}
 

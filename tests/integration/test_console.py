@@ -711,6 +711,12 @@ def test_every_reason_a_refund_needs_a_person_is_said_in_words() -> None:
                                        ledger.NEWER_ATTEMPT_LIVE}
     assert reasons <= set(REFUND_TROUBLE)
     assert ledger.COULD_PAY_TWICE <= reasons and ledger.ATTEMPTS_EXHAUSTED not in ledger.COULD_PAY_TWICE
+    from chalicelib.console.pages import refund_card
+
+    order = {"order_id": "o-1", "available_actions": []}
+    assert refund_card(order, {"refund_id": "r-1", "attention_reason": None})["why"].startswith("No reason was recorded")
+    assert refund_card(order, {"refund_id": "r-1", "attention_reason": "card_lost"})["why"] == \
+        "The payment provider answered: card_lost."
 
 
 RLO = "\u202e"  # RIGHT-TO-LEFT OVERRIDE: what follows it, to the end of its paragraph, reads backwards
