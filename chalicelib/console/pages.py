@@ -25,6 +25,15 @@ from ..domain.catalog import Fault
 from ..domain.disputes import ASSIGNED_FILTERS, Command, Dispute, QueueFilter, default_fault
 from ..domain.errors import ConcurrentModification, Conflict, DomainError, Forbidden, InvalidInput, NotFound, Unauthenticated
 from ..domain.identity import Identity
+from ..domain.ledger import (
+    AMOUNT_OR_CURRENCY_MISMATCH,
+    ATTEMPTS_EXHAUSTED,
+    COULD_PAY_TWICE,
+    EARLIER_ATTEMPT_PENDING,
+    NEWER_ATTEMPT_LIVE,
+    NOTICE_MISMATCH,
+    PAID_TWICE,
+)
 from ..domain.money import Money
 from ..domain.rules import PREVIEW_DAYS, PREVIEW_LIMIT, Mode, Preview, Rule, Then
 from ..domain.standing import Flag, Level
@@ -144,7 +153,7 @@ DETAIL_LABELS = (
     ("action", "deadline missed"), ("carrier", "carrier"), ("tracking_number", "tracking"),
     ("attempt", "attempt"), ("failure_reason", "failure"), ("moderator_id", "by"), ("message", "message"),
     ("rationale", "rationale"), ("rule", "rule"))
-PARTY_TEXT = frozenset({"message", "rationale", "failure_reason"})
+PARTY_TEXT = frozenset({"message", "rationale", "failure_reason", "carrier", "tracking_number"})
 
 
 def _shown(value: Any) -> str:
@@ -175,25 +184,66 @@ def timeline_entries(dispute: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def decision_of(dispute: dict[str, Any]) -> dict[str, Any] | None:
-    """The case's decision: the resolution, or (a return-and-refund decision paid only when the item
-    is back) the moderator's ``dispute.decided`` entry; who decided is the moderator's id when a
-    moderator did."""
+    """The case's decision, and who made it (a moderator's id when a moderator did). A moderator's
+    ``dispute.decided`` entry is the decision whenever one exists: a return and refund resolves
+    only later, when the seller confirms the item is back (or the receipt or shipping deadline
+    passes), and that resolution is shown as what followed (``then``), never as who decided.
+    Otherwise the resolution (agreed by the parties, or a rule's: "rule r1 (v2)")."""
     decided = next((t for t in reversed(dispute["timeline"]) if t["event"] == "dispute.decided"), None)
-    details = decided["details"] if decided else {}
     r = dispute.get("resolution")
-    if r is not None:
-        by = details.get("moderator_id") if r["decided_by"] == "moderator" and decided else None
-        rule = r.get("rule")  # a rule's refund: decided by that rule's version
-        by = by or (f"rule {rule['rule_id']} (v{rule['version']})" if rule else None)
-        return {"outcome": r["outcome"], "amount": r["amount"], "fault": r["fault"], "rationale": r["rationale"],
-                "by": by or r["decided_by"], "moderator_id": by, "at": r["resolved_at"],
-                "decided_at": decided["at"] if decided else r["resolved_at"], "pending": False}
-    if decided is None:
+    if decided is not None:
+        details, moderator = decided["details"], decided["details"].get("moderator_id")
+        then = None
+        if r is not None and r["decided_by"] != "moderator":  # what became of a return and refund
+            returned = any(t["event"] == "dispute.return_received" and t["at"] >= decided["at"]
+                           for t in dispute["timeline"])
+            then = {"outcome": r["outcome"], "rationale": r["rationale"], "at": r["resolved_at"],
+                    "paid_on_return": returned and r["outcome"] == "REFUND_FULL"}
+        return {"outcome": details.get("outcome"), "amount": (r or {}).get("amount") or details.get("amount"),
+                "fault": details.get("fault") or (r or {}).get("fault"), "rationale": details.get("rationale"),
+                "by": moderator or "a moderator", "moderator_id": moderator, "at": decided["at"],
+                "decided_at": decided["at"], "pending": r is None, "then": then}
+    if r is None:
         return None
-    return {"outcome": details.get("outcome"), "amount": details.get("amount"), "fault": details.get("fault"),
-            "rationale": details.get("rationale"), "by": details.get("moderator_id") or "a moderator",
-            "moderator_id": details.get("moderator_id"), "at": decided["at"], "decided_at": decided["at"],
-            "pending": True}
+    rule = r.get("rule")  # a rule's refund: decided by that rule's version
+    return {"outcome": r["outcome"], "amount": r["amount"], "fault": r["fault"], "rationale": r["rationale"],
+            "by": f"rule {rule['rule_id']} (v{rule['version']})" if rule else r["decided_by"], "moderator_id": None,
+            "at": r["resolved_at"], "decided_at": r["resolved_at"], "pending": False, "then": None}
+
+
+# Why a refund needs a person (its attention_reason), as a moderator reads it.
+REFUND_TROUBLE = {
+    ATTEMPTS_EXHAUSTED: "Every automatic attempt failed. No money moved: the buyer is still owed it.",
+    "NO_PAYMENT_REFERENCE": "The order has no payment reference: the payment provider has no charge to refund "
+                            "it from. No money moved.",
+    "OUTCOME_UNKNOWN": "The payment provider cannot say what became of an attempt sent more than a day ago: "
+                       "it may have paid.",
+    EARLIER_ATTEMPT_PENDING: "An earlier attempt is still pending (or unaccounted for) at the payment provider: "
+                             "it may yet pay. The new attempt was not sent.",
+    AMOUNT_OR_CURRENCY_MISMATCH: "The payment provider holds a refund of this attempt for another amount or "
+                                 "currency: it may have paid.",
+    "charge_already_refunded": "The payment provider says the charge was already refunded: the money may be "
+                               "back with the buyer already.",
+    "amount_too_large": "The payment provider says less is left to refund on the charge than this refund: part "
+                        "of it may be back with the buyer already.",
+    NOTICE_MISMATCH: "The payment provider sent a signed notice of this refund for another amount.",
+    PAID_TWICE: "Paid twice? A second attempt succeeded at the payment provider after another had.",
+    NEWER_ATTEMPT_LIVE: "An older attempt paid late while a newer one was out, and the newer one could not be "
+                        "cancelled: it may pay too.",
+}
+
+
+def refund_card(order: dict[str, Any], refund: dict[str, Any]) -> dict[str, Any]:
+    """A refund needing a person as the queue shows it: why, in words; a retry only where the
+    server takes one (the order's ``available_actions``: a failed refund); and where money may
+    have left already, to check with the payment provider first."""
+    reason = refund.get("attention_reason")
+    path = f"/orders/{order['order_id']}/refunds/{refund['refund_id']}/retry"
+    return {"order": order, "refund": refund, "reason": reason,
+            "why": REFUND_TROUBLE.get(str(reason), f"The payment provider answered: {_shown(reason)}."
+                                      if reason else "No reason was recorded: check it at the payment provider."),
+            "retry": any(a["method"] == "POST" and a["path"] == path for a in order["available_actions"]),
+            "check_first": reason in COULD_PAY_TWICE}
 
 
 def _mark(item: dict[str, Any], now: datetime) -> dict[str, Any]:
@@ -521,14 +571,17 @@ def _queue(ctx: Ctx) -> Html:
     now = _now()
     insights = container().services.moderation.insights(ctx.who)
     cases = [{**_mark(_dispute_view(ctx, d, insights), now), "order_total": d.dispute.order_total.to_dict()} for d in items]
-    orders, _ = services.payments.needing_attention(ctx.who, QUEUE_PAGE, None)
-    refunds = [{"order": view, "refund": r} for view in (_order_view(ctx, o) for o in orders)
+    # The refunds needing a person page with their own cursor (GET /moderation/refunds's).
+    refunds_cursor = ctx.query.get("refunds") or None
+    orders, more_refunds = services.payments.needing_attention(ctx.who, QUEUE_PAGE, refunds_cursor)
+    refunds = [refund_card(view, r) for view in (_order_view(ctx, o) for o in orders)
                for r in view["refunds"] if r["needs_attention"]]
     filters = {"overdue": req.query.get("overdue", ""), "assigned": which.assigned or "", "reason": which.reason or ""}
     return Html("queue.html", {"cases": cases, "next_cursor": next_cursor, "refunds": refunds, "now": now,
                                "filters": filters, "filter_query": urlencode({k: v for k, v in filters.items() if v}),
                                "reasons": views.REASONS, "notice": ctx.query.get("notice", ""),
-                               "paged": bool(req.query.get("cursor"))})
+                               "paged": bool(req.query.get("cursor")), "more_refunds": more_refunds,
+                               "refunds_paged": bool(refunds_cursor)})
 
 
 @console.page("/console/next", "POST")

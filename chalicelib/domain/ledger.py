@@ -62,6 +62,10 @@ PAID_TWICE = "PAID_TWICE"  # a second attempt succeeded after another had
 NOTICE_MISMATCH = "NOTICE_MISMATCH"  # a signed notice whose amount is not the refund's
 NEWER_ATTEMPT_LIVE = "NEWER_ATTEMPT_LIVE"  # an older attempt paid late; a newer one could not be cancelled
 ATTEMPTS_EXHAUSTED = "ATTEMPTS_EXHAUSTED"  # every automatic attempt failed
+# The reasons a person looks where money may have left already, so a new attempt (or paying the
+# buyer another way) could pay twice: the payment provider is checked first. The others
+# (ATTEMPTS_EXHAUSTED, NO_PAYMENT_REFERENCE) moved no money.
+COULD_PAY_TWICE = (NEEDS_A_PERSON - {"NO_PAYMENT_REFERENCE"}) | {PAID_TWICE, NOTICE_MISMATCH, NEWER_ATTEMPT_LIVE}
 # What the parties see of a failure: our own codes, else a generic one (a card's fate is the buyer's).
 PUBLIC_REASONS = frozenset({"NO_PAYMENT_REFERENCE", AMOUNT_OR_CURRENCY_MISMATCH, "OUTCOME_UNKNOWN",
                             EARLIER_ATTEMPT_PENDING})

@@ -6,7 +6,7 @@ import re
 import uuid
 from typing import Any
 
-from local.demo import LocalApi, escalated_case, wait_until
+from local.demo import LocalApi, delivered_order, escalated_case, open_dispute, wait_until
 from tests.browser.session import IMAGES, sign_in
 
 XSS_IMG = "<img src=x onerror=alert('img')>"
@@ -127,6 +127,42 @@ def test_what_a_party_wrote_is_shown_as_text_and_runs_nothing(dev: dict[str, Any
     assert not any("unsafe" in v for values in csp.values() for v in values)
     assert headers["x-frame-options"] == "DENY" and headers["referrer-policy"] == "no-referrer"
     assert headers["cache-control"] == "no-store"
+
+
+def test_a_partys_bidi_controls_cannot_reverse_the_text_around_it(dev: dict[str, Any], api: LocalApi,
+                                                                   browse: Any) -> None:
+    """The seller's tracking number ends in U+202E (RIGHT-TO-LEFT OVERRIDE): unisolated, everything
+    after it on the line (", shipped <when>, last scan <when>") would read backwards."""
+    rlo = "\u202e"
+    order_id = unique("o-bidi")
+    delivered_order(api, order_id, "b-1", "s-1", f"Red dress {rlo}XL", 2500, tracking=f"CN1{rlo}")
+    did = open_dispute(api, order_id, "b-1", f"Ordered red {rlo}received blue")["dispute_id"]
+    api.call("POST", f"/disputes/{did}/reject", "s-1", {"message": f"As listed {rlo}red"})
+    api.call("POST", f"/disputes/{did}/escalate", "s-1", {})
+    page = browse().page()
+    sign_in(page, dev["base"], "m-1")
+    open_case(page, dev["base"], did)
+    # Where each word lands: line by line, left to right, as written.
+    lefts = page.evaluate("""() => {
+      const line = document.getElementById("tracking");
+      const at = (word) => {
+        const walk = document.createTreeWalker(line, NodeFilter.SHOW_TEXT);
+        for (let node = walk.nextNode(); node; node = walk.nextNode()) {
+          const i = node.textContent.indexOf(word);
+          if (i >= 0) {
+            const r = document.createRange(); r.setStart(node, i); r.setEnd(node, i + word.length);
+            const box = r.getClientRects()[0];
+            return [Math.round(box.top), box.left];
+          }
+        }
+        return null;
+      };
+      return [at("China"), at("shipped"), at("last")];
+    }""")
+    carrier, shipped, last_scan = lefts
+    assert None not in lefts, lefts
+    assert tuple(carrier) < tuple(shipped) < tuple(last_scan), f"the text after the tracking number was reordered: {lefts}"
+    assert page.inner_text("#description") == f"Ordered red {rlo}received blue", "still the party's text"
 
 
 def test_the_decision_form_is_worked_with_the_keyboard_alone_and_checks_the_amount_before_sending(

@@ -11,6 +11,7 @@ import re
 import threading
 from collections.abc import Iterator
 from dataclasses import replace
+from html.parser import HTMLParser
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -20,7 +21,7 @@ import pytest
 from chalicelib.config import HostedUi
 from tests.integration.api import SELLER as SELLER_WHO
 from tests.integration.api import Api
-from tests.support import token
+from tests.support import order_body, token
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 PAGES = ["/console", "/console/disputes/{dispute_id}"]
@@ -375,6 +376,42 @@ def test_a_return_decision_not_yet_paid_shows_its_decision_from_the_timeline(api
     assert "Send it back and get it all back." in card and "m-2" in card
 
 
+def test_a_return_decision_completed_by_the_sellers_receipt_stays_the_moderators_decision(
+        api: Api, client: Any, wired: Any) -> None:
+    from tests.integration.api import BUYER, SELLER
+
+    d = api.escalated()
+    did = d["dispute_id"]
+    cookie, csrf = session_cookie(wired, sub="m-2")
+    assert decide_in_console(client, cookie, csrf, did, outcome="RETURN_AND_REFUND", amount="",
+                             rationale="Send it back and get it all back.").status_code == 303
+    decided_at = next(t["at"] for t in api.get(f"/disputes/{did}").json_body["timeline"]
+                      if t["event"] == "dispute.decided")
+    wired.clock.advance(hours=2)
+    assert api.post(f"/disputes/{did}/return-shipment", BUYER, {"carrier": "CP", "tracking_number": "RR1"}).status_code == 200
+    wired.clock.advance(hours=3)
+    done = api.post(f"/disputes/{did}/confirm-return", SELLER, {}).json_body
+    assert done["resolution"]["decided_by"] == "seller"
+    received_at = done["resolution"]["resolved_at"]
+    assert received_at != decided_at
+    html_ = case_html(client, cookie, did)
+    card = html_[html_.index('id="decision-card"'):html_.index("</section>", html_.index('id="decision-card"'))]
+    outcome = re.search(r'id="decision-outcome">([^<]*)<', card)
+    assert outcome and outcome.group(1) == "return and refund", card
+    assert 'id="decision-rationale">Send it back and get it all back.<' in card
+    assert re.search(rf'id="decision-by">m-2, <time datetime="{decided_at}">', card), card
+    assert re.search(rf'id="decision-then">refund paid on return receipt <time datetime="{received_at}">', card), card
+    assert "seller confirmed the returned item arrived" not in card and "seller" not in \
+        card.split('id="decision-by">', 1)[1].split("</dd>", 1)[0]
+    status = html_.split('<p class="status">', 1)[1].split("</p>", 1)[0]
+    assert "RETURN_AND_REFUND" in status and "decided by m-2" in status and "refund paid on return receipt" in status
+    assert "decided by seller" not in status
+    # The same moderator's confirmation sent again is that decision, not someone else's.
+    again = decide_in_console(client, cookie, csrf, did, outcome="RETURN_AND_REFUND", amount="",
+                              rationale="Send it back and get it all back.")
+    assert (again.status_code, again.headers["Location"]) == (303, f"/console/disputes/{did}?notice=decided")
+
+
 def test_a_resubmitted_confirmation_lands_on_the_decision_and_anyone_elses_is_told_who_decided(
         api: Api, client: Any, wired: Any) -> None:
     d = api.escalated()
@@ -581,3 +618,155 @@ def test_back_from_the_confirmation_keeps_the_decision_as_typed_and_changes_noth
            'aria-describedby="amount-error" value="3.50"' in page
     assert ">Half the set was &lt;missing&gt;,\nsee the photo.</textarea>" in page
     assert api.snapshot(dispute_id=d["dispute_id"]) == before, "going back decides nothing"
+
+
+def _refund_needing_a_person(api: Api, wired: Any, order_id: str, status: str, reason: str) -> str:
+    """An order whose one refund needs a person for ``reason``, left ``status``: written as the
+    ledger writes it (the provider's paths to each state are the payments tests')."""
+    from datetime import timedelta
+
+    from chalicelib.domain.money import Money
+
+    api.delivered_order(order_id)
+    now = wired.clock.now()
+    with wired.services.payments.uow() as uow:
+        order = uow.orders.get(order_id)
+        ledger, refund = order.ledger.request_refund(Money(500, "USD"), now, now + timedelta(days=7), "DISPUTE")
+        rid = refund.refund_id
+        if status == "FAILED":  # a reason of its own, else the last automatic attempt failed
+            ledger = ledger.refund_failed(rid, 1, reason if reason != "ATTEMPTS_EXHAUSTED" else "card_declined",
+                                          now, max_attempts=1)
+        elif status == "SUCCEEDED":
+            ledger = ledger.refund_settled(rid, 1, "re_1", now).flag(rid, reason, now)
+        else:
+            ledger = ledger.flag(rid, reason, now)
+        assert ledger.refund(rid).attention_reason == reason and ledger.refund(rid).status == status
+        uow.orders.save(replace(order, ledger=ledger))
+        uow.commit()
+    return rid
+
+
+def _refund_card(text: str, refund_id: str) -> str:
+    start = text.index(f'id="refund-{refund_id}"')
+    return text[start:text.index("</li>", start)]
+
+
+@pytest.mark.parametrize(("status", "reason", "said", "retry", "check_first"), [
+    ("FAILED", "ATTEMPTS_EXHAUSTED", "Every automatic attempt failed", True, False),
+    ("FAILED", "OUTCOME_UNKNOWN", "it may have paid", True, True),
+    ("FAILED", "charge_already_refunded", "the charge was already refunded", True, True),
+    ("FAILED", "NO_PAYMENT_REFERENCE", "no payment reference", True, False),
+    ("SUCCEEDED", "PAID_TWICE", "Paid twice?", False, True),
+    ("SUCCEEDED", "NEWER_ATTEMPT_LIVE", "the newer one could not be cancelled", False, True),
+    ("PENDING", "NOTICE_MISMATCH", "a signed notice of this refund for another amount", False, True),
+])
+def test_a_refund_needing_a_person_says_why_and_offers_a_retry_only_where_the_server_takes_one(
+        api: Api, client: Any, wired: Any, status: str, reason: str, said: str, retry: bool,
+        check_first: bool) -> None:
+    refund_id = _refund_needing_a_person(api, wired, "o-1", status, reason)
+    cookie, csrf = session_cookie(wired)
+    card = _refund_card(client.http.get("/console/", headers={"Cookie": cookie}).body.decode(), refund_id)
+    assert said in card and f"({reason})" in card, card
+    assert ("Retry refund" in card) is retry, card
+    # Beside the button where a new attempt could pay twice; without one, what to do instead.
+    assert ("Check with the payment provider first: a new attempt could pay twice" in card) is (retry and check_first)
+    if status == "SUCCEEDED":
+        assert "Paid: there is nothing to retry" in card and "recover any second payment" in card
+    elif not retry:
+        assert "nothing to retry unless it fails. Check with the payment provider." in card
+    # The button is there exactly when the server takes the retry (the same use case as the API's).
+    before = api.snapshot()
+    r = post_form(client, f"/console/refunds/o-1/{refund_id}/retry", {"csrf_token": csrf}, cookie)
+    if retry:
+        assert (r.status_code, r.headers["Location"]) == (303, "/console/?notice=retried"), r.body
+    else:
+        assert r.status_code == 409 and "REFUND_NOT_FAILED" in r.body.decode()
+        assert api.snapshot() == before
+
+
+def test_the_refunds_needing_a_person_page_on_with_their_own_cursor(api: Api, client: Any, wired: Any,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from chalicelib.console import pages
+
+    monkeypatch.setattr(pages, "QUEUE_PAGE", 2)
+    ids = [_refund_needing_a_person(api, wired, f"o-{n}", "FAILED", "ATTEMPTS_EXHAUSTED") for n in range(3)]
+    cookie, _ = session_cookie(wired)
+    seen: list[str] = []
+    path: str | None = "/console/"
+    while path is not None:
+        text = client.http.get(path, headers={"Cookie": cookie}).body.decode()
+        seen += [i for i in ids if f'id="refund-{i}"' in text]
+        more = re.search(r'href="([^"]*)" id="more-refunds"', text)
+        path = html.unescape(more.group(1)) if more else None
+        assert len(seen) <= 3
+    assert sorted(seen) == sorted(ids), "every refund needing a person is reachable from the queue"
+    assert 'id="first-refunds"' in text
+
+
+def test_every_reason_a_refund_needs_a_person_is_said_in_words() -> None:
+    from chalicelib.console.pages import REFUND_TROUBLE
+    from chalicelib.domain import ledger
+
+    reasons = ledger.NEEDS_A_PERSON | {ledger.ATTEMPTS_EXHAUSTED, ledger.PAID_TWICE, ledger.NOTICE_MISMATCH,
+                                       ledger.NEWER_ATTEMPT_LIVE}
+    assert reasons <= set(REFUND_TROUBLE)
+    assert ledger.COULD_PAY_TWICE <= reasons and ledger.ATTEMPTS_EXHAUSTED not in ledger.COULD_PAY_TWICE
+    from chalicelib.console.pages import refund_card
+
+    order = {"order_id": "o-1", "available_actions": []}
+    assert refund_card(order, {"refund_id": "r-1", "attention_reason": None})["why"].startswith("No reason was recorded")
+    assert refund_card(order, {"refund_id": "r-1", "attention_reason": "card_lost"})["why"] == \
+        "The payment provider answered: card_lost."
+
+
+RLO = "\u202e"  # RIGHT-TO-LEFT OVERRIDE: what follows it, to the end of its paragraph, reads backwards
+
+
+class _Texts(HTMLParser):
+    """Each text of the page with the attributes of the element that holds it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.open: list[dict[str, str | None]] = [{}]
+        self.found: list[tuple[str, dict[str, str | None]]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag not in ("br", "img", "input", "meta", "link"):
+            self.open.append({"tag": tag, **dict(attrs)})
+
+    def handle_endtag(self, tag: str) -> None:
+        if len(self.open) > 1:
+            self.open.pop()
+
+    def handle_data(self, data: str) -> None:
+        self.found.append((data, self.open[-1]))
+
+
+def test_a_partys_text_is_isolated_so_bidi_controls_cannot_reorder_what_surrounds_it(
+        api: Api, client: Any, wired: Any) -> None:
+    from tests.integration.api import BUYER, SELLER, SERVICE
+
+    items = [{"item_id": "i-1", "title": f"{RLO}Red dress", "quantity": 1, "unit_price": {"amount": 2000, "currency": "USD"}}]
+    assert api.post("/orders", SERVICE, order_body("o-1", items=items)).status_code == 201
+    shipped = api.post("/orders/o-1/shipment", SELLER, {"carrier": f"{RLO}CP", "tracking_number": f"CN1{RLO}"})
+    assert shipped.status_code == 200, shipped.json_body
+    assert api.post("/orders/o-1/tracking-events", SERVICE, {"status": "DELIVERED", "occurred_at": shipped.json_body[
+        "shipment"]["shipped_at"]}).status_code == 200
+    d = api.open_dispute(description=f"Ordered red {RLO}<b>received blue</b>")
+    did = d["dispute_id"]
+    assert api.post(f"/disputes/{did}/messages", BUYER, {"body": f"Look {RLO}at the photo"}).status_code == 201
+    assert api.post(f"/disputes/{did}/reject", SELLER, {"message": f"As listed {RLO}red"}).status_code == 200
+    assert api.post(f"/disputes/{did}/escalate", SELLER, {}).status_code == 200
+    cookie, _ = session_cookie(wired)
+    page = case_html(client, cookie, did)
+    assert "&lt;b&gt;received blue&lt;/b&gt;" in page and "<b>received" not in page  # still text
+    parser = _Texts()
+    parser.feed(page)
+    holding = [(text, where) for text, where in parser.found if RLO in text]
+    # the title, carrier and tracking (order and timeline), description, message, refusal
+    assert len(holding) >= 7, holding
+    for text, where in holding:
+        assert "party-text" in str(where.get("class")).split() and where.get("dir") == "auto", (text, where)
+    css = client.http.get("/console/static/console.css").body.decode()
+    rule = re.search(r"\.party-text \{([^}]*)\}", css)
+    assert rule and "unicode-bidi: isolate" in rule.group(1)
