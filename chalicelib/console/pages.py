@@ -14,8 +14,6 @@ from urllib.parse import urlencode
 
 from chalice.app import Blueprint, Response
 
-from chalicelib.services.disputes import ClaimCase, Decide, ReleaseCase
-
 from ..api import requests as parse
 from ..api import schemas, views
 from ..api.routing import Request, route_not_found
@@ -41,7 +39,7 @@ from ..domain.timefmt import parse as parse_time
 from ..services import access
 from ..services import commands as c
 from ..services.commands import PageRequest
-from ..services.disputes import DisputeView
+from ..services.disputes import ClaimCase, Decide, DisputeView, ReleaseCase
 from . import forms, hosted_ui
 from .session import FORM_COOKIE, NEXT_COOKIE, SESSION_COOKIE, SIGN_IN_COOKIE, SIGN_IN_SECONDS, Sessions, same_token
 from .web import STATUS, Console, Ctx, Html, Redirect, asked_for, origin, safe_next, security_headers, static_file
